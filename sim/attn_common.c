@@ -1,0 +1,29 @@
+/* attn_common.c - small helpers shared by the attention files. */
+#include "layer.h"
+
+u64 attn_vdim(const attn_cfg *a)
+{
+    return a->v_head_dim ? a->v_head_dim : a->head_dim;
+}
+
+u64 attn_entry_bytes(const fmt *f, u64 n)
+{
+    u64 b = 0;
+    sim_err e;
+    if (fmt_entry_bytes(f, n, &b, &e)) return 0;
+    return b;
+}
+
+void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_bytes,
+                        u64 read_rows, u64 new_rows, bool shared)
+{
+    bool *ovf = c->ovf;
+    u64 B = c->q.B;
+    if (!shared) o->kv_bytes = cadd(ovf, o->kv_bytes, cmul3(ovf, B, held_rows, row_bytes));
+    if (c->q.phase == PH_PREFILL) {
+        if (!shared) o->kv_written_bytes = cadd(ovf, o->kv_written_bytes, cmul3(ovf, B, held_rows, row_bytes));
+        return;
+    }
+    o->kv_read_bytes = cadd(ovf, o->kv_read_bytes, cmul3(ovf, B, read_rows, row_bytes));
+    if (!shared) o->kv_written_bytes = cadd(ovf, o->kv_written_bytes, cmul3(ovf, B, new_rows, row_bytes));
+}

@@ -1,0 +1,89 @@
+/* attn_csa.c - DeepSeek V4 compressed sparse attention (CSA).
+ *
+ * Compression m (4): entry i pools tokens [m i, m(i+1)) and, overlapping, the
+ * previous block [m(i-1), m i) with learned softmax gates (coff = 2, so 2m
+ * tokens per entry, stride m). A query at 0-based position t sees the
+ * floor((t+1)/m) entries whose blocks are complete. The lightning indexer
+ * (own compressor, FP4 keys) scores all of them; the query attends to the top
+ * index_topk plus the last `window` uncompressed entries, in one softmax.
+ * Cache: floor(T/m) entries + floor(T/m) indexer keys + min(T, window)
+ * window entries + the two compressors' tail state (min(T, 2m) rows).
+ */
+#include "layer.h"
+
+static const field_def fields[] = {
+    V4_COMMON_FIELDS,
+    AFIELD("compress_ratio", F_U64, compress_ratio, 1, 1u << 20, true, "tokens", "tokens per compressed entry (stride)"),
+    AFIELD("index_heads", F_U64, index_heads, 1, HEADS_MAX, true, "heads", "indexer heads"),
+    AFIELD("index_head_dim", F_U64, index_head_dim, 1, DIM_MAX, true, "elements", "indexer head dim"),
+    AFIELD("index_topk", F_U64, index_topk, 1, TOK_MAX, true, "entries", "compressed entries each query attends to"),
+    AFIELD("index_format", F_FMT, index_fmt, 0, 0, false, "format", "indexer key format (default: kv_dtype)"),
+    AFIELD("state_format", F_FMT, state_fmt, 0, 0, false, "format", "compressor tail-state element format (default fp32)"),
+    {0},
+};
+
+#define COFF 2   /* overlapping pooling: each entry sees 2m tokens */
+
+static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, sim_err *e)
+{
+    const attn_cfg *a = &l->attn;
+    u64 kb, ib, r = a->compress_ratio;
+    int rc;
+    (void)m;
+    if ((rc = fmt_entry_bytes(&a->kv_fmt, a->head_dim, &kb, e))) return rc;
+    if ((rc = fmt_entry_bytes(&a->index_fmt, a->index_head_dim, &ib, e))) return rc;
+    b[0] = (kv_buf){"compressed", T / r, kb};
+    b[1] = (kv_buf){"index", T / r, ib};
+    if ((rc = v4_window_buf(l, T, &b[2], e))) return rc;
+    if ((rc = v4_state_buf(l, "state", T, r, COFF, a->head_dim, &b[3], e))) return rc;
+    if ((rc = v4_state_buf(l, "index_state", T, r, COFF, a->index_head_dim, &b[4], e))) return rc;
+    return 5;
+}
+
+static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+{
+    const model_spec *m = c->m;
+    const attn_cfg *a = &l->attn;
+    bool *ovf = c->ovf;
+    u64 r = a->compress_ratio, B = c->q.B, T = c->q.T, n = c->ntok;
+    u64 d = m->d_model, Hi = a->index_heads, di = a->index_head_dim;
+    (void)layer;
+    u64 sel = cc_span_compressed(c, r, a->index_topk), win = cc_span_window(c, a->window);
+    v4_core_cost(c, l, o, cmul(ovf, B, cadd(ovf, sel, win)));
+    v4_compressor_cost(c, o, r, COFF, a->head_dim, a->rope_dim);
+    /* Indexer: q from the shared query latent, head weights from h, its own
+     * compressor for the keys, scores against every visible entry. */
+    u64 iw = cadd(ovf, cmul(ovf, a->q_lora_rank, Hi * di), cmul(ovf, d, Hi));
+    cc_weights(c, o, WC_LINEAR, iw, 1, true);
+    cc_flops(c, o, FL_INDEX, m->compute[CC_LINEAR], cmul3(ovf, 2, n, iw));
+    cost_t ic = {0};
+    v4_compressor_cost(c, &ic, r, COFF, di, 0);
+    /* the indexer's compressor belongs to the indexer category */
+    for (int k = 0; k < FL_COUNT; k++) { o->flops[FL_INDEX] = cadd(ovf, o->flops[FL_INDEX], ic.flops[k]); }
+    o->flops_fp8eq_x2 = cadd(ovf, o->flops_fp8eq_x2, ic.flops_fp8eq_x2);
+    o->params = cadd(ovf, o->params, ic.params);
+    o->params_active = cadd(ovf, o->params_active, ic.params_active);
+    o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, ic.weight_read_bytes);
+    u64 vis = cc_span_compressed(c, r, 0);
+    cc_flops(c, o, FL_INDEX, m->compute[CC_INDEXER], cmul3(ovf, cmul(ovf, B, vis), Hi, 2 * di + 3));
+    /* Cache traffic. */
+    kv_buf b[KV_MAX_BUFS];
+    sim_err e;
+    if (kv_table(m, l, T, b, &e) != 5) return;
+    u64 formed = cc_blocks_formed(c, r);
+    attn_cache_traffic(c, o, b[0].entries, b[0].entry_bytes, sel, formed, false);
+    attn_cache_traffic(c, o, b[1].entries, b[1].entry_bytes, vis, formed, false);
+    attn_cache_traffic(c, o, b[2].entries, b[2].entry_bytes, win, 1, false);
+    attn_cache_traffic(c, o, b[3].entries, b[3].entry_bytes, formed * COFF * r, 1, false);
+    attn_cache_traffic(c, o, b[4].entries, b[4].entry_bytes, formed * COFF * r, 1, false);
+}
+
+static int check(const model_spec *m, const layer_spec *l, sim_err *e)
+{
+    return v4_check(m, l, e);
+}
+
+const comp_type comp_attn_csa = {
+    "csa", COMP_ATTN, "DeepSeek V4 compressed sparse attention: overlapping m:1 pooling, FP4 indexer, top-k, window branch",
+    fields, check, kv_table, cost,
+};

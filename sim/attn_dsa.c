@@ -1,0 +1,69 @@
+/* attn_dsa.c - DeepSeek sparse attention (V3.2): MLA in MQA mode over the
+ * top-k entries chosen by a lightning indexer that scores every earlier token.
+ *
+ * Indexer (research/deepseek.md section 2): q from the query latent
+ * (wq_b r_q -> Hi*di), one shared key per token (wk d -> di, LayerNorm),
+ * head weights (d -> Hi); score I(t,s) = sum_h w(t,h) ReLU(q(t,h) . k(s)):
+ * per (query, key) pair Hi (2 di + 3) FLOPs (dot, ReLU, weighted sum).
+ * Its cache holds one key per token (FP8 serving: 128 B + fp32 scale = 132 B).
+ * Core attention: each query sees min(u, top-k) latents, absorbed (MQA) in
+ * both phases, as FlashMLA's sparse kernels execute it.
+ */
+#include "layer.h"
+
+static const field_def fields[] = {
+    AFIELD("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads"),
+    AFIELD("q_lora_rank", F_U64, q_lora_rank, 1, DIM_MAX, true, "elements", "query down-projection rank (the indexer reads it)"),
+    AFIELD("kv_lora_rank", F_U64, kv_lora_rank, 1, DIM_MAX, true, "elements", "compressed KV latent"),
+    AFIELD("nope_dim", F_U64, nope_dim, 1, DIM_MAX, true, "elements", "per-head non-rotary q/k dim"),
+    AFIELD("rope_dim", F_U64, rope_dim, 1, DIM_MAX, true, "elements", "decoupled RoPE dim"),
+    AFIELD("v_head_dim", F_U64, v_head_dim, 1, DIM_MAX, true, "elements", "per-head value dim"),
+    AFIELD("index_heads", F_U64, index_heads, 1, HEADS_MAX, true, "heads", "indexer heads"),
+    AFIELD("index_head_dim", F_U64, index_head_dim, 1, DIM_MAX, true, "elements", "indexer head dim"),
+    AFIELD("index_topk", F_U64, index_topk, 1, TOK_MAX, true, "tokens", "entries each query attends to"),
+    AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "latent entry format (default: kv_dtype)"),
+    AFIELD("index_format", F_FMT, index_fmt, 0, 0, false, "format", "indexer key format (default: kv_dtype)"),
+    {0},
+};
+
+static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, sim_err *e)
+{
+    const attn_cfg *a = &l->attn;
+    (void)m;
+    u64 kb, ib;
+    int rc;
+    if ((rc = fmt_entry_bytes(&a->kv_fmt, mla_entry_elems(a), &kb, e))) return rc;
+    if ((rc = fmt_entry_bytes(&a->index_fmt, a->index_head_dim, &ib, e))) return rc;
+    b[0] = (kv_buf){"latent", T, kb};
+    b[1] = (kv_buf){"index", T, ib};
+    return 2;
+}
+
+static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+{
+    const model_spec *m = c->m;
+    const attn_cfg *a = &l->attn;
+    bool *ovf = c->ovf;
+    u64 d = m->d_model, rq = a->q_lora_rank, Hi = a->index_heads, di = a->index_head_dim, n = c->ntok;
+    (void)layer;
+    u64 span = cc_span_window(c, a->index_topk);
+    mla_core_cost(c, l, o, true, cmul(ovf, c->q.B, span));
+    /* Indexer weights and projections. */
+    u64 iw = cadd(ovf, cadd(ovf, cmul(ovf, rq, Hi * di), cmul(ovf, d, di)), cmul(ovf, d, Hi));
+    cc_weights(c, o, WC_LINEAR, iw, 1, true);
+    cc_weights(c, o, WC_SMALL, 2 * di, 1, true);   /* k LayerNorm weight + bias */
+    cc_flops(c, o, FL_INDEX, m->compute[CC_LINEAR], cmul3(ovf, 2, n, iw));
+    /* Scores against every visible token. */
+    u64 ipairs = cmul(ovf, c->q.B, cc_span_window(c, 0));
+    cc_flops(c, o, FL_INDEX, m->compute[CC_INDEXER], cmul3(ovf, ipairs, Hi, 2 * di + 3));
+    cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, n, di, FLOPS_RMSNORM));
+    u64 kb = attn_entry_bytes(&a->kv_fmt, mla_entry_elems(a));
+    u64 ib = attn_entry_bytes(&a->index_fmt, a->index_head_dim);
+    attn_cache_traffic(c, o, c->q.T, kb, span, 1, l->shared_kv);
+    attn_cache_traffic(c, o, c->q.T, ib, c->q.T + 1, 1, l->shared_kv);
+}
+
+const comp_type comp_attn_dsa = {
+    "dsa", COMP_ATTN, "DeepSeek sparse attention (V3.2): MLA + lightning indexer + top-k",
+    fields, mla_check, kv_table, cost,
+};

@@ -1,0 +1,104 @@
+/* attn_gqa.c - multi-head, grouped-query and multi-query attention (MHA is
+ * kv_heads = q_heads, MQA kv_heads = 1), with an optional sliding window,
+ * cross-layer KV sharing, per-layer query-head counts (set per layer through
+ * `per_layer:`), q/k norms, qkv biases, a per-head output gate and K = V.
+ *
+ * Per token (d = d_model, H = q_heads, G = kv_heads, h = head_dim, v = v dim):
+ *   proj  2d(Hh) + 2d G(h+v) [not on shared layers] + 2(Hv)d + 2dH [gate]
+ *   attn  per (query, visible key) pair: 2H(h + v); pairs = sum over queries
+ *         of min(u, window) (u = tokens visible to the query, diagonal included)
+ *   cache min(T, window) entries of G(h+v) elements (G h with k_eq_v)
+ */
+#include "layer.h"
+
+static const field_def fields[] = {
+    AFIELD("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads"),
+    AFIELD("kv_heads", F_U64, kv_heads, 1, HEADS_MAX, true, "heads", "key/value heads; divides q_heads"),
+    AFIELD("head_dim", F_U64, head_dim, 1, DIM_MAX, true, "elements", "per-head q/k dim (as published, not d_model/q_heads)"),
+    AFIELD("v_head_dim", F_U64, v_head_dim, 1, DIM_MAX, false, "elements", "per-head value dim (default head_dim)"),
+    AFIELD("rope_dim", F_U64, rope_dim, 0, DIM_MAX, false, "elements", "rotated dims per head (default 0: RoPE FLOPs not counted)"),
+    AFIELD("window", F_U64, window, 1, TOK_MAX, false, "tokens", "sliding window (keys a query sees, itself included); absent = global"),
+    AFIELD("qk_norm", F_BOOL, qk_norm, 0, 0, false, "", "RMSNorm on each q and k head"),
+    AFIELD("qkv_bias", F_BOOL, qkv_bias, 0, 0, false, "", "biases on the q, k, v projections"),
+    AFIELD("out_gate", F_BOOL, out_gate, 0, 0, false, "", "per-head gate on the output, from a d_model x q_heads projection"),
+    AFIELD("k_eq_v", F_BOOL, k_eq_v, 0, 0, false, "", "one tensor serves as K and V (no v projection, half the cache)"),
+    AFIELD("sink", F_BOOL, sink, 0, 0, false, "", "learnable per-head sink logit"),
+    AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "cache entry format (default: kv_dtype)"),
+    {0},
+};
+
+static u64 entry_elems(const attn_cfg *a)
+{
+    return a->kv_heads * (a->head_dim + (a->k_eq_v ? 0 : attn_vdim(a)));
+}
+
+static int check(const model_spec *m, const layer_spec *l, sim_err *e)
+{
+    const attn_cfg *a = &l->attn;
+    (void)m;
+    if (a->q_heads % a->kv_heads)
+        return sim_fail(e, SIM_EINVAL, "q_heads = %llu is not a multiple of kv_heads = %llu",
+                        (unsigned long long)a->q_heads, (unsigned long long)a->kv_heads);
+    if (a->rope_dim > a->head_dim)
+        return sim_fail(e, SIM_EINVAL, "rope_dim = %llu exceeds head_dim = %llu",
+                        (unsigned long long)a->rope_dim, (unsigned long long)a->head_dim);
+    if (a->k_eq_v && attn_vdim(a) != a->head_dim)
+        return sim_fail(e, SIM_EINVAL, "k_eq_v needs v_head_dim == head_dim");
+    return SIM_OK;
+}
+
+static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, sim_err *e)
+{
+    const attn_cfg *a = &l->attn;
+    (void)m;
+    u64 bytes;
+    int rc = fmt_entry_bytes(&a->kv_fmt, entry_elems(a), &bytes, e);
+    if (rc) return rc;
+    b[0] = (kv_buf){"kv", a->window ? umin(T, a->window) : T, bytes};
+    return 1;
+}
+
+static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+{
+    const model_spec *m = c->m;
+    const attn_cfg *a = &l->attn;
+    bool *ovf = c->ovf, sh = l->shared_kv;
+    u64 d = m->d_model, H = a->q_heads, G = a->kv_heads, h = a->head_dim, v = attn_vdim(a);
+    u64 n = c->ntok, kvw = G * (h + (a->k_eq_v ? 0 : v));
+    dtype lin = m->compute[CC_LINEAR];
+    (void)layer;
+    /* Weights. Shared layers have no k/v projections (Gemma 4 drops them). */
+    cc_weights(c, o, WC_LINEAR, cmul(ovf, d, H * h), 1, true);
+    cc_weights(c, o, WC_LINEAR, cmul(ovf, H * v, d), 1, true);
+    if (!sh) cc_weights(c, o, WC_LINEAR, cmul(ovf, d, kvw), 1, true);
+    if (a->out_gate) cc_weights(c, o, WC_LINEAR, cmul(ovf, d, H), 1, true);
+    if (a->qkv_bias) cc_weights(c, o, WC_SMALL, H * h + (sh ? 0 : kvw), 1, true);
+    if (a->qk_norm) cc_weights(c, o, WC_SMALL, h + (sh ? 0 : h), 1, true);
+    if (a->sink) cc_weights(c, o, WC_SMALL, H, 1, true);
+    /* Projections. */
+    u64 pw = cadd(ovf, cmul(ovf, d, H * h), cmul(ovf, H * v, d));
+    if (!sh) pw = cadd(ovf, pw, cmul(ovf, d, kvw));
+    if (a->out_gate) pw = cadd(ovf, pw, cmul(ovf, d, H));
+    cc_flops(c, o, FL_PROJ, lin, cmul3(ovf, 2, n, pw));
+    /* Scores and values over the visible keys. */
+    u64 pairs = cmul(ovf, c->q.B, cc_span_window(c, a->window));
+    cc_flops(c, o, FL_ATTN, m->compute[CC_ATTENTION], cmul3(ovf, pairs, H, 2 * (h + v)));
+    /* Element-wise: softmax per score; norms, RoPE, biases, gate per token. */
+    u64 ew = cmul3(ovf, pairs, H, FLOPS_SOFTMAX);
+    u64 heads_kq = H + (sh ? 0 : G);
+    if (a->qk_norm) ew = cadd(ovf, ew, cmul4(ovf, n, heads_kq, h, FLOPS_RMSNORM));
+    ew = cadd(ovf, ew, cmul4(ovf, n, heads_kq, a->rope_dim, FLOPS_ROPE));
+    if (a->qkv_bias) ew = cadd(ovf, ew, cmul(ovf, n, H * h + (sh ? 0 : kvw)));
+    if (a->out_gate) ew = cadd(ovf, ew, cmul(ovf, n, H * FLOPS_ACT + H * v));
+    cc_flops(c, o, FL_OTHER, DT_FP32, ew);
+    /* Cache: rows held after T, rows read by the decode step (all visible
+     * keys, the new one included, since it is written first), one row written. */
+    u64 eb = attn_entry_bytes(&a->kv_fmt, entry_elems(a));
+    u64 held = a->window ? umin(c->q.T, a->window) : c->q.T;
+    attn_cache_traffic(c, o, held, eb, cc_span_window(c, a->window), 1, sh);
+}
+
+const comp_type comp_attn_gqa = {
+    "gqa", COMP_ATTN, "MHA / GQA / MQA with optional sliding window, KV sharing, q/k norm, output gate",
+    fields, check, kv_table, cost,
+};

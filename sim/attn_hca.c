@@ -1,0 +1,57 @@
+/* attn_hca.c - DeepSeek V4 heavily compressed attention (HCA).
+ *
+ * Compression m' (128) without overlap: entry i pools tokens [m' i, m'(i+1))
+ * with learned softmax gates. A query at position t attends densely to all
+ * floor((t+1)/m') complete entries plus the last `window` uncompressed ones.
+ * No indexer. Cache: floor(T/m') entries + min(T, window) window entries +
+ * the compressor's tail state (min(T, m') rows).
+ */
+#include "layer.h"
+
+static const field_def fields[] = {
+    V4_COMMON_FIELDS,
+    AFIELD("compress_ratio", F_U64, compress_ratio, 1, 1u << 20, true, "tokens", "tokens per compressed entry"),
+    AFIELD("state_format", F_FMT, state_fmt, 0, 0, false, "format", "compressor tail-state element format (default fp32)"),
+    {0},
+};
+
+static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, sim_err *e)
+{
+    const attn_cfg *a = &l->attn;
+    u64 kb;
+    int rc;
+    (void)m;
+    if ((rc = fmt_entry_bytes(&a->kv_fmt, a->head_dim, &kb, e))) return rc;
+    b[0] = (kv_buf){"compressed", T / a->compress_ratio, kb};
+    if ((rc = v4_window_buf(l, T, &b[1], e))) return rc;
+    if ((rc = v4_state_buf(l, "state", T, a->compress_ratio, 1, a->head_dim, &b[2], e))) return rc;
+    return 3;
+}
+
+static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+{
+    const attn_cfg *a = &l->attn;
+    bool *ovf = c->ovf;
+    u64 r = a->compress_ratio;
+    (void)layer;
+    u64 vis = cc_span_compressed(c, r, 0), win = cc_span_window(c, a->window);
+    v4_core_cost(c, l, o, cmul(ovf, c->q.B, cadd(ovf, vis, win)));
+    v4_compressor_cost(c, o, r, 1, a->head_dim, a->rope_dim);
+    kv_buf b[KV_MAX_BUFS];
+    sim_err e;
+    if (kv_table(c->m, l, c->q.T, b, &e) != 3) return;
+    u64 formed = cc_blocks_formed(c, r);
+    attn_cache_traffic(c, o, b[0].entries, b[0].entry_bytes, vis, formed, false);
+    attn_cache_traffic(c, o, b[1].entries, b[1].entry_bytes, win, 1, false);
+    attn_cache_traffic(c, o, b[2].entries, b[2].entry_bytes, formed * r, 1, false);
+}
+
+static int check(const model_spec *m, const layer_spec *l, sim_err *e)
+{
+    return v4_check(m, l, e);
+}
+
+const comp_type comp_attn_hca = {
+    "hca", COMP_ATTN, "DeepSeek V4 heavily compressed attention: m':1 pooling, dense over entries, window branch",
+    fields, check, kv_table, cost,
+};

@@ -1,0 +1,91 @@
+/* attn_mla.c - multi-head latent attention (DeepSeek V2/V3).
+ *
+ * Weights (H heads, r_q = q_lora_rank, r = kv_lora_rank, n = nope, p = rope,
+ * v = v_head_dim): wq_a d x r_q, q_norm r_q, wq_b r_q x H(n+p) (or wq d x H(n+p)
+ * when r_q = 0), wkv_a d x (r+p), kv_norm r, wkv_b r x H(n+v), wo Hv x d.
+ * Cache: one latent of r + p elements per token (V3: 576 -> 1152 B in BF16).
+ *
+ * Executed as DeepSeek runs it: prefill expands K and V for every token
+ * (wkv_b per token; scores 2H(n+p), values 2Hv per pair); decode absorbs wkv_b
+ * into the query and the output (MQA over the latent: scores 2H(r+p), values
+ * 2Hr per pair, plus 2H n r to absorb q and 2H r v to expand the output).
+ */
+#include "layer.h"
+
+static const field_def fields[] = {
+    AFIELD("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads"),
+    AFIELD("q_lora_rank", F_U64, q_lora_rank, 0, DIM_MAX, false, "elements", "query down-projection rank (0: full-rank wq)"),
+    AFIELD("kv_lora_rank", F_U64, kv_lora_rank, 1, DIM_MAX, true, "elements", "compressed KV latent"),
+    AFIELD("nope_dim", F_U64, nope_dim, 1, DIM_MAX, true, "elements", "per-head non-rotary q/k dim"),
+    AFIELD("rope_dim", F_U64, rope_dim, 1, DIM_MAX, true, "elements", "decoupled RoPE dim (shared key)"),
+    AFIELD("v_head_dim", F_U64, v_head_dim, 1, DIM_MAX, true, "elements", "per-head value dim"),
+    AFIELD("window", F_U64, window, 1, TOK_MAX, false, "tokens", "sliding window; absent = global"),
+    AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "latent entry format (default: kv_dtype)"),
+    {0},
+};
+
+u64 mla_entry_elems(const attn_cfg *a)
+{
+    return a->kv_lora_rank + a->rope_dim;
+}
+
+int mla_check(const model_spec *m, const layer_spec *l, sim_err *e)
+{
+    (void)m; (void)l; (void)e;
+    return SIM_OK;
+}
+
+void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs)
+{
+    const model_spec *m = c->m;
+    const attn_cfg *a = &l->attn;
+    bool *ovf = c->ovf;
+    u64 d = m->d_model, H = a->q_heads, rq = a->q_lora_rank, r = a->kv_lora_rank;
+    u64 np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim, n = c->ntok;
+    dtype lin = m->compute[CC_LINEAR];
+    u64 wq = rq ? cadd(ovf, cmul(ovf, d, rq), cmul(ovf, rq, H * (np + p))) : cmul(ovf, d, H * (np + p));
+    u64 wkv_a = cmul(ovf, d, r + p), wkv_b = cmul(ovf, r, H * (np + v)), wo = cmul(ovf, H * v, d);
+    cc_weights(c, o, WC_LINEAR, cadd(ovf, cadd(ovf, wq, wkv_a), cadd(ovf, wkv_b, wo)), 1, true);
+    cc_weights(c, o, WC_SMALL, rq + r, 1, true);   /* q_norm, kv_norm */
+    /* q path, latent projection and output: every token. */
+    u64 pw = cadd(ovf, cadd(ovf, wq, wkv_a), wo);
+    if (absorbed) {
+        /* per token: absorb W_UK into q (H n r) and W_UV after attention (H r v) */
+        pw = cadd(ovf, pw, cmul(ovf, H, cadd(ovf, cmul(ovf, np, r), cmul(ovf, r, v))));
+        cc_flops(c, o, FL_ATTN, m->compute[CC_ATTENTION], cmul3(ovf, pairs, H, 2 * (r + p + r)));
+    } else {
+        pw = cadd(ovf, pw, wkv_b);   /* K_nope and V expanded for every token */
+        cc_flops(c, o, FL_ATTN, m->compute[CC_ATTENTION], cmul3(ovf, pairs, H, 2 * (np + p + v)));
+    }
+    cc_flops(c, o, FL_PROJ, lin, cmul3(ovf, 2, n, pw));
+    u64 ew = cmul3(ovf, pairs, H, FLOPS_SOFTMAX);
+    ew = cadd(ovf, ew, cmul3(ovf, n, rq + r, FLOPS_RMSNORM));
+    ew = cadd(ovf, ew, cmul4(ovf, n, H + 1, p, FLOPS_ROPE));
+    cc_flops(c, o, FL_OTHER, DT_FP32, ew);
+}
+
+static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, sim_err *e)
+{
+    const attn_cfg *a = &l->attn;
+    (void)m;
+    u64 bytes;
+    int rc = fmt_entry_bytes(&a->kv_fmt, mla_entry_elems(a), &bytes, e);
+    if (rc) return rc;
+    b[0] = (kv_buf){"latent", a->window ? umin(T, a->window) : T, bytes};
+    return 1;
+}
+
+static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+{
+    const attn_cfg *a = &l->attn;
+    (void)layer;
+    u64 span = cc_span_window(c, a->window);
+    mla_core_cost(c, l, o, c->q.phase == PH_DECODE, cmul(c->ovf, c->q.B, span));
+    u64 eb = attn_entry_bytes(&a->kv_fmt, mla_entry_elems(a));
+    attn_cache_traffic(c, o, a->window ? umin(c->q.T, a->window) : c->q.T, eb, span, 1, l->shared_kv);
+}
+
+const comp_type comp_attn_mla = {
+    "mla", COMP_ATTN, "multi-head latent attention (DeepSeek V2/V3): expanded prefill, absorbed decode",
+    fields, mla_check, kv_table, cost,
+};

@@ -1,0 +1,210 @@
+/* cost.c - cost_eval: per-layer component costs, model-level parts
+ * (embeddings, PLE, head), by-type rows and totals; see cost.h. */
+#include "cost.h"
+#include "layer.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const flop_cat_name[FL_COUNT] = {
+    "proj", "attn", "indexer", "compress", "ffn", "mhc", "other"};
+_Static_assert(FL_COUNT == 7, "flop_cat_name must name every category");
+
+void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
+{
+    o->flops[cat] = cadd(c->ovf, o->flops[cat], n);
+    o->flops_fp8eq_x2 = cadd(c->ovf, o->flops_fp8eq_x2, cmul(c->ovf, n, dtype_table[dt].fp8eq_half));
+}
+
+void cc_weights(const cost_ctx *c, cost_t *o, wclass wc, u64 n, u64 copies_read, bool active)
+{
+    o->params = cadd(c->ovf, o->params, n);
+    if (active) o->params_active = cadd(c->ovf, o->params_active, n);
+    if (copies_read)
+        o->weight_read_bytes = cadd(c->ovf, o->weight_read_bytes,
+                                    fmt_rate_bytes(&c->m->weight[wc], cmul(c->ovf, n, copies_read), c->ovf));
+}
+
+/* n(n+1)/2 without overflowing the intermediate product. */
+static u64 tri(bool *ovf, u64 n)
+{
+    return n % 2 == 0 ? cmul(ovf, n / 2, n + 1) : cmul(ovf, n, (n + 1) / 2);
+}
+
+/* sum_{u=1}^{n} min(u, W); W = 0 means no cap. */
+static u64 sum_min(bool *ovf, u64 n, u64 W)
+{
+    if (W == 0 || n <= W) return tri(ovf, n);
+    return cadd(ovf, tri(ovf, W), cmul(ovf, n - W, W));
+}
+
+/* sum_{u=1}^{n} floor(u/m) = m q(q-1)/2 + q(r+1), q = n/m, r = n%m. */
+static u64 sum_floor(bool *ovf, u64 n, u64 m)
+{
+    u64 q = n / m, r = n % m;
+    u64 a = q == 0 ? 0 : (q % 2 == 0 ? cmul3(ovf, m, q / 2, q - 1) : cmul3(ovf, m, q, (q - 1) / 2));
+    return cadd(ovf, a, cmul(ovf, q, r + 1));
+}
+
+/* sum_{u=1}^{n} min(k, floor(u/m)); the cap binds from u = k m on, and
+ * sum_{u=1}^{km-1} floor(u/m) = m k(k-1)/2. */
+static u64 sum_floor_cap(bool *ovf, u64 n, u64 m, u64 k)
+{
+    if (k == 0) return sum_floor(ovf, n, m);
+    u64 km = cmul(ovf, k, m);
+    if (n < km) return sum_floor(ovf, n, m);
+    u64 head = k % 2 == 0 ? cmul3(ovf, m, k / 2, k - 1) : cmul3(ovf, m, k, (k - 1) / 2);
+    return cadd(ovf, head, cmul(ovf, k, n - km + 1));
+}
+
+u64 cc_queries(const cost_ctx *c)
+{
+    return c->q.phase == PH_PREFILL ? c->q.T : 1;
+}
+
+u64 cc_span_window(const cost_ctx *c, u64 W)
+{
+    u64 T = c->q.T;
+    if (c->q.phase == PH_DECODE) return W ? umin(T + 1, W) : T + 1;
+    if (c->q.noncausal) return cmul(c->ovf, T, W ? umin(T, W) : T);
+    return sum_min(c->ovf, T, W);
+}
+
+u64 cc_span_compressed(const cost_ctx *c, u64 m, u64 k)
+{
+    u64 T = c->q.T;
+    if (c->q.phase == PH_DECODE) {
+        u64 v = (T + 1) / m;
+        return k ? umin(v, k) : v;
+    }
+    if (c->q.noncausal) {
+        u64 v = T / m;
+        return cmul(c->ovf, T, k ? umin(v, k) : v);
+    }
+    return sum_floor_cap(c->ovf, T, m, k);
+}
+
+u64 cc_blocks_formed(const cost_ctx *c, u64 m)
+{
+    u64 T = c->q.T;
+    if (c->q.phase == PH_PREFILL) return T / m;
+    return (T + 1) / m - T / m;
+}
+
+int cost_kv_table(const model_spec *m, int i, u64 T, kv_buf *bufs, sim_err *e)
+{
+    const layer_spec *L = &m->layer[i];
+    if (L->shared_kv) return 0;   /* a shared layer owns no cache */
+    return L->attn.type->kv_table(m, L, T, bufs, e);
+}
+
+static void add_cost(bool *ovf, cost_t *a, const cost_t *b)
+{
+    for (int k = 0; k < FL_COUNT; k++) a->flops[k] = cadd(ovf, a->flops[k], b->flops[k]);
+    a->flops_fp8eq_x2 = cadd(ovf, a->flops_fp8eq_x2, b->flops_fp8eq_x2);
+    a->kv_bytes = cadd(ovf, a->kv_bytes, b->kv_bytes);
+    a->kv_read_bytes = cadd(ovf, a->kv_read_bytes, b->kv_read_bytes);
+    a->kv_written_bytes = cadd(ovf, a->kv_written_bytes, b->kv_written_bytes);
+    a->weight_read_bytes = cadd(ovf, a->weight_read_bytes, b->weight_read_bytes);
+    a->act_bytes = cadd(ovf, a->act_bytes, b->act_bytes);
+    a->params = cadd(ovf, a->params, b->params);
+    a->params_active = cadd(ovf, a->params_active, b->params_active);
+    a->params_embed = cadd(ovf, a->params_embed, b->params_embed);
+}
+
+static cost_row *row_for(cost_result *r, const char *name)
+{
+    for (int k = 0; k < r->n_types; k++)
+        if (!strcmp(r->type[k].name, name)) return &r->type[k];
+    cost_row *w = &r->type[r->n_types++];
+    memset(w, 0, sizeof *w);
+    snprintf(w->name, sizeof w->name, "%s", name);
+    return w;
+}
+
+/* Embedding lookup, per-layer embeddings (model-level part), final norm, the
+ * mHC head unit and the LM head. Logits are computed for the last token of
+ * each sequence only (B tokens), as an inference engine does. */
+static void model_parts(const cost_ctx *c, cost_result *r)
+{
+    const model_spec *m = c->m;
+    bool *ovf = c->ovf;
+    u64 d = m->d_model, ntok = c->ntok, nlog = c->q.B;
+    dtype lin = m->compute[CC_LINEAR];
+    cost_row *em = row_for(r, "embed");
+    em->layers = 0;
+    /* The table is stored whole; a step reads one row per token (at most V rows). */
+    u64 rows = umin(ntok, m->vocab);
+    em->c.params = cmul(ovf, m->vocab, d);
+    em->c.params_embed = em->c.params;
+    em->c.weight_read_bytes = fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, rows, d), ovf);
+    em->c.act_bytes = cmul3(ovf, ntok, d, dtype_table[m->act_dt].bits / 8);
+    if (m->ple_dim) ple_model_cost(c, &row_for(r, "ple")->c);
+    cost_row *hd = row_for(r, "head");
+    if (m->hc_streams) {
+        /* mHC head unit: fn [n, n*d], base [n], scale [1] (research/deepseek.md
+         * 3.5); per logit token: RMSNorm over n*d, projection to n weights,
+         * sigmoid, and the weighted sum of the n streams. */
+        u64 n = m->hc_streams;
+        cc_weights(c, &hd->c, WC_SMALL, cadd(ovf, cmul3(ovf, n, n, d), n + 1), 1, true);
+        cc_flops(c, &hd->c, FL_MHC, DT_FP32, cmul4(ovf, 2, nlog, cmul(ovf, n, d), n));
+        cc_flops(c, &hd->c, FL_MHC, DT_FP32, cmul3(ovf, nlog, cmul(ovf, n, d), FLOPS_RMSNORM + 2));
+    }
+    cc_weights(c, &hd->c, WC_SMALL, d, 1, true);                       /* final norm */
+    cc_flops(c, &hd->c, FL_OTHER, DT_FP32, cmul3(ovf, nlog, d, FLOPS_RMSNORM));
+    if (!m->tie_embeddings) {
+        cc_weights(c, &hd->c, WC_EMBED, cmul(ovf, m->vocab, d), 1, true);
+    } else {
+        /* Tied: the embedding table is read whole for the logits and is active. */
+        hd->c.weight_read_bytes = cadd(ovf, hd->c.weight_read_bytes,
+                                       fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, m->vocab, d), ovf));
+        em->c.params_active = cmul(ovf, m->vocab, d);
+    }
+    cc_flops(c, &hd->c, FL_OTHER, lin, cmul4(ovf, 2, nlog, d, m->vocab));
+    hd->c.act_bytes = cmul3(ovf, nlog, m->vocab, 4);   /* fp32 logits out */
+}
+
+int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e)
+{
+    bool ovf = false;
+    memset(r, 0, sizeof *r);
+    if (q->T == 0) return sim_fail(e, SIM_EINVAL, "context must be at least 1 token");
+    if (q->B == 0) return sim_fail(e, SIM_EINVAL, "batch must be at least 1");
+    r->layer = calloc(m->n_layers, sizeof *r->layer);
+    if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    r->n_layers = (int)m->n_layers;
+    cost_ctx c = {.m = m, .q = *q, .ovf = &ovf};
+    c.ntok = q->phase == PH_PREFILL ? cmul(&ovf, q->B, q->T) : q->B;
+    for (int i = 0; i < r->n_layers; i++) {
+        const layer_spec *L = &m->layer[i];
+        cost_t *o = &r->layer[i];
+        L->attn.type->cost(&c, L, i, o);
+        L->ffn.type->cost(&c, L, i, o);
+        L->res.type->cost(&c, L, i, o);
+        if (m->ple_dim) ple_layer_cost(&c, L, i, o);
+        char name[48];
+        spec_layer_type_name(m, i, name, sizeof name);
+        cost_row *w = row_for(r, name);
+        w->layers++;
+        add_cost(&ovf, &w->c, o);
+    }
+    model_parts(&c, r);
+    for (int k = 0; k < r->n_types; k++) add_cost(&ovf, &r->total, &r->type[k].c);
+    if (ovf) {
+        cost_result_free(r);
+        return sim_fail(e, SIM_ERANGE, "an exact count exceeds 2^64-1 (18.4e18) at ctx %llu, batch %llu; "
+                        "use a smaller context or batch", (unsigned long long)q->T, (unsigned long long)q->B);
+    }
+    return SIM_OK;
+}
+
+void cost_result_free(cost_result *r)
+{
+    free(r->layer);
+    r->layer = NULL;
+}
+
+void cost_fp8eq_str(const cost_t *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%llu%s", (unsigned long long)(c->flops_fp8eq_x2 / 2), c->flops_fp8eq_x2 % 2 ? ".5" : "");
+}

@@ -1,0 +1,123 @@
+/* cost.h - the exact analytical cost model.
+ *
+ * For a loaded spec, a context T, a batch B and a phase, cost_eval fills one
+ * cost_t per layer plus model-level rows (embeddings, PLE, head) and totals.
+ * Every count is an exact u64; any overflow makes cost_eval return SIM_ERANGE.
+ *
+ * Phases (DESIGN.md section 5):
+ *   prefill - T prompt tokens per sequence from an empty cache, causal with the
+ *             diagonal (query u sees u tokens); `noncausal` lets every query
+ *             see all T tokens (the convention most peer tools use).
+ *   decode  - one new token per sequence with T tokens already cached; it sees
+ *             T+1 tokens (the cache plus itself). kv_bytes = the cache of T tokens.
+ *
+ *   cost_query q = {.T = 1 << 20, .B = 1, .phase = PH_DECODE};
+ *   cost_result r;
+ *   if (cost_eval(&m, &q, &r, &e) == SIM_OK) printf("%llu\n", r.total.kv_bytes);
+ *   cost_result_free(&r);
+ */
+#ifndef COST_H
+#define COST_H
+
+#include "spec.h"
+
+typedef enum { PH_PREFILL, PH_DECODE } phase;
+
+typedef struct {
+    u64 T;            /* context tokens per sequence */
+    u64 B;            /* sequences in the batch */
+    phase phase;
+    bool noncausal;   /* prefill only: every query sees all T tokens */
+} cost_query;
+
+/* FLOP categories (DESIGN.md section 5). */
+typedef enum {
+    FL_PROJ,      /* attention projections (q, k, v, o, low-rank, absorbed) */
+    FL_ATTN,      /* attention scores (QK) + weighted values (AV) */
+    FL_INDEX,     /* lightning indexer: projections and scores */
+    FL_COMPRESS,  /* KV compressors: projections and pooling */
+    FL_FFN,       /* dense FFN, experts, router */
+    FL_MHC,       /* hyper-connection projections, Sinkhorn, mixing */
+    FL_OTHER,     /* norms, softmax, activations, RoPE, PLE, head logits */
+    FL_COUNT
+} flop_cat;
+extern const char *const flop_cat_name[FL_COUNT];
+
+typedef struct {
+    u64 flops[FL_COUNT];  /* FLOPs by category (multiply-add = 2) */
+    u64 flops_fp8eq_x2;   /* FP8-equivalent FLOPs times 2 (exact; see dtype.c) */
+    u64 kv_bytes;         /* persistent cache after T tokens, whole batch */
+    u64 kv_read_bytes;    /* cache bytes read this step */
+    u64 kv_written_bytes; /* cache bytes written this step */
+    u64 weight_read_bytes;/* weight bytes read this step (active experts only) */
+    u64 act_bytes;        /* activations crossing sublayer boundaries */
+    u64 params;           /* parameters stored */
+    u64 params_active;    /* parameters used per token */
+    u64 params_embed;     /* of params: embedding and PLE tables */
+} cost_t;
+
+/* Per-sequence cache buffers of one layer: the single size table the cost
+ * model and the reference kernels share. */
+typedef struct {
+    const char *name;     /* "kv", "window", "index", "state", ... */
+    u64 entries;          /* rows held after T tokens */
+    u64 entry_bytes;      /* bytes per row */
+} kv_buf;
+#define KV_MAX_BUFS 6
+
+typedef struct {
+    const model_spec *m;
+    cost_query q;
+    u64 ntok;             /* tokens processed this step over the batch: B*T or B */
+    bool *ovf;            /* sticky overflow flag */
+} cost_ctx;
+
+typedef struct {
+    char name[48];        /* layer type name (kind, "/shared") or model part */
+    int layers;           /* layers in this row */
+    cost_t c;
+} cost_row;
+
+typedef struct {
+    int n_layers;
+    cost_t *layer;        /* n_layers per-layer costs (owned) */
+    int n_types;
+    cost_row type[SPEC_MAX_KINDS * 2 + 4]; /* by type, then "embed", "head", ... */
+    cost_t total;
+} cost_result;
+
+int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e);
+void cost_result_free(cost_result *r);
+
+/* The cache size table of layer i at T tokens (per sequence): fills up to
+ * KV_MAX_BUFS rows and returns how many, or a negative SIM_E* code. */
+int cost_kv_table(const model_spec *m, int i, u64 T, kv_buf *bufs, sim_err *e);
+
+/* FP8-equivalent total as a printable decimal ("123" or "123.5"). */
+void cost_fp8eq_str(const cost_t *c, char *buf, size_t len);
+
+/* ---- helpers for component cost functions ------------------------------ */
+
+/* Add n FLOPs of category cat executed in dtype dt. */
+void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n);
+/* Add a weight tensor of n parameters in class wc; `reads` = how many times
+ * per step its bytes are read (1, or 0 for an unused expert); `active` =
+ * whether it counts toward active parameters per token. */
+void cc_weights(const cost_ctx *c, cost_t *o, wclass wc, u64 n, u64 copies_read, bool active);
+/* Sum over this step's queries of min(u, W) (W = 0: u), per sequence. */
+u64 cc_span_window(const cost_ctx *c, u64 W);
+/* Sum over this step's queries of min(k, floor(u / m)) (k = 0: no cap). */
+u64 cc_span_compressed(const cost_ctx *c, u64 m, u64 k);
+/* Compressed entries formed this step per sequence (prefill floor(T/m);
+ * decode 1 when token T+1 completes a block). */
+u64 cc_blocks_formed(const cost_ctx *c, u64 m);
+/* Queries this step per sequence (T or 1). */
+u64 cc_queries(const cost_ctx *c);
+/* Element-wise conventions, in FLOPs per element (shared with the kernels). */
+#define FLOPS_RMSNORM   4   /* square, sum, scale, weight */
+#define FLOPS_SOFTMAX   5   /* max, subtract, exp, sum, divide */
+#define FLOPS_ACT       5   /* gated activation: silu/gelu (4) + gate multiply (1) */
+#define FLOPS_ROPE      3   /* per rotated element: 2 mul + 1 add of a pair, halved */
+#define FLOPS_ADD       1
+
+#endif

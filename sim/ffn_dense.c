@@ -1,0 +1,23 @@
+/* ffn_dense.c - a dense MLP: gated (SwiGLU/GeGLU: gate, up, down = 3 d x d_ff
+ * matrices) or plain (up, down). Per token: 2 x params FLOPs + the activation
+ * (FLOPS_ACT per hidden element). */
+#include "layer.h"
+
+static const field_def fields[] = {
+    FFIELD("d_ff", F_U64, d_ff, 1, DIM_MAX, true, "elements", "hidden width"),
+    FFIELD("gated", F_BOOL, gated, 0, 0, false, "", "gated (3 matrices, default) or plain (2)"),
+    {0},
+};
+
+static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+{
+    const ffn_cfg *f = &l->ffn;
+    bool *ovf = c->ovf;
+    (void)layer;
+    u64 w = cmul3(ovf, f->gated ? 3 : 2, c->m->d_model, f->d_ff);
+    cc_weights(c, o, WC_LINEAR, w, 1, true);
+    cc_flops(c, o, FL_FFN, c->m->compute[CC_LINEAR], cmul3(ovf, 2, c->ntok, w));
+    cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, c->ntok, f->d_ff, FLOPS_ACT));
+}
+
+const comp_type comp_ffn_dense = {"dense", COMP_FFN, "dense MLP (gated or plain)", fields, NULL, NULL, cost};

@@ -1,0 +1,81 @@
+/* ffn_moe.c - mixture of experts: `experts` routed MLPs of width d_ff (top_k
+ * per token), `shared` always-on experts of width shared_d_ff, and a router.
+ *
+ * Router: a d x E linear + a per-expert bias (aux-loss-free selection); with
+ * `hash: true` a fixed token-id -> experts table replaces it (DeepSeek V4's
+ * first three layers: no router FLOPs, no router weights); with
+ * `router_mlp: R` a small MLP (ZAYA1: d -> R, RMSNorm, R -> R, R -> R,
+ * R -> E + skip) replaces it.
+ * Weights read per step: the shared experts, the router and the routed
+ * experts actually selected, at most min(E, tokens x top_k) of them (routing
+ * assumed spread: the worst case for traffic).
+ */
+#include "layer.h"
+
+static const field_def fields[] = {
+    FFIELD("experts", F_U64, experts, 1, 1u << 16, true, "experts", "routed experts"),
+    FFIELD("top_k", F_U64, top_k, 1, 1u << 16, true, "experts", "routed experts per token"),
+    FFIELD("d_ff", F_U64, d_ff, 1, DIM_MAX, true, "elements", "hidden width of one routed expert"),
+    FFIELD("shared", F_U64, shared, 0, 1u << 10, false, "experts", "shared (always active) experts"),
+    FFIELD("shared_d_ff", F_U64, shared_d_ff, 1, DIM_MAX, false, "elements", "shared expert width (default d_ff)"),
+    FFIELD("gated", F_BOOL, gated, 0, 0, false, "", "gated experts (3 matrices, default)"),
+    FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table, no router"),
+    FFIELD("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)"),
+    FFIELD("skip_route", F_BOOL, skip_route, 0, 0, false, "", "router has one extra 'skip' output"),
+    {0},
+};
+
+static int check(const model_spec *m, const layer_spec *l, sim_err *e)
+{
+    const ffn_cfg *f = &l->ffn;
+    (void)m;
+    if (f->top_k > f->experts)
+        return sim_fail(e, SIM_EINVAL, "top_k = %llu exceeds experts = %llu", (unsigned long long)f->top_k,
+                        (unsigned long long)f->experts);
+    if (f->hash && f->router_mlp)
+        return sim_fail(e, SIM_EINVAL, "hash routing and router_mlp exclude each other");
+    return SIM_OK;
+}
+
+static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+{
+    const model_spec *m = c->m;
+    const ffn_cfg *f = &l->ffn;
+    bool *ovf = c->ovf;
+    u64 d = m->d_model, n = c->ntok, E = f->experts, k = f->top_k;
+    u64 sdff = f->shared_d_ff ? f->shared_d_ff : f->d_ff, mats = f->gated ? 3 : 2;
+    dtype lin = m->compute[CC_LINEAR];
+    (void)layer;
+    u64 per = cmul3(ovf, mats, d, f->d_ff), sper = cmul3(ovf, mats, d, sdff);
+    u64 used = umin(E, cmul(ovf, n, k));
+    /* Routed experts: stored E, active k per token, read `used`. */
+    o->params = cadd(ovf, o->params, cmul(ovf, E, per));
+    o->params_active = cadd(ovf, o->params_active, cmul(ovf, k, per));
+    o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, fmt_rate_bytes(&m->weight[WC_EXPERT], cmul(ovf, used, per), ovf));
+    if (f->shared) cc_weights(c, o, WC_LINEAR, cmul(ovf, f->shared, sper), 1, true);
+    u64 router = 0, outs = E + (f->skip_route ? 1 : 0);
+    if (f->router_mlp) {
+        u64 R = f->router_mlp;
+        /* down d->R (+bias), state scale R, norm R, two R->R (+bias), R->outs */
+        router = cadd(ovf, cmul(ovf, d, R), cadd(ovf, 3 * R + 2 * (R * R + R), R * outs));
+        cc_weights(c, o, WC_SMALL, router, 1, true);
+        cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, cadd(ovf, cmul(ovf, d, R), 2 * R * R + R * outs)));
+    } else if (!f->hash) {
+        router = cmul(ovf, d, outs);
+        cc_weights(c, o, WC_SMALL, router + outs, 1, true);   /* weight + selection bias */
+        cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, router));
+    }
+    cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, cadd(ovf, cmul(ovf, k, per), cmul(ovf, f->shared, sper))));
+    /* Activations of the selected and shared experts, router scores, and the
+     * weighted combine of k expert outputs. */
+    u64 ew = cmul(ovf, n, cadd(ovf, cmul(ovf, k, f->d_ff), cmul(ovf, f->shared, sdff)));
+    ew = cmul(ovf, ew, FLOPS_ACT);
+    ew = cadd(ovf, ew, cmul3(ovf, n, outs, FLOPS_SOFTMAX));
+    ew = cadd(ovf, ew, cmul3(ovf, n, d, 2 * k));
+    cc_flops(c, o, FL_OTHER, DT_FP32, ew);
+}
+
+const comp_type comp_ffn_moe = {
+    "moe", COMP_FFN, "mixture of experts: routed + shared experts, top-k, hash or MLP routers",
+    fields, check, NULL, cost,
+};

@@ -1,0 +1,24 @@
+/* res_plain.c - the plain pre-norm residual: per layer two sublayers
+ * (attention, FFN), each x + F(RMSNorm(x)); `post_norms` adds an RMSNorm on
+ * each sublayer's output (Gemma's sandwich norms).
+ * Traffic per token per sublayer (mHC paper Table 2, residual baseline):
+ * read 2C, write C elements of the activation dtype. */
+#include "layer.h"
+
+static const field_def fields[] = {
+    RFIELD("post_norms", F_BOOL, post_norms, 0, 0, false, "", "RMSNorm after each sublayer too (Gemma)"),
+    RFIELD("layer_scalar", F_BOOL, layer_scalar, 0, 0, false, "", "one learned scalar multiplying the layer output (Gemma 4)"),
+    {0},
+};
+
+static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+{
+    bool *ovf = c->ovf;
+    u64 d = c->m->d_model, n = c->ntok, norms = l->res.post_norms ? 4 : 2;
+    (void)layer;
+    cc_weights(c, o, WC_SMALL, norms * d + (l->res.layer_scalar ? 1 : 0), 1, true);
+    cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, n, d, norms * FLOPS_RMSNORM + 2 * FLOPS_ADD));
+    o->act_bytes = cadd(ovf, o->act_bytes, cmul4(ovf, 2 * 3, n, d, dtype_table[c->m->act_dt].bits / 8));
+}
+
+const comp_type comp_res_plain = {"plain", COMP_RES, "pre-norm residual (x + F(norm(x)))", fields, NULL, NULL, cost};

@@ -1,0 +1,618 @@
+/* spec.c - YAML spec -> model_spec: top-level fields, formats, layer kinds,
+ * the layer pattern, overrides, per-layer lists and KV sharing; see spec.h. */
+#include "spec.h"
+#include "layer.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+
+#define POS(n) yt_pos((n), pos, sizeof pos)
+
+/* Refuse keys not in `allowed` (NULL-terminated). */
+static int check_keys(const ynode *map, const char *const *allowed, const char *where, sim_err *e)
+{
+    char pos[300];
+    for (size_t i = 0; i + 1 < map->n; i += 2) {
+        const ynode *k = map->kid[i];
+        if (k->kind != YT_SCALAR) return sim_fail(e, SIM_EINVAL, "%s: keys must be plain text", POS(k));
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++) ok |= !strcmp(*a, k->str);
+        if (!ok) {
+            char list[400] = "";
+            for (const char *const *a = allowed; *a; a++) {
+                strncat(list, *a, sizeof list - strlen(list) - 3);
+                if (a[1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
+            }
+            return sim_fail(e, SIM_EINVAL, "%s: unknown key '%s' in %s (allowed: %s)", POS(k), k->str, where, list);
+        }
+        for (size_t j = 0; j < i; j += 2)
+            if (!strcmp(map->kid[j]->str, k->str))
+                return sim_fail(e, SIM_EINVAL, "%s: duplicate key '%s'", POS(k), k->str);
+    }
+    return SIM_OK;
+}
+
+static int want_map(const ynode *n, const char *what, sim_err *e)
+{
+    char pos[300];
+    if (n->kind != YT_MAP)
+        return sim_fail(e, SIM_EINVAL, "%s: %s must be a mapping (key: value lines)", POS(n), what);
+    return SIM_OK;
+}
+
+static int get_u64(const ynode *map, const char *key, u64 lo, u64 hi, bool required, u64 *out,
+                   const char *unit, sim_err *e)
+{
+    char pos[300];
+    const ynode *n = yt_get(map, key);
+    if (!n) {
+        if (required) return sim_fail(e, SIM_EINVAL, "%s: missing required key '%s' (%s)", POS(map), key, unit);
+        return SIM_OK;
+    }
+    int rc = yt_u64(n, out, e);
+    if (rc) return rc;
+    if (*out < lo || *out > hi)
+        return sim_fail(e, SIM_EINVAL, "%s: %s = %llu is out of range [%llu, %llu] %s", POS(n), key,
+                        (unsigned long long)*out, (unsigned long long)lo, (unsigned long long)hi, unit);
+    return SIM_OK;
+}
+
+static int get_dtype(const ynode *n, dtype *out, bool need_compute, sim_err *e)
+{
+    char pos[300];
+    const char *s;
+    int rc = yt_str(n, &s, e);
+    if (rc) return rc;
+    if (dtype_find(s, out))
+        return sim_fail(e, SIM_EINVAL, "%s: unknown dtype '%s' (known: fp32, tf32, bf16, fp16, fp8_e4m3 (fp8), "
+                        "fp8_e5m2, int8, ue8m0, fp4_e2m1 (fp4), int4)", POS(n), s);
+    if (need_compute && !dtype_table[*out].compute)
+        return sim_fail(e, SIM_EINVAL, "%s: '%s' is a scale dtype, not a compute dtype", POS(n), s);
+    return SIM_OK;
+}
+
+/* A format reference: the name of a spec format, or a bare dtype. */
+static int get_fmt(const model_spec *m, const ynode *n, fmt *out, sim_err *e)
+{
+    char pos[300];
+    const char *s;
+    int rc = yt_str(n, &s, e);
+    if (rc) return rc;
+    for (int i = 0; i < m->n_formats; i++)
+        if (!strcmp(m->formats[i].name, s)) { *out = m->formats[i]; return SIM_OK; }
+    dtype dt;
+    if (dtype_find(s, &dt) == SIM_OK) { fmt_from_dtype(out, dt); return SIM_OK; }
+    return sim_fail(e, SIM_EINVAL, "%s: '%s' is neither a format defined under `formats:` nor a dtype", POS(n), s);
+}
+
+static int parse_formats(model_spec *m, const ynode *fm, sim_err *e)
+{
+    char pos[300];
+    int rc;
+    if ((rc = want_map(fm, "formats", e))) return rc;
+    for (size_t i = 0; i + 1 < fm->n; i += 2) {
+        const ynode *k = fm->kid[i], *v = fm->kid[i + 1];
+        if (m->n_formats == SPEC_MAX_FORMATS)
+            return sim_fail(e, SIM_EINVAL, "%s: more than %d formats", POS(k), SPEC_MAX_FORMATS);
+        fmt *f = &m->formats[m->n_formats];
+        memset(f, 0, sizeof *f);
+        if (strlen(k->str) >= sizeof f->name || !*k->str)
+            return sim_fail(e, SIM_EINVAL, "%s: format name must be 1-%zu characters", POS(k), sizeof f->name - 1);
+        dtype dummy;
+        if (dtype_find(k->str, &dummy) == SIM_OK)
+            return sim_fail(e, SIM_EINVAL, "%s: format name '%s' is already a dtype name", POS(k), k->str);
+        strcpy(f->name, k->str);
+        static const char *const keys[] = {"parts", "pad", "align", NULL};
+        if ((rc = want_map(v, "a format", e)) || (rc = check_keys(v, keys, "a format", e))) return rc;
+        const ynode *parts = yt_get(v, "parts");
+        if (!parts || parts->kind != YT_SEQ || parts->n == 0)
+            return sim_fail(e, SIM_EINVAL, "%s: format '%s' needs `parts:`, a non-empty list", POS(v), f->name);
+        if (parts->n > FMT_MAX_PARTS)
+            return sim_fail(e, SIM_EINVAL, "%s: at most %d parts", POS(parts), FMT_MAX_PARTS);
+        for (size_t p = 0; p < parts->n; p++) {
+            const ynode *pn = parts->kid[p];
+            static const char *const pkeys[] = {"name", "elements", "dtype", "scale", "block", NULL};
+            if ((rc = want_map(pn, "a format part", e)) || (rc = check_keys(pn, pkeys, "a format part", e))) return rc;
+            fmt_part *fp = &f->part[p];
+            const ynode *dn = yt_get(pn, "dtype");
+            if (!dn) return sim_fail(e, SIM_EINVAL, "%s: format part needs `dtype:`", POS(pn));
+            if ((rc = get_dtype(dn, &fp->dt, false, e))) return rc;
+            bool adapt = parts->n == 1 && !yt_get(pn, "elements");
+            if (!adapt && (rc = get_u64(pn, "elements", 1, 1u << 24, true, &fp->elements, "elements", e))) return rc;
+            const ynode *sn = yt_get(pn, "scale");
+            if (sn) {
+                fp->scaled = true;
+                if ((rc = get_dtype(sn, &fp->scale_dt, false, e))) return rc;
+                if ((rc = get_u64(pn, "block", 1, 1u << 24, true, &fp->block, "elements per scale", e))) return rc;
+            } else if (yt_get(pn, "block")) {
+                return sim_fail(e, SIM_EINVAL, "%s: `block:` needs `scale:` (the scale dtype)", POS(yt_get(pn, "block")));
+            }
+            if ((u64)dtype_table[fp->dt].bits * (fp->elements ? fp->elements : 8) % 8)
+                return sim_fail(e, SIM_EINVAL, "%s: %llu x %s does not fill whole bytes", POS(pn),
+                                (unsigned long long)fp->elements, dtype_table[fp->dt].name);
+        }
+        f->n_parts = (int)parts->n;
+        if ((rc = get_u64(v, "pad", 0, 1u << 20, false, &f->pad_bytes, "bytes", e))) return rc;
+        if ((rc = get_u64(v, "align", 1, 1u << 20, false, &f->align_bytes, "bytes", e))) return rc;
+        m->n_formats++;
+    }
+    return SIM_OK;
+}
+
+/* Parse a component map (`type:` + the type's fields) into cfg. */
+static int parse_comp(const model_spec *m, const ynode *n, comp_cat cat, void *cfg,
+                      const comp_type **type_out, const char *const *extra_keys, sim_err *e)
+{
+    char pos[300], names[300];
+    static const char *const what[] = {"attention", "ffn", "residual"};
+    int rc;
+    if ((rc = want_map(n, what[cat], e))) return rc;
+    const ynode *tn = yt_get(n, "type");
+    comp_names(cat, names, sizeof names);
+    if (!tn) return sim_fail(e, SIM_EINVAL, "%s: missing `type:` for %s (one of: %s)", POS(n), what[cat], names);
+    const char *tname;
+    if ((rc = yt_str(tn, &tname, e))) return rc;
+    const comp_type *t = comp_find(cat, tname);
+    if (!t) return sim_fail(e, SIM_EINVAL, "%s: unknown %s type '%s' (one of: %s)", POS(tn), what[cat], tname, names);
+    *type_out = t;
+    const char *allowed[64];
+    int na = 0;
+    allowed[na++] = "type";
+    for (const char *const *x = extra_keys; x && *x; x++) allowed[na++] = *x;
+    for (const field_def *f = t->fields; f->key; f++) allowed[na++] = f->key;
+    allowed[na] = NULL;
+    char where[80];
+    snprintf(where, sizeof where, "%s type '%s'", what[cat], t->name);
+    if ((rc = check_keys(n, allowed, where, e))) return rc;
+    for (const field_def *f = t->fields; f->key; f++) {
+        const ynode *v = yt_get(n, f->key);
+        char *p = (char *)cfg + f->off;
+        if (!v) {
+            if (f->required)
+                return sim_fail(e, SIM_EINVAL, "%s: %s '%s' needs `%s:` (%s: %s)", POS(n), what[cat], t->name,
+                                f->key, f->unit, f->help);
+            continue;
+        }
+        if (f->kind == F_U64) {
+            if ((rc = get_u64(n, f->key, f->min, f->max, true, (u64 *)(void *)p, f->unit, e))) return rc;
+        } else if (f->kind == F_BOOL) {
+            if ((rc = yt_bool(v, (bool *)(void *)p, e))) return rc;
+        } else {
+            if ((rc = get_fmt(m, v, (fmt *)(void *)p, e))) return rc;
+        }
+    }
+    return SIM_OK;
+}
+
+/* ---- layer ranges like "0-2", 5, [1, 4, 7] ------------------------------ */
+
+static int range_has(const ynode *n, u64 i, u64 nl, bool *hit, sim_err *e)
+{
+    char pos[300];
+    *hit = false;
+    if (n->kind == YT_SEQ) {
+        for (size_t j = 0; j < n->n; j++) {
+            bool h;
+            int rc = range_has(n->kid[j], i, nl, &h, e);
+            if (rc) return rc;
+            *hit |= h;
+        }
+        return SIM_OK;
+    }
+    if (n->kind != YT_SCALAR) return sim_fail(e, SIM_EINVAL, "%s: `layers:` takes N, \"A-B\" or a list", POS(n));
+    unsigned long long a, b;
+    char extra;
+    if (sscanf(n->str, "%llu-%llu%c", &a, &b, &extra) == 2) {
+    } else if (sscanf(n->str, "%llu%c", &a, &extra) == 1) {
+        b = a;
+    } else {
+        return sim_fail(e, SIM_EINVAL, "%s: layer range '%s' is not N or A-B", POS(n), n->str);
+    }
+    if (a > b || b >= nl)
+        return sim_fail(e, SIM_EINVAL, "%s: layer range '%s' is outside 0-%llu", POS(n), n->str,
+                        (unsigned long long)(nl - 1));
+    *hit = i >= a && i <= b;
+    return SIM_OK;
+}
+
+/* ---- the pattern ---------------------------------------------------------- */
+
+static int kind_index(const model_spec *m, const ynode *n, int *out, sim_err *e)
+{
+    char pos[300];
+    const char *s;
+    int rc = yt_str(n, &s, e);
+    if (rc) return rc;
+    for (int k = 0; k < m->n_kinds; k++)
+        if (!strcmp(m->kind_name[k], s)) { *out = k; return SIM_OK; }
+    return sim_fail(e, SIM_EINVAL, "%s: unknown layer kind '%s' (define it under `layers:`)", POS(n), s);
+}
+
+static int pattern_push(model_spec *m, int *kinds, u64 *n, int k, const ynode *at, sim_err *e)
+{
+    char pos[300];
+    if (*n >= m->n_layers)
+        return sim_fail(e, SIM_EINVAL, "%s: pattern gives more than n_layers = %llu layers", POS(at),
+                        (unsigned long long)m->n_layers);
+    kinds[(*n)++] = k;
+    return SIM_OK;
+}
+
+static int expand_items(model_spec *m, const ynode *seq, int *kinds, u64 *n, int depth, sim_err *e)
+{
+    char pos[300];
+    int rc;
+    if (depth > 8) return sim_fail(e, SIM_EINVAL, "%s: `repeat:` nested too deeply", POS(seq));
+    for (size_t i = 0; i < seq->n; i++) {
+        const ynode *it = seq->kid[i];
+        if (it->kind == YT_SCALAR) {
+            int k;
+            if ((rc = kind_index(m, it, &k, e)) || (rc = pattern_push(m, kinds, n, k, it, e))) return rc;
+            continue;
+        }
+        static const char *const keys[] = {"repeat", "times", NULL};
+        if ((rc = want_map(it, "a pattern item", e)) || (rc = check_keys(it, keys, "a pattern item", e))) return rc;
+        const ynode *rep = yt_get(it, "repeat");
+        u64 times = 0;
+        if (!rep || rep->kind != YT_SEQ || rep->n == 0)
+            return sim_fail(e, SIM_EINVAL, "%s: a pattern item is a kind name or {repeat: [kinds...], times: N}", POS(it));
+        if ((rc = get_u64(it, "times", 1, SPEC_MAX_LAYERS, true, &times, "repetitions", e))) return rc;
+        for (u64 t = 0; t < times; t++)
+            if ((rc = expand_items(m, rep, kinds, n, depth + 1, e))) return rc;
+    }
+    return SIM_OK;
+}
+
+static int expand_pattern(model_spec *m, const ynode *pat, int *kinds, sim_err *e)
+{
+    char pos[300];
+    int rc;
+    u64 n = 0;
+    if (pat->kind == YT_SEQ) {
+        if ((rc = expand_items(m, pat, kinds, &n, 0, e))) return rc;
+    } else if (pat->kind == YT_MAP) {
+        /* every: N, offset: O, kind: K, else: E  -> layer i is K when i % N == O */
+        static const char *const keys[] = {"every", "offset", "kind", "else", "last", NULL};
+        if ((rc = check_keys(pat, keys, "pattern", e))) return rc;
+        u64 every = 0, off = 0;
+        int kk, ke, kl = -1;
+        if ((rc = get_u64(pat, "every", 1, SPEC_MAX_LAYERS, true, &every, "layers", e))) return rc;
+        if ((rc = get_u64(pat, "offset", 0, every - 1, false, &off, "layers", e))) return rc;
+        if (!yt_get(pat, "kind") || !yt_get(pat, "else"))
+            return sim_fail(e, SIM_EINVAL, "%s: `every:` pattern needs `kind:` and `else:`", POS(pat));
+        if ((rc = kind_index(m, yt_get(pat, "kind"), &kk, e)) || (rc = kind_index(m, yt_get(pat, "else"), &ke, e))) return rc;
+        if (yt_get(pat, "last") && (rc = kind_index(m, yt_get(pat, "last"), &kl, e))) return rc;
+        for (u64 i = 0; i < m->n_layers; i++) kinds[n++] = i % every == off ? kk : ke;
+        if (kl >= 0) kinds[m->n_layers - 1] = kl;
+    } else {
+        return sim_fail(e, SIM_EINVAL, "%s: `pattern:` is a list of kinds or {every: N, offset: O, kind: K, else: E}", POS(pat));
+    }
+    if (n != m->n_layers)
+        return sim_fail(e, SIM_EINVAL, "%s: pattern gives %llu layers but n_layers = %llu", POS(pat),
+                        (unsigned long long)n, (unsigned long long)m->n_layers);
+    return SIM_OK;
+}
+
+/* ---- one layer ------------------------------------------------------------ */
+
+static int build_layer(model_spec *m, const ynode *root, const ynode *kinds_map, int kind, u64 i,
+                       layer_spec *L, sim_err *e)
+{
+    char pos[300];
+    int rc;
+    const ynode *kn = yt_get(kinds_map, m->kind_name[kind]);
+    ynode *t = yt_copy(kn);
+    if (!t) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    const ynode *gffn = yt_get(root, "ffn"), *gres = yt_get(root, "residual");
+    if (!yt_get(t, "ffn") && gffn) {
+        ynode *c = yt_copy(gffn);
+        if (!c || yt_put(t, "ffn", c)) { yt_free(c); rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
+    }
+    if (!yt_get(t, "residual") && gres) {
+        ynode *c = yt_copy(gres);
+        if (!c || yt_put(t, "residual", c)) { yt_free(c); rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
+    }
+    const ynode *ov = yt_get(root, "overrides");
+    for (size_t k = 0; ov && k < ov->n; k++) {
+        const ynode *o = ov->kid[k];
+        bool hit;
+        if ((rc = range_has(yt_get(o, "layers"), i, m->n_layers, &hit, e))) goto out;
+        if (!hit) continue;
+        for (size_t j = 0; j + 1 < o->n; j += 2) {
+            const char *key = o->kid[j]->str;
+            const ynode *val = o->kid[j + 1];
+            if (!strcmp(key, "ffn") || !strcmp(key, "residual")) {
+                ynode *c = yt_copy(val);
+                if (!c || yt_put(t, key, c)) { yt_free(c); rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
+            } else if (!strcmp(key, "set")) {
+                for (size_t s = 0; s + 1 < val->n; s += 2) {
+                    ynode *c = yt_copy(val->kid[s + 1]);
+                    char what[300];
+                    snprintf(what, sizeof what, "%s: override", POS(val->kid[s]));
+                    if (!c) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
+                    if ((rc = yt_set_node(t, val->kid[s]->str, c, what, e))) goto out;
+                }
+            }
+        }
+    }
+    const ynode *pl = yt_get(root, "per_layer");
+    for (size_t k = 0; pl && k + 1 < pl->n; k += 2) {
+        const ynode *list = pl->kid[k + 1];
+        ynode *c = yt_copy(list->kid[i]);
+        char what[300];
+        snprintf(what, sizeof what, "%s: per_layer", POS(pl->kid[k]));
+        if (!c) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
+        if ((rc = yt_set_node(t, pl->kid[k]->str, c, what, e))) goto out;
+    }
+    /* Defaults that depend on the model. */
+    L->attn.kv_fmt = m->kv_default;
+    L->attn.index_fmt = m->kv_default;
+    fmt_from_dtype(&L->attn.state_fmt, DT_FP32);
+    L->attn.kv_from = -1;
+    static const char *const attn_extra[] = {"ffn", "residual", "kv_from", NULL};
+    if ((rc = parse_comp(m, t, COMP_ATTN, &L->attn, &L->attn.type, attn_extra, e))) goto out;
+    const ynode *kf = yt_get(t, "kv_from");
+    if (kf) {
+        u64 src;
+        if ((rc = yt_u64(kf, &src, e))) goto out;
+        if (src >= i) {
+            rc = sim_fail(e, SIM_EINVAL, "%s: layer %llu takes kv_from %llu, which is not an earlier layer", POS(kf),
+                          (unsigned long long)i, (unsigned long long)src);
+            goto out;
+        }
+        L->attn.kv_from = (int)src;
+    }
+    L->ffn.gated = true;   /* gated MLPs unless the spec says `gated: false` */
+    const ynode *fn = yt_get(t, "ffn");
+    if (!fn) { rc = sim_fail(e, SIM_EINVAL, "%s: layer %llu has no ffn (give a model-wide `ffn:` or one in its kind; `type: none` for none)",
+                             POS(kn), (unsigned long long)i); goto out; }
+    if ((rc = parse_comp(m, fn, COMP_FFN, &L->ffn, &L->ffn.type, NULL, e))) goto out;
+    const ynode *rn = yt_get(t, "residual");
+    if (rn) {
+        if ((rc = parse_comp(m, rn, COMP_RES, &L->res, &L->res.type, NULL, e))) goto out;
+    } else {
+        L->res.type = comp_find(COMP_RES, "plain");
+    }
+    L->kind = kind;
+    rc = SIM_OK;
+out:
+    yt_free(t);
+    return rc;
+}
+
+/* Gemma 4's rule: the last N layers reuse the cache of the most recent
+ * non-shared layer of the same kind (research/gemma4.md). */
+static int apply_sharing(model_spec *m, const ynode *ks, sim_err *e)
+{
+    char pos[300];
+    static const char *const keys[] = {"shared_layers", NULL};
+    int rc;
+    if ((rc = want_map(ks, "kv_sharing", e)) || (rc = check_keys(ks, keys, "kv_sharing", e))) return rc;
+    u64 n = 0;
+    if ((rc = get_u64(ks, "shared_layers", 0, m->n_layers - 1, true, &n, "layers", e))) return rc;
+    u64 first = m->n_layers - n;
+    for (u64 i = first; i < m->n_layers; i++) {
+        layer_spec *L = &m->layer[i];
+        if (L->attn.kv_from >= 0) continue;   /* explicit kv_from wins */
+        int src = -1;
+        for (u64 j = first; j-- > 0;)
+            if (m->layer[j].kind == L->kind) { src = (int)j; break; }
+        if (src < 0)
+            return sim_fail(e, SIM_EINVAL, "%s: layer %llu (kind '%s') is shared but no earlier non-shared layer has kind '%s'",
+                            POS(ks), (unsigned long long)i, m->kind_name[L->kind], m->kind_name[L->kind]);
+        L->attn.kv_from = src;
+    }
+    return SIM_OK;
+}
+
+static int check_layers(model_spec *m, const ynode *root, sim_err *e)
+{
+    char pos[300];
+    int rc;
+    for (u64 i = 0; i < m->n_layers; i++) {
+        layer_spec *L = &m->layer[i];
+        const ynode *kn = yt_get(yt_get(root, "layers"), m->kind_name[L->kind]);
+        if (L->attn.kv_from >= 0) {
+            /* Follow chains to the owner; kv_from < i so there are no cycles. */
+            int src = L->attn.kv_from;
+            while (m->layer[src].attn.kv_from >= 0) src = m->layer[src].attn.kv_from;
+            L->attn.kv_from = src;
+            const layer_spec *S = &m->layer[src];
+            if (S->attn.type != L->attn.type || S->attn.kv_heads != L->attn.kv_heads ||
+                S->attn.head_dim != L->attn.head_dim || S->attn.v_head_dim != L->attn.v_head_dim ||
+                S->attn.kv_lora_rank != L->attn.kv_lora_rank || S->attn.window != L->attn.window)
+                return sim_fail(e, SIM_EINVAL, "%s: layer %llu shares the cache of layer %d, whose attention type or "
+                                "cache geometry (kv_heads, head_dim, window) differs", POS(kn),
+                                (unsigned long long)i, src);
+            L->shared_kv = true;
+        }
+        sim_err sub;
+        if ((rc = L->attn.type->check(m, L, &sub)) || (L->ffn.type->check && (rc = L->ffn.type->check(m, L, &sub))) ||
+            (L->res.type->check && (rc = L->res.type->check(m, L, &sub))))
+            return sim_fail(e, rc, "%s: layer %llu (kind '%s'): %s", POS(kn), (unsigned long long)i,
+                            m->kind_name[L->kind], sub.msg);
+        kv_buf b[KV_MAX_BUFS];
+        if ((rc = L->attn.type->kv_table(m, L, 1, b, &sub)) < 0)
+            return sim_fail(e, rc, "%s: layer %llu (kind '%s'): %s", POS(kn), (unsigned long long)i,
+                            m->kind_name[L->kind], sub.msg);
+        if (L->res.type == comp_find(COMP_RES, "mhc")) {
+            if (m->hc_streams && m->hc_streams != L->res.streams)
+                return sim_fail(e, SIM_EINVAL, "%s: every mHC layer must use the same number of streams", POS(kn));
+            m->hc_streams = L->res.streams;
+        }
+    }
+    return SIM_OK;
+}
+
+static int parse_top(model_spec *m, const ynode *root, sim_err *e)
+{
+    char pos[300];
+    int rc;
+    static const char *const keys[] = {
+        "name", "sources", "notes", "d_model", "n_layers", "vocab", "tie_embeddings", "ple", "kv_dtype",
+        "act_dtype", "weights", "compute", "formats", "ffn", "residual", "layers", "pattern",
+        "kv_sharing", "overrides", "per_layer", NULL};
+    if ((rc = want_map(root, "a spec", e)) || (rc = check_keys(root, keys, "a spec", e))) return rc;
+    const ynode *nm = yt_get(root, "name");
+    const char *s;
+    if (!nm) return sim_fail(e, SIM_EINVAL, "%s: missing required key 'name'", POS(root));
+    if ((rc = yt_str(nm, &s, e))) return rc;
+    if (!*s || strlen(s) >= sizeof m->name)
+        return sim_fail(e, SIM_EINVAL, "%s: name must be 1-%zu characters", POS(nm), sizeof m->name - 1);
+    strcpy(m->name, s);
+    if ((rc = get_u64(root, "d_model", 1, 1u << 20, true, &m->d_model, "elements", e))) return rc;
+    if ((rc = get_u64(root, "n_layers", 1, SPEC_MAX_LAYERS, true, &m->n_layers, "layers", e))) return rc;
+    if ((rc = get_u64(root, "vocab", 1, 1u << 24, true, &m->vocab, "tokens", e))) return rc;
+    if (yt_get(root, "tie_embeddings") && (rc = yt_bool(yt_get(root, "tie_embeddings"), &m->tie_embeddings, e))) return rc;
+    const ynode *ple = yt_get(root, "ple");
+    if (ple) {
+        static const char *const pk[] = {"dim", "vocab", NULL};
+        if ((rc = want_map(ple, "ple", e)) || (rc = check_keys(ple, pk, "ple", e))) return rc;
+        if ((rc = get_u64(ple, "dim", 1, 1u << 16, true, &m->ple_dim, "elements per layer", e))) return rc;
+        m->ple_vocab = m->vocab;
+        if ((rc = get_u64(ple, "vocab", 1, 1u << 24, false, &m->ple_vocab, "tokens", e))) return rc;
+    }
+    const ynode *fm = yt_get(root, "formats");
+    if (fm && (rc = parse_formats(m, fm, e))) return rc;
+    fmt_from_dtype(&m->kv_default, DT_BF16);
+    if (yt_get(root, "kv_dtype") && (rc = get_fmt(m, yt_get(root, "kv_dtype"), &m->kv_default, e))) return rc;
+    m->act_dt = DT_BF16;
+    if (yt_get(root, "act_dtype") && (rc = get_dtype(yt_get(root, "act_dtype"), &m->act_dt, true, e))) return rc;
+    for (int c = 0; c < CC_COUNT; c++) m->compute[c] = DT_BF16;
+    const ynode *cm = yt_get(root, "compute");
+    if (cm) {
+        static const char *const ck[] = {"linear", "attention", "indexer", NULL};
+        if ((rc = want_map(cm, "compute", e)) || (rc = check_keys(cm, ck, "compute", e))) return rc;
+        for (int c = 0; c < CC_COUNT; c++)
+            if (yt_get(cm, ck[c]) && (rc = get_dtype(yt_get(cm, ck[c]), &m->compute[c], true, e))) return rc;
+    }
+    fmt_from_dtype(&m->weight[WC_LINEAR], DT_BF16);
+    const ynode *wm = yt_get(root, "weights");
+    static const char *const wk[] = {"linear", "experts", "embed", "small", "compressor", NULL};
+    if (wm) {
+        if ((rc = want_map(wm, "weights", e)) || (rc = check_keys(wm, wk, "weights", e))) return rc;
+        if (yt_get(wm, "linear") && (rc = get_fmt(m, yt_get(wm, "linear"), &m->weight[WC_LINEAR], e))) return rc;
+    }
+    for (int c = 1; c < WC_COUNT; c++) {
+        /* Small vectors (norms, biases, mHC) default to the linear dtype when
+         * that is a bare dtype, else bf16. */
+        if (c == WC_SMALL && fmt_elements(&m->weight[WC_LINEAR])) fmt_from_dtype(&m->weight[c], DT_BF16);
+        else if (c == WC_SMALL && m->weight[WC_LINEAR].part[0].scaled) fmt_from_dtype(&m->weight[c], DT_BF16);
+        else m->weight[c] = m->weight[WC_LINEAR];
+        if (wm && yt_get(wm, wk[c]) && (rc = get_fmt(m, yt_get(wm, wk[c]), &m->weight[c], e))) return rc;
+    }
+    return SIM_OK;
+}
+
+int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path,
+                   const char *const *sets, int n_sets, sim_err *e)
+{
+    char pos[300];
+    int rc;
+    int *kinds = NULL;
+    memset(m, 0, sizeof *m);
+    m->yaml_text = yaml_text;
+    snprintf(m->path, sizeof m->path, "%s", path);
+    for (int i = 0; i < n_sets; i++)
+        if ((rc = yt_set_path(root, sets[i], e))) goto fail;
+    if ((rc = parse_top(m, root, e))) goto fail;
+
+    const ynode *km = yt_get(root, "layers");
+    if (!km) { rc = sim_fail(e, SIM_EINVAL, "%s: missing `layers:` (the layer kinds)", POS(root)); goto fail; }
+    if ((rc = want_map(km, "layers", e))) goto fail;
+    if (km->n == 0) { rc = sim_fail(e, SIM_EINVAL, "%s: `layers:` defines no layer kind", POS(km)); goto fail; }
+    for (size_t i = 0; i + 1 < km->n; i += 2) {
+        if (m->n_kinds == SPEC_MAX_KINDS) { rc = sim_fail(e, SIM_EINVAL, "%s: more than %d layer kinds", POS(km->kid[i]), SPEC_MAX_KINDS); goto fail; }
+        const char *kname = km->kid[i]->str;
+        if (!*kname || strlen(kname) >= sizeof m->kind_name[0]) {
+            rc = sim_fail(e, SIM_EINVAL, "%s: kind names are 1-31 characters", POS(km->kid[i])); goto fail;
+        }
+        for (int k = 0; k < m->n_kinds; k++)
+            if (!strcmp(m->kind_name[k], kname)) { rc = sim_fail(e, SIM_EINVAL, "%s: duplicate kind '%s'", POS(km->kid[i]), kname); goto fail; }
+        if ((rc = want_map(km->kid[i + 1], "a layer kind", e))) goto fail;
+        strcpy(m->kind_name[m->n_kinds++], kname);
+    }
+    kinds = calloc(m->n_layers, sizeof *kinds);
+    m->layer = calloc(m->n_layers, sizeof *m->layer);
+    if (!kinds || !m->layer) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
+    const ynode *pat = yt_get(root, "pattern");
+    if (!pat) {
+        if (m->n_kinds != 1) { rc = sim_fail(e, SIM_EINVAL, "%s: `pattern:` is required when there is more than one layer kind", POS(root)); goto fail; }
+    } else if ((rc = expand_pattern(m, pat, kinds, e))) {
+        goto fail;
+    }
+    /* Validate the shape of overrides and per_layer once, before the layers use them. */
+    const ynode *ov = yt_get(root, "overrides");
+    if (ov) {
+        if (ov->kind != YT_SEQ) { rc = sim_fail(e, SIM_EINVAL, "%s: `overrides:` is a list of {layers, set|ffn|residual}", POS(ov)); goto fail; }
+        for (size_t k = 0; k < ov->n; k++) {
+            const ynode *o = ov->kid[k];
+            static const char *const okeys[] = {"layers", "set", "ffn", "residual", NULL};
+            if ((rc = want_map(o, "an override", e)) || (rc = check_keys(o, okeys, "an override", e))) goto fail;
+            if (!yt_get(o, "layers")) { rc = sim_fail(e, SIM_EINVAL, "%s: an override needs `layers:`", POS(o)); goto fail; }
+            bool hit;
+            if ((rc = range_has(yt_get(o, "layers"), 0, m->n_layers, &hit, e))) goto fail;
+            const ynode *st = yt_get(o, "set");
+            if (st && (rc = want_map(st, "`set:`", e))) goto fail;
+        }
+    }
+    const ynode *pl = yt_get(root, "per_layer");
+    if (pl) {
+        if ((rc = want_map(pl, "per_layer", e))) goto fail;
+        for (size_t k = 0; k + 1 < pl->n; k += 2)
+            if (pl->kid[k + 1]->kind != YT_SEQ || pl->kid[k + 1]->n != m->n_layers) {
+                rc = sim_fail(e, SIM_EINVAL, "%s: per_layer '%s' must be a list of n_layers = %llu values", POS(pl->kid[k + 1]),
+                              pl->kid[k]->str, (unsigned long long)m->n_layers);
+                goto fail;
+            }
+    }
+    for (u64 i = 0; i < m->n_layers; i++)
+        if ((rc = build_layer(m, root, km, kinds[i], i, &m->layer[i], e))) goto fail;
+    const ynode *ks = yt_get(root, "kv_sharing");
+    if (ks && (rc = apply_sharing(m, ks, e))) goto fail;
+    if ((rc = check_layers(m, root, e))) goto fail;
+    free(kinds);
+    yt_free(root);
+    return SIM_OK;
+fail:
+    free(kinds);
+    yt_free(root);
+    spec_free(m);
+    return rc;
+}
+
+int spec_load(model_spec *m, const char *path, const char *const *sets, int n_sets, sim_err *e)
+{
+    ynode *root;
+    memset(m, 0, sizeof *m);
+    int rc = yt_load_file(path, &root, e);
+    if (rc) return rc;
+    /* Keep the exact text for content hashes (sweeps key points by it). */
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    if (f) {
+        text = malloc(YT_MAX_BYTES + 1);
+        if (text) {
+            size_t n = fread(text, 1, YT_MAX_BYTES, f);
+            text[n] = 0;
+            char *shrunk = realloc(text, n + 1);
+            if (shrunk) text = shrunk;
+        }
+        fclose(f);
+    }
+    return spec_load_tree(m, root, text, path, sets, n_sets, e);
+}
+
+void spec_free(model_spec *m)
+{
+    free(m->layer);
+    free(m->yaml_text);
+    m->layer = NULL;
+    m->yaml_text = NULL;
+}
+
+void spec_layer_type_name(const model_spec *m, int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", m->kind_name[m->layer[i].kind], m->layer[i].shared_kv ? "/shared" : "");
+}

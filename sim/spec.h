@@ -1,0 +1,138 @@
+/* spec.h - an architecture spec (a YAML file under archs/) loaded into per-layer structs.
+ *
+ * The YAML is read into a ytree, `--set` overrides are applied to the tree, then
+ * every layer is materialised from its kind (+ model-wide ffn/residual, + the
+ * `overrides` and `per_layer` sections) and checked against its component
+ * type's field table. Everything below is plain data that the cost model and
+ * the kernels read; nothing here allocates after spec_load returns.
+ *
+ *   model_spec m; sim_err e;
+ *   const char *sets[] = {"kv_sharing.shared_layers=0"};
+ *   if (spec_load(&m, "archs/gemma4-e2b.yaml", sets, 1, &e)) die(e.msg);
+ *   ... m.layer[i].attn.q_heads ...
+ *   spec_free(&m);
+ */
+#ifndef SPEC_H
+#define SPEC_H
+
+#include "sim.h"
+#include "dtype.h"
+#include "ytree.h"
+
+struct comp_type;
+
+/* Attention of one layer: the union of every attention type's fields (each
+ * type's field table says which it accepts). Dims are elements, counts are
+ * heads/tokens. */
+typedef struct {
+    const struct comp_type *type;   /* gqa, mla, dsa, csa, hca, swa4, cca */
+    u64 q_heads;         /* query heads, e.g. 32 */
+    u64 kv_heads;        /* K/V heads, e.g. 8 (GQA: divides q_heads; MQA: 1) */
+    u64 head_dim;        /* per-head Q/K dim, e.g. 128 (read, never d_model/q_heads) */
+    u64 v_head_dim;      /* per-head V dim; 0 = head_dim */
+    u64 rope_dim;        /* rotated dims per head (MLA: the decoupled RoPE key), 0 = none */
+    u64 window;          /* sliding window in tokens, 0 = global */
+    bool qk_norm;        /* RMSNorm on q and k heads */
+    bool qkv_bias;       /* biases on q/k/v projections (Qwen2) */
+    bool out_gate;       /* per-head sigmoid gate on the output (Laguna) */
+    bool k_eq_v;         /* one tensor serves as K and V (half the cache) */
+    bool sink;           /* learnable per-head softmax sink logit */
+    /* MLA / DSA */
+    u64 q_lora_rank;     /* query down-projection rank, 0 = full-rank wq */
+    u64 kv_lora_rank;    /* compressed KV latent, e.g. 512 */
+    u64 nope_dim;        /* per-head non-rotary q/k dim, e.g. 128 */
+    /* indexer (DSA, CSA) */
+    u64 index_heads;     /* e.g. 64 */
+    u64 index_head_dim;  /* e.g. 128 */
+    u64 index_topk;      /* selected entries per query, e.g. 2048 */
+    /* DeepSeek V4 (CSA/HCA/SWA) */
+    u64 o_groups;        /* grouped output projection groups, e.g. 16 */
+    u64 o_lora_rank;     /* per-group intermediate dim, e.g. 1024 */
+    u64 compress_ratio;  /* tokens per compressed entry: 4 (CSA), 128 (HCA) */
+    /* CCA (ZAYA1) */
+    u64 conv_kernel;     /* sequence conv kernel (taps) on compressed q/k */
+    u64 conv_kernel2;    /* second (within-head) conv kernel */
+    /* storage */
+    fmt kv_fmt;          /* cache entry format (default: model kv_dtype) */
+    fmt index_fmt;       /* indexer cache entry format */
+    fmt state_fmt;       /* compressor / conv state element format (default fp32) */
+    int kv_from;         /* layer whose cache this layer reads; -1 = owns its cache */
+} attn_cfg;
+
+typedef struct {
+    const struct comp_type *type;   /* none, dense, moe */
+    u64 d_ff;            /* hidden width of one (dense or expert) MLP */
+    bool gated;          /* gated (SwiGLU/GeGLU, 3 matrices) or plain (2) */
+    u64 experts;         /* routed experts */
+    u64 top_k;           /* routed experts per token */
+    u64 shared;          /* shared experts, each of width shared_d_ff */
+    u64 shared_d_ff;     /* 0 = d_ff */
+    bool hash;           /* hash-routed (token id -> experts table, no router matmul) */
+    u64 router_mlp;      /* MLP router hidden width (ZAYA1), 0 = linear router */
+    bool skip_route;     /* router has one extra "skip" output (ZAYA1) */
+} ffn_cfg;
+
+typedef struct {
+    const struct comp_type *type;   /* plain, mhc */
+    u64 streams;         /* mHC residual streams n, e.g. 4 */
+    u64 sinkhorn_iters;  /* Sinkhorn-Knopp iterations, e.g. 20 */
+    bool post_norms;     /* plain: extra RMSNorms after attention and FFN (Gemma) */
+    bool layer_scalar;   /* plain: a learned scalar on the layer output (Gemma 4) */
+} res_cfg;
+
+typedef struct {
+    int kind;            /* index into model_spec.kind_name */
+    attn_cfg attn;
+    ffn_cfg ffn;
+    res_cfg res;
+    bool shared_kv;      /* kv_from >= 0 */
+} layer_spec;
+
+/* Weight storage classes: each parameter is stored in one of these formats. */
+typedef enum { WC_LINEAR, WC_EXPERT, WC_EMBED, WC_SMALL, WC_COMPRESSOR, WC_COUNT } wclass;
+/* Compute classes: each FLOP is executed in one of these dtypes. */
+typedef enum { CC_LINEAR, CC_ATTENTION, CC_INDEXER, CC_COUNT } cclass;
+
+#define SPEC_MAX_KINDS   16
+#define SPEC_MAX_FORMATS 16
+#define SPEC_MAX_LAYERS  4096
+
+typedef struct {
+    char name[128];          /* spec's `name:` */
+    char path[512];          /* file it came from */
+    char *yaml_text;         /* the file's text (owned), for content hashes */
+    u64 d_model;             /* residual width, e.g. 7168 */
+    u64 n_layers;
+    u64 vocab;
+    bool tie_embeddings;
+    u64 ple_dim;             /* per-layer embedding dim (Gemma 4: 256), 0 = none */
+    u64 ple_vocab;           /* its vocabulary */
+    u64 hc_streams;          /* mHC streams if any layer uses mHC (for the head unit) */
+    fmt kv_default;          /* kv_dtype */
+    dtype act_dt;            /* activations crossing layer boundaries */
+    fmt weight[WC_COUNT];    /* storage format per weight class */
+    dtype compute[CC_COUNT]; /* compute dtype per class */
+    int n_kinds;
+    char kind_name[SPEC_MAX_KINDS][32];
+    int n_formats;
+    fmt formats[SPEC_MAX_FORMATS];
+    layer_spec *layer;       /* n_layers entries (owned) */
+} model_spec;
+
+/* Load and check a spec, applying `n_sets` "PATH=VALUE" overrides first.
+ * Returns SIM_OK, SIM_EIO (missing file) or SIM_EINVAL ("file:line:col: ...").
+ * On failure *m holds nothing to free. */
+int spec_load(model_spec *m, const char *path, const char *const *sets, int n_sets, sim_err *e);
+
+/* The same from an already-built tree (used by `import`); takes ownership of
+ * root and of yaml_text (may be NULL). */
+int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path,
+                   const char *const *sets, int n_sets, sim_err *e);
+
+void spec_free(model_spec *m);
+
+/* The name shown for a layer's type in by-type tables: the kind name, with
+ * "/shared" appended for layers that reuse another layer's cache. */
+void spec_layer_type_name(const model_spec *m, int i, char *buf, size_t len);
+
+#endif
