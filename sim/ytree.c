@@ -385,7 +385,7 @@ int yt_u64(const ynode *n, u64 *out, sim_err *e)
     for (; *s; s++) {
         if (*s == '_' && digits) continue;
         if (*s < '0' || *s > '9') goto bad;
-        if (v > (UINT64_MAX - 9) / 10)
+        if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && (u64)(*s - '0') > UINT64_MAX % 10))
             return sim_fail(e, SIM_EINVAL, "%s: '%s' does not fit in 64 bits", yt_pos(n, pos, sizeof pos), n->str);
         v = v * 10 + (u64)(*s - '0');
         digits++;
