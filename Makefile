@@ -35,9 +35,7 @@ tests/bin/%: tests/%.c $(LIB_OBJ) tests/check.h
 
 # test: every unit test program, then the CLI and bad-input tests.
 test: deps kvsim $(TESTS)
-	@set -e; for t in $(TESTS); do echo "== $$t"; ./$$t; done
-	@echo "== tests/cli.sh"; sh tests/cli.sh ./kvsim
-	@echo "== tests/bad.sh"; sh tests/bad.sh ./kvsim
+	@sh tests/run.sh ./kvsim $(TESTS)
 
 # asan: the same tests under AddressSanitizer + UBSan, in a separate build tree.
 asan: deps

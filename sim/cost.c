@@ -175,16 +175,27 @@ int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err 
     r->n_layers = (int)m->n_layers;
     cost_ctx c = {.m = m, .q = *q, .ovf = &ovf};
     c.ntok = q->phase == PH_PREFILL ? cmul(&ovf, q->B, q->T) : q->B;
+    /* Rows by (kind, shared): names are built once per row, not per layer. */
+    int row_of[SPEC_MAX_KINDS][2];
+    memset(row_of, -1, sizeof row_of);
     for (int i = 0; i < r->n_layers; i++) {
         const layer_spec *L = &m->layer[i];
         cost_t *o = &r->layer[i];
-        L->attn.type->cost(&c, L, i, o);
-        L->ffn.type->cost(&c, L, i, o);
-        L->res.type->cost(&c, L, i, o);
-        if (m->ple_dim) ple_layer_cost(&c, L, i, o);
-        char name[48];
-        spec_layer_type_name(m, i, name, sizeof name);
-        cost_row *w = row_for(r, name);
+        if (L->same_cost_as >= 0) {
+            *o = r->layer[L->same_cost_as];
+        } else {
+            L->attn.type->cost(&c, L, i, o);
+            L->ffn.type->cost(&c, L, i, o);
+            L->res.type->cost(&c, L, i, o);
+            if (m->ple_dim) ple_layer_cost(&c, L, i, o);
+        }
+        int *slot = &row_of[L->kind][L->shared_kv];
+        if (*slot < 0) {
+            char name[48];
+            spec_layer_type_name(m, i, name, sizeof name);
+            *slot = (int)(row_for(r, name) - r->type);
+        }
+        cost_row *w = &r->type[*slot];
         w->layers++;
         add_cost(&ovf, &w->c, o);
     }

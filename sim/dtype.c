@@ -96,7 +96,10 @@ u64 fmt_rate_bytes(const fmt *f, u64 n, bool *ovf)
     u64 eb = 0;
     for (int i = 0; i < f->n_parts; i++) eb = cadd(ovf, eb, part_bytes(&f->part[i], f->part[i].elements, ovf));
     eb = finish(f, eb, ovf);
-    /* ceil(n * eb / fixed) without overflowing the product when it fits in 128 bits. */
+    /* ceil(n * eb / fixed): in 64 bits when the product fits (the common,
+     * fast case), else through a 128-bit intermediate. */
+    u64 p64;
+    if (!__builtin_mul_overflow(n, eb, &p64)) return p64 / fixed + (p64 % fixed != 0);
     __extension__ unsigned __int128 p = (unsigned __int128)n * eb;
     __extension__ unsigned __int128 q = p / fixed + (p % fixed != 0);
     if (q > UINT64_MAX) { *ovf = true; return UINT64_MAX; }

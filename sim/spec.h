@@ -86,6 +86,8 @@ typedef struct {
     ffn_cfg ffn;
     res_cfg res;
     bool shared_kv;      /* kv_from >= 0 */
+    int same_cost_as;    /* an earlier layer with an identical config (so an
+                            identical cost), or -1; set by spec_load */
 } layer_spec;
 
 /* Weight storage classes: each parameter is stored in one of these formats. */

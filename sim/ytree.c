@@ -123,7 +123,16 @@ static int attach(builder *b, ynode *n, const yaml_event_t *ev)
         b->root = n;
         return SIM_OK;
     }
-    if (kid_push(b->stack[b->depth - 1], n)) { yt_free(n); return SIM_ENOMEM; }
+    ynode *p = b->stack[b->depth - 1];
+    if (p->kind == YT_MAP && p->n % 2 == 0 && n->kind != YT_SCALAR) {
+        /* Keys are plain text everywhere in kvsim; refusing complex keys here
+         * means no reader ever meets one. */
+        int line = n->line, col = n->col;
+        yt_free(n);
+        return sim_fail(b->e, SIM_EINVAL, "%s:%d:%d: mapping keys must be plain text, not a %s",
+                        b->file, line, col, ev->type == YAML_MAPPING_START_EVENT ? "mapping" : "list or alias");
+    }
+    if (kid_push(p, n)) { yt_free(n); return SIM_ENOMEM; }
     return SIM_OK;
 }
 

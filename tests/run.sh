@@ -1,0 +1,17 @@
+#!/bin/sh
+# tests/run.sh - run every test program and shell test, then print one
+# closing line "total: N passed, M failed". Exit 1 on any failure.
+# Usage: sh tests/run.sh ./kvsim tests/bin/test_a tests/bin/test_b ...
+K=$1; shift
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+status=0
+run() { echo "== $*"; "$@" > "$log" 2>&1; r=$?; grep -v '^PASS' "$log"; [ $r = 0 ] || status=1
+        tail -n 1 "$log" >> "$log.sum"; }
+: > "$log.sum"
+for t in "$@"; do run "$t"; done
+run sh tests/cli.sh "$K"
+run sh tests/bad.sh "$K"
+awk '/: [0-9]+ passed, [0-9]+ failed/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "total: %d passed, %d failed\n", p, f; exit f > 0 }' "$log.sum" || status=1
+rm -f "$log.sum"
+exit $status
