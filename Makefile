@@ -39,7 +39,6 @@ test: deps kvsim $(TESTS)
 
 # asan: the same tests under AddressSanitizer + UBSan, in a separate build tree.
 asan: deps
-	rm -rf build-asan && mkdir -p build-asan
 	$(MAKE) --no-print-directory clean-objs
 	$(MAKE) --no-print-directory test CFLAGS="-std=c11 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Wall -Wextra"
 	$(MAKE) --no-print-directory clean-objs
@@ -67,7 +66,7 @@ clean-objs:
 
 # clean: remove build products.
 clean: clean-objs
-	rm -rf tests/bin build-asan
+	rm -rf tests/bin
 
 .PHONY: all deps test asan demo bench debug clean clean-objs
 -include $(wildcard sim/*.d tests/bin/*.d)
