@@ -8,15 +8,22 @@ LDLIBS  = -lyaml -ljansson -lm
 DEB_PKGS = libyaml-dev libsqlite3-dev sqlite3 libgsl-dev gnuplot-nox libopenblas-dev libjansson-dev \
            python3-numpy pkg-config
 
+# O: the build directory (objects, test programs and ./kvsim go there; `make
+# asan` uses build-asan so it never mixes with the normal build).
+O       ?= .
 LIB_SRC = $(filter-out sim/main.c,$(wildcard sim/*.c))
-LIB_OBJ = $(LIB_SRC:.c=.o)
-TESTS   = $(patsubst tests/%.c,tests/bin/%,$(wildcard tests/test_*.c))
+LIB_OBJ = $(patsubst %.c,$(O)/%.o,$(LIB_SRC))
+TESTS   = $(patsubst tests/%.c,$(O)/tests/bin/%,$(wildcard tests/test_*.c))
 
 # all: the kvsim binary.
-all: kvsim
+all: $(O)/kvsim
 
-kvsim: sim/main.o $(LIB_OBJ)
+$(O)/kvsim: $(O)/sim/main.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/sim/%.o: sim/%.c
+	@mkdir -p $(O)/sim
+	$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
 
 # deps: install missing Debian packages (as root), or print the command to run.
 deps:
@@ -29,44 +36,40 @@ deps:
 	  echo "make deps: missing packages; run:  sudo apt-get install -y$$missing"; exit 1; \
 	fi
 
-tests/bin/%: tests/%.c $(LIB_OBJ) tests/check.h
-	@mkdir -p tests/bin
+$(O)/tests/bin/%: tests/%.c $(LIB_OBJ) tests/check.h tests/util.h
+	@mkdir -p $(O)/tests/bin
 	$(CC) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # test: every unit test program, then the CLI and bad-input tests.
-test: deps kvsim $(TESTS)
-	@sh tests/run.sh ./kvsim $(TESTS)
+test: deps $(O)/kvsim $(TESTS)
+	@sh tests/run.sh $(O)/kvsim $(TESTS)
 
-# asan: the same tests under AddressSanitizer + UBSan, in a separate build tree.
+# asan: the same tests under AddressSanitizer + UBSan, built in build-asan/.
 asan: deps
-	$(MAKE) --no-print-directory clean-objs
-	$(MAKE) --no-print-directory test CFLAGS="-std=c11 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Wall -Wextra"
-	$(MAKE) --no-print-directory clean-objs
+	$(MAKE) --no-print-directory O=build-asan test \
+	  CFLAGS="-std=c11 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Wall -Wextra"
 
 # demo: the main job end to end (see README.md).
-demo: deps kvsim
+demo: deps $(O)/kvsim
 	./kvsim compare archs/gemma4-e2b.yaml archs/gemma4-e4b.yaml archs/deepseek-v4-flash.yaml archs/deepseek-v4-pro.yaml --ctx 128k
 	@echo
 	./kvsim compare archs/deepseek-v3.2.yaml archs/deepseek-v4-pro.yaml archs/deepseek-v4-flash.yaml archs/gemma4-e2b.yaml archs/gemma4-e4b.yaml --ctx 1M
 
 # bench: timing of one cost evaluation (see README.md).
-bench: kvsim tests/bin/bench_cost
-	./tests/bin/bench_cost
+bench: $(O)/kvsim $(O)/tests/bin/bench_cost
+	$(O)/tests/bin/bench_cost
 
-tests/bin/bench_cost: tests/bench_cost.c $(LIB_OBJ)
-	@mkdir -p tests/bin
+$(O)/tests/bin/bench_cost: tests/bench_cost.c $(LIB_OBJ)
+	@mkdir -p $(O)/tests/bin
 	$(CC) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # debug: unoptimised build.
 debug:
-	$(MAKE) clean-objs && $(MAKE) CFLAGS="-std=c11 -O0 -g3 -Wall -Wextra"
-
-clean-objs:
-	rm -f sim/*.o sim/*.d kvsim tests/bin/*
+	$(MAKE) O=build-debug CFLAGS="-std=c11 -O0 -g3 -Wall -Wextra"
 
 # clean: remove build products.
-clean: clean-objs
-	rm -rf tests/bin
+clean:
+	rm -rf sim/*.o sim/*.d kvsim tests/bin build-asan build-debug
 
-.PHONY: all deps test asan demo bench debug clean clean-objs
--include $(wildcard sim/*.d tests/bin/*.d)
+.PHONY: all deps test asan demo bench debug clean
+-include $(wildcard $(O)/sim/*.d $(O)/tests/bin/*.d)

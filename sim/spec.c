@@ -311,10 +311,12 @@ static int build_layer(model_spec *m, const ynode *root, const ynode *kinds_map,
         ynode *c = yt_copy(gres);
         if (!c || yt_put(t, "residual", c)) { yt_free(c); rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
     }
+    const ynode *touched = NULL;   /* the last override / per_layer entry applied */
     const ynode *ov = yt_get(root, "overrides");
     for (size_t k = 0; ov && k < ov->n; k++) {
         const ynode *o = ov->kid[k];
         if (!ov_mask[k * m->n_layers + i]) continue;
+        touched = o;
         for (size_t j = 0; j + 1 < o->n; j += 2) {
             const char *key = o->kid[j]->str;
             const ynode *val = o->kid[j + 1];
@@ -327,7 +329,7 @@ static int build_layer(model_spec *m, const ynode *root, const ynode *kinds_map,
                     char what[300];
                     snprintf(what, sizeof what, "%s: override", POS(val->kid[s]));
                     if (!c) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
-                    if ((rc = yt_set_node(t, val->kid[s]->str, c, what, e))) goto out;
+                    if ((rc = yt_set_node(t, val->kid[s]->str, c, val->kid[s], what, e))) goto out;
                 }
             }
         }
@@ -338,8 +340,9 @@ static int build_layer(model_spec *m, const ynode *root, const ynode *kinds_map,
         ynode *c = yt_copy(list->kid[i]);
         char what[300];
         snprintf(what, sizeof what, "%s: per_layer", POS(pl->kid[k]));
+        touched = list->kid[i];
         if (!c) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
-        if ((rc = yt_set_node(t, pl->kid[k]->str, c, what, e))) goto out;
+        if ((rc = yt_set_node(t, pl->kid[k]->str, c, pl->kid[k], what, e))) goto out;
     }
     /* Defaults that depend on the model. */
     L->attn.kv_fmt = m->kv_default;
@@ -371,6 +374,29 @@ static int build_layer(model_spec *m, const ynode *root, const ynode *kinds_map,
         L->res.type = comp_find(COMP_RES, "plain");
     }
     L->kind = kind;
+    /* Cross-field checks, reported where the component was written. */
+    {
+        sim_err sub;
+        char from[340] = "";
+        if (touched) snprintf(from, sizeof from, ", as changed at %s", POS(touched));
+        if ((rc = L->attn.type->check(m, L, &sub))) {
+            rc = sim_fail(e, rc, "%s: layer %llu (kind '%s'%s): %s", POS(kn), (unsigned long long)i, m->kind_name[kind], from, sub.msg);
+            goto out;
+        }
+        if (L->ffn.type->check && (rc = L->ffn.type->check(m, L, &sub))) {
+            rc = sim_fail(e, rc, "%s: layer %llu ffn: %s", POS(fn), (unsigned long long)i, sub.msg);
+            goto out;
+        }
+        if (L->res.type->check && (rc = L->res.type->check(m, L, &sub))) {
+            rc = sim_fail(e, rc, "%s: layer %llu residual: %s", POS(rn ? rn : kn), (unsigned long long)i, sub.msg);
+            goto out;
+        }
+        kv_buf b[KV_MAX_BUFS];
+        if ((rc = L->attn.type->kv_table(m, L, 1, b, &sub)) < 0) {
+            rc = sim_fail(e, rc, "%s: layer %llu (kind '%s'%s): %s", POS(kn), (unsigned long long)i, m->kind_name[kind], from, sub.msg);
+            goto out;
+        }
+    }
     rc = SIM_OK;
 out:
     yt_free(t);
@@ -405,7 +431,6 @@ static int apply_sharing(model_spec *m, const ynode *ks, sim_err *e)
 static int check_layers(model_spec *m, const ynode *root, sim_err *e)
 {
     char pos[300];
-    int rc;
     for (u64 i = 0; i < m->n_layers; i++) {
         layer_spec *L = &m->layer[i];
         const ynode *kn = yt_get(yt_get(root, "layers"), m->kind_name[L->kind]);
@@ -415,26 +440,29 @@ static int check_layers(model_spec *m, const ynode *root, sim_err *e)
             while (m->layer[src].attn.kv_from >= 0) src = m->layer[src].attn.kv_from;
             L->attn.kv_from = src;
             const layer_spec *S = &m->layer[src];
-            if (S->attn.type != L->attn.type || S->attn.kv_heads != L->attn.kv_heads ||
-                S->attn.head_dim != L->attn.head_dim || S->attn.v_head_dim != L->attn.v_head_dim ||
-                S->attn.kv_lora_rank != L->attn.kv_lora_rank || S->attn.window != L->attn.window)
+            /* Same attention type and the same cache at every length: compare
+             * the size tables at a few lengths (entries and entry bytes). */
+            bool same = S->attn.type == L->attn.type;
+            static const u64 probe[] = {1, 127, 4099, 1000003};
+            for (int p = 0; same && p < 4; p++) {
+                kv_buf a[KV_MAX_BUFS], b[KV_MAX_BUFS];
+                sim_err sub;
+                int na = S->attn.type->kv_table(m, S, probe[p], a, &sub), nb = L->attn.type->kv_table(m, L, probe[p], b, &sub);
+                same = na == nb && na > 0;
+                for (int k = 0; same && k < na; k++)
+                    same = a[k].entries == b[k].entries && a[k].entry_bytes == b[k].entry_bytes;
+            }
+            if (!same)
                 return sim_fail(e, SIM_EINVAL, "%s: layer %llu shares the cache of layer %d, whose attention type or "
-                                "cache geometry (kv_heads, head_dim, window) differs", POS(kn),
+                                "cache (entries or entry sizes) differs", POS(kn),
                                 (unsigned long long)i, src);
             L->shared_kv = true;
         }
-        sim_err sub;
-        if ((rc = L->attn.type->check(m, L, &sub)) || (L->ffn.type->check && (rc = L->ffn.type->check(m, L, &sub))) ||
-            (L->res.type->check && (rc = L->res.type->check(m, L, &sub))))
-            return sim_fail(e, rc, "%s: layer %llu (kind '%s'): %s", POS(kn), (unsigned long long)i,
-                            m->kind_name[L->kind], sub.msg);
-        kv_buf b[KV_MAX_BUFS];
-        if ((rc = L->attn.type->kv_table(m, L, 1, b, &sub)) < 0)
-            return sim_fail(e, rc, "%s: layer %llu (kind '%s'): %s", POS(kn), (unsigned long long)i,
-                            m->kind_name[L->kind], sub.msg);
         if (L->res.type == comp_find(COMP_RES, "mhc")) {
             if (m->hc_streams && m->hc_streams != L->res.streams)
-                return sim_fail(e, SIM_EINVAL, "%s: every mHC layer must use the same number of streams", POS(kn));
+                return sim_fail(e, SIM_EINVAL, "%s: layer %llu uses %llu mHC streams but earlier layers use %llu; "
+                                "every mHC layer must use the same number", POS(kn), (unsigned long long)i,
+                                (unsigned long long)L->res.streams, (unsigned long long)m->hc_streams);
             m->hc_streams = L->res.streams;
         }
     }

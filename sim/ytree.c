@@ -132,6 +132,20 @@ static int attach(builder *b, ynode *n, const yaml_event_t *ev)
         return sim_fail(b->e, SIM_EINVAL, "%s:%d:%d: mapping keys must be plain text, not a %s",
                         b->file, line, col, ev->type == YAML_MAPPING_START_EVENT ? "mapping" : "list or alias");
     }
+    if (p->kind == YT_MAP && p->n % 2 == 0) {
+        if (p->n / 2 >= YT_MAX_MAP_KEYS) {
+            int line = n->line, col = n->col;
+            yt_free(n);
+            return sim_fail(b->e, SIM_EINVAL, "%s:%d:%d: a mapping with more than %d keys", b->file, line, col, YT_MAX_MAP_KEYS);
+        }
+        for (size_t i = 0; i < p->n; i += 2)
+            if (!strcmp(p->kid[i]->str, n->str)) {
+                int rc = sim_fail(b->e, SIM_EINVAL, "%s:%d:%d: duplicate key '%s' (first at line %d)", b->file,
+                                  n->line, n->col, n->str, p->kid[i]->line);
+                yt_free(n);
+                return rc;
+            }
+    }
     if (kid_push(p, n)) { yt_free(n); return SIM_ENOMEM; }
     return SIM_OK;
 }
@@ -232,8 +246,17 @@ int yt_load_string(const char *text, size_t len, const char *name, ynode **out, 
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&p, &ev)) {
+            size_t line = p.problem_mark.line + 1, col = p.problem_mark.column + 1;
+            if (p.error == YAML_READER_ERROR) {
+                /* libyaml leaves the mark unset for bad bytes; count from the offset. */
+                line = 1, col = 1;
+                for (size_t i = 0; i < p.problem_offset && i < len; i++) {
+                    if (text[i] == '\n') line++, col = 1;
+                    else if (((unsigned char)text[i] & 0xC0) != 0x80) col++;
+                }
+            }
             rc = sim_fail(e, SIM_EINVAL, "%s:%zu:%zu: YAML syntax error: %s%s%s", b.file,
-                          p.problem_mark.line + 1, p.problem_mark.column + 1,
+                          line, col,
                           p.problem ? p.problem : "unknown",
                           p.context ? " " : "", p.context ? p.context : "");
             break;
@@ -309,7 +332,7 @@ int yt_put(ynode *map, const char *key, ynode *val)
     return SIM_OK;
 }
 
-int yt_set_node(ynode *root, const char *dotted, ynode *val, const char *what, sim_err *e)
+int yt_set_node(ynode *root, const char *dotted, ynode *val, const ynode *keypos, const char *what, sim_err *e)
 {
     char path[256];
     if (strlen(dotted) >= sizeof path || !*dotted) {
@@ -344,7 +367,16 @@ int yt_set_node(ynode *root, const char *dotted, ynode *val, const char *what, s
             yt_free(val);
             return rc;
         }
-        if (!next) return yt_put(cur, tok, val) ? sim_fail(e, SIM_ENOMEM, "out of memory") : SIM_OK;
+        if (!next) {
+            bool fresh = !yt_get(cur, tok);
+            if (yt_put(cur, tok, val)) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            if (fresh && keypos) {   /* a new key reports errors where it was written */
+                cur->kid[cur->n - 2]->line = keypos->line;
+                cur->kid[cur->n - 2]->col = keypos->col;
+                cur->kid[cur->n - 2]->file = keypos->file;
+            }
+            return SIM_OK;
+        }
         ynode *child = yt_get(cur, tok);
         if (!child) {
             child = yt_new_map(file, 1, 1);
@@ -378,7 +410,7 @@ int yt_set_path(ynode *root, const char *assignment, sim_err *e)
         rc = yt_load_string(eq + 1, strlen(eq + 1), "<--set>", &val, e);
     }
     if (rc) return rc;
-    return yt_set_node(root, path, val, what, e);
+    return yt_set_node(root, path, val, NULL, what, e);
 }
 
 int yt_u64(const ynode *n, u64 *out, sim_err *e)
@@ -392,7 +424,7 @@ int yt_u64(const ynode *n, u64 *out, sim_err *e)
     int digits = 0;
     if (n->quoted || !*s) goto bad;
     for (; *s; s++) {
-        if (*s == '_' && digits) continue;
+        if (*s == '_' && digits && s[1] >= '0' && s[1] <= '9') continue;
         if (*s < '0' || *s > '9') goto bad;
         if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && (u64)(*s - '0') > UINT64_MAX % 10))
             return sim_fail(e, SIM_EINVAL, "%s: '%s' does not fit in 64 bits", yt_pos(n, pos, sizeof pos), n->str);

@@ -19,6 +19,7 @@
 #define YT_MAX_DEPTH  64
 #define YT_MAX_NODES  200000          /* after alias expansion */
 #define YT_MAX_BYTES  (4u << 20)      /* 4 MiB: specs are a few KiB */
+#define YT_MAX_MAP_KEYS 4096          /* keys in one mapping (duplicates are refused) */
 
 typedef enum { YT_SCALAR, YT_SEQ, YT_MAP } yt_kind;
 
@@ -60,8 +61,9 @@ int yt_put(ynode *map, const char *key, ynode *val);
 int yt_set_path(ynode *root, const char *assignment, sim_err *e);
 
 /* Set the node at a dotted path below root to val (taking ownership), as
- * yt_set_path does; `what` names the path's origin in messages. */
-int yt_set_node(ynode *root, const char *path, ynode *val, const char *what, sim_err *e);
+ * yt_set_path does; `what` names the path's origin in messages; a key the
+ * path creates takes keypos's position (NULL: val's). */
+int yt_set_node(ynode *root, const char *path, ynode *val, const ynode *keypos, const char *what, sim_err *e);
 
 /* "file:line:col" of a node into buf. */
 const char *yt_pos(const ynode *n, char *buf, size_t len);

@@ -99,7 +99,7 @@ int main(void)
     snprintf(buf, sizeof buf, "%spattern: [s, s, s, s, s, s, s]\noverrides:\n  - {layers: 3, set: {kv_from: 5}}\n", base);
     CHECK("spec-kv-from-later", load_str(&m, buf, NULL, 0, &e) == SIM_EINVAL && strstr(e.msg, "not an earlier layer"));
     snprintf(buf, sizeof buf, "%spattern: [s, s, s, s, s, s, f]\noverrides:\n  - {layers: 6, set: {kv_from: 0}}\n", base);
-    CHECK("spec-kv-from-geometry", load_str(&m, buf, NULL, 0, &e) == SIM_EINVAL && strstr(e.msg, "cache geometry"));
+    CHECK("spec-kv-from-geometry", load_str(&m, buf, NULL, 0, &e) == SIM_EINVAL && strstr(e.msg, "cache (entries or entry sizes) differs"));
     CHECK("spec-unknown-key", load_str(&m, "name: t\nd_model: 8\nn_layers: 1\nvocab: 4\nbogus: 1\n", NULL, 0, &e) == SIM_EINVAL &&
                                   strstr(e.msg, "<test>:5:1: unknown key 'bogus'"));
     const char *badset[] = {"layers.s.q_heads=5"};
