@@ -18,8 +18,10 @@ void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_byt
                         u64 read_rows, u64 new_rows, bool shared)
 {
     bool *ovf = c->ovf;
-    u64 B = c->q.B;
-    if (!shared) o->kv_bytes = cadd(ovf, o->kv_bytes, cmul3(ovf, B, held_rows, row_bytes));
+    u64 B = c->q.B, pg = c->q.page;
+    /* Paged allocation rounds the rows held up to whole pages; traffic stays logical. */
+    u64 alloc = pg > 1 ? cmul(ovf, held_rows / pg + (held_rows % pg != 0), pg) : held_rows;
+    if (!shared) o->kv_bytes = cadd(ovf, o->kv_bytes, cmul3(ovf, B, alloc, row_bytes));
     if (c->q.phase == PH_PREFILL) {
         if (!shared) o->kv_written_bytes = cadd(ovf, o->kv_written_bytes, cmul3(ovf, B, held_rows, row_bytes));
         return;

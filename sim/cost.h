@@ -28,6 +28,8 @@ typedef struct {
     u64 B;            /* sequences in the batch */
     phase phase;
     bool noncausal;   /* prefill only: every query sees all T tokens */
+    u64 page;         /* >1: round every cache buffer up to whole pages of this
+                         many entries (an engine's block size); 0/1: logical */
 } cost_query;
 
 /* FLOP categories (DESIGN.md section 5). */

@@ -29,6 +29,8 @@ static const char usage[] =
     "  --phase P         decode (one new token with N cached; default) or prefill (N tokens)\n"
     "  --noncausal       prefill: every query sees all N tokens (peer tools' convention)\n"
     "  --batch B         sequences (default 1)\n"
+    "  --page N          round each cache buffer up to pages of N entries (engine\n"
+    "                    block size, e.g. 16 or 256); default: logical bytes\n"
     "  --by type|layer   rows per layer type (default) or also per layer\n"
     "  --set PATH=VALUE  override a spec field before checking, e.g.\n"
     "                    --set kv_sharing.shared_layers=0  --set layers.csa.compress_ratio=8\n"
@@ -94,6 +96,12 @@ static int parse_opts(int argc, char **argv, opts *o)
             else if (!strcmp(v, "csv")) o->of = OUT_CSV;
             else if (!strcmp(v, "json")) o->of = OUT_JSON;
             else return bad("--format '%s': expected table, csv or json", v);
+        } else if (!strcmp(a, "--page")) {
+            NEED();
+            char *end;
+            unsigned long long pg = strtoull(v, &end, 10);
+            if (*end || !*v || pg == 0 || pg > (1ull << 24) || v[0] == '-') return bad("--page '%s': expected entries per page, 1 to 2^24", v);
+            o->q.page = pg;
         } else if (!strcmp(a, "--noncausal")) {
             o->q.noncausal = true;
         } else if (a[0] == '-' && a[1]) {

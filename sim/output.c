@@ -177,7 +177,8 @@ static void table_row(FILE *f, const char *name, int layers, const cost_t *c)
     units_bytes(out_bytes_moved(c), bm, sizeof bm);
     units_count(c->params, pa, sizeof pa);
     char ly[16] = "";
-    if (layers >= 0) snprintf(ly, sizeof ly, "%d", layers);
+    if (layers > 0) snprintf(ly, sizeof ly, "%d", layers);
+    else if (layers == 0) snprintf(ly, sizeof ly, "-");
     fprintf(f, "  %-16s %6s  %-28s %-15s %-15s %-28s %s\n", name, ly, kv, fl, fp, bm, pa);
 }
 

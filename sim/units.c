@@ -15,7 +15,7 @@ static void si(double v, const char *unit, char *buf, size_t len)
 
 void units_bytes(u64 b, char *buf, size_t len)
 {
-    if (b < 1000000) { snprintf(buf, len, "%llu B", (unsigned long long)b); return; }
+    if (b < 1000) { snprintf(buf, len, "%llu B", (unsigned long long)b); return; }
     static const char *const bin[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     double v = (double)b;
     int i = -1;

@@ -6,7 +6,7 @@
 
 #include "sim.h"
 
-/* "5.280 GB (4.917 GiB)"; below 1e6 plain "584 B". This function can't fail. */
+/* "5.280 GB (4.917 GiB)"; below 1000 plain "584 B". This function can't fail. */
 void units_bytes(u64 b, char *buf, size_t len);
 /* "1.192 TFLOP". */
 void units_flops(u64 f, char *buf, size_t len);

@@ -90,6 +90,12 @@ n=$("$K" cost archs/llama-3-8b.yaml --phase prefill --ctx 8k --noncausal --forma
 # causal: 32 layers x 32 heads x 4 x 128 x 8192*8193/2; noncausal: x 8192^2
 [ "$c" = $((32*32*512*8192*8193/2)) ] && [ "$n" = $((32*32*512*8192*8192)) ] && ok causal-vs-noncausal || bad causal-vs-noncausal "$c $n"
 
+# --page 16: Llama-3-8B at 1000 tokens allocates 63 pages = 1008 entries per layer:
+# 32 x 1008 x 4096 B = 132,120,576 (logical: 32 x 1000 x 4096 = 131,072,000).
+"$K" cost archs/llama-3-8b.yaml --ctx 1000 --page 16 --format json | grep -q '"kv_bytes": 132120576,' && ok page-rounding || bad page-rounding "not 132120576"
+"$K" cost archs/llama-3-8b.yaml --ctx 1000 --format json | grep -q '"kv_bytes": 131072000,' && ok page-logical || bad page-logical "not 131072000"
+expect page-zero 2 "$K" cost archs/llama-3-8b.yaml --page 0
+
 # check: every shipped spec loads.
 expect check-archs 0 "$K" check archs/*.yaml
 [ "$(grep -c '^ok ' "$t/out")" = "$(ls archs/*.yaml | wc -l)" ] && ok check-all-ok || bad check-all-ok "$(cat "$t/out")"
