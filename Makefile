@@ -2,7 +2,7 @@
 CC      ?= cc
 CFLAGS  ?= -std=c11 -O2 -g -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isim -MMD -MP
-LDLIBS  = -lyaml -ljansson -lm
+LDLIBS  = -lyaml -ljansson -lsqlite3 -lm
 
 # Debian packages kvsim builds and runs with.
 DEB_PKGS = libyaml-dev libsqlite3-dev sqlite3 libgsl-dev gnuplot-nox libopenblas-dev libjansson-dev \

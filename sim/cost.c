@@ -19,6 +19,7 @@ void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
 void cc_weights(const cost_ctx *c, cost_t *o, wclass wc, u64 n, u64 copies_read, bool active)
 {
     o->params = cadd(c->ovf, o->params, n);
+    o->weight_bytes = cadd(c->ovf, o->weight_bytes, fmt_rate_bytes(&c->m->weight[wc], n, c->ovf));
     if (active) o->params_active = cadd(c->ovf, o->params_active, n);
     if (copies_read)
         o->weight_read_bytes = cadd(c->ovf, o->weight_read_bytes,
@@ -110,6 +111,7 @@ static void add_cost(bool *ovf, cost_t *a, const cost_t *b)
     a->params = cadd(ovf, a->params, b->params);
     a->params_active = cadd(ovf, a->params_active, b->params_active);
     a->params_embed = cadd(ovf, a->params_embed, b->params_embed);
+    a->weight_bytes = cadd(ovf, a->weight_bytes, b->weight_bytes);
 }
 
 static cost_row *row_for(cost_result *r, const char *name)
@@ -137,6 +139,7 @@ static void model_parts(const cost_ctx *c, cost_result *r)
     u64 rows = umin(ntok, m->vocab);
     em->c.params = cmul(ovf, m->vocab, d);
     em->c.params_embed = em->c.params;
+    em->c.weight_bytes = fmt_rate_bytes(&m->weight[WC_EMBED], em->c.params, ovf);
     em->c.weight_read_bytes = fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, rows, d), ovf);
     em->c.act_bytes = cmul3(ovf, ntok, d, dtype_table[m->act_dt].bits / 8);
     if (m->ple_dim) ple_model_cost(c, &row_for(r, "ple")->c);

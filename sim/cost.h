@@ -56,6 +56,7 @@ typedef struct {
     u64 params;           /* parameters stored */
     u64 params_active;    /* parameters used per token */
     u64 params_embed;     /* of params: embedding and PLE tables */
+    u64 weight_bytes;     /* storage of all parameters in their formats */
 } cost_t;
 
 /* Per-sequence cache buffers of one layer: the single size table the cost

@@ -50,6 +50,7 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     u64 used = umin(E, cmul(ovf, n, k));
     /* Routed experts: stored E, active k per token, read `used`. */
     o->params = cadd(ovf, o->params, cmul(ovf, E, per));
+    o->weight_bytes = cadd(ovf, o->weight_bytes, fmt_rate_bytes(&m->weight[WC_EXPERT], cmul(ovf, E, per), ovf));
     o->params_active = cadd(ovf, o->params_active, cmul(ovf, k, per));
     o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, fmt_rate_bytes(&m->weight[WC_EXPERT], cmul(ovf, used, per), ovf));
     if (f->shared) cc_weights(c, o, WC_LINEAR, cmul(ovf, f->shared, sper), 1, true);

@@ -6,11 +6,13 @@
 #include "layer.h"
 #include "output.h"
 #include "units.h"
+#include "import_hf.h"
+#include "cli.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define KVSIM_VERSION "0.1.0"
 #define MAX_SETS 64
 #define MAX_ARCHS 32
 
@@ -21,6 +23,14 @@ static const char usage[] =
     "  kvsim cost ARCH.yaml [options]          costs of one architecture, by layer type\n"
     "  kvsim compare ARCH.yaml ARCH.yaml ...   side by side, ratios against the first\n"
     "  kvsim check SPEC.yaml ...               load and check specs; print a summary\n"
+    "  kvsim import config.json [-o ARCH.yaml] a Hugging Face config.json as a spec (stdout\n"
+    "                                          or ARCH.yaml); cost/compare/check also take\n"
+    "                                          a .json directly\n"
+    "  kvsim sweep SCENARIO [--db F] [--shard I/N]  run a scenario's points into SQLite\n"
+    "                                          (default --db reports/kvsim.db)\n"
+    "  kvsim merge A.db B.db ... -o OUT.db     merge sweep databases (e.g. shards)\n"
+    "  kvsim report SCENARIO [--db F] [--out DIR]  plots (.csv, .gp, .png, .svg) and\n"
+    "                                          index.md under DIR (default reports/NAME)\n"
     "  kvsim help spec                         every spec field, with units and ranges\n"
     "  kvsim version\n"
     "\n"
@@ -181,6 +191,77 @@ static int cmd_check(int argc, char **argv)
     return worst;
 }
 
+/* Write text to path atomically: a temporary file in the same directory,
+ * then rename, so the target is never half-written. */
+static int write_atomic(const char *path, const char *text)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 16);
+    if (!tmp) { fprintf(stderr, "kvsim: out of memory\n"); return 2; }
+    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "kvsim: %s: cannot create a temporary file beside it\n", path);
+        if (fd >= 0) { close(fd); unlink(tmp); }
+        free(tmp);
+        return 2;
+    }
+    bool ok = fputs(text, f) >= 0;
+    ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path)) {
+        fprintf(stderr, "kvsim: %s: write failed\n", path);
+        unlink(tmp);
+        free(tmp);
+        return 2;
+    }
+    free(tmp);
+    return 0;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-o")) {
+            if (i + 1 == argc) return bad("%s needs a file name", "-o");
+            out = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return bad("unknown option '%s'", argv[i]);
+        } else if (in) {
+            return bad("import takes one config.json (got '%s' too)", argv[i]);
+        } else {
+            in = argv[i];
+        }
+    }
+    if (!in) return bad("import needs a config.json%s", "");
+    import_warnings w = {0};
+    sim_err e;
+    char *yaml;
+    int rc = import_hf_yaml(in, &yaml, &w, &e);
+    for (int i = 0; i < w.n; i++) fprintf(stderr, "kvsim: warning: %s\n", w.msg[i]);
+    if (w.dropped) fprintf(stderr, "kvsim: warning: %d more warnings not shown\n", w.dropped);
+    if (rc) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    /* The generated spec must load: check it before writing anything. */
+    ynode *root;
+    model_spec m;
+    char *copy = strdup(yaml);
+    rc = !copy ? sim_fail(&e, SIM_ENOMEM, "out of memory") : yt_load_string(yaml, strlen(yaml), in, &root, &e);
+    if (rc) free(copy);
+    else rc = spec_load_tree(&m, root, copy, in, NULL, 0, &e);   /* owns copy from here */
+    if (rc) {
+        fprintf(stderr, "kvsim: the generated spec does not load (an importer bug): %s\n", e.msg);
+        free(yaml);
+        return 2;
+    }
+    spec_free(&m);
+    if (out) rc = write_atomic(out, yaml);
+    else rc = fputs(yaml, stdout) < 0 || fflush(stdout) ? 2 : 0;
+    free(yaml);
+    return rc;
+}
+
 static int cmd_help_spec(void)
 {
     static const char *const cat[] = {"attention", "ffn", "residual"};
@@ -211,6 +292,10 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "cost")) return cmd_cost(argc - 2, argv + 2, false);
     if (!strcmp(cmd, "compare")) return cmd_cost(argc - 2, argv + 2, true);
     if (!strcmp(cmd, "check")) return cmd_check(argc - 2, argv + 2);
+    if (!strcmp(cmd, "import")) return cmd_import(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sweep")) return cli_sweep(argc - 2, argv + 2);
+    if (!strcmp(cmd, "merge")) return cli_merge(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report")) return cli_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { puts("kvsim " KVSIM_VERSION); return 0; }
     return bad("unknown command '%s'", cmd);
 }

@@ -58,11 +58,12 @@ static void json_cost_fields(FILE *f, const cost_t *c)
     cost_fp8eq_str(c, fp8, sizeof fp8);
     fprintf(f, "\"kv_bytes\": %llu, \"flops\": %llu, \"flops_fp8_equiv\": %s, \"bytes_moved\": %llu, "
             "\"weight_read_bytes\": %llu, \"kv_read_bytes\": %llu, \"kv_written_bytes\": %llu, \"act_bytes\": %llu, "
-            "\"params\": %llu, \"params_active\": %llu, \"flops_by_category\": {",
+            "\"params\": %llu, \"params_active\": %llu, \"weight_bytes\": %llu, \"flops_by_category\": {",
             (unsigned long long)c->kv_bytes, (unsigned long long)out_flops(c), fp8,
             (unsigned long long)out_bytes_moved(c), (unsigned long long)c->weight_read_bytes,
             (unsigned long long)c->kv_read_bytes, (unsigned long long)c->kv_written_bytes,
-            (unsigned long long)c->act_bytes, (unsigned long long)c->params, (unsigned long long)c->params_active);
+            (unsigned long long)c->act_bytes, (unsigned long long)c->params, (unsigned long long)c->params_active,
+            (unsigned long long)c->weight_bytes);
     for (int k = 0; k < FL_COUNT; k++)
         fprintf(f, "%s\"%s\": %llu", k ? ", " : "", flop_cat_name[k], (unsigned long long)c->flops[k]);
     fputs("}", f);
@@ -225,6 +226,9 @@ static void table_one(FILE *f, const out_item *it, const cost_query *q, bool by_
     units_bytes(r->total.kv_written_bytes, kw, sizeof kw);
     units_bytes(r->total.act_bytes, ac, sizeof ac);
     fprintf(f, "  bytes moved: weights %s, KV read %s, KV written %s, activations %s\n", w, kr, kw, ac);
+    char ws[48];
+    units_bytes(r->total.weight_bytes, ws, sizeof ws);
+    fprintf(f, "  weights stored: %s\n", ws);
 }
 
 void out_cost(FILE *f, const out_item *it, const cost_query *q, out_format of, bool by_layer)

@@ -29,6 +29,7 @@ void ple_model_cost(const cost_ctx *c, cost_t *o)
     u64 rows = umin(n, m->ple_vocab);
     o->params = cadd(ovf, o->params, cmul(ovf, m->ple_vocab, Lp));
     o->params_embed = cadd(ovf, o->params_embed, cmul(ovf, m->ple_vocab, Lp));
+    o->weight_bytes = cadd(ovf, o->weight_bytes, fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, m->ple_vocab, Lp), ovf));
     o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, rows, Lp), ovf));
     cc_weights(c, o, WC_LINEAR, cmul(ovf, d, Lp), 1, true);
     cc_weights(c, o, WC_SMALL, m->ple_dim, 1, true);

@@ -2,6 +2,7 @@
  * the layer pattern, overrides, per-layer lists and KV sharing; see spec.h. */
 #include "spec.h"
 #include "layer.h"
+#include "import_hf.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,11 +409,32 @@ out:
 static int apply_sharing(model_spec *m, const ynode *ks, sim_err *e)
 {
     char pos[300];
-    static const char *const keys[] = {"shared_layers", NULL};
+    static const char *const keys[] = {"shared_layers", "fraction", NULL};
     int rc;
     if ((rc = want_map(ks, "kv_sharing", e)) || (rc = check_keys(ks, keys, "kv_sharing", e))) return rc;
     u64 n = 0;
-    if ((rc = get_u64(ks, "shared_layers", 0, m->n_layers - 1, true, &n, "layers", e))) return rc;
+    const ynode *fr = yt_get(ks, "fraction"), *sl = yt_get(ks, "shared_layers");
+    if (fr && sl) {
+        /* Both: a --set of one overrides the other written in the file. */
+        bool fset = !strcmp(fr->file, "<--set>"), sset = !strcmp(sl->file, "<--set>");
+        if (fset == sset)
+            return sim_fail(e, SIM_EINVAL, "%s: give kv_sharing.shared_layers or kv_sharing.fraction, not both", POS(fr));
+        if (sset) fr = NULL;
+    }
+    if (fr) {
+        /* A decimal fraction of the layers, rounded to the nearest count:
+         * Gemma 4 E2B's 20 of 35 layers is fraction 0.5714. */
+        const char *t;
+        char *end;
+        if ((rc = yt_str(fr, &t, e))) return rc;
+        double f = strtod(t, &end);
+        if (fr->quoted || *end || end == t || !(f >= 0.0 && f < 1.0))
+            return sim_fail(e, SIM_EINVAL, "%s: kv_sharing.fraction must be a number in [0, 1), got '%s'", POS(fr), t);
+        n = (u64)(f * (double)m->n_layers + 0.5);
+        if (n > m->n_layers - 1) n = m->n_layers - 1;
+    } else if ((rc = get_u64(ks, "shared_layers", 0, m->n_layers - 1, true, &n, "layers", e))) {
+        return rc;
+    }
     u64 first = m->n_layers - n;
     for (u64 i = first; i < m->n_layers; i++) {
         layer_spec *L = &m->layer[i];
@@ -631,6 +653,16 @@ int spec_load(model_spec *m, const char *path, const char *const *sets, int n_se
 {
     ynode *root;
     memset(m, 0, sizeof *m);
+    size_t plen = strlen(path);
+    if (plen > 5 && !strcmp(path + plen - 5, ".json")) {
+        /* A Hugging Face config.json: import it (warnings are dropped here;
+         * `kvsim import` shows them) and load the generated YAML. */
+        char *yaml;
+        int irc = import_hf_yaml(path, &yaml, NULL, e);
+        if (irc) return irc;
+        if ((irc = yt_load_string(yaml, strlen(yaml), path, &root, e))) { free(yaml); return irc; }
+        return spec_load_tree(m, root, yaml, path, sets, n_sets, e);
+    }
     int rc = yt_load_file(path, &root, e);
     if (rc) return rc;
     /* Keep the exact text for content hashes (sweeps key points by it). */

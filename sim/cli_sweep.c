@@ -1,0 +1,161 @@
+/* cli_sweep.c - the `sweep`, `merge` and `report` commands. Command-line
+ * layer: prints and returns exit codes (0 ok, 2 bad input or I/O), never
+ * exits. */
+#include "cli.h"
+#include "scenario.h"
+#include "sweep.h"
+#include "store.h"
+#include "report.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <time.h>
+
+#define DEFAULT_DB "reports/kvsim.db"
+
+static int usage_err(const char *msg, const char *arg)
+{
+    fprintf(stderr, "kvsim: ");
+    fprintf(stderr, msg, arg);
+    fprintf(stderr, "\n(see kvsim --help)\n");
+    return 2;
+}
+
+/* The git revision of the working directory, or "unknown". */
+static void git_rev(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown");
+    FILE *p = popen("git rev-parse --short HEAD 2>/dev/null", "r");
+    if (!p) return;
+    if (fgets(buf, (int)len, p)) buf[strcspn(buf, "\n")] = 0;
+    if (!buf[0]) snprintf(buf, len, "unknown");
+    pclose(p);
+}
+
+typedef struct { double t0; bool tty; } progress_state;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress(void *c, long done, long total, long computed)
+{
+    progress_state *ps = c;
+    if (!ps->tty || total <= 0) return;
+    double el = now_s() - ps->t0, rate = el > 0 ? done / el : 0;
+    double eta = rate > 0 ? (total - done) / rate : 0;
+    int w = 30, fill = (int)(w * done / total);
+    fprintf(stderr, "\r[%.*s%*s] %ld/%ld points (%ld new) %.0f/s ETA %02d:%02d ", fill,
+            "##############################", w - fill, "", done, total, computed, rate, (int)eta / 60, (int)eta % 60);
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+int cli_sweep(int argc, char **argv)
+{
+    const char *scen = NULL, *db = DEFAULT_DB;
+    int si = 0, sn = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--db")) {
+            if (++i == argc) return usage_err("%s needs a file", "--db");
+            db = argv[i];
+        } else if (!strcmp(argv[i], "--shard")) {
+            if (++i == argc) return usage_err("%s needs I/N", "--shard");
+            char extra;
+            if (sscanf(argv[i], "%d/%d%c", &si, &sn, &extra) != 2 || sn < 1 || si < 1 || si > sn || sn > 1000000)
+                return usage_err("--shard '%s': expected I/N with 1 <= I <= N", argv[i]);
+        } else if (argv[i][0] == '-') {
+            return usage_err("unknown option '%s'", argv[i]);
+        } else if (!scen) {
+            scen = argv[i];
+        } else {
+            return usage_err("sweep takes one scenario (got also '%s')", argv[i]);
+        }
+    }
+    if (!scen) return usage_err("sweep needs a scenario file%s", "");
+    scenario s;
+    sim_err e;
+    if (scenario_load(&s, scen, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    char rev[64];
+    git_rev(rev, sizeof rev);
+    progress_state ps = {now_s(), isatty(2) != 0};
+    sweep_opts o = {si, sn, KVSIM_VERSION, rev, progress, &ps};
+    sweep_stats st;
+    int rc = sweep_run(&s, db, &o, &st, &e);
+    scenario_free(&s);
+    if (rc) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    printf("sweep %s: %ld points%s, %ld computed, %ld reused, %.3f s (%.0f points/s) -> %s\n", scen, st.mine,
+           sn ? " in this shard" : "", st.computed, st.reused, st.seconds, st.seconds > 0 ? st.mine / st.seconds : 0.0, db);
+    return 0;
+}
+
+int cli_merge(int argc, char **argv)
+{
+    const char *out = NULL, *in[256];
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-o")) {
+            if (++i == argc) return usage_err("%s needs a file", "-o");
+            out = argv[i];
+        } else if (argv[i][0] == '-') {
+            return usage_err("unknown option '%s'", argv[i]);
+        } else if (n < 256) {
+            in[n++] = argv[i];
+        }
+    }
+    if (!out || !n) return usage_err("usage: kvsim merge A.db B.db ... -o OUT.db%s", "");
+    for (int i = 0; i < n; i++)
+        if (!strcmp(in[i], out)) return usage_err("merge: '%s' is both an input and the output", out);
+    sim_err e;
+    if (store_merge(out, in, n, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    printf("merged %d database%s into %s\n", n, n == 1 ? "" : "s", out);
+    return 0;
+}
+
+int cli_report(int argc, char **argv)
+{
+    const char *scen = NULL, *db = DEFAULT_DB, *out = NULL, *archs = "archs";
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--db") || !strcmp(argv[i], "--out") || !strcmp(argv[i], "--archs")) {
+            if (i + 1 == argc) return usage_err("%s needs a value", argv[i]);
+            const char **dst = argv[i][2] == 'd' ? &db : argv[i][2] == 'o' ? &out : &archs;
+            *dst = argv[++i];
+        } else if (argv[i][0] == '-') {
+            return usage_err("unknown option '%s'", argv[i]);
+        } else if (!scen) {
+            scen = argv[i];
+        } else {
+            return usage_err("report takes one scenario (got also '%s')", argv[i]);
+        }
+    }
+    if (!scen) return usage_err("report needs a scenario file%s", "");
+    scenario s;
+    sim_err e;
+    if (scenario_load(&s, scen, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    char dir[600];
+    if (out) snprintf(dir, sizeof dir, "%s", out);
+    else {
+        /* reports/<scenario name as a slug> */
+        char slug[200];
+        size_t o = 0;
+        for (const char *p = s.name; *p && o + 1 < sizeof slug; p++)
+            slug[o++] = ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.') && !(p == s.name && *p == '.') ? *p
+                        : (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
+        slug[o] = 0;
+        snprintf(dir, sizeof dir, "reports/%s", o ? slug : "report");
+    }
+    report_info info;
+    int rc = report_write(&s, db, dir, archs, KVSIM_VERSION, &info, &e);
+    scenario_free(&s);
+    if (rc) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    if (info.gnuplot_missing)
+        fprintf(stderr, "kvsim: gnuplot is not installed: wrote the .csv, .gp and index.md but no images; "
+                        "install it with: sudo apt-get install gnuplot-nox  (then rerun kvsim report)\n");
+    if (info.warning[0]) fprintf(stderr, "kvsim: warning: %s\n", info.warning);
+    printf("report: %s (%d plots, %d images)\n", info.index_path, info.plots, info.images);
+    return 0;
+}

@@ -1,0 +1,825 @@
+/* import_hf.c - Hugging Face config.json -> spec YAML: the JSON readers, the
+ * key bookkeeping (read / ignored / warned), the YAML helpers, and the
+ * GQA families (llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe,
+ * gemma2, gemma3, gemma3n, gemma4). The DeepSeek families are in
+ * import_hf_deepseek.c. See import_hf.h. */
+#include "import_hf_impl.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- buffers, warnings, notes -------------------------------------------- */
+
+void ib_printf(ibuf *b, const char *fmt, ...)
+{
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? room : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) { b->oom = true; return; }
+        if (b->s && (size_t)k < room) { b->n += (size_t)k; return; }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->n + (size_t)k + 1) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) { b->oom = true; return; }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+void ij_warn(ictx *c, const char *fmt, ...)
+{
+    if (!c->w) return;
+    if (c->w->n == IMPORT_MAX_WARNINGS) { c->w->dropped++; return; }
+    char *m = c->w->msg[c->w->n++];
+    int k = snprintf(m, sizeof c->w->msg[0], "%s: ", c->src);
+    if (k < 0 || (size_t)k >= sizeof c->w->msg[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m + k, sizeof c->w->msg[0] - (size_t)k, fmt, ap);
+    va_end(ap);
+}
+
+void ij_note(ictx *c, const char *fmt, ...)
+{
+    char line[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    ib_printf(&c->notes, "# %s\n", line);
+}
+
+/* ---- reading fields ------------------------------------------------------- */
+
+const char *ij_path(ictx *c, const char *key, char *buf, size_t len)
+{
+    /* Nested configs: a key is named under text_config unless it lives
+     * (only) at the top level. */
+    bool in_cfg = c->cfg != c->root && (json_object_get(c->cfg, key) || !json_object_get(c->root, key));
+    snprintf(buf, len, "%s%s", in_cfg ? c->pre : "", key);
+    return buf;
+}
+
+static void mark_read(ictx *c, const json_t *obj, const char *key)
+{
+    for (int i = 0; i < c->n_read; i++)
+        if (c->read_in[i] == obj && !strcmp(c->read[i], key)) return;
+    if (c->n_read < IMP_MAX_READ) {
+        c->read_in[c->n_read] = obj;
+        c->read[c->n_read++] = key;
+    }
+}
+
+json_t *ij_get(ictx *c, const char *key)
+{
+    json_t *v = json_object_get(c->cfg, key);
+    if (v) {
+        mark_read(c, c->cfg, key);
+    } else if (c->cfg != c->root && (v = json_object_get(c->root, key))) {
+        mark_read(c, c->root, key);
+    }
+    return v && !json_is_null(v) ? v : NULL;
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "a list";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "a whole number";
+    case JSON_REAL: return "a number with a fraction";
+    case JSON_TRUE: case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+int ij_u64(ictx *c, const char *key, bool required, u64 *out, bool *has)
+{
+    char p[128];
+    json_t *v = ij_get(c, key);
+    if (has) *has = v != NULL;
+    if (!v) {
+        if (required)
+            return sim_fail(c->e, SIM_EINVAL, "%s: missing field '%s' (model_type %s needs it)", c->src,
+                            ij_path(c, key, p, sizeof p), c->model_type);
+        return SIM_OK;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be a whole number >= 0, got %s%s%s%s", c->src,
+                        ij_path(c, key, p, sizeof p), type_name(v), json_is_string(v) ? " \"" : "",
+                        json_is_string(v) ? json_string_value(v) : "", json_is_string(v) ? "\"" : "");
+    *out = (u64)json_integer_value(v);
+    return SIM_OK;
+}
+
+int ij_bool(ictx *c, const char *key, bool dflt, bool *out)
+{
+    char p[128];
+    json_t *v = ij_get(c, key);
+    *out = dflt;
+    if (!v) return SIM_OK;
+    if (!json_is_boolean(v))
+        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be true or false, got %s", c->src,
+                        ij_path(c, key, p, sizeof p), type_name(v));
+    *out = json_is_true(v);
+    return SIM_OK;
+}
+
+int ij_real(ictx *c, const json_t *v, const char *what, double *out)
+{
+    if (!json_is_number(v))
+        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be a number, got %s", c->src, what, type_name(v));
+    *out = json_number_value(v);
+    return SIM_OK;
+}
+
+int ij_u64_list(ictx *c, const char *key, u64 n, u64 **out, u64 *len)
+{
+    char p[128];
+    json_t *v = ij_get(c, key);
+    *out = NULL;
+    *len = 0;
+    if (!v) return sim_fail(c->e, SIM_EINVAL, "%s: missing field '%s' (model_type %s needs it)", c->src,
+                            ij_path(c, key, p, sizeof p), c->model_type);
+    if (!json_is_array(v) || json_array_size(v) == 0 || (n && json_array_size(v) != n))
+        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be a list of %llu whole numbers", c->src,
+                        ij_path(c, key, p, sizeof p), (unsigned long long)n);
+    size_t k = json_array_size(v);
+    u64 *a = malloc(k * sizeof *a);
+    if (!a) return sim_fail(c->e, SIM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < k; i++) {
+        json_t *x = json_array_get(v, i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0) {
+            free(a);
+            return sim_fail(c->e, SIM_EINVAL, "%s: field '%s'[%zu] must be a whole number >= 0, got %s", c->src,
+                            ij_path(c, key, p, sizeof p), i, type_name(x));
+        }
+        a[i] = (u64)json_integer_value(x);
+    }
+    *out = a;
+    *len = k;
+    return SIM_OK;
+}
+
+int ij_weight_dtype(ictx *c, const char **out)
+{
+    static const char *const map[][2] = {
+        {"bfloat16", "bf16"}, {"float16", "fp16"}, {"float32", "fp32"}, {"float", "fp32"}, {"half", "fp16"}};
+    char p[128];
+    const char *key = "torch_dtype";
+    json_t *v = ij_get(c, "torch_dtype");
+    json_t *v2 = ij_get(c, "dtype");    /* newer transformers write `dtype` */
+    if (!v) { v = v2; key = "dtype"; }
+    *out = "bf16";
+    if (!v) {
+        ij_note(c, "torch_dtype: absent; weights and KV cache assumed bf16.");
+        return SIM_OK;
+    }
+    if (!json_is_string(v))
+        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be a string, got %s", c->src, ij_path(c, key, p, sizeof p),
+                        type_name(v));
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(json_string_value(v), map[i][0])) { *out = map[i][1]; return SIM_OK; }
+    return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' = \"%s\" is not bfloat16, float16 or float32", c->src,
+                    ij_path(c, key, p, sizeof p), json_string_value(v));
+}
+
+/* ---- keys not read -------------------------------------------------------- */
+
+/* Known keys that do not change any figure kvsim computes (RoPE bases and
+ * scaling, norms' epsilon, token ids, training-only and routing-policy
+ * knobs, encoders of multimodal wrappers). */
+static const char *const ignored_keys[] = {
+    "_kvsim_source", "_name_or_path", "architectures", "auto_map", "transformers_version", "model_type",
+    "bos_token_id", "eos_token_id", "pad_token_id", "eos_token_ids", "unk_token_id",
+    "rope_theta", "rope_scaling", "rope_parameters", "rope_local_base_freq", "compress_rope_theta", "rope_type",
+    "max_position_embeddings", "original_max_position_embeddings", "rms_norm_eps", "layer_norm_eps",
+    "layer_norm_epsilon", "initializer_range", "use_cache", "attention_dropout", "hidden_dropout",
+    "hidden_act", "hidden_activation", "pretraining_tp", "query_pre_attn_scalar", "attn_logit_softcapping",
+    "final_logit_softcapping", "cache_implementation", "router_aux_loss_coef", "output_router_logits",
+    "norm_topk_prob", "routed_scaling_factor", "scoring_func", "topk_method", "n_group", "topk_group",
+    "aux_loss_alpha", "seq_aux", "ep_size", "swiglu_limit", "hc_eps", "num_nextn_predict_layers",
+    "router_jitter_noise", "is_decoder", "tokenizer_class", "vision_config", "audio_config",
+    "mm_tokens_per_image", "boi_token_index", "eoi_token_index", "image_token_index", "boi_token_id",
+    "eoi_token_id", "image_token_id", "audio_token_id", "video_token_id", "boa_token_id", "eoa_token_id",
+    "vision_soft_tokens_per_image", "audio_soft_tokens_per_image", "use_bidirectional_attention",
+    "altup_coef_clip", "altup_active_idx", "altup_correct_scale", "altup_lr_multiplier",
+    "activation_sparsity_pattern", "sliding_window_pattern", "_sliding_window_pattern", "text_config",
+    "torch_dtype", "dtype", "tie_word_embeddings", "use_sliding_window", "max_window_layers",
+    "sliding_window", "moe_router_dtype", "id2label", "label2id", NULL};
+
+/* Keys that could change cost but that no family here uses: the warning
+ * says why they matter (they are reported only when they hold a value). */
+static const char *const cost_keys[][2] = {
+    {"attention_chunk_size", "chunked local attention (Llama 4) is not modelled; layers counted as global"},
+    {"linear_attn_config", "linear-attention layers are not modelled"},
+    {"kv_lora_rank", "an MLA field on a non-MLA family; attention counted as GQA"},
+    {"q_lora_rank", "a low-rank query field this family does not use"},
+    {"qk_nope_head_dim", "an MLA field on a non-MLA family"},
+    {"qk_rope_head_dim", "an MLA field on a non-MLA family"},
+    {"v_head_dim", "a separate value head dim this family does not use"},
+    {"index_n_heads", "an indexer field on a family without an indexer (not modelled)"},
+    {"index_head_dim", "an indexer field on a family without an indexer (not modelled)"},
+    {"index_topk", "an indexer field on a family without an indexer (not modelled)"},
+    {"num_experts", "an MoE field on a dense family (not modelled)"},
+    {"num_local_experts", "an MoE field on a dense family (not modelled)"},
+    {"n_routed_experts", "an MoE field on a dense family (not modelled)"},
+    {"moe_intermediate_size", "an MoE field on a dense family (not modelled)"},
+    {"mlp_bias", "biases on the MLP are not modelled"},
+    {"altup_num_inputs", "AltUp (parallel residual streams with predict/correct) is not modelled"},
+    {"laurel_rank", "LAuReL (a low-rank residual branch) is not modelled"},
+    {"layer_types", "per-layer attention types this family does not read"},
+    {"compress_ratios", "compressed attention fields on a family without them"},
+    {"quantization_config", "weight quantization is not read for this family; weights counted in torch_dtype"},
+    {"num_kv_shared_layers", "cross-layer KV sharing is not read for this family"},
+    {"hidden_size_per_layer_input", "per-layer embeddings are not read for this family"},
+    {"vocab_size_per_layer_input", "per-layer embeddings are not read for this family"},
+    {"expert_dtype", "an expert storage dtype this family does not read"},
+};
+
+/* Report every key of obj that was not read and is not on the ignore list. */
+static void warn_unread(ictx *c, const json_t *obj, const char *pre)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        bool seen = false;
+        for (int i = 0; i < c->n_read && !seen; i++) seen = c->read_in[i] == obj && !strcmp(c->read[i], key);
+        for (const char *const *k = ignored_keys; *k && !seen; k++) seen = !strcmp(*k, key);
+        if (seen) continue;
+        const char *why = NULL;
+        for (size_t i = 0; i < sizeof cost_keys / sizeof cost_keys[0]; i++)
+            if (!strcmp(cost_keys[i][0], key)) why = cost_keys[i][1];
+        bool empty = json_is_null(v) || json_is_false(v) || (json_is_integer(v) && json_integer_value(v) == 0) ||
+                     (json_is_array(v) && json_array_size(v) == 0) || (json_is_object(v) && json_object_size(v) == 0);
+        if (why && empty) continue;   /* e.g. "attention_chunk_size": null */
+        if (why) ij_warn(c, "'%s%s' ignored: %s", pre, key, why);
+        else ij_warn(c, "'%s%s' is not a field the importer knows for model_type %s; ignored (check whether it changes cost)",
+                     pre, key, c->model_type);
+    }
+}
+
+/* ---- YAML helpers --------------------------------------------------------- */
+
+static bool ffn_eq(const ffn_desc *a, const ffn_desc *b)
+{
+    return a->moe == b->moe && a->d_ff == b->d_ff && a->experts == b->experts && a->top_k == b->top_k &&
+           a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->hash == b->hash;
+}
+
+u64 ffn_majority(const ffn_desc *f, u64 n)
+{
+    u64 best = 0, best_n = 0;
+    for (u64 i = 0; i < n; i++) {
+        u64 k = 0;
+        for (u64 j = 0; j < n; j++) k += ffn_eq(&f[i], &f[j]);
+        if (k > best_n) { best = i; best_n = k; }
+    }
+    return best;
+}
+
+void emit_ffn_map(ibuf *b, const ffn_desc *f)
+{
+    if (!f->moe) {
+        ib_printf(b, "{type: dense, d_ff: %llu}", (unsigned long long)f->d_ff);
+        return;
+    }
+    ib_printf(b, "{type: moe, experts: %llu, top_k: %llu, d_ff: %llu", (unsigned long long)f->experts,
+              (unsigned long long)f->top_k, (unsigned long long)f->d_ff);
+    if (f->shared) ib_printf(b, ", shared: %llu", (unsigned long long)f->shared);
+    if (f->shared && f->shared_d_ff && f->shared_d_ff != f->d_ff)
+        ib_printf(b, ", shared_d_ff: %llu", (unsigned long long)f->shared_d_ff);
+    if (f->hash) ib_printf(b, ", hash: true");
+    ib_printf(b, "}");
+}
+
+void emit_ffn_overrides(ictx *c, const ffn_desc *f, u64 n, u64 common)
+{
+    bool head = false;
+    for (u64 i = 0; i < n;) {
+        u64 j = i;
+        while (j + 1 < n && ffn_eq(&f[j + 1], &f[i])) j++;
+        if (!ffn_eq(&f[i], &f[common])) {
+            if (!head) ib_printf(&c->body, "overrides:\n");
+            head = true;
+            if (i == j) ib_printf(&c->body, "  - {layers: %llu, ffn: ", (unsigned long long)i);
+            else ib_printf(&c->body, "  - {layers: %llu-%llu, ffn: ", (unsigned long long)i, (unsigned long long)j);
+            emit_ffn_map(&c->body, &f[i]);
+            ib_printf(&c->body, "}\n");
+        }
+        i = j + 1;
+    }
+}
+
+/* The pattern as runs: at each position take the block length p (1..12)
+ * whose repetitions cover the most layers; a block is written as
+ * {repeat: [...], times: r} when it repeats and covers 3 or more layers. */
+void emit_pattern(ictx *c, const int *kind, u64 n, const char *const *names)
+{
+    bool multi = false;
+    for (u64 i = 1; i < n; i++) multi |= kind[i] != kind[0];
+    if (!multi) return;
+    ib_printf(&c->body, "pattern: [");
+    for (u64 i = 0; i < n;) {
+        u64 best_p = 1, best_r = 1;
+        for (u64 p = 1; p <= 12 && i + p <= n; p++) {
+            u64 r = 1;
+            while (i + (r + 1) * p <= n && !memcmp(&kind[i], &kind[i + r * p], p * sizeof *kind)) r++;
+            if (r * p > best_r * best_p) { best_p = p; best_r = r; }
+        }
+        if (i) ib_printf(&c->body, ", ");
+        if (best_r >= 2 && best_r * best_p >= 3) {
+            ib_printf(&c->body, "{repeat: [");
+            for (u64 k = 0; k < best_p; k++) ib_printf(&c->body, "%s%s", k ? ", " : "", names[kind[i + k]]);
+            ib_printf(&c->body, "], times: %llu}", (unsigned long long)best_r);
+            i += best_p * best_r;
+        } else {
+            ib_printf(&c->body, "%s", names[kind[i]]);
+            i++;
+        }
+    }
+    ib_printf(&c->body, "]\n");
+}
+
+/* ---- the GQA families ----------------------------------------------------- */
+
+typedef enum {
+    FAM_LLAMA, FAM_MISTRAL, FAM_MIXTRAL, FAM_QWEN2, FAM_QWEN2_MOE, FAM_QWEN3, FAM_QWEN3_MOE,
+    FAM_GEMMA2, FAM_GEMMA3, FAM_GEMMA3N, FAM_GEMMA4
+} gfam;
+
+typedef struct {
+    u64 q_heads, kv_heads, head_dim, rope_dim, window;
+    bool qk_norm, qkv_bias, k_eq_v;
+} gkind;
+
+enum { K_FULL, K_SLIDING };
+
+/* A Gemma 3 config.json names only what differs from transformers'
+ * Gemma3TextConfig; these are that class's defaults (google/gemma-3-4b-it
+ * gives neither heads nor head_dim nor vocab_size). */
+static int gemma3_default(ictx *c, const char *key, u64 dflt, u64 *out)
+{
+    bool has;
+    int rc = ij_u64(c, key, false, out, &has);
+    if (rc) return rc;
+    if (!has) {
+        *out = dflt;
+        ij_note(c, "%s: absent; transformers Gemma3TextConfig default %llu.", key, (unsigned long long)dflt);
+    }
+    return SIM_OK;
+}
+
+/* partial_rotary_factor of a rope_parameters entry (Gemma 4), or dflt. */
+static int rope_factor(ictx *c, const char *entry, double dflt, double *out)
+{
+    json_t *rp = ij_get(c, "rope_parameters");
+    json_t *en = rp ? json_object_get(rp, entry) : NULL;
+    json_t *f = en ? json_object_get(en, "partial_rotary_factor") : NULL;
+    char what[96];
+    snprintf(what, sizeof what, "%srope_parameters.%s.partial_rotary_factor", c->pre, entry);
+    *out = dflt;
+    return f ? ij_real(c, f, what, out) : SIM_OK;
+}
+
+/* Per-layer attention types from `layer_types`, else the family's rule. */
+static int layer_types(ictx *c, gfam fam, u64 L, int *kind, bool *any_sliding)
+{
+    char p[128];
+    int rc;
+    json_t *lt = ij_get(c, "layer_types");
+    *any_sliding = false;
+    if (lt) {
+        if (!json_is_array(lt) || json_array_size(lt) != L)
+            return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be a list of num_hidden_layers = %llu strings",
+                            c->src, ij_path(c, "layer_types", p, sizeof p), (unsigned long long)L);
+        for (u64 i = 0; i < L; i++) {
+            const char *s = json_string_value(json_array_get(lt, i));
+            if (!s) return sim_fail(c->e, SIM_EINVAL, "%s: field '%s'[%llu] must be a string", c->src,
+                                    ij_path(c, "layer_types", p, sizeof p), (unsigned long long)i);
+            if (!strcmp(s, "sliding_attention")) kind[i] = K_SLIDING;
+            else if (!strcmp(s, "full_attention")) kind[i] = K_FULL;
+            else {
+                kind[i] = K_FULL;
+                ij_warn(c, "'%s'[%llu] = \"%s\" is not a layer type the importer knows; counted as full attention",
+                        ij_path(c, "layer_types", p, sizeof p), (unsigned long long)i, s);
+            }
+        }
+    } else {
+        u64 every = 0, max_window = 0;
+        bool use_sw = false;
+        switch (fam) {
+        case FAM_GEMMA2:   /* transformers Gemma2: even layers slide */
+            for (u64 i = 0; i < L; i++) kind[i] = i % 2 ? K_FULL : K_SLIDING;
+            ij_note(c, "layer_types: absent; Gemma 2's rule (even layers sliding, odd layers full).");
+            break;
+        case FAM_GEMMA3: case FAM_GEMMA3N: case FAM_GEMMA4:
+            every = fam == FAM_GEMMA3N ? 5 : 6;
+            if (fam == FAM_GEMMA3 && (rc = gemma3_default(c, "sliding_window_pattern", 6, &every))) return rc;
+            if (every == 0) return sim_fail(c->e, SIM_EINVAL, "%s: sliding_window_pattern must be >= 1", c->src);
+            for (u64 i = 0; i < L; i++) kind[i] = (i + 1) % every ? K_SLIDING : K_FULL;
+            if (fam == FAM_GEMMA4) kind[L - 1] = K_FULL;   /* transformers forces the last layer full */
+            ij_note(c, "layer_types: absent; every %lluth layer full (transformers default).", (unsigned long long)every);
+            break;
+        case FAM_QWEN2: case FAM_QWEN2_MOE: case FAM_QWEN3: case FAM_QWEN3_MOE:
+            /* transformers Qwen2/3: layers from max_window_layers on slide when use_sliding_window. */
+            if ((rc = ij_bool(c, "use_sliding_window", false, &use_sw))) return rc;
+            if ((rc = ij_u64(c, "max_window_layers", false, &max_window, NULL))) return rc;
+            for (u64 i = 0; i < L; i++) kind[i] = use_sw && i >= max_window ? K_SLIDING : K_FULL;
+            break;
+        case FAM_MISTRAL: case FAM_MIXTRAL:
+            /* transformers Mistral: sliding_window (when not null) applies to every layer. */
+            for (u64 i = 0; i < L; i++) kind[i] = ij_get(c, "sliding_window") ? K_SLIDING : K_FULL;
+            break;
+        default:
+            for (u64 i = 0; i < L; i++) kind[i] = K_FULL;
+        }
+    }
+    for (u64 i = 0; i < L; i++) *any_sliding |= kind[i] == K_SLIDING;
+    return SIM_OK;
+}
+
+/* Per-layer FFN widths and MoE placement. */
+static int ffn_layers(ictx *c, gfam fam, u64 L, u64 shared_kv, ffn_desc *f)
+{
+    char p[128];
+    int rc;
+    u64 d_ff = 0;
+    bool is_moe_fam = fam == FAM_MIXTRAL || fam == FAM_QWEN2_MOE || fam == FAM_QWEN3_MOE;
+    json_t *im = fam == FAM_GEMMA3N ? ij_get(c, "intermediate_size") : NULL;
+    if (im && json_is_array(im)) {
+        /* Gemma 3n gives one width per layer. */
+        u64 *w, n;
+        if ((rc = ij_u64_list(c, "intermediate_size", L, &w, &n))) return rc;
+        for (u64 i = 0; i < L; i++) f[i] = (ffn_desc){.d_ff = w[i]};
+        free(w);
+    } else {
+        if ((rc = ij_u64(c, "intermediate_size", true, &d_ff, NULL))) return rc;
+        for (u64 i = 0; i < L; i++) f[i] = (ffn_desc){.d_ff = d_ff};
+    }
+    if (fam == FAM_GEMMA4) {
+        bool wide, moe_block;
+        if ((rc = ij_bool(c, "enable_moe_block", false, &moe_block))) return rc;
+        if (moe_block)
+            return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' = true (an MoE block beside the MLP, Gemma 4 26B-A4B) "
+                            "is not supported by the importer", c->src, ij_path(c, "enable_moe_block", p, sizeof p));
+        (void)ij_get(c, "num_experts");   /* null unless enable_moe_block */
+        (void)ij_get(c, "top_k_experts");
+        (void)ij_get(c, "moe_intermediate_size");
+        if ((rc = ij_bool(c, "use_double_wide_mlp", false, &wide))) return rc;
+        if (wide && shared_kv) {
+            for (u64 i = L - shared_kv; i < L; i++) f[i].d_ff *= 2;
+            ij_note(c, "use_double_wide_mlp: the %llu KV-shared layers (%llu-%llu) have 2 x intermediate_size.",
+                    (unsigned long long)shared_kv, (unsigned long long)(L - shared_kv), (unsigned long long)(L - 1));
+        }
+    }
+    if (!is_moe_fam) return SIM_OK;
+
+    ffn_desc moe = {.moe = true};
+    u64 step = 1;
+    u64 *dense_list = NULL, n_dense = 0;
+    if (fam == FAM_MIXTRAL) {
+        if ((rc = ij_u64(c, "num_local_experts", true, &moe.experts, NULL))) return rc;
+        moe.d_ff = d_ff;   /* Mixtral's intermediate_size is the expert width */
+    } else {
+        if ((rc = ij_u64(c, "num_experts", true, &moe.experts, NULL))) return rc;
+        if ((rc = ij_u64(c, "moe_intermediate_size", true, &moe.d_ff, NULL))) return rc;
+        if ((rc = ij_u64(c, "decoder_sparse_step", false, &step, NULL))) return rc;
+        if (step == 0) step = 1;
+        if (ij_get(c, "mlp_only_layers") && json_array_size(ij_get(c, "mlp_only_layers")) &&
+            (rc = ij_u64_list(c, "mlp_only_layers", 0, &dense_list, &n_dense))) return rc;
+    }
+    if ((rc = ij_u64(c, "num_experts_per_tok", true, &moe.top_k, NULL))) { free(dense_list); return rc; }
+    if (fam == FAM_QWEN2_MOE) {
+        u64 sh = 0;
+        if ((rc = ij_u64(c, "shared_expert_intermediate_size", false, &sh, NULL))) { free(dense_list); return rc; }
+        if (sh) {
+            moe.shared = 1;
+            moe.shared_d_ff = sh;
+            ij_note(c, "shared_expert_intermediate_size: one shared expert of %llu; its sigmoid gate "
+                    "(hidden_size weights per layer) is not modelled.", (unsigned long long)sh);
+        }
+    }
+    for (u64 i = 0; i < L; i++) {
+        bool dense = moe.experts == 0 || (i + 1) % step != 0;
+        for (u64 k = 0; k < n_dense; k++) dense |= dense_list[k] == i;
+        if (!dense) f[i] = moe;
+    }
+    free(dense_list);
+    if (fam != FAM_MIXTRAL && step > 1)
+        ij_note(c, "decoder_sparse_step %llu: layers i with (i+1) %% %llu == 0 are MoE, the others dense.",
+                (unsigned long long)step, (unsigned long long)step);
+    return SIM_OK;
+}
+
+static void emit_kind(ictx *c, const char *name, const gkind *k)
+{
+    ib_printf(&c->body, "  %s: {type: gqa, q_heads: %llu, kv_heads: %llu, head_dim: %llu", name,
+              (unsigned long long)k->q_heads, (unsigned long long)k->kv_heads, (unsigned long long)k->head_dim);
+    if (k->window) ib_printf(&c->body, ", window: %llu", (unsigned long long)k->window);
+    if (k->qk_norm) ib_printf(&c->body, ", qk_norm: true");
+    if (k->qkv_bias) ib_printf(&c->body, ", qkv_bias: true");
+    if (k->k_eq_v) ib_printf(&c->body, ", k_eq_v: true");
+    ib_printf(&c->body, ", rope_dim: %llu}\n", (unsigned long long)k->rope_dim);
+}
+
+static int import_gqa(ictx *c, gfam fam)
+{
+    char p[128];
+    int rc;
+    u64 d, L, vocab, H, G, hd;
+    bool has, gemma = fam >= FAM_GEMMA2, tie;
+    int *kind = NULL;
+    ffn_desc *ffn = NULL;
+
+    if ((rc = ij_u64(c, "hidden_size", true, &d, NULL)) || (rc = ij_u64(c, "num_hidden_layers", true, &L, NULL)))
+        return rc;
+    if (L == 0 || L > 4096)
+        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' = %llu is out of range [1, 4096]", c->src,
+                        ij_path(c, "num_hidden_layers", p, sizeof p), (unsigned long long)L);
+    if (fam == FAM_GEMMA3) {
+        if ((rc = gemma3_default(c, "vocab_size", 262208, &vocab)) || (rc = gemma3_default(c, "num_attention_heads", 8, &H)) ||
+            (rc = gemma3_default(c, "num_key_value_heads", 4, &G)) || (rc = gemma3_default(c, "head_dim", 256, &hd)))
+            return rc;
+    } else {
+        if ((rc = ij_u64(c, "vocab_size", true, &vocab, NULL)) || (rc = ij_u64(c, "num_attention_heads", true, &H, NULL)))
+            return rc;
+        if ((rc = ij_u64(c, "num_key_value_heads", false, &G, &has))) return rc;
+        if (!has) {
+            G = H;
+            ij_note(c, "num_key_value_heads: absent; equal to num_attention_heads = %llu (transformers default).",
+                    (unsigned long long)H);
+        }
+        if ((rc = ij_u64(c, "head_dim", false, &hd, &has))) return rc;
+        if (!has) {
+            if (!H || d % H)
+                return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' is absent and hidden_size %llu is not a multiple "
+                                "of num_attention_heads %llu", c->src, ij_path(c, "head_dim", p, sizeof p),
+                                (unsigned long long)d, (unsigned long long)H);
+            hd = d / H;
+            ij_note(c, "head_dim: absent in config.json; derived as hidden_size / num_attention_heads = %llu / %llu = %llu.",
+                    (unsigned long long)d, (unsigned long long)H, (unsigned long long)hd);
+        }
+    }
+    if ((rc = ij_bool(c, "tie_word_embeddings", gemma, &tie))) return rc;
+
+    /* Attention kinds. */
+    gkind full = {.q_heads = H, .kv_heads = G, .head_dim = hd};
+    bool bias = false;
+    if ((rc = ij_bool(c, "attention_bias", false, &bias))) return rc;
+    full.qkv_bias = bias || fam == FAM_QWEN2 || fam == FAM_QWEN2_MOE;   /* Qwen2: q/k/v biases always */
+    full.qk_norm = fam == FAM_QWEN3 || fam == FAM_QWEN3_MOE || fam == FAM_GEMMA3 || fam == FAM_GEMMA3N || fam == FAM_GEMMA4;
+    double prf = 1.0;
+    json_t *pr = ij_get(c, "partial_rotary_factor");
+    if (pr && (rc = ij_real(c, pr, "partial_rotary_factor", &prf))) return rc;
+    full.rope_dim = (u64)(hd * prf);
+    gkind sliding = full;
+    if (fam == FAM_GEMMA4) {
+        double fs, ff;
+        u64 ghd, gkv;
+        bool kv_eq;
+        if ((rc = rope_factor(c, "sliding_attention", 1.0, &fs)) || (rc = rope_factor(c, "full_attention", 0.25, &ff)))
+            return rc;
+        if ((rc = ij_u64(c, "global_head_dim", true, &ghd, NULL))) return rc;
+        if ((rc = ij_bool(c, "attention_k_eq_v", false, &kv_eq))) return rc;
+        if ((rc = ij_u64(c, "num_global_key_value_heads", false, &gkv, &has))) return rc;
+        /* transformers Gemma4: full layers use global_head_dim; with
+         * attention_k_eq_v they drop v_proj (V = K) and use
+         * num_global_key_value_heads. */
+        full.head_dim = ghd;
+        full.k_eq_v = kv_eq;
+        if (kv_eq && has) full.kv_heads = gkv;
+        sliding.rope_dim = (u64)(hd * fs);
+        full.rope_dim = (u64)(ghd * ff);
+        ij_note(c, "full layers: global_head_dim %llu, RoPE on %llu dims (partial_rotary_factor %g); sliding layers: "
+                "head_dim %llu, RoPE on %llu.", (unsigned long long)ghd, (unsigned long long)full.rope_dim, ff,
+                (unsigned long long)hd, (unsigned long long)sliding.rope_dim);
+    }
+    kind = calloc(L, sizeof *kind);
+    ffn = calloc(L, sizeof *ffn);
+    if (!kind || !ffn) { rc = sim_fail(c->e, SIM_ENOMEM, "out of memory"); goto out; }
+    bool any_sliding;
+    if ((rc = layer_types(c, fam, L, kind, &any_sliding))) goto out;
+    if (any_sliding) {
+        if (fam == FAM_GEMMA3) {
+            if ((rc = gemma3_default(c, "sliding_window", 4096, &sliding.window))) goto out;
+        } else if ((rc = ij_u64(c, "sliding_window", true, &sliding.window, NULL))) {
+            goto out;
+        }
+        if (!sliding.window) {
+            rc = sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be >= 1", c->src, ij_path(c, "sliding_window", p, sizeof p));
+            goto out;
+        }
+    }
+
+    if (fam == FAM_GEMMA2) {
+        /* Early Gemma 2 configs repeat the window as sliding_window_size. */
+        u64 sws;
+        bool has_sws;
+        if ((rc = ij_u64(c, "sliding_window_size", false, &sws, &has_sws))) goto out;
+        if (has_sws && sws != sliding.window)
+            ij_warn(c, "'sliding_window_size' = %llu differs from sliding_window = %llu; sliding_window used",
+                    (unsigned long long)sws, (unsigned long long)sliding.window);
+    }
+    /* KV sharing and per-layer embeddings (Gemma 3n, Gemma 4). */
+    u64 shared_kv = 0, ple = 0, ple_vocab = vocab;
+    if (fam == FAM_GEMMA3N || fam == FAM_GEMMA4) {
+        if ((rc = ij_u64(c, "num_kv_shared_layers", false, &shared_kv, NULL)) ||
+            (rc = ij_u64(c, "hidden_size_per_layer_input", false, &ple, NULL)) ||
+            (rc = ij_u64(c, "vocab_size_per_layer_input", false, &ple_vocab, &has))) goto out;
+        if (!has) ple_vocab = vocab;
+        if (shared_kv >= L) {
+            rc = sim_fail(c->e, SIM_EINVAL, "%s: field '%s' = %llu must be below num_hidden_layers", c->src,
+                          ij_path(c, "num_kv_shared_layers", p, sizeof p), (unsigned long long)shared_kv);
+            goto out;
+        }
+    }
+    if (fam == FAM_GEMMA3N) {
+        u64 altup = 1, laurel = 0;
+        if ((rc = ij_u64(c, "altup_num_inputs", false, &altup, NULL)) || (rc = ij_u64(c, "laurel_rank", false, &laurel, NULL)))
+            goto out;
+        if (altup > 1)
+            ij_warn(c, "'%saltup_num_inputs' = %llu: AltUp (parallel residual streams with per-layer predict/correct "
+                    "projections) is not modelled; one residual stream is counted", c->pre, (unsigned long long)altup);
+        if (laurel)
+            ij_warn(c, "'%slaurel_rank' = %llu: LAuReL (a rank-%llu residual branch per layer) is not modelled",
+                    c->pre, (unsigned long long)laurel, (unsigned long long)laurel);
+        ij_note(c, "activation_sparsity_pattern: not modelled (the MLPs are counted dense).");
+    }
+    if ((rc = ffn_layers(c, fam, L, shared_kv, ffn))) goto out;
+    const char *wdt;
+    if ((rc = ij_weight_dtype(c, &wdt))) goto out;
+
+    /* The spec. */
+    ib_printf(&c->body, "d_model: %llu\nn_layers: %llu\nvocab: %llu\ntie_embeddings: %s\n", (unsigned long long)d,
+              (unsigned long long)L, (unsigned long long)vocab, tie ? "true" : "false");
+    if (ple) ib_printf(&c->body, "ple: {dim: %llu, vocab: %llu}\n", (unsigned long long)ple, (unsigned long long)ple_vocab);
+    ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s}\n", wdt, wdt);
+    u64 common = ffn_majority(ffn, L);
+    ib_printf(&c->body, "ffn: ");
+    emit_ffn_map(&c->body, &ffn[common]);
+    ib_printf(&c->body, "\n");
+    if (gemma)   /* Gemma's sandwich norms (pre and post, attention and MLP); Gemma 4's layer_scalar */
+        ib_printf(&c->body, "residual: {type: plain, post_norms: true%s}\n", fam == FAM_GEMMA4 ? ", layer_scalar: true" : "");
+    bool any_full = false;
+    for (u64 i = 0; i < L; i++) any_full |= kind[i] == K_FULL;
+    const char *names[2] = {any_sliding ? "full" : "attn", "sliding"};
+    ib_printf(&c->body, "layers:\n");
+    if (any_sliding) emit_kind(c, names[K_SLIDING], &sliding);
+    if (any_full) emit_kind(c, names[K_FULL], &full);
+    emit_pattern(c, kind, L, names);
+    if (shared_kv) ib_printf(&c->body, "kv_sharing: {shared_layers: %llu}\n", (unsigned long long)shared_kv);
+    emit_ffn_overrides(c, ffn, L, common);
+    rc = SIM_OK;
+out:
+    free(kind);
+    free(ffn);
+    return rc;
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+static const struct { const char *type, *text_type; int fam; } families[] = {
+    {"llama", NULL, FAM_LLAMA}, {"mistral", NULL, FAM_MISTRAL}, {"mixtral", NULL, FAM_MIXTRAL},
+    {"qwen2", NULL, FAM_QWEN2}, {"qwen2_moe", NULL, FAM_QWEN2_MOE}, {"qwen3", NULL, FAM_QWEN3},
+    {"qwen3_moe", NULL, FAM_QWEN3_MOE}, {"gemma2", NULL, FAM_GEMMA2},
+    {"gemma3", "gemma3_text", FAM_GEMMA3}, {"gemma3_text", NULL, FAM_GEMMA3},
+    {"gemma3n", "gemma3n_text", FAM_GEMMA3N}, {"gemma3n_text", NULL, FAM_GEMMA3N},
+    {"gemma4", "gemma4_text", FAM_GEMMA4}, {"gemma4_text", NULL, FAM_GEMMA4},
+    {"deepseek_v2", NULL, -1}, {"deepseek_v3", NULL, -1}, {"deepseek_v32", NULL, -1}, {"deepseek_v4", NULL, -2},
+};
+
+/* The spec name: the file's base name without .json ("config" -> its directory). */
+static void spec_name(const char *path, const char *model_type, char *out, size_t len)
+{
+    const char *b = strrchr(path, '/');
+    const char *base = b ? b + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && !strcmp(base + n - 5, ".json")) n -= 5;
+    if (n == 6 && !strncmp(base, "config", 6) && b) {
+        const char *d = b;
+        while (d > path && d[-1] != '/') d--;
+        base = d;
+        n = (size_t)(b - d);
+    }
+    if (n == 0 || n >= len) snprintf(out, len, "%s", model_type);
+    else snprintf(out, len, "%.*s", (int)n, base);
+    for (char *s = out; *s; s++)
+        if (*s == ':' || *s == '#' || *s == '"' || *s == '\'' || *s == '\n') *s = '_';
+}
+
+static int import_root(ictx *c)
+{
+    json_t *mt = json_object_get(c->root, "model_type");
+    if (!mt) return sim_fail(c->e, SIM_EINVAL, "%s: missing field 'model_type' (which model family this is)", c->src);
+    if (!json_is_string(mt))
+        return sim_fail(c->e, SIM_EINVAL, "%s: field 'model_type' must be a string, got %s", c->src, type_name(mt));
+    c->model_type = json_string_value(mt);
+    int fam = -100;
+    const char *want_text = NULL;
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (!strcmp(families[i].type, c->model_type)) { fam = families[i].fam; want_text = families[i].text_type; }
+    if (fam == -100) {
+        char list[400] = "";
+        for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", families[i].type);
+        return sim_fail(c->e, SIM_EINVAL, "%s: field 'model_type' = \"%s\" is not a family the importer knows (%s)",
+                        c->src, c->model_type, list);
+    }
+    json_t *tc = json_object_get(c->root, "text_config");
+    if (want_text && tc) {
+        if (!json_is_object(tc))
+            return sim_fail(c->e, SIM_EINVAL, "%s: field 'text_config' must be an object, got %s", c->src, type_name(tc));
+        c->cfg = tc;
+        c->pre = "text_config.";
+        json_t *tt = ij_get(c, "model_type");
+        if (tt && (!json_is_string(tt) || strcmp(json_string_value(tt), want_text)))
+            ij_warn(c, "'text_config.model_type' is not \"%s\"; read as %s", want_text, want_text);
+        ij_note(c, "The text decoder only (text_config); vision/audio encoders are not modelled.");
+    } else if (want_text) {
+        ij_note(c, "No text_config: the text fields are read from the top level.");
+    }
+    int rc;
+    if (fam == -1) rc = import_deepseek_mla(c);
+    else if (fam == -2) rc = import_deepseek_v4(c);
+    else rc = import_gqa(c, (gfam)fam);
+    if (rc) return rc;
+    warn_unread(c, c->cfg, c->pre);
+    if (c->cfg != c->root) warn_unread(c, c->root, "");
+    return SIM_OK;
+}
+
+static int import_json(json_t *root, const char *name, char **yaml_out, import_warnings *w, sim_err *e)
+{
+    ictx c;
+    memset(&c, 0, sizeof c);
+    c.src = name;
+    c.root = c.cfg = root;
+    c.pre = "";
+    c.model_type = "?";
+    c.w = w;
+    c.e = e;
+    int rc = import_root(&c);
+    if (!rc) {
+        char nm[120];
+        ibuf out = {0};
+        spec_name(name, c.model_type, nm, sizeof nm);
+        ib_printf(&out, "# Generated by `kvsim import` from %s\n# (Hugging Face model_type: %s). Mapping notes:\n",
+                  name, c.model_type);
+        if (c.notes.s) ib_printf(&out, "%s", c.notes.s);
+        ib_printf(&out, "name: %s\n%s", nm, c.body.s ? c.body.s : "");
+        if (out.oom || c.notes.oom || c.body.oom) {
+            free(out.s);
+            rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+        } else {
+            *yaml_out = out.s;
+        }
+    }
+    free(c.notes.s);
+    free(c.body.s);
+    return rc;
+}
+
+static int root_object(json_t *root, const char *name, sim_err *e)
+{
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return sim_fail(e, SIM_EINVAL, "%s: the top level must be a JSON object (a config.json)", name);
+    }
+    return SIM_OK;
+}
+
+int import_hf_yaml_text(const char *json, size_t len, const char *name, char **yaml_out,
+                        import_warnings *w, sim_err *e)
+{
+    json_error_t je;
+    *yaml_out = NULL;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+    int rc = root_object(root, name, e);
+    if (rc) return rc;
+    rc = import_json(root, name, yaml_out, w, e);
+    json_decref(root);
+    return rc;
+}
+
+int import_hf_yaml(const char *json_path, char **yaml_out, import_warnings *w, sim_err *e)
+{
+    *yaml_out = NULL;
+    FILE *f = fopen(json_path, "rb");
+    if (!f) return sim_fail(e, SIM_EIO, "%s: cannot open", json_path);
+    fclose(f);
+    json_error_t je;
+    json_t *root = json_load_file(json_path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s", json_path, je.line, je.column, je.text);
+    int rc = root_object(root, json_path, e);
+    if (rc) return rc;
+    rc = import_json(root, json_path, yaml_out, w, e);
+    json_decref(root);
+    return rc;
+}

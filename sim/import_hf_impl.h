@@ -1,0 +1,75 @@
+/* import_hf_impl.h - internals shared by import_hf.c (core, GQA families)
+ * and import_hf_deepseek.c (MLA, DSA and DeepSeek V4). Not a public API. */
+#ifndef IMPORT_HF_IMPL_H
+#define IMPORT_HF_IMPL_H
+
+#include "import_hf.h"
+#include <jansson.h>
+#include <stdarg.h>
+
+/* A growing text buffer; `oom` is sticky. */
+typedef struct {
+    char *s;
+    size_t n, cap;
+    bool oom;
+} ibuf;
+void ib_printf(ibuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define IMP_MAX_READ 256
+
+/* One import. `cfg` is the object the model fields live in: the file's top
+ * level, or its `text_config` (then `pre` is "text_config."). */
+typedef struct {
+    const char *src;          /* file name, for messages and the header */
+    json_t *root, *cfg;
+    const char *pre;
+    const char *model_type;   /* top-level model_type */
+    import_warnings *w;
+    sim_err *e;
+    const char *read[IMP_MAX_READ];   /* keys consumed (of cfg, then root) */
+    const json_t *read_in[IMP_MAX_READ];
+    int n_read;
+    ibuf notes;               /* "# ..." header lines on mapping decisions */
+    ibuf body;                /* the spec */
+} ictx;
+
+/* Look up key in cfg, else (nested configs) in the top level; marks it read.
+ * NULL when absent or JSON null. */
+json_t *ij_get(ictx *c, const char *key);
+/* Typed readers: SIM_EINVAL naming the field on a wrong type or, when
+ * `required`, on absence. *has (may be NULL) says whether it was present. */
+int ij_u64(ictx *c, const char *key, bool required, u64 *out, bool *has);
+int ij_bool(ictx *c, const char *key, bool dflt, bool *out);
+int ij_real(ictx *c, const json_t *v, const char *what, double *out);
+/* An array of whole numbers of exactly n entries (n = 0: any length >= 1);
+ * *out is malloc'd, *len its length. */
+int ij_u64_list(ictx *c, const char *key, u64 n, u64 **out, u64 *len);
+/* "text_config.key" or "key", for messages. */
+const char *ij_path(ictx *c, const char *key, char *buf, size_t len);
+void ij_warn(ictx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ij_note(ictx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* What one layer's FFN is; layers with equal descriptors share a YAML line. */
+typedef struct {
+    bool moe;
+    u64 d_ff;          /* dense width, or routed expert width */
+    u64 experts, top_k, shared, shared_d_ff;
+    bool hash;
+} ffn_desc;
+
+/* The model-wide FFN: index of the most common descriptor (ties: lowest). */
+u64 ffn_majority(const ffn_desc *f, u64 n_layers);
+/* One descriptor as a YAML flow map, e.g. "{type: dense, d_ff: 14336}". */
+void emit_ffn_map(ibuf *b, const ffn_desc *f);
+/* `overrides:` entries (runs of layers whose FFN differs from f[common]). */
+void emit_ffn_overrides(ictx *c, const ffn_desc *f, u64 n_layers, u64 common);
+/* Emit `pattern:` from per-layer kind indices (nothing for one kind). */
+void emit_pattern(ictx *c, const int *kind, u64 n_layers, const char *const *names);
+/* Storage dtype name from torch_dtype/dtype ("bf16" when absent). */
+int ij_weight_dtype(ictx *c, const char **out);
+
+/* The DeepSeek families (import_hf_deepseek.c). */
+int import_deepseek_mla(ictx *c);   /* deepseek_v2, deepseek_v3, deepseek_v32 */
+int import_deepseek_v4(ictx *c);
+
+#endif

@@ -1,0 +1,79 @@
+/* scenario.h - scenario files (YAML under scenarios/): which architectures, which
+ * contexts, phases and batches, which spec fields to sweep (by the same paths
+ * as --set), and which plots to draw. Loading checks everything up front,
+ * with file:line:col errors, so a sweep never stops half way on bad input.
+ *
+ *   scenario s; sim_err e;
+ *   if (scenario_load(&s, "scenarios/kv-sharing-sweep.yaml", &e)) ...;
+ *   scenario_free(&s);
+ */
+#ifndef SCENARIO_H
+#define SCENARIO_H
+
+#include "sim.h"
+#include "cost.h"
+
+#define SC_MAX_ARCHS   16
+#define SC_MAX_CTX     128
+#define SC_MAX_AXES    4
+#define SC_MAX_VALUES  64
+#define SC_MAX_PLOTS   16
+#define SC_MAX_BATCH   8
+
+typedef struct {
+    char path[128];                    /* a --set path, e.g. "layers.csa.compress_ratio" */
+    int n_values;
+    char value[SC_MAX_VALUES][32];     /* values as written */
+    int n_archs;                       /* 0 = every arch; else only these (spec names) */
+    char arch[SC_MAX_ARCHS][128];
+} sc_axis;
+
+typedef enum {
+    PLOT_KV_VS_CONTEXT,    /* KV bytes vs context, log-log, budget lines */
+    PLOT_TYPES_AT_CTX,     /* stacked KV bytes and FLOPs by layer type at one context */
+    PLOT_SHARING_SAVED,    /* KV saved vs a sharing axis */
+    PLOT_COMPRESSION,      /* KV bytes and decode FLOPs vs a compression axis */
+    PLOT_FIT_CONTEXT,      /* the longest context that fits each memory budget */
+    PLOT_MEASURED,         /* reference-kernel counters and time vs the model */
+    PLOT_KIND_COUNT
+} plot_kind;
+extern const char *const plot_kind_name[PLOT_KIND_COUNT];
+
+typedef struct {
+    plot_kind kind;
+    char title[160];
+    char axis[128];        /* sharing / compression: the sweep path */
+    u64 ctx;               /* types_at_ctx, sharing, compression: the context */
+    phase ph;
+    int n_budgets;
+    double budget_gb[8];   /* memory budgets, GB (1e9 B) */
+} sc_plot;
+
+typedef struct {
+    char name[128];
+    char title[256];
+    char path[512];
+    char *yaml_text;                   /* owned */
+    int n_archs;
+    char arch[SC_MAX_ARCHS][512];      /* spec paths */
+    int n_ctx;
+    u64 ctx[SC_MAX_CTX];
+    int n_phases;
+    phase phases[2];
+    int n_batch;
+    u64 batch[SC_MAX_BATCH];
+    int n_axes;
+    sc_axis axis[SC_MAX_AXES];
+    int n_plots;
+    sc_plot plot[SC_MAX_PLOTS];
+    /* measured: reference kernels at small scale (0 = none) */
+    u64 measure_scale, measure_layers;
+    int n_measure_ctx;
+    u64 measure_ctx[16];
+} scenario;
+
+/* Load and check a scenario; also loads every arch once to check it. */
+int scenario_load(scenario *s, const char *path, sim_err *e);
+void scenario_free(scenario *s);
+
+#endif

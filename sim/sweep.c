@@ -1,0 +1,173 @@
+/* sweep.c - see sweep.h. */
+#include "sweep.h"
+#include "output.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_POINTS 512   /* points per transaction */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void sweep_variants_free(variant *v, int n)
+{
+    for (int i = 0; i < n; i++) spec_free(&v[i].m);
+    free(v);
+}
+
+int sweep_variants(const scenario *s, variant **out, int *n_out, sim_err *e)
+{
+    int cap = 16, n = 0, rc = SIM_OK;
+    variant *v = malloc((size_t)cap * sizeof *v);
+    if (!v) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    for (int a = 0; a < s->n_archs && !rc; a++) {
+        model_spec base;
+        sim_err sub;
+        if ((rc = spec_load(&base, s->arch[a], NULL, 0, &sub))) { rc = sim_fail(e, rc, "%s", sub.msg); break; }
+        /* Which axes apply to this arch, and an odometer over their values. */
+        int idx[SC_MAX_AXES] = {0};
+        bool applies[SC_MAX_AXES];
+        for (int x = 0; x < s->n_axes; x++) {
+            applies[x] = s->axis[x].n_archs == 0;
+            for (int k = 0; k < s->axis[x].n_archs; k++) applies[x] |= !strcmp(s->axis[x].arch[k], base.name);
+        }
+        spec_free(&base);
+        /* The spec as written comes first (params ""), then each combination
+         * of the axes that apply to it. */
+        bool any = false;
+        for (int x = 0; x < s->n_axes; x++) any |= applies[x];
+        for (bool first = true;; first = false) {
+            if (n == cap) {
+                variant *nv = realloc(v, (size_t)(cap *= 2) * sizeof *v);
+                if (!nv) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); break; }
+                v = nv;
+            }
+            variant *w = &v[n];
+            memset(w, 0, sizeof *w);
+            w->arch = a;
+            const char *sets[SC_MAX_AXES];
+            for (int x = 0; x < s->n_axes; x++) {
+                w->value_idx[x] = applies[x] && !first ? idx[x] : -1;
+                if (w->value_idx[x] < 0) continue;
+                snprintf(w->sets[w->n_sets], sizeof w->sets[0], "%s=%s", s->axis[x].path, s->axis[x].value[idx[x]]);
+                size_t l = strlen(w->params);
+                snprintf(w->params + l, sizeof w->params - l, "%s%s", l ? ";" : "", w->sets[w->n_sets]);
+                sets[w->n_sets] = w->sets[w->n_sets];
+                w->n_sets++;
+            }
+            if ((rc = spec_load(&w->m, s->arch[a], sets, w->n_sets, &sub))) {
+                rc = sim_fail(e, rc, "%s [%s]: %s", s->arch[a], w->params, sub.msg);
+                break;
+            }
+            store_hash(w->m.yaml_text ? w->m.yaml_text : w->m.name, w->hash);
+            n++;
+            if (!any) break;
+            if (first) continue;
+            int x = s->n_axes - 1;   /* advance the odometer */
+            for (; x >= 0; x--) {
+                if (!applies[x]) continue;
+                if (++idx[x] < s->axis[x].n_values) break;
+                idx[x] = 0;
+            }
+            if (x < 0) break;
+        }
+    }
+    if (rc) { sweep_variants_free(v, n); return rc; }
+    *out = v;
+    *n_out = n;
+    return SIM_OK;
+}
+
+void sweep_point_key(const variant *v, u64 ctx, phase ph, u64 batch, char *key, size_t len)
+{
+    snprintf(key, len, "%s|%s|%llu|%s|%llu", v->hash, v->params, (unsigned long long)ctx,
+             ph == PH_PREFILL ? "prefill" : "decode", (unsigned long long)batch);
+}
+
+int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep_stats *st, sim_err *e)
+{
+    variant *v = NULL;
+    int nv = 0, rc;
+    store *db = NULL;
+    long long run_id = 0;
+    bool in_tx = false;
+    memset(st, 0, sizeof *st);
+    double t0 = now_s();
+    /* Everything that can fail on bad input fails here, before the database is touched. */
+    if ((rc = sweep_variants(s, &v, &nv, e))) return rc;
+    st->total = (long)nv * s->n_ctx * s->n_phases * s->n_batch;
+    for (long i = 0; i < st->total; i++)
+        if (!o->shard_n || i % o->shard_n == o->shard_i - 1) st->mine++;
+    char shard[32] = "";
+    if (o->shard_n) snprintf(shard, sizeof shard, "%d/%d", o->shard_i, o->shard_n);
+    if ((rc = store_open(&db, db_path, false, e))) goto out;
+    if ((rc = store_begin(db, e))) goto out;
+    in_tx = true;
+    if ((rc = store_run_start(db, s->name, o->version, o->git_rev, shard, &run_id, e))) goto out;
+    for (int i = 0; i < nv; i++)
+        if ((rc = store_put_spec(db, v[i].hash, v[i].m.name, v[i].m.path, v[i].m.yaml_text, e))) goto out;
+    if ((rc = store_commit(db, e))) { in_tx = false; goto out; }
+    in_tx = false;
+    long idx = 0, done = 0, in_batch = 0;
+    for (int i = 0; i < nv; i++)
+        for (int c = 0; c < s->n_ctx; c++)
+            for (int p = 0; p < s->n_phases; p++)
+                for (int b = 0; b < s->n_batch; b++, idx++) {
+                    if (o->shard_n && idx % o->shard_n != o->shard_i - 1) continue;
+                    if (!in_tx) {
+                        if ((rc = store_begin(db, e))) goto out;
+                        in_tx = true;
+                    }
+                    char key[320];
+                    sweep_point_key(&v[i], s->ctx[c], s->phases[p], s->batch[b], key, sizeof key);
+                    bool has;
+                    if ((rc = store_has_point(db, key, &has, e))) goto out;
+                    if (has) {
+                        st->reused++;
+                    } else {
+                        cost_query q = {.T = s->ctx[c], .B = s->batch[b], .phase = s->phases[p]};
+                        cost_result r;
+                        sim_err ce;
+                        if ((rc = cost_eval(&v[i].m, &q, &r, &ce))) {
+                            rc = sim_fail(e, rc, "%s [%s], %s: %s", v[i].m.name, v[i].params,
+                                          s->phases[p] == PH_PREFILL ? "prefill" : "decode", ce.msg);
+                            goto out;
+                        }
+                        point_meta pm = {key, s->name, v[i].hash, v[i].m.name, v[i].params,
+                                         s->phases[p] == PH_PREFILL ? "prefill" : "decode", run_id, s->ctx[c], s->batch[b]};
+                        rc = store_put_point(db, &pm, &r, out_params_effective(&v[i].m, &r), e);
+                        cost_result_free(&r);
+                        if (rc) goto out;
+                        st->computed++;
+                    }
+                    done++;
+                    if (++in_batch == BATCH_POINTS) {
+                        if ((rc = store_commit(db, e))) { in_tx = false; goto out; }
+                        in_tx = false;
+                        in_batch = 0;
+                        if (o->progress) o->progress(o->progress_ctx, done, st->mine, st->computed);
+                    }
+                }
+    if (in_tx) {
+        in_tx = false;
+        if ((rc = store_commit(db, e))) goto out;
+    }
+    if (o->progress) o->progress(o->progress_ctx, done, st->mine, st->computed);
+    if ((rc = store_begin(db, e))) goto out;
+    in_tx = true;
+    if ((rc = store_run_finish(db, run_id, st->computed, st->reused, e))) goto out;
+    in_tx = false;
+    rc = store_commit(db, e);
+out:
+    if (in_tx) store_rollback(db);
+    store_close(db);
+    sweep_variants_free(v, nv);
+    st->seconds = now_s() - t0;
+    return rc;
+}
