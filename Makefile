@@ -49,17 +49,21 @@ asan: deps
 	$(MAKE) --no-print-directory O=build-asan test \
 	  CFLAGS="-std=c11 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Wall -Wextra"
 
-# demo: the main job end to end (see README.md).
+# demo: the main job end to end: sweep the flagship scenario into the
+# embedded database and write its report (see README.md).
 demo: deps $(O)/kvsim
-	./kvsim compare archs/gemma4-e2b.yaml archs/gemma4-e4b.yaml archs/deepseek-v4-flash.yaml archs/deepseek-v4-pro.yaml --ctx 128k
+	$(O)/kvsim compare archs/deepseek-v3.2.yaml archs/deepseek-v4-pro.yaml archs/deepseek-v4-flash.yaml archs/gemma4-e2b.yaml archs/gemma4-e4b.yaml --ctx 1M
+	$(O)/kvsim sweep scenarios/gemma4-vs-deepseek-v4.yaml --db reports/kvsim.db
+	$(O)/kvsim report scenarios/gemma4-vs-deepseek-v4.yaml --db reports/kvsim.db --out reports/gemma4-vs-deepseek-v4
 	@echo
-	./kvsim compare archs/deepseek-v3.2.yaml archs/deepseek-v4-pro.yaml archs/deepseek-v4-flash.yaml archs/gemma4-e2b.yaml archs/gemma4-e4b.yaml --ctx 1M
+	@echo "The report is reports/gemma4-vs-deepseek-v4/index.md (figures beside it); the database is reports/kvsim.db."
 
-# bench: timing of one cost evaluation (see README.md).
-bench: $(O)/kvsim $(O)/tests/bin/bench_cost
+# bench: one cost evaluation's time and the sweep's SQLite throughput (see README.md).
+bench: $(O)/kvsim $(O)/tests/bin/bench_cost $(O)/tests/bin/bench_sweep
 	$(O)/tests/bin/bench_cost
+	$(O)/tests/bin/bench_sweep
 
-$(O)/tests/bin/bench_cost: tests/bench_cost.c $(LIB_OBJ)
+$(O)/tests/bin/bench_%: tests/bench_%.c $(LIB_OBJ)
 	@mkdir -p $(O)/tests/bin
 	$(CC) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 

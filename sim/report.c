@@ -324,8 +324,8 @@ static int plot_axis(rep *r, const sc_plot *p, const char *slug, int mode /* 0 s
         for (int i = 0; i < r->nv; i++) {
             const variant *v = &r->v[i];
             if (v->arch != a || v->value_idx[ax] != 0) continue;
-            bool others = true;
-            for (int x = 0; x < s->n_axes; x++) if (x != ax && v->value_idx[x] > 0) others = false;
+            bool others = true;   /* other axes as written (or, with product, at their first value) */
+            for (int x = 0; x < s->n_axes; x++) if (x != ax && v->value_idx[x] > (s->product ? 0 : -1)) others = false;
             if (others) { arch_first[na++] = i; break; }
         }
     }
@@ -343,7 +343,7 @@ static int plot_axis(rep *r, const sc_plot *p, const char *slug, int mode /* 0 s
                 const variant *v = &r->v[i];
                 if (v->arch != base->arch || v->value_idx[ax] != val) continue;
                 bool others = true;
-                for (int x = 0; x < s->n_axes; x++) if (x != ax && v->value_idx[x] > 0) others = false;
+                for (int x = 0; x < s->n_axes; x++) if (x != ax && v->value_idx[x] > (s->product ? 0 : -1)) others = false;
                 if (others) { hit = v; break; }
             }
             cost_t t, t0;
@@ -527,7 +527,7 @@ static int claims_section(rep *r, const char *archs_dir)
     for (int i = 0; i < n; i++) {
         bool pct = !strcmp(c[i].unit, "%");
         double diff = pct ? c[i].kvsim - c[i].published : 100.0 * (c[i].kvsim - c[i].published) / c[i].published;
-        fprintf(r->md, "| %s | %s | %.4g %s | %.4g %s | %+.2f %s | %s |\n", c[i].claim, c[i].source, c[i].published,
+        fprintf(r->md, "| %s | %s | %.6g %s | %.6g %s | %+.2f %s | %s |\n", c[i].claim, c[i].source, c[i].published,
                 c[i].unit, c[i].kvsim, c[i].unit, diff, pct ? "pp" : "%", c[i].note ? c[i].note : "");
     }
     return SIM_OK;

@@ -171,7 +171,7 @@ static int parse(scenario *s, const ynode *root, sim_err *e)
     char pos[300];
     int rc;
     static const char *const k[] = {"name", "title", "notes", "archs", "contexts", "phases", "batches", "sweep",
-                                    "plots", "measured", NULL};
+                                    "product", "plots", "measured", NULL};
     if ((rc = keys_ok(root, k, "a scenario", e))) return rc;
     if (!yt_get(root, "name")) return sim_fail(e, SIM_EINVAL, "%s: missing `name:`", POS(root));
     if ((rc = text(yt_get(root, "name"), s->name, sizeof s->name, "name", e))) return rc;
@@ -213,6 +213,7 @@ static int parse(scenario *s, const ynode *root, sim_err *e)
     } else {
         s->batch[s->n_batch++] = 1;
     }
+    if (yt_get(root, "product") && (rc = yt_bool(yt_get(root, "product"), &s->product, e))) return rc;
     const ynode *sw = yt_get(root, "sweep");
     if (sw) {
         if ((rc = list_of(sw, "sweep", e))) return rc;

@@ -64,6 +64,8 @@ typedef struct {
     u64 batch[SC_MAX_BATCH];
     int n_axes;
     sc_axis axis[SC_MAX_AXES];
+    bool product;                      /* sweep every combination of the axes (default:
+                                          one axis at a time, the others as written) */
     int n_plots;
     sc_plot plot[SC_MAX_PLOTS];
     /* measured: reference kernels at small scale (0 = none) */

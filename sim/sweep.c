@@ -38,11 +38,18 @@ int sweep_variants(const scenario *s, variant **out, int *n_out, sim_err *e)
             for (int k = 0; k < s->axis[x].n_archs; k++) applies[x] |= !strcmp(s->axis[x].arch[k], base.name);
         }
         spec_free(&base);
-        /* The spec as written comes first (params ""), then each combination
-         * of the axes that apply to it. */
+        /* The spec as written comes first (params ""); then either each
+         * axis on its own with the others as written, or (product: true)
+         * every combination of the axes that apply. */
+        int lone_axis = 0, lone_val = 0;   /* one-at-a-time position */
         bool any = false;
         for (int x = 0; x < s->n_axes; x++) any |= applies[x];
         for (bool first = true;; first = false) {
+            if (!first && !s->product) {
+                while (lone_axis < s->n_axes && (!applies[lone_axis] || lone_val >= s->axis[lone_axis].n_values))
+                    lone_axis++, lone_val = 0;
+                if (lone_axis == s->n_axes) break;
+            }
             if (n == cap) {
                 variant *nv = realloc(v, (size_t)(cap *= 2) * sizeof *v);
                 if (!nv) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); break; }
@@ -53,9 +60,11 @@ int sweep_variants(const scenario *s, variant **out, int *n_out, sim_err *e)
             w->arch = a;
             const char *sets[SC_MAX_AXES];
             for (int x = 0; x < s->n_axes; x++) {
-                w->value_idx[x] = applies[x] && !first ? idx[x] : -1;
+                if (first) w->value_idx[x] = -1;
+                else if (s->product) w->value_idx[x] = applies[x] ? idx[x] : -1;
+                else w->value_idx[x] = x == lone_axis ? lone_val : -1;
                 if (w->value_idx[x] < 0) continue;
-                snprintf(w->sets[w->n_sets], sizeof w->sets[0], "%s=%s", s->axis[x].path, s->axis[x].value[idx[x]]);
+                snprintf(w->sets[w->n_sets], sizeof w->sets[0], "%s=%s", s->axis[x].path, s->axis[x].value[w->value_idx[x]]);
                 size_t l = strlen(w->params);
                 snprintf(w->params + l, sizeof w->params - l, "%s%s", l ? ";" : "", w->sets[w->n_sets]);
                 sets[w->n_sets] = w->sets[w->n_sets];
@@ -69,6 +78,7 @@ int sweep_variants(const scenario *s, variant **out, int *n_out, sim_err *e)
             n++;
             if (!any) break;
             if (first) continue;
+            if (!s->product) { lone_val++; continue; }
             int x = s->n_axes - 1;   /* advance the odometer */
             for (; x >= 0; x--) {
                 if (!applies[x]) continue;
@@ -115,6 +125,7 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
     if ((rc = store_commit(db, e))) { in_tx = false; goto out; }
     in_tx = false;
     long idx = 0, done = 0, in_batch = 0;
+    double t_loop = now_s();
     for (int i = 0; i < nv; i++)
         for (int c = 0; c < s->n_ctx; c++)
             for (int p = 0; p < s->n_phases; p++)
@@ -158,6 +169,7 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
         in_tx = false;
         if ((rc = store_commit(db, e))) goto out;
     }
+    st->loop_seconds = now_s() - t_loop;
     if (o->progress) o->progress(o->progress_ctx, done, st->mine, st->computed);
     if ((rc = store_begin(db, e))) goto out;
     in_tx = true;

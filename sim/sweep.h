@@ -42,7 +42,8 @@ typedef struct {
     long total;                  /* points in the scenario */
     long mine;                   /* in this shard */
     long computed, reused;
-    double seconds;
+    double seconds;              /* the whole sweep, loading the specs included */
+    double loop_seconds;         /* evaluating and writing the points only */
 } sweep_stats;
 
 int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep_stats *st, sim_err *e);
