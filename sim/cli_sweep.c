@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <time.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #define DEFAULT_DB "reports/kvsim.db"
 
@@ -80,6 +82,18 @@ int cli_sweep(int argc, char **argv)
     scenario s;
     sim_err e;
     if (scenario_load(&s, scen, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    /* Create the database's directory (reports/ in a fresh clone has only a README). */
+    char parent[600];
+    snprintf(parent, sizeof parent, "%s", db);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = 0;
+        if (mkdir(parent, 0755) && errno != EEXIST) {
+            fprintf(stderr, "kvsim: %s: cannot create the database's directory: %s\n", parent, strerror(errno));
+            scenario_free(&s);
+            return 2;
+        }
+    }
     char rev[64];
     git_rev(rev, sizeof rev);
     progress_state ps = {now_s(), isatty(2) != 0};
