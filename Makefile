@@ -3,10 +3,12 @@ CC      ?= cc
 CFLAGS  ?= -std=c11 -O2 -g -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isim -MMD -MP
 LDLIBS  = -lyaml -ljansson -lsqlite3 -lm
+LDLIBS += -lopenblas -lgsl   # reference kernels: CBLAS sgemm, GSL RNG
 
 # Debian packages kvsim builds and runs with.
 DEB_PKGS = libyaml-dev libsqlite3-dev sqlite3 libgsl-dev gnuplot-nox libopenblas-dev libjansson-dev \
-           python3-numpy pkg-config
+           python3-numpy pkg-config \
+           clang libclang-rt-14-dev valgrind   # make fuzz (libFuzzer), make valgrind
 
 # O: the build directory (objects, test programs and ./kvsim go there; `make
 # asan` uses build-asan so it never mixes with the normal build).
@@ -40,14 +42,44 @@ $(O)/tests/bin/%: tests/%.c $(LIB_OBJ) tests/check.h tests/util.h
 	@mkdir -p $(O)/tests/bin
 	$(CC) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
+# Fuzz targets (tests/fuzz/fuzz_TARGET.c). replay_TARGET is the same code
+# built normally with a plain main() (tests/fuzz/replay.c): make test reruns
+# every input kept in tests/fuzz/regress/TARGET/ with it.
+FUZZ_TARGETS = spec scenario import
+REPLAYS = $(patsubst %,$(O)/tests/bin/replay_%,$(FUZZ_TARGETS))
+
+$(O)/tests/bin/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJ)
+	@mkdir -p $(O)/tests/bin
+	$(CC) $(CFLAGS) $(CPPFLAGS) -o $@ tests/fuzz/replay.c $< $(LIB_OBJ) $(LDLIBS)
+
 # test: every unit test program, then the CLI and bad-input tests.
-test: deps $(O)/kvsim $(TESTS)
+test: deps $(O)/kvsim $(TESTS) $(REPLAYS)
 	@sh tests/run.sh $(O)/kvsim $(TESTS)
 
 # asan: the same tests under AddressSanitizer + UBSan, built in build-asan/.
 asan: deps
 	$(MAKE) --no-print-directory O=build-asan test \
 	  CFLAGS="-std=c11 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Wall -Wextra"
+
+# fuzz: each libFuzzer target for FUZZ_SECONDS (default 60) with clang,
+# ASan and UBSan, built in build-fuzz/; prints the executions per target and
+# stops at a crash (input saved under build-fuzz/crashes/).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(MAKE) --no-print-directory O=build-fuzz CC=clang fuzz-bins \
+	  CFLAGS="-std=c11 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -Wall -Wextra"
+	@sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-bins: $(patsubst %,$(O)/tests/bin/fuzz_%,$(FUZZ_TARGETS))
+
+$(O)/tests/bin/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)
+	@mkdir -p $(O)/tests/bin
+	$(CC) $(CFLAGS) $(CPPFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# valgrind: one sweep, one cost and one run under valgrind (memcheck): no
+# errors and no leaks (tests/valgrind.sh).
+valgrind: deps $(O)/kvsim
+	@sh tests/valgrind.sh $(O)/kvsim
 
 # demo: the main job end to end: sweep the flagship scenario into the
 # embedded database and write its report (see README.md).
@@ -73,7 +105,7 @@ debug:
 
 # clean: remove build products.
 clean:
-	rm -rf sim/*.o sim/*.d kvsim tests/bin build-asan build-debug
+	rm -rf sim/*.o sim/*.d kvsim tests/bin build-asan build-debug build-fuzz
 
-.PHONY: all deps test asan demo bench debug clean
+.PHONY: all deps test asan fuzz fuzz-bins valgrind demo bench debug clean
 -include $(wildcard $(O)/sim/*.d $(O)/tests/bin/*.d)

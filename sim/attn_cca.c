@@ -96,5 +96,5 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
 
 const comp_type comp_attn_cca = {
     "cca", COMP_ATTN, "compressed convolutional attention (ZAYA1): attention in a conv-mixed latent",
-    fields, check, kv_table, cost,
+    fields, check, kv_table, cost, &ref_ops_cca,
 };

@@ -60,6 +60,7 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     v4_compressor_cost(c, &ic, r, COFF, di, 0);
     /* the indexer's compressor belongs to the indexer category */
     for (int k = 0; k < FL_COUNT; k++) { o->flops[FL_INDEX] = cadd(ovf, o->flops[FL_INDEX], ic.flops[k]); }
+    for (int k = 0; k < DT_COUNT; k++) o->flops_dt[k] = cadd(ovf, o->flops_dt[k], ic.flops_dt[k]);
     o->flops_fp8eq_x2 = cadd(ovf, o->flops_fp8eq_x2, ic.flops_fp8eq_x2);
     o->params = cadd(ovf, o->params, ic.params);
     o->weight_bytes = cadd(ovf, o->weight_bytes, ic.weight_bytes);
@@ -75,8 +76,11 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     attn_cache_traffic(c, o, b[0].entries, b[0].entry_bytes, sel, formed, false);
     attn_cache_traffic(c, o, b[1].entries, b[1].entry_bytes, vis, formed, false);
     attn_cache_traffic(c, o, b[2].entries, b[2].entry_bytes, win, 1, false);
-    attn_cache_traffic(c, o, b[3].entries, b[3].entry_bytes, formed * COFF * r, 1, false);
-    attn_cache_traffic(c, o, b[4].entries, b[4].entry_bytes, formed * COFF * r, 1, false);
+    /* Forming entry i reads the pending rows of blocks i-1 and i: 2m rows,
+     * or only the m that exist for the first entry (T + 1 = m). */
+    u64 pend = umin(COFF * r, T + 1);
+    attn_cache_traffic(c, o, b[3].entries, b[3].entry_bytes, formed * pend, 1, false);
+    attn_cache_traffic(c, o, b[4].entries, b[4].entry_bytes, formed * pend, 1, false);
 }
 
 static int check(const model_spec *m, const layer_spec *l, sim_err *e)
@@ -86,5 +90,5 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
 
 const comp_type comp_attn_csa = {
     "csa", COMP_ATTN, "DeepSeek V4 compressed sparse attention: overlapping m:1 pooling, FP4 indexer, top-k, window branch",
-    fields, check, kv_table, cost,
+    fields, check, kv_table, cost, &ref_ops_csa,
 };

@@ -65,5 +65,5 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
 
 const comp_type comp_attn_dsa = {
     "dsa", COMP_ATTN, "DeepSeek sparse attention (V3.2): MLA + lightning indexer + top-k",
-    fields, mla_check, kv_table, cost,
+    fields, mla_check, kv_table, cost, &ref_ops_dsa,
 };

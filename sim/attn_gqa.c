@@ -100,5 +100,5 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
 
 const comp_type comp_attn_gqa = {
     "gqa", COMP_ATTN, "MHA / GQA / MQA with optional sliding window, KV sharing, q/k norm, output gate",
-    fields, check, kv_table, cost,
+    fields, check, kv_table, cost, &ref_ops_gqa,
 };

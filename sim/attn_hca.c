@@ -53,5 +53,5 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
 
 const comp_type comp_attn_hca = {
     "hca", COMP_ATTN, "DeepSeek V4 heavily compressed attention: m':1 pooling, dense over entries, window branch",
-    fields, check, kv_table, cost,
+    fields, check, kv_table, cost, &ref_ops_hca,
 };

@@ -87,5 +87,5 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
 
 const comp_type comp_attn_mla = {
     "mla", COMP_ATTN, "multi-head latent attention (DeepSeek V2/V3): expanded prefill, absorbed decode",
-    fields, mla_check, kv_table, cost,
+    fields, mla_check, kv_table, cost, &ref_ops_mla,
 };

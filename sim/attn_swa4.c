@@ -33,5 +33,5 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
 
 const comp_type comp_attn_swa4 = {
     "swa4", COMP_ATTN, "DeepSeek V4 sliding-window-only layer (compress ratio 0)",
-    fields, check, kv_table, cost,
+    fields, check, kv_table, cost, &ref_ops_swa4,
 };

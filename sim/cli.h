@@ -9,5 +9,8 @@
 int cli_sweep(int argc, char **argv);
 int cli_merge(int argc, char **argv);
 int cli_report(int argc, char **argv);
+int cli_probe(int argc, char **argv);         /* sim/cli_sweep.c */
+int cli_run(int argc, char **argv);        /* sim/cli_run.c */
+int cli_validate(int argc, char **argv);   /* sim/cli_validate.c */
 
 #endif

@@ -1,4 +1,4 @@
-/* cli_sweep.c - the `sweep`, `merge` and `report` commands. Command-line
+/* cli_sweep.c - the `sweep`, `merge`, `report` and `probe` commands. Command-line
  * layer: prints and returns exit codes (0 ok, 2 bad input or I/O), never
  * exits. */
 #include "cli.h"
@@ -6,6 +6,7 @@
 #include "sweep.h"
 #include "store.h"
 #include "report.h"
+#include "probe.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,5 +172,33 @@ int cli_report(int argc, char **argv)
                         "install it with: sudo apt-get install gnuplot-nox  (then rerun kvsim report)\n");
     if (info.warning[0]) fprintf(stderr, "kvsim: warning: %s\n", info.warning);
     printf("report: %s (%d plots, %d images)\n", info.index_path, info.plots, info.images);
+    return 0;
+}
+
+int cli_probe(int argc, char **argv)
+{
+    const char *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-o")) {
+            if (++i == argc) return usage_err("%s needs a file", "-o");
+            out = argv[i];
+        } else {
+            return usage_err("unknown argument '%s' (usage: kvsim probe [-o PROFILE.yaml])", argv[i]);
+        }
+    }
+    probe_result p;
+    sim_err e;
+    fprintf(stderr, "kvsim probe: measuring sgemm and memory bandwidth (a few seconds)...\n");
+    if (probe_run(&p, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    fprintf(stderr, "  sgemm (OpenBLAS CBLAS)  1 core %.1f GFLOP/s, %d cores %.1f GFLOP/s\n", p.sgemm_1core / 1e9, p.cores, p.sgemm_all / 1e9);
+    fprintf(stderr, "  triad bandwidth         1 core %.2f GB/s,  %d cores %.2f GB/s\n", p.bw_1core / 1e9, p.cores, p.bw_all / 1e9);
+    char host[64] = "this-cpu";
+    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "this-cpu");
+    host[sizeof host - 1] = 0;
+    char name[96];
+    snprintf(name, sizeof name, "probe-%s", host);
+    for (char *c = name; *c; c++) if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-')) *c = '-';
+    if (probe_write_profile(&p, name, out, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    if (out) fprintf(stderr, "wrote %s (use it with --hw %s)\n", out, out);
     return 0;
 }

@@ -13,6 +13,7 @@ _Static_assert(FL_COUNT == 7, "flop_cat_name must name every category");
 void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
 {
     o->flops[cat] = cadd(c->ovf, o->flops[cat], n);
+    o->flops_dt[dt] = cadd(c->ovf, o->flops_dt[dt], n);
     o->flops_fp8eq_x2 = cadd(c->ovf, o->flops_fp8eq_x2, cmul(c->ovf, n, dtype_table[dt].fp8eq_half));
 }
 
@@ -103,6 +104,7 @@ static void add_cost(bool *ovf, cost_t *a, const cost_t *b)
 {
     for (int k = 0; k < FL_COUNT; k++) a->flops[k] = cadd(ovf, a->flops[k], b->flops[k]);
     a->flops_fp8eq_x2 = cadd(ovf, a->flops_fp8eq_x2, b->flops_fp8eq_x2);
+    for (int k = 0; k < DT_COUNT; k++) a->flops_dt[k] = cadd(ovf, a->flops_dt[k], b->flops_dt[k]);
     a->kv_bytes = cadd(ovf, a->kv_bytes, b->kv_bytes);
     a->kv_read_bytes = cadd(ovf, a->kv_read_bytes, b->kv_read_bytes);
     a->kv_written_bytes = cadd(ovf, a->kv_written_bytes, b->kv_written_bytes);
@@ -221,4 +223,28 @@ void cost_result_free(cost_result *r)
 void cost_fp8eq_str(const cost_t *c, char *buf, size_t len)
 {
     snprintf(buf, len, "%llu%s", (unsigned long long)(c->flops_fp8eq_x2 / 2), c->flops_fp8eq_x2 % 2 ? ".5" : "");
+}
+
+u64 cost_fit_ctx(const model_spec *m, u64 B, double budget_bytes)
+{
+    cost_query q = {.T = 1, .B = B, .phase = PH_DECODE};
+    cost_result r;
+    sim_err e;
+    if (cost_eval(m, &q, &r, &e)) return 0;
+    double w = (double)r.total.weight_bytes;
+    bool fits = w + (double)r.total.kv_bytes <= budget_bytes;
+    cost_result_free(&r);
+    if (!fits) return 0;
+    u64 lo = 1, hi = 1ull << 40;   /* invariant: lo fits; the cache grows with T */
+    while (lo < hi) {
+        u64 mid = lo + (hi - lo + 1) / 2;
+        q.T = mid;
+        bool ok = false;
+        if (cost_eval(m, &q, &r, &e) == SIM_OK) {
+            ok = w + (double)r.total.kv_bytes <= budget_bytes;
+            cost_result_free(&r);
+        }
+        if (ok) lo = mid; else hi = mid - 1;
+    }
+    return lo;
 }

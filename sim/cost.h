@@ -48,6 +48,7 @@ extern const char *const flop_cat_name[FL_COUNT];
 typedef struct {
     u64 flops[FL_COUNT];  /* FLOPs by category (multiply-add = 2) */
     u64 flops_fp8eq_x2;   /* FP8-equivalent FLOPs times 2 (exact; see dtype.c) */
+    u64 flops_dt[DT_COUNT]; /* the same FLOPs by compute dtype (rooflines) */
     u64 kv_bytes;         /* persistent cache after T tokens, whole batch */
     u64 kv_read_bytes;    /* cache bytes read this step */
     u64 kv_written_bytes; /* cache bytes written this step */
@@ -95,6 +96,11 @@ void cost_result_free(cost_result *r);
 /* The cache size table of layer i at T tokens (per sequence): fills up to
  * KV_MAX_BUFS rows and returns how many, or a negative SIM_E* code. */
 int cost_kv_table(const model_spec *m, int i, u64 T, kv_buf *bufs, sim_err *e);
+
+/* The longest context whose cache for B sequences fits budget_bytes after the
+ * stored weights (binary search up to 2^40 tokens); 0 when the weights alone
+ * do not fit. Can't fail (an evaluation error counts as not fitting). */
+u64 cost_fit_ctx(const model_spec *m, u64 B, double budget_bytes);
 
 /* FP8-equivalent total as a printable decimal ("123" or "123.5"). */
 void cost_fp8eq_str(const cost_t *c, char *buf, size_t len);

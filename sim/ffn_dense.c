@@ -20,4 +20,4 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, c->ntok, f->d_ff, FLOPS_ACT));
 }
 
-const comp_type comp_ffn_dense = {"dense", COMP_FFN, "dense MLP (gated or plain)", fields, NULL, NULL, cost};
+const comp_type comp_ffn_dense = {"dense", COMP_FFN, "dense MLP (gated or plain)", fields, NULL, NULL, cost, &ref_ops_ffn_dense};

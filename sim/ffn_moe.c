@@ -67,16 +67,16 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
         cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, router));
     }
     cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, cadd(ovf, cmul(ovf, k, per), cmul(ovf, f->shared, sper))));
-    /* Activations of the selected and shared experts, router scores, and the
-     * weighted combine of k expert outputs. */
+    /* Activations of the selected and shared experts, the softmax of the
+     * router scores, and the weighted combine of k expert outputs. */
     u64 ew = cmul(ovf, n, cadd(ovf, cmul(ovf, k, f->d_ff), cmul(ovf, f->shared, sdff)));
     ew = cmul(ovf, ew, FLOPS_ACT);
-    ew = cadd(ovf, ew, cmul3(ovf, n, outs, FLOPS_SOFTMAX));
+    if (!f->hash) ew = cadd(ovf, ew, cmul3(ovf, n, outs, FLOPS_SOFTMAX));   /* router scores; hash routing has none */
     ew = cadd(ovf, ew, cmul3(ovf, n, d, 2 * k));
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);
 }
 
 const comp_type comp_ffn_moe = {
     "moe", COMP_FFN, "mixture of experts: routed + shared experts, top-k, hash or MLP routers",
-    fields, check, NULL, cost,
+    fields, check, NULL, cost, &ref_ops_ffn_moe,
 };

@@ -8,4 +8,4 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     (void)c; (void)l; (void)layer; (void)o;
 }
 
-const comp_type comp_ffn_none = {"none", COMP_FFN, "no FFN", fields, NULL, NULL, cost};
+const comp_type comp_ffn_none = {"none", COMP_FFN, "no FFN", fields, NULL, NULL, cost, &ref_ops_ffn_none};

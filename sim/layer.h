@@ -8,6 +8,9 @@
  *   1. write sim/attn_foo.c ending in `const comp_type comp_attn_foo = {...};`
  *   2. add `&comp_attn_foo` to comp_registry[] in sim/layer.c
  *   3. add its golden-value tests to tests/test_cost.c
+ *   4. write its reference kernel, sim/ref_foo.c ending in
+ *      `const ref_ops ref_ops_foo = {...};`, point the type's `ref` at it and
+ *      add a tiny spec to archs/tiny/ (`kvsim validate` must pass on it)
  */
 #ifndef LAYER_H
 #define LAYER_H
@@ -40,9 +43,16 @@ typedef struct comp_type {
     int (*kv_table)(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, sim_err *e);
     /* Add this component's cost for one layer to o. */
     void (*cost)(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o);
+    /* Its reference implementation (ref.h; sim/ref_<name>.c). */
+    const struct ref_ops *ref;
 } comp_type;
 
 extern const comp_type *const comp_registry[];
+
+/* The reference implementations the types point to (sim/ref_*.c). */
+struct ref_ops;
+extern const struct ref_ops ref_ops_gqa, ref_ops_mla, ref_ops_dsa, ref_ops_csa, ref_ops_hca, ref_ops_swa4,
+    ref_ops_cca, ref_ops_ffn_none, ref_ops_ffn_dense, ref_ops_ffn_moe, ref_ops_res_plain, ref_ops_res_mhc;
 extern const int comp_registry_count;
 
 /* Find a type by category and name; NULL if unknown. */

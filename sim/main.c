@@ -31,6 +31,14 @@ static const char usage[] =
     "  kvsim merge A.db B.db ... -o OUT.db     merge sweep databases (e.g. shards)\n"
     "  kvsim report SCENARIO [--db F] [--out DIR]  plots (.csv, .gp, .png, .svg) and\n"
     "                                          index.md under DIR (default reports/NAME)\n"
+    "  kvsim run ARCH.yaml --ctx T [--decode N] [--scale S|auto] [--layers N] [--seed N]\n"
+    "            [--dump DIR]                  a real forward pass (reference kernels): logits\n"
+    "                                          checksum, time per layer type, counters\n"
+    "  kvsim validate ARCH.yaml ... [--ctx T,T,...] [--scale S|auto] [--brief]\n"
+    "                                          reference counters == analytical model, at\n"
+    "                                          edge-case contexts by default (exit 1 if not)\n"
+    "  kvsim probe [-o PROFILE.yaml]           measure this CPU (sgemm, bandwidth) as a\n"
+    "                                          hardware profile for --hw\n"
     "  kvsim help spec                         every spec field, with units and ranges\n"
     "  kvsim version\n"
     "\n"
@@ -45,6 +53,9 @@ static const char usage[] =
     "  --set PATH=VALUE  override a spec field before checking, e.g.\n"
     "                    --set kv_sharing.shared_layers=0  --set layers.csa.compress_ratio=8\n"
     "                    --set kv_dtype=fp8  (repeatable)\n"
+    "  --hw NAME|PATH    add roofline time per layer type (compute vs memory bound)\n"
+    "                    and the longest context that fits, for a hardware profile:\n"
+    "                    h100-sxm, h200, a100-80gb, rtx-4090, apple-m3-max (scenarios/hw/)\n"
     "  --format F        table (default), csv or json\n"
     "\n"
     "exit status: 0 ok, 1 a check failed, 2 bad input (message on stderr)\n";
@@ -55,6 +66,7 @@ typedef struct {
     int n_sets;
     out_format of;
     bool by_layer;
+    const char *hw_name;    /* --hw NAME|PATH */
     const char *files[MAX_ARCHS];
     int n_files;
 } opts;
@@ -112,6 +124,9 @@ static int parse_opts(int argc, char **argv, opts *o)
             unsigned long long pg = strtoull(v, &end, 10);
             if (*end || !*v || pg == 0 || pg > (1ull << 24) || v[0] == '-') return bad("--page '%s': expected entries per page, 1 to 2^24", v);
             o->q.page = pg;
+        } else if (!strcmp(a, "--hw")) {
+            NEED();
+            o->hw_name = v;
         } else if (!strcmp(a, "--noncausal")) {
             o->q.noncausal = true;
         } else if (a[0] == '-' && a[1]) {
@@ -140,7 +155,7 @@ static int load_all(opts *o, model_spec *ms, cost_result *rs, out_item *it)
             for (int j = 0; j < i; j++) { cost_result_free(&rs[j]); spec_free(&ms[j]); }
             return 2;
         }
-        it[i] = (out_item){&ms[i], &rs[i]};
+        it[i] = (out_item){&ms[i], &rs[i], NULL, 0};
     }
     return 0;
 }
@@ -156,6 +171,19 @@ static int cmd_cost(int argc, char **argv, bool compare)
     static cost_result rs[MAX_ARCHS];
     static out_item it[MAX_ARCHS];
     if ((rc = load_all(&o, ms, rs, it))) return rc;
+    static hw_profile hw;
+    if (o.hw_name) {
+        sim_err e;
+        if (hw_load(&hw, o.hw_name, &e)) {
+            fprintf(stderr, "kvsim: %s\n", e.msg);
+            for (int i = 0; i < o.n_files; i++) { cost_result_free(&rs[i]); spec_free(&ms[i]); }
+            return 2;
+        }
+        for (int i = 0; i < o.n_files; i++) {
+            it[i].hw = &hw;
+            it[i].fit_ctx = cost_fit_ctx(&ms[i], o.q.B, hw.memory_bytes);
+        }
+    }
     if (compare) out_compare(stdout, it, o.n_files, &o.q, o.of, o.by_layer);
     else out_cost(stdout, it, &o.q, o.of, o.by_layer);
     for (int i = 0; i < o.n_files; i++) { cost_result_free(&rs[i]); spec_free(&ms[i]); }
@@ -296,6 +324,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "sweep")) return cli_sweep(argc - 2, argv + 2);
     if (!strcmp(cmd, "merge")) return cli_merge(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cli_report(argc - 2, argv + 2);
+    if (!strcmp(cmd, "probe")) return cli_probe(argc - 2, argv + 2);
+    if (!strcmp(cmd, "run")) return cli_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "validate")) return cli_validate(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { puts("kvsim " KVSIM_VERSION); return 0; }
     return bad("unknown command '%s'", cmd);
 }

@@ -106,6 +106,25 @@ static void json_one(FILE *f, const out_item *it, const cost_query *q, bool by_l
         }
         fputs("]", f);
     }
+    if (it->hw) {
+        roofline rl;
+        hw_roofline(it->hw, &r->total, &rl);
+        fputs(", \"hw\": {\"name\": ", f);
+        out_json_str(f, it->hw->name);
+        fprintf(f, ", \"memory_bytes\": %.0f, \"bandwidth_bytes_per_s\": %.0f, \"fit_ctx\": %llu}, \"roofline\": {\"total\": ",
+                it->hw->memory_bytes, it->hw->bandwidth, (unsigned long long)it->fit_ctx);
+        fprintf(f, "{\"compute_s\": %.9g, \"memory_s\": %.9g, \"time_s\": %.9g, \"intensity_flop_per_byte\": %.6g, \"bound\": \"%s\"}",
+                rl.compute_s, rl.memory_s, rl.time_s, rl.intensity, rl.memory_bound ? "memory" : "compute");
+        fputs(", \"by_type\": [", f);
+        for (int k = 0; k < r->n_types; k++) {
+            hw_roofline(it->hw, &r->type[k].c, &rl);
+            fputs(k ? ", {\"type\": " : "{\"type\": ", f);
+            out_json_str(f, r->type[k].name);
+            fprintf(f, ", \"compute_s\": %.9g, \"memory_s\": %.9g, \"time_s\": %.9g, \"intensity_flop_per_byte\": %.6g, \"bound\": \"%s\"}",
+                    rl.compute_s, rl.memory_s, rl.time_s, rl.intensity, rl.memory_bound ? "memory" : "compute");
+        }
+        fputs("]}", f);
+    }
     if (base) {
         char a[32], b[32], c[32];
         const cost_t *x = &r->total, *y = &base->r->total;
@@ -192,6 +211,42 @@ static void table_head(FILE *f, const out_item *it, const cost_query *q)
             q->noncausal ? " (non-causal)" : "", (unsigned long long)q->B);
 }
 
+static void secs(double s, char *buf, size_t len)
+{
+    if (s >= 1) snprintf(buf, len, "%.3f s", s);
+    else if (s >= 1e-3) snprintf(buf, len, "%.3f ms", s * 1e3);
+    else snprintf(buf, len, "%.3f us", s * 1e6);
+}
+
+static void roof_row(FILE *f, const char *name, const hw_profile *hw, const cost_t *c)
+{
+    roofline rl;
+    char a[32], b[32], t[32];
+    hw_roofline(hw, c, &rl);
+    secs(rl.compute_s, a, sizeof a);
+    secs(rl.memory_s, b, sizeof b);
+    secs(rl.time_s, t, sizeof t);
+    fprintf(f, "  %-16s %12s %12s %12s %12.2f  %s\n", name, a, b, t, rl.intensity, rl.memory_bound ? "memory" : "compute");
+}
+
+/* --hw: roofline time per layer type, the bound, and what fits in memory. */
+static void table_roofline(FILE *f, const out_item *it)
+{
+    const hw_profile *hw = it->hw;
+    char mem[48];
+    units_bytes((u64)hw->memory_bytes, mem, sizeof mem);
+    fprintf(f, "\n  roofline on %s (%s, %.0f GB/s; FP8 %.0f, BF16 %.0f, FP32 %.1f TFLOP/s after fallbacks):\n", hw->name,
+            mem, hw->bandwidth / 1e9, hw_peak(hw, DT_FP8_E4M3) / 1e12, hw_peak(hw, DT_BF16) / 1e12, hw_peak(hw, DT_FP32) / 1e12);
+    fprintf(f, "  %-16s %12s %12s %12s %12s  %s\n", "type", "compute", "memory", "time", "FLOP/byte", "bound");
+    for (int k = 0; k < it->r->n_types; k++) roof_row(f, it->r->type[k].name, hw, &it->r->type[k].c);
+    roof_row(f, "total", hw, &it->r->total);
+    char fc[32], w[48];
+    units_commas(it->fit_ctx, fc, sizeof fc);
+    units_bytes(it->r->total.weight_bytes, w, sizeof w);
+    if (it->fit_ctx) fprintf(f, "  longest context that fits %s after the weights (%s), this batch: %s tokens\n", mem, w, fc);
+    else fprintf(f, "  the weights alone (%s) do not fit in %s\n", w, mem);
+}
+
 static void table_one(FILE *f, const out_item *it, const cost_query *q, bool by_layer)
 {
     const cost_result *r = it->r;
@@ -229,6 +284,7 @@ static void table_one(FILE *f, const out_item *it, const cost_query *q, bool by_
     char ws[48];
     units_bytes(r->total.weight_bytes, ws, sizeof ws);
     fprintf(f, "  weights stored: %s\n", ws);
+    if (it->hw) table_roofline(f, it);
 }
 
 void out_cost(FILE *f, const out_item *it, const cost_query *q, out_format of, bool by_layer)

@@ -5,12 +5,15 @@
 
 #include <stdio.h>
 #include "cost.h"
+#include "hw.h"
 
 typedef enum { OUT_TABLE, OUT_CSV, OUT_JSON } out_format;
 
 typedef struct {
     const model_spec *m;
     const cost_result *r;
+    const hw_profile *hw;   /* NULL, or --hw: add roofline times */
+    u64 fit_ctx;            /* with hw: the longest context that fits its memory */
 } out_item;
 
 /* `kvsim cost`: one architecture. by_layer adds a per-layer breakdown. */

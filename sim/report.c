@@ -390,28 +390,6 @@ static int plot_axis(rep *r, const sc_plot *p, const char *slug, int mode /* 0 s
     return finish_plot(r, slug, title);
 }
 
-/* The longest context whose KV cache fits a budget after the weights (batch 1). */
-static u64 fit_ctx(const model_spec *m, double budget_bytes)
-{
-    cost_query q = {.T = 1, .B = 1, .phase = PH_DECODE};
-    cost_result res;
-    sim_err e;
-    if (cost_eval(m, &q, &res, &e)) return 0;
-    double w = (double)res.total.weight_bytes, kv1 = (double)res.total.kv_bytes;
-    cost_result_free(&res);
-    if (w + kv1 > budget_bytes) return 0;
-    u64 lo = 1, hi = 1ull << 40;   /* invariant: lo fits */
-    while (lo < hi) {
-        u64 mid = lo + (hi - lo + 1) / 2;
-        q.T = mid;
-        if (cost_eval(m, &q, &res, &e)) { hi = mid - 1; continue; }
-        bool ok = w + (double)res.total.kv_bytes <= budget_bytes;
-        cost_result_free(&res);
-        if (ok) lo = mid; else hi = mid - 1;
-    }
-    return lo;
-}
-
 static int plot_fit(rep *r, const sc_plot *p, const char *slug)
 {
     char name[160];
@@ -442,7 +420,7 @@ static int plot_fit(rep *r, const sc_plot *p, const char *slug)
         md_text(r->md, l);
         fprintf(r->md, " | %s |", wb);
         for (int b = 0; b < p->n_budgets; b++) {
-            u64 t = fit_ctx(&r->v[i].m, p->budget_gb[b] * 1e9);
+            u64 t = cost_fit_ctx(&r->v[i].m, 1, p->budget_gb[b] * 1e9);
             char c[32];
             units_commas(t, c, sizeof c);
             fprintf(d, ",%llu", (unsigned long long)t);

@@ -40,5 +40,5 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
 
 const comp_type comp_res_mhc = {
     "mhc", COMP_RES, "manifold-constrained hyper-connections: n streams, Sinkhorn-Knopp mixing",
-    fields, NULL, NULL, cost,
+    fields, NULL, NULL, cost, &ref_ops_res_mhc,
 };

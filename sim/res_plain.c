@@ -21,4 +21,4 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     o->act_bytes = cadd(ovf, o->act_bytes, cmul4(ovf, 2 * 3, n, d, dtype_table[c->m->act_dt].bits / 8));
 }
 
-const comp_type comp_res_plain = {"plain", COMP_RES, "pre-norm residual (x + F(norm(x)))", fields, NULL, NULL, cost};
+const comp_type comp_res_plain = {"plain", COMP_RES, "pre-norm residual (x + F(norm(x)))", fields, NULL, NULL, cost, &ref_ops_res_plain};

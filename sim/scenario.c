@@ -245,14 +245,10 @@ static int parse(scenario *s, const ynode *root, sim_err *e)
     return SIM_OK;
 }
 
-int scenario_load(scenario *s, const char *path, sim_err *e)
+/* Check a parsed tree (taking ownership of root) and every arch it names. */
+static int load_tree(scenario *s, ynode *root, const char *path, sim_err *e)
 {
-    ynode *root;
-    memset(s, 0, sizeof *s);
-    snprintf(s->path, sizeof s->path, "%s", path);
-    int rc = yt_load_file(path, &root, e);
-    if (rc) return rc;
-    rc = parse(s, root, e);
+    int rc = parse(s, root, e);
     yt_free(root);
     if (rc) return rc;
     /* Every arch, and every arch with each of its axis values, must load now. */
@@ -272,20 +268,49 @@ int scenario_load(scenario *s, const char *path, sim_err *e)
                 model_spec t;
                 snprintf(set, sizeof set, "%s=%s", ax->path, ax->value[v]);
                 if ((rc = spec_load(&t, s->arch[i], sets, 1, &sub))) {
+                    rc = sim_fail(e, rc, "%s: sweep %s on %s: %s", path, set, m.name, sub.msg);
                     spec_free(&m);
-                    return sim_fail(e, rc, "%s: sweep %s on %s: %s", path, set, m.name, sub.msg);
+                    return rc;
                 }
                 spec_free(&t);
             }
         }
         spec_free(&m);
     }
+    return SIM_OK;
+}
+
+int scenario_load(scenario *s, const char *path, sim_err *e)
+{
+    ynode *root;
+    memset(s, 0, sizeof *s);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    int rc = yt_load_file(path, &root, e);
+    if (rc) return rc;
+    if ((rc = load_tree(s, root, path, e))) return rc;
     FILE *f = fopen(path, "rb");
     if (f) {
         s->yaml_text = malloc(YT_MAX_BYTES + 1);
         if (s->yaml_text) s->yaml_text[fread(s->yaml_text, 1, YT_MAX_BYTES, f)] = 0;
         fclose(f);
     }
+    return SIM_OK;
+}
+
+int scenario_load_text(scenario *s, const char *text, size_t len, const char *name, sim_err *e)
+{
+    ynode *root;
+    memset(s, 0, sizeof *s);
+    snprintf(s->path, sizeof s->path, "%s", name);
+    if (len > YT_MAX_BYTES)
+        return sim_fail(e, SIM_EINVAL, "%s:1:1: %zu bytes; scenarios larger than %u bytes are refused", name, len, YT_MAX_BYTES);
+    int rc = yt_load_string(text, len, name, &root, e);
+    if (rc) return rc;
+    if ((rc = load_tree(s, root, name, e))) return rc;
+    s->yaml_text = malloc(len + 1);
+    if (!s->yaml_text) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    memcpy(s->yaml_text, text, len);
+    s->yaml_text[len] = 0;
     return SIM_OK;
 }
 

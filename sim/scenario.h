@@ -74,8 +74,14 @@ typedef struct {
     u64 measure_ctx[16];
 } scenario;
 
-/* Load and check a scenario; also loads every arch once to check it. */
+/* Load and check a scenario; also loads every arch once to check it (arch
+ * paths are relative to the working directory). SIM_OK, or SIM_EIO /
+ * SIM_EINVAL with "file:line:col: ..." in e; on failure s holds nothing to
+ * free. On success free with scenario_free. */
 int scenario_load(scenario *s, const char *path, sim_err *e);
+/* The same from text in memory (len bytes, no NUL needed); `name` stands for
+ * the file in messages and in s->path. Used by the fuzzer. */
+int scenario_load_text(scenario *s, const char *text, size_t len, const char *name, sim_err *e);
 void scenario_free(scenario *s);
 
 #endif

@@ -96,6 +96,25 @@ n=$("$K" cost archs/llama-3-8b.yaml --phase prefill --ctx 8k --noncausal --forma
 "$K" cost archs/llama-3-8b.yaml --ctx 1000 --format json | grep -q '"kv_bytes": 131072000,' && ok page-logical || bad page-logical "not 131072000"
 expect page-zero 2 "$K" cost archs/llama-3-8b.yaml --page 0
 
+# --hw: roofline times and what fits (JSON), shipped and probed profiles.
+expect hw-json 0 "$K" cost archs/llama-3-8b.yaml --ctx 128k --hw rtx-4090 --format json
+python3 - "$t/out" <<'PY' && ok hw-json-keys || bad hw-json-keys "see above"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["roofline"]["total"]
+assert r["bound"] == "memory" and r["time_s"] == max(r["compute_s"], r["memory_s"]), r
+# Llama-3-8B on a 24 GB RTX 4090: 16.06 GB of BF16 weights leave room for 60,573 tokens of
+# 131,072 B each (test_hw checks the search itself on a hand-sized case).
+assert d["hw"]["fit_ctx"] == 60573, d["hw"]
+assert (24e9 - d["total"]["weight_bytes"]) // 131072 == 60573
+PY
+expect hw-table 0 "$K" cost archs/deepseek-v4-pro.yaml --ctx 1M --hw h200
+has hw-table-no-fit "do not fit in 141.000 GB" out
+expect hw-unknown 2 "$K" cost archs/llama-3-8b.yaml --hw tpu-v9
+expect probe 0 "$K" probe -o "$t/probe.yaml"
+expect probe-profile-usable 0 "$K" cost archs/llama-3-8b.yaml --hw "$t/probe.yaml"
+has probe-roofline "roofline on probe-" out
+
 # check: every shipped spec loads.
 expect check-archs 0 "$K" check archs/*.yaml
 [ "$(grep -c '^ok ' "$t/out")" = "$(ls archs/*.yaml | wc -l)" ] && ok check-all-ok || bad check-all-ok "$(cat "$t/out")"

@@ -1,0 +1,316 @@
+/* cli_validate.c - `kvsim validate ARCH ... [--ctx T,T,...] [--scale S|auto]
+ * [--seed N] [--layers N] [--set P=V] [--max-ctx N] [--brief]`: for each
+ * context T, a prefill of T tokens and then one decode step at T through the
+ * reference kernels (ref.h), each compared with cost_eval, by layer type and
+ * counter. Exit 0 when everything agrees, 1 on any mismatch, 2 on bad input.
+ *
+ * Rules (README.md, "What run and validate prove"): FLOPs by category, the
+ * FP8-equivalent total, KV bytes held, read and written, parameters and
+ * embedding parameters must be equal. Weight bytes read and stored must be
+ * <= the model's: the kernels read each routed expert and each embedding row
+ * once however many tokens use it (the model assumes min(E, n k) experts and
+ * min(n, V) rows), and they price a weight class's elements in one sum where
+ * the model rounds block scales per tensor group. */
+#include "cli.h"
+#include "ref.h"
+#include "spec_scale.h"
+#include "units.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CTX 64
+#define MAX_FILES 64
+#define MAX_SETS 64
+
+enum { R_EQ, R_LE };
+#define N_CTR (FL_COUNT + 8)
+
+static const char *ctr_name(int k)
+{
+    static const char *const extra[] = {"fp8eq_flops", "kv_bytes", "kv_read_bytes", "kv_written_bytes", "params",
+                                        "params_embed", "weight_read_bytes", "weight_bytes"};
+    static char buf[N_CTR][32];
+    if (k >= FL_COUNT) return extra[k - FL_COUNT];
+    snprintf(buf[k], sizeof buf[k], "flops.%s", flop_cat_name[k]);
+    return buf[k];
+}
+
+static int ctr_rule(int k) { return k >= FL_COUNT + 6 ? R_LE : R_EQ; }
+
+/* Counter k of c; the FP8-equivalent total is kept doubled (exact halves). */
+static u64 ctr_get(const cost_t *c, int k)
+{
+    if (k < FL_COUNT) return c->flops[k];
+    switch (k - FL_COUNT) {
+    case 0: return c->flops_fp8eq_x2;
+    case 1: return c->kv_bytes;
+    case 2: return c->kv_read_bytes;
+    case 3: return c->kv_written_bytes;
+    case 4: return c->params;
+    case 5: return c->params_embed;
+    case 6: return c->weight_read_bytes;
+    default: return c->weight_bytes;
+    }
+}
+
+static void fmt_val(int k, u64 v, char *buf, size_t len)
+{
+    if (k == FL_COUNT) snprintf(buf, len, "%llu%s", (unsigned long long)(v / 2), v % 2 ? ".5" : "");
+    else snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+static int ctr_ok(int k, u64 a, u64 m)
+{
+    return ctr_rule(k) == R_EQ ? a == m : m <= a;
+}
+
+/* Compare two results row by row; print the table (all rows, or only the
+ * failing ones). Returns the number of failing (row, counter) cells. */
+static int compare(const cost_result *an, const cost_result *me, bool table, const char *what)
+{
+    int bad = 0;
+    bool header = false;
+    for (int r = 0; r <= an->n_types; r++) {
+        const char *name = r < an->n_types ? an->type[r].name : "total";
+        const cost_t *a = r < an->n_types ? &an->type[r].c : &an->total, *m = NULL;
+        if (r == an->n_types) m = &me->total;
+        for (int k = 0; !m && k < me->n_types; k++)
+            if (!strcmp(me->type[k].name, name)) m = &me->type[k].c;
+        cost_t zero = {0};
+        bool missing = !m;
+        if (missing) m = &zero;
+        for (int k = 0; k < N_CTR; k++) {
+            u64 av = ctr_get(a, k), mv = ctr_get(m, k);
+            bool ok = !missing && ctr_ok(k, av, mv);
+            bad += !ok;
+            if ((table && (av || mv)) || !ok) {
+                if (!header) {
+                    printf("  %-8s %-16s %-18s %20s %20s %14s  %s\n", "", "type", "counter", "analytical", "measured", "difference", "");
+                    header = true;
+                }
+                char as[32], ms[32], ds[40];
+                fmt_val(k, av, as, sizeof as);
+                fmt_val(k, mv, ms, sizeof ms);
+                long long diff = (long long)(mv - av);
+                if (k == FL_COUNT) snprintf(ds, sizeof ds, "%+.1f", (double)diff / 2);
+                else snprintf(ds, sizeof ds, "%+lld", diff);
+                printf("  %-8s %-16s %-18s %20s %20s %14s  %s\n", what, name, ctr_name(k), as, ms, ds,
+                       ok ? (ctr_rule(k) == R_LE && av != mv ? "ok (<=)" : "ok") : "MISMATCH");
+            }
+        }
+    }
+    return bad;
+}
+
+static void add_ctx(u64 *ctx, int *n, u64 T, u64 cap)
+{
+    if (T == 0 || T > cap || *n == MAX_CTX) return;
+    for (int i = 0; i < *n; i++)
+        if (ctx[i] == T) return;
+    ctx[(*n)++] = T;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    u64 x = *(const u64 *)a, y = *(const u64 *)b;
+    return (x > y) - (x < y);
+}
+
+/* Contexts that hit the edges of this spec (up to cap tokens): T = 1; T
+ * below / at / one past every window; around every compression ratio (a
+ * decode step at m-1 completes the first block; 2m+1 is not a multiple);
+ * around DSA's top-k; around the context where CSA's entries reach top-k;
+ * and 37, a prime that is a multiple of nothing. */
+static int default_ctx(const model_spec *m, u64 cap, u64 *ctx)
+{
+    int n = 0;
+    add_ctx(ctx, &n, 1, cap);
+    add_ctx(ctx, &n, 2, cap);
+    add_ctx(ctx, &n, 37, cap);
+    for (u64 i = 0; i < m->n_layers; i++) {
+        const attn_cfg *a = &m->layer[i].attn;
+        u64 W = a->window, r = a->compress_ratio, k = a->index_topk;
+        if (W) { add_ctx(ctx, &n, W - 1, cap); add_ctx(ctx, &n, W, cap); add_ctx(ctx, &n, W + 1, cap); }
+        if (r) {
+            add_ctx(ctx, &n, r - 1, cap);
+            add_ctx(ctx, &n, r, cap);
+            add_ctx(ctx, &n, r + 1, cap);
+            add_ctx(ctx, &n, 2 * r + 1, cap);
+            if (k) { add_ctx(ctx, &n, k * r - 1, cap); add_ctx(ctx, &n, k * r, cap); add_ctx(ctx, &n, k * r + r + 1, cap); }
+        } else if (k) {
+            add_ctx(ctx, &n, k - 1, cap);
+            add_ctx(ctx, &n, k, cap);
+            add_ctx(ctx, &n, k + 1, cap);
+        }
+        if (a->conv_kernel) { add_ctx(ctx, &n, a->conv_kernel, cap); add_ctx(ctx, &n, a->conv_kernel2 + 1, cap); }
+    }
+    qsort(ctx, (size_t)n, sizeof *ctx, cmp_u64);
+    return n;
+}
+
+static int bad_arg(const char *fmt_, const char *arg)
+{
+    fprintf(stderr, "kvsim validate: ");
+    fprintf(stderr, fmt_, arg);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+/* Parse "auto" or a whole number >= 1. */
+static int parse_u64(const char *v, u64 *out)
+{
+    char *end;
+    if (!v || !*v || v[0] == '-') return -1;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || x == 0) return -1;
+    *out = x;
+    return 0;
+}
+
+typedef struct {
+    const char *files[MAX_FILES];
+    int n_files;
+    const char *sets[MAX_SETS];
+    int n_sets;
+    u64 ctx[MAX_CTX];
+    int n_ctx;
+    u64 scale;          /* 0 = auto */
+    u64 seed, layers, max_ctx;
+    bool brief;
+} vopts;
+
+static int parse(int argc, char **argv, vopts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = 1;
+    o->max_ctx = 600;
+    sim_err e;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = !strcmp(a, "--ctx") || !strcmp(a, "--scale") || !strcmp(a, "--seed") || !strcmp(a, "--layers") ||
+                     !strcmp(a, "--set") || !strcmp(a, "--max-ctx");
+        if (takes && !v) return bad_arg("%s needs a value", a);
+        if (takes) i++;
+        if (!strcmp(a, "--ctx")) {
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *tk = strtok(buf, ","); tk; tk = strtok(NULL, ",")) {
+                if (o->n_ctx == MAX_CTX) return bad_arg("at most 64 contexts%s", "");
+                if (units_parse_ctx(tk, &o->ctx[o->n_ctx], &e)) return bad_arg("%s", e.msg);
+                o->n_ctx++;
+            }
+        } else if (!strcmp(a, "--scale")) {
+            if (strcmp(v, "auto") && parse_u64(v, &o->scale)) return bad_arg("--scale '%s': expected auto or a whole number >= 1", v);
+        } else if (!strcmp(a, "--seed")) {
+            char *end;
+            o->seed = strtoull(v, &end, 10);
+            if (*end || !*v || v[0] == '-') return bad_arg("--seed '%s': expected a whole number", v);
+        } else if (!strcmp(a, "--layers")) {
+            if (parse_u64(v, &o->layers)) return bad_arg("--layers '%s': expected a whole number >= 1", v);
+        } else if (!strcmp(a, "--max-ctx")) {
+            if (parse_u64(v, &o->max_ctx)) return bad_arg("--max-ctx '%s': expected a whole number >= 1", v);
+        } else if (!strcmp(a, "--set")) {
+            if (o->n_sets == MAX_SETS) return bad_arg("too many --set options%s", "");
+            o->sets[o->n_sets++] = v;
+        } else if (!strcmp(a, "--brief")) {
+            o->brief = true;
+        } else if (a[0] == '-' && a[1]) {
+            return bad_arg("unknown option '%s'", a);
+        } else {
+            if (o->n_files == MAX_FILES) return bad_arg("too many specs%s", "");
+            o->files[o->n_files++] = a;
+        }
+    }
+    if (!o->n_files) return bad_arg("validate takes one or more specs%s", "");
+    return 0;
+}
+
+/* Load, scale and truncate a spec as the options say. */
+static int load_scaled(const vopts *o, const char *path, model_spec *m, u64 *S, sim_err *e)
+{
+    int rc = spec_load(m, path, o->sets, o->n_sets, e);
+    if (rc) return rc;
+    *S = o->scale ? o->scale : spec_scale_auto(m, 256);
+    if ((rc = spec_scale(m, *S, e)) || (o->layers && (rc = spec_truncate(m, o->layers, e)))) {
+        spec_free(m);
+        return rc;
+    }
+    return SIM_OK;
+}
+
+static int validate_one(const vopts *o, const char *path)
+{
+    model_spec m;
+    sim_err e;
+    u64 S;
+    if (load_scaled(o, path, &m, &S, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    u64 ctx[MAX_CTX];
+    int nctx = o->n_ctx;
+    if (nctx) memcpy(ctx, o->ctx, sizeof ctx);
+    else nctx = default_ctx(&m, o->max_ctx, ctx);
+    ref_model M;
+    if (ref_init(&M, &m, o->seed, NULL, &e)) {
+        fprintf(stderr, "kvsim: %s: %s\n", path, e.msg);
+        spec_free(&m);
+        return 2;
+    }
+    printf("== %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu\n", path, m.name,
+           (unsigned long long)S, (unsigned long long)m.d_model, (unsigned long long)m.vocab,
+           (unsigned long long)m.n_layers, (unsigned long long)o->seed);
+    int status = 0, fails = 0, checks = 0;
+    u64 Tmax = 0;
+    for (int c = 0; c < nctx; c++) Tmax = ctx[c] > Tmax ? ctx[c] : Tmax;
+    int32_t *tok = malloc((Tmax + 1) * sizeof *tok);
+    if (!tok) { fprintf(stderr, "kvsim: out of memory\n"); status = 2; goto out; }
+    for (int c = 0; c < nctx && status != 2; c++) {
+        u64 T = ctx[c];
+        for (u64 i = 0; i <= T; i++) tok[i] = (int32_t)ref_rand_index(&M, 0x70c0 + T, i, m.vocab);
+        ref_reset(&M);
+        for (int ph = 0; ph < 2; ph++) {
+            cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
+            cost_result an, me;
+            if (ref_run(&M, ph ? tok + T : tok, ph ? 1 : T, &e) || ref_result(&M, &me, &e)) {
+                fprintf(stderr, "kvsim: %s: ctx %llu: %s\n", path, (unsigned long long)T, e.msg);
+                status = 2;
+                break;
+            }
+            if (cost_eval(&m, &q, &an, &e)) {
+                fprintf(stderr, "kvsim: %s: %s\n", path, e.msg);
+                cost_result_free(&me);
+                status = 2;
+                break;
+            }
+            char what[40];
+            snprintf(what, sizeof what, "%llu%s", (unsigned long long)T, ph ? "d" : "p");
+            int bad = compare(&an, &me, !o->brief, what);
+            checks += (an.n_types + 1) * N_CTR;
+            fails += bad;
+            printf("ctx %-6llu %-7s %s  (%d types x %d counters; %.3f s)\n", (unsigned long long)T, ph ? "decode" : "prefill",
+                   bad ? "MISMATCH" : "ok", an.n_types, N_CTR, ref_time_total(&M));
+            if (bad) status = status ? status : 1;
+            cost_result_free(&an);
+            cost_result_free(&me);
+        }
+    }
+    if (status != 2)
+        printf("%s: %d contexts x 2 phases, %d checks, %d mismatches: %s\n", path, nctx, checks, fails,
+               fails ? "FAIL" : "PASS");
+out:
+    free(tok);
+    ref_free(&M);
+    spec_free(&m);
+    return status;
+}
+
+int cli_validate(int argc, char **argv)
+{
+    vopts o;
+    int rc = parse(argc, argv, &o), worst = 0;
+    if (rc) return rc;
+    for (int i = 0; i < o.n_files; i++) {
+        rc = validate_one(&o, o.files[i]);
+        if (rc > worst || (rc == 2)) worst = rc == 2 ? 2 : (worst == 2 ? 2 : rc);
+    }
+    return fflush(stdout) ? 2 : worst;
+}

@@ -1,0 +1,673 @@
+/* ref.c - the reference model: weights, caches, the prefill / decode driver,
+ * embeddings, the head and the counters; see ref.h. The layer types live in
+ * sim/ref_<type>.c and are reached through comp_type.ref (layer.h).
+ *
+ * Legend: n = tokens in the step, d = d_model, S = residual streams (mHC n,
+ * else 1), V = vocab. The residual state X is n x S x d. */
+#include "ref.h"
+#include "kern.h"
+#include "quant.h"
+#include <gsl/gsl_rng.h>
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <time.h>
+#include <assert.h>
+
+/* ---- scratch: a stack of chunks ---------------------------------------- */
+
+typedef struct chunk {
+    struct chunk *prev;
+    u64 cap, top;
+    _Alignas(64) unsigned char data[];
+} chunk;
+
+#define CHUNK_MIN (16u << 20)
+
+void *ref_scratch(ref_model *M, u64 bytes)
+{
+    chunk *c = M->arena;
+    bytes = (bytes + 63) & ~(u64)63;
+    if (!c || c->top + bytes > c->cap) {
+        /* Reuse a released chunk when one is big enough (layers allocate and
+         * release the same sizes over and over), else make one. */
+        chunk **pp = (chunk **)&M->spare, *nc = NULL;
+        for (; *pp; pp = &(*pp)->prev)
+            if ((*pp)->cap >= bytes) { nc = *pp; *pp = nc->prev; break; }
+        if (!nc) {
+            u64 cap = bytes > CHUNK_MIN ? bytes : CHUNK_MIN;
+            nc = malloc(sizeof *nc + cap);
+            if (!nc) return NULL;
+            nc->cap = cap;
+        }
+        nc->prev = c;
+        nc->top = 0;
+        M->arena = c = nc;
+    }
+    void *p = c->data + c->top;
+    c->top += bytes;
+    memset(p, 0, bytes);
+    return p;
+}
+
+ref_mark ref_scratch_mark(ref_model *M)
+{
+    chunk *c = M->arena;
+    return (ref_mark){c, c ? c->top : 0};
+}
+
+void ref_scratch_release(ref_model *M, ref_mark mk)
+{
+    chunk *c = M->arena;
+    while (c && c != mk.chunk) {
+        chunk *p = c->prev;
+        c->prev = M->spare;
+        M->spare = c;
+        c = p;
+    }
+    M->arena = c;
+    if (c) c->top = mk.top;
+}
+
+static void scratch_free_all(ref_model *M)
+{
+    ref_scratch_release(M, (ref_mark){NULL, 0});
+    for (chunk *c = M->spare; c;) {
+        chunk *p = c->prev;
+        free(c);
+        c = p;
+    }
+    M->spare = NULL;
+}
+
+/* ---- random streams ------------------------------------------------------ */
+
+static u64 mix64(u64 x)
+{
+    /* splitmix64's finaliser: a bijection with good avalanche. */
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static u64 hash_str(u64 h, const char *s)
+{
+    for (; *s; s++) h = mix64(h ^ (unsigned char)*s);
+    return h;
+}
+
+u64 ref_rand_index(ref_model *M, u64 key, u64 i, u64 n)
+{
+    return mix64(mix64(M->seed ^ mix64(key)) + i) % n;
+}
+
+/* ---- weights --------------------------------------------------------------- */
+
+ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols, float mean, float spread)
+{
+    ref_model *M = L->M;
+    if (L->nw == L->capw) {
+        int cap = L->capw ? 2 * L->capw : 16;
+        ref_w **nw = realloc(L->w, (size_t)cap * sizeof *nw);
+        if (!nw) return NULL;
+        L->w = nw;
+        L->capw = cap;
+    }
+    u64 n = rows * cols;
+    ref_w *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->data = malloc((n ? n : 1) * sizeof(float));
+    if (!w->data) { free(w); return NULL; }
+    snprintf(w->name, sizeof w->name, "%s", name);
+    w->wc = wc;
+    w->rows = rows;
+    w->cols = cols;
+    w->embed = false;
+    /* Each tensor draws from its own stream keyed by (seed, layer, name), so
+     * its values do not depend on what else the model holds. */
+    gsl_rng *r = M->rng;
+    gsl_rng_set(r, (unsigned long)mix64(hash_str(M->seed ^ mix64((u64)(L->i + 7)), name)));
+    for (u64 k = 0; k < n; k++) w->data[k] = mean + spread * (float)(2.0 * gsl_rng_uniform(r) - 1.0);
+    L->w[L->nw++] = w;
+    L->pelems[wc] += n;
+    return w;
+}
+
+ref_w *ref_weight_find(const ref_layer *L, const char *name)
+{
+    for (int k = 0; k < L->nw; k++)
+        if (!strcmp(L->w[k]->name, name)) return L->w[k];
+    return NULL;
+}
+
+void ref_read(ref_layer *L, ref_w *w)
+{
+    if (w->stamp == L->M->step_id) return;
+    w->stamp = L->M->step_id;
+    L->welems[w->wc] += w->rows * w->cols;
+}
+
+void ref_mm(ref_layer *L, flop_cat cat, dtype dt, ref_w *W, const float *x, u64 n, float *y, bool acc)
+{
+    ref_read(L, W);
+    kern_matmul(&L->c, cat, dt, n, W->cols, W->rows, x, W->rows, W->data, W->cols, y, W->cols, false, acc);
+}
+
+/* ---- caches ------------------------------------------------------------------ */
+
+int ref_cache_bind(ref_layer *L, int k, const fmt *f, u64 elems, sim_err *e)
+{
+    assert(k < L->ncache);
+    u64 eb;
+    int rc = fmt_entry_bytes(f, elems, &eb, e);
+    if (rc) return rc;
+    if (eb != L->kv[k].entry_bytes)
+        return sim_fail(e, SIM_EINVAL, "layer %d: cache '%s' rows of %llu values in '%s' take %llu B, the size table says %llu B",
+                        L->i, L->kv[k].name, (unsigned long long)elems, f->name, (unsigned long long)eb,
+                        (unsigned long long)L->kv[k].entry_bytes);
+    L->kv[k].f = *f;
+    L->kv[k].elems = elems;
+    return SIM_OK;
+}
+
+void ref_kv_write(ref_layer *L, int k, u64 slot, const float *x)
+{
+    ref_cache *c = &L->kv[k];
+    assert(slot < c->entries);
+    quant_encode(&c->f, x, c->elems, c->data + slot * c->entry_bytes);
+    L->c.kv_written_bytes += c->entry_bytes;
+}
+
+void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, float *x)
+{
+    const ref_cache *c = &owner->kv[k];
+    assert(slot < c->entries);
+    quant_decode(&c->f, c->data + slot * c->entry_bytes, c->elems, x);
+    reader->c.kv_read_bytes += c->entry_bytes;
+}
+
+ref_layer *ref_owner(ref_layer *L)
+{
+    return L->ls->attn.kv_from >= 0 ? &L->M->L[L->ls->attn.kv_from] : L;
+}
+
+int ref_share_keep(ref_layer *L, const float *rows, u64 n, u64 cols, sim_err *e)
+{
+    if (!L->is_source) return SIM_OK;
+    free(L->share);
+    L->share = malloc((n * cols > 0 ? n * cols : 1) * sizeof(float));
+    if (!L->share) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    memcpy(L->share, rows, n * cols * sizeof(float));
+    L->share_rows = n;
+    L->share_cols = cols;
+    return SIM_OK;
+}
+
+static u64 cache_bytes(const ref_layer *L)
+{
+    u64 b = 0;
+    for (int k = 0; k < L->ncache; k++) b += L->kv[k].entries * L->kv[k].entry_bytes;
+    return b;
+}
+
+/* Grow (or empty) every buffer of L to the table's rows at T tokens. A row's
+ * slot never moves as the buffer grows (ring buffers fill 0..cap-1 in order
+ * before they wrap), so realloc keeps the cache intact. */
+static int cache_reserve(ref_layer *L, u64 T, sim_err *e)
+{
+    kv_buf b[KV_MAX_BUFS];
+    int n = cost_kv_table(L->M->m, L->i, T, b, e);
+    if (n < 0) return n;
+    assert(n == L->ncache);
+    for (int k = 0; k < n; k++) {
+        ref_cache *c = &L->kv[k];
+        assert(b[k].entry_bytes == c->entry_bytes);
+        if (b[k].entries == c->entries) continue;
+        u64 nb = b[k].entries * c->entry_bytes;
+        uint8_t *p = realloc(c->data, nb ? nb : 1);
+        if (!p) return sim_fail(e, SIM_ENOMEM, "out of memory for the cache of layer %d", L->i);
+        if (nb > c->entries * c->entry_bytes) memset(p + c->entries * c->entry_bytes, 0, nb - c->entries * c->entry_bytes);
+        c->data = p;
+        c->entries = b[k].entries;
+    }
+    return SIM_OK;
+}
+
+/* ---- traces ---------------------------------------------------------------- */
+
+void ref_trace(ref_model *M, int layer, const char *name, const float *x, u64 rows, u64 cols)
+{
+    if (!M->opt.trace) return;
+    if (M->ntr == M->captr) {
+        int cap = M->captr ? 2 * M->captr : 64;
+        ref_trace_t *nt = realloc(M->tr, (size_t)cap * sizeof *nt);
+        if (!nt) return;
+        M->tr = nt;
+        M->captr = cap;
+    }
+    ref_trace_t *t = &M->tr[M->ntr];
+    t->data = malloc((rows * cols > 0 ? rows * cols : 1) * sizeof(float));
+    if (!t->data) return;
+    memcpy(t->data, x, rows * cols * sizeof(float));
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->layer = layer;
+    t->rows = rows;
+    t->cols = cols;
+    M->ntr++;
+}
+
+const float *ref_trace_get(const ref_model *M, int layer, const char *name, u64 *rows, u64 *cols)
+{
+    for (int k = M->ntr - 1; k >= 0; k--)
+        if (M->tr[k].layer == layer && !strcmp(M->tr[k].name, name)) {
+            if (rows) *rows = M->tr[k].rows;
+            if (cols) *cols = M->tr[k].cols;
+            return M->tr[k].data;
+        }
+    return NULL;
+}
+
+static void trace_clear(ref_model *M)
+{
+    for (int k = 0; k < M->ntr; k++) free(M->tr[k].data);
+    M->ntr = 0;
+}
+
+/* ---- init / free --------------------------------------------------------------- */
+
+static void unit_init(ref_model *M, ref_layer *L, int i, const layer_spec *ls)
+{
+    memset(L, 0, sizeof *L);
+    L->M = M;
+    L->i = i;
+    L->ls = ls;
+}
+
+static void unit_free(ref_layer *L)
+{
+    if (L->ls) {
+        const comp_type *t[3] = {L->ls->attn.type, L->ls->ffn.type, L->ls->res.type};
+        for (int k = 0; k < 3; k++)
+            if (t[k] && t[k]->ref && t[k]->ref->free && L->priv[k]) t[k]->ref->free(L);
+    }
+    for (int k = 0; k < 3; k++) free(L->priv[k]);
+    for (int k = 0; k < L->nw; k++) { free(L->w[k]->data); free(L->w[k]); }
+    free(L->w);
+    for (int k = 0; k < L->ncache; k++) free(L->kv[k].data);
+    free(L->share);
+    memset(L, 0, sizeof *L);
+}
+
+void ref_free(ref_model *M)
+{
+    if (M->L)
+        for (u64 i = 0; i < M->m->n_layers; i++) unit_free(&M->L[i]);
+    free(M->L);
+    unit_free(&M->embed);
+    unit_free(&M->ple);
+    unit_free(&M->head);
+    free(M->logits);
+    trace_clear(M);
+    free(M->tr);
+    scratch_free_all(M);
+    if (M->rng) gsl_rng_free(M->rng);
+    memset(M, 0, sizeof *M);
+}
+
+void ref_reset(ref_model *M)
+{
+    sim_err e;
+    for (u64 i = 0; i < M->m->n_layers; i++) {
+        ref_layer *L = &M->L[i];
+        for (int k = 0; k < L->ncache; k++) {
+            free(L->kv[k].data);
+            L->kv[k].data = NULL;
+            L->kv[k].entries = 0;
+        }
+        (void)cache_reserve(L, 0, &e);   /* shrinking to zero rows cannot fail */
+    }
+    M->T = 0;
+}
+
+int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim_err *e)
+{
+    int rc;
+    memset(M, 0, sizeof *M);
+    M->m = m;
+    M->seed = seed;
+    if (o) M->opt = *o;
+    M->streams = m->hc_streams ? m->hc_streams : 1;
+    M->rng = gsl_rng_alloc(gsl_rng_mt19937);
+    /* The products here are small: one BLAS thread is fastest, and keeps
+     * results independent of the thread count. */
+    openblas_set_num_threads(1);
+    M->L = calloc(m->n_layers, sizeof *M->L);
+    M->logits = calloc(m->vocab, sizeof(float));
+    if (!M->rng || !M->L || !M->logits) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
+    const comp_type *mhc = comp_find(COMP_RES, "mhc");
+    for (u64 i = 0; i < m->n_layers; i++) {
+        const layer_spec *ls = &m->layer[i];
+        if (m->hc_streams && ls->res.type != mhc) {
+            rc = sim_fail(e, SIM_EINVAL, "layer %llu: the reference kernels need every layer on mHC once one is "
+                          "(a plain residual between mHC layers is not implemented)", (unsigned long long)i);
+            goto fail;
+        }
+        if (ls->attn.kv_from >= 0) M->L[ls->attn.kv_from].is_source = true;
+    }
+    for (u64 i = 0; i < m->n_layers; i++) {
+        ref_layer *L = &M->L[i];
+        bool src = L->is_source;
+        unit_init(M, L, (int)i, &m->layer[i]);
+        L->is_source = src;
+        kv_buf b[KV_MAX_BUFS];
+        int n = cost_kv_table(m, (int)i, 0, b, e);
+        if (n < 0) { rc = n; goto fail; }
+        L->ncache = n;
+        for (int k = 0; k < n; k++) {
+            L->kv[k].name = b[k].name;
+            L->kv[k].entry_bytes = b[k].entry_bytes;
+        }
+        const comp_type *t[3] = {L->ls->attn.type, L->ls->ffn.type, L->ls->res.type};
+        for (int k = 0; k < 3; k++) {
+            if (!t[k]->ref) {
+                rc = sim_fail(e, SIM_EINVAL, "layer %llu: type '%s' has no reference kernel yet", (unsigned long long)i, t[k]->name);
+                goto fail;
+            }
+            if (t[k]->ref->init && (rc = t[k]->ref->init(L, e))) goto fail;
+        }
+        if (m->ple_dim && (rc = ref_ple_init(L, e))) goto fail;
+        for (int k = 0; k < n; k++)
+            if (!L->kv[k].elems) {
+                rc = sim_fail(e, SIM_EINVAL, "layer %llu: cache '%s' was not bound by its type", (unsigned long long)i, L->kv[k].name);
+                goto fail;
+            }
+    }
+    /* Model parts. */
+    u64 d = m->d_model, V = m->vocab, S = M->streams;
+    unit_init(M, &M->embed, -1, NULL);
+    unit_init(M, &M->ple, -2, NULL);
+    unit_init(M, &M->head, -3, NULL);
+    ref_w *emb = ref_weight(&M->embed, "embed", WC_EMBED, V, d, 0.0f, 1.7320508f);
+    if (!emb) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
+    emb->embed = true;
+    M->embed.pembed += V * d;
+    if (m->hc_streams) {
+        /* mHC head unit (research/deepseek.md 3.5): fn [S d, S], base [S], scale [1]. */
+        if (!ref_weight(&M->head, "hc_head_fn", WC_SMALL, S * d, S, 0.0f, 0.1f * sqrtf(3.0f / (float)(S * d))) ||
+            !ref_weight(&M->head, "hc_head_base", WC_SMALL, 1, S, 0.0f, 0.5f) ||
+            !ref_weight(&M->head, "hc_head_scale", WC_SMALL, 1, 1, 1.0f, 0.1f)) {
+            rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    if (!ref_weight(&M->head, "final_norm", WC_SMALL, 1, d, 1.0f, 0.1f) ||
+        (!m->tie_embeddings && !ref_weight(&M->head, "head", WC_EMBED, d, V, 0.0f, sqrtf(3.0f / (float)d)))) {
+        rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (m->ple_dim && (rc = ref_ple_model_init(M, e))) goto fail;
+    return SIM_OK;
+fail:
+    ref_free(M);
+    return rc;
+}
+
+/* ---- the step -------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void unit_clear(ref_layer *L)
+{
+    memset(&L->c, 0, sizeof L->c);
+    memset(L->welems, 0, sizeof L->welems);
+    L->time_s = 0;
+}
+
+int ref_sublayer(ref_layer *L, const ref_step *s, ref_sub sub, const float *x, float *y, sim_err *e)
+{
+    const comp_type *t = sub == SUB_ATTN ? L->ls->attn.type : L->ls->ffn.type;
+    u64 d = L->M->m->d_model;
+    ref_trace(L->M, L->i, sub == SUB_ATTN ? "attn_in" : "ffn_in", x, s->n, d);
+    int rc = t->ref->forward(L, s, x, y, e);
+    ref_trace(L->M, L->i, sub == SUB_ATTN ? "attn_out" : "ffn_out", y, s->n, d);
+    return rc;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Distinct ids among n tokens (each distinct table row is read once). */
+static u64 distinct_rows(ref_model *M, const int32_t *tok, u64 n, u64 modulo)
+{
+    int32_t *t = REF_ALLOC(M, n, int32_t);
+    if (!t) return n;
+    for (u64 k = 0; k < n; k++) t[k] = (int32_t)((u64)tok[k] % modulo);
+    qsort(t, n, sizeof *t, cmp_i32);
+    u64 c = 0;
+    for (u64 k = 0; k < n; k++) c += k == 0 || t[k] != t[k - 1];
+    return c;
+}
+
+/* The mHC head unit, the final norm and the logits of the last token. */
+static int head_forward(ref_model *M, const float *Xlast, sim_err *e)
+{
+    const model_spec *m = M->m;
+    ref_layer *H = &M->head;
+    u64 d = m->d_model, S = M->streams, V = m->vocab;
+    float *h = REF_ALLOC(M, d, float);
+    if (!h) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if (m->hc_streams) {
+        /* w = sigmoid(scale * (RMSNorm(vec X) . fn) + base); h = sum_s w_s X_s. */
+        ref_w *fn = ref_weight_find(H, "hc_head_fn"), *base = ref_weight_find(H, "hc_head_base"),
+              *sc = ref_weight_find(H, "hc_head_scale");
+        float *xn = REF_ALLOC(M, S * d, float), *w = REF_ALLOC(M, S, float);
+        if (!xn || !w) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        kern_rmsnorm(&H->c, FL_MHC, Xlast, NULL, xn, S * d);
+        ref_mm(H, FL_MHC, DT_FP32, fn, xn, 1, w, false);
+        ref_read(H, base);
+        ref_read(H, sc);
+        for (u64 k = 0; k < S; k++) w[k] = kern_sigmoid(sc->data[0] * w[k] + base->data[k]);
+        kern_count(&H->c, FL_MHC, DT_FP32, 2 * S * d);   /* the weighted sum */
+        for (u64 j = 0; j < d; j++) {
+            float a = 0;
+            for (u64 k = 0; k < S; k++) a += w[k] * Xlast[k * d + j];
+            h[j] = a;
+        }
+    } else {
+        memcpy(h, Xlast, d * sizeof *h);
+    }
+    ref_w *fnorm = ref_weight_find(H, "final_norm");
+    ref_read(H, fnorm);
+    kern_rmsnorm(&H->c, FL_OTHER, h, fnorm->data, h, d);
+    ref_trace(M, -1, "final_hidden", h, 1, d);
+    dtype lin = m->compute[CC_LINEAR];
+    if (m->tie_embeddings) {
+        /* Tied: the embedding table is read whole for the logits. */
+        ref_w *emb = ref_weight_find(&M->embed, "embed");
+        H->welems[WC_EMBED] += V * d;
+        kern_matmul(&H->c, FL_OTHER, lin, 1, V, d, h, d, emb->data, d, M->logits, V, true, false);
+    } else {
+        ref_mm(H, FL_OTHER, lin, ref_weight_find(H, "head"), h, 1, M->logits, false);
+    }
+    ref_trace(M, -1, "logits", M->logits, 1, V);
+    return SIM_OK;
+}
+
+int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
+{
+    const model_spec *m = M->m;
+    int rc = SIM_OK;
+    if (n == 0) return sim_fail(e, SIM_EINVAL, "a step needs at least one token");
+    phase ph = M->T == 0 ? PH_PREFILL : PH_DECODE;
+    if (ph == PH_DECODE && n != 1)
+        return sim_fail(e, SIM_EINVAL, "decode runs one token per step (the cost model has no chunked prefill)");
+    for (u64 k = 0; k < n; k++)
+        if (tok[k] < 0 || (u64)tok[k] >= m->vocab)
+            return sim_fail(e, SIM_EINVAL, "token %lld is outside the vocabulary (%llu)", (long long)tok[k],
+                            (unsigned long long)m->vocab);
+    ref_step s = {ph, M->T, n, tok};
+    M->step_id++;
+    trace_clear(M);
+    unit_clear(&M->embed);
+    unit_clear(&M->ple);
+    unit_clear(&M->head);
+    for (u64 i = 0; i < m->n_layers; i++) {
+        ref_layer *L = &M->L[i];
+        unit_clear(L);
+        u64 before = cache_bytes(L);
+        if ((rc = cache_reserve(L, M->T + n, e))) return rc;
+        /* kv_bytes = the cache holding the context: after a prefill of T,
+         * or before a decode step at T (cost.h's phases). */
+        L->c.kv_bytes = ph == PH_DECODE ? before : cache_bytes(L);
+    }
+    ref_mark mk = ref_scratch_mark(M);
+    u64 d = m->d_model, S = M->streams;
+    float *x0 = REF_ALLOC(M, n * d, float), *X = REF_ALLOC(M, n * S * d, float);
+    if (!x0 || !X) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
+    /* Embeddings: one row per token; each distinct row is read once. */
+    double t0 = now_s();
+    ref_w *emb = ref_weight_find(&M->embed, "embed");
+    for (u64 t = 0; t < n; t++) {
+        memcpy(x0 + t * d, emb->data + (u64)tok[t] * d, d * sizeof(float));
+        for (u64 k = 0; k < S; k++) memcpy(X + (t * S + k) * d, x0 + t * d, d * sizeof(float));
+    }
+    M->embed.welems[WC_EMBED] += distinct_rows(M, tok, n, m->vocab) * d;
+    M->embed.time_s = now_s() - t0;
+    ref_trace(M, -1, "embed", x0, n, d);
+    if (m->ple_dim) {
+        t0 = now_s();
+        if ((rc = ref_ple_model(M, &s, x0, e))) goto out;
+        M->ple.time_s = now_s() - t0;
+    }
+    for (u64 i = 0; i < m->n_layers; i++) {
+        ref_layer *L = &M->L[i];
+        t0 = now_s();
+        ref_mark lm = ref_scratch_mark(M);
+        rc = L->ls->res.type->ref->layer(L, &s, X, e);
+        if (!rc && m->ple_dim) rc = ref_ple_layer(L, &s, X, S * d, e);
+        ref_scratch_release(M, lm);
+        L->time_s = now_s() - t0;
+        if (rc) goto out;
+        if (M->opt.trace) {
+            /* The layer's output (stream 0 under mHC). */
+            float *o = REF_ALLOC(M, n * d, float);
+            if (o) {
+                for (u64 t = 0; t < n; t++) memcpy(o + t * d, X + t * S * d, d * sizeof(float));
+                ref_trace(M, L->i, "out", o, n, d);
+            }
+        }
+    }
+    t0 = now_s();
+    rc = head_forward(M, X + (n - 1) * S * d, e);
+    M->head.time_s = now_s() - t0;
+    if (!rc) M->T += n;
+out:
+    for (u64 i = 0; i < m->n_layers; i++) {
+        free(M->L[i].share);
+        M->L[i].share = NULL;
+    }
+    ref_scratch_release(M, mk);
+    return rc;
+}
+
+/* ---- results -------------------------------------------------------------------- */
+
+static void add_cost(cost_t *a, const cost_t *b)
+{
+    for (int k = 0; k < FL_COUNT; k++) a->flops[k] += b->flops[k];
+    a->flops_fp8eq_x2 += b->flops_fp8eq_x2;
+    a->kv_bytes += b->kv_bytes;
+    a->kv_read_bytes += b->kv_read_bytes;
+    a->kv_written_bytes += b->kv_written_bytes;
+    a->weight_read_bytes += b->weight_read_bytes;
+    a->act_bytes += b->act_bytes;
+    a->params += b->params;
+    a->params_active += b->params_active;
+    a->params_embed += b->params_embed;
+    a->weight_bytes += b->weight_bytes;
+}
+
+/* A unit's counters with the weight classes priced in their formats. */
+static cost_t unit_cost(const ref_model *M, const ref_layer *L)
+{
+    bool ovf = false;
+    cost_t c = L->c;
+    c.weight_read_bytes = 0;
+    c.params = 0;
+    for (int k = 0; k < WC_COUNT; k++) {
+        c.weight_read_bytes += fmt_rate_bytes(&M->m->weight[k], L->welems[k], &ovf);
+        c.weight_bytes += fmt_rate_bytes(&M->m->weight[k], L->pelems[k], &ovf);
+        c.params += L->pelems[k];
+    }
+    c.params_embed = L->pembed;
+    return c;
+}
+
+static cost_row *row_for(cost_result *r, const char *name)
+{
+    for (int k = 0; k < r->n_types; k++)
+        if (!strcmp(r->type[k].name, name)) return &r->type[k];
+    cost_row *w = &r->type[r->n_types++];
+    memset(w, 0, sizeof *w);
+    snprintf(w->name, sizeof w->name, "%s", name);
+    return w;
+}
+
+int ref_result(const ref_model *M, cost_result *r, sim_err *e)
+{
+    const model_spec *m = M->m;
+    memset(r, 0, sizeof *r);
+    r->layer = calloc(m->n_layers, sizeof *r->layer);
+    if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    r->n_layers = (int)m->n_layers;
+    for (int i = 0; i < r->n_layers; i++) {
+        r->layer[i] = unit_cost(M, &M->L[i]);
+        char name[48];
+        spec_layer_type_name(m, i, name, sizeof name);
+        cost_row *w = row_for(r, name);
+        w->layers++;
+        add_cost(&w->c, &r->layer[i]);
+    }
+    cost_t c = unit_cost(M, &M->embed);
+    add_cost(&row_for(r, "embed")->c, &c);
+    if (m->ple_dim) {
+        c = unit_cost(M, &M->ple);
+        add_cost(&row_for(r, "ple")->c, &c);
+    }
+    c = unit_cost(M, &M->head);
+    add_cost(&row_for(r, "head")->c, &c);
+    for (int k = 0; k < r->n_types; k++) add_cost(&r->total, &r->type[k].c);
+    return SIM_OK;
+}
+
+double ref_type_time(const ref_model *M, const char *name)
+{
+    double t = 0;
+    if (!strcmp(name, "embed")) return M->embed.time_s;
+    if (!strcmp(name, "ple")) return M->ple.time_s;
+    if (!strcmp(name, "head")) return M->head.time_s;
+    for (u64 i = 0; i < M->m->n_layers; i++) {
+        char nm[48];
+        spec_layer_type_name(M->m, (int)i, nm, sizeof nm);
+        if (!strcmp(nm, name)) t += M->L[i].time_s;
+    }
+    return t;
+}
+
+double ref_time_total(const ref_model *M)
+{
+    double t = M->embed.time_s + M->ple.time_s + M->head.time_s;
+    for (u64 i = 0; i < M->m->n_layers; i++) t += M->L[i].time_s;
+    return t;
+}

@@ -1,0 +1,264 @@
+/* ref.h - reference forward passes: small, real CPU executions of a spec's
+ * layer stack whose own counters must equal the analytical model (cost.h).
+ *
+ * A ref_model holds fp32 weights drawn from a seeded GSL RNG (each tensor from
+ * its own stream, keyed by (seed, layer, name): same seed, same bits, and a
+ * tensor's values do not depend on which other tensors exist), the caches
+ * of every layer allocated from cost_kv_table (the size table the analytical
+ * model uses) and stored in their real entry formats (quant.h), and per-layer
+ * counters in a cost_t gathered by the kernels as they execute (kern.h).
+ *
+ *   ref_model M;
+ *   if (ref_init(&M, &spec, 42, NULL, &e)) die(e.msg);
+ *   ref_run(&M, tokens, T, &e);          // prefill of T tokens (empty cache)
+ *   ref_run(&M, tokens + T, 1, &e);      // one decode step at context T
+ *   cost_result r; ref_result(&M, &r, &e);   // same rows as cost_eval
+ *   ... M.logits[0 .. vocab) ...
+ *   cost_result_free(&r); ref_free(&M);
+ *
+ * What is executed is what the cost model counts (the conventions are listed
+ * in each ref_<type>.c and in README.md, "What run and validate prove").
+ * Positions are 0-based; a query at position t sees keys t-W+1 .. t (W the
+ * window, 0 = all). RoPE rotates pairs (x[i], x[i + r/2]) of the first r dims
+ * (V4: the last r dims), theta 10000 (kern.h).
+ */
+#ifndef REF_H
+#define REF_H
+
+#include "cost.h"
+#include "layer.h"
+#include <stdint.h>
+
+struct ref_model;
+
+/* One weight tensor: rows x cols fp32 values (row-major, y = x W). */
+typedef struct {
+    char name[32];
+    wclass wc;            /* storage class: its format prices the bytes read */
+    bool embed;           /* an embedding / PLE table (params_embed) */
+    u64 rows, cols;
+    float *data;          /* rows*cols (owned) */
+    u64 stamp;            /* step in which its read was last counted */
+} ref_w;
+
+/* One cache buffer of a layer: a row of cost_kv_table. */
+typedef struct {
+    const char *name;     /* "kv", "window", "state", ... (from the table) */
+    u64 entries;          /* rows allocated = the table's entries at the current T */
+    u64 entry_bytes;      /* the table's bytes per row */
+    u64 elems;            /* fp32 values a row holds (set by the attention type) */
+    fmt f;                /* the row's storage format */
+    uint8_t *data;        /* entries*entry_bytes (owned) */
+} ref_cache;
+
+/* A layer, or a model part ("embed", "ple", "head"): weights, caches, counters. */
+typedef struct ref_layer {
+    struct ref_model *M;
+    int i;                /* layer index, -1 for a model part */
+    const layer_spec *ls; /* NULL for a model part */
+    ref_w **w;            /* registered weights (owned) */
+    int nw, capw;
+    cost_t c;             /* counters of the last step */
+    u64 welems[WC_COUNT]; /* weight elements read in the last step, by class */
+    u64 pelems[WC_COUNT]; /* weight elements stored, by class */
+    u64 pembed;           /* of those, embedding / PLE table elements */
+    bool is_source;       /* a later layer shares this layer's cache */
+    double time_s;        /* wall time of the last step */
+    int ncache;
+    ref_cache kv[KV_MAX_BUFS];
+    void *priv[3];        /* private state of the attention, FFN and residual types (owned) */
+    float *share;         /* prefill only: rows x share_cols values this layer's
+                             cache rows were made of, for layers that share it */
+    u64 share_rows, share_cols;
+} ref_layer;
+
+/* The step being executed. */
+typedef struct {
+    phase ph;             /* PH_PREFILL (empty cache, n tokens) or PH_DECODE (n = 1) */
+    u64 T0;               /* tokens cached before the step = position of the first token */
+    u64 n;                /* tokens in this step */
+    const int32_t *tok;   /* their ids */
+} ref_step;
+
+typedef enum { SUB_ATTN, SUB_FFN } ref_sub;
+
+/* A component type's reference implementation (comp_type.ref). */
+typedef struct ref_ops {
+    /* Register weights and private state for layer L. */
+    int (*init)(ref_layer *L, sim_err *e);
+    /* Attention / FFN: y[n, d] = F(x[n, d]) for the step's tokens. */
+    int (*forward)(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e);
+    /* Residual: run the whole layer on the residual state X (n tokens x
+     * streams x d), calling ref_sublayer for attention and FFN. */
+    int (*layer)(ref_layer *L, const ref_step *s, float *X, sim_err *e);
+    /* Free what init put in L->priv beyond the block itself (may be NULL). */
+    void (*free)(ref_layer *L);
+} ref_ops;
+
+typedef struct {
+    bool mla_expanded_decode;  /* MLA: decode in the expanded form (the invariant test) */
+    bool csa_dense;            /* CSA: attend to every visible entry, no top-k (the invariant test) */
+    bool trace;                /* keep named intermediate tensors of the last step */
+    bool mhc_identity;         /* mHC: zero projections, post bias 0 (the n = 1 test) */
+} ref_opts;
+
+typedef struct {
+    char name[48];
+    int layer;
+    u64 rows, cols;
+    float *data;
+} ref_trace_t;
+
+typedef struct ref_model {
+    const model_spec *m;
+    u64 seed;
+    ref_opts opt;
+    u64 T;                /* tokens in the caches */
+    u64 step_id;
+    u64 streams;          /* residual streams: hc_streams or 1 */
+    ref_layer *L;         /* m->n_layers */
+    ref_layer embed, ple, head;
+    float *logits;        /* vocab values: the last token of the last step */
+    float *ple_in;        /* PLE: n x (n_layers * ple_dim) inputs of the current step */
+    void *rng;            /* gsl_rng (owned) */
+    void *arena;          /* scratch chunks in use (owned) */
+    void *spare;          /* released chunks kept for reuse (owned) */
+    ref_trace_t *tr;      /* traces of the last step (opt.trace) */
+    int ntr, captr;
+} ref_model;
+
+/* Build the model: weights, empty caches. Returns SIM_OK, SIM_ENOMEM, or
+ * SIM_EINVAL for a spec feature the reference kernels do not implement
+ * (message says which). On failure nothing is left to free. */
+int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim_err *e);
+void ref_free(ref_model *M);
+
+/* Empty every cache (T = 0); weights stay. This function can't fail. */
+void ref_reset(ref_model *M);
+
+/* Run n tokens: a prefill when the cache is empty, else one decode step
+ * (n must be 1). Counters and traces describe this step only. */
+int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e);
+
+/* The last step's counters in cost_eval's shape: per layer, by type rows
+ * (same names and order rules) plus "embed", "ple", "head", and totals.
+ * weight_read_bytes and weight_bytes are priced per weight class from the
+ * elements actually read / stored. Free with cost_result_free. */
+int ref_result(const ref_model *M, cost_result *r, sim_err *e);
+
+/* Wall time of the last step for the layers of by-type row `name`, and in all. */
+double ref_type_time(const ref_model *M, const char *name);
+double ref_time_total(const ref_model *M);
+
+/* ---- for the component files ------------------------------------------ */
+
+/* Register a weight: values mean + spread * U(-1, 1) from the tensor's own
+ * stream. Counts params (and params_embed). NULL on allocation failure. */
+ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols, float mean, float spread);
+/* Find a registered weight by name (NULL if absent). */
+ref_w *ref_weight_find(const ref_layer *L, const char *name);
+/* Count a weight's elements as read in this step (once per step). */
+void ref_read(ref_layer *L, ref_w *w);
+/* y[n, W.cols] (+)= x[n, W.rows] . W: counts 2 n rows cols FLOPs of
+ * (cat, dt) and reads W. */
+void ref_mm(ref_layer *L, flop_cat cat, dtype dt, ref_w *W, const float *x, u64 n, float *y, bool acc);
+
+/* Zeroed scratch memory that lives until ref_scratch_release(mark); NULL
+ * only when memory runs out. */
+void *ref_scratch(ref_model *M, u64 bytes);
+typedef struct { void *chunk; u64 top; } ref_mark;
+ref_mark ref_scratch_mark(ref_model *M);
+void ref_scratch_release(ref_model *M, ref_mark mk);
+#define REF_ALLOC(M, n, T) ((T *)ref_scratch((M), (u64)(n) * sizeof(T)))
+
+/* Bind cache buffer k of L to a format holding `elems` values per row;
+ * SIM_EINVAL if its bytes differ from the table's entry_bytes. */
+int ref_cache_bind(ref_layer *L, int k, const fmt *f, u64 elems, sim_err *e);
+/* Write row `slot` of buffer k from x[elems] (encoded in the row format);
+ * counts entry_bytes written on L. */
+void ref_kv_write(ref_layer *L, int k, u64 slot, const float *x);
+/* Decode row `slot` of buffer k of `owner` into x; counts entry_bytes read
+ * on `reader` (a layer sharing owner's cache reads it on its own account). */
+void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, float *x);
+/* The layer owning L's cache (itself, or its kv_from source). */
+ref_layer *ref_owner(ref_layer *L);
+/* Keep the prefill rows this layer's cache was made of, for sharing layers
+ * (copied; no-op when no later layer shares this cache). */
+int ref_share_keep(ref_layer *L, const float *rows, u64 n, u64 cols, sim_err *e);
+
+/* Run sublayer `sub` (attention or FFN) of layer L: y = F(x), n x d. */
+int ref_sublayer(ref_layer *L, const ref_step *s, ref_sub sub, const float *x, float *y, sim_err *e);
+
+/* Record a named tensor of the step (copied; only when opt.trace). */
+void ref_trace(ref_model *M, int layer, const char *name, const float *x, u64 rows, u64 cols);
+/* A recorded tensor, or NULL. */
+const float *ref_trace_get(const ref_model *M, int layer, const char *name, u64 *rows, u64 *cols);
+
+/* A uniform random integer in [0, n) from the model's RNG stream `key`
+ * (used for token ids and the hash-routing table). */
+u64 ref_rand_index(ref_model *M, u64 key, u64 i, u64 n);
+
+/* The per-layer embedding input of layer L for the step (n x ple_dim, row
+ * stride n_layers * ple_dim), or NULL without PLE. */
+const float *ref_ple_input(const ref_layer *L, u64 *stride);
+/* PLE: model-level inputs for the step, and the per-layer gated update. */
+int ref_ple_model(ref_model *M, const ref_step *s, const float *x, sim_err *e);
+int ref_ple_init(ref_layer *L, sim_err *e);
+int ref_ple_layer(ref_layer *L, const ref_step *s, float *x, u64 stride_x, sim_err *e);
+int ref_ple_model_init(ref_model *M, sim_err *e);
+
+/* ---- MLA pieces shared by ref_mla.c and ref_dsa.c ----------------------- */
+
+typedef struct {
+    ref_w *wq_a, *wq_b, *q_norm, *wq, *wkv_a, *kv_norm, *wkv_b, *wo;
+} ref_mla;
+/* Register the MLA weights of L and bind cache 0 (the latent). */
+int ref_mla_init(ref_layer *L, ref_mla *w, sim_err *e);
+/* q[n, H(np+p)] (RoPE on the last p of each head), the normalised query
+ * latent cq[n, rq] (rq > 0), and the latent rows[n, r+p] (normalised c,
+ * RoPE-d k_pe, rounded to the cache format). */
+int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x, float *q, float *cq, float *rows, sim_err *e);
+/* Absorbed attention of one query q[H(np+p)] over nk latent rows: o[H v]. */
+int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const float *lat, u64 nk, float *o, sim_err *e);
+
+/* Lightning-indexer scores of one query (qi [Hi, di], head weights wt [Hi])
+ * against nk keys [nk, di]: sc[s] = sum_h wt[h] ReLU(qi[h] . key[s]),
+ * counted Hi (2 di + 3) per key into cat in compute.indexer. work: Hi nk. */
+void ref_index_scores(ref_layer *L, flop_cat cat, u64 Hi, u64 di, const float *qi, const float *wt, const float *keys,
+                      u64 nk, float *sc, float *work);
+/* The min(nk, k) largest scores (ties to the lower index), as ascending
+ * indices into idx; returns how many. taken: nk bytes of work. */
+u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx, unsigned char *taken);
+
+/* ---- DeepSeek V4 pieces shared by ref_csa.c, ref_hca.c, ref_swa4.c (ref_v4.c) */
+
+typedef struct {
+    ref_w *wq_a, *wq_b, *wkv, *wo_a, *wo_b, *q_norm, *kv_norm, *sink;
+    int win;              /* the window cache's index */
+} ref_v4;
+/* A learned-pooling compressor feeding cache `cache` (entries of `width`
+ * values) through the pending-row ring `state`. */
+typedef struct {
+    ref_w *wkv, *wgate, *ape, *norm;
+    u64 m, coff, width, rope;
+    int cache, state;
+    flop_cat cat;         /* FL_COMPRESS, or FL_INDEX for the indexer's own */
+} ref_v4cmp;
+int ref_v4_init(ref_layer *L, ref_v4 *w, int window_cache, sim_err *e);
+/* q [n, H c], the normalised query latent cq [n, rq], window rows kv [n, c]. */
+int ref_v4_project(ref_layer *L, ref_v4 *w, const ref_step *s, const float *x, float *q, float *cq, float *kv, sim_err *e);
+/* One query's attention over nk entries [nk, c] with the sink; work: nk. */
+void ref_v4_attend(ref_layer *L, ref_v4 *w, const float *q, const float *ent, u64 nk, float *o, float *work);
+/* Inverse RoPE and the grouped output projection: y [n, d] from o [n, H c]. */
+int ref_v4_output(ref_layer *L, ref_v4 *w, const ref_step *s, float *o, float *y, sim_err *e);
+int ref_v4_cmp_init(ref_layer *L, ref_v4cmp *cp, const char *pre, u64 m, u64 coff, u64 width, u64 rope, int cache, int state,
+                    const fmt *efmt, flop_cat cat, sim_err *e);
+/* Project the step's tokens, keep the pending rows, pool the entries the
+ * step completes into ent (prefill: entries 0 .. n/m-1; decode: at most
+ * one) and write them to the cache. */
+int ref_v4_cmp_step(ref_layer *L, ref_v4cmp *cp, const ref_step *s, const float *x, float *ent, sim_err *e);
+/* Write the window rows and give the rows the step's queries see: *win
+ * holds positions *base .. (prefill: the step's rows; decode: read back). */
+int ref_v4_window(ref_layer *L, const ref_step *s, int cache, const float *kv, float **win, u64 *base, sim_err *e);
+
+#endif

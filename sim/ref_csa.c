@@ -1,0 +1,93 @@
+/* ref_csa.c - reference kernel of DeepSeek V4's compressed sparse attention
+ * (attn_csa.c): overlapping learned pooling (2m tokens, stride m; ref_v4.c),
+ * a lightning indexer over its own compressed keys (index_format), and one
+ * softmax over the top-k compressed entries plus the window rows.
+ *
+ * Legend: Hi indexer heads, di indexer dim, k = index_topk, nv = entries a
+ * query at position t sees = floor((t+1)/m). Indexer queries come from the
+ * normalised query latent (idx_wq [rq, Hi di]), head weights from x
+ * (idx_wproj [d, Hi]); scores as in ref_dsa.c, counted Hi (2 di + 3) per
+ * visible entry in FL_INDEX; the min(k, nv) best entries (ties to the
+ * earlier) join the window rows. opt.csa_dense attends to all nv entries.
+ * Caches: 0 compressed, 1 index keys, 2 window, 3 and 4 the two
+ * compressors' pending rows. Decode reads the chosen entries, every index
+ * key, the window rows, and the pending rows when a block completes.
+ */
+#include "ref.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    ref_v4 v4;
+    ref_v4cmp cmp, icmp;
+    ref_w *iq, *iw;
+} csa;
+
+static int init(ref_layer *L, sim_err *e)
+{
+    const attn_cfg *a = &L->ls->attn;
+    u64 d = L->M->m->d_model, m = a->compress_ratio, Hi = a->index_heads, di = a->index_head_dim;
+    csa *w = calloc(1, sizeof *w);
+    L->priv[0] = w;
+    if (!w) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    int rc = ref_v4_init(L, &w->v4, 2, e);
+    if (!rc) rc = ref_v4_cmp_init(L, &w->cmp, "cmp", m, 2, a->head_dim, a->rope_dim, 0, 3, &a->kv_fmt, FL_COMPRESS, e);
+    if (!rc) rc = ref_v4_cmp_init(L, &w->icmp, "idx_cmp", m, 2, di, 0, 1, 4, &a->index_fmt, FL_INDEX, e);
+    if (rc) return rc;
+    if (!(w->iq = ref_weight(L, "idx_wq", WC_LINEAR, a->q_lora_rank, Hi * di, 0, sqrtf(3.0f / (float)a->q_lora_rank))) ||
+        !(w->iw = ref_weight(L, "idx_wproj", WC_LINEAR, d, Hi, 0, sqrtf(3.0f / (float)d))))
+        return sim_fail(e, SIM_ENOMEM, "out of memory");
+    return SIM_OK;
+}
+
+static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
+{
+    ref_model *M = L->M;
+    const attn_cfg *a = &L->ls->attn;
+    csa *w = L->priv[0];
+    u64 n = s->n, H = a->q_heads, c = a->head_dim, W = a->window, m = a->compress_ratio, T = s->T0 + n;
+    u64 Hi = a->index_heads, di = a->index_head_dim, K = a->index_topk, nmax = T / m + W;
+    dtype lin = M->m->compute[CC_LINEAR];
+    float *q = REF_ALLOC(M, n * H * c, float), *cq = REF_ALLOC(M, n * a->q_lora_rank, float);
+    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float), *work = REF_ALLOC(M, nmax * (Hi + 1), float);
+    float *ent = REF_ALLOC(M, (n / m + 1) * c, float), *ient = REF_ALLOC(M, (n / m + 1) * di, float);
+    float *gat = REF_ALLOC(M, nmax * c, float), *qi = REF_ALLOC(M, n * Hi * di, float), *wt = REF_ALLOC(M, n * Hi, float);
+    float *sc = REF_ALLOC(M, T / m + 1, float), *keys = REF_ALLOC(M, (T / m + 1) * di, float);
+    u64 *idx = REF_ALLOC(M, T / m + 1, u64);
+    unsigned char *taken = REF_ALLOC(M, T / m + 1, unsigned char);
+    float *win;
+    u64 base;
+    int rc;
+    if (!q || !cq || !kv || !o || !work || !ent || !ient || !gat || !qi || !wt || !sc || !keys || !idx || !taken)
+        return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if ((rc = ref_v4_project(L, &w->v4, s, x, q, cq, kv, e)) || (rc = ref_v4_window(L, s, 2, kv, &win, &base, e)) ||
+        (rc = ref_v4_cmp_step(L, &w->cmp, s, x, ent, e)) || (rc = ref_v4_cmp_step(L, &w->icmp, s, x, ient, e)))
+        return rc;
+    ref_mm(L, FL_INDEX, lin, w->iq, cq, n, qi, false);
+    ref_mm(L, FL_INDEX, lin, w->iw, x, n, wt, false);
+    if (s->ph == PH_PREFILL) {
+        memcpy(keys, ient, (n / m) * di * sizeof(float));
+    } else {
+        for (u64 i = 0; i < T / m; i++) ref_kv_read(L, L, 1, i, keys + i * di);
+    }
+    for (u64 t = 0; t < n; t++) {
+        u64 P = s->T0 + t, lo = P + 1 > W ? P + 1 - W : 0, nv = (P + 1) / m, ns;
+        if (nv) ref_index_scores(L, FL_INDEX, Hi, di, qi + t * Hi * di, wt + t * Hi, keys, nv, sc, work);
+        ns = M->opt.csa_dense ? nv : ref_topk(sc, nv, K, idx, taken);
+        for (u64 j = 0; j < ns; j++) {
+            u64 i = M->opt.csa_dense ? j : idx[j];
+            if (s->ph == PH_PREFILL) memcpy(gat + j * c, ent + i * c, c * sizeof(float));
+            else ref_kv_read(L, L, 0, i, gat + j * c);
+        }
+        if (M->opt.trace) {
+            float sel = (float)ns;
+            ref_trace(M, L->i, "csa_selected", &sel, 1, 1);
+        }
+        memcpy(gat + ns * c, win + (lo - base) * c, (P + 1 - lo) * c * sizeof(float));
+        ref_v4_attend(L, &w->v4, q + t * H * c, gat, ns + P + 1 - lo, o + t * H * c, work);
+    }
+    return ref_v4_output(L, &w->v4, s, o, y, e);
+}
+
+const ref_ops ref_ops_csa = {init, forward, NULL, NULL};

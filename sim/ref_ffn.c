@@ -1,0 +1,293 @@
+/* ref_ffn.c - reference kernels of the FFN types (ffn_none.c, ffn_dense.c,
+ * ffn_moe.c).
+ *
+ * Legend: n tokens, d = d_model, f = d_ff, E routed experts, k = top_k,
+ * outs = E (+1 with skip_route), R = router_mlp width.
+ *
+ * dense  y = (act(x Wg) * (x Wu)) Wd   (gated; plain: gelu(x Wu) Wd). The
+ *        activation is counted FLOPS_ACT per hidden element either way
+ *        (ffn_dense.c's convention).
+ * moe    routed experts are dense MLPs of width f, shared experts one MLP of
+ *        width shared * shared_d_ff (the same FLOPs as `shared` separate ones).
+ *        Router: p = softmax(x Wr) (linear) or softmax(MLP(x)) (router_mlp:
+ *        down + bias, scale, RMSNorm, SiLU, two R x R + bias, out; only its
+ *        matmuls are counted, ffn_moe.c's convention); the k experts with the
+ *        largest p + bias (ties to the lower index; the skip output is never
+ *        selected) are combined with weights p renormalised over the chosen
+ *        ones (with skip_route not renormalised: the skip mass scales the
+ *        output down). Hash routing: no router at all; token id -> k distinct
+ *        experts from a fixed pseudo-random table, weights 1/k.
+ *        Counted: router matmuls, softmax (learned routers only), expert
+ *        matmuls and activations, 2 d per (token, expert) combine. Expert
+ *        weights are read once per step for each expert some token chose:
+ *        at most min(E, n k), the analytical model's assumption.
+ */
+#include "ref.h"
+#include "kern.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdlib.h>
+
+/* ---- none -------------------------------------------------------------------- */
+
+static int none_forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
+{
+    (void)x; (void)e;
+    memset(y, 0, s->n * L->M->m->d_model * sizeof *y);
+    return SIM_OK;
+}
+
+const ref_ops ref_ops_ffn_none = {NULL, none_forward, NULL, NULL};
+
+/* ---- one MLP (dense, shared experts, one routed expert) ------------------------- */
+
+typedef struct {
+    ref_w *wg, *wu, *wd;      /* wg NULL: plain (ungated) */
+} mlp;
+
+static bool mlp_init(ref_layer *L, mlp *p, const char *pre, u64 d, u64 f, bool gated)
+{
+    char nm[32];
+    float sd = sqrtf(3.0f / (float)d);
+    snprintf(nm, sizeof nm, "%sw_up", pre);
+    p->wu = ref_weight(L, nm, WC_LINEAR, d, f, 0, sd);
+    snprintf(nm, sizeof nm, "%sw_down", pre);
+    p->wd = ref_weight(L, nm, WC_LINEAR, f, d, 0, sqrtf(3.0f / (float)f));
+    p->wg = NULL;
+    if (gated) {
+        snprintf(nm, sizeof nm, "%sw_gate", pre);
+        p->wg = ref_weight(L, nm, WC_LINEAR, d, f, 0, sd);
+    }
+    return p->wu && p->wd && (!gated || p->wg);
+}
+
+/* y (+)= MLP(x) for n rows. Weights given as raw pointers so that routed
+ * experts (slices of one tensor) and whole tensors share the code; the
+ * caller counts weight reads. */
+static int mlp_run(ref_layer *L, const float *wg, const float *wu, const float *wd, u64 d, u64 f,
+                   const float *x, u64 n, float *y, bool acc, sim_err *e)
+{
+    ref_model *M = L->M;
+    dtype lin = M->m->compute[CC_LINEAR];
+    ref_mark mk = ref_scratch_mark(M);
+    float *u = REF_ALLOC(M, n * f, float), *g = wg ? REF_ALLOC(M, n * f, float) : NULL;
+    if (!u || (wg && !g)) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    kern_matmul(&L->c, FL_FFN, lin, n, f, d, x, d, wu, f, u, f, false, false);
+    if (wg) {
+        kern_matmul(&L->c, FL_FFN, lin, n, f, d, x, d, wg, f, g, f, false, false);
+        kern_act(&L->c, g, u, u, n * f, false);
+    } else {
+        kern_act(&L->c, u, NULL, u, n * f, true);
+    }
+    kern_matmul(&L->c, FL_FFN, lin, n, d, f, u, f, wd, d, y, d, false, acc);
+    ref_scratch_release(M, mk);
+    return SIM_OK;
+}
+
+static void mlp_read(ref_layer *L, mlp *p)
+{
+    ref_read(L, p->wu);
+    ref_read(L, p->wd);
+    if (p->wg) ref_read(L, p->wg);
+}
+
+/* ---- dense -------------------------------------------------------------------- */
+
+static int dense_init(ref_layer *L, sim_err *e)
+{
+    const ffn_cfg *f = &L->ls->ffn;
+    mlp *p = calloc(1, sizeof *p);
+    L->priv[1] = p;
+    if (!p || !mlp_init(L, p, "", L->M->m->d_model, f->d_ff, f->gated)) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    return SIM_OK;
+}
+
+static int dense_forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
+{
+    mlp *p = L->priv[1];
+    mlp_read(L, p);
+    return mlp_run(L, p->wg ? p->wg->data : NULL, p->wu->data, p->wd->data, L->M->m->d_model, L->ls->ffn.d_ff,
+                   x, s->n, y, false, e);
+}
+
+const ref_ops ref_ops_ffn_dense = {dense_init, dense_forward, NULL, NULL};
+
+/* ---- moe ---------------------------------------------------------------------- */
+
+typedef struct {
+    ref_w *eg, *eu, *ed;      /* routed experts: E blocks of [d, f], [d, f], [f, d] */
+    mlp shared;               /* all shared experts as one MLP (unused when shared = 0) */
+    ref_w *router, *rbias;    /* linear router [d, outs] + selection bias [outs] */
+    ref_w *rdown, *rdown_b, *rscale, *rnorm, *rw1, *rb1, *rw2, *rb2, *rout;   /* MLP router */
+    u64 outs;
+} moe;
+
+static int moe_init(ref_layer *L, sim_err *e)
+{
+    const ffn_cfg *f = &L->ls->ffn;
+    u64 d = L->M->m->d_model, E = f->experts, ff = f->d_ff, sff = f->shared_d_ff ? f->shared_d_ff : f->d_ff;
+    moe *p = calloc(1, sizeof *p);
+    L->priv[1] = p;
+    if (!p) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    p->outs = E + (f->skip_route ? 1 : 0);
+    float sd = sqrtf(3.0f / (float)d);
+    bool ok = (p->eu = ref_weight(L, "experts.w_up", WC_EXPERT, E * d, ff, 0, sd)) &&
+              (p->ed = ref_weight(L, "experts.w_down", WC_EXPERT, E * ff, d, 0, sqrtf(3.0f / (float)ff)));
+    if (f->gated) ok = ok && (p->eg = ref_weight(L, "experts.w_gate", WC_EXPERT, E * d, ff, 0, sd));
+    if (f->shared) ok = ok && mlp_init(L, &p->shared, "shared.", d, f->shared * sff, f->gated);
+    if (f->router_mlp) {
+        u64 R = f->router_mlp;
+        float sr = sqrtf(3.0f / (float)R);
+        ok = ok && (p->rdown = ref_weight(L, "router.down", WC_SMALL, d, R, 0, sd)) &&
+             (p->rdown_b = ref_weight(L, "router.down_b", WC_SMALL, 1, R, 0, 0.1f)) &&
+             (p->rscale = ref_weight(L, "router.scale", WC_SMALL, 1, R, 1, 0.1f)) &&
+             (p->rnorm = ref_weight(L, "router.norm", WC_SMALL, 1, R, 1, 0.1f)) &&
+             (p->rw1 = ref_weight(L, "router.w1", WC_SMALL, R, R, 0, sr)) &&
+             (p->rb1 = ref_weight(L, "router.b1", WC_SMALL, 1, R, 0, 0.1f)) &&
+             (p->rw2 = ref_weight(L, "router.w2", WC_SMALL, R, R, 0, sr)) &&
+             (p->rb2 = ref_weight(L, "router.b2", WC_SMALL, 1, R, 0, 0.1f)) &&
+             (p->rout = ref_weight(L, "router.out", WC_SMALL, R, p->outs, 0, sr));
+    } else if (!f->hash) {
+        ok = ok && (p->router = ref_weight(L, "router", WC_SMALL, d, p->outs, 0, sd)) &&
+             (p->rbias = ref_weight(L, "router.bias", WC_SMALL, 1, p->outs, 0, 0.1f));
+    }
+    if (!ok) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    return SIM_OK;
+}
+
+/* The hash table's row for a token: k distinct experts (a partial
+ * Fisher-Yates shuffle driven by the model's stream for this layer). */
+static void hash_experts(ref_layer *L, int32_t tok, u64 E, u64 k, u64 *out, u64 *perm)
+{
+    for (u64 j = 0; j < E; j++) perm[j] = j;
+    for (u64 j = 0; j < k; j++) {
+        u64 r = j + ref_rand_index(L->M, 1000003u * (u64)(L->i + 1), (u64)tok * 64 + j, E - j);
+        u64 t = perm[j];
+        perm[j] = perm[r];
+        perm[r] = t;
+        out[j] = perm[j];
+    }
+}
+
+/* Router scores for n tokens into p[n, outs] (probabilities). */
+static int route_scores(ref_layer *L, moe *p, const float *x, u64 n, float *pr, sim_err *e)
+{
+    ref_model *M = L->M;
+    const ffn_cfg *f = &L->ls->ffn;
+    u64 outs = p->outs;
+    dtype lin = M->m->compute[CC_LINEAR];
+    if (f->router_mlp) {
+        u64 R = f->router_mlp;
+        float *a = REF_ALLOC(M, n * R, float), *b = REF_ALLOC(M, n * R, float);
+        if (!a || !b) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        ref_w *rs[] = {p->rdown_b, p->rscale, p->rnorm, p->rb1, p->rb2};
+        for (int k = 0; k < 5; k++) ref_read(L, rs[k]);
+        ref_mm(L, FL_FFN, lin, p->rdown, x, n, a, false);
+        for (u64 t = 0; t < n; t++) {
+            float *r = a + t * R;
+            for (u64 j = 0; j < R; j++) r[j] = (r[j] + p->rdown_b->data[j]) * p->rscale->data[j];
+            /* Uncounted (ffn_moe.c prices the router MLP's matmuls only). */
+            cost_t junk = {0};
+            kern_rmsnorm(&junk, FL_OTHER, r, p->rnorm->data, r, R);
+        }
+        ref_mm(L, FL_FFN, lin, p->rw1, a, n, b, false);
+        for (u64 j = 0; j < n * R; j++) { float v = b[j] + p->rb1->data[j % R]; b[j] = v * kern_sigmoid(v); }
+        ref_mm(L, FL_FFN, lin, p->rw2, b, n, a, false);
+        for (u64 j = 0; j < n * R; j++) a[j] += p->rb2->data[j % R];
+        ref_mm(L, FL_FFN, lin, p->rout, a, n, pr, false);
+    } else {
+        ref_mm(L, FL_FFN, lin, p->router, x, n, pr, false);
+    }
+    for (u64 t = 0; t < n; t++) kern_softmax(&L->c, FL_OTHER, pr + t * outs, outs, 1.0f, -INFINITY);
+    return SIM_OK;
+}
+
+static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
+{
+    ref_model *M = L->M;
+    const ffn_cfg *f = &L->ls->ffn;
+    moe *p = L->priv[1];
+    u64 n = s->n, d = M->m->d_model, E = f->experts, k = f->top_k, ff = f->d_ff, outs = p->outs;
+    u64 sff = f->shared_d_ff ? f->shared_d_ff : f->d_ff;
+    int rc;
+    u64 *sel = REF_ALLOC(M, n * k, u64), *perm = REF_ALLOC(M, E, u64);
+    float *wt = REF_ALLOC(M, n * k, float);
+    if (!sel || !perm || !wt) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    /* Routing. */
+    if (f->hash) {
+        for (u64 t = 0; t < n; t++) {
+            hash_experts(L, s->tok[t], E, k, sel + t * k, perm);
+            for (u64 j = 0; j < k; j++) wt[t * k + j] = 1.0f / (float)k;
+        }
+    } else {
+        float *pr = REF_ALLOC(M, n * outs, float);
+        if (!pr) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        if ((rc = route_scores(L, p, x, n, pr, e))) return rc;
+        if (p->rbias) ref_read(L, p->rbias);
+        for (u64 t = 0; t < n; t++) {
+            const float *pt = pr + t * outs;
+            double sum = 0;
+            for (u64 j = 0; j < k; j++) {
+                /* The j-th largest p + bias among the routed experts (the
+                 * skip output, index E, is never selected). */
+                u64 best = E;
+                float bv = 0;
+                for (u64 x2 = 0; x2 < E; x2++) {
+                    bool taken = false;
+                    for (u64 jj = 0; jj < j; jj++) taken |= sel[t * k + jj] == x2;
+                    float v = pt[x2] + (p->rbias ? p->rbias->data[x2] : 0.0f);
+                    if (!taken && (best == E || v > bv)) { best = x2; bv = v; }
+                }
+                sel[t * k + j] = best;
+                wt[t * k + j] = pt[best];
+                sum += pt[best];
+            }
+            if (!f->skip_route)
+                for (u64 j = 0; j < k; j++) wt[t * k + j] = (float)(wt[t * k + j] / sum);
+        }
+    }
+    if (M->opt.trace) {
+        float *sf = REF_ALLOC(M, n * k, float);
+        if (sf) {
+            for (u64 j = 0; j < n * k; j++) sf[j] = (float)sel[j];
+            ref_trace(M, L->i, "moe_experts", sf, n, k);
+        }
+    }
+    /* Shared experts first (the output starts from them), then each routed
+     * expert on the tokens that chose it. */
+    if (f->shared) {
+        mlp_read(L, &p->shared);
+        if ((rc = mlp_run(L, p->shared.wg ? p->shared.wg->data : NULL, p->shared.wu->data, p->shared.wd->data, d,
+                          f->shared * sff, x, n, y, false, e))) return rc;
+    } else {
+        memset(y, 0, n * d * sizeof *y);
+    }
+    float *xe = REF_ALLOC(M, n * d, float), *ye = REF_ALLOC(M, n * d, float);
+    u64 *who = REF_ALLOC(M, n, u64);
+    float *ww = REF_ALLOC(M, n, float);
+    if (!xe || !ye || !who || !ww) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    u64 per = (f->gated ? 3 : 2) * d * ff;
+    for (u64 ex = 0; ex < E; ex++) {
+        u64 c = 0;
+        for (u64 t = 0; t < n; t++)
+            for (u64 j = 0; j < k; j++)
+                if (sel[t * k + j] == ex) {
+                    who[c] = t;
+                    ww[c] = wt[t * k + j];
+                    memcpy(xe + c * d, x + t * d, d * sizeof(float));
+                    c++;
+                }
+        if (!c) continue;
+        L->welems[WC_EXPERT] += per;   /* this expert's weights, read once */
+        if ((rc = mlp_run(L, p->eg ? p->eg->data + ex * d * ff : NULL, p->eu->data + ex * d * ff, p->ed->data + ex * ff * d,
+                          d, ff, xe, c, ye, false, e))) return rc;
+        kern_count(&L->c, FL_OTHER, DT_FP32, c * 2 * d);   /* y += w * expert(x) */
+        for (u64 r = 0; r < c; r++)
+            for (u64 j = 0; j < d; j++) y[who[r] * d + j] += ww[r] * ye[r * d + j];
+    }
+    return SIM_OK;
+}
+
+const ref_ops ref_ops_ffn_moe = {moe_init, moe_forward, NULL, NULL};

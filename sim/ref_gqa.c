@@ -1,0 +1,172 @@
+/* ref_gqa.c - reference kernel of MHA / GQA / MQA (attn_gqa.c): sliding
+ * window, cross-layer KV sharing, per-layer head counts, q/k norms, qkv
+ * biases, output gate, K = V, sink.
+ *
+ * Legend: n tokens in the step, d = d_model, H query heads, G kv heads, h
+ * q/k head dim, v value dim, W window (0 = global), r = rope_dim.
+ * Cache row (one per token, format kv_format): [K of G heads | V of G heads]
+ * (K only with k_eq_v: the values are the keys), after q/k norm and RoPE.
+ *
+ * Executed per token: q = x Wq (+b), k = x Wk (+b), v = x Wv (+b); RMSNorm
+ * of each q / k head (qk_norm); RoPE on the first r dims of each q / k head;
+ * each query attends to keys max(0, t-W+1) .. t; gate = sigmoid(x Wg) per
+ * head multiplies the head's output (out_gate); y = o Wo.
+ * Conventions of attn_gqa.c kept here: the 1/sqrt(h) score scale and the
+ * sink logit are not counted (the model counts no FLOPs for either).
+ * A shared layer owns no cache and no K/V projections: in prefill it attends
+ * to the rows its source layer computed (kept in memory, as engines do; the
+ * model counts no cache read in prefill), in decode it reads the source's
+ * cache on its own account. */
+#include "ref.h"
+#include "kern.h"
+#include "quant.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    ref_w *wq, *wk, *wv, *wo, *wg, *bias, *qn, *kn, *sink;
+    u64 H, G, h, v, kvw;      /* kvw = cache row width */
+} gqa;
+
+static int init(ref_layer *L, sim_err *e)
+{
+    const attn_cfg *a = &L->ls->attn;
+    u64 d = L->M->m->d_model;
+    gqa *g = calloc(1, sizeof *g);
+    if (!g) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    L->priv[0] = g;
+    bool sh = L->ls->shared_kv;
+    g->H = a->q_heads;
+    g->G = a->kv_heads;
+    g->h = a->head_dim;
+    g->v = attn_vdim(a);
+    g->kvw = g->G * (g->h + (a->k_eq_v ? 0 : g->v));
+    float sd = sqrtf(3.0f / (float)d);
+    g->wq = ref_weight(L, "wq", WC_LINEAR, d, g->H * g->h, 0, sd);
+    g->wo = ref_weight(L, "wo", WC_LINEAR, g->H * g->v, d, 0, sqrtf(3.0f / (float)(g->H * g->v)));
+    bool ok = g->wq && g->wo;
+    if (!sh) {
+        g->wk = ref_weight(L, "wk", WC_LINEAR, d, g->G * g->h, 0, sd);
+        ok = ok && g->wk;
+        if (!a->k_eq_v) ok = ok && (g->wv = ref_weight(L, "wv", WC_LINEAR, d, g->G * g->v, 0, sd));
+    }
+    if (a->out_gate) ok = ok && (g->wg = ref_weight(L, "wg", WC_LINEAR, d, g->H, 0, sd));
+    if (a->qkv_bias) ok = ok && (g->bias = ref_weight(L, "qkv_bias", WC_SMALL, 1, g->H * g->h + (sh ? 0 : g->kvw), 0, 0.1f));
+    if (a->qk_norm) {
+        ok = ok && (g->qn = ref_weight(L, "q_norm", WC_SMALL, 1, g->h, 1, 0.1f));
+        if (!sh) ok = ok && (g->kn = ref_weight(L, "k_norm", WC_SMALL, 1, g->h, 1, 0.1f));
+    }
+    if (a->sink) ok = ok && (g->sink = ref_weight(L, "sink", WC_SMALL, 1, g->H, 0, 1.0f));
+    if (!ok) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    return sh ? SIM_OK : ref_cache_bind(L, 0, &a->kv_fmt, g->kvw, e);
+}
+
+static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
+{
+    ref_model *M = L->M;
+    const attn_cfg *a = &L->ls->attn;
+    gqa *g = L->priv[0];
+    bool sh = L->ls->shared_kv;
+    u64 n = s->n, d = M->m->d_model, H = g->H, G = g->G, h = g->h, v = g->v, kvw = g->kvw, W = a->window;
+    u64 r = a->rope_dim;
+    dtype lin = M->m->compute[CC_LINEAR];
+    cost_t *c = &L->c;
+    float *q = REF_ALLOC(M, n * H * h, float), *o = REF_ALLOC(M, n * H * v, float);
+    float *rows = NULL;
+    if (!q || !o) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    ref_mm(L, FL_PROJ, lin, g->wq, x, n, q, false);
+    if (!sh) {
+        /* K and V straight into cache-row layout [K | V]. */
+        float *k = REF_ALLOC(M, n * G * h, float), *vv = a->k_eq_v ? NULL : REF_ALLOC(M, n * G * v, float);
+        rows = REF_ALLOC(M, n * kvw, float);
+        if (!k || !rows || (!a->k_eq_v && !vv)) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        ref_mm(L, FL_PROJ, lin, g->wk, x, n, k, false);
+        if (vv) ref_mm(L, FL_PROJ, lin, g->wv, x, n, vv, false);
+        for (u64 t = 0; t < n; t++) {
+            memcpy(rows + t * kvw, k + t * G * h, G * h * sizeof(float));
+            if (vv) memcpy(rows + t * kvw + G * h, vv + t * G * v, G * v * sizeof(float));
+        }
+    }
+    if (g->bias) {
+        ref_read(L, g->bias);
+        kern_count(c, FL_OTHER, DT_FP32, n * (H * h + (sh ? 0 : kvw)));
+        for (u64 t = 0; t < n; t++) {
+            for (u64 j = 0; j < H * h; j++) q[t * H * h + j] += g->bias->data[j];
+            if (!sh)
+                for (u64 j = 0; j < kvw; j++) rows[t * kvw + j] += g->bias->data[H * h + j];
+        }
+    }
+    for (u64 t = 0; t < n; t++) {
+        u64 pos = s->T0 + t;
+        for (u64 hh = 0; hh < H; hh++) {
+            float *qh = q + (t * H + hh) * h;
+            if (g->qn) { ref_read(L, g->qn); kern_rmsnorm(c, FL_OTHER, qh, g->qn->data, qh, h); }
+            kern_rope(c, qh, r, pos, false);
+        }
+        for (u64 gg = 0; !sh && gg < G; gg++) {
+            float *kh = rows + t * kvw + gg * h;
+            if (g->kn) { ref_read(L, g->kn); kern_rmsnorm(c, FL_OTHER, kh, g->kn->data, kh, h); }
+            kern_rope(c, kh, r, pos, false);
+        }
+        /* The cache holds rows in kv_format: attend to what it holds. */
+        if (!sh) quant_roundtrip(&L->kv[0].f, rows + t * kvw, kvw);
+    }
+    ref_trace(M, L->i, "q", q, n, H * h);
+    /* Rows visible to this step's queries, contiguous: `base` is the
+     * position of krows[0]. */
+    const float *krows;
+    u64 base;
+    ref_layer *own = ref_owner(L);
+    if (s->ph == PH_PREFILL) {
+        if (sh) {
+            krows = own->share;
+            if (!krows || own->share_rows != n) return sim_fail(e, SIM_EINVAL, "layer %d: source rows missing", L->i);
+        } else {
+            krows = rows;
+            /* Only the rows the cache holds at the end are written (cost.h's prefill). */
+            u64 held = W ? (n < W ? n : W) : n;
+            for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * kvw);
+            int rc = ref_share_keep(L, rows, n, kvw, e);
+            if (rc) return rc;
+        }
+        base = 0;
+    } else {
+        u64 P = s->T0;   /* the new token's position: written first, then read with the rest */
+        if (!sh) ref_kv_write(L, 0, W ? P % W : P, rows);
+        base = W && P + 1 > W ? P + 1 - W : 0;
+        float *buf = REF_ALLOC(M, (P + 1 - base) * kvw, float);
+        if (!buf) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        for (u64 p = base; p <= P; p++) ref_kv_read(L, own, 0, W ? p % W : p, buf + (p - base) * kvw);
+        krows = buf;
+    }
+    float *work = REF_ALLOC(M, (H / G) * (s->T0 + n), float);
+    if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if (g->sink) ref_read(L, g->sink);
+    dtype adt = M->m->compute[CC_ATTENTION];
+    for (u64 t = 0; t < n; t++) {
+        u64 P = s->T0 + t, lo = W && P + 1 > W ? P + 1 - W : 0;
+        const float *K = krows + (lo - base) * kvw;
+        const float *V = a->k_eq_v ? K : K + G * h;
+        kern_attend(c, adt, H, G, h, v, q + t * H * h, K, kvw, V, kvw, P + 1 - lo, 1.0f / sqrtf((float)h),
+                    g->sink ? g->sink->data : NULL, o + t * H * v, work);
+    }
+    if (g->wg) {
+        float *gate = REF_ALLOC(M, n * H, float);
+        if (!gate) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        ref_mm(L, FL_PROJ, lin, g->wg, x, n, gate, false);
+        kern_count(c, FL_OTHER, DT_FP32, n * (H * FLOPS_ACT + H * v));
+        for (u64 t = 0; t < n; t++)
+            for (u64 hh = 0; hh < H; hh++) {
+                float gv = kern_sigmoid(gate[t * H + hh]);
+                for (u64 j = 0; j < v; j++) o[(t * H + hh) * v + j] *= gv;
+            }
+    }
+    ref_trace(M, L->i, "attn_o", o, n, H * v);
+    ref_mm(L, FL_PROJ, lin, g->wo, o, n, y, false);
+    (void)d;
+    return SIM_OK;
+}
+
+const ref_ops ref_ops_gqa = {init, forward, NULL, NULL};

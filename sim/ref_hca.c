@@ -1,0 +1,54 @@
+/* ref_hca.c - reference kernel of DeepSeek V4's heavily compressed attention
+ * (attn_hca.c): every query attends, in one softmax, to all complete
+ * compressed entries (non-overlapping learned pooling of m tokens, ref_v4.c)
+ * and to its window rows. Caches: 0 compressed entries, 1 window, 2 the
+ * compressor's pending rows. Decode reads every visible entry. */
+#include "ref.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    ref_v4 v4;
+    ref_v4cmp cmp;
+} hca;
+
+static int init(ref_layer *L, sim_err *e)
+{
+    const attn_cfg *a = &L->ls->attn;
+    hca *w = calloc(1, sizeof *w);
+    L->priv[0] = w;
+    if (!w) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    int rc = ref_v4_init(L, &w->v4, 1, e);
+    return rc ? rc : ref_v4_cmp_init(L, &w->cmp, "cmp", a->compress_ratio, 1, a->head_dim, a->rope_dim, 0, 2, &a->kv_fmt, FL_COMPRESS, e);
+}
+
+static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
+{
+    ref_model *M = L->M;
+    const attn_cfg *a = &L->ls->attn;
+    hca *w = L->priv[0];
+    u64 n = s->n, H = a->q_heads, c = a->head_dim, W = a->window, m = a->compress_ratio, T = s->T0 + n;
+    u64 nmax = T / m + W;
+    float *q = REF_ALLOC(M, n * H * c, float), *cq = REF_ALLOC(M, n * a->q_lora_rank, float);
+    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float), *work = REF_ALLOC(M, nmax, float);
+    float *ent = REF_ALLOC(M, (n / m + 1) * c, float), *gat = REF_ALLOC(M, nmax * c, float);
+    float *win;
+    u64 base;
+    int rc;
+    if (!q || !cq || !kv || !o || !work || !ent || !gat) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if ((rc = ref_v4_project(L, &w->v4, s, x, q, cq, kv, e)) || (rc = ref_v4_window(L, s, 1, kv, &win, &base, e)) ||
+        (rc = ref_v4_cmp_step(L, &w->cmp, s, x, ent, e)))
+        return rc;
+    for (u64 t = 0; t < n; t++) {
+        u64 P = s->T0 + t, lo = P + 1 > W ? P + 1 - W : 0, nv = (P + 1) / m;
+        for (u64 i = 0; i < nv; i++) {
+            if (s->ph == PH_PREFILL) memcpy(gat + i * c, ent + i * c, c * sizeof(float));
+            else ref_kv_read(L, L, 0, i, gat + i * c);
+        }
+        memcpy(gat + nv * c, win + (lo - base) * c, (P + 1 - lo) * c * sizeof(float));
+        ref_v4_attend(L, &w->v4, q + t * H * c, gat, nv + P + 1 - lo, o + t * H * c, work);
+    }
+    return ref_v4_output(L, &w->v4, s, o, y, e);
+}
+
+const ref_ops ref_ops_hca = {init, forward, NULL, NULL};

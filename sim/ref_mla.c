@@ -1,0 +1,187 @@
+/* ref_mla.c - reference kernel of multi-head latent attention (attn_mla.c),
+ * and the MLA pieces DSA reuses (ref_dsa.c).
+ *
+ * Legend: n tokens, d = d_model, H heads, rq = q_lora_rank, r = kv_lora_rank,
+ * np = nope_dim, p = rope_dim, v = v_head_dim, W window (0 = global).
+ * Weights: wq_a [d, rq], q_norm [rq], wq_b [rq, H(np+p)] (rq = 0: wq
+ * [d, H(np+p)]); wkv_a [d, r+p], kv_norm [r], wkv_b [r, H(np+v)] (head h:
+ * columns h(np+v) .. +np are W_UK, the next v are W_UV); wo [Hv, d].
+ * Cache row (kv_format): [RMSNorm(c) (r) | RoPE(k_pe) (p)], one per token.
+ *
+ * Prefill (expanded): k_nope | v = c W_UK | c W_UV for every token, scores
+ * q_nope.k_nope + q_pe.k_pe (2H(np+p) per pair), values 2Hv per pair.
+ * Decode (absorbed): q_abs = W_UK q_nope (2 np r per head), MQA over the
+ * latent rows (scores 2H(r+p), values 2Hr per pair), out = o_lat W_UV
+ * (2 r v per head). Both scale scores by 1/sqrt(np+p), so they agree
+ * (opt.mla_expanded_decode runs decode expanded for the invariant test).
+ * RoPE: the last p dims of each q head and the shared k_pe.
+ */
+#include "ref.h"
+#include "kern.h"
+#include "quant.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ref_mla_init(ref_layer *L, ref_mla *w, sim_err *e)
+{
+    const attn_cfg *a = &L->ls->attn;
+    u64 d = L->M->m->d_model, H = a->q_heads, rq = a->q_lora_rank, r = a->kv_lora_rank;
+    u64 np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim;
+    if (L->ls->shared_kv)
+        return sim_fail(e, SIM_EINVAL, "layer %d: KV sharing of a %s layer is not implemented by the reference kernels "
+                        "(the cost model still prices its latent projection)", L->i, a->type->name);
+    float sd = sqrtf(3.0f / (float)d);
+    bool ok = true;
+    if (rq) {
+        ok = (w->wq_a = ref_weight(L, "wq_a", WC_LINEAR, d, rq, 0, sd)) &&
+             (w->wq_b = ref_weight(L, "wq_b", WC_LINEAR, rq, H * (np + p), 0, sqrtf(3.0f / (float)rq))) &&
+             (w->q_norm = ref_weight(L, "q_norm", WC_SMALL, 1, rq, 1, 0.1f));
+    } else {
+        ok = (w->wq = ref_weight(L, "wq", WC_LINEAR, d, H * (np + p), 0, sd));
+    }
+    ok = ok && (w->wkv_a = ref_weight(L, "wkv_a", WC_LINEAR, d, r + p, 0, sd)) &&
+         (w->kv_norm = ref_weight(L, "kv_norm", WC_SMALL, 1, r, 1, 0.1f)) &&
+         (w->wkv_b = ref_weight(L, "wkv_b", WC_LINEAR, r, H * (np + v), 0, sqrtf(3.0f / (float)r))) &&
+         (w->wo = ref_weight(L, "wo", WC_LINEAR, H * v, d, 0, sqrtf(3.0f / (float)(H * v))));
+    if (!ok) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    return ref_cache_bind(L, 0, &a->kv_fmt, r + p, e);
+}
+
+int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x, float *q, float *cq, float *rows, sim_err *e)
+{
+    ref_model *M = L->M;
+    const attn_cfg *a = &L->ls->attn;
+    u64 n = s->n, H = a->q_heads, rq = a->q_lora_rank, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim;
+    dtype lin = M->m->compute[CC_LINEAR];
+    cost_t *c = &L->c;
+    (void)e;
+    if (rq) {
+        ref_mm(L, FL_PROJ, lin, w->wq_a, x, n, cq, false);
+        ref_read(L, w->q_norm);
+        for (u64 t = 0; t < n; t++) kern_rmsnorm(c, FL_OTHER, cq + t * rq, w->q_norm->data, cq + t * rq, rq);
+        ref_mm(L, FL_PROJ, lin, w->wq_b, cq, n, q, false);
+    } else {
+        ref_mm(L, FL_PROJ, lin, w->wq, x, n, q, false);
+    }
+    ref_mm(L, FL_PROJ, lin, w->wkv_a, x, n, rows, false);
+    ref_read(L, w->kv_norm);
+    for (u64 t = 0; t < n; t++) {
+        u64 pos = s->T0 + t;
+        float *row = rows + t * (r + p);
+        kern_rmsnorm(c, FL_OTHER, row, w->kv_norm->data, row, r);
+        kern_rope(c, row + r, p, pos, false);
+        for (u64 h = 0; h < H; h++) kern_rope(c, q + (t * H + h) * (np + p) + np, p, pos, false);
+        quant_roundtrip(&L->kv[0].f, row, r + p);   /* attend to what the cache holds */
+    }
+    return SIM_OK;
+}
+
+int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const float *lat, u64 nk, float *o, sim_err *e)
+{
+    ref_model *M = L->M;
+    const attn_cfg *a = &L->ls->attn;
+    u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim;
+    u64 ldb = H * (np + v);
+    dtype lin = M->m->compute[CC_LINEAR];
+    ref_mark mk = ref_scratch_mark(M);
+    float *qa = REF_ALLOC(M, H * (r + p), float), *ol = REF_ALLOC(M, H * r, float), *work = REF_ALLOC(M, H * nk, float);
+    if (!qa || !ol || !work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    ref_read(L, w->wkv_b);
+    for (u64 h = 0; h < H; h++) {
+        /* q_abs = W_UK q_nope: (1 x np) . (r x np)^T */
+        kern_matmul(&L->c, FL_PROJ, lin, 1, r, np, q + h * (np + p), np + p, w->wkv_b->data + h * (np + v), ldb,
+                    qa + h * (r + p), r + p, true, false);
+        memcpy(qa + h * (r + p) + r, q + h * (np + p) + np, p * sizeof(float));
+    }
+    kern_attend(&L->c, M->m->compute[CC_ATTENTION], H, 1, r + p, r, qa, lat, r + p, lat, r + p, nk,
+                1.0f / sqrtf((float)(np + p)), NULL, ol, work);
+    for (u64 h = 0; h < H; h++)   /* out = o_lat W_UV: (1 x r) . (r x v) */
+        kern_matmul(&L->c, FL_PROJ, lin, 1, v, r, ol + h * r, r, w->wkv_b->data + h * (np + v) + np, ldb, o + h * v, v,
+                    false, false);
+    ref_scratch_release(M, mk);
+    return SIM_OK;
+}
+
+/* Expanded attention of the step's queries over rows [lo_t .. P_t] of
+ * `lat` (whose first row is position `base`); `kx` holds those rows
+ * expanded (k_nope | v per head). */
+static int expanded(ref_layer *L, const ref_step *s, const float *q, const float *lat, const float *kx, u64 base, u64 nrows,
+                    float *o, sim_err *e)
+{
+    ref_model *M = L->M;
+    const attn_cfg *a = &L->ls->attn;
+    u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim, W = a->window;
+    u64 dq = np + p;
+    ref_mark mk = ref_scratch_mark(M);
+    /* Per-head keys [k_nope | k_pe] and values, rows x H x (np+p) and H x v. */
+    float *K = REF_ALLOC(M, nrows * H * dq, float), *V = REF_ALLOC(M, nrows * H * v, float);
+    float *work = REF_ALLOC(M, nrows, float);
+    if (!K || !V || !work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    for (u64 j = 0; j < nrows; j++)
+        for (u64 h = 0; h < H; h++) {
+            memcpy(K + (j * H + h) * dq, kx + j * H * (np + v) + h * (np + v), np * sizeof(float));
+            memcpy(K + (j * H + h) * dq + np, lat + j * (r + p) + r, p * sizeof(float));
+            memcpy(V + (j * H + h) * v, kx + j * H * (np + v) + h * (np + v) + np, v * sizeof(float));
+        }
+    for (u64 t = 0; t < s->n; t++) {
+        u64 P = s->T0 + t, lo = W && P + 1 > W ? P + 1 - W : 0;
+        kern_attend(&L->c, M->m->compute[CC_ATTENTION], H, H, dq, v, q + t * H * dq, K + (lo - base) * H * dq, H * dq,
+                    V + (lo - base) * H * v, H * v, P + 1 - lo, 1.0f / sqrtf((float)dq), NULL, o + t * H * v, work);
+    }
+    ref_scratch_release(M, mk);
+    return SIM_OK;
+}
+
+static int init(ref_layer *L, sim_err *e)
+{
+    ref_mla *w = calloc(1, sizeof *w);
+    L->priv[0] = w;
+    if (!w) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    return ref_mla_init(L, w, e);
+}
+
+static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
+{
+    ref_model *M = L->M;
+    const attn_cfg *a = &L->ls->attn;
+    ref_mla *w = L->priv[0];
+    u64 n = s->n, H = a->q_heads, rq = a->q_lora_rank, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim;
+    u64 v = a->v_head_dim, W = a->window, rw = r + p;
+    dtype lin = M->m->compute[CC_LINEAR];
+    int rc;
+    float *q = REF_ALLOC(M, n * H * (np + p), float), *cq = REF_ALLOC(M, n * (rq ? rq : 1), float);
+    float *rows = REF_ALLOC(M, n * rw, float), *o = REF_ALLOC(M, n * H * v, float);
+    if (!q || !cq || !rows || !o) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if ((rc = ref_mla_project(L, w, s, x, q, cq, rows, e))) return rc;
+    ref_trace(M, L->i, "q", q, n, H * (np + p));
+    if (s->ph == PH_PREFILL) {
+        u64 held = W ? (n < W ? n : W) : n;
+        for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * rw);
+        /* Expand K_nope and V for every token of the step (wkv_b per token). */
+        float *kx = REF_ALLOC(M, n * H * (np + v), float);
+        if (!kx) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        ref_read(L, w->wkv_b);
+        kern_matmul(&L->c, FL_PROJ, lin, n, H * (np + v), r, rows, rw, w->wkv_b->data, H * (np + v), kx, H * (np + v), false, false);
+        if ((rc = expanded(L, s, q, rows, kx, 0, n, o, e))) return rc;
+    } else {
+        u64 P = s->T0, base = W && P + 1 > W ? P + 1 - W : 0, nk = P + 1 - base;
+        ref_kv_write(L, 0, W ? P % W : P, rows);
+        float *lat = REF_ALLOC(M, nk * rw, float);
+        if (!lat) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        for (u64 pp = base; pp <= P; pp++) ref_kv_read(L, L, 0, W ? pp % W : pp, lat + (pp - base) * rw);
+        if (M->opt.mla_expanded_decode) {
+            float *kx = REF_ALLOC(M, nk * H * (np + v), float);
+            if (!kx) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            kern_matmul(&L->c, FL_PROJ, lin, nk, H * (np + v), r, lat, rw, w->wkv_b->data, H * (np + v), kx, H * (np + v), false, false);
+            if ((rc = expanded(L, s, q, lat, kx, base, nk, o, e))) return rc;
+        } else if ((rc = ref_mla_absorbed(L, w, q, lat, nk, o, e))) {
+            return rc;
+        }
+    }
+    ref_trace(M, L->i, "attn_o", o, n, H * v);
+    ref_mm(L, FL_PROJ, lin, w->wo, o, n, y, false);
+    return SIM_OK;
+}
+
+const ref_ops ref_ops_mla = {init, forward, NULL, NULL};

@@ -1,0 +1,184 @@
+/* ref_res.c - reference kernels of the residual types (res_plain.c, res_mhc.c):
+ * each runs a whole layer, calling ref_sublayer for attention and FFN.
+ *
+ * Legend: n tokens, d = C = d_model, S streams, k = S^2 + 2S, X the
+ * residual state (n x S x d).
+ *
+ * plain  x += [post_norm](F(norm(x))) for F = attention, then FFN; then
+ *        x *= layer_scalar. Counted as res_plain.c does: 2 (or 4 with
+ *        post_norms) RMSNorms and 2 adds per token; the layer scalar's
+ *        multiply is not counted (the model prices only its parameter). A
+ *        layer with `ffn: none` still normalises and adds the (zero) FFN
+ *        output: res_plain.c always prices two sublayers.
+ * mhc    per sublayer and token (arXiv 2512.24880 eq. 7-9; research/deepseek.md
+ *        3.5): x~ = RMSNorm(vec X) (no weight); [pre|post|res] =
+ *        alpha * (x~ phi) + b (the alpha scaling and the bias adds are not
+ *        counted, res_mhc.c's convention); A = sigmoid(pre), Cc =
+ *        2 sigmoid(post), B = Sinkhorn-Knopp(exp(res)) with iterations of
+ *        column then row normalisation (T_r(T_c(M))); u = A X; f =
+ *        F(RMSNorm(u) w); X' = B X + Cc f. The projection phi runs in tf32.
+ */
+#include "ref.h"
+#include "kern.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdlib.h>
+
+/* ---- plain ------------------------------------------------------------------- */
+
+typedef struct {
+    ref_w *norm[2], *post[2], *scalar;
+} plain;
+
+static int plain_init(ref_layer *L, sim_err *e)
+{
+    u64 d = L->M->m->d_model;
+    plain *p = calloc(1, sizeof *p);
+    L->priv[2] = p;
+    if (!p) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    static const char *const nn[2] = {"attn_norm", "ffn_norm"}, *const pn[2] = {"attn_post_norm", "ffn_post_norm"};
+    bool ok = true;
+    for (int k = 0; k < 2; k++) {
+        ok = ok && (p->norm[k] = ref_weight(L, nn[k], WC_SMALL, 1, d, 1, 0.1f));
+        if (L->ls->res.post_norms) ok = ok && (p->post[k] = ref_weight(L, pn[k], WC_SMALL, 1, d, 1, 0.1f));
+    }
+    if (L->ls->res.layer_scalar) ok = ok && (p->scalar = ref_weight(L, "layer_scalar", WC_SMALL, 1, 1, 1, 0.1f));
+    return ok ? SIM_OK : sim_fail(e, SIM_ENOMEM, "out of memory");
+}
+
+static int plain_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
+{
+    ref_model *M = L->M;
+    plain *p = L->priv[2];
+    u64 n = s->n, d = M->m->d_model;
+    float *xn = REF_ALLOC(M, n * d, float), *f = REF_ALLOC(M, n * d, float);
+    if (!xn || !f) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    for (int sub = 0; sub < 2; sub++) {
+        ref_read(L, p->norm[sub]);
+        for (u64 t = 0; t < n; t++) kern_rmsnorm(&L->c, FL_OTHER, X + t * d, p->norm[sub]->data, xn + t * d, d);
+        int rc = ref_sublayer(L, s, sub ? SUB_FFN : SUB_ATTN, xn, f, e);
+        if (rc) return rc;
+        if (p->post[sub]) {
+            ref_read(L, p->post[sub]);
+            for (u64 t = 0; t < n; t++) kern_rmsnorm(&L->c, FL_OTHER, f + t * d, p->post[sub]->data, f + t * d, d);
+        }
+        kern_count(&L->c, FL_OTHER, DT_FP32, n * d * FLOPS_ADD);
+        for (u64 j = 0; j < n * d; j++) X[j] += f[j];
+    }
+    if (p->scalar) {
+        ref_read(L, p->scalar);
+        for (u64 j = 0; j < n * d; j++) X[j] *= p->scalar->data[0];
+    }
+    return SIM_OK;
+}
+
+const ref_ops ref_ops_res_plain = {plain_init, NULL, plain_layer, NULL};
+
+/* ---- mHC ---------------------------------------------------------------------- */
+
+typedef struct {
+    ref_w *fn[2], *base[2], *scale[2], *norm[2];
+} mhc;
+
+static int mhc_init(ref_layer *L, sim_err *e)
+{
+    u64 d = L->M->m->d_model, S = L->ls->res.streams, k = S * S + 2 * S;
+    mhc *p = calloc(1, sizeof *p);
+    L->priv[2] = p;
+    if (!p) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    static const char *const pre[2] = {"hc_attn", "hc_ffn"}, *const nn[2] = {"attn_norm", "ffn_norm"};
+    bool id = L->M->opt.mhc_identity, ok = true;
+    for (int s = 0; s < 2; s++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "%s_fn", pre[s]);
+        ok = ok && (p->fn[s] = ref_weight(L, nm, WC_SMALL, S * d, k, 0, id ? 0 : 0.5f * sqrtf(3.0f / (float)(S * d))));
+        snprintf(nm, sizeof nm, "%s_base", pre[s]);
+        ok = ok && (p->base[s] = ref_weight(L, nm, WC_SMALL, 1, k, 0, 0.5f));
+        snprintf(nm, sizeof nm, "%s_scale", pre[s]);
+        ok = ok && (p->scale[s] = ref_weight(L, nm, WC_SMALL, 1, 3, 1, 0.1f));
+        ok = ok && (p->norm[s] = ref_weight(L, nn[s], WC_SMALL, 1, d, 1, 0.1f));
+        if (ok && id)
+            for (u64 j = S; j < 2 * S; j++) p->base[s]->data[j] = 0;   /* post = 2 sigmoid(0) = 1 */
+    }
+    return ok ? SIM_OK : sim_fail(e, SIM_ENOMEM, "out of memory");
+}
+
+/* B := Sinkhorn-Knopp(exp(B)), S x S, `it` iterations of T_r(T_c(.)). */
+static void sinkhorn(cost_t *c, float *B, u64 S, u64 it)
+{
+    kern_count(c, FL_MHC, DT_FP32, S * S + it * 4 * S * S);
+    for (u64 j = 0; j < S * S; j++) B[j] = expf(B[j]);
+    for (u64 r = 0; r < it; r++) {
+        for (u64 j = 0; j < S; j++) {          /* columns */
+            float sum = 0;
+            for (u64 i = 0; i < S; i++) sum += B[i * S + j];
+            for (u64 i = 0; i < S; i++) B[i * S + j] /= sum;
+        }
+        for (u64 i = 0; i < S; i++) {          /* rows */
+            float sum = 0;
+            for (u64 j = 0; j < S; j++) sum += B[i * S + j];
+            for (u64 j = 0; j < S; j++) B[i * S + j] /= sum;
+        }
+    }
+}
+
+static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
+{
+    ref_model *M = L->M;
+    mhc *p = L->priv[2];
+    u64 n = s->n, d = M->m->d_model, S = L->ls->res.streams, k = S * S + 2 * S, it = L->ls->res.sinkhorn_iters;
+    cost_t *c = &L->c;
+    float *xv = REF_ALLOC(M, n * S * d, float), *h = REF_ALLOC(M, n * k, float);
+    float *u = REF_ALLOC(M, n * d, float), *f = REF_ALLOC(M, n * d, float), *Bt = REF_ALLOC(M, n * S * S, float);
+    float *Xn = REF_ALLOC(M, S * d, float);
+    if (!xv || !h || !u || !f || !Bt || !Xn) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    static const char *const bname[2] = {"hc_attn_B", "hc_ffn_B"};
+    for (int sub = 0; sub < 2; sub++) {
+        for (u64 t = 0; t < n; t++) kern_rmsnorm(c, FL_MHC, X + t * S * d, NULL, xv + t * S * d, S * d);
+        ref_mm(L, FL_MHC, DT_TF32, p->fn[sub], xv, n, h, false);
+        ref_read(L, p->base[sub]);
+        ref_read(L, p->scale[sub]);
+        ref_read(L, p->norm[sub]);
+        const float *b = p->base[sub]->data, *al = p->scale[sub]->data;
+        kern_count(c, FL_MHC, DT_FP32, n * (2 * S * 4));   /* the 2S sigmoids */
+        for (u64 t = 0; t < n; t++) {
+            float *ht = h + t * k, *B = Bt + t * S * S;
+            for (u64 j = 0; j < S; j++) {
+                ht[j] = kern_sigmoid(al[0] * ht[j] + b[j]);                      /* A */
+                ht[S + j] = 2.0f * kern_sigmoid(al[1] * ht[S + j] + b[S + j]);   /* Cc */
+            }
+            for (u64 j = 0; j < S * S; j++) B[j] = al[2] * ht[2 * S + j] + b[2 * S + j];
+            sinkhorn(c, B, S, it);
+            /* u = A X (the pre-mix), then the sublayer's own RMSNorm. */
+            const float *Xt = X + t * S * d;
+            for (u64 j = 0; j < d; j++) {
+                float a = 0;
+                for (u64 r = 0; r < S; r++) a += ht[r] * Xt[r * d + j];
+                u[t * d + j] = a;
+            }
+            kern_rmsnorm(c, FL_OTHER, u + t * d, p->norm[sub]->data, u + t * d, d);
+        }
+        kern_count(c, FL_MHC, DT_FP32, n * 2 * S * d);
+        ref_trace(M, L->i, bname[sub], Bt, n, S * S);
+        int rc = ref_sublayer(L, s, sub ? SUB_FFN : SUB_ATTN, u, f, e);
+        if (rc) return rc;
+        /* X' = B X + Cc f: the residual mix (2 S^2 d) and the post (2 S d). */
+        kern_count(c, FL_MHC, DT_FP32, n * (2 * S * S * d + 2 * S * d));
+        for (u64 t = 0; t < n; t++) {
+            float *Xt = X + t * S * d;
+            const float *B = Bt + t * S * S, *Cc = h + t * k + S;
+            memcpy(Xn, Xt, S * d * sizeof(float));
+            for (u64 i = 0; i < S; i++)
+                for (u64 j = 0; j < d; j++) {
+                    float a = Cc[i] * f[t * d + j];
+                    for (u64 r = 0; r < S; r++) a += B[i * S + r] * Xn[r * d + j];
+                    Xt[i * d + j] = a;
+                }
+        }
+    }
+    return SIM_OK;
+}
+
+const ref_ops ref_ops_res_mhc = {mhc_init, NULL, mhc_layer, NULL};
