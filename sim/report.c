@@ -306,6 +306,21 @@ static int plot_types(rep *r, const sc_plot *p, const char *slug, bool flops)
     return finish_plot(r, slug, title);
 }
 
+/* The variant of arch `a` with axis `ax` at value `val` and the other axes as
+ * written (or, with product: true, at their first value); -1 if none. */
+static int find_variant(const rep *r, int a, int ax, int val)
+{
+    for (int i = 0; i < r->nv; i++) {
+        const variant *v = &r->v[i];
+        if (v->arch != a || v->value_idx[ax] != val) continue;
+        bool others = true;
+        for (int x = 0; x < r->s->n_axes; x++)
+            if (x != ax && v->value_idx[x] > (r->s->product ? 0 : -1)) others = false;
+        if (others) return i;
+    }
+    return -1;
+}
+
 /* Sweeps: one line per applicable arch, x = the axis value. */
 static int plot_axis(rep *r, const sc_plot *p, const char *slug, int mode /* 0 saved, 1 kv, 2 flops */)
 {
@@ -318,16 +333,11 @@ static int plot_axis(rep *r, const sc_plot *p, const char *slug, int mode /* 0 s
     snprintf(name, sizeof name, "%s.csv", slug);
     FILE *d = open_out(r, name);
     if (!d) return SIM_EIO;
-    /* Archs with this axis: take variants where every other axis is at index 0. */
+    /* Archs with this axis: their variant at the axis's first value. */
     int arch_first[SC_MAX_ARCHS], na = 0;
     for (int a = 0; a < s->n_archs; a++) {
-        for (int i = 0; i < r->nv; i++) {
-            const variant *v = &r->v[i];
-            if (v->arch != a || v->value_idx[ax] != 0) continue;
-            bool others = true;   /* other axes as written (or, with product, at their first value) */
-            for (int x = 0; x < s->n_axes; x++) if (x != ax && v->value_idx[x] > (s->product ? 0 : -1)) others = false;
-            if (others) { arch_first[na++] = i; break; }
-        }
+        int i = find_variant(r, a, ax, 0);
+        if (i >= 0) arch_first[na++] = i;
     }
     if (na == 0) { fclose(d); return sim_fail(r->e, SIM_EINVAL, "plot of %s: no arch has this axis", p->axis); }
     fputs("value", d);
@@ -337,15 +347,9 @@ static int plot_axis(rep *r, const sc_plot *p, const char *slug, int mode /* 0 s
     for (int val = 0; val < s->axis[ax].n_values && !rc; val++) {
         fprintf(d, "%s", s->axis[ax].value[val]);
         for (int k = 0; k < na && !rc; k++) {
-            /* the variant of the same arch with this axis at `val`, others at 0 */
-            const variant *base = &r->v[arch_first[k]], *hit = NULL;
-            for (int i = 0; i < r->nv; i++) {
-                const variant *v = &r->v[i];
-                if (v->arch != base->arch || v->value_idx[ax] != val) continue;
-                bool others = true;
-                for (int x = 0; x < s->n_axes; x++) if (x != ax && v->value_idx[x] > (s->product ? 0 : -1)) others = false;
-                if (others) { hit = v; break; }
-            }
+            const variant *base = &r->v[arch_first[k]];
+            int hi = find_variant(r, base->arch, ax, val);
+            const variant *hit = hi >= 0 ? &r->v[hi] : NULL;
             cost_t t, t0;
             if (!hit) { fputs(",", d); continue; }
             if ((rc = get(r, hit, ctx, ph, &t))) break;
