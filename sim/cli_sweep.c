@@ -105,6 +105,8 @@ int cli_sweep(int argc, char **argv)
     if (rc) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
     printf("sweep %s: %ld points%s, %ld computed, %ld reused, %.3f s (%.0f points/s) -> %s\n", scen, st.mine,
            sn ? " in this shard" : "", st.computed, st.reused, st.seconds, st.seconds > 0 ? st.mine / st.seconds : 0.0, db);
+    if (st.measured || st.measure_reused)
+        printf("  reference kernels: %ld arch x context runs measured, %ld reused\n", st.measured, st.measure_reused);
     return 0;
 }
 

@@ -281,6 +281,8 @@ static int validate_one(const vopts *o, const char *path)
                 status = 2;
                 break;
             }
+            /* Test hook: prove that a one-FLOP difference is caught (tests/ref.sh). */
+            if (getenv("KVSIM_VALIDATE_PERTURB") && me.n_types) me.type[0].c.flops[FL_ATTN] += 1;
             char what[40];
             snprintf(what, sizeof what, "%llu%s", (unsigned long long)T, ph ? "d" : "p");
             int bad = compare(&an, &me, !o->brief, what);

@@ -10,6 +10,15 @@ void kern_count(cost_t *c, flop_cat cat, dtype dt, u64 n)
     c->flops_fp8eq_x2 += n * dtype_table[dt].fp8eq_half;
 }
 
+static bool row_mode;
+
+bool kern_rowwise(bool on)
+{
+    bool was = row_mode;
+    row_mode = on;
+    return was;
+}
+
 void kern_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K,
                  const float *A, u64 lda, const float *B, u64 ldb, float *C, u64 ldc,
                  bool transB, bool accumulate)
@@ -24,8 +33,9 @@ void kern_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K,
     }
     /* BLAS takes int dimensions; the reference runs are small by design. */
     assert(M < (1u << 31) && N < (1u << 31) && K < (1u << 31));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
-                1.0f, A, (int)lda, B, (int)ldb, accumulate ? 1.0f : 0.0f, C, (int)ldc);
+    for (u64 i = 0, step = row_mode ? 1 : M; i < M; i += step)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (int)step, (int)N, (int)K,
+                    1.0f, A + i * lda, (int)lda, B, (int)ldb, accumulate ? 1.0f : 0.0f, C + i * ldc, (int)ldc);
 }
 
 void kern_matmul_naive(u64 M, u64 N, u64 K, const float *A, u64 lda, const float *B, u64 ldb,

@@ -24,6 +24,13 @@
 /* Add n FLOPs of category cat in dtype dt (the kernels' twin of cc_flops). */
 void kern_count(cost_t *c, flop_cat cat, dtype dt, u64 n);
 
+/* Row-wise mode: every product runs as M one-row products, so a row's
+ * result no longer depends on how many rows are computed with it (BLAS
+ * blocks a 1-row product differently from a T-row one, which moves the last
+ * bit). Off by default; the invariant tests turn it on to compare a decode
+ * step with a prefill bit for bit. Returns the previous setting. */
+bool kern_rowwise(bool on);
+
 /* C = A B (accumulate: C += A B). Counts 2 M N K FLOPs of (cat, dt). */
 void kern_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K,
                  const float *A, u64 lda, const float *B, u64 ldb, float *C, u64 ldc,

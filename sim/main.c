@@ -8,10 +8,12 @@
 #include "units.h"
 #include "import_hf.h"
 #include "cli.h"
+#include <gsl/gsl_errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
 
 #define MAX_SETS 64
 #define MAX_ARCHS 32
@@ -309,6 +311,12 @@ static int cmd_help_spec(void)
 
 int main(int argc, char **argv)
 {
+    gsl_set_error_handler_off();   /* GSL reports through status codes, never aborts (STYLE.md 8) */
+    /* Past a file-size limit (ulimit -f) the kernel sends SIGXFSZ, whose
+     * default action kills us mid-write with no message; ignored, the write
+     * fails with EFBIG and SQLite reports it like a full disk: a clear error,
+     * exit 2, and the database as of its last commit. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         if (argc >= 3 && !strcmp(argv[1], "help") && !strcmp(argv[2], "spec")) return cmd_help_spec();
         fputs(usage, argc < 2 ? stderr : stdout);

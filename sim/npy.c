@@ -37,9 +37,21 @@ int npy_write(const char *path, const char *descr, const void *data, size_t elem
     return SIM_OK;
 }
 
+/* mkdir -p: each missing component of dir in turn. */
 static int mkdir_p(const char *dir, sim_err *e)
 {
-    if (mkdir(dir, 0777) && errno != EEXIST) return sim_fail(e, SIM_EIO, "%s: cannot create directory (%s)", dir, strerror(errno));
+    char buf[2048];
+    size_t n = strlen(dir);
+    if (n >= sizeof buf) return sim_fail(e, SIM_EIO, "%s: path too long", dir);
+    memcpy(buf, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        if (mkdir(buf, 0777) && errno != EEXIST)
+            return sim_fail(e, SIM_EIO, "%s: cannot create directory (%s)", buf, strerror(errno));
+        buf[i] = c;
+    }
     return SIM_OK;
 }
 

@@ -38,13 +38,33 @@ double quant_max(dtype dt)
     return codec_of(dt).max;
 }
 
+/* floor(log2(a)) for a finite a > 0, and 2^k: exact bit arithmetic on
+ * doubles (frexp/ldexp are the slow part of the codec otherwise). */
+static inline int ilog2d(double a)
+{
+    uint64_t b;
+    memcpy(&b, &a, 8);
+    int e = (int)(b >> 52 & 0x7ff);
+    if (e == 0) { int E; frexp(a, &E); return E - 1; }   /* subnormal double */
+    return e - 1023;
+}
+
+static inline double pow2(int k)
+{
+    if (k < -1022 || k > 1023) return ldexp(1.0, k);
+    uint64_t b = (uint64_t)(k + 1023) << 52;
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+
 /* Encode x (saturating, ties to even); *val = the value the code stands for. */
 static uint32_t enc(const dt_codec *p, unsigned bits, double x, double *val)
 {
     if (isnan(x)) x = 0;
     if (p->is_int) {
         double r = rint(fmin(fmax(x, -p->max), p->max));
-        *val = r;
+        *val = r == 0 ? 0.0 : r;   /* integer codes have no -0 */
         return (uint32_t)(int32_t)r & (bits == 32 ? 0xffffffffu : (1u << bits) - 1);
     }
     if (p->is_pow2) {
@@ -60,13 +80,13 @@ static uint32_t enc(const dt_codec *p, unsigned bits, double x, double *val)
     double a = fmin(fabs(x), p->max), v = 0;
     uint32_t code = 0;
     if (a > 0) {
-        int E;
-        frexp(a, &E);
-        int e = E - 1, emin = 1 - p->bias;
+        int e = ilog2d(a), emin = 1 - p->bias;
         if (e < emin) e = emin;                                  /* subnormal range */
-        double mi = rint(ldexp(a, p->mbits - e));                /* exact scaling, one rounding */
-        if (mi >= ldexp(1.0, p->mbits + 1)) { e++; mi /= 2; }    /* carry into the next binade */
-        v = ldexp(mi, e - p->mbits);
+        /* a 2^(mbits-e) < 2^(mbits+1) <= 2^24: adding and removing 2^52
+         * rounds it to an integer, ties to even (the one rounding). */
+        double mi = (a * pow2(p->mbits - e) + 0x1p52) - 0x1p52;
+        if (mi >= pow2(p->mbits + 1)) { e++; mi /= 2; }          /* carry into the next binade */
+        v = mi * pow2(e - p->mbits);
         uint32_t M = (uint32_t)mi;
         if (M >= (1u << p->mbits)) code = ((uint32_t)(e + p->bias) << p->mbits) | (M - (1u << p->mbits));
         else code = M;                                           /* subnormal: exponent field 0 */
@@ -84,7 +104,7 @@ static double dec(const dt_codec *p, unsigned bits, uint32_t code)
     if (p->is_pow2) return ldexp(1.0, (int)code - 127);
     uint32_t s = code >> (p->ebits + p->mbits) & 1u;
     uint32_t ef = code >> p->mbits & ((1u << p->ebits) - 1), M = code & ((1u << p->mbits) - 1);
-    double v = ef == 0 ? ldexp(M, 1 - p->bias - p->mbits) : ldexp(M + (1u << p->mbits), (int)ef - p->bias - p->mbits);
+    double v = ef == 0 ? M * pow2(1 - p->bias - p->mbits) : (M + (1u << p->mbits)) * pow2((int)ef - p->bias - p->mbits);
     return s ? -v : v;
 }
 
@@ -129,6 +149,14 @@ static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
         u64 block = p->scaled ? p->block : (pn ? pn : 1);
         u64 nblk = p->scaled ? ceil_div(pn, p->block) : 0;
         u64 scale_byte = byte + ceil_div(pn * bits, 8);
+        if (p->dt == DT_FP32 && !p->scaled) {
+            /* Plain fp32: the bits themselves (the state buffers' default). */
+            if (out) memcpy(out + byte, x + off, pn * 4);
+            if (y && y != x) memmove(y + off, x + off, pn * 4);
+            byte = scale_byte;
+            off += pn;
+            continue;
+        }
         for (u64 b0 = 0, bi = 0; b0 < pn; b0 += block, bi++) {
             u64 b1 = b0 + block < pn ? b0 + block : pn;
             double scale = 1.0;
@@ -188,6 +216,12 @@ void quant_decode(const fmt *f, const uint8_t *in, u64 n, float *y)
         u64 block = p->scaled ? p->block : (pn ? pn : 1);
         u64 nblk = p->scaled ? ceil_div(pn, p->block) : 0;
         u64 scale_byte = byte + ceil_div(pn * bits, 8);
+        if (p->dt == DT_FP32 && !p->scaled) {
+            memcpy(y + off, in + byte, pn * 4);
+            byte = scale_byte;
+            off += pn;
+            continue;
+        }
         for (u64 b0 = 0, bi = 0; b0 < pn; b0 += block, bi++) {
             u64 b1 = b0 + block < pn ? b0 + block : pn;
             double scale = p->scaled ? dec(&sc, sbits, get(in, scale_byte * 8 + bi * sbits, sbits)) : 1.0;

@@ -173,12 +173,18 @@ int ref_cache_bind(ref_layer *L, int k, const fmt *f, u64 elems, sim_err *e)
     return SIM_OK;
 }
 
-void ref_kv_write(ref_layer *L, int k, u64 slot, const float *x)
+void ref_kv_write(ref_layer *L, int k, u64 slot, float *x)
 {
     ref_cache *c = &L->kv[k];
     assert(slot < c->entries);
     quant_encode(&c->f, x, c->elems, c->data + slot * c->entry_bytes);
+    quant_roundtrip(&c->f, x, c->elems);   /* == decoding the slot, bit for bit */
     L->c.kv_written_bytes += c->entry_bytes;
+}
+
+void ref_kv_round(ref_layer *L, int k, float *x)
+{
+    quant_roundtrip(&L->kv[k].f, x, L->kv[k].elems);
 }
 
 void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, float *x)

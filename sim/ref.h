@@ -174,9 +174,14 @@ void ref_scratch_release(ref_model *M, ref_mark mk);
 /* Bind cache buffer k of L to a format holding `elems` values per row;
  * SIM_EINVAL if its bytes differ from the table's entry_bytes. */
 int ref_cache_bind(ref_layer *L, int k, const fmt *f, u64 elems, sim_err *e);
-/* Write row `slot` of buffer k from x[elems] (encoded in the row format);
- * counts entry_bytes written on L. */
-void ref_kv_write(ref_layer *L, int k, u64 slot, const float *x);
+/* Write row `slot` of buffer k from x[elems] (encoded in the row format)
+ * and leave in x what the row now holds; counts entry_bytes written on L.
+ * Rows are always encoded from unrounded values: a block-scaled format
+ * re-encoding its own output can pick a different scale. */
+void ref_kv_write(ref_layer *L, int k, u64 slot, float *x);
+/* x := x rounded as buffer k would store it (for rows a prefill computes
+ * but does not keep: a fused kernel attends to the stored form). Uncounted. */
+void ref_kv_round(ref_layer *L, int k, float *x);
 /* Decode row `slot` of buffer k of `owner` into x; counts entry_bytes read
  * on `reader` (a layer sharing owner's cache reads it on its own account). */
 void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, float *x);
@@ -216,7 +221,7 @@ typedef struct {
 int ref_mla_init(ref_layer *L, ref_mla *w, sim_err *e);
 /* q[n, H(np+p)] (RoPE on the last p of each head), the normalised query
  * latent cq[n, rq] (rq > 0), and the latent rows[n, r+p] (normalised c,
- * RoPE-d k_pe, rounded to the cache format). */
+ * RoPE-d k_pe; not yet rounded to the cache format). */
 int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x, float *q, float *cq, float *rows, sim_err *e);
 /* Absorbed attention of one query q[H(np+p)] over nk latent rows: o[H v]. */
 int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const float *lat, u64 nk, float *o, sim_err *e);
@@ -247,8 +252,8 @@ typedef struct {
 int ref_v4_init(ref_layer *L, ref_v4 *w, int window_cache, sim_err *e);
 /* q [n, H c], the normalised query latent cq [n, rq], window rows kv [n, c]. */
 int ref_v4_project(ref_layer *L, ref_v4 *w, const ref_step *s, const float *x, float *q, float *cq, float *kv, sim_err *e);
-/* One query's attention over nk entries [nk, c] with the sink; work: nk. */
-void ref_v4_attend(ref_layer *L, ref_v4 *w, const float *q, const float *ent, u64 nk, float *o, float *work);
+/* One query's attention over nk entries [nk, c] with the sink. */
+int ref_v4_attend(ref_layer *L, ref_v4 *w, const float *q, const float *ent, u64 nk, float *o, sim_err *e);
 /* Inverse RoPE and the grouped output projection: y [n, d] from o [n, H c]. */
 int ref_v4_output(ref_layer *L, ref_v4 *w, const ref_step *s, float *o, float *y, sim_err *e);
 int ref_v4_cmp_init(ref_layer *L, ref_v4cmp *cp, const char *pre, u64 m, u64 coff, u64 width, u64 rope, int cache, int state,
@@ -259,6 +264,6 @@ int ref_v4_cmp_init(ref_layer *L, ref_v4cmp *cp, const char *pre, u64 m, u64 cof
 int ref_v4_cmp_step(ref_layer *L, ref_v4cmp *cp, const ref_step *s, const float *x, float *ent, sim_err *e);
 /* Write the window rows and give the rows the step's queries see: *win
  * holds positions *base .. (prefill: the step's rows; decode: read back). */
-int ref_v4_window(ref_layer *L, const ref_step *s, int cache, const float *kv, float **win, u64 *base, sim_err *e);
+int ref_v4_window(ref_layer *L, const ref_step *s, int cache, float *kv, float **win, u64 *base, sim_err *e);
 
 #endif

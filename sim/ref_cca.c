@@ -138,7 +138,6 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             kern_rope(c, q + hd * h, r, pos, false);
         }
         memcpy(rows + t * kvw, q + H * h, Gh * sizeof(float));
-        quant_roundtrip(&L->kv[0].f, rows + t * kvw, kvw);
     }
     /* The conv state after the step: the last p1 pre-conv rows, the last p2
      * conv1 rows, the last token's x Wv2. */
@@ -151,6 +150,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     u64 base;
     if (s->ph == PH_PREFILL) {
         u64 held = W ? (n < W ? n : W) : n;
+        for (u64 t = 0; t < n - held; t++) ref_kv_round(L, 0, rows + t * kvw);
         for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * kvw);
         krows = rows;
         base = 0;

@@ -50,7 +50,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     u64 Hi = a->index_heads, di = a->index_head_dim, K = a->index_topk, nmax = T / m + W;
     dtype lin = M->m->compute[CC_LINEAR];
     float *q = REF_ALLOC(M, n * H * c, float), *cq = REF_ALLOC(M, n * a->q_lora_rank, float);
-    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float), *work = REF_ALLOC(M, nmax * (Hi + 1), float);
+    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float), *work = REF_ALLOC(M, Hi * (T / m + 1), float);
     float *ent = REF_ALLOC(M, (n / m + 1) * c, float), *ient = REF_ALLOC(M, (n / m + 1) * di, float);
     float *gat = REF_ALLOC(M, nmax * c, float), *qi = REF_ALLOC(M, n * Hi * di, float), *wt = REF_ALLOC(M, n * Hi, float);
     float *sc = REF_ALLOC(M, T / m + 1, float), *keys = REF_ALLOC(M, (T / m + 1) * di, float);
@@ -85,7 +85,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             ref_trace(M, L->i, "csa_selected", &sel, 1, 1);
         }
         memcpy(gat + ns * c, win + (lo - base) * c, (P + 1 - lo) * c * sizeof(float));
-        ref_v4_attend(L, &w->v4, q + t * H * c, gat, ns + P + 1 - lo, o + t * H * c, work);
+        if ((rc = ref_v4_attend(L, &w->v4, q + t * H * c, gat, ns + P + 1 - lo, o + t * H * c, e))) return rc;
     }
     return ref_v4_output(L, &w->v4, s, o, y, e);
 }

@@ -117,7 +117,6 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         for (u64 j = 0; j < di; j++) var += (kt[j] - mean) * (kt[j] - mean);
         float rs = 1.0f / sqrtf(var / (float)di + KERN_NORM_EPS);
         for (u64 j = 0; j < di; j++) kt[j] = (kt[j] - mean) * rs * w->kn->data[j] + w->kb->data[j];
-        quant_roundtrip(&L->kv[1].f, kt, di);
     }
     /* Keys and latents visible to this step: the step's own rows in a
      * prefill, the caches in a decode (index keys all read, latents only

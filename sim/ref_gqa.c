@@ -110,8 +110,6 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             if (g->kn) { ref_read(L, g->kn); kern_rmsnorm(c, FL_OTHER, kh, g->kn->data, kh, h); }
             kern_rope(c, kh, r, pos, false);
         }
-        /* The cache holds rows in kv_format: attend to what it holds. */
-        if (!sh) quant_roundtrip(&L->kv[0].f, rows + t * kvw, kvw);
     }
     ref_trace(M, L->i, "q", q, n, H * h);
     /* Rows visible to this step's queries, contiguous: `base` is the
@@ -125,8 +123,10 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             if (!krows || own->share_rows != n) return sim_fail(e, SIM_EINVAL, "layer %d: source rows missing", L->i);
         } else {
             krows = rows;
-            /* Only the rows the cache holds at the end are written (cost.h's prefill). */
+            /* Only the rows the cache holds at the end are written (cost.h's
+             * prefill); every row is attended to in its stored form. */
             u64 held = W ? (n < W ? n : W) : n;
+            for (u64 t = 0; t < n - held; t++) ref_kv_round(L, 0, rows + t * kvw);
             for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * kvw);
             int rc = ref_share_keep(L, rows, n, kvw, e);
             if (rc) return rc;

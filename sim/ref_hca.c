@@ -30,12 +30,12 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     u64 n = s->n, H = a->q_heads, c = a->head_dim, W = a->window, m = a->compress_ratio, T = s->T0 + n;
     u64 nmax = T / m + W;
     float *q = REF_ALLOC(M, n * H * c, float), *cq = REF_ALLOC(M, n * a->q_lora_rank, float);
-    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float), *work = REF_ALLOC(M, nmax, float);
+    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float);
     float *ent = REF_ALLOC(M, (n / m + 1) * c, float), *gat = REF_ALLOC(M, nmax * c, float);
     float *win;
     u64 base;
     int rc;
-    if (!q || !cq || !kv || !o || !work || !ent || !gat) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if (!q || !cq || !kv || !o || !ent || !gat) return sim_fail(e, SIM_ENOMEM, "out of memory");
     if ((rc = ref_v4_project(L, &w->v4, s, x, q, cq, kv, e)) || (rc = ref_v4_window(L, s, 1, kv, &win, &base, e)) ||
         (rc = ref_v4_cmp_step(L, &w->cmp, s, x, ent, e)))
         return rc;
@@ -46,7 +46,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             else ref_kv_read(L, L, 0, i, gat + i * c);
         }
         memcpy(gat + nv * c, win + (lo - base) * c, (P + 1 - lo) * c * sizeof(float));
-        ref_v4_attend(L, &w->v4, q + t * H * c, gat, nv + P + 1 - lo, o + t * H * c, work);
+        if ((rc = ref_v4_attend(L, &w->v4, q + t * H * c, gat, nv + P + 1 - lo, o + t * H * c, e))) return rc;
     }
     return ref_v4_output(L, &w->v4, s, o, y, e);
 }

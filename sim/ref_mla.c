@@ -72,7 +72,6 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
         kern_rmsnorm(c, FL_OTHER, row, w->kv_norm->data, row, r);
         kern_rope(c, row + r, p, pos, false);
         for (u64 h = 0; h < H; h++) kern_rope(c, q + (t * H + h) * (np + p) + np, p, pos, false);
-        quant_roundtrip(&L->kv[0].f, row, r + p);   /* attend to what the cache holds */
     }
     return SIM_OK;
 }
@@ -157,6 +156,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     ref_trace(M, L->i, "q", q, n, H * (np + p));
     if (s->ph == PH_PREFILL) {
         u64 held = W ? (n < W ? n : W) : n;
+        for (u64 t = 0; t < n - held; t++) ref_kv_round(L, 0, rows + t * rw);
         for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * rw);
         /* Expand K_nope and V for every token of the step (wkv_b per token). */
         float *kx = REF_ALLOC(M, n * H * (np + v), float);

@@ -19,15 +19,15 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     ref_v4 *w = L->priv[0];
     u64 n = s->n, H = a->q_heads, c = a->head_dim, W = a->window;
     float *q = REF_ALLOC(M, n * H * c, float), *cq = REF_ALLOC(M, n * a->q_lora_rank, float);
-    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float), *work = REF_ALLOC(M, W, float);
+    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float);
     float *win;
     u64 base;
     int rc;
-    if (!q || !cq || !kv || !o || !work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if (!q || !cq || !kv || !o) return sim_fail(e, SIM_ENOMEM, "out of memory");
     if ((rc = ref_v4_project(L, w, s, x, q, cq, kv, e)) || (rc = ref_v4_window(L, s, 0, kv, &win, &base, e))) return rc;
     for (u64 t = 0; t < n; t++) {
         u64 P = s->T0 + t, lo = P + 1 > W ? P + 1 - W : 0;
-        ref_v4_attend(L, w, q + t * H * c, win + (lo - base) * c, P + 1 - lo, o + t * H * c, work);
+        if ((rc = ref_v4_attend(L, w, q + t * H * c, win + (lo - base) * c, P + 1 - lo, o + t * H * c, e))) return rc;
     }
     return ref_v4_output(L, w, s, o, y, e);
 }

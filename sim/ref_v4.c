@@ -84,19 +84,23 @@ int ref_v4_project(ref_layer *L, ref_v4 *w, const ref_step *s, const float *x, f
         }
         kern_rmsnorm(ct, FL_OTHER, kv + t * c, w->kv_norm->data, kv + t * c, c);
         rope_last(ct, kv + t * c, c, p, pos, false);
-        quant_roundtrip(&L->kv[w->win].f, kv + t * c, c);   /* the window rows: what the cache holds */
     }
     return SIM_OK;
 }
 
-void ref_v4_attend(ref_layer *L, ref_v4 *w, const float *q, const float *ent, u64 nk, float *o, float *work)
+int ref_v4_attend(ref_layer *L, ref_v4 *w, const float *q, const float *ent, u64 nk, float *o, sim_err *e)
 {
     const attn_cfg *a = &L->ls->attn;
     u64 H = a->q_heads, c = a->head_dim;
+    ref_mark mk = ref_scratch_mark(L->M);
+    float *work = REF_ALLOC(L->M, H * nk, float);
+    if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
     ref_read(L, w->sink);
     kern_count(&L->c, FL_OTHER, DT_FP32, H);   /* the sink term of each head's denominator */
     kern_attend(&L->c, L->M->m->compute[CC_ATTENTION], H, 1, c, c, q, ent, c, ent, c, nk, 1.0f / sqrtf((float)c),
                 w->sink->data, o, work);
+    ref_scratch_release(L->M, mk);
+    return SIM_OK;
 }
 
 int ref_v4_output(ref_layer *L, ref_v4 *w, const ref_step *s, float *o, float *y, sim_err *e)
@@ -179,7 +183,6 @@ static void pool(ref_layer *L, ref_v4cmp *cp, u64 i, const float *const *rowp, f
         cost_t junk = {0};
         kern_rope(&junk, out + w - cp->rope, cp->rope, m * i, false);
     }
-    quant_roundtrip(&L->kv[cp->cache].f, out, w);
 }
 
 int ref_v4_cmp_step(ref_layer *L, ref_v4cmp *cp, const ref_step *s, const float *x, float *ent, sim_err *e)
@@ -196,13 +199,13 @@ int ref_v4_cmp_step(ref_layer *L, ref_v4cmp *cp, const ref_step *s, const float 
     ref_mm(L, cp->cat, lin, cp->wgate, x, n, tmp, false);
     for (u64 t = 0; t < n; t++) {
         memcpy(st + t * sw + cw, tmp + t * cw, cw * sizeof(float));
-        quant_roundtrip(&L->kv[cp->state].f, st + t * sw, sw);
     }
     ref_read(L, cp->ape);
     if (s->ph == PH_PREFILL) {
         /* The pending ring keeps the last coff m rows; every complete block
          * is pooled from the step's own rows. */
         u64 held = n < ring ? n : ring;
+        for (u64 t = 0; t < n - held; t++) ref_kv_round(L, cp->state, st + t * sw);
         for (u64 t = n - held; t < n; t++) ref_kv_write(L, cp->state, t % ring, st + t * sw);
         for (u64 i = 0; i < n / m; i++) {
             for (u64 part = 0; part < cp->coff; part++)
@@ -236,14 +239,15 @@ int ref_v4_cmp_step(ref_layer *L, ref_v4cmp *cp, const ref_step *s, const float 
     return SIM_OK;
 }
 
-int ref_v4_window(ref_layer *L, const ref_step *s, int cache, const float *kv, float **win, u64 *base, sim_err *e)
+int ref_v4_window(ref_layer *L, const ref_step *s, int cache, float *kv, float **win, u64 *base, sim_err *e)
 {
     const attn_cfg *a = &L->ls->attn;
     u64 n = s->n, c = a->head_dim, W = a->window;
     if (s->ph == PH_PREFILL) {
         u64 held = n < W ? n : W;
+        for (u64 t = 0; t < n - held; t++) ref_kv_round(L, cache, kv + t * c);
         for (u64 t = n - held; t < n; t++) ref_kv_write(L, cache, t % W, kv + t * c);
-        *win = (float *)kv;
+        *win = kv;
         *base = 0;
         return SIM_OK;
     }

@@ -452,45 +452,105 @@ static int plot_fit(rep *r, const sc_plot *p, const char *slug)
     return finish_plot(r, slug, "longest context that fits");
 }
 
-typedef struct { FILE *d; int rows; } measure_ctx;
+typedef struct {
+    FILE *counters, *times;
+    const char *arch;
+    int rows, exact, times_n;
+    double worst_rel;            /* largest |measured - model| / model over the counters */
+    double ratio[512];           /* measured / predicted time, per type row */
+} measure_ctx;
 
 static void measure_cb(void *c, const measure_row *m)
 {
     measure_ctx *mc = c;
-    char t[64], k[64];
+    char a[160], t[64], k[64];
+    csv_label(mc->arch, a, sizeof a);
     csv_label(m->type, t, sizeof t);
     csv_label(m->counter, k, sizeof k);
-    fprintf(mc->d, "%llu,%s,%s,%.9g,%.9g,%.9g\n", (unsigned long long)m->ctx, t, k, m->analytical, m->measured, m->seconds);
+    if (strstr(m->counter, "time_s")) {
+        fprintf(mc->times, "%s,%llu,%s,%s,%.9g,%.9g\n", a, (unsigned long long)m->ctx, t, k, m->analytical, m->measured);
+        if (strcmp(m->type, "total") && m->analytical > 0 && mc->times_n < 512) mc->ratio[mc->times_n++] = m->measured / m->analytical;
+        return;
+    }
+    fprintf(mc->counters, "%s,%llu,%s,%s,%.17g,%.17g\n", a, (unsigned long long)m->ctx, t, k, m->analytical, m->measured);
     mc->rows++;
+    if (m->analytical == m->measured) mc->exact++;
+    else if (m->analytical > 0) {
+        double rel = (m->measured - m->analytical) / m->analytical;
+        if (rel < 0) rel = -rel;
+        if (rel > mc->worst_rel) mc->worst_rel = rel;
+    }
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Reference kernels: every counter against the model (on the y = x line when
+ * they agree), and wall time against the roofline prediction. */
 static int plot_measured(rep *r, const sc_plot *p, const char *slug)
 {
     (void)p;
-    char name[160];
-    snprintf(name, sizeof name, "%s.csv", slug);
-    FILE *d = open_out(r, name);
-    if (!d) return SIM_EIO;
-    fputs("ctx_tokens,type,counter,analytical,measured,seconds\n", d);
-    measure_ctx mc = {d, 0};
+    char cn[160], tn[160], name[200];
+    snprintf(cn, sizeof cn, "%s-counters", slug);
+    snprintf(tn, sizeof tn, "%s-time", slug);
+    snprintf(name, sizeof name, "%s.csv", cn);
+    measure_ctx mc;
+    memset(&mc, 0, sizeof mc);
+    if (!(mc.counters = open_out(r, name))) return SIM_EIO;
+    snprintf(name, sizeof name, "%s.csv", tn);
+    if (!(mc.times = open_out(r, name))) { fclose(mc.counters); return SIM_EIO; }
+    fputs("arch,ctx_tokens,type,counter,model,measured\n", mc.counters);
+    fputs("arch,ctx_tokens,type,phase_time,predicted_s,measured_s\n", mc.times);
     int rc = SIM_OK;
     for (int i = 0; i < r->nv && !rc; i++)
-        if (first_variant(r, i)) rc = store_each_measure(r->db, r->v[i].m.name, r->s->measure_scale, measure_cb, &mc, r->e);
-    if (rc) { fclose(d); return rc; }
-    if ((rc = close_out(r, d, name))) return rc;
-    snprintf(name, sizeof name, "%s.gp", slug);
+        if (first_variant(r, i)) {
+            mc.arch = r->v[i].m.name;
+            rc = store_each_measure(r->db, r->v[i].m.name, 0, measure_cb, &mc, r->e);
+        }
+    snprintf(name, sizeof name, "%s.csv", cn);
+    int rc2 = close_out(r, mc.counters, name);
+    snprintf(name, sizeof name, "%s.csv", tn);
+    int rc3 = close_out(r, mc.times, name);
+    if (rc || (rc = rc2) || (rc = rc3)) return rc;
+    snprintf(name, sizeof name, "%s.gp", cn);
     FILE *g = open_out(r, name);
     if (!g) return SIM_EIO;
-    gp_begin(g, slug, "Reference kernels: measured counters vs the model's prediction");
-    fputs("set logscale xy 10\nset xlabel 'analytical (model)'\nset ylabel 'measured (kernels)'\nset key left top\n"
-          "plot x with lines dashtype 2 title 'measured = model', ", g);
-    fprintf(g, "'%s.csv' skip 1 using 4:5 with points pt 7 ps 1.2 title 'counters (FLOPs, bytes)'\n", slug);
-    gp_end(g, slug);
+    gp_begin(g, cn, "Reference kernels: every counter, measured vs the model");
+    fputs("set logscale xy 10\nset format x '%.0e'\nset format y '%.0e'\nset xlabel 'model (FLOPs or bytes)'\n"
+          "set ylabel 'measured by the kernels (FLOPs or bytes)'\nset key inside left top\n", g);
+    fprintf(g, "plot x with lines dashtype 2 lc rgb '#7f7f7f' title 'measured = model', '%s.csv' skip 1 using 5:6 "
+               "with points pt 7 ps 1.1 lc rgb '%s' title 'counters (types x phases x contexts)'\n", cn, COLOR(0));
+    gp_end(g, cn);
     if ((rc = close_out(r, g, name))) return rc;
-    fprintf(r->md, "\n### Reference kernels vs the model\n\n%d measured counters at scale 1/%llu.%s\n", mc.rows,
-            (unsigned long long)r->s->measure_scale,
-            mc.rows ? "" : " No measurements are in the database: this kvsim build runs no reference kernels in sweeps.");
-    return finish_plot(r, slug, "measured vs model");
+    snprintf(name, sizeof name, "%s.gp", tn);
+    if (!(g = open_out(r, name))) return SIM_EIO;
+    gp_begin(g, tn, "Reference kernels: wall time vs the roofline prediction (per layer type)");
+    fputs("set logscale xy 10\nset format x '%.0e'\nset format y '%.0e'\n"
+          "set xlabel 'predicted time (s, roofline with this machine''s profile)'\n"
+          "set ylabel 'measured wall time (s)'\nset key inside left top\n", g);
+    fprintf(g, "plot x with lines dashtype 2 lc rgb '#7f7f7f' title 'measured = predicted', 1.2*x with lines dashtype 3 "
+               "lc rgb '#bcbd22' title '+20%%', 0.8*x with lines dashtype 3 lc rgb '#bcbd22' title '-20%%', "
+               "'%s.csv' skip 1 using 5:6 with points pt 7 ps 1.1 lc rgb '%s' title 'layer types x phases x contexts'\n",
+            tn, COLOR(1));
+    gp_end(g, tn);
+    if ((rc = close_out(r, g, name))) return rc;
+    fprintf(r->md, "\n### Reference kernels vs the model\n\n");
+    if (!mc.rows) {
+        fprintf(r->md, "No measurements in the database: add a `measured:` block to the scenario and rerun kvsim sweep.\n");
+    } else {
+        double med = 0;
+        if (mc.times_n) { qsort(mc.ratio, (size_t)mc.times_n, sizeof mc.ratio[0], cmp_double); med = mc.ratio[mc.times_n / 2]; }
+        fprintf(r->md, "%d counters (FLOPs, FP8-equivalent FLOPs, KV bytes, KV read and written, weight bytes read; per layer "
+                       "type, prefill and decode, every measured context): %d equal the model exactly", mc.rows, mc.exact);
+        if (mc.rows != mc.exact) fprintf(r->md, ", the largest difference %.3g%%", 100 * mc.worst_rel);
+        fprintf(r->md, ". Wall time / predicted time, median over %d layer-type rows: %.2f.\n", mc.times_n, med);
+    }
+    r->info->plots++;
+    fprintf(r->md, "\n![counters](%s.png)\n\n[SVG](%s.svg) · data [%s.csv](%s.csv) · script [%s.gp](%s.gp)\n", cn, cn, cn, cn, cn, cn);
+    return finish_plot(r, tn, "wall time vs prediction");
 }
 
 static int claims_section(rep *r, const char *archs_dir)
@@ -588,14 +648,14 @@ int report_write(const scenario *s, const char *db_path, const char *out_dir, co
         info->gnuplot_missing = true;
     } else {
         for (int k = 0; k < s->n_plots; k++) {
-            static const char *const two[] = {"-kv", "-flops"};
+            static const char *const two[] = {"-kv", "-flops"}, *const mtwo[] = {"-counters", "-time"};
             const sc_plot *p = &s->plot[k];
-            bool split = p->kind == PLOT_TYPES_AT_CTX || p->kind == PLOT_COMPRESSION;
+            bool split = p->kind == PLOT_TYPES_AT_CTX || p->kind == PLOT_COMPRESSION || p->kind == PLOT_MEASURED;
             for (int part = 0; part < (split ? 2 : 1); part++) {
                 char slug[96], script[128];
                 snprintf(slug, sizeof slug, "%02d-", k + 1);
                 plot_slug(plot_kind_name[p->kind], slug + 3, sizeof slug - 3);
-                snprintf(script, sizeof script, "%s%s.gp", slug, split ? two[part] : "");
+                snprintf(script, sizeof script, "%s%s.gp", slug, !split ? "" : p->kind == PLOT_MEASURED ? mtwo[part] : two[part]);
                 sim_err ge;
                 if (plot_render(out_dir, script, &ge)) snprintf(info->warning, sizeof info->warning, "%s", ge.msg);
                 else info->images += 2;

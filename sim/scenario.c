@@ -228,19 +228,26 @@ static int parse(scenario *s, const ynode *root, sim_err *e)
     }
     const ynode *me = yt_get(root, "measured");
     if (me) {
-        static const char *const mk[] = {"scale", "layers", "contexts", NULL};
+        static const char *const mk[] = {"scale", "layers", "contexts", "profile", "seed", NULL};
         if ((rc = keys_ok(me, mk, "measured", e))) return rc;
-        s->measure_scale = 16, s->measure_layers = 4;
-        if (yt_get(me, "scale") && (rc = yt_u64(yt_get(me, "scale"), &s->measure_scale, e))) return rc;
+        s->measure_scale = 0, s->measure_layers = 4, s->measure_seed = 1;   /* scale 0 = auto */
+        const ynode *sc = yt_get(me, "scale");
+        if (sc && !(sc->kind == YT_SCALAR && !strcmp(sc->str, "auto")) && (rc = yt_u64(sc, &s->measure_scale, e))) return rc;
         if (yt_get(me, "layers") && (rc = yt_u64(yt_get(me, "layers"), &s->measure_layers, e))) return rc;
-        if (s->measure_scale == 0 || s->measure_layers == 0)
-            return sim_fail(e, SIM_EINVAL, "%s: measured scale and layers must be at least 1", POS(me));
+        if (yt_get(me, "seed") && (rc = yt_u64(yt_get(me, "seed"), &s->measure_seed, e))) return rc;
+        if (yt_get(me, "profile") && (rc = text(yt_get(me, "profile"), s->measure_profile, sizeof s->measure_profile, "profile", e))) return rc;
+        if (s->measure_layers == 0 || s->measure_layers > 4096 || s->measure_scale > 4096)
+            return sim_fail(e, SIM_EINVAL, "%s: measured layers must be 1-4096 and scale 'auto' or 1-4096", POS(me));
         const ynode *mc = yt_get(me, "contexts");
         if (!mc) return sim_fail(e, SIM_EINVAL, "%s: measured needs `contexts:`", POS(me));
         if ((rc = list_of(mc, "measured contexts", e))) return rc;
         if (mc->n > 16) return sim_fail(e, SIM_EINVAL, "%s: at most 16 measured contexts", POS(mc));
-        for (size_t i = 0; i < mc->n; i++)
-            if ((rc = ctx_value(mc->kid[i], &s->measure_ctx[s->n_measure_ctx++], e))) return rc;
+        for (size_t i = 0; i < mc->n; i++) {
+            if ((rc = ctx_value(mc->kid[i], &s->measure_ctx[s->n_measure_ctx], e))) return rc;
+            if (s->measure_ctx[s->n_measure_ctx] > 65536)
+                return sim_fail(e, SIM_EINVAL, "%s: measured contexts run real kernels: at most 64k tokens", POS(mc->kid[i]));
+            s->n_measure_ctx++;
+        }
     }
     return SIM_OK;
 }

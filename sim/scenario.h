@@ -68,8 +68,11 @@ typedef struct {
                                           one axis at a time, the others as written) */
     int n_plots;
     sc_plot plot[SC_MAX_PLOTS];
-    /* measured: reference kernels at small scale (0 = none) */
-    u64 measure_scale, measure_layers;
+    /* measured: reference kernels at small scale (n_measure_ctx = 0: none) */
+    u64 measure_scale;                 /* 0 = auto (d_model scaled to <= 256) */
+    u64 measure_layers;                /* first N layers (default 4) */
+    u64 measure_seed;
+    char measure_profile[512];         /* hardware profile for predicted times ("" = probe) */
     int n_measure_ctx;
     u64 measure_ctx[16];
 } scenario;

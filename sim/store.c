@@ -41,6 +41,17 @@ static const char schema[] =
 
 static int dberr(store *st, sim_err *e, const char *what)
 {
+    /* A failed write says only "disk I/O error": a file-size limit (EFBIG)
+     * or a quota is SQLITE_IOERR_WRITE to SQLite (only ENOSPC is
+     * SQLITE_FULL), and the errno is gone by the time we ask. Name the likely
+     * causes and the way out: the last commit is intact, a rerun resumes. */
+    int x = sqlite3_extended_errcode(st->db), sys = sqlite3_system_errno(st->db);
+    if ((x & 0xff) == SQLITE_FULL || x == SQLITE_IOERR_WRITE ||
+        x == SQLITE_IOERR_TRUNCATE || x == SQLITE_IOERR_FSYNC || x == SQLITE_IOERR_SHMSIZE)
+        return sim_fail(e, SIM_EIO, "database: %s: cannot write (%s%s%s): the disk is full, a file size limit was reached "
+                        "or the device failed; every point committed so far is kept: free space or raise the limit, "
+                        "then rerun the same command to resume", what, sqlite3_errmsg(st->db), sys ? ": " : "",
+                        sys ? strerror(sys) : "");
     return sim_fail(e, SIM_EIO, "database: %s: %s", what, sqlite3_errmsg(st->db));
 }
 
@@ -377,18 +388,32 @@ int store_put_measure(store *st, const measure_row *m, long long run_id, sim_err
     return sqlite3_step(s) == SQLITE_DONE ? SIM_OK : dberr(st, e, "insert measurement");
 }
 
+int store_has_measure(store *st, const char *key, bool *has, sim_err *e)
+{
+    sqlite3_stmt *s;
+    if (prep(st, &s, "SELECT 1 FROM measurements WHERE key = ?", e)) return SIM_EIO;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dberr(st, e, "lookup measurement");
+    *has = rc == SQLITE_ROW;
+    return SIM_OK;
+}
+
 int store_each_measure(store *st, const char *arch, u64 scale, void (*fn)(void *, const measure_row *), void *ctx, sim_err *e)
 {
     sqlite3_stmt *s;
-    if (prep(st, &s, "SELECT key, ctx, type, counter, analytical, measured, seconds FROM measurements"
-             " WHERE arch = ? AND scale = ? ORDER BY ctx, type, counter", e)) return SIM_EIO;
+    if (prep(st, &s, "SELECT key, ctx, type, counter, analytical, measured, seconds, scale FROM measurements"
+             " WHERE arch = ? AND (? = 0 OR scale = ?) ORDER BY ctx, type, counter", e)) return SIM_EIO;
     sqlite3_bind_text(s, 1, arch, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)scale);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)scale);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         measure_row m = {(const char *)sqlite3_column_text(s, 0), arch, (const char *)sqlite3_column_text(s, 2),
-                         (const char *)sqlite3_column_text(s, 3), (u64)sqlite3_column_int64(s, 1), scale,
-                         sqlite3_column_double(s, 4), sqlite3_column_double(s, 5), sqlite3_column_double(s, 6)};
+                         (const char *)sqlite3_column_text(s, 3), (u64)sqlite3_column_int64(s, 1),
+                         (u64)sqlite3_column_int64(s, 7), sqlite3_column_double(s, 4), sqlite3_column_double(s, 5),
+                         sqlite3_column_double(s, 6)};
         fn(ctx, &m);
     }
     sqlite3_finalize(s);

@@ -73,7 +73,10 @@ typedef struct {
     double analytical, measured, seconds;
 } measure_row;
 int store_put_measure(store *st, const measure_row *m, long long run_id, sim_err *e);
-/* Iterate measurements of one arch: calls fn for each row (ordered by ctx, type, counter). */
+/* Is there a measurement row with this key? */
+int store_has_measure(store *st, const char *key, bool *has, sim_err *e);
+/* Iterate measurements of one arch (any scale when scale = 0): calls fn for
+ * each row (ordered by ctx, type, counter). */
 int store_each_measure(store *st, const char *arch, u64 scale,
                        void (*fn)(void *ctx, const measure_row *m), void *ctx, sim_err *e);
 

@@ -1,6 +1,8 @@
 /* sweep.c - see sweep.h. */
 #include "sweep.h"
 #include "output.h"
+#include "measure.h"
+#include "probe.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,59 @@ void sweep_point_key(const variant *v, u64 ctx, phase ph, u64 batch, char *key, 
              ph == PH_PREFILL ? "prefill" : "decode", (unsigned long long)batch);
 }
 
+/* The scenario's `measured:` block: run the reference kernels of every arch
+ * (as written) at each measured context, and store each layer type's
+ * counters and wall time next to the model's counts and predicted time. */
+static int sweep_measure(const scenario *s, const variant *v, int nv, store *db, long long run_id, sweep_stats *st, sim_err *e)
+{
+    hw_profile hw;
+    int rc;
+    if (s->measure_profile[0]) {
+        if ((rc = hw_load(&hw, s->measure_profile, e))) return rc;
+    } else {
+        /* No profile named: predict for this machine, measured now. */
+        probe_result p;
+        if ((rc = probe_run(&p, e))) return rc;
+        memset(&hw, 0, sizeof hw);
+        snprintf(hw.name, sizeof hw.name, "this machine (probed)");
+        hw.memory_bytes = p.memory_bytes;
+        hw.bandwidth = p.bw_all;
+        hw.peak[DT_FP32] = p.sgemm_all;
+    }
+    for (int i = 0; i < nv; i++) {
+        if (v[i].params[0]) continue;   /* as written only */
+        for (int c = 0; c < s->n_measure_ctx; c++) {
+            char base[320], key[400];
+            snprintf(base, sizeof base, "%s|S%llu|L%llu|seed%llu|%llu", v[i].hash, (unsigned long long)s->measure_scale,
+                     (unsigned long long)s->measure_layers, (unsigned long long)s->measure_seed,
+                     (unsigned long long)s->measure_ctx[c]);
+            snprintf(key, sizeof key, "%s|total|decode.flops", base);
+            bool has;
+            if ((rc = store_has_measure(db, key, &has, e))) return rc;
+            if (has) { st->measure_reused++; continue; }
+            measure_set ms;
+            sim_err me;
+            if ((rc = measure_run(s->arch[v[i].arch], NULL, 0, s->measure_scale, s->measure_layers, s->measure_ctx[c],
+                                  s->measure_seed, &hw, &ms, &me)))
+                return sim_fail(e, rc, "measuring %s at ctx %llu: %s", v[i].m.name, (unsigned long long)s->measure_ctx[c], me.msg);
+            if ((rc = store_begin(db, e))) { measure_free(&ms); return rc; }
+            for (int k = 0; k < ms.n && !rc; k++) {
+                snprintf(key, sizeof key, "%s|%s|%s", base, ms.p[k].type, ms.p[k].counter);
+                bool time = strstr(ms.p[k].counter, "time_s") != NULL;
+                measure_row row = {key, v[i].m.name, ms.p[k].type, ms.p[k].counter, s->measure_ctx[c], ms.scale,
+                                   ms.p[k].analytical, ms.p[k].measured, time ? ms.p[k].measured : 0};
+                rc = store_put_measure(db, &row, run_id, e);
+            }
+            if (rc) store_rollback(db);
+            else rc = store_commit(db, e);
+            measure_free(&ms);
+            if (rc) return rc;
+            st->measured++;
+        }
+    }
+    return SIM_OK;
+}
+
 int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep_stats *st, sim_err *e)
 {
     variant *v = NULL;
@@ -171,6 +226,8 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
     }
     st->loop_seconds = now_s() - t_loop;
     if (o->progress) o->progress(o->progress_ctx, done, st->mine, st->computed);
+    /* Kernel measurements are not sharded: shard 1 (or an unsharded run) does them. */
+    if (s->n_measure_ctx && (!o->shard_n || o->shard_i == 1) && (rc = sweep_measure(s, v, nv, db, run_id, st, e))) goto out;
     if ((rc = store_begin(db, e))) goto out;
     in_tx = true;
     if ((rc = store_run_finish(db, run_id, st->computed, st->reused, e))) goto out;

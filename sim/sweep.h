@@ -44,6 +44,7 @@ typedef struct {
     long computed, reused;
     double seconds;              /* the whole sweep, loading the specs included */
     double loop_seconds;         /* evaluating and writing the points only */
+    long measured, measure_reused;  /* reference-kernel runs (arch x context) */
 } sweep_stats;
 
 int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep_stats *st, sim_err *e);

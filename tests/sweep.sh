@@ -81,6 +81,18 @@ got=$(sqlite3 "$t/small.db" "SELECT typeof(flops_fp8_equiv_x2) || ' ' || flops_f
 "$K" report "$SMALL" --db "$t/empty.db" --out "$t/rep2" > "$t/out" 2>&1
 [ $? = 2 ] && grep -q "kvsim sweep" "$t/out" && ok report-needs-sweep || bad report-needs-sweep "$(cat "$t/out")"
 
+# Reference kernels in a sweep: counters stored next to the model, FLOPs and KV bytes equal.
+"$K" sweep tests/scenarios/measured.yaml --db "$t/meas.db" > "$t/out" 2>&1 && grep -q "2 arch x context runs measured" "$t/out" \
+  && ok measured-runs || bad measured-runs "$(cat "$t/out")"
+n=$(sqlite3 "$t/meas.db" "SELECT COUNT(*) FROM measurements WHERE counter LIKE '%flops' OR counter LIKE '%kv_bytes'")
+neq=$(sqlite3 "$t/meas.db" "SELECT COUNT(*) FROM measurements WHERE (counter LIKE '%flops' OR counter LIKE '%kv_bytes') AND analytical != measured")
+[ "$n" -gt 0 ] && [ "$neq" = 0 ] && ok measured-equal-model || bad measured-equal-model "$neq of $n differ"
+"$K" sweep tests/scenarios/measured.yaml --db "$t/meas.db" > "$t/out" 2>&1 && grep -q "0 arch x context runs measured, 2 reused" "$t/out" \
+  && ok measured-reused || bad measured-reused "$(cat "$t/out")"
+"$K" report tests/scenarios/measured.yaml --db "$t/meas.db" --out "$t/mrep" > /dev/null 2>&1
+[ -s "$t/mrep/01-measured-counters.png" ] && [ -s "$t/mrep/01-measured-time.svg" ] && grep -q "equal the model exactly" "$t/mrep/index.md" \
+  && ok measured-report || bad measured-report "$(ls "$t/mrep")"
+
 # 6. Without gnuplot: the .csv, .gp and index.md, and how to install it.
 mkdir -p "$t/nogp"; ln -s "$(command -v sqlite3)" "$t/nogp/sqlite3"
 PATH="$t/nogp" "$K" report "$SMALL" --db "$t/small.db" --out "$t/rep3" > "$t/out" 2>&1
@@ -131,6 +143,60 @@ echo "not a database" > "$t/junk.db"
 [ $? = 2 ] && grep -q "not a kvsim database" "$t/out" && ok junk-db || bad junk-db "$(cat "$t/out")"
 "$K" sweep "$SMALL" --shard 4/3 > "$t/out" 2>&1
 [ $? = 2 ] && ok bad-shard || bad bad-shard "accepted 4/3"
+
+# 9. A full disk: a 1 MiB file-size limit (ulimit -f; kvsim ignores SIGXFSZ,
+# so the write fails with EFBIG instead of killing it) stops the sweep part
+# way. It says why and how to go on, exits 2, and leaves a consistent
+# database with the transactions committed before; a rerun without the limit
+# resumes to exactly the reference rows.
+rm -f "$t/full.db"*
+(ulimit -f 2048 && exec "$K" sweep "$BIG" --db "$t/full.db") > "$t/out" 2>&1
+r=$?
+[ $r = 2 ] && grep -q "cannot write .*file size limit.*rerun the same command to resume" "$t/out" \
+  && ok full-disk-error || bad full-disk-error "exit $r: $(cat "$t/out")"
+r=$(sqlite3 "$t/full.db" "PRAGMA integrity_check" 2>&1); n=$(sqlite3 "$t/full.db" "SELECT COUNT(*) FROM points" 2>&1)
+[ "$r" = ok ] && [ "$n" -gt 0 ] 2>/dev/null && [ "$n" -lt 5880 ] && ok full-disk-integrity || bad full-disk-integrity "$r, $n points"
+"$K" sweep "$BIG" --db "$t/full.db" > "$t/out" 2>&1 && grep -q "$n reused" "$t/out" && ok full-disk-resume || bad full-disk-resume "$(cat "$t/out")"
+dump "$t/full.db" | cmp -s - "$t/ref.txt" && ok full-disk-resume-rows || bad full-disk-resume-rows "rows differ"
+
+# 10. Hostile file names: the spec, the scenario, a config.json, --db, --out,
+# import -o and run --dump paths carry quotes, backquotes, newlines, $(...),
+# ../ and shell metacharacters. Nothing runs (no canary file under the temp
+# dir or the repository); the sweep writes only its database, everything
+# else lands under the output directory.
+h=$t/hostile; nl='
+'
+evil="q'd\"b\`touch CANARY_A\`\$(touch CANARY_B);touch CANARY_C&|<>*?[x]{a,b}~#!${nl}x \\ %s"
+mkdir -p "$h/in/$evil" "$h/db/$evil" "$h/cwd" "$h/out"
+spec="$h/in/$evil/-spec \$(touch CANARY_D)\`touch CANARY_E\`'\";|&${nl}.yaml"
+cfg="$h/in/$evil/cfg \$(touch CANARY_F)\`touch CANARY_G\`'\";|&${nl}[x] *y !z: #w.json"
+scen="$h/in/$evil/scen;\$(touch CANARY_H)\`touch CANARY_I\`'\"${nl}.yaml"
+db="$h/db/$evil/k;\$(touch CANARY_J)\`touch CANARY_K\`'\"${nl}.db"
+out="$h/out/$evil/../rep \$(touch CANARY_L)\`touch CANARY_M\`'\";|&${nl}x"
+cp archs/llama-3-8b.yaml "$spec"; cp tests/configs/qwen3-8b.json "$cfg"
+# The config.json by a relative path through ../ (arch paths are relative to the working directory).
+python3 -c 'import json, sys
+print("name: hostile-files\narchs: [%s, %s]\ncontexts: [1k, 128k]" % (json.dumps(sys.argv[1]), json.dumps(sys.argv[2])))
+print("plots:\n  - {kind: kv_vs_context}\n  - {kind: types_at_ctx, ctx: 128k}")' "$spec" "../in/$evil/../$evil/${cfg##*/}" > "$scen"
+: > "$h/marker"; sleep 1
+(cd "$h/cwd" && "$K" check "$spec" "$cfg") > "$t/out" 2>&1 && grep -q '\[x\] \*y !z: #w, 36 layers' "$t/out" \
+  && ok hostile-files-check || bad hostile-files-check "$(cat "$t/out")"
+(cd "$h/cwd" && "$K" sweep "$scen" --db "$db") > "$t/out" 2>&1 && ok hostile-files-sweep || bad hostile-files-sweep "$(cat "$t/out")"
+(cd "$h/cwd" && "$K" report "$scen" --db "$db" --out "$out") > "$t/out" 2>&1 && [ -s "$h/out/rep \$(touch CANARY_L)\`touch CANARY_M\`'\";|&${nl}x/01-kv-vs-context.png" ] \
+  && ok hostile-files-report || bad hostile-files-report "$(cat "$t/out")"
+(cd "$h/cwd" && "$K" import "$cfg" -o "$h/out/$evil/../imp \$(touch CANARY_N)\`x\`${nl}.yaml" && "$K" check "$h/out/imp \$(touch CANARY_N)\`x\`${nl}.yaml") > "$t/out" 2>&1 \
+  && ok hostile-files-import || bad hostile-files-import "$(cat "$t/out")"
+if "$K" run 2>&1 | grep -q "unknown command"; then :; else
+  (tiny=$PWD/archs/tiny/gqa.yaml; mkdir -p "$h/out/$evil" && cd "$h/cwd" && "$K" run "$tiny" --ctx 5 --dump "$h/out/$evil/../dump \$(touch CANARY_O)\`x\`${nl}") > "$t/out" 2>&1 \
+    && [ -n "$(ls "$h/out/dump \$(touch CANARY_O)\`x\`${nl}")" ] && ok hostile-files-dump || bad hostile-files-dump "$(cat "$t/out")"
+fi
+found=$(find "$t" . -name 'CANARY*' 2>/dev/null | head -3)
+[ -z "$found" ] && ok hostile-files-never-run || bad hostile-files-never-run "$found"
+# Every file written since the marker is under out/, or the database (k;... beside it: -wal, -shm).
+outside=$(find "$t" -newer "$h/marker" ! -type d ! -path "$h/out/*" ! -path "$h/db/*" ! -path "$t/out" 2>/dev/null | head -3)
+[ -z "$outside" ] && ok hostile-files-stay-in-out || bad hostile-files-stay-in-out "$outside"
+indb=$(find "$h/db" ! -type d ! -name 'k;*' | head -3)
+[ -z "$indb" ] && ok hostile-files-db-only || bad hostile-files-db-only "$indb"
 
 echo "sweep: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -11,6 +11,7 @@
  */
 #include "spec.h"
 #include "cost.h"
+#include "output.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,17 +27,27 @@ static const char *const fixed_sets[] = {
 };
 
 /* The context/phase/batch points each loaded spec is evaluated at: the
- * smallest, a window-crossing one, 1M, and a batch that overflows. */
+ * smallest, a window-crossing one with pages, 1M, and a batch that
+ * overflows. The first is also printed in every format (to /dev/null). */
 static void eval_some(const model_spec *m)
 {
     static const cost_query qs[] = {
-        {.T = 1, .B = 1, .phase = PH_DECODE}, {.T = 4099, .B = 3, .phase = PH_PREFILL},
-        {.T = 1 << 20, .B = 1, .phase = PH_DECODE}, {.T = 1 << 20, .B = 1ull << 32, .phase = PH_PREFILL, .noncausal = true},
+        {.T = 1, .B = 1, .phase = PH_DECODE}, {.T = 4099, .B = 3, .phase = PH_PREFILL, .page = 16},
+        {.T = 1 << 20, .B = 1, .phase = PH_DECODE, .page = 1 << 24},
+        {.T = 1 << 20, .B = 1ull << 32, .phase = PH_PREFILL, .noncausal = true},
     };
+    static FILE *null;
+    if (!null) null = fopen("/dev/null", "w");
     for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
         cost_result r;
         sim_err e;
-        if (cost_eval(m, &qs[i], &r, &e) == SIM_OK) cost_result_free(&r);
+        if (cost_eval(m, &qs[i], &r, &e) != SIM_OK) continue;
+        if (i == 0 && null) {
+            out_item it = {.m = m, .r = &r};
+            for (int of = OUT_TABLE; of <= OUT_JSON; of++) out_cost(null, &it, &qs[i], (out_format)of, true);
+            out_compare(null, (out_item[]){it, it}, 2, &qs[i], OUT_TABLE, false);
+        }
+        cost_result_free(&r);
     }
 }
 

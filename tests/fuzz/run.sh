@@ -5,7 +5,8 @@
 #
 # Each target BUILD_DIR/tests/bin/fuzz_TARGET runs for SECONDS over its
 # working corpus BUILD_DIR/corpus/TARGET (new inputs go there) seeded from
-# tests/fuzz/corpus_TARGET, with stdin closed. Prints one line per target:
+# tests/fuzz/corpus_TARGET, with the dictionary tests/fuzz/TARGET.dict (the
+# keys and names the reader knows) and stdin closed. Prints one line per target:
 #   fuzz_spec: 123456 executions in 60 s (2057/s), corpus 812 inputs, no crash
 # A crash, leak, timeout (> FUZZ_TIMEOUT s for one input, default 10) or out-of-memory
 # stops that target with its input saved as BUILD_DIR/crashes/TARGET-*; keep
@@ -18,7 +19,8 @@ for t in "$@"; do
   bin=$B/tests/bin/fuzz_$t
   mkdir -p "$B/corpus/$t"
   log=$B/fuzz_$t.log
-  "$bin" -max_total_time="$S" -timeout="$T" -rss_limit_mb=2048 -print_final_stats=1 \
+  dict=; [ -f "tests/fuzz/$t.dict" ] && dict=-dict=tests/fuzz/$t.dict
+  "$bin" $dict -max_total_time="$S" -timeout="$T" -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$B/crashes/$t-" "$B/corpus/$t" "tests/fuzz/corpus_$t" </dev/null >"$log" 2>&1
   r=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

@@ -1,0 +1,62 @@
+#!/bin/sh
+# tests/ref.sh - the reference kernels end to end: `kvsim validate` on every
+# tiny spec and every shipped spec (scaled), exit codes, `kvsim run`
+# determinism, and the NumPy cross-check of a --dump (tests/numpy_check.py,
+# run with /usr/bin/python3: Debian's python3-numpy).
+# Usage: sh tests/ref.sh ./kvsim     (KVSIM_TEST_SCALE: scale of the shipped
+# specs, default 64; the full `kvsim validate archs/*.yaml` uses auto)
+K=${1:-./kvsim}
+S=${KVSIM_TEST_SCALE:-64}
+pass=0; fail=0
+ok()  { pass=$((pass+1)); echo "PASS ref/$1"; }
+bad() { fail=$((fail+1)); echo "FAIL ref/$1: $2"; }
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+expect() { n=$1; s=$2; shift 2; "$@" >"$t/out" 2>"$t/err"; r=$?; [ "$r" = "$s" ] && ok "$n" || bad "$n" "exit $r, want $s: $(tail -c 400 "$t/out") $(head -c 300 "$t/err")"; }
+has()    { grep -q -- "$2" "$t/$3" && ok "$1" || bad "$1" "missing '$2' in $3"; }
+
+for f in archs/tiny/*.yaml; do
+  expect "validate-tiny-$(basename "$f" .yaml)" 0 "$K" validate "$f" --brief
+done
+has validate-tiny-table-lines "0 mismatches: PASS" out
+for f in archs/*.yaml; do
+  expect "validate-$(basename "$f" .yaml)-scale-$S" 0 "$K" validate "$f" --brief --scale "$S"
+done
+# The full table: analytical, measured, difference per type and counter.
+expect validate-table 0 "$K" validate archs/tiny/v4.yaml --ctx 3,17
+has validate-table-csa "csa  *flops.indexer" out
+has validate-table-decode "17d  *hca  *kv_read_bytes" out
+# A one-FLOP difference must fail the run with status 1.
+expect validate-perturbed 1 env KVSIM_VALIDATE_PERTURB=1 "$K" validate archs/tiny/gqa.yaml --ctx 5 --brief
+has validate-perturbed-msg MISMATCH out
+expect validate-bad-scale 2 "$K" validate archs/tiny/gqa.yaml --scale 0
+expect validate-bad-ctx 2 "$K" validate archs/tiny/gqa.yaml --ctx 3,x
+expect validate-missing 2 "$K" validate archs/nope.yaml
+expect validate-no-spec 2 "$K" validate
+expect run-no-ctx 2 "$K" run archs/tiny/gqa.yaml
+
+# run: checksums, same seed -> same bits, another seed -> other bits.
+expect run 0 "$K" run archs/tiny/v4.yaml --ctx 19 --decode 3
+has run-checksum "decode at ctx 21: logits sum" out
+has run-time-per-type "csa  *3 " out
+c1=$(grep "prefill at" "$t/out")
+"$K" run archs/tiny/v4.yaml --ctx 19 --decode 3 > "$t/out2" 2>&1
+[ "$c1" = "$(grep "prefill at" "$t/out2")" ] && ok run-same-seed-same-bits || bad run-same-seed-same-bits "$c1"
+"$K" run archs/tiny/v4.yaml --ctx 19 --seed 2 > "$t/out3" 2>&1
+[ "$c1" != "$(grep "prefill at" "$t/out3")" ] && ok run-other-seed || bad run-other-seed "same checksum"
+expect run-layers 0 "$K" run archs/deepseek-v4-flash.yaml --ctx 9 --layers 3 --scale 64
+has run-layers-count "3 layers" out
+
+# --dump and the independent NumPy implementation (GQA with windows and
+# sharing, MLA with and without a window), fp32 caches.
+expect dump-gqa 0 "$K" run archs/tiny/gqa.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/gqa"
+expect dump-mla 0 "$K" run archs/tiny/mla.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/mla"
+[ -f "$t/gqa/weights/L0.wq.npy" ] && [ -f "$t/gqa/prefill/cache/L0.kv.npy" ] && [ -f "$t/gqa/decode/logits.npy" ] &&
+  [ -f "$t/gqa/meta.json" ] && ok dump-layout || bad dump-layout "$(ls -R "$t/gqa" | head -20)"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  /usr/bin/python3 tests/numpy_check.py "$t/gqa" "$t/mla" > "$t/np" 2>&1 && ok numpy-check || bad numpy-check "$(grep -v ^PASS "$t/np" | head -20)"
+  tail -n 1 "$t/np"
+else
+  bad numpy-check "/usr/bin/python3 has no numpy: apt-get install python3-numpy (make deps)"
+fi
+echo "ref: $pass passed, $fail failed"
+[ $fail = 0 ]
