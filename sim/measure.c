@@ -57,6 +57,9 @@ static int pair_rows(measure_set *ms, const char *ph, const cost_result *an, con
             hw_roofline(hw, a, &rl);
             double t = k < an->n_types ? ref_type_time(M, name) : ref_time_total(M);
             rc = add(ms, name, ph, "time_s", rl.time_s, t, e);
+            /* For the roofline plot: bytes the model moves (not a kernel counter). */
+            double bytes = (double)a->weight_read_bytes + (double)a->kv_read_bytes + (double)a->kv_written_bytes + (double)a->act_bytes;
+            if (!rc) rc = add(ms, name, ph, "model_bytes_moved", bytes, bytes, e);
         }
     }
     return rc;
@@ -80,6 +83,9 @@ int measure_run(const char *path, const char *const *sets, int n_sets, u64 S, u6
     int32_t *tok = malloc((T + 1) * sizeof *tok);
     if (!tok) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
     for (u64 i = 0; i <= T; i++) tok[i] = (int32_t)ref_rand_index(&M, 0x70c0 + T, i, m.vocab);
+    /* The machine the times are predicted for: its roof, for the report. */
+    if (hw && !(rc = add(out, "machine", "roof", "peak_flops", hw_peak(hw, DT_FP32), hw_peak(hw, DT_FP32), e)))
+        rc = add(out, "machine", "roof", "bandwidth", hw->bandwidth, hw->bandwidth, e);
     for (int ph = 0; ph < 2 && !rc; ph++) {
         cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
         cost_result an, me;

@@ -453,17 +453,55 @@ static int plot_fit(rep *r, const sc_plot *p, const char *slug)
 }
 
 typedef struct {
+    char key[160];               /* arch|ctx|type|phase */
+    double flops, seconds, bytes;
+} roof_pt;
+
+typedef struct {
     FILE *counters, *times;
+    roof_pt pt[1024];
+    int npt;
+    double peak, bw;             /* the machine's roof, as stored with the measurements */
     const char *arch;
     int rows, exact, times_n;
     double worst_rel;            /* largest |measured - model| / model over the counters */
     double ratio[512];           /* measured / predicted time, per type row */
 } measure_ctx;
 
+/* The point (arch, ctx, type, phase) a row belongs to, created on first use. */
+static roof_pt *roof_point(measure_ctx *mc, const measure_row *m)
+{
+    char key[160];
+    const char *dot = strchr(m->counter, '.');
+    int phl = dot ? (int)(dot - m->counter) : 0;
+    snprintf(key, sizeof key, "%.60s|%llu|%.40s|%.*s", mc->arch, (unsigned long long)m->ctx, m->type, phl, m->counter);
+    for (int i = 0; i < mc->npt; i++)
+        if (!strcmp(mc->pt[i].key, key)) return &mc->pt[i];
+    if (mc->npt == 1024) return NULL;
+    roof_pt *p = &mc->pt[mc->npt++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->key, sizeof p->key, "%s", key);
+    return p;
+}
+
 static void measure_cb(void *c, const measure_row *m)
 {
     measure_ctx *mc = c;
     char a[160], t[64], k[64];
+    if (!strcmp(m->type, "machine")) {
+        if (strstr(m->counter, "peak_flops")) mc->peak = m->analytical;
+        if (strstr(m->counter, "bandwidth")) mc->bw = m->analytical;
+        return;
+    }
+    if (strcmp(m->type, "total")) {
+        roof_pt *p = roof_point(mc, m);
+        const char *dot = strchr(m->counter, '.');
+        const char *what = dot ? dot + 1 : m->counter;
+        if (p && !strcmp(what, "flops")) p->flops = m->measured;
+        if (p && !strcmp(what, "time_s")) p->seconds = m->measured;
+        if (p && !strcmp(what, "model_bytes_moved")) p->bytes = m->measured;
+    }
+    if (strstr(m->counter, "model_bytes_moved")) return;
     csv_label(mc->arch, a, sizeof a);
     csv_label(m->type, t, sizeof t);
     csv_label(m->counter, k, sizeof k);
@@ -537,6 +575,54 @@ static int plot_measured(rep *r, const sc_plot *p, const char *slug)
             tn, COLOR(1));
     gp_end(g, tn);
     if ((rc = close_out(r, g, name))) return rc;
+    /* Roofline: attained FLOP/s (measured FLOPs / wall time) against arithmetic
+     * intensity (the model's FLOPs per byte moved), under the machine's roof. */
+    char rn[160];
+    snprintf(rn, sizeof rn, "%s-roofline", slug);
+    snprintf(name, sizeof name, "%s.csv", rn);
+    FILE *d = open_out(r, name);
+    if (!d) return SIM_EIO;
+    /* One data block per layer type (gnuplot `index`), two blank lines apart. */
+    char types[24][48];
+    int nty = 0;
+    for (int i = 0; i < mc.npt; i++) {
+        const char *t1 = strchr(mc.pt[i].key, '|'), *t2 = t1 ? strchr(t1 + 1, '|') : NULL, *t3 = t2 ? strchr(t2 + 1, '|') : NULL;
+        if (!t3 || mc.pt[i].flops <= 0 || mc.pt[i].seconds <= 0 || mc.pt[i].bytes <= 0) continue;   /* no empty blocks */
+        char ty[48];
+        snprintf(ty, sizeof ty, "%.*s", (int)(t3 - t2 - 1), t2 + 1);
+        bool seen = false;
+        for (int j = 0; j < nty; j++) seen |= !strcmp(types[j], ty);
+        if (!seen && nty < 24) strcpy(types[nty++], ty);
+    }
+    fputs("# arch|ctx|type|phase, intensity_flop_per_byte, attained_gflops; one block per layer type\n", d);
+    for (int j = 0; j < nty; j++) {
+        if (j) fputs("\n\n", d);
+        for (int i = 0; i < mc.npt; i++) {
+            const roof_pt *q = &mc.pt[i];
+            char pat[60];
+            snprintf(pat, sizeof pat, "|%.47s|", types[j]);
+            if (!strstr(q->key, pat) || q->flops <= 0 || q->seconds <= 0 || q->bytes <= 0) continue;
+            char lab[200];
+            csv_label(q->key, lab, sizeof lab);
+            fprintf(d, "%s,%.6g,%.6g\n", lab, q->flops / q->bytes, q->flops / q->seconds / 1e9);
+        }
+    }
+    if ((rc = close_out(r, d, name))) return rc;
+    snprintf(name, sizeof name, "%s.gp", rn);
+    if (!(g = open_out(r, name))) return SIM_EIO;
+    gp_begin(g, rn, "Reference kernels on this machine: attained FLOP/s vs arithmetic intensity (per layer type)");
+    fprintf(g, "set logscale xy 10\nset xlabel 'arithmetic intensity (FLOP per byte moved, model)'\n"
+               "set ylabel 'attained GFLOP/s (measured FLOPs / wall time)'\nset key inside left top\n"
+               "peak = %.6g\nbw = %.6g\nroof(x) = (x * bw < peak ? x * bw : peak)\nset xrange [0.01:10000]\n"
+               "plot roof(x) with lines lw 2 lc rgb '#7f7f7f' title sprintf('roof: %%.0f GFLOP/s, %%.1f GB/s', peak, bw)",
+            mc.peak / 1e9, mc.bw / 1e9);
+    for (int j = 0; j < nty; j++) {
+        fprintf(g, ", '%s.csv' index %d using 2:3 with points pt %d ps 1.2 lc rgb '%s' title ", rn, j, 5 + j % 4, COLOR(j));
+        plot_quote(g, types[j]);
+    }
+    fputc('\n', g);
+    gp_end(g, rn);
+    if ((rc = close_out(r, g, name))) return rc;
     fprintf(r->md, "\n### Reference kernels vs the model\n\n");
     if (!mc.rows) {
         fprintf(r->md, "No measurements in the database: add a `measured:` block to the scenario and rerun kvsim sweep.\n");
@@ -550,6 +636,8 @@ static int plot_measured(rep *r, const sc_plot *p, const char *slug)
     }
     r->info->plots++;
     fprintf(r->md, "\n![counters](%s.png)\n\n[SVG](%s.svg) · data [%s.csv](%s.csv) · script [%s.gp](%s.gp)\n", cn, cn, cn, cn, cn, cn);
+    r->info->plots++;
+    fprintf(r->md, "\n![roofline](%s.png)\n\n[SVG](%s.svg) · data [%s.csv](%s.csv) · script [%s.gp](%s.gp)\n", rn, rn, rn, rn, rn, rn);
     return finish_plot(r, tn, "wall time vs prediction");
 }
 
@@ -648,10 +736,10 @@ int report_write(const scenario *s, const char *db_path, const char *out_dir, co
         info->gnuplot_missing = true;
     } else {
         for (int k = 0; k < s->n_plots; k++) {
-            static const char *const two[] = {"-kv", "-flops"}, *const mtwo[] = {"-counters", "-time"};
+            static const char *const two[] = {"-kv", "-flops"}, *const mtwo[] = {"-counters", "-time", "-roofline"};
             const sc_plot *p = &s->plot[k];
             bool split = p->kind == PLOT_TYPES_AT_CTX || p->kind == PLOT_COMPRESSION || p->kind == PLOT_MEASURED;
-            for (int part = 0; part < (split ? 2 : 1); part++) {
+            for (int part = 0; part < (!split ? 1 : p->kind == PLOT_MEASURED ? 3 : 2); part++) {
                 char slug[96], script[128];
                 snprintf(slug, sizeof slug, "%02d-", k + 1);
                 plot_slug(plot_kind_name[p->kind], slug + 3, sizeof slug - 3);
