@@ -462,6 +462,12 @@ static int check_layers(model_spec *m, const ynode *root, sim_err *e)
             while (m->layer[src].attn.kv_from >= 0) src = m->layer[src].attn.kv_from;
             L->attn.kv_from = src;
             const layer_spec *S = &m->layer[src];
+            /* Sharing is modelled for GQA-family layers only (Gemma's case): the
+             * other types' cost functions and kernels price their own caches. */
+            if (strcmp(L->attn.type->name, "gqa"))
+                return sim_fail(e, SIM_EINVAL, "%s: layer %llu shares layer %d's cache, but cross-layer KV sharing is "
+                                "supported for gqa layers only (this layer is %s)", POS(kn), (unsigned long long)i, src,
+                                L->attn.type->name);
             /* Same attention type and the same cache at every length: compare
              * the size tables at a few lengths (entries and entry bytes). */
             bool same = S->attn.type == L->attn.type;
