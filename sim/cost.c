@@ -116,13 +116,27 @@ static void add_cost(bool *ovf, cost_t *a, const cost_t *b)
     a->weight_bytes = cadd(ovf, a->weight_bytes, b->weight_bytes);
 }
 
+/* a += b * k, field by field (k identical layers). */
+static void add_cost_times(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+{
+    for (int j = 0; j < FL_COUNT; j++) a->flops[j] = cadd(ovf, a->flops[j], cmul(ovf, b->flops[j], k));
+    for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] = cadd(ovf, a->flops_dt[j], cmul(ovf, b->flops_dt[j], k));
+    u64 *dst[] = {&a->flops_fp8eq_x2, &a->kv_bytes, &a->kv_read_bytes, &a->kv_written_bytes, &a->weight_read_bytes,
+                  &a->act_bytes, &a->params, &a->params_active, &a->params_embed, &a->weight_bytes};
+    const u64 *src[] = {&b->flops_fp8eq_x2, &b->kv_bytes, &b->kv_read_bytes, &b->kv_written_bytes, &b->weight_read_bytes,
+                        &b->act_bytes, &b->params, &b->params_active, &b->params_embed, &b->weight_bytes};
+    for (int j = 0; j < (int)(sizeof dst / sizeof dst[0]); j++) *dst[j] = cadd(ovf, *dst[j], cmul(ovf, *src[j], k));
+}
+
 static cost_row *row_for(cost_result *r, const char *name)
 {
     for (int k = 0; k < r->n_types; k++)
         if (!strcmp(r->type[k].name, name)) return &r->type[k];
     cost_row *w = &r->type[r->n_types++];
     memset(w, 0, sizeof *w);
-    snprintf(w->name, sizeof w->name, "%s", name);
+    size_t l = strlen(name);
+    if (l >= sizeof w->name) l = sizeof w->name - 1;
+    memcpy(w->name, name, l);   /* zero-terminated by the memset */
     return w;
 }
 
@@ -172,10 +186,14 @@ static void model_parts(const cost_ctx *c, cost_result *r)
 int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e)
 {
     bool ovf = false;
-    memset(r, 0, sizeof *r);
+    /* Only the header is cleared: rows are cleared as row_for creates them,
+     * layers as they are computed or copied (this runs in microseconds). */
+    r->layer = NULL;
+    r->n_types = 0;
+    memset(&r->total, 0, sizeof r->total);
     if (q->T == 0) return sim_fail(e, SIM_EINVAL, "context must be at least 1 token");
     if (q->B == 0) return sim_fail(e, SIM_EINVAL, "batch must be at least 1");
-    r->layer = calloc(m->n_layers, sizeof *r->layer);
+    r->layer = malloc(m->n_layers * sizeof *r->layer);
     if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
     r->n_layers = (int)m->n_layers;
     cost_ctx c = {.m = m, .q = *q, .ovf = &ovf};
@@ -183,12 +201,15 @@ int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err 
     /* Rows by (kind, shared): names are built once per row, not per layer. */
     int row_of[SPEC_MAX_KINDS][2];
     memset(row_of, -1, sizeof row_of);
+    struct tally { int slot, root; u64 count; } tally[SPEC_MAX_LAYERS];
+    int ntally = 0;
     for (int i = 0; i < r->n_layers; i++) {
         const layer_spec *L = &m->layer[i];
         cost_t *o = &r->layer[i];
         if (L->same_cost_as >= 0) {
             *o = r->layer[L->same_cost_as];
         } else {
+            memset(o, 0, sizeof *o);
             L->attn.type->cost(&c, L, i, o);
             L->ffn.type->cost(&c, L, i, o);
             L->res.type->cost(&c, L, i, o);
@@ -202,8 +223,15 @@ int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err 
         }
         cost_row *w = &r->type[*slot];
         w->layers++;
-        add_cost(&ovf, &w->c, o);
+        /* Tally (row, unique layer) pairs; the rows are summed once per pair
+         * below, times its count, instead of once per layer. */
+        int root = L->same_cost_as >= 0 ? L->same_cost_as : i, t;
+        for (t = 0; t < ntally; t++)
+            if (tally[t].slot == *slot && tally[t].root == root) break;
+        if (t == ntally) tally[ntally++] = (struct tally){*slot, root, 0};
+        tally[t].count++;
     }
+    for (int t = 0; t < ntally; t++) add_cost_times(&ovf, &r->type[tally[t].slot].c, &r->layer[tally[t].root], tally[t].count);
     model_parts(&c, r);
     for (int k = 0; k < r->n_types; k++) add_cost(&ovf, &r->total, &r->type[k].c);
     if (ovf) {
