@@ -4,6 +4,11 @@ CFLAGS  ?= -std=c11 -O2 -g -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isim -MMD -MP
 LDLIBS  = -lyaml -ljansson -lsqlite3 -lm
 LDLIBS += -lopenblas -lgsl   # reference kernels: CBLAS sgemm, GSL RNG
+# OpenMP: the kernels split their work over OMP_NUM_THREADS threads (BLAS
+# itself runs single-threaded inside them; see sim/kern.h).
+OMPFLAGS ?= -fopenmp
+CPPFLAGS += $(OMPFLAGS)
+LDLIBS  += $(OMPFLAGS)
 
 # Debian packages kvsim builds and runs with.
 DEB_PKGS = libyaml-dev libsqlite3-dev sqlite3 libgsl-dev gnuplot-nox libopenblas-dev libjansson-dev \
@@ -64,10 +69,11 @@ asan: deps
 
 # fuzz: each libFuzzer target for FUZZ_SECONDS (default 60) with clang,
 # ASan and UBSan, built in build-fuzz/; prints the executions per target and
-# stops at a crash (input saved under build-fuzz/crashes/).
+# stops at a crash (input saved under build-fuzz/crashes/). Without OpenMP
+# (the targets need no threads; clang at -O1 warns on every simd pragma).
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	$(MAKE) --no-print-directory O=build-fuzz CC=clang fuzz-bins \
+	$(MAKE) --no-print-directory O=build-fuzz CC=clang OMPFLAGS= fuzz-bins \
 	  CFLAGS="-std=c11 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -Wall -Wextra"
 	@sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
@@ -91,10 +97,13 @@ demo: deps $(O)/kvsim
 	@echo
 	@echo "The report is reports/gemma4-vs-deepseek-v4/index.md (figures beside it); the database is reports/kvsim.db."
 
-# bench: one cost evaluation's time and the sweep's SQLite throughput (see README.md).
-bench: $(O)/kvsim $(O)/tests/bin/bench_cost $(O)/tests/bin/bench_sweep
+# bench: one cost evaluation's time, the sweep's SQLite throughput, and the
+# reference kernels against this machine and the roofline, written to
+# reports/bench.json (see README.md, "How to read make bench").
+bench: $(O)/kvsim $(O)/tests/bin/bench_cost $(O)/tests/bin/bench_sweep $(O)/tests/bin/bench_kern
 	$(O)/tests/bin/bench_cost
 	$(O)/tests/bin/bench_sweep
+	$(O)/tests/bin/bench_kern
 
 $(O)/tests/bin/bench_%: tests/bench_%.c $(LIB_OBJ)
 	@mkdir -p $(O)/tests/bin

@@ -5,9 +5,13 @@
  * says the operation runs in (only the FP8-equivalent weight depends on it:
  * the kernels themselves compute in fp32).
  *
- * Matrix products go through CBLAS (OpenBLAS). Every kernel has a short naive
- * twin (`_naive`) that tests/test_kern.c compares it with; the twins count
- * nothing.
+ * Matrix products go through CBLAS (OpenBLAS): blocks of 256 rows through
+ * sgemm, split over OpenMP threads; products under 4 rows (a decode step)
+ * row by row through sgemv, which reads B once instead of packing it.
+ * Attention has its own kernels (kern_attn.c, below). Every kernel has a
+ * short naive twin (`_naive`) that tests/test_kern.c compares it with; the
+ * twins count nothing. No -ffast-math anywhere: the loops that must
+ * vectorise are written so that they do without it (omp simd, bit tricks).
  *
  * Shapes (row-major, leading dimensions in elements):
  *   kern_matmul   C[M,N] (+)= A[M,K] . B[K,N]      (transB: B stored [N,K])
@@ -20,6 +24,7 @@
 #define KERN_H
 
 #include "cost.h"
+#include <stdint.h>
 
 /* Add n FLOPs of category cat in dtype dt (the kernels' twin of cc_flops). */
 void kern_count(cost_t *c, flop_cat cat, dtype dt, u64 n);
@@ -30,6 +35,7 @@ void kern_count(cost_t *c, flop_cat cat, dtype dt, u64 n);
  * bit). Off by default; the invariant tests turn it on to compare a decode
  * step with a prefill bit for bit. Returns the previous setting. */
 bool kern_rowwise(bool on);
+bool kern_rowwise_on(void);
 
 /* C = A B (accumulate: C += A B). Counts 2 M N K FLOPs of (cat, dt). */
 void kern_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K,
@@ -56,21 +62,136 @@ void kern_softmax_naive(float *x, u64 n, float scale, float sink);
 void kern_rope(cost_t *c, float *x, u64 rot, u64 pos, bool inverse);
 
 /* Gated activation h[i] = silu(g[i]) * u[i] (u NULL: h = gelu(g)); n elements,
- * counts FLOPS_ACT per element. */
+ * counts FLOPS_ACT per element. SiLU's sigmoid goes through kern_exp
+ * (vectorised; libm's expf made it a tenth of a small prefill). */
 void kern_act(cost_t *c, const float *g, const float *u, float *h, u64 n, bool gelu);
+void kern_act_naive(const float *g, const float *u, float *h, u64 n, bool gelu);
 
-/* Attention of one query token over nk keys, grouped: kv head g serves the
- * H/G query heads [g H/G, (g+1) H/G). q is H x dq (row stride dq); key j of
- * kv head g is K[j*ldk + g*dq .. +dq), its value V[j*ldv + g*dv .. +dv); the
- * output o is H x dv (row stride dv). Scores are scaled by `scale`; sink
- * (H values, or NULL) adds exp(sink[h]) to head h's softmax denominator,
- * uncounted. Counts per (head, key) 2 dq + 2 dv FLOPs of (FL_ATTN, dt) and
- * FLOPS_SOFTMAX into FL_OTHER. `work` holds H/G * nk floats. */
-void kern_attend(cost_t *c, dtype dt, u64 H, u64 G, u64 dq, u64 dv, const float *q,
-                 const float *K, u64 ldk, const float *V, u64 ldv, u64 nk, float scale,
-                 const float *sink, float *o, float *work);
-void kern_attend_naive(u64 H, u64 G, u64 dq, u64 dv, const float *q, const float *K, u64 ldk,
-                       const float *V, u64 ldv, u64 nk, float scale, const float *sink, float *o);
+/* ---- attention kernels (kern_attn.c) ------------------------------------
+ *
+ * One softmax attention of H query heads over a sequence of key/value rows,
+ * computed a block of keys at a time with a running max and sum per head
+ * (the online softmax of flash attention), so no score row is ever held
+ * whole. Legend: H query heads, G kv groups (head h reads group h / (H/G)),
+ * dq key dim, dv value dim.
+ *
+ * Rows come from sources (kern_src), attended to in order as one softmax:
+ * float rows in memory, optionally picked by an index list (a gather without
+ * a copy in the caller), or rows stored in a cache's format that the kernel
+ * decodes a chunk at a time as it streams past (decode reads the cache once).
+ *
+ * Counting (attn_gqa.c's conventions): per (head, row attended) 2 dq + 2 dv
+ * FLOPs of (FL_ATTN, dt) and FLOPS_SOFTMAX of FL_OTHER; the sink is not
+ * counted. The tiled kernel also computes the masked part of the tiles on
+ * its causal diagonal and throws it away: not counted (the model prices the
+ * pairs attended to, as it would for a production kernel that pads tiles).
+ *
+ * Threads: OpenMP (OMP_NUM_THREADS), over (kv group, query block) tiles in
+ * the tiled kernel, over queries in kern_attn_queries and over key chunks
+ * in kern_attn_query. BLAS runs single-threaded inside (kern_threads). The
+ * chunking never depends on the thread count, so neither do the results.
+ * Workspaces: the `_work` functions give the floats `work` must hold. Call
+ * the kernels from one thread at a time (they keep statistics). */
+typedef struct {
+    u64 H, G, dq, dv;     /* query heads, kv groups (G | H), key dim, value dim */
+    u64 koff, voff;       /* in a row: group g's key at koff + g dq, value at voff + g dv */
+    float scale;          /* score scale, e.g. 1/sqrt(dq) */
+    const float *sink;    /* H logits added to the denominators (exp(sink[h])), or NULL */
+    dtype dt;             /* the model's compute dtype of QK and AV (counting only) */
+} kern_attn;
+
+typedef struct kern_src {
+    const float *x;       /* float rows: row r at x + r ld ... */
+    u64 ld;
+    /* ... or stored rows (x == NULL): decode(ctx, slot, out) writes `width`
+     * floats; slot = r mod ring (ring 0: slot = r). Must be thread-safe. */
+    void (*decode)(const void *ctx, u64 slot, float *out);
+    const void *ctx;
+    u64 ring;
+    u64 width;            /* floats of a row (decoded or gathered by idx) */
+    u64 row_bytes;        /* bytes of a stored row (statistics only) */
+    const u64 *idx;       /* the rows: idx[0 .. n), or NULL: r0 .. r0 + n - 1 */
+    u64 r0, n;
+} kern_src;
+
+/* One query q[H dq] (row stride dq) over the rows of its sources, streamed
+ * once in fixed chunks (parallel over chunks), partial softmaxes merged in
+ * chunk order: o[H dv]. */
+u64 kern_attn_query_work(const kern_attn *a, const kern_src *src, int nsrc);
+void kern_attn_query(cost_t *c, const kern_attn *a, const float *q, const kern_src *src, int nsrc, float *o, float *work);
+
+/* n independent queries (query t: q + t ldq, sources src[t nsrc ..], output
+ * o + t ldo), each computed exactly as kern_attn_query computes it (the same
+ * bits), in parallel over queries. */
+u64 kern_attn_queries_work(const kern_attn *a, u64 n, const kern_src *src, int nsrc);
+void kern_attn_queries(cost_t *c, const kern_attn *a, u64 n, const float *q, u64 ldq, const kern_src *src, int nsrc,
+                       float *o, u64 ldo, float *work);
+
+/* Prefill: n queries (query t at q + t ldq, output o + t ldo) over float
+ * sources (x, ld; r0, n, idx unused): query t sees rows [lo[s n + t],
+ * hi[s n + t]) of source s, bounds non-decreasing in t (causal, windows,
+ * compressed prefixes). Tiles of query blocks x key blocks through sgemm.
+ * In row-wise mode (kern_rowwise) each query runs alone through
+ * kern_attn_query's arithmetic, so a decode step reproduces it bit for bit. */
+u64 kern_attn_causal_work(const kern_attn *a, u64 n, const u64 *lo, const u64 *hi, int nsrc);
+void kern_attn_causal(cost_t *c, const kern_attn *a, u64 n, const float *q, u64 ldq, const kern_src *src, int nsrc,
+                      const u64 *lo, const u64 *hi, float *o, u64 ldo, float *work);
+
+/* The naive twin of all three: one query, one head at a time, two passes
+ * (max, then sum and values) in double. Counts nothing. */
+void kern_attn_naive(const kern_attn *a, const float *q, const kern_src *src, int nsrc, float *o);
+
+/* Wall time spent in the attention kernels and stored-row bytes they
+ * decoded, since the program started (for per-layer timing). */
+typedef struct {
+    double seconds;
+    u64 bytes;
+} kern_attn_stats;
+kern_attn_stats kern_attn_stats_get(void);
+
+/* e^x for x <= 0, in float, vectorisable (inline); exactly 0 below -87.3.
+ * What the attention kernels and kern_act use. This function can't fail.
+ *
+ * Cephes' expf: x = n ln2 + r with n = round(x log2 e) (adding and removing
+ * 1.5 2^23 rounds to nearest in the default mode), ln2 split in two so
+ * n C1 is exact, e^r by Cephes' degree-6 polynomial (~1 ulp), times 2^n
+ * built in the exponent bits. The clamp and the flush to 0 (where e^x is
+ * subnormal, < 1.2e-38) are integer operations on the bits: a float compare
+ * may trap, so GCC would not if-convert it and the loop would stay scalar
+ * (without -fno-trapping-math, which kvsim does not want). For x <= 0 the
+ * bits grow with |x|. ISO C mode contracts no a*b+c into an FMA, so the
+ * result is the same on every x86-64. Rejected: glibc's expf (scalar, and
+ * it vectorises only under -ffast-math). */
+static inline float kern_exp(float x)
+{
+    union { float f; uint32_t u; } v = {x}, s;
+    uint32_t keep = v.u <= 0xc2ae999au ? 0xffffffffu : 0u;   /* x >= -87.3 (or x >= 0) */
+    v.u = v.u < 0xc2b00000u ? v.u : 0xc2b00000u;              /* x < -88, -inf: -88 */
+    float xc = v.f;
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    s.u = (uint32_t)((int32_t)n + 127) << 23;
+    v.f = p * s.f;
+    v.u &= keep;
+    return v.f;
+}
+
+/* Threads the kernels use: omp_get_max_threads() (OMP_NUM_THREADS), 1
+ * without OpenMP. BLAS itself stays single-threaded (ref_init sets it):
+ * the kernels split work over OpenMP threads and call BLAS inside, which
+ * keeps OpenBLAS's own threads from competing with them. */
+int kern_threads(void);
+/* Set BLAS to one thread if it is not (every kernel calls this first; probe.c
+ * sets more for its own measurement). This function can't fail. */
+void kern_blas_serial(void);
 
 /* sigmoid and GELU (tanh form), single values, uncounted. */
 float kern_sigmoid(float x);

@@ -18,16 +18,18 @@ typedef struct {
 
 static dt_codec codec_of(dtype dt)
 {
+    /* Literals (hex floats), not ldexp() calls: this runs once per part of
+     * every row a kernel decodes. */
     switch (dt) {
-    case DT_TF32:     return (dt_codec){8, 10, 127, (2.0 - ldexp(1, -10)) * ldexp(1, 127), false, false};
-    case DT_BF16:     return (dt_codec){8, 7, 127, (2.0 - ldexp(1, -7)) * ldexp(1, 127), false, false};
+    case DT_TF32:     return (dt_codec){8, 10, 127, 0x1.ffcp127, false, false};    /* (2 - 2^-10) 2^127 */
+    case DT_BF16:     return (dt_codec){8, 7, 127, 0x1.fep127, false, false};      /* (2 - 2^-7) 2^127 */
     case DT_FP16:     return (dt_codec){5, 10, 15, 65504.0, false, false};
     case DT_FP8_E4M3: return (dt_codec){4, 3, 7, 448.0, false, false};       /* e4m3fn: no inf */
     case DT_FP8_E5M2: return (dt_codec){5, 2, 15, 57344.0, false, false};
     case DT_FP4_E2M1: return (dt_codec){2, 1, 1, 6.0, false, false};         /* no inf, no NaN */
     case DT_INT8:     return (dt_codec){0, 0, 0, 127.0, true, false};
     case DT_INT4:     return (dt_codec){0, 0, 0, 7.0, true, false};
-    case DT_UE8M0:    return (dt_codec){8, 0, 127, ldexp(1, 127), false, true};
+    case DT_UE8M0:    return (dt_codec){8, 0, 127, 0x1p127, false, true};
     case DT_FP32:
     default:          return (dt_codec){8, 23, 127, FLT_MAX, false, false};
     }
@@ -120,6 +122,42 @@ static uint32_t enc_scale(const dt_codec *p, unsigned bits, double s, double *va
     return code;
 }
 
+/* 2^k as a float, k in [-149, 127] (subnormal below -126). */
+static inline float pow2f(int k)
+{
+    union { uint32_t u; float f; } b;
+    b.u = k >= -126 ? (uint32_t)(k + 127) << 23 : 1u << (k + 149);
+    return b.f;
+}
+
+/* enc() in float for the 8- and 4-bit minifloats (fp8 e4m3/e5m2, fp4),
+ * given xs = x / scale exactly (the caller divides by a power of two). Each
+ * step is exact in float as it is in double - |xs| times a power of two,
+ * the rounding to an integer by adding and removing 2^23 (the one
+ * rounding, ties to even) - so the codes and values are enc()'s, several
+ * times faster (V4's 584-byte rows round every window row of a prefill). */
+static inline uint32_t enc_f(const dt_codec *p, float xs, float *val)
+{
+    union { float f; uint32_t u; } v = {xs};
+    uint32_t sg = v.u >> 31, code = 0;
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) { sg = 0; xs = 0; }   /* NaN -> +0 */
+    float a = fabsf(xs), mx = (float)p->max, vv = 0;
+    if (a > mx) a = mx;
+    if (a > 0) {
+        union { float f; uint32_t u; } ab = {a};
+        int e = (int)(ab.u >> 23) - 127, emin = 1 - p->bias;
+        if (e < emin) e = emin;                                        /* subnormal range */
+        float mi = (a * pow2f(p->mbits - e) + 0x1p23f) - 0x1p23f;
+        if (mi >= pow2f(p->mbits + 1)) { e++; mi *= 0.5f; }            /* carry into the next binade */
+        vv = mi * pow2f(e - p->mbits);
+        uint32_t M = (uint32_t)mi;
+        if (M >= (1u << p->mbits)) code = ((uint32_t)(e + p->bias) << p->mbits) | (M - (1u << p->mbits));
+        else code = M;
+    }
+    *val = sg ? -vv : vv;
+    return code | sg << (p->ebits + p->mbits);
+}
+
 static void put(uint8_t *b, u64 bitpos, unsigned bits, uint32_t code)
 {
     if (bits == 4) { b[bitpos / 8] |= (uint8_t)((code & 15u) << (bitpos % 8)); return; }
@@ -157,16 +195,52 @@ static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
             off += pn;
             continue;
         }
+        if (p->dt == DT_BF16 && !p->scaled) {
+            /* Plain bf16 (the usual cache): enc() on the float's bits. Round to
+             * nearest even at bit 16 (a carry into the exponent is the next
+             * binade, subnormals included), saturate above the largest finite
+             * value 0x7f7f (inf too), NaN -> +0: the same codes and values. */
+            for (u64 j = 0; j < pn; j++) {
+                union { float f; uint32_t u; } v = {x[off + j]};
+                uint32_t sg = v.u & 0x80000000u, a = v.u & 0x7fffffffu;
+                if (a > 0x7f800000u) sg = a = 0;                       /* NaN */
+                else if (a > 0x7f7f0000u) a = 0x7f7f0000u;             /* saturate */
+                else a = (a + 0x7fffu + (a >> 16 & 1u)) & 0xffff0000u;   /* ties to even */
+                v.u = sg | a;
+                if (out) { out[byte + 2 * j] = (uint8_t)(v.u >> 16); out[byte + 2 * j + 1] = (uint8_t)(v.u >> 24); }
+                if (y) y[off + j] = v.f;
+            }
+            byte = scale_byte;
+            off += pn;
+            continue;
+        }
         for (u64 b0 = 0, bi = 0; b0 < pn; b0 += block, bi++) {
             u64 b1 = b0 + block < pn ? b0 + block : pn;
             double scale = 1.0;
             if (p->scaled) {
                 double amax = 0;
-                for (u64 j = b0; j < b1; j++) amax = fmax(amax, fabs((double)x[off + j]));
+                for (u64 j = b0; j < b1; j++) {
+                    double ax = fabs((double)x[off + j]);
+                    amax = ax > amax ? ax : amax;   /* fmax() without the call (NaN: skipped, as fmax does) */
+                }
                 double s = amax / ec.max;
                 if (!(s >= FLT_MIN)) s = 1.0;    /* all zero (or tiny): any scale will do */
                 uint32_t sc_code = enc_scale(&sc, sbits, s, &scale);
                 if (out) put(out, scale_byte * 8 + bi * sbits, sbits, sc_code);
+            }
+            int sk;
+            bool pow2 = frexp(scale, &sk) == 0.5 && sk - 1 >= -126 && sk - 1 <= 126;
+            if (pow2 && (p->dt == DT_FP8_E4M3 || p->dt == DT_FP8_E5M2 || p->dt == DT_FP4_E2M1)) {
+                /* scale = 2^(sk-1): dividing by it is exact (a multiply by
+                 * 2^(1-sk)); so is the product v * scale for these formats. */
+                float fs = pow2f(sk - 1), inv = pow2f(1 - sk);
+                for (u64 j = b0; j < b1; j++) {
+                    float v;
+                    uint32_t code = enc_f(&ec, x[off + j] * inv, &v);
+                    if (out) put(out, byte * 8 + j * bits, bits, code);
+                    if (y) y[off + j] = v * fs;
+                }
+                continue;
             }
             for (u64 j = b0; j < b1; j++) {
                 double v;
@@ -205,6 +279,108 @@ void quant_roundtrip(const fmt *f, float *x, u64 n)
     codec(f, x, n, NULL, x);
 }
 
+/* bf16 codes j0 .. j1-1 to floats times fs (the common cache format: the
+ * code is the float's top half); false if a code has the all-ones exponent
+ * (checked on the 16-bit codes first, 8 per vector). Built for AVX2 and for
+ * the x86-64 baseline, picked at load time: a decode step streams its cache
+ * through here. The same bits either way (no sums). */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static bool dec_bf16(const uint8_t *in, u64 j0, u64 j1, float fs, float *y)
+{
+    uint16_t bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (u64 j = j0; j < j1; j++) {
+        uint16_t c;
+        memcpy(&c, in + 2 * j, 2);
+        bad |= (uint16_t)((c & 0x7f80u) == 0x7f80u);
+    }
+    if (bad) return false;
+    if (fs == 1.0f) {
+#pragma omp simd
+        for (u64 j = j0; j < j1; j++) {
+            uint16_t c;
+            memcpy(&c, in + 2 * j, 2);
+            union { uint32_t u; float f; } b = {(uint32_t)c << 16};
+            y[j] = b.f;
+        }
+    } else {
+#pragma omp simd
+        for (u64 j = j0; j < j1; j++) {
+            uint16_t c;
+            memcpy(&c, in + 2 * j, 2);
+            union { uint32_t u; float f; } b = {(uint32_t)c << 16};
+            y[j] = b.f * fs;
+        }
+    }
+    return true;
+}
+
+/* Codes j0 .. j1-1 of a part (its codes start at `in`) to values times fs,
+ * in float, vectorisable. Exact: a minifloat code's exponent and mantissa
+ * fields, shifted into a float's, are the float with exponent bias 127
+ * instead of the code's bias b (a subnormal code lands on a float
+ * subnormal), so one multiply by 2^(127-b) gives the value exactly; it has
+ * at most 11 significant bits and a scale 24, so v * scale is exact in
+ * double and the float multiply rounds it as (float)(v * scale) does. The
+ * same bits as dec(), then, for every code except bf16's all-ones exponent
+ * (which the encoder never writes: it saturates) - the caller checks that.
+ * Returns false for a dtype this does not handle. */
+static bool dec_fast(dtype dt, const dt_codec *p, unsigned bits, const uint8_t *in, u64 j0, u64 j1, float fs, float *y)
+{
+    if (dt == DT_FP32 || dt == DT_TF32 || p->is_pow2) return false;
+    if (p->is_int) {
+        if (bits == 8) {
+#pragma omp simd
+            for (u64 j = j0; j < j1; j++) y[j] = (float)(int8_t)in[j] * fs;
+        } else {
+            for (u64 j = j0; j < j1; j++) {
+                int c = in[j / 2] >> (j % 2 * 4) & 15;
+                y[j] = (float)(c >= 8 ? c - 16 : c) * fs;
+            }
+        }
+        return true;
+    }
+    uint32_t fld = (1u << (p->ebits + p->mbits)) - 1, sh = 23 - (uint32_t)p->mbits, sb = (uint32_t)(p->ebits + p->mbits);
+    union { uint32_t u; float f; } rb = {(uint32_t)(254 - p->bias) << 23};   /* 2^(127 - bias) */
+    float rebias = rb.f;
+    if (dt == DT_BF16) return dec_bf16(in, j0, j1, fs, y);
+    if (bits == 16) {
+        int bad = 0;
+#pragma omp simd reduction(| : bad)
+        for (u64 j = j0; j < j1; j++) {
+            uint16_t c;
+            memcpy(&c, in + 2 * j, 2);
+            bad |= p->ebits == 8 && (c & 0x7f80u) == 0x7f80u;
+        }
+        if (bad) return false;
+#pragma omp simd
+        for (u64 j = j0; j < j1; j++) {
+            uint16_t c;
+            memcpy(&c, in + 2 * j, 2);
+            union { uint32_t u; float f; } b = {((uint32_t)c & fld) << sh | ((uint32_t)c >> sb & 1u) << 31};
+            y[j] = b.f * rebias * fs;
+        }
+    } else if (bits == 8) {
+#pragma omp simd
+        for (u64 j = j0; j < j1; j++) {
+            uint32_t c = in[j];
+            union { uint32_t u; float f; } b = {(c & fld) << sh | (c >> sb & 1u) << 31};
+            y[j] = b.f * rebias * fs;
+        }
+    } else if (bits == 4) {
+        for (u64 j = j0; j < j1; j++) {
+            uint32_t c = (uint32_t)in[j / 2] >> (j % 2 * 4) & 15u;
+            union { uint32_t u; float f; } b = {(c & fld) << sh | (c >> sb & 1u) << 31};
+            y[j] = b.f * rebias * fs;
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
 void quant_decode(const fmt *f, const uint8_t *in, u64 n, float *y)
 {
     u64 fixed = fmt_elements(f), off = 0, byte = 0;
@@ -225,7 +401,11 @@ void quant_decode(const fmt *f, const uint8_t *in, u64 n, float *y)
         for (u64 b0 = 0, bi = 0; b0 < pn; b0 += block, bi++) {
             u64 b1 = b0 + block < pn ? b0 + block : pn;
             double scale = p->scaled ? dec(&sc, sbits, get(in, scale_byte * 8 + bi * sbits, sbits)) : 1.0;
-            for (u64 j = b0; j < b1; j++) {
+            /* Fast path (dec_fast): the block in float when the scale is one. */
+            float fs = (float)scale;
+            u64 j0 = b0;
+            if ((double)fs == scale && dec_fast(p->dt, &ec, bits, in + byte, b0, b1, fs, y + off)) j0 = b1;
+            for (u64 j = j0; j < b1; j++) {
                 uint32_t code = get(in, byte * 8 + j * bits, bits);
                 double v;
                 if (p->dt == DT_FP32 || p->dt == DT_TF32) {

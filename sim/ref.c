@@ -26,7 +26,19 @@ typedef struct chunk {
 
 #define CHUNK_MIN (16u << 20)
 
+static void *scratch(ref_model *M, u64 bytes, bool zero);
+
 void *ref_scratch(ref_model *M, u64 bytes)
+{
+    return scratch(M, bytes, true);
+}
+
+void *ref_scratch_raw(ref_model *M, u64 bytes)
+{
+    return scratch(M, bytes, false);
+}
+
+static void *scratch(ref_model *M, u64 bytes, bool zero)
 {
     chunk *c = M->arena;
     bytes = (bytes + 63) & ~(u64)63;
@@ -48,7 +60,7 @@ void *ref_scratch(ref_model *M, u64 bytes)
     }
     void *p = c->data + c->top;
     c->top += bytes;
-    memset(p, 0, bytes);
+    if (zero) memset(p, 0, bytes);
     return p;
 }
 
@@ -193,6 +205,25 @@ void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, flo
     assert(slot < c->entries);
     quant_decode(&c->f, c->data + slot * c->entry_bytes, c->elems, x);
     reader->c.kv_read_bytes += c->entry_bytes;
+}
+
+static void kv_decode_row(const void *ctx, u64 slot, float *out)
+{
+    const ref_cache *c = ctx;
+    /* Rows usually stream in slot order: ask for the one after next now. */
+    if (slot + 2 < c->entries) {
+        const uint8_t *next = c->data + (slot + 2) * c->entry_bytes;
+        for (u64 b = 0; b < c->entry_bytes; b += 64) __builtin_prefetch(next + b);
+    }
+    quant_decode(&c->f, c->data + slot * c->entry_bytes, c->elems, out);
+}
+
+void ref_kv_src(ref_layer *reader, const ref_layer *owner, int k, u64 ring, u64 r0, u64 n, const u64 *idx, kern_src *src)
+{
+    const ref_cache *c = &owner->kv[k];
+    *src = (kern_src){.decode = kv_decode_row, .ctx = c, .ring = ring, .width = c->elems, .row_bytes = c->entry_bytes,
+                      .idx = idx, .r0 = r0, .n = n};
+    reader->c.kv_read_bytes += n * c->entry_bytes;
 }
 
 ref_layer *ref_owner(ref_layer *L)
@@ -435,6 +466,8 @@ static void unit_clear(ref_layer *L)
     memset(&L->c, 0, sizeof L->c);
     memset(L->welems, 0, sizeof L->welems);
     L->time_s = 0;
+    L->attn_time_s = 0;
+    L->attn_read_bytes = 0;
 }
 
 int ref_sublayer(ref_layer *L, const ref_step *s, ref_sub sub, const float *x, float *y, sim_err *e)
@@ -559,11 +592,15 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
     for (u64 i = 0; i < m->n_layers; i++) {
         ref_layer *L = &M->L[i];
         t0 = now_s();
+        kern_attn_stats a0 = kern_attn_stats_get();
         ref_mark lm = ref_scratch_mark(M);
         rc = L->ls->res.type->ref->layer(L, &s, X, e);
         if (!rc && m->ple_dim) rc = ref_ple_layer(L, &s, X, S * d, e);
         ref_scratch_release(M, lm);
         L->time_s = now_s() - t0;
+        kern_attn_stats a1 = kern_attn_stats_get();
+        L->attn_time_s = a1.seconds - a0.seconds;
+        L->attn_read_bytes = a1.bytes - a0.bytes;
         if (rc) goto out;
         if (M->opt.trace) {
             /* The layer's output (stream 0 under mHC). */
@@ -669,6 +706,19 @@ double ref_type_time(const ref_model *M, const char *name)
         if (!strcmp(nm, name)) t += M->L[i].time_s;
     }
     return t;
+}
+
+void ref_type_attn(const ref_model *M, const char *name, double *seconds, u64 *bytes)
+{
+    *seconds = 0;
+    *bytes = 0;
+    for (u64 i = 0; i < M->m->n_layers; i++) {
+        char nm[48];
+        spec_layer_type_name(M->m, (int)i, nm, sizeof nm);
+        if (strcmp(nm, name)) continue;
+        *seconds += M->L[i].attn_time_s;
+        *bytes += M->L[i].attn_read_bytes;
+    }
 }
 
 double ref_time_total(const ref_model *M)

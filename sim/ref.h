@@ -26,6 +26,7 @@
 #define REF_H
 
 #include "cost.h"
+#include "kern.h"
 #include "layer.h"
 #include <stdint.h>
 
@@ -64,6 +65,8 @@ typedef struct ref_layer {
     u64 pembed;           /* of those, embedding / PLE table elements */
     bool is_source;       /* a later layer shares this layer's cache */
     double time_s;        /* wall time of the last step */
+    double attn_time_s;   /* of which in the attention kernels (kern_attn_*) */
+    u64 attn_read_bytes;  /* cache bytes those kernels decoded as they streamed */
     int ncache;
     ref_cache kv[KV_MAX_BUFS];
     void *priv[3];        /* private state of the attention, FFN and residual types (owned) */
@@ -149,6 +152,9 @@ int ref_result(const ref_model *M, cost_result *r, sim_err *e);
 /* Wall time of the last step for the layers of by-type row `name`, and in all. */
 double ref_type_time(const ref_model *M, const char *name);
 double ref_time_total(const ref_model *M);
+/* Time in the attention kernels and the cache bytes they streamed, in the
+ * last step, for the layers of by-type row `name`. This function can't fail. */
+void ref_type_attn(const ref_model *M, const char *name, double *seconds, u64 *bytes);
 
 /* ---- for the component files ------------------------------------------ */
 
@@ -170,6 +176,10 @@ typedef struct { void *chunk; u64 top; } ref_mark;
 ref_mark ref_scratch_mark(ref_model *M);
 void ref_scratch_release(ref_model *M, ref_mark mk);
 #define REF_ALLOC(M, n, T) ((T *)ref_scratch((M), (u64)(n) * sizeof(T)))
+/* The same, not zeroed: for kernel workspaces (a decode step would spend
+ * tens of microseconds clearing them). */
+void *ref_scratch_raw(ref_model *M, u64 bytes);
+#define REF_WORK(M, n) ((float *)ref_scratch_raw((M), (u64)(n) * sizeof(float)))
 
 /* Bind cache buffer k of L to a format holding `elems` values per row;
  * SIM_EINVAL if its bytes differ from the table's entry_bytes. */
@@ -185,6 +195,12 @@ void ref_kv_round(ref_layer *L, int k, float *x);
 /* Decode row `slot` of buffer k of `owner` into x; counts entry_bytes read
  * on `reader` (a layer sharing owner's cache reads it on its own account). */
 void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, float *x);
+/* A row source for the attention kernels (kern.h) over buffer k of owner's
+ * cache: positions r0 .. r0+n-1 (idx NULL) or idx[0 .. n), each in slot
+ * position mod ring (ring 0: the position), decoded from the stored bytes
+ * as the kernel streams them. Counts n entry_bytes read on reader, as n
+ * ref_kv_read calls would. */
+void ref_kv_src(ref_layer *reader, const ref_layer *owner, int k, u64 ring, u64 r0, u64 n, const u64 *idx, kern_src *src);
 /* The layer owning L's cache (itself, or its kv_from source). */
 ref_layer *ref_owner(ref_layer *L);
 /* Keep the prefill rows this layer's cache was made of, for sharing layers
@@ -223,16 +239,30 @@ int ref_mla_init(ref_layer *L, ref_mla *w, sim_err *e);
  * latent cq[n, rq] (rq > 0), and the latent rows[n, r+p] (normalised c,
  * RoPE-d k_pe; not yet rounded to the cache format). */
 int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x, float *q, float *cq, float *rows, sim_err *e);
-/* Absorbed attention of one query q[H(np+p)] over nk latent rows: o[H v]. */
-int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const float *lat, u64 nk, float *o, sim_err *e);
+/* The absorbed form in pieces, for n queries: q_abs[n, H(r+p)] = (W_UK
+ * q_nope | q_pe) per head (2 np r FLOPs per head and query), the kernel
+ * shape of the MQA over latent rows (key: the row, value: its first r),
+ * and o[n, H v] = o_lat[n, H r] W_UV per head (2 r v). */
+void ref_mla_qabs(ref_layer *L, ref_mla *w, const float *q, u64 n, float *qa);
+kern_attn ref_mla_kattn(const ref_layer *L);
+void ref_mla_out(ref_layer *L, ref_mla *w, const float *ol, u64 n, float *o);
+/* Absorbed attention of one query q[H(np+p)] over the latent rows of src: o[H v]. */
+int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const kern_src *src, float *o, sim_err *e);
 
 /* Lightning-indexer scores of one query (qi [Hi, di], head weights wt [Hi])
  * against nk keys [nk, di]: sc[s] = sum_h wt[h] ReLU(qi[h] . key[s]),
  * counted Hi (2 di + 3) per key into cat in compute.indexer. work: Hi nk. */
 void ref_index_scores(ref_layer *L, flop_cat cat, u64 Hi, u64 di, const float *qi, const float *wt, const float *keys,
                       u64 nk, float *sc, float *work);
+/* The same for n queries at once, query t against keys [0, nk[t]) (nk
+ * non-decreasing): the counts of n ref_index_scores calls; one product over
+ * keys [0, nk[n-1]) (the few past a query's own are computed, dropped and
+ * not counted). Row-wise mode (kern_rowwise) and n = 1 run query by query.
+ * sc: n x nk[n-1] (row stride nk[n-1]); work: n Hi nk[n-1]. */
+void ref_index_scores_n(ref_layer *L, flop_cat cat, u64 Hi, u64 di, u64 n, const float *qi, const float *wt,
+                        const float *keys, const u64 *nk, float *sc, float *work);
 /* The min(nk, k) largest scores (ties to the lower index), as ascending
- * indices into idx; returns how many. taken: nk bytes of work. */
+ * indices into idx (room for nk); returns how many. taken: nk bytes of work. */
 u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx, unsigned char *taken);
 
 /* ---- DeepSeek V4 pieces shared by ref_csa.c, ref_hca.c, ref_swa4.c (ref_v4.c) */
@@ -252,8 +282,13 @@ typedef struct {
 int ref_v4_init(ref_layer *L, ref_v4 *w, int window_cache, sim_err *e);
 /* q [n, H c], the normalised query latent cq [n, rq], window rows kv [n, c]. */
 int ref_v4_project(ref_layer *L, ref_v4 *w, const ref_step *s, const float *x, float *q, float *cq, float *kv, sim_err *e);
-/* One query's attention over nk entries [nk, c] with the sink. */
-int ref_v4_attend(ref_layer *L, ref_v4 *w, const float *q, const float *ent, u64 nk, float *o, sim_err *e);
+/* Attention with the sink (counted 1 per head and query) of n queries q
+ * [n, H c] into o [n, H c]: over float sources with per-query row ranges
+ * (kern_attn_causal), or each query over its own sources (kern_attn_queries;
+ * n = 1, a decode step, runs parallel over the rows). */
+int ref_v4_attend_causal(ref_layer *L, ref_v4 *w, u64 n, const float *q, const kern_src *src, int nsrc, const u64 *lo,
+                         const u64 *hi, float *o, sim_err *e);
+int ref_v4_attend_queries(ref_layer *L, ref_v4 *w, u64 n, const float *q, const kern_src *src, int nsrc, float *o, sim_err *e);
 /* Inverse RoPE and the grouped output projection: y [n, d] from o [n, H c]. */
 int ref_v4_output(ref_layer *L, ref_v4 *w, const ref_step *s, float *o, float *y, sim_err *e);
 int ref_v4_cmp_init(ref_layer *L, ref_v4cmp *cp, const char *pre, u64 m, u64 coff, u64 width, u64 rope, int cache, int state,
@@ -262,8 +297,9 @@ int ref_v4_cmp_init(ref_layer *L, ref_v4cmp *cp, const char *pre, u64 m, u64 cof
  * step completes into ent (prefill: entries 0 .. n/m-1; decode: at most
  * one) and write them to the cache. */
 int ref_v4_cmp_step(ref_layer *L, ref_v4cmp *cp, const ref_step *s, const float *x, float *ent, sim_err *e);
-/* Write the window rows and give the rows the step's queries see: *win
- * holds positions *base .. (prefill: the step's rows; decode: read back). */
+/* Write the window rows. Prefill: *win = the step's rows (rounded to the
+ * cache format), *base = 0. Decode: *win = NULL, *base = the first position
+ * the new token sees (stream the rows with ref_kv_src, ring = window). */
 int ref_v4_window(ref_layer *L, const ref_step *s, int cache, float *kv, float **win, u64 *base, sim_err *e);
 
 #endif

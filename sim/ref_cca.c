@@ -112,14 +112,20 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             for (u64 j = 0; j < k1; j++) acc += w->c1w->data[cc * k1 + j] * z[(p1 + t - j) * ch + cc];
             y1[(p2 + t) * ch + cc] = acc;
         }
-    for (u64 t = 0; t < n; t++)
-        for (u64 cc = 0; cc < ch; cc++) {
-            u64 h0 = cc / h * h;
-            float acc = w->c2b->data[cc];
+    /* conv2 mixes a head's h channels over k2 taps: per head a product
+     * [n, h k2] x [h k2, h] (uncounted here: counted above), with Z[t] =
+     * the head's conv1 outputs at t, t-1, ... in the weights' (i, j) order. */
+    float *Z = REF_ALLOC(M, n * h * k2, float);
+    if (!Z) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    cost_t junk = {0};
+    for (u64 h0 = 0; h0 < ch; h0 += h) {
+        for (u64 t = 0; t < n; t++)
             for (u64 i = 0; i < h; i++)
-                for (u64 j = 0; j < k2; j++) acc += w->c2w->data[cc * h * k2 + i * k2 + j] * y1[(p2 + t - j) * ch + h0 + i];
-            qk[t * ch + cc] = acc;
-        }
+                for (u64 j = 0; j < k2; j++) Z[(t * h + i) * k2 + j] = y1[(p2 + t - j) * ch + h0 + i];
+        kern_matmul(&junk, FL_PROJ, lin, n, h, h * k2, Z, h * k2, w->c2w->data + h0 * h * k2, h * k2, qk + h0, ch, true, false);
+    }
+    for (u64 t = 0; t < n; t++)
+        for (u64 cc = 0; cc < ch; cc++) qk[t * ch + cc] += w->c2b->data[cc];
     /* Mix, per-head norms, temperature, RoPE; then the cache row's k. */
     kern_count(c, FL_OTHER, DT_FP32, n * (ch * 4 + Gh));
     for (u64 t = 0; t < n; t++) {
@@ -145,31 +151,31 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     memcpy(st + p1 * ch, y1 + n * ch, p2 * ch * sizeof(float));
     memcpy(st + (p1 + p2) * ch, vd + n * Gh2, Gh2 * sizeof(float));
     ref_kv_write(L, 1, 0, st);
-    /* Keys and values visible to the step's queries. */
-    const float *krows;
-    u64 base;
+    /* Attention in the latent: a prefill over the step's rows (tiled,
+     * causal), a decode over the cache streamed from its stored bytes. */
+    kern_attn ka = {H, G, h, h, 0, Gh, 1.0f / sqrtf((float)h), NULL, M->m->compute[CC_ATTENTION]};
     if (s->ph == PH_PREFILL) {
         u64 held = W ? (n < W ? n : W) : n;
         for (u64 t = 0; t < n - held; t++) ref_kv_round(L, 0, rows + t * kvw);
         for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * kvw);
-        krows = rows;
-        base = 0;
+        u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
+        if (!lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        for (u64 t = 0; t < n; t++) {
+            lo[t] = W && t + 1 > W ? t + 1 - W : 0;
+            hi[t] = t + 1;
+        }
+        kern_src src = {.x = rows, .ld = kvw};
+        float *work = REF_WORK(M, kern_attn_causal_work(&ka, n, lo, hi, 1));
+        if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        kern_attn_causal(c, &ka, n, qk, ch, &src, 1, lo, hi, o, H * h, work);
     } else {
-        u64 P = s->T0;
+        u64 P = s->T0, base = W && P + 1 > W ? P + 1 - W : 0;
         ref_kv_write(L, 0, W ? P % W : P, rows);
-        base = W && P + 1 > W ? P + 1 - W : 0;
-        float *buf = REF_ALLOC(M, (P + 1 - base) * kvw, float);
-        if (!buf) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        for (u64 pp = base; pp <= P; pp++) ref_kv_read(L, L, 0, W ? pp % W : pp, buf + (pp - base) * kvw);
-        krows = buf;
-    }
-    float *work = REF_ALLOC(M, grp * (s->T0 + n), float);
-    if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
-    for (u64 t = 0; t < n; t++) {
-        u64 P = s->T0 + t, lo = W && P + 1 > W ? P + 1 - W : 0;
-        const float *K = krows + (lo - base) * kvw;
-        kern_attend(c, M->m->compute[CC_ATTENTION], H, G, h, h, qk + t * ch, K, kvw, K + Gh, kvw, P + 1 - lo,
-                    1.0f / sqrtf((float)h), NULL, o + t * H * h, work);
+        kern_src src;
+        ref_kv_src(L, L, 0, W, base, P + 1 - base, NULL, &src);
+        float *work = REF_WORK(M, kern_attn_query_work(&ka, &src, 1));
+        if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        kern_attn_query(c, &ka, qk, &src, 1, o, work);
     }
     ref_trace(M, L->i, "attn_o", o, n, H * h);
     ref_mm(L, FL_PROJ, lin, w->wo, o, n, y, false);

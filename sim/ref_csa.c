@@ -41,25 +41,30 @@ static int init(ref_layer *L, sim_err *e)
     return SIM_OK;
 }
 
+/* Queries per block in a prefill (as ref_dsa.c). */
+#define QB 64
+
 static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
 {
     ref_model *M = L->M;
     const attn_cfg *a = &L->ls->attn;
     csa *w = L->priv[0];
     u64 n = s->n, H = a->q_heads, c = a->head_dim, W = a->window, m = a->compress_ratio, T = s->T0 + n;
-    u64 Hi = a->index_heads, di = a->index_head_dim, K = a->index_topk, nmax = T / m + W;
+    u64 Hi = a->index_heads, di = a->index_head_dim, K = a->index_topk, NV = T / m + 1;
+    u64 qb = n < QB ? n : QB;
     dtype lin = M->m->compute[CC_LINEAR];
     float *q = REF_ALLOC(M, n * H * c, float), *cq = REF_ALLOC(M, n * a->q_lora_rank, float);
-    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float), *work = REF_ALLOC(M, Hi * (T / m + 1), float);
+    float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float), *work = REF_ALLOC(M, qb * Hi * NV, float);
     float *ent = REF_ALLOC(M, (n / m + 1) * c, float), *ient = REF_ALLOC(M, (n / m + 1) * di, float);
-    float *gat = REF_ALLOC(M, nmax * c, float), *qi = REF_ALLOC(M, n * Hi * di, float), *wt = REF_ALLOC(M, n * Hi, float);
-    float *sc = REF_ALLOC(M, T / m + 1, float), *keys = REF_ALLOC(M, (T / m + 1) * di, float);
-    u64 *idx = REF_ALLOC(M, T / m + 1, u64);
-    unsigned char *taken = REF_ALLOC(M, T / m + 1, unsigned char);
+    float *qi = REF_ALLOC(M, n * Hi * di, float), *wt = REF_ALLOC(M, n * Hi, float);
+    float *sc = REF_ALLOC(M, qb * NV, float), *keys = REF_ALLOC(M, NV * di, float);
+    u64 *idx = REF_ALLOC(M, qb * NV, u64), *nk = REF_ALLOC(M, qb, u64);
+    unsigned char *taken = REF_ALLOC(M, NV, unsigned char);
+    kern_src *src = REF_ALLOC(M, 2 * qb, kern_src);
     float *win;
     u64 base;
     int rc;
-    if (!q || !cq || !kv || !o || !work || !ent || !ient || !gat || !qi || !wt || !sc || !keys || !idx || !taken)
+    if (!q || !cq || !kv || !o || !work || !ent || !ient || !qi || !wt || !sc || !keys || !idx || !nk || !taken || !src)
         return sim_fail(e, SIM_ENOMEM, "out of memory");
     if ((rc = ref_v4_project(L, &w->v4, s, x, q, cq, kv, e)) || (rc = ref_v4_window(L, s, 2, kv, &win, &base, e)) ||
         (rc = ref_v4_cmp_step(L, &w->cmp, s, x, ent, e)) || (rc = ref_v4_cmp_step(L, &w->icmp, s, x, ient, e)))
@@ -71,21 +76,32 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     } else {
         for (u64 i = 0; i < T / m; i++) ref_kv_read(L, L, 1, i, keys + i * di);
     }
-    for (u64 t = 0; t < n; t++) {
-        u64 P = s->T0 + t, lo = P + 1 > W ? P + 1 - W : 0, nv = (P + 1) / m, ns;
-        if (nv) ref_index_scores(L, FL_INDEX, Hi, di, qi + t * Hi * di, wt + t * Hi, keys, nv, sc, work);
-        ns = M->opt.csa_dense ? nv : ref_topk(sc, nv, K, idx, taken);
-        for (u64 j = 0; j < ns; j++) {
-            u64 i = M->opt.csa_dense ? j : idx[j];
-            if (s->ph == PH_PREFILL) memcpy(gat + j * c, ent + i * c, c * sizeof(float));
-            else ref_kv_read(L, L, 0, i, gat + j * c);
+    /* Blocks of queries: indexer scores, top-k, then one softmax per query
+     * over its chosen entries (gathered by index) and its window rows. */
+    for (u64 t0 = 0; t0 < n; t0 += qb) {
+        u64 nb = n - t0 < qb ? n - t0 : qb;
+        for (u64 t = 0; t < nb; t++) nk[t] = (s->T0 + t0 + t + 1) / m;
+        if (!M->opt.csa_dense)
+            ref_index_scores_n(L, FL_INDEX, Hi, di, nb, qi + t0 * Hi * di, wt + t0 * Hi, keys, nk, sc, work);
+        for (u64 t = 0; t < nb; t++) {
+            u64 P = s->T0 + t0 + t, lo = P + 1 > W ? P + 1 - W : 0, nv = nk[t], *it = idx + t * NV;
+            if (M->opt.csa_dense && nv) ref_index_scores(L, FL_INDEX, Hi, di, qi + (t0 + t) * Hi * di, wt + (t0 + t) * Hi,
+                                                         keys, nv, sc, work);
+            u64 ns = M->opt.csa_dense ? nv : ref_topk(sc + t * nk[nb - 1], nv, K, it, taken);
+            const u64 *sel = M->opt.csa_dense ? NULL : it;
+            if (M->opt.trace) {
+                float f = (float)ns;
+                ref_trace(M, L->i, "csa_selected", &f, 1, 1);
+            }
+            if (s->ph == PH_PREFILL) {
+                src[2 * t] = (kern_src){.x = ent, .ld = c, .width = c, .idx = sel, .n = ns};
+                src[2 * t + 1] = (kern_src){.x = win, .ld = c, .r0 = lo, .n = P + 1 - lo};
+            } else {
+                ref_kv_src(L, L, 0, 0, 0, ns, sel, &src[2 * t]);
+                ref_kv_src(L, L, 2, W, lo, P + 1 - lo, NULL, &src[2 * t + 1]);
+            }
         }
-        if (M->opt.trace) {
-            float sel = (float)ns;
-            ref_trace(M, L->i, "csa_selected", &sel, 1, 1);
-        }
-        memcpy(gat + ns * c, win + (lo - base) * c, (P + 1 - lo) * c * sizeof(float));
-        if ((rc = ref_v4_attend(L, &w->v4, q + t * H * c, gat, ns + P + 1 - lo, o + t * H * c, e))) return rc;
+        if ((rc = ref_v4_attend_queries(L, &w->v4, nb, q + t0 * H * c, src, 2, o + t0 * H * c, e))) return rc;
     }
     return ref_v4_output(L, &w->v4, s, o, y, e);
 }

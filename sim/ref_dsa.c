@@ -20,6 +20,7 @@
 #include "kern.h"
 #include "quant.h"
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,25 +48,62 @@ static int init(ref_layer *L, sim_err *e)
     return ref_cache_bind(L, 1, &a->index_fmt, di, e);
 }
 
-/* Indices of the min(nk, k) largest scores, larger first, ties to the
- * lower index; sorted back into position order for the attention. */
+/* a ranks before b: the larger score, ties to the lower index (a strict
+ * total order, so any selection algorithm picks the same set). */
+static bool better(const float *sc, u64 a, u64 b)
+{
+    return sc[a] > sc[b] || (sc[a] == sc[b] && a < b);
+}
+
+/* The min(nk, k) best scores as ascending indices: quickselect (expected
+ * O(nk); median-of-three pivots) over idx, then a pass over `taken` to put
+ * them back in position order for the attention. Was k passes of O(nk)
+ * (O(nk k): 2048 x 16K per query at 16K tokens). */
 static u64 topk(const float *sc, u64 nk, u64 k, u64 *idx, unsigned char *taken)
 {
-    if (nk <= k) {
-        for (u64 j = 0; j < nk; j++) idx[j] = j;
-        return nk;
+    for (u64 j = 0; j < nk; j++) idx[j] = j;
+    if (nk <= k) return nk;
+    u64 lo = 0, hi = nk;
+    while (hi - lo > 1) {
+        u64 mid = lo + (hi - lo) / 2, a = idx[lo], b = idx[mid], c = idx[hi - 1], pv, t;
+        /* median of three by `better` */
+        if (better(sc, a, b)) pv = better(sc, b, c) ? b : better(sc, a, c) ? c : a;
+        else pv = better(sc, a, c) ? a : better(sc, b, c) ? c : b;
+        u64 pi = pv == a ? lo : pv == b ? mid : hi - 1;
+        t = idx[pi]; idx[pi] = idx[hi - 1]; idx[hi - 1] = t;
+        u64 st = lo;
+        for (u64 j = lo; j < hi - 1; j++)
+            if (better(sc, idx[j], pv)) { t = idx[j]; idx[j] = idx[st]; idx[st] = t; st++; }
+        t = idx[st]; idx[st] = idx[hi - 1]; idx[hi - 1] = t;
+        if (st + 1 == k) break;          /* idx[0 .. k) are the best k */
+        if (st >= k) hi = st;
+        else lo = st + 1;
     }
     memset(taken, 0, nk);
-    for (u64 j = 0; j < k; j++) {
-        u64 b = nk;
-        for (u64 s = 0; s < nk; s++)
-            if (!taken[s] && (b == nk || sc[s] > sc[b])) b = s;
-        taken[b] = 1;
-    }
+    for (u64 j = 0; j < k; j++) taken[idx[j]] = 1;
     u64 m = 0;
     for (u64 s = 0; s < nk; s++)
         if (taken[s]) idx[m++] = s;
     return m;
+}
+
+/* sc[s] = sum_h wt[h] ReLU(w[h ld + s]), heads in order for each s (the
+ * head loop outside, the key loop inside and vectorised: the same sums).
+ * ReLU on the sign bit (a float compare would keep the loop scalar; fmaxf
+ * was a call per element). Scores are finite. */
+static void relu_sum(u64 Hi, const float *wt, const float *w, u64 ld, u64 nk, float *sc)
+{
+    memset(sc, 0, nk * sizeof *sc);
+    for (u64 h = 0; h < Hi; h++) {
+        const float *wh = w + h * ld;
+        float th = wt[h];
+#pragma omp simd
+        for (u64 s = 0; s < nk; s++) {
+            union { float f; uint32_t u; } v = {wh[s]};
+            v.u &= ~(uint32_t)((int32_t)v.u >> 31);   /* negative -> +0 */
+            sc[s] += th * v.f;
+        }
+    }
 }
 
 /* Indexer scores of one query (qi [Hi, di], wt [Hi]) against nk keys. */
@@ -76,17 +114,36 @@ void ref_index_scores(ref_layer *L, flop_cat cat, u64 Hi, u64 di, const float *q
     dtype idt = M->m->compute[CC_INDEXER];
     kern_matmul(&L->c, cat, idt, Hi, nk, di, qi, di, keys, di, work, nk, true, false);
     kern_count(&L->c, cat, idt, 3 * Hi * nk);   /* ReLU, weight, sum */
-    for (u64 s = 0; s < nk; s++) {
-        float a = 0;
-        for (u64 h = 0; h < Hi; h++) a += wt[h] * fmaxf(work[h * nk + s], 0.0f);
-        sc[s] = a;
+    relu_sum(Hi, wt, work, nk, nk, sc);
+}
+
+void ref_index_scores_n(ref_layer *L, flop_cat cat, u64 Hi, u64 di, u64 n, const float *qi, const float *wt,
+                        const float *keys, const u64 *nk, float *sc, float *work)
+{
+    u64 N = n ? nk[n - 1] : 0;
+    if (kern_rowwise_on() || n == 1) {
+        for (u64 t = 0; t < n; t++)
+            if (nk[t]) ref_index_scores(L, cat, Hi, di, qi + t * Hi * di, wt + t * Hi, keys, nk[t], sc + t * N, work);
+        return;
     }
+    dtype idt = L->M->m->compute[CC_INDEXER];
+    u64 pairs = 0;
+    for (u64 t = 0; t < n; t++) pairs += nk[t];
+    /* What n ref_index_scores calls count: the products and ReLU, weight, sum. */
+    kern_count(&L->c, cat, idt, 2 * Hi * di * pairs + 3 * Hi * pairs);
+    cost_t junk = {0};
+    kern_matmul(&junk, cat, idt, n * Hi, N, di, qi, di, keys, di, work, N, true, false);
+    for (u64 t = 0; t < n; t++) relu_sum(Hi, wt + t * Hi, work + t * Hi * N, N, nk[t], sc + t * N);
 }
 
 u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx, unsigned char *taken)
 {
     return topk(sc, nk, k, idx, taken);
 }
+
+/* Queries per block in a prefill: the indexer's scores, top-k lists and
+ * kernel sources of a block are held at once. */
+#define QB 64
 
 static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
 {
@@ -120,9 +177,8 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     }
     /* Keys and latents visible to this step: the step's own rows in a
      * prefill, the caches in a decode (index keys all read, latents only
-     * those chosen). */
-    const float *keys = ki, *lat = rows;
-    float *kbuf = NULL;
+     * those chosen, streamed by the attention kernel). */
+    const float *keys = ki;
     if (s->ph == PH_PREFILL) {
         for (u64 t = 0; t < n; t++) {
             ref_kv_write(L, 0, t, rows + t * rw);
@@ -131,24 +187,37 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     } else {
         ref_kv_write(L, 0, s->T0, rows);
         ref_kv_write(L, 1, s->T0, ki);
-        kbuf = REF_ALLOC(M, T * di, float);
+        float *kbuf = REF_ALLOC(M, T * di, float);
         if (!kbuf) return sim_fail(e, SIM_ENOMEM, "out of memory");
         for (u64 j = 0; j < T; j++) ref_kv_read(L, L, 1, j, kbuf + j * di);
         keys = kbuf;
     }
-    float *sc = REF_ALLOC(M, T, float), *work = REF_ALLOC(M, Hi * T, float), *sel = REF_ALLOC(M, (K < T ? K : T) * rw, float);
-    u64 *idx = REF_ALLOC(M, T, u64);
+    /* Blocks of queries: scores, top-k, then the absorbed MQA over each
+     * query's chosen latents (gathered by index, never copied here). */
+    u64 qb = n < QB ? n : QB;
+    kern_attn ka = ref_mla_kattn(L);
+    float *sc = REF_ALLOC(M, qb * T, float), *work = REF_ALLOC(M, qb * Hi * T, float);
+    float *qa = REF_ALLOC(M, qb * H * rw, float), *ol = REF_ALLOC(M, qb * H * r, float);
+    u64 *idx = REF_ALLOC(M, qb * T, u64), *nk = REF_ALLOC(M, qb, u64);
     unsigned char *taken = REF_ALLOC(M, T, unsigned char);
-    if (!sc || !work || !sel || !idx || !taken) return sim_fail(e, SIM_ENOMEM, "out of memory");
-    for (u64 t = 0; t < n; t++) {
-        u64 nk = s->T0 + t + 1;
-        ref_index_scores(L, FL_INDEX, Hi, di, qi + t * Hi * di, wt + t * Hi, keys, nk, sc, work);
-        u64 m = topk(sc, nk, K, idx, taken);
-        for (u64 j = 0; j < m; j++) {
-            if (s->ph == PH_PREFILL) memcpy(sel + j * rw, lat + idx[j] * rw, rw * sizeof(float));
-            else ref_kv_read(L, L, 0, idx[j], sel + j * rw);
+    kern_src *src = REF_ALLOC(M, qb, kern_src);
+    if (!sc || !work || !qa || !ol || !idx || !nk || !taken || !src) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    for (u64 t0 = 0; t0 < n; t0 += qb) {
+        u64 nb = n - t0 < qb ? n - t0 : qb, N = s->T0 + t0 + nb;
+        for (u64 t = 0; t < nb; t++) nk[t] = s->T0 + t0 + t + 1;
+        ref_index_scores_n(L, FL_INDEX, Hi, di, nb, qi + t0 * Hi * di, wt + t0 * Hi, keys, nk, sc, work);
+        for (u64 t = 0; t < nb; t++) {
+            u64 *it = idx + t * T, m = topk(sc + t * N, nk[t], K, it, taken);
+            if (s->ph == PH_PREFILL) src[t] = (kern_src){.x = rows, .ld = rw, .width = rw, .idx = it, .n = m};
+            else ref_kv_src(L, L, 0, 0, 0, m, it, &src[t]);
         }
-        if ((rc = ref_mla_absorbed(L, &w->mla, q + t * H * (np + p), sel, m, o + t * H * v, e))) return rc;
+        ref_mla_qabs(L, &w->mla, q + t0 * H * (np + p), nb, qa);
+        ref_mark mk = ref_scratch_mark(M);
+        float *kw = REF_WORK(M, kern_attn_queries_work(&ka, nb, src, 1));
+        if (!kw) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        kern_attn_queries(&L->c, &ka, nb, qa, H * rw, src, 1, ol, H * r, kw);
+        ref_scratch_release(M, mk);
+        ref_mla_out(L, &w->mla, ol, nb, o + t0 * H * v);
     }
     ref_trace(M, L->i, "attn_o", o, n, H * v);
     ref_mm(L, FL_PROJ, lin, w->mla.wo, o, n, y, false);

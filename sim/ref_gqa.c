@@ -112,17 +112,19 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         }
     }
     ref_trace(M, L->i, "q", q, n, H * h);
-    /* Rows visible to this step's queries, contiguous: `base` is the
-     * position of krows[0]. */
-    const float *krows;
-    u64 base;
+    /* Attention: a prefill over the step's rows (tiled, causal), a decode
+     * over the cache, streamed from its stored bytes. Query at position t
+     * sees max(0, t-W+1) .. t. */
     ref_layer *own = ref_owner(L);
+    if (g->sink) ref_read(L, g->sink);
+    kern_attn ka = {H, G, h, v, 0, a->k_eq_v ? 0 : G * h, 1.0f / sqrtf((float)h), g->sink ? g->sink->data : NULL,
+                    M->m->compute[CC_ATTENTION]};
     if (s->ph == PH_PREFILL) {
+        const float *krows = rows;
         if (sh) {
             krows = own->share;
             if (!krows || own->share_rows != n) return sim_fail(e, SIM_EINVAL, "layer %d: source rows missing", L->i);
         } else {
-            krows = rows;
             /* Only the rows the cache holds at the end are written (cost.h's
              * prefill); every row is attended to in its stored form. */
             u64 held = W ? (n < W ? n : W) : n;
@@ -131,26 +133,25 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             int rc = ref_share_keep(L, rows, n, kvw, e);
             if (rc) return rc;
         }
-        base = 0;
+        u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
+        if (!lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        for (u64 t = 0; t < n; t++) {
+            lo[t] = W && t + 1 > W ? t + 1 - W : 0;
+            hi[t] = t + 1;
+        }
+        kern_src src = {.x = krows, .ld = kvw};
+        float *work = REF_WORK(M, kern_attn_causal_work(&ka, n, lo, hi, 1));
+        if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        kern_attn_causal(c, &ka, n, q, H * h, &src, 1, lo, hi, o, H * v, work);
     } else {
         u64 P = s->T0;   /* the new token's position: written first, then read with the rest */
         if (!sh) ref_kv_write(L, 0, W ? P % W : P, rows);
-        base = W && P + 1 > W ? P + 1 - W : 0;
-        float *buf = REF_ALLOC(M, (P + 1 - base) * kvw, float);
-        if (!buf) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        for (u64 p = base; p <= P; p++) ref_kv_read(L, own, 0, W ? p % W : p, buf + (p - base) * kvw);
-        krows = buf;
-    }
-    float *work = REF_ALLOC(M, (H / G) * (s->T0 + n), float);
-    if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
-    if (g->sink) ref_read(L, g->sink);
-    dtype adt = M->m->compute[CC_ATTENTION];
-    for (u64 t = 0; t < n; t++) {
-        u64 P = s->T0 + t, lo = W && P + 1 > W ? P + 1 - W : 0;
-        const float *K = krows + (lo - base) * kvw;
-        const float *V = a->k_eq_v ? K : K + G * h;
-        kern_attend(c, adt, H, G, h, v, q + t * H * h, K, kvw, V, kvw, P + 1 - lo, 1.0f / sqrtf((float)h),
-                    g->sink ? g->sink->data : NULL, o + t * H * v, work);
+        u64 base = W && P + 1 > W ? P + 1 - W : 0;
+        kern_src src;
+        ref_kv_src(L, own, 0, W, base, P + 1 - base, NULL, &src);
+        float *work = REF_WORK(M, kern_attn_query_work(&ka, &src, 1));
+        if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        kern_attn_query(c, &ka, q, &src, 1, o, work);
     }
     if (g->wg) {
         float *gate = REF_ALLOC(M, n * H, float);

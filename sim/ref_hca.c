@@ -28,25 +28,35 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     const attn_cfg *a = &L->ls->attn;
     hca *w = L->priv[0];
     u64 n = s->n, H = a->q_heads, c = a->head_dim, W = a->window, m = a->compress_ratio, T = s->T0 + n;
-    u64 nmax = T / m + W;
     float *q = REF_ALLOC(M, n * H * c, float), *cq = REF_ALLOC(M, n * a->q_lora_rank, float);
     float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float);
-    float *ent = REF_ALLOC(M, (n / m + 1) * c, float), *gat = REF_ALLOC(M, nmax * c, float);
+    float *ent = REF_ALLOC(M, (n / m + 1) * c, float);
     float *win;
     u64 base;
     int rc;
-    if (!q || !cq || !kv || !o || !ent || !gat) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if (!q || !cq || !kv || !o || !ent) return sim_fail(e, SIM_ENOMEM, "out of memory");
     if ((rc = ref_v4_project(L, &w->v4, s, x, q, cq, kv, e)) || (rc = ref_v4_window(L, s, 1, kv, &win, &base, e)) ||
         (rc = ref_v4_cmp_step(L, &w->cmp, s, x, ent, e)))
         return rc;
-    for (u64 t = 0; t < n; t++) {
-        u64 P = s->T0 + t, lo = P + 1 > W ? P + 1 - W : 0, nv = (P + 1) / m;
-        for (u64 i = 0; i < nv; i++) {
-            if (s->ph == PH_PREFILL) memcpy(gat + i * c, ent + i * c, c * sizeof(float));
-            else ref_kv_read(L, L, 0, i, gat + i * c);
+    /* One softmax over the complete entries [0, (t+1)/m) and the window
+     * rows [t-W+1, t]: two sources, in that order. */
+    kern_src src[2];
+    if (s->ph == PH_DECODE) {
+        ref_kv_src(L, L, 0, 0, 0, T / m, NULL, &src[0]);
+        ref_kv_src(L, L, 1, W, base, T - base, NULL, &src[1]);
+        if ((rc = ref_v4_attend_queries(L, &w->v4, 1, q, src, 2, o, e))) return rc;
+    } else {
+        u64 *lo = REF_ALLOC(M, 4 * n, u64), *hi = lo ? lo + 2 * n : NULL;
+        if (!lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        for (u64 t = 0; t < n; t++) {
+            lo[t] = 0;
+            hi[t] = (t + 1) / m;
+            lo[n + t] = t + 1 > W ? t + 1 - W : 0;
+            hi[n + t] = t + 1;
         }
-        memcpy(gat + nv * c, win + (lo - base) * c, (P + 1 - lo) * c * sizeof(float));
-        if ((rc = ref_v4_attend(L, &w->v4, q + t * H * c, gat, nv + P + 1 - lo, o + t * H * c, e))) return rc;
+        src[0] = (kern_src){.x = ent, .ld = c};
+        src[1] = (kern_src){.x = win, .ld = c};
+        if ((rc = ref_v4_attend_causal(L, &w->v4, n, q, src, 2, lo, hi, o, e))) return rc;
     }
     return ref_v4_output(L, &w->v4, s, o, y, e);
 }

@@ -76,28 +76,53 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
     return SIM_OK;
 }
 
-int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const float *lat, u64 nk, float *o, sim_err *e)
+void ref_mla_qabs(ref_layer *L, ref_mla *w, const float *q, u64 n, float *qa)
+{
+    const attn_cfg *a = &L->ls->attn;
+    u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim;
+    dtype lin = L->M->m->compute[CC_LINEAR];
+    ref_read(L, w->wkv_b);
+    for (u64 h = 0; h < H; h++) {
+        /* q_abs = W_UK q_nope: (n x np) . (r x np)^T; RoPE part copied. */
+        kern_matmul(&L->c, FL_PROJ, lin, n, r, np, q + h * (np + p), H * (np + p), w->wkv_b->data + h * (np + v), H * (np + v),
+                    qa + h * (r + p), H * (r + p), true, false);
+        for (u64 t = 0; t < n; t++)
+            memcpy(qa + (t * H + h) * (r + p) + r, q + (t * H + h) * (np + p) + np, p * sizeof(float));
+    }
+}
+
+void ref_mla_out(ref_layer *L, ref_mla *w, const float *ol, u64 n, float *o)
+{
+    const attn_cfg *a = &L->ls->attn;
+    u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, v = a->v_head_dim;
+    dtype lin = L->M->m->compute[CC_LINEAR];
+    for (u64 h = 0; h < H; h++)   /* out = o_lat W_UV: (n x r) . (r x v) */
+        kern_matmul(&L->c, FL_PROJ, lin, n, v, r, ol + h * r, H * r, w->wkv_b->data + h * (np + v) + np, H * (np + v),
+                    o + h * v, H * v, false, false);
+}
+
+kern_attn ref_mla_kattn(const ref_layer *L)
+{
+    const attn_cfg *a = &L->ls->attn;
+    u64 r = a->kv_lora_rank, p = a->rope_dim;
+    /* MQA over the latent rows: key = the whole row (r + p), value = its first r. */
+    return (kern_attn){a->q_heads, 1, r + p, r, 0, 0, 1.0f / sqrtf((float)(a->nope_dim + p)), NULL,
+                       L->M->m->compute[CC_ATTENTION]};
+}
+
+int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const kern_src *src, float *o, sim_err *e)
 {
     ref_model *M = L->M;
     const attn_cfg *a = &L->ls->attn;
-    u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim;
-    u64 ldb = H * (np + v);
-    dtype lin = M->m->compute[CC_LINEAR];
+    u64 H = a->q_heads, r = a->kv_lora_rank, p = a->rope_dim;
+    kern_attn ka = ref_mla_kattn(L);
     ref_mark mk = ref_scratch_mark(M);
-    float *qa = REF_ALLOC(M, H * (r + p), float), *ol = REF_ALLOC(M, H * r, float), *work = REF_ALLOC(M, H * nk, float);
+    float *qa = REF_ALLOC(M, H * (r + p), float), *ol = REF_ALLOC(M, H * r, float);
+    float *work = REF_WORK(M, kern_attn_query_work(&ka, src, 1));
     if (!qa || !ol || !work) return sim_fail(e, SIM_ENOMEM, "out of memory");
-    ref_read(L, w->wkv_b);
-    for (u64 h = 0; h < H; h++) {
-        /* q_abs = W_UK q_nope: (1 x np) . (r x np)^T */
-        kern_matmul(&L->c, FL_PROJ, lin, 1, r, np, q + h * (np + p), np + p, w->wkv_b->data + h * (np + v), ldb,
-                    qa + h * (r + p), r + p, true, false);
-        memcpy(qa + h * (r + p) + r, q + h * (np + p) + np, p * sizeof(float));
-    }
-    kern_attend(&L->c, M->m->compute[CC_ATTENTION], H, 1, r + p, r, qa, lat, r + p, lat, r + p, nk,
-                1.0f / sqrtf((float)(np + p)), NULL, ol, work);
-    for (u64 h = 0; h < H; h++)   /* out = o_lat W_UV: (1 x r) . (r x v) */
-        kern_matmul(&L->c, FL_PROJ, lin, 1, v, r, ol + h * r, r, w->wkv_b->data + h * (np + v) + np, ldb, o + h * v, v,
-                    false, false);
+    ref_mla_qabs(L, w, q, 1, qa);
+    kern_attn_query(&L->c, &ka, qa, src, 1, ol, work);
+    ref_mla_out(L, w, ol, 1, o);
     ref_scratch_release(M, mk);
     return SIM_OK;
 }
@@ -110,24 +135,29 @@ static int expanded(ref_layer *L, const ref_step *s, const float *q, const float
 {
     ref_model *M = L->M;
     const attn_cfg *a = &L->ls->attn;
-    u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim, W = a->window;
-    u64 dq = np + p;
+    u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim, W = a->window, n = s->n;
+    u64 dq = np + p, rw = H * (dq + v);
     ref_mark mk = ref_scratch_mark(M);
-    /* Per-head keys [k_nope | k_pe] and values, rows x H x (np+p) and H x v. */
-    float *K = REF_ALLOC(M, nrows * H * dq, float), *V = REF_ALLOC(M, nrows * H * v, float);
-    float *work = REF_ALLOC(M, nrows, float);
-    if (!K || !V || !work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    /* Per token: the heads' keys [k_nope | k_pe], then their values. */
+    float *KV = REF_ALLOC(M, nrows * rw, float);
+    u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
+    if (!KV || !lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
     for (u64 j = 0; j < nrows; j++)
         for (u64 h = 0; h < H; h++) {
-            memcpy(K + (j * H + h) * dq, kx + j * H * (np + v) + h * (np + v), np * sizeof(float));
-            memcpy(K + (j * H + h) * dq + np, lat + j * (r + p) + r, p * sizeof(float));
-            memcpy(V + (j * H + h) * v, kx + j * H * (np + v) + h * (np + v) + np, v * sizeof(float));
+            memcpy(KV + j * rw + h * dq, kx + j * H * (np + v) + h * (np + v), np * sizeof(float));
+            memcpy(KV + j * rw + h * dq + np, lat + j * (r + p) + r, p * sizeof(float));
+            memcpy(KV + j * rw + H * dq + h * v, kx + j * H * (np + v) + h * (np + v) + np, v * sizeof(float));
         }
-    for (u64 t = 0; t < s->n; t++) {
-        u64 P = s->T0 + t, lo = W && P + 1 > W ? P + 1 - W : 0;
-        kern_attend(&L->c, M->m->compute[CC_ATTENTION], H, H, dq, v, q + t * H * dq, K + (lo - base) * H * dq, H * dq,
-                    V + (lo - base) * H * v, H * v, P + 1 - lo, 1.0f / sqrtf((float)dq), NULL, o + t * H * v, work);
+    for (u64 t = 0; t < n; t++) {
+        u64 P = s->T0 + t;
+        lo[t] = (W && P + 1 > W ? P + 1 - W : 0) - base;
+        hi[t] = P + 1 - base;
     }
+    kern_attn ka = {H, H, dq, v, 0, H * dq, 1.0f / sqrtf((float)dq), NULL, M->m->compute[CC_ATTENTION]};
+    kern_src src = {.x = KV, .ld = rw};
+    float *work = REF_WORK(M, kern_attn_causal_work(&ka, n, lo, hi, 1));
+    if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    kern_attn_causal(&L->c, &ka, n, q, H * dq, &src, 1, lo, hi, o, H * v, work);
     ref_scratch_release(M, mk);
     return SIM_OK;
 }
@@ -167,16 +197,18 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     } else {
         u64 P = s->T0, base = W && P + 1 > W ? P + 1 - W : 0, nk = P + 1 - base;
         ref_kv_write(L, 0, W ? P % W : P, rows);
-        float *lat = REF_ALLOC(M, nk * rw, float);
-        if (!lat) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        for (u64 pp = base; pp <= P; pp++) ref_kv_read(L, L, 0, W ? pp % W : pp, lat + (pp - base) * rw);
         if (M->opt.mla_expanded_decode) {
-            float *kx = REF_ALLOC(M, nk * H * (np + v), float);
-            if (!kx) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            float *lat = REF_ALLOC(M, nk * rw, float), *kx = REF_ALLOC(M, nk * H * (np + v), float);
+            if (!lat || !kx) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            for (u64 pp = base; pp <= P; pp++) ref_kv_read(L, L, 0, W ? pp % W : pp, lat + (pp - base) * rw);
+            ref_read(L, w->wkv_b);
             kern_matmul(&L->c, FL_PROJ, lin, nk, H * (np + v), r, lat, rw, w->wkv_b->data, H * (np + v), kx, H * (np + v), false, false);
             if ((rc = expanded(L, s, q, lat, kx, base, nk, o, e))) return rc;
-        } else if ((rc = ref_mla_absorbed(L, w, q, lat, nk, o, e))) {
-            return rc;
+        } else {
+            /* Absorbed: MQA over the latent rows, streamed from the cache. */
+            kern_src src;
+            ref_kv_src(L, L, 0, W, base, nk, NULL, &src);
+            if ((rc = ref_mla_absorbed(L, w, q, &src, o, e))) return rc;
         }
     }
     ref_trace(M, L->i, "attn_o", o, n, H * v);

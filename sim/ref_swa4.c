@@ -25,9 +25,19 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     int rc;
     if (!q || !cq || !kv || !o) return sim_fail(e, SIM_ENOMEM, "out of memory");
     if ((rc = ref_v4_project(L, w, s, x, q, cq, kv, e)) || (rc = ref_v4_window(L, s, 0, kv, &win, &base, e))) return rc;
-    for (u64 t = 0; t < n; t++) {
-        u64 P = s->T0 + t, lo = P + 1 > W ? P + 1 - W : 0;
-        if ((rc = ref_v4_attend(L, w, q + t * H * c, win + (lo - base) * c, P + 1 - lo, o + t * H * c, e))) return rc;
+    if (s->ph == PH_DECODE) {
+        kern_src src;
+        ref_kv_src(L, L, 0, W, base, s->T0 + 1 - base, NULL, &src);
+        if ((rc = ref_v4_attend_queries(L, w, 1, q, &src, 1, o, e))) return rc;
+    } else {
+        u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
+        if (!lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        for (u64 t = 0; t < n; t++) {
+            lo[t] = t + 1 > W ? t + 1 - W : 0;
+            hi[t] = t + 1;
+        }
+        kern_src src = {.x = win, .ld = c};
+        if ((rc = ref_v4_attend_causal(L, w, n, q, &src, 1, lo, hi, o, e))) return rc;
     }
     return ref_v4_output(L, w, s, o, y, e);
 }

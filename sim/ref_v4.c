@@ -10,8 +10,10 @@
  *          weight), RoPE; kv = RMSNorm(x wkv) (kv_norm), RoPE: the window
  *          branch's row for the token.
  * attend   one softmax over the chosen compressed entries and the window
- *          rows, plus exp(sink[h]) in head h's denominator (counted 1 per
- *          head and query, attn_v4.c's convention); scores scaled 1/sqrt(c).
+ *          rows (in that order), plus exp(sink[h]) in head h's denominator
+ *          (counted 1 per head and query, attn_v4.c's convention); scores
+ *          scaled 1/sqrt(c). Prefill attends to the rows in memory, decode
+ *          streams them from the caches (kern.h).
  * output   inverse RoPE (position -t) on each head's output, then the
  *          grouped projection: group j's Hc/g dims -> dg (wo_a, g blocks
  *          stacked by rows), concat (g dg) -> d (wo_b).
@@ -88,17 +90,38 @@ int ref_v4_project(ref_layer *L, ref_v4 *w, const ref_step *s, const float *x, f
     return SIM_OK;
 }
 
-int ref_v4_attend(ref_layer *L, ref_v4 *w, const float *q, const float *ent, u64 nk, float *o, sim_err *e)
+static kern_attn v4_kattn(ref_layer *L, ref_v4 *w, u64 n)
 {
     const attn_cfg *a = &L->ls->attn;
-    u64 H = a->q_heads, c = a->head_dim;
-    ref_mark mk = ref_scratch_mark(L->M);
-    float *work = REF_ALLOC(L->M, H * nk, float);
-    if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
     ref_read(L, w->sink);
-    kern_count(&L->c, FL_OTHER, DT_FP32, H);   /* the sink term of each head's denominator */
-    kern_attend(&L->c, L->M->m->compute[CC_ATTENTION], H, 1, c, c, q, ent, c, ent, c, nk, 1.0f / sqrtf((float)c),
-                w->sink->data, o, work);
+    kern_count(&L->c, FL_OTHER, DT_FP32, n * a->q_heads);   /* the sink term of each head's denominator */
+    return (kern_attn){a->q_heads, 1, a->head_dim, a->head_dim, 0, 0, 1.0f / sqrtf((float)a->head_dim), w->sink->data,
+                       L->M->m->compute[CC_ATTENTION]};
+}
+
+int ref_v4_attend_causal(ref_layer *L, ref_v4 *w, u64 n, const float *q, const kern_src *src, int nsrc, const u64 *lo,
+                         const u64 *hi, float *o, sim_err *e)
+{
+    const attn_cfg *a = &L->ls->attn;
+    u64 Hc = a->q_heads * a->head_dim;
+    kern_attn ka = v4_kattn(L, w, n);
+    ref_mark mk = ref_scratch_mark(L->M);
+    float *work = REF_WORK(L->M, kern_attn_causal_work(&ka, n, lo, hi, nsrc));
+    if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    kern_attn_causal(&L->c, &ka, n, q, Hc, src, nsrc, lo, hi, o, Hc, work);
+    ref_scratch_release(L->M, mk);
+    return SIM_OK;
+}
+
+int ref_v4_attend_queries(ref_layer *L, ref_v4 *w, u64 n, const float *q, const kern_src *src, int nsrc, float *o, sim_err *e)
+{
+    const attn_cfg *a = &L->ls->attn;
+    u64 Hc = a->q_heads * a->head_dim;
+    kern_attn ka = v4_kattn(L, w, n);
+    ref_mark mk = ref_scratch_mark(L->M);
+    float *work = REF_WORK(L->M, kern_attn_queries_work(&ka, n, src, nsrc));
+    if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    kern_attn_queries(&L->c, &ka, n, q, Hc, src, nsrc, o, Hc, work);
     ref_scratch_release(L->M, mk);
     return SIM_OK;
 }
@@ -243,6 +266,7 @@ int ref_v4_window(ref_layer *L, const ref_step *s, int cache, float *kv, float *
 {
     const attn_cfg *a = &L->ls->attn;
     u64 n = s->n, c = a->head_dim, W = a->window;
+    (void)e;
     if (s->ph == PH_PREFILL) {
         u64 held = n < W ? n : W;
         for (u64 t = 0; t < n - held; t++) ref_kv_round(L, cache, kv + t * c);
@@ -254,9 +278,6 @@ int ref_v4_window(ref_layer *L, const ref_step *s, int cache, float *kv, float *
     u64 P = s->T0;
     ref_kv_write(L, cache, P % W, kv);
     *base = P + 1 > W ? P + 1 - W : 0;
-    float *b = REF_ALLOC(L->M, (P + 1 - *base) * c, float);
-    if (!b) return sim_fail(e, SIM_ENOMEM, "out of memory");
-    for (u64 p = *base; p <= P; p++) ref_kv_read(L, L, cache, p % W, b + (p - *base) * c);
-    *win = b;
+    *win = NULL;   /* decode: the kernel streams the rows from the cache (ref_kv_src) */
     return SIM_OK;
 }

@@ -43,6 +43,12 @@ c1=$(grep "prefill at" "$t/out")
 [ "$c1" = "$(grep "prefill at" "$t/out2")" ] && ok run-same-seed-same-bits || bad run-same-seed-same-bits "$c1"
 "$K" run archs/tiny/v4.yaml --ctx 19 --seed 2 > "$t/out3" 2>&1
 [ "$c1" != "$(grep "prefill at" "$t/out3")" ] && ok run-other-seed || bad run-other-seed "same checksum"
+# The kernels split work over OpenMP threads in fixed blocks: the thread
+# count changes no bit (a context long enough for the parallel paths).
+OMP_NUM_THREADS=1 "$K" run archs/deepseek-v4-flash.yaml --ctx 700 --decode 1 --layers 4 --scale 16 > "$t/th1" 2>&1
+OMP_NUM_THREADS=3 "$K" run archs/deepseek-v4-flash.yaml --ctx 700 --decode 1 --layers 4 --scale 16 > "$t/th3" 2>&1
+[ -n "$(grep fnv1a "$t/th1")" ] && [ "$(grep fnv1a "$t/th1")" = "$(grep fnv1a "$t/th3")" ] && ok run-threads-same-bits ||
+  bad run-threads-same-bits "$(grep fnv1a "$t/th1" "$t/th3")"
 expect run-layers 0 "$K" run archs/deepseek-v4-flash.yaml --ctx 9 --layers 3 --scale 64
 has run-layers-count "3 layers" out
 

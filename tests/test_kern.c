@@ -1,12 +1,20 @@
-/* test_kern.c - the counted kernels (kern.c) against their naive twins, and
- * the storage codec (quant.c) against hand-derived codes. Tolerances: the
- * twins accumulate in double, the kernels in float; |diff| <= 1e-5 + 1e-5|ref|
- * covers float rounding at these sizes (K <= 300). */
+/* test_kern.c - the counted kernels (kern.c, kern_attn.c) against their
+ * naive twins, and the storage codec (quant.c) against hand-derived codes.
+ * Tolerances: the twins accumulate in double, the kernels in float;
+ * |diff| <= 1e-5 + 1e-5|ref| covers float rounding at these sizes (K <= 300;
+ * the attention kernels' own bound is stated above attn_query). The fast
+ * paths must also give the same bits whatever the thread count, and the
+ * row-wise prefill the same bits as the one-query kernel a decode step runs. */
 #include "check.h"
 #include "kern.h"
 #include "quant.h"
 #include <stdlib.h>
 #include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int kern_threads_default = 1;
 
 static unsigned long long rs = 88172645463325252ull;
 static float frand(void)
@@ -23,6 +31,15 @@ static double maxrel(const float *a, const float *b, u64 n)
         if (d > m) m = d;
     }
     return m;   /* <= 1 means within tol_abs + tol_rel |ref| */
+}
+
+static void set_threads(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
 }
 
 static void matmul(void)
@@ -48,6 +65,23 @@ static void matmul(void)
             CHECK_EQ("matmul-fp8eq-bf16", c.flops_fp8eq_x2, 2 * M * N * K * 4);   /* bf16 weighs 2 (x2 = 4) */
         }
     free(A); free(B); free(C); free(D);
+    /* Large enough to run as parallel blocks of 256 rows (M = 700, 19
+     * MFLOP): still the naive product, and the same bits on one thread. */
+    M = 700, N = 150, K = 90;
+    A = malloc(M * K * 4), B = malloc(K * N * 4), C = malloc(M * N * 4), D = malloc(M * N * 4);
+    float *E = malloc(M * N * 4);
+    for (u64 i = 0; i < M * K; i++) A[i] = frand();
+    for (u64 i = 0; i < K * N; i++) B[i] = frand();
+    cost_t c = {0};
+    kern_matmul(&c, FL_FFN, DT_FP32, M, N, K, A, K, B, N, C, N, false, false);
+    kern_matmul_naive(M, N, K, A, K, B, N, D, N, false, false);
+    CHECK("matmul-blocks-vs-naive", maxrel(C, D, M * N) <= 1);
+    CHECK_EQ("matmul-blocks-count", c.flops[FL_FFN], 2 * M * N * K);
+    set_threads(1);
+    kern_matmul(&c, FL_FFN, DT_FP32, M, N, K, A, K, B, N, E, N, false, false);
+    set_threads(kern_threads_default);
+    CHECK("matmul-threads-same-bits", !memcmp(C, E, M * N * 4));
+    free(A); free(B); free(C); free(D); free(E);
 }
 
 static void elementwise(void)
@@ -71,6 +105,21 @@ static void elementwise(void)
         for (int i = 0; i < 97; i++) sum += y[i];
         CHECK(sink ? "softmax-sink-sums-below-1" : "softmax-sums-to-1", sink ? sum < 1 - 1e-3 : fabs(sum - 1) < 1e-5);
     }
+    /* Activations over a wide range (SiLU through kern_exp, both signs,
+     * saturated tails), in place on the gate's partner as mlp_run calls it. */
+    for (int ge = 0; ge < 2; ge++) {
+        float g[97], uu[97], hv[97], hn[97];
+        for (int i = 0; i < 97; i++) { g[i] = 12 * frand() * (i % 5 ? 1.0f : 9.0f); uu[i] = frand(); }
+        kern_act_naive(g, uu, hn, 97, ge);
+        memcpy(hv, uu, sizeof uu);
+        cost_t a = {0};
+        kern_act(&a, g, hv, hv, 97, ge);   /* h == u */
+        CHECK(ge ? "act-gelu-vs-naive" : "act-silu-vs-naive", maxrel(hv, hn, 97) <= 1);
+        CHECK_EQ("act-count", a.flops[FL_OTHER], 97 * FLOPS_ACT);
+        kern_act_naive(g, NULL, hn, 97, ge);
+        kern_act(&a, g, NULL, hv, 97, ge);
+        CHECK(ge ? "act-gelu-ungated-vs-naive" : "act-silu-ungated-vs-naive", maxrel(hv, hn, 97) <= 1);
+    }
     /* RoPE: a rotation keeps each pair's norm; rotating back restores x. */
     memcpy(y, x, sizeof x);
     cost_t r = {0};
@@ -84,29 +133,202 @@ static void elementwise(void)
     CHECK_EQ("rope-count", r.flops[FL_OTHER], 2 * 12 * FLOPS_ROPE);
 }
 
-/* GQA attention against one-head-at-a-time MHA; with kv_heads = q_heads it
- * is MHA. */
-static void attend(void)
+/* ---- attention kernels (kern_attn.c) against kern_attn_naive ---------------
+ *
+ * Tolerance: |fast - naive| <= 2e-5 + 2e-5 |naive| per output element. The
+ * naive twin accumulates in double; the fast kernels sum dot products of
+ * dq <= 23 terms in float (sgemm / sgemv: relative error <= dq u with u =
+ * 6e-8, ~1.4e-6, on scores of magnitude <= ~6 here), use kern_exp (~1 ulp),
+ * rescale running sums (one more rounding per key block) and sum up to ~700
+ * weights in float: a few 1e-6 relative at worst. Outputs are convex
+ * combinations of values in [-1, 1], so the absolute term dominates. */
+
+#define ATOL 2e-5
+#define RTOL 2e-5
+
+static double worst_err(const float *got, const float *want, u64 n)
 {
-    u64 H = 6, dq = 11, dv = 7, nk = 23;
+    double m = 0;
+    for (u64 i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]) / (ATOL + RTOL * fabs((double)want[i]));
+        if (d > m) m = d;
+    }
+    return m;
+}
+
+/* Rows stored as bf16 (a cache), decoded by the kernel as it streams. */
+typedef struct { fmt f; u64 eb, w; uint8_t *data; } bf16_rows;
+
+static void bf16_decode(const void *ctx, u64 slot, float *out)
+{
+    const bf16_rows *b = ctx;
+    quant_decode(&b->f, b->data + slot * b->eb, b->w, out);
+}
+
+
+/* One query over several kinds of sources, for every grouping of 6 heads,
+ * with and without a sink; chunks span sources (nk > one chunk). */
+static void attn_query(void)
+{
+    enum { H = 6, DQ = 11, DV = 7, NK = 700, W = 40 };   /* W: floats per row (G <= 2: 2 (11 + 7) = 36) */
+    float *X = malloc(NK * W * sizeof(float)), q[H * DQ], sink[H], o[H * DV], r[H * DV], o2[H * DV];
+    for (u64 i = 0; i < NK * W; i++) X[i] = frand();
+    for (u64 i = 0; i < H * DQ; i++) q[i] = 2 * frand();
+    for (u64 i = 0; i < H; i++) sink[i] = frand();
+    /* The same rows as bf16, and their rounded values as floats. */
+    bf16_rows b;
+    fmt_from_dtype(&b.f, DT_BF16);
+    b.w = W;
+    b.eb = 2 * W;
+    b.data = malloc(NK * b.eb);
+    for (u64 j = 0; j < NK; j++) {
+        quant_encode(&b.f, X + j * W, W, b.data + j * b.eb);
+        quant_roundtrip(&b.f, X + j * W, W);
+    }
+    u64 idx[300];
+    for (u64 j = 0; j < 300; j++) idx[j] = (j * 7 + 3) % NK;   /* a gather, out of order, repeats allowed */
+    for (u64 G = 1; G <= 2; G++)
+        for (int sk = 0; sk < 2; sk++) {
+            kern_attn a = {H, G, DQ, DV, 0, G * DQ, 0.37f, sk ? sink : NULL, DT_BF16};
+            /* contiguous floats | gathered floats | decoded bf16 (ring 650: wraps) */
+            kern_src src[3] = {
+                {.x = X, .ld = W, .r0 = 5, .n = 260},
+                {.x = X, .ld = W, .width = W, .idx = idx, .n = 300},
+                {.decode = bf16_decode, .ctx = &b, .ring = 650, .width = W, .row_bytes = b.eb, .r0 = 600, .n = 100},
+            };
+            for (int ns = 1; ns <= 3; ns++) {
+                cost_t c = {0};
+                float *work = malloc(kern_attn_query_work(&a, src, ns) * sizeof(float));
+                kern_attn_query(&c, &a, q, src, ns, o, work);
+                kern_attn_naive(&a, q, src, ns, r);
+                char nm[80];
+                snprintf(nm, sizeof nm, "attn-query-G%llu%s-%dsrc-vs-naive", (unsigned long long)G, sk ? "-sink" : "", ns);
+                CHECK(nm, worst_err(o, r, H * DV) <= 1);
+                u64 rows = 0;
+                for (int k = 0; k < ns; k++) rows += src[k].n;
+                snprintf(nm, sizeof nm, "attn-query-count-attn-%dsrc", ns);
+                CHECK_EQ(nm, c.flops[FL_ATTN], rows * H * 2 * (DQ + DV));
+                CHECK_EQ("attn-query-count-softmax", c.flops[FL_OTHER], rows * H * FLOPS_SOFTMAX);
+                CHECK_EQ("attn-query-count-fp8eq-bf16", c.flops_fp8eq_x2, rows * H * 2 * (DQ + DV) * 4 + rows * H * FLOPS_SOFTMAX * 8);
+                /* kern_attn_queries computes each query as kern_attn_query does: the same bits. */
+                cost_t c2 = {0};
+                kern_src two[6];
+                for (int k = 0; k < ns; k++) two[k] = two[ns + k] = src[k];
+                float q2[2 * H * DQ], oo[2 * H * DV];
+                memcpy(q2, q, sizeof q);
+                memcpy(q2 + H * DQ, q, sizeof q);
+                float *w2 = malloc(kern_attn_queries_work(&a, 2, two, ns) * sizeof(float));
+                kern_attn_queries(&c2, &a, 2, q2, H * DQ, two, ns, oo, H * DV, w2);
+                snprintf(nm, sizeof nm, "attn-queries-eq-query-bits-%dsrc", ns);
+                CHECK(nm, !memcmp(oo, o, sizeof o) && !memcmp(oo + H * DV, o, sizeof o));
+                CHECK_EQ("attn-queries-count", c2.flops[FL_ATTN], 2 * c.flops[FL_ATTN]);
+                /* The thread count changes nothing (fixed chunks, merged in order). */
+                set_threads(1);
+                kern_attn_query(&c2, &a, q, src, ns, o2, work);
+                set_threads(kern_threads_default);
+                snprintf(nm, sizeof nm, "attn-query-threads-same-bits-%dsrc", ns);
+                CHECK(nm, !memcmp(o2, o, sizeof o));
+                free(work);
+                free(w2);
+            }
+        }
+    free(X);
+    free(b.data);
+}
+
+/* Prefill: n queries with causal / windowed / prefix ranges over one or two
+ * sources, against the naive twin per query; row-wise mode against the
+ * streaming kernel bit for bit; counts. */
+static void attn_causal(void)
+{
+    enum { N = 157, H = 6, DQ = 13, DV = 9 };
     for (u64 G = 1; G <= H; G++) {
         if (H % G) continue;
-        u64 ldk = G * dq + 3, ldv = G * dv + 2;
-        float q[6 * 11], K[23 * 80], V[23 * 80], o[6 * 7], r[6 * 7], sink[6], work[6 * 23];
-        for (u64 i = 0; i < H * dq; i++) q[i] = frand();
-        for (u64 i = 0; i < nk * 80; i++) { K[i] = frand(); V[i] = frand(); }
+        u64 ld = G * (DQ + DV) + 3, ldq = H * DQ + 2, ldo = H * DV + 1;
+        float *X = malloc(N * ld * sizeof(float)), *E = malloc(N * ld * sizeof(float)), *q = malloc(N * ldq * sizeof(float));
+        float *o = malloc(N * ldo * sizeof(float)), *r = malloc(H * DV * sizeof(float)), *o1 = malloc(H * DV * sizeof(float));
+        float sink[H];
+        for (u64 i = 0; i < N * ld; i++) { X[i] = frand(); E[i] = frand(); }
+        for (u64 i = 0; i < N * ldq; i++) q[i] = 2 * frand();
         for (u64 i = 0; i < H; i++) sink[i] = frand();
-        for (int sk = 0; sk < 2; sk++) {
-            cost_t c = {0};
-            kern_attend(&c, DT_BF16, H, G, dq, dv, q, K, ldk, V, ldv, nk, 0.3f, sk ? sink : NULL, o, work);
-            kern_attend_naive(H, G, dq, dv, q, K, ldk, V, ldv, nk, 0.3f, sk ? sink : NULL, r);
-            char nm[64];
-            snprintf(nm, sizeof nm, "attend-G%llu%s-vs-mha-naive", (unsigned long long)G, sk ? "-sink" : "");
-            CHECK(nm, maxrel(o, r, H * dv) <= 1);
-            CHECK_EQ("attend-count-attn", c.flops[FL_ATTN], nk * H * 2 * (dq + dv));
-            CHECK_EQ("attend-count-softmax", c.flops[FL_OTHER], nk * H * FLOPS_SOFTMAX);
+        /* cases: causal; window 29; compressed prefix (t+1)/5 of E + window 29 of X (HCA) */
+        for (int cs = 0; cs < 3; cs++) {
+            int ns = cs == 2 ? 2 : 1;
+            u64 lo[2 * N], hi[2 * N];
+            for (u64 t = 0; t < N; t++) {
+                u64 wl = cs ? (t + 1 > 29 ? t + 1 - 29 : 0) : 0;
+                if (cs == 2) { lo[t] = 0; hi[t] = (t + 1) / 5; lo[N + t] = wl; hi[N + t] = t + 1; }
+                else { lo[t] = wl; hi[t] = t + 1; }
+            }
+            kern_src src[2] = {{.x = cs == 2 ? E : X, .ld = ld}, {.x = X, .ld = ld}};
+            for (int sk = 0; sk < 2; sk++) {
+                kern_attn a = {H, G, DQ, DV, 0, G * DQ, 0.29f, sk ? sink : NULL, DT_FP8_E4M3};
+                float *work = malloc(kern_attn_causal_work(&a, N, lo, hi, ns) * sizeof(float));
+                u64 rows = 0;
+                for (u64 k = 0; k < (u64)ns * N; k++) rows += hi[k] - lo[k];
+                for (int rw = 0; rw < 2; rw++) {
+                    bool was = kern_rowwise(rw);
+                    cost_t c = {0};
+                    kern_attn_causal(&c, &a, N, q, ldq, src, ns, lo, hi, o, ldo, work);
+                    kern_rowwise(was);
+                    double worst = 0;
+                    int same = 1;
+                    for (u64 t = 0; t < N; t++) {
+                        kern_src qs[2];
+                        for (int k = 0; k < ns; k++) { qs[k] = src[k]; qs[k].r0 = lo[k * N + t]; qs[k].n = hi[k * N + t] - lo[k * N + t]; }
+                        kern_attn_naive(&a, q + t * ldq, qs, ns, r);
+                        double w = worst_err(o + t * ldo, r, H * DV);
+                        worst = w > worst ? w : worst;
+                        if (rw) {
+                            cost_t junk = {0};
+                            float *wq = malloc(kern_attn_query_work(&a, qs, ns) * sizeof(float));
+                            kern_attn_query(&junk, &a, q + t * ldq, qs, ns, o1, wq);
+                            same &= !memcmp(o1, o + t * ldo, H * DV * sizeof(float));
+                            free(wq);
+                        }
+                    }
+                    char nm[96];
+                    snprintf(nm, sizeof nm, "attn-causal-G%llu-case%d%s%s-vs-naive", (unsigned long long)G, cs, sk ? "-sink" : "",
+                             rw ? "-rowwise" : "");
+                    CHECK(nm, worst <= 1);
+                    if (rw) {
+                        snprintf(nm, sizeof nm, "attn-causal-rowwise-eq-query-bits-G%llu-case%d", (unsigned long long)G, cs);
+                        CHECK(nm, same);
+                    }
+                    CHECK_EQ("attn-causal-count-attn", c.flops[FL_ATTN], rows * H * 2 * (DQ + DV));
+                    CHECK_EQ("attn-causal-count-softmax", c.flops[FL_OTHER], rows * H * FLOPS_SOFTMAX);
+                    CHECK_EQ("attn-causal-count-fp8eq", c.flops_fp8eq_x2, rows * H * 2 * (DQ + DV) * 2 + rows * H * FLOPS_SOFTMAX * 8);
+                }
+                /* Tiles are fixed: the thread count changes nothing. */
+                float *o2 = malloc(N * ldo * sizeof(float));
+                cost_t c = {0};
+                kern_attn_causal(&c, &a, N, q, ldq, src, ns, lo, hi, o, ldo, work);
+                set_threads(1);
+                kern_attn_causal(&c, &a, N, q, ldq, src, ns, lo, hi, o2, ldo, work);
+                set_threads(kern_threads_default);
+                int same = 1;
+                for (u64 t = 0; t < N; t++) same &= !memcmp(o + t * ldo, o2 + t * ldo, H * DV * sizeof(float));
+                CHECK("attn-causal-threads-same-bits", same);
+                free(o2);
+                free(work);
+            }
         }
+        free(X); free(E); free(q); free(o); free(r); free(o1);
     }
+}
+
+/* kern_exp against exp(): a few ulp over the softmax range, exact ends. */
+static void exp_accuracy(void)
+{
+    double worst = 0;
+    for (float x = -87.0f; x <= 0.0f; x += 0.00731f) {
+        double e = exp((double)x), d = fabs((double)kern_exp(x) - e) / e;
+        if (d > worst) worst = d;
+    }
+    printf("kern_exp: worst relative error %.3g on [-87, 0]\n", worst);
+    CHECK("exp-rel-err-le-2e-7", worst <= 2e-7);   /* ~3 ulp of float (u = 6e-8) */
+    CHECK("exp-0-is-1", kern_exp(0.0f) == 1.0f);
+    CHECK("exp-flushes-below-87.3", kern_exp(-87.4f) == 0.0f && kern_exp(-1e30f) == 0.0f && kern_exp(-INFINITY) == 0.0f);
 }
 
 /* ---- codec -------------------------------------------------------------- */
@@ -213,9 +435,12 @@ static void roundtrips(void)
 
 int main(void)
 {
+    kern_threads_default = kern_threads();
     matmul();
     elementwise();
-    attend();
+    attn_query();
+    attn_causal();
+    exp_accuracy();
     codes();
     roundtrips();
     return check_done("test_kern");

@@ -260,7 +260,9 @@ static void shared_eq_source(void)
         for (u64 r = 0; ok && r < T; r++) quant_decode(&M.L[0].kv[0].f, M.L[0].kv[0].data + r * M.L[0].kv[0].entry_bytes, 28, rows + r * 28);
         for (u64 t = 0; ok && t < nq; t++) {
             u64 P = T - nq + t;
-            kern_attend_naive(4, 2, 8, 6, q + t * 32, rows, 28, rows + 16, 28, P + 1, 1.0f / sqrtf(8.0f), NULL, out);
+            kern_attn ka = {4, 2, 8, 6, 0, 16, 1.0f / sqrtf(8.0f), NULL, DT_FP32};
+            kern_src src = {.x = rows, .ld = 28, .n = P + 1};
+            kern_attn_naive(&ka, q + t * 32, &src, 1, out);
             worst = fmax(worst, maxdiff(out, o2 + t * 24, 24));
         }
         CHECK_CLOSE(ph ? "shared-eq-source-kv-decode" : "shared-eq-source-kv-prefill", ok ? worst : 1.0, 0.0, 1e-5);
@@ -316,6 +318,39 @@ static void csa_dense(void)
     CHECK("csa-topk-below-entries-differs", sel > 1e-4);
     ref_free(&A); ref_free(&B); ref_free(&C);
     spec_free(&m); spec_free(&big);
+}
+
+/* ---- top-k: the quickselect picks what k greedy passes pick ------------------------------ */
+
+static void topk_eq_greedy(void)
+{
+    static const u64 nks[] = {1, 7, 100, 1000}, ks[] = {1, 5, 64, 999, 2000};
+    float sc[1000];
+    u64 idx[1000], want[1000];
+    unsigned char taken[1000], tk[1000];
+    int ok = 1;
+    for (int rep = 0; rep < 20; rep++)
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 5; b++) {
+                u64 nk = nks[a], k = ks[b], s = 0x5eedull + (u64)rep * 77;
+                for (u64 j = 0; j < nk; j++) {   /* few distinct values: many ties */
+                    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+                    sc[j] = rep % 2 ? (float)(s % 9) : (float)(s % 100003) * 1e-3f;
+                }
+                u64 m = ref_topk(sc, nk, k, idx, taken), mw = 0;
+                /* k passes, each taking the largest untaken score, ties to the lower index */
+                memset(tk, 0, nk);
+                for (u64 j = 0; j < (k < nk ? k : nk); j++) {
+                    u64 best = nk;
+                    for (u64 q = 0; q < nk; q++)
+                        if (!tk[q] && (best == nk || sc[q] > sc[best])) best = q;
+                    tk[best] = 1;
+                }
+                for (u64 q = 0; q < nk; q++)
+                    if (tk[q]) want[mw++] = q;
+                ok &= m == mw && !memcmp(idx, want, m * sizeof *idx);
+            }
+    CHECK("topk-eq-greedy-with-ties", ok);
 }
 
 /* ---- causality: a future token changes nothing before it ---------------------------------- */
@@ -561,6 +596,7 @@ int main(void)
     decode_eq_prefill();
     gqa_eq_mha();
     window_eq_global();
+    topk_eq_greedy();
     shared_eq_source();
     mla_absorbed();
     csa_dense();

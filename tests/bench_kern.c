@@ -1,0 +1,386 @@
+/* bench_kern.c - `make bench`, part 3: the reference kernels against this
+ * machine's limits and against the roofline time model, per layer type.
+ *
+ * 1. probe_run (sim/probe.c), in this run: sgemm FLOP/s through the CBLAS
+ *    the kernels use and STREAM-triad bandwidth, on the threads the kernels
+ *    use (kern_threads: OMP_NUM_THREADS, else every core).
+ * 2. Per layer type, one shipped spec scaled as `kvsim validate` scales it
+ *    and cut to the first layers that hold the type; for T = 1K .. 16K
+ *    (doubling): a prefill of T tokens, then decode steps at T, each after
+ *    flushing the CPU caches (the roofline assumes weights and cache come
+ *    from memory). Best of 3 prefills at T <= 2K, of 2 above (the first
+ *    also pays the page faults of fresh scratch memory), and of 5 decode
+ *    steps: the machine may be shared, the minimum is the run least
+ *    disturbed.
+ * Figures, each printed with its goal:
+ *  - prefill attention: FL_ATTN FLOPs / time in the attention kernels, at
+ *    the largest T, as a fraction of the sgemm rate (goal >= 0.5);
+ *  - decode attention: stored cache bytes the kernel streamed / its time,
+ *    at the largest T, as a fraction of the triad bandwidth (goal >= 0.5);
+ *  - predicted vs measured wall time of the type's layers at every T and
+ *    phase: predicted = hw_roofline (sim/hw.c) with the probe's profile on
+ *    cost_eval's row of the same scaled spec (goal: within +-20%);
+ *  - the growth exponent of time with T: the slope of log time on log T
+ *    (gsl_fit_linear), measured next to the same fit on the predictions.
+ * Writes reports/bench.json (every number of the table, and more). Exit 0
+ * whatever the goals (MISSED is a finding, not a failure), 2 on an error.
+ * KVSIM_BENCH_TMAX lowers the largest T (a quick look). */
+#include "probe.h"
+#include "ref.h"
+#include "hw.h"
+#include "spec_scale.h"
+#include "kern.h"
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_fit.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NT_MAX 8
+#define NCASE (int)(sizeof cases / sizeof cases[0])
+
+typedef struct {
+    const char *type;     /* attention type, for the table */
+    const char *spec;
+    u64 layers;           /* first layers kept */
+    const char *row;      /* the by-type row holding it */
+} bench_case;
+
+/* One spec per attention type; V4-flash's first 4 layers are swa, swa,
+ * csa, hca (its pattern). */
+static const bench_case cases[] = {
+    {"gqa", "archs/llama-3-8b.yaml", 1, "attn"},
+    {"mla", "archs/deepseek-v3.yaml", 1, "mla"},
+    {"dsa", "archs/deepseek-v3.2.yaml", 1, "dsa"},
+    {"swa4", "archs/deepseek-v4-flash.yaml", 4, "swa"},
+    {"csa", "archs/deepseek-v4-flash.yaml", 4, "csa"},
+    {"hca", "archs/deepseek-v4-flash.yaml", 4, "hca"},
+    {"cca", "archs/zaya1-8b.yaml", 1, "cca"},
+};
+
+typedef struct {
+    double pred[2][NT_MAX], meas[2][NT_MAX];   /* [phase][T], seconds */
+    double attn_gflops[NT_MAX], attn_gbs[NT_MAX];
+    u64 attn_flops[NT_MAX], attn_bytes[NT_MAX];
+    double attn_pre_s[NT_MAX], attn_dec_s[NT_MAX];
+    double pred_attn[NT_MAX];      /* prefill: the attention FLOPs' share of the prediction */
+    double pred_w32[NT_MAX];       /* decode: the prediction with weights priced as the kernels hold them (fp32) */
+    double wbytes_model[NT_MAX], wbytes_fp32[NT_MAX];
+    u64 scale, layers;
+} bench_res;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void loadavg(double *l)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    l[0] = l[1] = l[2] = -1;
+    if (f) {
+        if (fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) != 3) l[0] = l[1] = l[2] = -1;
+        fclose(f);
+    }
+}
+
+/* Evict the CPU caches: write twice the last-level cache (at least 64 MiB). */
+static unsigned char *flush_buf;
+static size_t flush_len;
+static void flush_caches(void)
+{
+    for (size_t i = 0; i < flush_len; i += 64) flush_buf[i] = (unsigned char)(flush_buf[i] + 1);
+}
+
+static const cost_t *row_of(const cost_result *r, const char *name)
+{
+    for (int k = 0; k < r->n_types; k++)
+        if (!strcmp(r->type[k].name, name)) return &r->type[k].c;
+    return NULL;
+}
+
+/* Roofline time of the row `name` of cost_eval at (T, phase); also the
+ * attention FLOPs' compute time (*attn_s) and, if w32 > 0, the time with
+ * the weight bytes replaced by w32 (*t_w32) and the model's weight bytes. */
+static int predict(const model_spec *m, const hw_profile *hw, u64 T, phase ph, const char *name, double *t, double *attn_s,
+                   double w32, double *t_w32, double *wmodel, sim_err *e)
+{
+    cost_query q = {.T = T, .B = 1, .phase = ph};
+    cost_result r;
+    int rc = cost_eval(m, &q, &r, e);
+    if (rc) return rc;
+    const cost_t *c = row_of(&r, name);
+    if (!c) rc = sim_fail(e, SIM_EINVAL, "no row '%s'", name);
+    else {
+        roofline rl;
+        hw_roofline(hw, c, &rl);
+        *t = rl.time_s;
+        if (attn_s) *attn_s = (double)c->flops[FL_ATTN] / hw_peak(hw, DT_FP32);
+        if (wmodel) *wmodel = (double)c->weight_read_bytes;
+        if (w32 > 0) {
+            cost_t c2 = *c;
+            c2.weight_read_bytes = (u64)w32;
+            hw_roofline(hw, &c2, &rl);
+            *t_w32 = rl.time_s;
+        }
+    }
+    cost_result_free(&r);
+    return rc;
+}
+
+/* Weight elements the kernels read in the last step for the layers of row
+ * `name` (they hold every weight in fp32: 4 bytes each). */
+static double weight_elems(const ref_model *M, const char *name)
+{
+    double n = 0;
+    for (u64 i = 0; i < M->m->n_layers; i++) {
+        char nm[48];
+        spec_layer_type_name(M->m, (int)i, nm, sizeof nm);
+        if (strcmp(nm, name)) continue;
+        for (int k = 0; k < WC_COUNT; k++) n += (double)M->L[i].welems[k];
+    }
+    return n;
+}
+
+/* Run the cases [i0, i1) (one spec, one row each) on one model. */
+static int run_spec(int i0, int i1, const hw_profile *hw, const u64 *Ts, int nT, bench_res *res, sim_err *e)
+{
+    const bench_case *bc = &cases[i0];
+    model_spec m;
+    ref_model M;
+    int rc;
+    if ((rc = spec_load(&m, bc->spec, NULL, 0, e))) return rc;
+    u64 S = spec_scale_auto(&m, 256);
+    if ((rc = spec_scale(&m, S, e)) || (rc = spec_truncate(&m, bc->layers, e))) { spec_free(&m); return rc; }
+    if ((rc = ref_init(&M, &m, 1, NULL, e))) { spec_free(&m); return rc; }
+    u64 Tmax = Ts[nT - 1];
+    int32_t *tok = malloc((Tmax + 8) * sizeof *tok);
+    if (!tok) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
+    for (u64 i = 0; i < Tmax + 8; i++) tok[i] = (int32_t)ref_rand_index(&M, 0xbe, i, m.vocab);
+    for (int c = i0; c < i1; c++) {
+        res[c].scale = S;
+        res[c].layers = bc->layers;
+        for (int k = 0; k < nT; k++) res[c].meas[0][k] = res[c].meas[1][k] = INFINITY;
+    }
+    for (int k = 0; k < nT && !rc; k++) {
+        u64 T = Ts[k];
+        int reps = T <= 2048 ? 3 : 2;   /* at least 2: the first run also pays the page faults of fresh scratch */
+        for (int r = 0; r < reps && !rc; r++) {
+            ref_reset(&M);
+            if ((rc = ref_run(&M, tok, T, e))) break;
+            cost_result me;
+            if ((rc = ref_result(&M, &me, e))) break;
+            for (int c = i0; c < i1; c++) {
+                bench_res *br = &res[c];
+                double t = ref_type_time(&M, cases[c].row), as;
+                u64 ab;
+                ref_type_attn(&M, cases[c].row, &as, &ab);
+                const cost_t *ct = row_of(&me, cases[c].row);
+                if (t < br->meas[PH_PREFILL][k]) {
+                    br->meas[PH_PREFILL][k] = t;
+                    br->attn_pre_s[k] = as;
+                    br->attn_flops[k] = ct ? ct->flops[FL_ATTN] : 0;
+                    br->attn_gflops[k] = as > 0 ? (double)br->attn_flops[k] / as / 1e9 : 0;
+                }
+            }
+            cost_result_free(&me);
+        }
+        /* Decode steps at T, T+1, ...: each from cold caches. */
+        for (int r = 0; r < 5 && !rc; r++) {
+            flush_caches();
+            if ((rc = ref_run(&M, tok + T + r, 1, e))) break;
+            for (int c = i0; c < i1; c++) {
+                bench_res *br = &res[c];
+                double t = ref_type_time(&M, cases[c].row), as;
+                u64 ab;
+                ref_type_attn(&M, cases[c].row, &as, &ab);
+                if (t < br->meas[PH_DECODE][k]) br->meas[PH_DECODE][k] = t;
+                br->wbytes_fp32[k] = 4 * weight_elems(&M, cases[c].row);
+                if (br->attn_dec_s[k] == 0 || as < br->attn_dec_s[k]) {
+                    br->attn_dec_s[k] = as;
+                    br->attn_bytes[k] = ab;
+                    br->attn_gbs[k] = as > 0 ? (double)ab / as / 1e9 : 0;
+                }
+            }
+        }
+        for (int c = i0; c < i1 && !rc; c++) {
+            bench_res *br = &res[c];
+            rc = predict(&m, hw, T, PH_PREFILL, cases[c].row, &br->pred[0][k], &br->pred_attn[k], 0, NULL, NULL, e);
+            if (!rc)
+                rc = predict(&m, hw, T, PH_DECODE, cases[c].row, &br->pred[1][k], NULL, br->wbytes_fp32[k], &br->pred_w32[k],
+                             &br->wbytes_model[k], e);
+        }
+    }
+out:
+    free(tok);
+    ref_free(&M);
+    spec_free(&m);
+    return rc;
+}
+
+/* Slope of log y on log T (gsl_fit_linear); NAN if the fit fails. */
+static double exponent(const u64 *Ts, const double *y, int n)
+{
+    double lx[NT_MAX], ly[NT_MAX], c0, c1, v00, v01, v11, ss;
+    for (int k = 0; k < n; k++) {
+        lx[k] = log((double)Ts[k]);
+        ly[k] = log(y[k] > 0 ? y[k] : 1e-12);
+    }
+    if (n < 2 || gsl_fit_linear(lx, 1, ly, 1, (size_t)n, &c0, &c1, &v00, &v01, &v11, &ss) != GSL_SUCCESS) return NAN;
+    return c1;
+}
+
+static const char *mark(bool ok) { return ok ? "met" : "MISSED"; }
+
+int main(void)
+{
+    gsl_set_error_handler_off();
+    sim_err e;
+    double t_start = now_s(), load0[3], load1[3];
+    loadavg(load0);
+    u64 Ts[NT_MAX];
+    int nT = 0;
+    u64 tmax = getenv("KVSIM_BENCH_TMAX") ? strtoull(getenv("KVSIM_BENCH_TMAX"), NULL, 10) : 16384;
+    for (u64 T = 1024; T <= tmax && nT < NT_MAX; T *= 2) Ts[nT++] = T;
+    if (nT < 2) { fprintf(stderr, "bench: KVSIM_BENCH_TMAX must be at least 2048\n"); return 2; }
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    flush_len = l3 > 0 && (size_t)l3 * 2 > ((size_t)64 << 20) ? (size_t)l3 * 2 : (size_t)64 << 20;
+    flush_buf = calloc(flush_len, 1);
+    probe_result pr;
+    if (!flush_buf || probe_run(&pr, &e)) { fprintf(stderr, "bench: %s\n", flush_buf ? e.msg : "out of memory"); return 2; }
+    int threads = kern_threads();
+    /* The kernels' thread count against the probe's: all cores, or one. */
+    double sgemm = threads == 1 ? pr.sgemm_1core : pr.sgemm_all, bw = threads == 1 ? pr.bw_1core : pr.bw_all;
+    hw_profile hw;
+    memset(&hw, 0, sizeof hw);
+    snprintf(hw.name, sizeof hw.name, "probe");
+    hw.memory_bytes = pr.memory_bytes;
+    hw.bandwidth = bw;
+    hw.peak[DT_FP32] = sgemm;   /* the kernels compute in fp32: every dtype falls back to it */
+    printf("reference kernels vs this machine: %d threads (probe: %d cores); sgemm %.1f GFLOP/s, triad %.2f GB/s; "
+           "load average %.2f at start\n", threads, pr.cores, sgemm / 1e9, bw / 1e9, load0[0]);
+
+    static bench_res res[NCASE];
+    for (int i = 0, j; i < NCASE; i = j) {
+        double t0 = now_s();
+        for (j = i + 1; j < NCASE && !strcmp(cases[j].spec, cases[i].spec); j++) {}
+        if (run_spec(i, j, &hw, Ts, nT, res, &e)) { fprintf(stderr, "bench: %s: %s\n", cases[i].spec, e.msg); return 2; }
+        fprintf(stderr, "bench: %s: %.1f s\n", cases[i].spec, now_s() - t0);
+    }
+    loadavg(load1);
+
+    int k = nT - 1, met = 0, total = 0;
+    printf("\nattention kernels at T = %llu (goal: >= 0.50 of the machine's rate, measured above)\n",
+           (unsigned long long)Ts[k]);
+    printf("  %-5s %-22s %11s %8s %-7s %9s %8s %-7s\n", "type", "spec (scale, layers)", "prefill", "/sgemm", "goal",
+           "decode", "/triad", "goal");
+    for (int i = 0; i < NCASE; i++) {
+        const bench_res *b = &res[i];
+        double fp = b->attn_gflops[k] * 1e9 / sgemm, fd = b->attn_gbs[k] * 1e9 / bw;
+        char sp[64];
+        const char *base = strrchr(cases[i].spec, '/');
+        snprintf(sp, sizeof sp, "%.*s (%llu, %llu)", (int)(strlen(base + 1) - 5), base + 1, (unsigned long long)b->scale,
+                 (unsigned long long)b->layers);
+        printf("  %-5s %-22s %6.1f GF/s %8.2f %-7s %4.2f GB/s %8.2f %-7s\n", cases[i].type, sp, b->attn_gflops[k], fp,
+               mark(fp >= 0.5), b->attn_gbs[k], fd, mark(fd >= 0.5));
+        met += (fp >= 0.5) + (fd >= 0.5);
+        total += 2;
+    }
+    printf("\nwall time of the type's layers, measured vs predicted (roofline of cost_eval with the probe's profile);\n"
+           "error = measured / predicted - 1 (goal: within +-20%%); exponent = slope of log time on log T\n");
+    printf("  %-5s %-7s", "type", "phase");
+    for (int j = 0; j < nT; j++) printf(" %9lluK       ", (unsigned long long)(Ts[j] / 1024));
+    printf("  %s\n", "exponent meas / model");
+    double expo[NCASE][2][2];
+    for (int i = 0; i < NCASE; i++)
+        for (int ph = 0; ph < 2; ph++) {
+            const bench_res *b = &res[i];
+            printf("  %-5s %-7s", cases[i].type, ph ? "decode" : "prefill");
+            for (int j = 0; j < nT; j++) {
+                double err = b->meas[ph][j] / b->pred[ph][j] - 1;
+                bool ok = fabs(err) <= 0.2;
+                met += ok;
+                total++;
+                printf(" %+7.0f%% %-7s", 100 * err, mark(ok));
+            }
+            expo[i][ph][0] = exponent(Ts, b->meas[ph], nT);
+            expo[i][ph][1] = exponent(Ts, b->pred[ph], nT);
+            printf("  %5.2f / %5.2f\n", expo[i][ph][0], expo[i][ph][1]);
+        }
+    printf("  times (ms, predicted -> measured):\n");
+    for (int i = 0; i < NCASE; i++)
+        for (int ph = 0; ph < 2; ph++) {
+            printf("  %-5s %-7s", cases[i].type, ph ? "decode" : "prefill");
+            for (int j = 0; j < nT; j++) printf(" %7.2f->%-7.2f", 1e3 * res[i].pred[ph][j], 1e3 * res[i].meas[ph][j]);
+            printf("\n");
+        }
+    printf("\nwhere the time goes at T = %lluK (measured / its roofline share):\n", (unsigned long long)(Ts[k] / 1024));
+    printf("  %-5s %10s %10s   %-44s\n", "type", "prefill:", "", "decode:");
+    printf("  %-5s %10s %10s   %10s %12s %20s\n", "", "attention", "the rest", "weights", "fp32/model", "vs fp32-weight roof");
+    for (int i = 0; i < NCASE; i++) {
+        const bench_res *b = &res[i];
+        double ra = b->attn_pre_s[k] / b->pred_attn[k];
+        double rr = (b->meas[0][k] - b->attn_pre_s[k]) / (b->pred[0][k] - b->pred_attn[k]);
+        printf("  %-5s %9.2fx %9.2fx   %7.1f MB %11.1fx %+19.0f%%\n", cases[i].type, ra, rr, b->wbytes_fp32[k] / 1e6,
+               b->wbytes_fp32[k] / b->wbytes_model[k], 100 * (b->meas[1][k] / b->pred_w32[k] - 1));
+    }
+    double wall = now_s() - t_start;
+    printf("\nkernel goals: %d of %d met; load average %.2f at start, %.2f at end (%d cores); %.0f s\n", met, total,
+           load0[0], load1[0], pr.cores, wall);
+
+    /* reports/bench.json */
+    json_t *root = json_object(), *types = json_array();
+    json_object_set_new(root, "threads", json_integer(threads));
+    json_object_set_new(root, "probe", json_pack("{s:i, s:f, s:f, s:f, s:f}", "cores", pr.cores, "sgemm_1core_flops",
+                                                 pr.sgemm_1core, "sgemm_all_flops", pr.sgemm_all, "bandwidth_1core_bs",
+                                                 pr.bw_1core, "bandwidth_all_bs", pr.bw_all));
+    json_object_set_new(root, "sgemm_flops", json_real(sgemm));
+    json_object_set_new(root, "bandwidth_bs", json_real(bw));
+    json_object_set_new(root, "loadavg_start", json_pack("[f,f,f]", load0[0], load0[1], load0[2]));
+    json_object_set_new(root, "loadavg_end", json_pack("[f,f,f]", load1[0], load1[1], load1[2]));
+    json_object_set_new(root, "seconds", json_real(wall));
+    for (int i = 0; i < NCASE; i++) {
+        const bench_res *b = &res[i];
+        json_t *t = json_object(), *pts = json_array();
+        json_object_set_new(t, "type", json_string(cases[i].type));
+        json_object_set_new(t, "spec", json_string(cases[i].spec));
+        json_object_set_new(t, "row", json_string(cases[i].row));
+        json_object_set_new(t, "scale", json_integer((json_int_t)b->scale));
+        json_object_set_new(t, "layers", json_integer((json_int_t)b->layers));
+        json_object_set_new(t, "prefill_attn_fraction_of_sgemm", json_real(b->attn_gflops[k] * 1e9 / sgemm));
+        json_object_set_new(t, "decode_attn_fraction_of_bandwidth", json_real(b->attn_gbs[k] * 1e9 / bw));
+        json_object_set_new(t, "exponent", json_pack("{s:{s:f,s:f},s:{s:f,s:f}}", "prefill", "measured", expo[i][0][0],
+                                                     "model", expo[i][0][1], "decode", "measured", expo[i][1][0], "model",
+                                                     expo[i][1][1]));
+        for (int j = 0; j < nT; j++)
+            json_array_append_new(pts, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:f, s:f, s:I, s:f}",
+                                                 "T", (json_int_t)Ts[j], "prefill_predicted_s", b->pred[0][j],
+                                                 "prefill_measured_s", b->meas[0][j], "decode_predicted_s", b->pred[1][j],
+                                                 "decode_measured_s", b->meas[1][j], "prefill_attn_s", b->attn_pre_s[j],
+                                                 "prefill_attn_flops", (json_int_t)b->attn_flops[j], "prefill_attn_gflops",
+                                                 b->attn_gflops[j], "decode_attn_s", b->attn_dec_s[j], "decode_attn_bytes",
+                                                 (json_int_t)b->attn_bytes[j], "decode_attn_gbs", b->attn_gbs[j]));
+        for (int j = 0; j < nT; j++) {
+            json_t *pt = json_array_get(pts, (size_t)j);
+            json_object_set_new(pt, "prefill_attn_predicted_s", json_real(b->pred_attn[j]));
+            json_object_set_new(pt, "decode_weight_bytes_model", json_real(b->wbytes_model[j]));
+            json_object_set_new(pt, "decode_weight_bytes_fp32", json_real(b->wbytes_fp32[j]));
+            json_object_set_new(pt, "decode_predicted_fp32_weights_s", json_real(b->pred_w32[j]));
+        }
+        json_object_set_new(t, "points", pts);
+        json_array_append_new(types, t);
+    }
+    json_object_set_new(root, "types", types);
+    int rc = json_dump_file(root, "reports/bench.json.tmp", JSON_INDENT(1)) || rename("reports/bench.json.tmp", "reports/bench.json");
+    json_decref(root);
+    if (rc) { fprintf(stderr, "bench: cannot write reports/bench.json\n"); return 2; }
+    printf("written: reports/bench.json\n");
+    free(flush_buf);
+    return 0;
+}
