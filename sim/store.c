@@ -168,12 +168,13 @@ void store_close(store *st)
 
 int store_begin(store *st, sim_err *e)
 {
-    /* The busy timeout waits for other writers; retry a few times beyond it. */
-    for (int tries = 0; tries < 20; tries++) {
+    /* The busy timeout waits for other writers; retry beyond it (up to
+     * about a minute) for the cases SQLite reports BUSY without waiting. */
+    for (int tries = 0; tries < 600; tries++) {
         int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK) return SIM_OK;
         if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) return dberr(st, e, "begin");
-        nap_ms(50);
+        nap_ms(tries < 20 ? 10 : 100);
     }
     return dberr(st, e, "begin (database busy)");
 }
@@ -258,6 +259,10 @@ int store_has_point(store *st, const char *key, bool *has, sim_err *e)
     sqlite3_reset(s);
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
+    /* Reset at once: a statement left on a row keeps its read transaction
+     * (an old WAL snapshot) open, and the next BEGIN IMMEDIATE then fails
+     * with SQLITE_BUSY_SNAPSHOT however long it waits for other writers. */
+    sqlite3_reset(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dberr(st, e, "lookup");
     *has = rc == SQLITE_ROW;
     return SIM_OK;
