@@ -389,7 +389,7 @@ int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim
         const layer_spec *ls = &m->layer[i];
         if (m->hc_streams && ls->res.type != mhc) {
             rc = sim_fail(e, SIM_EINVAL, "layer %llu: the reference kernels need every layer on mHC once one is "
-                          "(a plain residual between mHC layers is not implemented)", (unsigned long long)i);
+                          "(a plain residual between mHC layers is not supported by the reference kernels)", (unsigned long long)i);
             goto fail;
         }
         if (ls->attn.kv_from >= 0) M->L[ls->attn.kv_from].is_source = true;

@@ -41,7 +41,7 @@ static int init(ref_layer *L, sim_err *e)
     L->priv[0] = w;
     if (!w) return sim_fail(e, SIM_ENOMEM, "out of memory");
     if (L->ls->shared_kv)
-        return sim_fail(e, SIM_EINVAL, "layer %d: KV sharing of a cca layer is not implemented by the reference kernels", L->i);
+        return sim_fail(e, SIM_EINVAL, "layer %d: KV sharing of a cca layer is not supported by the reference kernels", L->i);
     w->H = a->q_heads;
     w->G = a->kv_heads;
     w->h = a->head_dim;

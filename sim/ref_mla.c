@@ -29,7 +29,7 @@ int ref_mla_init(ref_layer *L, ref_mla *w, sim_err *e)
     u64 d = L->M->m->d_model, H = a->q_heads, rq = a->q_lora_rank, r = a->kv_lora_rank;
     u64 np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim;
     if (L->ls->shared_kv)
-        return sim_fail(e, SIM_EINVAL, "layer %d: KV sharing of a %s layer is not implemented by the reference kernels "
+        return sim_fail(e, SIM_EINVAL, "layer %d: KV sharing of a %s layer is not supported by the reference kernels "
                         "(the cost model still prices its latent projection)", L->i, a->type->name);
     float sd = sqrtf(3.0f / (float)d);
     bool ok = true;

@@ -39,10 +39,10 @@ int ref_v4_init(ref_layer *L, ref_v4 *w, int window_cache, sim_err *e)
     const attn_cfg *a = &L->ls->attn;
     u64 d = L->M->m->d_model, H = a->q_heads, c = a->head_dim, rq = a->q_lora_rank, g = a->o_groups, dg = a->o_lora_rank;
     if (L->ls->shared_kv && a->compress_ratio)
-        return sim_fail(e, SIM_EINVAL, "layer %d: KV sharing of a %s layer is not implemented by the reference kernels "
+        return sim_fail(e, SIM_EINVAL, "layer %d: KV sharing of a %s layer is not supported by the reference kernels "
                         "(the cost model counts its compressed caches anyway)", L->i, a->type->name);
     if (L->ls->shared_kv)
-        return sim_fail(e, SIM_EINVAL, "layer %d: KV sharing of a swa4 layer is not implemented by the reference kernels", L->i);
+        return sim_fail(e, SIM_EINVAL, "layer %d: KV sharing of a swa4 layer is not supported by the reference kernels", L->i);
     float sd = sqrtf(3.0f / (float)d);
     if (!(w->wq_a = ref_weight(L, "wq_a", WC_LINEAR, d, rq, 0, sd)) ||
         !(w->wq_b = ref_weight(L, "wq_b", WC_LINEAR, rq, H * c, 0, sqrtf(3.0f / (float)rq))) ||
