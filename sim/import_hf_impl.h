@@ -68,6 +68,13 @@ void emit_pattern(ictx *c, const int *kind, u64 n_layers, const char *const *nam
 /* Storage dtype name from torch_dtype/dtype ("bf16" when absent). */
 int ij_weight_dtype(ictx *c, const char **out);
 
+/* The GQA-style families (import_hf_gqa.c). */
+typedef enum {
+    FAM_LLAMA, FAM_MISTRAL, FAM_MIXTRAL, FAM_QWEN2, FAM_QWEN2_MOE, FAM_QWEN3, FAM_QWEN3_MOE,
+    FAM_GEMMA2, FAM_GEMMA3, FAM_GEMMA3N, FAM_GEMMA4
+} gfam;
+int import_gqa(ictx *c, gfam fam);
+
 /* The DeepSeek families (import_hf_deepseek.c). */
 int import_deepseek_mla(ictx *c);   /* deepseek_v2, deepseek_v3, deepseek_v32 */
 int import_deepseek_v4(ictx *c);
