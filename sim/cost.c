@@ -100,24 +100,8 @@ int cost_kv_table(const model_spec *m, int i, u64 T, kv_buf *bufs, sim_err *e)
     return L->attn.type->kv_table(m, L, T, bufs, e);
 }
 
-static void add_cost(bool *ovf, cost_t *a, const cost_t *b)
-{
-    for (int k = 0; k < FL_COUNT; k++) a->flops[k] = cadd(ovf, a->flops[k], b->flops[k]);
-    a->flops_fp8eq_x2 = cadd(ovf, a->flops_fp8eq_x2, b->flops_fp8eq_x2);
-    for (int k = 0; k < DT_COUNT; k++) a->flops_dt[k] = cadd(ovf, a->flops_dt[k], b->flops_dt[k]);
-    a->kv_bytes = cadd(ovf, a->kv_bytes, b->kv_bytes);
-    a->kv_read_bytes = cadd(ovf, a->kv_read_bytes, b->kv_read_bytes);
-    a->kv_written_bytes = cadd(ovf, a->kv_written_bytes, b->kv_written_bytes);
-    a->weight_read_bytes = cadd(ovf, a->weight_read_bytes, b->weight_read_bytes);
-    a->act_bytes = cadd(ovf, a->act_bytes, b->act_bytes);
-    a->params = cadd(ovf, a->params, b->params);
-    a->params_active = cadd(ovf, a->params_active, b->params_active);
-    a->params_embed = cadd(ovf, a->params_embed, b->params_embed);
-    a->weight_bytes = cadd(ovf, a->weight_bytes, b->weight_bytes);
-}
-
-/* a += b * k, field by field (k identical layers). */
-static void add_cost_times(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+/* a += b * k, field by field (k identical layers); see cost.h. */
+void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
 {
     for (int j = 0; j < FL_COUNT; j++) a->flops[j] = cadd(ovf, a->flops[j], cmul(ovf, b->flops[j], k));
     for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] = cadd(ovf, a->flops_dt[j], cmul(ovf, b->flops_dt[j], k));
@@ -231,9 +215,9 @@ int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err 
         if (t == ntally) tally[ntally++] = (struct tally){*slot, root, 0};
         tally[t].count++;
     }
-    for (int t = 0; t < ntally; t++) add_cost_times(&ovf, &r->type[tally[t].slot].c, &r->layer[tally[t].root], tally[t].count);
+    for (int t = 0; t < ntally; t++) cost_add(&ovf, &r->type[tally[t].slot].c, &r->layer[tally[t].root], tally[t].count);
     model_parts(&c, r);
-    for (int k = 0; k < r->n_types; k++) add_cost(&ovf, &r->total, &r->type[k].c);
+    for (int k = 0; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
     if (ovf) {
         cost_result_free(r);
         return sim_fail(e, SIM_ERANGE, "an exact count exceeds 2^64-1 (18.4e18) at ctx %llu, batch %llu; "
@@ -275,4 +259,18 @@ u64 cost_fit_ctx(const model_spec *m, u64 B, double budget_bytes)
         if (ok) lo = mid; else hi = mid - 1;
     }
     return lo;
+}
+
+u64 cost_flops(const cost_t *c)
+{
+    bool ovf = false;
+    u64 s = 0;
+    for (int k = 0; k < FL_COUNT; k++) s = cadd(&ovf, s, c->flops[k]);
+    return s;
+}
+
+u64 cost_bytes_moved(const cost_t *c)
+{
+    bool ovf = false;
+    return cadd(&ovf, cadd(&ovf, c->weight_read_bytes, c->kv_read_bytes), cadd(&ovf, c->kv_written_bytes, c->act_bytes));
 }

@@ -102,6 +102,14 @@ int cost_kv_table(const model_spec *m, int i, u64 T, kv_buf *bufs, sim_err *e);
  * do not fit. Can't fail (an evaluation error counts as not fitting). */
 u64 cost_fit_ctx(const model_spec *m, u64 B, double budget_bytes);
 
+/* a += b * k, every field (a row made of k identical layers, or k = 1 to
+ * sum rows). Sets *ovf instead of wrapping. */
+void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k);
+/* All FLOPs of c (the categories summed). Can't fail (saturates). */
+u64 cost_flops(const cost_t *c);
+/* Bytes moved = weights read + KV read + KV written + activations. Can't fail (saturates). */
+u64 cost_bytes_moved(const cost_t *c);
+
 /* FP8-equivalent total as a printable decimal ("123" or "123.5"). */
 void cost_fp8eq_str(const cost_t *c, char *buf, size_t len);
 

@@ -95,8 +95,7 @@ double hw_peak(const hw_profile *h, dtype dt)
 
 void hw_roofline(const hw_profile *h, const cost_t *c, roofline *r)
 {
-    double flops = 0, bytes = (double)c->weight_read_bytes + (double)c->kv_read_bytes + (double)c->kv_written_bytes +
-                                (double)c->act_bytes;
+    double flops = 0, bytes = (double)cost_bytes_moved(c);
     r->compute_s = 0;
     for (int d = 0; d < DT_COUNT; d++) {
         if (!c->flops_dt[d]) continue;

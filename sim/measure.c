@@ -23,13 +23,6 @@ static int add(measure_set *ms, const char *type, const char *ph, const char *ct
     return SIM_OK;
 }
 
-static u64 flops_of(const cost_t *c)
-{
-    u64 s = 0;
-    for (int k = 0; k < FL_COUNT; k++) s += c->flops[k];
-    return s;
-}
-
 /* Pair the rows of the analytical and measured results by type name. */
 static int pair_rows(measure_set *ms, const char *ph, const cost_result *an, const cost_result *me,
                      const ref_model *M, const hw_profile *hw, sim_err *e)
@@ -44,7 +37,7 @@ static int pair_rows(measure_set *ms, const char *ph, const cost_result *an, con
             if (!strcmp(me->type[j].name, name)) m = &me->type[j].c;
         if (!m) continue;
         const struct { const char *n; double a, m; } c[] = {
-            {"flops", (double)flops_of(a), (double)flops_of(m)},
+            {"flops", (double)cost_flops(a), (double)cost_flops(m)},
             {"flops_fp8_equiv", a->flops_fp8eq_x2 / 2.0, m->flops_fp8eq_x2 / 2.0},
             {"kv_bytes", (double)a->kv_bytes, (double)m->kv_bytes},
             {"kv_read_bytes", (double)a->kv_read_bytes, (double)m->kv_read_bytes},
@@ -58,7 +51,7 @@ static int pair_rows(measure_set *ms, const char *ph, const cost_result *an, con
             double t = k < an->n_types ? ref_type_time(M, name) : ref_time_total(M);
             rc = add(ms, name, ph, "time_s", rl.time_s, t, e);
             /* For the roofline plot: bytes the model moves (not a kernel counter). */
-            double bytes = (double)a->weight_read_bytes + (double)a->kv_read_bytes + (double)a->kv_written_bytes + (double)a->act_bytes;
+            double bytes = (double)cost_bytes_moved(a);
             if (!rc) rc = add(ms, name, ph, "model_bytes_moved", bytes, bytes, e);
         }
     }

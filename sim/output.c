@@ -5,23 +5,6 @@
 
 static const char *phase_name(phase p) { return p == PH_PREFILL ? "prefill" : "decode"; }
 
-u64 out_bytes_moved(const cost_t *c)
-{
-    /* Each term is at most 2^64-1 and their sum was checked in cost_eval's
-     * totals for each term; the sum of four can still wrap: saturate. */
-    bool ovf = false;
-    u64 s = cadd(&ovf, cadd(&ovf, c->weight_read_bytes, c->kv_read_bytes), cadd(&ovf, c->kv_written_bytes, c->act_bytes));
-    return s;
-}
-
-u64 out_flops(const cost_t *c)
-{
-    bool ovf = false;
-    u64 s = 0;
-    for (int k = 0; k < FL_COUNT; k++) s = cadd(&ovf, s, c->flops[k]);
-    return s;
-}
-
 u64 out_params_effective(const model_spec *m, const cost_result *r)
 {
     (void)m;
@@ -59,8 +42,8 @@ static void json_cost_fields(FILE *f, const cost_t *c)
     fprintf(f, "\"kv_bytes\": %llu, \"flops\": %llu, \"flops_fp8_equiv\": %s, \"bytes_moved\": %llu, "
             "\"weight_read_bytes\": %llu, \"kv_read_bytes\": %llu, \"kv_written_bytes\": %llu, \"act_bytes\": %llu, "
             "\"params\": %llu, \"params_active\": %llu, \"weight_bytes\": %llu, \"flops_by_category\": {",
-            (unsigned long long)c->kv_bytes, (unsigned long long)out_flops(c), fp8,
-            (unsigned long long)out_bytes_moved(c), (unsigned long long)c->weight_read_bytes,
+            (unsigned long long)c->kv_bytes, (unsigned long long)cost_flops(c), fp8,
+            (unsigned long long)cost_bytes_moved(c), (unsigned long long)c->weight_read_bytes,
             (unsigned long long)c->kv_read_bytes, (unsigned long long)c->kv_written_bytes,
             (unsigned long long)c->act_bytes, (unsigned long long)c->params, (unsigned long long)c->params_active,
             (unsigned long long)c->weight_bytes);
@@ -129,7 +112,7 @@ static void json_one(FILE *f, const out_item *it, const cost_query *q, bool by_l
         char a[32], b[32], c[32];
         const cost_t *x = &r->total, *y = &base->r->total;
         ratio_str(x->kv_bytes, y->kv_bytes, a, sizeof a);
-        ratio_str(out_flops(x), out_flops(y), b, sizeof b);
+        ratio_str(cost_flops(x), cost_flops(y), b, sizeof b);
         ratio_str(x->flops_fp8eq_x2, y->flops_fp8eq_x2, c, sizeof c);
         fprintf(f, ", \"ratio\": {\"kv_bytes\": %s, \"flops\": %s, \"flops_fp8_equiv\": %s}", a, b, c);
     }
@@ -164,7 +147,7 @@ static void csv_row(FILE *f, const model_spec *m, const cost_query *q, const cha
     fprintf(f, ",%llu,%s,%llu,", (unsigned long long)q->T, phase_name(q->phase), (unsigned long long)q->B);
     csv_field(f, row);
     fprintf(f, ",%d,%llu,%llu,%s,%llu,%llu,%llu,%llu,%llu,%llu,%llu", layers, (unsigned long long)c->kv_bytes,
-            (unsigned long long)out_flops(c), fp8, (unsigned long long)out_bytes_moved(c),
+            (unsigned long long)cost_flops(c), fp8, (unsigned long long)cost_bytes_moved(c),
             (unsigned long long)c->weight_read_bytes, (unsigned long long)c->kv_read_bytes,
             (unsigned long long)c->kv_written_bytes, (unsigned long long)c->act_bytes,
             (unsigned long long)c->params, (unsigned long long)c->params_active);
@@ -192,9 +175,9 @@ static void table_row(FILE *f, const char *name, int layers, const cost_t *c)
 {
     char kv[48], fl[32], fp[32], bm[48], pa[32];
     units_bytes(c->kv_bytes, kv, sizeof kv);
-    units_flops(out_flops(c), fl, sizeof fl);
+    units_flops(cost_flops(c), fl, sizeof fl);
     units_flops(c->flops_fp8eq_x2 / 2, fp, sizeof fp);
-    units_bytes(out_bytes_moved(c), bm, sizeof bm);
+    units_bytes(cost_bytes_moved(c), bm, sizeof bm);
     units_count(c->params, pa, sizeof pa);
     char ly[16] = "";
     if (layers > 0) snprintf(ly, sizeof ly, "%d", layers);
@@ -320,10 +303,10 @@ void out_compare(FILE *f, const out_item *it, int n, const cost_query *q, out_fo
         const cost_t *x = &it[i].r->total, *y = &it[0].r->total;
         char kv[48], fl[32], fp[32], rk[32], rf[32], rp[32], pa[32], ac[32];
         units_bytes(x->kv_bytes, kv, sizeof kv);
-        units_flops(out_flops(x), fl, sizeof fl);
+        units_flops(cost_flops(x), fl, sizeof fl);
         units_flops(x->flops_fp8eq_x2 / 2, fp, sizeof fp);
         ratio_str(x->kv_bytes, y->kv_bytes, rk, sizeof rk);
-        ratio_str(out_flops(x), out_flops(y), rf, sizeof rf);
+        ratio_str(cost_flops(x), cost_flops(y), rf, sizeof rf);
         ratio_str(x->flops_fp8eq_x2, y->flops_fp8eq_x2, rp, sizeof rp);
         units_count(x->params, pa, sizeof pa);
         units_count(x->params_active, ac, sizeof ac);

@@ -22,10 +22,6 @@ void out_cost(FILE *f, const out_item *it, const cost_query *q, out_format of, b
 /* `kvsim compare`: ratios against the first item. */
 void out_compare(FILE *f, const out_item *it, int n, const cost_query *q, out_format of, bool by_layer);
 
-/* bytes moved = weights read + KV read + KV written + activations. */
-u64 out_bytes_moved(const cost_t *c);
-/* All FLOPs of c. */
-u64 out_flops(const cost_t *c);
 /* parameters without per-layer-embedding tables (Gemma's "effective"). */
 u64 out_params_effective(const model_spec *m, const cost_result *r);
 

@@ -626,19 +626,11 @@ out:
 
 /* ---- results -------------------------------------------------------------------- */
 
+/* Counts of a few small layers: far from 2^64, so the overflow flag is not consulted. */
 static void add_cost(cost_t *a, const cost_t *b)
 {
-    for (int k = 0; k < FL_COUNT; k++) a->flops[k] += b->flops[k];
-    a->flops_fp8eq_x2 += b->flops_fp8eq_x2;
-    a->kv_bytes += b->kv_bytes;
-    a->kv_read_bytes += b->kv_read_bytes;
-    a->kv_written_bytes += b->kv_written_bytes;
-    a->weight_read_bytes += b->weight_read_bytes;
-    a->act_bytes += b->act_bytes;
-    a->params += b->params;
-    a->params_active += b->params_active;
-    a->params_embed += b->params_embed;
-    a->weight_bytes += b->weight_bytes;
+    bool ovf = false;
+    cost_add(&ovf, a, b, 1);
 }
 
 /* A unit's counters with the weight classes priced in their formats. */

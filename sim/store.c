@@ -286,18 +286,6 @@ static u64 col_u64(sqlite3_stmt *s, int i)
     return (u64)sqlite3_column_int64(s, i);
 }
 
-static u64 flops_sum(const cost_t *c)
-{
-    u64 s = 0;
-    for (int k = 0; k < FL_COUNT; k++) s += c->flops[k];
-    return s;
-}
-
-static u64 moved(const cost_t *c)
-{
-    return c->weight_read_bytes + c->kv_read_bytes + c->kv_written_bytes + c->act_bytes;
-}
-
 int store_put_point(store *st, const point_meta *pm, const cost_result *r, u64 params_effective, sim_err *e)
 {
     sqlite3_stmt *s = st->put_point;
@@ -313,7 +301,7 @@ int store_put_point(store *st, const point_meta *pm, const cost_result *r, u64 p
     bind_u64(s, 7, pm->ctx, &big);
     sqlite3_bind_text(s, 8, pm->phase, -1, SQLITE_STATIC);
     bind_u64(s, 9, pm->batch, &big);
-    u64 v[] = {t->kv_bytes, flops_sum(t), t->flops_fp8eq_x2, moved(t), t->weight_read_bytes, t->kv_read_bytes,
+    u64 v[] = {t->kv_bytes, cost_flops(t), t->flops_fp8eq_x2, cost_bytes_moved(t), t->weight_read_bytes, t->kv_read_bytes,
                t->kv_written_bytes, t->act_bytes, t->weight_bytes, t->params, t->params_active, params_effective,
                t->flops[FL_PROJ], t->flops[FL_ATTN], t->flops[FL_INDEX], t->flops[FL_COMPRESS], t->flops[FL_FFN],
                t->flops[FL_MHC], t->flops[FL_OTHER]};
@@ -329,9 +317,9 @@ int store_put_point(store *st, const point_meta *pm, const cost_result *r, u64 p
         sqlite3_bind_text(ty, 2, r->type[k].name, -1, SQLITE_STATIC);
         sqlite3_bind_int(ty, 3, r->type[k].layers);
         bind_u64(ty, 4, c->kv_bytes, &big);
-        bind_u64(ty, 5, flops_sum(c), &big);
+        bind_u64(ty, 5, cost_flops(c), &big);
         bind_u64(ty, 6, c->flops_fp8eq_x2, &big);
-        bind_u64(ty, 7, moved(c), &big);
+        bind_u64(ty, 7, cost_bytes_moved(c), &big);
         bind_u64(ty, 8, c->params, &big);
         if (sqlite3_step(ty) != SQLITE_DONE) return dberr(st, e, "insert point type");
     }

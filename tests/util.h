@@ -18,21 +18,8 @@ static inline int load_str(model_spec *m, const char *yaml, const char *const *s
     return spec_load_tree(m, root, NULL, "<test>", sets, n, e);
 }
 
-/* Evaluate and return the totals (all zero on failure, with the message printed). */
-static inline cost_t eval_total(const model_spec *m, u64 T, u64 B, phase ph)
-{
-    cost_query q = {.T = T, .B = B, .phase = ph};
-    cost_result r;
-    sim_err e;
-    cost_t t;
-    memset(&t, 0, sizeof t);
-    if (cost_eval(m, &q, &r, &e)) { printf("cost_eval failed: %s\n", e.msg); return t; }
-    t = r.total;
-    cost_result_free(&r);
-    return t;
-}
-
-/* The by-type row `name` of an evaluation (zeros if absent). */
+/* The by-type row `name` of an evaluation, or the totals when name is NULL
+ * (zeros if absent, or on failure with the message printed). */
 static inline cost_t eval_type(const model_spec *m, u64 T, u64 B, phase ph, const char *name)
 {
     cost_query q = {.T = T, .B = B, .phase = ph};
@@ -41,10 +28,16 @@ static inline cost_t eval_type(const model_spec *m, u64 T, u64 B, phase ph, cons
     cost_t t;
     memset(&t, 0, sizeof t);
     if (cost_eval(m, &q, &r, &e)) { printf("cost_eval failed: %s\n", e.msg); return t; }
-    for (int k = 0; k < r.n_types; k++)
+    if (!name) t = r.total;
+    for (int k = 0; name && k < r.n_types; k++)
         if (!strcmp(r.type[k].name, name)) t = r.type[k].c;
     cost_result_free(&r);
     return t;
+}
+
+static inline cost_t eval_total(const model_spec *m, u64 T, u64 B, phase ph)
+{
+    return eval_type(m, T, B, ph, NULL);
 }
 
 #endif
