@@ -1,7 +1,8 @@
 # kvsim - make builds ./kvsim; see README.md.
 CC      ?= cc
 CFLAGS  ?= -std=c11 -O2 -g -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Isim -MMD -MP
+SIM_DIRS = $(sort $(dir $(wildcard sim/*/*.c)))
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L $(patsubst %/,-I%,$(SIM_DIRS)) -MMD -MP
 LDLIBS  = -lyaml -ljansson -lsqlite3 -lm
 LDLIBS += -lopenblas -lgsl   # reference kernels: CBLAS sgemm, GSL RNG
 # OpenMP: the kernels split their work over OMP_NUM_THREADS threads (BLAS
@@ -15,21 +16,27 @@ DEB_PKGS = libyaml-dev libsqlite3-dev sqlite3 libgsl-dev gnuplot-nox libopenblas
            python3-numpy pkg-config \
            clang libclang-rt-14-dev valgrind   # make fuzz (libFuzzer), make valgrind
 
-# O: the build directory (objects, test programs and ./kvsim go there; `make
-# asan` uses build-asan so it never mixes with the normal build).
-O       ?= .
-LIB_SRC = $(filter-out sim/main.c,$(wildcard sim/*.c))
+# O: the build directory (objects, test programs and the kvsim binary go
+# there, never beside the sources; `make asan` uses build-asan so it never
+# mixes with the normal build). The default build also links ./kvsim to it.
+O       ?= build
+LIB_SRC = $(filter-out sim/cli/main.c,$(wildcard sim/*/*.c))
 LIB_OBJ = $(patsubst %.c,$(O)/%.o,$(LIB_SRC))
 TESTS   = $(patsubst tests/%.c,$(O)/tests/bin/%,$(wildcard tests/test_*.c))
 
 # all: the kvsim binary.
 all: $(O)/kvsim
+ifeq ($(O),build)
+all: kvsim
+kvsim: $(O)/kvsim
+	@ln -sf $(O)/kvsim kvsim
+endif
 
-$(O)/kvsim: $(O)/sim/main.o $(LIB_OBJ)
+$(O)/kvsim: $(O)/sim/cli/main.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/sim/%.o: sim/%.c
-	@mkdir -p $(O)/sim
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
 
 # deps: install missing Debian packages (as root), or print the command to run.
@@ -100,13 +107,13 @@ demo: deps $(O)/kvsim
 # bench: one cost evaluation's time, the sweep's SQLite throughput, and the
 # reference kernels against this machine and the roofline, written to
 # reports/bench.json (see README.md, "How to read make bench").
-bench: $(O)/kvsim $(O)/tests/bin/bench_cost $(O)/tests/bin/bench_sweep $(O)/tests/bin/bench_kern
-	$(O)/tests/bin/bench_cost
-	$(O)/tests/bin/bench_sweep
-	$(O)/tests/bin/bench_kern
+bench: $(O)/kvsim $(O)/bench/cost $(O)/bench/sweep $(O)/bench/kern
+	$(O)/bench/cost
+	$(O)/bench/sweep
+	$(O)/bench/kern
 
-$(O)/tests/bin/bench_%: tests/bench_%.c $(LIB_OBJ)
-	@mkdir -p $(O)/tests/bin
+$(O)/bench/%: bench/%.c $(LIB_OBJ)
+	@mkdir -p $(O)/bench
 	$(CC) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # debug: unoptimised build.
@@ -115,7 +122,7 @@ debug:
 
 # clean: remove build products.
 clean:
-	rm -rf sim/*.o sim/*.d kvsim tests/bin build-asan build-debug build-fuzz
+	rm -rf $(O) kvsim build build-asan build-debug build-fuzz
 
 .PHONY: all deps test asan fuzz fuzz-bins valgrind demo bench debug clean
--include $(wildcard $(O)/sim/*.d $(O)/tests/bin/*.d)
+-include $(wildcard $(O)/sim/*/*.d $(O)/tests/bin/*.d)

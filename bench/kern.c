@@ -1,4 +1,4 @@
-/* bench_kern.c - `make bench`, part 3: the reference kernels against this
+/* bench/kern.c - `make bench`, part 3: the reference kernels against this
  * machine's limits and against the roofline time model, per layer type.
  *
  * 1. probe_run (sim/probe.c), in this run: sgemm FLOP/s through the CBLAS

@@ -1,4 +1,4 @@
-/* bench_sweep.c - `make bench`, part 2: sweep throughput (points evaluated and
+/* bench/sweep.c - `make bench`, part 2: sweep throughput (points evaluated and
  * written to SQLite per second) next to the raw SQLite insert rate of the
  * same rows, measured in the same run (goal: at least half of raw). The raw
  * rate re-inserts the sweep's own rows, read back into memory, with the same

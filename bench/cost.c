@@ -1,4 +1,4 @@
-/* bench_cost.c - `make bench`: the time of one cost evaluation of
+/* bench/cost.c - `make bench`: the time of one cost evaluation of
  * deepseek-v4-pro at 1M tokens, decode and prefill (goal: under 5 us each),
  * as the median of 15 batches of 2000 evaluations. */
 #include "spec.h"
