@@ -65,8 +65,15 @@ $(O)/tests/bin/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -o $@ tests/fuzz/replay.c $< $(LIB_OBJ) $(LDLIBS)
 
 # test: every unit test program, then the CLI and bad-input tests.
-test: deps $(O)/kvsim $(TESTS) $(REPLAYS)
+test: deps test-bins
 	@sh tests/run.sh $(O)/kvsim $(TESTS)
+test-bins: $(O)/kvsim $(TESTS) $(REPLAYS)
+
+# mutate: mutation testing (tests/mutate.sh, mutants in tests/mutants/):
+# one line per mutant and the score; MUTANTS="glob ..." runs a subset. Not
+# part of make test (about 15 minutes on 2 cores).
+mutate: deps
+	@sh tests/mutate.sh
 
 # asan: the same tests under AddressSanitizer + UBSan, built in build-asan/
 # (float-cast-overflow named: gcc's "undefined" leaves it out, clang's has it).
@@ -124,5 +131,5 @@ debug:
 clean:
 	rm -rf $(O) kvsim build build-asan build-debug build-fuzz
 
-.PHONY: all deps test asan fuzz fuzz-bins valgrind demo bench debug clean
+.PHONY: all deps test test-bins mutate asan fuzz fuzz-bins valgrind demo bench debug clean
 -include $(wildcard $(O)/sim/*/*.d $(O)/tests/bin/*.d)
