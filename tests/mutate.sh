@@ -29,9 +29,11 @@ tmo=${MUTANT_TIMEOUT:-300}   # seconds per check: an endless loop counts as kill
 start=$(date +%s)
 
 files=""
+set -f   # split MUTANTS into words here, expand each in tests/mutants/
 for pat in $sel; do
-  for f in "$src"/tests/mutants/$pat.mut; do [ -f "$f" ] && files="$files $f"; done
+  set +f; for f in "$src"/tests/mutants/$pat.mut; do [ -f "$f" ] && files="$files $f"; done; set -f
 done
+set +f
 [ -n "$files" ] || { echo "mutate: no mutant matches '$sel'" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "mutate: needs python3" >&2; exit 2; }
 
