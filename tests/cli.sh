@@ -14,15 +14,21 @@ has()    { grep -q -- "$2" "$t/$3" && ok "$1" || bad "$1" "missing '$2' in $3: $
 expect help 0 "$K" --help
 has help-lists-compare "kvsim compare" out
 expect no-args 2 "$K"
+has no-args-usage "usage:" err
 expect unknown-cmd 2 "$K" frobnicate
+has unknown-cmd-msg "unknown command 'frobnicate'" err
 expect unknown-opt 2 "$K" cost archs/llama-3-8b.yaml --bogus
+has unknown-opt-msg "unknown option '--bogus'" err
 expect bad-ctx 2 "$K" cost archs/llama-3-8b.yaml --ctx 12q
 has bad-ctx-msg "expected a number of tokens" err
 expect zero-ctx 2 "$K" cost archs/llama-3-8b.yaml --ctx 0
+has zero-ctx-msg "must be at least 1 token" err
 expect huge-ctx 2 "$K" cost archs/llama-3-8b.yaml --ctx 2000G
+has huge-ctx-msg "larger than 2^40 tokens" err
 expect missing-spec 2 "$K" cost archs/nope.yaml
 has missing-spec-msg "archs/nope.yaml: cannot open" err
 expect noncausal-decode 2 "$K" cost archs/llama-3-8b.yaml --noncausal
+has noncausal-decode-msg "applies to --phase prefill only" err
 expect overflow 2 "$K" cost archs/deepseek-v4-pro.yaml --ctx 1M --phase prefill --batch 4294967296
 has overflow-msg "exceeds 2^64-1" err
 
@@ -65,6 +71,7 @@ assert 0.10 < r["kv_bytes"] < 0.11, r
 assert 0.25 < r["flops_fp8_equiv"] < 0.28, r
 PY
 expect compare-one 2 "$K" compare archs/llama-3-8b.yaml
+has compare-one-msg "two or more specs" err
 
 # --set: sharing off adds exactly the 1,082,130,432 B of test_claims at 128k.
 a=$("$K" cost archs/gemma4-e2b.yaml --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["kv_bytes"])')
@@ -95,6 +102,7 @@ n=$("$K" cost archs/llama-3-8b.yaml --phase prefill --ctx 8k --noncausal --forma
 "$K" cost archs/llama-3-8b.yaml --ctx 1000 --page 16 --format json | grep -q '"kv_bytes": 132120576,' && ok page-rounding || bad page-rounding "not 132120576"
 "$K" cost archs/llama-3-8b.yaml --ctx 1000 --format json | grep -q '"kv_bytes": 131072000,' && ok page-logical || bad page-logical "not 131072000"
 expect page-zero 2 "$K" cost archs/llama-3-8b.yaml --page 0
+has page-zero-msg "expected entries per page, 1 to 2^24" err
 
 # --hw: roofline times and what fits (JSON), shipped and probed profiles.
 expect hw-json 0 "$K" cost archs/llama-3-8b.yaml --ctx 128k --hw rtx-4090 --format json
@@ -111,9 +119,31 @@ PY
 expect hw-table 0 "$K" cost archs/deepseek-v4-pro.yaml --ctx 1M --hw h200
 has hw-table-no-fit "do not fit in 141.000 GB" out
 expect hw-unknown 2 "$K" cost archs/llama-3-8b.yaml --hw tpu-v9
+has hw-unknown-msg "profile 'tpu-v9' not found" err
 expect probe 0 "$K" probe -o "$t/probe.yaml"
 expect probe-profile-usable 0 "$K" cost archs/llama-3-8b.yaml --hw "$t/probe.yaml"
 has probe-roofline "roofline on probe-" out
+
+# The edges of --ctx (1 to 2^40), --batch (1 to 2^32) and --page (1 to 2^24):
+# the largest value is taken (and shows in the output), one more is refused.
+# Llama-3-8B: 32 layers x 4096 B per token.
+"$K" cost archs/llama-3-8b.yaml --ctx 1099511627776 --format json > "$t/out" 2>&1
+grep -q '"ctx": 1099511627776,' "$t/out" && grep -q '"kv_bytes": 144115188075855872,' "$t/out" && ok ctx-max || bad ctx-max "$(head -c 300 "$t/out")"
+expect ctx-max-plus-1 2 "$K" cost archs/llama-3-8b.yaml --ctx 1099511627777
+has ctx-max-plus-1-msg "larger than 2^40 tokens" err
+# tiny-gqa holds 648 B per token (its 5 owning layers: 2 x 128 sliding, 2 x 176
+# full, 40 k_eq_v; archs/tiny/gqa.yaml), x 2^32 sequences = 2,783,138,807,808.
+"$K" cost archs/tiny/gqa.yaml --ctx 1 --batch 4294967296 --format json > "$t/out" 2>&1
+grep -q '"batch": 4294967296,' "$t/out" && grep -q '"kv_bytes": 2783138807808,' "$t/out" && ok batch-max || bad batch-max "$(head -c 300 "$t/out")"
+expect batch-max-plus-1 2 "$K" cost archs/llama-3-8b.yaml --batch 4294967297
+has batch-max-plus-1-msg "expected a whole number from 1 to 2^32" err
+expect batch-zero 2 "$K" cost archs/llama-3-8b.yaml --batch 0
+has batch-zero-msg "expected a whole number from 1 to 2^32" err
+# 1000 tokens in one page of 2^24 entries: 32 x 16,777,216 x 4096 B.
+"$K" cost archs/llama-3-8b.yaml --ctx 1000 --page 16777216 --format json > "$t/out" 2>&1
+grep -q '"kv_bytes": 2199023255552,' "$t/out" && ok page-max || bad page-max "$(head -c 300 "$t/out")"
+expect page-max-plus-1 2 "$K" cost archs/llama-3-8b.yaml --page 16777217
+has page-max-plus-1-msg "expected entries per page, 1 to 2^24" err
 
 # check: every shipped spec loads.
 expect check-archs 0 "$K" check archs/*.yaml

@@ -35,8 +35,24 @@ expect validate-no-spec 2 "$K" validate
 expect run-no-ctx 2 "$K" run archs/tiny/gqa.yaml
 
 # run: checksums, same seed -> same bits, another seed -> other bits.
-expect run 0 "$K" run archs/tiny/v4.yaml --ctx 19 --decode 3
+expect run 0 "$K" run archs/tiny/v4.yaml --ctx 19 --decode 3 --dump "$t/v4dump"
 has run-checksum "decode at ctx 21: logits sum" out
+# The checksum lines' values, recomputed from the dumped logits: sum and sum|x|
+# in order in double, argmax (first of equals), FNV-1a 64 over the float32 bytes.
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  /usr/bin/python3 - "$t/out" "$t/v4dump" <<'PY' && ok run-checksum-values || bad run-checksum-values "see above"
+import sys, re, numpy as np
+out = open(sys.argv[1]).read()
+for phase, ctx in (("prefill", 19), ("decode", 21)):
+    x = np.load("%s/%s/logits.npy" % (sys.argv[2], phase)).astype("<f4").reshape(-1)
+    h = 0xcbf29ce484222325
+    for b in x.tobytes(): h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    s = sa = 0.0
+    for v in x.tolist(): s += v; sa += abs(v)   # in order, in double, as kvsim sums
+    want = "%s at ctx %d: logits sum %+.6e  sum|x| %.6e  argmax %d  fnv1a %016x" % (phase, ctx, s, sa, int(np.argmax(x)), h)
+    assert want in out, (want, re.findall(phase + " at.*", out))
+PY
+fi
 has run-time-per-type "csa  *3 " out
 c1=$(grep "prefill at" "$t/out")
 "$K" run archs/tiny/v4.yaml --ctx 19 --decode 3 > "$t/out2" 2>&1

@@ -16,6 +16,41 @@ static int load(model_spec *m, const char *path, const char *const *sets, int n)
 
 static double pct(double a, double b) { return 100.0 * a / b; }
 
+/* Bytes of every cache buffer whose name ends in `suffix`, all layers, at T. */
+static u64 kv_named(const model_spec *m, u64 T, const char *suffix)
+{
+    u64 sum = 0;
+    for (u64 i = 0; i < m->n_layers; i++) {
+        kv_buf b[KV_MAX_BUFS];
+        sim_err e;
+        int n = cost_kv_table(m, (int)i, T, b, &e);
+        for (int k = 0; k < n; k++) {
+            size_t lb = strlen(b[k].name), ls = strlen(suffix);
+            if (lb >= ls && !strcmp(b[k].name + lb - ls, suffix)) sum += b[k].entries * b[k].entry_bytes;
+        }
+    }
+    return sum;
+}
+
+static u64 shared_layers(const model_spec *m)
+{
+    u64 n = 0;
+    for (u64 i = 0; i < m->n_layers; i++) n += m->layer[i].shared_kv;
+    return n;
+}
+
+/* Entry bytes of the first layer of kind "sliding" (0 when none). */
+static u64 sliding_entry_bytes(const model_spec *m)
+{
+    for (u64 i = 0; i < m->n_layers; i++) {
+        kv_buf b[KV_MAX_BUFS];
+        sim_err e;
+        if (strcmp(m->kind_name[m->layer[i].kind], "sliding") || m->layer[i].shared_kv) continue;
+        return cost_kv_table(m, (int)i, 1, b, &e) >= 1 ? b[0].entry_bytes : 0;
+    }
+    return 0;
+}
+
 int main(void)
 {
     model_spec v3, v32, pro, flash, gqa8, e2b, e4b;
@@ -46,8 +81,11 @@ int main(void)
     CHECK_CLOSE("claim-v4flash-kv-13.7x", pct(kf.kv_bytes, k32.kv_bytes), 100.0 / 13.7, 1.0);
     /* Without the tail state the Pro cache is exactly research/deepseek.md 4.2's 5.280 GB:
      * 30 x (2^18 x (584 + 68) + 128 x 584) + 31 x (2^13 x 584 + 128 x 584). */
-    u64 pro_state = 30ull * (8 * 8192 + 8 * 2048) + 31ull * 128 * 4096;
-    CHECK_EQ("claim-v4pro-state-bytes", pro_state, 18710528);   /* research facts 5: 18,710,528 B */
+    /* The tail state as kvsim's size table holds it (every "state" / "index_state"
+     * buffer at 1M), against research facts 5's 18,710,528 B =
+     * 30 x (8 x 8192 + 8 x 2048) + 31 x 128 x 4096. */
+    u64 pro_state = kv_named(&pro, M1, "state");
+    CHECK_EQ("claim-v4pro-state-bytes", pro_state, 18710528);
     CHECK_EQ("claim-v4pro-kv-no-state", kp.kv_bytes - pro_state,
              30ull * ((M1 / 4) * (584 + 68) + 128 * 584) + 31ull * ((M1 / 128) * 584 + 128 * 584));
 
@@ -83,7 +121,9 @@ int main(void)
     if (!load(&t, "archs/gemma4-e2b.yaml", nowin_noshare, 2)) { uwo = eval_total(&t, K128, 1, PH_DECODE).kv_bytes; spec_free(&t); }
     CHECK_EQ("claim-gemma4-e2b-sharing-saves-capped", without - with, 1082130432);
     CHECK_EQ("claim-gemma4-e2b-sharing-saves-uncapped", uwo - uw, 4ull * K128 * 2048 + 16ull * K128 * 1024);
-    CHECK_EQ("claim-gemma4-e2b-published-is-20x1KiB", 20ull * K128 * 1024, 2684354560ull);
+    /* kvsim's count of E2B's shared layers times its entry size of an uncapped
+     * sliding layer (1 KV head x 256 x (K + V) x 2 B = 1 KiB) at 128K. */
+    CHECK_EQ("claim-gemma4-e2b-published-is-20x1KiB", shared_layers(&e2b) * K128 * sliding_entry_bytes(&e2b), 2684354560ull);
     with = eval_total(&e4b, K128, 1, PH_DECODE).kv_bytes;
     if (!load(&t, "archs/gemma4-e4b.yaml", noshare, 1)) { without = eval_total(&t, K128, 1, PH_DECODE).kv_bytes; spec_free(&t); }
     if (!load(&t, "archs/gemma4-e4b.yaml", nowin, 1)) { uw = eval_total(&t, K128, 1, PH_DECODE).kv_bytes; spec_free(&t); }

@@ -80,6 +80,23 @@ static void alloc_eq_table(void)
                 for (int k = 0; k < nb; k++) want += b[k].entries * b[k].entry_bytes;
                 for (int k = 0; k < M.L[i].ncache; k++) got += M.L[i].kv[k].entries * M.L[i].kv[k].entry_bytes;
                 ok &= nb == M.L[i].ncache && got == want;
+                /* Not circular: the kernel wrote every row the table sizes (a row
+                 * of random activations is never all zero bytes; new rows start
+                 * zeroed), so a table with a row too many fails here. */
+                for (int k = 0; k < M.L[i].ncache; k++) {
+                    const ref_cache *c = &M.L[i].kv[k];
+                    u64 written = 0;
+                    for (u64 r = 0; r < c->entries; r++) {
+                        int nz = 0;
+                        for (u64 j = 0; j < c->entry_bytes && !nz; j++) nz = c->data[r * c->entry_bytes + j] != 0;
+                        written += nz;
+                    }
+                    if (written != c->entries) {
+                        printf("%s T=%llu layer %llu buffer %s: %llu of %llu rows written\n", tiny[f], (unsigned long long)T,
+                               (unsigned long long)i, c->name, (unsigned long long)written, (unsigned long long)c->entries);
+                        ok = 0;
+                    }
+                }
                 sum_alloc += got;
             }
             cost_t an = eval_total(&m, T, 1, PH_PREFILL);
