@@ -44,7 +44,7 @@ w=$(mktemp -d "${TMPDIR:-/tmp}/kvsim-mutate.XXXXXX") || exit 2
 check() {
   case "$2" in
     *.sh)  (cd "$1" && timeout "$tmo" sh "tests/$2" build/kvsim) ;;
-    run)   (cd "$1" && timeout "$tmo" sh tests/run.sh build/kvsim $(ls build/tests/bin/test_* | grep -v '\.d$')) ;;
+    run)   timeout "$tmo" make -C "$1" -s -j1 test ;;
     *)     (cd "$1" && timeout "$tmo" "build/tests/bin/$2") ;;
   esac > "$1/check.out" 2>&1 && return 0
   r=$?
