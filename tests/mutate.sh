@@ -27,6 +27,8 @@ jobs=${JOBS:-2}
 sel=${MUTANTS:-*}
 tmo=${MUTANT_TIMEOUT:-300}   # seconds per check: an endless loop counts as killed
 start=$(date +%s)
+# The workers share the cores: one OpenMP thread each (tests that need more set their own).
+[ "$jobs" -gt 1 ] && export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 files=""
 set -f   # split MUTANTS into words here, expand each in tests/mutants/
