@@ -15,6 +15,7 @@
 #include "spec_any.h"
 #include "util.h"
 #include "import_hf.h"
+#include <jansson.h>
 
 static int same_cost(const cost_t *a, const cost_t *b)
 {
@@ -81,8 +82,38 @@ static int imp(const char *json, sim_err *e, import_warnings *w)
     return rc;
 }
 
+/* Gemma 4 without layer_types: transformers' rule, every 6th layer full and
+ * the last layer full whatever the rule says. E2B's config (35 layers) with its
+ * layer_types removed: full layers 5, 11, 17, 23, 29 and 34 (35 % 6 != 0). */
+static void gemma4_default_layer_types(void)
+{
+    json_error_t je;
+    json_t *root = json_load_file("tests/configs/gemma-4-e2b.json", 0, &je);
+    json_t *tc = root ? json_object_get(root, "text_config") : NULL;
+    int ok = tc && json_object_del(tc, "layer_types") == 0;
+    char *txt = ok ? json_dumps(root, 0) : NULL, *yaml = NULL;
+    import_warnings w = {0};
+    sim_err e;
+    model_spec m;
+    ok = txt && import_hf_yaml_text(txt, strlen(txt), "g4.json", &yaml, &w, &e) == 0 && load_str(&m, yaml, NULL, 0, &e) == 0;
+    if (!ok) printf("  gemma4 without layer_types: %s\n", e.msg);
+    CHECK("import-gemma4-default-types-load", ok);
+    if (ok) {
+        char got[64] = "", *p = got;
+        for (u64 i = 0; i < m.n_layers; i++)
+            if (!strcmp(m.kind_name[m.layer[i].kind], "full")) p += snprintf(p, sizeof got - (size_t)(p - got), "%llu ", (unsigned long long)i);
+        CHECK("import-gemma4-default-types", !strcmp(got, "5 11 17 23 29 34 "));
+        if (strcmp(got, "5 11 17 23 29 34 ")) printf("  full layers: %s\n", got);
+        spec_free(&m);
+    }
+    free(yaml);
+    free(txt);
+    json_decref(root);
+}
+
 int main(void)
 {
+    gemma4_default_layer_types();
     /* 1. Exactly the shipped specs. */
     check_same("tests/configs/gemma-4-e2b.json", "archs/gemma4-e2b.yaml");
     check_same("tests/configs/gemma-4-e4b.json", "archs/gemma4-e4b.yaml");
