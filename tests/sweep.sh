@@ -127,6 +127,11 @@ mkdir -p "$t/cwd/reports"; (cd "$t/cwd" && ln -s "$OLDPWD/archs" archs 2>/dev/nu
 found=$(find "$t" . -name 'CANARY*' 2>/dev/null | head -3)
 [ -z "$found" ] && ok canary-never-runs || bad canary-never-runs "$found"
 [ -s "$t/evilrep/01-kv-vs-context.png" ] && ok canary-report-rendered || bad canary-report-rendered "$(cat "$t/out")"
+# gnuplot parsed every script (a quote left undoubled ends the title early), and
+# the title is the name with each ' doubled.
+grep -q "gnuplot.*failed" "$t/out" && bad canary-gnuplot-parses "$(cat "$t/out")" || ok canary-gnuplot-parses
+grep -qF "title 'x''\"; system(''touch CANARY1'')" "$t/evilrep/01-kv-vs-context.gp" && ok canary-title-quoted ||
+  bad canary-title-quoted "$(grep -o "title 'x[^,]*" "$t/evilrep/01-kv-vs-context.gp")"
 outside=$(find "$t/cwd" -newer "$t/evil/s.yaml" -type f | grep -v "^$t/cwd/reports/" | head -3)
 [ -z "$outside" ] && ok canary-stays-in-reports || bad canary-stays-in-reports "$outside"
 
