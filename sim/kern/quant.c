@@ -174,19 +174,49 @@ static uint32_t get(const uint8_t *b, u64 bitpos, unsigned bits)
 
 static u64 ceil_div(u64 a, u64 b) { return a / b + (a % b != 0); }
 
+/* Where part pi of an entry of n elements lies (quant.h): its element count,
+ * codecs, scale blocks, and the bytes of its codes (from `byte`), of its
+ * scales and of the next part. The encoder and the decoder walk the same
+ * layout through this one function. */
+typedef struct {
+    const fmt_part *p;
+    u64 pn;              /* elements in this part */
+    unsigned bits, sbits;
+    dt_codec ec, sc;
+    u64 block, nblk;     /* elements per scale block (pn when unscaled), blocks */
+    u64 byte;            /* first byte of the element codes */
+    u64 scale_byte;      /* first byte of the block scales */
+    u64 next_byte;       /* first byte of the next part */
+} part_lay;
+
+static void part_layout(const fmt *f, int pi, u64 fixed, u64 n, u64 byte, part_lay *L)
+{
+    const fmt_part *p = &f->part[pi];
+    L->p = p;
+    L->pn = fixed ? p->elements : n;
+    L->bits = dtype_table[p->dt].bits;
+    L->sbits = p->scaled ? dtype_table[p->scale_dt].bits : 0;
+    L->ec = codec_of(p->dt);
+    L->sc = codec_of(p->scale_dt);
+    L->block = p->scaled ? p->block : (L->pn ? L->pn : 1);
+    L->nblk = p->scaled ? ceil_div(L->pn, p->block) : 0;
+    L->byte = byte;
+    L->scale_byte = byte + ceil_div(L->pn * L->bits, 8);
+    L->next_byte = L->scale_byte + ceil_div(L->nblk * L->sbits, 8);
+}
+
 /* Encode (out != NULL) and/or compute the decoded values (y != NULL). fp32
  * elements are stored as their bits; tf32 as the bits of the rounded float. */
 static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
 {
     u64 fixed = fmt_elements(f), off = 0, byte = 0;
     for (int pi = 0; pi < f->n_parts; pi++) {
-        const fmt_part *p = &f->part[pi];
-        u64 pn = fixed ? p->elements : n;
-        unsigned bits = dtype_table[p->dt].bits, sbits = p->scaled ? dtype_table[p->scale_dt].bits : 0;
-        dt_codec ec = codec_of(p->dt), sc = codec_of(p->scale_dt);
-        u64 block = p->scaled ? p->block : (pn ? pn : 1);
-        u64 nblk = p->scaled ? ceil_div(pn, p->block) : 0;
-        u64 scale_byte = byte + ceil_div(pn * bits, 8);
+        part_lay L;
+        part_layout(f, pi, fixed, n, byte, &L);
+        const fmt_part *p = L.p;
+        u64 pn = L.pn, block = L.block, scale_byte = L.scale_byte;
+        unsigned bits = L.bits, sbits = L.sbits;
+        dt_codec ec = L.ec, sc = L.sc;
         if (p->dt == DT_FP32 && !p->scaled) {
             /* Plain fp32: the bits themselves (the state buffers' default). */
             if (out) memcpy(out + byte, x + off, pn * 4);
@@ -260,7 +290,7 @@ static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
                 if (y) y[off + j] = (float)(v * scale);
             }
         }
-        byte = scale_byte + ceil_div(nblk * sbits, 8);
+        byte = L.next_byte;
         off += pn;
     }
 }
@@ -385,13 +415,12 @@ void quant_decode(const fmt *f, const uint8_t *in, u64 n, float *y)
 {
     u64 fixed = fmt_elements(f), off = 0, byte = 0;
     for (int pi = 0; pi < f->n_parts; pi++) {
-        const fmt_part *p = &f->part[pi];
-        u64 pn = fixed ? p->elements : n;
-        unsigned bits = dtype_table[p->dt].bits, sbits = p->scaled ? dtype_table[p->scale_dt].bits : 0;
-        dt_codec ec = codec_of(p->dt), sc = codec_of(p->scale_dt);
-        u64 block = p->scaled ? p->block : (pn ? pn : 1);
-        u64 nblk = p->scaled ? ceil_div(pn, p->block) : 0;
-        u64 scale_byte = byte + ceil_div(pn * bits, 8);
+        part_lay L;
+        part_layout(f, pi, fixed, n, byte, &L);
+        const fmt_part *p = L.p;
+        u64 pn = L.pn, block = L.block, scale_byte = L.scale_byte;
+        unsigned bits = L.bits, sbits = L.sbits;
+        dt_codec ec = L.ec, sc = L.sc;
         if (p->dt == DT_FP32 && !p->scaled) {
             memcpy(y + off, in + byte, pn * 4);
             byte = scale_byte;
@@ -418,7 +447,7 @@ void quant_decode(const fmt *f, const uint8_t *in, u64 n, float *y)
                 y[off + j] = (float)(v * scale);
             }
         }
-        byte = scale_byte + ceil_div(nblk * sbits, 8);
+        byte = L.next_byte;
         off += pn;
     }
 }
