@@ -478,7 +478,8 @@ static int import_root(ictx *c)
             return ij_bad(c, "text_config", tc, "an object");
         c->cfg = tc;
         c->pre = "text_config.";
-        json_t *tt = ij_get(c, "model_type");
+        json_t *tt = json_object_get(tc, "model_type");   /* not ij_get: the top level's is the wrapper's */
+        if (tt) mark_read(c, tc, "model_type");
         if (tt && (!json_is_string(tt) || strcmp(json_string_value(tt), want_text)))
             ij_warn(c, "'text_config.model_type' is not \"%s\"; read as %s", want_text, want_text);
         ij_note(c, "The text decoder only (text_config); vision/audio encoders are not modelled.");

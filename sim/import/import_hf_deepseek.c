@@ -233,6 +233,8 @@ static int v4_kinds(ictx *c, v4model *m)
         any_csa |= k == 2;
     }
     if (any_csa && (rc = read_indexer(c, &m->ih, &m->ihd, &m->itopk))) return rc;
+    if (m->ihd % 2)   /* index_fp4 holds index_head_dim fp4 codes: whole bytes */
+        return ij_badkey(c, "index_head_dim", ij_get(c, "index_head_dim"), "even (the FP4 indexer keys fill whole bytes)");
     return SIM_OK;
 }
 

@@ -212,7 +212,8 @@ static bool match1(const matcher *m, const char *name, const char *in_block)
 }
 
 /* Count, per class, the module names an entry matches and the names there
- * are (every layer; experts all when few, else first, middle and last). */
+ * are (every layer; every expert up to 16, else experts 0, 1, 2, E/2 and
+ * E-1: a list naming some experts only is caught when it names few). */
 static void match_classes(const imodules *mods, const matcher *m, u64 hit[CL_N], u64 tot[CL_N])
 {
     char name[256];
@@ -233,7 +234,9 @@ static void match_classes(const imodules *mods, const matcher *m, u64 hit[CL_N],
             hit[CL_ROUTER] += match1(m, name, name + pl);
         }
         u64 E = mods->expert ? mods->experts : 0;
-        for (u64 x = 0; x < E; x = E <= 512 ? x + 1 : x == 0 ? E / 2 : x == E / 2 ? E - 1 : E) {
+        static const u64 sample[] = {0, 1, 2};   /* beyond 16 experts: 0, 1, 2, E/2 and E-1 */
+        for (u64 xi = 0; xi < (E <= 16 ? E : 5); xi++) {
+            u64 x = E <= 16 ? xi : xi < 3 ? sample[xi] : xi == 3 ? E / 2 : E - 1;
             int pe = pl + snprintf(name + pl, sizeof name - (size_t)pl, mods->expert, (unsigned long long)x);
             for (const char *const *s = mods->expert_mats; *s; s++) {
                 snprintf(name + pe, sizeof name - (size_t)pe, "%s", *s);
