@@ -531,13 +531,19 @@ static int import_json(json_t *root, const char *name, char **yaml_out, import_w
     return rc;
 }
 
-static int root_object(json_t *root, const char *name, sim_err *e)
+/* A parsed document (root NULL: the parse error is in je) -> spec YAML;
+ * takes root. */
+static int import_doc(json_t *root, const json_error_t *je, const char *name, char **yaml_out, import_warnings *w,
+                      sim_err *e)
 {
+    if (!root) return sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s", name, je->line, je->column, je->text);
     if (!json_is_object(root)) {
         json_decref(root);
         return sim_fail(e, SIM_EINVAL, "%s: the top level must be a JSON object (a config.json)", name);
     }
-    return SIM_OK;
+    int rc = import_json(root, name, yaml_out, w, e);
+    json_decref(root);
+    return rc;
 }
 
 int import_hf_yaml_text(const char *json, size_t len, const char *name, char **yaml_out,
@@ -545,13 +551,7 @@ int import_hf_yaml_text(const char *json, size_t len, const char *name, char **y
 {
     json_error_t je;
     *yaml_out = NULL;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s", name, je.line, je.column, je.text);
-    int rc = root_object(root, name, e);
-    if (rc) return rc;
-    rc = import_json(root, name, yaml_out, w, e);
-    json_decref(root);
-    return rc;
+    return import_doc(json_loadb(json, len, JSON_REJECT_DUPLICATES, &je), &je, name, yaml_out, w, e);
 }
 
 int import_hf_yaml(const char *json_path, char **yaml_out, import_warnings *w, sim_err *e)
@@ -561,11 +561,5 @@ int import_hf_yaml(const char *json_path, char **yaml_out, import_warnings *w, s
     if (!f) return sim_fail(e, SIM_EIO, "%s: cannot open", json_path);
     fclose(f);
     json_error_t je;
-    json_t *root = json_load_file(json_path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s", json_path, je.line, je.column, je.text);
-    int rc = root_object(root, json_path, e);
-    if (rc) return rc;
-    rc = import_json(root, json_path, yaml_out, w, e);
-    json_decref(root);
-    return rc;
+    return import_doc(json_load_file(json_path, JSON_REJECT_DUPLICATES, &je), &je, json_path, yaml_out, w, e);
 }
