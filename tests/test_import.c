@@ -17,21 +17,19 @@
  *    (0, -1, 1.5, a string, 2^21, 2^41, ...): the import is refused with a
  *    message "FILE: FIELD: ..." or the spec it writes loads (never a spec the
  *    loader refuses).
- * Configs are imported here and loaded through spec_load_tree (not through
- * spec_load's .json path, which the CLI owns).
  */
 #include "check.h"
+#include "spec_any.h"
 #include "util.h"
 #include "import_hf.h"
 #include <jansson.h>
 
-/* Import a config.json file (or, with text != NULL, JSON text named `name`)
- * and load the spec it writes. */
+/* Import JSON text named `name` and load the spec it writes (warnings in w). */
 static int load_json(model_spec *m, const char *name, const char *text, import_warnings *w, sim_err *e)
 {
     char *yaml;
     ynode *root;
-    int rc = text ? import_hf_yaml_text(text, strlen(text), name, &yaml, w, e) : import_hf_yaml(name, &yaml, w, e);
+    int rc = import_hf_yaml_text(text, strlen(text), name, &yaml, w, e);
     if (rc) return rc;
     if ((rc = yt_load_string(yaml, strlen(yaml), name, &root, e))) { free(yaml); return rc; }
     return spec_load_tree(m, root, yaml, name, NULL, 0, e);   /* owns yaml */
@@ -52,9 +50,9 @@ static void check_same(const char *json, const char *yaml)
     model_spec a, b;
     sim_err e;
     char name[160];
-    int ra = load_json(&a, json, NULL, NULL, &e);
+    int ra = spec_load_any(&a, json, NULL, 0, &e);
     if (ra) printf("  %s: %s\n", json, e.msg);
-    int rb = spec_load(&b, yaml, NULL, 0, &e);
+    int rb = spec_load_any(&b, yaml, NULL, 0, &e);
     snprintf(name, sizeof name, "import-load-%s", json);
     CHECK(name, ra == 0 && rb == 0);
     if (ra || rb) return;
@@ -76,7 +74,7 @@ static void check_counts(const char *json, u64 kv1, u64 params, u64 active)
     model_spec m;
     sim_err e;
     char name[160];
-    int rc = load_json(&m, json, NULL, NULL, &e);
+    int rc = spec_load_any(&m, json, NULL, 0, &e);
     if (rc) printf("  %s: %s\n", json, e.msg);
     snprintf(name, sizeof name, "import-load-%s", json);
     CHECK(name, rc == 0);
@@ -500,7 +498,7 @@ int main(void)
                                                          "only), 4 (CSA) or 128 (HCA), got 16"));
     sim_err ee;
     model_spec m;
-    CHECK("import-err-eio", load_json(&m, "tests/configs/no-such.json", NULL, NULL, &ee) == SIM_EIO);
+    CHECK("import-err-eio", spec_load_any(&m, "tests/configs/no-such.json", NULL, 0, &ee) == SIM_EIO);
 
     /* Warnings: a cost-relevant key the family does not read, and an unknown key. */
     rc = imp("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10, "
