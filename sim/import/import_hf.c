@@ -265,7 +265,6 @@ static const char *const cost_keys[][2] = {
     {"laurel_rank", "LAuReL (a low-rank residual branch) is not modelled"},
     {"layer_types", "per-layer attention types this family does not read"},
     {"compress_ratios", "compressed attention fields on a family without them"},
-    {"quantization_config", "weight quantization is not read for this family; weights counted in torch_dtype"},
     {"num_kv_shared_layers", "cross-layer KV sharing is not read for this family"},
     {"hidden_size_per_layer_input", "per-layer embeddings are not read for this family"},
     {"vocab_size_per_layer_input", "per-layer embeddings are not read for this family"},

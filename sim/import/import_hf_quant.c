@@ -121,8 +121,7 @@ static void qwarn_unknown(qread *r, const char *const *known)
         bool ok = false;
         for (const char *const *k = known; *k && !ok; k++) ok = !strcmp(*k, key);
         if (!ok)
-            ij_warn(r->c, "'%s%s' is not a field the importer knows for quant_method %s; ignored (check whether it "
-                    "changes cost)", r->pre, key, r->method);
+            ij_warn(r->c, "'%s%s' is not a field the importer knows for quant_method %s; ignored", r->pre, key, r->method);
     }
 }
 
@@ -336,8 +335,7 @@ static int q_gptq(qread *r, const imodules *mods, iquant *q, bool skip[CL_N])
                 (unsigned long long)bits, name);
     } else {
         bare(q, dt);
-        ij_warn(r->c, "'%sgroup_size' = -1: one fp16 scale and zero point per output column of each matrix is not "
-                "priced (kvsim's formats are per weight); weights counted at %llu bits", r->pre, (unsigned long long)bits);
+        ij_warn(r->c, "'%sgroup_size' = -1: the per-column scales and zeros are not priced (formats are per weight)", r->pre);
     }
     qwarn_unknown(r, known);
     return SIM_OK;
@@ -365,8 +363,7 @@ static int q_awq(qread *r, const imodules *mods, iquant *q, bool skip[CL_N])
     char name[40];
     if (!g) {
         bare(q, "int4");
-        ij_warn(r->c, "'%s%s' = -1: one scale and zero point per output column of each matrix is not priced "
-                "(kvsim's formats are per weight); weights counted at 4 bits", r->pre, gkey);
+        ij_warn(r->c, "'%s%s' = -1: the per-column scales and zeros are not priced (formats are per weight)", r->pre, gkey);
     } else {
         snprintf(name, sizeof name, "awq_int4_g%llu%s", (unsigned long long)g, fast ? "_fz" : "");
         if ((rc = grouped(r, q, name, "int4", 4, g, gkey, "fp16", zbits))) return rc;
@@ -403,8 +400,7 @@ static int q_bnb(qread *r, const imodules *mods, iquant *q, bool skip[CL_N])
     if (b8) {
         bare(q, "int8");
         q->compute = "int8";
-        ij_warn(r->c, "'%sload_in_8bit': one fp32 scale (SCB) per output row of each matrix is not priced (kvsim's "
-                "formats are per weight): 4 B per row of in_features weights, 0.1%% at 4096", r->pre);
+        ij_warn(r->c, "'%sload_in_8bit': the fp32 row scales (SCB, 4 B per output row) are not priced (formats are per weight)", r->pre);
         ij_note(r->c, "quantization_config: bitsandbytes LLM.int8(): int8 weights; linear FLOPs counted in int8 "
                 "(outlier columns above llm_int8_threshold run in fp16 and are not separated).");
     } else {
@@ -426,8 +422,7 @@ static int q_bnb(qread *r, const imodules *mods, iquant *q, bool skip[CL_N])
                 q->linear, cdt);
     }
     if (mods->router && mods->router_linear && !skip[CL_ROUTER])
-        ij_warn(r->c, "'%sllm_int8_skip_modules' does not keep the router gates: bitsandbytes quantizes them (they are "
-                "Linear modules), kvsim prices routers with the small weights (%s)", r->pre, "unquantized");
+        ij_warn(r->c, "'%sllm_int8_skip_modules' leaves the routers quantized; kvsim prices them unquantized", r->pre);
     qwarn_unknown(r, known);
     return SIM_OK;
 }
@@ -479,8 +474,7 @@ static int q_fbgemm(qread *r, const imodules *mods, iquant *q, bool skip[CL_N])
     skip[CL_HEAD] = true;
     bare(q, "fp8_e4m3");
     q->compute = "fp8";
-    ij_warn(r->c, "'%squant_method' = \"fbgemm_fp8\": one fp32 scale per output row of each matrix is not priced "
-            "(kvsim's formats are per weight): 4 B per row of in_features weights, 0.1%% at 4096", r->pre);
+    ij_warn(r->c, "'%squant_method' = \"fbgemm_fp8\": the fp32 row scales are not priced (formats are per weight)", r->pre);
     qwarn_unknown(r, known);
     return SIM_OK;
 }
@@ -535,9 +529,7 @@ static int q_ct_weights(qread *r, json_t *w, const char *fmt_name, const char *w
     } else {
         bare(q, dt);
         if (!strcmp(strategy, "channel"))
-            ij_warn(r->c, "'%sstrategy' = \"channel\": one %s scale%s per output row of each matrix is not priced "
-                    "(kvsim's formats are per weight): a few bytes per row of in_features weights", wr.pre, sdt,
-                    zbits ? " and zero point" : "");
+            ij_warn(r->c, "'%sstrategy' = \"channel\": the per-row scales are not priced (formats are per weight)", wr.pre);
         else
             ij_note(r->c, "quantization_config: compressed-tensors %s, %s weights, one scale per matrix (not priced).",
                     fmt_name, dt);
@@ -625,8 +617,7 @@ static int q_ct(qread *r, const imodules *mods, const char *wdt, iquant *q, bool
         return qbad(r, "ignore", "a list that names lm_head (a quantized lm_head with an unquantized embedding table "
                     "is not expressible: kvsim prices both as `embed`)");
     if (mods->router && mods->router_linear && !skip[CL_ROUTER])
-        ij_warn(r->c, "'%signore' does not name the router gates: compressed-tensors quantizes them (targets Linear), "
-                "kvsim prices routers with the small weights (unquantized)", r->pre);
+        ij_warn(r->c, "'%signore' leaves the routers quantized; kvsim prices them unquantized", r->pre);
     qwarn_unknown(r, known);
     return SIM_OK;
 }
@@ -658,7 +649,7 @@ int ij_quant(ictx *c, const imodules *mods, const char *wdt, bool v4, iquant *q)
     q->linear_q = !skip[CL_LINEAR];
     q->experts_q = mods->expert && !skip[CL_EXPERT];
     if (!q->linear_q && !q->experts_q)
-        ij_warn(c, "'%s': its lists leave every weight kvsim prices unquantized; weights counted in %s", r.pre, wdt);
+        ij_warn(c, "'%s': its lists keep every weight class unquantized; weights in %s", r.pre, wdt);
     return SIM_OK;
 }
 
