@@ -182,8 +182,10 @@ static int ffn_layers(ictx *c, gmodel *g)
         if ((rc = ij_u64(c, "moe_intermediate_size", true, 1, IMP_DIM_MAX, &moe.d_ff, NULL))) return rc;
         if ((rc = ij_u64(c, "decoder_sparse_step", false, 0, IMP_ANY, &step, NULL))) return rc;
         if (step == 0) step = 1;
-        if (ij_get(c, "mlp_only_layers") && json_array_size(ij_get(c, "mlp_only_layers")) &&
-            (rc = ij_u64_list(c, "mlp_only_layers", 0, 0, IMP_ANY, &dense_list, &n_dense))) return rc;
+        json_t *mo = ij_get(c, "mlp_only_layers");
+        if (mo && !json_is_array(mo)) return ij_badkey(c, "mlp_only_layers", mo, "a list of layer indices");
+        if (json_array_size(mo) && (rc = ij_u64_list(c, "mlp_only_layers", 0, 0, IMP_ANY, &dense_list, &n_dense)))
+            return rc;
     }
     if ((rc = ij_u64(c, "num_experts_per_tok", true, 1, moe.experts ? moe.experts : IMP_EXPERTS_MAX, &moe.top_k, NULL)))
         goto out;
