@@ -556,6 +556,10 @@ int main(void)
     CHECK("import-bad-nested", t && !strcmp(import_error(t, &e), "q.json: text_config.sliding_window: must be a positive "
                                                                  "integer up to 1099511627776, got 0"));
     free(t);
+    t = with_field("tests/configs/qwen3-30b-a3b.json", NULL, "mlp_only_layers", "\"x\"");
+    CHECK("import-bad-mlp-only-layers", t && !strcmp(import_error(t, &e), "q.json: mlp_only_layers: must be a list of "
+                                                                          "layer indices, got \"x\""));
+    free(t);
     t = with_field("tests/configs/gemma-4-e2b.json", "text_config", "num_kv_shared_layers", "34");
     CHECK("import-bad-sharing-source", t && strstr(import_error(t, &e), "q.json: text_config.num_kv_shared_layers: must be "
                                                                          "small enough that every shared layer has an earlier"));
