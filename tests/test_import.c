@@ -272,6 +272,18 @@ static void test_quant(void)
           strstr(quant_error("tests/configs/llama-3-8b.json", "{\"quant_method\": \"gptq\", \"modules_in_block_to_quantize\": "
                              "[[\"self_attn.q_proj\", \"self_attn.k_proj\", \"self_attn.v_proj\"], [\"self_attn.o_proj\"]]}", &e),
                  "q.json: quantization_config.modules_in_block_to_quantize: must be a list naming every linear matrix"));
+    /* Every linear matrix of the block listed: all quantized, as plain GPTQ
+     * int4 g128 (5,727,854,592); a name listed twice does not stand for
+     * one left out. */
+    CHECK_EQ("quant-gptq-block-list-all",
+             quant_bytes("{\"quant_method\": \"gptq\", \"bits\": 4, \"group_size\": 128, \"modules_in_block_to_quantize\": "
+                         "[[\"self_attn.k_proj\", \"self_attn.v_proj\", \"self_attn.q_proj\"], [\"self_attn.o_proj\"], "
+                         "[\"mlp.up_proj\", \"mlp.gate_proj\"], [\"mlp.down_proj\"]]}", NULL, NULL), 5727854592ull);
+    CHECK("quant-gptq-block-list-repeat",
+          strstr(quant_error("tests/configs/llama-3-8b.json", "{\"quant_method\": \"gptq\", \"modules_in_block_to_quantize\": "
+                             "[[\"self_attn.q_proj\", \"self_attn.q_proj\", \"self_attn.k_proj\", \"self_attn.v_proj\", "
+                             "\"mlp.up_proj\", \"mlp.gate_proj\", \"mlp.down_proj\"]]}", &e),
+                 "modules_in_block_to_quantize: must be a list naming every linear matrix"));
     /* Qwen3-30B-A3B: routed experts 48 x 128 x 3 x 2048 x 768 =
      * 28,991,029,248 weights; AWQ with modules_to_not_convert ["experts"]
      * keeps them bf16; a regex ignore of the routers (compressed-tensors)

@@ -196,7 +196,9 @@ typedef enum { M_SUBSTR, M_EXACT_RE, M_IN_BLOCK } match_rule;
 
 typedef struct {
     match_rule rule;
-    const char *entry;
+    const char *entry;         /* M_SUBSTR, M_EXACT_RE */
+    const char *const *set;    /* M_IN_BLOCK: the names listed, n_set of them */
+    size_t n_set;
     regex_t re;
     bool is_re;
 } matcher;
@@ -205,7 +207,10 @@ static bool match1(const matcher *m, const char *name, const char *in_block)
 {
     switch (m->rule) {
     case M_SUBSTR: return strstr(name, m->entry) != NULL;
-    case M_IN_BLOCK: return in_block && !strcmp(in_block, m->entry);
+    case M_IN_BLOCK:
+        for (size_t i = 0; in_block && i < m->n_set; i++)
+            if (!strcmp(in_block, m->set[i])) return true;
+        return false;
     default: return m->is_re ? regexec(&m->re, name, 0, NULL, 0) == 0 : !strcmp(name, m->entry);
     }
 }
@@ -246,58 +251,79 @@ static void match_classes(const imodules *mods, const matcher *m, u64 hit[CL_N],
     }
 }
 
-/* Apply one list (the array at `key`) of modules that are not quantized
- * (keep = false: modules_to_not_convert, ignore, skip lists) or the only ones
- * that are, inside each block (keep = true: GPTQ's
- * modules_in_block_to_quantize, a list of lists). Sets skip[class]. */
-static int apply_list(qread *r, const imodules *mods, const char *key, match_rule rule, bool keep, bool skip[CL_N])
+/* Apply a list (the array at `key`) of modules that are not quantized:
+ * modules_to_not_convert, ignore, skip lists. Sets skip[class] for the
+ * classes an entry names whole; an entry naming part of a class is an error. */
+static int apply_skip_list(qread *r, const imodules *mods, const char *key, match_rule rule, bool skip[CL_N])
 {
     char p[256], ep[320];
     json_t *v = qget(r, key);
     if (!v || json_is_null(v)) return SIM_OK;
-    if (!json_is_array(v)) return qbad(r, key, keep ? "a list of lists of module names" : "a list of module names");
-    u64 any_hit[CL_N] = {0};
-    size_t n = json_array_size(v);
-    for (size_t i = 0; i < n; i++) {
-        json_t *it = json_array_get(v, i);
-        size_t m_n = keep && json_is_array(it) ? json_array_size(it) : 1;
-        for (size_t j = 0; j < m_n; j++) {
-            json_t *en = keep && json_is_array(it) ? json_array_get(it, j) : it;
-            if (keep && json_is_array(it)) snprintf(ep, sizeof ep, "%s[%zu][%zu]", qpath(r, key, p, sizeof p), i, j);
-            else snprintf(ep, sizeof ep, "%s[%zu]", qpath(r, key, p, sizeof p), i);
-            if (!json_is_string(en)) return ij_bad(r->c, ep, en, "a module name (a string)");
-            matcher m = {.rule = rule, .entry = json_string_value(en)};
-            if (rule == M_EXACT_RE && !strncmp(m.entry, "re:", 3)) {
-                char pat[300];
-                snprintf(pat, sizeof pat, "^(%s)", m.entry + 3);   /* Python's re.match: anchored at the start */
-                if (regcomp(&m.re, pat, REG_EXTENDED | REG_NOSUB))
-                    return ij_bad(r->c, ep, en, "a module name or \"re:\" and a regular expression kvsim can read "
-                                  "(POSIX extended)");
-                m.is_re = true;
-            }
-            u64 hit[CL_N], tot[CL_N];
-            match_classes(mods, &m, hit, tot);
-            if (m.is_re) regfree(&m.re);
-            for (int k = 0; k < CL_N; k++) {
-                if (!keep && k != CL_ROUTER && hit[k] && hit[k] < tot[k])
-                    return ij_bad(r->c, ep, en, "a name for all the %s or none (kvsim prices each weight class in "
-                                  "one format: linear layers, routed experts, lm_head)", class_words[k]);
-                if (!keep && hit[k] == tot[k] && tot[k]) skip[k] = true;
-                any_hit[k] += hit[k];
-            }
+    if (!json_is_array(v)) return qbad(r, key, "a list of module names");
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *en = json_array_get(v, i);
+        snprintf(ep, sizeof ep, "%s[%zu]", qpath(r, key, p, sizeof p), i);
+        if (!json_is_string(en)) return ij_bad(r->c, ep, en, "a module name (a string)");
+        matcher m = {.rule = rule, .entry = json_string_value(en)};
+        if (rule == M_EXACT_RE && !strncmp(m.entry, "re:", 3)) {
+            char pat[300];
+            snprintf(pat, sizeof pat, "^(%s)", m.entry + 3);   /* Python's re.match: anchored at the start */
+            if (regcomp(&m.re, pat, REG_EXTENDED | REG_NOSUB))
+                return ij_bad(r->c, ep, en, "a module name or \"re:\" and a regular expression kvsim can read "
+                              "(POSIX extended)");
+            m.is_re = true;
+        }
+        u64 hit[CL_N], tot[CL_N];
+        match_classes(mods, &m, hit, tot);
+        if (m.is_re) regfree(&m.re);
+        for (int k = 0; k < CL_N; k++) {
+            if (k != CL_ROUTER && hit[k] && hit[k] < tot[k])
+                return ij_bad(r->c, ep, en, "a name for all the %s or none (kvsim prices each weight class in "
+                              "one format: linear layers, routed experts, lm_head)", class_words[k]);
+            if (hit[k] == tot[k] && tot[k]) skip[k] = true;
         }
     }
-    if (keep) {
-        /* Every linear matrix of a block must be listed (else some stay
-         * unquantized, a split kvsim cannot price). */
-        u64 per_layer = 0;
-        for (const char *const *s = mods->linear; s && *s; s++) per_layer++;
-        if (any_hit[CL_LINEAR] && any_hit[CL_LINEAR] < per_layer * mods->layers)
-            return qbad(r, key, "a list naming every linear matrix of a block or none (kvsim prices all linear "
-                        "layers in one format)");
-        skip[CL_LINEAR] = !any_hit[CL_LINEAR];
-        skip[CL_EXPERT] = mods->expert && !any_hit[CL_EXPERT];
+    return SIM_OK;
+}
+
+/* GPTQ's modules_in_block_to_quantize: a list of lists of the names inside a
+ * block that are quantized; a class listed in part is an error, a class not
+ * listed stays unquantized. */
+static int apply_keep_list(qread *r, const imodules *mods, const char *key, bool skip[CL_N])
+{
+    char p[256], ep[320];
+    json_t *v = qget(r, key);
+    if (!v || json_is_null(v)) return SIM_OK;
+    if (!json_is_array(v)) return qbad(r, key, "a list of lists of module names");
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(v); i++) n += json_is_array(json_array_get(v, i)) ? json_array_size(json_array_get(v, i)) : 1;
+    const char **set = malloc((n ? n : 1) * sizeof *set);
+    if (!set) return sim_fail(r->c->e, SIM_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *it = json_array_get(v, i);
+        for (size_t j = 0; j < (json_is_array(it) ? json_array_size(it) : 1); j++) {
+            json_t *en = json_is_array(it) ? json_array_get(it, j) : it;
+            if (!json_is_string(en)) {
+                if (json_is_array(it)) snprintf(ep, sizeof ep, "%s[%zu][%zu]", qpath(r, key, p, sizeof p), i, j);
+                else snprintf(ep, sizeof ep, "%s[%zu]", qpath(r, key, p, sizeof p), i);
+                free(set);
+                return ij_bad(r->c, ep, en, "a module name (a string)");
+            }
+            set[k++] = json_string_value(en);
+        }
     }
+    matcher m = {.rule = M_IN_BLOCK, .set = set, .n_set = k};
+    u64 hit[CL_N], tot[CL_N];
+    match_classes(mods, &m, hit, tot);
+    free(set);
+    for (int c = CL_LINEAR; c <= CL_EXPERT; c++)
+        if (hit[c] && hit[c] < tot[c])
+            return qbad(r, key, c == CL_LINEAR ? "a list naming every linear matrix of a block or none (kvsim "
+                        "prices all linear layers in one format)" : "a list naming every matrix of every routed "
+                        "expert or none (kvsim prices all experts in one format)");
+    skip[CL_LINEAR] = !hit[CL_LINEAR];
+    skip[CL_EXPERT] = mods->expert && !hit[CL_EXPERT];
     return SIM_OK;
 }
 
@@ -323,7 +349,7 @@ static int q_gptq(qread *r, const imodules *mods, iquant *q, bool skip[CL_N])
     if (bits != 4 && bits != 8) return qbad(r, "bits", "4 or 8 (kvsim has no 2- or 3-bit dtype)");
     if (lm_head) return qbad(r, "lm_head", "false (a quantized lm_head with an unquantized embedding table is not "
                              "expressible: kvsim prices both as `embed`)");
-    if ((rc = apply_list(r, mods, "modules_in_block_to_quantize", M_IN_BLOCK, true, skip))) return rc;
+    if ((rc = apply_keep_list(r, mods, "modules_in_block_to_quantize", skip))) return rc;
     const char *dt = bits == 4 ? "int4" : "int8";
     char name[40];
     if (g) {
@@ -357,7 +383,7 @@ static int q_awq(qread *r, const imodules *mods, iquant *q, bool skip[CL_N])
         (rc = qenum(r, "version", versions, "gemm", &ver)) || (rc = qgroup(r, gkey, 128, &g)))
         return rc;
     if (bits != 4) return qbad(r, bkey, "4 (AWQ's kernels are 4-bit only)");
-    if ((rc = apply_list(r, mods, "modules_to_not_convert", M_SUBSTR, false, skip))) return rc;
+    if ((rc = apply_skip_list(r, mods, "modules_to_not_convert", M_SUBSTR, skip))) return rc;
     bool fast = !strcmp(ver, "gemv_fast"), marlin = !strcmp(ver, "marlin");
     unsigned zbits = marlin ? 0 : fast ? 16 : 4;   /* marlin: symmetric, no zeros; gemv_fast: fp16 scaled zeros */
     char name[40];
@@ -395,7 +421,7 @@ static int q_bnb(qread *r, const imodules *mods, iquant *q, bool skip[CL_N])
     b4 |= b4u;
     b8 |= b8u;
     if (b4 == b8) return qbad(r, "load_in_4bit", "true with load_in_8bit false, or false with load_in_8bit true");
-    if ((rc = apply_list(r, mods, "llm_int8_skip_modules", M_SUBSTR, false, skip))) return rc;
+    if ((rc = apply_skip_list(r, mods, "llm_int8_skip_modules", M_SUBSTR, skip))) return rc;
     skip[CL_HEAD] = true;   /* transformers keeps the output embedding unquantized (get_keys_to_not_convert) */
     if (b8) {
         bare(q, "int8");
@@ -449,7 +475,7 @@ static int q_fp8(qread *r, const imodules *mods, iquant *q, bool skip[CL_N], boo
     if ((rc = ij_int_value(r->c, ep, json_array_get(bs, 1), 1, 4096, &b))) return rc;
     json_t *sf = qget(r, "scale_fmt");
     if (sf && !json_is_string(sf)) return qbad(r, "scale_fmt", "a string (\"ue8m0\")");
-    if ((rc = apply_list(r, mods, "modules_to_not_convert", M_SUBSTR, false, skip))) return rc;
+    if ((rc = apply_skip_list(r, mods, "modules_to_not_convert", M_SUBSTR, skip))) return rc;
     skip[CL_HEAD] = true;   /* transformers keeps lm_head (get_keys_to_not_convert); DeepSeek ships it bf16 */
     q->fp8_block = a * b;
     /* V3 / V3.1 / V3.2 checkpoints store weight_scale_inv as fp32 tensors
@@ -470,7 +496,7 @@ static int q_fbgemm(qread *r, const imodules *mods, iquant *q, bool skip[CL_N])
 {
     static const char *const known[] = {"quant_method", "activation_scale_ub", "modules_to_not_convert", NULL};
     int rc;
-    if ((rc = apply_list(r, mods, "modules_to_not_convert", M_SUBSTR, false, skip))) return rc;
+    if ((rc = apply_skip_list(r, mods, "modules_to_not_convert", M_SUBSTR, skip))) return rc;
     skip[CL_HEAD] = true;
     bare(q, "fp8_e4m3");
     q->compute = "fp8";
@@ -612,7 +638,7 @@ static int q_ct(qread *r, const imodules *mods, const char *wdt, iquant *q, bool
         ij_note(r->c, "quantization_config.kv_cache_scheme: the KV cache is stored in %s (per-tensor k/v scales not priced).",
                 q->kv);
     }
-    if ((rc = apply_list(r, mods, "ignore", M_EXACT_RE, false, skip))) return rc;
+    if ((rc = apply_skip_list(r, mods, "ignore", M_EXACT_RE, skip))) return rc;
     if (!skip[CL_HEAD])
         return qbad(r, "ignore", "a list that names lm_head (a quantized lm_head with an unquantized embedding table "
                     "is not expressible: kvsim prices both as `embed`)");
