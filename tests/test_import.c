@@ -248,6 +248,13 @@ static void test_quant(void)
         CHECK_EQ("quant-ct-kv-fp8", eval_total(&m, 1, 1, PH_DECODE).kv_bytes, 65536);
         spec_free(&m);
     }
+    /* Saved before compression (quantization_status frozen): the weights
+     * are dense bf16, 16,060,522,496 B as the unquantized model (section 2:
+     * 8,030,261,248 parameters x 2 B), with a warning. */
+    w = (import_warnings){0};
+    snprintf(q, sizeof q, ct, "true", ", \"quantization_status\": \"frozen\"");
+    CHECK_EQ("quant-ct-frozen-dense", quant_bytes(q, NULL, &w), 16060522496ull);
+    CHECK("quant-ct-frozen-warns", has_warning(&w, "stored dense"));
     /* NVFP4 (nvfp4-pack-quantized, tensor_group 16: fp4 codes and an fp8
      * e4m3 scale per 16): 8 + 1 = 9 B per 16 -> 3,925,868,544 ->
      * 6,027,747,328. */

@@ -639,6 +639,14 @@ static int q_ct(qread *r, const imodules *mods, const char *wdt, iquant *q, bool
                 q->kv);
     }
     if ((rc = apply_skip_list(r, mods, "ignore", M_EXACT_RE, skip))) return rc;
+    static const char *const statuses[] = {"compressed", "frozen", "calibration", "initialized", NULL};
+    const char *status;
+    if ((rc = qenum(r, "quantization_status", statuses, "compressed", &status))) return rc;
+    if (strcmp(status, "compressed")) {
+        /* Saved before compression: dense weights (with their scales beside). */
+        ij_warn(r->c, "'%squantization_status' = \"%s\": the weights are stored dense; priced unquantized", r->pre, status);
+        skip[CL_LINEAR] = skip[CL_EXPERT] = skip[CL_HEAD] = true;
+    }
     if (!skip[CL_HEAD])
         return qbad(r, "ignore", "a list that names lm_head (a quantized lm_head with an unquantized embedding table "
                     "is not expressible: kvsim prices both as `embed`)");
@@ -675,7 +683,7 @@ int ij_quant(ictx *c, const imodules *mods, const char *wdt, bool v4, iquant *q)
     q->linear_q = !skip[CL_LINEAR];
     q->experts_q = mods->expert && !skip[CL_EXPERT];
     if (!q->linear_q && !q->experts_q)
-        ij_warn(c, "'%s': its lists keep every weight class unquantized; weights in %s", r.pre, wdt);
+        ij_warn(c, "'%s': no weight class kvsim prices is quantized; weights in %s", r.pre, wdt);
     return SIM_OK;
 }
 
