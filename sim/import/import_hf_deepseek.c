@@ -133,7 +133,8 @@ int import_deepseek_mla(ictx *c)
                   (unsigned long long)kvr, (unsigned long long)rope, (unsigned long long)ihd);
     if (fp8) {
         ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32}\n"
-                  "compute: {linear: fp8, attention: bf16, indexer: fp8}\n", wdt, q.linear, q.linear);
+                  "compute: {linear: fp8, attention: bf16, indexer: fp8}\n", wdt, q.linear_q ? q.linear : wdt,
+                  q.experts_q ? q.linear : wdt);
     } else {
         iquant plain = q;
         plain.fmt_yaml[0] = 0;   /* already under formats: */
@@ -282,7 +283,7 @@ static void v4_emit(ictx *c, const v4model *m)
               (unsigned long long)(m->hd - m->rope), (unsigned long long)m->rope,
               (unsigned long long)(m->ihd ? m->ihd : 128));
     ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32, compressor: bf16}\n"
-              "compute: {linear: fp8, attention: bf16, indexer: fp4}\n", m->wdt, m->q.linear, ex);
+              "compute: {linear: fp8, attention: bf16, indexer: fp4}\n", m->wdt, m->q.linear_q ? m->q.linear : m->wdt, ex);
     u64 common = ffn_majority(m->f, m->L);
     ib_printf(&c->body, "ffn: ");
     emit_ffn_map(&c->body, &m->f[common]);
