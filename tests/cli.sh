@@ -29,7 +29,7 @@ has overflow-msg "exceeds 2^64-1" err
 # Table output carries units: GB and GiB side by side.
 expect table 0 "$K" cost archs/llama-3-8b.yaml --ctx 128k
 has table-gb "17.180 GB (16.000 GiB)" out
-has table-params "8.030 G total" out
+has table-params "8.030 B total" out
 
 # JSON: required keys and exact values. Llama-3-8B KV at 4k: 32 layers x 4096 x 4096 B = 536,870,912.
 expect json 0 "$K" cost archs/llama-3-8b.yaml --ctx 4k --format json
