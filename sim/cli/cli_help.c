@@ -74,6 +74,7 @@ int cli_help(int argc, char **argv)
     if (argc == 0) { cli_usage(stdout); return 0; }
     if (argc > 1) return cli_bad("help", "help takes one topic (got %d)", argc);
     if (!strcmp(argv[0], "spec")) return help_spec();
+    if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) { cli_cmd_help(stdout, cli_find("help")); return 0; }
     const cli_cmd *c = cli_find(argv[0]);
     if (!c) {
         fprintf(stderr, "kvsim help: no command or topic '%s'; topics: spec", argv[0]);
