@@ -289,13 +289,15 @@ static unit unit_for(double max, unit_kind k)
     return u;
 }
 
-/* v in unit u: exact integers when u is the base unit; "<0.001" for a
- * value too small to show but not zero. */
+/* v in unit u: exact integers when u is the base unit; three significant
+ * digits below 0.001 of the unit, "<0.0001" below that (never a zero for a
+ * value that is not zero). */
 static void num(double v, unit u, char *buf, size_t len)
 {
     if (v == 0) snprintf(buf, len, "0");
     else if (u.div == 1) snprintf(buf, len, "%.0f", v);
-    else if (v > 0 && v / u.div < 0.0005) snprintf(buf, len, "<0.001");
+    else if (v / u.div < 0.0001) snprintf(buf, len, "<0.0001");
+    else if (v / u.div < 0.001) snprintf(buf, len, "%#.3g", v / u.div);   /* 0.000150: still visible */
     else snprintf(buf, len, "%.3f", v / u.div);
 }
 
