@@ -2,6 +2,7 @@
  * (with --set), evaluate the cost model and print (output.h). */
 #include "cli.h"
 #include "spec.h"
+#include "spec_any.h"
 #include "cost.h"
 #include "hw.h"
 #include "output.h"
@@ -76,7 +77,7 @@ static int load_all(const opts *o, model_spec *ms, cost_result *rs, out_item *it
     for (int i = 0; i < o->n_files; i++) {
         char buf[4200];
         const char *path = cli_spec_path(o->files[i], buf, sizeof buf);
-        int rc = spec_load(&ms[i], path, o->sets, o->st.n_sets, &e);
+        int rc = spec_load_any(&ms[i], path, o->sets, o->st.n_sets, &e);
         if (!rc) {
             rc = cost_eval(&ms[i], &o->st.q, &rs[i], &e);
             if (rc) spec_free(&ms[i]);
@@ -131,7 +132,7 @@ int cli_check(int argc, char **argv)
         model_spec m;
         sim_err e;
         char buf[4200];
-        if (spec_load(&m, cli_spec_path(o.files[i], buf, sizeof buf), o.sets, o.st.n_sets, &e)) {
+        if (spec_load_any(&m, cli_spec_path(o.files[i], buf, sizeof buf), o.sets, o.st.n_sets, &e)) {
             fprintf(stderr, "kvsim: %s\n", e.msg);
             worst = 2;
             continue;

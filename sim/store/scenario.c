@@ -2,6 +2,7 @@
 #include "scenario.h"
 #include "ytree.h"
 #include "spec.h"
+#include "spec_any.h"
 #include "units.h"
 #include "paths.h"
 #include "hw.h"
@@ -276,7 +277,7 @@ static int check_refs(scenario *s, const ynode *root, sim_err *e)
         memcpy(s->arch[i], full, sizeof full);
         model_spec m;
         sim_err sub;
-        if ((rc = spec_load(&m, s->arch[i], NULL, 0, &sub)))
+        if ((rc = spec_load_any(&m, s->arch[i], NULL, 0, &sub)))
             return sim_fail(e, rc, "%s: arch %d (%s, relative to the scenario file): %s", POS(an->kid[i]), i + 1, s->arch[i], sub.msg);
         snprintf(names[i], sizeof names[i], "%s", m.name);
         spec_free(&m);
@@ -306,7 +307,7 @@ static int check_refs(scenario *s, const ynode *root, sim_err *e)
                 model_spec t;
                 sim_err sub;
                 snprintf(set, sizeof set, "%s=%s", ax->path, ax->value[v]);
-                if ((rc = spec_load(&t, s->arch[i], sets, 1, &sub)))
+                if ((rc = spec_load_any(&t, s->arch[i], sets, 1, &sub)))
                     return sim_fail(e, rc, "%s: sweep %s on %s: %s", POS(xn), set, names[i], sub.msg);
                 spec_free(&t);
             }
