@@ -208,6 +208,7 @@ expect table-settings 0 "$K" cost archs/llama-3-8b.yaml --ctx 8k --phase prefill
 has table-settings-line "ctx 8,192 tokens, prefill (non-causal), batch 1, cache in pages of 16 entries; kvsim $V" out
 has table-settings-set "settings: --set kv_dtype=fp8" out
 expect compare-hw-table 0 "$K" compare archs/llama-3-8b.yaml archs/deepseek-v4-pro.yaml --ctx 128k --hw h200
+has compare-hw-settings "^  settings: --hw h200$" out
 has compare-hw-roofline "roofline on h200" out
 has compare-hw-fit "llama-3-8b: longest context that fits 141.000 GB" out
 has compare-hw-nofit "deepseek-v4-pro: the weights alone" out
@@ -269,6 +270,12 @@ mkdir -p "$t/sc/specs"; cp archs/llama-3-8b.yaml "$t/sc/specs/"
 printf 'name: rel\narchs: [specs/llama-3-8b.yaml, ../sc/specs/../specs/llama-3-8b.yaml]\ncontexts: [1k]\n' > "$t/sc/rel.yaml"
 (cd "$t/elsewhere" && "$KA" sweep ../sc/rel.yaml --db "$t/sc/deep/er/rel.db") > "$t/out" 2> "$t/err" && ok scenario-archs-relative || bad scenario-archs-relative "$(cat "$t/err")"
 [ -s "$t/sc/deep/er/rel.db" ] && ok sweep-db-mkdir-p || bad sweep-db-mkdir-p "no database"
+# Singular and plural right in summaries: 1 point, 1 plot, 1 context.
+printf 'name: one\narchs: [specs/llama-3-8b.yaml]\ncontexts: [1k]\nplots:\n  - {kind: kv_vs_context}\n' > "$t/sc/one.yaml"
+"$K" sweep "$t/sc/one.yaml" --db "$t/sc/one.db" > "$t/out" 2>&1; has plural-one-point "one.yaml: 1 point, 1 computed" out
+"$K" report "$t/sc/one.yaml" --db "$t/sc/one.db" --out "$t/sc/one-rep" > "$t/out" 2>&1; has plural-one-plot "(1 plot, " out
+expect plural-validate 0 "$K" validate archs/tiny/gqa.yaml --ctx 5 --brief
+has plural-one-context "1 context x 2 phases, [0-9]* checks, 0 mismatches: PASS" out
 # Errors about a scenario's entries carry file:line:col and name what exists.
 printf 'name: bad\narchs:\n  - %s/archs/gemma4-e2b.yaml\n  - nope.yaml\ncontexts: [1k]\n' "$R" > "$t/sc/missing.yaml"
 expect scenario-missing-arch 2 "$K" sweep "$t/sc/missing.yaml" --db "$t/sc/x.db"
@@ -284,6 +291,20 @@ has scenario-measured-profile-msg "prof.yaml:4:36: measured profile: hardware pr
 printf 'name: bad\narchs: [%s/archs/tiny/gqa.yaml]\ncontexts: [7]\nplots:\n  - {kind: types_at_ctx, ctx: 7, phase: prefill}\n' "$R" > "$t/sc/phase.yaml"
 expect scenario-plot-phase 2 "$K" sweep "$t/sc/phase.yaml" --db "$t/sc/x.db"
 has scenario-plot-phase-msg "phase.yaml:5:41: plot phase 'prefill' is not one of the scenario's" err
+
+# A sweep axis that names nothing (a typo) or does not apply to an arch it
+# is applied to is an error at the axis entry, naming what exists; nothing is
+# written (issue 10.1).
+printf 'name: bad\narchs: [%s/archs/gemma4-e2b.yaml]\ncontexts: [1k]\nsweep:\n  - {path: layers.csa.compres_ratio, values: [4, 8]}\n' "$R" > "$t/sc/typo.yaml"
+expect scenario-axis-typo 2 "$K" sweep "$t/sc/typo.yaml" --db "$t/sc/x.db"
+has scenario-axis-typo-msg "typo.yaml:5:5: sweep layers.csa.compres_ratio=4 on gemma4-e2b: --set layers.csa.compres_ratio: no layer kind 'csa' in gemma4-e2b (kinds: sliding, full)" err
+printf 'name: bad\narchs: [%s/archs/deepseek-v4-flash.yaml, %s/archs/gemma4-e2b.yaml]\ncontexts: [1k]\nsweep:\n  - {path: layers.csa.compress_ratio, values: [4, 8]}\n' "$R" "$R" > "$t/sc/notapply.yaml"
+expect scenario-axis-not-applicable 2 "$K" sweep "$t/sc/notapply.yaml" --db "$t/sc/x.db"
+has scenario-axis-not-applicable-msg "notapply.yaml:5:5: sweep layers.csa.compress_ratio=4 on gemma4-e2b: --set layers.csa.compress_ratio: no layer kind 'csa' in gemma4-e2b" err
+printf 'name: bad\narchs: [%s/archs/gemma4-e2b.yaml]\ncontexts: [1k]\nsweep:\n  - {path: layers.sliding.compress_ratio, values: [4]}\n' "$R" > "$t/sc/field.yaml"
+expect scenario-axis-bad-field 2 "$K" sweep "$t/sc/field.yaml" --db "$t/sc/x.db"
+has scenario-axis-bad-field-msg "field.yaml:5:5: sweep layers.sliding.compress_ratio=4 on gemma4-e2b: .*unknown key 'compress_ratio' in attention type 'gqa'" err
+[ ! -e "$t/sc/x.db" ] && ok scenario-axis-writes-nothing || bad scenario-axis-writes-nothing "a database was written"
 
 # make install PREFIX=...: binary, shipped data, man page, bash completion;
 # the installed kvsim works from another directory.

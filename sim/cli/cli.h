@@ -85,6 +85,9 @@ int cli_ctx(const cli_args *p, u64 *out);
 /* Append p->val to a --set list (at most CLI_MAX_SETS): 0, or 2. */
 int cli_add_set(const cli_args *p, const char **sets, int *n);
 
+/* "point" or "points" for n (tables and summaries say "1 layer", "2 layers"). */
+static inline const char *cli_plural(long long n, const char *one, const char *many) { return n == 1 ? one : many; }
+
 /* A spec argument as a readable path: as given if that file exists; else,
  * for a relative name, the shipped spec in the data directory (paths.h):
  * DATA/NAME, DATA/archs/NAME, DATA/archs/NAME.yaml. Returns arg itself

@@ -96,10 +96,11 @@ int cli_sweep(int argc, char **argv)
     int rc = sweep_run(&s, db, &o, &st, &e);
     scenario_free(&s);
     if (rc) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
-    printf("sweep %s: %ld points%s, %ld computed, %ld reused, %.3f s (%.0f points/s) -> %s\n", scen, st.mine,
-           sn ? " in this shard" : "", st.computed, st.reused, st.seconds, st.seconds > 0 ? st.mine / st.seconds : 0.0, db);
+    printf("sweep %s: %ld %s%s, %ld computed, %ld reused, %.3f s (%.0f points/s) -> %s\n", scen, st.mine,
+           cli_plural(st.mine, "point", "points"), sn ? " in this shard" : "", st.computed, st.reused, st.seconds, st.seconds > 0 ? st.mine / st.seconds : 0.0, db);
     if (st.measured || st.measure_reused)
-        printf("  reference kernels: %ld arch x context runs measured, %ld reused\n", st.measured, st.measure_reused);
+        printf("  reference kernels: %ld arch x context %s measured, %ld reused\n", st.measured,
+               cli_plural(st.measured, "run", "runs"), st.measure_reused);
     return 0;
 }
 
@@ -168,7 +169,8 @@ int cli_report(int argc, char **argv)
         fprintf(stderr, "kvsim: gnuplot is not installed: wrote the .csv, .gp and index.md but no images; "
                         "install it with: sudo apt-get install gnuplot-nox  (then rerun kvsim report)\n");
     if (info.warning[0]) fprintf(stderr, "kvsim: warning: %s\n", info.warning);
-    printf("report: %s (%d plots, %d images)\n", info.index_path, info.plots, info.images);
+    printf("report: %s (%d %s, %d %s)\n", info.index_path, info.plots, cli_plural(info.plots, "plot", "plots"), info.images,
+           cli_plural(info.images, "image", "images"));
     return 0;
 }
 

@@ -238,7 +238,8 @@ static int validate_one(const vopts *o, const char *path)
             for (int k = 0; k < nskip; k++) printf(" %llu", (unsigned long long)skipped[k]);
             printf(" (run them with --max-ctx %llu or --ctx)\n", (unsigned long long)skipped[nskip - 1]);
         }
-        printf("%s: %d contexts x 2 phases, %d checks, %d mismatches: %s%s\n", path, nctx, checks, fails,
+        printf("%s: %d %s x 2 phases, %d checks, %d %s: %s%s\n", path, nctx, cli_plural(nctx, "context", "contexts"), checks,
+               fails, cli_plural(fails, "mismatch", "mismatches"),
                fails ? "FAIL" : "PASS", nskip ? " (with skipped edges, above)" : "");
     }
 out:
