@@ -6,6 +6,7 @@ pass=0; fail=0
 ok()   { pass=$((pass+1)); echo "PASS cli/$1"; }
 bad()  { fail=$((fail+1)); echo "FAIL cli/$1: $2"; }
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+R=$PWD; KA=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")   # the repository; kvsim by an absolute path
 
 # expect NAME STATUS CMD...: run, compare the exit status.
 expect() { n=$1; s=$2; shift 2; "$@" >"$t/out" 2>"$t/err"; r=$?; [ "$r" = "$s" ] && ok "$n" || bad "$n" "exit $r, want $s: $(head -c 300 "$t/err")"; }
@@ -142,7 +143,7 @@ while read -r c; do
   # OPT VALUE then an unknown option: the parser accepts OPT (or names it
   # as unknown) and stops at the second, before the command does anything.
   for o in $(sed -n 's/^  \(-[-a-z]*\).*/\1/p' "$t/h"); do
-    (cd "$t" && "$K" "$c" "$o" 1 --no-such-option > /dev/null 2> "$t/e")
+    (cd "$t" && "$KA" "$c" "$o" 1 --no-such-option > /dev/null 2> "$t/e")
     grep -q "unknown option '--no-such-option'" "$t/e" || bad "help-$c$o-parsed" "$(cat "$t/e")"
   done
 done < "$t/cmds"
@@ -255,7 +256,6 @@ expect dump-empty 0 "$K" run archs/tiny/gqa.yaml --ctx 5 --dump "$t/dump2"
 [ -n "$(ls "$t/dump2")" ] && ok dump-empty-written || bad dump-empty-written "nothing written"
 
 # ---- issue 10.15: living outside the repository root ----
-R=$PWD; KA=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")
 mkdir -p "$t/elsewhere"
 (cd "$t/elsewhere" && "$KA" cost llama-3-8b --ctx 4k --hw h200 --format json) > "$t/out" 2> "$t/err" \
   && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["total"]["kv_bytes"] == 32*4096*4096 and d["hw"]["name"] == "h200"' "$t/out" \
