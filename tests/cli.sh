@@ -140,11 +140,13 @@ for o in --ctx --scale --layers --seed --set --max-ctx --brief; do has "validate
 while read -r c; do
   "$K" "$c" --help > "$t/h" 2>&1 || bad "help-$c" "exit $?"
   grep -q "^usage: kvsim $c" "$t/h" || bad "help-$c-usage" "$(head -3 "$t/h")"
-  # OPT VALUE then an unknown option: the parser accepts OPT (or names it
-  # as unknown) and stops at the second, before the command does anything.
+  # OPT VALUE then an unknown option: the parser takes OPT (or names it as
+  # unknown, or rejects the value 1) and stops by the second at the latest,
+  # before the command does anything.
   for o in $(sed -n 's/^  \(-[-a-z]*\).*/\1/p' "$t/h"); do
     (cd "$t" && "$KA" "$c" "$o" 1 --no-such-option > /dev/null 2> "$t/e")
-    grep -q "unknown option '--no-such-option'" "$t/e" || bad "help-$c$o-parsed" "$(cat "$t/e")"
+    { grep -q "unknown option '--no-such-option'" "$t/e" || grep -q "^kvsim $c: $o '1'" "$t/e"; } \
+      || bad "help-$c$o-parsed" "$(cat "$t/e")"
   done
 done < "$t/cmds"
 ok help-options-parsed
