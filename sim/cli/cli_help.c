@@ -43,7 +43,6 @@ static const char *const spec_keys[][2] = {
 
 static int help_spec(void)
 {
-    static const char *const cat[] = {"attention", "ffn", "residual"};
     puts("A spec is a YAML mapping (see README.md, 'The spec language'). Unknown keys, wrong\n"
          "types and out-of-range values are errors with file:line:col. `--set PATH=VALUE`\n"
          "overrides any field by its path, e.g. layers.attn.window=4096.\n\nTop-level keys:");
@@ -58,7 +57,7 @@ static int help_spec(void)
     puts("\nComponent types (`type:` in a layer kind, `ffn:` or `residual:`) and their fields:");
     for (int i = 0; i < comp_registry_count; i++) {
         const comp_type *t = comp_registry[i];
-        printf("\n%s type: %s - %s\n", cat[t->cat], t->name, t->summary);
+        printf("\n%s type: %s - %s\n", comp_cat_name[t->cat], t->name, t->summary);
         for (const field_def *f = t->fields; f->key; f++) {
             char range[64] = "";
             if (f->kind == F_U64) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
