@@ -296,6 +296,14 @@ printf 'name: bad\narchs: [%s/archs/tiny/gqa.yaml]\ncontexts: [7]\nplots:\n  - {
 expect scenario-plot-phase 2 "$K" sweep "$t/sc/phase.yaml" --db "$t/sc/x.db"
 has scenario-plot-phase-msg "phase.yaml:5:41: plot phase 'prefill' is not one of the scenario's" err
 
+# A plot's context must be one the scenario sweeps (never the nearest in its place).
+printf 'name: bad\narchs: [%s/archs/tiny/gqa.yaml]\ncontexts: [7, 9]\nplots:\n  - {kind: types_at_ctx, ctx: 8}\n' "$R" > "$t/sc/pctx.yaml"
+expect scenario-plot-ctx 2 "$K" sweep "$t/sc/pctx.yaml" --db "$t/sc/x.db"
+has scenario-plot-ctx-msg "pctx.yaml:5:31: plot 'types_at_ctx' at ctx 8: not one of the scenario's contexts (7, 9)" err
+printf 'name: bad\narchs: [%s/archs/tiny/gqa.yaml]\ncontexts: [7, 9]\nplots:\n  - {kind: types_at_ctx}\n' "$R" > "$t/sc/pctx.yaml"
+expect scenario-plot-ctx-default 2 "$K" sweep "$t/sc/pctx.yaml" --db "$t/sc/x.db"
+has scenario-plot-ctx-default-msg "pctx.yaml:5:5: plot 'types_at_ctx' at ctx 1,048,576 (the default; give .ctx:.)" err
+
 # A sweep axis that names nothing (a typo) or does not apply to an arch it
 # is applied to is an error at the axis entry, naming what exists; nothing is
 # written (issue 10.1).

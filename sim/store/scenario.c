@@ -164,6 +164,24 @@ static int parse_plot(scenario *s, const ynode *n, sim_err *e)
         p->budget_gb[0] = 24, p->budget_gb[1] = 80, p->budget_gb[2] = 141;   /* RTX 4090, H100, H200 */
         p->n_budgets = 3;
     }
+    if (p->kind == PLOT_TYPES_AT_CTX || p->kind == PLOT_SHARING_SAVED || p->kind == PLOT_COMPRESSION) {
+        /* The plot's context must be one the sweep computes (never the
+         * nearest one in its place). */
+        bool swept = false;
+        for (int i = 0; i < s->n_ctx; i++) swept |= s->ctx[i] == p->ctx;
+        if (!swept) {
+            char list[600] = "", c[32];
+            for (int i = 0; i < s->n_ctx && strlen(list) < sizeof list - 40; i++) {
+                units_commas(s->ctx[i], c, sizeof c);
+                size_t o = strlen(list);
+                snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", c);
+            }
+            units_commas(p->ctx, c, sizeof c);
+            const ynode *at = yt_get(n, "ctx") ? yt_get(n, "ctx") : n;
+            return sim_fail(e, SIM_EINVAL, "%s: plot '%s' at ctx %s%s: not one of the scenario's contexts (%s)", POS(at), kind, c,
+                            yt_get(n, "ctx") ? "" : " (the default; give `ctx:`)", list);
+        }
+    }
     if ((p->kind == PLOT_SHARING_SAVED || p->kind == PLOT_COMPRESSION)) {
         bool ok = false;
         for (int i = 0; i < s->n_axes; i++) ok |= !strcmp(s->axis[i].path, p->axis);
