@@ -71,8 +71,36 @@ for f in 01-kv-vs-context 02-compression-kv 02-compression-flops; do
   for x in csv gp png svg; do [ -s "$t/rep/$f.$x" ] || bad report-file "$f.$x missing or empty"; done
 done
 [ -s "$t/rep/index.md" ] && grep -q "## Published claims" "$t/rep/index.md" && ok report-files || bad report-index "no claims table"
-# The report opens with the claims: V4-Pro vs V3.2 at 1M, 10 published, 10.51 kvsim.
-grep -q "V4-Pro KV cache at 1M, % of V3.2 | V4 paper, abstract (10%, 9.5x) | 10 % | 10.5135 % | +0.51 pp" "$t/rep/index.md" && ok report-claim-row || bad report-claim-row "$(grep V4-Pro "$t/rep/index.md" | head -2)"
+# Only the claims about the scenario's archs: V4-Flash vs V3.2 at 1M, 7 published, 7.34 kvsim (+0.34 pp, +4.9%);
+# none about V4-Pro or Gemma (not in tests/scenarios/small.yaml).
+grep -q "^| V4-Flash KV cache at 1M, % of V3.2 | V4 paper, section 1 (7%, 13.7x) | % | 7 | 7.34159 | +0.3416 | +4.88 |" "$t/rep/index.md" \
+  && ! grep -q "^| V4-Pro\|^| Gemma" "$t/rep/index.md" && ok report-claim-row || bad report-claim-row "$(grep "V4-\|Gemma" "$t/rep/index.md" | head -3)"
+# The plotted columns: x = context (column 1 of the CSV), y = each arch's KV GB,
+# in the scenario's arch order; a swapped x/y fails here.
+[ "$(head -1 "$t/rep/01-kv-vs-context.csv")" = "ctx_tokens,llama-3-8b_GB,deepseek-v4-flash_GB,deepseek-v3_GB" ] \
+  && [ "$(grep -o "using [0-9]*:[0-9]*" "$t/rep/01-kv-vs-context.gp" | tr '\n' ' ')" = "using 1:2 using 1:3 using 1:4 " ] \
+  && grep -q "^set xlabel 'context (tokens)'" "$t/rep/01-kv-vs-context.gp" && grep -q "^set ylabel 'KV cache (GB" "$t/rep/01-kv-vs-context.gp" \
+  && ok report-kv-columns || bad report-kv-columns "$(head -1 "$t/rep/01-kv-vs-context.csv"); $(grep using "$t/rep/01-kv-vs-context.gp")"
+# Its rows: contexts in order, values = KV bytes / 1e9; llama-3-8b at 1M:
+# 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B x 2^20 = 137438953472 B.
+[ "$(cut -d, -f1 "$t/rep/01-kv-vs-context.csv" | tr '\n' ' ')" = "ctx_tokens 1024 4096 131072 1048576 " ] \
+  && [ "$(tail -1 "$t/rep/01-kv-vs-context.csv" | cut -d, -f2)" = "137.438953" ] && ok report-kv-rows || bad report-kv-rows "$(cat "$t/rep/01-kv-vs-context.csv")"
+# The y axis of a log plot has labelled ticks over the data (1-2-5, not only decades): V4-Flash at 1K is 0.019 GB.
+grep -q "^set ytics ('0.02' 0.02, '0.05' 0.05, '0.1' 0.1, '0.2' 0.2, '0.5' 0.5, '1' 1, '2' 2, '5' 5" "$t/rep/01-kv-vs-context.gp" && ok report-log-ticks || bad report-log-ticks "$(grep ytics "$t/rep/01-kv-vs-context.gp")"
+# The table's context columns are named 1K/4K/128K/1M with one unit per column.
+grep -q "^| arch | 1K (MB) | 4K (MB) | 128K (GB) | 1M (GB) |$" "$t/rep/index.md" && grep -q "^| llama-3-8b | 134.2 | 536.9 | 17.18 | 137.4 |$" "$t/rep/index.md" \
+  && ok report-kv-table || bad report-kv-table "$(grep -A4 '^| arch | 1K' "$t/rep/index.md")"
+# Findings open the report, computed from the data: V4-Flash 3.7 GB at 1M is 2.69% of Llama-3-8B's 137 GB.
+sed -n '5,12p' "$t/rep/index.md" | grep -q "^- deepseek-v4-flash holds the smallest KV cache, 3.7 GB per sequence, 2.69% of llama-3-8b (the largest, 137 GB).$" \
+  && ok report-findings || bad report-findings "$(sed -n '1,14p' "$t/rep/index.md")"
+# Parameters in M/B/T, weights in GB, numbers right-aligned.
+grep -q "^| deepseek-v3 | archs/deepseek-v3.yaml | 61 | 671 B | 36.6 B | 673.4 |$" "$t/rep/index.md" && ok report-arch-table || bad report-arch-table "$(grep '^| deepseek-v3 |' "$t/rep/index.md")"
+# Every CSV of every report is a real CSV: one header line, then rows with as many fields.
+for f in "$t"/rep/*.csv "$t"/mrep/*.csv; do
+  [ -e "$f" ] || continue
+  awk -F, 'NR == 1 { n = NF; if ($1 ~ /^#/ || $1 ~ /^[0-9]/) exit 1; next } NF != n || /^$/ { exit 1 }' "$f" || bad report-csv "$f"
+done
+ok report-csv-shape
 # Values above 2^63-1 compare as numbers and keep their digits: V3's 1M
 # prefill in FP8-equivalent x2 (about 1.1e19) is a REAL with the exact value in `exact`.
 want=$("$K" cost archs/deepseek-v3.yaml --ctx 1M --phase prefill --format json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["total"]["flops_fp8_equiv"] * 2))')
@@ -130,6 +158,39 @@ for row in db.execute("SELECT p.arch, s.path, p.params, p.ctx, p.phase, p.batch,
 print(checked, "points checked,", bad, "differ")
 sys.exit(1 if bad or checked < 40 else 0)
 EOPY
+# A product sweep's plot states its slice and takes it at the spec's own
+# values: V4-Pro decode at 1M with csa=4 (its own ratio) is the spec as
+# written (kvsim cost: 317.823 GFLOP FP8-equivalent), not hca=16/topk=256.
+cat > "$t/prod.yaml" <<EOS
+name: product
+archs: [$PWD/archs/deepseek-v4-pro.yaml]
+contexts: [128k, 1M]
+product: true
+sweep:
+  - {path: layers.csa.compress_ratio, values: [2, 4, 8]}
+  - {path: layers.hca.compress_ratio, values: [16, 128]}
+  - {path: layers.csa.index_topk, values: [256, 1024]}
+plots:
+  - {kind: compression, axis: layers.csa.compress_ratio, ctx: 1M}
+  - {kind: compression, axis: layers.hca.compress_ratio, ctx: 1M}
+  - {kind: types_at_ctx, ctx: 1M}
+EOS
+"$K" sweep "$t/prod.yaml" --db "$t/prod.db" > /dev/null 2>&1
+"$K" report "$t/prod.yaml" --db "$t/prod.db" --out "$t/prod" > "$t/out" 2>&1 || bad product-report "$(cat "$t/out")"
+want=$("$K" cost archs/deepseek-v4-pro.yaml --ctx 1M --format json | python3 -c 'import json,sys; print("%.9g" % (json.load(sys.stdin)["total"]["flops_fp8_equiv"] / 1e9))')
+got=$(grep "^4," "$t/prod/01-compression-flops.csv" | cut -d, -f2)
+[ "$got" = "$want" ] && ok product-slice-as-written || bad product-slice-as-written "csa=4: $got, spec as written $want"
+grep -q "^set title 'Decode FLOPs (FP8-equivalent) vs layers.csa.compress_ratio at 1M tokens (other axes as written)'" "$t/prod/01-compression-flops.gp" \
+  && grep -q "^- deepseek-v4-pro: layers.hca.compress_ratio=128 (as written), layers.csa.index_topk=1024 (as written)$" "$t/prod/index.md" \
+  && ok product-slice-stated || bad product-slice-stated "$(grep title "$t/prod/01-compression-flops.gp")"
+# One colour per layer type in every plot of a report: csa and hca the same in the KV and FLOPs plots.
+for ty in csa hca; do
+  a=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-kv.gp"); b=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-flops.gp")
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok type-colour-$ty || bad type-colour-$ty "'$a' vs '$b'"
+done
+# Beside the stacked bars, each type's share (%) of the total: V4-Pro's 5.3 GB at 1M.
+grep -q "^| deepseek-v4-pro | 5.299 | 3.15 | 96.9 |$" "$t/prod/index.md" && ok types-share-table || bad types-share-table "$(grep '^| deepseek-v4-pro' "$t/prod/index.md")"
+
 # A report without the sweep says so.
 "$K" report "$SMALL" --db "$t/empty.db" --out "$t/rep2" > "$t/out" 2>&1
 [ $? = 2 ] && grep -q "kvsim sweep" "$t/out" && ok report-needs-sweep || bad report-needs-sweep "$(cat "$t/out")"
@@ -145,6 +206,16 @@ neq=$(sqlite3 "$t/meas.db" "SELECT COUNT(*) FROM measurements WHERE (counter LIK
 "$K" report tests/scenarios/measured.yaml --db "$t/meas.db" --out "$t/mrep" > /dev/null 2>&1
 [ -s "$t/mrep/01-measured-counters.png" ] && [ -s "$t/mrep/01-measured-time.svg" ] && grep -q "equal the model exactly" "$t/mrep/index.md" \
   && ok measured-report || bad measured-report "$(ls "$t/mrep")"
+# The measured CSVs: their headers, and the plots coloured by layer type (the
+# same colour per type in the counters, time and roofline plots).
+[ "$(head -1 "$t/mrep/01-measured-counters.csv")" = "arch,ctx_tokens,type,counter,model,measured" ] \
+  && [ "$(head -1 "$t/mrep/01-measured-time.csv")" = "arch,ctx_tokens,type,phase_time,predicted_s,measured_s" ] \
+  && [ "$(head -1 "$t/mrep/01-measured-roofline.csv")" = "arch,ctx_tokens,type,phase,intensity_flop_per_byte,attained_gflops" ] \
+  && ok measured-csv-headers || bad measured-csv-headers "$(head -qn1 "$t"/mrep/*.csv)"
+c1=$(grep -o "strcol(3) eq 'full' ? \$6 : NaN) with points pt 7 ps 1.2 lc rgb '#[0-9a-f]*'" "$t/mrep/01-measured-counters.gp")
+c2=$(grep -o "strcol(3) eq 'full' ? \$6 : NaN) with points pt 7 ps 1.2 lc rgb '#[0-9a-f]*'" "$t/mrep/01-measured-time.gp")
+[ -n "$c1" ] && [ "$c1" = "$c2" ] && grep -q "median over [0-9]* layer-type rows: [0-9.]* (range .*). The prediction is the roofline" "$t/mrep/index.md" \
+  && ok measured-by-type || bad measured-by-type "'$c1' vs '$c2'"
 
 # Merge: measurements and runs come across too. The measured scenario in two
 # shards (shard 1 also runs the kernels) merged equals the union of the two,
