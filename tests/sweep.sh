@@ -183,6 +183,13 @@ got=$(grep "^4," "$t/prod/01-compression-flops.csv" | cut -d, -f2)
 grep -q "^set title 'Decode FLOPs (FP8-equivalent) vs layers.csa.compress_ratio at 1M tokens (other axes as written)'" "$t/prod/01-compression-flops.gp" \
   && grep -q "^- deepseek-v4-pro: layers.hca.compress_ratio=128 (as written), layers.csa.index_topk=1024 (as written)$" "$t/prod/index.md" \
   && ok product-slice-stated || bad product-slice-stated "$(grep title "$t/prod/01-compression-flops.gp")"
+# One axis at a time (product: false) in a multi-axis sweep: the plot says the other axes are as written.
+sed 's/^product: true/product: false/; s/^name: product/name: lone/' "$t/prod.yaml" > "$t/lone.yaml"
+"$K" sweep "$t/lone.yaml" --db "$t/prod.db" > /dev/null 2>&1
+"$K" report "$t/lone.yaml" --db "$t/prod.db" --out "$t/lone" > "$t/out" 2>&1 || bad lone-report "$(cat "$t/out")"
+grep -q "^set title 'KV cache vs layers.hca.compress_ratio at 1M tokens (other axes as written)'" "$t/lone/02-compression-kv.gp" \
+  && grep -q "^- deepseek-v4-pro: layers.csa.compress_ratio as written, layers.csa.index_topk as written$" "$t/lone/index.md" \
+  && [ "$(grep "^4," "$t/lone/01-compression-flops.csv" | cut -d, -f2)" = "$want" ] && ok lone-slice-stated || bad lone-slice-stated "$(grep title "$t/lone/02-compression-kv.gp")"
 # One colour per layer type in every plot of a report: csa and hca the same in the KV and FLOPs plots.
 for ty in csa hca; do
   a=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-kv.gp"); b=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-flops.gp")
@@ -291,7 +298,9 @@ got=$(sqlite3 "$t/v1.db" "PRAGMA user_version; SELECT typeof(flops_fp8_equiv_x2)
                           SELECT DISTINCT page || causal || coalesce(hw, '-') || kvsim_version FROM points WHERE run_id = 1;
                           SELECT COUNT(DISTINCT uid) FROM runs" | tr '\n' ' ')
 [ "$got" = "2 real|flops_fp8_equiv_x2=11310378520354717696 12 01-0.2.0 2 " ] && ok v1-upgraded || bad v1-upgraded "got '$got'"
-"$K" report tests/scenarios/v1-fixture.yaml --db "$t/v1.db" --out "$t/v1rep" > "$t/out" 2>&1 && ok v1-report-after-upgrade || bad v1-report-after-upgrade "$(cat "$t/out")"
+# (one plot: "1 plot, 2 images", singular)
+"$K" report tests/scenarios/v1-fixture.yaml --db "$t/v1.db" --out "$t/v1rep" > "$t/out" 2>&1 && grep -q "index.md (1 plot, 2 images)$" "$t/out" \
+  && ok v1-report-after-upgrade || bad v1-report-after-upgrade "$(cat "$t/out")"
 
 # 6. Without gnuplot: the .csv, .gp and index.md, and how to install it.
 mkdir -p "$t/nogp"; ln -s "$(command -v sqlite3)" "$t/nogp/sqlite3"

@@ -180,7 +180,8 @@ int cli_report(int argc, char **argv)
         fprintf(stderr, "kvsim: gnuplot is not installed: wrote the .csv, .gp and index.md but no images; "
                         "install it with: sudo apt-get install gnuplot-nox  (then rerun kvsim report)\n");
     if (info.warning[0]) fprintf(stderr, "kvsim: warning: %s\n", info.warning);
-    printf("report: %s (%d plots, %d images)\n", info.index_path, info.plots, info.images);
+    printf("report: %s (%d plot%s, %d image%s)\n", info.index_path, info.plots, info.plots == 1 ? "" : "s", info.images,
+           info.images == 1 ? "" : "s");
     return 0;
 }
 

@@ -106,6 +106,22 @@ static void dec_bytes(u64 b, char *buf, size_t len)
     snprintf(buf, len, "%.3g %s", b / div, u);
 }
 
+/* "- LEAD WHO WHAT VAL UNIT, PCT% of OTHER (the WHICH, OVAL)." (the
+ * comparison only with more than one arch). */
+static void finding(rep *r, const char *lead, const char *who, const char *what, const char *val, const char *unit, int n,
+                    double pct, const char *other, const char *which, const char *oval)
+{
+    fprintf(r->md, "- %s", lead);
+    rep_md_text(r->md, who);
+    fprintf(r->md, " %s %s%s", what, val, unit);
+    if (n > 1) {
+        fprintf(r->md, ", %.3g%% of ", pct);
+        rep_md_text(r->md, other);
+        fprintf(r->md, " (the %s, %s)", which, oval);
+    }
+    fputs(".\n", r->md);
+}
+
 /* Findings at the largest context: each arch's KV cache per sequence (and
  * decode FLOPs per token when the sweep has decode) against the largest. */
 static int findings_section(rep *r)
@@ -135,15 +151,8 @@ static int findings_section(rep *r)
                    "(%s tokens).\n\n", (unsigned long long)s->batch[0], cn);
     dec_bytes(t[small].kv_bytes, b1, sizeof b1);
     dec_bytes(t[big].kv_bytes, b2, sizeof b2);
-    fputs("- ", r->md);
-    rep_md_text(r->md, r->v[idx[small]].m.name);
-    fprintf(r->md, " holds the smallest KV cache, %s per sequence", b1);
-    if (n > 1) {
-        fprintf(r->md, ", %.3g%% of ", t[big].kv_bytes ? 100.0 * t[small].kv_bytes / t[big].kv_bytes : 0.0);
-        rep_md_text(r->md, r->v[idx[big]].m.name);
-        fprintf(r->md, " (the largest, %s)", b2);
-    }
-    fputs(".\n", r->md);
+    finding(r, "", r->v[idx[small]].m.name, "holds the smallest KV cache,", b1, " per sequence", n,
+            t[big].kv_bytes ? 100.0 * t[small].kv_bytes / t[big].kv_bytes : 0.0, r->v[idx[big]].m.name, "largest", b2);
     for (int k = 0; k < n && n > 2; k++) {
         if (k == small || k == big) continue;
         dec_bytes(t[k].kv_bytes, b1, sizeof b1);
@@ -154,15 +163,9 @@ static int findings_section(rep *r)
     if (decode) {
         units_flops(dec[least].flops_fp8eq_x2 / 2, b1, sizeof b1);
         units_flops(dec[most].flops_fp8eq_x2 / 2, b2, sizeof b2);
-        fputs("- Decoding one token: ", r->md);
-        rep_md_text(r->md, r->v[idx[least]].m.name);
-        fprintf(r->md, " needs the fewest FP8-equivalent FLOPs, %s", b1);
-        if (n > 1) {
-            fprintf(r->md, ", %.3g%% of ", dec[most].flops_fp8eq_x2 ? 100.0 * dec[least].flops_fp8eq_x2 / dec[most].flops_fp8eq_x2 : 0.0);
-            rep_md_text(r->md, r->v[idx[most]].m.name);
-            fprintf(r->md, " (the most, %s)", b2);
-        }
-        fputs(".\n", r->md);
+        finding(r, "Decoding one token: ", r->v[idx[least]].m.name, "needs the fewest FP8-equivalent FLOPs,", b1, "", n,
+                dec[most].flops_fp8eq_x2 ? 100.0 * dec[least].flops_fp8eq_x2 / dec[most].flops_fp8eq_x2 : 0.0,
+                r->v[idx[most]].m.name, "most", b2);
     }
     return SIM_OK;
 }

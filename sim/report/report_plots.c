@@ -192,7 +192,7 @@ static int types_row(rep *r, const variant *v, u64 ctx, phase ph, bool flops, ch
     return SIM_OK;
 }
 
-static int plot_types(rep *r, const sc_plot *p, const char *slug, bool flops)
+static int plot_types(rep *r, const sc_plot *p, const char *slug, int flops)
 {
     u64 ctx = rep_nearest_ctx(r->s, p->ctx);
     char names[32][48];
@@ -261,14 +261,21 @@ static int plot_types(rep *r, const sc_plot *p, const char *slug, bool flops)
     return SIM_OK;
 }
 
-int plot_types_at_ctx(rep *r, const sc_plot *p, const char *slug)
+/* The two parts slug-kv and slug-flops of a kind drawn by fn in two modes. */
+static int kv_and_flops(rep *r, const sc_plot *p, const char *slug, int (*fn)(rep *, const sc_plot *, const char *, int),
+                        int kv_mode, int flops_mode)
 {
     char sub[128];
     snprintf(sub, sizeof sub, "%s-kv", slug);
-    int rc = plot_types(r, p, sub, false);
+    int rc = fn(r, p, sub, kv_mode);
     if (rc) return rc;
     snprintf(sub, sizeof sub, "%s-flops", slug);
-    return plot_types(r, p, sub, true);
+    return fn(r, p, sub, flops_mode);
+}
+
+int plot_types_at_ctx(rep *r, const sc_plot *p, const char *slug)
+{
+    return kv_and_flops(r, p, slug, plot_types, 0, 1);
 }
 
 /* ---- a sweep axis ------------------------------------------------------------ */
@@ -303,11 +310,10 @@ static void slice_text(const rep *r, int a, int ax, const int *slice, char *out,
     size_t o = 0;
     out[0] = 0;
     *all_written = true;
-    const variant *v = NULL;
-    for (int i = 0; i < r->nv && !v; i++)
-        if (r->v[i].arch == a && r->v[i].value_idx[ax] >= 0) v = &r->v[i];
-    for (int x = 0; x < r->s->n_axes && v; x++) {
-        if (x == ax || v->value_idx[x] < 0 || o + 1 >= len) continue;   /* the axis does not apply to this arch */
+    for (int x = 0; x < r->s->n_axes; x++) {
+        bool applies = false;   /* does axis x apply to this arch? */
+        for (int i = 0; i < r->nv; i++) applies |= r->v[i].arch == a && r->v[i].value_idx[x] >= 0;
+        if (x == ax || !applies || o + 1 >= len) continue;
         if (slice[x] < 0) o += (size_t)snprintf(out + o, len - o, "%s%s as written", o ? ", " : "", r->s->axis[x].path);
         else {
             bool w = r->written_idx[a][x] == slice[x];
@@ -353,7 +359,7 @@ static int axis_csv(rep *r, int ax, u64 ctx, phase ph, axis_mode mode, const int
     return rep_close(r, &d, rc);
 }
 
-static int plot_axis(rep *r, const sc_plot *p, const char *slug, axis_mode mode)
+static int plot_axis(rep *r, const sc_plot *p, const char *slug, int mode)
 {
     const scenario *s = r->s;
     int ax = -1;
@@ -406,6 +412,14 @@ static int plot_axis(rep *r, const sc_plot *p, const char *slug, axis_mode mode)
             fprintf(g.f, " %.9g", strtod(s->axis[ax].value[val], NULL));
         }
         fputs(")\n", g.f);
+        /* Padded, so that the first and last values keep their labels. */
+        double x0 = 0, x1 = 0;
+        for (int val = 0; val < s->axis[ax].n_values; val++) {
+            double x = strtod(s->axis[ax].value[val], NULL);
+            if (x > 0 && (x0 == 0 || x < x0)) x0 = x;
+            if (x > x1) x1 = x;
+        }
+        if (x0 > 0) fprintf(g.f, "set xrange [%.6g:%.6g]\n", x0 / 1.25, x1 * 1.25);
         rep_log_tics(g.f, "y", rg.lo, rg.hi);
     }
     fputs("plot ", g.f);
@@ -443,12 +457,7 @@ int plot_sharing_saved(rep *r, const sc_plot *p, const char *slug)
 
 int plot_compression(rep *r, const sc_plot *p, const char *slug)
 {
-    char sub[128];
-    snprintf(sub, sizeof sub, "%s-kv", slug);
-    int rc = plot_axis(r, p, sub, AX_KV);
-    if (rc) return rc;
-    snprintf(sub, sizeof sub, "%s-flops", slug);
-    return plot_axis(r, p, sub, AX_FLOPS);
+    return kv_and_flops(r, p, slug, plot_axis, AX_KV, AX_FLOPS);
 }
 
 /* ---- the longest context that fits ------------------------------------------- */
