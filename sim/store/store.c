@@ -225,7 +225,7 @@ int store_open(store **out, const char *path, bool read_only, sim_err *e)
         goto fail;
     }
     if ((rc = prep(st, &st->has, "SELECT 1 FROM points WHERE key = ?", e)) ||
-        (rc = prep(st, &st->get_point, "SELECT kv_bytes, flops_fp8_equiv_x2, weight_read_bytes, kv_read_bytes,"
+        (rc = prep(st, &st->get_point, "SELECT flops_fp8_equiv_x2, kv_bytes, weight_read_bytes, kv_read_bytes,"
                    " kv_written_bytes, act_bytes, weight_bytes, params_total, params_active, params_effective, flops_proj,"
                    " flops_attn, flops_indexer, flops_compress, flops_ffn, flops_mhc, flops_other, exact"
                    " FROM points WHERE key = ?", e)) ||
@@ -369,14 +369,31 @@ int store_has_point(store *st, const char *key, bool *has, sim_err *e)
     return SIM_OK;
 }
 
+/* Metrics are u64 but for the FP8-equivalent FLOPs x2, which may be kept in
+ * 128 bits; both go through one path. */
+__extension__ typedef unsigned __int128 metric_t;
+
+/* v as decimal digits into buf (40 bytes suffice). Can't fail. */
+static void metric_digits(metric_t v, char *buf, size_t len)
+{
+    char tmp[48];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + (int)(v % 10)); v /= 10; } while (v);
+    size_t k = 0;
+    while (n && k + 1 < len) buf[k++] = tmp[--n];
+    buf[k] = 0;
+}
+
 /* Bind a metric: an INTEGER when it fits SQLite's signed 64 bits, else the
  * nearest REAL, with "name=digits" appended to *exact (the exact value). */
-static void bind_metric(sqlite3_stmt *s, int i, const char *name, u64 v, char *exact, size_t len)
+static void bind_metric(sqlite3_stmt *s, int i, const char *name, metric_t v, char *exact, size_t len)
 {
-    if (v <= (u64)INT64_MAX) { sqlite3_bind_int64(s, i, (sqlite3_int64)v); return; }
+    if (v <= (metric_t)INT64_MAX) { sqlite3_bind_int64(s, i, (sqlite3_int64)v); return; }
     sqlite3_bind_double(s, i, (double)v);
+    char d[48];
+    metric_digits(v, d, sizeof d);
     size_t l = strlen(exact);
-    snprintf(exact + l, len - l, "%s%s=%llu", l ? ";" : "", name, (unsigned long long)v);
+    snprintf(exact + l, len - l, "%s%s=%s", l ? ";" : "", name, d);
 }
 
 static void bind_exact(sqlite3_stmt *s, int i, const char *exact)
@@ -385,21 +402,28 @@ static void bind_exact(sqlite3_stmt *s, int i, const char *exact)
     else sqlite3_bind_null(s, i);
 }
 
+static metric_t parse_digits(const char *p)
+{
+    metric_t v = 0;
+    for (; p && *p >= '0' && *p <= '9'; p++) v = v * 10 + (metric_t)(*p - '0');
+    return v;
+}
+
 /* Read a metric column written by bind_metric: a REAL is looked up in the
- * row's exact text (column `exact_col`). */
-static u64 col_metric(sqlite3_stmt *s, int i, const char *name, int exact_col)
+ * row's exact text (column `exact_col`); a TEXT (schema 1) is its digits. */
+static metric_t col_metric(sqlite3_stmt *s, int i, const char *name, int exact_col)
 {
     int t = sqlite3_column_type(s, i);
-    if (t == SQLITE_INTEGER) return (u64)sqlite3_column_int64(s, i);
+    if (t == SQLITE_INTEGER) return (metric_t)(u64)sqlite3_column_int64(s, i);
     const char *x = (const char *)sqlite3_column_text(s, exact_col);
     size_t nl = strlen(name);
     for (const char *p = x; p && *p;) {
-        if (!strncmp(p, name, nl) && p[nl] == '=') return strtoull(p + nl + 1, NULL, 10);
+        if (!strncmp(p, name, nl) && p[nl] == '=') return parse_digits(p + nl + 1);
         p = strchr(p, ';');
         if (p) p++;
     }
-    if (t == SQLITE_TEXT) return strtoull((const char *)sqlite3_column_text(s, i), NULL, 10);
-    return (u64)sqlite3_column_double(s, i);   /* not reached: a REAL always has its digits */
+    if (t == SQLITE_TEXT) return parse_digits((const char *)sqlite3_column_text(s, i));
+    return (metric_t)sqlite3_column_double(s, i);   /* not reached: a REAL always has its digits */
 }
 
 int store_put_point(store *st, const point_meta *pm, const cost_result *r, u64 params_effective, sim_err *e)
@@ -417,7 +441,7 @@ int store_put_point(store *st, const point_meta *pm, const cost_result *r, u64 p
     bind_metric(s, 7, "ctx", pm->ctx, exact, sizeof exact);
     sqlite3_bind_text(s, 8, pm->phase, -1, SQLITE_STATIC);
     bind_metric(s, 9, "batch", pm->batch, exact, sizeof exact);
-    u64 v[] = {t->kv_bytes, cost_flops(t), t->flops_fp8eq_x2, cost_bytes_moved(t), t->weight_read_bytes, t->kv_read_bytes,
+    metric_t v[] = {t->kv_bytes, cost_flops(t), t->flops_fp8eq_x2, cost_bytes_moved(t), t->weight_read_bytes, t->kv_read_bytes,
                t->kv_written_bytes, t->act_bytes, t->weight_bytes, t->params, t->params_active, params_effective,
                t->flops[FL_PROJ], t->flops[FL_ATTN], t->flops[FL_INDEX], t->flops[FL_COMPRESS], t->flops[FL_FFN],
                t->flops[FL_MHC], t->flops[FL_OTHER]};
@@ -436,7 +460,7 @@ int store_put_point(store *st, const point_meta *pm, const cost_result *r, u64 p
     sqlite3_stmt *ty = st->put_type;
     for (int k = 0; k < r->n_types; k++) {
         const cost_t *ct = &r->type[k].c;
-        u64 tv[] = {ct->kv_bytes, cost_flops(ct), ct->flops_fp8eq_x2, cost_bytes_moved(ct), ct->params};
+        metric_t tv[] = {ct->kv_bytes, cost_flops(ct), ct->flops_fp8eq_x2, cost_bytes_moved(ct), ct->params};
         _Static_assert(sizeof tv / sizeof tv[0] == N_TYPE_METRICS, "one value per metric column");
         char tex[256] = "";
         sqlite3_reset(ty);
@@ -476,16 +500,17 @@ int store_get_point(store *st, const char *key, cost_t *t, u64 *params_effective
     memset(t, 0, sizeof *t);
     *found = rc == SQLITE_ROW;
     if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SIM_OK : dberr(st, e, "read point");
-    static const char *const name[] = {"kv_bytes", "flops_fp8_equiv_x2", "weight_read_bytes", "kv_read_bytes",
+    static const char *const name[] = {"kv_bytes", "weight_read_bytes", "kv_read_bytes",
         "kv_written_bytes", "act_bytes", "weight_bytes", "params_total", "params_active", "params_effective", "flops_proj",
         "flops_attn", "flops_indexer", "flops_compress", "flops_ffn", "flops_mhc", "flops_other"};
-    u64 *dst[] = {&t->kv_bytes, &t->flops_fp8eq_x2, &t->weight_read_bytes, &t->kv_read_bytes, &t->kv_written_bytes,
+    u64 *dst[] = {&t->kv_bytes, &t->weight_read_bytes, &t->kv_read_bytes, &t->kv_written_bytes,
                   &t->act_bytes, &t->weight_bytes, &t->params, &t->params_active, params_effective,
                   &t->flops[FL_PROJ], &t->flops[FL_ATTN], &t->flops[FL_INDEX], &t->flops[FL_COMPRESS],
                   &t->flops[FL_FFN], &t->flops[FL_MHC], &t->flops[FL_OTHER]};
     _Static_assert(sizeof name / sizeof name[0] == sizeof dst / sizeof dst[0], "a name per column");
     int n = (int)(sizeof dst / sizeof dst[0]);
-    for (int i = 0; i < n; i++) *dst[i] = col_metric(s, i, name[i], n);
+    for (int i = 0; i < n; i++) *dst[i] = (u64)col_metric(s, i + 1, name[i], n + 1);
+    t->flops_fp8eq_x2 = col_metric(s, 0, "flops_fp8_equiv_x2", n + 1);
     sqlite3_reset(s);
     return SIM_OK;
 }
@@ -502,8 +527,12 @@ int store_get_types(store *st, const char *key, type_row *rows, int max, int *n,
         memset(w, 0, sizeof *w);
         snprintf(w->name, sizeof w->name, "%s", (const char *)sqlite3_column_text(s, 0));
         w->layers = sqlite3_column_int(s, 1);
-        u64 *dst[] = {&w->kv_bytes, &w->flops, &w->flops_fp8eq_x2, &w->bytes_moved, &w->params};
-        for (int i = 0; i < N_TYPE_METRICS; i++) *dst[i] = col_metric(s, 2 + i, type_metric[i], 2 + N_TYPE_METRICS);
+        w->kv_bytes = (u64)col_metric(s, 2, "kv_bytes", 7);
+        w->flops = (u64)col_metric(s, 3, "flops", 7);
+        w->flops_fp8eq_x2 = col_metric(s, 4, "flops_fp8_equiv_x2", 7);
+        w->bytes_moved = (u64)col_metric(s, 5, "bytes_moved", 7);
+        w->params = (u64)col_metric(s, 6, "params", 7);
+        _Static_assert(N_TYPE_METRICS == 5, "one line per metric column");
     }
     sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? SIM_OK : dberr(st, e, "read point types");

@@ -20,7 +20,7 @@
 #include "sim.h"
 #include "cost.h"
 
-/* Schema 2 (kvsim 0.3): metrics above 2^63-1 are REAL with their digits in
+/* Schema 2: metrics above 2^63-1 are REAL with their digits in
  * `exact` (schema 1 stored TEXT, which numeric filters skip); points record
  * page, causal, hw and kvsim_version; runs have a uid; point_errors. A
  * schema-1 file is upgraded in place when opened for writing and refused
