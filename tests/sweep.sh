@@ -73,7 +73,8 @@ done
 [ -s "$t/rep/index.md" ] && grep -q "## Published claims" "$t/rep/index.md" && ok report-files || bad report-index "no claims table"
 # Only the claims about the scenario's archs: V4-Flash vs V3.2 at 1M, 7 published, 7.34 kvsim (+0.34 pp, +4.9%);
 # none about V4-Pro or Gemma (not in tests/scenarios/small.yaml).
-grep -q "^| V4-Flash KV cache at 1M, % of V3.2 | V4 paper, section 1 (7%, 13.7x) | % | 7 | 7.34159 | +0.3416 | +4.88 |" "$t/rep/index.md" \
+grep -q "^| V4-Flash KV cache at 1M, % of V3.2 | V4 paper, section 1 (7%, 13.7x) | 7 | 7.34159 | +0.3416 | +4.88 |" "$t/rep/index.md" \
+  && grep -q "^| claim | source | published (%) | kvsim (%) | difference (pp) | relative (%) | note |$" "$t/rep/index.md" \
   && ! grep -q "^| V4-Pro\|^| Gemma" "$t/rep/index.md" && ok report-claim-row || bad report-claim-row "$(grep "V4-\|Gemma" "$t/rep/index.md" | head -3)"
 # The plotted columns: x = context (column 1 of the CSV), y = each arch's KV GB,
 # in the scenario's arch order; a swapped x/y fails here.

@@ -185,6 +185,21 @@ static bool claim_applies(const rep *r, const char *archs)
     return false;
 }
 
+/* One table per unit, so that every column holds one unit. */
+static void claims_table(rep *r, const claim_result *c, int n, const char *unit)
+{
+    bool pct = !strcmp(unit, "%");
+    const char *u = !strcmp(unit, "B params") ? "billion parameters" : !strcmp(unit, "B") ? "bytes" : unit;
+    fprintf(r->md, "\n| claim | source | published (%s) | kvsim (%s) | difference (%s) | relative (%%) | note |\n"
+                   "|---|---|---:|---:|---:|---:|---|\n", u, u, pct ? "pp" : u);
+    for (int i = 0; i < n; i++) {
+        if (!claim_applies(r, c[i].archs) || strcmp(c[i].unit, unit)) continue;
+        double diff = c[i].kvsim - c[i].published, rel = 100.0 * diff / c[i].published;
+        fprintf(r->md, "| %s | %s | %.6g | %.6g | %+.4g | %+.2f | %s |\n", c[i].claim, c[i].source, c[i].published,
+                c[i].kvsim, diff, rel, c[i].note ? c[i].note : "");
+    }
+}
+
 static int claims_section(rep *r, const char *archs_dir)
 {
     claim_result c[32];
@@ -200,13 +215,11 @@ static int claims_section(rep *r, const char *archs_dir)
     for (int i = 0; i < n; i++) {
         if (!claim_applies(r, c[i].archs)) continue;
         if (!shown++)
-            fputs("The claims about this report's architectures. Difference: kvsim minus published, in the claim's unit "
-                  "(percentage points for a %); relative: that difference as a % of the published value.\n\n"
-                  "| claim | source | unit | published | kvsim | difference | relative (%) | note |\n"
-                  "|---|---|---|---:|---:|---:|---:|---|\n", r->md);
-        double diff = c[i].kvsim - c[i].published, rel = 100.0 * diff / c[i].published;
-        fprintf(r->md, "| %s | %s | %s | %.6g | %.6g | %+.4g | %+.2f | %s |\n", c[i].claim, c[i].source, c[i].unit,
-                c[i].published, c[i].kvsim, diff, rel, c[i].note ? c[i].note : "");
+            fputs("The claims about this report's architectures, one table per unit. Difference: kvsim minus published "
+                  "(pp: percentage points); relative: that difference as a % of the published value.\n", r->md);
+        bool first = true;   /* the first claim in its unit opens the unit's table */
+        for (int j = 0; j < i; j++) first &= !(claim_applies(r, c[j].archs) && !strcmp(c[j].unit, c[i].unit));
+        if (first) claims_table(r, c, n, c[i].unit);
     }
     if (!shown) fputs("None of the published claims kvsim checks concerns this report's architectures.\n", r->md);
     return SIM_OK;

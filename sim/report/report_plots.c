@@ -397,7 +397,9 @@ static int plot_axis(rep *r, const sc_plot *p, const char *slug, int mode)
         else if (same) snprintf(note, sizeof note, " (at %.280s)", slices[0]);
         else snprintf(note, sizeof note, " (other axes fixed per arch: see index.md)");
     }
-    snprintf(title, sizeof title, "%.400s%s", p->title[0] && mode != AX_FLOPS ? p->title : base, note);
+    if (!p->title[0]) snprintf(title, sizeof title, "%.400s%s", base, note);
+    else if (mode == AX_SAVED) snprintf(title, sizeof title, "%.400s%s", p->title, note);
+    else snprintf(title, sizeof title, "%.300s: %s%s", p->title, mode == AX_KV ? "KV cache" : "decode FLOPs (FP8-equivalent)", note);
     rep_file g;
     if ((rc = rep_gp_open(r, &g, slug, title))) return rc;
     fputs("set xlabel ", g.f);
