@@ -86,6 +86,13 @@ grep -q "^| V4-Flash KV cache at 1M, % of V3.2 | V4 paper, section 1 (7%, 13.7x)
 # 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B x 2^20 = 137438953472 B.
 [ "$(cut -d, -f1 "$t/rep/01-kv-vs-context.csv" | tr '\n' ' ')" = "ctx_tokens 1024 4096 131072 1048576 " ] \
   && [ "$(tail -1 "$t/rep/01-kv-vs-context.csv" | cut -d, -f2)" = "137.438953" ] && ok report-kv-rows || bad report-kv-rows "$(cat "$t/rep/01-kv-vs-context.csv")"
+# The compression CSVs: x = the axis value, y = the arch's KV GB / decode GFLOP, in value order;
+# V4-Flash at 128K with csa=8 holds 253430784 B (kvsim cost --set layers.csa.compress_ratio=8).
+[ "$(tr '\n' ' ' < "$t/rep/02-compression-kv.csv")" = "value,deepseek-v4-flash 4,0.476040192 8,0.253430784 " ] \
+  && [ "$(head -1 "$t/rep/02-compression-flops.csv")" = "value,deepseek-v4-flash" ] \
+  && [ "$(grep -o "using [0-9]*:[0-9]*" "$t/rep/02-compression-kv.gp")" = "using 1:2" ] \
+  && grep -q "^set xlabel 'layers.csa.compress_ratio'" "$t/rep/02-compression-kv.gp" && ok report-compression-columns \
+  || bad report-compression-columns "$(cat "$t/rep/02-compression-kv.csv")"
 # The y axis of a log plot has labelled ticks over the data (1-2-5, not only decades): V4-Flash at 1K is 0.019 GB.
 grep -q "^set ytics ('0.02' 0.02, '0.05' 0.05, '0.1' 0.1, '0.2' 0.2, '0.5' 0.5, '1' 1, '2' 2, '5' 5" "$t/rep/01-kv-vs-context.gp" && ok report-log-ticks || bad report-log-ticks "$(grep ytics "$t/rep/01-kv-vs-context.gp")"
 # The table's context columns are named 1K/4K/128K/1M with one unit per column.
@@ -173,7 +180,7 @@ sweep:
   - {path: layers.csa.index_topk, values: [256, 1024]}
 plots:
   - {kind: compression, axis: layers.csa.compress_ratio, ctx: 1M}
-  - {kind: compression, axis: layers.hca.compress_ratio, ctx: 1M}
+  - {kind: compression, axis: layers.hca.compress_ratio, ctx: 1M, title: "HCA ratio"}
   - {kind: types_at_ctx, ctx: 1M}
 EOS
 "$K" sweep "$t/prod.yaml" --db "$t/prod.db" > /dev/null 2>&1
@@ -188,7 +195,9 @@ grep -q "^set title 'Decode FLOPs (FP8-equivalent) vs layers.csa.compress_ratio 
 sed 's/^product: true/product: false/; s/^name: product/name: lone/' "$t/prod.yaml" > "$t/lone.yaml"
 "$K" sweep "$t/lone.yaml" --db "$t/prod.db" > /dev/null 2>&1
 "$K" report "$t/lone.yaml" --db "$t/prod.db" --out "$t/lone" > "$t/out" 2>&1 || bad lone-report "$(cat "$t/out")"
-grep -q "^set title 'KV cache vs layers.hca.compress_ratio at 1M tokens (other axes as written)'" "$t/lone/02-compression-kv.gp" \
+# (headed by the scenario's title for the plot)
+grep -q "^set title 'HCA ratio: KV cache (other axes as written)'" "$t/lone/02-compression-kv.gp" \
+  && grep -q "^### HCA ratio: decode FLOPs (FP8-equivalent) (other axes as written)$" "$t/lone/index.md" \
   && grep -q "^- deepseek-v4-pro: layers.csa.compress_ratio as written, layers.csa.index_topk as written$" "$t/lone/index.md" \
   && [ "$(grep "^4," "$t/lone/01-compression-flops.csv" | cut -d, -f2)" = "$want" ] && ok lone-slice-stated || bad lone-slice-stated "$(grep title "$t/lone/02-compression-kv.gp")"
 # One colour per layer type in every plot of a report: csa and hca the same in the KV and FLOPs plots.
@@ -196,6 +205,10 @@ for ty in csa hca; do
   a=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-kv.gp"); b=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-flops.gp")
   [ -n "$a" ] && [ "$a" = "$b" ] && ok type-colour-$ty || bad type-colour-$ty "'$a' vs '$b'"
 done
+# The types CSVs: one row per arch, one column per layer type (KV: only types that hold a cache), in GB / GFLOP.
+[ "$(head -1 "$t/prod/03-types-at-ctx-kv.csv")" = "arch,hca,csa" ] && [ "$(head -1 "$t/prod/03-types-at-ctx-flops.csv")" = "arch,hca,csa,embed,head" ] \
+  && [ "$(grep -c . "$t/prod/03-types-at-ctx-kv.csv")" = 2 ] && grep -q "using 2:xtic(1)" "$t/prod/03-types-at-ctx-kv.gp" \
+  && ok types-csv-columns || bad types-csv-columns "$(cat "$t/prod/03-types-at-ctx-kv.csv")"
 # Beside the stacked bars, each type's share (%) of the total: V4-Pro's 5.3 GB at 1M.
 grep -q "^| deepseek-v4-pro | 5.299 | 3.15 | 96.9 |$" "$t/prod/index.md" && ok types-share-table || bad types-share-table "$(grep '^| deepseek-v4-pro' "$t/prod/index.md")"
 
