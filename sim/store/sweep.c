@@ -211,7 +211,7 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
                              * is recorded with its error and listed at the end. */
                             if ((rc = store_put_error(db, &pm, ce.msg, e))) goto out;
                             if (st->n_errors < SWEEP_MAX_ERRORS)
-                                snprintf(st->error[st->n_errors++], sizeof st->error[0], "%.60s%s%.120s%s ctx %llu %s batch %llu: %.150s",
+                                snprintf(st->error[st->n_errors++], sizeof st->error[0], "%.60s%s%.120s%s ctx %llu %s batch %llu: %.380s",
                                          v[i].m.name, v[i].params[0] ? " [" : "", v[i].params, v[i].params[0] ? "]" : "", (unsigned long long)s->ctx[c], pm.phase,
                                          (unsigned long long)s->batch[b], ce.msg);
                             st->failed++;

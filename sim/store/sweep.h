@@ -49,7 +49,7 @@ typedef struct {
     long measured, measure_reused;  /* reference-kernel runs (arch x context) */
     long failed;                 /* points the model refused (recorded in point_errors) */
     int n_errors;                /* the first SWEEP_MAX_ERRORS of them, as messages */
-    char error[SWEEP_MAX_ERRORS][400];
+    char error[SWEEP_MAX_ERRORS][600];
 } sweep_stats;
 
 /* Evaluate and store every point of s in db_path. A point the model refuses
