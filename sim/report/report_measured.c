@@ -195,8 +195,9 @@ static void measured_caption(rep *r, measure_ctx *mc)
         fprintf(r->md, "No measurements in the database: add a `measured:` block to the scenario and rerun kvsim sweep.\n");
         return;
     }
-    fprintf(r->md, "%d counters (FLOPs, FP8-equivalent FLOPs, KV bytes, KV read and written, weight bytes read; per layer "
-                   "type, prefill and decode, every measured context): %d equal the model exactly", mc->rows, mc->exact);
+    fprintf(r->md, "%d counter%s (FLOPs, FP8-equivalent FLOPs, KV bytes, KV read and written, weight bytes read; per layer "
+                   "type, prefill and decode, every measured context): %d equal%s the model exactly", mc->rows,
+            mc->rows == 1 ? "" : "s", mc->exact, mc->exact == 1 ? "s" : "");
     if (mc->rows != mc->exact) fprintf(r->md, ", the largest difference %.3g%%", 100 * mc->worst_rel);
     fputs(".", r->md);
     if (!mc->times_n) { fputc('\n', r->md); return; }
