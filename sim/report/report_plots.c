@@ -466,13 +466,14 @@ int plot_compression(rep *r, const sc_plot *p, const char *slug)
 
 /* The budgets of a fit plot: the scenario's per-device budgets (GB). The
  * hook for node-level budgets (a deployment's devices x memory): add rows. */
-typedef struct { char label[64]; double bytes; } fit_budget;
+typedef struct { char label[64], column[80]; double bytes; } fit_budget;
 
 static int fit_budgets(const sc_plot *p, fit_budget *out, int max)
 {
     int n = 0;
     for (int b = 0; b < p->n_budgets && n < max; b++, n++) {
         snprintf(out[n].label, sizeof out[n].label, "%g GB", p->budget_gb[b]);
+        snprintf(out[n].column, sizeof out[n].column, "fit_%gGB_tokens", p->budget_gb[b]);
         out[n].bytes = p->budget_gb[b] * 1e9;
     }
     return n;
@@ -485,7 +486,7 @@ int plot_fit_context(rep *r, const sc_plot *p, const char *slug)
     rep_file d;
     if ((rc = rep_open(r, &d, slug, "csv"))) return rc;
     fputs("arch,weights_GB", d.f);
-    for (int b = 0; b < nb; b++) { char lab[80]; rep_csv_label(bud[b].label, lab, sizeof lab); fprintf(d.f, ",fit_%s_tokens", lab); }
+    for (int b = 0; b < nb; b++) { char lab[80]; rep_csv_label(bud[b].column, lab, sizeof lab); fprintf(d.f, ",%s", lab); }
     fputc('\n', d.f);
     char title[300];
     snprintf(title, sizeof title, "%s%s", rep_title(p, "Longest context that fits after the weights (batch 1)"), as_written_note(r));
