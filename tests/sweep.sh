@@ -357,6 +357,13 @@ grep -qF "title 'x''\"; system(''touch CANARY1'')" "$t/evilrep/01-kv-vs-context.
   bad canary-title-quoted "$(grep -o "title 'x[^,]*" "$t/evilrep/01-kv-vs-context.gp")"
 outside=$(find "$t/cwd" -newer "$t/evil/s.yaml" -type f | grep -v "^$t/cwd/reports/" | head -3)
 [ -z "$outside" ] && ok canary-stays-in-reports || bad canary-stays-in-reports "$outside"
+# Markdown: a name with a pipe and HTML stays one table cell, shown as text.
+mkdir -p "$t/pipe/archs"
+{ echo 'name: "pipe|name <b>"'; grep -v '^name:' archs/tiny/gqa.yaml; } > "$t/pipe/archs/p.yaml"
+printf 'name: pipes\narchs: [archs/p.yaml]\ncontexts: [1k]\nplots:\n  - {kind: kv_vs_context}\n' > "$t/pipe/s.yaml"
+"$K" sweep "$t/pipe/s.yaml" --db "$t/pipe/p.db" > "$t/out" 2>&1 && "$K" report "$t/pipe/s.yaml" --db "$t/pipe/p.db" --out "$t/pipe/rep" >> "$t/out" 2>&1
+grep -qF '| pipe\|name &lt;b&gt; |' "$t/pipe/rep/index.md" && ! grep -q 'pipe|name\|<b>' "$t/pipe/rep/index.md" && ok md-escapes-cells ||
+  bad md-escapes-cells "$(grep pipe "$t/pipe/rep/index.md" "$t/out" | head -5)"
 
 # 8. Bad databases: read-only, newer schema, not a database.
 cp "$t/small.db" "$t/ro.db"; chmod 444 "$t/ro.db"

@@ -354,6 +354,16 @@ static void codes(void)
     /* bf16: 1 + 2^-8 is a tie between 1 and 1 + 2^-7: even mantissa wins (1). */
     CHECK("bf16-tie-to-even", quant_round(DT_BF16, 1.0f + 0x1p-8f) == 1.0f);
     CHECK("bf16-tie-to-even-up", quant_round(DT_BF16, 1.0f + 3 * 0x1p-8f) == 1.0f + 0x1p-6f);
+    /* The same ties through quant_encode's bf16 row path (its own rounding code):
+     * 1 + 2^-8 -> 0x3f80 (1), 1 + 3 x 2^-8 -> 0x3f82 (1 + 2^-6), little-endian. */
+    {
+        fmt bf;
+        fmt_from_dtype(&bf, DT_BF16);
+        float tie[2] = {1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f};
+        uint8_t enc2[4] = {0};
+        quant_encode(&bf, tie, 2, enc2);
+        CHECK("bf16-row-ties-to-even", enc2[0] == 0x80 && enc2[1] == 0x3f && enc2[2] == 0x82 && enc2[3] == 0x3f);
+    }
     CHECK("fp8-e4m3-saturates", quant_round(DT_FP8_E4M3, 1000.0f) == 448.0f && quant_round(DT_FP8_E4M3, -1e9f) == -448.0f);
     CHECK("fp8-e4m3-subnormal", quant_round(DT_FP8_E4M3, 0x1p-9f) == 0x1p-9f && quant_round(DT_FP8_E4M3, 0x1p-11f) == 0.0f);
     CHECK("fp8-e4m3-grid", quant_round(DT_FP8_E4M3, 17.0f) == 16.0f && quant_round(DT_FP8_E4M3, 19.0f) == 20.0f);

@@ -60,6 +60,15 @@ int main(void)
     }
     CHECK("spec-gemma-e2b-sharing", ok);
     spec_free(&m);
+    /* kv_sharing.fraction rounds to the nearest count: 0.5714 x 35 = 19.999 -> 20
+     * shared layers (README, Gemma 4 E2B's 20 of 35), the same 15-34 as above. */
+    const char *frac[] = {"kv_sharing.fraction=0.5714"};
+    CHECK("spec-fraction-load", spec_load(&m, "archs/gemma4-e2b.yaml", frac, 1, &e) == 0);
+    int shared = 0;
+    for (u64 i = 0; i < m.n_layers; i++) shared += m.layer[i].shared_kv;
+    CHECK_EQ("spec-fraction-rounds", shared, 20);
+    CHECK("spec-fraction-first-shared", !m.layer[14].shared_kv && m.layer[15].shared_kv);
+    spec_free(&m);
     /* E4B: layers 24-41 share; sources 22 (sliding) and 23 (full: layers 5, 11,
      * 17, 23 are full, and 23 < 24 owns its cache; HF's rule takes the last
      * earlier layer of the type, prev_layers[::-1].index(type)). The note in
