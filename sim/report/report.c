@@ -5,6 +5,7 @@
 #include "report_impl.h"
 #include "plot.h"
 #include "claims.h"
+#include "paths.h"
 #include "units.h"
 #include "ytree.h"
 #include <stdio.h>
@@ -37,21 +38,6 @@ static void plot_base_slug(const sc_plot *p, int k, char *slug, size_t len)
 {
     snprintf(slug, len, "%02d-", k + 1);
     plot_slug(plot_kind_name[p->kind], slug + 3, len - 3);
-}
-
-static int mkdirs(const char *path, sim_err *e)
-{
-    char buf[700];
-    if (strlen(path) >= sizeof buf) return sim_fail(e, SIM_EINVAL, "--out path too long");
-    strcpy(buf, path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST) return sim_fail(e, SIM_EIO, "%s: cannot create: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST) return sim_fail(e, SIM_EIO, "%s: cannot create: %s", buf, strerror(errno));
-    return SIM_OK;
 }
 
 /* For each arch and axis, the index of the axis value the spec has as
@@ -301,7 +287,7 @@ int report_write(const scenario *s, const char *db_path, const char *out_dir, co
     snprintf(info->index_path, sizeof info->index_path, "%s/index.md", out_dir);
     if ((rc = sweep_variants(s, &r.v, &r.nv, e))) return rc;
     find_written_values(&r);
-    if ((rc = store_open(&r.db, db_path, true, e)) || (rc = mkdirs(out_dir, e)) || (rc = collect_types(&r))) goto out;
+    if ((rc = store_open(&r.db, db_path, true, e)) || (rc = sim_mkdir_p(out_dir, e)) || (rc = collect_types(&r))) goto out;
     r.md = fopen(tmp, "w");
     if (!r.md) { rc = sim_fail(e, SIM_EIO, "%s: cannot write: %s", tmp, strerror(errno)); goto out; }
     header_section(&r, db_path, version);
