@@ -5,9 +5,9 @@
 #include "report_impl.h"
 #include "plot.h"
 #include "claims.h"
-#include "paths.h"
 #include "units.h"
 #include "ytree.h"
+#include "paths.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
