@@ -679,9 +679,9 @@ int ref_result(const ref_model *M, cost_result *r, sim_err *e)
     }
     cost_t c = unit_cost(M, &M->embed);
     add_cost(&row_for(r, "embed")->c, &c);
-    if (m->ple.dim) {
+    if (m->ple.type) {
         c = unit_cost(M, &M->ple);
-        add_cost(&row_for(r, "ple")->c, &c);
+        add_cost(&row_for(r, m->ple.type->name)->c, &c);
     }
     c = unit_cost(M, &M->head);
     add_cost(&row_for(r, "head")->c, &c);
@@ -693,7 +693,7 @@ double ref_type_time(const ref_model *M, const char *name)
 {
     double t = 0;
     if (!strcmp(name, "embed")) return M->embed.time_s;
-    if (!strcmp(name, "ple")) return M->ple.time_s;
+    if (M->m->ple.type && !strcmp(name, M->m->ple.type->name)) return M->ple.time_s;
     if (!strcmp(name, "head")) return M->head.time_s;
     for (u64 i = 0; i < M->m->n_layers; i++) {
         char nm[48];
