@@ -1,8 +1,8 @@
 /* output.c - see output.h. */
 #include "output.h"
 #include "units.h"
-#include "cli.h"
 #include "layer.h"
+#include "cli.h"
 #include <string.h>
 
 static const char *phase_name(phase p) { return p == PH_PREFILL ? "prefill" : "decode"; }
