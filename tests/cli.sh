@@ -257,6 +257,13 @@ expect plural-one 0 "$K" compare archs/llama-3-8b.yaml archs/tiny/gqa.yaml
 has plural-one-layer "keqv (1 layer)" out
 has plural-layers "attn (32 layers)" out
 
+# run and validate name their settings and the version too.
+expect run-settings 0 "$K" run archs/tiny/gqa.yaml --ctx 5 --decode 1 --set layers.sliding.window=4
+has run-settings-head "prefill 5 + 1 decode step; kvsim $V" out
+has run-settings-set "^  settings: --set layers.sliding.window=4$" out
+expect validate-settings 0 "$K" validate archs/tiny/gqa.yaml --ctx 5 --brief --set=layers.sliding.window=4
+has validate-settings-set "^  settings: --set layers.sliding.window=4$" out
+
 # ---- issue 10.11: run --dump refuses a non-empty directory ----
 mkdir -p "$t/dump"; echo stale > "$t/dump/L0.stale.npy"
 expect dump-nonempty 2 "$K" run archs/tiny/gqa.yaml --ctx 5 --dump "$t/dump"

@@ -93,3 +93,12 @@ const char *cli_spec_path(const char *arg, char *buf, size_t len)
     }
     return arg;
 }
+
+void cli_settings_line(FILE *f, const char *const *sets, int n_sets, const char *hw)
+{
+    if (!n_sets && !hw) return;
+    fputs("  settings:", f);
+    for (int i = 0; i < n_sets; i++) fprintf(f, " --set %s", sets[i]);
+    if (hw) fprintf(f, " --hw %s", hw);
+    fputc('\n', f);
+}

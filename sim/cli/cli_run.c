@@ -132,9 +132,11 @@ int cli_run(int argc, char **argv)
     int32_t *tok = malloc((T + ndec) * sizeof *tok);
     if (!tok) { fprintf(stderr, "kvsim: out of memory\n"); rc = 2; goto out; }
     for (u64 i = 0; i < T + ndec; i++) tok[i] = (int32_t)ref_rand_index(&M, 0x70c0 + T, i, m.vocab);
-    printf("run %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu, prefill %llu + %llu decode steps\n",
-           file, m.name, (unsigned long long)S, (unsigned long long)m.d_model, (unsigned long long)m.vocab,
-           (unsigned long long)m.n_layers, (unsigned long long)seed, (unsigned long long)T, (unsigned long long)ndec);
+    printf("run %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu, prefill %llu + %llu decode %s; "
+           "kvsim " KVSIM_VERSION "\n", file, m.name, (unsigned long long)S, (unsigned long long)m.d_model,
+           (unsigned long long)m.vocab, (unsigned long long)m.n_layers, (unsigned long long)seed, (unsigned long long)T,
+           (unsigned long long)ndec, cli_plural((long long)ndec, "step", "steps"));
+    cli_settings_line(stdout, sets, n_sets, NULL);
     char cs[160];
     cost_result r;
     for (u64 step = 0; step <= ndec; step++) {

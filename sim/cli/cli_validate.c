@@ -189,9 +189,10 @@ static int validate_one(const vopts *o, const char *path)
         spec_free(&m);
         return 2;
     }
-    printf("== %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu\n", path, m.name,
-           (unsigned long long)S, (unsigned long long)m.d_model, (unsigned long long)m.vocab,
+    printf("== %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu; kvsim " KVSIM_VERSION "\n", path,
+           m.name, (unsigned long long)S, (unsigned long long)m.d_model, (unsigned long long)m.vocab,
            (unsigned long long)m.n_layers, (unsigned long long)o->seed);
+    cli_settings_line(stdout, o->sets, o->n_sets, NULL);
     int status = 0, fails = 0, checks = 0;
     u64 Tmax = 0;
     for (int c = 0; c < nctx; c++) Tmax = ctx[c] > Tmax ? ctx[c] : Tmax;

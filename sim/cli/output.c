@@ -314,12 +314,7 @@ static void table_settings(FILE *f, const out_settings *st)
     if (st->q.page > 1) fprintf(f, "cache in pages of %llu entries", (unsigned long long)st->q.page);
     else fputs("cache in logical bytes (no paging)", f);
     fputs("; kvsim " KVSIM_VERSION "\n", f);
-    if (st->n_sets || st->hw) {   /* the options that change the numbers, as given */
-        fputs("  settings:", f);
-        for (int i = 0; i < st->n_sets; i++) fprintf(f, " --set %s", st->sets[i]);
-        if (st->hw) fprintf(f, " --hw %s", st->hw);
-        fputc('\n', f);
-    }
+    cli_settings_line(f, st->sets, st->n_sets, st->hw);
 }
 
 /* The width of a name column: its longest entry, at least 16. */
