@@ -111,6 +111,32 @@ static void json_roof(FILE *f, const hw_profile *hw, const cost_t *c)
             rl.compute_s, rl.memory_s, rl.time_s, rl.intensity, rl.memory_bound ? "memory" : "compute");
 }
 
+/* The rest of a row object after its name: cost fields, or (with hw) the
+ * roofline; ends the object. */
+typedef void (*json_row_fn)(FILE *f, const hw_profile *hw, const cost_t *c);
+
+static void json_cost_row(FILE *f, const hw_profile *hw, const cost_t *c)
+{
+    (void)hw;
+    json_cost_fields(f, c);
+    fputs("}", f);
+}
+
+/* `, "by_layer": [{"layer": i, "type": T, ...row...}, ...]` */
+static void json_by_layer(FILE *f, const model_spec *m, const cost_result *r, const hw_profile *hw, json_row_fn row_fn)
+{
+    char tn[48];
+    fputs(", \"by_layer\": [", f);
+    for (int i = 0; i < r->n_layers; i++) {
+        spec_layer_type_name(m, i, tn, sizeof tn);
+        fprintf(f, "%s{\"layer\": %d, \"type\": ", i ? ", " : "", i);
+        out_json_str(f, tn);
+        fputs(", ", f);
+        row_fn(f, hw, &r->layer[i]);
+    }
+    fputs("]", f);
+}
+
 /* One arch as a JSON object; with_settings puts "settings" first (cost). */
 static void json_one(FILE *f, const out_item *it, const out_settings *st, const out_item *base, bool with_settings)
 {
@@ -142,19 +168,7 @@ static void json_one(FILE *f, const out_item *it, const out_settings *st, const 
         fputs("}", f);
     }
     fputs("]", f);
-    char tn[48];
-    if (st->by_layer) {
-        fputs(", \"by_layer\": [", f);
-        for (int i = 0; i < r->n_layers; i++) {
-            spec_layer_type_name(m, i, tn, sizeof tn);
-            fprintf(f, "%s{\"layer\": %d, \"type\": ", i ? ", " : "", i);
-            out_json_str(f, tn);
-            fputs(", ", f);
-            json_cost_fields(f, &r->layer[i]);
-            fputs("}", f);
-        }
-        fputs("]", f);
-    }
+    if (st->by_layer) json_by_layer(f, m, r, NULL, json_cost_row);
     if (it->hw) {
         fputs(", \"hw\": {\"name\": ", f);
         out_json_str(f, it->hw->name);
@@ -169,17 +183,7 @@ static void json_one(FILE *f, const out_item *it, const out_settings *st, const 
             json_roof(f, it->hw, &r->type[k].c);
         }
         fputs("]", f);
-        if (st->by_layer) {
-            fputs(", \"by_layer\": [", f);
-            for (int i = 0; i < r->n_layers; i++) {
-                spec_layer_type_name(m, i, tn, sizeof tn);
-                fprintf(f, "%s{\"layer\": %d, \"type\": ", i ? ", " : "", i);
-                out_json_str(f, tn);
-                fputs(", ", f);
-                json_roof(f, it->hw, &r->layer[i]);
-            }
-            fputs("]", f);
-        }
+        if (st->by_layer) json_by_layer(f, m, r, it->hw, json_roof);
         fputs("}", f);
     }
     if (base) {
