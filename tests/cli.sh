@@ -279,6 +279,8 @@ mkdir -p "$t/elsewhere"
   && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["total"]["kv_bytes"] == 32*4096*4096 and d["hw"]["name"] == "h200"' "$t/out" \
   && ok data-dir-from-anywhere || bad data-dir-from-anywhere "$(cat "$t/err")"
 (cd "$t/elsewhere" && "$KA" cost archs/gemma4-e2b.yaml --ctx 4k > /dev/null) 2> "$t/err" && ok data-dir-archs-path || bad data-dir-archs-path "$(cat "$t/err")"
+(cd "$t/elsewhere" && "$KA" cost no-such-arch) > /dev/null 2> "$t/err"
+[ $? = 2 ] && grep -q "no-such-arch: cannot open.*(nor a shipped spec in $R/archs)" "$t/err" && ok data-dir-missing-says-where || bad data-dir-missing-says-where "$(cat "$t/err")"
 mkdir -p "$t/data/scenarios/hw" "$t/data/archs"
 sed 's/^name: h200/name: my-gpu/' scenarios/hw/h200.yaml > "$t/data/scenarios/hw/my-gpu.yaml"
 (cd "$t/elsewhere" && KVSIM_DATA="$t/data" "$KA" cost "$R/archs/llama-3-8b.yaml" --hw my-gpu) > "$t/out" 2> "$t/err" \

@@ -2,16 +2,17 @@
 #include "cli.h"
 #include "units.h"
 #include "paths.h"
+#include "spec_any.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-int cli_bad(const char *cmd, const char *fmt, ...)
+int cli_bad(const char *cmd, const char *format, ...)
 {
     va_list ap;
     fprintf(stderr, "kvsim%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    va_start(ap, format);
+    vfprintf(stderr, format, ap);
     va_end(ap);
     fprintf(stderr, "\n(see kvsim %s%s--help)\n", cmd ? cmd : "", cmd ? " " : "");
     return 2;
@@ -101,4 +102,16 @@ void cli_settings_line(FILE *f, const char *const *sets, int n_sets, const char 
     for (int i = 0; i < n_sets; i++) fprintf(f, " --set %s", sets[i]);
     if (hw) fprintf(f, " --hw %s", hw);
     fputc('\n', f);
+}
+
+int cli_load_spec(model_spec *m, const char *arg, const char *const *sets, int n_sets, sim_err *e)
+{
+    char buf[4200];
+    const char *path = cli_spec_path(arg, buf, sizeof buf);
+    int rc = spec_load_any(m, path, sets, n_sets, e);
+    if (rc == SIM_EIO && path == arg && !sim_file_exists(arg) && arg[0] != '/') {
+        size_t n = strlen(e->msg);
+        snprintf(e->msg + n, sizeof e->msg - n, " (nor a shipped spec in %s/archs)", sim_data_dir());
+    }
+    return rc;
 }

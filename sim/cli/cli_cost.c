@@ -2,7 +2,6 @@
  * (with --set), evaluate the cost model and print (output.h). */
 #include "cli.h"
 #include "spec.h"
-#include "spec_any.h"
 #include "cost.h"
 #include "hw.h"
 #include "output.h"
@@ -75,9 +74,7 @@ static int load_all(const opts *o, model_spec *ms, cost_result *rs, out_item *it
 {
     sim_err e;
     for (int i = 0; i < o->n_files; i++) {
-        char buf[4200];
-        const char *path = cli_spec_path(o->files[i], buf, sizeof buf);
-        int rc = spec_load_any(&ms[i], path, o->sets, o->st.n_sets, &e);
+        int rc = cli_load_spec(&ms[i], o->files[i], o->sets, o->st.n_sets, &e);
         if (!rc) {
             rc = cost_eval(&ms[i], &o->st.q, &rs[i], &e);
             if (rc) spec_free(&ms[i]);
@@ -131,8 +128,7 @@ int cli_check(int argc, char **argv)
     for (int i = 0; i < o.n_files; i++) {
         model_spec m;
         sim_err e;
-        char buf[4200];
-        if (spec_load_any(&m, cli_spec_path(o.files[i], buf, sizeof buf), o.sets, o.st.n_sets, &e)) {
+        if (cli_load_spec(&m, o.files[i], o.sets, o.st.n_sets, &e)) {
             fprintf(stderr, "kvsim: %s\n", e.msg);
             worst = 2;
             continue;

@@ -12,7 +12,6 @@
  * min(n, V) rows), and they price a weight class's elements in one sum where
  * the model rounds block scales per tensor group. */
 #include "cli.h"
-#include "spec_any.h"
 #include "layer.h"
 #include "ref.h"
 #include "spec_scale.h"
@@ -162,8 +161,7 @@ static int parse(int argc, char **argv, vopts *o)
 /* Load, scale and truncate a spec as the options say. */
 static int load_scaled(const vopts *o, const char *path, model_spec *m, u64 *S, sim_err *e)
 {
-    char pbuf[4200];
-    int rc = spec_load_any(m, cli_spec_path(path, pbuf, sizeof pbuf), o->sets, o->n_sets, e);
+    int rc = cli_load_spec(m, path, o->sets, o->n_sets, e);
     if (rc) return rc;
     *S = o->scale ? o->scale : spec_scale_auto(m, 256);
     if ((rc = spec_scale(m, *S, e)) || (o->layers && (rc = spec_truncate(m, o->layers, e)))) {
