@@ -6,7 +6,7 @@ pass=0; fail=0
 ok()   { pass=$((pass+1)); echo "PASS cli/$1"; }
 bad()  { fail=$((fail+1)); echo "FAIL cli/$1: $2"; }
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-R=$PWD; KA=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")   # the repository; kvsim by an absolute path
+R=$(pwd -P); KA=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")   # the repository; kvsim by an absolute path
 
 # expect NAME STATUS CMD...: run, compare the exit status.
 expect() { n=$1; s=$2; shift 2; "$@" >"$t/out" 2>"$t/err"; r=$?; [ "$r" = "$s" ] && ok "$n" || bad "$n" "exit $r, want $s: $(head -c 300 "$t/err")"; }
