@@ -176,6 +176,9 @@ assert len(keys) >= 15 and "kv_sharing" in keys, keys
 out = open(sys.argv[2]).read()
 missing = [k for k in keys if not re.search(r'^  %s ' % k, out, re.M)]
 assert not missing, "help spec lacks top-level keys %s" % missing
+top = out.split("Component types")[0]
+twice = [k for k in keys if len(re.findall(r'^  %s ' % k, top, re.M)) != 1]
+assert not twice, "help spec lists top-level keys more than once: %s" % twice
 assert re.search(r'^  q_heads ', out, re.M) and "attention type: gqa" in out
 PY
 # The --hw header prints a measured profile's small rates with digits that

@@ -17,11 +17,6 @@ static const char *const spec_keys[][2] = {
             "and the gated per-layer update; vocab defaults to the model's"},
     {"kv_dtype", "cache entry format: a dtype or a name from `formats` (default bf16)"},
     {"act_dtype", "dtype of activations crossing layers (default bf16)"},
-    {"rope", "{theta, scaling: {type: none|linear|llama3|yarn, factor, ...}}: rotary embedding base\n"
-             "(default 10000) and context extension; linear needs factor; llama3 adds low_freq_factor,\n"
-             "high_freq_factor, original_max_position; yarn adds original_max_position, beta_fast,\n"
-             "beta_slow, mscale, mscale_all_dim"},
-    {"norm_eps", "real [1e-12, 0.1]: RMSNorm epsilon (default 1e-6)"},
     {"weights", "{linear, experts, embed, small, compressor}: storage format per weight class;\n"
                 "all default to `linear` (bf16); `small` (norms, biases, mHC) to bf16"},
     {"compute", "{linear, attention, indexer}: compute dtype per class, for FP8-equivalent FLOPs\n"
@@ -38,7 +33,7 @@ static const char *const spec_keys[][2] = {
              "config.json gives it (default theta 10000, no scaling); llama3 takes low_freq_factor,\n"
              "high_freq_factor, original_max_position; yarn takes original_max_position, beta_fast,\n"
              "beta_slow, mscale, mscale_all_dim. The kernels apply it; costs do not depend on it"},
-    {"norm_eps", "RMSNorm epsilon (default 1e-6)"},
+    {"norm_eps", "real [1e-12, 0.1]: RMSNorm epsilon (default 1e-6)"},
     {"pattern", "which kind each layer is: a list of kind names where {repeat: [...], times: N}\n"
                 "repeats a group, or {every: N, offset: O, kind: K, else: E, last: L}; optional with\n"
                 "one kind; must give exactly n_layers layers"},
