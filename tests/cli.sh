@@ -24,7 +24,19 @@ expect missing-spec 2 "$K" cost archs/nope.yaml
 has missing-spec-msg "archs/nope.yaml: cannot open" err
 expect noncausal-decode 2 "$K" cost archs/llama-3-8b.yaml --noncausal
 expect overflow 2 "$K" cost archs/deepseek-v4-pro.yaml --ctx 1M --phase prefill --batch 4294967296
-has overflow-msg "exceeds 2^64-1" err
+has overflow-msg "2^64-1" err
+has overflow-names-metric "flops.attn, " err
+# Issue 10 item 5: Llama-3.1-405B, 1M-token prefill, batch 2: FP8-equivalent FLOPs
+# 21,882,955,090,046,222,336 > 2^64-1 (hand derivation in tests/test_cost.c,
+# range_405b: 2 x 10,941,477,545,023,111,168) printed as exact digits in JSON and CSV.
+expect range-405b-json 0 "$K" cost tests/specs/llama-3.1-405b.yaml --ctx 1M --phase prefill --batch 2 --format json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["total"]["flops_fp8_equiv"] == 21882955090046222336, d["total"]["flops_fp8_equiv"]' "$t/out" && ok range-405b-json-exact || bad range-405b-json-exact "$(head -c 300 "$t/out")"
+expect range-405b-csv 0 "$K" cost tests/specs/llama-3.1-405b.yaml --ctx 1M --phase prefill --batch 2 --format csv
+has range-405b-csv-exact ',"total",126,[0-9]*,[0-9]*,21882955090046222336,' out
+expect range-405b-table 0 "$K" cost tests/specs/llama-3.1-405b.yaml --ctx 1M --phase prefill --batch 2
+has range-405b-table-fp8 "21.883 EFLOP" out
+expect range-405b-b8 2 "$K" cost tests/specs/llama-3.1-405b.yaml --ctx 1M --phase prefill --batch 8
+has range-405b-b8-names "the exact counts of flops.attn, flops (the categories' sum) exceed 2^64-1" err
 
 # Table output carries units: GB and GiB side by side.
 expect table 0 "$K" cost archs/llama-3-8b.yaml --ctx 128k

@@ -264,7 +264,72 @@ static void overflow(void)
     cost_result_free(&r);
     /* Batch 2^30 of 1M-token prefills does not: a clear SIM_ERANGE. */
     q.B = 1ull << 30;
-    CHECK("overflow-range-error", cost_eval(&M, &q, &r, &E) == SIM_ERANGE && strstr(E.msg, "exceeds 2^64-1"));
+    CHECK("overflow-range-error", cost_eval(&M, &q, &r, &E) == SIM_ERANGE && strstr(E.msg, "exceed") &&
+                                      strstr(E.msg, "2^64-1") && strstr(E.msg, "flops.attn"));
+    spec_free(&M);
+}
+
+/* Issue 10 item 5: a 1M-token prefill of Llama-3.1-405B. Every reported count
+ * fits in 64 bits; FP8-equivalent FLOPs x2 do not (they are 128-bit). Hand
+ * derivation (tests/specs/llama-3.1-405b.yaml: d 16384, 126 layers, H 128,
+ * G 8, h = v = 128, rope 128, d_ff 53248, vocab 128256; BF16 linears and
+ * attention weigh 2 FP8-eq FLOPs per FLOP, FP32 element-wise 4), T = 2^20:
+ *   pairs = T(T+1)/2 = 549,756,338,176
+ *   attn  = 126 x pairs x H x 2(h+v) = 126 x 549756338176 x 65536 = 4,539,632,753,716,494,336
+ *   proj  = 126 x 2T (2 x 16384^2 + 16384 x 2048) = 150,729,850,028,556,288
+ *   ffn   = 126 x 2T x 3 x 16384 x 53248 = 691,584,017,778,081,792
+ *   bf16  = attn + proj + ffn + head 2 x 16384 x 128256
+ *   fp32  = 126 (5 pairs H + T(H+G) 128 x 3 + 5 T d_ff + T d (2 x 4 + 2)) + 4 x 16384
+ *   flops = bf16 + fp32 = 5,426,342,699,118,690,304 (< 2^64-1 = 18,446,744,073,709,551,615)
+ *   FP8-eq = 2 bf16 + 4 fp32 = 10,941,477,545,023,111,168; x2 = 21,882,955,090,046,222,336 > 2^64-1 */
+static void range_405b(void)
+{
+    if (spec_load(&M, "tests/specs/llama-3.1-405b.yaml", NULL, 0, &E)) { printf("%s\n", E.msg); return; }
+    u64 T = 1ull << 20, pairs = T * (T + 1) / 2;
+    cost_query q = {.T = T, .B = 1, .phase = PH_PREFILL};
+    cost_result r;
+    int rc = cost_eval(&M, &q, &r, &E);
+    CHECK("range-405b-1M-prefill-ok", rc == SIM_OK);
+    if (rc) { printf("%s\n", E.msg); spec_free(&M); return; }
+    const cost_t *t = &r.total;
+    u64 attn = 126 * pairs * 65536, proj = 126 * 2 * T * (2 * 16384ull * 16384 + 16384ull * 2048);
+    u64 ffn = 126 * 2 * T * 3 * 16384ull * 53248, head = 2 * 16384ull * 128256;
+    u64 fp32 = 126 * (5 * pairs * 128 + T * 136 * 128 * 3 + 5 * T * 53248 + T * 16384 * 10) + 4 * 16384;
+    u64 bf16 = attn + proj + ffn + head;
+    CHECK_EQ("range-405b-attn", t->flops[FL_ATTN], 4539632753716494336ull);
+    CHECK_EQ("range-405b-attn-formula", t->flops[FL_ATTN], attn);
+    CHECK_EQ("range-405b-proj", t->flops[FL_PROJ], proj);
+    CHECK_EQ("range-405b-ffn", t->flops[FL_FFN], ffn);
+    CHECK_EQ("range-405b-flops", cost_flops(t), 5426342699118690304ull);
+    CHECK_EQ("range-405b-flops-formula", cost_flops(t), bf16 + fp32);
+    /* KV: 126 layers x T x 8 heads x 256 x 2 B = 541,165,879,296 */
+    CHECK_EQ("range-405b-kv", t->kv_bytes, 541165879296ull);
+    /* params as Meta publishes them: 405,853,388,800 */
+    CHECK_EQ("range-405b-params", t->params, 405853388800ull);
+    u128 x2 = (u128)bf16 * 4 + (u128)fp32 * 8;
+    CHECK("range-405b-fp8eq-x2-exact", t->flops_fp8eq_x2 == x2);
+    CHECK("range-405b-fp8eq-x2-beyond-64-bits", t->flops_fp8eq_x2 > (u128)UINT64_MAX);
+    char buf[48];
+    cost_fp8eq_str(t, buf, sizeof buf);
+    CHECK("range-405b-fp8eq-str", !strcmp(buf, "10941477545023111168"));
+    cost_result_free(&r);
+    /* Batch 2: FP8-eq FLOPs themselves pass 2^64 (21,882,955,090,046,222,336); printed exactly. */
+    q.B = 2;
+    rc = cost_eval(&M, &q, &r, &E);
+    CHECK("range-405b-batch2-ok", rc == SIM_OK);
+    if (!rc) {
+        cost_fp8eq_str(&r.total, buf, sizeof buf);
+        CHECK("range-405b-batch2-fp8eq-str", !strcmp(buf, "21882955090046222336"));
+        cost_result_free(&r);
+    }
+    /* Batch 8: attention FLOPs 8 x 4.54e18 = 3.6e19 genuinely do not fit; the
+     * error names them (and the FLOP sum), not the FFN (5.5e18 fits). */
+    q.B = 8;
+    rc = cost_eval(&M, &q, &r, &E);
+    CHECK("range-405b-batch8-erange", rc == SIM_ERANGE);
+    CHECK("range-405b-batch8-names-attn", strstr(E.msg, "flops.attn") != NULL);
+    CHECK("range-405b-batch8-names-sum", strstr(E.msg, "flops (the categories' sum)") != NULL);
+    CHECK("range-405b-batch8-not-ffn", strstr(E.msg, "flops.ffn") == NULL && strstr(E.msg, "kv_bytes") == NULL);
     spec_free(&M);
 }
 
@@ -278,5 +343,6 @@ int main(void)
     cca();
     ffn_res();
     overflow();
+    range_405b();
     return check_done("test_cost");
 }

@@ -62,7 +62,7 @@ static void print_counters(const ref_model *M, const cost_result *r)
         const char *name = k < r->n_types ? r->type[k].name : "total";
         u64 fl = 0;
         for (int j = 0; j < FL_COUNT; j++) fl += c->flops[j];
-        char f8[32];
+        char f8[48];
         cost_fp8eq_str(c, f8, sizeof f8);
         double t = k < r->n_types ? ref_type_time(M, name) : ref_time_total(M);
         printf("  %-16s %6d %8.3f s %14llu %14s %12llu %12llu %12llu %12llu\n", name, k < r->n_types ? r->type[k].layers : r->n_layers,

@@ -38,8 +38,9 @@ static const char *ctr_name(int k)
 
 static int ctr_rule(int k) { return k >= FL_COUNT + 6 ? R_LE : R_EQ; }
 
-/* Counter k of c; the FP8-equivalent total is kept doubled (exact halves). */
-static u64 ctr_get(const cost_t *c, int k)
+/* Counter k of c; the FP8-equivalent total is kept doubled (exact halves)
+ * and is the one 128-bit count. */
+static u128 ctr_get(const cost_t *c, int k)
 {
     if (k < FL_COUNT) return c->flops[k];
     switch (k - FL_COUNT) {
@@ -54,13 +55,14 @@ static u64 ctr_get(const cost_t *c, int k)
     }
 }
 
-static void fmt_val(int k, u64 v, char *buf, size_t len)
+static void fmt_val(int k, u128 v, char *buf, size_t len)
 {
-    if (k == FL_COUNT) snprintf(buf, len, "%llu%s", (unsigned long long)(v / 2), v % 2 ? ".5" : "");
-    else snprintf(buf, len, "%llu", (unsigned long long)v);
+    char d[42];
+    u128_str(k == FL_COUNT ? v / 2 : v, d, sizeof d);
+    snprintf(buf, len, "%s%s", d, k == FL_COUNT && v % 2 ? ".5" : "");
 }
 
-static int ctr_ok(int k, u64 a, u64 m)
+static int ctr_ok(int k, u128 a, u128 m)
 {
     return ctr_rule(k) == R_EQ ? a == m : m <= a;
 }
@@ -81,7 +83,7 @@ static int compare(const cost_result *an, const cost_result *me, bool table, con
         bool missing = !m;
         if (missing) m = &zero;
         for (int k = 0; k < N_CTR; k++) {
-            u64 av = ctr_get(a, k), mv = ctr_get(m, k);
+            u128 av = ctr_get(a, k), mv = ctr_get(m, k);
             bool ok = !missing && ctr_ok(k, av, mv);
             bad += !ok;
             if ((table && (av || mv)) || !ok) {
@@ -89,12 +91,13 @@ static int compare(const cost_result *an, const cost_result *me, bool table, con
                     printf("  %-8s %-16s %-18s %20s %20s %14s  %s\n", "", "type", "counter", "analytical", "measured", "difference", "");
                     header = true;
                 }
-                char as[32], ms[32], ds[40];
+                char as[64], ms[64], ds[48];
                 fmt_val(k, av, as, sizeof as);
                 fmt_val(k, mv, ms, sizeof ms);
-                long long diff = (long long)(mv - av);
-                if (k == FL_COUNT) snprintf(ds, sizeof ds, "%+.1f", (double)diff / 2);
-                else snprintf(ds, sizeof ds, "%+lld", diff);
+                /* The difference of two exact counts (validate runs small contexts). */
+                double diff = mv >= av ? (double)(mv - av) : -(double)(av - mv);
+                if (k == FL_COUNT) snprintf(ds, sizeof ds, "%+.1f", diff / 2);
+                else snprintf(ds, sizeof ds, "%+.0f", diff);
                 printf("  %-8s %-16s %-18s %20s %20s %14s  %s\n", what, name, ctr_name(k), as, ms, ds,
                        ok ? (ctr_rule(k) == R_LE && av != mv ? "ok (<=)" : "ok") : "MISMATCH");
             }

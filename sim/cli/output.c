@@ -27,7 +27,7 @@ void out_json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void ratio_str(u64 a, u64 b, char *buf, size_t len)
+static void ratio_str(double a, double b, char *buf, size_t len)
 {
     if (b == 0) snprintf(buf, len, "%s", a == 0 ? "1" : "inf");
     else snprintf(buf, len, "%.4f", (double)a / (double)b);
@@ -37,7 +37,7 @@ static void ratio_str(u64 a, u64 b, char *buf, size_t len)
 
 static void json_cost_fields(FILE *f, const cost_t *c)
 {
-    char fp8[32];
+    char fp8[48];
     cost_fp8eq_str(c, fp8, sizeof fp8);
     fprintf(f, "\"kv_bytes\": %llu, \"flops\": %llu, \"flops_fp8_equiv\": %s, \"bytes_moved\": %llu, "
             "\"weight_read_bytes\": %llu, \"kv_read_bytes\": %llu, \"kv_written_bytes\": %llu, \"act_bytes\": %llu, "
@@ -141,7 +141,7 @@ static void csv_field(FILE *f, const char *s)
 
 static void csv_row(FILE *f, const model_spec *m, const cost_query *q, const char *row, int layers, const cost_t *c)
 {
-    char fp8[32];
+    char fp8[48];
     cost_fp8eq_str(c, fp8, sizeof fp8);
     csv_field(f, m->name);
     fprintf(f, ",%llu,%s,%llu,", (unsigned long long)q->T, phase_name(q->phase), (unsigned long long)q->B);
@@ -176,7 +176,7 @@ static void table_row(FILE *f, const char *name, int layers, const cost_t *c)
     char kv[48], fl[32], fp[32], bm[48], pa[32];
     units_bytes(c->kv_bytes, kv, sizeof kv);
     units_flops(cost_flops(c), fl, sizeof fl);
-    units_flops(c->flops_fp8eq_x2 / 2, fp, sizeof fp);
+    units_flops_wide(c->flops_fp8eq_x2 / 2, fp, sizeof fp);
     units_bytes(cost_bytes_moved(c), bm, sizeof bm);
     units_count(c->params, pa, sizeof pa);
     char ly[16] = "";
@@ -304,7 +304,7 @@ void out_compare(FILE *f, const out_item *it, int n, const cost_query *q, out_fo
         char kv[48], fl[32], fp[32], rk[32], rf[32], rp[32], pa[32], ac[32];
         units_bytes(x->kv_bytes, kv, sizeof kv);
         units_flops(cost_flops(x), fl, sizeof fl);
-        units_flops(x->flops_fp8eq_x2 / 2, fp, sizeof fp);
+        units_flops_wide(x->flops_fp8eq_x2 / 2, fp, sizeof fp);
         ratio_str(x->kv_bytes, y->kv_bytes, rk, sizeof rk);
         ratio_str(cost_flops(x), cost_flops(y), rf, sizeof rf);
         ratio_str(x->flops_fp8eq_x2, y->flops_fp8eq_x2, rp, sizeof rp);

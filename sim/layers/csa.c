@@ -61,7 +61,7 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     /* the indexer's compressor belongs to the indexer category */
     for (int k = 0; k < FL_COUNT; k++) { o->flops[FL_INDEX] = cadd(ovf, o->flops[FL_INDEX], ic.flops[k]); }
     for (int k = 0; k < DT_COUNT; k++) o->flops_dt[k] = cadd(ovf, o->flops_dt[k], ic.flops_dt[k]);
-    o->flops_fp8eq_x2 = cadd(ovf, o->flops_fp8eq_x2, ic.flops_fp8eq_x2);
+    o->flops_fp8eq_x2 = cadd128(ovf, o->flops_fp8eq_x2, ic.flops_fp8eq_x2);
     o->params = cadd(ovf, o->params, ic.params);
     o->weight_bytes = cadd(ovf, o->weight_bytes, ic.weight_bytes);
     o->params_active = cadd(ovf, o->params_active, ic.params_active);

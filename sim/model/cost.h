@@ -2,7 +2,8 @@
  *
  * For a loaded spec, a context T, a batch B and a phase, cost_eval fills one
  * cost_t per layer plus model-level rows (embeddings, PLE, head) and totals.
- * Every count is an exact u64; any overflow makes cost_eval return SIM_ERANGE.
+ * Every count is an exact u64 (FP8-equivalent FLOPs x2: u128); a count that
+ * exceeds 2^64-1 makes cost_eval return SIM_ERANGE naming the metric.
  *
  * Phases (DESIGN.md section 5):
  *   prefill - T prompt tokens per sequence from an empty cache, causal with the
@@ -47,7 +48,8 @@ extern const char *const flop_cat_name[FL_COUNT];
 
 typedef struct {
     u64 flops[FL_COUNT];  /* FLOPs by category (multiply-add = 2) */
-    u64 flops_fp8eq_x2;   /* FP8-equivalent FLOPs times 2 (exact; see dtype.c) */
+    u128 flops_fp8eq_x2;  /* FP8-equivalent FLOPs times 2, exact in 128 bits
+                             (see dtype.c; print with cost_fp8eq_str) */
     u64 flops_dt[DT_COUNT]; /* the same FLOPs by compute dtype (rooflines) */
     u64 kv_bytes;         /* persistent cache after T tokens, whole batch */
     u64 kv_read_bytes;    /* cache bytes read this step */
@@ -110,7 +112,8 @@ u64 cost_flops(const cost_t *c);
 /* Bytes moved = weights read + KV read + KV written + activations. Can't fail (saturates). */
 u64 cost_bytes_moved(const cost_t *c);
 
-/* FP8-equivalent total as a printable decimal ("123" or "123.5"). */
+/* FP8-equivalent total as exact decimal digits ("123" or "123.5"; up to 39
+ * digits: it may exceed 2^64-1). This function can't fail (truncates to len). */
 void cost_fp8eq_str(const cost_t *c, char *buf, size_t len);
 
 /* ---- helpers for component cost functions ------------------------------ */

@@ -279,6 +279,23 @@ static int bind_u64(sqlite3_stmt *s, int i, u64 v, bool *big)
     return sqlite3_bind_text(s, i, buf, -1, SQLITE_TRANSIENT);
 }
 
+/* The same for the 128-bit count (FP8-equivalent FLOPs x2). */
+static int bind_u128(sqlite3_stmt *s, int i, u128 v)
+{
+    if (v <= (u128)INT64_MAX) return sqlite3_bind_int64(s, i, (sqlite3_int64)v);
+    char buf[48];
+    u128_str(v, buf, sizeof buf);
+    return sqlite3_bind_text(s, i, buf, -1, SQLITE_TRANSIENT);
+}
+
+static u128 col_u128(sqlite3_stmt *s, int i)
+{
+    if (sqlite3_column_type(s, i) != SQLITE_TEXT) return (u128)(u64)sqlite3_column_int64(s, i);
+    u128 v = 0;
+    for (const unsigned char *p = sqlite3_column_text(s, i); *p >= '0' && *p <= '9'; p++) v = v * 10 + (u128)(*p - '0');
+    return v;
+}
+
 /* Read a metric column written by bind_u64. */
 static u64 col_u64(sqlite3_stmt *s, int i)
 {
@@ -301,12 +318,13 @@ int store_put_point(store *st, const point_meta *pm, const cost_result *r, u64 p
     bind_u64(s, 7, pm->ctx, &big);
     sqlite3_bind_text(s, 8, pm->phase, -1, SQLITE_STATIC);
     bind_u64(s, 9, pm->batch, &big);
-    u64 v[] = {t->kv_bytes, cost_flops(t), t->flops_fp8eq_x2, cost_bytes_moved(t), t->weight_read_bytes, t->kv_read_bytes,
+    u64 v[] = {t->kv_bytes, cost_flops(t), 0, cost_bytes_moved(t), t->weight_read_bytes, t->kv_read_bytes,
                t->kv_written_bytes, t->act_bytes, t->weight_bytes, t->params, t->params_active, params_effective,
                t->flops[FL_PROJ], t->flops[FL_ATTN], t->flops[FL_INDEX], t->flops[FL_COMPRESS], t->flops[FL_FFN],
                t->flops[FL_MHC], t->flops[FL_OTHER]};
     _Static_assert(FL_COUNT == 7, "one column per FLOP category");
     for (int i = 0; i < (int)(sizeof v / sizeof v[0]); i++) bind_u64(s, 10 + i, v[i], &big);
+    bind_u128(s, 12, t->flops_fp8eq_x2);   /* v[2]: the 128-bit count */
     if (sqlite3_step(s) != SQLITE_DONE) return dberr(st, e, "insert point");
     if (sqlite3_changes(st->db) == 0) return SIM_OK;   /* another writer got there first */
     sqlite3_stmt *ty = st->put_type;
@@ -318,7 +336,7 @@ int store_put_point(store *st, const point_meta *pm, const cost_result *r, u64 p
         sqlite3_bind_int(ty, 3, r->type[k].layers);
         bind_u64(ty, 4, c->kv_bytes, &big);
         bind_u64(ty, 5, cost_flops(c), &big);
-        bind_u64(ty, 6, c->flops_fp8eq_x2, &big);
+        bind_u128(ty, 6, c->flops_fp8eq_x2);
         bind_u64(ty, 7, cost_bytes_moved(c), &big);
         bind_u64(ty, 8, c->params, &big);
         if (sqlite3_step(ty) != SQLITE_DONE) return dberr(st, e, "insert point type");
@@ -335,7 +353,8 @@ int store_get_point(store *st, const char *key, cost_t *t, u64 *params_effective
     memset(t, 0, sizeof *t);
     *found = rc == SQLITE_ROW;
     if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SIM_OK : dberr(st, e, "read point");
-    u64 *dst[] = {&t->kv_bytes, &t->flops_fp8eq_x2, &t->weight_read_bytes, &t->kv_read_bytes, &t->kv_written_bytes,
+    t->flops_fp8eq_x2 = col_u128(s, 1);
+    u64 skip, *dst[] = {&t->kv_bytes, &skip, &t->weight_read_bytes, &t->kv_read_bytes, &t->kv_written_bytes,
                   &t->act_bytes, &t->weight_bytes, &t->params, &t->params_active, params_effective,
                   &t->flops[FL_PROJ], &t->flops[FL_ATTN], &t->flops[FL_INDEX], &t->flops[FL_COMPRESS],
                   &t->flops[FL_FFN], &t->flops[FL_MHC], &t->flops[FL_OTHER]};
@@ -357,7 +376,7 @@ int store_get_types(store *st, const char *key, type_row *rows, int max, int *n,
         w->layers = sqlite3_column_int(s, 1);
         w->kv_bytes = col_u64(s, 2);
         w->flops = col_u64(s, 3);
-        w->flops_fp8eq_x2 = col_u64(s, 4);
+        w->flops_fp8eq_x2 = col_u128(s, 4);
         w->bytes_moved = col_u64(s, 5);
         w->params = col_u64(s, 6);
     }
