@@ -102,6 +102,12 @@ n=$("$K" cost archs/llama-3-8b.yaml --phase prefill --ctx 8k --noncausal --forma
 # causal: 32 layers x 32 heads x 4 x 128 x 8192*8193/2; noncausal: x 8192^2
 [ "$c" = $((32*32*512*8192*8193/2)) ] && [ "$n" = $((32*32*512*8192*8192)) ] && ok causal-vs-noncausal || bad causal-vs-noncausal "$c $n"
 
+# Non-causal sliding window (issue 10 item 3): Mistral-7B (W = 4096, 32 layers x 32
+# heads x 2(128+128)) at 32K: each query sees |u - v| < W, 32768 x 8191 - 4096 x 4095
+# = 251,629,568 pairs per layer and head (tests/test_cost.c, noncausal).
+n=$("$K" cost tests/configs/mistral-7b-v0.1.json --phase prefill --ctx 32k --noncausal --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
+[ "$n" = $((32*32*512*251629568)) ] && ok noncausal-mistral-window || bad noncausal-mistral-window "$n"
+
 # --page 16: Llama-3-8B at 1000 tokens allocates 63 pages = 1008 entries per layer:
 # 32 x 1008 x 4096 B = 132,120,576 (logical: 32 x 1000 x 4096 = 131,072,000).
 "$K" cost archs/llama-3-8b.yaml --ctx 1000 --page 16 --format json | grep -q '"kv_bytes": 132120576,' && ok page-rounding || bad page-rounding "not 132120576"

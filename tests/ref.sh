@@ -18,6 +18,15 @@ for f in archs/tiny/*.yaml; do
   expect "validate-tiny-$(basename "$f" .yaml)" 0 "$K" validate "$f" --brief
 done
 has validate-tiny-table-lines "0 mismatches: PASS" out
+# Non-causal prefills (issue 10 item 3): symmetric windows |t - v| < W, compressed
+# entries and top-k over all T; the kernels' counters equal the model's at each
+# window's edges T < W, T = W, T = 2W-1 and T >> W (gqa windows 5 and 11, mla 9,
+# cca 7, v4 6 with m = 4 / 8 and top-k, dsa top-k 6, ple 7).
+for spec in gqa:3,5,9,11,21,40 mla:4,9,17,40 cca:3,7,13,40 v4:3,6,11,40 dsa:3,6,11,40 ple:3,7,13,40; do
+  f=${spec%%:*}
+  expect "validate-noncausal-$f" 0 "$K" validate "archs/tiny/$f.yaml" --noncausal --brief --ctx "${spec#*:}"
+done
+has validate-noncausal-pass "0 mismatches: PASS" out
 for f in archs/*.yaml; do
   expect "validate-$(basename "$f" .yaml)-scale-$S" 0 "$K" validate "$f" --brief --scale "$S"
 done

@@ -41,10 +41,123 @@ static void closed_forms(void)
                 for (u64 k = 0; k <= 20; k += 5) ok &= cc_span_compressed(&c, m, k) == brute_comp(T, m, k, ph);
         }
     CHECK("closed-forms-vs-brute", ok && !ovf);
-    /* Noncausal: every query sees T (capped): T * min(T, W). */
+    /* Noncausal global: every query sees all T. */
     cost_ctx c = {.m = &dummy, .q = {.T = 37, .B = 1, .phase = PH_PREFILL, .noncausal = true}, .ovf = &ovf};
     CHECK_EQ("span-noncausal", cc_span_window(&c, 0), 37 * 37);
-    CHECK_EQ("span-noncausal-window", cc_span_window(&c, 11), 37 * 11);
+}
+
+/* Non-causal prefill (issue 10 item 3). A window is symmetric: query u sees
+ * v with |u - v| < W, min(T, u+W-1) - max(1, u-W+1) + 1 keys (up to 2W-1),
+ * as Longformer's sliding window; global layers and compressed entries see
+ * all T (all complete blocks); top-k picks min(T, k) of them. */
+static u64 brute_window_nc(u64 T, u64 W)
+{
+    u64 s = 0;
+    for (u64 u = 1; u <= T; u++) {
+        u64 lo = W && u > W ? u - W + 1 : 1, hi = W && u + W - 1 < T ? u + W - 1 : T;
+        s += hi - lo + 1;
+    }
+    return s;
+}
+
+static void noncausal(void)
+{
+    model_spec dummy = {0};
+    bool ovf = false;
+    int ok = 1;
+    static const u64 Ws[] = {0, 1, 2, 5, 11, 13, 40, 150};
+    for (u64 T = 1; T <= 300; T++)
+        for (size_t w = 0; w < sizeof Ws / sizeof Ws[0]; w++) {
+            cost_ctx c = {.m = &dummy, .q = {.T = T, .B = 1, .phase = PH_PREFILL, .noncausal = true}, .ovf = &ovf};
+            ok &= cc_span_window(&c, Ws[w]) == brute_window_nc(T, Ws[w]);
+            ok &= cc_span_topk(&c, Ws[w] ? Ws[w] : 1) == T * (Ws[w] && Ws[w] < T ? Ws[w] : Ws[w] ? T : 1);
+        }
+    CHECK("noncausal-closed-forms-vs-brute", ok && !ovf);
+    /* Edges by hand, W = 11 (closed form T(2W-1) - W(W-1) once T >= 2W-1):
+     *   T = 5  < W:     every key, 5^2 = 25
+     *   T = 11 = W:     11^2 = 121 (the first and last query see all 11)
+     *   T = 21 = 2W-1:  21 x 21 - 11 x 10 = 331 (only the middle query sees 2W-1 = 21)
+     *   T = 1000 >> W:  1000 x 21 - 110 = 20,890 */
+    static const u64 edge[][2] = {{5, 25}, {11, 121}, {21, 331}, {1000, 20890}};
+    for (int i = 0; i < 4; i++) {
+        cost_ctx c = {.m = &dummy, .q = {.T = edge[i][0], .B = 1, .phase = PH_PREFILL, .noncausal = true}, .ovf = &ovf};
+        char nm[48];
+        snprintf(nm, sizeof nm, "noncausal-window-11-T%llu", (unsigned long long)edge[i][0]);
+        CHECK_EQ(nm, cc_span_window(&c, 11), edge[i][1]);
+    }
+    /* Mistral-7B at 32K (W = 4096): 32768 x 8191 - 4096 x 4095 = 251,629,568 pairs per
+     * layer and head, not T x W = 134,217,728 (the old cap) nor T^2. */
+    cost_ctx cm = {.m = &dummy, .q = {.T = 32768, .B = 1, .phase = PH_PREFILL, .noncausal = true}, .ovf = &ovf};
+    CHECK_EQ("noncausal-mistral-32k", cc_span_window(&cm, 4096), 251629568);
+
+    /* Per type (dims of the causal tests above). */
+    const char *g = "name: g\nd_model: 96\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                    "layers:\n  a: {type: gqa, q_heads: 6, kv_heads: 2, head_dim: 16, window: 11}\n";
+    cost_query q = {.T = 37, .B = 1, .phase = PH_PREFILL, .noncausal = true};
+    cost_result r;
+    if (!load(g)) {
+        /* 37 x 21 - 110 = 667 pairs x 6 heads x 2(16+16) = 256,128 */
+        CHECK("noncausal-gqa-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
+        CHECK_EQ("noncausal-gqa-window-attn", r.total.flops[FL_ATTN], 256128);
+        cost_result_free(&r);
+        spec_free(&M);
+    }
+    /* CSA T = 23 (m = 4, top-k 3, W = 5): every query picks min(3, 23/4 = 5) = 3 entries -> 69;
+     * window 23 x 9 - 5 x 4 = 187 -> (69 + 187) x 4 heads x 2(32+32) = 131,072 */
+    const char *csa = "name: c\nd_model: 40\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                      "layers:\n  a: {type: csa, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
+                      " o_lora_rank: 6, window: 5, compress_ratio: 4, index_heads: 2, index_head_dim: 16, index_topk: 3}\n";
+    q.T = 23;
+    if (!load(csa)) {
+        CHECK("noncausal-csa-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
+        CHECK_EQ("noncausal-csa-attn", r.total.flops[FL_ATTN], 131072);
+        cost_result_free(&r);
+        spec_free(&M);
+    }
+    /* HCA T = 30 (m = 8, W = 5): 30 x 3 entries + 30 x 9 - 20 = 250 -> 340 x 512 = 174,080 */
+    const char *hca = "name: h\nd_model: 40\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                      "layers:\n  a: {type: hca, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
+                      " o_lora_rank: 6, window: 5, compress_ratio: 8}\n";
+    q.T = 30;
+    if (!load(hca)) {
+        CHECK("noncausal-hca-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
+        CHECK_EQ("noncausal-hca-attn", r.total.flops[FL_ATTN], 174080);
+        cost_result_free(&r);
+        spec_free(&M);
+    }
+    /* swa4 T = 20, W = 6: 20 x 11 - 6 x 5 = 190 pairs x 512 = 97,280 */
+    const char *swa = "name: s\nd_model: 40\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                      "layers:\n  a: {type: swa4, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
+                      " o_lora_rank: 6, window: 6}\n";
+    q.T = 20;
+    if (!load(swa)) {
+        CHECK("noncausal-swa4-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
+        CHECK_EQ("noncausal-swa4-attn", r.total.flops[FL_ATTN], 97280);
+        cost_result_free(&r);
+        spec_free(&M);
+    }
+    /* CCA with window 7, T = 20: 20 x 13 - 7 x 6 = 218 pairs x 8 heads x 2(128+128) = 892,928 */
+    const char *cc = "name: z\nd_model: 2048\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                     "layers:\n  a: {type: cca, q_heads: 8, kv_heads: 2, head_dim: 128, conv_kernel: 2, conv_kernel2: 2, window: 7}\n";
+    if (!load(cc)) {
+        CHECK("noncausal-cca-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
+        CHECK_EQ("noncausal-cca-window-attn", r.total.flops[FL_ATTN], 892928);
+        cost_result_free(&r);
+        spec_free(&M);
+    }
+    /* DSA T = 9, top-k 4 (dims of dsa() above): each query picks min(9, 4) = 4 of all 9
+     * latents -> 36 x 3 x 88 = 9,504; the indexer scores all 9 keys: 81 x 5 x 15 + 9 x 2848 */
+    const char *ds = "name: d\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                     "layers:\n  a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
+                     " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4}\n";
+    q.T = 9;
+    if (!load(ds)) {
+        CHECK("noncausal-dsa-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
+        CHECK_EQ("noncausal-dsa-attn", r.total.flops[FL_ATTN], 9504);
+        CHECK_EQ("noncausal-dsa-index", r.total.flops[FL_INDEX], 81 * 5 * 15 + 9 * 2848);
+        cost_result_free(&r);
+        spec_free(&M);
+    }
 }
 
 static void gqa(void)
@@ -336,6 +449,7 @@ static void range_405b(void)
 int main(void)
 {
     closed_forms();
+    noncausal();
     gqa();
     mla();
     dsa();

@@ -396,6 +396,65 @@ static void causal(void)
     }
 }
 
+/* Non-causal prefills (issue 10 item 3): a window is symmetric, query t
+ * sees keys v with |t - v| < W (cost.h, cc_span_window). With one layer,
+ * changing token J changes the attention output of row J-W+1 (an earlier row
+ * that sees J only non-causally) and of nothing at distance >= W; with a
+ * global or top-k layer (W = 0) some row before J changes. Rows run alone (kern_rowwise),
+ * so an unchanged row is bit for bit the same. */
+static void noncausal_window(void)
+{
+    enum { T = 26, J = 13 };
+    static const struct { const char *name, *layer; u64 W; } cs[] = {
+        {"gqa", "{type: gqa, q_heads: 4, kv_heads: 2, head_dim: 12, window: 5}", 5},
+        {"mla", "{type: mla, q_heads: 3, kv_lora_rank: 16, nope_dim: 8, rope_dim: 4, v_head_dim: 6, window: 4}", 4},
+        {"swa4", "{type: swa4, q_heads: 2, head_dim: 12, rope_dim: 4, q_lora_rank: 8, o_groups: 1, o_lora_rank: 8, window: 6}", 6},
+        {"gqa-global", "{type: gqa, q_heads: 4, kv_heads: 2, head_dim: 12}", 0},
+        {"hca", "{type: hca, q_heads: 2, head_dim: 12, rope_dim: 4, q_lora_rank: 8, o_groups: 1, o_lora_rank: 8, "
+                "window: 2, compress_ratio: 4}", 0},
+        {"dsa", "{type: dsa, q_heads: 2, q_lora_rank: 8, kv_lora_rank: 16, nope_dim: 8, rope_dim: 4, v_head_dim: 6, "
+                "index_heads: 2, index_head_dim: 8, index_topk: 5}", 0},
+    };
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+        char y[512];
+        snprintf(y, sizeof y, "name: n\nd_model: 32\nn_layers: 1\nvocab: 41\nffn: {type: none}\nlayers:\n  a: %s\n",
+                 cs[k].layer);
+        model_spec m;
+        ref_model M;
+        sim_err e;
+        ref_opts o = {.trace = true, .noncausal = true};
+        if (load_str(&m, y, NULL, 0, &e)) { printf("load: %s\n", e.msg); CHECK("noncausal-load", 0); continue; }
+        if (ref_init(&M, &m, 23, &o, &e)) { printf("%s\n", e.msg); spec_free(&m); CHECK("noncausal-init", 0); continue; }
+        bool was = kern_rowwise(true);
+        int32_t tok[T];
+        tokens(tok, T, m.vocab, 5);
+        u64 rows, cols, W = cs[k].W;
+        float *before = NULL;
+        int ok = !prefill(&M, tok, T, NULL);
+        const float *x = ok ? ref_trace_get(&M, 0, "attn_o", &rows, &cols) : NULL;
+        ok = x && rows == T && (before = malloc(rows * cols * sizeof(float)));
+        if (ok) memcpy(before, x, rows * cols * sizeof(float));
+        tok[J] = (tok[J] + 1) % (int32_t)m.vocab;
+        ok = ok && !prefill(&M, tok, T, NULL) && (x = ref_trace_get(&M, 0, "attn_o", NULL, NULL));
+        /* near: row J-W+1 (window), or any row before J (global, top-k) */
+        double far = 0, near = !ok ? 0 : W ? maxdiff(x + (J - W + 1) * cols, before + (J - W + 1) * cols, cols)
+                                           : maxdiff(x, before, J * cols);
+        for (u64 t = 0; ok && W && t < T; t++)
+            if (t + W <= J || t >= J + W) far = fmax(far, maxdiff(x + t * cols, before + t * cols, cols));
+        char nm[96];
+        snprintf(nm, sizeof nm, "noncausal-earlier-row-sees-later-token-%s", cs[k].name);
+        CHECK(nm, ok && near > 1e-6);
+        if (W) {
+            snprintf(nm, sizeof nm, "noncausal-window-leaves-far-rows-%s", cs[k].name);
+            CHECK_CLOSE(nm, ok ? far : 1.0, 0.0, 0.0);
+        }
+        kern_rowwise(was);
+        free(before);
+        ref_free(&M);
+        spec_free(&m);
+    }
+}
+
 /* No query sees a compressed entry before its block is complete: an entry's
  * value may depend on every token of its block, so a query at t may only
  * use entries i with m(i+1) <= t+1. Checked on HCA alone (m = 8): changing
@@ -601,6 +660,7 @@ int main(void)
     mla_absorbed();
     csa_dense();
     causal();
+    noncausal_window();
     incomplete_block();
     mhc();
     weight_rule();

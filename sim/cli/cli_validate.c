@@ -1,6 +1,7 @@
 /* cli_validate.c - `kvsim validate ARCH ... [--ctx T,T,...] [--scale S|auto]
- * [--seed N] [--layers N] [--set P=V] [--max-ctx N] [--brief]`: for each
- * context T, a prefill of T tokens and then one decode step at T through the
+ * [--seed N] [--layers N] [--set P=V] [--max-ctx N] [--brief] [--noncausal]`:
+ * for each context T, a prefill of T tokens (bidirectional with --noncausal,
+ * as cost --noncausal counts it) and then one decode step at T through the
  * reference kernels (ref.h), each compared with cost_eval, by layer type and
  * counter. Exit 0 when everything agrees, 1 on any mismatch, 2 on bad input.
  *
@@ -181,6 +182,7 @@ typedef struct {
     u64 scale;          /* 0 = auto */
     u64 seed, layers, max_ctx;
     bool brief;
+    bool noncausal;     /* prefills bidirectional (cost --noncausal) */
 } vopts;
 
 static int parse(int argc, char **argv, vopts *o)
@@ -218,6 +220,8 @@ static int parse(int argc, char **argv, vopts *o)
             o->sets[o->n_sets++] = v;
         } else if (!strcmp(a, "--brief")) {
             o->brief = true;
+        } else if (!strcmp(a, "--noncausal")) {
+            o->noncausal = true;
         } else if (a[0] == '-' && a[1]) {
             return bad_arg("unknown option '%s'", a);
         } else {
@@ -253,7 +257,8 @@ static int validate_one(const vopts *o, const char *path)
     if (nctx) memcpy(ctx, o->ctx, sizeof ctx);
     else nctx = default_ctx(&m, o->max_ctx, ctx);
     ref_model M;
-    if (ref_init(&M, &m, o->seed, NULL, &e)) {
+    ref_opts ro = {.noncausal = o->noncausal};
+    if (ref_init(&M, &m, o->seed, &ro, &e)) {
         fprintf(stderr, "kvsim: %s: %s\n", path, e.msg);
         spec_free(&m);
         return 2;
@@ -271,7 +276,7 @@ static int validate_one(const vopts *o, const char *path)
         for (u64 i = 0; i <= T; i++) tok[i] = (int32_t)ref_rand_index(&M, 0x70c0 + T, i, m.vocab);
         ref_reset(&M);
         for (int ph = 0; ph < 2; ph++) {
-            cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
+            cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL, .noncausal = !ph && o->noncausal};
             cost_result an, me;
             if (ref_run(&M, ph ? tok + T : tok, ph ? 1 : T, &e) || ref_result(&M, &me, &e)) {
                 fprintf(stderr, "kvsim: %s: ctx %llu: %s\n", path, (unsigned long long)T, e.msg);

@@ -46,7 +46,7 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     bool *ovf = c->ovf;
     u64 d = m->d_model, rq = a->q_lora_rank, Hi = a->index_heads, di = a->index_head_dim, n = c->ntok;
     (void)layer;
-    u64 span = cc_span_window(c, a->index_topk);
+    u64 span = cc_span_topk(c, a->index_topk);
     mla_core_cost(c, l, o, true, cmul(ovf, c->q.B, span));
     /* Indexer weights and projections. */
     u64 iw = cadd(ovf, cadd(ovf, cmul(ovf, rq, Hi * di), cmul(ovf, d, di)), cmul(ovf, d, Hi));

@@ -203,8 +203,10 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     kern_src *src = REF_ALLOC(M, qb, kern_src);
     if (!sc || !work || !qa || !ol || !idx || !nk || !taken || !src) return sim_fail(e, SIM_ENOMEM, "out of memory");
     for (u64 t0 = 0; t0 < n; t0 += qb) {
-        u64 nb = n - t0 < qb ? n - t0 : qb, N = s->T0 + t0 + nb;
-        for (u64 t = 0; t < nb; t++) nk[t] = s->T0 + t0 + t + 1;
+        /* Non-causal prefill: every query scores (and may pick) all n keys. */
+        bool nc = M->opt.noncausal && s->ph == PH_PREFILL;
+        u64 nb = n - t0 < qb ? n - t0 : qb, N = nc ? n : s->T0 + t0 + nb;
+        for (u64 t = 0; t < nb; t++) nk[t] = nc ? n : s->T0 + t0 + t + 1;
         ref_index_scores_n(L, FL_INDEX, Hi, di, nb, qi + t0 * Hi * di, wt + t0 * Hi, keys, nk, sc, work);
         for (u64 t = 0; t < nb; t++) {
             u64 *it = idx + t * T, m = topk(sc + t * N, nk[t], K, it, taken);

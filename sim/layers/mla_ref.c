@@ -148,7 +148,8 @@ static int expanded(ref_layer *L, const ref_step *s, const float *q, const float
             memcpy(KV + j * rw + h * dq + np, lat + j * (r + p) + r, p * sizeof(float));
             memcpy(KV + j * rw + H * dq + h * v, kx + j * H * (np + v) + h * (np + v) + np, v * sizeof(float));
         }
-    for (u64 t = 0; t < n; t++) {
+    if (s->ph == PH_PREFILL) ref_window_bounds(M, n, W, lo, hi);   /* base 0 */
+    for (u64 t = 0; s->ph == PH_DECODE && t < n; t++) {
         u64 P = s->T0 + t;
         lo[t] = (W && P + 1 > W ? P + 1 - W : 0) - base;
         hi[t] = P + 1 - base;
@@ -185,9 +186,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     if ((rc = ref_mla_project(L, w, s, x, q, cq, rows, e))) return rc;
     ref_trace(M, L->i, "q", q, n, H * (np + p));
     if (s->ph == PH_PREFILL) {
-        u64 held = W ? (n < W ? n : W) : n;
-        for (u64 t = 0; t < n - held; t++) ref_kv_round(L, 0, rows + t * rw);
-        for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * rw);
+        ref_window_store(L, 0, n, W, rows, rw);
         /* Expand K_nope and V for every token of the step (wkv_b per token). */
         float *kx = REF_ALLOC(M, n * H * (np + v), float);
         if (!kx) return sim_fail(e, SIM_ENOMEM, "out of memory");

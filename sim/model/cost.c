@@ -64,12 +64,26 @@ u64 cc_queries(const cost_ctx *c)
     return c->q.phase == PH_PREFILL ? c->q.T : 1;
 }
 
+/* Non-causal windows are symmetric: query u sees keys v with |u - v| < W,
+ * i.e. the causal pairs (v <= u) mirrored, the diagonal counted once:
+ *   sum_{u=1}^{T} (min(T, u+W-1) - max(1, u-W+1) + 1) = 2 sum_{u=1}^{T} min(u, W) - T
+ * T <= W: T^2 (every key); T >> W: T(2W-1) - W(W-1); W = 0 (global): T^2. */
 u64 cc_span_window(const cost_ctx *c, u64 W)
 {
     u64 T = c->q.T;
     if (c->q.phase == PH_DECODE) return W ? umin(T + 1, W) : T + 1;
-    if (c->q.noncausal) return cmul(c->ovf, T, W ? umin(T, W) : T);
+    if (c->q.noncausal) {
+        u64 s2 = cmul(c->ovf, sum_min(c->ovf, T, W), 2);
+        return s2 == UINT64_MAX ? s2 : s2 - T;   /* s2 >= 2T: no wrap; saturated stays saturated */
+    }
     return sum_min(c->ovf, T, W);
+}
+
+u64 cc_span_topk(const cost_ctx *c, u64 k)
+{
+    u64 T = c->q.T;
+    if (c->q.phase == PH_PREFILL && c->q.noncausal) return cmul(c->ovf, T, umin(T, k));
+    return cc_span_window(c, k);   /* causal: min(u, k) per query, as a window of k */
 }
 
 u64 cc_span_compressed(const cost_ctx *c, u64 m, u64 k)
