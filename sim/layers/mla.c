@@ -31,8 +31,8 @@ u64 mla_entry_elems(const attn_cfg *a)
 
 int mla_check(const model_spec *m, const layer_spec *l, sim_err *e)
 {
-    (void)m; (void)l; (void)e;
-    return SIM_OK;
+    (void)m;
+    return attn_check_heads(&l->attn, e);   /* MLA has neither kv_heads nor head_dim: passes */
 }
 
 void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs)

@@ -73,6 +73,10 @@ void comp_names(comp_cat cat, char *buf, size_t len);
 
 /* Shared pieces used by several attention files (attn_common.c). */
 u64 attn_vdim(const attn_cfg *a);                 /* v_head_dim or head_dim */
+/* The head checks every attention type with heads makes, in one message
+ * form: kv_heads (when the type has them) divides q_heads; rope_dim (when
+ * the type has a head_dim) fits in head_dim. SIM_EINVAL with the message. */
+int attn_check_heads(const attn_cfg *a, sim_err *e);
 /* Bytes of one entry of n elements in format f; 0 only if the spec check
  * failed (spec_load has already verified every entry). */
 u64 attn_entry_bytes(const fmt *f, u64 n);
@@ -109,6 +113,12 @@ void v4_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, u64 pairs);
 /* A learned-pooling compressor: coff*width outputs of kv and of gate per
  * token, blocks of m tokens (coff = 2: overlapping 2m-token pooling). */
 void v4_compressor_cost(const cost_ctx *c, cost_t *o, u64 m, u64 coff, u64 width, u64 rope);
+/* Cache traffic of a compressing V4 layer (csa, hca) from its size table,
+ * whose rows are: ncmp compressed buffers (buffer k: vis[k] rows read this
+ * step, the entries formed written), the window (win rows read, 1 written),
+ * then the compressors' states (1 row written; forming an entry reads its
+ * coff m pending rows). Returns SIM_OK or the size table's error. */
+int v4_cache_traffic(const cost_ctx *c, const layer_spec *l, cost_t *o, int ncmp, const u64 *vis, u64 win, u64 coff);
 /* Cache rows of the window branch and a compressor's tail state. */
 int v4_window_buf(const layer_spec *l, u64 T, kv_buf *b, sim_err *e);
 int v4_state_buf(const layer_spec *l, const char *name, u64 T, u64 m, u64 coff, u64 width, kv_buf *b, sim_err *e);
