@@ -108,6 +108,17 @@ n=$("$K" cost archs/llama-3-8b.yaml --phase prefill --ctx 8k --noncausal --forma
 n=$("$K" cost tests/configs/mistral-7b-v0.1.json --phase prefill --ctx 32k --noncausal --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
 [ "$n" = $((32*32*512*251629568)) ] && ok noncausal-mistral-window || bad noncausal-mistral-window "$n"
 
+# MLA forms (issue 10 item 4): DeepSeek-V3 prefill at 4K, absorbed costs 2H(2r+p) = 2H x 1088
+# per key against expanded 2H(n+p+v) = 2H x 320 (README, counting conventions): 3.4x.
+e=$("$K" cost archs/deepseek-v3.yaml --phase prefill --ctx 4k --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
+a=$("$K" cost archs/deepseek-v3.yaml --phase prefill --ctx 4k --mla-form absorbed --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
+s=$("$K" cost archs/deepseek-v3.yaml --phase prefill --ctx 4k --set layers.mla.mla_form=absorbed --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
+[ $((a * 320)) = $((e * 1088)) ] && [ "$a" = "$s" ] && ok mla-form-absorbed-ratio || bad mla-form-absorbed-ratio "$e $a $s"
+expect mla-form-bad 2 "$K" cost archs/deepseek-v3.yaml --mla-form folded
+has mla-form-bad-msg "mla_form 'folded' is not one of auto|absorbed|expanded" err
+expect mla-form-no-mla 2 "$K" cost archs/llama-3-8b.yaml --mla-form expanded
+has mla-form-no-mla-msg "no layer of llama-3-8b has an mla_form" err
+
 # --page 16: Llama-3-8B at 1000 tokens allocates 63 pages = 1008 entries per layer:
 # 32 x 1008 x 4096 B = 132,120,576 (logical: 32 x 1000 x 4096 = 131,072,000).
 "$K" cost archs/llama-3-8b.yaml --ctx 1000 --page 16 --format json | grep -q '"kv_bytes": 132120576,' && ok page-rounding || bad page-rounding "not 132120576"

@@ -27,6 +27,16 @@ for spec in gqa:3,5,9,11,21,40 mla:4,9,17,40 cca:3,7,13,40 v4:3,6,11,40 dsa:3,6,
   expect "validate-noncausal-$f" 0 "$K" validate "archs/tiny/$f.yaml" --noncausal --brief --ctx "${spec#*:}"
 done
 has validate-noncausal-pass "0 mismatches: PASS" out
+# MLA / DSA in both forms (issue 10 item 4): the kernels' counters equal the model's with
+# every layer absorbed and with every layer expanded (prefill and decode), causal and not.
+for f in mla dsa; do
+  for form in absorbed expanded; do
+    expect "validate-$f-$form" 0 "$K" validate "archs/tiny/$f.yaml" --brief --mla-form "$form"
+    expect "validate-$f-$form-noncausal" 0 "$K" validate "archs/tiny/$f.yaml" --brief --noncausal --mla-form "$form" --ctx 3,9,17,40
+  done
+done
+expect validate-mla-form-no-layer 2 "$K" validate archs/tiny/v4.yaml --mla-form expanded
+has validate-mla-form-no-layer-msg "no layer of tiny-v4 has an mla_form" err
 for f in archs/*.yaml; do
   expect "validate-$(basename "$f" .yaml)-scale-$S" 0 "$K" validate "$f" --brief --scale "$S"
 done

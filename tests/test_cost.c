@@ -238,6 +238,66 @@ static void mla(void)
     spec_free(&M);
 }
 
+/* Issue 10 item 4: MLA's two executions, per spec (mla_form) and per run
+ * (spec_set_choice, the CLI's --mla-form). Dims of mla() above: d 64, H 3,
+ * r_q 24, r 20, nope 8, rope 4, v 10; T = 13, B = 2. Per token the q path,
+ * wkv_a and wo are 2400 + 1536 + 1920 = 5856; absorbing costs H(n r + r v)
+ * = 3(160 + 200) = 1080 per query, expanding r H(n+v) = 1080 per row. */
+static void mla_forms(void)
+{
+    const char *y = "name: m\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                    "layers:\n  a: {type: mla, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
+                    " v_head_dim: 10, mla_form: absorbed}\n";
+    if (load(y)) return;
+    /* absorbed prefill: pairs 182 x 3 x 2(20+4+20) = 48,048 (2x the expanded 24,024 of
+     * mla(): 44 against 22 per head and key); proj 2 x 26 x (5856 + 1080) = 360,672, as
+     * expanded (H(n r + r v) = r H(n + v) always: absorbing a query costs what expanding
+     * a row does) */
+    cost_t t = eval_type(&M, 13, 2, PH_PREFILL, "a");
+    CHECK_EQ("mla-form-absorbed-prefill-attn", t.flops[FL_ATTN], 48048);
+    CHECK_EQ("mla-form-absorbed-prefill-proj", t.flops[FL_PROJ], 360672);
+    spec_free(&M);
+    const char *sets[] = {"layers.a.mla_form=expanded"};
+    if (load_str(&M, y, sets, 1, &E)) { printf("%s\n", E.msg); return; }
+    /* expanded decode: 28 keys read (2 x 14), each expanded: 2 x 28 x 1080 = 60,480
+     * + 2 x 2 tokens x 5856 = 23,424 -> proj 83,904; attn 28 x 3 x 2(8+4+10) = 3,696 */
+    t = eval_type(&M, 13, 2, PH_DECODE, "a");
+    CHECK_EQ("mla-form-expanded-decode-proj", t.flops[FL_PROJ], 83904);
+    CHECK_EQ("mla-form-expanded-decode-attn", t.flops[FL_ATTN], 3696);
+    /* the run-level override wins over the spec: back to absorbed decode (mla(): 27,744 / 7,392) */
+    int n = 0;
+    CHECK("mla-form-set-all", spec_set_choice(&M, "mla_form", "absorbed", &n, &E) == SIM_OK && n == 1);
+    t = eval_type(&M, 13, 2, PH_DECODE, "a");
+    CHECK_EQ("mla-form-run-absorbed-decode-proj", t.flops[FL_PROJ], 27744);
+    CHECK_EQ("mla-form-run-absorbed-decode-attn", t.flops[FL_ATTN], 7392);
+    CHECK("mla-form-bad-value", spec_set_choice(&M, "mla_form", "folded", &n, &E) == SIM_EINVAL &&
+                                    strstr(E.msg, "auto|absorbed|expanded"));
+    spec_free(&M);
+    const char *bad = "name: m\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                      "layers:\n  a: {type: mla, q_heads: 3, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4, v_head_dim: 10,"
+                      " mla_form: folded}\n";
+    CHECK("mla-form-bad-spec", load_str(&M, bad, NULL, 0, &E) == SIM_EINVAL && strstr(E.msg, "<test>:") &&
+                                   strstr(E.msg, "mla_form 'folded' is not one of auto|absorbed|expanded"));
+    /* DSA (dims of dsa() below, T = 9 decode, top-k 4): expanded reads and expands the 4
+     * chosen rows: proj 2 x 5856 + 2 x 4 x 1080 = 20,352; attn 4 x 3 x 2(8+4+10) = 528 */
+    const char *d = "name: d\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                    "layers:\n  a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
+                    " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4, mla_form: expanded}\n";
+    if (load(d)) return;
+    t = eval_type(&M, 9, 1, PH_DECODE, "a");
+    CHECK_EQ("dsa-form-expanded-decode-proj", t.flops[FL_PROJ], 20352);
+    CHECK_EQ("dsa-form-expanded-decode-attn", t.flops[FL_ATTN], 528);
+    spec_free(&M);
+    /* DeepSeek-V3 per key: absorbed 2H(2r+p) = 2H x 1088 against expanded 2H(n+p+v) = 2H x 320,
+     * 3.4x: the prefill attention FLOPs at 4K in the two forms are in exactly that ratio. */
+    if (spec_load(&M, "archs/deepseek-v3.yaml", NULL, 0, &E)) { printf("%s\n", E.msg); return; }
+    u64 ex = eval_total(&M, 4096, 1, PH_PREFILL).flops[FL_ATTN];
+    spec_set_choice(&M, "mla_form", "absorbed", &n, &E);
+    u64 ab = eval_total(&M, 4096, 1, PH_PREFILL).flops[FL_ATTN];
+    CHECK("mla-form-v3-ratio-3.4", ex && ab * 320 == ex * 1088);
+    spec_free(&M);
+}
+
 static void dsa(void)
 {
     /* MLA dims as above + indexer Hi = 5, di = 6, top-k 4; T = 9, B = 1, decode.
@@ -452,6 +512,7 @@ int main(void)
     noncausal();
     gqa();
     mla();
+    mla_forms();
     dsa();
     csa_hca();
     cca();

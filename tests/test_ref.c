@@ -296,6 +296,53 @@ static void mla_absorbed(void)
 
 /* ---- CSA with top-k >= entries == dense over the entries -------------------------------- */
 
+/* Issue 10 item 4: the absorbed and the expanded form of MLA and DSA
+ * (mla_form, both phases) compute the same attention: the logits after a
+ * prefill and after each decode step agree within 1e-4 (the forms sum in
+ * different orders: W_UK applied to q instead of to every key). */
+static void mla_forms_agree(void)
+{
+    static const char *const files[] = {"archs/tiny/mla.yaml", "archs/tiny/dsa.yaml"};
+    for (int f = 0; f < 2; f++) {
+        model_spec ma, mx;
+        ref_model A, X;
+        sim_err e;
+        int n;
+        if (load_file(&ma, files[f], NULL, 0)) continue;
+        if (load_file(&mx, files[f], NULL, 0)) { spec_free(&ma); continue; }
+        int ok = !spec_set_choice(&ma, "mla_form", "absorbed", &n, &e) && n > 0 &&
+                 !spec_set_choice(&mx, "mla_form", "expanded", &n, &e) && n > 0;
+        if (!ok || ref_init(&A, &ma, 29, NULL, &e)) { printf("%s\n", e.msg); spec_free(&ma); spec_free(&mx); continue; }
+        if (ref_init(&X, &mx, 29, NULL, &e)) { printf("%s\n", e.msg); ref_free(&A); spec_free(&ma); spec_free(&mx); continue; }
+        int32_t tok[24];
+        for (int i = 0; i < 24; i++) tok[i] = (int32_t)((u64)(i * 37 + 11) % ma.vocab);   /* distinct: no top-k ties */
+        float *la = malloc(ma.vocab * sizeof(float));
+        ok = la && !prefill(&A, tok, 17, la) && !prefill(&X, tok, 17, NULL);
+        double pre = ok ? maxdiff(la, X.logits, ma.vocab) : 1, dec = 0;
+        for (int t = 17; ok && t < 24; t++) {
+            ok = !ref_run(&A, tok + t, 1, &e) && !ref_run(&X, tok + t, 1, &e);
+            if (ok) dec = fmax(dec, maxdiff(A.logits, X.logits, ma.vocab));
+        }
+        /* and they are different computations: the attention FLOPs differ */
+        cost_result ra, rx;
+        bool differ = false;
+        if (ok && !ref_result(&A, &ra, &e)) {
+            if (!ref_result(&X, &rx, &e)) { differ = ra.total.flops[FL_ATTN] != rx.total.flops[FL_ATTN]; cost_result_free(&rx); }
+            cost_result_free(&ra);
+        }
+        char nm[80];
+        snprintf(nm, sizeof nm, "mla-forms-agree-prefill-%s", base(files[f]));
+        CHECK_CLOSE(nm, ok ? pre : 1.0, 0.0, 1e-4);
+        snprintf(nm, sizeof nm, "mla-forms-agree-decode-%s", base(files[f]));
+        CHECK_CLOSE(nm, ok ? dec : 1.0, 0.0, 1e-4);
+        snprintf(nm, sizeof nm, "mla-forms-count-differently-%s", base(files[f]));
+        CHECK(nm, differ);
+        free(la);
+        ref_free(&A); ref_free(&X);
+        spec_free(&ma); spec_free(&mx);
+    }
+}
+
 static void csa_dense(void)
 {
     model_spec m, big;
@@ -661,6 +708,7 @@ int main(void)
     csa_dense();
     causal();
     noncausal_window();
+    mla_forms_agree();
     incomplete_block();
     mhc();
     weight_rule();

@@ -1,5 +1,6 @@
 /* cli_validate.c - `kvsim validate ARCH ... [--ctx T,T,...] [--scale S|auto]
- * [--seed N] [--layers N] [--set P=V] [--max-ctx N] [--brief] [--noncausal]`:
+ * [--seed N] [--layers N] [--set P=V] [--max-ctx N] [--brief] [--noncausal]
+ * [--mla-form F]`:
  * for each context T, a prefill of T tokens (bidirectional with --noncausal,
  * as cost --noncausal counts it) and then one decode step at T through the
  * reference kernels (ref.h), each compared with cost_eval, by layer type and
@@ -183,6 +184,7 @@ typedef struct {
     u64 seed, layers, max_ctx;
     bool brief;
     bool noncausal;     /* prefills bidirectional (cost --noncausal) */
+    const char *mla_form;   /* --mla-form: every MLA / DSA layer's form */
 } vopts;
 
 static int parse(int argc, char **argv, vopts *o)
@@ -194,7 +196,7 @@ static int parse(int argc, char **argv, vopts *o)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = !strcmp(a, "--ctx") || !strcmp(a, "--scale") || !strcmp(a, "--seed") || !strcmp(a, "--layers") ||
-                     !strcmp(a, "--set") || !strcmp(a, "--max-ctx");
+                     !strcmp(a, "--set") || !strcmp(a, "--max-ctx") || !strcmp(a, "--mla-form");
         if (takes && !v) return bad_arg("%s needs a value", a);
         if (takes) i++;
         if (!strcmp(a, "--ctx")) {
@@ -222,6 +224,8 @@ static int parse(int argc, char **argv, vopts *o)
             o->brief = true;
         } else if (!strcmp(a, "--noncausal")) {
             o->noncausal = true;
+        } else if (!strcmp(a, "--mla-form")) {
+            o->mla_form = v;
         } else if (a[0] == '-' && a[1]) {
             return bad_arg("unknown option '%s'", a);
         } else {
@@ -236,8 +240,14 @@ static int parse(int argc, char **argv, vopts *o)
 /* Load, scale and truncate a spec as the options say. */
 static int load_scaled(const vopts *o, const char *path, model_spec *m, u64 *S, sim_err *e)
 {
-    int rc = spec_load(m, path, o->sets, o->n_sets, e);
+    int rc = spec_load(m, path, o->sets, o->n_sets, e), n;
     if (rc) return rc;
+    if (o->mla_form && !(rc = spec_set_choice(m, "mla_form", o->mla_form, &n, e)) && !n)
+        rc = sim_fail(e, SIM_EINVAL, "--mla-form: no layer of %s has an mla_form (mla and dsa layers do)", m->name);
+    if (rc) {
+        spec_free(m);
+        return rc;
+    }
     *S = o->scale ? o->scale : spec_scale_auto(m, 256);
     if ((rc = spec_scale(m, *S, e)) || (o->layers && (rc = spec_truncate(m, o->layers, e)))) {
         spec_free(m);

@@ -37,6 +37,7 @@ static const char usage[] =
     "            [--dump DIR]                  a real forward pass (reference kernels): logits\n"
     "                                          checksum, time per layer type, counters\n"
     "  kvsim validate ARCH.yaml ... [--ctx T,T,...] [--scale S|auto] [--brief] [--noncausal]\n"
+    "            [--mla-form F]\n"
     "                                          reference counters == analytical model, at\n"
     "                                          edge-case contexts by default (exit 1 if not)\n"
     "  kvsim probe [-o PROFILE.yaml]           measure this CPU (sgemm, bandwidth) as a\n"
@@ -47,6 +48,8 @@ static const char usage[] =
     "options (cost, compare):\n"
     "  --ctx N           context tokens: 4096, 4k (=4096), 128k, 1M (=1,048,576); default 128k\n"
     "  --phase P         decode (one new token with N cached; default) or prefill (N tokens)\n"
+    "  --mla-form F      auto|absorbed|expanded: how every MLA / DSA layer executes\n"
+    "                    (overrides each spec's mla_form; README, counting conventions)\n"
     "  --noncausal       prefill, bidirectional (peer tools' convention): a global query\n"
     "                    sees all N tokens, a window W the keys within W-1 on each side\n"
     "  --batch B         sequences (default 1)\n"
@@ -70,6 +73,7 @@ typedef struct {
     out_format of;
     bool by_layer;
     const char *hw_name;    /* --hw NAME|PATH */
+    const char *mla_form;   /* --mla-form auto|absorbed|expanded: every MLA / DSA layer */
     const char *files[MAX_ARCHS];
     int n_files;
 } opts;
@@ -132,6 +136,9 @@ static int parse_opts(int argc, char **argv, opts *o)
             o->hw_name = v;
         } else if (!strcmp(a, "--noncausal")) {
             o->q.noncausal = true;
+        } else if (!strcmp(a, "--mla-form")) {
+            NEED();
+            o->mla_form = v;
         } else if (a[0] == '-' && a[1]) {
             return bad("unknown option '%s'", a);
         } else {
@@ -147,8 +154,16 @@ static int parse_opts(int argc, char **argv, opts *o)
 static int load_all(opts *o, model_spec *ms, cost_result *rs, out_item *it)
 {
     sim_err e;
+    int with_form = 0;
     for (int i = 0; i < o->n_files; i++) {
-        int rc = spec_load(&ms[i], o->files[i], o->sets, o->n_sets, &e);
+        int rc = spec_load(&ms[i], o->files[i], o->sets, o->n_sets, &e), n = 0;
+        if (!rc && o->mla_form && (rc = spec_set_choice(&ms[i], "mla_form", o->mla_form, &n, &e))) spec_free(&ms[i]);
+        with_form += n > 0;
+        if (!rc && o->mla_form && i == o->n_files - 1 && !with_form) {
+            rc = sim_fail(&e, SIM_EINVAL, "--mla-form: no layer of %s has an mla_form (mla and dsa layers do)",
+                          o->n_files > 1 ? "these specs" : ms[i].name);
+            spec_free(&ms[i]);
+        }
         if (!rc) {
             rc = cost_eval(&ms[i], &o->q, &rs[i], &e);
             if (rc) spec_free(&ms[i]);
@@ -303,7 +318,8 @@ static int cmd_help_spec(void)
         for (const field_def *f = t->fields; f->key; f++) {
             char range[64] = "";
             if (f->kind == F_U64) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
-            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : "format",
+            printf("  %-16s %-8s %s%s%s%s%s\n", f->key,
+                   f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : f->kind == F_CHOICE ? "choice" : "format",
                    range, f->unit, *f->unit ? "; " : "", f->help, f->required ? " (required)" : "");
         }
     }

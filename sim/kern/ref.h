@@ -266,6 +266,11 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
 void ref_mla_qabs(ref_layer *L, ref_mla *w, const float *q, u64 n, float *qa);
 kern_attn ref_mla_kattn(const ref_layer *L);
 void ref_mla_out(ref_layer *L, ref_mla *w, const float *ol, u64 n, float *o);
+/* The expanded form: KV[nrows, H(np+p+v)] = per row the heads' keys [c W_UK
+ * | k_pe] then their values c W_UV, from latent rows lat[nrows, r+p] (counts
+ * 2 r H(np+v) per row and reads wkv_b); the kernel shape over those rows. */
+int ref_mla_expand(ref_layer *L, ref_mla *w, const float *lat, u64 nrows, float *KV, sim_err *e);
+kern_attn ref_mla_kattn_expanded(const ref_layer *L);
 /* Absorbed attention of one query q[H(np+p)] over the latent rows of src: o[H v]. */
 int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const kern_src *src, float *o, sim_err *e);
 

@@ -20,7 +20,9 @@
 #include <stddef.h>
 
 typedef enum { COMP_ATTN, COMP_FFN, COMP_RES } comp_cat;
-typedef enum { F_U64, F_BOOL, F_FMT } field_kind;
+/* F_CHOICE: one of the '|'-separated names in the field's `unit` (e.g.
+ * "auto|absorbed|expanded"), stored as its index in a u64. */
+typedef enum { F_U64, F_BOOL, F_FMT, F_CHOICE } field_kind;
 
 typedef struct {
     const char *key;      /* YAML key */
@@ -91,11 +93,19 @@ void ple_layer_cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o
 /* The model-level part: table lookup and the projection into L*p. */
 void ple_model_cost(const cost_ctx *c, cost_t *o);
 
-/* MLA pieces reused by DSA (attn_mla.c). `absorbed` selects the decode-style
- * (MQA over the latent) execution; `pairs` = (query, key) pairs over the batch. */
+/* MLA pieces reused by DSA (attn_mla.c). `absorbed` selects the MQA over
+ * the latent, else K and V are expanded from `expand_rows` latent rows this
+ * step (prefill: every token; decode: every key read); `pairs` = (query,
+ * key) pairs over the batch. */
 int mla_check(const model_spec *m, const layer_spec *l, sim_err *e);
 u64 mla_entry_elems(const attn_cfg *a);
-void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs);
+void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs, u64 expand_rows);
+/* Whether an MLA / DSA layer runs absorbed in phase ph: its mla_form, and
+ * for auto the type's own default (MLA: absorbed in decode only; DSA:
+ * absorbed in both phases, auto_absorbed_prefill). Shared with the kernels. */
+bool mla_form_absorbed(const attn_cfg *a, phase ph, bool auto_absorbed_prefill);
+#define MLA_FORM_FIELD AFIELD("mla_form", F_CHOICE, mla_form, 0, 0, false, MLA_FORM_CHOICES, \
+    "execution: absorbed (MQA over the latent), expanded (K, V from wkv_b per key row), auto (default: the type's)")
 
 /* DeepSeek V4 pieces shared by csa, hca and swa4 (attn_v4.c). */
 #define V4_COMMON_FIELDS \
