@@ -68,11 +68,11 @@ void v4_compressor_cost(const cost_ctx *c, cost_t *o, u64 m, u64 coff, u64 width
     cc_flops(c, o, FL_COMPRESS, DT_FP32, cmul(ovf, blocks, per));
 }
 
-int v4_cache_traffic(const cost_ctx *c, const layer_spec *l, cost_t *o, int ncmp, const u64 *vis, u64 win, u64 coff)
+int v4_cache_traffic(const cost_ctx *c, const layer_spec *l, cost_t *o, int ncmp, const u64 *vis, u64 win, u64 coff,
+                     sim_err *e)
 {
     kv_buf b[KV_MAX_BUFS];
-    sim_err e;
-    int nb = l->attn.type->kv_table(c->m, l, c->q.T, b, &e);
+    int nb = l->attn.type->kv_table(c->m, l, c->q.T, b, e);
     if (nb < 0) return nb;
     u64 formed = cc_blocks_formed(c, l->attn.compress_ratio);
     /* Forming entry i reads the pending rows of its coff blocks: coff m rows,
