@@ -60,6 +60,25 @@ static u64 brute_window_nc(u64 T, u64 W)
     return s;
 }
 
+/* Totals of a one-layer spec (d_model d, the given kind line) in a
+ * non-causal prefill of T tokens; zeros (and a failed check) on error. */
+static cost_t nc_eval(u64 d, const char *kind, u64 T)
+{
+    char y[512];
+    snprintf(y, sizeof y, "name: n\nd_model: %llu\nn_layers: 1\nvocab: 50\nffn: {type: none}\nlayers:\n  %s\n",
+             (unsigned long long)d, kind);
+    cost_query q = {.T = T, .B = 1, .phase = PH_PREFILL, .noncausal = true};
+    cost_result r;
+    cost_t t;
+    memset(&t, 0, sizeof t);
+    if (load(y)) { CHECK("noncausal-load", 0); return t; }
+    int rc = cost_eval(&M, &q, &r, &E);
+    CHECK("noncausal-eval", rc == SIM_OK);
+    if (!rc) { t = r.total; cost_result_free(&r); }
+    spec_free(&M);
+    return t;
+}
+
 static void noncausal(void)
 {
     model_spec dummy = {0};
@@ -90,74 +109,33 @@ static void noncausal(void)
     cost_ctx cm = {.m = &dummy, .q = {.T = 32768, .B = 1, .phase = PH_PREFILL, .noncausal = true}, .ovf = &ovf};
     CHECK_EQ("noncausal-mistral-32k", cc_span_window(&cm, 4096), 251629568);
 
-    /* Per type (dims of the causal tests above). */
-    const char *g = "name: g\nd_model: 96\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
-                    "layers:\n  a: {type: gqa, q_heads: 6, kv_heads: 2, head_dim: 16, window: 11}\n";
-    cost_query q = {.T = 37, .B = 1, .phase = PH_PREFILL, .noncausal = true};
-    cost_result r;
-    if (!load(g)) {
-        /* 37 x 21 - 110 = 667 pairs x 6 heads x 2(16+16) = 256,128 */
-        CHECK("noncausal-gqa-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
-        CHECK_EQ("noncausal-gqa-window-attn", r.total.flops[FL_ATTN], 256128);
-        cost_result_free(&r);
-        spec_free(&M);
-    }
+    /* Per type (dims of the causal tests above); one layer, B = 1, non-causal prefill. */
+    const char *g = "a: {type: gqa, q_heads: 6, kv_heads: 2, head_dim: 16, window: 11}";
+    /* 37 x 21 - 110 = 667 pairs x 6 heads x 2(16+16) = 256,128 */
+    CHECK_EQ("noncausal-gqa-window-attn", nc_eval(96, g, 37).flops[FL_ATTN], 256128);
     /* CSA T = 23 (m = 4, top-k 3, W = 5): every query picks min(3, 23/4 = 5) = 3 entries -> 69;
      * window 23 x 9 - 5 x 4 = 187 -> (69 + 187) x 4 heads x 2(32+32) = 131,072 */
-    const char *csa = "name: c\nd_model: 40\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
-                      "layers:\n  a: {type: csa, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
-                      " o_lora_rank: 6, window: 5, compress_ratio: 4, index_heads: 2, index_head_dim: 16, index_topk: 3}\n";
-    q.T = 23;
-    if (!load(csa)) {
-        CHECK("noncausal-csa-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
-        CHECK_EQ("noncausal-csa-attn", r.total.flops[FL_ATTN], 131072);
-        cost_result_free(&r);
-        spec_free(&M);
-    }
+    const char *csa = "a: {type: csa, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
+                      " o_lora_rank: 6, window: 5, compress_ratio: 4, index_heads: 2, index_head_dim: 16, index_topk: 3}";
+    CHECK_EQ("noncausal-csa-attn", nc_eval(40, csa, 23).flops[FL_ATTN], 131072);
     /* HCA T = 30 (m = 8, W = 5): 30 x 3 entries + 30 x 9 - 20 = 250 -> 340 x 512 = 174,080 */
-    const char *hca = "name: h\nd_model: 40\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
-                      "layers:\n  a: {type: hca, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
-                      " o_lora_rank: 6, window: 5, compress_ratio: 8}\n";
-    q.T = 30;
-    if (!load(hca)) {
-        CHECK("noncausal-hca-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
-        CHECK_EQ("noncausal-hca-attn", r.total.flops[FL_ATTN], 174080);
-        cost_result_free(&r);
-        spec_free(&M);
-    }
+    const char *hca = "a: {type: hca, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
+                      " o_lora_rank: 6, window: 5, compress_ratio: 8}";
+    CHECK_EQ("noncausal-hca-attn", nc_eval(40, hca, 30).flops[FL_ATTN], 174080);
     /* swa4 T = 20, W = 6: 20 x 11 - 6 x 5 = 190 pairs x 512 = 97,280 */
-    const char *swa = "name: s\nd_model: 40\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
-                      "layers:\n  a: {type: swa4, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
-                      " o_lora_rank: 6, window: 6}\n";
-    q.T = 20;
-    if (!load(swa)) {
-        CHECK("noncausal-swa4-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
-        CHECK_EQ("noncausal-swa4-attn", r.total.flops[FL_ATTN], 97280);
-        cost_result_free(&r);
-        spec_free(&M);
-    }
+    const char *swa = "a: {type: swa4, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
+                      " o_lora_rank: 6, window: 6}";
+    CHECK_EQ("noncausal-swa4-attn", nc_eval(40, swa, 20).flops[FL_ATTN], 97280);
     /* CCA with window 7, T = 20: 20 x 13 - 7 x 6 = 218 pairs x 8 heads x 2(128+128) = 892,928 */
-    const char *cc = "name: z\nd_model: 2048\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
-                     "layers:\n  a: {type: cca, q_heads: 8, kv_heads: 2, head_dim: 128, conv_kernel: 2, conv_kernel2: 2, window: 7}\n";
-    if (!load(cc)) {
-        CHECK("noncausal-cca-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
-        CHECK_EQ("noncausal-cca-window-attn", r.total.flops[FL_ATTN], 892928);
-        cost_result_free(&r);
-        spec_free(&M);
-    }
-    /* DSA T = 9, top-k 4 (dims of dsa() above): each query picks min(9, 4) = 4 of all 9
+    const char *cc = "a: {type: cca, q_heads: 8, kv_heads: 2, head_dim: 128, conv_kernel: 2, conv_kernel2: 2, window: 7}";
+    CHECK_EQ("noncausal-cca-window-attn", nc_eval(2048, cc, 20).flops[FL_ATTN], 892928);
+    /* DSA T = 9, top-k 4 (dims of dsa() below): each query picks min(9, 4) = 4 of all 9
      * latents -> 36 x 3 x 88 = 9,504; the indexer scores all 9 keys: 81 x 5 x 15 + 9 x 2848 */
-    const char *ds = "name: d\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
-                     "layers:\n  a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
-                     " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4}\n";
-    q.T = 9;
-    if (!load(ds)) {
-        CHECK("noncausal-dsa-eval", cost_eval(&M, &q, &r, &E) == SIM_OK);
-        CHECK_EQ("noncausal-dsa-attn", r.total.flops[FL_ATTN], 9504);
-        CHECK_EQ("noncausal-dsa-index", r.total.flops[FL_INDEX], 81 * 5 * 15 + 9 * 2848);
-        cost_result_free(&r);
-        spec_free(&M);
-    }
+    const char *ds = "a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
+                     " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4}";
+    cost_t t = nc_eval(64, ds, 9);
+    CHECK_EQ("noncausal-dsa-attn", t.flops[FL_ATTN], 9504);
+    CHECK_EQ("noncausal-dsa-index", t.flops[FL_INDEX], 81 * 5 * 15 + 9 * 2848);
 }
 
 static void gqa(void)
