@@ -19,7 +19,8 @@
  * What is executed is what the cost model counts (the conventions are listed
  * in each ref_<type>.c and in README.md, "What run and validate prove").
  * Positions are 0-based; a query at position t sees keys t-W+1 .. t (W the
- * window, 0 = all). RoPE rotates pairs (x[i], x[i + r/2]) of the first r dims
+ * window, 0 = all); with opt.noncausal a prefill is bidirectional (keys
+ * with |t - v| < W; compressed entries and top-k over the whole step). RoPE rotates pairs (x[i], x[i + r/2]) of the first r dims
  * (V4: the last r dims), theta 10000 (kern.h).
  */
 #ifndef REF_H
