@@ -82,10 +82,15 @@ has run-layers-count "3 layers" out
 # sharing, MLA with and without a window), fp32 caches.
 expect dump-gqa 0 "$K" run archs/tiny/gqa.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/gqa"
 expect dump-mla 0 "$K" run archs/tiny/mla.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/mla"
+# MLA in each form in both phases (issue 10 item 4): NumPy's expanded float64 reference agrees.
+for form in absorbed expanded; do
+  expect "dump-mla-$form" 0 "$K" run archs/tiny/mla.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 \
+    --set layers.mla.mla_form=$form --set layers.mlaw.mla_form=$form --dump "$t/mla-$form"
+done
 [ -f "$t/gqa/weights/L0.wq.npy" ] && [ -f "$t/gqa/prefill/cache/L0.kv.npy" ] && [ -f "$t/gqa/decode/logits.npy" ] &&
   [ -f "$t/gqa/meta.json" ] && ok dump-layout || bad dump-layout "$(ls -R "$t/gqa" | head -20)"
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
-  /usr/bin/python3 tests/numpy_check.py "$t/gqa" "$t/mla" > "$t/np" 2>&1 && ok numpy-check || bad numpy-check "$(grep -v ^PASS "$t/np" | head -20)"
+  /usr/bin/python3 tests/numpy_check.py "$t/gqa" "$t/mla" "$t/mla-absorbed" "$t/mla-expanded" > "$t/np" 2>&1 && ok numpy-check || bad numpy-check "$(grep -v ^PASS "$t/np" | head -20)"
   tail -n 1 "$t/np"
 else
   bad numpy-check "/usr/bin/python3 has no numpy: apt-get install python3-numpy (make deps)"
