@@ -64,8 +64,9 @@ u64 cc_queries(const cost_ctx *c)
     return c->q.phase == PH_PREFILL ? c->q.T : 1;
 }
 
-/* Non-causal windows are symmetric: query u sees keys v with |u - v| < W,
- * i.e. the causal pairs (v <= u) mirrored, the diagonal counted once:
+/* Non-causal windows are symmetric: query u sees keys v with |u - v| < W
+ * (FlashAttention's non-causal window_size = (W-1, W-1); Longformer's
+ * sliding window), the causal pairs (v <= u) mirrored, the diagonal once:
  *   sum_{u=1}^{T} (min(T, u+W-1) - max(1, u-W+1) + 1) = 2 sum_{u=1}^{T} min(u, W) - T
  * T <= W: T^2 (every key); T >> W: T(2W-1) - W(W-1); W = 0 (global): T^2. */
 u64 cc_span_window(const cost_ctx *c, u64 W)
