@@ -115,6 +115,12 @@ e=$("$K" cost archs/deepseek-v3.yaml --phase prefill --ctx 4k --format json | py
 a=$("$K" cost archs/deepseek-v3.yaml --phase prefill --ctx 4k --mla-form absorbed --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
 s=$("$K" cost archs/deepseek-v3.yaml --phase prefill --ctx 4k --set layers.mla.mla_form=absorbed --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
 [ $((a * 320)) = $((e * 1088)) ] && [ "$a" = "$s" ] && ok mla-form-absorbed-ratio || bad mla-form-absorbed-ratio "$e $a $s"
+# --mla-form is recorded in every output form (JSON settings, CSV column, table settings line).
+"$K" cost archs/deepseek-v3.yaml --mla-form expanded --format json | python3 -c 'import json,sys; assert json.load(sys.stdin)["settings"]["mla_form"] == "expanded"' \
+  && ok mla-form-json-settings || bad mla-form-json-settings "no settings.mla_form"
+"$K" cost archs/deepseek-v3.yaml --mla-form expanded --format csv | python3 -c 'import csv,sys; r=list(csv.DictReader(sys.stdin)); assert r and all(x["mla_form"] == "expanded" for x in r)' \
+  && ok mla-form-csv-column || bad mla-form-csv-column "no mla_form column"
+"$K" cost archs/deepseek-v3.yaml --mla-form expanded | grep -q -- "settings: --mla-form expanded" && ok mla-form-table-settings || bad mla-form-table-settings "no settings line"
 expect mla-form-bad 2 "$K" cost archs/deepseek-v3.yaml --mla-form folded
 has mla-form-bad-msg "mla_form 'folded' is not one of auto|absorbed|expanded" err
 expect mla-form-no-mla 2 "$K" cost archs/llama-3-8b.yaml --mla-form expanded
