@@ -88,7 +88,7 @@ int cli_add_set(const cli_args *p, const char **sets, int *n);
 
 /* "  settings: --set A --set B --hw H" and a newline, the options that
  * change the numbers as given (provenance); nothing when there are none. */
-void cli_settings_line(FILE *f, const char *const *sets, int n_sets, const char *hw);
+void cli_settings_line(FILE *f, const char *const *sets, int n_sets, const char *hw, const char *mla_form);
 
 /* "point" or "points" for n (tables and summaries say "1 layer", "2 layers"). */
 static inline const char *cli_plural(long long n, const char *one, const char *many) { return n == 1 ? one : many; }

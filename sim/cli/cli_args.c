@@ -95,12 +95,13 @@ const char *cli_spec_path(const char *arg, char *buf, size_t len)
     return arg;
 }
 
-void cli_settings_line(FILE *f, const char *const *sets, int n_sets, const char *hw)
+void cli_settings_line(FILE *f, const char *const *sets, int n_sets, const char *hw, const char *mla_form)
 {
-    if (!n_sets && !hw) return;
+    if (!n_sets && !hw && !mla_form) return;
     fputs("  settings:", f);
     for (int i = 0; i < n_sets; i++) fprintf(f, " --set %s", sets[i]);
     if (hw) fprintf(f, " --hw %s", hw);
+    if (mla_form) fprintf(f, " --mla-form %s", mla_form);
     fputc('\n', f);
 }
 

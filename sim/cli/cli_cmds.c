@@ -12,7 +12,10 @@
 static const cli_opt cost_opts[] = {
     {"--ctx", "N", "context tokens: 4096, 4k (=4096), 128k, 1M (=1,048,576); default 128k"},
     {"--phase", "P", "decode (one new token with N cached; default) or prefill (N tokens)"},
-    {"--noncausal", NULL, "prefill: bidirectional attention (see README.md, 'Counting conventions')"},
+    {"--noncausal", NULL, "prefill: bidirectional attention: a global query sees all N tokens, a window\n"
+                          "W the keys within W-1 on each side (README.md, 'Counting conventions')"},
+    {"--mla-form", "F", "auto|absorbed|expanded: how every MLA / DSA layer executes, overriding each\n"
+                        "kind's mla_form (README.md, 'Counting conventions')"},
     {"--batch", "B", "sequences (default 1)"},
     {"--page", "N", "round each cache buffer up to pages of N entries (an engine's block size,\n"
                     "e.g. 16 or 256); default: logical bytes"},
@@ -59,6 +62,8 @@ static const cli_opt validate_opts[] = {
     O_SCALE, O_LAYERS, O_SEED, O_SET,
     {"--max-ctx", "N", "largest default edge context (default 600)"},
     {"--brief", NULL, "print only mismatching counters"},
+    {"--noncausal", NULL, "bidirectional prefills, compared with cost --noncausal"},
+    {"--mla-form", "F", "auto|absorbed|expanded: every MLA / DSA layer's form"},
     {NULL, NULL, NULL}};
 
 const cli_cmd cli_cmds[] = {

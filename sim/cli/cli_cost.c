@@ -58,6 +58,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
             o->st.hw = v;
         } else if (cli_is(&p, "--noncausal")) {
             o->st.q.noncausal = true;
+        } else if (cli_is(&p, "--mla-form")) {
+            o->st.mla_form = v;
         }
     }
     if (r < 0) return 2;
@@ -73,8 +75,17 @@ static void free_all(model_spec *ms, cost_result *rs, int n)
 static int load_all(const opts *o, model_spec *ms, cost_result *rs, out_item *it)
 {
     sim_err e;
+    int with_form = 0;
     for (int i = 0; i < o->n_files; i++) {
-        int rc = cli_load_spec(&ms[i], o->files[i], o->sets, o->st.n_sets, &e);
+        int rc = cli_load_spec(&ms[i], o->files[i], o->sets, o->st.n_sets, &e), n = 0;
+        /* --mla-form: every layer that has an mla_form; an error if no spec has one */
+        if (!rc && o->st.mla_form && (rc = spec_set_choice(&ms[i], "mla_form", o->st.mla_form, &n, &e))) spec_free(&ms[i]);
+        with_form += n > 0;
+        if (!rc && o->st.mla_form && i == o->n_files - 1 && !with_form) {
+            rc = sim_fail(&e, SIM_EINVAL, "--mla-form: no layer of %s has an mla_form (mla and dsa layers do)",
+                          o->n_files > 1 ? "these specs" : ms[i].name);
+            spec_free(&ms[i]);
+        }
         if (!rc) {
             rc = cost_eval(&ms[i], &o->st.q, &rs[i], &e);
             if (rc) spec_free(&ms[i]);

@@ -44,7 +44,7 @@ static void print_counters(const ref_model *M, const cost_result *r)
         const char *name = k < r->n_types ? r->type[k].name : "total";
         u64 fl = 0;
         for (int j = 0; j < FL_COUNT; j++) fl += c->flops[j];
-        char f8[32];
+        char f8[48];
         cost_fp8eq_str(c, f8, sizeof f8);
         double t = k < r->n_types ? ref_type_time(M, name) : ref_time_total(M);
         printf("  %-16s %6d %8.3f s %14llu %14s %12llu %12llu %12llu %12llu\n", name, k < r->n_types ? r->type[k].layers : r->n_layers,
@@ -133,7 +133,7 @@ int cli_run(int argc, char **argv)
            "kvsim " KVSIM_VERSION "\n", m.path, m.name, (unsigned long long)S, (unsigned long long)m.d_model,
            (unsigned long long)m.vocab, (unsigned long long)m.n_layers, (unsigned long long)seed, (unsigned long long)T,
            (unsigned long long)ndec, cli_plural((long long)ndec, "step", "steps"));
-    cli_settings_line(stdout, sets, n_sets, NULL);
+    cli_settings_line(stdout, sets, n_sets, NULL, NULL);
     char cs[160];
     cost_result r;
     for (u64 step = 0; step <= ndec; step++) {
