@@ -41,6 +41,7 @@ command -v python3 >/dev/null || { echo "mutate: needs python3" >&2; exit 2; }
 
 w=$(mktemp -d "${TMPDIR:-/tmp}/kvsim-mutate.XXXXXX") || exit 2
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$w"' EXIT
+trap 'exit 130' INT TERM   # runs the EXIT trap: no copies left behind
 # check TREE NAME: run one test program (test_X) or script (X.sh); prints the
 # first failing check's name on failure.
 check() {
@@ -64,6 +65,8 @@ mkdir "$w/base"
    tar --null -T - -cf -) | tar -xf - -C "$w/base" || exit 2
 make -C "$w/base" -s -j"$jobs" test-bins > "$w/base.log" 2>&1 ||
   { cat "$w/base.log"; echo "mutate: the unmutated tree does not build" >&2; exit 2; }
+# The mutants as they were at the start (editing tests/mutants/ meanwhile changes nothing).
+files=$(for f in $files; do echo "$w/base/tests/mutants/${f##*/}"; done)
 check "$w/base" run > /dev/null ||
   { grep -E '^FAIL|^total' "$w/base/check.out"; echo "mutate: the unmutated tree fails its tests" >&2; exit 2; }
 
@@ -80,7 +83,8 @@ orig, repl = body.split("\n===\n", 1)
 repl = repl.rsplit("\n>>>", 1)[0]
 path = [l.split(" ", 1)[1] for l in head.splitlines() if l.startswith("file ")][0]
 p = sys.argv[2] + "/" + path
-src = open(p).read()
+try: src = open(p).read()
+except OSError: print("no file %s" % path); sys.exit(3)
 n = src.count(orig)
 if n != 1:
     print("original found %d times in %s" % (n, path)); sys.exit(3)
