@@ -33,6 +33,9 @@ n=$(sqlite3 "$t/ref.db" "SELECT COUNT(*) FROM points")
 "$K" sweep "$BIG" --db "$t/ref.db" > "$t/out" 2>&1
 grep -q ": 5880 points, 0 computed, 5880 reused, 0 failed," "$t/out" && ok rerun-reuses || bad rerun-reuses "$(cat "$t/out")"
 dump "$t/ref.db" | cmp -s - "$t/ref.txt" && ok rerun-same-rows || bad rerun-same-rows "rows changed"
+# Each run records what it computed and reused: the first all new, the rerun all reused.
+r=$(sqlite3 "$t/ref.db" "SELECT points_new || '/' || points_reused FROM runs ORDER BY id" | tr '\n' ' ')
+[ "$r" = "5880/0 0/5880 " ] && ok runs-record-counts || bad runs-record-counts "runs: $r"
 
 # 2. Three shards merged equal the unsharded run, row for row.
 for i in 1 2 3; do "$K" sweep "$BIG" --db "$t/s$i.db" --shard $i/3 > /dev/null 2>&1 || bad shard-$i "failed"; done
@@ -357,13 +360,16 @@ grep -qF "title 'x''\"; system(''touch CANARY1'')" "$t/evilrep/01-kv-vs-context.
   bad canary-title-quoted "$(grep -o "title 'x[^,]*" "$t/evilrep/01-kv-vs-context.gp")"
 outside=$(find "$t/cwd" -newer "$t/evil/s.yaml" -type f | grep -v "^$t/cwd/reports/" | head -3)
 [ -z "$outside" ] && ok canary-stays-in-reports || bad canary-stays-in-reports "$outside"
-# Markdown: a name with a pipe and HTML stays one table cell, shown as text.
+# A name with a pipe, a comma and HTML: one Markdown table cell shown as text,
+# one CSV column (comma and space become _).
 mkdir -p "$t/pipe/archs"
-{ echo 'name: "pipe|name <b>"'; grep -v '^name:' archs/tiny/gqa.yaml; } > "$t/pipe/archs/p.yaml"
+{ echo 'name: "pipe|name, <b>"'; grep -v '^name:' archs/tiny/gqa.yaml; } > "$t/pipe/archs/p.yaml"
 printf 'name: pipes\narchs: [archs/p.yaml]\ncontexts: [1k]\nplots:\n  - {kind: kv_vs_context}\n' > "$t/pipe/s.yaml"
 "$K" sweep "$t/pipe/s.yaml" --db "$t/pipe/p.db" > "$t/out" 2>&1 && "$K" report "$t/pipe/s.yaml" --db "$t/pipe/p.db" --out "$t/pipe/rep" >> "$t/out" 2>&1
-grep -qF '| pipe\|name &lt;b&gt; |' "$t/pipe/rep/index.md" && ! grep -q 'pipe|name\|<b>' "$t/pipe/rep/index.md" && ok md-escapes-cells ||
+grep -qF '| pipe\|name, &lt;b&gt; |' "$t/pipe/rep/index.md" && ! grep -q 'pipe|name\|<b>' "$t/pipe/rep/index.md" && ok md-escapes-cells ||
   bad md-escapes-cells "$(grep pipe "$t/pipe/rep/index.md" "$t/out" | head -5)"
+[ "$(head -1 "$t/pipe/rep/01-kv-vs-context.csv")" = "ctx_tokens,pipe|name__<b>_GB" ] && ok csv-label-one-column ||
+  bad csv-label-one-column "$(head -1 "$t/pipe/rep/01-kv-vs-context.csv")"
 
 # 8. Bad databases: read-only, newer schema, not a database.
 cp "$t/small.db" "$t/ro.db"; chmod 444 "$t/ro.db"
