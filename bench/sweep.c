@@ -12,13 +12,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include "benchutil.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static double now_s(void) { return bench_wall_s(); }
 
 typedef struct { int ncol; sqlite3_value **v; } row;
 
@@ -117,6 +114,22 @@ int main(void)
            sweep_rate, st.loop_seconds, st.seconds);
     printf("  raw SQLite insert         %10.0f points/s   (%.3f s, the same rows and transactions)\n", raw_rate, raw_s);
     printf("  ratio %.2f   (goal >= 0.50: %s)\n", sweep_rate / raw_rate, sweep_rate / raw_rate >= 0.5 ? "met" : "MISSED");
+    /* Issue 14, item 9: the absolute rate and the database's bytes per point
+     * (its file after the sweep closed it, per-type rows and indexes included). */
+    struct stat sb;
+    double bpp = stat(a, &sb) == 0 && st.computed > 0 ? (double)sb.st_size / (double)st.computed : -1;
+    double load = bench_load();
+    printf("  absolute %.0f points/s (goal >= 100000: %s); %.0f bytes per point on disk (goal <= 1024: %s); "
+           "load average %.2f\n", sweep_rate, sweep_rate >= 100000 ? "met" : "MISSED", bpp,
+           bpp >= 0 && bpp <= 1024 ? "met" : "MISSED", load);
+    FILE *f = bench_out("sweep.json");
+    if (f) {
+        fprintf(f, "{\"sweep\": {\"points_per_s\": %.1f, \"raw_ratio\": %.4f, \"bytes_per_point\": %.1f, "
+                "\"raw_points_per_s\": %.1f, \"points\": %ld, \"type_rows\": %d, \"goal_points_per_s\": 100000, "
+                "\"goal_bytes_per_point\": 1024, \"load_after\": %.2f}}\n",
+                sweep_rate, sweep_rate / raw_rate, bpp, raw_rate, st.computed, nt, load);
+        fclose(f);
+    }
     free_rows(pts, np);
     free_rows(typ, nt);
     scenario_free(&s);

@@ -14,6 +14,7 @@
 #define HW_H
 
 #include "cost.h"
+#include "tmodel.h"
 
 typedef struct {
     char name[64];
@@ -21,6 +22,7 @@ typedef struct {
     double memory_bytes;          /* capacity, B */
     double bandwidth;             /* B/s */
     double peak[DT_COUNT];        /* FLOP/s as given; 0 = not given */
+    tm_curves curves;             /* `curves:` (probe / calibrate); present = false: none */
 } hw_profile;
 
 /* Load by name (scenarios/hw/NAME.yaml) or by path. */
