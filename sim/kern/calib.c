@@ -159,7 +159,7 @@ int calib_write_csv(const meas_set *s, FILE *f)
         fprintf(f, "%s,%s,", ms_kind_name[r->kind], r->kind == MS_GEMM ? dtype_table[r->dt].name : "");
         const double v[] = {r->M, r->N, r->K, r->bytes, r->count};
         for (int k = 0; k < 5; k++) v[k] > 0 ? fprintf(f, "%.17g,", v[k]) : fprintf(f, ",");
-        fprintf(f, "%.9g\n", r->seconds);
+        fprintf(f, "%.17g\n", r->seconds);   /* exact: calibrate refits the same numbers */
     }
     if (s->memory_bytes > 0) fprintf(f, "memory,,,,,%.17g,,\n", s->memory_bytes);
     return ferror(f) ? SIM_EIO : SIM_OK;
