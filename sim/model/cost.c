@@ -178,7 +178,9 @@ static inline u64 madd(bool *of, u64 a, u64 b, u64 k)
 }
 
 /* a += b * k, field by field (k identical layers); see cost.h. */
-void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+/* The fields one by one; always inlined so that k = 1 (summing rows into
+ * the total) folds the multiplications away. */
+static inline __attribute__((always_inline)) bool add_fields(cost_t *a, const cost_t *b, u64 k)
 {
     bool of = false;
     for (int j = 0; j < FL_COUNT; j++) a->flops[j] = madd(&of, a->flops[j], b->flops[j], k);
@@ -195,7 +197,12 @@ void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
     a->weight_bytes = madd(&of, a->weight_bytes, b->weight_bytes, k);
     _Static_assert(offsetof(cost_t, weight_bytes) + sizeof(u64) + 8 >= sizeof(cost_t),
                    "weight_bytes must stay cost_t's last field: cost_add adds each field by name");
-    if (of) *ovf = true;
+    return of;
+}
+
+void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+{
+    if (k == 1 ? add_fields(a, b, 1) : add_fields(a, b, k)) *ovf = true;
 }
 
 /* A new row named a + b (b may be ""), truncated to the name's size. */
