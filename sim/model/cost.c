@@ -321,8 +321,14 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
     memset(&r->total, 0, sizeof r->total);
     if (q->T == 0) return sim_fail(e, SIM_EINVAL, "context must be at least 1 token");
     if (q->B == 0) return sim_fail(e, SIM_EINVAL, "batch must be at least 1");
-    r->layer = malloc(m->n_layers * sizeof *r->layer);
-    if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    /* rows_only: the computed layers live on the stack when few (no
+     * allocation per evaluation; r->layer stays NULL). */
+    enum { LOCAL_LAYERS = 64 };
+    cost_t local[LOCAL_LAYERS], *lay = local;
+    if (!q->rows_only || m->n_layers > LOCAL_LAYERS) {
+        lay = r->layer = malloc(m->n_layers * sizeof *r->layer);
+        if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    }
     r->n_layers = (int)m->n_layers;
     cost_ctx c = {.m = m, .q = *q, .ovf = &ovf, .ops = ops};
     if (ops) cost_ops_begin(ops);
@@ -343,14 +349,14 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
     bool brief = m->brief_n >= m->n_layers;   /* spec_truncate keeps a prefix */
     for (int i = 0; i < r->n_layers; i++) {
         const layer_spec *L = &m->layer[i];
-        cost_t *o = &r->layer[i];
+        cost_t *o = &lay[i];
         int kind = brief ? m->brief[i].kind : L->kind, sh = brief ? m->brief[i].shared_kv : L->shared_kv;
         int *slot = &row_of[kind][sh];
         if (*slot < 0) *slot = (int)(row_new(r, m->kind_name[kind], sh ? "/shared" : "") - r->type);
         r->type[*slot].layers++;
         int root = brief ? m->brief[i].same_cost_as : L->same_cost_as, t;
         if (root >= 0) {
-            if (!q->rows_only) *o = r->layer[root];
+            if (!q->rows_only) *o = lay[root];
             if (ops) cost_ops_repeat(ops, root, i);
             t = tally_of[root];
             if (tally[t].slot != *slot) {
@@ -372,7 +378,7 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
         }
         tally[t].count++;
     }
-    for (int t = 0; t < ntally; t++) cost_add(&ovf, &r->type[tally[t].slot].c, &r->layer[tally[t].root], tally[t].count);
+    for (int t = 0; t < ntally; t++) cost_add(&ovf, &r->type[tally[t].slot].c, &lay[tally[t].root], tally[t].count);
     if (ops) ops->layer = -1;
     if (q->rows_only) r->n_layers = 0;   /* only the computed layers were filled */
     int rc = model_parts(&c, r, e);

@@ -35,8 +35,9 @@ typedef struct {
                          sees all T tokens, a window's |u - v| < W (up to 2W-1) */
     u64 page;         /* >1: round every cache buffer up to whole pages of this
                          many entries (an engine's block size); 0/1: logical */
-    bool rows_only;   /* the by-type rows and totals only: r->n_layers = 0 (a
-                         sweep's need; saves copying one cost_t per layer) */
+    bool rows_only;   /* the by-type rows and totals only: r->n_layers = 0 and
+                         r->layer NULL (a sweep's need; saves copying one
+                         cost_t per layer and, up to 64 layers, the allocation) */
 } cost_query;
 
 /* FLOP categories (DESIGN.md section 5). */
