@@ -1,10 +1,11 @@
 /* probe_curves.c - `kvsim probe`'s measurements for the time model
  * (tmodel.h), as calib.h's rows, so probe and `kvsim calibrate` fit them
  * with the same code: sgemm at M = 1..256 against a 1024 x 1024 weight,
- * a triad at working sets from 16 KiB to 384 MiB, element-wise FLOPs, expf,
- * a row gather and an empty parallel region, on `threads` threads (the
- * kernels' count). Each figure is the best per repetition over calls of
- * growing repetition counts, up to three calls of at least 20 ms. */
+ * a triad at working sets from 16 KiB to 384 MiB, a row gather and an empty
+ * parallel region on `threads` threads (the kernels' count); element-wise
+ * FLOPs and expf on one (the kernels run them serially). Each figure is the
+ * best per repetition over calls of growing repetition counts, up to three
+ * calls of at least 20 ms. */
 #include "probe.h"
 #include "calib.h"
 #include <cblas.h>
@@ -143,6 +144,10 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
         meas_row r = {.kind = MS_STREAM, .bytes = 12.0 * (double)n, .seconds = per_call(do_triad, &w)};
         rc = meas_add(s, &r, e);
     }
+    /* Element-wise work and exp on one thread: the reference kernels run
+     * them serially (SIMD only; kern.c, res_ref.c), GEMMs and attention in
+     * parallel regions. */
+    w.threads = 1;
     for (size_t n = 4096; n <= ((size_t)4 << 20) && !rc; n *= 8) {
         w.n = n;
         meas_row r = {.kind = MS_ELEM, .count = 2.0 * (double)n, .seconds = per_call(do_axpy, &w)};
@@ -151,6 +156,7 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
             rc = meas_add(s, &x, e);
         }
     }
+    w.threads = threads;
     w.n = big;
     for (int m = 256; m <= 16384 && !rc; m *= 4) {
         w.M = m;
