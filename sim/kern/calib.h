@@ -60,7 +60,10 @@ int fit_affine(const double *n, const double *t, int k, double *rate, double *fi
 int fit_prop(const double *n, const double *t, int k, double *rate, double *rms, sim_err *e);
 
 /* A profile (hw.h's format, with `curves:`) from fitted curves: peak_tflops
- * from the gemm curves' rate_max, bandwidth_gbs the largest working set's. */
+ * from the gemm curves' rate_max (fp32, which hw_load requires, stands in
+ * at the first dtype's rate when no fp32 row was measured), bandwidth_gbs
+ * the largest working set's, memory_gb from a `memory` row (0.001, i.e.
+ * unknown, without one). path NULL: stdout; else written atomically. */
 int calib_write_profile(const tm_curves *c, const char *name, double memory_bytes, const char *note, const char *path,
                         sim_err *e);
 
