@@ -22,18 +22,16 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Seconds per repetition of fn(arg, reps) (which runs the work reps times). */
-static double per_call(void (*fn)(void *, int), void *arg)
+/* Seconds per repetition of fn(arg, reps) (which runs the work reps times
+ * and returns how long it took). */
+static double per_call(double (*fn)(void *, int), void *arg)
 {
     double best = INFINITY;
     int reps = 1, runs = 0;
-    /* Growing reps: every call counts toward the best (a long call also
-     * amortises a thread's late start on a busy machine); then 2 more calls
-     * at the final count. */
+    /* Growing reps: every call counts toward the best; then 2 more calls at
+     * the final count. fn returns the seconds its work took. */
     for (;;) {
-        double t0 = now_s();
-        fn(arg, reps);
-        double t = now_s() - t0;
+        double t = fn(arg, reps);
         if (t / reps < best) best = t / reps;
         if (t >= 20e-3 || reps >= (1 << 24)) { if (++runs == 3) break; }
         else reps *= 4;
@@ -43,61 +41,78 @@ static double per_call(void (*fn)(void *, int), void *arg)
 
 typedef struct { int M, N, K; float *a, *b, *c; size_t n; int threads; } work;
 
-static void do_gemm(void *p, int reps)
+static double do_gemm(void *p, int reps)
 {
     work *w = p;
+    double t0 = now_s();
     for (int r = 0; r < reps; r++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, w->M, w->N, w->K, 1.0f, w->a, w->K, w->b, w->N, 0.0f, w->c, w->N);
+    return now_s() - t0;
 }
 
 /* The repeated kernels run in ONE parallel region, each thread on its own
- * static part every repetition (no barrier between repetitions): the
- * region's fixed cost is measured apart (do_parallel), as the time model
- * adds it apart. */
+ * static part every repetition (no barrier between repetitions), and each
+ * thread times its own loop: the call's time is the slowest thread's loop,
+ * without the region's start-up (a thread scheduled late on a busy machine
+ * is not bandwidth). The region's fixed cost is measured apart
+ * (do_parallel), as the time model adds it apart. */
 #define PARTS(n) long lo = (long)(n) * omp_get_thread_num() / omp_get_num_threads(), \
-                      hi = (long)(n) * (omp_get_thread_num() + 1) / omp_get_num_threads()
+                      hi = (long)(n) * (omp_get_thread_num() + 1) / omp_get_num_threads(); \
+                 double t0_ = omp_get_wtime()
+#define PART_DONE(worst) do { double t_ = omp_get_wtime() - t0_; \
+                              _Pragma("omp critical") { if (t_ > (worst)) (worst) = t_; } } while (0)
 
-static void do_triad(void *p, int reps)
+static double do_triad(void *p, int reps)
 {
     work *w = p;
+    double worst = 0;
     float *a = w->a, *b = w->b, *c = w->c;
 #pragma omp parallel num_threads(w->threads)
     {
         PARTS(w->n);
         for (int r = 0; r < reps; r++)
             for (long i = lo; i < hi; i++) a[i] = b[i] + 3.0f * c[i];
+        PART_DONE(worst);
     }
+    return worst;
 }
 
-static void do_axpy(void *p, int reps)
+static double do_axpy(void *p, int reps)
 {
     work *w = p;
+    double worst = 0;
     float *x = w->a, *y = w->b;
 #pragma omp parallel num_threads(w->threads)
     {
         PARTS(w->n);
         for (int r = 0; r < reps; r++)
             for (long i = lo; i < hi; i++) y[i] = 0.999f * x[i] + y[i];
+        PART_DONE(worst);
     }
+    return worst;
 }
 
-static void do_exp(void *p, int reps)
+static double do_exp(void *p, int reps)
 {
     work *w = p;
+    double worst = 0;
     float *x = w->a, *y = w->b;
 #pragma omp parallel num_threads(w->threads)
     {
         PARTS(w->n);
         for (int r = 0; r < reps; r++)
             for (long i = lo; i < hi; i++) y[i] = expf(x[i] * 1e-3f);
+        PART_DONE(worst);
     }
+    return worst;
 }
 
 /* Gather w->M rows of 128 floats at pseudo-random row indices of a table of
  * w->n floats into w->c. */
-static void do_gather(void *p, int reps)
+static double do_gather(void *p, int reps)
 {
     work *w = p;
+    double worst = 0;
     unsigned long rows = (unsigned long)(w->n / 128);
 #pragma omp parallel num_threads(w->threads)
     {
@@ -107,12 +122,15 @@ static void do_gather(void *p, int reps)
                 unsigned long k = ((unsigned long)(i + r) * 2654435761u) % rows;
                 memcpy(w->c + i * 128, w->a + k * 128, 128 * sizeof(float));
             }
+        PART_DONE(worst);
     }
+    return worst;
 }
 
-static void do_parallel(void *p, int reps)
+static double do_parallel(void *p, int reps)
 {
     work *w = p;
+    double t0 = now_s();
     for (int r = 0; r < reps; r++) {
         volatile int sink = 0;
 #pragma omp parallel num_threads(w->threads)
@@ -121,6 +139,7 @@ static void do_parallel(void *p, int reps)
         }
         (void)sink;
     }
+    return now_s() - t0;
 }
 
 int probe_curves(meas_set *s, int threads, sim_err *e)
