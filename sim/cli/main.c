@@ -8,6 +8,7 @@
 #include "units.h"
 #include "import_hf.h"
 #include "cli.h"
+#include "cli_deploy.h"
 #include <gsl/gsl_errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,20 @@ static const char usage[] =
     "                    h100-sxm, h200, a100-80gb, rtx-4090, apple-m3-max (scenarios/hw/)\n"
     "  --format F        table (default), csv or json\n"
     "\n"
+    "deployment options (cost, compare, capacity; README \"Deployment\"):\n"
+    "  --gpus N --tp T --pp P --dp D --ep E --dcp C   layout (gpus = tp x pp x dp)\n"
+    "  --engine logical|vllm|sglang   allocation rules (default logical: exact bytes)\n"
+    "  --engine-rules newest|vllm-0.20|vllm-0.19      older vLLM formulas\n"
+    "  --block N         tokens per block/page (default: the engine's for the model)\n"
+    "  --mem-util F      gpu_memory_utilization / mem_fraction_static (default 0.9)\n"
+    "  --kv-budget B     KV bytes per GPU, e.g. 61.25GiB (an engine log's \"Available\n"
+    "                    KV cache memory\"): reproduces its \"GPU KV cache size\" line\n"
+    "  --max-batched-tokens N  vLLM max_num_batched_tokens (default 8192)\n"
+    "  --swa-ratio F     SGLang swa_full_tokens_ratio\n"
+    "  kvsim capacity ARCH... --hw PROFILE [deployment options] --ctx T [--format table|json]\n"
+    "                    per GPU weights, KV budget, blocks, tokens; sequences per\n"
+    "                    replica and node; decode step time and tokens/s\n"
+    "\n"
     "exit status: 0 ok, 1 a check failed, 2 bad input (message on stderr)\n";
 
 typedef struct {
@@ -69,6 +84,7 @@ typedef struct {
     out_format of;
     bool by_layer;
     const char *hw_name;    /* --hw NAME|PATH */
+    deploy_cfg dep;         /* deployment options (cli_deploy.c) */
     const char *files[MAX_ARCHS];
     int n_files;
 } opts;
@@ -88,7 +104,11 @@ static int parse_opts(int argc, char **argv, opts *o)
     o->q.T = 128 * 1024;
     o->q.B = 1;
     o->q.phase = PH_DECODE;
+    deploy_cfg_default(&o->dep);
     for (int i = 0; i < argc; i++) {
+        int dk = cli_deploy_opt(argc, argv, &i, &o->dep);
+        if (dk < 0) return 2;
+        if (dk) continue;
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEED() do { if (!v) return bad("%s needs a value", a); i++; } while (0)
@@ -157,7 +177,7 @@ static int load_all(opts *o, model_spec *ms, cost_result *rs, out_item *it)
             for (int j = 0; j < i; j++) { cost_result_free(&rs[j]); spec_free(&ms[j]); }
             return 2;
         }
-        it[i] = (out_item){&ms[i], &rs[i], NULL, 0};
+        it[i] = (out_item){&ms[i], &rs[i], NULL, 0, NULL, NULL};
     }
     return 0;
 }
@@ -186,8 +206,14 @@ static int cmd_cost(int argc, char **argv, bool compare)
             it[i].fit_ctx = cost_fit_ctx(&ms[i], o.q.B, hw.memory_bytes);
         }
     }
+    bool dep = cli_deploy_given(&o.dep);
+    if (dep && (rc = cli_deploy_attach(&o.dep, o.hw_name ? &hw : NULL, o.q.T, it, o.n_files))) {
+        for (int i = 0; i < o.n_files; i++) { cost_result_free(&rs[i]); spec_free(&ms[i]); }
+        return rc;
+    }
     if (compare) out_compare(stdout, it, o.n_files, &o.q, o.of, o.by_layer);
     else out_cost(stdout, it, &o.q, o.of, o.by_layer);
+    if (dep && o.of == OUT_TABLE) cli_deploy_table(stdout, it, o.n_files, o.hw_name ? &hw : NULL, o.q.T);
     for (int i = 0; i < o.n_files; i++) { cost_result_free(&rs[i]); spec_free(&ms[i]); }
     return fflush(stdout) ? 2 : 0;
 }
@@ -327,6 +353,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
     if (!strcmp(cmd, "cost")) return cmd_cost(argc - 2, argv + 2, false);
     if (!strcmp(cmd, "compare")) return cmd_cost(argc - 2, argv + 2, true);
+    if (!strcmp(cmd, "capacity")) return cli_capacity(argc - 2, argv + 2);
     if (!strcmp(cmd, "check")) return cmd_check(argc - 2, argv + 2);
     if (!strcmp(cmd, "import")) return cmd_import(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cli_sweep(argc - 2, argv + 2);
