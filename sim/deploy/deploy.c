@@ -291,7 +291,7 @@ int deploy_kv_per_seq(const model_spec *m, const deploy_cfg *d, u64 T, u64 *byte
 
 /* Traffic and collectives of one decode step of `b` sequences per replica,
  * on the busiest stage's device. */
-static int step_traffic(const model_spec *m, const deploy_cfg *d, u64 ctx, u64 b, deploy_result *r, sim_err *e)
+int deploy_step(const model_spec *m, const deploy_cfg *d, u64 ctx, u64 b, deploy_result *r, sim_err *e)
 {
     cost_query q = {.T = ctx, .B = b, .phase = PH_DECODE};
     cost_result c;
@@ -422,7 +422,8 @@ int deploy_eval(const model_spec *m, const deploy_cfg *d, const hw_profile *hw, 
     r->replica_max_seqs = r->eng.max_seqs;
     r->node_max_seqs = r->replica_max_seqs * d->dp;
     r->batch_per_replica = umax(1, r->replica_max_seqs);
-    if ((rc = step_traffic(m, d, ctx, r->batch_per_replica, r, e))) return rc;
+    if ((rc = deploy_step(m, d, ctx, r->batch_per_replica, r, e))) return rc;
     if (hw) step_time(m, d, hw, ctx, r);
+    if (!r->replica_max_seqs) r->tokens_per_s_device = r->tokens_per_s_node = 0;   /* nothing fits: no throughput */
     return SIM_OK;
 }

@@ -112,6 +112,10 @@ typedef struct {
 int deploy_eval(const model_spec *m, const deploy_cfg *d, const hw_profile *hw, u64 ctx,
                 deploy_result *r, sim_err *e);
 
+/* The step_* and collective fields of r for one decode step of b sequences
+ * per replica at context ctx (the busiest stage's device). */
+int deploy_step(const model_spec *m, const deploy_cfg *d, u64 ctx, u64 b, deploy_result *r, sim_err *e);
+
 /* Per-device weights (busiest stage) and the replicated part. */
 int deploy_weights(const model_spec *m, const deploy_cfg *d, u64 *bytes, u64 *replicated, sim_err *e);
 

@@ -32,7 +32,7 @@ int hw_load(hw_profile *h, const char *name_or_path, sim_err *e)
     int rc = yt_load_file(path, &root, e);
     if (rc == SIM_EIO && !strchr(name_or_path, '/'))
         return sim_fail(e, SIM_EIO, "hardware profile '%s' not found (looked for %s; shipped: h100-sxm, h200, "
-                        "a100-80gb, rtx-4090, apple-m3-max; or give a path)", name_or_path, path);
+                        "a100-80gb, rtx-4090, apple-m3-max, 8xh100-sxm, 8xh200, 8xb200; or give a path)", name_or_path, path);
     if (rc) return rc;
     static const char *const keys[] = {"name", "source", "notes", "memory_gb", "bandwidth_gbs", "peak_tflops", "measured", "link_gbs", "gpus", NULL};
     if (root->kind != YT_MAP) { rc = sim_fail(e, SIM_EINVAL, "%s: a profile is a mapping", POS(root)); goto out; }

@@ -1,0 +1,71 @@
+#!/bin/sh
+# tests/deploy.sh - `kvsim capacity` and the deployment options of cost and
+# compare: outputs, the JSON fields the README documents, exit codes.
+# Usage: sh tests/deploy.sh ./kvsim
+K=${1:-./kvsim}
+pass=0; fail=0
+ok()   { pass=$((pass+1)); echo "PASS deploy/$1"; }
+bad()  { fail=$((fail+1)); echo "FAIL deploy/$1: $2"; }
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+expect() { n=$1; s=$2; shift 2; "$@" >"$t/out" 2>"$t/err"; r=$?; [ "$r" = "$s" ] && ok "$n" || bad "$n" "exit $r, want $s: $(head -c 300 "$t/err")"; }
+has()    { grep -q -- "$2" "$t/$3" && ok "$1" || bad "$1" "missing '$2' in $3: $(head -c 300 "$t/$3")"; }
+PY=/usr/bin/python3
+
+# The issue's command: a readable table, every arch with a node-level answer.
+expect capacity-table 0 "$K" capacity archs/deepseek-v4-flash.yaml archs/deepseek-v3.2.yaml archs/gemma4-e4b.yaml \
+  --hw h200 --gpus 8 --dp 8 --ep 8 --engine vllm --ctx 1M
+has capacity-v4-row "deepseek-v4-flash" out
+has capacity-vllm-log "GPU KV cache size: 9,668,536 tokens" out
+has capacity-vllm-conc "Maximum concurrency for 1,048,576 tokens per request: 9.22x" out
+
+# --kv-budget reproduces the engine log lines from the "Available KV cache
+# memory" figure (64 GiB: 68,565 blocks of 1,002,240 B; see test_deploy.c).
+expect capacity-budget 0 "$K" capacity archs/deepseek-v4-flash.yaml --kv-budget 64GiB --engine vllm --ctx 1M
+has capacity-budget-tokens "GPU KV cache size: 6,670,589 tokens" out
+has capacity-budget-conc "Maximum concurrency for 1,048,576 tokens per request: 6.36x" out
+
+# JSON: every documented field, exact integers.
+expect capacity-json 0 "$K" capacity archs/llama-3-70b.yaml --hw 8xh200 --tp 8 --engine vllm --kv-budget 10GiB --ctx 128k --format json
+if $PY - "$t/out" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["arch"] == "llama-3-70b" and d["ctx"] == 131072
+assert d["deploy"] == {"gpus": 8, "tp": 8, "pp": 1, "dp": 1, "ep": 1, "dcp": 1, "mem_util": 0.9, "kv_budget_given": True}
+e = d["engine"]
+assert e["name"] == "vllm" and e["block_size"] == 16 and e["groups"][0]["page_bytes"] == 8192
+pd = d["per_device"]
+assert pd["weights_bytes"] == 17640734720 and pd["kv_budget_bytes"] == 10737418240
+assert pd["blocks"] == 16384 and pd["tokens"] == 262144 and d["max_seqs"] == 2
+assert d["node"]["gpus"] == 8 and d["node"]["max_seqs"] == 2 and d["node"]["decode_tokens_per_s"] > 0
+assert d["step"]["allreduce_bytes"] == 80 * 2 * 2 * 8192 * 2
+PYEOF
+then ok capacity-json-fields; else bad capacity-json-fields "$(head -c 400 "$t/out")"; fi
+
+# cost / compare with deployment options: the capacity table after the cost
+# table, and a "capacity" member per arch in JSON.
+expect compare-deploy 0 "$K" compare archs/deepseek-v3.yaml archs/deepseek-v3.2.yaml --hw h200 --tp 8 --engine sglang --ctx 128k
+has compare-deploy-table "seqs/node" out
+expect cost-deploy-json 0 "$K" cost archs/llama-3-70b.yaml --kv-budget 10GiB --tp 8 --engine vllm --format json
+if $PY -c "import json,sys; d=json.load(open('$t/out')); assert d['capacity']['per_device']['tokens'] == 262144" ; then
+  ok cost-deploy-json-capacity; else bad cost-deploy-json-capacity "$(head -c 300 "$t/out")"; fi
+expect compare-deploy-json 0 "$K" compare archs/llama-3-8b.yaml archs/llama-3-70b.yaml --hw 8xh100-sxm --tp 8 --format json
+if $PY -c "import json,sys; d=json.load(open('$t/out')); assert all('capacity' in a for a in d['archs'])" ; then
+  ok compare-deploy-json-each; else bad compare-deploy-json-each "$(head -c 300 "$t/out")"; fi
+
+# Bad input: exit 2 with the reason.
+expect bad-tp 2 "$K" capacity archs/llama-3-70b.yaml --hw h200 --tp 3
+has bad-tp-msg "does not divide the 64 query heads" err
+expect bad-gpus 2 "$K" capacity archs/llama-3-70b.yaml --hw h200 --gpus 8 --tp 2 --dp 2
+has bad-gpus-msg "gpus = 8 but tp x pp x dp" err
+expect bad-ep 2 "$K" capacity archs/deepseek-v3.yaml --hw h200 --dp 8 --ep 512
+has bad-ep-msg "exceeds the 256 experts" err
+expect bad-engine 2 "$K" capacity archs/llama-3-8b.yaml --hw h200 --engine trt
+expect bad-budget 2 "$K" capacity archs/llama-3-8b.yaml --kv-budget 12XB
+expect bad-mem-util 2 "$K" capacity archs/llama-3-8b.yaml --hw h200 --mem-util 0
+expect no-hw 2 "$K" capacity archs/llama-3-8b.yaml
+has no-hw-msg "needs --hw" err
+expect no-spec 2 "$K" capacity --hw h200
+expect missing-spec 2 "$K" capacity archs/nope.yaml --hw h200
+expect cost-deploy-no-hw 2 "$K" cost archs/llama-3-8b.yaml --tp 2
+echo "deploy.sh: $pass passed, $fail failed"
+[ "$fail" = 0 ]
