@@ -22,10 +22,14 @@ DEB_PKGS = libyaml-dev libsqlite3-dev sqlite3 libgsl-dev gnuplot-nox libopenblas
 O       ?= build
 LIB_SRC = $(filter-out sim/cli/main.c,$(wildcard sim/*/*.c))
 LIB_OBJ = $(patsubst %.c,$(O)/%.o,$(LIB_SRC))
+# The model library: spec, layer types' cost side, cost, units, formats. It
+# needs libyaml and libm only (tests/model_alone.c proves it links alone).
+MODEL_SRC = $(wildcard sim/model/*.c) $(filter-out %_ref.c,$(wildcard sim/layers/*.c))
+MODEL_OBJ = $(patsubst %.c,$(O)/%.o,$(MODEL_SRC))
 TESTS   = $(patsubst tests/%.c,$(O)/tests/bin/%,$(wildcard tests/test_*.c))
 
-# all: the kvsim binary.
-all: $(O)/kvsim
+# all: the kvsim binary and the model library.
+all: $(O)/kvsim $(O)/libkvsim-model.a
 ifeq ($(O),build)
 all: kvsim
 kvsim: $(O)/kvsim
@@ -34,6 +38,15 @@ endif
 
 $(O)/kvsim: $(O)/sim/cli/main.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/libkvsim-model.a: $(MODEL_OBJ)
+	$(AR) rcs $@ $^
+
+# A program that uses the model alone, linked with -lyaml -lm and the model's
+# headers only (no kernels, BLAS, GSL, SQLite, Jansson or OpenMP).
+$(O)/tests/bin/model_alone: tests/model_alone.c $(O)/libkvsim-model.a
+	@mkdir -p $(O)/tests/bin
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Isim/model -Isim/layers -o $@ $< $(O)/libkvsim-model.a -lyaml -lm
 
 $(O)/sim/%.o: sim/%.c
 	@mkdir -p $(dir $@)
@@ -65,8 +78,8 @@ $(O)/tests/bin/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -o $@ tests/fuzz/replay.c $< $(LIB_OBJ) $(LDLIBS)
 
 # test: every unit test program, then the CLI and bad-input tests.
-test: deps $(O)/kvsim $(TESTS) $(REPLAYS)
-	@sh tests/run.sh $(O)/kvsim $(TESTS)
+test: deps $(O)/kvsim $(TESTS) $(O)/tests/bin/model_alone $(REPLAYS)
+	@sh tests/run.sh $(O)/kvsim $(TESTS) $(O)/tests/bin/model_alone
 
 # asan: the same tests under AddressSanitizer + UBSan, built in build-asan/
 # (float-cast-overflow named: gcc's "undefined" leaves it out, clang's has it).

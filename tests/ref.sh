@@ -28,6 +28,13 @@ has validate-table-decode "17d  *hca  *kv_read_bytes" out
 # A one-FLOP difference must fail the run with status 1.
 expect validate-perturbed 1 env KVSIM_VALIDATE_PERTURB=1 "$K" validate archs/tiny/gqa.yaml --ctx 5 --brief
 has validate-perturbed-msg MISMATCH out
+# Edges above --max-ctx are listed as skipped, not silently dropped (issue
+# 10.11): tiny/v4's csa (m = 4, top-k 3) has edges 11, 12, 17 (k m - 1, k m,
+# k m + m + 1), hca (m = 8) 7, 8, 9, 17 (2m + 1), and every spec gets 37;
+# with --max-ctx 10 the ones above 10 are 11, 12, 17 and 37.
+expect validate-skipped 0 "$K" validate archs/tiny/v4.yaml --brief --max-ctx 10
+has validate-skipped-list "skipped 4 edge contexts above --max-ctx 10: 11 12 17 37 " out
+has validate-skipped-pass "PASS (with skipped edges, above)" out
 expect validate-bad-scale 2 "$K" validate archs/tiny/gqa.yaml --scale 0
 expect validate-bad-ctx 2 "$K" validate archs/tiny/gqa.yaml --ctx 3,x
 expect validate-missing 2 "$K" validate archs/nope.yaml

@@ -12,6 +12,7 @@
  *    model_type: SIM_EINVAL with the field named.
  */
 #include "check.h"
+#include "spec_any.h"
 #include "util.h"
 #include "import_hf.h"
 
@@ -30,9 +31,9 @@ static void check_same(const char *json, const char *yaml)
     model_spec a, b;
     sim_err e;
     char name[160];
-    int ra = spec_load(&a, json, NULL, 0, &e);
+    int ra = spec_load_any(&a, json, NULL, 0, &e);
     if (ra) printf("  %s: %s\n", json, e.msg);
-    int rb = spec_load(&b, yaml, NULL, 0, &e);
+    int rb = spec_load_any(&b, yaml, NULL, 0, &e);
     snprintf(name, sizeof name, "import-load-%s", json);
     CHECK(name, ra == 0 && rb == 0);
     if (ra || rb) return;
@@ -54,7 +55,7 @@ static void check_counts(const char *json, u64 kv1, u64 params, u64 active)
     model_spec m;
     sim_err e;
     char name[160];
-    int rc = spec_load(&m, json, NULL, 0, &e);
+    int rc = spec_load_any(&m, json, NULL, 0, &e);
     if (rc) printf("  %s: %s\n", json, e.msg);
     snprintf(name, sizeof name, "import-load-%s", json);
     CHECK(name, rc == 0);
@@ -199,7 +200,7 @@ int main(void)
     CHECK("import-err-ratio", rc == SIM_EINVAL && strstr(e.msg, "compress_ratios"));
     sim_err ee;
     model_spec m;
-    CHECK("import-err-eio", spec_load(&m, "tests/configs/no-such.json", NULL, 0, &ee) == SIM_EIO);
+    CHECK("import-err-eio", spec_load_any(&m, "tests/configs/no-such.json", NULL, 0, &ee) == SIM_EIO);
 
     /* Warnings: a cost-relevant key the family does not read, and an unknown key. */
     rc = imp("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10, "

@@ -106,5 +106,22 @@ int main(void)
     snprintf(buf, sizeof buf, "%spattern: [s, s, s, s, s, s, s]\n", base);
     CHECK("spec-set-invalid", load_str(&m, buf, badset, 1, &e) == SIM_EINVAL && strstr(e.msg, "not a multiple of kv_heads"));
     CHECK("spec-missing-file", spec_load(&m, "archs/nope.yaml", NULL, 0, &e) == SIM_EIO);
+    /* Issue 10.1: a misspelt kind in --set used to add an unused kind and
+     * change nothing (gemma4-e2b printed its unchanged 6.291 MB). */
+    const char *typo[] = {"layers.slidng.window=4096"};
+    CHECK("spec-set-kind-typo", spec_load(&m, "archs/gemma4-e2b.yaml", typo, 1, &e) == SIM_EINVAL &&
+                                    strstr(e.msg, "no layer kind 'slidng' in gemma4-e2b (kinds: sliding, full)"));
+    /* The same path spelt right applies (the window moves 512 -> 4096). */
+    const char *right[] = {"layers.sliding.window=4096"};
+    CHECK("spec-set-kind-right", spec_load(&m, "archs/gemma4-e2b.yaml", right, 1, &e) == SIM_OK && m.layer[0].attn.window == 4096);
+    if (m.layer) spec_free(&m);
+    /* A sweep axis that does not apply to the arch (a csa field on Gemma). */
+    const char *noapply[] = {"layers.csa.compress_ratio=8"};
+    CHECK("spec-set-kind-absent", spec_load(&m, "archs/gemma4-e2b.yaml", noapply, 1, &e) == SIM_EINVAL &&
+                                      strstr(e.msg, "no layer kind 'csa'"));
+    /* An unused kind without a type (a leftover) is refused where it is written. */
+    snprintf(buf, sizeof buf, "%s  stray: {window: 5}\npattern: [s, s, s, s, s, s, s]\n", base);
+    CHECK("spec-unused-untyped-kind", load_str(&m, buf, NULL, 0, &e) == SIM_EINVAL &&
+                                          strstr(e.msg, "layer kind 'stray' has no `type:` and no layer uses it (the layers use: s)"));
     return check_done("test_spec");
 }

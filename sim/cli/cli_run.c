@@ -5,6 +5,7 @@
  * counters of the prefill and of the last decode step. Exit 0, or 2 on bad
  * input. */
 #include "cli.h"
+#include "spec_any.h"
 #include "ref.h"
 #include "spec_scale.h"
 #include "units.h"
@@ -113,7 +114,7 @@ int cli_run(int argc, char **argv)
     if (!T) return bad_arg("run needs --ctx T (the prefill length)%s", "");
     if (T > (1u << 20) || ndec > (1u << 20)) return bad_arg("--ctx and --decode are limited to 1M tokens each%s", "");
     model_spec m;
-    if (spec_load(&m, file, sets, n_sets, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    if (spec_load_any(&m, file, sets, n_sets, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
     if (!S) S = spec_scale_auto(&m, 256);
     if (spec_scale(&m, S, &e) || (layers && spec_truncate(&m, layers, &e))) {
         fprintf(stderr, "kvsim: %s: %s\n", file, e.msg);

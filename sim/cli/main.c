@@ -1,6 +1,7 @@
 /* main.c - the kvsim command line. The only place that prints to stderr and
  * chooses exit codes: 0 ok, 1 a check failed, 2 bad input. */
 #include "sim.h"
+#include "spec_any.h"
 #include "spec.h"
 #include "cost.h"
 #include "layer.h"
@@ -167,7 +168,7 @@ static int load_all(opts *o, model_spec *ms, cost_result *rs, out_item *it)
 {
     sim_err e;
     for (int i = 0; i < o->n_files; i++) {
-        int rc = spec_load(&ms[i], o->files[i], o->sets, o->n_sets, &e);
+        int rc = spec_load_any(&ms[i], o->files[i], o->sets, o->n_sets, &e);
         if (!rc) {
             rc = cost_eval(&ms[i], &o->q, &rs[i], &e);
             if (rc) spec_free(&ms[i]);
@@ -227,7 +228,7 @@ static int cmd_check(int argc, char **argv)
     for (int i = 0; i < o.n_files; i++) {
         model_spec m;
         sim_err e;
-        if (spec_load(&m, o.files[i], o.sets, o.n_sets, &e)) {
+        if (spec_load_any(&m, o.files[i], o.sets, o.n_sets, &e)) {
             fprintf(stderr, "kvsim: %s\n", e.msg);
             worst = 2;
             continue;

@@ -1,15 +1,16 @@
 /* output.c - see output.h. */
 #include "output.h"
 #include "units.h"
+#include "layer.h"
 #include <string.h>
 
 static const char *phase_name(phase p) { return p == PH_PREFILL ? "prefill" : "decode"; }
 
 u64 out_params_effective(const model_spec *m, const cost_result *r)
 {
-    (void)m;
-    for (int k = 0; k < r->n_types; k++)
-        if (!strcmp(r->type[k].name, "ple")) return r->total.params - r->type[k].c.params_embed;
+    /* The model-level row of a per-layer-embedding component (its table). */
+    for (int k = 0; m->ple.type && k < r->n_types; k++)
+        if (!strcmp(r->type[k].name, m->ple.type->name)) return r->total.params - r->type[k].c.params_embed;
     return r->total.params;
 }
 

@@ -1,5 +1,6 @@
 /* measure.c - see measure.h. */
 #include "measure.h"
+#include "spec_any.h"
 #include "ref.h"
 #include "spec_scale.h"
 #include <stdio.h>
@@ -65,7 +66,7 @@ int measure_run(const char *path, const char *const *sets, int n_sets, u64 S, u6
     ref_model M;
     int rc;
     memset(out, 0, sizeof *out);
-    if ((rc = spec_load(&m, path, sets, n_sets, e))) return rc;
+    if ((rc = spec_load_any(&m, path, sets, n_sets, e))) return rc;
     if (!S) S = spec_scale_auto(&m, 256);
     out->scale = S;
     if ((rc = spec_scale(&m, S, e)) || (layers && layers < m.n_layers && (rc = spec_truncate(&m, layers, e)))) {

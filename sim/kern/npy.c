@@ -92,7 +92,7 @@ static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
     json_u(f, "n_layers", m->n_layers, true);
     json_u(f, "vocab", m->vocab, true);
     json_u(f, "hc_streams", m->hc_streams, true);
-    json_u(f, "ple_dim", m->ple_dim, true);
+    json_u(f, "ple_dim", m->ple.dim, true);
     json_u(f, "seed", M->seed, true);
     fprintf(f, "\"tie_embeddings\": %s, \"rope_theta\": 10000.0, \"norm_eps\": 1e-6,\n \"layers\": [\n",
             m->tie_embeddings ? "true" : "false");

@@ -1,6 +1,6 @@
 /* ref.c - the reference model: weights, caches, the prefill / decode driver,
  * embeddings, the head and the counters; see ref.h. The layer types live in
- * sim/ref_<type>.c and are reached through comp_type.ref (layer.h).
+ * sim/layers/<type>_ref.c and are reached through ref_ops_for (ref_table.c).
  *
  * Legend: n = tokens in the step, d = d_model, S = residual streams (mHC n,
  * else 1), V = vocab. The residual state X is n x S x d. */
@@ -328,7 +328,7 @@ static void unit_free(ref_layer *L)
     if (L->ls) {
         const comp_type *t[3] = {L->ls->attn.type, L->ls->ffn.type, L->ls->res.type};
         for (int k = 0; k < 3; k++)
-            if (t[k] && t[k]->ref && t[k]->ref->free && L->priv[k]) t[k]->ref->free(L);
+            if (L->priv[k] && ref_ops_for(t[k]) && ref_ops_for(t[k])->free) ref_ops_for(t[k])->free(L);
     }
     for (int k = 0; k < 3; k++) free(L->priv[k]);
     for (int k = 0; k < L->nw; k++) { free(L->w[k]->data); free(L->w[k]); }
@@ -384,10 +384,9 @@ int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim
     M->L = calloc(m->n_layers, sizeof *M->L);
     M->logits = calloc(m->vocab, sizeof(float));
     if (!M->rng || !M->L || !M->logits) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
-    const comp_type *mhc = comp_find(COMP_RES, "mhc");
     for (u64 i = 0; i < m->n_layers; i++) {
         const layer_spec *ls = &m->layer[i];
-        if (m->hc_streams && ls->res.type != mhc) {
+        if (m->hc_streams && !ls->res.streams) {
             rc = sim_fail(e, SIM_EINVAL, "layer %llu: the reference kernels need every layer on mHC once one is "
                           "(a plain residual between mHC layers is not supported by the reference kernels)", (unsigned long long)i);
             goto fail;
@@ -407,15 +406,16 @@ int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim
             L->kv[k].name = b[k].name;
             L->kv[k].entry_bytes = b[k].entry_bytes;
         }
-        const comp_type *t[3] = {L->ls->attn.type, L->ls->ffn.type, L->ls->res.type};
-        for (int k = 0; k < 3; k++) {
-            if (!t[k]->ref) {
+        const comp_type *t[COMP_CAT_COUNT] = {L->ls->attn.type, L->ls->ffn.type, L->ls->res.type, m->ple.type};
+        for (int k = 0; k < COMP_CAT_COUNT; k++) {
+            if (!t[k]) continue;
+            const ref_ops *ops = ref_ops_for(t[k]);
+            if (!ops) {
                 rc = sim_fail(e, SIM_EINVAL, "layer %llu: type '%s' has no reference kernel yet", (unsigned long long)i, t[k]->name);
                 goto fail;
             }
-            if (t[k]->ref->init && (rc = t[k]->ref->init(L, e))) goto fail;
+            if (ops->init && (rc = ops->init(L, e))) goto fail;
         }
-        if (m->ple_dim && (rc = ref_ple_init(L, e))) goto fail;
         for (int k = 0; k < n; k++)
             if (!L->kv[k].elems) {
                 rc = sim_fail(e, SIM_EINVAL, "layer %llu: cache '%s' was not bound by its type", (unsigned long long)i, L->kv[k].name);
@@ -445,7 +445,8 @@ int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim
         rc = sim_fail(e, SIM_ENOMEM, "out of memory");
         goto fail;
     }
-    if (m->ple_dim && (rc = ref_ple_model_init(M, e))) goto fail;
+    const ref_ops *pops = ref_ops_for(m->ple.type);
+    if (pops && pops->model_init && (rc = pops->model_init(M, e))) goto fail;
     return SIM_OK;
 fail:
     ref_free(M);
@@ -475,7 +476,7 @@ int ref_sublayer(ref_layer *L, const ref_step *s, ref_sub sub, const float *x, f
     const comp_type *t = sub == SUB_ATTN ? L->ls->attn.type : L->ls->ffn.type;
     u64 d = L->M->m->d_model;
     ref_trace(L->M, L->i, sub == SUB_ATTN ? "attn_in" : "ffn_in", x, s->n, d);
-    int rc = t->ref->forward(L, s, x, y, e);
+    int rc = ref_ops_for(t)->forward(L, s, x, y, e);
     ref_trace(L->M, L->i, sub == SUB_ATTN ? "attn_out" : "ffn_out", y, s->n, d);
     return rc;
 }
@@ -584,9 +585,10 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
     M->embed.welems[WC_EMBED] += distinct_rows(M, tok, n, m->vocab) * d;
     M->embed.time_s = now_s() - t0;
     ref_trace(M, -1, "embed", x0, n, d);
-    if (m->ple_dim) {
+    const ref_ops *pops = ref_ops_for(m->ple.type), *res_ops = NULL;
+    if (pops && pops->model_forward) {
         t0 = now_s();
-        if ((rc = ref_ple_model(M, &s, x0, e))) goto out;
+        if ((rc = pops->model_forward(M, &s, x0, e))) goto out;
         M->ple.time_s = now_s() - t0;
     }
     for (u64 i = 0; i < m->n_layers; i++) {
@@ -594,8 +596,9 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
         t0 = now_s();
         kern_attn_stats a0 = kern_attn_stats_get();
         ref_mark lm = ref_scratch_mark(M);
-        rc = L->ls->res.type->ref->layer(L, &s, X, e);
-        if (!rc && m->ple_dim) rc = ref_ple_layer(L, &s, X, S * d, e);
+        res_ops = ref_ops_for(L->ls->res.type);
+        rc = res_ops->layer(L, &s, X, e);
+        if (!rc && pops && pops->post) rc = pops->post(L, &s, X, S * d, e);
         ref_scratch_release(M, lm);
         L->time_s = now_s() - t0;
         kern_attn_stats a1 = kern_attn_stats_get();
@@ -676,9 +679,9 @@ int ref_result(const ref_model *M, cost_result *r, sim_err *e)
     }
     cost_t c = unit_cost(M, &M->embed);
     add_cost(&row_for(r, "embed")->c, &c);
-    if (m->ple_dim) {
+    if (m->ple.type) {
         c = unit_cost(M, &M->ple);
-        add_cost(&row_for(r, "ple")->c, &c);
+        add_cost(&row_for(r, m->ple.type->name)->c, &c);
     }
     c = unit_cost(M, &M->head);
     add_cost(&row_for(r, "head")->c, &c);
@@ -690,7 +693,7 @@ double ref_type_time(const ref_model *M, const char *name)
 {
     double t = 0;
     if (!strcmp(name, "embed")) return M->embed.time_s;
-    if (!strcmp(name, "ple")) return M->ple.time_s;
+    if (M->m->ple.type && !strcmp(name, M->m->ple.type->name)) return M->ple.time_s;
     if (!strcmp(name, "head")) return M->head.time_s;
     for (u64 i = 0; i < M->m->n_layers; i++) {
         char nm[48];

@@ -85,7 +85,9 @@ typedef struct {
 
 typedef enum { SUB_ATTN, SUB_FFN } ref_sub;
 
-/* A component type's reference implementation (comp_type.ref). */
+/* A component type's reference implementation: `ref_<cat>_<name>` in the
+ * type's sim/layers/<name>_ref.c, listed by the kernels' table
+ * (ref_table.c, generated from sim/layers/types.h). */
 typedef struct ref_ops {
     /* Register weights and private state for layer L. */
     int (*init)(ref_layer *L, sim_err *e);
@@ -96,7 +98,15 @@ typedef struct ref_ops {
     int (*layer)(ref_layer *L, const ref_step *s, float *X, sim_err *e);
     /* Free what init put in L->priv beyond the block itself (may be NULL). */
     void (*free)(ref_layer *L);
+    /* A model-level part (PLE): its weights, its inputs for a step (x = the
+     * embeddings), and its update of the residual X after each layer. */
+    int (*model_init)(struct ref_model *M, sim_err *e);
+    int (*model_forward)(struct ref_model *M, const ref_step *s, const float *x, sim_err *e);
+    int (*post)(ref_layer *L, const ref_step *s, float *X, u64 stride_x, sim_err *e);
 } ref_ops;
+
+/* The reference kernel of a component type, or NULL when it has none. */
+const ref_ops *ref_ops_for(const comp_type *t);
 
 typedef struct {
     bool mla_expanded_decode;  /* MLA: decode in the expanded form (the invariant test) */
@@ -222,11 +232,6 @@ u64 ref_rand_index(ref_model *M, u64 key, u64 i, u64 n);
 /* The per-layer embedding input of layer L for the step (n x ple_dim, row
  * stride n_layers * ple_dim), or NULL without PLE. */
 const float *ref_ple_input(const ref_layer *L, u64 *stride);
-/* PLE: model-level inputs for the step, and the per-layer gated update. */
-int ref_ple_model(ref_model *M, const ref_step *s, const float *x, sim_err *e);
-int ref_ple_init(ref_layer *L, sim_err *e);
-int ref_ple_layer(ref_layer *L, const ref_step *s, float *x, u64 stride_x, sim_err *e);
-int ref_ple_model_init(ref_model *M, sim_err *e);
 
 /* ---- MLA pieces shared by ref_mla.c and ref_dsa.c ----------------------- */
 

@@ -6,12 +6,13 @@ u64 attn_vdim(const attn_cfg *a)
     return a->v_head_dim ? a->v_head_dim : a->head_dim;
 }
 
-u64 attn_entry_bytes(const fmt *f, u64 n)
+int edge_add(u64 *ctx, int n, u64 T)
 {
-    u64 b = 0;
-    sim_err e;
-    if (fmt_entry_bytes(f, n, &b, &e)) return 0;
-    return b;
+    if (T == 0 || n >= EDGE_MAX) return n;
+    for (int i = 0; i < n; i++)
+        if (ctx[i] == T) return n;
+    ctx[n] = T;
+    return n + 1;
 }
 
 void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_bytes,
@@ -28,4 +29,36 @@ void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_byt
     }
     o->kv_read_bytes = cadd(ovf, o->kv_read_bytes, cmul3(ovf, B, read_rows, row_bytes));
     if (!shared) o->kv_written_bytes = cadd(ovf, o->kv_written_bytes, cmul3(ovf, B, new_rows, row_bytes));
+}
+
+/* Edges of a sliding window W: one below, at and one past it. */
+int attn_window_edges(const attn_cfg *a, u64 *ctx, int n)
+{
+    if (!a->window) return n;
+    n = edge_add(ctx, n, a->window - 1);
+    n = edge_add(ctx, n, a->window);
+    return edge_add(ctx, n, a->window + 1);
+}
+
+/* Edges of m:1 compression with top-k over its entries (k = 0: none): a
+ * decode step at m-1 completes the first block, 2m+1 is no multiple; the
+ * entries reach k at k m. Without compression (m = 0), around k itself. */
+int attn_compress_edges(u64 m, u64 k, u64 *ctx, int n)
+{
+    if (m) {
+        n = edge_add(ctx, n, m - 1);
+        n = edge_add(ctx, n, m);
+        n = edge_add(ctx, n, m + 1);
+        n = edge_add(ctx, n, 2 * m + 1);
+        if (k) {
+            n = edge_add(ctx, n, k * m - 1);
+            n = edge_add(ctx, n, k * m);
+            n = edge_add(ctx, n, k * m + m + 1);
+        }
+    } else if (k) {
+        n = edge_add(ctx, n, k - 1);
+        n = edge_add(ctx, n, k);
+        n = edge_add(ctx, n, k + 1);
+    }
+    return n;
 }

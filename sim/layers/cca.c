@@ -16,8 +16,8 @@
 #include "layer.h"
 
 static const field_def fields[] = {
-    AFIELD("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads in the latent"),
-    AFIELD("kv_heads", F_U64, kv_heads, 1, HEADS_MAX, true, "heads", "key/value heads in the latent; divides q_heads"),
+    AFIELD_S("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads in the latent", SC_MULTIPLE_OF, kv_heads),
+    AFIELD_S("kv_heads", F_U64, kv_heads, 1, HEADS_MAX, true, "heads", "key/value heads in the latent; divides q_heads", SC_DIV, kv_heads),
     AFIELD("head_dim", F_U64, head_dim, 2, DIM_MAX, true, "elements", "latent head dim (even: V is split in halves)"),
     AFIELD("rope_dim", F_U64, rope_dim, 0, DIM_MAX, false, "elements", "rotated dims per head"),
     AFIELD("conv_kernel", F_U64, conv_kernel, 1, 64, true, "taps", "depthwise sequence conv on q/k"),
@@ -62,14 +62,13 @@ static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, 
     return 2;
 }
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
     const model_spec *m = c->m;
     const attn_cfg *a = &l->attn;
     bool *ovf = c->ovf;
     u64 d = m->d_model, H = a->q_heads, G = a->kv_heads, h = a->head_dim, n = c->ntok;
     u64 ch = (H + G) * h, k1 = a->conv_kernel, k2 = a->conv_kernel2;
-    (void)layer;
     /* wq, wk, the two half-width value projections, wo. */
     u64 w = cadd(ovf, cmul(ovf, d, ch), cmul(ovf, d, G * h));
     w = cadd(ovf, w, cmul(ovf, H * h, d));
@@ -88,13 +87,32 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     ew = cadd(ovf, ew, cmul4(ovf, n, H + G, a->rope_dim, FLOPS_ROPE));
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);
     kv_buf b[KV_MAX_BUFS];
-    sim_err e;
-    if (kv_table(m, l, c->q.T, b, &e) != 2) return;
+    int nb = kv_table(m, l, c->q.T, b, e);
+    if (nb < 0) return nb;
     attn_cache_traffic(c, o, b[0].entries, b[0].entry_bytes, cc_span_window(c, a->window), 1, l->shared_kv);
     attn_cache_traffic(c, o, b[1].entries, b[1].entry_bytes, 1, 1, l->shared_kv);
+    return SIM_OK;
+}
+
+static int edges(const layer_spec *l, u64 *ctx)
+{
+    int n = attn_window_edges(&l->attn, ctx, 0);
+    n = edge_add(ctx, n, l->attn.conv_kernel);
+    return edge_add(ctx, n, l->attn.conv_kernel2 + 1);
 }
 
 const comp_type comp_attn_cca = {
-    "cca", COMP_ATTN, "compressed convolutional attention (ZAYA1): attention in a conv-mixed latent",
-    fields, check, kv_table, cost, &ref_ops_cca,
+    .name = "cca", .cat = COMP_ATTN,
+    .summary = "compressed convolutional attention (ZAYA1): attention in a conv-mixed latent",
+    .fields = fields, .check = check, .kv_table = kv_table, .cost = cost,
+    .edges = edges,
+    .example = "name: ex-cca\n"
+               "d_model: 64\n"
+               "n_layers: 2\n"
+               "vocab: 97\n"
+               "ffn: {type: dense, d_ff: 96}\n"
+               "layers:\n"
+               "  a: {type: cca, q_heads: 4, kv_heads: 2, head_dim: 12, conv_kernel: 3, conv_kernel2: 2, rope_dim: 4}\n"
+               "  w: {type: cca, q_heads: 2, kv_heads: 1, head_dim: 10, conv_kernel: 2, conv_kernel2: 3, window: 6}\n"
+               "pattern: [a, w]\n",
 };

@@ -14,7 +14,7 @@
 static const field_def fields[] = {
     V4_COMMON_FIELDS,
     AFIELD("compress_ratio", F_U64, compress_ratio, 1, 1u << 20, true, "tokens", "tokens per compressed entry (stride)"),
-    AFIELD("index_heads", F_U64, index_heads, 1, HEADS_MAX, true, "heads", "indexer heads"),
+    AFIELD_S("index_heads", F_U64, index_heads, 1, HEADS_MAX, true, "heads", "indexer heads", SC_DIV, index_heads),
     AFIELD("index_head_dim", F_U64, index_head_dim, 1, DIM_MAX, true, "elements", "indexer head dim"),
     AFIELD("index_topk", F_U64, index_topk, 1, TOK_MAX, true, "entries", "compressed entries each query attends to"),
     AFIELD("index_format", F_FMT, index_fmt, 0, 0, false, "format", "indexer key format (default: kv_dtype)"),
@@ -40,14 +40,13 @@ static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, 
     return 5;
 }
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
     const model_spec *m = c->m;
     const attn_cfg *a = &l->attn;
     bool *ovf = c->ovf;
     u64 r = a->compress_ratio, B = c->q.B, T = c->q.T, n = c->ntok;
     u64 d = m->d_model, Hi = a->index_heads, di = a->index_head_dim;
-    (void)layer;
     u64 sel = cc_span_compressed(c, r, a->index_topk), win = cc_span_window(c, a->window);
     v4_core_cost(c, l, o, cmul(ovf, B, cadd(ovf, sel, win)));
     v4_compressor_cost(c, o, r, COFF, a->head_dim, a->rope_dim);
@@ -70,8 +69,8 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     cc_flops(c, o, FL_INDEX, m->compute[CC_INDEXER], cmul3(ovf, cmul(ovf, B, vis), Hi, 2 * di + 3));
     /* Cache traffic. */
     kv_buf b[KV_MAX_BUFS];
-    sim_err e;
-    if (kv_table(m, l, T, b, &e) != 5) return;
+    int nb = kv_table(m, l, T, b, e);
+    if (nb < 0) return nb;
     u64 formed = cc_blocks_formed(c, r);
     attn_cache_traffic(c, o, b[0].entries, b[0].entry_bytes, sel, formed, false);
     attn_cache_traffic(c, o, b[1].entries, b[1].entry_bytes, vis, formed, false);
@@ -81,6 +80,7 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     u64 pend = umin(COFF * r, T + 1);
     attn_cache_traffic(c, o, b[3].entries, b[3].entry_bytes, formed * pend, 1, false);
     attn_cache_traffic(c, o, b[4].entries, b[4].entry_bytes, formed * pend, 1, false);
+    return SIM_OK;
 }
 
 static int check(const model_spec *m, const layer_spec *l, sim_err *e)
@@ -88,7 +88,23 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
     return v4_check(m, l, e);
 }
 
+static int edges(const layer_spec *l, u64 *ctx)
+{
+    int n = attn_window_edges(&l->attn, ctx, 0);
+    return attn_compress_edges(l->attn.compress_ratio, l->attn.index_topk, ctx, n);
+}
+
 const comp_type comp_attn_csa = {
-    "csa", COMP_ATTN, "DeepSeek V4 compressed sparse attention: overlapping m:1 pooling, FP4 indexer, top-k, window branch",
-    fields, check, kv_table, cost, &ref_ops_csa,
+    .name = "csa", .cat = COMP_ATTN,
+    .summary = "DeepSeek V4 compressed sparse attention: overlapping m:1 pooling, FP4 indexer, top-k, window branch",
+    .fields = fields, .check = check, .kv_table = kv_table, .cost = cost,
+    .edges = edges,
+    .example = "name: ex-csa\n"
+               "d_model: 64\n"
+               "n_layers: 2\n"
+               "vocab: 97\n"
+               "ffn: {type: dense, d_ff: 96}\n"
+               "layers:\n"
+               "  a: {type: csa, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 24, o_groups: 2, o_lora_rank: 16, window: 5,\n"
+               "      compress_ratio: 3, index_heads: 2, index_head_dim: 8, index_topk: 4}\n",
 };

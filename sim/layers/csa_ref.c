@@ -106,4 +106,4 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     return ref_v4_output(L, &w->v4, s, o, y, e);
 }
 
-const ref_ops ref_ops_csa = {init, forward, NULL, NULL};
+const ref_ops ref_attn_csa = {.init = init, .forward = forward};

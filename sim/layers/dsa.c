@@ -12,13 +12,13 @@
 #include "layer.h"
 
 static const field_def fields[] = {
-    AFIELD("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads"),
-    AFIELD("q_lora_rank", F_U64, q_lora_rank, 1, DIM_MAX, true, "elements", "query down-projection rank (the indexer reads it)"),
+    AFIELD_S("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads", SC_DIV, q_heads),
+    AFIELD_S("q_lora_rank", F_U64, q_lora_rank, 1, DIM_MAX, true, "elements", "query down-projection rank (the indexer reads it)", SC_DIV, q_lora_rank),
     AFIELD("kv_lora_rank", F_U64, kv_lora_rank, 1, DIM_MAX, true, "elements", "compressed KV latent"),
     AFIELD("nope_dim", F_U64, nope_dim, 1, DIM_MAX, true, "elements", "per-head non-rotary q/k dim"),
     AFIELD("rope_dim", F_U64, rope_dim, 1, DIM_MAX, true, "elements", "decoupled RoPE dim"),
     AFIELD("v_head_dim", F_U64, v_head_dim, 1, DIM_MAX, true, "elements", "per-head value dim"),
-    AFIELD("index_heads", F_U64, index_heads, 1, HEADS_MAX, true, "heads", "indexer heads"),
+    AFIELD_S("index_heads", F_U64, index_heads, 1, HEADS_MAX, true, "heads", "indexer heads", SC_DIV, index_heads),
     AFIELD("index_head_dim", F_U64, index_head_dim, 1, DIM_MAX, true, "elements", "indexer head dim"),
     AFIELD("index_topk", F_U64, index_topk, 1, TOK_MAX, true, "tokens", "entries each query attends to"),
     AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "latent entry format (default: kv_dtype)"),
@@ -39,13 +39,12 @@ static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, 
     return 2;
 }
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
     const model_spec *m = c->m;
     const attn_cfg *a = &l->attn;
     bool *ovf = c->ovf;
     u64 d = m->d_model, rq = a->q_lora_rank, Hi = a->index_heads, di = a->index_head_dim, n = c->ntok;
-    (void)layer;
     u64 span = cc_span_window(c, a->index_topk);
     mla_core_cost(c, l, o, true, cmul(ovf, c->q.B, span));
     /* Indexer weights and projections. */
@@ -57,13 +56,30 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     u64 ipairs = cmul(ovf, c->q.B, cc_span_window(c, 0));
     cc_flops(c, o, FL_INDEX, m->compute[CC_INDEXER], cmul3(ovf, ipairs, Hi, 2 * di + 3));
     cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, n, di, FLOPS_RMSNORM));
-    u64 kb = attn_entry_bytes(&a->kv_fmt, mla_entry_elems(a));
-    u64 ib = attn_entry_bytes(&a->index_fmt, a->index_head_dim);
+    u64 kb, ib;
+    int rc = fmt_entry_bytes(&a->kv_fmt, mla_entry_elems(a), &kb, e);
+    if (rc || (rc = fmt_entry_bytes(&a->index_fmt, a->index_head_dim, &ib, e))) return rc;
     attn_cache_traffic(c, o, c->q.T, kb, span, 1, l->shared_kv);
     attn_cache_traffic(c, o, c->q.T, ib, c->q.T + 1, 1, l->shared_kv);
+    return SIM_OK;
+}
+
+static int edges(const layer_spec *l, u64 *ctx)
+{
+    return attn_compress_edges(0, l->attn.index_topk, ctx, 0);
 }
 
 const comp_type comp_attn_dsa = {
-    "dsa", COMP_ATTN, "DeepSeek sparse attention (V3.2): MLA + lightning indexer + top-k",
-    fields, mla_check, kv_table, cost, &ref_ops_dsa,
+    .name = "dsa", .cat = COMP_ATTN,
+    .summary = "DeepSeek sparse attention (V3.2): MLA + lightning indexer + top-k",
+    .fields = fields, .check = mla_check, .kv_table = kv_table, .cost = cost,
+    .edges = edges,
+    .example = "name: ex-dsa\n"
+               "d_model: 64\n"
+               "n_layers: 2\n"
+               "vocab: 97\n"
+               "ffn: {type: dense, d_ff: 96}\n"
+               "layers:\n"
+               "  a: {type: dsa, q_heads: 4, q_lora_rank: 24, kv_lora_rank: 32, nope_dim: 8, rope_dim: 8, v_head_dim: 8,\n"
+               "      index_heads: 2, index_head_dim: 8, index_topk: 5}\n",
 };

@@ -13,14 +13,14 @@
 #include "layer.h"
 
 static const field_def fields[] = {
-    FFIELD("experts", F_U64, experts, 1, 1u << 16, true, "experts", "routed experts"),
+    FFIELD_S("experts", F_U64, experts, 1, 1u << 16, true, "experts", "routed experts", SC_AT_LEAST, top_k),
     FFIELD("top_k", F_U64, top_k, 1, 1u << 16, true, "experts", "routed experts per token"),
-    FFIELD("d_ff", F_U64, d_ff, 1, DIM_MAX, true, "elements", "hidden width of one routed expert"),
+    FFIELD_S("d_ff", F_U64, d_ff, 1, DIM_MAX, true, "elements", "hidden width of one routed expert", SC_DIV, d_ff),
     FFIELD("shared", F_U64, shared, 0, 1u << 10, false, "experts", "shared (always active) experts"),
-    FFIELD("shared_d_ff", F_U64, shared_d_ff, 1, DIM_MAX, false, "elements", "shared expert width (default d_ff)"),
+    FFIELD_S("shared_d_ff", F_U64, shared_d_ff, 1, DIM_MAX, false, "elements", "shared expert width (default d_ff)", SC_DIV, shared_d_ff),
     FFIELD("gated", F_BOOL, gated, 0, 0, false, "", "gated experts (3 matrices, default)"),
     FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table, no router"),
-    FFIELD("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)"),
+    FFIELD_S("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)", SC_DIV, router_mlp),
     FFIELD("skip_route", F_BOOL, skip_route, 0, 0, false, "", "router has one extra 'skip' output"),
     {0},
 };
@@ -37,15 +37,15 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
     return SIM_OK;
 }
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
+    (void)e;
     const model_spec *m = c->m;
     const ffn_cfg *f = &l->ffn;
     bool *ovf = c->ovf;
     u64 d = m->d_model, n = c->ntok, E = f->experts, k = f->top_k;
     u64 sdff = f->shared_d_ff ? f->shared_d_ff : f->d_ff, mats = f->gated ? 3 : 2;
     dtype lin = m->compute[CC_LINEAR];
-    (void)layer;
     u64 per = cmul3(ovf, mats, d, f->d_ff), sper = cmul3(ovf, mats, d, sdff);
     u64 used = umin(E, cmul(ovf, n, k));
     /* Routed experts: stored E, active k per token, read `used`. */
@@ -74,9 +74,20 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     if (!f->hash) ew = cadd(ovf, ew, cmul3(ovf, n, outs, FLOPS_SOFTMAX));   /* router scores; hash routing has none */
     ew = cadd(ovf, ew, cmul3(ovf, n, d, 2 * k));
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);
+    return SIM_OK;
 }
 
 const comp_type comp_ffn_moe = {
-    "moe", COMP_FFN, "mixture of experts: routed + shared experts, top-k, hash or MLP routers",
-    fields, check, NULL, cost, &ref_ops_ffn_moe,
+    .name = "moe", .cat = COMP_FFN,
+    .summary = "mixture of experts: routed + shared experts, top-k, hash or MLP routers",
+    .fields = fields, .check = check, .cost = cost,
+    .example = "name: ex-ffn-moe\n"
+               "d_model: 64\n"
+               "n_layers: 3\n"
+               "vocab: 97\n"
+               "ffn: {type: moe, experts: 6, top_k: 2, shared: 1, d_ff: 24}\n"
+               "layers:\n"
+               "  a: {type: gqa, q_heads: 4, kv_heads: 1, head_dim: 16}\n"
+               "overrides:\n"
+               "  - {layers: 0, set: {ffn.hash: true}}\n",
 };

@@ -3,9 +3,22 @@
 
 static const field_def fields[] = {{0}};
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
-    (void)c; (void)l; (void)layer; (void)o;
+    (void)e;
+    (void)c; (void)l; (void)o;
+    return SIM_OK;
 }
 
-const comp_type comp_ffn_none = {"none", COMP_FFN, "no FFN", fields, NULL, NULL, cost, &ref_ops_ffn_none};
+const comp_type comp_ffn_none = {
+    .name = "none", .cat = COMP_FFN,
+    .summary = "no FFN",
+    .fields = fields, .cost = cost,
+    .example = "name: ex-ffn-none\n"
+               "d_model: 64\n"
+               "n_layers: 2\n"
+               "vocab: 97\n"
+               "ffn: {type: none}\n"
+               "layers:\n"
+               "  a: {type: gqa, q_heads: 4, kv_heads: 1, head_dim: 16}\n",
+};

@@ -39,7 +39,7 @@ static int none_forward(ref_layer *L, const ref_step *s, const float *x, float *
     return SIM_OK;
 }
 
-const ref_ops ref_ops_ffn_none = {NULL, none_forward, NULL, NULL};
+const ref_ops ref_ffn_none = {.forward = none_forward};
 
 /* ---- one MLP (dense, shared experts, one routed expert) ------------------------- */
 
@@ -112,7 +112,7 @@ static int dense_forward(ref_layer *L, const ref_step *s, const float *x, float 
                    x, s->n, y, false, e);
 }
 
-const ref_ops ref_ops_ffn_dense = {dense_init, dense_forward, NULL, NULL};
+const ref_ops ref_ffn_dense = {.init = dense_init, .forward = dense_forward};
 
 /* ---- moe ---------------------------------------------------------------------- */
 
@@ -290,4 +290,4 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
     return SIM_OK;
 }
 
-const ref_ops ref_ops_ffn_moe = {moe_init, moe_forward, NULL, NULL};
+const ref_ops ref_ffn_moe = {.init = moe_init, .forward = moe_forward};

@@ -12,8 +12,8 @@
 #include "layer.h"
 
 static const field_def fields[] = {
-    AFIELD("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads"),
-    AFIELD("kv_heads", F_U64, kv_heads, 1, HEADS_MAX, true, "heads", "key/value heads; divides q_heads"),
+    AFIELD_S("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads", SC_MULTIPLE_OF, kv_heads),
+    AFIELD_S("kv_heads", F_U64, kv_heads, 1, HEADS_MAX, true, "heads", "key/value heads; divides q_heads", SC_DIV, kv_heads),
     AFIELD("head_dim", F_U64, head_dim, 1, DIM_MAX, true, "elements", "per-head q/k dim (as published, not d_model/q_heads)"),
     AFIELD("v_head_dim", F_U64, v_head_dim, 1, DIM_MAX, false, "elements", "per-head value dim (default head_dim)"),
     AFIELD("rope_dim", F_U64, rope_dim, 0, DIM_MAX, false, "elements", "rotated dims per head (default 0: RoPE FLOPs not counted)"),
@@ -58,7 +58,7 @@ static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, 
     return 1;
 }
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
     const model_spec *m = c->m;
     const attn_cfg *a = &l->attn;
@@ -66,7 +66,6 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     u64 d = m->d_model, H = a->q_heads, G = a->kv_heads, h = a->head_dim, v = attn_vdim(a);
     u64 n = c->ntok, kvw = G * (h + (a->k_eq_v ? 0 : v));
     dtype lin = m->compute[CC_LINEAR];
-    (void)layer;
     /* Weights. Shared layers have no k/v projections (Gemma 4 drops them). */
     cc_weights(c, o, WC_LINEAR, cmul(ovf, d, H * h), 1, true);
     cc_weights(c, o, WC_LINEAR, cmul(ovf, H * v, d), 1, true);
@@ -93,12 +92,33 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);
     /* Cache: rows held after T, rows read by the decode step (all visible
      * keys, the new one included, since it is written first), one row written. */
-    u64 eb = attn_entry_bytes(&a->kv_fmt, entry_elems(a));
+    u64 eb;
+    int rc = fmt_entry_bytes(&a->kv_fmt, entry_elems(a), &eb, e);
+    if (rc) return rc;
     u64 held = a->window ? umin(c->q.T, a->window) : c->q.T;
     attn_cache_traffic(c, o, held, eb, cc_span_window(c, a->window), 1, sh);
+    return SIM_OK;
+}
+
+static int edges(const layer_spec *l, u64 *ctx)
+{
+    return attn_window_edges(&l->attn, ctx, 0);
 }
 
 const comp_type comp_attn_gqa = {
-    "gqa", COMP_ATTN, "MHA / GQA / MQA with optional sliding window, KV sharing, q/k norm, output gate",
-    fields, check, kv_table, cost, &ref_ops_gqa,
+    .name = "gqa", .cat = COMP_ATTN,
+    .summary = "MHA / GQA / MQA with optional sliding window, KV sharing, q/k norm, output gate",
+    .fields = fields, .check = check, .kv_table = kv_table, .cost = cost,
+    .edges = edges,
+    .kv_share = true,
+    .example = "name: ex-gqa\n"
+               "d_model: 64\n"
+               "n_layers: 4\n"
+               "vocab: 97\n"
+               "ffn: {type: dense, d_ff: 96}\n"
+               "layers:\n"
+               "  local: {type: gqa, q_heads: 4, kv_heads: 2, head_dim: 16, window: 5, rope_dim: 8}\n"
+               "  global: {type: gqa, q_heads: 4, kv_heads: 1, head_dim: 16, qk_norm: true}\n"
+               "pattern: [local, global, local, global]\n"
+               "kv_sharing: {shared_layers: 2}\n",
 };

@@ -170,4 +170,4 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     return SIM_OK;
 }
 
-const ref_ops ref_ops_gqa = {init, forward, NULL, NULL};
+const ref_ops ref_attn_gqa = {.init = init, .forward = forward};

@@ -28,22 +28,22 @@ static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, 
     return 3;
 }
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
     const attn_cfg *a = &l->attn;
     bool *ovf = c->ovf;
     u64 r = a->compress_ratio;
-    (void)layer;
     u64 vis = cc_span_compressed(c, r, 0), win = cc_span_window(c, a->window);
     v4_core_cost(c, l, o, cmul(ovf, c->q.B, cadd(ovf, vis, win)));
     v4_compressor_cost(c, o, r, 1, a->head_dim, a->rope_dim);
     kv_buf b[KV_MAX_BUFS];
-    sim_err e;
-    if (kv_table(c->m, l, c->q.T, b, &e) != 3) return;
+    int nb = kv_table(c->m, l, c->q.T, b, e);
+    if (nb < 0) return nb;
     u64 formed = cc_blocks_formed(c, r);
     attn_cache_traffic(c, o, b[0].entries, b[0].entry_bytes, vis, formed, false);
     attn_cache_traffic(c, o, b[1].entries, b[1].entry_bytes, win, 1, false);
     attn_cache_traffic(c, o, b[2].entries, b[2].entry_bytes, formed * r, 1, false);
+    return SIM_OK;
 }
 
 static int check(const model_spec *m, const layer_spec *l, sim_err *e)
@@ -51,7 +51,23 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
     return v4_check(m, l, e);
 }
 
+static int edges(const layer_spec *l, u64 *ctx)
+{
+    int n = attn_window_edges(&l->attn, ctx, 0);
+    return attn_compress_edges(l->attn.compress_ratio, 0, ctx, n);
+}
+
 const comp_type comp_attn_hca = {
-    "hca", COMP_ATTN, "DeepSeek V4 heavily compressed attention: m':1 pooling, dense over entries, window branch",
-    fields, check, kv_table, cost, &ref_ops_hca,
+    .name = "hca", .cat = COMP_ATTN,
+    .summary = "DeepSeek V4 heavily compressed attention: m':1 pooling, dense over entries, window branch",
+    .fields = fields, .check = check, .kv_table = kv_table, .cost = cost,
+    .edges = edges,
+    .example = "name: ex-hca\n"
+               "d_model: 64\n"
+               "n_layers: 2\n"
+               "vocab: 97\n"
+               "ffn: {type: dense, d_ff: 96}\n"
+               "layers:\n"
+               "  a: {type: hca, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 24, o_groups: 2, o_lora_rank: 16, window: 5,\n"
+               "      compress_ratio: 6}\n",
 };

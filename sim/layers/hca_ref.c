@@ -61,4 +61,4 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     return ref_v4_output(L, &w->v4, s, o, y, e);
 }
 
-const ref_ops ref_ops_hca = {init, forward, NULL, NULL};
+const ref_ops ref_attn_hca = {.init = init, .forward = forward};

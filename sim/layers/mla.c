@@ -13,8 +13,8 @@
 #include "layer.h"
 
 static const field_def fields[] = {
-    AFIELD("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads"),
-    AFIELD("q_lora_rank", F_U64, q_lora_rank, 0, DIM_MAX, false, "elements", "query down-projection rank (0: full-rank wq)"),
+    AFIELD_S("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads", SC_DIV, q_heads),
+    AFIELD_S("q_lora_rank", F_U64, q_lora_rank, 0, DIM_MAX, false, "elements", "query down-projection rank (0: full-rank wq)", SC_DIV, q_lora_rank),
     AFIELD("kv_lora_rank", F_U64, kv_lora_rank, 1, DIM_MAX, true, "elements", "compressed KV latent"),
     AFIELD("nope_dim", F_U64, nope_dim, 1, DIM_MAX, true, "elements", "per-head non-rotary q/k dim"),
     AFIELD("rope_dim", F_U64, rope_dim, 1, DIM_MAX, true, "elements", "decoupled RoPE dim (shared key)"),
@@ -75,17 +75,35 @@ static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, 
     return 1;
 }
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
     const attn_cfg *a = &l->attn;
-    (void)layer;
     u64 span = cc_span_window(c, a->window);
     mla_core_cost(c, l, o, c->q.phase == PH_DECODE, cmul(c->ovf, c->q.B, span));
-    u64 eb = attn_entry_bytes(&a->kv_fmt, mla_entry_elems(a));
+    u64 eb;
+    int rc = fmt_entry_bytes(&a->kv_fmt, mla_entry_elems(a), &eb, e);
+    if (rc) return rc;
     attn_cache_traffic(c, o, a->window ? umin(c->q.T, a->window) : c->q.T, eb, span, 1, l->shared_kv);
+    return SIM_OK;
+}
+
+static int edges(const layer_spec *l, u64 *ctx)
+{
+    return attn_window_edges(&l->attn, ctx, 0);
 }
 
 const comp_type comp_attn_mla = {
-    "mla", COMP_ATTN, "multi-head latent attention (DeepSeek V2/V3): expanded prefill, absorbed decode",
-    fields, mla_check, kv_table, cost, &ref_ops_mla,
+    .name = "mla", .cat = COMP_ATTN,
+    .summary = "multi-head latent attention (DeepSeek V2/V3): expanded prefill, absorbed decode",
+    .fields = fields, .check = mla_check, .kv_table = kv_table, .cost = cost,
+    .edges = edges,
+    .example = "name: ex-mla\n"
+               "d_model: 64\n"
+               "n_layers: 2\n"
+               "vocab: 97\n"
+               "ffn: {type: dense, d_ff: 96}\n"
+               "layers:\n"
+               "  a: {type: mla, q_heads: 4, q_lora_rank: 24, kv_lora_rank: 32, nope_dim: 12, rope_dim: 8, v_head_dim: 10}\n"
+               "  w: {type: mla, q_heads: 2, kv_lora_rank: 16, nope_dim: 8, rope_dim: 4, v_head_dim: 8, window: 6}\n"
+               "pattern: [a, w]\n",
 };

@@ -16,22 +16,22 @@
 #include <string.h>
 #include <stdlib.h>
 
-int ref_ple_model_init(ref_model *M, sim_err *e)
+static int model_init(ref_model *M, sim_err *e)
 {
     const model_spec *m = M->m;
-    u64 d = m->d_model, Lp = m->n_layers * m->ple_dim;
-    ref_w *t = ref_weight(&M->ple, "ple_table", WC_EMBED, m->ple_vocab, Lp, 0, 1.0f);
+    u64 d = m->d_model, Lp = m->n_layers * m->ple.dim;
+    ref_w *t = ref_weight(&M->ple, "ple_table", WC_EMBED, m->ple.vocab, Lp, 0, 1.0f);
     if (!t || !ref_weight(&M->ple, "ple_proj", WC_LINEAR, d, Lp, 0, sqrtf(3.0f / (float)d)) ||
-        !ref_weight(&M->ple, "ple_norm", WC_SMALL, 1, m->ple_dim, 1, 0.1f))
+        !ref_weight(&M->ple, "ple_norm", WC_SMALL, 1, m->ple.dim, 1, 0.1f))
         return sim_fail(e, SIM_ENOMEM, "out of memory");
     t->embed = true;
-    M->ple.pembed += m->ple_vocab * Lp;
+    M->ple.pembed += m->ple.vocab * Lp;
     return SIM_OK;
 }
 
-int ref_ple_init(ref_layer *L, sim_err *e)
+static int init(ref_layer *L, sim_err *e)
 {
-    u64 d = L->M->m->d_model, p = L->M->m->ple_dim;
+    u64 d = L->M->m->d_model, p = L->M->m->ple.dim;
     if (!ref_weight(L, "ple_gate", WC_LINEAR, d, p, 0, sqrtf(3.0f / (float)d)) ||
         !ref_weight(L, "ple_out", WC_LINEAR, p, d, 0, sqrtf(3.0f / (float)p)) ||
         !ref_weight(L, "ple_post_norm", WC_SMALL, 1, d, 1, 0.1f))
@@ -45,11 +45,11 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int ref_ple_model(ref_model *M, const ref_step *s, const float *x, sim_err *e)
+static int model(ref_model *M, const ref_step *s, const float *x, sim_err *e)
 {
     const model_spec *m = M->m;
     ref_layer *U = &M->ple;
-    u64 n = s->n, d = m->d_model, p = m->ple_dim, Lp = m->n_layers * p, Vp = m->ple_vocab;
+    u64 n = s->n, d = m->d_model, p = m->ple.dim, Lp = m->n_layers * p, Vp = m->ple.vocab;
     float *P = REF_ALLOC(M, n * Lp, float);
     u64 *rows = REF_ALLOC(M, n, u64);
     if (!P || !rows) return sim_fail(e, SIM_ENOMEM, "out of memory");
@@ -79,16 +79,16 @@ int ref_ple_model(ref_model *M, const ref_step *s, const float *x, sim_err *e)
 const float *ref_ple_input(const ref_layer *L, u64 *stride)
 {
     const model_spec *m = L->M->m;
-    if (!m->ple_dim) return NULL;
-    *stride = m->n_layers * m->ple_dim;
-    return L->M->ple_in + (u64)L->i * m->ple_dim;
+    if (!m->ple.dim) return NULL;
+    *stride = m->n_layers * m->ple.dim;
+    return L->M->ple_in + (u64)L->i * m->ple.dim;
 }
 
-int ref_ple_layer(ref_layer *L, const ref_step *s, float *X, u64 stride_x, sim_err *e)
+static int layer(ref_layer *L, const ref_step *s, float *X, u64 stride_x, sim_err *e)
 {
     ref_model *M = L->M;
     const model_spec *m = M->m;
-    u64 n = s->n, d = m->d_model, p = m->ple_dim, sp = 0;
+    u64 n = s->n, d = m->d_model, p = m->ple.dim, sp = 0;
     const float *Pi = ref_ple_input(L, &sp);
     float *x = REF_ALLOC(M, n * d, float), *g = REF_ALLOC(M, n * p, float), *o = REF_ALLOC(M, n * d, float);
     if (!x || !g || !o) return sim_fail(e, SIM_ENOMEM, "out of memory");
@@ -106,3 +106,5 @@ int ref_ple_layer(ref_layer *L, const ref_step *s, float *X, u64 stride_x, sim_e
     }
     return SIM_OK;
 }
+
+const ref_ops ref_ple_ple = {.init = init, .model_init = model_init, .model_forward = model, .post = layer};

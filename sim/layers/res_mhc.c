@@ -21,12 +21,12 @@ static const field_def fields[] = {
     {0},
 };
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
+    (void)e;
     bool *ovf = c->ovf;
     u64 C = c->m->d_model, n = l->res.streams, t = c->ntok, it = l->res.sinkhorn_iters;
     u64 nc = n * C, k = n * n + 2 * n;
-    (void)layer;
     for (int s = 0; s < 2; s++) {
         cc_weights(c, o, WC_SMALL, cadd(ovf, cmul(ovf, k, nc), k + 3 + C), 1, true);
         cc_flops(c, o, FL_MHC, DT_TF32, cmul4(ovf, 2, t, nc, k));
@@ -36,9 +36,19 @@ static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
         u64 elems = cadd(ovf, cmul(ovf, 5 * n + 1 + 3 * n + 1, C), 2 * (n * n + 2 * n));
         o->act_bytes = cadd(ovf, o->act_bytes, cmul3(ovf, t, elems, dtype_table[c->m->act_dt].bits / 8));
     }
+    return SIM_OK;
 }
 
 const comp_type comp_res_mhc = {
-    "mhc", COMP_RES, "manifold-constrained hyper-connections: n streams, Sinkhorn-Knopp mixing",
-    fields, NULL, NULL, cost, &ref_ops_res_mhc,
+    .name = "mhc", .cat = COMP_RES,
+    .summary = "manifold-constrained hyper-connections: n streams, Sinkhorn-Knopp mixing",
+    .fields = fields, .cost = cost,
+    .example = "name: ex-res-mhc\n"
+               "d_model: 64\n"
+               "n_layers: 2\n"
+               "vocab: 97\n"
+               "ffn: {type: dense, d_ff: 96}\n"
+               "residual: {type: mhc, streams: 3, sinkhorn_iters: 5}\n"
+               "layers:\n"
+               "  a: {type: gqa, q_heads: 4, kv_heads: 1, head_dim: 16}\n",
 };

@@ -11,14 +11,28 @@ static const field_def fields[] = {
     {0},
 };
 
-static void cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o)
+static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
+    (void)e;
     bool *ovf = c->ovf;
     u64 d = c->m->d_model, n = c->ntok, norms = l->res.post_norms ? 4 : 2;
-    (void)layer;
     cc_weights(c, o, WC_SMALL, norms * d + (l->res.layer_scalar ? 1 : 0), 1, true);
     cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, n, d, norms * FLOPS_RMSNORM + 2 * FLOPS_ADD));
     o->act_bytes = cadd(ovf, o->act_bytes, cmul4(ovf, 2 * 3, n, d, dtype_table[c->m->act_dt].bits / 8));
+    return SIM_OK;
 }
 
-const comp_type comp_res_plain = {"plain", COMP_RES, "pre-norm residual (x + F(norm(x)))", fields, NULL, NULL, cost, &ref_ops_res_plain};
+const comp_type comp_res_plain = {
+    .name = "plain", .cat = COMP_RES,
+    .summary = "pre-norm residual (x + F(norm(x)))",
+    .fields = fields, .cost = cost,
+    .is_default = true,
+    .example = "name: ex-res-plain\n"
+               "d_model: 64\n"
+               "n_layers: 2\n"
+               "vocab: 97\n"
+               "ffn: {type: dense, d_ff: 96}\n"
+               "residual: {type: plain, post_norms: true, layer_scalar: true}\n"
+               "layers:\n"
+               "  a: {type: gqa, q_heads: 4, kv_heads: 1, head_dim: 16}\n",
+};

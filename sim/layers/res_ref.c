@@ -74,7 +74,7 @@ static int plain_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
     return SIM_OK;
 }
 
-const ref_ops ref_ops_res_plain = {plain_init, NULL, plain_layer, NULL};
+const ref_ops ref_res_plain = {.init = plain_init, .layer = plain_layer};
 
 /* ---- mHC ---------------------------------------------------------------------- */
 
@@ -191,4 +191,4 @@ static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
     return SIM_OK;
 }
 
-const ref_ops ref_ops_res_mhc = {mhc_init, NULL, mhc_layer, NULL};
+const ref_ops ref_res_mhc = {.init = mhc_init, .layer = mhc_layer};

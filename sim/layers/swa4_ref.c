@@ -42,4 +42,4 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     return ref_v4_output(L, w, s, o, y, e);
 }
 
-const ref_ops ref_ops_swa4 = {init, forward, NULL, NULL};
+const ref_ops ref_attn_swa4 = {.init = init, .forward = forward};

@@ -127,7 +127,7 @@ static cost_row *row_for(cost_result *r, const char *name)
 /* Embedding lookup, per-layer embeddings (model-level part), final norm, the
  * mHC head unit and the LM head. Logits are computed for the last token of
  * each sequence only (B tokens), as an inference engine does. */
-static void model_parts(const cost_ctx *c, cost_result *r)
+static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
 {
     const model_spec *m = c->m;
     bool *ovf = c->ovf;
@@ -142,7 +142,11 @@ static void model_parts(const cost_ctx *c, cost_result *r)
     em->c.weight_bytes = fmt_rate_bytes(&m->weight[WC_EMBED], em->c.params, ovf);
     em->c.weight_read_bytes = fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, rows, d), ovf);
     em->c.act_bytes = cmul3(ovf, ntok, d, dtype_table[m->act_dt].bits / 8);
-    if (m->ple_dim) ple_model_cost(c, &row_for(r, "ple")->c);
+    /* Model-level parts of components (PLE's table), one row each. */
+    if (m->ple.type && m->ple.type->model_cost) {
+        int rc = m->ple.type->model_cost(c, &row_for(r, m->ple.type->name)->c, e);
+        if (rc) return rc;
+    }
     cost_row *hd = row_for(r, "head");
     if (m->hc_streams) {
         /* mHC head unit: fn [n, n*d], base [n], scale [1] (research/deepseek.md
@@ -165,6 +169,7 @@ static void model_parts(const cost_ctx *c, cost_result *r)
     }
     cc_flops(c, &hd->c, FL_OTHER, lin, cmul4(ovf, 2, nlog, d, m->vocab));
     hd->c.act_bytes = cmul3(ovf, nlog, m->vocab, 4);   /* fp32 logits out */
+    return SIM_OK;
 }
 
 int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e)
@@ -194,10 +199,11 @@ int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err 
             *o = r->layer[L->same_cost_as];
         } else {
             memset(o, 0, sizeof *o);
-            L->attn.type->cost(&c, L, i, o);
-            L->ffn.type->cost(&c, L, i, o);
-            L->res.type->cost(&c, L, i, o);
-            if (m->ple_dim) ple_layer_cost(&c, L, i, o);
+            const comp_type *t[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
+            for (int k = 0; k < COMP_CAT_COUNT; k++) {
+                int rc = t[k] ? t[k]->cost(&c, L, o, e) : SIM_OK;
+                if (rc) { cost_result_free(r); return rc; }
+            }
         }
         int *slot = &row_of[L->kind][L->shared_kv];
         if (*slot < 0) {
@@ -216,7 +222,8 @@ int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err 
         tally[t].count++;
     }
     for (int t = 0; t < ntally; t++) cost_add(&ovf, &r->type[tally[t].slot].c, &r->layer[tally[t].root], tally[t].count);
-    model_parts(&c, r);
+    int rc = model_parts(&c, r, e);
+    if (rc) { cost_result_free(r); return rc; }
     for (int k = 0; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
     if (ovf) {
         cost_result_free(r);

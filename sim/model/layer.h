@@ -1,16 +1,15 @@
-/* layer.h - the registry of layer component types (attention, FFN, residual).
+/* layer.h - the registry of component types (attention, FFN, residual, PLE).
  *
- * Each type lives in its own file, sim/<cat>_<name>.c, whose only public symbol
- * is a `const comp_type` describing it: its YAML fields (with units and ranges),
- * a consistency check, its cache size table and its cost function.
- *
- * Adding a type:
- *   1. write sim/attn_foo.c ending in `const comp_type comp_attn_foo = {...};`
- *   2. add `&comp_attn_foo` to comp_registry[] in sim/layer.c
- *   3. add its golden-value tests to tests/test_cost.c
- *   4. write its reference kernel, sim/ref_foo.c ending in
- *      `const ref_ops ref_ops_foo = {...};`, point the type's `ref` at it and
- *      add a tiny spec to archs/tiny/ (`kvsim validate` must pass on it)
+ * The registry is the only place a type is known. Each type lives in its own
+ * file, sim/layers/<name>.c, whose only public symbol is a `const comp_type`
+ * describing everything about it: its YAML fields (units, ranges, and how
+ * `--scale` shrinks each), a consistency check, its cache size table, its
+ * cost function, whether a layer of it may share another layer's cache, the
+ * contexts where its counts change form (`kvsim validate` tests there), and a
+ * minimal example spec. Its reference kernel lives beside it in
+ * sim/layers/<name>_ref.c and binds itself from the kernels' side
+ * (sim/kern/ref_table.c). Both tables are generated from the one list in
+ * sim/layers/types.h; README.md, "Adding a layer type", walks through it.
  */
 #ifndef LAYER_H
 #define LAYER_H
@@ -19,44 +18,82 @@
 #include "cost.h"
 #include <stddef.h>
 
-typedef enum { COMP_ATTN, COMP_FFN, COMP_RES } comp_cat;
+typedef enum { COMP_ATTN, COMP_FFN, COMP_RES, COMP_PLE, COMP_CAT_COUNT } comp_cat;
+extern const char *const comp_cat_name[COMP_CAT_COUNT];   /* "attention", "ffn", ... */
 typedef enum { F_U64, F_BOOL, F_FMT } field_kind;
+
+/* How `--scale S` (spec_scale.h) shrinks a field; 0 stays 0. */
+typedef enum {
+    SC_KEEP,         /* unchanged (windows, ratios, head dims, flags) */
+    SC_DIV,          /* x / S, at least 1 */
+    SC_MULTIPLE_OF,  /* x / S rounded down to a multiple of field `rel` (scaled first), at least rel */
+    SC_DIVISOR_OF,   /* x / S, then down to the nearest divisor of field `rel` */
+    SC_AT_LEAST,     /* x / S, at least field `rel` */
+} scale_rule;
 
 typedef struct {
     const char *key;      /* YAML key */
     field_kind kind;
-    size_t off;           /* offsetof in attn_cfg / ffn_cfg / res_cfg */
+    size_t off;           /* offsetof in the category's cfg struct */
     u64 min, max;         /* accepted range (F_U64) */
     bool required;
     const char *unit;     /* "tokens", "heads", "elements", ... */
     const char *help;
+    scale_rule scale;     /* what --scale does to it */
+    size_t rel;           /* offset of the field the rule refers to */
 } field_def;
+
+/* Edge contexts: the contexts (tokens) at which a layer's counts change
+ * form. The framework adds T = 1, 2 and 37 (a prime multiple of nothing). */
+#define EDGE_MAX 16
 
 typedef struct comp_type {
     const char *name;     /* YAML `type:` value, e.g. "mla" */
     comp_cat cat;
     const char *summary;  /* one line for `kvsim help spec` */
     const field_def *fields;  /* terminated by {0} */
-    /* Cross-field checks (divisibility, required combinations). */
+    /* Cross-field checks (divisibility, required combinations); may be NULL. */
     int (*check)(const model_spec *m, const layer_spec *l, sim_err *e);
-    /* Per-sequence cache buffers after T tokens (attention only). */
+    /* Per-sequence cache buffers after T tokens (attention only, else NULL):
+     * the number of rows filled, or a negative SIM_E* code. */
     int (*kv_table)(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, sim_err *e);
-    /* Add this component's cost for one layer to o. */
-    void (*cost)(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o);
-    /* Its reference implementation (ref.h; sim/ref_<name>.c). */
-    const struct ref_ops *ref;
+    /* Add this component's cost for one layer to o; SIM_OK or an error. */
+    int (*cost)(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e);
+    /* Add its model-level part (outside the layers, e.g. PLE's table) to o;
+     * NULL when there is none. */
+    int (*model_cost)(const cost_ctx *c, cost_t *o, sim_err *e);
+    /* Fill up to EDGE_MAX edge contexts of layer l; returns how many. NULL: none. */
+    int (*edges)(const layer_spec *l, u64 *ctx);
+    /* A layer of this type may reuse an earlier layer's cache (kv_from,
+     * kv_sharing): its cost function and kernel model the shared case. */
+    bool kv_share;
+    /* The type used when a spec names none (residual: plain). */
+    bool is_default;
+    /* A minimal complete spec that uses this type (the registry test loads,
+     * costs, runs and validates it; `kvsim help spec` can show it). */
+    const char *example;
 } comp_type;
 
 extern const comp_type *const comp_registry[];
 
-/* The reference implementations the types point to (sim/ref_*.c). */
-struct ref_ops;
-extern const struct ref_ops ref_ops_gqa, ref_ops_mla, ref_ops_dsa, ref_ops_csa, ref_ops_hca, ref_ops_swa4,
-    ref_ops_cca, ref_ops_ffn_none, ref_ops_ffn_dense, ref_ops_ffn_moe, ref_ops_res_plain, ref_ops_res_mhc;
 extern const int comp_registry_count;
 
 /* Find a type by category and name; NULL if unknown. */
 const comp_type *comp_find(comp_cat cat, const char *name);
+/* The category's default type (is_default), or NULL. */
+const comp_type *comp_default(comp_cat cat);
+
+/* The cfg struct of category cat inside a layer (PLE: the model's). */
+void *comp_cfg(model_spec *m, layer_spec *l, comp_cat cat);
+
+/* Run every component's check and the attention cache table of layer L (what
+ * spec_load and spec_scale verify); on failure e says which component. */
+int comp_check_layer(const model_spec *m, const layer_spec *L, comp_cat *bad, sim_err *e);
+
+/* The edge contexts of a spec, sorted, without duplicates: T = 1, 2, 37 and
+ * every type's edges, those <= cap in ctx[] (returns the count) and those
+ * above it in skipped[] (*n_skipped; either array holds up to max). */
+int comp_edge_contexts(const model_spec *m, u64 cap, u64 *ctx, int max, u64 *skipped, int *n_skipped);
 
 /* "gqa, mla, ..." for error messages. */
 void comp_names(comp_cat cat, char *buf, size_t len);
@@ -64,28 +101,33 @@ void comp_names(comp_cat cat, char *buf, size_t len);
 #endif
 
 /* Field-table helpers for the component files. */
-#define AFIELD(k, kind, f, lo, hi, req, unit, help) {k, kind, offsetof(attn_cfg, f), lo, hi, req, unit, help}
-#define FFIELD(k, kind, f, lo, hi, req, unit, help) {k, kind, offsetof(ffn_cfg, f), lo, hi, req, unit, help}
-#define RFIELD(k, kind, f, lo, hi, req, unit, help) {k, kind, offsetof(res_cfg, f), lo, hi, req, unit, help}
+#define AFIELD(k, kind, f, lo, hi, req, unit, help) {k, kind, offsetof(attn_cfg, f), lo, hi, req, unit, help, SC_KEEP, 0}
+#define FFIELD(k, kind, f, lo, hi, req, unit, help) {k, kind, offsetof(ffn_cfg, f), lo, hi, req, unit, help, SC_KEEP, 0}
+#define RFIELD(k, kind, f, lo, hi, req, unit, help) {k, kind, offsetof(res_cfg, f), lo, hi, req, unit, help, SC_KEEP, 0}
+#define PFIELD(k, kind, f, lo, hi, req, unit, help) {k, kind, offsetof(ple_cfg, f), lo, hi, req, unit, help, SC_KEEP, 0}
+/* The same with a --scale rule (rel: the field the rule refers to, or the field itself). */
+#define AFIELD_S(k, kind, f, lo, hi, req, unit, help, rule, relf) \
+    {k, kind, offsetof(attn_cfg, f), lo, hi, req, unit, help, rule, offsetof(attn_cfg, relf)}
+#define FFIELD_S(k, kind, f, lo, hi, req, unit, help, rule, relf) \
+    {k, kind, offsetof(ffn_cfg, f), lo, hi, req, unit, help, rule, offsetof(ffn_cfg, relf)}
+#define PFIELD_S(k, kind, f, lo, hi, req, unit, help, rule, relf) \
+    {k, kind, offsetof(ple_cfg, f), lo, hi, req, unit, help, rule, offsetof(ple_cfg, relf)}
+/* Edge helpers for the types' edges(): append T when not yet present (T > 0,
+ * at most EDGE_MAX); a window's edges; m:1 compression with top-k k. */
+int edge_add(u64 *ctx, int n, u64 T);
+int attn_window_edges(const attn_cfg *a, u64 *ctx, int n);
+int attn_compress_edges(u64 m, u64 k, u64 *ctx, int n);
 #define DIM_MAX   (1u << 20)   /* widths and dims, elements */
 #define HEADS_MAX (1u << 16)
 #define TOK_MAX   (1ull << 40) /* windows and top-k, tokens */
 
 /* Shared pieces used by several attention files (attn_common.c). */
 u64 attn_vdim(const attn_cfg *a);                 /* v_head_dim or head_dim */
-/* Bytes of one entry of n elements in format f; 0 only if the spec check
- * failed (spec_load has already verified every entry). */
-u64 attn_entry_bytes(const fmt *f, u64 n);
 /* Record a cache: kv_bytes (after T), reads and writes for this step, given
  * the per-sequence rows read (decode) and rows written (decode). Prefill
  * writes what the cache holds and reads nothing from it (fused kernels). */
 void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_bytes,
                         u64 read_rows, u64 new_rows, bool shared);
-
-/* Per-layer embeddings (ple.c): the gated per-layer update inside layer i. */
-void ple_layer_cost(const cost_ctx *c, const layer_spec *l, int layer, cost_t *o);
-/* The model-level part: table lookup and the projection into L*p. */
-void ple_model_cost(const cost_ctx *c, cost_t *o);
 
 /* MLA pieces reused by DSA (attn_mla.c). `absorbed` selects the decode-style
  * (MQA over the latent) execution; `pairs` = (query, key) pairs over the batch. */
@@ -95,12 +137,12 @@ void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absor
 
 /* DeepSeek V4 pieces shared by csa, hca and swa4 (attn_v4.c). */
 #define V4_COMMON_FIELDS \
-    AFIELD("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads"), \
+    AFIELD_S("q_heads", F_U64, q_heads, 1, HEADS_MAX, true, "heads", "query heads", SC_DIV, q_heads), \
     AFIELD("head_dim", F_U64, head_dim, 1, DIM_MAX, true, "elements", "dim of the single shared KV head (key = value)"), \
     AFIELD("rope_dim", F_U64, rope_dim, 0, DIM_MAX, true, "elements", "rotated dims (last of each head)"), \
-    AFIELD("q_lora_rank", F_U64, q_lora_rank, 1, DIM_MAX, true, "elements", "query down-projection rank"), \
-    AFIELD("o_groups", F_U64, o_groups, 1, HEADS_MAX, true, "groups", "grouped output projection groups; divides q_heads"), \
-    AFIELD("o_lora_rank", F_U64, o_lora_rank, 1, DIM_MAX, true, "elements", "per-group output intermediate dim"), \
+    AFIELD_S("q_lora_rank", F_U64, q_lora_rank, 1, DIM_MAX, true, "elements", "query down-projection rank", SC_DIV, q_lora_rank), \
+    AFIELD_S("o_groups", F_U64, o_groups, 1, HEADS_MAX, true, "groups", "grouped output projection groups; divides q_heads", SC_DIVISOR_OF, q_heads), \
+    AFIELD_S("o_lora_rank", F_U64, o_lora_rank, 1, DIM_MAX, true, "elements", "per-group output intermediate dim", SC_DIV, o_lora_rank), \
     AFIELD("window", F_U64, window, 1, TOK_MAX, true, "tokens", "sliding-window branch (uncompressed entries)"), \
     AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "main cache entry format (default: kv_dtype)")
 int v4_check(const model_spec *m, const layer_spec *l, sim_err *e);

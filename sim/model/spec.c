@@ -2,7 +2,6 @@
  * the layer pattern, overrides, per-layer lists and KV sharing; see spec.h. */
 #include "spec.h"
 #include "layer.h"
-#include "import_hf.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,16 +145,23 @@ static int parse_comp(const model_spec *m, const ynode *n, comp_cat cat, void *c
                       const comp_type **type_out, const char *const *extra_keys, sim_err *e)
 {
     char pos[300], names[300];
-    static const char *const what[] = {"attention", "ffn", "residual"};
+    const char *const *what = comp_cat_name;
     int rc;
     if ((rc = want_map(n, what[cat], e))) return rc;
     const ynode *tn = yt_get(n, "type");
     comp_names(cat, names, sizeof names);
-    if (!tn) return sim_fail(e, SIM_EINVAL, "%s: missing `type:` for %s (one of: %s)", POS(n), what[cat], names);
-    const char *tname;
-    if ((rc = yt_str(tn, &tname, e))) return rc;
-    const comp_type *t = comp_find(cat, tname);
-    if (!t) return sim_fail(e, SIM_EINVAL, "%s: unknown %s type '%s' (one of: %s)", POS(tn), what[cat], tname, names);
+    const comp_type *t = NULL;
+    if (!tn) {
+        /* A category of one type (ple) needs no `type:`. */
+        t = comp_default(cat);
+        if (!t || strchr(names, ','))
+            return sim_fail(e, SIM_EINVAL, "%s: missing `type:` for %s (one of: %s)", POS(n), what[cat], names);
+    } else {
+        const char *tname;
+        if ((rc = yt_str(tn, &tname, e))) return rc;
+        t = comp_find(cat, tname);
+        if (!t) return sim_fail(e, SIM_EINVAL, "%s: unknown %s type '%s' (one of: %s)", POS(tn), what[cat], tname, names);
+    }
     *type_out = t;
     const char *allowed[64];
     int na = 0;
@@ -295,42 +301,42 @@ static int expand_pattern(model_spec *m, const ynode *pat, int *kinds, sim_err *
 
 /* ---- one layer ------------------------------------------------------------ */
 
-static int build_layer(model_spec *m, const ynode *root, const ynode *kinds_map, int kind, u64 i,
-                       const bool *ov_mask, layer_spec *L, sim_err *e)
+/* Step 1 of a layer: its tree = its kind, plus the model-wide ffn and
+ * residual where the kind has none, plus the overrides and per_layer
+ * entries that name it. *touched = the last override / entry applied. */
+static int merge_layer(const model_spec *m, const ynode *root, const ynode *kn, u64 i, const bool *ov_mask,
+                       ynode **out, const ynode **touched, sim_err *e)
 {
     char pos[300];
-    int rc;
-    const ynode *kn = yt_get(kinds_map, m->kind_name[kind]);
+    int rc = SIM_OK;
     ynode *t = yt_copy(kn);
+    *touched = NULL;
     if (!t) return sim_fail(e, SIM_ENOMEM, "out of memory");
-    const ynode *gffn = yt_get(root, "ffn"), *gres = yt_get(root, "residual");
-    if (!yt_get(t, "ffn") && gffn) {
-        ynode *c = yt_copy(gffn);
-        if (!c || yt_put(t, "ffn", c)) { yt_free(c); rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
+    static const char *const inherited[] = {"ffn", "residual"};
+    for (int k = 0; k < 2; k++) {
+        const ynode *g = yt_get(root, inherited[k]);
+        if (yt_get(t, inherited[k]) || !g) continue;
+        ynode *c = yt_copy(g);
+        if (!c || yt_put(t, inherited[k], c)) { yt_free(c); rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
     }
-    if (!yt_get(t, "residual") && gres) {
-        ynode *c = yt_copy(gres);
-        if (!c || yt_put(t, "residual", c)) { yt_free(c); rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
-    }
-    const ynode *touched = NULL;   /* the last override / per_layer entry applied */
     const ynode *ov = yt_get(root, "overrides");
     for (size_t k = 0; ov && k < ov->n; k++) {
         const ynode *o = ov->kid[k];
         if (!ov_mask[k * m->n_layers + i]) continue;
-        touched = o;
+        *touched = o;
         for (size_t j = 0; j + 1 < o->n; j += 2) {
             const char *key = o->kid[j]->str;
             const ynode *val = o->kid[j + 1];
             if (!strcmp(key, "ffn") || !strcmp(key, "residual")) {
                 ynode *c = yt_copy(val);
-                if (!c || yt_put(t, key, c)) { yt_free(c); rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
+                if (!c || yt_put(t, key, c)) { yt_free(c); rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
             } else if (!strcmp(key, "set")) {
                 for (size_t s = 0; s + 1 < val->n; s += 2) {
                     ynode *c = yt_copy(val->kid[s + 1]);
                     char what[300];
                     snprintf(what, sizeof what, "%s: override", POS(val->kid[s]));
-                    if (!c) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
-                    if ((rc = yt_set_node(t, val->kid[s]->str, c, val->kid[s], what, e))) goto out;
+                    if (!c) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
+                    if ((rc = yt_set_node(t, val->kid[s]->str, c, val->kid[s], what, e))) goto fail;
                 }
             }
         }
@@ -341,65 +347,78 @@ static int build_layer(model_spec *m, const ynode *root, const ynode *kinds_map,
         ynode *c = yt_copy(list->kid[i]);
         char what[300];
         snprintf(what, sizeof what, "%s: per_layer", POS(pl->kid[k]));
-        touched = list->kid[i];
-        if (!c) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
-        if ((rc = yt_set_node(t, pl->kid[k]->str, c, pl->kid[k], what, e))) goto out;
+        *touched = list->kid[i];
+        if (!c) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
+        if ((rc = yt_set_node(t, pl->kid[k]->str, c, pl->kid[k], what, e))) goto fail;
     }
+    *out = t;
+    return SIM_OK;
+fail:
+    yt_free(t);
+    return rc;
+}
+
+/* Step 2: the merged tree t into L (attention, kv_from, ffn, residual). */
+static int parse_layer(const model_spec *m, const ynode *t, const ynode *kn, u64 i, layer_spec *L, sim_err *e)
+{
+    char pos[300];
+    int rc;
     /* Defaults that depend on the model. */
     L->attn.kv_fmt = m->kv_default;
     L->attn.index_fmt = m->kv_default;
     fmt_from_dtype(&L->attn.state_fmt, DT_FP32);
     L->attn.kv_from = -1;
     static const char *const attn_extra[] = {"ffn", "residual", "kv_from", NULL};
-    if ((rc = parse_comp(m, t, COMP_ATTN, &L->attn, &L->attn.type, attn_extra, e))) goto out;
+    if ((rc = parse_comp(m, t, COMP_ATTN, &L->attn, &L->attn.type, attn_extra, e))) return rc;
     const ynode *kf = yt_get(t, "kv_from");
     if (kf) {
         u64 src;
-        if ((rc = yt_u64(kf, &src, e))) goto out;
-        if (src >= i) {
-            rc = sim_fail(e, SIM_EINVAL, "%s: layer %llu takes kv_from %llu, which is not an earlier layer", POS(kf),
-                          (unsigned long long)i, (unsigned long long)src);
-            goto out;
-        }
+        if ((rc = yt_u64(kf, &src, e))) return rc;
+        if (src >= i)
+            return sim_fail(e, SIM_EINVAL, "%s: layer %llu takes kv_from %llu, which is not an earlier layer", POS(kf),
+                            (unsigned long long)i, (unsigned long long)src);
         L->attn.kv_from = (int)src;
     }
     L->ffn.gated = true;   /* gated MLPs unless the spec says `gated: false` */
     const ynode *fn = yt_get(t, "ffn");
-    if (!fn) { rc = sim_fail(e, SIM_EINVAL, "%s: layer %llu has no ffn (give a model-wide `ffn:` or one in its kind; `type: none` for none)",
-                             POS(kn), (unsigned long long)i); goto out; }
-    if ((rc = parse_comp(m, fn, COMP_FFN, &L->ffn, &L->ffn.type, NULL, e))) goto out;
+    if (!fn)
+        return sim_fail(e, SIM_EINVAL, "%s: layer %llu has no ffn (give a model-wide `ffn:` or one in its kind; `type: none` for none)",
+                        POS(kn), (unsigned long long)i);
+    if ((rc = parse_comp(m, fn, COMP_FFN, &L->ffn, &L->ffn.type, NULL, e))) return rc;
     const ynode *rn = yt_get(t, "residual");
-    if (rn) {
-        if ((rc = parse_comp(m, rn, COMP_RES, &L->res, &L->res.type, NULL, e))) goto out;
-    } else {
-        L->res.type = comp_find(COMP_RES, "plain");
+    if (rn) return parse_comp(m, rn, COMP_RES, &L->res, &L->res.type, NULL, e);
+    L->res.type = comp_default(COMP_RES);
+    return SIM_OK;
+}
+
+/* Step 3: the cross-field checks (comp_check_layer), reported where the
+ * failing component was written. */
+static int check_layer(const model_spec *m, const ynode *t, const ynode *kn, const ynode *touched, u64 i,
+                       const layer_spec *L, sim_err *e)
+{
+    char pos[300];
+    sim_err sub;
+    comp_cat bad;
+    int rc = comp_check_layer(m, L, &bad, &sub);
+    if (!rc) return SIM_OK;
+    if (bad == COMP_FFN || bad == COMP_RES) {
+        const ynode *at = yt_get(t, bad == COMP_FFN ? "ffn" : "residual");
+        return sim_fail(e, rc, "%s: layer %llu %s: %s", POS(at ? at : kn), (unsigned long long)i, comp_cat_name[bad], sub.msg);
     }
+    char from[340] = "";
+    if (touched) snprintf(from, sizeof from, ", as changed at %s", POS(touched));
+    return sim_fail(e, rc, "%s: layer %llu (kind '%s'%s): %s", POS(kn), (unsigned long long)i, m->kind_name[L->kind], from, sub.msg);
+}
+
+static int build_layer(model_spec *m, const ynode *root, const ynode *kinds_map, int kind, u64 i,
+                       const bool *ov_mask, layer_spec *L, sim_err *e)
+{
+    const ynode *kn = yt_get(kinds_map, m->kind_name[kind]), *touched = NULL;
+    ynode *t = NULL;
+    int rc = merge_layer(m, root, kn, i, ov_mask, &t, &touched, e);
+    if (rc) return rc;
     L->kind = kind;
-    /* Cross-field checks, reported where the component was written. */
-    {
-        sim_err sub;
-        char from[340] = "";
-        if (touched) snprintf(from, sizeof from, ", as changed at %s", POS(touched));
-        if ((rc = L->attn.type->check(m, L, &sub))) {
-            rc = sim_fail(e, rc, "%s: layer %llu (kind '%s'%s): %s", POS(kn), (unsigned long long)i, m->kind_name[kind], from, sub.msg);
-            goto out;
-        }
-        if (L->ffn.type->check && (rc = L->ffn.type->check(m, L, &sub))) {
-            rc = sim_fail(e, rc, "%s: layer %llu ffn: %s", POS(fn), (unsigned long long)i, sub.msg);
-            goto out;
-        }
-        if (L->res.type->check && (rc = L->res.type->check(m, L, &sub))) {
-            rc = sim_fail(e, rc, "%s: layer %llu residual: %s", POS(rn ? rn : kn), (unsigned long long)i, sub.msg);
-            goto out;
-        }
-        kv_buf b[KV_MAX_BUFS];
-        if ((rc = L->attn.type->kv_table(m, L, 1, b, &sub)) < 0) {
-            rc = sim_fail(e, rc, "%s: layer %llu (kind '%s'%s): %s", POS(kn), (unsigned long long)i, m->kind_name[kind], from, sub.msg);
-            goto out;
-        }
-    }
-    rc = SIM_OK;
-out:
+    if (!(rc = parse_layer(m, t, kn, i, L, e))) rc = check_layer(m, t, kn, touched, i, L, e);
     yt_free(t);
     return rc;
 }
@@ -462,12 +481,17 @@ static int check_layers(model_spec *m, const ynode *root, sim_err *e)
             while (m->layer[src].attn.kv_from >= 0) src = m->layer[src].attn.kv_from;
             L->attn.kv_from = src;
             const layer_spec *S = &m->layer[src];
-            /* Sharing is modelled for GQA-family layers only (Gemma's case): the
-             * other types' cost functions and kernels price their own caches. */
-            if (strcmp(L->attn.type->name, "gqa"))
+            /* Sharing is modelled only by the types that say so (kv_share):
+             * the others' cost functions and kernels price their own caches. */
+            if (!L->attn.type->kv_share) {
+                char ok[200] = "";
+                for (int k = 0; k < comp_registry_count; k++)
+                    if (comp_registry[k]->kv_share)
+                        snprintf(ok + strlen(ok), sizeof ok - strlen(ok), "%s%s", *ok ? ", " : "", comp_registry[k]->name);
                 return sim_fail(e, SIM_EINVAL, "%s: layer %llu shares layer %d's cache, but cross-layer KV sharing is "
-                                "supported for gqa layers only (this layer is %s)", POS(kn), (unsigned long long)i, src,
-                                L->attn.type->name);
+                                "supported for %s layers only (this layer is %s)", POS(kn), (unsigned long long)i, src,
+                                ok, L->attn.type->name);
+            }
             /* Same attention type and the same cache at every length: compare
              * the size tables at a few lengths (entries and entry bytes). */
             bool same = S->attn.type == L->attn.type;
@@ -486,7 +510,7 @@ static int check_layers(model_spec *m, const ynode *root, sim_err *e)
                                 (unsigned long long)i, src);
             L->shared_kv = true;
         }
-        if (L->res.type == comp_find(COMP_RES, "mhc")) {
+        if (L->res.streams) {   /* a multi-stream residual (mHC) */
             if (m->hc_streams && m->hc_streams != L->res.streams)
                 return sim_fail(e, SIM_EINVAL, "%s: layer %llu uses %llu mHC streams but earlier layers use %llu; "
                                 "every mHC layer must use the same number", POS(kn), (unsigned long long)i,
@@ -535,11 +559,8 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     if (yt_get(root, "tie_embeddings") && (rc = yt_bool(yt_get(root, "tie_embeddings"), &m->tie_embeddings, e))) return rc;
     const ynode *ple = yt_get(root, "ple");
     if (ple) {
-        static const char *const pk[] = {"dim", "vocab", NULL};
-        if ((rc = want_map(ple, "ple", e)) || (rc = check_keys(ple, pk, "ple", e))) return rc;
-        if ((rc = get_u64(ple, "dim", 1, 1u << 16, true, &m->ple_dim, "elements per layer", e))) return rc;
-        m->ple_vocab = m->vocab;
-        if ((rc = get_u64(ple, "vocab", 1, 1u << 24, false, &m->ple_vocab, "tokens", e))) return rc;
+        m->ple.vocab = m->vocab;   /* default: the model's vocabulary */
+        if ((rc = parse_comp(m, ple, COMP_PLE, &m->ple, &m->ple.type, NULL, e))) return rc;
     }
     const ynode *fm = yt_get(root, "formats");
     if (fm && (rc = parse_formats(m, fm, e))) return rc;
@@ -573,6 +594,48 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     return SIM_OK;
 }
 
+/* A --set into a layer kind must name a kind the spec has: a misspelt kind
+ * would otherwise add a new, unused kind and change nothing. (Assigning a
+ * whole kind, `layers.K={type: ...}`, defines one.) */
+static int check_set_target(const ynode *root, const char *set, sim_err *e)
+{
+    const char *eq = strchr(set, '=');
+    if (strncmp(set, "layers.", 7) || !eq) return SIM_OK;
+    const char *k = set + 7, *dot = memchr(k, '.', (size_t)(eq - k));
+    if (!dot) return SIM_OK;
+    const ynode *km = yt_get(root, "layers"), *nm = yt_get(root, "name");
+    char kind[64];
+    snprintf(kind, sizeof kind, "%.*s", (int)(dot - k), k);
+    if (!km || km->kind != YT_MAP || yt_get(km, kind)) return SIM_OK;
+    char names[400] = "";
+    for (size_t i = 0; i + 1 < km->n; i += 2)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", *names ? ", " : "", km->kid[i]->str);
+    return sim_fail(e, SIM_EINVAL, "--set %.*s: no layer kind '%s' in %s (kinds: %s)", (int)(eq - set), set, kind,
+                    nm && nm->kind == YT_SCALAR ? nm->str : "this spec", names);
+}
+
+/* Every layer kind must be used by some layer, or at least be a complete
+ * kind (with `type:`): an unused kind without a type is a typo's leftover. */
+static int check_unused_kinds(const model_spec *m, const ynode *km, const int *kinds, sim_err *e)
+{
+    char pos[300];
+    for (int k = 0; k < m->n_kinds; k++) {
+        bool used = false;
+        for (u64 i = 0; i < m->n_layers && !used; i++) used = kinds[i] == k;
+        const ynode *kn = yt_get(km, m->kind_name[k]);
+        if (used || yt_get(kn, "type")) continue;
+        char names[400] = "";
+        for (int j = 0; j < m->n_kinds; j++) {
+            bool u = false;
+            for (u64 i = 0; i < m->n_layers && !u; i++) u = kinds[i] == j;
+            if (u) snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", *names ? ", " : "", m->kind_name[j]);
+        }
+        return sim_fail(e, SIM_EINVAL, "%s: layer kind '%s' has no `type:` and no layer uses it (the layers use: %s)",
+                        POS(kn), m->kind_name[k], names);
+    }
+    return SIM_OK;
+}
+
 int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path,
                    const char *const *sets, int n_sets, sim_err *e)
 {
@@ -584,7 +647,7 @@ int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path
     m->yaml_text = yaml_text;
     snprintf(m->path, sizeof m->path, "%s", path);
     for (int i = 0; i < n_sets; i++)
-        if ((rc = yt_set_path(root, sets[i], e))) goto fail;
+        if ((rc = check_set_target(root, sets[i], e)) || (rc = yt_set_path(root, sets[i], e))) goto fail;
     if ((rc = parse_top(m, root, e))) goto fail;
 
     const ynode *km = yt_get(root, "layers");
@@ -611,6 +674,7 @@ int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path
     } else if ((rc = expand_pattern(m, pat, kinds, e))) {
         goto fail;
     }
+    if ((rc = check_unused_kinds(m, km, kinds, e))) goto fail;
     /* Validate the shape of overrides and per_layer once, before the layers use them. */
     const ynode *ov = yt_get(root, "overrides");
     if (ov) {
@@ -660,15 +724,9 @@ int spec_load(model_spec *m, const char *path, const char *const *sets, int n_se
     ynode *root;
     memset(m, 0, sizeof *m);
     size_t plen = strlen(path);
-    if (plen > 5 && !strcmp(path + plen - 5, ".json")) {
-        /* A Hugging Face config.json: import it (warnings are dropped here;
-         * `kvsim import` shows them) and load the generated YAML. */
-        char *yaml;
-        int irc = import_hf_yaml(path, &yaml, NULL, e);
-        if (irc) return irc;
-        if ((irc = yt_load_string(yaml, strlen(yaml), path, &root, e))) { free(yaml); return irc; }
-        return spec_load_tree(m, root, yaml, path, sets, n_sets, e);
-    }
+    if (plen > 5 && !strcmp(path + plen - 5, ".json"))
+        return sim_fail(e, SIM_EINVAL, "%s: a .json config is not a spec: the model library reads YAML specs "
+                        "(kvsim's commands import a config.json themselves; `kvsim import` writes its spec)", path);
     int rc = yt_load_file(path, &root, e);
     if (rc) return rc;
     /* Keep the exact text for content hashes (sweeps key points by it). */

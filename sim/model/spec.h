@@ -80,6 +80,13 @@ typedef struct {
     bool layer_scalar;   /* plain: a learned scalar on the layer output (Gemma 4) */
 } res_cfg;
 
+/* Per-layer embeddings (Gemma 4 / 3n), model-wide: `ple: {dim, vocab}`. */
+typedef struct {
+    const struct comp_type *type;   /* ple, or NULL: the model has none */
+    u64 dim;             /* per-layer embedding dim (Gemma 4: 256) */
+    u64 vocab;           /* its vocabulary (default: the model's) */
+} ple_cfg;
+
 typedef struct {
     int kind;            /* index into model_spec.kind_name */
     attn_cfg attn;
@@ -107,8 +114,7 @@ typedef struct {
     u64 n_layers;
     u64 vocab;
     bool tie_embeddings;
-    u64 ple_dim;             /* per-layer embedding dim (Gemma 4: 256), 0 = none */
-    u64 ple_vocab;           /* its vocabulary */
+    ple_cfg ple;             /* per-layer embeddings (ple.type NULL: none) */
     u64 hc_streams;          /* mHC streams if any layer uses mHC (for the head unit) */
     fmt kv_default;          /* kv_dtype */
     dtype act_dt;            /* activations crossing layer boundaries */

@@ -9,24 +9,47 @@ static u64 sdiv(u64 x, u64 S)
     return v ? v : 1;
 }
 
-/* The checks spec_load ran on every layer (type checks, a cache table). */
+/* The checks spec_load ran on every layer (comp_check_layer). */
 static int recheck(model_spec *m, sim_err *e)
 {
-    const comp_type *mhc = comp_find(COMP_RES, "mhc");
     m->hc_streams = 0;
     for (u64 i = 0; i < m->n_layers; i++) {
         layer_spec *L = &m->layer[i];
         sim_err sub;
-        int rc;
-        if ((rc = L->attn.type->check(m, L, &sub)) || (L->ffn.type->check && (rc = L->ffn.type->check(m, L, &sub))) ||
-            (L->res.type->check && (rc = L->res.type->check(m, L, &sub))))
-            return sim_fail(e, rc, "scaled layer %llu: %s", (unsigned long long)i, sub.msg);
-        kv_buf b[KV_MAX_BUFS];
-        if ((rc = L->attn.type->kv_table(m, L, 1, b, &sub)) < 0)
-            return sim_fail(e, rc, "scaled layer %llu: %s", (unsigned long long)i, sub.msg);
-        if (L->res.type == mhc) m->hc_streams = L->res.streams;
+        comp_cat bad;
+        int rc = comp_check_layer(m, L, &bad, &sub);
+        if (rc) return sim_fail(e, rc, "scaled layer %llu: %s", (unsigned long long)i, sub.msg);
+        if (L->res.streams) m->hc_streams = L->res.streams;
     }
     return SIM_OK;
+}
+
+/* Apply the field table's --scale rules of one component to cfg; rules that
+ * refer to another field run after the plain divisions (pass 0) in the
+ * order SC_MULTIPLE_OF, SC_DIVISOR_OF, SC_AT_LEAST. Zero stays zero. */
+static void scale_fields(const comp_type *t, void *cfg, u64 S)
+{
+    if (!t) return;
+    for (int pass = SC_DIV; pass <= SC_AT_LEAST; pass++)
+        for (const field_def *f = t->fields; f->key; f++) {
+            if ((int)f->scale != pass || f->kind != F_U64) continue;
+            u64 *x = (u64 *)(void *)((char *)cfg + f->off), rel = *(const u64 *)(const void *)((const char *)cfg + f->rel);
+            if (!*x) continue;
+            switch (f->scale) {
+            case SC_DIV: *x = sdiv(*x, S); break;
+            case SC_MULTIPLE_OF:
+                if (!rel) { *x = sdiv(*x, S); break; }
+                *x = sdiv(*x, S) / rel * rel;
+                if (!*x) *x = rel;
+                break;
+            case SC_DIVISOR_OF:
+                *x = sdiv(*x, S);
+                while (rel % *x) (*x)--;
+                break;
+            case SC_AT_LEAST: *x = *x / S > rel ? *x / S : rel; break;
+            default: break;
+            }
+        }
 }
 
 int spec_scale(model_spec *m, u64 S, sim_err *e)
@@ -35,34 +58,12 @@ int spec_scale(model_spec *m, u64 S, sim_err *e)
     if (S == 1) return SIM_OK;
     m->d_model = sdiv(m->d_model, S);
     m->vocab = sdiv(m->vocab, S);
-    if (m->ple_dim) {
-        m->ple_dim = sdiv(m->ple_dim, S);
-        m->ple_vocab = sdiv(m->ple_vocab, S);
-    }
+    scale_fields(m->ple.type, &m->ple, S);
     for (u64 i = 0; i < m->n_layers; i++) {
-        attn_cfg *a = &m->layer[i].attn;
-        ffn_cfg *f = &m->layer[i].ffn;
-        if (a->kv_heads) {
-            a->kv_heads = sdiv(a->kv_heads, S);
-            u64 q = sdiv(a->q_heads, S) / a->kv_heads * a->kv_heads;
-            a->q_heads = q ? q : a->kv_heads;
-        } else {
-            a->q_heads = sdiv(a->q_heads, S);
-        }
-        if (a->o_groups) {
-            a->o_groups = sdiv(a->o_groups, S);
-            while (a->q_heads % a->o_groups) a->o_groups--;
-        }
-        if (a->q_lora_rank) a->q_lora_rank = sdiv(a->q_lora_rank, S);
-        if (a->o_lora_rank) a->o_lora_rank = sdiv(a->o_lora_rank, S);
-        if (a->index_heads) a->index_heads = sdiv(a->index_heads, S);
-        f->d_ff = f->d_ff ? sdiv(f->d_ff, S) : 0;
-        if (f->shared_d_ff) f->shared_d_ff = sdiv(f->shared_d_ff, S);
-        if (f->router_mlp) f->router_mlp = sdiv(f->router_mlp, S);
-        if (f->experts) {
-            u64 E = f->experts / S;
-            f->experts = E > f->top_k ? E : f->top_k;
-        }
+        layer_spec *L = &m->layer[i];
+        scale_fields(L->attn.type, &L->attn, S);
+        scale_fields(L->ffn.type, &L->ffn, S);
+        scale_fields(L->res.type, &L->res, S);
     }
     return recheck(m, e);
 }

@@ -1,10 +1,11 @@
 /* spec_scale.h - shrink a loaded spec so that its reference forward pass runs
  * on a laptop in seconds, keeping everything that shapes the cost curves.
  *
- * spec_scale divides by S: d_model, vocabularies, ple_dim, d_ff and the
- * shared expert width, the router MLP width, q_lora_rank and o_lora_rank,
- * query / kv / indexer heads and o_groups, and the number of routed experts
- * (never below top_k). It keeps: the layer pattern and kinds, KV sharing,
+ * spec_scale divides by S: d_model, the vocabulary, and every field whose
+ * registry entry carries a scale rule (layer.h, field_def.scale): today PLE's
+ * dim and vocabulary, d_ff and the shared expert width, the router MLP width,
+ * q_lora_rank and o_lora_rank, query / kv / indexer heads and o_groups, and
+ * the number of routed experts (never below top_k). It keeps: the layer pattern and kinds, KV sharing,
  * per-head dims (head_dim, v_head_dim, nope/rope dims, kv_lora_rank,
  * index_head_dim: they fix the cache entry and its formats), compression
  * ratios, windows, top-k values, conv kernels, mHC streams and iterations,

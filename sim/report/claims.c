@@ -1,5 +1,6 @@
 /* claims.c - see claims.h. Sources: research/deepseek.md, research/gemma4.md. */
 #include "claims.h"
+#include "spec_any.h"
 #include "spec.h"
 #include "cost.h"
 #include "output.h"
@@ -19,7 +20,7 @@ static cost_t eval(const model_spec *m, u64 T, const char *set, const char *arch
         char path[600];
         snprintf(path, sizeof path, "%s/%s.yaml", archs_dir, m->name);
         const char *sets[] = {set};
-        if (spec_load(&tmp, path, sets, 1, &e)) { *ok = false; return t; }
+        if (spec_load_any(&tmp, path, sets, 1, &e)) { *ok = false; return t; }
         use = &tmp;
     }
     cost_query q = {.T = T, .B = 1, .phase = PH_DECODE};
@@ -40,7 +41,7 @@ int claims_eval(const char *archs_dir, claim_result *out, int max, sim_err *e)
         char path[600];
         sim_err sub;
         snprintf(path, sizeof path, "%s/%s.yaml", archs_dir, names[i]);
-        a[i].ok = spec_load(&a[i].m, path, NULL, 0, &sub) == SIM_OK;
+        a[i].ok = spec_load_any(&a[i].m, path, NULL, 0, &sub) == SIM_OK;
         if (!a[i].ok) {
             for (int j = 0; j < i; j++) if (a[j].ok) spec_free(&a[j].m);
             return sim_fail(e, SIM_EIO, "claims: %s", sub.msg);

@@ -1,5 +1,6 @@
 /* scenario.c - scenario files; see scenario.h. */
 #include "scenario.h"
+#include "spec_any.h"
 #include "ytree.h"
 #include "spec.h"
 #include "units.h"
@@ -262,7 +263,7 @@ static int load_tree(scenario *s, ynode *root, const char *path, sim_err *e)
     for (int i = 0; i < s->n_archs; i++) {
         model_spec m;
         sim_err sub;
-        if ((rc = spec_load(&m, s->arch[i], NULL, 0, &sub)))
+        if ((rc = spec_load_any(&m, s->arch[i], NULL, 0, &sub)))
             return sim_fail(e, rc, "%s: arch %d: %s", path, i + 1, sub.msg);
         for (int x = 0; x < s->n_axes; x++) {
             const sc_axis *ax = &s->axis[x];
@@ -274,7 +275,7 @@ static int load_tree(scenario *s, ynode *root, const char *path, sim_err *e)
                 const char *sets[1] = {set};
                 model_spec t;
                 snprintf(set, sizeof set, "%s=%s", ax->path, ax->value[v]);
-                if ((rc = spec_load(&t, s->arch[i], sets, 1, &sub))) {
+                if ((rc = spec_load_any(&t, s->arch[i], sets, 1, &sub))) {
                     rc = sim_fail(e, rc, "%s: sweep %s on %s: %s", path, set, m.name, sub.msg);
                     spec_free(&m);
                     return rc;

@@ -1,5 +1,6 @@
 /* sweep.c - see sweep.h. */
 #include "sweep.h"
+#include "spec_any.h"
 #include "output.h"
 #include "measure.h"
 #include "probe.h"
@@ -31,7 +32,7 @@ int sweep_variants(const scenario *s, variant **out, int *n_out, sim_err *e)
     for (int a = 0; a < s->n_archs && !rc; a++) {
         model_spec base;
         sim_err sub;
-        if ((rc = spec_load(&base, s->arch[a], NULL, 0, &sub))) { rc = sim_fail(e, rc, "%s", sub.msg); break; }
+        if ((rc = spec_load_any(&base, s->arch[a], NULL, 0, &sub))) { rc = sim_fail(e, rc, "%s", sub.msg); break; }
         /* Which axes apply to this arch, and an odometer over their values. */
         int idx[SC_MAX_AXES] = {0};
         bool applies[SC_MAX_AXES];
@@ -72,7 +73,7 @@ int sweep_variants(const scenario *s, variant **out, int *n_out, sim_err *e)
                 sets[w->n_sets] = w->sets[w->n_sets];
                 w->n_sets++;
             }
-            if ((rc = spec_load(&w->m, s->arch[a], sets, w->n_sets, &sub))) {
+            if ((rc = spec_load_any(&w->m, s->arch[a], sets, w->n_sets, &sub))) {
                 rc = sim_fail(e, rc, "%s [%s]: %s", s->arch[a], w->params, sub.msg);
                 break;
             }
