@@ -5,6 +5,7 @@
 #include "cli_deploy.h"
 #include "units.h"
 #include "output.h"
+#include "spec_any.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,7 +315,7 @@ int cli_capacity(int argc, char **argv)
     int rc = 0, loaded = 0;
     deploy_cfg given = d;
     for (int i = 0; i < nf && !rc; i++) {
-        if (spec_load(&ms[i], files[i], sets, ns, &e)) {
+        if (spec_load_any(&ms[i], files[i], sets, ns, &e)) {
             fprintf(stderr, "kvsim: %s\n", e.msg);
             rc = 2;
             break;
