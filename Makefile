@@ -121,8 +121,9 @@ demo: deps $(O)/kvsim
 # bench: one cost evaluation's time, the sweep's SQLite throughput, and the
 # reference kernels against this machine and the roofline, written to
 # reports/bench.json (see README.md, "How to read make bench").
-bench: $(O)/kvsim $(O)/bench/cost $(O)/bench/sweep $(O)/bench/kern
+bench: $(O)/kvsim $(O)/bench/cost $(O)/bench/capacity $(O)/bench/sweep $(O)/bench/kern
 	$(O)/bench/cost
+	$(O)/bench/capacity
 	$(O)/bench/sweep
 	$(O)/bench/kern
 

@@ -143,6 +143,23 @@ static void test_v3(void)
         CHECK_EQ("v3-dp8-allreduce", r.allreduce_bytes, 0);
         CHECK_EQ("v3-dp8-ep8-alltoall", r.alltoall_bytes, 11640832);
     }
+    /* deploy_eval times the step at its capacity batch by scaling one batch-1
+     * evaluation (decode counts are linear in the batch but for the experts
+     * read): the same figures as evaluating at that batch directly. Budget
+     * 5 x the 70,272 x 1,024 B of one sequence -> 5 sequences. */
+    d = layout(1, 8, 8, ENG_LOGICAL);
+    d.kv_budget = 5ull * 70272 * 1024;
+    deploy_result full, direct;
+    if (!deploy_check(&d, m, &e) && !deploy_eval(m, &d, NULL, 1024, &full, &e) &&
+        !deploy_step(m, &d, 1024, full.batch_per_replica, &direct, &e)) {
+        CHECK_EQ("v3-capacity-batch", full.batch_per_replica, 5);
+        CHECK_EQ("v3-scaled-step-bytes", full.step_bytes, direct.step_bytes);
+        CHECK_EQ("v3-scaled-step-kv", full.step_kv_read_bytes, direct.step_kv_read_bytes);
+        CHECK_EQ("v3-scaled-step-weights", full.step_weight_read_bytes, direct.step_weight_read_bytes);
+        CHECK_EQ("v3-scaled-step-a2a", full.alltoall_bytes, direct.alltoall_bytes);
+        CHECK_EQ("v3-scaled-step-flops-bf16", full.step_flops_dt[DT_BF16], direct.step_flops_dt[DT_BF16]);
+        CHECK_EQ("v3-scaled-step-flops-fp8", full.step_flops_dt[DT_FP8_E4M3], direct.step_flops_dt[DT_FP8_E4M3]);
+    }
     /* vLLM: one MLA spec for every layer, FlashMLA block 64: page 64 x 1152 =
      * 73,728 B; 10 GiB // 73,728 // 61 = 2,387 blocks; L = 131,072 needs
      * 2,048: 1.1655x, int(2387 / 2048 x 131072) = 152,768 tokens. */

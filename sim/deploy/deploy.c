@@ -21,6 +21,7 @@
 #include "deploy.h"
 #include "layer.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const engine_name[ENG_COUNT] = {"logical", "vllm", "sglang"};
@@ -34,10 +35,24 @@ void deploy_cfg_default(deploy_cfg *d)
     d->mnbt = 8192;
 }
 
+/* The registry's entries (sim/layers/types.h names them comp_<cat>_<name>). */
+extern const comp_type comp_attn_gqa, comp_attn_mla, comp_attn_dsa, comp_attn_csa, comp_attn_hca, comp_attn_swa4,
+    comp_attn_cca, comp_ffn_moe, comp_ffn_dense;
+
+attn_kind deploy_attn_kind(const layer_spec *l)
+{
+    const comp_type *t = l->attn.type;
+    return t == &comp_attn_gqa ? AK_GQA : t == &comp_attn_mla ? AK_MLA : t == &comp_attn_dsa ? AK_DSA
+         : t == &comp_attn_csa ? AK_CSA : t == &comp_attn_hca ? AK_HCA : t == &comp_attn_swa4 ? AK_SWA4
+         : t == &comp_attn_cca ? AK_CCA : AK_OTHER;
+}
+
+bool deploy_moe(const layer_spec *l) { return l->ffn.type == &comp_ffn_moe; }
+
 bool deploy_latent_cache(const layer_spec *l)
 {
-    const char *t = l->attn.type->name;
-    return !strcmp(t, "mla") || !strcmp(t, "dsa") || !strcmp(t, "csa") || !strcmp(t, "hca") || !strcmp(t, "swa4");
+    attn_kind k = deploy_attn_kind(l);
+    return k == AK_MLA || k == AK_DSA || k == AK_CSA || k == AK_HCA || k == AK_SWA4;
 }
 
 static u64 cdivu(u64 a, u64 b) { return a / b + (a % b != 0); }
@@ -105,7 +120,7 @@ int deploy_check(deploy_cfg *d, const model_spec *m, sim_err *e)
             return sim_fail(e, SIM_EINVAL, "dcp = %llu with vLLM: layer %llu (%s) has a sliding window and vLLM's "
                             "SlidingWindowSpec.max_memory_usage_bytes asserts decode_context_parallel_size == 1",
                             (unsigned long long)d->dcp, (unsigned long long)i, m->kind_name[L->kind]);
-        if (!strcmp(L->ffn.type->name, "moe")) experts = umax(experts, L->ffn.experts);
+        if (deploy_moe(L)) experts = umax(experts, L->ffn.experts);
     }
     if (d->ep > 1) {
         /* a dense model ignores ep (nothing to split), as engines do */
@@ -137,9 +152,9 @@ static void layer_sharded(const model_spec *m, const layer_spec *L, const deploy
 {
     const attn_cfg *a = &L->attn;
     const ffn_cfg *f = &L->ffn;
-    const char *t = a->type->name;
+    attn_kind t = deploy_attn_kind(L);
     u64 D = m->d_model, H = a->q_heads, tp = d->tp, sharded = 0, kv = 0, kv_dev = 0;
-    if (!strcmp(t, "gqa")) {
+    if (t == AK_GQA) {
         u64 h = a->head_dim, v = attn_vdim(a), G = a->kv_heads;
         sharded = cadd(ovf, cmul(ovf, D, H * h), cmul(ovf, H * v, D));
         if (a->out_gate) sharded = cadd(ovf, sharded, cmul(ovf, D, H));
@@ -148,17 +163,17 @@ static void layer_sharded(const model_spec *m, const layer_spec *L, const deploy
             kv = cmul(ovf, per_head, G);
             kv_dev = cmul(ovf, per_head, deploy_kv_heads_rank(G, tp));
         }
-    } else if (!strcmp(t, "mla") || !strcmp(t, "dsa")) {
+    } else if (t == AK_MLA || t == AK_DSA) {
         u64 rq = a->q_lora_rank, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim;
         sharded = rq ? cmul(ovf, rq, H * (np + p)) : cmul(ovf, D, H * (np + p));   /* wq_b / wq */
         sharded = cadd(ovf, sharded, cmul(ovf, r, H * (np + v)));                  /* wkv_b */
         sharded = cadd(ovf, sharded, cmul(ovf, H * v, D));                         /* wo */
-    } else if (!strcmp(t, "csa") || !strcmp(t, "hca") || !strcmp(t, "swa4")) {
+    } else if (t == AK_CSA || t == AK_HCA || t == AK_SWA4) {
         u64 ch = a->head_dim;
         sharded = cmul(ovf, a->q_lora_rank, H * ch);                               /* wq_b */
         sharded = cadd(ovf, sharded, cmul(ovf, H * ch, a->o_lora_rank));          /* wo_a */
         sharded = cadd(ovf, sharded, cmul(ovf, a->o_groups * a->o_lora_rank, D)); /* wo_b */
-    } else if (!strcmp(t, "cca")) {
+    } else if (t == AK_CCA) {
         u64 h = a->head_dim, G = a->kv_heads;
         sharded = cadd(ovf, cmul(ovf, D, H * h), cmul(ovf, H * h, D));             /* wq, wo */
         kv = cmul3(ovf, 2, D, G * h);                                               /* wk, the two value halves */
@@ -169,11 +184,11 @@ static void layer_sharded(const model_spec *m, const layer_spec *L, const deploy
     *dev = wbytes(m, WC_LINEAR, ld, ovf);
     *expert_dev = *expert_per = 0;
     u64 mats = f->gated ? 3 : 2;
-    if (!strcmp(f->type->name, "dense")) {
+    if (f->type == &comp_ffn_dense) {
         u64 w = cmul3(ovf, mats, D, f->d_ff);
         *full = cadd(ovf, *full, wbytes(m, WC_LINEAR, w, ovf));
         *dev = cadd(ovf, *dev, wbytes(m, WC_LINEAR, w / tp, ovf));
-    } else if (!strcmp(f->type->name, "moe")) {
+    } else if (f->type == &comp_ffn_moe) {
         u64 per = cmul3(ovf, mats, D, f->d_ff), sdff = f->shared_d_ff ? f->shared_d_ff : f->d_ff;
         u64 sh = cmul(ovf, f->shared, cmul3(ovf, mats, D, sdff));
         u64 split = d->tp > d->ep ? d->tp / d->ep : 1;
@@ -182,6 +197,20 @@ static void layer_sharded(const model_spec *m, const layer_spec *L, const deploy
         *expert_dev = wbytes(m, WC_EXPERT, edev, ovf);
         *expert_per = per;
         *dev = cadd(ovf, *dev, cadd(ovf, wbytes(m, WC_LINEAR, sh / tp, ovf), *expert_dev));
+    }
+}
+
+/* layer_sharded for every layer, computed once per distinct layer config
+ * (layer_spec.same_cost_as); t has m->n_layers entries. */
+typedef struct { u64 full, dev, edev, eper; bool latent; } shard_t;
+
+static void shard_table(const model_spec *m, const deploy_cfg *d, bool *ovf, shard_t *t)
+{
+    for (u64 i = 0; i < m->n_layers; i++) {
+        const layer_spec *L = &m->layer[i];
+        if (L->same_cost_as >= 0) { t[i] = t[L->same_cost_as]; continue; }
+        layer_sharded(m, L, d, ovf, &t[i].full, &t[i].dev, &t[i].edev, &t[i].eper);
+        t[i].latent = deploy_latent_cache(L);
     }
 }
 
@@ -211,30 +240,43 @@ static void parts_weights(const model_spec *m, const cost_result *r, const deplo
     }
 }
 
+/* Per-layer weight bytes do not depend on the context or the batch: any
+ * evaluation of the model serves. */
+static int weights_from(const model_spec *m, const deploy_cfg *d, const cost_result *rp, const shard_t *t, u64 *bytes,
+                        u64 *replicated, sim_err *e)
+{
+    bool ovf = false;
+    *bytes = *replicated = 0;
+    for (u64 s = 0; s < d->pp; s++) {
+        u64 lo, hi, dev, repl;
+        deploy_stage_range(m->n_layers, d->pp, s, &lo, &hi);
+        parts_weights(m, rp, d, s, &ovf, &dev, &repl);
+        for (u64 i = lo; i < hi; i++) {
+            u64 full = t[i].full, sdev = t[i].dev;
+            u64 lw = rp->layer[i].weight_bytes, rest = lw > full ? lw - full : 0;
+            dev = cadd(&ovf, dev, cadd(&ovf, rest, sdev));
+            repl = cadd(&ovf, repl, rest);
+        }
+        if (dev > *bytes) { *bytes = dev; *replicated = repl; }
+    }
+    if (ovf) return sim_fail(e, SIM_ERANGE, "per-device weight bytes exceed 2^64-1");
+    return SIM_OK;
+}
+
 int deploy_weights(const model_spec *m, const deploy_cfg *d, u64 *bytes, u64 *replicated, sim_err *e)
 {
     cost_query q = {.T = 1, .B = 1, .phase = PH_DECODE};
     cost_result r;
     int rc = cost_eval(m, &q, &r, e);
     if (rc) return rc;
+    shard_t *t = malloc(m->n_layers * sizeof *t);
     bool ovf = false;
-    *bytes = *replicated = 0;
-    for (u64 s = 0; s < d->pp; s++) {
-        u64 lo, hi, dev, repl;
-        deploy_stage_range(m->n_layers, d->pp, s, &lo, &hi);
-        parts_weights(m, &r, d, s, &ovf, &dev, &repl);
-        for (u64 i = lo; i < hi; i++) {
-            u64 full, sdev, edev, eper;
-            layer_sharded(m, &m->layer[i], d, &ovf, &full, &sdev, &edev, &eper);
-            u64 lw = r.layer[i].weight_bytes, rest = lw > full ? lw - full : 0;
-            dev = cadd(&ovf, dev, cadd(&ovf, rest, sdev));
-            repl = cadd(&ovf, repl, rest);
-        }
-        if (dev > *bytes) { *bytes = dev; *replicated = repl; }
-    }
+    if (!t) rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+    else shard_table(m, d, &ovf, t);
+    if (!rc) rc = weights_from(m, d, &r, t, bytes, replicated, e);
+    free(t);
     cost_result_free(&r);
-    if (ovf) return sim_fail(e, SIM_ERANGE, "per-device weight bytes exceed 2^64-1");
-    return SIM_OK;
+    return rc;
 }
 
 /* ---- KV per device ------------------------------------------------------- */
@@ -255,7 +297,7 @@ static int layer_kv_dev(const model_spec *m, const deploy_cfg *d, int i, u64 T, 
             /* the entry holds G heads; a rank keeps max(1, G / tp) of them */
             u64 G = L->attn.kv_heads, hr = deploy_kv_heads_rank(G, d->tp);
             if (hr != G) {
-                u64 elems = !strcmp(L->attn.type->name, "cca") ? 2 * L->attn.head_dim
+                u64 elems = deploy_attn_kind(L) == AK_CCA ? 2 * L->attn.head_dim
                                                                : L->attn.head_dim + (L->attn.k_eq_v ? 0 : attn_vdim(&L->attn));
                 int rc = fmt_entry_bytes(&L->attn.kv_fmt, cmul(ovf, elems, hr), &eb, e);
                 if (rc) return rc;
@@ -272,17 +314,20 @@ int deploy_kv_per_seq(const model_spec *m, const deploy_cfg *d, u64 T, u64 *byte
 {
     bool ovf = false;
     *bytes = 0;
+    u64 *per = malloc(m->n_layers * sizeof *per);   /* each layer's bytes, once per distinct config */
+    if (!per) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    for (u64 i = 0; i < m->n_layers; i++) {
+        int j = m->layer[i].same_cost_as, rc;
+        if (j >= 0) { per[i] = per[j]; continue; }
+        if ((rc = layer_kv_dev(m, d, (int)i, T, &ovf, &per[i], e))) { free(per); return rc; }
+    }
     for (u64 s = 0; s < d->pp; s++) {
         u64 lo, hi, sum = 0;
         deploy_stage_range(m->n_layers, d->pp, s, &lo, &hi);
-        for (u64 i = lo; i < hi; i++) {
-            u64 b;
-            int rc = layer_kv_dev(m, d, (int)i, T, &ovf, &b, e);
-            if (rc) return rc;
-            sum = cadd(&ovf, sum, b);
-        }
+        for (u64 i = lo; i < hi; i++) sum = cadd(&ovf, sum, per[i]);
         *bytes = umax(*bytes, sum);
     }
+    free(per);
     if (ovf) return sim_fail(e, SIM_ERANGE, "per-device KV bytes exceed 2^64-1 at ctx %llu", (unsigned long long)T);
     return SIM_OK;
 }
@@ -291,12 +336,13 @@ int deploy_kv_per_seq(const model_spec *m, const deploy_cfg *d, u64 T, u64 *byte
 
 /* Traffic and collectives of one decode step of `b` sequences per replica,
  * on the busiest stage's device. */
-int deploy_step(const model_spec *m, const deploy_cfg *d, u64 ctx, u64 b, deploy_result *r, sim_err *e)
+/* cp is a decode evaluation at batch b / bs: every count in it but the
+ * weights is linear in the batch (ntok = B, pairs = B x span), so its cache
+ * traffic, activations and FLOPs are multiplied by bs (deploy_eval evaluates
+ * once at batch 1; test_deploy checks the scaled step equals a direct one). */
+static int step_from(const model_spec *m, const deploy_cfg *d, u64 ctx, u64 b, u64 bs, const cost_result *cp,
+                     const shard_t *t, deploy_result *r, sim_err *e)
 {
-    cost_query q = {.T = ctx, .B = b, .phase = PH_DECODE};
-    cost_result c;
-    int rc = cost_eval(m, &q, &c, e);
-    if (rc) return rc;
     bool ovf = false;
     u64 ab = dtype_table[m->act_dt].bits / 8, D = m->d_model;
     u64 best = 0;
@@ -305,9 +351,8 @@ int deploy_step(const model_spec *m, const deploy_cfg *d, u64 ctx, u64 b, deploy
         deploy_stage_range(m->n_layers, d->pp, s, &lo, &hi);
         for (u64 i = lo; i < hi; i++) {
             const layer_spec *L = &m->layer[i];
-            const cost_t *lc = &c.layer[i];
-            u64 full, sdev, edev, eper;
-            layer_sharded(m, L, d, &ovf, &full, &sdev, &edev, &eper);
+            const cost_t *lc = &cp->layer[i];
+            u64 full = t[i].full, sdev = t[i].dev, edev = t[i].edev, eper = t[i].eper;
             u64 rest = lc->weight_bytes > full ? lc->weight_bytes - full : 0;
             u64 w = cadd(&ovf, rest, sdev);
             if (eper) {
@@ -321,12 +366,12 @@ int deploy_step(const model_spec *m, const deploy_cfg *d, u64 ctx, u64 b, deploy
             wr = cadd(&ovf, wr, w);
             /* cache traffic scaled to this rank's share */
             u64 num = 1, den = d->dcp;
-            if (!deploy_latent_cache(L)) {
+            if (!t[i].latent) {
                 num = deploy_kv_heads_rank(L->attn.kv_heads, d->tp);
                 den *= L->attn.kv_heads;
             }
-            kr = cadd(&ovf, kr, cmul(&ovf, lc->kv_read_bytes / den, num));
-            kw = cadd(&ovf, kw, cmul(&ovf, lc->kv_written_bytes / den, num));
+            kr = cadd(&ovf, kr, cmul3(&ovf, lc->kv_read_bytes / den, num, bs));
+            kw = cadd(&ovf, kw, cmul3(&ovf, lc->kv_written_bytes / den, num, bs));
             /* TP all-reduce after attention and after the FFN (an MoE needs it
              * only while its experts are TP-split, ep < tp) */
             u64 msg = cmul3(&ovf, b, D, ab);
@@ -349,34 +394,44 @@ int deploy_step(const model_spec *m, const deploy_cfg *d, u64 ctx, u64 b, deploy
             best = tot;
             r->step_weight_read_bytes = wr;
             r->step_kv_read_bytes = kr;
-            r->step_bytes = cadd(&ovf, tot, c.total.act_bytes / (d->tp * d->pp));
+            r->step_bytes = cadd(&ovf, tot, cmul(&ovf, cp->total.act_bytes, bs) / (d->tp * d->pp));
             r->allreduce_bytes = ar;
             r->allreduce_wire_bytes = d->tp > 1 ? cmul(&ovf, ar, 2 * (d->tp - 1)) / d->tp : 0;
             r->alltoall_bytes = a2a;
         }
     }
-    r->step_flops = (double)cost_flops(&c.total) / (double)(d->tp * d->pp);
-    r->compute_s = 0;
-    cost_result_free(&c);
+    r->step_flops = (double)cost_flops(&cp->total) * (double)bs / (double)(d->tp * d->pp);
+    for (int k = 0; k < DT_COUNT; k++) r->step_flops_dt[k] = cmul(&ovf, cp->total.flops_dt[k], bs);
     if (ovf) return sim_fail(e, SIM_ERANGE, "per-device step bytes exceed 2^64-1 at ctx %llu, batch %llu",
                              (unsigned long long)ctx, (unsigned long long)b);
     return SIM_OK;
 }
 
+int deploy_step(const model_spec *m, const deploy_cfg *d, u64 ctx, u64 b, deploy_result *r, sim_err *e)
+{
+    cost_query q = {.T = ctx, .B = b, .phase = PH_DECODE};
+    cost_result c;
+    int rc = cost_eval(m, &q, &c, e);
+    if (rc) return rc;
+    shard_t *t = malloc(m->n_layers * sizeof *t);
+    bool ovf = false;
+    if (!t) rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+    else shard_table(m, d, &ovf, t);
+    if (!rc) rc = step_from(m, d, ctx, b, 1, &c, t, r, e);
+    free(t);
+    cost_result_free(&c);
+    return rc;
+}
+
 /* Roofline of the step: compute at the profile's peaks (FLOPs spread over the
  * devices in the dtype mix of the replica), memory at its bandwidth,
  * collectives at its per-GPU link bandwidth, not overlapped with the rest. */
-static void step_time(const model_spec *m, const deploy_cfg *d, const hw_profile *hw, u64 ctx, deploy_result *r)
+static void step_time(const deploy_cfg *d, const hw_profile *hw, deploy_result *r)
 {
-    cost_query q = {.T = ctx, .B = r->batch_per_replica, .phase = PH_DECODE};
-    cost_result c;
-    sim_err e;
     r->compute_s = r->memory_s = r->comm_s = r->step_s = 0;
-    if (cost_eval(m, &q, &c, &e)) return;
     for (int k = 0; k < DT_COUNT; k++)
-        if (c.total.flops_dt[k]) r->compute_s += (double)c.total.flops_dt[k] / hw_peak(hw, (dtype)k);
+        if (r->step_flops_dt[k]) r->compute_s += (double)r->step_flops_dt[k] / hw_peak(hw, (dtype)k);
     r->compute_s /= (double)(d->tp * d->pp);
-    cost_result_free(&c);
     r->memory_s = (double)r->step_bytes / hw->bandwidth;
     if (hw->link_bw > 0) r->comm_s = (double)(r->allreduce_wire_bytes + r->alltoall_bytes) / hw->link_bw;
     r->step_s = (r->compute_s > r->memory_s ? r->compute_s : r->memory_s) + r->comm_s;
@@ -386,14 +441,44 @@ static void step_time(const model_spec *m, const deploy_cfg *d, const hw_profile
     }
 }
 
+static int deploy_budget_engine(const model_spec *m, const deploy_cfg *d, const hw_profile *hw, u64 ctx,
+                                deploy_result *r, sim_err *e);
+
 int deploy_eval(const model_spec *m, const deploy_cfg *d, const hw_profile *hw, u64 ctx, deploy_result *r, sim_err *e)
 {
     memset(r, 0, sizeof *r);
     if (!ctx) return sim_fail(e, SIM_EINVAL, "context must be at least 1 token");
     if (!hw && !d->kv_budget) return sim_fail(e, SIM_EINVAL, "capacity needs --hw PROFILE or --kv-budget BYTES");
-    int rc = deploy_weights(m, d, &r->weight_bytes, &r->weight_replicated_bytes, e);
-    if (!rc) rc = deploy_kv_per_seq(m, d, ctx, &r->kv_bytes_per_seq, e);
+    /* one evaluation at batch 1 gives the weights and, scaled, the step at
+     * the capacity batch */
+    cost_query q = {.T = ctx, .B = 1, .phase = PH_DECODE};
+    cost_result c1;
+    int rc = cost_eval(m, &q, &c1, e);
     if (rc) return rc;
+    shard_t *t = malloc(m->n_layers * sizeof *t);
+    bool ovf = false;
+    if (!t) rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+    else shard_table(m, d, &ovf, t);
+    if (!rc) rc = weights_from(m, d, &c1, t, &r->weight_bytes, &r->weight_replicated_bytes, e);
+    if (!rc) rc = deploy_kv_per_seq(m, d, ctx, &r->kv_bytes_per_seq, e);
+    if (!rc) rc = deploy_budget_engine(m, d, hw, ctx, r, e);
+    if (!rc) {
+        r->batch_per_replica = umax(1, r->replica_max_seqs);
+        rc = step_from(m, d, ctx, r->batch_per_replica, r->batch_per_replica, &c1, t, r, e);
+    }
+    free(t);
+    cost_result_free(&c1);
+    if (rc) return rc;
+    if (hw) step_time(d, hw, r);
+    if (!r->replica_max_seqs) r->tokens_per_s_device = r->tokens_per_s_node = 0;   /* nothing fits: no throughput */
+    return SIM_OK;
+}
+
+/* The KV budget of a device and the engine's allocation in it. */
+static int deploy_budget_engine(const model_spec *m, const deploy_cfg *d, const hw_profile *hw, u64 ctx,
+                                deploy_result *r, sim_err *e)
+{
+    int rc;
     r->replicas = d->dp;
     /* The KV budget: given (an engine log's "Available KV cache memory"), or
      * the engine's requested share of the device minus the weights. vLLM:
@@ -421,9 +506,5 @@ int deploy_eval(const model_spec *m, const deploy_cfg *d, const hw_profile *hw, 
     }
     r->replica_max_seqs = r->eng.max_seqs;
     r->node_max_seqs = r->replica_max_seqs * d->dp;
-    r->batch_per_replica = umax(1, r->replica_max_seqs);
-    if ((rc = deploy_step(m, d, ctx, r->batch_per_replica, r, e))) return rc;
-    if (hw) step_time(m, d, hw, ctx, r);
-    if (!r->replica_max_seqs) r->tokens_per_s_device = r->tokens_per_s_node = 0;   /* nothing fits: no throughput */
     return SIM_OK;
 }

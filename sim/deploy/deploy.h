@@ -98,6 +98,7 @@ typedef struct {
     u64 allreduce_wire_bytes;/* what one device sends: 2 (tp-1)/tp of the payload (ring) */
     u64 alltoall_bytes;      /* EP dispatch + combine bytes one device sends */
     double step_flops;       /* FLOPs per device per step (node FLOPs / gpus) */
+    u64 step_flops_dt[DT_COUNT]; /* the replica's step FLOPs by compute dtype */
     double compute_s, memory_s, comm_s, step_s;
     engine_result eng;
     u64 replicas;            /* dp */
@@ -130,6 +131,12 @@ static inline u64 deploy_kv_heads_rank(u64 G, u64 tp) { return G >= tp ? G / tp 
 /* Pipeline stage s of pp holds layers [*lo, *hi): n / pp each, the remainder
  * one by one on the stages just before the last. Can't fail. */
 void deploy_stage_range(u64 n, u64 pp, u64 s, u64 *lo, u64 *hi);
+
+/* The attention type of a layer, by registry entry (no string compares). */
+typedef enum { AK_GQA, AK_MLA, AK_DSA, AK_CSA, AK_HCA, AK_SWA4, AK_CCA, AK_OTHER } attn_kind;
+attn_kind deploy_attn_kind(const layer_spec *l);
+/* The FFN is a mixture of experts. */
+bool deploy_moe(const layer_spec *l);
 
 /* True for attention types whose cache is one latent shared by all heads
  * (mla, dsa, csa, hca, swa4): replicated on every TP rank. */

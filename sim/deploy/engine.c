@@ -38,11 +38,12 @@ typedef struct {
     int layer;     /* model layer */
 } espec;
 
-#define MAX_SPECS (SPEC_MAX_LAYERS * 5)
+#define SPECS_PER_LAYER 5   /* at most: V4 CSA main, indexer, window, two states */
 
 typedef struct {
-    int n;
-    espec s[MAX_SPECS];
+    int n, cap;
+    espec *s;         /* cap specs */
+    int *scr1, *scr2; /* cap ints each: scratch for bucketing */
 } spec_list;
 
 static u64 cdivu(u64 a, u64 b) { return a / b + (a % b != 0); }
@@ -50,17 +51,17 @@ static u64 round_up(u64 a, u64 b) { return cdivu(a, b) * b; }
 
 static bool is_v4(const layer_spec *L)
 {
-    const char *t = L->attn.type->name;
-    return !strcmp(t, "csa") || !strcmp(t, "hca") || !strcmp(t, "swa4");
+    attn_kind k = deploy_attn_kind(L);
+    return k == AK_CSA || k == AK_HCA || k == AK_SWA4;
 }
 
 u64 engine_default_block(const model_spec *m, engine_kind k)
 {
     bool mla = false, dsa = false, v4 = false;
     for (u64 i = 0; i < m->n_layers; i++) {
-        const char *t = m->layer[i].attn.type->name;
-        mla |= !strcmp(t, "mla");
-        dsa |= !strcmp(t, "dsa");
+        attn_kind t = deploy_attn_kind(&m->layer[i]);
+        mla |= t == AK_MLA;
+        dsa |= t == AK_DSA;
         v4 |= is_v4(&m->layer[i]);
     }
     /* vLLM: CacheConfig.block_size 16 on CUDA, replaced by the smallest size
@@ -79,7 +80,7 @@ u64 engine_default_block(const model_spec *m, engine_kind k)
 
 static int add_spec(spec_list *L, espec s, sim_err *e)
 {
-    if (L->n == MAX_SPECS) return sim_fail(e, SIM_EINVAL, "too many KV cache specs");
+    if (L->n == L->cap) return sim_fail(e, SIM_EINVAL, "too many KV cache specs");
     L->s[L->n++] = s;
     return SIM_OK;
 }
@@ -99,21 +100,35 @@ static int vllm_specs(const model_spec *m, const deploy_cfg *d, u64 B, spec_list
         /* Gemma 4: layers with kv_sharing_target_layer_name get no spec, no
          * memory (GPUModelRunner.get_kv_cache_spec skips them). */
         if (L->shared_kv) continue;
+        /* a layer configured like an earlier one gets the same specs */
+        int j = L->same_cost_as, rc;
+        out->scr1[i] = out->n;
+        if (j >= 0 && !m->layer[j].shared_kv) {
+            int from = out->scr1[j], cnt = out->scr2[j];
+            for (int k = 0; k < cnt; k++) {
+                espec c = out->s[from + k];
+                c.layer = (int)i;
+                if ((rc = add_spec(out, c, e))) return rc;
+            }
+            out->scr2[i] = cnt;
+            continue;
+        }
         kv_buf b[KV_MAX_BUFS];
-        int n = cost_kv_table(m, (int)i, 1, b, e), rc;
+        int n = cost_kv_table(m, (int)i, 1, b, e);
         if (n < 0) return n;
-        if (!strcmp(t, "gqa") || !strcmp(t, "cca")) {
+        attn_kind ak = deploy_attn_kind(L);
+        if (ak == AK_GQA || ak == AK_CCA) {
             /* Attention.get_kv_cache_spec: FullAttentionSpec or, with a
              * window, SlidingWindowSpec; page = B x Hkv x (d_k + d_v) x s
              * (real_page_size_bytes) with Hkv = max(1, G / tp)
              * (ModelConfig.get_num_kv_heads). K = V layers still allocate
              * both (Gemma 4 loads V with K's weights: no saving). */
             u64 G = a->kv_heads, hr = deploy_kv_heads_rank(G, d->tp), tok;
-            u64 elems = !strcmp(t, "cca") ? 2 * a->head_dim : a->head_dim + attn_vdim(a);
+            u64 elems = ak == AK_CCA ? 2 * a->head_dim : a->head_dim + attn_vdim(a);
             if ((rc = fmt_entry_bytes(&a->kv_fmt, elems * hr, &tok, e))) return rc;
             espec s = {a->window ? SK_SLIDING : SK_FULL, B, B * tok, a->window, hr * 1000003 + elems, (int)i};
             if ((rc = add_spec(out, s, e))) return rc;
-        } else if (!strcmp(t, "mla") || !strcmp(t, "dsa")) {
+        } else if (ak == AK_MLA || ak == AK_DSA) {
             /* MLAAttentionSpec: one latent per token, num_kv_heads 1, page =
              * B x entry (576 x 2 B for V3 in BF16; 656 B for V3.2's
              * fp8_ds_mla). V3.2's indexer keys: a second MLAAttentionSpec
@@ -139,14 +154,14 @@ static int vllm_specs(const model_spec *m, const deploy_cfg *d, u64 B, spec_list
              * every page rounded up to 576 B. */
             u64 r = a->compress_ratio, kvb = b[0].entry_bytes;
             int k = 0;
-            if (!strcmp(t, "csa") || !strcmp(t, "hca")) {
+            if (ak == AK_CSA || ak == AK_HCA) {
                 if (B % r) return sim_fail(e, SIM_EINVAL, "vLLM DeepSeek V4: block %llu is not a multiple of the "
                                            "compression ratio %llu of layer %llu", (unsigned long long)B,
                                            (unsigned long long)r, (unsigned long long)i);
                 espec s = {SK_MLA, B, v4_page(B / r, kvb), 0, r * 100000 + kvb, (int)i};
                 if ((rc = add_spec(out, s, e))) return rc;
                 k = 1;
-                if (!strcmp(t, "csa")) {
+                if (ak == AK_CSA) {
                     u64 ib = a->index_head_dim + 4;   /* FP8 keys + one fp32 scale */
                     espec si = {SK_MLA, B, v4_page(B / r, ib), 0, r * 100000 + ib, (int)i};
                     if ((rc = add_spec(out, si, e))) return rc;
@@ -156,15 +171,16 @@ static int vllm_specs(const model_spec *m, const deploy_cfg *d, u64 B, spec_list
             u64 wb = b[k].entry_bytes;   /* the window buffer follows the compressed ones */
             espec sw = {SK_SWA_MLA, 64, v4_page(64, wb), a->window, wb, (int)i};
             if ((rc = add_spec(out, sw, e))) return rc;
-            for (int j = k + 1; j < n; j++) {
-                bool csa = !strcmp(t, "csa");
+            for (int q = k + 1; q < n; q++) {
+                bool csa = ak == AK_CSA;
                 u64 sb = csa ? 4 : 8, sw_ = csa ? 2 * r : r;
-                espec ss = {SK_SWA_MLA, sb, v4_page(sb, b[j].entry_bytes), sw_, b[j].entry_bytes, (int)i};
+                espec ss = {SK_SWA_MLA, sb, v4_page(sb, b[q].entry_bytes), sw_, b[q].entry_bytes, (int)i};
                 if ((rc = add_spec(out, ss, e))) return rc;
             }
         } else {
             return sim_fail(e, SIM_EINVAL, "vLLM rules: attention type '%s' has no KV cache spec mapping", t);
         }
+        out->scr2[i] = out->n - out->scr1[i];
     }
     return SIM_OK;
 }
@@ -198,7 +214,7 @@ typedef struct {
 } vgroup;
 
 typedef struct {
-    int idx[MAX_SPECS];
+    int *idx;            /* cap spec indices, group by group */
     int n_idx;
     vgroup g[DEPLOY_MAX_GROUPS];
     int n;
@@ -226,7 +242,11 @@ static u64 approx_gcd(const u64 *x, int n, u64 lower)
     u64 best = lower, best_pad = UINT64_MAX;
     for (u64 d = lower; d <= mx; d++) {
         u64 pad = 0;
-        for (int i = 0; i < n; i++) pad += (d - x[i] % d) % d;
+        for (int i = 0; i < n; i++) {
+            /* (d - x % d) % d, in 32 bits (tuple counts are layer counts) */
+            uint32_t r = (uint32_t)x[i] % (uint32_t)d;
+            pad += r ? d - r : 0;
+        }
         if (pad < best_pad || (pad == best_pad && d > best)) { best_pad = pad; best = d; }
     }
     return best;
@@ -235,11 +255,18 @@ static u64 approx_gcd(const u64 *x, int n, u64 lower)
 /* The most common page count in a set of specs (get_num_layer_tuples). */
 static u64 layer_tuples(const spec_list *S, const int *idx, int n)
 {
-    u64 best = 0;
+    u64 page[16], cnt[16], best = 0;
+    int np = 0;
     for (int a = 0; a < n; a++) {
-        u64 c = 0;
-        for (int b = 0; b < n; b++) c += S->s[idx[b]].page == S->s[idx[a]].page;
-        best = umax(best, c);
+        u64 pg = S->s[idx[a]].page;
+        int k;
+        for (k = 0; k < np && page[k] != pg; k++) {}
+        if (k == np) {
+            if (np == 16) continue;   /* more page sizes than any engine groups; ignored */
+            page[np] = pg;
+            cnt[np++] = 0;
+        }
+        best = umax(best, ++cnt[k]);
     }
     return best;
 }
@@ -268,10 +295,12 @@ static int plan_v4(spec_list *S, vplan *p, bool pad_to_mla, sim_err *e)
             if (best) S->s[i].page = best;
         }
     }
-    /* buckets in first-appearance order */
+    /* buckets in first-appearance order: bk[i] = bucket of spec i (-1: an
+     * MLA spec); bidx = the specs bucket by bucket, bucket k from bst[k] */
     u64 bkey[16][2];
-    int nb = 0, bidx[16][MAX_SPECS / 4], bn[16] = {0};
+    int nb = 0, bn[16] = {0}, bst[16], *bk = S->scr1, *bflat = S->scr2;
     for (int i = 0; i < S->n; i++) {
+        bk[i] = -1;
         if (S->s[i].kind != SK_SWA_MLA) continue;
         int k;
         for (k = 0; k < nb; k++)
@@ -282,12 +311,17 @@ static int plan_v4(spec_list *S, vplan *p, bool pad_to_mla, sim_err *e)
             bkey[nb][1] = S->s[i].window;
             nb++;
         }
-        if (bn[k] == MAX_SPECS / 4) return sim_fail(e, SIM_EINVAL, "too many sliding caches");
-        bidx[k][bn[k]++] = i;
+        bk[i] = k;
+        bn[k]++;
     }
+    int fill[16];
+    for (int k = 0, pos = 0; k < nb; k++) { bst[k] = fill[k] = pos; pos += bn[k]; }
+    for (int i = 0; i < S->n; i++)
+        if (bk[i] >= 0) bflat[fill[bk[i]]++] = i;
+#define BIDX(k, j) bflat[bst[k] + (j)]
     u64 tuples[17];
     tuples[0] = layer_tuples(S, p->idx, p->g[0].n);
-    for (int k = 0; k < nb; k++) tuples[k + 1] = layer_tuples(S, bidx[k], bn[k]);
+    for (int k = 0; k < nb; k++) tuples[k + 1] = layer_tuples(S, &bflat[bst[k]], bn[k]);
     u64 d = approx_gcd(tuples, nb + 1, tuples[0]);
     for (int k = 0; k < nb; k++) {
         /* the bucket's layers by page size, in order; every size has the
@@ -295,16 +329,16 @@ static int plan_v4(spec_list *S, vplan *p, bool pad_to_mla, sim_err *e)
         u64 sizes[8];
         int ns = 0;
         for (int j = 0; j < bn[k]; j++) {
-            u64 pg = S->s[bidx[k][j]].page;
+            u64 pg = S->s[BIDX(k, j)].page;
             int q;
             for (q = 0; q < ns && sizes[q] != pg; q++) {}
             if (q == ns) { if (ns == 8) return sim_fail(e, SIM_EINVAL, "too many page sizes"); sizes[ns++] = pg; }
         }
         u64 per = 0;
-        for (int j = 0; j < bn[k]; j++) per += S->s[bidx[k][j]].page == sizes[0];
+        for (int j = 0; j < bn[k]; j++) per += S->s[BIDX(k, j)].page == sizes[0];
         for (int q = 1; q < ns; q++) {
             u64 c = 0;
-            for (int j = 0; j < bn[k]; j++) c += S->s[bidx[k][j]].page == sizes[q];
+            for (int j = 0; j < bn[k]; j++) c += S->s[BIDX(k, j)].page == sizes[q];
             if (c != per)
                 return sim_fail(e, SIM_EINVAL, "vLLM DeepSeek V4 grouping: page sizes of one sliding bucket have "
                                 "different layer counts (vLLM asserts they match)");
@@ -314,15 +348,16 @@ static int plan_v4(spec_list *S, vplan *p, bool pad_to_mla, sim_err *e)
             if ((rc = new_group(p, true, SK_SWA_MLA, bkey[k][0], e))) return rc;
             /* tuple t = the t-th layer of each page size; group gi takes t = gi, gi + ng, ... */
             for (int q = 0; q < ns; q++) {
-                u64 t = 0;
+                u64 t = 0;   /* t mod ng, counted */
                 for (int j = 0; j < bn[k]; j++) {
-                    if (S->s[bidx[k][j]].page != sizes[q]) continue;
-                    if (t % ng == gi) push(p, bidx[k][j]);
-                    t++;
+                    if (S->s[BIDX(k, j)].page != sizes[q]) continue;
+                    if (t == gi) push(p, BIDX(k, j));
+                    if (++t == ng) t = 0;
                 }
             }
         }
     }
+#undef BIDX
     return SIM_OK;
 }
 
@@ -347,7 +382,7 @@ static int plan_hybrid(spec_list *S, vplan *p, sim_err *e)
     }
     /* buckets of identical specs, in first-appearance order (a dict keyed
      * by the spec) */
-    static int bucket_of[MAX_SPECS], order[MAX_SPECS];
+    int *bucket_of = S->scr1, *order = S->scr2;
     int rep[64], bstart[64], bn[64], nb = 0;
     for (int i = 0; i < S->n; i++) {
         int k;
@@ -387,7 +422,9 @@ static int plan_hybrid(spec_list *S, vplan *p, sim_err *e)
 
 static int plan_vllm(spec_list *S, const deploy_cfg *d, vplan *p, sim_err *e)
 {
+    int *idx = p->idx;
     memset(p, 0, sizeof *p);
+    p->idx = idx;
     bool all_eq = true, ut_full = true, ut_slide = true, has_swa_mla = false, one_page = true;
     for (int i = 0; i < S->n; i++) {
         const espec *s = &S->s[i], *s0 = &S->s[0];
@@ -445,11 +482,24 @@ static int vllm_plan_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u
 static int vllm_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, engine_result *r, sim_err *e)
 {
     u64 B = d->block ? d->block : engine_default_block(m, ENG_VLLM);
-    spec_list *Sp = malloc(sizeof *Sp);
+    /* one workspace: the specs, the groups' index list and two scratch lists */
+    int cap = (int)m->n_layers * SPECS_PER_LAYER;
+    spec_list S = {0, cap, NULL, NULL, NULL};
     vplan *pp_ = malloc(sizeof *pp_);
-    int rc = !Sp || !pp_ ? sim_fail(e, SIM_ENOMEM, "out of memory") : vllm_specs(m, d, B, Sp, e);
-    if (!rc) rc = vllm_plan_eval(m, d, avail, L, B, Sp, pp_, r, e);
-    free(Sp);
+    char *ws = malloc((size_t)cap * (sizeof(espec) + 3 * sizeof(int)));
+    int rc = !ws || !pp_ ? sim_fail(e, SIM_ENOMEM, "out of memory") : SIM_OK;
+    if (!rc) {
+        S.s = (espec *)ws;
+        S.scr1 = (int *)(ws + (size_t)cap * sizeof(espec));
+        S.scr2 = S.scr1 + cap;
+        rc = vllm_specs(m, d, B, &S, e);
+    }
+    if (!rc) {
+        memset(pp_, 0, sizeof *pp_);
+        pp_->idx = S.scr2 + cap;
+        rc = vllm_plan_eval(m, d, avail, L, B, &S, pp_, r, e);
+    }
+    free(ws);
     free(pp_);
     return rc;
 }
@@ -487,9 +537,13 @@ static int vllm_plan_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u
     for (int g = 0; g < pp_->n; g++) {
         engine_group *eg = &r->group[g];
         u64 blocks = 0, page = 0;
+        const espec *prev = NULL;
         for (int j = 0; j < pp_->g[g].n; j++) {
             const espec *s = &Sp->s[pp_->idx[pp_->g[g].first + j]];
-            blocks = umax(blocks, spec_blocks(s, L, d->dcp, X));
+            /* members mostly repeat one (kind, block, window): count once */
+            if (!prev || s->kind != prev->kind || s->block != prev->block || s->window != prev->window)
+                blocks = umax(blocks, spec_blocks(s, L, d->dcp, X));
+            prev = s;
             page += s->page;
         }
         if (!pp_->g[g].uniform_type) page = pp_->page;   /* one layer's page */
@@ -538,7 +592,7 @@ static int sg_layer_bytes(const model_spec *m, const deploy_cfg *d, int i, u64 *
     }
     /* MHA/GQA: Hkv_rank x (head_dim + v_head_dim) x s, Hkv_rank = max(1, G / attn_tp) */
     u64 hr = deploy_kv_heads_rank(a->kv_heads, d->tp);
-    u64 elems = !strcmp(a->type->name, "cca") ? 2 * a->head_dim : a->head_dim + attn_vdim(a);
+    u64 elems = deploy_attn_kind(L) == AK_CCA ? 2 * a->head_dim : a->head_dim + attn_vdim(a);
     return fmt_entry_bytes(&a->kv_fmt, elems * hr, tok, e);
 }
 
@@ -559,8 +613,8 @@ static int sg_v4(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, u64
         int k = cost_kv_table(m, (int)i, 1, b, e);
         if (k < 0) return k;
         n++;
-        if (!strcmp(Ls->attn.type->name, "csa")) { n4++; kvb = b[0].entry_bytes; ib = b[1].entry_bytes; sb = b[3].entry_bytes; isb = b[4].entry_bytes; }
-        else if (!strcmp(Ls->attn.type->name, "hca")) { n128++; kvb = b[0].entry_bytes; hsb = b[2].entry_bytes; }
+        if (deploy_attn_kind(Ls) == AK_CSA) { n4++; kvb = b[0].entry_bytes; ib = b[1].entry_bytes; sb = b[3].entry_bytes; isb = b[4].entry_bytes; }
+        else if (deploy_attn_kind(Ls) == AK_HCA) { n128++; kvb = b[0].entry_bytes; hsb = b[2].entry_bytes; }
         else kvb = b[0].entry_bytes;
     }
     double c4_ring = 8;
