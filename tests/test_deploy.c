@@ -284,6 +284,26 @@ static void test_flash(void)
         CHECK_EQ("flash-vllm020-req", r.blocks_per_seq, 7065);
         CHECK_EQ("flash-vllm020-tokens", r.tokens, 10176307);
     }
+    /* SGLang (DSV4PoolConfigurator), page 256, swa ratio 0.1: bytes per full
+     * token 0.1 x 584 x 43 + 584 x 21 / 4 + 584 x 20 / 128 + 132 x 21 / 4
+     * + 0.1 x 8/128 x (8,192 + 2,048) x 21 = 2,511.2 + 3,066 + 91.25 + 693
+     * + 1,344 = 7,705.45; 64 GiB / that = 8,918,295 tokens -> estimated
+     * requests max(min(int(8,918,295 / 2^20 x 512), 4096), 2048) = 4,096,
+     * 4,097 slots; c128 state rows ceil_128(4,097 x 128 + 129) = 524,672 of
+     * 4,096 B on 20 HCA layers = 42,981,130,240 B reserved first; full =
+     * int((64 GiB - that) / 7,705.45) = 3,340,143 -> 3,340,032 (page 256),
+     * swa = int(334,003.2) -> 333,824. With --max-running-requests 64: 65
+     * slots, 8,448 rows, 702,545,920 B: full 8,826,880, swa 882,688. */
+    deploy_cfg sg = layout(1, 1, 1, ENG_SGLANG);
+    if (!engine(m, sg, budget, 1048576, &r)) {
+        CHECK_EQ("flash-sglang-full", r.tokens, 3340032);
+        CHECK_EQ("flash-sglang-swa", r.swa_tokens, 333824);
+    }
+    sg.max_running = 64;
+    if (!engine(m, sg, budget, 1048576, &r)) {
+        CHECK_EQ("flash-sglang-mrr64-full", r.tokens, 8826880);
+        CHECK_EQ("flash-sglang-mrr64-swa", r.swa_tokens, 882688);
+    }
     /* A block that the HCA ratio does not divide is refused. */
     d.rules = ERULES_NEWEST;
     d.block = 64;

@@ -85,6 +85,10 @@ int cli_deploy_opt(int argc, char **argv, int *i, deploy_cfg *d)
         (*i)++;
         return opt_u64(a, v, 1, 1u << 30, &d->mnbt) ? -1 : 1;
     }
+    if (!strcmp(a, "--max-running-requests")) {
+        (*i)++;
+        return opt_u64(a, v, 1, 1u << 30, &d->max_running) ? -1 : 1;
+    }
     if (!strcmp(a, "--mem-util") || !strcmp(a, "--swa-ratio")) {
         (*i)++;
         char *end;
@@ -115,7 +119,7 @@ bool cli_deploy_given(const deploy_cfg *d)
     for (int k = 0; k < 8; k++)
         if (d->set[k]) return true;
     return d->engine != z.engine || d->kv_budget || d->mem_util != z.mem_util || d->rules != z.rules ||
-           d->mnbt != z.mnbt || d->swa_ratio != z.swa_ratio;
+           d->mnbt != z.mnbt || d->swa_ratio != z.swa_ratio || d->max_running;
 }
 
 /* ---- output -------------------------------------------------------------- */

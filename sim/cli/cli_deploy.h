@@ -9,7 +9,7 @@
 
 /* If argv[*i] is a deployment option (--gpus --tp --pp --dp --ep --dcp
  * --engine --engine-rules --block --mem-util --kv-budget
- * --max-batched-tokens --swa-ratio), consume it and its value (advancing *i)
+ * --max-batched-tokens --swa-ratio --max-running-requests), consume it and its value (advancing *i)
  * and return 1; 0 if it is not one; -1 after printing the error for a bad
  * value (the caller exits 2). */
 int cli_deploy_opt(int argc, char **argv, int *i, deploy_cfg *d);

@@ -45,6 +45,7 @@ typedef struct {
                             cache memory"); 0 = derive from the profile and mem_util */
     u64 mnbt;            /* vLLM max_num_batched_tokens (sliding groups), default 8192 */
     double swa_ratio;    /* SGLang swa_full_tokens_ratio; 0 = engine default */
+    u64 max_running;     /* SGLang max_running_requests per DP worker; 0 = its estimate */
     bool set[8];         /* which of gpus..dcp, block were given (for defaults) */
 } deploy_cfg;
 

@@ -596,13 +596,21 @@ static int sg_layer_bytes(const model_spec *m, const deploy_cfg *d, int i, u64 *
     return fmt_entry_bytes(&a->kv_fmt, elems * hr, tok, e);
 }
 
-/* DeepSeek V4 (DSV4PoolConfigurator in pool_configurator.py and
- * mem_cache/deepseek_v4_memory_pool.py; research/serving.md 3.3): bytes per
- * full token bpft = r_swa 584 n + 584 n_c4 / 4 + 584 n_c128 / 128
- * + idx n_c4 / 4 + r_swa (c4_ring / 128)(state + index state) n_c4, after a
- * fixed c128-state reservation of ceil_128(slots x 128 + 129) rows of
- * 2 x 512 fp32 per HCA layer. [partly unverified: the 0.1 SWA ratio is what
- * DeepSeek V4 logs show] */
+/* DeepSeek V4 (DSV4PoolConfigurator._get_bytes_per_full_token and
+ * calculate_pool_sizes, pool_configurator.py): bytes per full token
+ *   bpft = r kv n + kv n_c4 / 4 + kv n_c128 / 128 + idx n_c4 / 4
+ *        + r (c4_ring / window) (c4 state + c4 indexer state) n_c4
+ * with kv = nope + 2 rope + 8 = 584, idx = d_i + d_i / 128 x 4 = 132 (the
+ * FP8 size, whatever the indexer's format), states 2 x 2 x 512 x 4 and
+ * 2 x 2 x 128 x 4 B (fp32), c4_ring 8 (get_compress_state_ring_size without
+ * speculation), r = swa_full_tokens_ratio; first a fixed c128-state
+ * reservation (_get_c128_state_fixed_bytes): ceil_128(slots x 128 + 129)
+ * rows of 2 x 512 x 4 B per HCA layer, slots = max_running_requests + 1
+ * estimated from int(avail / bpft) tokens (_get_c128_state_fixed_bytes_for_
+ * token_capacity). Then full = int((avail - fixed) / bpft) aligned down to
+ * the page, swa = int(full x r) aligned (_compute_dsv4_sizes). r = 0.1 is
+ * what DeepSeek V4 logs show [unverified: the server_args default is 0.8;
+ * pass --swa-ratio]. */
 static int sg_v4(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, u64 page, engine_result *r, sim_err *e)
 {
     double ratio = d->swa_ratio > 0 ? d->swa_ratio : 0.1;
@@ -613,18 +621,33 @@ static int sg_v4(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, u64
         int k = cost_kv_table(m, (int)i, 1, b, e);
         if (k < 0) return k;
         n++;
-        if (deploy_attn_kind(Ls) == AK_CSA) { n4++; kvb = b[0].entry_bytes; ib = b[1].entry_bytes; sb = b[3].entry_bytes; isb = b[4].entry_bytes; }
+        if (deploy_attn_kind(Ls) == AK_CSA) {
+            n4++;
+            kvb = b[0].entry_bytes;
+            ib = Ls->attn.index_head_dim + Ls->attn.index_head_dim / 128 * 4;
+            sb = b[3].entry_bytes;
+            isb = b[4].entry_bytes;
+        }
         else if (deploy_attn_kind(Ls) == AK_HCA) { n128++; kvb = b[0].entry_bytes; hsb = b[2].entry_bytes; }
         else kvb = b[0].entry_bytes;
     }
+    if (page % 128) return sim_fail(e, SIM_EINVAL, "SGLang DeepSeek V4: page %llu is not a multiple of 128",
+                                    (unsigned long long)page);
+    u64 win = 0;
+    for (u64 i = 0; i < m->n_layers; i++) win = umax(win, m->layer[i].attn.window);
     double c4_ring = 8;
-    double bpft = ratio * (double)kvb * n + (double)kvb * n4 / 4 + (double)kvb * n128 / 128 + (double)ib * n4 / 4 +
-                  ratio * (c4_ring / 128) * (double)(sb + isb) * n4;
-    u64 tok0 = (u64)floor((double)avail / bpft);
-    u64 slots = (u64)fmin(fmax(fmin((double)tok0 / (double)L * 512, 4096), 2048), (double)(tok0 / 2)) + 1;
+    /* the terms in SGLang's order (float sums are order-sensitive) */
+    double bpft = ratio * (double)kvb * (double)n + 1.0 / 4 * (double)kvb * (double)n4 +
+                  1.0 / 128 * (double)kvb * (double)n128 + 1.0 / 4 * (double)ib * (double)n4 +
+                  ratio * (c4_ring / (double)win) * (double)sb * (double)n4 +
+                  ratio * (c4_ring / (double)win) * (double)isb * (double)n4;
+    u64 tok0 = (u64)((double)avail / bpft);
+    u64 est = (u64)((double)tok0 / (double)L * 512);
+    est = umax(umin(est, 4096), 2048);
+    u64 slots = (d->max_running ? d->max_running : umin(est, tok0 / 2)) + 1;
     u64 rows = round_up(slots * 128 + 128 + 1, 128);
     u64 fixed = rows * hsb * n128;
-    u64 full = avail > fixed ? (u64)floor((double)(avail - fixed) / bpft) : 0;
+    u64 full = avail > fixed ? (u64)((double)(avail - fixed) / bpft) : 0;
     full = full / page * page;
     r->tokens = full;
     r->swa_tokens = (u64)((double)full * ratio) / page * page;
@@ -639,10 +662,9 @@ static int sg_v4(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, u64
     r->blocks_per_seq = cdivu(L, page);
     u64 seqs = full / round_up(L, page);
     /* each sequence also needs its window in the SWA pool */
-    u64 win = 0;
-    for (u64 i = 0; i < m->n_layers; i++) win = umax(win, m->layer[i].attn.window);
     u64 sw = round_up(umin(L, win), page) + page;
     r->max_seqs = umin(seqs, r->swa_tokens / sw);
+    if (d->max_running) r->max_seqs = umin(r->max_seqs, d->max_running);
     r->max_concurrency = (double)full / (double)L;
     return SIM_OK;
 }
@@ -673,6 +695,11 @@ static int sglang_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u64 
         double cell = (double)F + ratio * (double)S;
         full = (u64)floor((double)avail / cell) / page * page;
         swa = (u64)((double)full * ratio) / page * page;
+        if (win + page >= swa)
+            return sim_fail(e, SIM_EINVAL, "SGLang: the SWA pool (%llu tokens) cannot hold even one request: the "
+                            "admission floor is sliding_window_size (%llu) + page_size (%llu) "
+                            "(HybridSWAPoolConfigurator._solve_pool_sizes)", (unsigned long long)swa,
+                            (unsigned long long)win, (unsigned long long)page);
     } else {
         /* max_total_num_tokens = (avail // cell_size) // page x page */
         u64 cell = F + S;
@@ -690,7 +717,8 @@ static int sglang_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u64 
     u64 seqs = nf ? full / round_up(L, page) : UINT64_MAX;
     if (ns) seqs = umin(seqs, swa / (round_up(umin(L, win), page) + page));
     /* max_running_requests default: max(min(tokens / ctx x 512, 4096), 2048), at most tokens / 2 */
-    u64 mrr = (u64)fmin(fmax(fmin((double)full / (double)L * 512, 4096), 2048), (double)(full / 2));
+    u64 mrr = (u64)((double)full / (double)L * 512);
+    mrr = d->max_running ? d->max_running : umin(umax(umin(mrr, 4096), 2048), full / 2);
     r->max_seqs = umin(seqs, mrr);
     r->max_concurrency = nf ? (double)full / (double)L : (double)r->max_seqs;
     return SIM_OK;
