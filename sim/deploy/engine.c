@@ -151,6 +151,10 @@ static int vllm_specs(const model_spec *m, const deploy_cfg *d, u64 B, spec_list
              *   compressor states   SlidingWindowMLASpec: CSA block 4,
              *                       window 2r; HCA block 8, window r; fp32
              *                       kv + score halves (the spec's state rows)
+             *                       (compressor.py CompressorStateCache.__init__:
+             *                       sliding_window = coff x r, block 4 / 8,
+             *                       state_dim 2 x coff x head_dim; its
+             *                       get_kv_cache_spec: alignment 576 for fp8_ds_mla)
              * every page rounded up to 576 B. */
             u64 r = a->compress_ratio, kvb = b[0].entry_bytes;
             int k = 0;
