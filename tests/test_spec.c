@@ -106,6 +106,25 @@ int main(void)
     snprintf(buf, sizeof buf, "%spattern: [s, s, s, s, s, s, s]\n", base);
     CHECK("spec-set-invalid", load_str(&m, buf, badset, 1, &e) == SIM_EINVAL && strstr(e.msg, "not a multiple of kv_heads"));
     CHECK("spec-missing-file", spec_load(&m, "archs/nope.yaml", NULL, 0, &e) == SIM_EIO);
+    /* rope: and norm_eps: (issue 12.4). Llama 3.1 8B's config.json: rope_theta
+     * 500000, rope_scaling {rope_type llama3, factor 8, low_freq_factor 1,
+     * high_freq_factor 4, original_max_position_embeddings 8192}, rms_norm_eps 1e-5. */
+    snprintf(buf, sizeof buf, "%spattern: [s, s, s, s, s, s, f]\nnorm_eps: 1e-5\nrope: {theta: 500000, scaling: "
+             "{type: llama3, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position: 8192}}\n", base);
+    CHECK("spec-rope-llama3", load_str(&m, buf, NULL, 0, &e) == SIM_OK && m.rope.theta == 500000.0 &&
+                                  m.rope.scaling == ROPE_SCALE_LLAMA3 && m.rope.factor == 8.0 && m.rope.high_freq_factor == 4.0 &&
+                                  m.rope.original_max_position == 8192 && m.norm_eps == 1e-5);
+    if (m.layer) spec_free(&m);
+    snprintf(buf, sizeof buf, "%spattern: [s, s, s, s, s, s, f]\n", base);
+    CHECK("spec-rope-default", load_str(&m, buf, NULL, 0, &e) == SIM_OK && m.rope.theta == 10000.0 &&
+                                   m.rope.scaling == ROPE_SCALE_NONE && m.norm_eps == 1e-6);
+    if (m.layer) spec_free(&m);
+    snprintf(buf, sizeof buf, "%spattern: [s, s, s, s, s, s, f]\nrope: {scaling: {type: ntk}}\n", base);
+    CHECK("spec-rope-bad-type", load_str(&m, buf, NULL, 0, &e) == SIM_EINVAL && strstr(e.msg, "unknown rope.scaling type 'ntk'"));
+    snprintf(buf, sizeof buf, "%spattern: [s, s, s, s, s, s, f]\nrope: {scaling: {type: yarn, factor: 40}}\n", base);
+    CHECK("spec-rope-yarn-needs-orig", load_str(&m, buf, NULL, 0, &e) == SIM_EINVAL && strstr(e.msg, "original_max_position"));
+    snprintf(buf, sizeof buf, "%spattern: [s, s, s, s, s, s, f]\nnorm_eps: 0\n", base);
+    CHECK("spec-norm-eps-range", load_str(&m, buf, NULL, 0, &e) == SIM_EINVAL && strstr(e.msg, "norm_eps must be a number"));
     /* Issue 10.1: a misspelt kind in --set used to add an unused kind and
      * change nothing (gemma4-e2b printed its unchanged 6.291 MB). */
     const char *typo[] = {"layers.slidng.window=4096"};

@@ -72,6 +72,77 @@ static int get_dtype(const ynode *n, dtype *out, bool need_compute, sim_err *e)
     return SIM_OK;
 }
 
+/* A real number in [lo, hi] at key of map (absent: *out unchanged, unless required). */
+static int get_real(const ynode *map, const char *key, double lo, double hi, bool required, double *out, sim_err *e)
+{
+    char pos[300];
+    const ynode *n = yt_get(map, key);
+    if (!n) return required ? sim_fail(e, SIM_EINVAL, "%s: missing required key '%s'", POS(map), key) : SIM_OK;
+    const char *t;
+    char *end;
+    int rc = yt_str(n, &t, e);
+    if (rc) return rc;
+    double v = strtod(t, &end);
+    if (n->quoted || end == t || *end || !(v >= lo && v <= hi))
+        return sim_fail(e, SIM_EINVAL, "%s: %s must be a number in [%g, %g], got '%s'", POS(n), key, lo, hi, t);
+    *out = v;
+    return SIM_OK;
+}
+
+/* `rope: {theta, scaling: {type, ...}}` (see rope_cfg in spec.h). */
+static int parse_rope(model_spec *m, const ynode *r, sim_err *e)
+{
+    char pos[300];
+    static const char *const keys[] = {"theta", "scaling", NULL};
+    int rc;
+    if ((rc = want_map(r, "rope", e)) || (rc = check_keys(r, keys, "rope", e))) return rc;
+    if ((rc = get_real(r, "theta", 1, 1e12, false, &m->rope.theta, e))) return rc;
+    const ynode *sc = yt_get(r, "scaling");
+    if (!sc) return SIM_OK;
+    static const char *const types[] = {"none", "linear", "llama3", "yarn"};
+    static const char *const allowed[][8] = {
+        {"type", NULL},
+        {"type", "factor", NULL},
+        {"type", "factor", "low_freq_factor", "high_freq_factor", "original_max_position", NULL},
+        {"type", "factor", "original_max_position", "beta_fast", "beta_slow", "mscale", "mscale_all_dim", NULL},
+    };
+    const char *t;
+    if ((rc = want_map(sc, "rope.scaling", e))) return rc;
+    const ynode *tn = yt_get(sc, "type");
+    if (!tn) return sim_fail(e, SIM_EINVAL, "%s: rope.scaling needs `type:` (none, linear, llama3, yarn)", POS(sc));
+    if ((rc = yt_str(tn, &t, e))) return rc;
+    int k = 0;
+    while (k < 4 && strcmp(types[k], t)) k++;
+    if (k == 4) return sim_fail(e, SIM_EINVAL, "%s: unknown rope.scaling type '%s' (none, linear, llama3, yarn)", POS(tn), t);
+    if ((rc = check_keys(sc, allowed[k], "rope.scaling", e))) return rc;
+    m->rope.scaling = (rope_scale_kind)k;
+    bool need = k != ROPE_SCALE_NONE;
+    m->rope.factor = 1;
+    if ((rc = get_real(sc, "factor", 1, 1e6, need, &m->rope.factor, e))) return rc;
+    if (k == ROPE_SCALE_LLAMA3) {
+        if ((rc = get_real(sc, "low_freq_factor", 1e-6, 1e6, true, &m->rope.low_freq_factor, e)) ||
+            (rc = get_real(sc, "high_freq_factor", 1e-6, 1e6, true, &m->rope.high_freq_factor, e)))
+            return rc;
+        if (m->rope.high_freq_factor <= m->rope.low_freq_factor)
+            return sim_fail(e, SIM_EINVAL, "%s: rope.scaling: high_freq_factor must exceed low_freq_factor", POS(sc));
+    }
+    if (k == ROPE_SCALE_YARN) {
+        m->rope.beta_fast = 32;   /* DeepSeek V3's defaults (inference/model.py ModelArgs) */
+        m->rope.beta_slow = 1;
+        m->rope.mscale = 1;
+        m->rope.mscale_all_dim = 0;
+        if ((rc = get_real(sc, "beta_fast", 0, 1e6, false, &m->rope.beta_fast, e)) ||
+            (rc = get_real(sc, "beta_slow", 0, 1e6, false, &m->rope.beta_slow, e)) ||
+            (rc = get_real(sc, "mscale", 0, 1e6, false, &m->rope.mscale, e)) ||
+            (rc = get_real(sc, "mscale_all_dim", 0, 1e6, false, &m->rope.mscale_all_dim, e)))
+            return rc;
+    }
+    if (k == ROPE_SCALE_LLAMA3 || k == ROPE_SCALE_YARN)
+        if ((rc = get_u64(sc, "original_max_position", 1, 1ull << 40, true, &m->rope.original_max_position, "tokens", e)))
+            return rc;
+    return SIM_OK;
+}
+
 /* A format reference: the name of a spec format, or a bare dtype. */
 static int get_fmt(const model_spec *m, const ynode *n, fmt *out, sim_err *e)
 {
@@ -542,7 +613,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     char pos[300];
     int rc;
     static const char *const keys[] = {
-        "name", "sources", "notes", "d_model", "n_layers", "vocab", "tie_embeddings", "ple", "kv_dtype",
+        "name", "sources", "notes", "d_model", "n_layers", "vocab", "tie_embeddings", "ple", "kv_dtype", "rope", "norm_eps",
         "act_dtype", "weights", "compute", "formats", "ffn", "residual", "layers", "pattern",
         "kv_sharing", "overrides", "per_layer", NULL};
     if ((rc = want_map(root, "a spec", e)) || (rc = check_keys(root, keys, "a spec", e))) return rc;
@@ -557,6 +628,10 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     if ((rc = get_u64(root, "n_layers", 1, SPEC_MAX_LAYERS, true, &m->n_layers, "layers", e))) return rc;
     if ((rc = get_u64(root, "vocab", 1, 1u << 24, true, &m->vocab, "tokens", e))) return rc;
     if (yt_get(root, "tie_embeddings") && (rc = yt_bool(yt_get(root, "tie_embeddings"), &m->tie_embeddings, e))) return rc;
+    m->rope.theta = 10000;   /* defaults: the original RoPE base, RMSNorm eps 1e-6 */
+    m->norm_eps = 1e-6;
+    if (yt_get(root, "rope") && (rc = parse_rope(m, yt_get(root, "rope"), e))) return rc;
+    if ((rc = get_real(root, "norm_eps", 1e-12, 1e-1, false, &m->norm_eps, e))) return rc;
     const ynode *ple = yt_get(root, "ple");
     if (ple) {
         m->ple.vocab = m->vocab;   /* default: the model's vocabulary */

@@ -97,6 +97,22 @@ typedef struct {
                             identical cost), or -1; set by spec_load */
 } layer_spec;
 
+/* Rotary position embedding of the model (`rope:`), as its config.json
+ * gives it; the reference kernels apply it, the cost model counts RoPE by
+ * rope_dim alone. Scaling types: none; linear (positions / factor); llama3
+ * (Llama 3.1's per-frequency smoothing: factor, low_freq_factor,
+ * high_freq_factor, original_max_position); yarn (DeepSeek V3: factor,
+ * original_max_position, beta_fast, beta_slow, mscale, mscale_all_dim). */
+typedef enum { ROPE_SCALE_NONE, ROPE_SCALE_LINEAR, ROPE_SCALE_LLAMA3, ROPE_SCALE_YARN } rope_scale_kind;
+typedef struct {
+    double theta;            /* base, e.g. 500000 (Llama 3); default 10000 */
+    rope_scale_kind scaling;
+    double factor;           /* context extension factor, e.g. 8 (llama3), 40 (yarn) */
+    double low_freq_factor, high_freq_factor;   /* llama3 */
+    double beta_fast, beta_slow, mscale, mscale_all_dim;   /* yarn */
+    u64 original_max_position;   /* pre-extension context, e.g. 8192 / 4096 */
+} rope_cfg;
+
 /* Weight storage classes: each parameter is stored in one of these formats. */
 typedef enum { WC_LINEAR, WC_EXPERT, WC_EMBED, WC_SMALL, WC_COMPRESSOR, WC_COUNT } wclass;
 /* Compute classes: each FLOP is executed in one of these dtypes. */
@@ -114,6 +130,8 @@ typedef struct {
     u64 n_layers;
     u64 vocab;
     bool tie_embeddings;
+    rope_cfg rope;           /* `rope:` (theta default 10000, no scaling) */
+    double norm_eps;         /* RMSNorm epsilon (`norm_eps:`, default 1e-6) */
     ple_cfg ple;             /* per-layer embeddings (ple.type NULL: none) */
     u64 hc_streams;          /* mHC streams if any layer uses mHC (for the head unit) */
     fmt kv_default;          /* kv_dtype */
