@@ -67,5 +67,56 @@ has no-hw-msg "needs --hw" err
 expect no-spec 2 "$K" capacity --hw h200
 expect missing-spec 2 "$K" capacity archs/nope.yaml --hw h200
 expect cost-deploy-no-hw 2 "$K" cost archs/llama-3-8b.yaml --tp 2
+# Scenarios: a `deploy:` block, a deployment sweep path, the two plot kinds.
+cat > "$t/dep.yaml" <<'YEOF'
+name: dep
+archs: [archs/llama-3-70b.yaml, archs/deepseek-v3.yaml]
+contexts: [4k, 128k]
+sweep:
+  - {path: deploy.tp, values: [4, 8]}
+deploy:
+  - {name: node, hw: 8xh200, tp: 8, engine: vllm}
+  - {name: budget, kv_budget_gib: 10, tp: 8, engine: sglang}
+plots:
+  - {kind: capacity, ctx: 128k}
+  - {kind: capacity, deploy: node, axis: deploy.tp}
+  - {kind: per_device_memory, ctx: 4k}
+YEOF
+expect scenario-deploy-sweep 0 "$K" sweep "$t/dep.yaml" --db "$t/dep.db"
+has scenario-deploy-axis-no-spec-points "sweep .*: 4 points" out
+expect scenario-deploy-report 0 "$K" report "$t/dep.yaml" --db "$t/dep.db" --out "$t/rep"
+for f in 01-capacity.csv 01-capacity.gp 02-capacity.csv 03-per-device-memory.csv 03-per-device-memory.gp; do
+  [ -s "$t/rep/$f" ] && ok "scenario-file-$f" || bad "scenario-file-$f" "missing"
+done
+# llama-3-70b, TP 8, SGLang, 10 GiB per GPU: 262,144 tokens (test_deploy.c), 2 sequences of 128K
+# per replica; one replica of 8 GPUs -> 2 per node.
+if $PY - "$t/rep/01-capacity.csv" <<'PYEOF'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+h = rows[0]; r128 = [r for r in rows[1:] if r[0] == "131072"][0]
+assert r128[h.index("llama-3-70b_@_budget")] == "2", r128
+assert len(h) == 5
+PYEOF
+then ok scenario-capacity-value; else bad scenario-capacity-value "$(head -c 300 "$t/rep/01-capacity.csv")"; fi
+# the axis plot: one series per (arch, tp value)
+if head -1 "$t/rep/02-capacity.csv" | grep -q "deploy.tp=4" ; then ok scenario-axis-series; else bad scenario-axis-series "$(head -1 "$t/rep/02-capacity.csv")"; fi
+has scenario-md-capacity "Concurrent sequences per node" rep/index.md
+
+# Bad scenario deployments: exit 2 with file:line:col and the reason.
+printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {hw: 8xh200, tp: 3x}\n' > "$t/b1.yaml"
+expect scenario-bad-tp 2 "$K" sweep "$t/b1.yaml" --db "$t/b.db"
+has scenario-bad-tp-pos "b1.yaml:5:.*tp = '3x'" err
+printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {hw: 8xh200, colour: red}\n' > "$t/b2.yaml"
+expect scenario-bad-field 2 "$K" sweep "$t/b2.yaml" --db "$t/b.db"
+has scenario-bad-field-msg "unknown deployment field 'colour'" err
+printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\nplots:\n  - {kind: capacity}\n' > "$t/b3.yaml"
+expect scenario-capacity-needs-deploy 2 "$K" sweep "$t/b3.yaml" --db "$t/b.db"
+has scenario-capacity-needs-deploy-msg "needs a .deploy:. block" err
+printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\nsweep:\n  - {path: engine.block, values: [16, 0]}\n' > "$t/b4.yaml"
+expect scenario-bad-axis-value 2 "$K" sweep "$t/b4.yaml" --db "$t/b.db"
+has scenario-bad-axis-value-pos "b4.yaml:5:" err
+printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {tp: 2}\n' > "$t/b5.yaml"
+expect scenario-deploy-needs-hw 2 "$K" sweep "$t/b5.yaml" --db "$t/b.db"
+has scenario-deploy-needs-hw-msg "needs .hw:." err
 echo "deploy.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]
