@@ -91,6 +91,20 @@ static void test_llama70(void)
     /* SGLang, TP 8, page 1: cell = 1 x (128 + 128) x 80 x 2 = 40,960 B;
      * (10 GiB // 40,960) // 1 x 1 = 262,144 tokens. */
     if (!engine(m, layout(8, 1, 1, ENG_SGLANG), 10 * GiB, 131072, &r)) CHECK_EQ("llama70-sglang-tokens", r.tokens, 262144);
+    /* PP 3 over 80 layers: 26 each and the remainder 2 on the stages before
+     * the last (vLLM get_pp_indices): [27, 27, 26]. KV per GPU = the busiest
+     * stage's 27 layers x 512 B per token at TP 8 (one head): T = 1000 ->
+     * 27 x 512,000 = 13,824,000. */
+    u64 lo, hi;
+    deploy_stage_range(80, 3, 0, &lo, &hi);
+    CHECK("pp3-stage0", lo == 0 && hi == 27);
+    deploy_stage_range(80, 3, 1, &lo, &hi);
+    CHECK("pp3-stage1", lo == 27 && hi == 54);
+    deploy_stage_range(80, 3, 2, &lo, &hi);
+    CHECK("pp3-stage2", lo == 54 && hi == 80);
+    deploy_cfg dp3 = layout(8, 1, 1, ENG_LOGICAL);
+    dp3.pp = 3;
+    CHECK_EQ("llama70-tp8-pp3-kv", kv_dev(m, dp3, 1000), 13824000);
     /* TP all-reduce at TP 8, batch 3: 2 per layer (attention, MLP) of
      * 3 x 8192 x 2 B = 49,152 B: 80 x 2 x 49,152 = 7,864,320 B payload; a
      * ring sends 2 x 7/8 of it = 13,762,560 B per device. */

@@ -62,8 +62,9 @@ void deploy_stage_range(u64 n, u64 pp, u64 s, u64 *lo, u64 *hi)
 {
     u64 base = n / pp, extra = n % pp, start = 0;
     for (u64 k = 0; k <= s; k++) {
-        /* the remainder goes to the stages just before the last (vLLM
-         * get_pp_indices keeps the last stage, which holds the head, lighter) */
+        /* the remainder goes to the stages just before the last, one each
+         * (vllm/distributed/utils.py get_pp_indices: partitions[-i] += 1 for
+         * i in 2 .. remainder + 1; the last stage holds the head) */
         u64 len = base + (pp > 1 && k < pp - 1 && k >= pp - 1 - extra ? 1 : 0);
         if (pp == 1) len = n;
         if (k == s) { *lo = start; *hi = start + len; return; }
