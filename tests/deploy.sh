@@ -59,6 +59,8 @@ expect bad-gpus 2 "$K" capacity archs/llama-3-70b.yaml --hw h200 --gpus 8 --tp 2
 has bad-gpus-msg "gpus = 8 but tp x pp x dp" err
 expect bad-ep 2 "$K" capacity archs/deepseek-v3.yaml --hw h200 --dp 8 --ep 512
 has bad-ep-msg "exceeds the 256 experts" err
+expect bad-node-size 2 "$K" capacity archs/llama-3-70b.yaml --hw 8xh200 --tp 8 --dp 2
+has bad-node-size-msg "exceeds the 8 GPUs of the node profile 8xh200" err
 expect bad-engine 2 "$K" capacity archs/llama-3-8b.yaml --hw h200 --engine trt
 expect bad-budget 2 "$K" capacity archs/llama-3-8b.yaml --kv-budget 12XB
 expect bad-mem-util 2 "$K" capacity archs/llama-3-8b.yaml --hw h200 --mem-util 0

@@ -450,6 +450,9 @@ int deploy_eval(const model_spec *m, const deploy_cfg *d, const hw_profile *hw, 
     memset(r, 0, sizeof *r);
     if (!ctx) return sim_fail(e, SIM_EINVAL, "context must be at least 1 token");
     if (!hw && !d->kv_budget) return sim_fail(e, SIM_EINVAL, "capacity needs --hw PROFILE or --kv-budget BYTES");
+    if (hw && hw->gpus && d->gpus > hw->gpus)
+        return sim_fail(e, SIM_EINVAL, "gpus = %llu exceeds the %llu GPUs of the node profile %s (links between nodes "
+                        "are not modelled)", (unsigned long long)d->gpus, (unsigned long long)hw->gpus, hw->name);
     /* one evaluation at batch 1 gives the weights and, scaled, the step at
      * the capacity batch */
     cost_query q = {.T = ctx, .B = 1, .phase = PH_DECODE};
