@@ -24,6 +24,14 @@ expect capacity-budget 0 "$K" capacity archs/deepseek-v4-flash.yaml --kv-budget 
 has capacity-budget-tokens "GPU KV cache size: 6,670,589 tokens" out
 has capacity-budget-conc "Maximum concurrency for 1,048,576 tokens per request: 6.36x" out
 
+# vLLM's default max_num_batched_tokens is 2048 on a GPU under 70 GiB: Gemma 4
+# E2B's sliding groups (block 32) hold cdiv(min(511 + 2 x 2048, 32768), 32) + 1
+# = 145 blocks per request at 32K (8192 on an H200: cdiv(16,895, 32) + 1 = 529).
+expect mnbt-small-gpu 0 "$K" capacity archs/gemma4-e2b.yaml --hw rtx-4090 --engine vllm --ctx 32k
+has mnbt-small-gpu-145 "145 blocks per sequence" out
+expect mnbt-h200 0 "$K" capacity archs/gemma4-e2b.yaml --hw h200 --engine vllm --ctx 32k
+has mnbt-h200-529 "529 blocks per sequence" out
+
 # JSON: every documented field, exact integers.
 expect capacity-json 0 "$K" capacity archs/llama-3-70b.yaml --hw 8xh200 --tp 8 --engine vllm --kv-budget 10GiB --ctx 128k --format json
 if $PY - "$t/out" <<'PYEOF'

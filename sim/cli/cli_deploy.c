@@ -119,7 +119,7 @@ bool cli_deploy_given(const deploy_cfg *d)
     for (int k = 0; k < 8; k++)
         if (d->set[k]) return true;
     return d->engine != z.engine || d->kv_budget || d->mem_util != z.mem_util || d->rules != z.rules ||
-           d->mnbt != z.mnbt || d->swa_ratio != z.swa_ratio || d->max_running;
+           d->mnbt || d->swa_ratio != z.swa_ratio || d->max_running;
 }
 
 /* ---- output -------------------------------------------------------------- */

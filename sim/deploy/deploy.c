@@ -32,7 +32,7 @@ void deploy_cfg_default(deploy_cfg *d)
     d->gpus = d->tp = d->pp = d->dp = d->ep = d->dcp = 1;
     d->engine = ENG_LOGICAL;
     d->mem_util = 0.9;
-    d->mnbt = 8192;
+    d->mnbt = 0;   /* the engine's default, resolved in deploy_eval */
 }
 
 /* The registry's entries (sim/layers/types.h names them comp_<cat>_<name>). */
@@ -501,7 +501,16 @@ static int deploy_budget_engine(const model_spec *m, const deploy_cfg *d, const 
         r->kv_budget_bytes = req > r->weight_bytes ? req - r->weight_bytes : 0;
         r->reserve_bytes = r->memory_bytes > req ? r->memory_bytes - req : 0;
     }
-    if ((rc = engine_eval(m, d, r->kv_budget_bytes, ctx, &r->eng, e))) return rc;
+    /* vLLM's max_num_batched_tokens when not given: `vllm serve` uses 8192
+     * on GPUs of at least 70 GiB that are not A100s, else 2048 (EngineArgs
+     * usage-context defaults, vllm/engine/arg_utils.py; research/serving.md
+     * 1.9, not re-read in code) */
+    deploy_cfg dd = *d;
+    if (!dd.mnbt) {
+        dd.mnbt = 8192;
+        if (hw && (hw->memory_bytes < 70.0 * 1073741824.0 || strstr(hw->name, "a100"))) dd.mnbt = 2048;
+    }
+    if ((rc = engine_eval(m, &dd, r->kv_budget_bytes, ctx, &r->eng, e))) return rc;
     if (d->engine == ENG_LOGICAL) {
         engine_result *g = &r->eng;
         g->max_seqs = r->kv_bytes_per_seq ? r->kv_budget_bytes / r->kv_bytes_per_seq : 0;

@@ -43,13 +43,14 @@ typedef struct {
     double mem_util;     /* vLLM gpu_memory_utilization / SGLang mem_fraction_static (0, 1] */
     u64 kv_budget;       /* bytes per device for the KV cache (an engine log's "Available KV
                             cache memory"); 0 = derive from the profile and mem_util */
-    u64 mnbt;            /* vLLM max_num_batched_tokens (sliding groups), default 8192 */
+    u64 mnbt;            /* vLLM max_num_batched_tokens (sliding groups); 0 = vLLM's default:
+                            8192, or 2048 on a GPU under 70 GiB or an A100 */
     double swa_ratio;    /* SGLang swa_full_tokens_ratio; 0 = engine default */
     u64 max_running;     /* SGLang max_running_requests per DP worker; 0 = its estimate */
     bool set[8];         /* which of gpus..dcp, block were given (for defaults) */
 } deploy_cfg;
 
-/* Defaults: 1 GPU, every size 1, logical engine, mem_util 0.9, mnbt 8192.
+/* Defaults: 1 GPU, every size 1, logical engine, mem_util 0.9, mnbt 0 (engine default).
  * Can't fail. */
 void deploy_cfg_default(deploy_cfg *d);
 

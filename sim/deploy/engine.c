@@ -535,7 +535,8 @@ static int vllm_plan_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u
      * max_concurrent_batches x max_num_batched_tokens, 2 batches with async
      * scheduling on the V1 runner at PP 1, else pp (vllm/config/vllm.py);
      * older releases used max_num_batched_tokens alone */
-    u64 X = d->rules == ERULES_NEWEST ? d->mnbt * (d->pp == 1 ? 2 : d->pp) : d->mnbt;
+    u64 mnbt = d->mnbt ? d->mnbt : 8192;
+    u64 X = d->rules == ERULES_NEWEST ? mnbt * (d->pp == 1 ? 2 : d->pp) : mnbt;
     u64 req = 0, req_bytes = 0, page0 = 0, minb = UINT64_MAX;
     r->n_groups = pp_->n;
     for (int g = 0; g < pp_->n; g++) {
