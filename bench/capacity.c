@@ -52,11 +52,14 @@ int main(void)
     qsort(cpu, BATCHES, sizeof cpu[0], cmp_d);
     double t = per[BATCHES / 2], c = cpu[BATCHES / 2];
     /* On a shared machine the wall time includes waiting for a core; the
-     * CPU time is what one evaluation costs. Both are printed, the goal is
-     * checked on the wall time (as bench/cost does). */
+     * CPU time is what one evaluation costs (single-threaded: on an idle
+     * machine the two agree). The goal is judged on each. */
     printf("capacity evaluation, deepseek-v4-pro, ctx 1M, 8xh200 dp 8 ep 8, vllm rules, median of 15 x 2000:\n");
-    printf("  capacity %8.3f us wall, %8.3f us CPU   (goal <= 10 us: %s)\n", t * 1e6, c * 1e6,
-           t <= 10e-6 ? "met" : "MISSED");
+    double load[1] = {0};
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la) { if (fscanf(la, "%lf", &load[0]) != 1) load[0] = 0; fclose(la); }
+    printf("  capacity %8.3f us wall, %8.3f us CPU   (goal <= 10 us: wall %s, CPU %s; load average %.1f)\n", t * 1e6,
+           c * 1e6, t <= 10e-6 ? "met" : "MISSED", c <= 10e-6 ? "met" : "MISSED", load[0]);
     spec_free(&m);
     return sink == 0;
 }
