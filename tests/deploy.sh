@@ -78,9 +78,9 @@ expect no-spec 2 "$K" capacity --hw h200
 expect missing-spec 2 "$K" capacity archs/nope.yaml --hw h200
 expect cost-deploy-no-hw 2 "$K" cost archs/llama-3-8b.yaml --tp 2
 # Scenarios: a `deploy:` block, a deployment sweep path, the two plot kinds.
-cat > "$t/dep.yaml" <<'YEOF'
+cat > "$t/dep.yaml" <<YEOF
 name: dep
-archs: [archs/llama-3-70b.yaml, archs/deepseek-v3.yaml]
+archs: [$PWD/archs/llama-3-70b.yaml, $PWD/archs/deepseek-v3.yaml]
 contexts: [4k, 128k]
 sweep:
   - {path: deploy.tp, values: [4, 8]}
@@ -113,19 +113,19 @@ if head -1 "$t/rep/02-capacity.csv" | grep -q "deploy.tp=4" ; then ok scenario-a
 has scenario-md-capacity "Concurrent sequences per node" rep/index.md
 
 # Bad scenario deployments: exit 2 with file:line:col and the reason.
-printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {hw: 8xh200, tp: 3x}\n' > "$t/b1.yaml"
+printf "name: b\narchs: [$PWD/archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {hw: 8xh200, tp: 3x}\n" > "$t/b1.yaml"
 expect scenario-bad-tp 2 "$K" sweep "$t/b1.yaml" --db "$t/b.db"
 has scenario-bad-tp-pos "b1.yaml:5:.*tp = '3x'" err
-printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {hw: 8xh200, colour: red}\n' > "$t/b2.yaml"
+printf "name: b\narchs: [$PWD/archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {hw: 8xh200, colour: red}\n" > "$t/b2.yaml"
 expect scenario-bad-field 2 "$K" sweep "$t/b2.yaml" --db "$t/b.db"
 has scenario-bad-field-msg "unknown deployment field 'colour'" err
-printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\nplots:\n  - {kind: capacity}\n' > "$t/b3.yaml"
+printf "name: b\narchs: [$PWD/archs/llama-3-8b.yaml]\ncontexts: [4k]\nplots:\n  - {kind: capacity}\n" > "$t/b3.yaml"
 expect scenario-capacity-needs-deploy 2 "$K" sweep "$t/b3.yaml" --db "$t/b.db"
 has scenario-capacity-needs-deploy-msg "needs a .deploy:. block" err
-printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\nsweep:\n  - {path: engine.block, values: [16, 0]}\n' > "$t/b4.yaml"
+printf "name: b\narchs: [$PWD/archs/llama-3-8b.yaml]\ncontexts: [4k]\nsweep:\n  - {path: engine.block, values: [16, 0]}\n" > "$t/b4.yaml"
 expect scenario-bad-axis-value 2 "$K" sweep "$t/b4.yaml" --db "$t/b.db"
 has scenario-bad-axis-value-pos "b4.yaml:5:" err
-printf 'name: b\narchs: [archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {tp: 2}\n' > "$t/b5.yaml"
+printf "name: b\narchs: [$PWD/archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {tp: 2}\n" > "$t/b5.yaml"
 expect scenario-deploy-needs-hw 2 "$K" sweep "$t/b5.yaml" --db "$t/b.db"
 has scenario-deploy-needs-hw-msg "needs .hw:." err
 echo "deploy.sh: $pass passed, $fail failed"

@@ -174,10 +174,10 @@ scen="$h/in/$evil/scen;\$(touch CANARY_H)\`touch CANARY_I\`'\"${nl}.yaml"
 db="$h/db/$evil/k;\$(touch CANARY_J)\`touch CANARY_K\`'\"${nl}.db"
 out="$h/out/$evil/../rep \$(touch CANARY_L)\`touch CANARY_M\`'\";|&${nl}x"
 cp archs/llama-3-8b.yaml "$spec"; cp tests/configs/qwen3-8b.json "$cfg"
-# The config.json by a relative path through ../ (arch paths are relative to the working directory).
+# The config.json by a relative path through ../ (arch paths are relative to the scenario file).
 python3 -c 'import json, sys
 print("name: hostile-files\narchs: [%s, %s]\ncontexts: [1k, 128k]" % (json.dumps(sys.argv[1]), json.dumps(sys.argv[2])))
-print("plots:\n  - {kind: kv_vs_context}\n  - {kind: types_at_ctx, ctx: 128k}")' "$spec" "../in/$evil/../$evil/${cfg##*/}" > "$scen"
+print("plots:\n  - {kind: kv_vs_context}\n  - {kind: types_at_ctx, ctx: 128k}")' "$spec" "../$evil/../$evil/${cfg##*/}" > "$scen"
 : > "$h/marker"; sleep 1
 (cd "$h/cwd" && "$K" check "$spec" "$cfg") > "$t/out" 2>&1 && grep -q '\[x\] \*y !z: #w, 36 layers' "$t/out" \
   && ok hostile-files-check || bad hostile-files-check "$(cat "$t/out")"

@@ -6,24 +6,11 @@
 #include "units.h"
 #include "output.h"
 #include "spec_any.h"
+#include "cli.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int opt_u64(const char *name, const char *v, u64 lo, u64 hi, u64 *out)
-{
-    char *end;
-    if (!v || !*v || v[0] == '-') goto bad;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (*end || x < lo || x > hi) goto bad;
-    *out = x;
-    return 0;
-bad:
-    fprintf(stderr, "kvsim: %s '%s': expected a whole number from %llu to %llu\n(see kvsim --help)\n", name,
-            v ? v : "", (unsigned long long)lo, (unsigned long long)hi);
-    return 2;
-}
 
 int cli_parse_bytes(const char *v, u64 *out)
 {
@@ -44,67 +31,55 @@ int cli_parse_bytes(const char *v, u64 *out)
     return -1;
 }
 
-int cli_deploy_opt(int argc, char **argv, int *i, deploy_cfg *d)
+static int fraction(const cli_args *p, double *out)
 {
-    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    char *end;
+    double x = p->val ? strtod(p->val, &end) : 0;
+    if (!p->val || end == p->val || *end || !(x > 0 && x <= 1)) {
+        cli_bad(p->cmd ? p->cmd->name : NULL, "%s '%s': expected a fraction in (0, 1]", p->opt, p->val ? p->val : "");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int cli_deploy_opt(const cli_args *p, deploy_cfg *d)
+{
+    const char *cmd = p->cmd ? p->cmd->name : NULL, *v = p->val;
     static const char *const sizes[] = {"--gpus", "--tp", "--pp", "--dp", "--ep", "--dcp"};
     u64 *dst[] = {&d->gpus, &d->tp, &d->pp, &d->dp, &d->ep, &d->dcp};
+    if (!p->opt) return 0;
     for (int k = 0; k < 6; k++) {
-        if (strcmp(a, sizes[k])) continue;
-        (*i)++;
-        if (opt_u64(a, v, 1, 4096, dst[k])) return -1;
+        if (!cli_is(p, sizes[k])) continue;
+        if (cli_u64(p, 1, 4096, dst[k])) return -1;
         d->set[k] = true;
         return 1;
     }
-    if (!strcmp(a, "--engine")) {
-        (*i)++;
+    if (cli_is(p, "--engine")) {
         for (int k = 0; k < ENG_COUNT; k++)
-            if (v && !strcmp(v, engine_name[k])) { d->engine = (engine_kind)k; return 1; }
-        fprintf(stderr, "kvsim: --engine '%s': expected logical, vllm or sglang\n(see kvsim --help)\n", v ? v : "");
+            if (!strcmp(v, engine_name[k])) { d->engine = (engine_kind)k; return 1; }
+        cli_bad(cmd, "--engine '%s': expected logical, vllm or sglang", v);
         return -1;
     }
-    if (!strcmp(a, "--engine-rules")) {
-        (*i)++;
-        if (v && !strcmp(v, "newest")) d->rules = ERULES_NEWEST;
-        else if (v && !strcmp(v, "vllm-0.20")) d->rules = ERULES_VLLM_020;
-        else if (v && !strcmp(v, "vllm-0.19")) d->rules = ERULES_VLLM_019;
-        else {
-            fprintf(stderr, "kvsim: --engine-rules '%s': expected newest, vllm-0.20 or vllm-0.19\n(see kvsim --help)\n",
-                    v ? v : "");
-            return -1;
-        }
+    if (cli_is(p, "--engine-rules")) {
+        if (!strcmp(v, "newest")) d->rules = ERULES_NEWEST;
+        else if (!strcmp(v, "vllm-0.20")) d->rules = ERULES_VLLM_020;
+        else if (!strcmp(v, "vllm-0.19")) d->rules = ERULES_VLLM_019;
+        else { cli_bad(cmd, "--engine-rules '%s': expected newest, vllm-0.20 or vllm-0.19", v); return -1; }
         return 1;
     }
-    if (!strcmp(a, "--block")) {
-        (*i)++;
-        if (opt_u64(a, v, 1, 1u << 20, &d->block)) return -1;
+    if (cli_is(p, "--block")) {
+        if (cli_u64(p, 1, 1u << 20, &d->block)) return -1;
         d->set[6] = true;
         return 1;
     }
-    if (!strcmp(a, "--max-batched-tokens")) {
-        (*i)++;
-        return opt_u64(a, v, 1, 1u << 30, &d->mnbt) ? -1 : 1;
-    }
-    if (!strcmp(a, "--max-running-requests")) {
-        (*i)++;
-        return opt_u64(a, v, 1, 1u << 30, &d->max_running) ? -1 : 1;
-    }
-    if (!strcmp(a, "--mem-util") || !strcmp(a, "--swa-ratio")) {
-        (*i)++;
-        char *end;
-        double x = v ? strtod(v, &end) : 0;
-        if (!v || end == v || *end || !(x > 0 && x <= 1)) {
-            fprintf(stderr, "kvsim: %s '%s': expected a fraction in (0, 1]\n(see kvsim --help)\n", a, v ? v : "");
-            return -1;
-        }
-        if (a[2] == 'm') d->mem_util = x; else d->swa_ratio = x;
-        return 1;
-    }
-    if (!strcmp(a, "--kv-budget")) {
-        (*i)++;
+    if (cli_is(p, "--max-batched-tokens")) return cli_u64(p, 1, 1u << 30, &d->mnbt) ? -1 : 1;
+    if (cli_is(p, "--max-running-requests")) return cli_u64(p, 1, 1u << 30, &d->max_running) ? -1 : 1;
+    if (cli_is(p, "--mem-util")) return fraction(p, &d->mem_util) ? -1 : 1;
+    if (cli_is(p, "--swa-ratio")) return fraction(p, &d->swa_ratio) ? -1 : 1;
+    if (cli_is(p, "--kv-budget")) {
         if (cli_parse_bytes(v, &d->kv_budget)) {
-            fprintf(stderr, "kvsim: --kv-budget '%s': expected bytes per device, e.g. 64424509440, 60GiB or "
-                    "61.25GiB\n(see kvsim --help)\n", v ? v : "");
+            cli_bad(cmd, "--kv-budget '%s': expected bytes per GPU, e.g. 64424509440, 60GiB or 61.25GiB", v);
             return -1;
         }
         return 1;
@@ -270,47 +245,37 @@ int cli_capacity(int argc, char **argv)
 {
     deploy_cfg d;
     deploy_cfg_default(&d);
-    const char *files[CAP_MAX], *sets[64], *hwname = NULL;
-    int nf = 0, ns = 0;
+    const char *files[CAP_MAX], *sets[CLI_MAX_SETS], *hwname = NULL;
+    int nf = 0, ns = 0, r;
     u64 ctx = 128 * 1024;
     bool json = false;
     sim_err e;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int k = cli_deploy_opt(argc, argv, &i, &d);
+    cli_args p;
+    cli_args_init(&p, "capacity", argc, argv);
+    while ((r = cli_args_next(&p)) > 0) {
+        int k = cli_deploy_opt(&p, &d);
         if (k < 0) return 2;
         if (k) continue;
-        if (!strcmp(a, "--ctx") || !strcmp(a, "--hw") || !strcmp(a, "--format") || !strcmp(a, "--set")) {
-            if (!v) { fprintf(stderr, "kvsim: %s needs a value\n(see kvsim --help)\n", a); return 2; }
-            i++;
-            if (a[2] == 'c' && units_parse_ctx(v, &ctx, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
-            if (a[2] == 'h') hwname = v;
-            if (a[2] == 's') {
-                if (ns == 64) { fprintf(stderr, "kvsim: too many --set options (max 64)\n"); return 2; }
-                sets[ns++] = v;
-            }
-            if (a[2] == 'f') {
-                if (!strcmp(v, "json")) json = true;
-                else if (strcmp(v, "table")) {
-                    fprintf(stderr, "kvsim: --format '%s': expected table or json\n(see kvsim --help)\n", v);
-                    return 2;
-                }
-            }
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "kvsim: unknown option '%s'\n(see kvsim --help)\n", a);
-            return 2;
-        } else {
-            if (nf == CAP_MAX) { fprintf(stderr, "kvsim: too many specs (max 32)\n"); return 2; }
-            files[nf++] = a;
+        if (!p.opt) {
+            if (nf == CAP_MAX) return cli_bad("capacity", "too many specs (at most %d)", CAP_MAX);
+            files[nf++] = p.val;
+        } else if (cli_is(&p, "--ctx")) {
+            if (cli_ctx(&p, &ctx)) return 2;
+        } else if (cli_is(&p, "--hw")) {
+            hwname = p.val;
+        } else if (cli_is(&p, "--set")) {
+            if (cli_add_set(&p, sets, &ns)) return 2;
+        } else if (cli_is(&p, "--format")) {
+            if (!strcmp(p.val, "json")) json = true;
+            else if (strcmp(p.val, "table")) return cli_bad("capacity", "--format '%s': expected table or json", p.val);
         }
     }
-    if (!nf) { fprintf(stderr, "kvsim: capacity takes one or more specs\n(see kvsim --help)\n"); return 2; }
+    if (r < 0) return 2;
+    if (!nf) return cli_bad("capacity", "capacity takes one or more specs");
     static hw_profile hw;
     if (hwname && hw_load(&hw, hwname, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
-    if (!hwname && !d.kv_budget) {
-        fprintf(stderr, "kvsim: capacity needs --hw PROFILE (memory, bandwidth) or --kv-budget BYTES\n(see kvsim --help)\n");
-        return 2;
-    }
+    if (!hwname && !d.kv_budget)
+        return cli_bad("capacity", "capacity needs --hw PROFILE (memory, bandwidth) or --kv-budget BYTES");
     /* a node profile's GPU count is the default --gpus */
     if (hwname && hw.gpus && !d.set[0] && !d.set[3]) { d.gpus = hw.gpus; d.set[0] = true; }
     static model_spec ms[CAP_MAX];
@@ -319,7 +284,8 @@ int cli_capacity(int argc, char **argv)
     int rc = 0, loaded = 0;
     deploy_cfg given = d;
     for (int i = 0; i < nf && !rc; i++) {
-        if (spec_load_any(&ms[i], files[i], sets, ns, &e)) {
+        char buf[4200];
+        if (spec_load_any(&ms[i], cli_spec_path(files[i], buf, sizeof buf), sets, ns, &e)) {
             fprintf(stderr, "kvsim: %s\n", e.msg);
             rc = 2;
             break;

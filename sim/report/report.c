@@ -5,6 +5,7 @@
 #include "plot.h"
 #include "claims.h"
 #include "output.h"
+#include "paths.h"
 #include "units.h"
 #include "deploy.h"
 #include <stdio.h>
@@ -23,21 +24,6 @@ typedef struct {
     report_info *info;
     sim_err *e;
 } rep;
-
-static int mkdirs(const char *path, sim_err *e)
-{
-    char buf[700];
-    if (strlen(path) >= sizeof buf) return sim_fail(e, SIM_EINVAL, "--out path too long");
-    strcpy(buf, path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST) return sim_fail(e, SIM_EIO, "%s: cannot create: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST) return sim_fail(e, SIM_EIO, "%s: cannot create: %s", buf, strerror(errno));
-    return SIM_OK;
-}
 
 /* A label safe inside a CSV field and a gnuplot data column: no commas,
  * quotes or control characters. */
@@ -870,7 +856,7 @@ int report_write(const scenario *s, const char *db_path, const char *out_dir, co
     int rc;
     if ((rc = sweep_variants(s, &r.v, &r.nv, e))) return rc;
     if ((rc = store_open(&r.db, db_path, true, e))) goto out;
-    if ((rc = mkdirs(out_dir, e))) goto out;
+    if ((rc = sim_mkdir_p(out_dir, e))) goto out;
     char tmp[800];
     snprintf(tmp, sizeof tmp, "%s/.index.md.tmp", out_dir);
     snprintf(info->index_path, sizeof info->index_path, "%s/index.md", out_dir);
