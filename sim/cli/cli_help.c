@@ -27,7 +27,13 @@ static const char *const spec_keys[][2] = {
             "(ffn types below)"},
     {"residual", "the residual component (residual types below; default {type: plain})"},
     {"layers", "the layer kinds: NAME: {type: ATTENTION_TYPE, fields..., ffn?, residual?, kv_from?};\n"
-               "every kind must be used by `pattern` (or be the only kind)"},
+               "a kind no layer uses must at least have a `type:`; a --set into layers.KIND must\n"
+               "name an existing kind"},
+    {"rope", "{theta: BASE, scaling: {type: none|linear|llama3|yarn, factor, ...}}: RoPE as the\n"
+             "config.json gives it (default theta 10000, no scaling); llama3 takes low_freq_factor,\n"
+             "high_freq_factor, original_max_position; yarn takes original_max_position, beta_fast,\n"
+             "beta_slow, mscale, mscale_all_dim. The kernels apply it; costs do not depend on it"},
+    {"norm_eps", "RMSNorm epsilon (default 1e-6)"},
     {"pattern", "which kind each layer is: a list of kind names where {repeat: [...], times: N}\n"
                 "repeats a group, or {every: N, offset: O, kind: K, else: E, last: L}; optional with\n"
                 "one kind; must give exactly n_layers layers"},

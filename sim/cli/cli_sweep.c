@@ -96,11 +96,19 @@ int cli_sweep(int argc, char **argv)
     int rc = sweep_run(&s, db, &o, &st, &e);
     scenario_free(&s);
     if (rc) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
-    printf("sweep %s: %ld %s%s, %ld computed, %ld reused, %.3f s (%.0f points/s) -> %s\n", scen, st.mine,
-           cli_plural(st.mine, "point", "points"), sn ? " in this shard" : "", st.computed, st.reused, st.seconds, st.seconds > 0 ? st.mine / st.seconds : 0.0, db);
+    printf("sweep %s: %ld %s%s, %ld computed, %ld reused, %ld failed, %.3f s (%.0f points/s) -> %s\n", scen, st.mine,
+           cli_plural(st.mine, "point", "points"), sn ? " in this shard" : "", st.computed, st.reused, st.failed, st.seconds,
+           st.seconds > 0 ? st.mine / st.seconds : 0.0, db);
     if (st.measured || st.measure_reused)
         printf("  reference kernels: %ld arch x context %s measured, %ld reused\n", st.measured,
                cli_plural(st.measured, "run", "runs"), st.measure_reused);
+    if (st.failed) {
+        fprintf(stderr, "kvsim: %ld point%s could not be computed (recorded in the table point_errors of %s; every other "
+                        "point is stored):\n", st.failed, st.failed == 1 ? "" : "s", db);
+        for (int i = 0; i < st.n_errors; i++) fprintf(stderr, "  %s\n", st.error[i]);
+        if (st.failed > st.n_errors) fprintf(stderr, "  ... and %ld more\n", st.failed - st.n_errors);
+        return 2;
+    }
     return 0;
 }
 
