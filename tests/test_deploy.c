@@ -105,6 +105,11 @@ static void test_llama70(void)
     deploy_cfg dp3 = layout(8, 1, 1, ENG_LOGICAL);
     dp3.pp = 3;
     CHECK_EQ("llama70-tp8-pp3-kv", kv_dev(m, dp3, 1000), 13824000);
+    /* SGLang with an EAGLE/MTP draft layer: int(40,960 x (1 + 1/80)) =
+     * 41,472 B per token; 10 GiB // that = 258,907 tokens. */
+    deploy_cfg sp = layout(8, 1, 1, ENG_SGLANG);
+    sp.spec_tokens = 3;
+    if (!engine(m, sp, 10 * GiB, 131072, &r)) CHECK_EQ("llama70-sglang-spec-tokens", r.tokens, 258907);
     /* TP all-reduce at TP 8, batch 3: 2 per layer (attention, MLP) of
      * 3 x 8192 x 2 B = 49,152 B: 80 x 2 x 49,152 = 7,864,320 B payload; a
      * ring sends 2 x 7/8 of it = 13,762,560 B per device. */
@@ -317,6 +322,25 @@ static void test_flash(void)
     if (!engine(m, sg, budget, 1048576, &r)) {
         CHECK_EQ("flash-sglang-mrr64-full", r.tokens, 8826880);
         CHECK_EQ("flash-sglang-mrr64-swa", r.swa_tokens, 882688);
+    }
+    /* Speculative decoding (one MTP draft layer). SGLang: rings 16 / 256,
+     * bpft x 44/43 = 7,705.45 -> 0.1 x 584 x 43 + ... with 16/128 state
+     * ratios = 9,049.35 x 44/43 = 9,259.90; 65 slots: ceil_128(65 x 256 +
+     * 257) = 17,024 rows x 4,096 B x 20 = 1,394,606,080 B; full =
+     * int((64 GiB - that) / 9,259.90) -> 7,270,400 (page 256), swa 727,040.
+     * vLLM: the MTP layer (compress ratio 1) adds one SWA cache: 44 window
+     * caches, split 22 + 22 (d = 22 still). */
+    sg.spec_tokens = 2;
+    if (!engine(m, sg, budget, 1048576, &r)) {
+        CHECK_EQ("flash-sglang-spec-full", r.tokens, 7270400);
+        CHECK_EQ("flash-sglang-spec-swa", r.swa_tokens, 727040);
+    }
+    deploy_cfg vs = layout(1, 1, 1, ENG_VLLM);
+    vs.spec_tokens = 2;
+    if (!engine(m, vs, budget, 1048576, &r)) {
+        CHECK_EQ("flash-vllm-mtp-swa-a", r.group[1].layers, 22);
+        CHECK_EQ("flash-vllm-mtp-swa-b", r.group[2].layers, 22);
+        CHECK_EQ("flash-vllm-mtp-mla-unchanged", r.group[0].layers, 62);
     }
     /* A block that the HCA ratio does not divide is refused. */
     d.rules = ERULES_NEWEST;

@@ -75,6 +75,7 @@ int cli_deploy_opt(const cli_args *p, deploy_cfg *d)
     }
     if (cli_is(p, "--max-batched-tokens")) return cli_u64(p, 1, 1u << 30, &d->mnbt) ? -1 : 1;
     if (cli_is(p, "--max-running-requests")) return cli_u64(p, 1, 1u << 30, &d->max_running) ? -1 : 1;
+    if (cli_is(p, "--spec-tokens")) return cli_u64(p, 1, 64, &d->spec_tokens) ? -1 : 1;
     if (cli_is(p, "--mem-util")) return fraction(p, &d->mem_util) ? -1 : 1;
     if (cli_is(p, "--swa-ratio")) return fraction(p, &d->swa_ratio) ? -1 : 1;
     if (cli_is(p, "--kv-budget")) {
@@ -94,7 +95,7 @@ bool cli_deploy_given(const deploy_cfg *d)
     for (int k = 0; k < 8; k++)
         if (d->set[k]) return true;
     return d->engine != z.engine || d->kv_budget || d->mem_util != z.mem_util || d->rules != z.rules ||
-           d->mnbt || d->swa_ratio != z.swa_ratio || d->max_running;
+           d->mnbt || d->swa_ratio != z.swa_ratio || d->max_running || d->spec_tokens;
 }
 
 /* ---- output -------------------------------------------------------------- */

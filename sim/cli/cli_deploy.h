@@ -10,7 +10,7 @@
 
 /* If the option in p is a deployment option (--gpus --tp --pp --dp --ep
  * --dcp --engine --engine-rules --block --mem-util --kv-budget
- * --max-batched-tokens --max-running-requests --swa-ratio: CLI_DEPLOY_OPTS,
+ * --max-batched-tokens --max-running-requests --swa-ratio --spec-tokens: CLI_DEPLOY_OPTS,
  * listed in a command's option table), apply it to d and return 1; 0 if it
  * is not one; -1 after printing the error for a bad value (exit 2). */
 int cli_deploy_opt(const cli_args *p, deploy_cfg *d);
@@ -53,7 +53,9 @@ void cli_deploy_table(FILE *f, const out_item *it, int n, const hw_profile *hw, 
                             "memory\"): reproduces its \"GPU KV cache size\" and concurrency lines"}, \
     {"--max-batched-tokens", "N", "vLLM max_num_batched_tokens (default 8192; 2048 under 70 GiB or on A100)"}, \
     {"--max-running-requests", "N", "SGLang max_running_requests per DP worker (default its estimate)"}, \
-    {"--swa-ratio", "F", "SGLang swa_full_tokens_ratio (default 0.8; 0.1 for DeepSeek V4)"}
+    {"--swa-ratio", "F", "SGLang swa_full_tokens_ratio (default 0.8; 0.1 for DeepSeek V4)"}, \
+    {"--spec-tokens", "N", "speculative decoding with N draft tokens and one MTP/EAGLE draft layer:\n" \
+                           "its cache, and SGLang's doubled DeepSeek V4 state rings (default none)"}
 
 /* kvsim capacity ARCH... --hw PROFILE [deployment options] --ctx T [--format table|json] */
 int cli_capacity(int argc, char **argv);

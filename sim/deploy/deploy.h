@@ -47,6 +47,8 @@ typedef struct {
                             8192, or 2048 on a GPU under 70 GiB or an A100 */
     double swa_ratio;    /* SGLang swa_full_tokens_ratio; 0 = engine default */
     u64 max_running;     /* SGLang max_running_requests per DP worker; 0 = its estimate */
+    u64 spec_tokens;     /* speculative decoding (MTP / EAGLE, one draft layer) with this many draft
+                            tokens; 0 = none */
     bool set[8];         /* which of gpus..dcp, block were given (for defaults) */
 } deploy_cfg;
 

@@ -186,6 +186,24 @@ static int vllm_specs(const model_spec *m, const deploy_cfg *d, u64 B, spec_list
         }
         out->scr2[i] = out->n - out->scr1[i];
     }
+    if (d->spec_tokens && m->n_layers) {
+        /* Speculative decoding with one MTP/EAGLE draft layer: its cache
+         * specs join the model's (GPUModelRunner.get_kv_cache_spec covers the
+         * drafter's attention too; _annotate_eagle_groups_deepseek_v4 flags
+         * the group holding DeepSeek V4's MTP layer, which has compress
+         * ratio 1: a window cache only). Placed on the last stage. */
+        int last = -1;
+        for (int i = (int)m->n_layers - 1; i >= 0 && last < 0; i--)
+            if (!m->layer[i].shared_kv) last = i;
+        int from = out->scr1[last], cnt = out->scr2[last];
+        for (int k = 0; k < cnt; k++) {
+            espec c = out->s[from + k];
+            if (is_v4(&m->layer[last]) && c.kind != SK_SWA_MLA) continue;   /* MTP: r = 1 */
+            if (is_v4(&m->layer[last]) && c.window != m->layer[last].attn.window) continue;   /* no states */
+            int rc = add_spec(out, c, e);
+            if (rc) return rc;
+        }
+    }
     return SIM_OK;
 }
 
@@ -487,7 +505,7 @@ static int vllm_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L,
 {
     u64 B = d->block ? d->block : engine_default_block(m, ENG_VLLM);
     /* one workspace: the specs, the groups' index list and two scratch lists */
-    int cap = (int)m->n_layers * SPECS_PER_LAYER;
+    int cap = ((int)m->n_layers + 1) * SPECS_PER_LAYER;
     spec_list S = {0, cap, NULL, NULL, NULL};
     vplan *pp_ = malloc(sizeof *pp_);
     char *ws = malloc((size_t)cap * (sizeof(espec) + 3 * sizeof(int)));
@@ -640,17 +658,23 @@ static int sg_v4(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, u64
                                     (unsigned long long)page);
     u64 win = 0;
     for (u64 i = 0; i < m->n_layers; i++) win = umax(win, m->layer[i].attn.window);
-    double c4_ring = 8;
+    /* compressor-state rings (get_compress_state_ring_size): 8 (c4) and 128
+     * (c128), doubled to 16 and 256 with speculative decoding */
+    bool spec = d->spec_tokens > 0;
+    double c4_ring = spec ? 16 : 8;
+    u64 c128_ring = spec ? 256 : 128;
     /* the terms in SGLang's order (float sums are order-sensitive) */
     double bpft = ratio * (double)kvb * (double)n + 1.0 / 4 * (double)kvb * (double)n4 +
                   1.0 / 128 * (double)kvb * (double)n128 + 1.0 / 4 * (double)ib * (double)n4 +
                   ratio * (c4_ring / (double)win) * (double)sb * (double)n4 +
                   ratio * (c4_ring / (double)win) * (double)isb * (double)n4;
+    /* a draft worker: bytes per full token x (target + 1 draft layer) / target */
+    if (spec) bpft *= ((double)n + 1) / (double)n;
     u64 tok0 = (u64)((double)avail / bpft);
     u64 est = (u64)((double)tok0 / (double)L * 512);
     est = umax(umin(est, 4096), 2048);
     u64 slots = (d->max_running ? d->max_running : umin(est, tok0 / 2)) + 1;
-    u64 rows = round_up(slots * 128 + 128 + 1, 128);
+    u64 rows = round_up(slots * c128_ring + c128_ring + 1, 128);
     u64 fixed = rows * hsb * n128;
     u64 full = avail > fixed ? (u64)((double)(avail - fixed) / bpft) : 0;
     full = full / page * page;
@@ -697,7 +721,8 @@ static int sglang_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u64 
         /* HybridSWAPoolConfigurator: cell = F + ratio x S; full tokens =
          * align(avail // cell); swa = align(int(full x ratio)) */
         double ratio = d->swa_ratio > 0 ? d->swa_ratio : 0.8;
-        double cell = (double)F + ratio * (double)S;
+        /* an EAGLE/MTP draft layer counts as one more full layer */
+        double cell = (double)(F + (d->spec_tokens ? F / nf : 0)) + ratio * (double)S;
         full = (u64)floor((double)avail / cell) / page * page;
         swa = (u64)((double)full * ratio) / page * page;
         if (win + page >= swa)
@@ -708,6 +733,9 @@ static int sglang_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u64 
     } else {
         /* max_total_num_tokens = (avail // cell_size) // page x page */
         u64 cell = F + S;
+        /* EAGLE/MTP draft: int(cell x (1 + draft layers / layers))
+         * (DefaultPoolConfigurator.__init__), one draft layer */
+        if (d->spec_tokens) cell = (u64)((double)cell * (1 + 1.0 / (double)(nf + ns)));
         full = avail / cell / page * page;
         if (ns) { swa = full; }
     }

@@ -50,6 +50,13 @@ int scenario_deploy_set(sc_deploy *x, const char *key, const char *value, sim_er
         else return sim_fail(e, SIM_EINVAL, "engine_rules = '%s': expected newest, vllm-0.20 or vllm-0.19", value);
         return SIM_OK;
     }
+    if (!strcmp(key, "spec_tokens")) {
+        unsigned long long v = strtoull(value, &end, 10);
+        if (*end || !*value || value[0] == '-' || v < 1 || v > 64)
+            return sim_fail(e, SIM_EINVAL, "spec_tokens = '%s': expected a whole number from 1 to 64", value);
+        d->spec_tokens = v;
+        return SIM_OK;
+    }
     if (!strcmp(key, "block") || !strcmp(key, "max_batched_tokens") || !strcmp(key, "max_running_requests")) {
         unsigned long long v = strtoull(value, &end, 10);
         if (*end || !*value || value[0] == '-' || v < 1 || v > (1ull << 30))
@@ -79,7 +86,7 @@ int scenario_deploy_set(sc_deploy *x, const char *key, const char *value, sim_er
         return SIM_OK;
     }
     return sim_fail(e, SIM_EINVAL, "unknown deployment field '%s' (gpus, tp, pp, dp, ep, dcp, engine, engine_rules, "
-                    "block, mem_util, kv_budget_gib, max_batched_tokens, max_running_requests, swa_ratio, hw)", key);
+                    "block, mem_util, kv_budget_gib, max_batched_tokens, max_running_requests, swa_ratio, spec_tokens, hw)", key);
 }
 
 int scenario_parse_deploy(scenario *s, const ynode *n, sim_err *e)
