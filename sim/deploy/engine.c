@@ -451,7 +451,9 @@ static int plan_vllm(spec_list *S, const deploy_cfg *d, vplan *p, sim_err *e)
     for (int i = 0; i < S->n; i++) {
         const espec *s = &S->s[i], *s0 = &S->s[0];
         all_eq &= spec_eq(s, s0);
-        ut_full &= full_like(s->kind) && s->block == s0->block && (s->kind == SK_MLA) == (s0->kind == SK_MLA);
+        /* the registry's uniform-type base of MLAAttentionSpec is FullAttentionSpec
+         * (KVCacheSpec.is_uniform_with_collection): MLA and full layers mix */
+        ut_full &= full_like(s->kind) && s->block == s0->block;
         ut_slide &= s->kind == SK_SLIDING && s->window == s0->window && s->block == s0->block;
         has_swa_mla |= s->kind == SK_SWA_MLA;
         one_page &= s->page == s0->page;
