@@ -115,7 +115,7 @@ def gqa_rows(D, i, x, pos):
     kn = D.w(i, "k_norm")
     if kn is not None:
         k = rmsnorm(k, kn[0])
-    k = rope(k, pos, L["rope_dim"])
+    k = rope(k, pos, L["rope_dim"], L["rope_theta"])
     vv = k if vv is None else vv.reshape(len(x), G, v)
     return k, vv
 
@@ -131,11 +131,11 @@ def gqa_layer(D, i, x, pos, K, V):
     qn = D.w(i, "q_norm")
     if qn is not None:
         q = rmsnorm(q, qn[0])
-    q = rope(q, pos, L["rope_dim"])
+    q = rope(q, pos, L["rope_dim"], L["rope_theta"])
     o = attend(q, K, V, W, 1.0 / np.sqrt(h), pos)
     wg = D.w(i, "wg")
     if wg is not None:
-        o = o * (1.0 / (1.0 + np.exp(-(x @ wg))))[:, :, None]
+        o = o * np.log1p(np.exp(x @ wg))[:, :, None]   # softplus (Laguna)
     return o.reshape(len(x), H * v) @ D.w(i, "wo")
 
 

@@ -89,8 +89,8 @@ static void elementwise(void)
     float x[97], y[97], z[97], w[97];
     for (int i = 0; i < 97; i++) { x[i] = 3 * frand(); w[i] = 1 + frand() / 4; }
     cost_t c = {0};
-    kern_rmsnorm(&c, FL_OTHER, x, w, y, 97);
-    kern_rmsnorm_naive(x, w, z, 97);
+    kern_rmsnorm(&c, FL_OTHER, x, w, y, 97, 1e-6f);
+    kern_rmsnorm_naive(x, w, z, 97, 1e-6f);
     CHECK("rmsnorm-vs-naive", maxrel(y, z, 97) <= 1);
     CHECK_EQ("rmsnorm-count", c.flops[FL_OTHER], 97 * FLOPS_RMSNORM);
     for (int sink = 0; sink < 2; sink++) {
@@ -123,12 +123,12 @@ static void elementwise(void)
     /* RoPE: a rotation keeps each pair's norm; rotating back restores x. */
     memcpy(y, x, sizeof x);
     cost_t r = {0};
-    kern_rope(&r, y, 12, 1234, false);
+    kern_rope(&r, NULL, y, 12, 1234, false);
     double n0 = 0, n1 = 0;
     for (int i = 0; i < 6; i++) { n0 += x[i] * x[i] + x[i + 6] * x[i + 6]; n1 += y[i] * y[i] + y[i + 6] * y[i + 6]; }
     CHECK_CLOSE("rope-keeps-norm", n1, n0, 1e-4 * n0);
     CHECK("rope-leaves-unrotated", y[12] == x[12] && y[96] == x[96]);
-    kern_rope(&r, y, 12, 1234, true);
+    kern_rope(&r, NULL, y, 12, 1234, true);
     CHECK("rope-inverse", maxrel(y, x, 97) <= 10);
     CHECK_EQ("rope-count", r.flops[FL_OTHER], 2 * 12 * FLOPS_ROPE);
 }

@@ -303,7 +303,10 @@ static int cmd_help_spec(void)
         for (const field_def *f = t->fields; f->key; f++) {
             char range[64] = "";
             if (f->kind == F_U64) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
-            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : "format",
+            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64    ? "integer"
+                                                    : f->kind == F_BOOL ? "bool"
+                                                    : f->kind == F_ENUM ? "name"
+                                                                        : "format",
                    range, f->unit, *f->unit ? "; " : "", f->help, f->required ? " (required)" : "");
         }
     }

@@ -13,6 +13,8 @@
 typedef struct {
     u64 q_heads, kv_heads, head_dim, rope_dim, window;
     bool qk_norm, qkv_bias, k_eq_v;
+    u64 rope_theta;            /* the kind's own base (Gemma 4 full layers), 0 = the model's */
+    bool rope_prop, v_norm, unit_scale;   /* Gemma 4 (transformers Gemma4TextAttention) */
 } gkind;
 
 enum { K_FULL, K_SLIDING };
@@ -196,6 +198,10 @@ static void emit_kind(ictx *c, const char *name, const gkind *k)
     if (k->qk_norm) ib_printf(&c->body, ", qk_norm: true");
     if (k->qkv_bias) ib_printf(&c->body, ", qkv_bias: true");
     if (k->k_eq_v) ib_printf(&c->body, ", k_eq_v: true");
+    if (k->v_norm) ib_printf(&c->body, ", v_norm: true");
+    if (k->unit_scale) ib_printf(&c->body, ", unit_scale: true");
+    if (k->rope_theta) ib_printf(&c->body, ", rope_theta: %llu", (unsigned long long)k->rope_theta);
+    if (k->rope_prop) ib_printf(&c->body, ", rope_proportional: true");
     ib_printf(&c->body, ", rope_dim: %llu}\n", (unsigned long long)k->rope_dim);
 }
 
@@ -267,6 +273,19 @@ int import_gqa(ictx *c, gfam fam)
         if (kv_eq && has) full.kv_heads = gkv;
         sliding.rope_dim = (u64)(hd * fs);
         full.rope_dim = (u64)(ghd * ff);
+        /* transformers Gemma4TextAttention: scaling 1.0 (q and k are
+         * RMS-normed), v_norm without a weight; the full layers' entry of
+         * rope_parameters has its own base and the "proportional" type. */
+        full.v_norm = sliding.v_norm = full.unit_scale = sliding.unit_scale = true;
+        json_t *rp = ij_get(c, "rope_parameters"), *fe = rp ? json_object_get(rp, "full_attention") : NULL;
+        json_t *ft = fe ? json_object_get(fe, "rope_theta") : NULL, *fy = fe ? json_object_get(fe, "rope_type") : NULL;
+        double th = 1e6;
+        char what[96];
+        snprintf(what, sizeof what, "%srope_parameters.full_attention.rope_theta", c->pre);
+        if (ft && (rc = ij_real(c, ft, what, &th))) return rc;
+        if (!(th >= 1 && th <= 1e12)) return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' = %g is outside [1, 1e12]", c->src, what, th);
+        full.rope_theta = (u64)th;
+        full.rope_prop = !fy || (json_is_string(fy) && !strcmp(json_string_value(fy), "proportional"));
         ij_note(c, "full layers: global_head_dim %llu, RoPE on %llu dims (partial_rotary_factor %g); sliding layers: "
                 "head_dim %llu, RoPE on %llu.", (unsigned long long)ghd, (unsigned long long)full.rope_dim, ff,
                 (unsigned long long)hd, (unsigned long long)sliding.rope_dim);
@@ -323,6 +342,13 @@ int import_gqa(ictx *c, gfam fam)
         ij_note(c, "activation_sparsity_pattern: not modelled (the MLPs are counted dense).");
     }
     if ((rc = ffn_layers(c, fam, L, shared_kv, ffn))) goto out;
+    json_t *act = ij_get(c, "hidden_activation");
+    if (!act) act = ij_get(c, "hidden_act");
+    if (act && json_is_string(act) && !strncmp(json_string_value(act), "gelu", 4)) {
+        for (u64 i = 0; i < L; i++) ffn[i].gelu = true;
+        if (strcmp(json_string_value(act), "gelu_pytorch_tanh"))
+            ij_note(c, "activation '%s' computed as GELU with the tanh approximation.", json_string_value(act));
+    }
     const char *wdt;
     if ((rc = ij_weight_dtype(c, &wdt))) goto out;
 
@@ -330,6 +356,17 @@ int import_gqa(ictx *c, gfam fam)
     ib_printf(&c->body, "d_model: %llu\nn_layers: %llu\nvocab: %llu\ntie_embeddings: %s\n", (unsigned long long)d,
               (unsigned long long)L, (unsigned long long)vocab, tie ? "true" : "false");
     if (ple) ib_printf(&c->body, "ple: {dim: %llu, vocab: %llu}\n", (unsigned long long)ple, (unsigned long long)ple_vocab);
+    if (gemma) {   /* Gemma's scaled word embeddings and final logit soft-capping */
+        double cap = 0;
+        json_t *cv = ij_get(c, "final_logit_softcapping");
+        if (cv && (rc = ij_real(c, cv, ij_path(c, "final_logit_softcapping", p, sizeof p), &cap))) goto out;
+        if (!(cap >= 0 && cap <= 1e6)) {
+            rc = sim_fail(c->e, SIM_EINVAL, "%s: final_logit_softcapping %g is outside [0, 1e6]", c->src, cap);
+            goto out;
+        }
+        ib_printf(&c->body, "embed_scale: true\n");
+        if (cap > 0) ib_printf(&c->body, "logit_softcap: %.12g\n", cap);
+    }
     ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s}\n", wdt, wdt);
     u64 common = ffn_majority(ffn, L);
     ib_printf(&c->body, "ffn: ");

@@ -138,10 +138,10 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             q[cc] = 0.5f * q[cc] + 0.5f * (pre[cc] + partner);
         }
         for (u64 hd = 0; hd < H + G; hd++) {
-            kern_rmsnorm(c, FL_OTHER, q + hd * h, NULL, q + hd * h, h);
+            kern_rmsnorm(c, FL_OTHER, q + hd * h, NULL, q + hd * h, h, L->eps);
             if (hd >= H)
                 for (u64 i = 0; i < h; i++) q[hd * h + i] *= w->temp->data[hd - H];
-            kern_rope(c, q + hd * h, r, pos, false);
+            kern_rope(c, &L->rope, q + hd * h, r, pos, false);
         }
         memcpy(rows + t * kvw, q + H * h, Gh * sizeof(float));
     }

@@ -20,7 +20,8 @@
 
 typedef enum { COMP_ATTN, COMP_FFN, COMP_RES, COMP_PLE, COMP_CAT_COUNT } comp_cat;
 extern const char *const comp_cat_name[COMP_CAT_COUNT];   /* "attention", "ffn", ... */
-typedef enum { F_U64, F_BOOL, F_FMT } field_kind;
+/* F_ENUM: a name from `unit` ("a|b|c"), stored as its index in a u64. */
+typedef enum { F_U64, F_BOOL, F_FMT, F_ENUM } field_kind;
 
 /* How `--scale S` (spec_scale.h) shrinks a field; 0 stays 0. */
 typedef enum {

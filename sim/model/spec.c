@@ -212,6 +212,29 @@ static int parse_formats(model_spec *m, const ynode *fm, sim_err *e)
 }
 
 /* Parse a component map (`type:` + the type's fields) into cfg. */
+/* An F_ENUM field: the value must be one of the '|'-separated names in
+ * f->unit; *out = its index. */
+static int get_enum(const ynode *v, const field_def *f, u64 *out, sim_err *e)
+{
+    char pos[300];
+    const char *s;
+    int rc = yt_str(v, &s, e);
+    if (rc) return rc;
+    size_t n = strlen(s);
+    u64 k = 0;
+    for (const char *p = f->unit; *p; k++) {
+        const char *q = strchr(p, '|');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (len == n && !strncmp(p, s, n)) {
+            *out = k;
+            return SIM_OK;
+        }
+        if (!q) break;
+        p = q + 1;
+    }
+    return sim_fail(e, SIM_EINVAL, "%s: `%s:` is '%s', not one of %s", POS(v), f->key, s, f->unit);
+}
+
 static int parse_comp(const model_spec *m, const ynode *n, comp_cat cat, void *cfg,
                       const comp_type **type_out, const char *const *extra_keys, sim_err *e)
 {
@@ -256,6 +279,8 @@ static int parse_comp(const model_spec *m, const ynode *n, comp_cat cat, void *c
             if ((rc = get_u64(n, f->key, f->min, f->max, true, (u64 *)(void *)p, f->unit, e))) return rc;
         } else if (f->kind == F_BOOL) {
             if ((rc = yt_bool(v, (bool *)(void *)p, e))) return rc;
+        } else if (f->kind == F_ENUM) {
+            if ((rc = get_enum(v, f, (u64 *)(void *)p, e))) return rc;
         } else {
             if ((rc = get_fmt(m, v, (fmt *)(void *)p, e))) return rc;
         }
@@ -613,7 +638,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     char pos[300];
     int rc;
     static const char *const keys[] = {
-        "name", "sources", "notes", "d_model", "n_layers", "vocab", "tie_embeddings", "ple", "kv_dtype", "rope", "norm_eps",
+        "name", "sources", "notes", "d_model", "n_layers", "vocab", "tie_embeddings", "ple", "kv_dtype", "rope", "norm_eps", "embed_scale", "logit_softcap",
         "act_dtype", "weights", "compute", "formats", "ffn", "residual", "layers", "pattern",
         "kv_sharing", "overrides", "per_layer", NULL};
     if ((rc = want_map(root, "a spec", e)) || (rc = check_keys(root, keys, "a spec", e))) return rc;
@@ -632,6 +657,8 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     m->norm_eps = 1e-6;
     if (yt_get(root, "rope") && (rc = parse_rope(m, yt_get(root, "rope"), e))) return rc;
     if ((rc = get_real(root, "norm_eps", 1e-12, 1e-1, false, &m->norm_eps, e))) return rc;
+    if ((rc = get_real(root, "logit_softcap", 0, 1e6, false, &m->logit_softcap, e))) return rc;
+    if (yt_get(root, "embed_scale") && (rc = yt_bool(yt_get(root, "embed_scale"), &m->embed_scale, e))) return rc;
     const ynode *ple = yt_get(root, "ple");
     if (ple) {
         m->ple.vocab = m->vocab;   /* default: the model's vocabulary */
