@@ -77,9 +77,14 @@ if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
   /usr/bin/python3 tests/hf_check.py gemma4 "$t/g2" "$t/g4" "$t/gkv" > "$t/hf" 2>&1 && ok hf-gemma4 || bad hf-gemma4 "$(grep -v ^PASS "$t/hf" | head -20)"
   "$K" run archs/llama-3-8b.yaml --scale 16 --ctx 23 --decode 1 --set kv_dtype=fp32 --dump "$t/l3" >/dev/null 2>&1 &&
   /usr/bin/python3 tests/hf_check.py llama "$t/l3" > "$t/hf" 2>&1 && ok hf-llama || bad hf-llama "$(grep -v ^PASS "$t/hf" | head -20)"
-  # Laguna XS.2's attention layers (softplus output gate, per-kind RoPE base).
+  # Laguna XS.2's attention layers (softplus output gate, per-kind RoPE
+  # base) and ZAYA1's CCA as Zyphra's vLLM code computes it (and tiny-cca's
+  # windowed kind).
   "$K" run archs/laguna-xs2.yaml --scale 16 --layers 4 --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/lg" >/dev/null 2>&1 &&
-  /usr/bin/python3 tests/numpy_check.py "$t/lg" > "$t/np" 2>&1 && ok numpy-laguna || bad numpy-laguna "$(grep -v ^PASS "$t/np" | head -20)"
+  "$K" run archs/zaya1-8b.yaml --scale 16 --layers 3 --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/zy" >/dev/null 2>&1 &&
+  "$K" run archs/tiny/cca.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/tc" >/dev/null 2>&1 &&
+  /usr/bin/python3 tests/numpy_check.py "$t/lg" "$t/zy" "$t/tc" > "$t/np" 2>&1 && ok numpy-laguna-zaya ||
+    bad numpy-laguna-zaya "$(grep -v ^PASS "$t/np" | head -20)"
 else
   bad numpy-check "/usr/bin/python3 has no numpy: apt-get install python3-numpy (make deps)"
 fi

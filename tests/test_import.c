@@ -86,6 +86,8 @@ int main(void)
     /* 1. Exactly the shipped specs. */
     check_same("tests/configs/gemma-4-e2b.json", "archs/gemma4-e2b.yaml");
     check_same("tests/configs/gemma-4-e4b.json", "archs/gemma4-e4b.yaml");
+    check_same("tests/configs/gemma-4-31b.json", "archs/gemma4-31b.yaml");          /* issue 12.9 */
+    check_same("tests/configs/gemma-4-26b-a4b.json", "archs/gemma4-26b-a4b.yaml");
     check_same("tests/configs/deepseek-v3.json", "archs/deepseek-v3.yaml");
     check_same("tests/configs/deepseek-v3.2-exp.json", "archs/deepseek-v3.2.yaml");
     check_same("tests/configs/deepseek-v4-pro.json", "archs/deepseek-v4-pro.yaml");

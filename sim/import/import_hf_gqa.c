@@ -120,7 +120,6 @@ static int layer_types(ictx *c, gfam fam, u64 L, int *kind, bool *any_sliding)
 /* Per-layer FFN widths and MoE placement. */
 static int ffn_layers(ictx *c, gfam fam, u64 L, u64 shared_kv, ffn_desc *f)
 {
-    char p[128];
     int rc;
     u64 d_ff = 0;
     bool is_moe_fam = fam == FAM_MIXTRAL || fam == FAM_QWEN2_MOE || fam == FAM_QWEN3_MOE;
@@ -138,12 +137,30 @@ static int ffn_layers(ictx *c, gfam fam, u64 L, u64 shared_kv, ffn_desc *f)
     if (fam == FAM_GEMMA4) {
         bool wide, moe_block;
         if ((rc = ij_bool(c, "enable_moe_block", false, &moe_block))) return rc;
-        if (moe_block)
-            return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' = true (an MoE block beside the MLP, Gemma 4 26B-A4B) "
-                            "is not supported by the importer", c->src, ij_path(c, "enable_moe_block", p, sizeof p));
-        (void)ij_get(c, "num_experts");   /* null unless enable_moe_block */
-        (void)ij_get(c, "top_k_experts");
-        (void)ij_get(c, "moe_intermediate_size");
+        if (moe_block) {
+            /* Gemma 4 26B-A4B (Gemma4TextDecoderLayer with enable_moe_block):
+             * every layer sums its dense MLP and a routed expert block; as
+             * kvsim's moe with the MLP as one shared expert (same weights
+             * and FLOPs). */
+            ffn_desc moe = {.moe = true, .shared = 1, .shared_d_ff = d_ff};
+            if ((rc = ij_u64(c, "num_experts", true, &moe.experts, NULL)) ||
+                (rc = ij_u64(c, "top_k_experts", true, &moe.top_k, NULL)) ||
+                (rc = ij_u64(c, "moe_intermediate_size", true, &moe.d_ff, NULL)))
+                return rc;
+            if (!moe.experts || !moe.top_k || moe.top_k > moe.experts || !moe.d_ff)
+                return sim_fail(c->e, SIM_EINVAL, "%s: num_experts %llu, top_k_experts %llu, moe_intermediate_size %llu "
+                                "do not describe an expert block", c->src, (unsigned long long)moe.experts,
+                                (unsigned long long)moe.top_k, (unsigned long long)moe.d_ff);
+            for (u64 i = 0; i < L; i++) f[i] = moe;
+            ij_note(c, "enable_moe_block: the dense MLP (%llu) runs beside %llu experts of %llu (top %llu): modelled as "
+                    "a moe with one shared expert; the router's norm and scales and the branches' extra norms "
+                    "(4 d + E per layer) are not modelled.", (unsigned long long)d_ff, (unsigned long long)moe.experts,
+                    (unsigned long long)moe.d_ff, (unsigned long long)moe.top_k);
+        } else {
+            (void)ij_get(c, "num_experts");   /* null unless enable_moe_block */
+            (void)ij_get(c, "top_k_experts");
+            (void)ij_get(c, "moe_intermediate_size");
+        }
         if ((rc = ij_bool(c, "use_double_wide_mlp", false, &wide))) return rc;
         if (wide && shared_kv) {
             for (u64 i = L - shared_kv; i < L; i++) f[i].d_ff *= 2;
