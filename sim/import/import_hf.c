@@ -489,7 +489,8 @@ static int import_rope_eps(ictx *c)
         ij_note(c, "rope_theta: absent; 10000 (the original RoPE base).");
     }
     if (!(theta >= 1 && theta <= 1e12))
-        return sim_fail(c->e, SIM_EINVAL, "%s: RoPE base %g is outside [1, 1e12]", c->src, theta);
+        return th ? ij_badkey(c, "rope_theta", th, "a RoPE base in [1, 1e12]")
+                  : ij_bad(c, "rope_parameters.rope_theta", json_object_get(rp, "rope_theta"), "a RoPE base in [1, 1e12]");
     if (!sc && rp) sc = rp;   /* rope_parameters carries the scaling too */
     const char *type = "default";
     json_t *tv = sc ? json_object_get(sc, "rope_type") : NULL;
@@ -521,8 +522,7 @@ static int import_rope_eps(ictx *c)
     json_t *ev = ij_get(c, "rms_norm_eps");
     if (ev && (rc = ij_real(c, ev, ij_path(c, "rms_norm_eps", p, sizeof p), &eps))) return rc;
     if (!ev) ij_note(c, "rms_norm_eps: absent; 1e-6.");
-    if (!(eps >= 1e-12 && eps <= 1e-1))
-        return sim_fail(c->e, SIM_EINVAL, "%s: rms_norm_eps %g is outside [1e-12, 0.1]", c->src, eps);
+    if (!(eps >= 1e-12 && eps <= 1e-1)) return ij_badkey(c, "rms_norm_eps", ev, "a number in [1e-12, 0.1]");
     ib_printf(&c->body, "norm_eps: %.12g\n", eps);
     return SIM_OK;
 }

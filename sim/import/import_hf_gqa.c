@@ -339,7 +339,7 @@ static int gemma4_full(ictx *c, gmodel *g)
     char what[96];
     snprintf(what, sizeof what, "%srope_parameters.full_attention.rope_theta", c->pre);
     if (ft && (rc = ij_real(c, ft, what, &th))) return rc;
-    if (!(th >= 1 && th <= 1e12)) return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' = %g is outside [1, 1e12]", c->src, what, th);
+    if (!(th >= 1 && th <= 1e12)) return ij_bad(c, what, ft, "a RoPE base in [1, 1e12]");
     g->full.rope_theta = (u64)th;
     g->full.rope_prop = !fy || (json_is_string(fy) && !strcmp(json_string_value(fy), "proportional"));
     ij_note(c, "full layers: global_head_dim %llu, RoPE on %llu dims (partial_rotary_factor %g); sliding layers: "
@@ -452,8 +452,7 @@ static int gqa_act(ictx *c, gmodel *g)
     }
     json_t *cv = g->gemma ? ij_get(c, "final_logit_softcapping") : NULL;
     if (cv && (rc = ij_real(c, cv, ij_path(c, "final_logit_softcapping", p, sizeof p), &g->softcap))) return rc;
-    if (!(g->softcap >= 0 && g->softcap <= 1e6))
-        return sim_fail(c->e, SIM_EINVAL, "%s: final_logit_softcapping %g is outside [0, 1e6]", c->src, g->softcap);
+    if (!(g->softcap >= 0 && g->softcap <= 1e6)) return ij_badkey(c, "final_logit_softcapping", cv, "a number in [0, 1e6]");
     return SIM_OK;
 }
 
