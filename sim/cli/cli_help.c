@@ -33,9 +33,9 @@ static const char *const spec_keys[][2] = {
              "config.json gives it (default theta 10000, no scaling); llama3 takes low_freq_factor,\n"
              "high_freq_factor, original_max_position; yarn takes original_max_position, beta_fast,\n"
              "beta_slow, mscale, mscale_all_dim. The kernels apply it; costs do not depend on it"},
-    {"norm_eps", "RMSNorm epsilon (default 1e-6)"},
+    {"norm_eps", "real [1e-12, 0.1]: RMSNorm epsilon (default 1e-6)"},
     {"embed_scale", "true: the embeddings are multiplied by sqrt(d_model) (Gemma; default false)"},
-    {"logit_softcap", "CAP: logits = CAP tanh(logits / CAP) (Gemma 4: 30; default 0, none)"},
+    {"logit_softcap", "real [0, 1e6]: logits = CAP tanh(logits / CAP) (Gemma 4: 30; default 0, none)"},
     {"pattern", "which kind each layer is: a list of kind names where {repeat: [...], times: N}\n"
                 "repeats a group, or {every: N, offset: O, kind: K, else: E, last: L}; optional with\n"
                 "one kind; must give exactly n_layers layers"},
@@ -69,10 +69,7 @@ static int help_spec(void)
         for (const field_def *f = t->fields; f->key; f++) {
             char range[64] = "";
             if (f->kind == F_U64) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
-            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64    ? "integer"
-                                                    : f->kind == F_BOOL ? "bool"
-                                                    : f->kind == F_ENUM ? "name"
-                                                                        : "format",
+            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : f->kind == F_CHOICE ? "choice" : "format",
                    range, f->unit, *f->unit ? "; " : "", f->help, f->required ? " (required)" : "");
         }
     }

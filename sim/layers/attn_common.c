@@ -6,6 +6,17 @@ u64 attn_vdim(const attn_cfg *a)
     return a->v_head_dim ? a->v_head_dim : a->head_dim;
 }
 
+int attn_check_heads(const attn_cfg *a, sim_err *e)
+{
+    if (a->kv_heads && a->q_heads % a->kv_heads)
+        return sim_fail(e, SIM_EINVAL, "q_heads = %llu is not a multiple of kv_heads = %llu",
+                        (unsigned long long)a->q_heads, (unsigned long long)a->kv_heads);
+    if (a->head_dim && a->rope_dim > a->head_dim)
+        return sim_fail(e, SIM_EINVAL, "rope_dim = %llu exceeds head_dim = %llu",
+                        (unsigned long long)a->rope_dim, (unsigned long long)a->head_dim);
+    return SIM_OK;
+}
+
 int edge_add(u64 *ctx, int n, u64 T)
 {
     if (T == 0 || n >= EDGE_MAX) return n;
