@@ -42,13 +42,15 @@ void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_byt
     if (!shared) o->kv_written_bytes = cadd(ovf, o->kv_written_bytes, cmul3(ovf, B, new_rows, row_bytes));
 }
 
-/* Edges of a sliding window W: one below, at and one past it. */
+/* Edges of a sliding window W: one below, at and one past it, and 2W - 1,
+ * where a non-causal (symmetric) window first holds all its 2W - 1 keys. */
 int attn_window_edges(const attn_cfg *a, u64 *ctx, int n)
 {
     if (!a->window) return n;
     n = edge_add(ctx, n, a->window - 1);
     n = edge_add(ctx, n, a->window);
-    return edge_add(ctx, n, a->window + 1);
+    n = edge_add(ctx, n, a->window + 1);
+    return edge_add(ctx, n, 2 * a->window - 1);
 }
 
 /* Edges of m:1 compression with top-k over its entries (k = 0: none): a
