@@ -4,6 +4,8 @@
  * the bash completion are all checked against it (tests/cli.sh). A new
  * command is one row here plus its function. */
 #include "cli.h"
+#include "cli_calib.h"
+#include "cli_deploy.h"
 #include <string.h>
 
 #define O_SET {"--set", "PATH=VALUE", "override a spec field before checking (repeatable), e.g.\n" \
@@ -25,6 +27,16 @@ static const cli_opt cost_opts[] = {
                           "that fits, for a hardware profile: h100-sxm, h200, a100-80gb, rtx-4090,\n"
                           "apple-m3-max (DATA/scenarios/hw/), or a profile file such as `kvsim probe` writes"},
     {"--format", "F", "table (default), csv or json (README.md, 'Output formats')"},
+    CLI_DEPLOY_OPTS,
+    {NULL, NULL, NULL}};
+
+static const cli_opt capacity_opts[] = {
+    {"--ctx", "T", "tokens per sequence (the engine's max_model_len): 4096, 4k, 128k, 1M; default 128k"},
+    {"--hw", "NAME|PATH", "GPU or node profile: 8xh100-sxm, 8xh200, 8xb200, h100-sxm, h200, ... (memory,\n"
+                          "bandwidth, compute, NVLink); or give --kv-budget"},
+    {"--format", "F", "table (default) or json (README.md, 'Deployment')"},
+    O_SET,
+    CLI_DEPLOY_OPTS,
     {NULL, NULL, NULL}};
 
 static const cli_opt check_opts[] = {O_SET, {NULL, NULL, NULL}};
@@ -44,7 +56,13 @@ static const cli_opt report_opts[] = {
     {"--archs", "DIR", "specs for the published-claims section (default DATA/archs)"},
     {NULL, NULL, NULL}};
 
-static const cli_opt probe_opts[] = {{"-o", "PROFILE.yaml", "write the profile there (default: stdout)"}, {NULL, NULL, NULL}};
+static const cli_opt probe_opts[] = {{"-o", "PROFILE.yaml", "write the profile there (default: stdout)"},
+                                     {"--csv", "FILE", "also write the time model's measurements (the CSV `kvsim calibrate` reads)"},
+                                     {NULL, NULL, NULL}};
+
+static const cli_opt calibrate_opts[] = {{"-o", "PROFILE.yaml", "write the profile there (default: stdout)"},
+                                         {"--name", "NAME", "the profile's name (default calibrated-FILE)"},
+                                         {NULL, NULL, NULL}};
 
 #define O_SCALE {"--scale", "S|auto", "divide widths, heads and counts by S (default auto: d_model <= 256)"}
 #define O_LAYERS {"--layers", "N", "keep only the first N layers"}
@@ -69,6 +87,7 @@ static const cli_opt validate_opts[] = {
 const cli_cmd cli_cmds[] = {
     {"cost", cli_cost, "ARCH.yaml", "costs of one architecture, by layer type", cost_opts},
     {"compare", cli_compare, "ARCH.yaml ARCH.yaml ...", "side by side, ratios against the first", cost_opts},
+    {"capacity", cli_capacity, "ARCH.yaml ...", "per GPU weights, KV budget, engine blocks and tokens; sequences per node; decode rate", capacity_opts},
     {"check", cli_check, "SPEC.yaml ...", "load and check specs; print a summary", check_opts},
     {"import", cli_import, "config.json", "a Hugging Face config.json as a spec (cost, compare, check take .json too)", out_opt},
     {"sweep", cli_sweep, "SCENARIO.yaml", "run a scenario's points into SQLite", sweep_opts},
@@ -76,7 +95,8 @@ const cli_cmd cli_cmds[] = {
     {"report", cli_report, "SCENARIO.yaml", "plots (.csv, .gp, .png, .svg) and index.md from a sweep's database", report_opts},
     {"run", cli_run, "ARCH.yaml", "a forward pass through the reference kernels: checksum, time, counters", run_opts},
     {"validate", cli_validate, "ARCH.yaml ...", "reference-kernel counters == the model at edge contexts (exit 1 if not)", validate_opts},
-    {"probe", cli_probe, "", "measure this CPU (sgemm, bandwidth) as a hardware profile for --hw", probe_opts},
+    {"probe", cli_probe, "", "measure this CPU (sgemm, bandwidth, time-model curves) as a profile for --hw", probe_opts},
+    {"calibrate", cli_calibrate, "MEASUREMENTS.csv", "fit the time model's curves from measured operation times", calibrate_opts},
     {"help", cli_help, "[COMMAND|spec]", "this list, a command's options, or every spec field", NULL},
     {"version", cli_version, "", "print the version", NULL},
     {NULL, NULL, NULL, NULL, NULL}};

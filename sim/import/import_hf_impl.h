@@ -79,6 +79,7 @@ typedef struct {
     u64 d_ff;          /* dense width, or routed expert width */
     u64 experts, top_k, shared, shared_d_ff;
     bool hash;
+    bool gelu;         /* act: gelu_tanh (hidden_activation gelu_pytorch_tanh) */
 } ffn_desc;
 
 /* The model-wide FFN: index of the most common descriptor (ties: lowest). */

@@ -172,7 +172,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         for (u64 j = 0; j < di; j++) mean += kt[j];
         mean /= (float)di;
         for (u64 j = 0; j < di; j++) var += (kt[j] - mean) * (kt[j] - mean);
-        float rs = 1.0f / sqrtf(var / (float)di + KERN_NORM_EPS);
+        float rs = 1.0f / sqrtf(var / (float)di + L->eps);
         for (u64 j = 0; j < di; j++) kt[j] = (kt[j] - mean) * rs * w->kn->data[j] + w->kb->data[j];
     }
     /* Keys and latents visible to this step: the step's own rows in a

@@ -22,6 +22,7 @@ static const field_def fields[] = {
     FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table, no router"),
     FFIELD_S("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)", SC_DIV, router_mlp),
     FFIELD("skip_route", F_BOOL, skip_route, 0, 0, false, "", "router has one extra 'skip' output"),
+    FFIELD("act", F_CHOICE, act, 0, 0, false, "silu|gelu_tanh", "experts' activation (default silu; gelu_tanh: Gemma's gelu_pytorch_tanh)"),
     {0},
 };
 

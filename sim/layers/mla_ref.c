@@ -62,7 +62,7 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
     if (rq) {
         ref_mm(L, FL_PROJ, lin, w->wq_a, x, n, cq, false);
         ref_read(L, w->q_norm);
-        for (u64 t = 0; t < n; t++) kern_rmsnorm(c, FL_OTHER, cq + t * rq, w->q_norm->data, cq + t * rq, rq);
+        for (u64 t = 0; t < n; t++) kern_rmsnorm(c, FL_OTHER, cq + t * rq, w->q_norm->data, cq + t * rq, rq, L->eps);
         ref_mm(L, FL_PROJ, lin, w->wq_b, cq, n, q, false);
     } else {
         ref_mm(L, FL_PROJ, lin, w->wq, x, n, q, false);
@@ -72,9 +72,9 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
     for (u64 t = 0; t < n; t++) {
         u64 pos = s->T0 + t;
         float *row = rows + t * (r + p);
-        kern_rmsnorm(c, FL_OTHER, row, w->kv_norm->data, row, r);
-        kern_rope(c, row + r, p, pos, false);
-        for (u64 h = 0; h < H; h++) kern_rope(c, q + (t * H + h) * (np + p) + np, p, pos, false);
+        kern_rmsnorm(c, FL_OTHER, row, w->kv_norm->data, row, r, L->eps);
+        kern_rope(c, &L->rope, row + r, p, pos, false);
+        for (u64 h = 0; h < H; h++) kern_rope(c, &L->rope, q + (t * H + h) * (np + p) + np, p, pos, false);
     }
     return SIM_OK;
 }

@@ -37,6 +37,10 @@ typedef struct {
     bool out_gate;       /* per-head sigmoid gate on the output (Laguna) */
     bool k_eq_v;         /* one tensor serves as K and V (half the cache) */
     bool sink;           /* learnable per-head softmax sink logit */
+    u64 rope_theta;      /* this kind's own RoPE base (Gemma 4 full layers: 1000000), 0 = the model's */
+    bool rope_proportional; /* Gemma 4's proportional RoPE: rope_dim/2 pairs spanning the head (kern.h) */
+    bool v_norm;         /* RMSNorm without weight on each value head (Gemma 4) */
+    bool unit_scale;     /* scores not scaled by 1/sqrt(head_dim) (Gemma 4: scaling 1.0, q/k normed) */
     /* MLA / DSA */
     u64 q_lora_rank;     /* query down-projection rank, 0 = full-rank wq */
     u64 kv_lora_rank;    /* compressed KV latent, e.g. 512 */
@@ -60,6 +64,8 @@ typedef struct {
     int kv_from;         /* layer whose cache this layer reads; -1 = owns its cache */
 } attn_cfg;
 
+enum { FFN_ACT_SILU, FFN_ACT_GELU_TANH };   /* ffn_cfg.act, in `act:` order "silu|gelu_tanh" */
+
 /* MLA's two executions (README, counting conventions): absorbed = MQA over
  * the latent (W_UK into the query, W_UV after attention); expanded = K and V
  * expanded from the latent (wkv_b per key row). AUTO: MLA expanded in
@@ -79,6 +85,7 @@ typedef struct {
     bool hash;           /* hash-routed (token id -> experts table, no router matmul) */
     u64 router_mlp;      /* MLP router hidden width (ZAYA1), 0 = linear router */
     bool skip_route;     /* router has one extra "skip" output (ZAYA1) */
+    u64 act;             /* activation: FFN_ACT_SILU (default) or FFN_ACT_GELU_TANH (Gemma) */
 } ffn_cfg;
 
 typedef struct {
@@ -141,6 +148,8 @@ typedef struct {
     bool tie_embeddings;
     rope_cfg rope;           /* `rope:` (theta default 10000, no scaling) */
     double norm_eps;         /* RMSNorm epsilon (`norm_eps:`, default 1e-6) */
+    bool embed_scale;        /* embeddings times sqrt(d_model) (`embed_scale:`, Gemma) */
+    double logit_softcap;    /* logits = cap tanh(logits / cap) (`logit_softcap:`, Gemma 4: 30), 0 = none */
     ple_cfg ple;             /* per-layer embeddings (ple.type NULL: none) */
     u64 hc_streams;          /* mHC streams if any layer uses mHC (for the head unit) */
     fmt kv_default;          /* kv_dtype */
@@ -152,6 +161,12 @@ typedef struct {
     int n_formats;
     fmt formats[SPEC_MAX_FORMATS];
     layer_spec *layer;       /* n_layers entries (owned) */
+    /* cost_eval's packed view of each layer (its row and its same-cost
+     * layer in 8 bytes, not two cache lines of layer_spec), set by spec_load
+     * with same_cost_as; brief_n = the layers it covers (0 = not set: cost_eval
+     * reads layer[] instead). */
+    u64 brief_n;
+    struct { short kind, shared_kv; int same_cost_as; } brief[SPEC_MAX_LAYERS];
 } model_spec;
 
 /* Load and check a spec, applying `n_sets` "PATH=VALUE" overrides first.

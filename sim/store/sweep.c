@@ -39,6 +39,7 @@ int sweep_variants(const scenario *s, variant **out, int *n_out, sim_err *e)
         for (int x = 0; x < s->n_axes; x++) {
             applies[x] = s->axis[x].n_archs == 0;
             for (int k = 0; k < s->axis[x].n_archs; k++) applies[x] |= !strcmp(s->axis[x].arch[k], base.name);
+            applies[x] &= !scenario_deploy_path(s->axis[x].path);   /* deployments only (capacity plots) */
         }
         spec_free(&base);
         /* The spec as written comes first (params ""); then either each
@@ -199,7 +200,7 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
                     if (has) {
                         st->reused++;
                     } else {
-                        cost_query q = {.T = s->ctx[c], .B = s->batch[b], .phase = s->phases[p]};
+                        cost_query q = {.T = s->ctx[c], .B = s->batch[b], .phase = s->phases[p], .rows_only = true};   /* rows only: no per-layer costs are stored */
                         cost_result r;
                         sim_err ce;
                         point_meta pm = {key, s->name, v[i].hash, v[i].m.name, v[i].params,
