@@ -254,6 +254,57 @@ static void ffn_res(void)
     spec_free(&M);
 }
 
+/* DeepSeek V3 routing (issue 12 item 2; inference/model.py Gate). */
+static void moe_deepseek(void)
+{
+    /* d 96, 12 experts of 40 in 4 groups, top-3 from 2 groups, sigmoid, x 2.5;
+     * weights: router bf16, bias (small) fp32, experts and linear bf16.
+     * Route FLOPs per token (ffn_moe.c): 12 (sigmoid 4 + bias add 1) = 60, group
+     * sums 4, normalise 2 adds + 3 divides, scale 3 multiplies: 72.
+     * Softmax router instead: 12 x 5 = 60. Decode OTHER FLOPs of the FFN: route
+     * + combine 2 d k = 576 + activations 5 x 3 x 40 = 600. */
+    const char *y = "name: r\nd_model: 96\nn_layers: 1\nvocab: 50\n"
+                    "weights: {linear: bf16, small: fp32, router: bf16}\n"
+                    "ffn: {type: moe, experts: 12, top_k: 3, d_ff: 40, sigmoid: true, n_group: 4, topk_group: 2, routed_scale: 2.5}\n"
+                    "layers:\n  a: {type: gqa, q_heads: 1, kv_heads: 1, head_dim: 8}\n";
+    if (load(y)) return;
+    CHECK_EQ("moe-ds-route-flops", moe_route_flops(&M.layer[0].ffn), 72);
+    cost_t t = eval_type(&M, 5, 1, PH_DECODE, "a");
+    const char *sets[] = {"ffn={type: none}"};
+    model_spec none;
+    if (load_str(&none, y, sets, 1, &E) == 0) {
+        cost_t a = eval_type(&none, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("moe-ds-other-flops", t.flops[FL_OTHER] - a.flops[FL_OTHER], 72 + 576 + 600);
+        /* stored: experts 12 x 3 x 96 x 40 x 2 B = 276,480; router 96 x 12 x 2 B = 2,304; bias 12 x 4 B = 48 */
+        CHECK_EQ("moe-ds-weight-bytes", t.weight_bytes - a.weight_bytes, 276480 + 2304 + 48);
+        spec_free(&none);
+    }
+    spec_free(&M);
+    /* The rules of the groups, each provoked. */
+    static const char *const bad[][2] = {
+        {"ffn.n_group=5", "must divide experts"},
+        {"ffn.n_group=12", "groups of at least 2"},
+        {"ffn.top_k=7", "fewer than top_k"},
+        {"ffn.topk_group=5", "exceeds n_group"},
+        {"ffn.hash=true", "need a linear router"},
+    };
+    for (int i = 0; i < 5; i++) {
+        model_spec x;
+        const char *s1[] = {bad[i][0]};
+        int rc = load_str(&x, y, s1, 1, &E);
+        char nm[64];
+        snprintf(nm, sizeof nm, "moe-ds-bad-%d", i);
+        CHECK(nm, rc == SIM_EINVAL && strstr(E.msg, bad[i][1]));
+        if (!rc) spec_free(&x);
+    }
+    /* V3: the gate [256, 7168] is bf16 and its bias fp32 (reference Gate: the
+     * weight in the default dtype, the bias torch.float32): 3,670,016 + 1,024 B per MoE layer. */
+    if (spec_load(&M, "archs/deepseek-v3.yaml", NULL, 0, &E)) { printf("%s\n", E.msg); return; }
+    CHECK_EQ("v3-router-bytes", fmt_rate_bytes(&M.weight[WC_ROUTER], 7168ull * 256, &(bool){false}), 3670016);
+    CHECK_EQ("v3-route-flops", moe_route_flops(&M.layer[3].ffn), 256 * 5 + 8 + 23);
+    spec_free(&M);
+}
+
 static void overflow(void)
 {
     /* 1M tokens through the 1.6T-parameter V4-Pro in prefill fits in 64 bits. */
@@ -277,6 +328,7 @@ int main(void)
     csa_hca();
     cca();
     ffn_res();
+    moe_deepseek();
     overflow();
     return check_done("test_cost");
 }

@@ -302,8 +302,8 @@ static int cmd_help_spec(void)
         printf("\n%s type: %s - %s\n", cat[t->cat], t->name, t->summary);
         for (const field_def *f = t->fields; f->key; f++) {
             char range[64] = "";
-            if (f->kind == F_U64) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
-            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : "format",
+            if (f->kind == F_U64 || f->kind == F_REAL) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
+            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : f->kind == F_REAL ? "number" : "format",
                    range, f->unit, *f->unit ? "; " : "", f->help, f->required ? " (required)" : "");
         }
     }

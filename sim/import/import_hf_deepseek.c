@@ -73,7 +73,15 @@ static int read_moe(ictx *c, ffn_desc *moe)
     if (!moe->experts) return SIM_OK;
     if ((rc = ij_u64(c, "num_experts_per_tok", true, &moe->top_k, NULL)) ||
         (rc = ij_u64(c, "moe_intermediate_size", true, &moe->d_ff, NULL)) ||
-        (rc = ij_u64(c, "n_shared_experts", false, &moe->shared, NULL))) return rc;
+        (rc = ij_u64(c, "n_shared_experts", false, &moe->shared, NULL)) ||
+        (rc = ij_u64(c, "n_group", false, &moe->n_group, NULL)) ||
+        (rc = ij_u64(c, "topk_group", false, &moe->topk_group, NULL))) return rc;
+    /* DeepSeek V3 routing (inference/model.py Gate): scoring_func sigmoid,
+     * routed_scaling_factor; hash-routed V4 layers get none of it. */
+    json_t *sf = ij_get(c, "scoring_func"), *rs = ij_get(c, "routed_scaling_factor");
+    moe->sigmoid = sf && json_is_string(sf) && !strcmp(json_string_value(sf), "sigmoid");
+    if (rs && (rc = ij_real(c, rs, "routed_scaling_factor", &moe->routed_scale))) return rc;
+    if (moe->routed_scale == 1) moe->routed_scale = 0;
     return SIM_OK;
 }
 
@@ -136,7 +144,7 @@ int import_deepseek_mla(ictx *c)
     ib_printf(&c->body, "kv_dtype: %s\n", wdt);
     if (block) {
         u64 b = block == 16384 ? 128 : block;
-        ib_printf(&c->body, "weights: {linear: fp8_b%llu, experts: fp8_b%llu, embed: bf16, small: fp32}\n"
+        ib_printf(&c->body, "weights: {linear: fp8_b%llu, experts: fp8_b%llu, embed: bf16, small: fp32, router: bf16}\n"
                   "compute: {linear: fp8, attention: bf16, indexer: fp8}\n", (unsigned long long)b, (unsigned long long)b);
     } else {
         ib_printf(&c->body, "weights: {linear: %s}\n", wdt);
@@ -221,6 +229,9 @@ int import_deepseek_v4(ictx *c)
         goto out;
     if ((rc = moe_layers(c, L, first_dense, 1, &moe, dense_ff, f))) goto out;
     for (u64 i = 0; i < L && i < hash; i++) f[i].hash = f[i].moe;
+    /* V4 scores with sqrtsoftplus (scoring_func), which kvsim does not model
+     * yet: its routed_scaling_factor is left out with it (README, issue 12). */
+    for (u64 i = 0; i < L; i++) f[i].routed_scale = 0;
 
     /* Expert storage: the release ships routed experts as MXFP4 (int8-packed
      * fp4 + e8m0 scales per 32); expert_dtype says so when present. */

@@ -250,6 +250,8 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
  * and o[n, H v] = o_lat[n, H r] W_UV per head (2 r v). */
 void ref_mla_qabs(ref_layer *L, ref_mla *w, const float *q, u64 n, float *qa);
 kern_attn ref_mla_kattn(const ref_layer *L);
+/* MLA / DSA softmax scale: 1/sqrt(nope + rope), times mscale^2 under YaRN. */
+float ref_mla_softmax_scale(const ref_layer *L);
 void ref_mla_out(ref_layer *L, ref_mla *w, const float *ol, u64 n, float *o);
 /* Absorbed attention of one query q[H(np+p)] over the latent rows of src: o[H v]. */
 int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const kern_src *src, float *o, sim_err *e);

@@ -12,7 +12,8 @@
  * q_nope.k_nope + q_pe.k_pe (2H(np+p) per pair), values 2Hv per pair.
  * Decode (absorbed): q_abs = W_UK q_nope (2 np r per head), MQA over the
  * latent rows (scores 2H(r+p), values 2Hr per pair), out = o_lat W_UV
- * (2 r v per head). Both scale scores by 1/sqrt(np+p), so they agree
+ * (2 r v per head). Both scale scores by 1/sqrt(np+p) (times mscale^2
+ * under YaRN, ref_mla_softmax_scale), so they agree
  * (opt.mla_expanded_decode runs decode expanded for the invariant test).
  * RoPE: the last p dims of each q head and the shared k_pe.
  */
@@ -101,12 +102,29 @@ void ref_mla_out(ref_layer *L, ref_mla *w, const float *ol, u64 n, float *o)
                     o + h * v, H * v, false, false);
 }
 
+/* Softmax scale of MLA / DSA scores: 1/sqrt(np + p), and under YaRN
+ * scaling (rope.scaling.type yarn, factor f > 1) times mscale^2 with
+ * mscale = 0.1 m ln f + 1, m = rope.scaling.mscale: DeepSeek's
+ * inference/model.py, MLA.__init__ (HF's DeepseekV3Attention gives the
+ * same with mscale_all_dim = 1, as V3's config.json has). */
+float ref_mla_softmax_scale(const ref_layer *L)
+{
+    const attn_cfg *a = &L->ls->attn;
+    const rope_cfg *rc = &L->M->m->rope;
+    double s = 1.0 / sqrt((double)(a->nope_dim + a->rope_dim));
+    if (rc->scaling == ROPE_SCALE_YARN && rc->factor > 1) {
+        double ms = 0.1 * rc->mscale * log(rc->factor) + 1.0;
+        s *= ms * ms;
+    }
+    return (float)s;
+}
+
 kern_attn ref_mla_kattn(const ref_layer *L)
 {
     const attn_cfg *a = &L->ls->attn;
     u64 r = a->kv_lora_rank, p = a->rope_dim;
     /* MQA over the latent rows: key = the whole row (r + p), value = its first r. */
-    return (kern_attn){a->q_heads, 1, r + p, r, 0, 0, 1.0f / sqrtf((float)(a->nope_dim + p)), NULL,
+    return (kern_attn){a->q_heads, 1, r + p, r, 0, 0, ref_mla_softmax_scale(L), NULL,
                        L->M->m->compute[CC_ATTENTION]};
 }
 
@@ -153,7 +171,7 @@ static int expanded(ref_layer *L, const ref_step *s, const float *q, const float
         lo[t] = (W && P + 1 > W ? P + 1 - W : 0) - base;
         hi[t] = P + 1 - base;
     }
-    kern_attn ka = {H, H, dq, v, 0, H * dq, 1.0f / sqrtf((float)dq), NULL, M->m->compute[CC_ATTENTION]};
+    kern_attn ka = {H, H, dq, v, 0, H * dq, ref_mla_softmax_scale(L), NULL, M->m->compute[CC_ATTENTION]};
     kern_src src = {.x = KV, .ld = rw};
     float *work = REF_WORK(M, kern_attn_causal_work(&ka, n, lo, hi, 1));
     if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");

@@ -136,5 +136,6 @@ u64 cc_queries(const cost_ctx *c);
 #define FLOPS_ACT       5   /* gated activation: silu/gelu (4) + gate multiply (1) */
 #define FLOPS_ROPE      3   /* per rotated element: 2 mul + 1 add of a pair, halved */
 #define FLOPS_ADD       1
+#define FLOPS_SIGMOID   4   /* negate, exp, add, divide */
 
 #endif

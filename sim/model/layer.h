@@ -20,7 +20,8 @@
 
 typedef enum { COMP_ATTN, COMP_FFN, COMP_RES, COMP_PLE, COMP_CAT_COUNT } comp_cat;
 extern const char *const comp_cat_name[COMP_CAT_COUNT];   /* "attention", "ffn", ... */
-typedef enum { F_U64, F_BOOL, F_FMT } field_kind;
+/* F_REAL: a double in [min, max] (e.g. a routing scale of 2.5). */
+typedef enum { F_U64, F_BOOL, F_FMT, F_REAL } field_kind;
 
 /* How `--scale S` (spec_scale.h) shrinks a field; 0 stays 0. */
 typedef enum {
@@ -133,6 +134,8 @@ void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_byt
  * (MQA over the latent) execution; `pairs` = (query, key) pairs over the batch. */
 int mla_check(const model_spec *m, const layer_spec *l, sim_err *e);
 u64 mla_entry_elems(const attn_cfg *a);
+/* Router FLOPs per token after the router matmul (ffn_moe.c; the kernel counts the same). */
+u64 moe_route_flops(const ffn_cfg *f);
 void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs);
 
 /* DeepSeek V4 pieces shared by csa, hca and swa4 (attn_v4.c). */

@@ -256,6 +256,8 @@ static int parse_comp(const model_spec *m, const ynode *n, comp_cat cat, void *c
             if ((rc = get_u64(n, f->key, f->min, f->max, true, (u64 *)(void *)p, f->unit, e))) return rc;
         } else if (f->kind == F_BOOL) {
             if ((rc = yt_bool(v, (bool *)(void *)p, e))) return rc;
+        } else if (f->kind == F_REAL) {
+            if ((rc = get_real(n, f->key, (double)f->min, (double)f->max, true, (double *)(void *)p, e))) return rc;
         } else {
             if ((rc = get_fmt(m, v, (fmt *)(void *)p, e))) return rc;
         }
@@ -653,7 +655,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     }
     fmt_from_dtype(&m->weight[WC_LINEAR], DT_BF16);
     const ynode *wm = yt_get(root, "weights");
-    static const char *const wk[] = {"linear", "experts", "embed", "small", "compressor", NULL};
+    static const char *const wk[] = {"linear", "experts", "embed", "small", "compressor", "router", NULL};
     if (wm) {
         if ((rc = want_map(wm, "weights", e)) || (rc = check_keys(wm, wk, "weights", e))) return rc;
         if (yt_get(wm, "linear") && (rc = get_fmt(m, yt_get(wm, "linear"), &m->weight[WC_LINEAR], e))) return rc;
@@ -663,6 +665,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
          * that is a bare dtype, else bf16. */
         if (c == WC_SMALL && fmt_elements(&m->weight[WC_LINEAR])) fmt_from_dtype(&m->weight[c], DT_BF16);
         else if (c == WC_SMALL && m->weight[WC_LINEAR].part[0].scaled) fmt_from_dtype(&m->weight[c], DT_BF16);
+        else if (c == WC_ROUTER) m->weight[c] = m->weight[WC_SMALL];
         else m->weight[c] = m->weight[WC_LINEAR];
         if (wm && yt_get(wm, wk[c]) && (rc = get_fmt(m, yt_get(wm, wk[c]), &m->weight[c], e))) return rc;
     }

@@ -70,6 +70,14 @@ typedef struct {
     bool hash;           /* hash-routed (token id -> experts table, no router matmul) */
     u64 router_mlp;      /* MLP router hidden width (ZAYA1), 0 = linear router */
     bool skip_route;     /* router has one extra "skip" output (ZAYA1) */
+    /* DeepSeek V3 routing (inference/model.py Gate): sigmoid scores, the
+     * selection bias added for choosing only, group-limited top-k (the
+     * topk_group of n_group groups with the largest sum of their two best
+     * biased scores), the chosen sigmoids normalised and times routed_scale. */
+    bool sigmoid;        /* sigmoid router scores (default: softmax) */
+    u64 n_group;         /* expert groups (0 or 1: no group limit), e.g. 8 */
+    u64 topk_group;      /* groups a token may choose from, e.g. 4 */
+    double routed_scale; /* routed_scaling_factor (0 = 1), e.g. 2.5 */
 } ffn_cfg;
 
 typedef struct {
@@ -114,7 +122,9 @@ typedef struct {
 } rope_cfg;
 
 /* Weight storage classes: each parameter is stored in one of these formats. */
-typedef enum { WC_LINEAR, WC_EXPERT, WC_EMBED, WC_SMALL, WC_COMPRESSOR, WC_COUNT } wclass;
+/* WC_ROUTER: MoE router matrices (default: the `small` format; DeepSeek V3
+ * keeps its gate in bf16 and the selection bias, a `small` vector, in fp32). */
+typedef enum { WC_LINEAR, WC_EXPERT, WC_EMBED, WC_SMALL, WC_COMPRESSOR, WC_ROUTER, WC_COUNT } wclass;
 /* Compute classes: each FLOP is executed in one of these dtypes. */
 typedef enum { CC_LINEAR, CC_ATTENTION, CC_INDEXER, CC_COUNT } cclass;
 
