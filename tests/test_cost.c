@@ -127,26 +127,39 @@ static void mla(void)
 
 static void dsa(void)
 {
-    /* MLA dims as above + indexer Hi = 5, di = 6, top-k 4; T = 9, B = 1, decode.
-     * indexer pairs: 10 (all tokens incl. the new one); 10 x 5 x (2*6 + 3) = 750
-     * indexer projections: 2 x (24*5*6 + 64*6 + 64*5) = 2 x 1424 = 2,848
+    /* MLA dims as above + indexer Hi = 5, di = 8, top-k 4; T = 9, B = 1, decode.
+     * indexer pairs: 10 (all tokens incl. the new one); 10 x 5 x (2*8 + 3) = 950
+     * indexer projections: 2 x (24*5*8 + 64*8 + 64*5) = 2 x 1792 = 3,584
+     * per token (issue 12 item 3): Hadamard of 5 queries + 1 key, 6 x (8 log2 8
+     * + 8) = 192; head weights 5 x 2 = 10 (no fp8: compute.indexer bf16)
      * core: min(10, 4) = 4 latents: 4 x 3 x 2(20+4+20) = 1,056 */
     const char *y = "name: d\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
                     "layers:\n  a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
-                    " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4}\n";
+                    " v_head_dim: 10, index_heads: 5, index_head_dim: 8, index_topk: 4}\n";
     if (load(y)) return;
     cost_t t = eval_type(&M, 9, 1, PH_DECODE, "a");
-    CHECK_EQ("dsa-decode-index", t.flops[FL_INDEX], 750 + 2848);
+    CHECK_EQ("dsa-decode-index", t.flops[FL_INDEX], 950 + 3584 + 192 + 10);
     CHECK_EQ("dsa-decode-attn", t.flops[FL_ATTN], 1056);
-    /* cache: 9 x (48 latent + 12 index) = 540 */
-    CHECK_EQ("dsa-kv", t.kv_bytes, 540);
+    /* cache: 9 x (48 latent + 16 index) = 576 */
+    CHECK_EQ("dsa-kv", t.kv_bytes, 576);
     /* top-k above the tokens seen: T = 2 sees 3 < 4 latents. */
     CHECK_EQ("dsa-topk-above-T", eval_type(&M, 2, 1, PH_DECODE, "a").flops[FL_ATTN], 3 * 3 * 88);
     /* prefill T = 9: core pairs sum min(u, 4) = 1+2+3+4+5*4 = 30; indexer pairs 45 */
     t = eval_type(&M, 9, 1, PH_PREFILL, "a");
     CHECK_EQ("dsa-prefill-attn", t.flops[FL_ATTN], 30 * 3 * 88);
-    CHECK_EQ("dsa-prefill-index", t.flops[FL_INDEX], 45 * 5 * 15 + 9 * 2848);
+    CHECK_EQ("dsa-prefill-index", t.flops[FL_INDEX], 45 * 5 * 19 + 9 * (3584 + 192 + 10));
     spec_free(&M);
+    /* compute.indexer fp8: act_quant of 6 vectors 6 x (2*8 + 2) = 108, the key
+     * scale once per pair 10, head weights 5 x 3 = 15; RoPE (FL_OTHER) 6 x 4 x 3 = 72. */
+    const char *sets[] = {"compute={indexer: fp8}"};
+    model_spec q8;
+    if (load_str(&q8, y, sets, 1, &E)) { printf("%s\n", E.msg); return; }
+    t = eval_type(&q8, 9, 1, PH_DECODE, "a");
+    CHECK_EQ("dsa-decode-index-fp8", t.flops[FL_INDEX], 950 + 3584 + 192 + 108 + 10 + 15);
+    spec_free(&q8);
+    /* the Hadamard rotation needs a power-of-two index_head_dim */
+    const char *s6[] = {"layers.a.index_head_dim=12"};
+    CHECK("dsa-bad-index-dim", load_str(&q8, y, s6, 1, &E) == SIM_EINVAL && strstr(E.msg, "power of two"));
 }
 
 static void csa_hca(void)

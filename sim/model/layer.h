@@ -134,6 +134,8 @@ void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_byt
  * (MQA over the latent) execution; `pairs` = (query, key) pairs over the batch. */
 int mla_check(const model_spec *m, const layer_spec *l, sim_err *e);
 u64 mla_entry_elems(const attn_cfg *a);
+/* DSA's indexer quantises q and k to fp8 (act_quant) when compute.indexer is fp8 (dsa.c). */
+bool dsa_index_fp8(const model_spec *m);
 /* Router FLOPs per token after the router matmul (ffn_moe.c; the kernel counts the same). */
 u64 moe_route_flops(const ffn_cfg *f);
 void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs);
