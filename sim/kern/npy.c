@@ -80,6 +80,22 @@ static void json_u(FILE *f, const char *k, u64 v, bool comma)
     fprintf(f, "\"%s\": %llu%s", k, (unsigned long long)v, comma ? ", " : "");
 }
 
+/* Every field of a component's table as "key": value (formats by name),
+ * in an object named `obj`: the whole layer for an independent reader. */
+static void json_fields(FILE *f, const char *obj, const comp_type *t, const void *cfg)
+{
+    fprintf(f, "\"%s\": {", obj);
+    for (const field_def *d = t ? t->fields : NULL; d && d->key; d++) {
+        const char *p = (const char *)cfg + d->off;
+        fprintf(f, "%s\"%s\": ", d == t->fields ? "" : ", ", d->key);
+        if (d->kind == F_U64) fprintf(f, "%llu", (unsigned long long)*(const u64 *)(const void *)p);
+        else if (d->kind == F_BOOL) fprintf(f, "%s", *(const bool *)(const void *)p ? "true" : "false");
+        else if (d->kind == F_REAL) fprintf(f, "%.17g", *(const double *)(const void *)p);
+        else fprintf(f, "\"%s\"", ((const fmt *)(const void *)p)->name);
+    }
+    fprintf(f, "}, ");
+}
+
 static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
 {
     const model_spec *m = M->m;
@@ -111,6 +127,9 @@ static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
         json_u(f, "nope_dim", a->nope_dim, true);
         fprintf(f, "\"kv_from\": %d, \"qk_norm\": %s, \"k_eq_v\": %s, \"kv_format\": \"%s\", ", a->kv_from,
                 a->qk_norm ? "true" : "false", a->k_eq_v ? "true" : "false", a->kv_fmt.name);
+        json_fields(f, "attn_fields", a->type, a);
+        json_fields(f, "ffn_fields", L->ffn.type, &L->ffn);
+        json_fields(f, "res_fields", L->res.type, &L->res);
         json_u(f, "d_ff", L->ffn.d_ff, false);
         fprintf(f, "}%s\n", i + 1 < m->n_layers ? "," : "");
     }

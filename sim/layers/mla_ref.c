@@ -15,7 +15,9 @@
  * (2 r v per head). Both scale scores by 1/sqrt(np+p) (times mscale^2
  * under YaRN, ref_mla_softmax_scale), so they agree
  * (opt.mla_expanded_decode runs decode expanded for the invariant test).
- * RoPE: the last p dims of each q head and the shared k_pe.
+ * RoPE: the last p dims of each q head and the shared k_pe, rotating
+ * adjacent pairs (x[2i], x[2i+1]) by frequency i: the interleaved layout of
+ * DeepSeek's apply_rotary_emb (view_as_complex), mla_rope.
  */
 #include "ref.h"
 #include "kern.h"
@@ -49,6 +51,17 @@ int ref_mla_init(ref_layer *L, ref_mla *w, sim_err *e)
     return ref_cache_bind(L, 0, &a->kv_fmt, r + p, e);
 }
 
+/* RoPE of p (even, <= MLA_ROPE_MAX: mla_check) interleaved dims: gathered
+ * into kern_rope's half layout (pair i = (x[2i], x[2i+1]) -> (y[i],
+ * y[i + p/2])), rotated, scattered back. Counted by kern_rope. */
+static void mla_rope(cost_t *c, float *x, u64 p, u64 pos)
+{
+    float y[MLA_ROPE_MAX];
+    for (u64 i = 0; i < p / 2; i++) { y[i] = x[2 * i]; y[i + p / 2] = x[2 * i + 1]; }
+    kern_rope(c, y, p, pos, false);
+    for (u64 i = 0; i < p / 2; i++) { x[2 * i] = y[i]; x[2 * i + 1] = y[i + p / 2]; }
+}
+
 int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x, float *q, float *cq, float *rows, sim_err *e)
 {
     ref_model *M = L->M;
@@ -71,8 +84,8 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
         u64 pos = s->T0 + t;
         float *row = rows + t * (r + p);
         kern_rmsnorm(c, FL_OTHER, row, w->kv_norm->data, row, r);
-        kern_rope(c, row + r, p, pos, false);
-        for (u64 h = 0; h < H; h++) kern_rope(c, q + (t * H + h) * (np + p) + np, p, pos, false);
+        mla_rope(c, row + r, p, pos);
+        for (u64 h = 0; h < H; h++) mla_rope(c, q + (t * H + h) * (np + p) + np, p, pos);
     }
     return SIM_OK;
 }

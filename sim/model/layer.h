@@ -132,6 +132,7 @@ void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_byt
 
 /* MLA pieces reused by DSA (attn_mla.c). `absorbed` selects the decode-style
  * (MQA over the latent) execution; `pairs` = (query, key) pairs over the batch. */
+#define MLA_ROPE_MAX 1024   /* rope_dim bound of MLA / DSA (the kernels' pair buffer) */
 int mla_check(const model_spec *m, const layer_spec *l, sim_err *e);
 u64 mla_entry_elems(const attn_cfg *a);
 /* DSA's indexer quantises q and k to fp8 (act_quant) when compute.indexer is fp8 (dsa.c). */
