@@ -110,6 +110,8 @@ static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
     json_u(f, "hc_streams", m->hc_streams, true);
     json_u(f, "ple_dim", m->ple.dim, true);
     json_u(f, "seed", M->seed, true);
+    /* fp8 here: DSA's indexer quantises q and k (dsa_index_fp8) */
+    fprintf(f, "\"compute_indexer\": \"%s\", ", dsa_index_fp8(m) ? "fp8" : dtype_table[m->compute[CC_INDEXER]].name);
     fprintf(f, "\"tie_embeddings\": %s, \"rope_theta\": 10000.0, \"norm_eps\": 1e-6,\n \"layers\": [\n",
             m->tie_embeddings ? "true" : "false");
     for (u64 i = 0; i < m->n_layers; i++) {
