@@ -119,5 +119,15 @@ has probe-roofline "roofline on probe-" out
 expect check-archs 0 "$K" check archs/*.yaml
 [ "$(grep -c '^ok ' "$t/out")" = "$(ls archs/*.yaml | wc -l)" ] && ok check-all-ok || bad check-all-ok "$(cat "$t/out")"
 
+# import: a bad field value is an error naming the JSON field (exit 2, nothing
+# written); a quantized config is priced at its stored bytes (GPTQ int4 g128:
+# tests/test_import.c derives 5,727,854,592 B).
+sed 's/"hidden_size": 4096/"hidden_size": 0/' tests/configs/llama-3-8b.json > "$t/bad.json"
+expect import-bad-field 2 "$K" import "$t/bad.json" -o "$t/bad.yaml"
+has import-bad-field-msg "bad.json: hidden_size: must be a positive integer" err
+[ ! -e "$t/bad.yaml" ] && ok import-bad-field-no-output || bad import-bad-field-no-output "wrote $t/bad.yaml"
+expect import-gptq 0 "$K" cost tests/configs/llama-3-8b-gptq.json --format json
+has import-gptq-bytes '"weight_bytes": 5727854592' out
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

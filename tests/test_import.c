@@ -10,11 +10,30 @@
  *    4 x d with Gemma's post norms; final norm d).
  * 3. Errors: bad JSON (line:col), wrong types, missing fields, unknown
  *    model_type: SIM_EINVAL with the field named.
+ * 4. quantization_config: per method, the exact stored weight bytes of a
+ *    quantized Llama-3-8B (hand derivations below), which modules stay
+ *    unquantized, and bad values.
+ * 5. Every field of every config under tests/configs/, set to bad values
+ *    (0, -1, 1.5, a string, 2^21, 2^41, ...): the import is refused with a
+ *    message "FILE: FIELD: ..." or the spec it writes loads (never a spec the
+ *    loader refuses).
  */
 #include "check.h"
 #include "spec_any.h"
 #include "util.h"
 #include "import_hf.h"
+#include <jansson.h>
+
+/* Import JSON text named `name` and load the spec it writes (warnings in w). */
+static int load_json(model_spec *m, const char *name, const char *text, import_warnings *w, sim_err *e)
+{
+    char *yaml;
+    ynode *root;
+    int rc = import_hf_yaml_text(text, strlen(text), name, &yaml, w, e);
+    if (rc) return rc;
+    if ((rc = yt_load_string(yaml, strlen(yaml), name, &root, e))) { free(yaml); return rc; }
+    return spec_load_tree(m, root, yaml, name, NULL, 0, e);   /* owns yaml */
+}
 
 static int same_cost(const cost_t *a, const cost_t *b)
 {
@@ -79,6 +98,301 @@ static int imp(const char *json, sim_err *e, import_warnings *w)
     int rc = import_hf_yaml_text(json, strlen(json), "t.json", &yaml, w, e);
     free(yaml);
     return rc;
+}
+
+
+/* JSON text of the config at path with `key` of the object at obj_path
+ * (dotted keys; NULL: the top level) set to the JSON value `val`
+ * (malloc'd; NULL val: the key removed). */
+static char *with_field(const char *path, const char *obj_path, const char *key, const char *val)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) return NULL;
+    json_t *obj = root;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", obj_path ? obj_path : "");
+    for (char *k = obj_path ? strtok(buf, ".") : NULL; k && obj; k = strtok(NULL, ".")) obj = json_object_get(obj, k);
+    if (val) json_object_set_new(obj, key, json_loads(val, JSON_DECODE_ANY, &je));
+    else json_object_del(obj, key);
+    char *t = json_dumps(root, JSON_INDENT(1));
+    json_decref(root);
+    return t;
+}
+
+/* Llama-3-8B with a quantization_config: the stored weight bytes and, in
+ * *m (when not NULL), the loaded spec; UINT64_MAX on failure (printed). */
+static u64 quant_bytes(const char *qc, model_spec *keep, import_warnings *w)
+{
+    char *t = with_field("tests/configs/llama-3-8b.json", NULL, "quantization_config", qc);
+    model_spec m;
+    sim_err e;
+    int rc = t ? load_json(&m, "q.json", t, w, &e) : SIM_EINVAL;
+    free(t);
+    if (rc) { printf("  quantized import failed: %s\n", e.msg); return UINT64_MAX; }
+    u64 b = eval_total(&m, 1, 1, PH_DECODE).weight_bytes;
+    if (keep) *keep = m;
+    else spec_free(&m);
+    return b;
+}
+
+/* The import's error message for config text (empty string on success). */
+static const char *import_error(const char *text, sim_err *e)
+{
+    char *yaml = NULL;
+    int rc = import_hf_yaml_text(text, strlen(text), "q.json", &yaml, NULL, e);
+    free(yaml);
+    if (!rc) e->msg[0] = 0;
+    return e->msg;
+}
+
+static const char *quant_error(const char *base, const char *qc, sim_err *e)
+{
+    char *t = with_field(base, NULL, "quantization_config", qc);
+    const char *m = t ? import_error(t, e) : "no config";
+    free(t);
+    return m;
+}
+
+static bool has_warning(const import_warnings *w, const char *needle)
+{
+    for (int i = 0; i < w->n; i++)
+        if (strstr(w->msg[i], needle)) return true;
+    return false;
+}
+
+/* 4. quantization_config. Llama-3-8B (archs/llama-3-8b.yaml, derivation in
+ * section 2): linear weights per layer q 16,777,216 + o 16,777,216 + k+v
+ * 8,388,608 + MLP 176,160,768 = 218,103,808, x 32 = 6,979,321,856 (every
+ * matrix a multiple of 16384: the formats below divide it exactly); embed
+ * + head 1,050,673,152 x 2 B (bf16, unquantized) = 2,101,346,304 B; norms
+ * 266,240 x 2 B = 532,480 B. So bytes = 6,979,321,856 x (bytes per weight)
+ * + 2,101,878,784. */
+static void test_quant(void)
+{
+    const u64 lin = 6979321856ull, rest = 2101346304ull + 532480ull;
+    import_warnings w = {0};
+    model_spec m;
+    sim_err e;
+    /* GPTQ int4, group 128 (AutoGPTQ qweight 4 bits, qzeros 4 bits and an
+     * fp16 scale per group): 64 + 0.5 + 2 = 66.5 B per 128 weights ->
+     * 6,979,321,856 x 133 / 256 = 3,625,975,808 -> 5,727,854,592. */
+    CHECK_EQ("quant-gptq-int4-g128", quant_bytes("{\"quant_method\": \"gptq\", \"bits\": 4, \"group_size\": 128, "
+                                                 "\"desc_act\": false, \"sym\": true}", NULL, NULL),
+             lin / 256 * 133 + rest);
+    CHECK_EQ("quant-gptq-int4-g128-value", lin / 256 * 133 + rest, 5727854592ull);
+    /* GPTQ int8, group 128: 128 + 1 (8-bit zero) + 2 = 131 B per 128 ->
+     * 7,142,899,712 -> 9,244,778,496. */
+    CHECK_EQ("quant-gptq-int8-g128", quant_bytes("{\"quant_method\": \"gptq\", \"bits\": 8, \"group_size\": 128}", NULL, NULL),
+             9244778496ull);
+    /* AWQ gemm, int4 g128 (AutoAWQ WQLinear_GEMM: qweight, qzeros 4 bits,
+     * fp16 scales): 66.5 B per 128, as GPTQ: 5,727,854,592. */
+    CHECK_EQ("quant-awq-gemm", quant_bytes("{\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": 128, "
+                                           "\"zero_point\": true, \"version\": \"gemm\"}", NULL, NULL), 5727854592ull);
+    /* AWQ gemv_fast: fp16 scale and fp16 scaled zero per group: 64 + 2 + 2 =
+     * 68 B per 128 -> 3,707,764,736 -> 5,809,643,520. */
+    CHECK_EQ("quant-awq-gemv-fast", quant_bytes("{\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": 128, "
+                                                "\"version\": \"gemv_fast\"}", NULL, NULL), 5809643520ull);
+    /* bitsandbytes nf4 with double quant (blocksize 64: 32 B of codes + a
+     * uint8 absmax; an fp32 absmax per 256 blocks): per 16384 weights
+     * 8192 + 256 + 4 = 8452 B -> 6,979,321,856 / 16384 x 8452 =
+     * 3,600,416,768 -> 5,702,295,552; compute in bnb_4bit_compute_dtype. */
+    u64 b = quant_bytes("{\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, \"bnb_4bit_quant_type\": \"nf4\", "
+                        "\"bnb_4bit_use_double_quant\": true, \"bnb_4bit_compute_dtype\": \"bfloat16\"}", &m, NULL);
+    CHECK_EQ("quant-bnb-nf4-dq", b, 5702295552ull);
+    if (b != UINT64_MAX) {
+        CHECK("quant-bnb-nf4-compute-bf16", m.compute[CC_LINEAR] == DT_BF16);
+        spec_free(&m);
+    }
+    /* Without double quant: 32 + 4 (fp32 absmax) = 36 B per 64 ->
+     * 3,925,868,544 -> 6,027,747,328; compute_dtype absent: fp32
+     * (transformers' default). */
+    b = quant_bytes("{\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, \"bnb_4bit_quant_type\": \"fp4\"}", &m, NULL);
+    CHECK_EQ("quant-bnb-fp4", b, 6027747328ull);
+    if (b != UINT64_MAX) {
+        CHECK("quant-bnb-fp4-compute-fp32", m.compute[CC_LINEAR] == DT_FP32);
+        spec_free(&m);
+    }
+    /* bitsandbytes 8-bit: 1 B a weight (the per-row fp32 SCB is warned
+     * about, not priced) -> 9,081,200,640. */
+    w = (import_warnings){0};
+    CHECK_EQ("quant-bnb-int8", quant_bytes("{\"quant_method\": \"bitsandbytes\", \"load_in_8bit\": true}", NULL, &w),
+             9081200640ull);
+    CHECK("quant-bnb-int8-warns-scb", has_warning(&w, "SCB"));
+    /* fp8, 128 x 128 blocks with an fp32 scale: 16388 B per 16384 ->
+     * 6,981,025,792 -> 9,082,904,576; linear FLOPs in fp8. */
+    b = quant_bytes("{\"quant_method\": \"fp8\", \"activation_scheme\": \"dynamic\", \"weight_block_size\": [128, 128]}", &m, NULL);
+    CHECK_EQ("quant-fp8-block", b, 9082904576ull);
+    if (b != UINT64_MAX) {
+        CHECK("quant-fp8-compute", m.compute[CC_LINEAR] == DT_FP8_E4M3);
+        spec_free(&m);
+    }
+    /* compressed-tensors W4A16, symmetric, group 128, scales in the model's
+     * dtype (bf16), no zero points saved: 64 + 2 = 66 B per 128 ->
+     * 3,598,712,832 -> 5,700,591,616. */
+    static const char ct[] =
+        "{\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\", \"ignore\": [\"lm_head\"], "
+        "\"config_groups\": {\"group_0\": {\"targets\": [\"Linear\"], \"weights\": {\"num_bits\": 4, \"type\": \"int\", "
+        "\"symmetric\": %s, \"strategy\": \"group\", \"group_size\": 128}, \"input_activations\": null}}%s}";
+    char q[1024];
+    snprintf(q, sizeof q, ct, "true", "");
+    CHECK_EQ("quant-ct-w4a16-sym", quant_bytes(q, NULL, NULL), 5700591616ull);
+    /* Asymmetric: + a packed 4-bit zero point per group: 66.5 B per 128 ->
+     * 5,727,854,592. */
+    snprintf(q, sizeof q, ct, "false", "");
+    CHECK_EQ("quant-ct-w4a16-asym", quant_bytes(q, NULL, NULL), 5727854592ull);
+    /* kv_cache_scheme fp8: KV per token 32 x 8 x 128 x 2 x 1 B = 65,536
+     * (bf16: 131,072). */
+    snprintf(q, sizeof q, ct, "true", ", \"kv_cache_scheme\": {\"num_bits\": 8, \"type\": \"float\", \"strategy\": \"tensor\"}");
+    if (quant_bytes(q, &m, NULL) != UINT64_MAX) {
+        CHECK_EQ("quant-ct-kv-fp8", eval_total(&m, 1, 1, PH_DECODE).kv_bytes, 65536);
+        spec_free(&m);
+    }
+    /* Saved before compression (quantization_status frozen): the weights
+     * are dense bf16, 16,060,522,496 B as the unquantized model (section 2:
+     * 8,030,261,248 parameters x 2 B), with a warning. */
+    w = (import_warnings){0};
+    snprintf(q, sizeof q, ct, "true", ", \"quantization_status\": \"frozen\"");
+    CHECK_EQ("quant-ct-frozen-dense", quant_bytes(q, NULL, &w), 16060522496ull);
+    CHECK("quant-ct-frozen-warns", has_warning(&w, "stored dense"));
+    /* NVFP4 (nvfp4-pack-quantized, tensor_group 16: fp4 codes and an fp8
+     * e4m3 scale per 16): 8 + 1 = 9 B per 16 -> 3,925,868,544 ->
+     * 6,027,747,328. */
+    CHECK_EQ("quant-ct-nvfp4", quant_bytes("{\"quant_method\": \"compressed-tensors\", \"format\": \"nvfp4-pack-quantized\", "
+                                           "\"ignore\": [\"lm_head\"], \"config_groups\": {\"g\": {\"targets\": [\"Linear\"], "
+                                           "\"weights\": {\"num_bits\": 4, \"type\": \"float\", \"strategy\": \"tensor_group\", "
+                                           "\"group_size\": 16}}}}", NULL, NULL), 6027747328ull);
+
+    /* Which modules stay unquantized. A list that splits a class kvsim
+     * prices in one format is an error naming the entry. */
+    CHECK("quant-ignore-split-class",
+          !strcmp(quant_error("tests/configs/llama-3-8b.json", "{\"quant_method\": \"awq\", \"modules_to_not_convert\": "
+                              "[\"self_attn\"]}", &e),
+                  "q.json: quantization_config.modules_to_not_convert[0]: must be a name for all the linear layers or "
+                  "none (kvsim prices each weight class in one format: linear layers, routed experts, lm_head), got "
+                  "\"self_attn\""));
+    snprintf(q, sizeof q, "{\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\", \"ignore\": [], "
+             "\"config_groups\": {\"g\": {\"targets\": [\"Linear\"], \"weights\": {\"num_bits\": 4, \"group_size\": 128}}}}");
+    CHECK("quant-ct-lm-head-quantized", strstr(quant_error("tests/configs/llama-3-8b.json", q, &e),
+                                               "q.json: quantization_config.ignore: must be a list that names lm_head"));
+    CHECK("quant-gptq-block-list-partial",
+          strstr(quant_error("tests/configs/llama-3-8b.json", "{\"quant_method\": \"gptq\", \"modules_in_block_to_quantize\": "
+                             "[[\"self_attn.q_proj\", \"self_attn.k_proj\", \"self_attn.v_proj\"], [\"self_attn.o_proj\"]]}", &e),
+                 "q.json: quantization_config.modules_in_block_to_quantize: must be a list naming every linear matrix"));
+    /* Every linear matrix of the block listed: all quantized, as plain GPTQ
+     * int4 g128 (5,727,854,592); a name listed twice does not stand for
+     * one left out. */
+    CHECK_EQ("quant-gptq-block-list-all",
+             quant_bytes("{\"quant_method\": \"gptq\", \"bits\": 4, \"group_size\": 128, \"modules_in_block_to_quantize\": "
+                         "[[\"self_attn.k_proj\", \"self_attn.v_proj\", \"self_attn.q_proj\"], [\"self_attn.o_proj\"], "
+                         "[\"mlp.up_proj\", \"mlp.gate_proj\"], [\"mlp.down_proj\"]]}", NULL, NULL), 5727854592ull);
+    CHECK("quant-gptq-block-list-repeat",
+          strstr(quant_error("tests/configs/llama-3-8b.json", "{\"quant_method\": \"gptq\", \"modules_in_block_to_quantize\": "
+                             "[[\"self_attn.q_proj\", \"self_attn.q_proj\", \"self_attn.k_proj\", \"self_attn.v_proj\", "
+                             "\"mlp.up_proj\", \"mlp.gate_proj\", \"mlp.down_proj\"]]}", &e),
+                 "modules_in_block_to_quantize: must be a list naming every linear matrix"));
+    /* Qwen3-30B-A3B: routed experts 48 x 128 x 3 x 2048 x 768 =
+     * 28,991,029,248 weights; AWQ with modules_to_not_convert ["experts"]
+     * keeps them bf16; a regex ignore of the routers (compressed-tensors)
+     * silences the router warning that bare targets [Linear] gives. */
+    char *t = with_field("tests/configs/qwen3-30b-a3b.json", NULL, "quantization_config",
+                         "{\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": 128, \"modules_to_not_convert\": [\"experts\"]}");
+    if (t && load_json(&m, "q.json", t, NULL, &e) == 0) {
+        CHECK("quant-moe-experts-kept", m.weight[WC_EXPERT].part[0].dt == DT_BF16 && !m.weight[WC_EXPERT].part[0].scaled &&
+                                            m.weight[WC_LINEAR].part[0].dt == DT_INT4);
+        spec_free(&m);
+    } else {
+        CHECK("quant-moe-experts-kept", false);
+    }
+    free(t);
+    static const char ctm[] =
+        "{\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\", \"ignore\": [\"lm_head\"%s], "
+        "\"config_groups\": {\"g\": {\"targets\": [\"Linear\"], \"weights\": {\"num_bits\": 4, \"group_size\": 128}}}}";
+    for (int k = 0; k < 2; k++) {
+        snprintf(q, sizeof q, ctm, k ? ", \"re:.*mlp[.]gate$\"" : "");
+        t = with_field("tests/configs/qwen3-30b-a3b.json", NULL, "quantization_config", q);
+        w = (import_warnings){0};
+        int rc = t ? load_json(&m, "q.json", t, &w, &e) : 1;
+        CHECK(k ? "quant-ct-router-ignored" : "quant-ct-router-warned",
+              rc == 0 && has_warning(&w, "router") == !k && m.weight[WC_EXPERT].part[0].dt == DT_INT4);
+        if (!rc) spec_free(&m);
+        free(t);
+    }
+    /* Bad values name the field. */
+    CHECK("quant-bad-bits", !strcmp(quant_error("tests/configs/llama-3-8b.json", "{\"quant_method\": \"gptq\", \"bits\": 3}", &e),
+                                    "q.json: quantization_config.bits: must be 4 or 8 (kvsim has no 2- or 3-bit dtype), got 3"));
+    CHECK("quant-bad-group", !strcmp(quant_error("tests/configs/llama-3-8b.json", "{\"quant_method\": \"awq\", \"group_size\": 0}", &e),
+                                     "q.json: quantization_config.group_size: must be a positive integer up to 2^23, or -1, got 0"));
+    CHECK("quant-bad-method", strstr(quant_error("tests/configs/llama-3-8b.json", "{\"quant_method\": \"hqq\"}", &e),
+                                     "q.json: quantization_config.quant_method: must be one of \"fp8\""));
+    CHECK("quant-bad-block", !strcmp(quant_error("tests/configs/llama-3-8b.json", "{\"quant_method\": \"fp8\", "
+                                                 "\"weight_block_size\": [128, -1]}", &e),
+                                     "q.json: quantization_config.weight_block_size[1]: must be a positive integer up to "
+                                     "4096, got -1"));
+    CHECK("quant-not-object", !strcmp(quant_error("tests/configs/llama-3-8b.json", "[1]", &e),
+                                      "q.json: quantization_config: must be an object, got [1]"));
+}
+
+/* 5. Every field set to bad values: refused naming a field, or a spec that
+ * loads. Returns the number of imports tried. */
+static int mutate_config(const char *path, const char *obj_key, const json_t *obj)
+{
+    static const char *const bad[] = {"0", "-1", "3", "1.5", "\"x\"", "2097152", "true", "[1]", "null"};
+    const char *key;
+    json_t *v;
+    int n = 0;
+    json_object_foreach((json_t *)obj, key, v) {
+        if (json_is_object(v) && json_object_size(v) && strcmp(key, "rope_scaling") && strcmp(key, "rope_parameters")) {
+            char sub[256];
+            snprintf(sub, sizeof sub, "%s%s%s", obj_key ? obj_key : "", obj_key ? "." : "", key);
+            n += mutate_config(path, sub, v);   /* text_config, quantization_config and its groups */
+        }
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            char *t = with_field(path, obj_key, key, bad[i]);
+            char *yaml = NULL, name[300];
+            sim_err e;
+            snprintf(name, sizeof name, "%s %s%s%s=%s", path, obj_key ? obj_key : "", obj_key ? "." : "", key, bad[i]);
+            int rc = t ? import_hf_yaml_text(t, strlen(t), "m.json", &yaml, NULL, &e) : SIM_ENOMEM;
+            free(t);
+            n++;
+            if (rc) {
+                /* "m.json: FIELD: ...", FIELD a JSON path (no YAML position). */
+                const char *f = strncmp(e.msg, "m.json: ", 8) ? NULL : e.msg + 8;
+                bool ok = rc == SIM_EINVAL && f && strchr(f, ':') && !strstr(e.msg, "<import>");
+                if (!ok) { printf("  %s: %s\n", name, e.msg); CHECK("mutate-error-names-field", false); }
+                continue;
+            }
+            ynode *root;
+            model_spec m;
+            rc = yt_load_string(yaml, strlen(yaml), "<import>", &root, &e);
+            if (rc) free(yaml);
+            else rc = spec_load_tree(&m, root, yaml, "<import>", NULL, 0, &e);
+            if (rc) { printf("  %s: imported, but the spec does not load: %s\n", name, e.msg); CHECK("mutate-spec-loads", false); }
+            else spec_free(&m);
+        }
+    }
+    return n;
+}
+
+static void test_mutations(void)
+{
+    static const char *const configs[] = {
+        "deepseek-v2-lite", "deepseek-v3.2-exp", "deepseek-v3", "deepseek-v4-flash", "deepseek-v4-pro", "gemma-2-9b-it",
+        "gemma-3-4b-it", "gemma-3n-e2b", "gemma-4-e2b", "gemma-4-e4b", "llama-3-8b", "mistral-7b-v0.1", "mixtral-8x7b",
+        "qwen1.5-moe-a2.7b", "qwen2-7b", "qwen3-30b-a3b", "qwen3-8b", "llama-3-8b-gptq", "llama-3-8b-bnb-nf4",
+        "mixtral-8x7b-awq", "qwen3-30b-a3b-w4a16"};
+    int before = check_fail, n = 0;
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        char path[200];
+        json_error_t je;
+        snprintf(path, sizeof path, "tests/configs/%s.json", configs[i]);
+        json_t *root = json_load_file(path, 0, &je);
+        if (!root) { CHECK("mutate-load", false); continue; }
+        n += mutate_config(path, NULL, root);
+        json_decref(root);
+    }
+    printf("  mutate: %d imports of bad values\n", n);
+    CHECK("mutate-every-field", n > 1000 && check_fail == before);
 }
 
 int main(void)
@@ -181,23 +495,26 @@ int main(void)
     CHECK("import-err-syntax", rc == SIM_EINVAL && strstr(e.msg, "t.json:3:"));
     rc = imp("{\"model_type\": \"llama\", \"hidden_size\": \"4096\", \"num_hidden_layers\": 2, \"vocab_size\": 10, "
              "\"num_attention_heads\": 4, \"intermediate_size\": 8}", &e, NULL);
-    CHECK("import-err-type", rc == SIM_EINVAL && strstr(e.msg, "'hidden_size'") && strstr(e.msg, "\"4096\""));
+    CHECK("import-err-type", rc == SIM_EINVAL && !strcmp(e.msg, "t.json: hidden_size: must be a positive integer up to "
+                                                         "1048576, got \"4096\""));
     rc = imp("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10, "
              "\"intermediate_size\": 8}", &e, NULL);
-    CHECK("import-err-missing", rc == SIM_EINVAL && strstr(e.msg, "'num_attention_heads'"));
+    CHECK("import-err-missing", rc == SIM_EINVAL && strstr(e.msg, "t.json: num_attention_heads: missing"));
     rc = imp("{\"model_type\": \"gemma3\", \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": 8}}", &e, NULL);
-    CHECK("import-err-missing-nested", rc == SIM_EINVAL && strstr(e.msg, "'text_config.num_hidden_layers'"));
+    CHECK("import-err-missing-nested", rc == SIM_EINVAL && strstr(e.msg, "t.json: text_config.num_hidden_layers: missing"));
     rc = imp("{\"model_type\": \"llama4_text\", \"hidden_size\": 64}", &e, NULL);
-    CHECK("import-err-model-type", rc == SIM_EINVAL && strstr(e.msg, "'model_type'") && strstr(e.msg, "llama4_text"));
+    CHECK("import-err-model-type", rc == SIM_EINVAL && strstr(e.msg, "t.json: model_type: must be") && strstr(e.msg, "got \"llama4_text\""));
     rc = imp("{\"hidden_size\": 64}", &e, NULL);
-    CHECK("import-err-no-model-type", rc == SIM_EINVAL && strstr(e.msg, "'model_type'"));
+    CHECK("import-err-no-model-type", rc == SIM_EINVAL && strstr(e.msg, "t.json: model_type: missing"));
     rc = imp("[1, 2]", &e, NULL);
     CHECK("import-err-not-object", rc == SIM_EINVAL);
     rc = imp("{\"model_type\": \"deepseek_v4\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10, "
              "\"num_attention_heads\": 4, \"head_dim\": 32, \"qk_rope_head_dim\": 8, \"q_lora_rank\": 16, \"o_groups\": 2, "
              "\"o_lora_rank\": 8, \"sliding_window\": 4, \"hc_mult\": 4, \"hc_sinkhorn_iters\": 3, "
-             "\"compress_ratios\": [4, 16]}", &e, NULL);
-    CHECK("import-err-ratio", rc == SIM_EINVAL && strstr(e.msg, "compress_ratios"));
+             "\"compress_ratios\": [4, 16], \"quantization_config\": {\"quant_method\": \"fp8\", "
+             "\"weight_block_size\": [128, 128]}}", &e, NULL);
+    CHECK("import-err-ratio", rc == SIM_EINVAL && !strcmp(e.msg, "t.json: compress_ratios[1]: must be 0 (sliding window "
+                                                         "only), 4 (CSA) or 128 (HCA), got 16"));
     sim_err ee;
     model_spec m;
     CHECK("import-err-eio", spec_load_any(&m, "tests/configs/no-such.json", NULL, 0, &ee) == SIM_EIO);
@@ -222,5 +539,52 @@ int main(void)
     rc = import_hf_yaml_text(j, strlen(j), "q.json", &yaml, &w2, &e);
     CHECK("import-head-dim-kept", rc == 0 && w2.n == 0 && strstr(yaml, "head_dim: 40") && !strstr(yaml, "derived"));
     free(yaml);
+
+    /* Bad field values: an error naming the JSON field, never a spec that
+     * does not load (the brief's hidden_size 0, negative, fraction, string). */
+    static const char *const hs[][2] = {
+        {"0", "q.json: hidden_size: must be a positive integer up to 1048576, got 0"},
+        {"-4096", "q.json: hidden_size: must be a positive integer up to 1048576, got -4096"},
+        {"4096.5", "q.json: hidden_size: must be a positive integer up to 1048576, got 4096.5"},
+        {"[4096]", "q.json: hidden_size: must be a positive integer up to 1048576, got [4096]"},
+        {"2097152", "q.json: hidden_size: must be a positive integer up to 1048576, got 2097152"}};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+        char *t = with_field("tests/configs/llama-3-8b.json", NULL, "hidden_size", hs[i][1] ? hs[i][0] : NULL);
+        char nm[64];
+        snprintf(nm, sizeof nm, "import-bad-hidden-size-%zu", i);
+        CHECK(nm, t && !strcmp(import_error(t, &e), hs[i][1]));
+        free(t);
+    }
+    static const char *const other[][4] = {
+        {"num_key_value_heads", "3", NULL, "q.json: num_key_value_heads: must be a divisor of num_attention_heads = 32, got 3"},
+        {"num_attention_heads", "0", NULL, "q.json: num_attention_heads: must be a positive integer up to 65536, got 0"},
+        {"intermediate_size", "\"14336\"", NULL, "q.json: intermediate_size: must be a positive integer up to 1048576, got \"14336\""},
+        {"num_hidden_layers", "5000", NULL, "q.json: num_hidden_layers: must be a positive integer up to 4096, got 5000"},
+        {"tie_word_embeddings", "1", NULL, "q.json: tie_word_embeddings: must be true or false, got 1"},
+        {"torch_dtype", "\"int8\"", NULL, "q.json: torch_dtype: must be \"bfloat16\", \"float16\" or \"float32\", got \"int8\""},
+        {"head_dim", "0", NULL, "q.json: head_dim: must be a positive integer up to 1048576, got 0"}};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        char *t = with_field("tests/configs/llama-3-8b.json", NULL, other[i][0], other[i][1]);
+        char nm[64];
+        snprintf(nm, sizeof nm, "import-bad-%s", other[i][0]);
+        CHECK(nm, t && !strcmp(import_error(t, &e), other[i][3]));
+        if (t && strcmp(e.msg, other[i][3])) printf("  got: %s\n", e.msg);
+        free(t);
+    }
+    char *t = with_field("tests/configs/gemma-4-e2b.json", "text_config", "sliding_window", "0");
+    CHECK("import-bad-nested", t && !strcmp(import_error(t, &e), "q.json: text_config.sliding_window: must be a positive "
+                                                                 "integer up to 1099511627776, got 0"));
+    free(t);
+    t = with_field("tests/configs/qwen3-30b-a3b.json", NULL, "mlp_only_layers", "\"x\"");
+    CHECK("import-bad-mlp-only-layers", t && !strcmp(import_error(t, &e), "q.json: mlp_only_layers: must be a list of "
+                                                                          "layer indices, got \"x\""));
+    free(t);
+    t = with_field("tests/configs/gemma-4-e2b.json", "text_config", "num_kv_shared_layers", "34");
+    CHECK("import-bad-sharing-source", t && strstr(import_error(t, &e), "q.json: text_config.num_kv_shared_layers: must be "
+                                                                         "small enough that every shared layer has an earlier"));
+    free(t);
+
+    test_quant();
+    test_mutations();
     return check_done("test_import");
 }

@@ -85,81 +85,116 @@ json_t *ij_get(ictx *c, const char *key)
     return v && !json_is_null(v) ? v : NULL;
 }
 
-static const char *type_name(const json_t *v)
+/* A JSON value as short text for messages: `0`, `-3`, `1.5`, `"4096"`,
+ * `[1, 2]`, `true` (long texts end in "..."). */
+static void value_text(const json_t *v, char *out, size_t len)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "a list";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "a whole number";
-    case JSON_REAL: return "a number with a fraction";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
+    char *t = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    const char *s = v ? (t ? t : "?") : "null";
+    size_t n = strlen(s);
+    if (n < len) snprintf(out, len, "%s", s);
+    else snprintf(out, len, "%.*s...", (int)(len - 4), s);
+    free(t);
 }
 
-int ij_u64(ictx *c, const char *key, bool required, u64 *out, bool *has)
+static int bad_va(ictx *c, const char *path, const json_t *v, const char *want, va_list ap)
+{
+    char w[400], val[64];
+    vsnprintf(w, sizeof w, want, ap);
+    value_text(v, val, sizeof val);
+    return sim_fail(c->e, SIM_EINVAL, "%s: %s: must be %s, got %s", c->src, path, w, val);
+}
+
+int ij_bad(ictx *c, const char *path, const json_t *v, const char *want, ...)
+{
+    va_list ap;
+    va_start(ap, want);
+    int rc = bad_va(c, path, v, want, ap);
+    va_end(ap);
+    return rc;
+}
+
+int ij_badkey(ictx *c, const char *key, const json_t *v, const char *want, ...)
 {
     char p[128];
-    json_t *v = ij_get(c, key);
-    if (has) *has = v != NULL;
-    if (!v) {
-        if (required)
-            return sim_fail(c->e, SIM_EINVAL, "%s: missing field '%s' (model_type %s needs it)", c->src,
-                            ij_path(c, key, p, sizeof p), c->model_type);
-        return SIM_OK;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be a whole number >= 0, got %s%s%s%s", c->src,
-                        ij_path(c, key, p, sizeof p), type_name(v), json_is_string(v) ? " \"" : "",
-                        json_is_string(v) ? json_string_value(v) : "", json_is_string(v) ? "\"" : "");
+    va_list ap;
+    va_start(ap, want);
+    int rc = bad_va(c, ij_path(c, key, p, sizeof p), v, want, ap);
+    va_end(ap);
+    return rc;
+}
+
+int ij_missing(ictx *c, const char *key)
+{
+    char p[128];
+    return sim_fail(c->e, SIM_EINVAL, "%s: %s: missing (model_type %s needs it)", c->src, ij_path(c, key, p, sizeof p),
+                    c->model_type);
+}
+
+/* What [lo, hi] asks for, in words. */
+static void range_words(u64 lo, u64 hi, char *out, size_t len)
+{
+    if (lo == 1 && hi == IMP_ANY) snprintf(out, len, "a positive integer");
+    else if (lo == 0 && hi == IMP_ANY) snprintf(out, len, "an integer >= 0");
+    else if (lo == 1) snprintf(out, len, "a positive integer up to %llu", (unsigned long long)hi);
+    else snprintf(out, len, "an integer in [%llu, %llu]", (unsigned long long)lo, (unsigned long long)hi);
+}
+
+int ij_int_value(ictx *c, const char *path, const json_t *v, u64 lo, u64 hi, u64 *out)
+{
+    char w[80];
+    range_words(lo, hi, w, sizeof w);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (u64)json_integer_value(v) < lo ||
+        (u64)json_integer_value(v) > hi)
+        return ij_bad(c, path, v, "%s", w);
     *out = (u64)json_integer_value(v);
     return SIM_OK;
 }
 
-int ij_bool(ictx *c, const char *key, bool dflt, bool *out)
+int ij_u64(ictx *c, const char *key, bool required, u64 lo, u64 hi, u64 *out, bool *has)
 {
     char p[128];
     json_t *v = ij_get(c, key);
+    if (has) *has = v != NULL;
+    if (!v) return required ? ij_missing(c, key) : SIM_OK;
+    return ij_int_value(c, ij_path(c, key, p, sizeof p), v, lo, hi, out);
+}
+
+int ij_bool(ictx *c, const char *key, bool dflt, bool *out)
+{
+    json_t *v = ij_get(c, key);
     *out = dflt;
     if (!v) return SIM_OK;
-    if (!json_is_boolean(v))
-        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be true or false, got %s", c->src,
-                        ij_path(c, key, p, sizeof p), type_name(v));
+    if (!json_is_boolean(v)) return ij_badkey(c, key, v, "true or false");
     *out = json_is_true(v);
     return SIM_OK;
 }
 
 int ij_real(ictx *c, const json_t *v, const char *what, double *out)
 {
-    if (!json_is_number(v))
-        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be a number, got %s", c->src, what, type_name(v));
+    if (!json_is_number(v)) return ij_bad(c, what, v, "a number");
     *out = json_number_value(v);
     return SIM_OK;
 }
 
-int ij_u64_list(ictx *c, const char *key, u64 n, u64 **out, u64 *len)
+int ij_u64_list(ictx *c, const char *key, u64 n, u64 lo, u64 hi, u64 **out, u64 *len)
 {
-    char p[128];
+    char p[128], q[160];
     json_t *v = ij_get(c, key);
     *out = NULL;
     *len = 0;
-    if (!v) return sim_fail(c->e, SIM_EINVAL, "%s: missing field '%s' (model_type %s needs it)", c->src,
-                            ij_path(c, key, p, sizeof p), c->model_type);
-    if (!json_is_array(v) || json_array_size(v) == 0 || (n && json_array_size(v) != n))
-        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be a list of %llu whole numbers", c->src,
-                        ij_path(c, key, p, sizeof p), (unsigned long long)n);
+    if (!v) return ij_missing(c, key);
+    if (!json_is_array(v) || json_array_size(v) == 0 || (n && json_array_size(v) != n)) {
+        if (n) return ij_badkey(c, key, v, "a list of %llu integers", (unsigned long long)n);
+        return ij_badkey(c, key, v, "a non-empty list of integers");
+    }
     size_t k = json_array_size(v);
     u64 *a = malloc(k * sizeof *a);
     if (!a) return sim_fail(c->e, SIM_ENOMEM, "out of memory");
     for (size_t i = 0; i < k; i++) {
-        json_t *x = json_array_get(v, i);
-        if (!json_is_integer(x) || json_integer_value(x) < 0) {
-            free(a);
-            return sim_fail(c->e, SIM_EINVAL, "%s: field '%s'[%zu] must be a whole number >= 0, got %s", c->src,
-                            ij_path(c, key, p, sizeof p), i, type_name(x));
-        }
-        a[i] = (u64)json_integer_value(x);
+        snprintf(q, sizeof q, "%s[%zu]", ij_path(c, key, p, sizeof p), i);
+        int rc = ij_int_value(c, q, json_array_get(v, i), lo, hi, &a[i]);
+        if (rc) { free(a); return rc; }
     }
     *out = a;
     *len = k;
@@ -170,7 +205,6 @@ int ij_weight_dtype(ictx *c, const char **out)
 {
     static const char *const map[][2] = {
         {"bfloat16", "bf16"}, {"float16", "fp16"}, {"float32", "fp32"}, {"float", "fp32"}, {"half", "fp16"}};
-    char p[128];
     const char *key = "torch_dtype";
     json_t *v = ij_get(c, "torch_dtype");
     json_t *v2 = ij_get(c, "dtype");    /* newer transformers write `dtype` */
@@ -180,13 +214,9 @@ int ij_weight_dtype(ictx *c, const char **out)
         ij_note(c, "torch_dtype: absent; weights and KV cache assumed bf16.");
         return SIM_OK;
     }
-    if (!json_is_string(v))
-        return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' must be a string, got %s", c->src, ij_path(c, key, p, sizeof p),
-                        type_name(v));
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    for (size_t i = 0; json_is_string(v) && i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(json_string_value(v), map[i][0])) { *out = map[i][1]; return SIM_OK; }
-    return sim_fail(c->e, SIM_EINVAL, "%s: field '%s' = \"%s\" is not bfloat16, float16 or float32", c->src,
-                    ij_path(c, key, p, sizeof p), json_string_value(v));
+    return ij_badkey(c, key, v, "\"bfloat16\", \"float16\" or \"float32\"");
 }
 
 /* ---- keys not read -------------------------------------------------------- */
@@ -235,7 +265,6 @@ static const char *const cost_keys[][2] = {
     {"laurel_rank", "LAuReL (a low-rank residual branch) is not modelled"},
     {"layer_types", "per-layer attention types this family does not read"},
     {"compress_ratios", "compressed attention fields on a family without them"},
-    {"quantization_config", "weight quantization is not read for this family; weights counted in torch_dtype"},
     {"num_kv_shared_layers", "cross-layer KV sharing is not read for this family"},
     {"hidden_size_per_layer_input", "per-layer embeddings are not read for this family"},
     {"vocab_size_per_layer_input", "per-layer embeddings are not read for this family"},
@@ -434,9 +463,9 @@ static void emit_yaml_text(ibuf *b, const char *s)
 static int import_root(ictx *c)
 {
     json_t *mt = json_object_get(c->root, "model_type");
-    if (!mt) return sim_fail(c->e, SIM_EINVAL, "%s: missing field 'model_type' (which model family this is)", c->src);
+    if (!mt) return sim_fail(c->e, SIM_EINVAL, "%s: model_type: missing (which model family this is)", c->src);
     if (!json_is_string(mt))
-        return sim_fail(c->e, SIM_EINVAL, "%s: field 'model_type' must be a string, got %s", c->src, type_name(mt));
+        return ij_bad(c, "model_type", mt, "a string");
     c->model_type = json_string_value(mt);
     int fam = -100;
     const char *want_text = NULL;
@@ -446,16 +475,16 @@ static int import_root(ictx *c)
         char list[400] = "";
         for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", families[i].type);
-        return sim_fail(c->e, SIM_EINVAL, "%s: field 'model_type' = \"%s\" is not a family the importer knows (%s)",
-                        c->src, c->model_type, list);
+        return ij_bad(c, "model_type", mt, "a family the importer knows (%s)", list);
     }
     json_t *tc = json_object_get(c->root, "text_config");
     if (want_text && tc) {
         if (!json_is_object(tc))
-            return sim_fail(c->e, SIM_EINVAL, "%s: field 'text_config' must be an object, got %s", c->src, type_name(tc));
+            return ij_bad(c, "text_config", tc, "an object");
         c->cfg = tc;
         c->pre = "text_config.";
-        json_t *tt = ij_get(c, "model_type");
+        json_t *tt = json_object_get(tc, "model_type");   /* not ij_get: the top level's is the wrapper's */
+        if (tt) mark_read(c, tc, "model_type");
         if (tt && (!json_is_string(tt) || strcmp(json_string_value(tt), want_text)))
             ij_warn(c, "'text_config.model_type' is not \"%s\"; read as %s", want_text, want_text);
         ij_note(c, "The text decoder only (text_config); vision/audio encoders are not modelled.");
@@ -507,13 +536,19 @@ static int import_json(json_t *root, const char *name, char **yaml_out, import_w
     return rc;
 }
 
-static int root_object(json_t *root, const char *name, sim_err *e)
+/* A parsed document (root NULL: the parse error is in je) -> spec YAML;
+ * takes root. */
+static int import_doc(json_t *root, const json_error_t *je, const char *name, char **yaml_out, import_warnings *w,
+                      sim_err *e)
 {
+    if (!root) return sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s", name, je->line, je->column, je->text);
     if (!json_is_object(root)) {
         json_decref(root);
         return sim_fail(e, SIM_EINVAL, "%s: the top level must be a JSON object (a config.json)", name);
     }
-    return SIM_OK;
+    int rc = import_json(root, name, yaml_out, w, e);
+    json_decref(root);
+    return rc;
 }
 
 int import_hf_yaml_text(const char *json, size_t len, const char *name, char **yaml_out,
@@ -521,13 +556,7 @@ int import_hf_yaml_text(const char *json, size_t len, const char *name, char **y
 {
     json_error_t je;
     *yaml_out = NULL;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s", name, je.line, je.column, je.text);
-    int rc = root_object(root, name, e);
-    if (rc) return rc;
-    rc = import_json(root, name, yaml_out, w, e);
-    json_decref(root);
-    return rc;
+    return import_doc(json_loadb(json, len, JSON_REJECT_DUPLICATES, &je), &je, name, yaml_out, w, e);
 }
 
 int import_hf_yaml(const char *json_path, char **yaml_out, import_warnings *w, sim_err *e)
@@ -537,11 +566,5 @@ int import_hf_yaml(const char *json_path, char **yaml_out, import_warnings *w, s
     if (!f) return sim_fail(e, SIM_EIO, "%s: cannot open", json_path);
     fclose(f);
     json_error_t je;
-    json_t *root = json_load_file(json_path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s", json_path, je.line, je.column, je.text);
-    int rc = root_object(root, json_path, e);
-    if (rc) return rc;
-    rc = import_json(root, json_path, yaml_out, w, e);
-    json_decref(root);
-    return rc;
+    return import_doc(json_load_file(json_path, JSON_REJECT_DUPLICATES, &je), &je, json_path, yaml_out, w, e);
 }

@@ -9,58 +9,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* quantization_config {quant_method: fp8, weight_block_size: [a, b]} ->
- * the block size a*b; 0 when there is no quantization_config. `scale` is
- * the stored scale dtype. */
-static int fp8_block(ictx *c, u64 *block, const char **scale, bool v4)
+static void emit_fp8_format(ictx *c, const iquant *q)
 {
-    json_t *q = ij_get(c, "quantization_config");
-    *block = 0;
-    *scale = "fp32";
-    if (!q) return SIM_OK;
-    if (!json_is_object(q))
-        return sim_fail(c->e, SIM_EINVAL, "%s: field 'quantization_config' must be an object", c->src);
-    const char *m = json_string_value(json_object_get(q, "quant_method"));
-    if (!m || strcmp(m, "fp8"))
-        return sim_fail(c->e, SIM_EINVAL, "%s: field 'quantization_config.quant_method' must be \"fp8\" "
-                        "(the only weight quantization the importer maps)", c->src);
-    const char *fm = json_string_value(json_object_get(q, "fmt"));
-    if (fm && strcmp(fm, "e4m3"))
-        ij_warn(c, "'quantization_config.fmt' = \"%s\": counted as fp8_e4m3 (same size)", fm);
-    json_t *bs = json_object_get(q, "weight_block_size");
-    json_t *a = json_array_get(bs, 0), *b = json_array_get(bs, 1);
-    if (!json_is_array(bs) || json_array_size(bs) != 2 || !json_is_integer(a) || !json_is_integer(b) ||
-        json_integer_value(a) <= 0 || json_integer_value(b) <= 0)
-        return sim_fail(c->e, SIM_EINVAL, "%s: field 'quantization_config.weight_block_size' must be a list of 2 "
-                        "positive whole numbers", c->src);
-    *block = (u64)json_integer_value(a) * (u64)json_integer_value(b);
-    const char *sf = json_string_value(json_object_get(q, "scale_fmt"));
-    /* V3 / V3.1 / V3.2 checkpoints store weight_scale_inv as fp32 tensors
-     * (scale_fmt ue8m0 only constrains their values to powers of two);
-     * V4 stores them as float8_e8m0fnu (research/deepseek.md 3.4). */
-    if (v4 && sf && !strcmp(sf, "ue8m0")) *scale = "ue8m0";
-    ij_note(c, "quantization_config: fp8 e4m3 weights, one %s scale per %lldx%lld block (format fp8_b%lld).", *scale,
-            (long long)json_integer_value(a), (long long)json_integer_value(b), (long long)json_integer_value(a));
-    return SIM_OK;
+    ib_printf(&c->body, "%s", q->fmt_yaml);
 }
 
-static void emit_fp8_format(ictx *c, u64 block, const char *scale)
+/* The DeepSeek modules by weight class (quantization_config lists); the
+ * router (MoEGate) is a parameter, not a Linear module. */
+static void ds_modules(u64 L, u64 E, bool q_lora, imodules *m)
 {
-    ib_printf(&c->body, "  fp8_b%llu:\n    parts: [{elements: %llu, dtype: fp8_e4m3, scale: %s, block: %llu}]\n",
-              (unsigned long long)(block == 16384 ? 128 : block), (unsigned long long)block, scale,
-              (unsigned long long)block);
+    static const char *const lora[] = {"self_attn.q_a_proj", "self_attn.q_b_proj", "self_attn.kv_a_proj_with_mqa",
+                                       "self_attn.kv_b_proj", "self_attn.o_proj", "mlp.shared_experts.gate_proj",
+                                       "mlp.shared_experts.up_proj", "mlp.shared_experts.down_proj", NULL};
+    static const char *const full[] = {"self_attn.q_proj", "self_attn.kv_a_proj_with_mqa", "self_attn.kv_b_proj",
+                                       "self_attn.o_proj", "mlp.shared_experts.gate_proj", "mlp.shared_experts.up_proj",
+                                       "mlp.shared_experts.down_proj", NULL};
+    static const char *const mats[] = {"gate_proj", "up_proj", "down_proj", NULL};
+    *m = (imodules){q_lora ? lora : full, E ? "mlp.experts.%llu." : NULL, mats, NULL, false, L, E};
 }
 
 /* Layers [0, first_dense) and those off moe_layer_freq are dense. */
 static int moe_layers(ictx *c, u64 L, u64 first_dense, u64 freq, const ffn_desc *moe, u64 dense_ff, ffn_desc *f)
 {
+    char p[128];
     if (freq == 0) freq = 1;
     for (u64 i = 0; i < L; i++) {
         bool dense = !moe->experts || i < first_dense || i % freq != 0;
         f[i] = dense ? (ffn_desc){.d_ff = dense_ff} : *moe;
         if (dense && !dense_ff)
-            return sim_fail(c->e, SIM_EINVAL, "%s: missing field 'intermediate_size' (layer %llu has a dense MLP)",
-                            c->src, (unsigned long long)i);
+            return sim_fail(c->e, SIM_EINVAL, "%s: %s: missing (layer %llu has a dense MLP)", c->src,
+                            ij_path(c, "intermediate_size", p, sizeof p), (unsigned long long)i);
     }
     return SIM_OK;
 }
@@ -69,19 +47,20 @@ static int read_moe(ictx *c, ffn_desc *moe)
 {
     int rc;
     *moe = (ffn_desc){.moe = true};
-    if ((rc = ij_u64(c, "n_routed_experts", false, &moe->experts, NULL))) return rc;
+    if ((rc = ij_u64(c, "n_routed_experts", false, 0, IMP_EXPERTS_MAX, &moe->experts, NULL))) return rc;
     if (!moe->experts) return SIM_OK;
-    if ((rc = ij_u64(c, "num_experts_per_tok", true, &moe->top_k, NULL)) ||
-        (rc = ij_u64(c, "moe_intermediate_size", true, &moe->d_ff, NULL)) ||
-        (rc = ij_u64(c, "n_shared_experts", false, &moe->shared, NULL)) ||
-        (rc = ij_u64(c, "n_group", false, &moe->n_group, NULL)) ||
-        (rc = ij_u64(c, "topk_group", false, &moe->topk_group, NULL))) return rc;
+    if ((rc = ij_u64(c, "num_experts_per_tok", true, 1, moe->experts, &moe->top_k, NULL)) ||
+        (rc = ij_u64(c, "moe_intermediate_size", true, 1, IMP_DIM_MAX, &moe->d_ff, NULL)) ||
+        (rc = ij_u64(c, "n_shared_experts", false, 0, 1024, &moe->shared, NULL)) ||
+        (rc = ij_u64(c, "n_group", false, 0, IMP_EXPERTS_MAX, &moe->n_group, NULL)) ||
+        (rc = ij_u64(c, "topk_group", false, 0, IMP_EXPERTS_MAX, &moe->topk_group, NULL))) return rc;
     /* DeepSeek V3 routing (inference/model.py Gate): scoring_func sigmoid,
      * routed_scaling_factor; hash-routed V4 layers get none of it. */
     json_t *sf = ij_get(c, "scoring_func"), *rs = ij_get(c, "routed_scaling_factor");
     moe->sigmoid = sf && json_is_string(sf) && !strcmp(json_string_value(sf), "sigmoid");
     if (rs && (rc = ij_real(c, rs, "routed_scaling_factor", &moe->routed_scale))) return rc;
     if (moe->routed_scale == 1) moe->routed_scale = 0;
+
     return SIM_OK;
 }
 
@@ -91,30 +70,50 @@ static void emit_top(ictx *c, u64 d, u64 L, u64 vocab, bool tie)
               (unsigned long long)L, (unsigned long long)vocab, tie ? "true" : "false");
 }
 
+/* The indexer of DSA and CSA layers. */
+static int read_indexer(ictx *c, u64 *ih, u64 *ihd, u64 *itopk)
+{
+    int rc;
+    if ((rc = ij_u64(c, "index_n_heads", true, 1, IMP_HEADS_MAX, ih, NULL)) ||
+        (rc = ij_u64(c, "index_head_dim", true, 1, IMP_DIM_MAX, ihd, NULL)) ||
+        (rc = ij_u64(c, "index_topk", true, 1, IMP_TOK_MAX, itopk, NULL)))
+        return rc;
+    return SIM_OK;
+}
+
 /* deepseek_v2, deepseek_v3, deepseek_v32. */
 int import_deepseek_mla(ictx *c)
 {
     int rc;
-    u64 d, L, vocab, H, qr = 0, kvr, nope, rope, v, dense_ff = 0, first_dense = 0, freq = 1, block;
+    u64 d, L, vocab, H, qr = 0, kvr, nope, rope, v, dense_ff = 0, first_dense = 0, freq = 1;
     bool tie, dsa = !strcmp(c->model_type, "deepseek_v32");
-    const char *scale, *wdt;
+    const char *wdt;
     ffn_desc moe, *f = NULL;
-    if ((rc = ij_u64(c, "hidden_size", true, &d, NULL)) || (rc = ij_u64(c, "num_hidden_layers", true, &L, NULL)) ||
-        (rc = ij_u64(c, "vocab_size", true, &vocab, NULL)) || (rc = ij_u64(c, "num_attention_heads", true, &H, NULL)) ||
-        (rc = ij_u64(c, "q_lora_rank", false, &qr, NULL)) || (rc = ij_u64(c, "kv_lora_rank", true, &kvr, NULL)) ||
-        (rc = ij_u64(c, "qk_nope_head_dim", true, &nope, NULL)) || (rc = ij_u64(c, "qk_rope_head_dim", true, &rope, NULL)) ||
-        (rc = ij_u64(c, "v_head_dim", true, &v, NULL)) || (rc = ij_u64(c, "intermediate_size", false, &dense_ff, NULL)) ||
-        (rc = ij_u64(c, "first_k_dense_replace", false, &first_dense, NULL)) ||
-        (rc = ij_u64(c, "moe_layer_freq", false, &freq, NULL)) || (rc = ij_bool(c, "tie_word_embeddings", false, &tie)) ||
-        (rc = read_moe(c, &moe)) || (rc = fp8_block(c, &block, &scale, false)) || (rc = ij_weight_dtype(c, &wdt)))
+    iquant q;
+    imodules mods;
+    if ((rc = ij_u64(c, "hidden_size", true, 1, IMP_DIM_MAX, &d, NULL)) ||
+        (rc = ij_u64(c, "num_hidden_layers", true, 1, IMP_LAYERS_MAX, &L, NULL)) ||
+        (rc = ij_u64(c, "vocab_size", true, 1, IMP_VOCAB_MAX, &vocab, NULL)) ||
+        (rc = ij_u64(c, "num_attention_heads", true, 1, IMP_HEADS_MAX, &H, NULL)) ||
+        (rc = ij_u64(c, "q_lora_rank", false, 0, IMP_DIM_MAX, &qr, NULL)) ||
+        (rc = ij_u64(c, "kv_lora_rank", true, 1, IMP_DIM_MAX, &kvr, NULL)) ||
+        (rc = ij_u64(c, "qk_nope_head_dim", true, 1, IMP_DIM_MAX, &nope, NULL)) ||
+        (rc = ij_u64(c, "qk_rope_head_dim", true, 1, IMP_DIM_MAX, &rope, NULL)) ||
+        (rc = ij_u64(c, "v_head_dim", true, 1, IMP_DIM_MAX, &v, NULL)) ||
+        (rc = ij_u64(c, "intermediate_size", false, 1, IMP_DIM_MAX, &dense_ff, NULL)) ||
+        (rc = ij_u64(c, "first_k_dense_replace", false, 0, IMP_ANY, &first_dense, NULL)) ||
+        (rc = ij_u64(c, "moe_layer_freq", false, 0, IMP_ANY, &freq, NULL)) ||
+        (rc = ij_bool(c, "tie_word_embeddings", false, &tie)) || (rc = read_moe(c, &moe)) ||
+        (rc = ij_weight_dtype(c, &wdt)))
         return rc;
-    if (L == 0 || L > 4096) return sim_fail(c->e, SIM_EINVAL, "%s: field 'num_hidden_layers' must be in [1, 4096]", c->src);
+    ds_modules(L, moe.experts, qr != 0, &mods);
+    if ((rc = ij_quant(c, &mods, wdt, false, &q))) return rc;
+    bool fp8 = q.method && !strcmp(q.method, "fp8");
     (void)ij_get(c, "num_key_value_heads");   /* MLA: one latent per token, whatever this says */
     u64 ih = 0, ihd = 0, itopk = 0;
     if (dsa) {
-        if ((rc = ij_u64(c, "index_n_heads", true, &ih, NULL)) || (rc = ij_u64(c, "index_head_dim", true, &ihd, NULL)) ||
-            (rc = ij_u64(c, "index_topk", true, &itopk, NULL))) return rc;
-        if (!qr) return sim_fail(c->e, SIM_EINVAL, "%s: field 'q_lora_rank' is needed by deepseek_v32 (the indexer reads it)", c->src);
+        if ((rc = read_indexer(c, &ih, &ihd, &itopk))) return rc;
+        if (!qr) return ij_badkey(c, "q_lora_rank", ij_get(c, "q_lora_rank"), "a positive integer (deepseek_v32's indexer reads it)");
     }
     bool bias;
     if ((rc = ij_bool(c, "attention_bias", false, &bias))) return rc;
@@ -127,27 +126,28 @@ int import_deepseek_mla(ictx *c)
     if (dsa)
         ij_note(c, "Serving formats (not in config.json; as archs/deepseek-v3.2.yaml, FlashMLA): latent mla_fp8 = 656 B "
                 "(512 fp8 + 4 fp32 scales + 64 bf16 RoPE), indexer keys index_fp8 = 132 B (128 fp8 + 1 fp32 scale).");
-    if (block)
+    if (fp8)
         ij_note(c, "Convention of archs/deepseek-v3.yaml: embeddings and head bf16, norms fp32; linear FLOPs in fp8, "
                 "attention in bf16, indexer in fp8.");
     ij_note(c, "MTP (num_nextn_predict_layers) is not modelled.");
 
     emit_top(c, d, L, vocab, tie);
-    if (block || dsa) ib_printf(&c->body, "formats:\n");
-    if (block) emit_fp8_format(c, block, scale);
+    if (q.fmt_yaml[0] || dsa) ib_printf(&c->body, "formats:\n");
+    if (q.fmt_yaml[0]) emit_fp8_format(c, &q);
     if (dsa)
         ib_printf(&c->body, "  mla_fp8:\n    parts:\n"
                   "      - {name: nope, elements: %llu, dtype: fp8_e4m3, scale: fp32, block: 128}\n"
                   "      - {name: rope, elements: %llu, dtype: bf16}\n"
                   "  index_fp8:\n    parts: [{elements: %llu, dtype: fp8_e4m3, scale: fp32, block: 128}]\n",
                   (unsigned long long)kvr, (unsigned long long)rope, (unsigned long long)ihd);
-    ib_printf(&c->body, "kv_dtype: %s\n", wdt);
-    if (block) {
-        u64 b = block == 16384 ? 128 : block;
-        ib_printf(&c->body, "weights: {linear: fp8_b%llu, experts: fp8_b%llu, embed: bf16, small: fp32, router: bf16}\n"
-                  "compute: {linear: fp8, attention: bf16, indexer: fp8}\n", (unsigned long long)b, (unsigned long long)b);
+    if (fp8) {
+        ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32, router: bf16}\n"
+                  "compute: {linear: fp8, attention: bf16, indexer: fp8}\n", wdt, q.linear_q ? q.linear : wdt,
+                  q.experts_q ? q.linear : wdt);
     } else {
-        ib_printf(&c->body, "weights: {linear: %s}\n", wdt);
+        iquant plain = q;
+        plain.fmt_yaml[0] = 0;   /* already under formats: */
+        emit_weights(c, &plain, wdt, moe.experts != 0);
     }
     u64 common = ffn_majority(f, L);
     ib_printf(&c->body, "ffn: ");
@@ -168,129 +168,175 @@ out:
     return rc;
 }
 
-/* deepseek_v4: compress_ratios picks each layer's attention (0 sliding window
- * only, 4 CSA with the indexer, 128 HCA); entries past num_hidden_layers
- * belong to the MTP block and are dropped. */
-int import_deepseek_v4(ictx *c)
+/* What import_deepseek_v4 reads (v4_dims, v4_kinds, v4_ffn) and then writes
+ * (v4_emit). */
+typedef struct {
+    u64 d, L, vocab, H, hd, rope, qr, og, olr, win, hc, iters;
+    u64 ih, ihd, itopk;       /* the CSA indexer (when a layer is CSA) */
+    bool tie;
+    u64 *ratio, n_ratio;      /* compress_ratios, MTP entries included */
+    int *kind;                /* per layer: index into names */
+    const char *names[3];     /* kinds in order of first appearance */
+    int n_kinds;
+    ffn_desc *f;
+    bool fp8_experts, has_expert_dtype;
+    const char *wdt;
+    iquant q;
+} v4model;
+
+/* Dimensions, attention geometry, mHC and the weights' storage. */
+static int v4_dims(ictx *c, v4model *m)
 {
     int rc;
-    u64 d, L, vocab, H, G = 1, hd, rope, qr, og, olr, win, ih = 0, ihd = 0, itopk = 0, hash = 0, hc, iters, block;
-    u64 dense_ff = 0, first_dense = 0, *ratio = NULL, n_ratio;
-    bool tie, has_g;
-    const char *scale, *wdt;
-    ffn_desc moe, *f = NULL;
-    int *kind = NULL;
-    if ((rc = ij_u64(c, "hidden_size", true, &d, NULL)) || (rc = ij_u64(c, "num_hidden_layers", true, &L, NULL)) ||
-        (rc = ij_u64(c, "vocab_size", true, &vocab, NULL)) || (rc = ij_u64(c, "num_attention_heads", true, &H, NULL)) ||
-        (rc = ij_u64(c, "num_key_value_heads", false, &G, &has_g)) || (rc = ij_u64(c, "head_dim", true, &hd, NULL)) ||
-        (rc = ij_u64(c, "qk_rope_head_dim", true, &rope, NULL)) || (rc = ij_u64(c, "q_lora_rank", true, &qr, NULL)) ||
-        (rc = ij_u64(c, "o_groups", true, &og, NULL)) || (rc = ij_u64(c, "o_lora_rank", true, &olr, NULL)) ||
-        (rc = ij_u64(c, "sliding_window", true, &win, NULL)) || (rc = ij_u64(c, "num_hash_layers", false, &hash, NULL)) ||
-        (rc = ij_u64(c, "hc_mult", true, &hc, NULL)) || (rc = ij_u64(c, "hc_sinkhorn_iters", true, &iters, NULL)) ||
-        (rc = ij_u64(c, "intermediate_size", false, &dense_ff, NULL)) ||
-        (rc = ij_u64(c, "first_k_dense_replace", false, &first_dense, NULL)) ||
-        (rc = ij_bool(c, "tie_word_embeddings", false, &tie)) || (rc = read_moe(c, &moe)) ||
-        (rc = fp8_block(c, &block, &scale, true)) || (rc = ij_weight_dtype(c, &wdt)))
+    u64 G = 1;
+    bool has_g, bias;
+    if ((rc = ij_u64(c, "hidden_size", true, 1, IMP_DIM_MAX, &m->d, NULL)) ||
+        (rc = ij_u64(c, "num_hidden_layers", true, 1, IMP_LAYERS_MAX, &m->L, NULL)) ||
+        (rc = ij_u64(c, "vocab_size", true, 1, IMP_VOCAB_MAX, &m->vocab, NULL)) ||
+        (rc = ij_u64(c, "num_attention_heads", true, 1, IMP_HEADS_MAX, &m->H, NULL)) ||
+        (rc = ij_u64(c, "num_key_value_heads", false, 0, IMP_ANY, &G, &has_g)) ||
+        (rc = ij_u64(c, "head_dim", true, 2, IMP_DIM_MAX, &m->hd, NULL)) ||
+        (rc = ij_u64(c, "qk_rope_head_dim", true, 1, m->hd - 1, &m->rope, NULL)) ||
+        (rc = ij_u64(c, "q_lora_rank", true, 1, IMP_DIM_MAX, &m->qr, NULL)) ||
+        (rc = ij_u64(c, "o_groups", true, 1, m->H, &m->og, NULL)) ||
+        (rc = ij_u64(c, "o_lora_rank", true, 1, IMP_DIM_MAX, &m->olr, NULL)) ||
+        (rc = ij_u64(c, "sliding_window", true, 1, IMP_TOK_MAX, &m->win, NULL)) ||
+        (rc = ij_u64(c, "hc_mult", true, 1, 64, &m->hc, NULL)) ||
+        (rc = ij_u64(c, "hc_sinkhorn_iters", true, 1, 1000, &m->iters, NULL)) ||
+        (rc = ij_bool(c, "tie_word_embeddings", false, &m->tie)))
         return rc;
-    if (L == 0 || L > 4096) return sim_fail(c->e, SIM_EINVAL, "%s: field 'num_hidden_layers' must be in [1, 4096]", c->src);
-    bool bias;
+    if (m->H % m->og) return ij_badkey(c, "o_groups", ij_get(c, "o_groups"), "a divisor of num_attention_heads = %llu",
+                                       (unsigned long long)m->H);
     if ((rc = ij_bool(c, "attention_bias", false, &bias))) return rc;
     if (bias) ij_warn(c, "'attention_bias' = true: projection biases are not modelled");
     if (has_g && G != 1)
         ij_warn(c, "'num_key_value_heads' = %llu: DeepSeek V4 attention has one shared KV head; counted as 1",
                 (unsigned long long)G);
-    if ((rc = ij_u64_list(c, "compress_ratios", 0, &ratio, &n_ratio))) return rc;
-    if (n_ratio < L) {
-        rc = sim_fail(c->e, SIM_EINVAL, "%s: field 'compress_ratios' has %llu entries, fewer than num_hidden_layers = %llu",
-                      c->src, (unsigned long long)n_ratio, (unsigned long long)L);
-        goto out;
-    }
-    kind = calloc(L, sizeof *kind);
-    f = calloc(L, sizeof *f);
-    if (!kind || !f) { rc = sim_fail(c->e, SIM_ENOMEM, "out of memory"); goto out; }
-    /* Kinds in order of first appearance (V4-Pro: hca, csa; Flash: swa, hca, csa). */
+    return SIM_OK;
+}
+
+/* compress_ratios picks each layer's attention (0 sliding window only, 4 CSA
+ * with the indexer, 128 HCA); entries past num_hidden_layers belong to the
+ * MTP block and are dropped. */
+static int v4_kinds(ictx *c, v4model *m)
+{
     static const char *const kname[] = {"swa", "hca", "csa"};
-    const char *names[3];
-    int slot[3] = {-1, -1, -1}, n_kinds = 0;
+    char p[128], q[160];
+    int rc, slot[3] = {-1, -1, -1};
     bool any_csa = false;
-    for (u64 i = 0; i < L; i++) {
-        int k = ratio[i] == 0 ? 0 : ratio[i] == 128 ? 1 : ratio[i] == 4 ? 2 : -1;
+    if ((rc = ij_u64_list(c, "compress_ratios", 0, 0, IMP_ANY, &m->ratio, &m->n_ratio))) return rc;
+    if (m->n_ratio < m->L)
+        return ij_badkey(c, "compress_ratios", ij_get(c, "compress_ratios"), "a list of at least num_hidden_layers = %llu "
+                         "entries", (unsigned long long)m->L);
+    m->kind = calloc(m->L, sizeof *m->kind);
+    if (!m->kind) return sim_fail(c->e, SIM_ENOMEM, "out of memory");
+    /* Kinds in order of first appearance (V4-Pro: hca, csa; Flash: swa, hca, csa). */
+    for (u64 i = 0; i < m->L; i++) {
+        int k = m->ratio[i] == 0 ? 0 : m->ratio[i] == 128 ? 1 : m->ratio[i] == 4 ? 2 : -1;
         if (k < 0) {
-            rc = sim_fail(c->e, SIM_EINVAL, "%s: field 'compress_ratios'[%llu] = %llu: only 0 (sliding window only), "
-                          "4 (CSA) and 128 (HCA) are known", c->src, (unsigned long long)i, (unsigned long long)ratio[i]);
-            goto out;
+            snprintf(q, sizeof q, "%s[%llu]", ij_path(c, "compress_ratios", p, sizeof p), (unsigned long long)i);
+            return ij_bad(c, q, json_array_get(ij_get(c, "compress_ratios"), i),
+                          "0 (sliding window only), 4 (CSA) or 128 (HCA)");
         }
-        if (slot[k] < 0) { slot[k] = n_kinds; names[n_kinds++] = kname[k]; }
-        kind[i] = slot[k];
+        if (slot[k] < 0) { slot[k] = m->n_kinds; m->names[m->n_kinds++] = kname[k]; }
+        m->kind[i] = slot[k];
         any_csa |= k == 2;
     }
-    if (any_csa && ((rc = ij_u64(c, "index_n_heads", true, &ih, NULL)) || (rc = ij_u64(c, "index_head_dim", true, &ihd, NULL)) ||
-                    (rc = ij_u64(c, "index_topk", true, &itopk, NULL))))
-        goto out;
-    if ((rc = moe_layers(c, L, first_dense, 1, &moe, dense_ff, f))) goto out;
-    for (u64 i = 0; i < L && i < hash; i++) f[i].hash = f[i].moe;
+    if (any_csa && (rc = read_indexer(c, &m->ih, &m->ihd, &m->itopk))) return rc;
+    if (m->ihd % 2)   /* index_fp4 holds index_head_dim fp4 codes: whole bytes */
+        return ij_badkey(c, "index_head_dim", ij_get(c, "index_head_dim"), "even (the FP4 indexer keys fill whole bytes)");
+    return SIM_OK;
+}
+
+/* MoE placement, hash-routed layers and the experts' storage. */
+static int v4_ffn(ictx *c, v4model *m)
+{
+    u64 dense_ff = 0, first_dense = 0, hash = 0;
+    ffn_desc moe;
+    int rc;
+    if ((rc = ij_u64(c, "num_hash_layers", false, 0, IMP_ANY, &hash, NULL)) ||
+        (rc = ij_u64(c, "intermediate_size", false, 1, IMP_DIM_MAX, &dense_ff, NULL)) ||
+        (rc = ij_u64(c, "first_k_dense_replace", false, 0, IMP_ANY, &first_dense, NULL)) || (rc = read_moe(c, &moe)))
+        return rc;
+    m->f = calloc(m->L, sizeof *m->f);
+    if (!m->f) return sim_fail(c->e, SIM_ENOMEM, "out of memory");
+    if ((rc = moe_layers(c, m->L, first_dense, 1, &moe, dense_ff, m->f))) return rc;
+    for (u64 i = 0; i < m->L && i < hash; i++) m->f[i].hash = m->f[i].moe;
     /* V4 scores with sqrtsoftplus (scoring_func), which kvsim does not model
      * yet: its routed_scaling_factor is left out with it (README, issue 12). */
-    for (u64 i = 0; i < L; i++) f[i].routed_scale = 0;
-
+    for (u64 i = 0; i < m->L; i++) m->f[i].routed_scale = 0;
     /* Expert storage: the release ships routed experts as MXFP4 (int8-packed
      * fp4 + e8m0 scales per 32); expert_dtype says so when present. */
-    const char *experts = "mxfp4";
     json_t *ed = ij_get(c, "expert_dtype");
-    if (ed && (!json_is_string(ed) || (strcmp(json_string_value(ed), "fp4") && strcmp(json_string_value(ed), "fp8")))) {
-        rc = sim_fail(c->e, SIM_EINVAL, "%s: field 'expert_dtype' must be \"fp4\" or \"fp8\"", c->src);
-        goto out;
-    }
-    bool fp8_experts = ed && !strcmp(json_string_value(ed), "fp8");
-    if (!block) {
-        rc = sim_fail(c->e, SIM_EINVAL, "%s: missing field 'quantization_config' (DeepSeek V4 ships FP8 weights)", c->src);
-        goto out;
-    }
-    u64 b = block == 16384 ? 128 : block;
-    char ex[32];
-    snprintf(ex, sizeof ex, "fp8_b%llu", (unsigned long long)b);
+    if (ed && (!json_is_string(ed) || (strcmp(json_string_value(ed), "fp4") && strcmp(json_string_value(ed), "fp8"))))
+        return ij_badkey(c, "expert_dtype", ed, "\"fp4\" or \"fp8\"");
+    m->has_expert_dtype = ed != NULL;
+    m->fp8_experts = ed && !strcmp(json_string_value(ed), "fp8");
+    return SIM_OK;
+}
+
+static void v4_emit(ictx *c, const v4model *m)
+{
+    char ex[48];
+    snprintf(ex, sizeof ex, "%s", m->fp8_experts ? m->q.linear : "mxfp4");
     ij_note(c, "Entries of compress_ratios past num_hidden_layers (%llu of %llu: the MTP block) are dropped; MTP is not modelled.",
-            (unsigned long long)(n_ratio - L), (unsigned long long)n_ratio);
+            (unsigned long long)(m->n_ratio - m->L), (unsigned long long)m->n_ratio);
     ij_note(c, "Serving formats (not in config.json; as archs/deepseek-v4-pro.yaml): KV entries v4_kv = 584 B (448 fp8 + 7 ue8m0 "
             "scales + 64 bf16 RoPE + 1 pad), indexer keys index_fp4 = 68 B, routed experts %s%s, compressor weights "
             "bf16, embeddings bf16, norms and mHC fp32; compute linear fp8, attention bf16, indexer fp4.",
-            fp8_experts ? "fp8" : experts, ed ? "" : " (expert_dtype absent)");
-
-    emit_top(c, d, L, vocab, tie);
+            m->fp8_experts ? "fp8" : "mxfp4", m->has_expert_dtype ? "" : " (expert_dtype absent)");
+    emit_top(c, m->d, m->L, m->vocab, m->tie);
     ib_printf(&c->body, "formats:\n");
-    emit_fp8_format(c, block, scale);
+    emit_fp8_format(c, &m->q);
     ib_printf(&c->body, "  mxfp4:\n    parts: [{elements: 32, dtype: fp4_e2m1, scale: ue8m0, block: 32}]\n"
               "  v4_kv:\n    parts:\n      - {name: nope, elements: %llu, dtype: fp8_e4m3, scale: ue8m0, block: 64}\n"
               "      - {name: rope, elements: %llu, dtype: bf16}\n    pad: 1\n"
               "  index_fp4:\n    parts: [{elements: %llu, dtype: fp4_e2m1, scale: ue8m0, block: 32}]\n",
-              (unsigned long long)(hd - rope), (unsigned long long)rope, (unsigned long long)(ihd ? ihd : 128));
-    ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: fp8_b%llu, experts: %s, embed: bf16, small: fp32, compressor: bf16}\n"
-              "compute: {linear: fp8, attention: bf16, indexer: fp4}\n", wdt, (unsigned long long)b,
-              fp8_experts ? ex : experts);
-    u64 common = ffn_majority(f, L);
+              (unsigned long long)(m->hd - m->rope), (unsigned long long)m->rope,
+              (unsigned long long)(m->ihd ? m->ihd : 128));
+    ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32, compressor: bf16}\n"
+              "compute: {linear: fp8, attention: bf16, indexer: fp4}\n", m->wdt, m->q.linear_q ? m->q.linear : m->wdt, ex);
+    u64 common = ffn_majority(m->f, m->L);
     ib_printf(&c->body, "ffn: ");
-    emit_ffn_map(&c->body, &f[common]);
-    ib_printf(&c->body, "\nresidual: {type: mhc, streams: %llu, sinkhorn_iters: %llu}\nlayers:\n", (unsigned long long)hc,
-              (unsigned long long)iters);
-    for (int k = 0; k < n_kinds; k++) {
-        const char *t = !strcmp(names[k], "swa") ? "swa4" : names[k];
+    emit_ffn_map(&c->body, &m->f[common]);
+    ib_printf(&c->body, "\nresidual: {type: mhc, streams: %llu, sinkhorn_iters: %llu}\nlayers:\n", (unsigned long long)m->hc,
+              (unsigned long long)m->iters);
+    for (int k = 0; k < m->n_kinds; k++) {
+        const char *t = !strcmp(m->names[k], "swa") ? "swa4" : m->names[k];
         ib_printf(&c->body, "  %s:\n    type: %s\n    q_heads: %llu\n    head_dim: %llu\n    rope_dim: %llu\n"
                   "    q_lora_rank: %llu\n    o_groups: %llu\n    o_lora_rank: %llu\n    window: %llu\n",
-                  names[k], t, (unsigned long long)H, (unsigned long long)hd, (unsigned long long)rope,
-                  (unsigned long long)qr, (unsigned long long)og, (unsigned long long)olr, (unsigned long long)win);
+                  m->names[k], t, (unsigned long long)m->H, (unsigned long long)m->hd, (unsigned long long)m->rope,
+                  (unsigned long long)m->qr, (unsigned long long)m->og, (unsigned long long)m->olr,
+                  (unsigned long long)m->win);
         if (!strcmp(t, "hca")) ib_printf(&c->body, "    compress_ratio: 128\n");
         if (!strcmp(t, "csa"))
             ib_printf(&c->body, "    compress_ratio: 4\n    index_heads: %llu\n    index_head_dim: %llu\n    index_topk: %llu\n",
-                      (unsigned long long)ih, (unsigned long long)ihd, (unsigned long long)itopk);
+                      (unsigned long long)m->ih, (unsigned long long)m->ihd, (unsigned long long)m->itopk);
         ib_printf(&c->body, "    kv_format: v4_kv\n");
         if (!strcmp(t, "csa")) ib_printf(&c->body, "    index_format: index_fp4\n");
     }
-    emit_pattern(c, kind, L, names);
-    emit_ffn_overrides(c, f, L, common);
-    rc = SIM_OK;
+    emit_pattern(c, m->kind, m->L, m->names);
+    emit_ffn_overrides(c, m->f, m->L, common);
+}
+
+/* deepseek_v4: CSA / HCA / sliding-window layers on an mHC residual. */
+int import_deepseek_v4(ictx *c)
+{
+    v4model m = {0};
+    imodules mods;
+    int rc;
+    if ((rc = v4_dims(c, &m)) || (rc = ij_weight_dtype(c, &m.wdt))) return rc;
+    ds_modules(m.L, 0, true, &mods);
+    if ((rc = ij_quant(c, &mods, m.wdt, true, &m.q))) return rc;
+    if (!m.q.method) {
+        rc = sim_fail(c->e, SIM_EINVAL, "%s: quantization_config: missing (DeepSeek V4 ships FP8 weights)", c->src);
+        goto out;
+    }
+    if ((rc = v4_kinds(c, &m)) || (rc = v4_ffn(c, &m))) goto out;
+    v4_emit(c, &m);
 out:
-    free(ratio);
-    free(kind);
-    free(f);
+    free(m.ratio);
+    free(m.kind);
+    free(m.f);
     return rc;
 }

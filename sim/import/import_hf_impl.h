@@ -36,14 +36,38 @@ typedef struct {
 /* Look up key in cfg, else (nested configs) in the top level; marks it read.
  * NULL when absent or JSON null. */
 json_t *ij_get(ictx *c, const char *key);
-/* Typed readers: SIM_EINVAL naming the field on a wrong type or, when
- * `required`, on absence. *has (may be NULL) says whether it was present. */
-int ij_u64(ictx *c, const char *key, bool required, u64 *out, bool *has);
+
+/* The ranges the spec accepts (spec.c's top-level keys and the field tables
+ * of sim/layers/): the importer refuses a value outside them with an error
+ * naming the JSON field, so that a spec it writes always loads. */
+#define IMP_DIM_MAX     (1ull << 20)   /* widths and per-head dims, elements */
+#define IMP_HEADS_MAX   (1ull << 16)
+#define IMP_VOCAB_MAX   (1ull << 24)
+#define IMP_LAYERS_MAX  4096ull
+#define IMP_TOK_MAX     (1ull << 40)   /* windows and top-k */
+#define IMP_EXPERTS_MAX (1ull << 16)
+#define IMP_ANY         (~0ull)
+
+/* A bad value: "FILE: PATH: must be WANT, got VALUE" (VALUE as JSON text),
+ * SIM_EINVAL. `path` is the field's full path ("text_config.hidden_size",
+ * "quantization_config.bits"). */
+int ij_bad(ictx *c, const char *path, const json_t *v, const char *want, ...) __attribute__((format(printf, 4, 5)));
+/* The same for a key of cfg (its path from ij_path). */
+int ij_badkey(ictx *c, const char *key, const json_t *v, const char *want, ...) __attribute__((format(printf, 4, 5)));
+/* "FILE: PATH: missing (model_type M needs it)", SIM_EINVAL. */
+int ij_missing(ictx *c, const char *key);
+
+/* Typed readers: an error naming the field on a wrong type, a value outside
+ * [lo, hi] or, when `required`, absence; *out is left alone when the field is
+ * absent. *has (may be NULL) says whether it was present. */
+int ij_u64(ictx *c, const char *key, bool required, u64 lo, u64 hi, u64 *out, bool *has);
 int ij_bool(ictx *c, const char *key, bool dflt, bool *out);
 int ij_real(ictx *c, const json_t *v, const char *what, double *out);
-/* An array of whole numbers of exactly n entries (n = 0: any length >= 1);
- * *out is malloc'd, *len its length. */
-int ij_u64_list(ictx *c, const char *key, u64 n, u64 **out, u64 *len);
+/* An integer JSON value v (found at `path`) in [lo, hi]. */
+int ij_int_value(ictx *c, const char *path, const json_t *v, u64 lo, u64 hi, u64 *out);
+/* An array of whole numbers in [lo, hi] of exactly n entries (n = 0: any
+ * length >= 1); *out is malloc'd, *len its length. */
+int ij_u64_list(ictx *c, const char *key, u64 n, u64 lo, u64 hi, u64 **out, u64 *len);
 /* "text_config.key" or "key", for messages. */
 const char *ij_path(ictx *c, const char *key, char *buf, size_t len);
 void ij_warn(ictx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -70,6 +94,38 @@ void emit_ffn_overrides(ictx *c, const ffn_desc *f, u64 n_layers, u64 common);
 void emit_pattern(ictx *c, const int *kind, u64 n_layers, const char *const *names);
 /* Storage dtype name from torch_dtype/dtype ("bf16" when absent). */
 int ij_weight_dtype(ictx *c, const char **out);
+
+/* The modules of a family, by the weight class kvsim prices them in, for
+ * the lists of quantization_config (modules_to_not_convert, ignore, ...):
+ * names "model.layers.N.<linear[k]>", "model.layers.N.<expert % e><expert_mats[k]>",
+ * "model.layers.N.<router>" and "lm_head". */
+typedef struct {
+    const char *const *linear;       /* NULL-terminated */
+    const char *expert;              /* "mlp.experts.%llu." or NULL (no routed experts) */
+    const char *const *expert_mats;
+    const char *router;              /* NULL: none */
+    bool router_linear;              /* the router is an nn.Linear (quantizers that target Linear take it) */
+    u64 layers, experts;
+} imodules;
+
+/* Weight storage from quantization_config (import_hf_quant.c). */
+typedef struct {
+    const char *method;      /* quant_method; NULL: no quantization_config */
+    char linear[40];         /* format (or dtype) name of the quantized weights */
+    char fmt_yaml[400];      /* its `formats:` entry; "" for a bare dtype */
+    bool linear_q, experts_q;/* which classes the config quantizes */
+    const char *compute;     /* compute dtype of the linears; NULL: unchanged */
+    const char *kv;          /* KV cache dtype (kv_cache_scheme); NULL: unchanged */
+    u64 fp8_block;           /* quant_method fp8: elements per scale block (a*b) */
+    const char *fp8_scale;   /* its scale dtype */
+} iquant;
+
+/* Read quantization_config (absent: q->method NULL). wdt is the weights'
+ * torch dtype; v4: DeepSeek V4 (fp8 only, ue8m0 scales). */
+int ij_quant(ictx *c, const imodules *mods, const char *wdt, bool v4, iquant *q);
+/* `formats:` (if any), kv_dtype, weights and compute for q; with no
+ * quantization_config "kv_dtype: W\nweights: {linear: W}". */
+void emit_weights(ictx *c, const iquant *q, const char *wdt, bool experts);
 
 /* The GQA-style families (import_hf_gqa.c). */
 typedef enum {

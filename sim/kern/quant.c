@@ -174,25 +174,51 @@ static uint32_t get(const uint8_t *b, u64 bitpos, unsigned bits)
 
 static u64 ceil_div(u64 a, u64 b) { return a / b + (a % b != 0); }
 
+/* The layout of one part of an entry of n elements (quant.h): its element
+ * count, codecs and scale blocks, where its element codes, its block scales
+ * and the next part start, and the index of its first element. The encoder
+ * and the decoder walk an entry through part_next() alone. */
+typedef struct {
+    int pi;              /* part index; -1 before the first */
+    const fmt_part *p;
+    u64 pn;              /* elements in this part */
+    u64 off;             /* index of its first element in the entry */
+    unsigned bits, sbits;
+    dt_codec ec, sc;
+    u64 block, nblk;     /* elements per scale block (pn when unscaled), blocks */
+    u64 byte;            /* first byte of the element codes */
+    u64 scale_byte;      /* first byte of the block scales */
+    u64 next_byte;       /* first byte of the next part */
+} part_lay;
+
+/* Advance L (start from {.pi = -1}) to the next part; false past the last. */
+static bool part_next(const fmt *f, u64 n, part_lay *L)
+{
+    if (L->pi >= 0) { L->off += L->pn; L->byte = L->next_byte; }
+    if (++L->pi >= f->n_parts) return false;
+    const fmt_part *p = L->p = &f->part[L->pi];
+    L->pn = fmt_elements(f) ? p->elements : n;
+    L->bits = dtype_table[p->dt].bits;
+    L->sbits = p->scaled ? dtype_table[p->scale_dt].bits : 0;
+    L->ec = codec_of(p->dt);
+    L->sc = codec_of(p->scale_dt);
+    L->block = p->scaled ? p->block : (L->pn ? L->pn : 1);
+    L->nblk = p->scaled ? ceil_div(L->pn, p->block) : 0;
+    L->scale_byte = L->byte + ceil_div(L->pn * L->bits, 8);
+    L->next_byte = L->scale_byte + ceil_div(L->nblk * L->sbits, 8);
+    return true;
+}
+
 /* Encode (out != NULL) and/or compute the decoded values (y != NULL). fp32
  * elements are stored as their bits; tf32 as the bits of the rounded float. */
 static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
 {
-    u64 fixed = fmt_elements(f), off = 0, byte = 0;
-    for (int pi = 0; pi < f->n_parts; pi++) {
-        const fmt_part *p = &f->part[pi];
-        u64 pn = fixed ? p->elements : n;
-        unsigned bits = dtype_table[p->dt].bits, sbits = p->scaled ? dtype_table[p->scale_dt].bits : 0;
-        dt_codec ec = codec_of(p->dt), sc = codec_of(p->scale_dt);
-        u64 block = p->scaled ? p->block : (pn ? pn : 1);
-        u64 nblk = p->scaled ? ceil_div(pn, p->block) : 0;
-        u64 scale_byte = byte + ceil_div(pn * bits, 8);
+    for (part_lay L = {.pi = -1}; part_next(f, n, &L);) {
+        const fmt_part *p = L.p;
         if (p->dt == DT_FP32 && !p->scaled) {
             /* Plain fp32: the bits themselves (the state buffers' default). */
-            if (out) memcpy(out + byte, x + off, pn * 4);
-            if (y && y != x) memmove(y + off, x + off, pn * 4);
-            byte = scale_byte;
-            off += pn;
+            if (out) memcpy(out + L.byte, x + L.off, L.pn * 4);
+            if (y && y != x) memmove(y + L.off, x + L.off, L.pn * 4);
             continue;
         }
         if (p->dt == DT_BF16 && !p->scaled) {
@@ -200,33 +226,31 @@ static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
              * nearest even at bit 16 (a carry into the exponent is the next
              * binade, subnormals included), saturate above the largest finite
              * value 0x7f7f (inf too), NaN -> +0: the same codes and values. */
-            for (u64 j = 0; j < pn; j++) {
-                union { float f; uint32_t u; } v = {x[off + j]};
+            for (u64 j = 0; j < L.pn; j++) {
+                union { float f; uint32_t u; } v = {x[L.off + j]};
                 uint32_t sg = v.u & 0x80000000u, a = v.u & 0x7fffffffu;
                 if (a > 0x7f800000u) sg = a = 0;                       /* NaN */
                 else if (a > 0x7f7f0000u) a = 0x7f7f0000u;             /* saturate */
                 else a = (a + 0x7fffu + (a >> 16 & 1u)) & 0xffff0000u;   /* ties to even */
                 v.u = sg | a;
-                if (out) { out[byte + 2 * j] = (uint8_t)(v.u >> 16); out[byte + 2 * j + 1] = (uint8_t)(v.u >> 24); }
-                if (y) y[off + j] = v.f;
+                if (out) { out[L.byte + 2 * j] = (uint8_t)(v.u >> 16); out[L.byte + 2 * j + 1] = (uint8_t)(v.u >> 24); }
+                if (y) y[L.off + j] = v.f;
             }
-            byte = scale_byte;
-            off += pn;
             continue;
         }
-        for (u64 b0 = 0, bi = 0; b0 < pn; b0 += block, bi++) {
-            u64 b1 = b0 + block < pn ? b0 + block : pn;
+        for (u64 b0 = 0, bi = 0; b0 < L.pn; b0 += L.block, bi++) {
+            u64 b1 = b0 + L.block < L.pn ? b0 + L.block : L.pn;
             double scale = 1.0;
             if (p->scaled) {
                 double amax = 0;
                 for (u64 j = b0; j < b1; j++) {
-                    double ax = fabs((double)x[off + j]);
+                    double ax = fabs((double)x[L.off + j]);
                     amax = ax > amax ? ax : amax;   /* fmax() without the call (NaN: skipped, as fmax does) */
                 }
-                double s = amax / ec.max;
+                double s = amax / L.ec.max;
                 if (!(s >= FLT_MIN)) s = 1.0;    /* all zero (or tiny): any scale will do */
-                uint32_t sc_code = enc_scale(&sc, sbits, s, &scale);
-                if (out) put(out, scale_byte * 8 + bi * sbits, sbits, sc_code);
+                uint32_t sc_code = enc_scale(&L.sc, L.sbits, s, &scale);
+                if (out) put(out, L.scale_byte * 8 + bi * L.sbits, L.sbits, sc_code);
             }
             int sk;
             bool pow2 = frexp(scale, &sk) == 0.5 && sk - 1 >= -126 && sk - 1 <= 126;
@@ -236,9 +260,9 @@ static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
                 float fs = pow2f(sk - 1), inv = pow2f(1 - sk);
                 for (u64 j = b0; j < b1; j++) {
                     float v;
-                    uint32_t code = enc_f(&ec, x[off + j] * inv, &v);
-                    if (out) put(out, byte * 8 + j * bits, bits, code);
-                    if (y) y[off + j] = v * fs;
+                    uint32_t code = enc_f(&L.ec, x[L.off + j] * inv, &v);
+                    if (out) put(out, L.byte * 8 + j * L.bits, L.bits, code);
+                    if (y) y[L.off + j] = v * fs;
                 }
                 continue;
             }
@@ -246,22 +270,20 @@ static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
                 double v;
                 uint32_t code;
                 if (p->dt == DT_FP32) {
-                    float fv = (float)((double)x[off + j] / scale);
+                    float fv = (float)((double)x[L.off + j] / scale);
                     memcpy(&code, &fv, 4);
                     v = fv;
                 } else if (p->dt == DT_TF32) {
-                    enc(&ec, bits, (double)x[off + j] / scale, &v);
+                    enc(&L.ec, L.bits, (double)x[L.off + j] / scale, &v);
                     float fv = (float)v;
                     memcpy(&code, &fv, 4);
                 } else {
-                    code = enc(&ec, bits, (double)x[off + j] / scale, &v);
+                    code = enc(&L.ec, L.bits, (double)x[L.off + j] / scale, &v);
                 }
-                if (out) put(out, byte * 8 + j * bits, bits, code);
-                if (y) y[off + j] = (float)(v * scale);
+                if (out) put(out, L.byte * 8 + j * L.bits, L.bits, code);
+                if (y) y[L.off + j] = (float)(v * scale);
             }
         }
-        byte = scale_byte + ceil_div(nblk * sbits, 8);
-        off += pn;
     }
 }
 
@@ -383,43 +405,32 @@ static bool dec_fast(dtype dt, const dt_codec *p, unsigned bits, const uint8_t *
 
 void quant_decode(const fmt *f, const uint8_t *in, u64 n, float *y)
 {
-    u64 fixed = fmt_elements(f), off = 0, byte = 0;
-    for (int pi = 0; pi < f->n_parts; pi++) {
-        const fmt_part *p = &f->part[pi];
-        u64 pn = fixed ? p->elements : n;
-        unsigned bits = dtype_table[p->dt].bits, sbits = p->scaled ? dtype_table[p->scale_dt].bits : 0;
-        dt_codec ec = codec_of(p->dt), sc = codec_of(p->scale_dt);
-        u64 block = p->scaled ? p->block : (pn ? pn : 1);
-        u64 nblk = p->scaled ? ceil_div(pn, p->block) : 0;
-        u64 scale_byte = byte + ceil_div(pn * bits, 8);
+    for (part_lay L = {.pi = -1}; part_next(f, n, &L);) {
+        const fmt_part *p = L.p;
         if (p->dt == DT_FP32 && !p->scaled) {
-            memcpy(y + off, in + byte, pn * 4);
-            byte = scale_byte;
-            off += pn;
+            memcpy(y + L.off, in + L.byte, L.pn * 4);
             continue;
         }
-        for (u64 b0 = 0, bi = 0; b0 < pn; b0 += block, bi++) {
-            u64 b1 = b0 + block < pn ? b0 + block : pn;
-            double scale = p->scaled ? dec(&sc, sbits, get(in, scale_byte * 8 + bi * sbits, sbits)) : 1.0;
+        for (u64 b0 = 0, bi = 0; b0 < L.pn; b0 += L.block, bi++) {
+            u64 b1 = b0 + L.block < L.pn ? b0 + L.block : L.pn;
+            double scale = p->scaled ? dec(&L.sc, L.sbits, get(in, L.scale_byte * 8 + bi * L.sbits, L.sbits)) : 1.0;
             /* Fast path (dec_fast): the block in float when the scale is one. */
             float fs = (float)scale;
             u64 j0 = b0;
-            if ((double)fs == scale && dec_fast(p->dt, &ec, bits, in + byte, b0, b1, fs, y + off)) j0 = b1;
+            if ((double)fs == scale && dec_fast(p->dt, &L.ec, L.bits, in + L.byte, b0, b1, fs, y + L.off)) j0 = b1;
             for (u64 j = j0; j < b1; j++) {
-                uint32_t code = get(in, byte * 8 + j * bits, bits);
+                uint32_t code = get(in, L.byte * 8 + j * L.bits, L.bits);
                 double v;
                 if (p->dt == DT_FP32 || p->dt == DT_TF32) {
                     float fv;
                     memcpy(&fv, &code, 4);
                     v = fv;
                 } else {
-                    v = dec(&ec, bits, code);
+                    v = dec(&L.ec, L.bits, code);
                 }
-                y[off + j] = (float)(v * scale);
+                y[L.off + j] = (float)(v * scale);
             }
         }
-        byte = scale_byte + ceil_div(nblk * sbits, 8);
-        off += pn;
     }
 }
 
