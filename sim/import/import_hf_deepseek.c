@@ -5,6 +5,7 @@
  * carry follow the shipped specs archs/deepseek-v3.yaml, deepseek-v3.2.yaml
  * and deepseek-v4-pro.yaml (research/deepseek.md), and the output says so. */
 #include "import_hf_impl.h"
+#include "layer.h"   /* MLA_ROPE_MAX */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,17 @@ static int read_moe(ictx *c, ffn_desc *moe)
     json_t *sf = ij_get(c, "scoring_func"), *rs = ij_get(c, "routed_scaling_factor");
     moe->sigmoid = sf && json_is_string(sf) && !strcmp(json_string_value(sf), "sigmoid");
     if (rs && (rc = ij_real(c, rs, "routed_scaling_factor", &moe->routed_scale))) return rc;
+    if (rs && !(moe->routed_scale > 0 && moe->routed_scale <= 1000))
+        return ij_badkey(c, "routed_scaling_factor", rs, "a number in (0, 1000]");
     if (moe->routed_scale == 1) moe->routed_scale = 0;
+    /* The groups' rules of ffn_moe.c's check, named by their config fields. */
+    u64 G = moe->n_group > 1 ? moe->n_group : 1, TG = moe->topk_group ? moe->topk_group : G;
+    if (G > 1 && (moe->experts % G || moe->experts / G < 2))
+        return ij_badkey(c, "n_group", ij_get(c, "n_group"), "a divisor of n_routed_experts = %llu into groups of at least 2",
+                         (unsigned long long)moe->experts);
+    if (TG > G || (G > 1 && TG * (moe->experts / G) < moe->top_k))
+        return ij_badkey(c, "topk_group", ij_get(c, "topk_group"), "at most n_group = %llu, its groups holding at least "
+                         "num_experts_per_tok = %llu experts", (unsigned long long)G, (unsigned long long)moe->top_k);
 
     return SIM_OK;
 }
@@ -111,8 +122,12 @@ int import_deepseek_mla(ictx *c)
     bool fp8 = q.method && !strcmp(q.method, "fp8");
     (void)ij_get(c, "num_key_value_heads");   /* MLA: one latent per token, whatever this says */
     u64 ih = 0, ihd = 0, itopk = 0;
+    if (rope % 2 || rope > MLA_ROPE_MAX)
+        return ij_badkey(c, "qk_rope_head_dim", ij_get(c, "qk_rope_head_dim"), "even and at most %d (rotated in pairs)", MLA_ROPE_MAX);
     if (dsa) {
         if ((rc = read_indexer(c, &ih, &ihd, &itopk))) return rc;
+        if (ihd & (ihd - 1))
+            return ij_badkey(c, "index_head_dim", ij_get(c, "index_head_dim"), "a power of two (the indexer's Hadamard rotation)");
         if (!qr) return ij_badkey(c, "q_lora_rank", ij_get(c, "q_lora_rank"), "a positive integer (deepseek_v32's indexer reads it)");
     }
     bool bias;
