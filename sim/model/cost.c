@@ -124,6 +124,34 @@ static cost_row *row_for(cost_result *r, const char *name)
     return w;
 }
 
+/* The multi-token-prediction modules (spec.h mtp_n): stored always, used
+ * only by speculative decoding. Per module (DeepSeek-V3 README_WEIGHTS.md:
+ * enorm, hnorm, eh_proj, a transformer block, shared_head.norm; the
+ * embedding and head are shared with the main model, as V3's paper has
+ * them): the layer's weights + eh_proj [2d, d] (linear) + 3 d norm
+ * weights (small). Their parameters are not active in plain decoding. */
+static int mtp_part(const cost_ctx *c, cost_row *w, sim_err *e)
+{
+    const model_spec *m = c->m;
+    bool *ovf = c->ovf;
+    u64 d = m->d_model;
+    cost_t one;
+    memset(&one, 0, sizeof one);
+    const comp_type *t[] = {m->mtp.attn.type, m->mtp.ffn.type, m->mtp.res.type};
+    for (int k = 0; k < 3; k++) {
+        int rc = t[k] ? t[k]->cost(c, &m->mtp, &one, e) : SIM_OK;
+        if (rc) return rc;
+    }
+    cost_t st;
+    memset(&st, 0, sizeof st);
+    st.params = one.params;
+    st.weight_bytes = one.weight_bytes;
+    cc_weights(c, &st, WC_LINEAR, cmul3(ovf, 2, d, d), 0, false);   /* eh_proj */
+    cc_weights(c, &st, WC_SMALL, 3 * d, 0, false);                  /* enorm, hnorm, norm */
+    cost_add(ovf, &w->c, &st, m->mtp_n);
+    return SIM_OK;
+}
+
 /* Embedding lookup, per-layer embeddings (model-level part), final norm, the
  * mHC head unit and the LM head. Logits are computed for the last token of
  * each sequence only (B tokens), as an inference engine does. */
@@ -169,6 +197,7 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     }
     cc_flops(c, &hd->c, FL_OTHER, lin, cmul4(ovf, 2, nlog, d, m->vocab));
     hd->c.act_bytes = cmul3(ovf, nlog, m->vocab, 4);   /* fp32 logits out */
+    if (m->mtp_n) return mtp_part(c, row_for(r, "mtp"), e);
     return SIM_OK;
 }
 

@@ -153,6 +153,12 @@ typedef struct {
     int n_formats;
     fmt formats[SPEC_MAX_FORMATS];
     layer_spec *layer;       /* n_layers entries (owned) */
+    /* Multi-token prediction (`mtp: {layers, kind, ffn?}`; DeepSeek V3's
+     * num_nextn_predict_layers): mtp_n modules, each the layer `mtp` (a kind
+     * of `layers:`) + a [2d, d] projection of [RMSNorm(emb), RMSNorm(h)] +
+     * its final norm, sharing the embedding and the head. 0 = none. */
+    u64 mtp_n;
+    layer_spec mtp;
 } model_spec;
 
 /* Load and check a spec, applying `n_sets` "PATH=VALUE" overrides first.
