@@ -77,7 +77,7 @@ fi
 # more experts than --scale leaves (2048/64 = 32 in 4 groups of 8, 2 groups
 # eligible) so that group-limited routing chooses; a top-k of 7 and 4 indexer
 # heads so that the indexer chooses; lossless (fp32) caches.
-DS_MOE="--set ffn.experts=2048 --set ffn.n_group=256 --set ffn.topk_group=128 --set rope={theta:10000}"
+DS_MOE="--set ffn.experts=2048 --set ffn.n_group=256 --set ffn.topk_group=128 --set rope.scaling.factor=1"
 expect dump-ds-v3 0 "$K" run archs/deepseek-v3.yaml --ctx 21 --decode 1 --scale 64 --layers 5 --set kv_dtype=fp32 $DS_MOE --dump "$t/v3"
 expect dump-ds-v32 0 "$K" run archs/deepseek-v3.2.yaml --ctx 21 --decode 1 --scale 64 --layers 5 $DS_MOE \
   --set layers.dsa.kv_format=fp32 --set layers.dsa.index_format=fp32 --set layers.dsa.index_topk=7 --set layers.dsa.index_heads=256 --dump "$t/v32"

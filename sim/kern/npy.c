@@ -58,7 +58,7 @@ static int mkdir_p(const char *dir, sim_err *e)
 static void unit_name(const ref_layer *L, char *buf, size_t len)
 {
     if (L->i >= 0) snprintf(buf, len, "L%d", L->i);
-    else snprintf(buf, len, "%s", L->i == -1 ? "embed" : L->i == -2 ? "ple" : "head");
+    else snprintf(buf, len, "%s", L->i == -1 ? "embed" : L->i == -2 ? "ple" : L->i == -4 ? "mtp" : "head");
 }
 
 static int dump_weights(const ref_layer *L, const char *dir, sim_err *e)
@@ -153,7 +153,7 @@ int npy_dump_model(const ref_model *M, const char *dir, const int32_t *tok, u64 
         for (u64 i = 0; i < M->m->n_layers; i++)
             if ((rc = dump_weights(&M->L[i], dir, e))) return rc;
         if ((rc = dump_weights(&M->embed, dir, e)) || (rc = dump_weights(&M->ple, dir, e)) ||
-            (rc = dump_weights(&M->head, dir, e)) || (rc = dump_meta(M, dir, e)))
+            (rc = dump_weights(&M->head, dir, e)) || (rc = dump_weights(&M->mtp, dir, e)) || (rc = dump_meta(M, dir, e)))
             return rc;
     }
     u64 shape[2] = {ntok, 0};

@@ -131,6 +131,9 @@ typedef struct ref_model {
     u64 streams;          /* residual streams: hc_streams or 1 */
     ref_layer *L;         /* m->n_layers */
     ref_layer embed, ple, head;
+    ref_layer mtp;        /* the MTP module's weights (spec mtp_n > 0): held and
+                             counted (x mtp_n), never run: speculative decoding
+                             is priced by the model only */
     float *logits;        /* vocab values: the last token of the last step */
     float *ple_in;        /* PLE: n x (n_layers * ple_dim) inputs of the current step */
     void *rng;            /* gsl_rng (owned) */
