@@ -75,9 +75,10 @@ has set-bad-path-msg "descends into the scalar" err
 expect set-bad-value 2 "$K" cost archs/llama-3-8b.yaml --set layers.attn.kv_heads=5
 has set-bad-value-msg "not a multiple of kv_heads" err
 
-# CSV: a header and one row per type plus the total.
+# CSV: a header and one row per type plus the total (V4-Flash: swa, csa, hca, embed, head,
+# mtp: its MTP block since issue 12).
 expect csv 0 "$K" cost archs/deepseek-v4-flash.yaml --ctx 1M --format csv
-[ "$(wc -l < "$t/out")" = 7 ] && ok csv-rows || bad csv-rows "$(wc -l < "$t/out") lines"
+[ "$(wc -l < "$t/out")" = 8 ] && ok csv-rows || bad csv-rows "$(wc -l < "$t/out") lines"
 has csv-header "arch,ctx,phase,batch,row,layers,kv_bytes" out
 
 # --by layer lists every layer.
