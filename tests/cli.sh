@@ -75,6 +75,16 @@ has set-bad-path-msg "descends into the scalar" err
 expect set-bad-value 2 "$K" cost archs/llama-3-8b.yaml --set layers.attn.kv_heads=5
 has set-bad-value-msg "not a multiple of kv_heads" err
 
+# --mtp N: speculative decoding priced with the spec's MTP module (issue 12 item 8).
+expect mtp 0 "$K" cost archs/deepseek-v3.yaml --ctx 4k --mtp 2 --format json
+has mtp-json '"mtp": 2' out
+has mtp-row '"type": "mtp"' out
+expect mtp-prefill 2 "$K" cost archs/deepseek-v3.yaml --phase prefill --mtp 1
+has mtp-prefill-msg "decode only" err
+expect mtp-no-module 2 "$K" cost archs/llama-3-8b.yaml --mtp 1
+has mtp-no-module-msg "no MTP module" err
+expect mtp-bad 2 "$K" cost archs/deepseek-v3.yaml --mtp x
+
 # CSV: a header and one row per type plus the total (V4-Flash: swa, csa, hca, embed, head,
 # mtp: its MTP block since issue 12).
 expect csv 0 "$K" cost archs/deepseek-v4-flash.yaml --ctx 1M --format csv

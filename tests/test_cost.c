@@ -318,6 +318,67 @@ static void moe_deepseek(void)
     spec_free(&M);
 }
 
+/* A cost row of an evaluation with speculative decoding (--mtp N). */
+static cost_t eval_mtp(const model_spec *m, u64 T, u64 N, const char *name)
+{
+    cost_query q = {.T = T, .B = 1, .phase = PH_DECODE, .mtp = N};
+    cost_result r;
+    cost_t t;
+    memset(&t, 0, sizeof t);
+    if (cost_eval(m, &q, &r, &E)) { printf("cost_eval failed: %s\n", E.msg); return t; }
+    if (!name) t = r.total;
+    for (int k = 0; name && k < r.n_types; k++)
+        if (!strcmp(r.type[k].name, name)) t = r.type[k].c;
+    cost_result_free(&r);
+    return t;
+}
+
+/* MTP modules (issue 12 item 8): stored always, priced with --mtp N. */
+static void mtp(void)
+{
+    /* d 32, V 50, one GQA layer (2 heads of 8, 1 KV head, no RoPE), dense gated FFN 40, bf16;
+     * one MTP module of the same kind. */
+    const char *y = "name: m\nd_model: 32\nn_layers: 1\nvocab: 50\nffn: {type: dense, d_ff: 40}\n"
+                    "layers:\n  a: {type: gqa, q_heads: 2, kv_heads: 1, head_dim: 8}\nmtp: {layers: 1, kind: a}\n";
+    if (load(y)) return;
+    /* Stored: layer 32x16 + 32x8 x2 + 16x32 = 1,536, FFN 3 x 32 x 40 = 3,840, 2 norms 64;
+     * eh_proj 2 x 32 x 32 = 2,048; enorm, hnorm, norm 96: 7,584 parameters, none active. */
+    cost_t s = eval_type(&M, 10, 1, PH_DECODE, "mtp");
+    CHECK_EQ("mtp-params", s.params, 7584);
+    CHECK_EQ("mtp-not-active", s.params_active, 0);
+    CHECK_EQ("mtp-no-work-without-drafts", cost_flops(&s) + s.kv_bytes + s.weight_read_bytes, 0);
+    /* --mtp 2 at T = 10: the main layer verifies 3 tokens at contexts 10, 11, 12: attention
+     * (T+1) x 2 heads x 2 (8 + 8) = 64 (T+1) per token: 64 (11 + 12 + 13) = 2,304; the drafts
+     * run the module at contexts 10 and 11: 64 (11 + 12) = 1,472. */
+    CHECK_EQ("mtp-verify-attn", eval_mtp(&M, 10, 2, "a").flops[FL_ATTN], 2304);
+    cost_t d = eval_mtp(&M, 10, 2, "mtp");
+    CHECK_EQ("mtp-draft-attn", d.flops[FL_ATTN], 1472);
+    /* Caches: the main layer holds T + N = 12 rows, the module's layer 12 rows; a row
+     * is K + V = 2 x 8 x 2 B = 32 B: 384 B each. */
+    CHECK_EQ("mtp-kv-main", eval_mtp(&M, 10, 2, "a").kv_bytes, 384);
+    CHECK_EQ("mtp-kv-draft", d.kv_bytes, 384);
+    /* Head: 3 logit tokens x (2 x 32 x 50 + norm 32 x 4) = 9,984 (one decode: 3,328). */
+    CHECK_EQ("mtp-head-logits", eval_mtp(&M, 10, 2, "head").flops[FL_OTHER], 9984);
+    /* Drafts: eh_proj 2 x 64 x 32 = 4,096 FL_PROJ each on top of the layer's projections. */
+    cost_t one = eval_type(&M, 10, 1, PH_DECODE, "a");
+    CHECK_EQ("mtp-draft-proj", d.flops[FL_PROJ], 2 * one.flops[FL_PROJ] + 2 * 4096);
+    /* The main layer's weights are read once for the 3 tokens (dense). */
+    CHECK_EQ("mtp-verify-weights-once", eval_mtp(&M, 10, 2, "a").weight_read_bytes, one.weight_read_bytes);
+    /* --mtp 0 is a plain decode. */
+    cost_t z = eval_mtp(&M, 10, 0, NULL), pl = eval_total(&M, 10, 1, PH_DECODE);
+    CHECK_EQ("mtp-zero-plain", cost_flops(&z), cost_flops(&pl));
+    /* Errors: prefill, a spec without MTP. */
+    cost_query q = {.T = 10, .B = 1, .phase = PH_PREFILL, .mtp = 2};
+    cost_result r;
+    CHECK("mtp-prefill-refused", cost_eval(&M, &q, &r, &E) == SIM_EINVAL && strstr(E.msg, "decode"));
+    spec_free(&M);
+    if (load("name: n\nd_model: 32\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+             "layers:\n  a: {type: gqa, q_heads: 2, kv_heads: 1, head_dim: 8}\n")) return;
+    q.phase = PH_DECODE;
+    CHECK("mtp-without-module", cost_eval(&M, &q, &r, &E) == SIM_EINVAL && strstr(E.msg, "no MTP module"));
+    spec_free(&M);
+}
+
 static void overflow(void)
 {
     /* 1M tokens through the 1.6T-parameter V4-Pro in prefill fits in 64 bits. */
@@ -342,6 +403,7 @@ int main(void)
     cca();
     ffn_res();
     moe_deepseek();
+    mtp();
     overflow();
     return check_done("test_cost");
 }

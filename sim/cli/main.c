@@ -52,6 +52,8 @@ static const char usage[] =
     "  --batch B         sequences (default 1)\n"
     "  --page N          round each cache buffer up to pages of N entries (engine\n"
     "                    block size, e.g. 16 or 256); default: logical bytes\n"
+    "  --mtp N           decode: speculative decoding with N draft tokens per step\n"
+    "                    from the spec's MTP modules (drafts, N+1 verified tokens)\n"
     "  --by type|layer   rows per layer type (default) or also per layer\n"
     "  --set PATH=VALUE  override a spec field before checking, e.g.\n"
     "                    --set kv_sharing.shared_layers=0  --set layers.csa.compress_ratio=8\n"
@@ -132,6 +134,12 @@ static int parse_opts(int argc, char **argv, opts *o)
             o->hw_name = v;
         } else if (!strcmp(a, "--noncausal")) {
             o->q.noncausal = true;
+        } else if (!strcmp(a, "--mtp")) {
+            NEED();
+            char *end;
+            unsigned long long n = strtoull(v, &end, 10);
+            if (*end || !*v || n > 64 || v[0] == '-') return bad("--mtp '%s': expected draft tokens per step, 0 to 64", v);
+            o->q.mtp = n;
         } else if (a[0] == '-' && a[1]) {
             return bad("unknown option '%s'", a);
         } else {
@@ -141,6 +149,7 @@ static int parse_opts(int argc, char **argv, opts *o)
 #undef NEED
     }
     if (o->q.noncausal && o->q.phase != PH_PREFILL) return bad("%s applies to --phase prefill only", "--noncausal");
+    if (o->q.mtp && o->q.phase != PH_DECODE) return bad("%s applies to --phase decode only", "--mtp");
     return 0;
 }
 

@@ -61,8 +61,9 @@ static void json_one(FILE *f, const out_item *it, const cost_query *q, bool by_l
     out_json_str(f, m->name);
     fputs(", \"spec\": ", f);
     out_json_str(f, m->path);
-    fprintf(f, ", \"ctx\": %llu, \"phase\": \"%s\", \"batch\": %llu, \"noncausal\": %s, \"total\": {",
-            (unsigned long long)q->T, phase_name(q->phase), (unsigned long long)q->B, q->noncausal ? "true" : "false");
+    fprintf(f, ", \"ctx\": %llu, \"phase\": \"%s\", \"batch\": %llu, \"noncausal\": %s, \"mtp\": %llu, \"total\": {",
+            (unsigned long long)q->T, phase_name(q->phase), (unsigned long long)q->B, q->noncausal ? "true" : "false",
+            (unsigned long long)q->mtp);
     json_cost_fields(f, &r->total);
     fprintf(f, "}, \"params\": {\"total\": %llu, \"active\": %llu, \"effective\": %llu, \"non_embedding\": %llu}",
             (unsigned long long)r->total.params, (unsigned long long)r->total.params_active,

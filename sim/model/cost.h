@@ -30,6 +30,9 @@ typedef struct {
     bool noncausal;   /* prefill only: every query sees all T tokens */
     u64 page;         /* >1: round every cache buffer up to whole pages of this
                          many entries (an engine's block size); 0/1: logical */
+    u64 mtp;          /* decode only, a spec with `mtp:`: speculative decoding
+                         with this many draft tokens per step (0: none); see
+                         cost_eval */
 } cost_query;
 
 /* FLOP categories (DESIGN.md section 5). */
