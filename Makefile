@@ -129,6 +129,26 @@ $(O)/bench/%: bench/%.c $(LIB_OBJ)
 	@mkdir -p $(O)/bench
 	$(CC) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
+# install: the binary, the shipped specs, scenarios and hardware profiles
+# (PREFIX/share/kvsim, found by the binary from any directory: paths.h), the
+# man page and the bash completion. `make install PREFIX=$HOME/.local`.
+PREFIX ?= /usr/local
+SHARE   = $(DESTDIR)$(PREFIX)/share
+install: $(O)/kvsim
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/kvsim/archs/tiny $(SHARE)/kvsim/scenarios/hw \
+	  $(SHARE)/man/man1 $(SHARE)/bash-completion/completions
+	install -m 755 $(O)/kvsim $(DESTDIR)$(PREFIX)/bin/kvsim
+	install -m 644 archs/*.yaml $(SHARE)/kvsim/archs/
+	install -m 644 archs/tiny/*.yaml $(SHARE)/kvsim/archs/tiny/
+	install -m 644 scenarios/*.yaml $(SHARE)/kvsim/scenarios/
+	install -m 644 scenarios/hw/*.yaml $(SHARE)/kvsim/scenarios/hw/
+	install -m 644 doc/kvsim.1 $(SHARE)/man/man1/kvsim.1
+	install -m 644 doc/kvsim.bash $(SHARE)/bash-completion/completions/kvsim
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/kvsim $(SHARE)/man/man1/kvsim.1 $(SHARE)/bash-completion/completions/kvsim
+	rm -rf $(SHARE)/kvsim
+
 # debug: unoptimised build.
 debug:
 	$(MAKE) O=build-debug CFLAGS="-std=c11 -O0 -g3 -Wall -Wextra"
@@ -137,5 +157,5 @@ debug:
 clean:
 	rm -rf $(O) kvsim build build-asan build-debug build-fuzz
 
-.PHONY: all deps test asan fuzz fuzz-bins valgrind demo bench debug clean
+.PHONY: all deps test asan fuzz fuzz-bins valgrind demo bench debug clean install uninstall
 -include $(wildcard $(O)/sim/*/*.d $(O)/tests/bin/*.d)

@@ -6,6 +6,7 @@ pass=0; fail=0
 ok()   { pass=$((pass+1)); echo "PASS cli/$1"; }
 bad()  { fail=$((fail+1)); echo "FAIL cli/$1: $2"; }
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+R=$PWD; KA=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")   # the repository; kvsim by an absolute path
 
 # expect NAME STATUS CMD...: run, compare the exit status.
 expect() { n=$1; s=$2; shift 2; "$@" >"$t/out" 2>"$t/err"; r=$?; [ "$r" = "$s" ] && ok "$n" || bad "$n" "exit $r, want $s: $(head -c 300 "$t/err")"; }
@@ -29,7 +30,7 @@ has overflow-msg "exceeds 2^64-1" err
 # Table output carries units: GB and GiB side by side.
 expect table 0 "$K" cost archs/llama-3-8b.yaml --ctx 128k
 has table-gb "17.180 GB (16.000 GiB)" out
-has table-params "8.030 G total" out
+has table-params "8.030 B total" out
 
 # JSON: required keys and exact values. Llama-3-8B KV at 4k: 32 layers x 4096 x 4096 B = 536,870,912.
 expect json 0 "$K" cost archs/llama-3-8b.yaml --ctx 4k --format json
@@ -139,6 +140,231 @@ has import-bad-field-msg "bad.json: hidden_size: must be a positive integer" err
 [ ! -e "$t/bad.yaml" ] && ok import-bad-field-no-output || bad import-bad-field-no-output "wrote $t/bad.yaml"
 expect import-gptq 0 "$K" cost tests/configs/llama-3-8b-gptq.json --format json
 has import-gptq-bytes '"weight_bytes": 5727854592' out
+# ---- issue 11.5 / 10.16: one command table, --opt=value, CMD --help ----
+# --opt=value is --opt value.
+"$K" cost archs/llama-3-8b.yaml --ctx=4k --format=json > "$t/a" 2> "$t/err"; "$K" cost archs/llama-3-8b.yaml --ctx 4k --format json > "$t/b"
+cmp -s "$t/a" "$t/b" && grep -q '"ctx": 4096' "$t/a" && ok opt-equals-value || bad opt-equals-value "$(cat "$t/err")"
+expect opt-equals-flag 2 "$K" cost archs/llama-3-8b.yaml --phase=prefill --noncausal=yes
+has opt-equals-flag-msg "noncausal takes no value" err
+expect opt-missing-value 2 "$K" run archs/tiny/gqa.yaml --ctx
+has opt-missing-value-msg "kvsim run: --ctx needs a value" err
+# CMD --help lists every option the command takes (issue 10.16 names these).
+expect run-help 0 "$K" run --help
+for o in --ctx --decode --scale --layers --seed --set --dump; do has "run-help$o" "^  $o " out; done
+expect validate-help 0 "$K" validate --help
+for o in --ctx --scale --layers --seed --set --max-ctx --brief; do has "validate-help$o" "^  $o" out; done
+# Every option a command's --help lists is one its parser accepts, and
+# every command in `kvsim --help` has a --help of its own.
+"$K" --help | sed -n 's/^  kvsim \([a-z]*\).*/\1/p' > "$t/cmds"
+[ "$(wc -l < "$t/cmds")" -ge 12 ] && ok help-lists-commands || bad help-lists-commands "$(cat "$t/cmds")"
+while read -r c; do
+  "$K" "$c" --help > "$t/h" 2>&1 || bad "help-$c" "exit $?"
+  grep -q "^usage: kvsim $c" "$t/h" || bad "help-$c-usage" "$(head -3 "$t/h")"
+  # OPT VALUE then an unknown option: the parser takes OPT (or names it as
+  # unknown, or rejects the value 1) and stops by the second at the latest,
+  # before the command does anything.
+  for o in $(sed -n 's/^  \(-[-a-z]*\).*/\1/p' "$t/h"); do
+    (cd "$t" && "$KA" "$c" "$o" 1 --no-such-option > /dev/null 2> "$t/e")
+    { grep -q "unknown option '--no-such-option'" "$t/e" || grep -q "^kvsim $c: $o '1'" "$t/e"; } \
+      || bad "help-$c$o-parsed" "$(cat "$t/e")"
+  done
+done < "$t/cmds"
+ok help-options-parsed
+expect help-unknown 2 "$K" help frobnicate
+has help-unknown-msg "no command or topic 'frobnicate'" err
+expect help-cmd 0 "$K" help compare
+has help-cmd-hw "^  --hw NAME|PATH" out
+# help spec documents every top-level key the spec loader accepts (read from
+# sim/model/spec.c's parse_top key list) as well as the component fields.
+expect help-spec 0 "$K" help spec
+python3 - sim/model/spec.c "$t/out" <<'PY' && ok help-spec-top-keys || bad help-spec-top-keys "see above"
+import re, sys
+src = open(sys.argv[1]).read()
+m = re.search(r'parse_top\(.*?keys\[\]\s*=\s*\{(.*?)NULL\}', src, re.S)
+assert m, "parse_top's key list not found in spec.c"
+keys = re.findall(r'"([a-z_]+)"', m.group(1))
+assert len(keys) >= 15 and "kv_sharing" in keys, keys
+out = open(sys.argv[2]).read()
+missing = [k for k in keys if not re.search(r'^  %s ' % k, out, re.M)]
+assert not missing, "help spec lacks top-level keys %s" % missing
+assert re.search(r'^  q_heads ', out, re.M) and "attention type: gqa" in out
+PY
+# The --hw header prints a measured profile's small rates with digits that
+# are not zero: 0.0512 TFLOP/s and 5.3 GB/s as written.
+printf 'name: slow-cpu\nmemory_gb: 16\nbandwidth_gbs: 5.3\npeak_tflops: {fp32: 0.0512}\n' > "$t/slow.yaml"
+expect hw-small-rates 0 "$K" cost archs/tiny/gqa.yaml --hw "$t/slow.yaml"
+has hw-small-rates-fp32 "5.30 GB/s; FP8 0.0512, BF16 0.0512, FP32 0.0512 TFLOP/s" out
+
+# ---- issue 10.7 / 10.8: every output form carries the same information and its settings ----
+V=$("$K" version | cut -d' ' -f2)
+expect json-settings 0 "$K" cost archs/llama-3-8b.yaml --ctx 8k --phase prefill --noncausal --batch 2 --page 16 \
+  --set kv_dtype=fp8 --set=layers.attn.window=4096 --hw h200 --format json
+python3 - "$t/out" "$V" <<'PY' && ok json-settings-values || bad json-settings-values "see above"
+import json, sys
+d = json.load(open(sys.argv[1])); s = d["settings"]
+assert s == {"kvsim_version": sys.argv[2], "ctx": 8192, "phase": "prefill", "batch": 2, "noncausal": True, "page": 16,
+             "by": "type", "set": ["kv_dtype=fp8", "layers.attn.window=4096"], "hw": "h200",
+             "hw_profile": s["hw_profile"]}, s
+assert s["hw_profile"].endswith("scenarios/hw/h200.yaml"), s
+PY
+expect compare-json-settings 0 "$K" compare archs/llama-3-8b.yaml archs/gemma4-e2b.yaml --set kv_dtype=fp8 --format json
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["settings"]; assert s["set"] == ["kv_dtype=fp8"] and s["hw"] is None and s["page"] == 0, s' "$t/out" \
+  && ok compare-json-settings-values || bad compare-json-settings-values "$(head -c 300 "$t/out")"
+# CSV: settings columns and the roofline on every row, by layer too.
+expect csv-hw 0 "$K" cost archs/llama-3-8b.yaml --ctx 4k --phase prefill --noncausal --page 16 --set kv_dtype=fp8 --hw h100-sxm --by layer --format csv
+python3 - "$t/out" "$V" <<'PY' && ok csv-hw-columns || bad csv-hw-columns "see above"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 32 + 4, len(rows)          # 32 layers, attn, embed, head, total
+for r in rows:
+    assert r["phase"] == "prefill" and r["noncausal"] == "true" and r["page"] == "16", r
+    assert r["set"] == "kv_dtype=fp8" and r["hw"] == "h100-sxm" and r["kvsim_version"] == sys.argv[2], r
+    c, m, t = float(r["compute_s"]), float(r["memory_s"]), float(r["time_s"])
+    assert t == max(c, m) and r["bound"] in ("compute", "memory") and int(r["fit_ctx"]) > 0, r
+tot = [r for r in rows if r["row"] == "total"][0]
+lay = [r for r in rows if r["row"].startswith("layer ")]
+assert len(lay) == 32 and abs(sum(float(r["compute_s"]) for r in lay) - float(tot["compute_s"])) < 0.01 * float(tot["compute_s"])
+PY
+expect csv-causal 0 "$K" cost archs/llama-3-8b.yaml --format csv
+python3 -c 'import csv,sys; rows=list(csv.DictReader(open(sys.argv[1]))); assert all(r["noncausal"] == "false" and r["phase"] == "decode" and r["set"] == "" for r in rows), rows' "$t/out" \
+  && ok csv-causal-every-row || bad csv-causal-every-row "$(head -3 "$t/out")"
+# Tables: the settings in the header; compare --hw has the roofline and fit.
+expect table-settings 0 "$K" cost archs/llama-3-8b.yaml --ctx 8k --phase prefill --noncausal --page 16 --set kv_dtype=fp8
+has table-settings-line "ctx 8,192 tokens, prefill (non-causal), batch 1, cache in pages of 16 entries; kvsim $V" out
+has table-settings-set "settings: --set kv_dtype=fp8" out
+expect compare-hw-table 0 "$K" compare archs/llama-3-8b.yaml archs/deepseek-v4-pro.yaml --ctx 128k --hw h200
+has compare-hw-settings "^  settings: --hw h200$" out
+has compare-hw-roofline "roofline on h200" out
+has compare-hw-fit "llama-3-8b: longest context that fits 141.000 GB" out
+has compare-hw-nofit "deepseek-v4-pro: the weights alone" out
+grep -Eq '^  llama-3-8b +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +memory$' "$t/out" && ok compare-hw-row || bad compare-hw-row "$(cat "$t/out")"
+expect compare-by-layer-hw 0 "$K" compare archs/llama-3-8b.yaml archs/tiny/gqa.yaml --hw h200 --by layer --format json
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["archs"]; assert len(a[0]["roofline"]["by_layer"]) == 32 and len(a[1]["roofline"]["by_layer"]) == 7' "$t/out" \
+  && ok compare-by-layer-hw-json || bad compare-by-layer-hw-json "$(head -c 300 "$t/out")"
+expect compare-by-layer-hw-table 0 "$K" compare archs/llama-3-8b.yaml archs/tiny/gqa.yaml --hw h200 --by layer
+[ "$(grep -c '^  layer 31 (attn) ' "$t/out")" = 2 ] && ok compare-by-layer-hw-table-rows || bad compare-by-layer-hw-table-rows "$(grep -c 'layer 31' "$t/out")"
+
+# ---- issue 10.14: tables right-aligned, one unit per column, plurals, M/B/T ----
+expect table-units 0 "$K" cost archs/deepseek-v4-flash.yaml --ctx 1M
+python3 - "$t/out" <<'PY' && ok table-aligned-one-unit || bad table-aligned-one-unit "see above"
+import re, sys
+lines = open(sys.argv[1]).read().split("\n")
+h = [i for i, l in enumerate(lines) if l.lstrip().startswith("type ")][0]
+body = lines[h + 1 : [i for i, l in enumerate(lines) if "params:" in l][0]]
+units = body[0].split()
+assert units == ["GB", "GFLOP", "GFLOP", "GB", "B"], units      # one unit per column, named once
+rows = body[1:]
+assert len(rows) >= 5 and len({len(l) for l in rows + [body[0]]}) == 1, "columns not right-aligned"
+for l in rows:
+    assert not re.search(r"[0-9] ?(k|M|G|T|P)?(B|FLOP|iB)\b", l), l   # no unit inside a cell
+PY
+has params-billions "params: 284.329 B total" out
+# V4-Flash's 2 window layers hold 2 x 128 entries x 584 B = 149,504 B (cost --format json):
+# 0.000150 GB, visible in the GB column.
+grep -Eq '^  swa +2 +0\.000150 ' "$t/out" && ok table-small-visible || bad table-small-visible "$(grep swa "$t/out")"
+expect params-millions 0 "$K" cost archs/tiny/gqa.yaml
+grep -q "params: [0-9.]* M total" "$t/out" && ! grep -q " k " "$t/out" && ok params-millions-unit || bad params-millions-unit "$(grep params: "$t/out")"
+expect plural-one 0 "$K" compare archs/llama-3-8b.yaml archs/tiny/gqa.yaml
+has plural-one-layer "keqv (1 layer)" out
+has plural-layers "attn (32 layers)" out
+
+# ---- issue 10.11: run --dump refuses a non-empty directory ----
+mkdir -p "$t/dump"; echo stale > "$t/dump/L0.stale.npy"
+expect dump-nonempty 2 "$K" run archs/tiny/gqa.yaml --ctx 5 --dump "$t/dump"
+has dump-nonempty-msg "the directory is not empty (1 entry, e.g. 'L0.stale.npy')" err
+[ "$(ls "$t/dump")" = L0.stale.npy ] && ok dump-nonempty-untouched || bad dump-nonempty-untouched "$(ls "$t/dump")"
+mkdir -p "$t/dump2"
+expect dump-empty 0 "$K" run archs/tiny/gqa.yaml --ctx 5 --dump "$t/dump2"
+[ -n "$(ls "$t/dump2")" ] && ok dump-empty-written || bad dump-empty-written "nothing written"
+
+# ---- issue 10.15: living outside the repository root ----
+mkdir -p "$t/elsewhere"
+(cd "$t/elsewhere" && "$KA" cost llama-3-8b --ctx 4k --hw h200 --format json) > "$t/out" 2> "$t/err" \
+  && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["total"]["kv_bytes"] == 32*4096*4096 and d["hw"]["name"] == "h200"' "$t/out" \
+  && ok data-dir-from-anywhere || bad data-dir-from-anywhere "$(cat "$t/err")"
+(cd "$t/elsewhere" && "$KA" cost archs/gemma4-e2b.yaml --ctx 4k > /dev/null) 2> "$t/err" && ok data-dir-archs-path || bad data-dir-archs-path "$(cat "$t/err")"
+mkdir -p "$t/data/scenarios/hw" "$t/data/archs"
+sed 's/^name: h200/name: my-gpu/' scenarios/hw/h200.yaml > "$t/data/scenarios/hw/my-gpu.yaml"
+(cd "$t/elsewhere" && KVSIM_DATA="$t/data" "$KA" cost "$R/archs/llama-3-8b.yaml" --hw my-gpu) > "$t/out" 2> "$t/err" \
+  && grep -q "roofline on my-gpu" "$t/out" && ok kvsim-data-env || bad kvsim-data-env "$(cat "$t/err")"
+(cd "$t/elsewhere" && KVSIM_DATA="$t/data" "$KA" cost "$R/archs/llama-3-8b.yaml" --hw h200) > /dev/null 2> "$t/err"
+[ $? = 2 ] && grep -q "$t/data/scenarios/hw/h200.yaml" "$t/err" && ok kvsim-data-env-only || bad kvsim-data-env-only "$(cat "$t/err")"
+# Scenario archs resolve relative to the scenario file, from any directory.
+mkdir -p "$t/sc/specs"; cp archs/llama-3-8b.yaml "$t/sc/specs/"
+printf 'name: rel\narchs: [specs/llama-3-8b.yaml, ../sc/specs/../specs/llama-3-8b.yaml]\ncontexts: [1k]\n' > "$t/sc/rel.yaml"
+(cd "$t/elsewhere" && "$KA" sweep ../sc/rel.yaml --db "$t/sc/deep/er/rel.db") > "$t/out" 2> "$t/err" && ok scenario-archs-relative || bad scenario-archs-relative "$(cat "$t/err")"
+[ -s "$t/sc/deep/er/rel.db" ] && ok sweep-db-mkdir-p || bad sweep-db-mkdir-p "no database"
+# Singular and plural right in summaries: 1 point, 1 plot, 1 context.
+printf 'name: one\narchs: [specs/llama-3-8b.yaml]\ncontexts: [1k]\nplots:\n  - {kind: kv_vs_context}\n' > "$t/sc/one.yaml"
+"$K" sweep "$t/sc/one.yaml" --db "$t/sc/one.db" > "$t/out" 2>&1; has plural-one-point "one.yaml: 1 point, 1 computed" out
+"$K" report "$t/sc/one.yaml" --db "$t/sc/one.db" --out "$t/sc/one-rep" > "$t/out" 2>&1; has plural-one-plot "(1 plot, " out
+expect plural-validate 0 "$K" validate archs/tiny/gqa.yaml --ctx 5 --brief
+has plural-one-context "1 context x 2 phases, [0-9]* checks, 0 mismatches: PASS" out
+# Errors about a scenario's entries carry file:line:col and name what exists.
+printf 'name: bad\narchs:\n  - %s/archs/gemma4-e2b.yaml\n  - nope.yaml\ncontexts: [1k]\n' "$R" > "$t/sc/missing.yaml"
+expect scenario-missing-arch 2 "$K" sweep "$t/sc/missing.yaml" --db "$t/sc/x.db"
+has scenario-missing-arch-pos "missing.yaml:4:5: arch 2" err
+printf 'name: bad\narchs: [%s/archs/gemma4-e2b.yaml, %s/archs/gemma4-e4b.yaml]\ncontexts: [1k]\nsweep:\n  - {path: kv_sharing.fraction, values: [0, 0.5], archs: [gemma4-e2b, gemma4-e9b]}\n' "$R" "$R" > "$t/sc/filter.yaml"
+expect scenario-axis-arch 2 "$K" sweep "$t/sc/filter.yaml" --db "$t/sc/x.db"
+has scenario-axis-arch-msg "filter.yaml:5:71: sweep kv_sharing.fraction: no arch named 'gemma4-e9b' in this scenario (archs: gemma4-e2b, gemma4-e4b)" err
+expect report-axis-arch 2 "$K" report "$t/sc/filter.yaml" --db "$t/sc/x.db" --out "$t/sc/rep"
+[ ! -e "$t/sc/x.db" ] && [ ! -e "$t/sc/rep" ] && ok scenario-bad-writes-nothing || bad scenario-bad-writes-nothing "$(ls "$t/sc")"
+printf 'name: bad\narchs: [%s/archs/tiny/gqa.yaml]\ncontexts: [7]\nmeasured: {contexts: [7], profile: no-such-gpu}\n' "$R" > "$t/sc/prof.yaml"
+expect scenario-measured-profile 2 "$K" sweep "$t/sc/prof.yaml" --db "$t/sc/x.db"
+has scenario-measured-profile-msg "prof.yaml:4:36: measured profile: hardware profile 'no-such-gpu' not found" err
+printf 'name: bad\narchs: [%s/archs/tiny/gqa.yaml]\ncontexts: [7]\nplots:\n  - {kind: types_at_ctx, ctx: 7, phase: prefill}\n' "$R" > "$t/sc/phase.yaml"
+expect scenario-plot-phase 2 "$K" sweep "$t/sc/phase.yaml" --db "$t/sc/x.db"
+has scenario-plot-phase-msg "phase.yaml:5:41: plot phase 'prefill' is not one of the scenario's" err
+
+# A plot's context must be one the scenario sweeps (never the nearest in its place).
+printf 'name: bad\narchs: [%s/archs/tiny/gqa.yaml]\ncontexts: [7, 9]\nplots:\n  - {kind: types_at_ctx, ctx: 8}\n' "$R" > "$t/sc/pctx.yaml"
+expect scenario-plot-ctx 2 "$K" sweep "$t/sc/pctx.yaml" --db "$t/sc/x.db"
+has scenario-plot-ctx-msg "pctx.yaml:5:31: plot 'types_at_ctx' at ctx 8: not one of the scenario's contexts (7, 9)" err
+printf 'name: bad\narchs: [%s/archs/tiny/gqa.yaml]\ncontexts: [7, 9]\nplots:\n  - {kind: types_at_ctx}\n' "$R" > "$t/sc/pctx.yaml"
+expect scenario-plot-ctx-default 2 "$K" sweep "$t/sc/pctx.yaml" --db "$t/sc/x.db"
+has scenario-plot-ctx-default-msg "pctx.yaml:5:5: plot 'types_at_ctx' at ctx 1,048,576 (the default; give .ctx:.)" err
+
+# A sweep axis that names nothing (a typo) or does not apply to an arch it
+# is applied to is an error at the axis entry, naming what exists; nothing is
+# written (issue 10.1).
+printf 'name: bad\narchs: [%s/archs/gemma4-e2b.yaml]\ncontexts: [1k]\nsweep:\n  - {path: layers.csa.compres_ratio, values: [4, 8]}\n' "$R" > "$t/sc/typo.yaml"
+expect scenario-axis-typo 2 "$K" sweep "$t/sc/typo.yaml" --db "$t/sc/x.db"
+has scenario-axis-typo-msg "typo.yaml:5:5: sweep layers.csa.compres_ratio=4 on gemma4-e2b: --set layers.csa.compres_ratio: no layer kind 'csa' in gemma4-e2b (kinds: sliding, full)" err
+printf 'name: bad\narchs: [%s/archs/deepseek-v4-flash.yaml, %s/archs/gemma4-e2b.yaml]\ncontexts: [1k]\nsweep:\n  - {path: layers.csa.compress_ratio, values: [4, 8]}\n' "$R" "$R" > "$t/sc/notapply.yaml"
+expect scenario-axis-not-applicable 2 "$K" sweep "$t/sc/notapply.yaml" --db "$t/sc/x.db"
+has scenario-axis-not-applicable-msg "notapply.yaml:5:5: sweep layers.csa.compress_ratio=4 on gemma4-e2b: --set layers.csa.compress_ratio: no layer kind 'csa' in gemma4-e2b" err
+printf 'name: bad\narchs: [%s/archs/gemma4-e2b.yaml]\ncontexts: [1k]\nsweep:\n  - {path: layers.sliding.compress_ratio, values: [4]}\n' "$R" > "$t/sc/field.yaml"
+expect scenario-axis-bad-field 2 "$K" sweep "$t/sc/field.yaml" --db "$t/sc/x.db"
+has scenario-axis-bad-field-msg "field.yaml:5:5: sweep layers.sliding.compress_ratio=4 on gemma4-e2b: .*unknown key 'compress_ratio' in attention type 'gqa'" err
+[ ! -e "$t/sc/x.db" ] && ok scenario-axis-writes-nothing || bad scenario-axis-writes-nothing "a database was written"
+
+# make install PREFIX=...: binary, shipped data, man page, bash completion;
+# the installed kvsim works from another directory.
+if command -v make > /dev/null && [ -f Makefile ]; then
+  O=$(dirname "$K")
+  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory install O="$O" PREFIX="$t/inst" > "$t/out" 2>&1 \
+    && ok install || bad install "$(tail -5 "$t/out")"
+  for f in bin/kvsim share/kvsim/archs/llama-3-8b.yaml share/kvsim/archs/tiny/gqa.yaml share/kvsim/scenarios/kv-sharing-sweep.yaml \
+           share/kvsim/scenarios/hw/h100-sxm.yaml share/man/man1/kvsim.1 share/bash-completion/completions/kvsim; do
+    [ -s "$t/inst/$f" ] || bad "install-$f" "missing"
+  done
+  (cd "$t/elsewhere" && "$t/inst/bin/kvsim" cost deepseek-v4-flash --ctx 1M --hw h100-sxm) > "$t/out" 2> "$t/err" \
+    && grep -q "$t/inst/share/kvsim/archs/deepseek-v4-flash.yaml" "$t/out" && grep -q "roofline on h100-sxm" "$t/out" \
+    && ok installed-cost || bad installed-cost "$(cat "$t/err")"
+  (cd "$t/elsewhere" && "$t/inst/bin/kvsim" sweep "$t/inst/share/kvsim/scenarios/kv-sharing-sweep.yaml" --db "$t/inst.db" \
+    && "$t/inst/bin/kvsim" report "$t/inst/share/kvsim/scenarios/kv-sharing-sweep.yaml" --db "$t/inst.db" --out "$t/inst-rep") > "$t/out" 2> "$t/err" \
+    && [ -s "$t/inst-rep/index.md" ] && ok installed-sweep-report || bad installed-sweep-report "$(cat "$t/err")"
+  # The completion offers the command table's options.
+  bash -c '. "$1/share/bash-completion/completions/kvsim"; COMP_WORDS=("$1/bin/kvsim" validate --m); COMP_CWORD=2; _kvsim; echo "${COMPREPLY[*]}"' _ "$t/inst" > "$t/out" 2>&1
+  [ "$(cat "$t/out")" = "--max-ctx" ] && ok completion-options || bad completion-options "$(cat "$t/out")"
+  # The man page names every command and every option of the command table.
+  sed 's/\\-/-/g' doc/kvsim.1 > "$t/man"
+  while read -r c; do
+    grep -q "$c" "$t/man" || bad "man-$c" "command missing from doc/kvsim.1"
+    for o in $("$K" "$c" --help | sed -n 's/^  \(-[-a-z]*\).*/\1/p'); do grep -q -- "$o" "$t/man" || bad "man-$c$o" "option missing from doc/kvsim.1"; done
+  done < "$t/cmds"
+  ok man-covers-table
+fi
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

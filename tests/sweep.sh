@@ -31,7 +31,7 @@ n=$(sqlite3 "$t/ref.db" "SELECT COUNT(*) FROM points")
 [ "$n" = 5880 ] && ok ref-count || bad ref-count "$n points, want 5880"
 # Re-running reuses every point.
 "$K" sweep "$BIG" --db "$t/ref.db" > "$t/out" 2>&1
-grep -q "0 computed, 5880 reused" "$t/out" && ok rerun-reuses || bad rerun-reuses "$(cat "$t/out")"
+grep -q ": 5880 points, 0 computed, 5880 reused, 0 failed," "$t/out" && ok rerun-reuses || bad rerun-reuses "$(cat "$t/out")"
 dump "$t/ref.db" | cmp -s - "$t/ref.txt" && ok rerun-same-rows || bad rerun-same-rows "rows changed"
 
 # 2. Three shards merged equal the unsharded run, row for row.
@@ -71,27 +71,250 @@ for f in 01-kv-vs-context 02-compression-kv 02-compression-flops; do
   for x in csv gp png svg; do [ -s "$t/rep/$f.$x" ] || bad report-file "$f.$x missing or empty"; done
 done
 [ -s "$t/rep/index.md" ] && grep -q "## Published claims" "$t/rep/index.md" && ok report-files || bad report-index "no claims table"
-# The report opens with the claims: V4-Pro vs V3.2 at 1M, 10 published, 10.51 kvsim.
-grep -q "V4-Pro KV cache at 1M, % of V3.2 | V4 paper, abstract (10%, 9.5x) | 10 % | 10.5135 % | +0.51 pp" "$t/rep/index.md" && ok report-claim-row || bad report-claim-row "$(grep V4-Pro "$t/rep/index.md" | head -2)"
-# Values above 2^63-1 are kept exactly (as text): V3's 1M prefill in FP8-equivalent x2.
+# Only the claims about the scenario's archs: V4-Flash vs V3.2 at 1M, 7 published, 7.34 kvsim (+0.34 pp, +4.9%);
+# none about V4-Pro or Gemma (not in tests/scenarios/small.yaml).
+grep -q "^| V4-Flash KV cache at 1M, % of V3.2 | V4 paper, section 1 (7%, 13.7x) | 7 | 7.34159 | +0.3416 | +4.88 |" "$t/rep/index.md" \
+  && grep -q "^| claim | source | published (%) | kvsim (%) | difference (pp) | relative (%) | note |$" "$t/rep/index.md" \
+  && ! grep -q "^| V4-Pro\|^| Gemma" "$t/rep/index.md" && ok report-claim-row || bad report-claim-row "$(grep "V4-\|Gemma" "$t/rep/index.md" | head -3)"
+# The plotted columns: x = context (column 1 of the CSV), y = each arch's KV GB,
+# in the scenario's arch order; a swapped x/y fails here.
+[ "$(head -1 "$t/rep/01-kv-vs-context.csv")" = "ctx_tokens,llama-3-8b_GB,deepseek-v4-flash_GB,deepseek-v3_GB" ] \
+  && [ "$(grep -o "using [0-9]*:[0-9]*" "$t/rep/01-kv-vs-context.gp" | tr '\n' ' ')" = "using 1:2 using 1:3 using 1:4 " ] \
+  && grep -q "^set xlabel 'context (tokens)'" "$t/rep/01-kv-vs-context.gp" && grep -q "^set ylabel 'KV cache (GB" "$t/rep/01-kv-vs-context.gp" \
+  && ok report-kv-columns || bad report-kv-columns "$(head -1 "$t/rep/01-kv-vs-context.csv"); $(grep using "$t/rep/01-kv-vs-context.gp")"
+# Its rows: contexts in order, values = KV bytes / 1e9; llama-3-8b at 1M:
+# 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B x 2^20 = 137438953472 B.
+[ "$(cut -d, -f1 "$t/rep/01-kv-vs-context.csv" | tr '\n' ' ')" = "ctx_tokens 1024 4096 131072 1048576 " ] \
+  && [ "$(tail -1 "$t/rep/01-kv-vs-context.csv" | cut -d, -f2)" = "137.438953" ] && ok report-kv-rows || bad report-kv-rows "$(cat "$t/rep/01-kv-vs-context.csv")"
+# The compression CSVs: x = the axis value, y = the arch's KV GB / decode GFLOP, in value order;
+# V4-Flash at 128K with csa=8 holds 253430784 B (kvsim cost --set layers.csa.compress_ratio=8).
+[ "$(tr '\n' ' ' < "$t/rep/02-compression-kv.csv")" = "value,deepseek-v4-flash 4,0.476040192 8,0.253430784 " ] \
+  && [ "$(head -1 "$t/rep/02-compression-flops.csv")" = "value,deepseek-v4-flash" ] \
+  && [ "$(grep -o "using [0-9]*:[0-9]*" "$t/rep/02-compression-kv.gp")" = "using 1:2" ] \
+  && grep -q "^set xlabel 'layers.csa.compress_ratio'" "$t/rep/02-compression-kv.gp" && ok report-compression-columns \
+  || bad report-compression-columns "$(cat "$t/rep/02-compression-kv.csv")"
+# The y axis of a log plot has labelled ticks over the data (1-2-5, not only decades): V4-Flash at 1K is 0.019 GB.
+grep -q "^set ytics ('0.02' 0.02, '0.05' 0.05, '0.1' 0.1, '0.2' 0.2, '0.5' 0.5, '1' 1, '2' 2, '5' 5" "$t/rep/01-kv-vs-context.gp" && ok report-log-ticks || bad report-log-ticks "$(grep ytics "$t/rep/01-kv-vs-context.gp")"
+# The table's context columns are named 1K/4K/128K/1M with one unit per column.
+grep -q "^| arch | 1K (MB) | 4K (MB) | 128K (GB) | 1M (GB) |$" "$t/rep/index.md" && grep -q "^| llama-3-8b | 134.2 | 536.9 | 17.18 | 137.4 |$" "$t/rep/index.md" \
+  && ok report-kv-table || bad report-kv-table "$(grep -A4 '^| arch | 1K' "$t/rep/index.md")"
+# Findings open the report, computed from the data: V4-Flash 3.7 GB at 1M is 2.69% of Llama-3-8B's 137 GB.
+sed -n '5,12p' "$t/rep/index.md" | grep -q "^- deepseek-v4-flash holds the smallest KV cache, 3.7 GB per sequence, 2.69% of llama-3-8b (the largest, 137 GB).$" \
+  && ok report-findings || bad report-findings "$(sed -n '1,14p' "$t/rep/index.md")"
+# Parameters in M/B/T, weights in GB, numbers right-aligned.
+grep -q "^| deepseek-v3 | archs/deepseek-v3.yaml | 61 | 671 B | 36.6 B | 673.4 |$" "$t/rep/index.md" && ok report-arch-table || bad report-arch-table "$(grep '^| deepseek-v3 |' "$t/rep/index.md")"
+# Every CSV of every report is a real CSV: one header line, then rows with as many fields.
+for f in "$t"/rep/*.csv "$t"/mrep/*.csv; do
+  [ -e "$f" ] || continue
+  awk -F, 'NR == 1 { n = NF; if ($1 ~ /^#/ || $1 ~ /^[0-9]/) exit 1; next } NF != n || /^$/ { exit 1 }' "$f" || bad report-csv "$f"
+done
+ok report-csv-shape
+# Values above 2^63-1 compare as numbers and keep their digits: V3's 1M
+# prefill in FP8-equivalent x2 (about 1.1e19) is a REAL with the exact value in `exact`.
 want=$("$K" cost archs/deepseek-v3.yaml --ctx 1M --phase prefill --format json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["total"]["flops_fp8_equiv"] * 2))')
-got=$(sqlite3 "$t/small.db" "SELECT typeof(flops_fp8_equiv_x2) || ' ' || flops_fp8_equiv_x2 FROM points WHERE arch = 'deepseek-v3' AND ctx = 1048576 AND phase = 'prefill' AND params = ''")
-[ "$got" = "text $want" ] && ok big-values-exact || bad big-values-exact "got '$got', want 'text $want'"
+got=$(sqlite3 "$t/small.db" "SELECT typeof(flops_fp8_equiv_x2) || ' ' || exact FROM points WHERE arch = 'deepseek-v3' AND ctx = 1048576 AND phase = 'prefill' AND params = ''")
+[ "$got" = "real flops_fp8_equiv_x2=$want" ] && ok big-values-exact || bad big-values-exact "got '$got', want 'real flops_fp8_equiv_x2=$want'"
+# A numeric filter sees every row: none is above 2^64 and exactly the rows whose exact digits name it are above 2^63-1.
+all=$(sqlite3 "$t/small.db" "SELECT COUNT(*) FROM points")
+lt=$(sqlite3 "$t/small.db" "SELECT COUNT(*) FROM points WHERE flops_fp8_equiv_x2 < 1.8446744073709552e19")
+gt=$(sqlite3 "$t/small.db" "SELECT COUNT(*) FROM points WHERE flops_fp8_equiv_x2 > 9.2e18")
+nx=$(sqlite3 "$t/small.db" "SELECT COUNT(*) FROM points WHERE exact LIKE '%flops_fp8_equiv_x2=%'")
+[ "$lt" = "$all" ] && [ "$gt" = "$nx" ] && [ "$nx" -gt 0 ] && ok big-values-filter || bad big-values-filter "$lt of $all below 2^64, $gt above 9.2e18, $nx with digits"
+# Every point records its settings and the kvsim version that computed it.
+ver=$("$K" --version | cut -d' ' -f2)
+got=$(sqlite3 "$t/small.db" "SELECT DISTINCT page || ' ' || causal || ' ' || coalesce(hw, 'none') || ' ' || kvsim_version FROM points")
+[ "$got" = "0 1 none $ver" ] && ok point-settings || bad point-settings "got '$got', want '0 1 none $ver'"
+# What the store holds is what kvsim cost computes, read back from SQLite:
+# every metric of every point and per-type row of the small sweep (the digits
+# in `exact` where a value is a REAL), against `kvsim cost --format json`.
+python3 - "$K" "$t/small.db" > "$t/out" 2>&1 <<'EOPY' && ok store-equals-cost || bad store-equals-cost "$(tail -5 "$t/out")"
+import json, sqlite3, subprocess, sys
+from decimal import Decimal
+K, path = sys.argv[1], sys.argv[2]
+db = sqlite3.connect(path)
+cols = ["kv_bytes", "flops", "flops_fp8_equiv_x2", "bytes_moved", "weight_read_bytes", "kv_read_bytes", "kv_written_bytes",
+        "act_bytes", "weight_bytes", "params_total", "params_active", "params_effective", "flops_proj", "flops_attn",
+        "flops_indexer", "flops_compress", "flops_ffn", "flops_mhc", "flops_other"]
+def value(row, names, i, exact):
+    v = row[i]
+    if isinstance(v, float):
+        digits = dict(x.split("=") for x in exact.split(";"))
+        return int(digits[names[i]])
+    return v
+def want_of(t, eff=None):
+    c = t["flops_by_category"]
+    w = [t["kv_bytes"], t["flops"], t["flops_fp8_equiv"] * 2, t["bytes_moved"], t["weight_read_bytes"], t["kv_read_bytes"],
+         t["kv_written_bytes"], t["act_bytes"], t["weight_bytes"], t["params"], t["params_active"], eff,
+         c["proj"], c["attn"], c["indexer"], c["compress"], c["ffn"], c["mhc"], c["other"]]
+    return [int(x) if x is not None else None for x in w]
+bad = checked = 0
+for row in db.execute("SELECT p.arch, s.path, p.params, p.ctx, p.phase, p.batch, p.exact, p.key, " + ", ".join("p." + c for c in cols) +
+                      " FROM points p JOIN specs s ON s.hash = p.spec_hash ORDER BY p.key"):
+    arch, spec, params, ctx, ph, batch, exact, key = row[:8]
+    args = [K, "cost", spec, "--ctx", str(ctx), "--phase", ph, "--batch", str(batch), "--format", "json"]
+    for kv in filter(None, params.split(";")): args += ["--set", kv]
+    j = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout, parse_float=Decimal)
+    got = [value(row[8:], cols, i, exact) for i in range(len(cols))]
+    want = want_of(j["total"], j["params"]["effective"])
+    if got != want: bad += 1; print("point", key, [(c, g, w) for c, g, w in zip(cols, got, want) if g != w])
+    tcols = ["kv_bytes", "flops", "flops_fp8_equiv_x2", "bytes_moved", "params"]
+    trows = list(db.execute("SELECT type, layers, exact, " + ", ".join(tcols) + " FROM point_types WHERE point_key = ? ORDER BY rowid", (key,)))
+    wt = [(t["type"], t["layers"], [int(x) for x in (t["kv_bytes"], t["flops"], t["flops_fp8_equiv"] * 2, t["bytes_moved"], t["params"])]) for t in j["by_type"]]
+    gt = [(r[0], r[1], [value(r[3:], tcols, i, r[2]) for i in range(len(tcols))]) for r in trows]
+    if gt != wt: bad += 1; print("types", key, gt, wt)
+    checked += 1
+print(checked, "points checked,", bad, "differ")
+sys.exit(1 if bad or checked < 40 else 0)
+EOPY
+# A product sweep's plot states its slice and takes it at the spec's own
+# values: V4-Pro decode at 1M with csa=4 (its own ratio) is the spec as
+# written (kvsim cost: 317.823 GFLOP FP8-equivalent), not hca=16/topk=256.
+cat > "$t/prod.yaml" <<EOS
+name: product
+archs: [$PWD/archs/deepseek-v4-pro.yaml]
+contexts: [128k, 1M]
+product: true
+sweep:
+  - {path: layers.csa.compress_ratio, values: [2, 4, 8]}
+  - {path: layers.hca.compress_ratio, values: [16, 128]}
+  - {path: layers.csa.index_topk, values: [256, 1024]}
+plots:
+  - {kind: compression, axis: layers.csa.compress_ratio, ctx: 1M}
+  - {kind: compression, axis: layers.hca.compress_ratio, ctx: 1M, title: "HCA ratio"}
+  - {kind: types_at_ctx, ctx: 1M}
+EOS
+"$K" sweep "$t/prod.yaml" --db "$t/prod.db" > /dev/null 2>&1
+"$K" report "$t/prod.yaml" --db "$t/prod.db" --out "$t/prod" > "$t/out" 2>&1 || bad product-report "$(cat "$t/out")"
+want=$("$K" cost archs/deepseek-v4-pro.yaml --ctx 1M --format json | python3 -c 'import json,sys; print("%.9g" % (json.load(sys.stdin)["total"]["flops_fp8_equiv"] / 1e9))')
+got=$(grep "^4," "$t/prod/01-compression-flops.csv" | cut -d, -f2)
+[ "$got" = "$want" ] && ok product-slice-as-written || bad product-slice-as-written "csa=4: $got, spec as written $want"
+grep -q "^set title 'Decode FLOPs (FP8-equivalent) vs layers.csa.compress_ratio at 1M tokens (other axes as written)'" "$t/prod/01-compression-flops.gp" \
+  && grep -q "^- deepseek-v4-pro: layers.hca.compress_ratio=128 (as written), layers.csa.index_topk=1024 (as written)$" "$t/prod/index.md" \
+  && ok product-slice-stated || bad product-slice-stated "$(grep title "$t/prod/01-compression-flops.gp")"
+# One axis at a time (product: false) in a multi-axis sweep: the plot says the other axes are as written.
+sed 's/^product: true/product: false/; s/^name: product/name: lone/' "$t/prod.yaml" > "$t/lone.yaml"
+"$K" sweep "$t/lone.yaml" --db "$t/prod.db" > /dev/null 2>&1
+"$K" report "$t/lone.yaml" --db "$t/prod.db" --out "$t/lone" > "$t/out" 2>&1 || bad lone-report "$(cat "$t/out")"
+# (headed by the scenario's title for the plot)
+grep -q "^set title 'HCA ratio: KV cache (other axes as written)'" "$t/lone/02-compression-kv.gp" \
+  && grep -q "^### HCA ratio: decode FLOPs (FP8-equivalent) (other axes as written)$" "$t/lone/index.md" \
+  && grep -q "^- deepseek-v4-pro: layers.csa.compress_ratio as written, layers.csa.index_topk as written$" "$t/lone/index.md" \
+  && [ "$(grep "^4," "$t/lone/01-compression-flops.csv" | cut -d, -f2)" = "$want" ] && ok lone-slice-stated || bad lone-slice-stated "$(grep title "$t/lone/02-compression-kv.gp")"
+# One colour per layer type in every plot of a report: csa and hca the same in the KV and FLOPs plots.
+for ty in csa hca; do
+  a=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-kv.gp"); b=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-flops.gp")
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok type-colour-$ty || bad type-colour-$ty "'$a' vs '$b'"
+done
+# The types CSVs: one row per arch, one column per layer type (KV: only types that hold a cache), in GB / GFLOP.
+[ "$(head -1 "$t/prod/03-types-at-ctx-kv.csv")" = "arch,hca,csa" ] && [ "$(head -1 "$t/prod/03-types-at-ctx-flops.csv")" = "arch,hca,csa,embed,head" ] \
+  && [ "$(grep -c . "$t/prod/03-types-at-ctx-kv.csv")" = 2 ] && grep -q "using 2:xtic(1)" "$t/prod/03-types-at-ctx-kv.gp" \
+  && ok types-csv-columns || bad types-csv-columns "$(cat "$t/prod/03-types-at-ctx-kv.csv")"
+# Beside the stacked bars, each type's share (%) of the total: V4-Pro's 5.3 GB at 1M.
+grep -q "^| deepseek-v4-pro | 5.299 | 3.15 | 96.9 |$" "$t/prod/index.md" && ok types-share-table || bad types-share-table "$(grep '^| deepseek-v4-pro' "$t/prod/index.md")"
+
 # A report without the sweep says so.
 "$K" report "$SMALL" --db "$t/empty.db" --out "$t/rep2" > "$t/out" 2>&1
 [ $? = 2 ] && grep -q "kvsim sweep" "$t/out" && ok report-needs-sweep || bad report-needs-sweep "$(cat "$t/out")"
 
 # Reference kernels in a sweep: counters stored next to the model, FLOPs and KV bytes equal.
-"$K" sweep tests/scenarios/measured.yaml --db "$t/meas.db" > "$t/out" 2>&1 && grep -q "2 arch x context runs measured" "$t/out" \
+"$K" sweep tests/scenarios/measured.yaml --db "$t/meas.db" > "$t/out" 2>&1 && grep -q "kernels: 2 arch x context runs measured, 0 reused$" "$t/out" \
   && ok measured-runs || bad measured-runs "$(cat "$t/out")"
 n=$(sqlite3 "$t/meas.db" "SELECT COUNT(*) FROM measurements WHERE counter LIKE '%flops' OR counter LIKE '%kv_bytes'")
 neq=$(sqlite3 "$t/meas.db" "SELECT COUNT(*) FROM measurements WHERE (counter LIKE '%flops' OR counter LIKE '%kv_bytes') AND analytical != measured")
 [ "$n" -gt 0 ] && [ "$neq" = 0 ] && ok measured-equal-model || bad measured-equal-model "$neq of $n differ"
-"$K" sweep tests/scenarios/measured.yaml --db "$t/meas.db" > "$t/out" 2>&1 && grep -q "0 arch x context runs measured, 2 reused" "$t/out" \
+"$K" sweep tests/scenarios/measured.yaml --db "$t/meas.db" > "$t/out" 2>&1 && grep -q "kernels: 0 arch x context runs measured, 2 reused$" "$t/out" \
   && ok measured-reused || bad measured-reused "$(cat "$t/out")"
 "$K" report tests/scenarios/measured.yaml --db "$t/meas.db" --out "$t/mrep" > /dev/null 2>&1
 [ -s "$t/mrep/01-measured-counters.png" ] && [ -s "$t/mrep/01-measured-time.svg" ] && grep -q "equal the model exactly" "$t/mrep/index.md" \
   && ok measured-report || bad measured-report "$(ls "$t/mrep")"
+# The measured CSVs: their headers, and the plots coloured by layer type (the
+# same colour per type in the counters, time and roofline plots).
+[ "$(head -1 "$t/mrep/01-measured-counters.csv")" = "arch,ctx_tokens,type,counter,model,measured" ] \
+  && [ "$(head -1 "$t/mrep/01-measured-time.csv")" = "arch,ctx_tokens,type,phase_time,predicted_s,measured_s" ] \
+  && [ "$(head -1 "$t/mrep/01-measured-roofline.csv")" = "arch,ctx_tokens,type,phase,intensity_flop_per_byte,attained_gflops" ] \
+  && ok measured-csv-headers || bad measured-csv-headers "$(head -qn1 "$t"/mrep/*.csv)"
+c1=$(grep -o "strcol(3) eq 'full' ? \$6 : NaN) with points pt 7 ps 1.2 lc rgb '#[0-9a-f]*'" "$t/mrep/01-measured-counters.gp")
+c2=$(grep -o "strcol(3) eq 'full' ? \$6 : NaN) with points pt 7 ps 1.2 lc rgb '#[0-9a-f]*'" "$t/mrep/01-measured-time.gp")
+[ -n "$c1" ] && [ "$c1" = "$c2" ] && grep -q "median over [0-9]* layer-type rows: [0-9.]* (range .*). The prediction is the roofline" "$t/mrep/index.md" \
+  && ok measured-by-type || bad measured-by-type "'$c1' vs '$c2'"
+
+# Merge: measurements and runs come across too. The measured scenario in two
+# shards (shard 1 also runs the kernels) merged equals the union of the two,
+# every row's run_id naming the same run (by uid) as in its input.
+"$K" sweep tests/scenarios/measured.yaml --db "$t/m1.db" --shard 1/2 > /dev/null 2>&1
+"$K" sweep tests/scenarios/measured.yaml --db "$t/m2.db" --shard 2/2 > /dev/null 2>&1
+full() {   # every table, run ids replaced by the run's uid
+  sqlite3 "$1" "SELECT p.key, r.uid, p.kv_bytes, p.flops, p.flops_fp8_equiv_x2, p.exact, p.page, p.causal, p.hw, p.kvsim_version
+                  FROM points p LEFT JOIN runs r ON r.id = p.run_id ORDER BY p.key;
+                SELECT * FROM point_types ORDER BY point_key, type;
+                SELECT m.key, r.uid, m.arch, m.scale, m.ctx, m.type, m.counter, m.analytical, m.measured, m.seconds, m.hw, m.kvsim_version
+                  FROM measurements m LEFT JOIN runs r ON r.id = m.run_id ORDER BY m.key;
+                SELECT uid, scenario, kvsim_version, git_rev, shard, started_at, finished_at, points_new, points_reused FROM runs ORDER BY uid;
+                SELECT key, error FROM point_errors ORDER BY key;
+                SELECT hash, name, yaml FROM specs ORDER BY hash;"
+}
+for x in 1 2; do full "$t/m$x.db" > "$t/m$x.txt"; done
+"$K" merge "$t/m1.db" "$t/m2.db" -o "$t/mm.db" > "$t/out" 2>&1 || bad merge-measured "$(cat "$t/out")"
+full "$t/mm.db" > "$t/mm.txt"
+sort "$t/m1.txt" "$t/m2.txt" | uniq > "$t/mu.txt"
+nm=$(sqlite3 "$t/mm.db" "SELECT COUNT(*) FROM measurements"); nr=$(sqlite3 "$t/mm.db" "SELECT COUNT(*) FROM runs")
+sort "$t/mm.txt" | cmp -s - "$t/mu.txt" && [ "$nm" -gt 0 ] && [ "$nm" = "$(sqlite3 "$t/m1.db" 'SELECT COUNT(*) FROM measurements')" ] && [ "$nr" = 2 ] \
+  && ok merge-measurements-and-runs || bad merge-measurements-and-runs "$nm measurements, $nr runs; $(sort "$t/mm.txt" | diff - "$t/mu.txt" | head -5)"
+# Merging again into the same output changes nothing (no duplicate runs).
+"$K" merge "$t/m1.db" "$t/m2.db" -o "$t/mm.db" > "$t/out" 2>&1 && full "$t/mm.db" | cmp -s - "$t/mm.txt" \
+  && ok merge-idempotent || bad merge-idempotent "$(full "$t/mm.db" | diff - "$t/mm.txt" | head -5)"
+# A missing input: exit 2, nothing written (no output, no temporary file); an existing output is left as it was.
+"$K" merge "$t/m1.db" "$t/nonexist.db" -o "$t/y.db" > "$t/out" 2>&1
+r=$?
+[ $r = 2 ] && [ ! -e "$t/y.db" ] && [ -z "$(ls "$t" | grep '^y\.db')" ] && grep -q "nonexist.db: no such database" "$t/out" \
+  && ok merge-missing-input || bad merge-missing-input "exit $r, $(ls "$t" | grep '^y'): $(cat "$t/out")"
+cp "$t/mm.db" "$t/keep.db"
+echo "not a database" > "$t/junk2.db"
+"$K" merge "$t/m1.db" "$t/junk2.db" -o "$t/mm.db" > "$t/out" 2>&1
+r=$?
+[ $r = 2 ] && cmp -s "$t/mm.db" "$t/keep.db" && [ -z "$(ls "$t" | grep 'mm\.db\.merge')" ] && ok merge-failure-keeps-output || bad merge-failure-keeps-output "exit $r: $(cat "$t/out")"
+
+# One out-of-range point (1M-token prefill at batch 4096: FLOPs above 2^64-1)
+# does not stop the sweep: the other 14 points are stored, the 2 failing ones
+# recorded with their error and listed, exit 2; a rerun retries only them.
+cat > "$t/ovf.yaml" <<EOS
+name: ovf
+archs: [$PWD/archs/llama-3-8b.yaml, $PWD/archs/deepseek-v3.yaml]
+contexts: [1k, 1M]
+phases: [decode, prefill]
+batches: [1, 4096]
+plots:
+  - {kind: kv_vs_context}
+EOS
+"$K" sweep "$t/ovf.yaml" --db "$t/ovf.db" > "$t/out" 2>&1
+r=$?
+np=$(sqlite3 "$t/ovf.db" "SELECT COUNT(*) FROM points"); ne=$(sqlite3 "$t/ovf.db" "SELECT COUNT(*) FROM point_errors WHERE ctx = 1048576 AND phase = 'prefill' AND batch = 4096 AND error LIKE '%exceed%2^64-1%'")
+[ $r = 2 ] && [ "$np" = 14 ] && [ "$ne" = 2 ] && grep -q ": 16 points, 14 computed, 0 reused, 2 failed," "$t/out" \
+  && grep -q "^  llama-3-8b ctx 1048576 prefill batch 4096: .*exceed.* 2^64-1" "$t/out" \
+  && grep -q "^  deepseek-v3 ctx 1048576 prefill batch 4096: " "$t/out" && ok sweep-failed-points || bad sweep-failed-points "exit $r, $np points, $ne errors: $(cat "$t/out")"
+"$K" sweep "$t/ovf.yaml" --db "$t/ovf.db" > "$t/out" 2>&1
+r=$?
+[ $r = 2 ] && grep -q ": 16 points, 0 computed, 14 reused, 2 failed," "$t/out" && ok sweep-failed-rerun || bad sweep-failed-rerun "exit $r: $(cat "$t/out")"
+
+# A schema-1 database (tests/db/v1.sql, written by kvsim 0.2.0): a report
+# refuses it and says how to upgrade; a sweep upgrades it in place: the
+# value schema 1 kept as TEXT becomes a REAL with its digits in `exact`,
+# points get the settings schema-1 sweeps always used, runs a uid.
+sqlite3 "$t/v1.db" < tests/db/v1.sql
+"$K" report tests/scenarios/v1-fixture.yaml --db "$t/v1.db" --out "$t/v1rep" > "$t/out" 2>&1
+r=$?
+[ $r = 2 ] && grep -q "schema version 1 is older than this kvsim's (2): upgrade it in place by running a sweep into it" "$t/out" \
+  && ok v1-report-refused || bad v1-report-refused "exit $r: $(cat "$t/out")"
+"$K" sweep tests/scenarios/v1-fixture.yaml --db "$t/v1.db" > "$t/out" 2>&1 || bad v1-upgrade-sweep "$(cat "$t/out")"
+# 11310378520354717696: the text V3's 1M prefill has in tests/db/v1.sql.
+got=$(sqlite3 "$t/v1.db" "PRAGMA user_version; SELECT typeof(flops_fp8_equiv_x2), exact FROM points WHERE typeof(flops_fp8_equiv_x2) != 'integer';
+                          SELECT COUNT(*) FROM points WHERE flops_fp8_equiv_x2 < 2e19;
+                          SELECT DISTINCT page || causal || coalesce(hw, '-') || kvsim_version FROM points WHERE run_id = 1;
+                          SELECT COUNT(DISTINCT uid) FROM runs" | tr '\n' ' ')
+[ "$got" = "2 real|flops_fp8_equiv_x2=11310378520354717696 12 01-0.2.0 2 " ] && ok v1-upgraded || bad v1-upgraded "got '$got'"
+# (one plot: "1 plot, 2 images", singular)
+"$K" report tests/scenarios/v1-fixture.yaml --db "$t/v1.db" --out "$t/v1rep" > "$t/out" 2>&1 && grep -q "index.md (1 plot, 2 images)$" "$t/out" \
+  && ok v1-report-after-upgrade || bad v1-report-after-upgrade "$(cat "$t/out")"
 
 # 6. Without gnuplot: the .csv, .gp and index.md, and how to install it.
 mkdir -p "$t/nogp"; ln -s "$(command -v sqlite3)" "$t/nogp/sqlite3"
@@ -156,7 +379,7 @@ r=$?
   && ok full-disk-error || bad full-disk-error "exit $r: $(cat "$t/out")"
 r=$(sqlite3 "$t/full.db" "PRAGMA integrity_check" 2>&1); n=$(sqlite3 "$t/full.db" "SELECT COUNT(*) FROM points" 2>&1)
 [ "$r" = ok ] && [ "$n" -gt 0 ] 2>/dev/null && [ "$n" -lt 5880 ] && ok full-disk-integrity || bad full-disk-integrity "$r, $n points"
-"$K" sweep "$BIG" --db "$t/full.db" > "$t/out" 2>&1 && grep -q "$n reused" "$t/out" && ok full-disk-resume || bad full-disk-resume "$(cat "$t/out")"
+"$K" sweep "$BIG" --db "$t/full.db" > "$t/out" 2>&1 && grep -q " computed, $n reused, 0 failed," "$t/out" && ok full-disk-resume || bad full-disk-resume "$(cat "$t/out")"
 dump "$t/full.db" | cmp -s - "$t/ref.txt" && ok full-disk-resume-rows || bad full-disk-resume-rows "rows differ"
 
 # 10. Hostile file names: the spec, the scenario, a config.json, --db, --out,
@@ -174,10 +397,10 @@ scen="$h/in/$evil/scen;\$(touch CANARY_H)\`touch CANARY_I\`'\"${nl}.yaml"
 db="$h/db/$evil/k;\$(touch CANARY_J)\`touch CANARY_K\`'\"${nl}.db"
 out="$h/out/$evil/../rep \$(touch CANARY_L)\`touch CANARY_M\`'\";|&${nl}x"
 cp archs/llama-3-8b.yaml "$spec"; cp tests/configs/qwen3-8b.json "$cfg"
-# The config.json by a relative path through ../ (arch paths are relative to the working directory).
+# The config.json by a relative path through ../ (arch paths are relative to the scenario file).
 python3 -c 'import json, sys
 print("name: hostile-files\narchs: [%s, %s]\ncontexts: [1k, 128k]" % (json.dumps(sys.argv[1]), json.dumps(sys.argv[2])))
-print("plots:\n  - {kind: kv_vs_context}\n  - {kind: types_at_ctx, ctx: 128k}")' "$spec" "../in/$evil/../$evil/${cfg##*/}" > "$scen"
+print("plots:\n  - {kind: kv_vs_context}\n  - {kind: types_at_ctx, ctx: 128k}")' "$spec" "../$evil/../$evil/${cfg##*/}" > "$scen"
 : > "$h/marker"; sleep 1
 (cd "$h/cwd" && "$K" check "$spec" "$cfg") > "$t/out" 2>&1 && grep -q '\[x\] \*y !z: #w, 36 layers' "$t/out" \
   && ok hostile-files-check || bad hostile-files-check "$(cat "$t/out")"

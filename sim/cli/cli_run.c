@@ -1,5 +1,5 @@
 /* cli_run.c - `kvsim run ARCH --ctx T [--decode N] [--scale S|auto]
- * [--layers N] [--seed N] [--set P=V] [--dump DIR]`: a prefill of T tokens
+ * [--layers N] [--seed N] [--set P=V] [--dump DIR]` (options: cli_cmds.c): a prefill of T tokens
  * and N decode steps through the reference kernels (ref.h). Prints the
  * logits checksum of every step, wall time per layer type and the measured
  * counters of the prefill and of the last decode step. Exit 0, or 2 on bad
@@ -14,26 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-
-#define MAX_SETS 64
-
-static int bad_arg(const char *fmt_, const char *arg)
-{
-    fprintf(stderr, "kvsim run: ");
-    fprintf(stderr, fmt_, arg);
-    fprintf(stderr, "\n");
-    return 2;
-}
-
-static int parse_u64(const char *v, u64 *out, bool zero_ok)
-{
-    char *end;
-    if (!v || !*v || v[0] == '-') return -1;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (*end || (!zero_ok && x == 0)) return -1;
-    *out = x;
-    return 0;
-}
+#include <errno.h>
+#include <dirent.h>
 
 /* sum, sum of |x|, and an FNV-1a hash of the bits: equal hashes mean equal
  * logits, bit for bit. */
@@ -76,43 +58,61 @@ static void print_counters(const ref_model *M, const cost_result *r)
            (unsigned long long)r->total.params_embed);
 }
 
+/* --dump DIR must be new or empty: a dump never mixes with files of an
+ * earlier run (README.md, "Dumps"). Returns 0 or 2 (message printed). */
+static int dump_dir_ok(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : cli_bad("run", "--dump %s: %s", dir, strerror(errno));
+    int n = 0;
+    char first[256] = "";
+    for (struct dirent *de; (de = readdir(d));)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && !n++) snprintf(first, sizeof first, "%s", de->d_name);
+    closedir(d);
+    if (n) return cli_bad("run", "--dump %s: the directory is not empty (%d %s, e.g. '%s'); give a new or empty "
+                          "directory, so that no file of an earlier run is mistaken for this one's", dir, n,
+                          n == 1 ? "entry" : "entries", first);
+    return 0;
+}
+
 int cli_run(int argc, char **argv)
 {
-    const char *file = NULL, *dump = NULL, *sets[MAX_SETS];
+    const char *file = NULL, *dump = NULL, *sets[CLI_MAX_SETS];
     int n_sets = 0;
     u64 T = 0, ndec = 0, S = 0, seed = 1, layers = 0;
     sim_err e;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = !strcmp(a, "--ctx") || !strcmp(a, "--decode") || !strcmp(a, "--scale") || !strcmp(a, "--seed") ||
-                     !strcmp(a, "--layers") || !strcmp(a, "--set") || !strcmp(a, "--dump");
-        if (takes && !v) return bad_arg("%s needs a value", a);
-        if (takes) i++;
-        if (!strcmp(a, "--ctx")) {
-            if (units_parse_ctx(v, &T, &e)) return bad_arg("%s", e.msg);
-        } else if (!strcmp(a, "--decode")) {
-            if (parse_u64(v, &ndec, true)) return bad_arg("--decode '%s': expected a whole number", v);
-        } else if (!strcmp(a, "--scale")) {
-            if (strcmp(v, "auto") && parse_u64(v, &S, false)) return bad_arg("--scale '%s': expected auto or a whole number >= 1", v);
-        } else if (!strcmp(a, "--seed")) {
-            if (parse_u64(v, &seed, true)) return bad_arg("--seed '%s': expected a whole number", v);
-        } else if (!strcmp(a, "--layers")) {
-            if (parse_u64(v, &layers, false)) return bad_arg("--layers '%s': expected a whole number >= 1", v);
-        } else if (!strcmp(a, "--set")) {
-            if (n_sets == MAX_SETS) return bad_arg("too many --set options%s", "");
-            sets[n_sets++] = v;
-        } else if (!strcmp(a, "--dump")) {
+    cli_args p;
+    cli_args_init(&p, "run", argc, argv);
+    int ar;
+    while ((ar = cli_args_next(&p)) > 0) {
+        const char *v = p.val;
+        if (!p.opt) {
+            if (file) return cli_bad("run", "run takes one spec (got '%s' too)", v);
+            file = v;
+        } else if (cli_is(&p, "--ctx")) {
+            if (cli_ctx(&p, &T)) return 2;
+        } else if (cli_is(&p, "--decode")) {
+            if (cli_u64(&p, 0, 1u << 20, &ndec)) return 2;
+        } else if (cli_is(&p, "--scale")) {
+            if (strcmp(v, "auto") && cli_u64(&p, 1, 1u << 20, &S)) return 2;
+            if (!strcmp(v, "auto")) S = 0;
+        } else if (cli_is(&p, "--seed")) {
+            if (cli_u64(&p, 0, UINT64_MAX, &seed)) return 2;
+        } else if (cli_is(&p, "--layers")) {
+            if (cli_u64(&p, 1, SPEC_MAX_LAYERS, &layers)) return 2;
+        } else if (cli_is(&p, "--set")) {
+            if (cli_add_set(&p, sets, &n_sets)) return 2;
+        } else if (cli_is(&p, "--dump")) {
             dump = v;
-        } else if (a[0] == '-' && a[1]) {
-            return bad_arg("unknown option '%s'", a);
-        } else {
-            if (file) return bad_arg("run takes one spec (got '%s' too)", a);
-            file = a;
         }
     }
-    if (!file) return bad_arg("run needs a spec%s", "");
-    if (!T) return bad_arg("run needs --ctx T (the prefill length)%s", "");
-    if (T > (1u << 20) || ndec > (1u << 20)) return bad_arg("--ctx and --decode are limited to 1M tokens each%s", "");
+    if (ar < 0) return 2;
+    if (!file) return cli_bad("run", "run needs a spec");
+    if (!T) return cli_bad("run", "run needs --ctx T (the prefill length)");
+    if (T > (1u << 20)) return cli_bad("run", "--ctx %llu: run is limited to 1M tokens", (unsigned long long)T);
+    if (dump && dump_dir_ok(dump)) return 2;
+    char pbuf[4200];
+    file = cli_spec_path(file, pbuf, sizeof pbuf);
     model_spec m;
     if (spec_load_any(&m, file, sets, n_sets, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
     if (!S) S = spec_scale_auto(&m, 256);

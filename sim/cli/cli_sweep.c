@@ -7,6 +7,7 @@
 #include "store.h"
 #include "report.h"
 #include "probe.h"
+#include "paths.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,6 @@
 #include <sys/stat.h>
 
 #define DEFAULT_DB "reports/kvsim.db"
-
-static int usage_err(const char *msg, const char *arg)
-{
-    fprintf(stderr, "kvsim: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n(see kvsim --help)\n");
-    return 2;
-}
 
 /* The git revision of the working directory, or "unknown". */
 static void git_rev(char *buf, size_t len)
@@ -62,35 +55,35 @@ int cli_sweep(int argc, char **argv)
 {
     const char *scen = NULL, *db = DEFAULT_DB;
     int si = 0, sn = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--db")) {
-            if (++i == argc) return usage_err("%s needs a file", "--db");
-            db = argv[i];
-        } else if (!strcmp(argv[i], "--shard")) {
-            if (++i == argc) return usage_err("%s needs I/N", "--shard");
+    cli_args p;
+    cli_args_init(&p, "sweep", argc, argv);
+    int r;
+    while ((r = cli_args_next(&p)) > 0) {
+        if (cli_is(&p, "--db")) {
+            db = p.val;
+        } else if (cli_is(&p, "--shard")) {
             char extra;
-            if (sscanf(argv[i], "%d/%d%c", &si, &sn, &extra) != 2 || sn < 1 || si < 1 || si > sn || sn > 1000000)
-                return usage_err("--shard '%s': expected I/N with 1 <= I <= N", argv[i]);
-        } else if (argv[i][0] == '-') {
-            return usage_err("unknown option '%s'", argv[i]);
+            if (sscanf(p.val, "%d/%d%c", &si, &sn, &extra) != 2 || sn < 1 || si < 1 || si > sn || sn > 1000000)
+                return cli_bad("sweep", "--shard '%s': expected I/N with 1 <= I <= N", p.val);
         } else if (!scen) {
-            scen = argv[i];
+            scen = p.val;
         } else {
-            return usage_err("sweep takes one scenario (got also '%s')", argv[i]);
+            return cli_bad("sweep", "sweep takes one scenario (got also '%s')", p.val);
         }
     }
-    if (!scen) return usage_err("sweep needs a scenario file%s", "");
+    if (r < 0) return 2;
+    if (!scen) return cli_bad("sweep", "sweep needs a scenario file");
     scenario s;
     sim_err e;
     if (scenario_load(&s, scen, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
     /* Create the database's directory (reports/ in a fresh clone has only a README). */
-    char parent[600];
+    char parent[4096];
     snprintf(parent, sizeof parent, "%s", db);
     char *slash = strrchr(parent, '/');
     if (slash && slash != parent) {
         *slash = 0;
-        if (mkdir(parent, 0755) && errno != EEXIST) {
-            fprintf(stderr, "kvsim: %s: cannot create the database's directory: %s\n", parent, strerror(errno));
+        if (sim_mkdir_p(parent, &e)) {
+            fprintf(stderr, "kvsim: the database's directory: %s\n", e.msg);
             scenario_free(&s);
             return 2;
         }
@@ -103,10 +96,19 @@ int cli_sweep(int argc, char **argv)
     int rc = sweep_run(&s, db, &o, &st, &e);
     scenario_free(&s);
     if (rc) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
-    printf("sweep %s: %ld points%s, %ld computed, %ld reused, %.3f s (%.0f points/s) -> %s\n", scen, st.mine,
-           sn ? " in this shard" : "", st.computed, st.reused, st.seconds, st.seconds > 0 ? st.mine / st.seconds : 0.0, db);
+    printf("sweep %s: %ld %s%s, %ld computed, %ld reused, %ld failed, %.3f s (%.0f points/s) -> %s\n", scen, st.mine,
+           cli_plural(st.mine, "point", "points"), sn ? " in this shard" : "", st.computed, st.reused, st.failed, st.seconds,
+           st.seconds > 0 ? st.mine / st.seconds : 0.0, db);
     if (st.measured || st.measure_reused)
-        printf("  reference kernels: %ld arch x context runs measured, %ld reused\n", st.measured, st.measure_reused);
+        printf("  reference kernels: %ld arch x context %s measured, %ld reused\n", st.measured,
+               cli_plural(st.measured, "run", "runs"), st.measure_reused);
+    if (st.failed) {
+        fprintf(stderr, "kvsim: %ld point%s could not be computed (recorded in the table point_errors of %s; every other "
+                        "point is stored):\n", st.failed, st.failed == 1 ? "" : "s", db);
+        for (int i = 0; i < st.n_errors; i++) fprintf(stderr, "  %s\n", st.error[i]);
+        if (st.failed > st.n_errors) fprintf(stderr, "  ... and %ld more\n", st.failed - st.n_errors);
+        return 2;
+    }
     return 0;
 }
 
@@ -114,19 +116,18 @@ int cli_merge(int argc, char **argv)
 {
     const char *out = NULL, *in[256];
     int n = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "-o")) {
-            if (++i == argc) return usage_err("%s needs a file", "-o");
-            out = argv[i];
-        } else if (argv[i][0] == '-') {
-            return usage_err("unknown option '%s'", argv[i]);
-        } else if (n < 256) {
-            in[n++] = argv[i];
-        }
+    cli_args p;
+    cli_args_init(&p, "merge", argc, argv);
+    int r;
+    while ((r = cli_args_next(&p)) > 0) {
+        if (cli_is(&p, "-o")) out = p.val;
+        else if (n == 256) return cli_bad("merge", "at most 256 databases");
+        else in[n++] = p.val;
     }
-    if (!out || !n) return usage_err("usage: kvsim merge A.db B.db ... -o OUT.db%s", "");
+    if (r < 0) return 2;
+    if (!out || !n) return cli_bad("merge", "usage: kvsim merge A.db B.db ... -o OUT.db");
     for (int i = 0; i < n; i++)
-        if (!strcmp(in[i], out)) return usage_err("merge: '%s' is both an input and the output", out);
+        if (!strcmp(in[i], out)) return cli_bad("merge", "'%s' is both an input and the output", out);
     sim_err e;
     if (store_merge(out, in, n, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
     printf("merged %d database%s into %s\n", n, n == 1 ? "" : "s", out);
@@ -135,21 +136,24 @@ int cli_merge(int argc, char **argv)
 
 int cli_report(int argc, char **argv)
 {
-    const char *scen = NULL, *db = DEFAULT_DB, *out = NULL, *archs = "archs";
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--db") || !strcmp(argv[i], "--out") || !strcmp(argv[i], "--archs")) {
-            if (i + 1 == argc) return usage_err("%s needs a value", argv[i]);
-            const char **dst = argv[i][2] == 'd' ? &db : argv[i][2] == 'o' ? &out : &archs;
-            *dst = argv[++i];
-        } else if (argv[i][0] == '-') {
-            return usage_err("unknown option '%s'", argv[i]);
-        } else if (!scen) {
-            scen = argv[i];
-        } else {
-            return usage_err("report takes one scenario (got also '%s')", argv[i]);
-        }
+    const char *scen = NULL, *db = DEFAULT_DB, *out = NULL, *archs = NULL;
+    cli_args a;
+    cli_args_init(&a, "report", argc, argv);
+    int r;
+    while ((r = cli_args_next(&a)) > 0) {
+        if (cli_is(&a, "--db")) db = a.val;
+        else if (cli_is(&a, "--out")) out = a.val;
+        else if (cli_is(&a, "--archs")) archs = a.val;
+        else if (!scen) scen = a.val;
+        else return cli_bad("report", "report takes one scenario (got also '%s')", a.val);
     }
-    if (!scen) return usage_err("report needs a scenario file%s", "");
+    if (r < 0) return 2;
+    if (!scen) return cli_bad("report", "report needs a scenario file");
+    char adir[4200];
+    if (!archs) {   /* the shipped specs, wherever kvsim runs from */
+        snprintf(adir, sizeof adir, "%s/archs", sim_data_dir());
+        archs = adir;
+    }
     scenario s;
     sim_err e;
     if (scenario_load(&s, scen, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
@@ -173,21 +177,22 @@ int cli_report(int argc, char **argv)
         fprintf(stderr, "kvsim: gnuplot is not installed: wrote the .csv, .gp and index.md but no images; "
                         "install it with: sudo apt-get install gnuplot-nox  (then rerun kvsim report)\n");
     if (info.warning[0]) fprintf(stderr, "kvsim: warning: %s\n", info.warning);
-    printf("report: %s (%d plots, %d images)\n", info.index_path, info.plots, info.images);
+    printf("report: %s (%d %s, %d %s)\n", info.index_path, info.plots, cli_plural(info.plots, "plot", "plots"), info.images,
+           cli_plural(info.images, "image", "images"));
     return 0;
 }
 
 int cli_probe(int argc, char **argv)
 {
     const char *out = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "-o")) {
-            if (++i == argc) return usage_err("%s needs a file", "-o");
-            out = argv[i];
-        } else {
-            return usage_err("unknown argument '%s' (usage: kvsim probe [-o PROFILE.yaml])", argv[i]);
-        }
+    cli_args a;
+    cli_args_init(&a, "probe", argc, argv);
+    int r;
+    while ((r = cli_args_next(&a)) > 0) {
+        if (cli_is(&a, "-o")) out = a.val;
+        else return cli_bad("probe", "probe takes no arguments (got '%s')", a.val);
     }
+    if (r < 0) return 2;
     probe_result p;
     sim_err e;
     fprintf(stderr, "kvsim probe: measuring sgemm and memory bandwidth (a few seconds)...\n");

@@ -23,7 +23,6 @@
 
 #define MAX_CTX 64
 #define MAX_FILES 64
-#define MAX_SETS 64
 
 enum { R_EQ, R_LE };
 #define N_CTR (FL_COUNT + 8)
@@ -105,29 +104,10 @@ static int compare(const cost_result *an, const cost_result *me, bool table, con
     return bad;
 }
 
-static int bad_arg(const char *fmt_, const char *arg)
-{
-    fprintf(stderr, "kvsim validate: ");
-    fprintf(stderr, fmt_, arg);
-    fprintf(stderr, "\n");
-    return 2;
-}
-
-/* Parse "auto" or a whole number >= 1. */
-static int parse_u64(const char *v, u64 *out)
-{
-    char *end;
-    if (!v || !*v || v[0] == '-') return -1;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (*end || x == 0) return -1;
-    *out = x;
-    return 0;
-}
-
 typedef struct {
     const char *files[MAX_FILES];
     int n_files;
-    const char *sets[MAX_SETS];
+    const char *sets[CLI_MAX_SETS];
     int n_sets;
     u64 ctx[MAX_CTX];
     int n_ctx;
@@ -141,51 +121,49 @@ static int parse(int argc, char **argv, vopts *o)
     memset(o, 0, sizeof *o);
     o->seed = 1;
     o->max_ctx = 600;
-    sim_err e;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = !strcmp(a, "--ctx") || !strcmp(a, "--scale") || !strcmp(a, "--seed") || !strcmp(a, "--layers") ||
-                     !strcmp(a, "--set") || !strcmp(a, "--max-ctx");
-        if (takes && !v) return bad_arg("%s needs a value", a);
-        if (takes) i++;
-        if (!strcmp(a, "--ctx")) {
+    cli_args p;
+    cli_args_init(&p, "validate", argc, argv);
+    int r;
+    while ((r = cli_args_next(&p)) > 0) {
+        const char *v = p.val;
+        if (!p.opt) {
+            if (o->n_files == MAX_FILES) return cli_bad("validate", "too many specs (at most %d)", MAX_FILES);
+            o->files[o->n_files++] = v;
+        } else if (cli_is(&p, "--ctx")) {
             char buf[512];
             snprintf(buf, sizeof buf, "%s", v);
+            cli_args one = p;
             for (char *tk = strtok(buf, ","); tk; tk = strtok(NULL, ",")) {
-                if (o->n_ctx == MAX_CTX) return bad_arg("at most 64 contexts%s", "");
-                if (units_parse_ctx(tk, &o->ctx[o->n_ctx], &e)) return bad_arg("%s", e.msg);
+                if (o->n_ctx == MAX_CTX) return cli_bad("validate", "at most %d contexts", MAX_CTX);
+                one.val = tk;
+                if (cli_ctx(&one, &o->ctx[o->n_ctx])) return 2;
                 o->n_ctx++;
             }
-        } else if (!strcmp(a, "--scale")) {
-            if (strcmp(v, "auto") && parse_u64(v, &o->scale)) return bad_arg("--scale '%s': expected auto or a whole number >= 1", v);
-        } else if (!strcmp(a, "--seed")) {
-            char *end;
-            o->seed = strtoull(v, &end, 10);
-            if (*end || !*v || v[0] == '-') return bad_arg("--seed '%s': expected a whole number", v);
-        } else if (!strcmp(a, "--layers")) {
-            if (parse_u64(v, &o->layers)) return bad_arg("--layers '%s': expected a whole number >= 1", v);
-        } else if (!strcmp(a, "--max-ctx")) {
-            if (parse_u64(v, &o->max_ctx)) return bad_arg("--max-ctx '%s': expected a whole number >= 1", v);
-        } else if (!strcmp(a, "--set")) {
-            if (o->n_sets == MAX_SETS) return bad_arg("too many --set options%s", "");
-            o->sets[o->n_sets++] = v;
-        } else if (!strcmp(a, "--brief")) {
+        } else if (cli_is(&p, "--scale")) {
+            if (strcmp(v, "auto") && cli_u64(&p, 1, 1u << 20, &o->scale)) return 2;
+            if (!strcmp(v, "auto")) o->scale = 0;
+        } else if (cli_is(&p, "--seed")) {
+            if (cli_u64(&p, 0, UINT64_MAX, &o->seed)) return 2;
+        } else if (cli_is(&p, "--layers")) {
+            if (cli_u64(&p, 1, SPEC_MAX_LAYERS, &o->layers)) return 2;
+        } else if (cli_is(&p, "--max-ctx")) {
+            if (cli_u64(&p, 1, 1u << 20, &o->max_ctx)) return 2;
+        } else if (cli_is(&p, "--set")) {
+            if (cli_add_set(&p, o->sets, &o->n_sets)) return 2;
+        } else if (cli_is(&p, "--brief")) {
             o->brief = true;
-        } else if (a[0] == '-' && a[1]) {
-            return bad_arg("unknown option '%s'", a);
-        } else {
-            if (o->n_files == MAX_FILES) return bad_arg("too many specs%s", "");
-            o->files[o->n_files++] = a;
         }
     }
-    if (!o->n_files) return bad_arg("validate takes one or more specs%s", "");
+    if (r < 0) return 2;
+    if (!o->n_files) return cli_bad("validate", "validate takes one or more specs");
     return 0;
 }
 
 /* Load, scale and truncate a spec as the options say. */
 static int load_scaled(const vopts *o, const char *path, model_spec *m, u64 *S, sim_err *e)
 {
-    int rc = spec_load_any(m, path, o->sets, o->n_sets, e);
+    char pbuf[4200];
+    int rc = spec_load_any(m, cli_spec_path(path, pbuf, sizeof pbuf), o->sets, o->n_sets, e);
     if (rc) return rc;
     *S = o->scale ? o->scale : spec_scale_auto(m, 256);
     if ((rc = spec_scale(m, *S, e)) || (o->layers && (rc = spec_truncate(m, o->layers, e)))) {
@@ -260,7 +238,8 @@ static int validate_one(const vopts *o, const char *path)
             for (int k = 0; k < nskip; k++) printf(" %llu", (unsigned long long)skipped[k]);
             printf(" (run them with --max-ctx %llu or --ctx)\n", (unsigned long long)skipped[nskip - 1]);
         }
-        printf("%s: %d contexts x 2 phases, %d checks, %d mismatches: %s%s\n", path, nctx, checks, fails,
+        printf("%s: %d %s x 2 phases, %d checks, %d %s: %s%s\n", path, nctx, cli_plural(nctx, "context", "contexts"), checks,
+               fails, cli_plural(fails, "mismatch", "mismatches"),
                fails ? "FAIL" : "PASS", nskip ? " (with skipped edges, above)" : "");
     }
 out:

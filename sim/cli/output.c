@@ -2,6 +2,7 @@
 #include "output.h"
 #include "units.h"
 #include "layer.h"
+#include "cli.h"
 #include <string.h>
 
 static const char *phase_name(phase p) { return p == PH_PREFILL ? "prefill" : "decode"; }
@@ -34,7 +35,56 @@ static void ratio_str(u64 a, u64 b, char *buf, size_t len)
     else snprintf(buf, len, "%.4f", (double)a / (double)b);
 }
 
+/* The rows of one item: per layer (with --by layer), per type, the total.
+ * Every form walks the same rows, so each carries the same information. */
+typedef struct {
+    const char *name;
+    int layers;            /* -1: a single layer's row */
+    const cost_t *c;
+} row;
+
+static int rows_of(const out_item *it, bool by_layer, row *out, char (*names)[80])
+{
+    const cost_result *r = it->r;
+    int n = 0;
+    if (by_layer)
+        for (int i = 0; i < r->n_layers; i++) {
+            char tn[48];
+            spec_layer_type_name(it->m, i, tn, sizeof tn);
+            snprintf(names[i], 80, "layer %d (%s)", i, tn);
+            out[n++] = (row){names[i], -1, &r->layer[i]};
+        }
+    for (int k = 0; k < r->n_types; k++) out[n++] = (row){r->type[k].name, r->type[k].layers, &r->type[k].c};
+    out[n++] = (row){"total", r->n_layers, &r->total};
+    return n;
+}
+
+/* Row storage: every layer, every type, the total. */
+#define MAX_ROWS (SPEC_MAX_LAYERS + SPEC_MAX_KINDS * 2 + 5)
+static row g_rows[MAX_ROWS];
+static char g_names[SPEC_MAX_LAYERS][80];
+
 /* ---- JSON ---------------------------------------------------------------- */
+
+static void json_settings(FILE *f, const out_settings *st)
+{
+    fprintf(f, "\"settings\": {\"kvsim_version\": \"%s\", \"ctx\": %llu, \"phase\": \"%s\", \"batch\": %llu, "
+            "\"noncausal\": %s, \"page\": %llu, \"by\": \"%s\", \"set\": [", KVSIM_VERSION,
+            (unsigned long long)st->q.T, phase_name(st->q.phase), (unsigned long long)st->q.B,
+            st->q.noncausal ? "true" : "false", (unsigned long long)(st->q.page > 1 ? st->q.page : 0),
+            st->by_layer ? "layer" : "type");
+    for (int i = 0; i < st->n_sets; i++) {
+        if (i) fputs(", ", f);
+        out_json_str(f, st->sets[i]);
+    }
+    fputs("], \"hw\": ", f);
+    if (st->hw) out_json_str(f, st->hw);
+    else fputs("null", f);
+    fputs(", \"hw_profile\": ", f);
+    if (st->hw && st->hw_path) out_json_str(f, st->hw_path);
+    else fputs("null", f);
+    fputs("}", f);
+}
 
 static void json_cost_fields(FILE *f, const cost_t *c)
 {
@@ -53,11 +103,26 @@ static void json_cost_fields(FILE *f, const cost_t *c)
     fputs("}", f);
 }
 
-static void json_one(FILE *f, const out_item *it, const cost_query *q, bool by_layer, const out_item *base)
+static void json_roof(FILE *f, const hw_profile *hw, const cost_t *c)
+{
+    roofline rl;
+    hw_roofline(hw, c, &rl);
+    fprintf(f, "\"compute_s\": %.9g, \"memory_s\": %.9g, \"time_s\": %.9g, \"intensity_flop_per_byte\": %.6g, \"bound\": \"%s\"}",
+            rl.compute_s, rl.memory_s, rl.time_s, rl.intensity, rl.memory_bound ? "memory" : "compute");
+}
+
+/* One arch as a JSON object; with_settings puts "settings" first (cost). */
+static void json_one(FILE *f, const out_item *it, const out_settings *st, const out_item *base, bool with_settings)
 {
     const model_spec *m = it->m;
     const cost_result *r = it->r;
-    fputs("{\"arch\": ", f);
+    const cost_query *q = &st->q;
+    fputs("{", f);
+    if (with_settings) {
+        json_settings(f, st);
+        fputs(", ", f);
+    }
+    fputs("\"arch\": ", f);
     out_json_str(f, m->name);
     fputs(", \"spec\": ", f);
     out_json_str(f, m->path);
@@ -78,10 +143,10 @@ static void json_one(FILE *f, const out_item *it, const cost_query *q, bool by_l
         fputs("}", f);
     }
     fputs("]", f);
-    if (by_layer) {
+    char tn[48];
+    if (st->by_layer) {
         fputs(", \"by_layer\": [", f);
         for (int i = 0; i < r->n_layers; i++) {
-            char tn[48];
             spec_layer_type_name(m, i, tn, sizeof tn);
             fprintf(f, "%s{\"layer\": %d, \"type\": ", i ? ", " : "", i);
             out_json_str(f, tn);
@@ -92,23 +157,31 @@ static void json_one(FILE *f, const out_item *it, const cost_query *q, bool by_l
         fputs("]", f);
     }
     if (it->hw) {
-        roofline rl;
-        hw_roofline(it->hw, &r->total, &rl);
         fputs(", \"hw\": {\"name\": ", f);
         out_json_str(f, it->hw->name);
-        fprintf(f, ", \"memory_bytes\": %.0f, \"bandwidth_bytes_per_s\": %.0f, \"fit_ctx\": %llu}, \"roofline\": {\"total\": ",
+        fprintf(f, ", \"memory_bytes\": %.0f, \"bandwidth_bytes_per_s\": %.0f, \"fit_ctx\": %llu}, \"roofline\": {\"total\": {",
                 it->hw->memory_bytes, it->hw->bandwidth, (unsigned long long)it->fit_ctx);
-        fprintf(f, "{\"compute_s\": %.9g, \"memory_s\": %.9g, \"time_s\": %.9g, \"intensity_flop_per_byte\": %.6g, \"bound\": \"%s\"}",
-                rl.compute_s, rl.memory_s, rl.time_s, rl.intensity, rl.memory_bound ? "memory" : "compute");
+        json_roof(f, it->hw, &r->total);
         fputs(", \"by_type\": [", f);
         for (int k = 0; k < r->n_types; k++) {
-            hw_roofline(it->hw, &r->type[k].c, &rl);
             fputs(k ? ", {\"type\": " : "{\"type\": ", f);
             out_json_str(f, r->type[k].name);
-            fprintf(f, ", \"compute_s\": %.9g, \"memory_s\": %.9g, \"time_s\": %.9g, \"intensity_flop_per_byte\": %.6g, \"bound\": \"%s\"}",
-                    rl.compute_s, rl.memory_s, rl.time_s, rl.intensity, rl.memory_bound ? "memory" : "compute");
+            fputs(", ", f);
+            json_roof(f, it->hw, &r->type[k].c);
         }
-        fputs("]}", f);
+        fputs("]", f);
+        if (st->by_layer) {
+            fputs(", \"by_layer\": [", f);
+            for (int i = 0; i < r->n_layers; i++) {
+                spec_layer_type_name(m, i, tn, sizeof tn);
+                fprintf(f, "%s{\"layer\": %d, \"type\": ", i ? ", " : "", i);
+                out_json_str(f, tn);
+                fputs(", ", f);
+                json_roof(f, it->hw, &r->layer[i]);
+            }
+            fputs("]", f);
+        }
+        fputs("}", f);
     }
     if (base) {
         char a[32], b[32], c[32];
@@ -121,13 +194,18 @@ static void json_one(FILE *f, const out_item *it, const cost_query *q, bool by_l
     fputs("}", f);
 }
 
-/* ---- CSV ------------------------------------------------------------------ */
+/* ---- CSV ------------------------------------------------------------------
+ * One header line, then one row per (arch, row). The settings are columns on
+ * every row (noncausal, page, set, hw, kvsim_version), so each row stands
+ * alone; with --hw the roofline columns follow. */
 
-static void csv_header(FILE *f)
+static void csv_header(FILE *f, bool hw)
 {
     fputs("arch,ctx,phase,batch,row,layers,kv_bytes,flops,flops_fp8_equiv,bytes_moved,weight_read_bytes,"
           "kv_read_bytes,kv_written_bytes,act_bytes,params,params_active", f);
     for (int k = 0; k < FL_COUNT; k++) fprintf(f, ",flops_%s", flop_cat_name[k]);
+    fputs(",noncausal,page,set,hw,kvsim_version", f);
+    if (hw) fputs(",compute_s,memory_s,time_s,intensity_flop_per_byte,bound,fit_ctx", f);
     fputc('\n', f);
 }
 
@@ -141,119 +219,258 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void csv_row(FILE *f, const model_spec *m, const cost_query *q, const char *row, int layers, const cost_t *c)
+static void csv_row(FILE *f, const out_item *it, const out_settings *st, const row *rw)
 {
+    const cost_t *c = rw->c;
+    const cost_query *q = &st->q;
     char fp8[32];
     cost_fp8eq_str(c, fp8, sizeof fp8);
-    csv_field(f, m->name);
+    csv_field(f, it->m->name);
     fprintf(f, ",%llu,%s,%llu,", (unsigned long long)q->T, phase_name(q->phase), (unsigned long long)q->B);
-    csv_field(f, row);
-    fprintf(f, ",%d,%llu,%llu,%s,%llu,%llu,%llu,%llu,%llu,%llu,%llu", layers, (unsigned long long)c->kv_bytes,
-            (unsigned long long)cost_flops(c), fp8, (unsigned long long)cost_bytes_moved(c),
-            (unsigned long long)c->weight_read_bytes, (unsigned long long)c->kv_read_bytes,
-            (unsigned long long)c->kv_written_bytes, (unsigned long long)c->act_bytes,
-            (unsigned long long)c->params, (unsigned long long)c->params_active);
+    csv_field(f, rw->name);
+    fprintf(f, ",%d,%llu,%llu,%s,%llu,%llu,%llu,%llu,%llu,%llu,%llu", rw->layers < 0 ? 1 : rw->layers,
+            (unsigned long long)c->kv_bytes, (unsigned long long)cost_flops(c), fp8,
+            (unsigned long long)cost_bytes_moved(c), (unsigned long long)c->weight_read_bytes,
+            (unsigned long long)c->kv_read_bytes, (unsigned long long)c->kv_written_bytes,
+            (unsigned long long)c->act_bytes, (unsigned long long)c->params, (unsigned long long)c->params_active);
     for (int k = 0; k < FL_COUNT; k++) fprintf(f, ",%llu", (unsigned long long)c->flops[k]);
+    fprintf(f, ",%s,%llu,\"", q->noncausal ? "true" : "false", (unsigned long long)(q->page > 1 ? q->page : 0));
+    for (int i = 0; i < st->n_sets; i++) {   /* the --set list, "; "-separated, in one quoted field */
+        if (i) fputs("; ", f);
+        for (const char *s = st->sets[i]; *s; s++) {
+            if (*s == '"') fputc('"', f);
+            fputc(*s, f);
+        }
+    }
+    fputs("\",", f);
+    csv_field(f, st->hw ? st->hw : "");
+    fprintf(f, ",%s", KVSIM_VERSION);
+    if (it->hw) {
+        roofline rl;
+        hw_roofline(it->hw, c, &rl);
+        fprintf(f, ",%.9g,%.9g,%.9g,%.6g,%s,%llu", rl.compute_s, rl.memory_s, rl.time_s, rl.intensity,
+                rl.memory_bound ? "memory" : "compute", (unsigned long long)it->fit_ctx);
+    }
     fputc('\n', f);
 }
 
-static void csv_one(FILE *f, const out_item *it, const cost_query *q, bool by_layer)
+static void csv_one(FILE *f, const out_item *it, const out_settings *st)
 {
-    const cost_result *r = it->r;
-    if (by_layer)
-        for (int i = 0; i < r->n_layers; i++) {
-            char tn[64], nm[96];
-            spec_layer_type_name(it->m, i, tn, sizeof tn);
-            snprintf(nm, sizeof nm, "layer %d (%s)", i, tn);
-            csv_row(f, it->m, q, nm, 1, &r->layer[i]);
-        }
-    for (int k = 0; k < r->n_types; k++) csv_row(f, it->m, q, r->type[k].name, r->type[k].layers, &r->type[k].c);
-    csv_row(f, it->m, q, "total", r->n_layers, &r->total);
+    int n = rows_of(it, st->by_layer, g_rows, g_names);
+    for (int i = 0; i < n; i++) csv_row(f, it, st, &g_rows[i]);
 }
 
-/* ---- tables ---------------------------------------------------------------- */
+/* ---- tables ----------------------------------------------------------------
+ * Numbers right-aligned, one unit per column (named in the second header
+ * line, chosen so the column's largest value reads 1-999), counts with the
+ * right singular or plural. */
 
-static void table_row(FILE *f, const char *name, int layers, const cost_t *c)
+typedef enum { U_BYTES, U_FLOP, U_PARAMS, U_SECONDS } unit_kind;
+
+typedef struct { double div; char name[16]; } unit;
+
+static unit unit_for(double max, unit_kind k)
 {
-    char kv[48], fl[32], fp[32], bm[48], pa[32];
-    units_bytes(c->kv_bytes, kv, sizeof kv);
-    units_flops(cost_flops(c), fl, sizeof fl);
-    units_flops(c->flops_fp8eq_x2 / 2, fp, sizeof fp);
-    units_bytes(cost_bytes_moved(c), bm, sizeof bm);
-    units_count(c->params, pa, sizeof pa);
-    char ly[16] = "";
-    if (layers > 0) snprintf(ly, sizeof ly, "%d", layers);
-    else if (layers == 0) snprintf(ly, sizeof ly, "-");
-    fprintf(f, "  %-16s %6s  %-28s %-15s %-15s %-28s %s\n", name, ly, kv, fl, fp, bm, pa);
+    static const char *const si[] = {"", "k", "M", "G", "T", "P", "E", "Z"};
+    static const char *const pn[] = {"", "k", "M", "B", "T", "Q", "Qi", "Sx"};   /* parameter counts */
+    unit u = {1, ""};
+    if (k == U_SECONDS) {
+        static const char *const sn[] = {"ns", "us", "ms", "s"};
+        double d = 1e-9;
+        int i = 0;
+        while (i < 3 && max >= d * 1000) d *= 1000, i++;
+        u.div = d;
+        snprintf(u.name, sizeof u.name, "%s", sn[i]);
+        return u;
+    }
+    int i = 0;
+    while (i < 7 && max >= u.div * 1000) u.div *= 1000, i++;
+    if (k == U_PARAMS && i < 2 && max >= 1000) i = 2, u.div = 1e6;   /* never "1.536 k": M from 1,000 up */
+    snprintf(u.name, sizeof u.name, "%s%s", k == U_PARAMS ? pn[i] : si[i], k == U_BYTES ? "B" : k == U_FLOP ? "FLOP" : "");
+    if (k == U_PARAMS && !i) snprintf(u.name, sizeof u.name, "count");
+    return u;
 }
 
-static void table_head(FILE *f, const out_item *it, const cost_query *q)
+/* v in unit u: exact integers when u is the base unit; three significant
+ * digits below 0.001 of the unit, "<0.0001" below that (never a zero for a
+ * value that is not zero). */
+static void num(double v, unit u, char *buf, size_t len)
+{
+    if (v == 0) snprintf(buf, len, "0");
+    else if (u.div == 1) snprintf(buf, len, "%.0f", v);
+    else if (v / u.div < 0.0001) snprintf(buf, len, "<0.0001");
+    else if (v / u.div < 0.001) snprintf(buf, len, "%#.3g", v / u.div);   /* 0.000150: still visible */
+    else snprintf(buf, len, "%.3f", v / u.div);
+}
+
+static const char *plural(u64 n, const char *one, const char *many) { return n == 1 ? one : many; }
+
+/* The settings line(s) under a table's title. */
+static void table_settings(FILE *f, const out_settings *st)
 {
     char ctx[32];
-    units_commas(q->T, ctx, sizeof ctx);
-    fprintf(f, "%s  (%s)\n", it->m->name, it->m->path);
-    fprintf(f, "  ctx %s tokens, %s%s, batch %llu\n", ctx, phase_name(q->phase),
-            q->noncausal ? " (non-causal)" : "", (unsigned long long)q->B);
+    units_commas(st->q.T, ctx, sizeof ctx);
+    fprintf(f, "  ctx %s %s, %s%s, batch %llu, ", ctx, plural(st->q.T, "token", "tokens"), phase_name(st->q.phase),
+            st->q.phase == PH_PREFILL ? (st->q.noncausal ? " (non-causal)" : " (causal)") : "", (unsigned long long)st->q.B);
+    if (st->q.mtp) fprintf(f, "speculative: %llu draft tokens per step (MTP), ", (unsigned long long)st->q.mtp);
+    if (st->q.page > 1) fprintf(f, "cache in pages of %llu entries", (unsigned long long)st->q.page);
+    else fputs("cache in logical bytes (no paging)", f);
+    fputs("; kvsim " KVSIM_VERSION "\n", f);
+    if (st->n_sets || st->hw) {   /* the options that change the numbers, as given */
+        fputs("  settings:", f);
+        for (int i = 0; i < st->n_sets; i++) fprintf(f, " --set %s", st->sets[i]);
+        if (st->hw) fprintf(f, " --hw %s", st->hw);
+        fputc('\n', f);
+    }
 }
 
-static void secs(double s, char *buf, size_t len)
+/* The width of a name column: its longest entry, at least 16. */
+static int name_width(const char *first, const row *rows, int n)
 {
-    if (s >= 1) snprintf(buf, len, "%.3f s", s);
-    else if (s >= 1e-3) snprintf(buf, len, "%.3f ms", s * 1e3);
-    else snprintf(buf, len, "%.3f us", s * 1e6);
+    size_t w = strlen(first) > 16 ? strlen(first) : 16;
+    for (int i = 0; i < n; i++) w = strlen(rows[i].name) > w ? strlen(rows[i].name) : w;
+    return (int)w;
 }
 
-static void roof_row(FILE *f, const char *name, const hw_profile *hw, const cost_t *c)
+/* Rows of numbers: a table with a name column, a layers column and the
+ * given metric columns. */
+#define TCOLS 5
+
+static void table_rows(FILE *f, const row *rows, int n, const char *first)
+{
+    static const char *const head[TCOLS] = {"KV cache", "FLOPs", "FP8-eq FLOPs", "bytes moved", "params"};
+    static const unit_kind kind[TCOLS] = {U_BYTES, U_FLOP, U_FLOP, U_BYTES, U_PARAMS};
+    double v[TCOLS], max[TCOLS] = {0};
+    unit u[TCOLS];
+    for (int i = 0; i < n; i++) {
+        const cost_t *c = rows[i].c;
+        v[0] = (double)c->kv_bytes, v[1] = (double)cost_flops(c), v[2] = (double)c->flops_fp8eq_x2 / 2;
+        v[3] = (double)cost_bytes_moved(c), v[4] = (double)c->params;
+        for (int k = 0; k < TCOLS; k++) max[k] = v[k] > max[k] ? v[k] : max[k];
+    }
+    for (int k = 0; k < TCOLS; k++) u[k] = unit_for(max[k], kind[k]);
+    int w = name_width(first, rows, n);
+    fprintf(f, "  %-*s %6s", w, first, "layers");
+    for (int k = 0; k < TCOLS; k++) fprintf(f, " %13s", head[k]);
+    fprintf(f, "\n  %-*s %6s", w, "", "");
+    for (int k = 0; k < TCOLS; k++) fprintf(f, " %13s", u[k].name);
+    fputc('\n', f);
+    for (int i = 0; i < n; i++) {
+        const cost_t *c = rows[i].c;
+        v[0] = (double)c->kv_bytes, v[1] = (double)cost_flops(c), v[2] = (double)c->flops_fp8eq_x2 / 2;
+        v[3] = (double)cost_bytes_moved(c), v[4] = (double)c->params;
+        char ly[16] = "";
+        if (rows[i].layers > 0) snprintf(ly, sizeof ly, "%d", rows[i].layers);
+        else if (rows[i].layers == 0) snprintf(ly, sizeof ly, "-");   /* model parts: embed, head, ... */
+        fprintf(f, "  %-*s %6s", w, rows[i].name, ly);
+        for (int k = 0; k < TCOLS; k++) {
+            char b[32];
+            num(v[k], u[k], b, sizeof b);
+            fprintf(f, " %13s", b);
+        }
+        fputc('\n', f);
+    }
+}
+
+/* A rate with at least three significant digits and no exponent, so a
+ * measured CPU's 0.0512 TFLOP/s is not printed as 0 or 0.1. */
+static void rate(double v, char *buf, size_t len)
+{
+    if (v >= 100 || v == 0) snprintf(buf, len, "%.0f", v);
+    else if (v >= 10) snprintf(buf, len, "%.1f", v);
+    else if (v >= 1) snprintf(buf, len, "%.2f", v);
+    else snprintf(buf, len, "%.3g", v);
+}
+
+static void table_hw_head(FILE *f, const hw_profile *hw)
+{
+    char mem[48], bw[32], r8[32], r16[32], r32[32];
+    units_bytes((u64)hw->memory_bytes, mem, sizeof mem);
+    rate(hw->bandwidth / 1e9, bw, sizeof bw);
+    rate(hw_peak(hw, DT_FP8_E4M3) / 1e12, r8, sizeof r8);
+    rate(hw_peak(hw, DT_BF16) / 1e12, r16, sizeof r16);
+    rate(hw_peak(hw, DT_FP32) / 1e12, r32, sizeof r32);
+    fprintf(f, "\n  roofline on %s (%s): %s, %s GB/s; FP8 %s, BF16 %s, FP32 %s TFLOP/s after fallbacks\n",
+            hw->name, hw->path, mem, bw, r8, r16, r32);
+}
+
+/* Roofline columns for rows (name, compute, memory, time, FLOP/byte,
+ * bound), one time unit per column. */
+static void table_roof_rows(FILE *f, const hw_profile *hw, const char *first, const char *const *names,
+                            const cost_t *const *cs, int n)
 {
     roofline rl;
-    char a[32], b[32], t[32];
-    hw_roofline(hw, c, &rl);
-    secs(rl.compute_s, a, sizeof a);
-    secs(rl.memory_s, b, sizeof b);
-    secs(rl.time_s, t, sizeof t);
-    fprintf(f, "  %-16s %12s %12s %12s %12.2f  %s\n", name, a, b, t, rl.intensity, rl.memory_bound ? "memory" : "compute");
+    double max[3] = {0};
+    for (int i = 0; i < n; i++) {
+        hw_roofline(hw, cs[i], &rl);
+        double t[3] = {rl.compute_s, rl.memory_s, rl.time_s};
+        for (int k = 0; k < 3; k++) max[k] = t[k] > max[k] ? t[k] : max[k];
+    }
+    unit u[3];
+    for (int k = 0; k < 3; k++) u[k] = unit_for(max[k], U_SECONDS);
+    size_t wz = 16;
+    for (int i = 0; i < n; i++) wz = strlen(names[i]) > wz ? strlen(names[i]) : wz;
+    int w = (int)wz;
+    fprintf(f, "  %-*s %11s %11s %11s %11s  %s\n", w, first, "compute", "memory", "time", "FLOP/byte", "bound");
+    fprintf(f, "  %-*s %11s %11s %11s %11s\n", w, "", u[0].name, u[1].name, u[2].name, "");
+    for (int i = 0; i < n; i++) {
+        hw_roofline(hw, cs[i], &rl);
+        double t[3] = {rl.compute_s, rl.memory_s, rl.time_s};
+        char b[3][32];
+        for (int k = 0; k < 3; k++) num(t[k], u[k], b[k], sizeof b[k]);
+        fprintf(f, "  %-*s %11s %11s %11s %11.2f  %s\n", w, names[i], b[0], b[1], b[2], rl.intensity,
+                rl.memory_bound ? "memory" : "compute");
+    }
 }
 
-/* --hw: roofline time per layer type, the bound, and what fits in memory. */
-static void table_roofline(FILE *f, const out_item *it)
+static void fit_line(FILE *f, const out_item *it, const char *prefix)
 {
-    const hw_profile *hw = it->hw;
-    char mem[48];
-    units_bytes((u64)hw->memory_bytes, mem, sizeof mem);
-    fprintf(f, "\n  roofline on %s (%s, %.0f GB/s; FP8 %.0f, BF16 %.0f, FP32 %.1f TFLOP/s after fallbacks):\n", hw->name,
-            mem, hw->bandwidth / 1e9, hw_peak(hw, DT_FP8_E4M3) / 1e12, hw_peak(hw, DT_BF16) / 1e12, hw_peak(hw, DT_FP32) / 1e12);
-    fprintf(f, "  %-16s %12s %12s %12s %12s  %s\n", "type", "compute", "memory", "time", "FLOP/byte", "bound");
-    for (int k = 0; k < it->r->n_types; k++) roof_row(f, it->r->type[k].name, hw, &it->r->type[k].c);
-    roof_row(f, "total", hw, &it->r->total);
-    char fc[32], w[48];
+    char mem[48], fc[32], w[48];
+    units_bytes((u64)it->hw->memory_bytes, mem, sizeof mem);
     units_commas(it->fit_ctx, fc, sizeof fc);
     units_bytes(it->r->total.weight_bytes, w, sizeof w);
-    if (it->fit_ctx) fprintf(f, "  longest context that fits %s after the weights (%s), this batch: %s tokens\n", mem, w, fc);
-    else fprintf(f, "  the weights alone (%s) do not fit in %s\n", w, mem);
+    if (it->fit_ctx)
+        fprintf(f, "  %slongest context that fits %s after the weights (%s), this batch: %s %s\n", prefix, mem, w, fc,
+                plural(it->fit_ctx, "token", "tokens"));
+    else fprintf(f, "  %sthe weights alone (%s) do not fit in %s\n", prefix, w, mem);
 }
 
-static void table_one(FILE *f, const out_item *it, const cost_query *q, bool by_layer)
+/* --hw: roofline time per row, the bound, and what fits in memory. */
+static void table_roofline(FILE *f, const out_item *it, const row *rows, int n)
+{
+    const char *names[MAX_ROWS];
+    const cost_t *cs[MAX_ROWS];
+    for (int i = 0; i < n; i++) names[i] = rows[i].name, cs[i] = rows[i].c;
+    table_hw_head(f, it->hw);
+    table_roof_rows(f, it->hw, "type", names, cs, n);
+    fit_line(f, it, "");
+}
+
+static void pcount(u64 v, char *buf, size_t len)
+{
+    num((double)v, unit_for((double)v, U_PARAMS), buf, len);
+    size_t l = strlen(buf);
+    unit u = unit_for((double)v, U_PARAMS);
+    if (strcmp(u.name, "count")) snprintf(buf + l, len - l, " %s", u.name);
+}
+
+static void table_one(FILE *f, const out_item *it, const out_settings *st)
 {
     const cost_result *r = it->r;
-    table_head(f, it, q);
-    fprintf(f, "  %-16s %6s  %-28s %-15s %-15s %-28s %s\n", "type", "layers", "KV cache", "FLOPs",
-            "FP8-eq FLOPs", "bytes moved", "params");
-    if (by_layer)
-        for (int i = 0; i < r->n_layers; i++) {
-            char tn[48], nm[64];
-            spec_layer_type_name(it->m, i, tn, sizeof tn);
-            snprintf(nm, sizeof nm, "%d %s", i, tn);
-            table_row(f, nm, -1, &r->layer[i]);
-        }
-    for (int k = 0; k < r->n_types; k++) table_row(f, r->type[k].name, r->type[k].layers, &r->type[k].c);
-    table_row(f, "total", r->n_layers, &r->total);
+    fprintf(f, "%s  (%s)\n", it->m->name, it->m->path);
+    table_settings(f, st);
+    int n = rows_of(it, st->by_layer, g_rows, g_names);
+    table_rows(f, g_rows, n, "type");
     char a[32], b[32], c[32], d[32];
-    units_count(r->total.params, a, sizeof a);
-    units_count(r->total.params_active, b, sizeof b);
-    units_count(out_params_effective(it->m, r), c, sizeof c);
-    units_count(r->total.params - r->total.params_embed, d, sizeof d);
+    pcount(r->total.params, a, sizeof a);
+    pcount(r->total.params_active, b, sizeof b);
+    pcount(out_params_effective(it->m, r), c, sizeof c);
+    pcount(r->total.params - r->total.params_embed, d, sizeof d);
     fprintf(f, "  params: %s total, %s active per token, %s effective (no PLE tables), %s without embedding tables\n",
             a, b, c, d);
+    char kv[48];
+    units_bytes(r->total.kv_bytes, kv, sizeof kv);
+    fprintf(f, "  KV cache: %s\n", kv);
     fputs("  FLOPs by category:", f);
     for (int k = 0; k < FL_COUNT; k++) {
         char x[32];
@@ -269,50 +486,51 @@ static void table_one(FILE *f, const out_item *it, const cost_query *q, bool by_
     char ws[48];
     units_bytes(r->total.weight_bytes, ws, sizeof ws);
     fprintf(f, "  weights stored: %s\n", ws);
-    if (it->hw) table_roofline(f, it);
+    if (it->hw) table_roofline(f, it, g_rows, n);
 }
 
-void out_cost(FILE *f, const out_item *it, const cost_query *q, out_format of, bool by_layer)
-{
-    if (of == OUT_JSON) { json_one(f, it, q, by_layer, NULL); fputc('\n', f); }
-    else if (of == OUT_CSV) { csv_header(f); csv_one(f, it, q, by_layer); }
-    else table_one(f, it, q, by_layer);
-}
-
-void out_compare(FILE *f, const out_item *it, int n, const cost_query *q, out_format of, bool by_layer)
+void out_cost(FILE *f, const out_item *it, const out_settings *st, out_format of)
 {
     if (of == OUT_JSON) {
-        fputs("{\"archs\": [", f);
-        for (int i = 0; i < n; i++) {
-            if (i) fputs(", ", f);
-            json_one(f, &it[i], q, by_layer, &it[0]);
-        }
-        fputs("]}\n", f);
-        return;
+        json_one(f, it, st, NULL, true);
+        fputc('\n', f);
+    } else if (of == OUT_CSV) {
+        csv_header(f, it->hw != NULL);
+        csv_one(f, it, st);
+    } else {
+        table_one(f, it, st);
     }
-    if (of == OUT_CSV) {
-        csv_header(f);
-        for (int i = 0; i < n; i++) csv_one(f, &it[i], q, by_layer);
-        return;
+}
+
+static void table_compare(FILE *f, const out_item *it, int n, const out_settings *st)
+{
+    fprintf(f, "compare %d architectures (ratios against %s)\n", n, it[0].m->name);
+    table_settings(f, st);
+    static const char *const head[5] = {"KV cache", "FLOPs", "FP8-eq FLOPs", "params", "active"};
+    static const unit_kind kind[5] = {U_BYTES, U_FLOP, U_FLOP, U_PARAMS, U_PARAMS};
+    double max[5] = {0};
+    for (int i = 0; i < n; i++) {
+        const cost_t *x = &it[i].r->total;
+        double v[5] = {(double)x->kv_bytes, (double)cost_flops(x), (double)x->flops_fp8eq_x2 / 2, (double)x->params,
+                       (double)x->params_active};
+        for (int k = 0; k < 5; k++) max[k] = v[k] > max[k] ? v[k] : max[k];
     }
-    char ctx[32];
-    units_commas(q->T, ctx, sizeof ctx);
-    fprintf(f, "compare at ctx %s tokens, %s%s, batch %llu (ratios against %s)\n", ctx, phase_name(q->phase),
-            q->noncausal ? " (non-causal)" : "", (unsigned long long)q->B, it[0].m->name);
-    fprintf(f, "  %-22s %-28s %8s  %-15s %8s  %-15s %8s  %-10s %s\n", "arch", "KV cache", "x first", "FLOPs", "x first",
-            "FP8-eq FLOPs", "x first", "params", "active");
+    unit u[5];
+    for (int k = 0; k < 5; k++) u[k] = unit_for(max[k], kind[k]);
+    fprintf(f, "  %-22s %12s %8s %12s %8s %13s %8s %10s %10s\n", "arch", head[0], "x first", head[1], "x first", head[2],
+            "x first", head[3], head[4]);
+    fprintf(f, "  %-22s %12s %8s %12s %8s %13s %8s %10s %10s\n", "", u[0].name, "", u[1].name, "", u[2].name, "", u[3].name,
+            u[4].name);
     for (int i = 0; i < n; i++) {
         const cost_t *x = &it[i].r->total, *y = &it[0].r->total;
-        char kv[48], fl[32], fp[32], rk[32], rf[32], rp[32], pa[32], ac[32];
-        units_bytes(x->kv_bytes, kv, sizeof kv);
-        units_flops(cost_flops(x), fl, sizeof fl);
-        units_flops(x->flops_fp8eq_x2 / 2, fp, sizeof fp);
+        double v[5] = {(double)x->kv_bytes, (double)cost_flops(x), (double)x->flops_fp8eq_x2 / 2, (double)x->params,
+                       (double)x->params_active};
+        char b[5][32], rk[32], rf[32], rp[32];
+        for (int k = 0; k < 5; k++) num(v[k], u[k], b[k], sizeof b[k]);
         ratio_str(x->kv_bytes, y->kv_bytes, rk, sizeof rk);
         ratio_str(cost_flops(x), cost_flops(y), rf, sizeof rf);
         ratio_str(x->flops_fp8eq_x2, y->flops_fp8eq_x2, rp, sizeof rp);
-        units_count(x->params, pa, sizeof pa);
-        units_count(x->params_active, ac, sizeof ac);
-        fprintf(f, "  %-22s %-28s %8s  %-15s %8s  %-15s %8s  %-10s %s\n", it[i].m->name, kv, rk, fl, rf, fp, rp, pa, ac);
+        fprintf(f, "  %-22s %12s %8s %12s %8s %13s %8s %10s %10s\n", it[i].m->name, b[0], rk, b[1], rf, b[2], rp, b[3], b[4]);
     }
     fputs("\n  KV cache by layer type:\n", f);
     for (int i = 0; i < n; i++) {
@@ -321,10 +539,44 @@ void out_compare(FILE *f, const out_item *it, int n, const cost_query *q, out_fo
             if (!it[i].r->type[k].layers) continue;
             char kv[48];
             units_bytes(it[i].r->type[k].c.kv_bytes, kv, sizeof kv);
-            fprintf(f, " %s x%d %s;", it[i].r->type[k].name, it[i].r->type[k].layers, kv);
+            int nl = it[i].r->type[k].layers;
+            fprintf(f, " %s (%d %s) %s;", it[i].r->type[k].name, nl, plural((u64)nl, "layer", "layers"), kv);
         }
         fputc('\n', f);
     }
-    if (by_layer)
-        for (int i = 0; i < n; i++) { fputc('\n', f); table_one(f, &it[i], q, true); }
+    if (it[0].hw) {
+        /* --hw: the whole step's roofline per arch, and what fits. */
+        const char *names[64] = {0};
+        const cost_t *cs[64] = {0};
+        int m = n < 64 ? n : 64;
+        for (int i = 0; i < m; i++) names[i] = it[i].m->name, cs[i] = &it[i].r->total;
+        table_hw_head(f, it[0].hw);
+        table_roof_rows(f, it[0].hw, "arch", names, cs, m);
+        for (int i = 0; i < m; i++) {
+            char pre[160];
+            snprintf(pre, sizeof pre, "%s: ", it[i].m->name);
+            fit_line(f, &it[i], pre);
+        }
+    }
+    if (st->by_layer)
+        for (int i = 0; i < n; i++) { fputc('\n', f); table_one(f, &it[i], st); }
+}
+
+void out_compare(FILE *f, const out_item *it, int n, const out_settings *st, out_format of)
+{
+    if (of == OUT_JSON) {
+        fputs("{", f);
+        json_settings(f, st);
+        fputs(", \"archs\": [", f);
+        for (int i = 0; i < n; i++) {
+            if (i) fputs(", ", f);
+            json_one(f, &it[i], st, &it[0], false);
+        }
+        fputs("]}\n", f);
+    } else if (of == OUT_CSV) {
+        csv_header(f, it[0].hw != NULL);
+        for (int i = 0; i < n; i++) csv_one(f, &it[i], st);
+    } else {
+        table_compare(f, it, n, st);
+    }
 }

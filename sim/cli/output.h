@@ -1,5 +1,8 @@
 /* output.h - cost results as tables for people, CSV, or JSON (the stable
- * machine interface documented in README.md). Writes to the FILE given. */
+ * machine interface documented in README.md, "Output formats"). Every form
+ * carries the same information, including the settings that produced it
+ * (out_settings: ctx, phase, batch, --noncausal, --page, every --set, --hw,
+ * the kvsim version). Writes to the FILE given. */
 #ifndef OUTPUT_H
 #define OUTPUT_H
 
@@ -16,11 +19,21 @@ typedef struct {
     u64 fit_ctx;            /* with hw: the longest context that fits its memory */
 } out_item;
 
-/* `kvsim cost`: one architecture. by_layer adds a per-layer breakdown. */
-void out_cost(FILE *f, const out_item *it, const cost_query *q, out_format of, bool by_layer);
+/* What the user asked for: recorded in every output (provenance). */
+typedef struct {
+    cost_query q;                /* ctx, batch, phase, noncausal, page */
+    const char *const *sets;     /* every --set PATH=VALUE, in order */
+    int n_sets;
+    const char *hw;              /* --hw as given, or NULL */
+    const char *hw_path;         /* the profile file it resolved to */
+    bool by_layer;               /* --by layer */
+} out_settings;
+
+/* `kvsim cost`: one architecture. */
+void out_cost(FILE *f, const out_item *it, const out_settings *st, out_format of);
 
 /* `kvsim compare`: ratios against the first item. */
-void out_compare(FILE *f, const out_item *it, int n, const cost_query *q, out_format of, bool by_layer);
+void out_compare(FILE *f, const out_item *it, int n, const out_settings *st, out_format of);
 
 /* parameters without per-layer-embedding tables (Gemma's "effective"). */
 u64 out_params_effective(const model_spec *m, const cost_result *r);

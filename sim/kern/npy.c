@@ -2,6 +2,7 @@
 #include "npy.h"
 #include "ref.h"
 #include "quant.h"
+#include "paths.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,24 +35,6 @@ int npy_write(const char *path, const char *descr, const void *data, size_t elem
     ok = ok && (n == 0 || fwrite(data, elem_bytes, n, f) == n);
     ok = (fclose(f) == 0) && ok;
     if (!ok) return sim_fail(e, SIM_EIO, "%s: write failed", path);
-    return SIM_OK;
-}
-
-/* mkdir -p: each missing component of dir in turn. */
-static int mkdir_p(const char *dir, sim_err *e)
-{
-    char buf[2048];
-    size_t n = strlen(dir);
-    if (n >= sizeof buf) return sim_fail(e, SIM_EIO, "%s: path too long", dir);
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != 0) continue;
-        char c = buf[i];
-        buf[i] = 0;
-        if (mkdir(buf, 0777) && errno != EEXIST)
-            return sim_fail(e, SIM_EIO, "%s: cannot create directory (%s)", buf, strerror(errno));
-        buf[i] = c;
-    }
     return SIM_OK;
 }
 
@@ -144,11 +127,11 @@ int npy_dump_model(const ref_model *M, const char *dir, const int32_t *tok, u64 
 {
     char path[2048], sub[1024];
     int rc;
-    if ((rc = mkdir_p(dir, e))) return rc;
+    if ((rc = sim_mkdir_p(dir, e))) return rc;
     snprintf(sub, sizeof sub, "%s/weights", dir);
     struct stat st;
     bool have_weights = stat(sub, &st) == 0;
-    if ((rc = mkdir_p(sub, e))) return rc;
+    if ((rc = sim_mkdir_p(sub, e))) return rc;
     if (!have_weights || strcmp(ph, "prefill") == 0) {
         for (u64 i = 0; i < M->m->n_layers; i++)
             if ((rc = dump_weights(&M->L[i], dir, e))) return rc;
@@ -160,7 +143,7 @@ int npy_dump_model(const ref_model *M, const char *dir, const int32_t *tok, u64 
     snprintf(path, sizeof path, "%s/tokens.npy", dir);
     if ((rc = npy_write(path, "<i4", tok, 4, shape, 1, e))) return rc;
     snprintf(sub, sizeof sub, "%s/%s", dir, ph);
-    if ((rc = mkdir_p(sub, e))) return rc;
+    if ((rc = sim_mkdir_p(sub, e))) return rc;
     for (int k = 0; k < M->ntr; k++) {
         const ref_trace_t *t = &M->tr[k];
         char un[16];
@@ -171,7 +154,7 @@ int npy_dump_model(const ref_model *M, const char *dir, const int32_t *tok, u64 
         if ((rc = npy_write(path, "<f4", t->data, 4, sh, 2, e))) return rc;
     }
     snprintf(sub, sizeof sub, "%s/%s/cache", dir, ph);
-    if ((rc = mkdir_p(sub, e))) return rc;
+    if ((rc = sim_mkdir_p(sub, e))) return rc;
     for (u64 i = 0; i < M->m->n_layers; i++) {
         const ref_layer *L = &M->L[i];
         for (int k = 0; k < L->ncache; k++) {

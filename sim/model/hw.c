@@ -1,5 +1,6 @@
 /* hw.c - see hw.h. */
 #include "hw.h"
+#include "paths.h"
 #include "ytree.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,14 @@ static int number(const ynode *n, double lo, double hi, double *out, sim_err *e)
 
 int hw_load(hw_profile *h, const char *name_or_path, sim_err *e)
 {
-    char path[512], pos[300];
+    char path[4200], pos[300];
     memset(h, 0, sizeof *h);
+    /* A name is a shipped profile in the data directory (paths.h), found
+     * from any working directory; anything with a '/' or .yaml is a path. */
     if (strchr(name_or_path, '/') || strstr(name_or_path, ".yaml")) snprintf(path, sizeof path, "%s", name_or_path);
-    else snprintf(path, sizeof path, "scenarios/hw/%s.yaml", name_or_path);
-    snprintf(h->path, sizeof h->path, "%s", path);
+    else snprintf(path, sizeof path, "%s/scenarios/hw/%s.yaml", sim_data_dir(), name_or_path);
+    if (strlen(path) >= sizeof h->path) return sim_fail(e, SIM_EINVAL, "%.64s...: profile path too long", path);
+    memcpy(h->path, path, strlen(path) + 1);
     ynode *root;
     int rc = yt_load_file(path, &root, e);
     if (rc == SIM_EIO && !strchr(name_or_path, '/'))

@@ -13,6 +13,7 @@ typedef struct {
     double kvsim;
     const char *unit;       /* "%", "GB", "B", "B params" */
     const char *note;       /* why they differ, when they do */
+    const char *archs;      /* the spec names it concerns, comma-separated */
 } claim_result;
 
 /* Evaluate every claim with the specs under archs_dir. Returns the number

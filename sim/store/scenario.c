@@ -1,9 +1,11 @@
 /* scenario.c - scenario files; see scenario.h. */
 #include "scenario.h"
-#include "spec_any.h"
 #include "ytree.h"
 #include "spec.h"
+#include "spec_any.h"
 #include "units.h"
+#include "paths.h"
+#include "hw.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,10 @@ static int parse_plot(scenario *s, const ynode *n, sim_err *e)
         if ((rc = yt_str(yt_get(n, "phase"), &ph, e))) return rc;
         if (!strcmp(ph, "prefill")) p->ph = PH_PREFILL;
         else if (strcmp(ph, "decode")) return sim_fail(e, SIM_EINVAL, "%s: phase is decode or prefill", POS(yt_get(n, "phase")));
+        bool swept = false;
+        for (int i = 0; i < s->n_phases; i++) swept |= s->phases[i] == p->ph;
+        if (!swept)
+            return sim_fail(e, SIM_EINVAL, "%s: plot phase '%s' is not one of the scenario's `phases:`", POS(yt_get(n, "phase")), ph);
     }
     const ynode *b = yt_get(n, "budgets_gb");
     if (b) {
@@ -157,6 +163,24 @@ static int parse_plot(scenario *s, const ynode *n, sim_err *e)
     } else {
         p->budget_gb[0] = 24, p->budget_gb[1] = 80, p->budget_gb[2] = 141;   /* RTX 4090, H100, H200 */
         p->n_budgets = 3;
+    }
+    if (p->kind == PLOT_TYPES_AT_CTX || p->kind == PLOT_SHARING_SAVED || p->kind == PLOT_COMPRESSION) {
+        /* The plot's context must be one the sweep computes (never the
+         * nearest one in its place). */
+        bool swept = false;
+        for (int i = 0; i < s->n_ctx; i++) swept |= s->ctx[i] == p->ctx;
+        if (!swept) {
+            char list[600] = "", c[32];
+            for (int i = 0; i < s->n_ctx && strlen(list) < sizeof list - 40; i++) {
+                units_commas(s->ctx[i], c, sizeof c);
+                size_t o = strlen(list);
+                snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", c);
+            }
+            units_commas(p->ctx, c, sizeof c);
+            const ynode *at = yt_get(n, "ctx") ? yt_get(n, "ctx") : n;
+            return sim_fail(e, SIM_EINVAL, "%s: plot '%s' at ctx %s%s: not one of the scenario's contexts (%s)", POS(at), kind, c,
+                            yt_get(n, "ctx") ? "" : " (the default; give `ctx:`)", list);
+        }
     }
     if ((p->kind == PLOT_SHARING_SAVED || p->kind == PLOT_COMPRESSION)) {
         bool ok = false;
@@ -253,39 +277,83 @@ static int parse(scenario *s, const ynode *root, sim_err *e)
     return SIM_OK;
 }
 
-/* Check a parsed tree (taking ownership of root) and every arch it names. */
-static int load_tree(scenario *s, ynode *root, const char *path, sim_err *e)
+/* Every entry that names something must name something that exists:
+ * each arch loads (paths relative to the scenario file), each axis `archs:`
+ * filter names one of them, each axis value applies to every arch it is
+ * applied to, and the measured profile loads. Errors carry the entry's
+ * file:line:col. */
+static int check_refs(scenario *s, const ynode *root, sim_err *e)
 {
-    int rc = parse(s, root, e);
-    yt_free(root);
-    if (rc) return rc;
-    /* Every arch, and every arch with each of its axis values, must load now. */
+    char pos[300];
+    int rc = SIM_OK;
+    const ynode *an = yt_get(root, "archs"), *sw = yt_get(root, "sweep");
+    static char names[SC_MAX_ARCHS][128];
     for (int i = 0; i < s->n_archs; i++) {
+        char full[sizeof s->arch[0]];
+        if (sim_path_rel_to(s->path, s->arch[i], full, sizeof full))
+            return sim_fail(e, SIM_EINVAL, "%s: arch path too long", POS(an->kid[i]));
+        memcpy(s->arch[i], full, sizeof full);
         model_spec m;
         sim_err sub;
         if ((rc = spec_load_any(&m, s->arch[i], NULL, 0, &sub)))
-            return sim_fail(e, rc, "%s: arch %d: %s", path, i + 1, sub.msg);
-        for (int x = 0; x < s->n_axes; x++) {
-            const sc_axis *ax = &s->axis[x];
+            return sim_fail(e, rc, "%s: arch %d (%s, relative to the scenario file): %s", POS(an->kid[i]), i + 1, s->arch[i], sub.msg);
+        snprintf(names[i], sizeof names[i], "%s", m.name);
+        spec_free(&m);
+    }
+    for (int x = 0; x < s->n_axes; x++) {
+        const sc_axis *ax = &s->axis[x];
+        const ynode *xn = sw->kid[x], *fn = yt_get(xn, "archs");
+        for (int k = 0; k < ax->n_archs; k++) {
+            bool found = false;
+            for (int i = 0; i < s->n_archs; i++) found |= !strcmp(ax->arch[k], names[i]);
+            if (found) continue;
+            char list[1024] = "";
+            for (int i = 0; i < s->n_archs; i++) {
+                size_t o = strlen(list);
+                snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", names[i]);
+            }
+            return sim_fail(e, SIM_EINVAL, "%s: sweep %s: no arch named '%s' in this scenario (archs: %s)",
+                            POS(fn->kid[k]), ax->path, ax->arch[k], list);
+        }
+        for (int i = 0; i < s->n_archs; i++) {
             bool applies = ax->n_archs == 0;
-            for (int k = 0; k < ax->n_archs; k++) applies |= !strcmp(ax->arch[k], m.name);
+            for (int k = 0; k < ax->n_archs; k++) applies |= !strcmp(ax->arch[k], names[i]);
             if (!applies) continue;
             for (int v = 0; v < ax->n_values; v++) {
                 char set[192];
                 const char *sets[1] = {set};
                 model_spec t;
+                sim_err sub;
                 snprintf(set, sizeof set, "%s=%s", ax->path, ax->value[v]);
-                if ((rc = spec_load_any(&t, s->arch[i], sets, 1, &sub))) {
-                    rc = sim_fail(e, rc, "%s: sweep %s on %s: %s", path, set, m.name, sub.msg);
-                    spec_free(&m);
-                    return rc;
-                }
+                if ((rc = spec_load_any(&t, s->arch[i], sets, 1, &sub)))
+                    return sim_fail(e, rc, "%s: sweep %s on %s: %s", POS(xn), set, names[i], sub.msg);
                 spec_free(&t);
             }
         }
-        spec_free(&m);
+    }
+    const ynode *me = yt_get(root, "measured"), *pn = me ? yt_get(me, "profile") : NULL;
+    if (pn) {
+        /* A name is a shipped profile; a path is relative to the scenario file. */
+        if (strchr(s->measure_profile, '/') || strstr(s->measure_profile, ".yaml")) {
+            char full[sizeof s->measure_profile];
+            if (sim_path_rel_to(s->path, s->measure_profile, full, sizeof full))
+                return sim_fail(e, SIM_EINVAL, "%s: profile path too long", POS(pn));
+            memcpy(s->measure_profile, full, sizeof full);
+        }
+        hw_profile hw;
+        sim_err sub;
+        if ((rc = hw_load(&hw, s->measure_profile, &sub))) return sim_fail(e, rc, "%s: measured profile: %s", POS(pn), sub.msg);
     }
     return SIM_OK;
+}
+
+/* Check a parsed tree (taking ownership of root) and everything it names. */
+static int load_tree(scenario *s, ynode *root, sim_err *e)
+{
+    int rc = parse(s, root, e);
+    if (!rc) rc = check_refs(s, root, e);
+    yt_free(root);
+    return rc;
 }
 
 int scenario_load(scenario *s, const char *path, sim_err *e)
@@ -295,7 +363,7 @@ int scenario_load(scenario *s, const char *path, sim_err *e)
     snprintf(s->path, sizeof s->path, "%s", path);
     int rc = yt_load_file(path, &root, e);
     if (rc) return rc;
-    if ((rc = load_tree(s, root, path, e))) return rc;
+    if ((rc = load_tree(s, root, e))) return rc;
     FILE *f = fopen(path, "rb");
     if (f) {
         s->yaml_text = malloc(YT_MAX_BYTES + 1);
@@ -314,7 +382,7 @@ int scenario_load_text(scenario *s, const char *text, size_t len, const char *na
         return sim_fail(e, SIM_EINVAL, "%s:1:1: %zu bytes; scenarios larger than %u bytes are refused", name, len, YT_MAX_BYTES);
     int rc = yt_load_string(text, len, name, &root, e);
     if (rc) return rc;
-    if ((rc = load_tree(s, root, name, e))) return rc;
+    if ((rc = load_tree(s, root, e))) return rc;
     s->yaml_text = malloc(len + 1);
     if (!s->yaml_text) return sim_fail(e, SIM_ENOMEM, "out of memory");
     memcpy(s->yaml_text, text, len);

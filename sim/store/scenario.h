@@ -55,7 +55,7 @@ typedef struct {
     char path[512];
     char *yaml_text;                   /* owned */
     int n_archs;
-    char arch[SC_MAX_ARCHS][512];      /* spec paths */
+    char arch[SC_MAX_ARCHS][512];      /* spec paths, resolved (see scenario_load) */
     int n_ctx;
     u64 ctx[SC_MAX_CTX];
     int n_phases;
@@ -77,8 +77,11 @@ typedef struct {
     u64 measure_ctx[16];
 } scenario;
 
-/* Load and check a scenario; also loads every arch once to check it (arch
- * paths are relative to the working directory). SIM_OK, or SIM_EIO /
+/* Load and check a scenario; also loads every arch once to check it, with
+ * every sweep value applied. Arch paths (and a measured profile given as a
+ * path) are relative to the scenario file's directory and are stored
+ * resolved in s->arch; every entry that names something must name
+ * something that exists. SIM_OK, or SIM_EIO /
  * SIM_EINVAL with "file:line:col: ..." in e; on failure s holds nothing to
  * free. On success free with scenario_free. */
 int scenario_load(scenario *s, const char *path, sim_err *e);

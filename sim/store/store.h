@@ -20,12 +20,18 @@
 #include "sim.h"
 #include "cost.h"
 
-#define STORE_SCHEMA_VERSION 1
+/* Schema 2: metrics above 2^63-1 are REAL with their digits in
+ * `exact` (schema 1 stored TEXT, which numeric filters skip); points record
+ * page, causal, hw and kvsim_version; runs have a uid; point_errors. A
+ * schema-1 file is upgraded in place when opened for writing and refused
+ * (with the way to upgrade) when opened read-only. */
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct store store;
 
-/* Open (creating the schema when new). Refuses a database written by a newer
- * schema, a read-only file when writing, and files that are not SQLite. */
+/* Open (creating the schema when new, upgrading an older one when writing).
+ * Refuses a database written by a newer schema, an older one when reading, a
+ * read-only file when writing, and files that are not SQLite. */
 int store_open(store **out, const char *path, bool read_only, sim_err *e);
 void store_close(store *st);
 
@@ -34,7 +40,8 @@ int store_begin(store *st, sim_err *e);
 int store_commit(store *st, sim_err *e);
 void store_rollback(store *st);
 
-/* Record a run; *run_id receives its id. */
+/* Record a run; *run_id receives its id. Finishing it also drops the error
+ * records of points that now exist. */
 int store_run_start(store *st, const char *scenario, const char *version, const char *git_rev,
                     const char *shard, long long *run_id, sim_err *e);
 int store_run_finish(store *st, long long run_id, long long new_points, long long reused, sim_err *e);
@@ -45,16 +52,26 @@ int store_put_spec(store *st, const char *hash, const char *name, const char *pa
 /* Does a point with this key exist? */
 int store_has_point(store *st, const char *key, bool *has, sim_err *e);
 
+/* What a point is and the settings that produced it (recorded on its row). */
 typedef struct {
     const char *key, *scenario, *spec_hash, *arch, *params, *phase;
     long long run_id;
     u64 ctx, batch;
+    u64 page;                /* cost_query.page: 0 = logical bytes */
+    bool noncausal;          /* cost_query.noncausal */
+    const char *hw;          /* hardware profile, NULL or "" for none */
+    const char *version;     /* kvsim version */
 } point_meta;
 
 /* Insert a point and its per-type rows (INSERT OR IGNORE: an existing key is
- * left as it is). Values above 2^63-1 (SQLite's INTEGER range) are stored as
- * their exact decimal text. */
+ * left as it is). A value above 2^63-1 (SQLite's INTEGER range) is stored as
+ * the nearest REAL, so numeric filters stay right, and its exact digits go
+ * into the row's `exact` column. */
 int store_put_point(store *st, const point_meta *pm, const cost_result *r, u64 params_effective, sim_err *e);
+
+/* Record that a point could not be computed (error: the message). The
+ * record goes when a later run computes it (store_run_finish). */
+int store_put_error(store *st, const point_meta *pm, const char *error, sim_err *e);
 
 /* Read a point's totals back (report); *found = false when absent. */
 int store_get_point(store *st, const char *key, cost_t *total, u64 *params_effective, bool *found, sim_err *e);
@@ -72,7 +89,8 @@ typedef struct {
     u64 ctx, scale;
     double analytical, measured, seconds;
 } measure_row;
-int store_put_measure(store *st, const measure_row *m, long long run_id, sim_err *e);
+/* hw: the profile of the predicted times; version: kvsim's. */
+int store_put_measure(store *st, const measure_row *m, long long run_id, const char *hw, const char *version, sim_err *e);
 /* Is there a measurement row with this key? */
 int store_has_measure(store *st, const char *key, bool *has, sim_err *e);
 /* Iterate measurements of one arch (any scale when scale = 0): calls fn for
@@ -80,8 +98,11 @@ int store_has_measure(store *st, const char *key, bool *has, sim_err *e);
 int store_each_measure(store *st, const char *arch, u64 scale,
                        void (*fn)(void *ctx, const measure_row *m), void *ctx, sim_err *e);
 
-/* Merge databases: every spec, point, per-type row and measurement of the
- * inputs into out (created if missing); runs are copied too. */
+/* Merge databases: every spec, point, per-type row, measurement, error and
+ * run of the inputs into out (created if missing). Every input is checked
+ * first; the result is built in a temporary file and renamed over out on
+ * success only. Idempotent: merging the same inputs again changes nothing
+ * (runs are matched by uid, everything else by key). */
 int store_merge(const char *out_path, const char *const *in, int n, sim_err *e);
 
 /* 64-bit FNV-1a of a string, as 16 hex digits into hex[17]. Can't fail. */

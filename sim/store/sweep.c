@@ -106,7 +106,8 @@ void sweep_point_key(const variant *v, u64 ctx, phase ph, u64 batch, char *key, 
 /* The scenario's `measured:` block: run the reference kernels of every arch
  * (as written) at each measured context, and store each layer type's
  * counters and wall time next to the model's counts and predicted time. */
-static int sweep_measure(const scenario *s, const variant *v, int nv, store *db, long long run_id, sweep_stats *st, sim_err *e)
+static int sweep_measure(const scenario *s, const variant *v, int nv, store *db, long long run_id, const char *version,
+                         sweep_stats *st, sim_err *e)
 {
     hw_profile hw;
     int rc;
@@ -144,7 +145,7 @@ static int sweep_measure(const scenario *s, const variant *v, int nv, store *db,
                 bool time = strstr(ms.p[k].counter, "time_s") != NULL;
                 measure_row row = {key, v[i].m.name, ms.p[k].type, ms.p[k].counter, s->measure_ctx[c], ms.scale,
                                    ms.p[k].analytical, ms.p[k].measured, time ? ms.p[k].measured : 0};
-                rc = store_put_measure(db, &row, run_id, e);
+                rc = store_put_measure(db, &row, run_id, hw.name, version, e);
             }
             if (rc) store_rollback(db);
             else rc = store_commit(db, e);
@@ -201,17 +202,25 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
                         cost_query q = {.T = s->ctx[c], .B = s->batch[b], .phase = s->phases[p]};
                         cost_result r;
                         sim_err ce;
-                        if ((rc = cost_eval(&v[i].m, &q, &r, &ce))) {
-                            rc = sim_fail(e, rc, "%s [%s], %s: %s", v[i].m.name, v[i].params,
-                                          s->phases[p] == PH_PREFILL ? "prefill" : "decode", ce.msg);
-                            goto out;
-                        }
                         point_meta pm = {key, s->name, v[i].hash, v[i].m.name, v[i].params,
-                                         s->phases[p] == PH_PREFILL ? "prefill" : "decode", run_id, s->ctx[c], s->batch[b]};
-                        rc = store_put_point(db, &pm, &r, out_params_effective(&v[i].m, &r), e);
-                        cost_result_free(&r);
-                        if (rc) goto out;
-                        st->computed++;
+                                         s->phases[p] == PH_PREFILL ? "prefill" : "decode", run_id, s->ctx[c], s->batch[b],
+                                         q.page, q.noncausal, NULL, o->version};
+                        if (cost_eval(&v[i].m, &q, &r, &ce)) {
+                            /* One point out of range (e.g. a batch too large
+                             * for exact counts) does not stop the others: it
+                             * is recorded with its error and listed at the end. */
+                            if ((rc = store_put_error(db, &pm, ce.msg, e))) goto out;
+                            if (st->n_errors < SWEEP_MAX_ERRORS)
+                                snprintf(st->error[st->n_errors++], sizeof st->error[0], "%.60s%s%.120s%s ctx %llu %s batch %llu: %.380s",
+                                         v[i].m.name, v[i].params[0] ? " [" : "", v[i].params, v[i].params[0] ? "]" : "", (unsigned long long)s->ctx[c], pm.phase,
+                                         (unsigned long long)s->batch[b], ce.msg);
+                            st->failed++;
+                        } else {
+                            rc = store_put_point(db, &pm, &r, out_params_effective(&v[i].m, &r), e);
+                            cost_result_free(&r);
+                            if (rc) goto out;
+                            st->computed++;
+                        }
                     }
                     done++;
                     if (++in_batch == BATCH_POINTS) {
@@ -228,7 +237,7 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
     st->loop_seconds = now_s() - t_loop;
     if (o->progress) o->progress(o->progress_ctx, done, st->mine, st->computed);
     /* Kernel measurements are not sharded: shard 1 (or an unsharded run) does them. */
-    if (s->n_measure_ctx && (!o->shard_n || o->shard_i == 1) && (rc = sweep_measure(s, v, nv, db, run_id, st, e))) goto out;
+    if (s->n_measure_ctx && (!o->shard_n || o->shard_i == 1) && (rc = sweep_measure(s, v, nv, db, run_id, o->version, st, e))) goto out;
     if ((rc = store_begin(db, e))) goto out;
     in_tx = true;
     if ((rc = store_run_finish(db, run_id, st->computed, st->reused, e))) goto out;

@@ -38,6 +38,8 @@ typedef struct {
     void *progress_ctx;
 } sweep_opts;
 
+#define SWEEP_MAX_ERRORS 10
+
 typedef struct {
     long total;                  /* points in the scenario */
     long mine;                   /* in this shard */
@@ -45,8 +47,15 @@ typedef struct {
     double seconds;              /* the whole sweep, loading the specs included */
     double loop_seconds;         /* evaluating and writing the points only */
     long measured, measure_reused;  /* reference-kernel runs (arch x context) */
+    long failed;                 /* points the model refused (recorded in point_errors) */
+    int n_errors;                /* the first SWEEP_MAX_ERRORS of them, as messages */
+    char error[SWEEP_MAX_ERRORS][600];
 } sweep_stats;
 
+/* Evaluate and store every point of s in db_path. A point the model refuses
+ * (a count out of range) is recorded with its error in the table
+ * point_errors and the sweep goes on: SIM_OK with st->failed > 0 (the caller
+ * reports them). Returns an error code for bad input or a database failure. */
 int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep_stats *st, sim_err *e);
 
 #endif

@@ -44,8 +44,10 @@ static void eval_some(const model_spec *m)
         if (cost_eval(m, &qs[i], &r, &e) != SIM_OK) continue;
         if (i == 0 && null) {
             out_item it = {.m = m, .r = &r};
-            for (int of = OUT_TABLE; of <= OUT_JSON; of++) out_cost(null, &it, &qs[i], (out_format)of, true);
-            out_compare(null, (out_item[]){it, it}, 2, &qs[i], OUT_TABLE, false);
+            out_settings st = {.q = qs[i], .by_layer = true};
+            for (int of = OUT_TABLE; of <= OUT_JSON; of++) out_cost(null, &it, &st, (out_format)of);
+            st.by_layer = false;
+            out_compare(null, (out_item[]){it, it}, 2, &st, OUT_TABLE);
         }
         cost_result_free(&r);
     }

@@ -1,0 +1,156 @@
+/* cli_cost.c - `kvsim cost`, `kvsim compare` and `kvsim check`: load specs
+ * (with --set), evaluate the cost model and print (output.h). */
+#include "cli.h"
+#include "spec.h"
+#include "spec_any.h"
+#include "cost.h"
+#include "hw.h"
+#include "output.h"
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_ARCHS 32
+
+typedef struct {
+    out_settings st;                   /* ctx, phase, batch, --set, --hw, ... */
+    const char *sets[CLI_MAX_SETS];
+    out_format of;
+    const char *files[MAX_ARCHS];
+    int n_files;
+} opts;
+
+static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->st.q.T = 128 * 1024;
+    o->st.q.B = 1;
+    o->st.q.phase = PH_DECODE;
+    o->st.sets = o->sets;
+    cli_args p;
+    cli_args_init(&p, cmd, argc, argv);
+    int r;
+    while ((r = cli_args_next(&p)) > 0) {
+        const char *v = p.val;
+        if (!p.opt) {
+            if (o->n_files == MAX_ARCHS) return cli_bad(cmd, "too many specs (at most %d)", MAX_ARCHS);
+            o->files[o->n_files++] = v;
+        } else if (cli_is(&p, "--ctx")) {
+            if (cli_ctx(&p, &o->st.q.T)) return 2;
+        } else if (cli_is(&p, "--phase")) {
+            if (!strcmp(v, "decode")) o->st.q.phase = PH_DECODE;
+            else if (!strcmp(v, "prefill")) o->st.q.phase = PH_PREFILL;
+            else return cli_bad(cmd, "--phase '%s': expected decode or prefill", v);
+        } else if (cli_is(&p, "--batch")) {
+            if (cli_u64(&p, 1, 1ull << 32, &o->st.q.B)) return 2;
+        } else if (cli_is(&p, "--by")) {
+            if (!strcmp(v, "layer")) o->st.by_layer = true;
+            else if (!strcmp(v, "type")) o->st.by_layer = false;
+            else return cli_bad(cmd, "--by '%s': expected type or layer", v);
+        } else if (cli_is(&p, "--set")) {
+            if (cli_add_set(&p, o->sets, &o->st.n_sets)) return 2;
+        } else if (cli_is(&p, "--format")) {
+            if (!strcmp(v, "table")) o->of = OUT_TABLE;
+            else if (!strcmp(v, "csv")) o->of = OUT_CSV;
+            else if (!strcmp(v, "json")) o->of = OUT_JSON;
+            else return cli_bad(cmd, "--format '%s': expected table, csv or json", v);
+        } else if (cli_is(&p, "--page")) {
+            if (cli_u64(&p, 1, 1ull << 24, &o->st.q.page)) return 2;
+        } else if (cli_is(&p, "--hw")) {
+            o->st.hw = v;
+        } else if (cli_is(&p, "--noncausal")) {
+            o->st.q.noncausal = true;
+        } else if (cli_is(&p, "--mtp")) {
+            if (cli_u64(&p, 0, 64, &o->st.q.mtp)) return 2;
+        }
+    }
+    if (r < 0) return 2;
+    if (o->st.q.noncausal && o->st.q.phase != PH_PREFILL) return cli_bad(cmd, "--noncausal applies to --phase prefill only");
+    if (o->st.q.mtp && o->st.q.phase != PH_DECODE) return cli_bad(cmd, "--mtp applies to --phase decode only");
+    return 0;
+}
+
+static void free_all(model_spec *ms, cost_result *rs, int n)
+{
+    for (int j = 0; j < n; j++) { cost_result_free(&rs[j]); spec_free(&ms[j]); }
+}
+
+static int load_all(const opts *o, model_spec *ms, cost_result *rs, out_item *it)
+{
+    sim_err e;
+    for (int i = 0; i < o->n_files; i++) {
+        char buf[4200];
+        const char *path = cli_spec_path(o->files[i], buf, sizeof buf);
+        int rc = spec_load_any(&ms[i], path, o->sets, o->st.n_sets, &e);
+        if (!rc) {
+            rc = cost_eval(&ms[i], &o->st.q, &rs[i], &e);
+            if (rc) spec_free(&ms[i]);
+        }
+        if (rc) {
+            fprintf(stderr, "kvsim: %s\n", e.msg);
+            free_all(ms, rs, i);
+            return 2;
+        }
+        it[i] = (out_item){&ms[i], &rs[i], NULL, 0};
+    }
+    return 0;
+}
+
+static int cost_or_compare(const char *cmd, int argc, char **argv, bool compare)
+{
+    opts o;
+    int rc = parse_opts(cmd, argc, argv, &o);
+    if (rc) return rc;
+    if (!compare && o.n_files != 1) return cli_bad(cmd, "cost takes exactly one spec (got %d)", o.n_files);
+    if (compare && o.n_files < 2) return cli_bad(cmd, "compare takes two or more specs (got %d)", o.n_files);
+    static model_spec ms[MAX_ARCHS];
+    static cost_result rs[MAX_ARCHS];
+    static out_item it[MAX_ARCHS];
+    static hw_profile hw;
+    if (o.st.hw) {   /* before the specs: a bad profile name fails fast */
+        sim_err e;
+        if (hw_load(&hw, o.st.hw, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+        o.st.hw_path = hw.path;
+    }
+    if ((rc = load_all(&o, ms, rs, it))) return rc;
+    for (int i = 0; o.st.hw && i < o.n_files; i++) {
+        it[i].hw = &hw;
+        it[i].fit_ctx = cost_fit_ctx(&ms[i], o.st.q.B, hw.memory_bytes);
+    }
+    if (compare) out_compare(stdout, it, o.n_files, &o.st, o.of);
+    else out_cost(stdout, it, &o.st, o.of);
+    free_all(ms, rs, o.n_files);
+    return fflush(stdout) ? 2 : 0;
+}
+
+int cli_cost(int argc, char **argv) { return cost_or_compare("cost", argc, argv, false); }
+int cli_compare(int argc, char **argv) { return cost_or_compare("compare", argc, argv, true); }
+
+int cli_check(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts("check", argc, argv, &o), worst = 0;
+    if (rc) return rc;
+    if (!o.n_files) return cli_bad("check", "check takes one or more specs");
+    for (int i = 0; i < o.n_files; i++) {
+        model_spec m;
+        sim_err e;
+        char buf[4200];
+        if (spec_load_any(&m, cli_spec_path(o.files[i], buf, sizeof buf), o.sets, o.st.n_sets, &e)) {
+            fprintf(stderr, "kvsim: %s\n", e.msg);
+            worst = 2;
+            continue;
+        }
+        int shared = 0;
+        for (u64 l = 0; l < m.n_layers; l++) shared += m.layer[l].shared_kv;
+        printf("ok  %s: %s, %llu layer%s (", o.files[i], m.name, (unsigned long long)m.n_layers, m.n_layers == 1 ? "" : "s");
+        for (int k = 0; k < m.n_kinds; k++) {
+            int c = 0;
+            for (u64 l = 0; l < m.n_layers; l++) c += m.layer[l].kind == k;
+            printf("%s%d %s", k ? ", " : "", c, m.kind_name[k]);
+        }
+        printf(")%s", shared ? "" : "\n");
+        if (shared) printf(", %d reuse%s an earlier layer's KV cache\n", shared, shared == 1 ? "s" : "");
+        spec_free(&m);
+    }
+    return worst;
+}
