@@ -258,7 +258,7 @@ assert len(rows) >= 5 and len({len(l) for l in rows + [body[0]]}) == 1, "columns
 for l in rows:
     assert not re.search(r"[0-9] ?(k|M|G|T|P)?(B|FLOP|iB)\b", l), l   # no unit inside a cell
 PY
-has params-billions "params: 284.329 B total" out
+has params-billions "params: 290.939 B total" out   # 284.329 B + the 6.610 B MTP block (issue 12)
 # V4-Flash's 2 window layers hold 2 x 128 entries x 584 B = 149,504 B (cost --format json):
 # 0.000150 GB, visible in the GB column.
 grep -Eq '^  swa +2 +0\.000150 ' "$t/out" && ok table-small-visible || bad table-small-visible "$(grep swa "$t/out")"
