@@ -227,6 +227,16 @@ static void test_quant(void)
         CHECK("quant-fp8-compute", m.compute[CC_LINEAR] == DT_FP8_E4M3);
         spec_free(&m);
     }
+    /* fbgemm_fp8: fp8 weights, 1 B each (the per-row fp32 scale is warned
+     * about, not priced) -> 9,081,200,640; linear FLOPs in fp8. */
+    w = (import_warnings){0};
+    b = quant_bytes("{\"quant_method\": \"fbgemm_fp8\", \"activation_scale_ub\": 1200.0, "
+                    "\"modules_to_not_convert\": [\"lm_head\"]}", &m, &w);
+    CHECK_EQ("quant-fbgemm-fp8", b, 9081200640ull);
+    if (b != UINT64_MAX) {
+        CHECK("quant-fbgemm-fp8-compute-warns", m.compute[CC_LINEAR] == DT_FP8_E4M3 && has_warning(&w, "row scales"));
+        spec_free(&m);
+    }
     /* compressed-tensors W4A16, symmetric, group 128, scales in the model's
      * dtype (bf16), no zero points saved: 64 + 2 = 66 B per 128 ->
      * 3,598,712,832 -> 5,700,591,616. */

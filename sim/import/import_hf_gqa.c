@@ -339,7 +339,6 @@ static int gqa_window(ictx *c, gmodel *g)
  * LAuReL (Gemma 3n, not modelled). */
 static int gemma_extras(ictx *c, gmodel *g)
 {
-    char p[128];
     int rc;
     bool has;
     u64 L = g->L;
@@ -373,7 +372,6 @@ static int gemma_extras(ictx *c, gmodel *g)
                     c->pre, (unsigned long long)laurel, (unsigned long long)laurel);
         ij_note(c, "activation_sparsity_pattern: not modelled (the MLPs are counted dense).");
     }
-    (void)p;
     return SIM_OK;
 }
 
