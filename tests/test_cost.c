@@ -282,6 +282,10 @@ static void moe_deepseek(void)
                     "layers:\n  a: {type: gqa, q_heads: 1, kv_heads: 1, head_dim: 8}\n";
     if (load(y)) return;
     CHECK_EQ("moe-ds-route-flops", moe_route_flops(&M.layer[0].ffn), 72);
+    /* A softmax router with routed_scale (DeepSeek V2: 16): 12 x 5 + 3 multiplies = 63. */
+    ffn_cfg sf = M.layer[0].ffn;
+    sf.sigmoid = false;
+    CHECK_EQ("moe-softmax-scaled-route-flops", moe_route_flops(&sf), 63);
     cost_t t = eval_type(&M, 5, 1, PH_DECODE, "a");
     const char *sets[] = {"ffn={type: none}"};
     model_spec none;

@@ -68,7 +68,8 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
 u64 moe_route_flops(const ffn_cfg *f)
 {
     u64 outs = f->experts + (f->skip_route ? 1 : 0), G = f->n_group > 1 ? f->n_group : 0;
-    if (!f->sigmoid) return outs * FLOPS_SOFTMAX;
+    /* softmax: a routed_scale other than 1 multiplies the k weights (DeepSeek V2's 16) */
+    if (!f->sigmoid) return outs * FLOPS_SOFTMAX + (f->routed_scale > 0 && f->routed_scale != 1 ? f->top_k : 0);
     return f->experts * (FLOPS_SIGMOID + FLOPS_ADD) + G + 3 * f->top_k - 1;
 }
 

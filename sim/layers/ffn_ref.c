@@ -307,6 +307,10 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
             }
             if (!f->skip_route)
                 for (u64 j = 0; j < k; j++) wt[t * k + j] = (float)(wt[t * k + j] / sum);
+            if (f->routed_scale > 0 && f->routed_scale != 1) {   /* counted in moe_route_flops */
+                kern_count(&L->c, FL_OTHER, DT_FP32, k);
+                for (u64 j = 0; j < k; j++) wt[t * k + j] *= (float)f->routed_scale;
+            }
         }
     }
     if (M->opt.trace) {
