@@ -6,7 +6,7 @@ pass=0; fail=0
 ok()   { pass=$((pass+1)); echo "PASS cli/$1"; }
 bad()  { fail=$((fail+1)); echo "FAIL cli/$1: $2"; }
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-R=$PWD; KA=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")   # the repository; kvsim by an absolute path
+R=$(pwd -P); KA=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")   # the repository; kvsim by an absolute path
 
 # expect NAME STATUS CMD...: run, compare the exit status.
 expect() { n=$1; s=$2; shift 2; "$@" >"$t/out" 2>"$t/err"; r=$?; [ "$r" = "$s" ] && ok "$n" || bad "$n" "exit $r, want $s: $(head -c 300 "$t/err")"; }
@@ -25,7 +25,19 @@ expect missing-spec 2 "$K" cost archs/nope.yaml
 has missing-spec-msg "archs/nope.yaml: cannot open" err
 expect noncausal-decode 2 "$K" cost archs/llama-3-8b.yaml --noncausal
 expect overflow 2 "$K" cost archs/deepseek-v4-pro.yaml --ctx 1M --phase prefill --batch 4294967296
-has overflow-msg "exceeds 2^64-1" err
+has overflow-msg "2^64-1" err
+has overflow-names-metric "flops.attn, " err
+# Issue 10 item 5: Llama-3.1-405B, 1M-token prefill, batch 2: FP8-equivalent FLOPs
+# 21,882,955,090,046,222,336 > 2^64-1 (hand derivation in tests/test_cost.c,
+# range_405b: 2 x 10,941,477,545,023,111,168) printed as exact digits in JSON and CSV.
+expect range-405b-json 0 "$K" cost tests/specs/llama-3.1-405b.yaml --ctx 1M --phase prefill --batch 2 --format json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["total"]["flops_fp8_equiv"] == 21882955090046222336, d["total"]["flops_fp8_equiv"]' "$t/out" && ok range-405b-json-exact || bad range-405b-json-exact "$(head -c 300 "$t/out")"
+expect range-405b-csv 0 "$K" cost tests/specs/llama-3.1-405b.yaml --ctx 1M --phase prefill --batch 2 --format csv
+has range-405b-csv-exact ',"total",126,[0-9]*,[0-9]*,21882955090046222336,' out
+expect range-405b-table 0 "$K" cost tests/specs/llama-3.1-405b.yaml --ctx 1M --phase prefill --batch 2
+has range-405b-table-fp8 '^  total  *126  *1.082  *10.853  *21.883 ' out
+expect range-405b-b8 2 "$K" cost tests/specs/llama-3.1-405b.yaml --ctx 1M --phase prefill --batch 8
+has range-405b-b8-names "the exact counts of flops.attn, flops (the categories' sum) exceed 2^64-1" err
 
 # Table output carries units: GB and GiB side by side.
 expect table 0 "$K" cost archs/llama-3-8b.yaml --ctx 128k
@@ -101,6 +113,29 @@ c=$("$K" cost archs/llama-3-8b.yaml --phase prefill --ctx 8k --format json | pyt
 n=$("$K" cost archs/llama-3-8b.yaml --phase prefill --ctx 8k --noncausal --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
 # causal: 32 layers x 32 heads x 4 x 128 x 8192*8193/2; noncausal: x 8192^2
 [ "$c" = $((32*32*512*8192*8193/2)) ] && [ "$n" = $((32*32*512*8192*8192)) ] && ok causal-vs-noncausal || bad causal-vs-noncausal "$c $n"
+
+# Non-causal sliding window (issue 10 item 3): Mistral-7B (W = 4096, 32 layers x 32
+# heads x 2(128+128)) at 32K: each query sees |u - v| < W, 32768 x 8191 - 4096 x 4095
+# = 251,629,568 pairs per layer and head (tests/test_cost.c, noncausal).
+n=$("$K" cost tests/configs/mistral-7b-v0.1.json --phase prefill --ctx 32k --noncausal --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
+[ "$n" = $((32*32*512*251629568)) ] && ok noncausal-mistral-window || bad noncausal-mistral-window "$n"
+
+# MLA forms (issue 10 item 4): DeepSeek-V3 prefill at 4K, absorbed costs 2H(2r+p) = 2H x 1088
+# per key against expanded 2H(n+p+v) = 2H x 320 (README, counting conventions): 3.4x.
+e=$("$K" cost archs/deepseek-v3.yaml --phase prefill --ctx 4k --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
+a=$("$K" cost archs/deepseek-v3.yaml --phase prefill --ctx 4k --mla-form absorbed --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
+s=$("$K" cost archs/deepseek-v3.yaml --phase prefill --ctx 4k --set layers.mla.mla_form=absorbed --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["flops_by_category"]["attn"])')
+[ $((a * 320)) = $((e * 1088)) ] && [ "$a" = "$s" ] && ok mla-form-absorbed-ratio || bad mla-form-absorbed-ratio "$e $a $s"
+# --mla-form is recorded in every output form (JSON settings, CSV column, table settings line).
+"$K" cost archs/deepseek-v3.yaml --mla-form expanded --format json | python3 -c 'import json,sys; assert json.load(sys.stdin)["settings"]["mla_form"] == "expanded"' \
+  && ok mla-form-json-settings || bad mla-form-json-settings "no settings.mla_form"
+"$K" cost archs/deepseek-v3.yaml --mla-form expanded --format csv | python3 -c 'import csv,sys; r=list(csv.DictReader(sys.stdin)); assert r and all(x["mla_form"] == "expanded" for x in r)' \
+  && ok mla-form-csv-column || bad mla-form-csv-column "no mla_form column"
+"$K" cost archs/deepseek-v3.yaml --mla-form expanded | grep -q -- "settings: --mla-form expanded" && ok mla-form-table-settings || bad mla-form-table-settings "no settings line"
+expect mla-form-bad 2 "$K" cost archs/deepseek-v3.yaml --mla-form folded
+has mla-form-bad-msg "mla_form 'folded' is not one of auto|absorbed|expanded" err
+expect mla-form-no-mla 2 "$K" cost archs/llama-3-8b.yaml --mla-form expanded
+has mla-form-no-mla-msg "no layer of llama-3-8b has an mla_form" err
 
 # --page 16: Llama-3-8B at 1000 tokens allocates 63 pages = 1008 entries per layer:
 # 32 x 1008 x 4096 B = 132,120,576 (logical: 32 x 1000 x 4096 = 131,072,000).
@@ -187,6 +222,9 @@ assert len(keys) >= 15 and "kv_sharing" in keys, keys
 out = open(sys.argv[2]).read()
 missing = [k for k in keys if not re.search(r'^  %s ' % k, out, re.M)]
 assert not missing, "help spec lacks top-level keys %s" % missing
+top = out.split("Component types")[0]
+twice = [k for k in keys if len(re.findall(r'^  %s ' % k, top, re.M)) != 1]
+assert not twice, "help spec lists top-level keys more than once: %s" % twice
 assert re.search(r'^  q_heads ', out, re.M) and "attention type: gqa" in out
 PY
 # The --hw header prints a measured profile's small rates with digits that
@@ -268,6 +306,13 @@ expect plural-one 0 "$K" compare archs/llama-3-8b.yaml archs/tiny/gqa.yaml
 has plural-one-layer "keqv (1 layer)" out
 has plural-layers "attn (32 layers)" out
 
+# run and validate name their settings and the version too.
+expect run-settings 0 "$K" run archs/tiny/gqa.yaml --ctx 5 --decode 1 --set layers.sliding.window=4
+has run-settings-head "prefill 5 + 1 decode step; kvsim $V" out
+has run-settings-set "^  settings: --set layers.sliding.window=4$" out
+expect validate-settings 0 "$K" validate archs/tiny/gqa.yaml --ctx 5 --brief --set=layers.sliding.window=4
+has validate-settings-set "^  settings: --set layers.sliding.window=4$" out
+
 # ---- issue 10.11: run --dump refuses a non-empty directory ----
 mkdir -p "$t/dump"; echo stale > "$t/dump/L0.stale.npy"
 expect dump-nonempty 2 "$K" run archs/tiny/gqa.yaml --ctx 5 --dump "$t/dump"
@@ -283,6 +328,8 @@ mkdir -p "$t/elsewhere"
   && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["total"]["kv_bytes"] == 32*4096*4096 and d["hw"]["name"] == "h200"' "$t/out" \
   && ok data-dir-from-anywhere || bad data-dir-from-anywhere "$(cat "$t/err")"
 (cd "$t/elsewhere" && "$KA" cost archs/gemma4-e2b.yaml --ctx 4k > /dev/null) 2> "$t/err" && ok data-dir-archs-path || bad data-dir-archs-path "$(cat "$t/err")"
+(cd "$t/elsewhere" && "$KA" cost no-such-arch) > /dev/null 2> "$t/err"
+[ $? = 2 ] && grep -q "no-such-arch: cannot open.*(nor a shipped spec in $R/archs)" "$t/err" && ok data-dir-missing-says-where || bad data-dir-missing-says-where "$(cat "$t/err")"
 mkdir -p "$t/data/scenarios/hw" "$t/data/archs"
 sed 's/^name: h200/name: my-gpu/' scenarios/hw/h200.yaml > "$t/data/scenarios/hw/my-gpu.yaml"
 (cd "$t/elsewhere" && KVSIM_DATA="$t/data" "$KA" cost "$R/archs/llama-3-8b.yaml" --hw my-gpu) > "$t/out" 2> "$t/err" \
@@ -356,7 +403,7 @@ if command -v make > /dev/null && [ -f Makefile ]; then
     && [ -s "$t/inst-rep/index.md" ] && ok installed-sweep-report || bad installed-sweep-report "$(cat "$t/err")"
   # The completion offers the command table's options.
   bash -c '. "$1/share/bash-completion/completions/kvsim"; COMP_WORDS=("$1/bin/kvsim" validate --m); COMP_CWORD=2; _kvsim; echo "${COMPREPLY[*]}"' _ "$t/inst" > "$t/out" 2>&1
-  [ "$(cat "$t/out")" = "--max-ctx" ] && ok completion-options || bad completion-options "$(cat "$t/out")"
+  [ "$(cat "$t/out")" = "--max-ctx --mla-form" ] && ok completion-options || bad completion-options "$(cat "$t/out")"
   # The man page names every command and every option of the command table.
   sed 's/\\-/-/g' doc/kvsim.1 > "$t/man"
   while read -r c; do

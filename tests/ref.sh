@@ -18,6 +18,25 @@ for f in archs/tiny/*.yaml; do
   expect "validate-tiny-$(basename "$f" .yaml)" 0 "$K" validate "$f" --brief
 done
 has validate-tiny-table-lines "0 mismatches: PASS" out
+# Non-causal prefills (issue 10 item 3): symmetric windows |t - v| < W, compressed
+# entries and top-k over all T; the kernels' counters equal the model's at each
+# window's edges T < W, T = W, T = 2W-1 and T >> W (gqa windows 5 and 11, mla 9,
+# cca 7, v4 6 with m = 4 / 8 and top-k, dsa top-k 6, ple 7).
+for spec in gqa:3,5,9,11,21,40 mla:4,9,17,40 cca:3,7,13,40 v4:3,6,11,40 dsa:3,6,11,40 ple:3,7,13,40; do
+  f=${spec%%:*}
+  expect "validate-noncausal-$f" 0 "$K" validate "archs/tiny/$f.yaml" --noncausal --brief --ctx "${spec#*:}"
+done
+has validate-noncausal-pass "0 mismatches: PASS" out
+# MLA / DSA in both forms (issue 10 item 4): the kernels' counters equal the model's with
+# every layer absorbed and with every layer expanded (prefill and decode), causal and not.
+for f in mla dsa; do
+  for form in absorbed expanded; do
+    expect "validate-$f-$form" 0 "$K" validate "archs/tiny/$f.yaml" --brief --mla-form "$form"
+    expect "validate-$f-$form-noncausal" 0 "$K" validate "archs/tiny/$f.yaml" --brief --noncausal --mla-form "$form" --ctx 3,9,17,40
+  done
+done
+expect validate-mla-form-no-layer 2 "$K" validate archs/tiny/v4.yaml --mla-form expanded
+has validate-mla-form-no-layer-msg "no layer of tiny-v4 has an mla_form" err
 for f in archs/*.yaml; do
   expect "validate-$(basename "$f" .yaml)-scale-$S" 0 "$K" validate "$f" --brief --scale "$S"
 done
@@ -63,10 +82,15 @@ has run-layers-count "3 layers" out
 # sharing, MLA with and without a window), fp32 caches.
 expect dump-gqa 0 "$K" run archs/tiny/gqa.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/gqa"
 expect dump-mla 0 "$K" run archs/tiny/mla.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/mla"
+# MLA in each form in both phases (issue 10 item 4): NumPy's expanded float64 reference agrees.
+for form in absorbed expanded; do
+  expect "dump-mla-$form" 0 "$K" run archs/tiny/mla.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 \
+    --set layers.mla.mla_form=$form --set layers.mlaw.mla_form=$form --dump "$t/mla-$form"
+done
 [ -f "$t/gqa/weights/L0.wq.npy" ] && [ -f "$t/gqa/prefill/cache/L0.kv.npy" ] && [ -f "$t/gqa/decode/logits.npy" ] &&
   [ -f "$t/gqa/meta.json" ] && ok dump-layout || bad dump-layout "$(ls -R "$t/gqa" | head -20)"
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
-  /usr/bin/python3 tests/numpy_check.py "$t/gqa" "$t/mla" > "$t/np" 2>&1 && ok numpy-check || bad numpy-check "$(grep -v ^PASS "$t/np" | head -20)"
+  /usr/bin/python3 tests/numpy_check.py "$t/gqa" "$t/mla" "$t/mla-absorbed" "$t/mla-expanded" > "$t/np" 2>&1 && ok numpy-check || bad numpy-check "$(grep -v ^PASS "$t/np" | head -20)"
   tail -n 1 "$t/np"
 else
   bad numpy-check "/usr/bin/python3 has no numpy: apt-get install python3-numpy (make deps)"

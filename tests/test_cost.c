@@ -41,10 +41,101 @@ static void closed_forms(void)
                 for (u64 k = 0; k <= 20; k += 5) ok &= cc_span_compressed(&c, m, k) == brute_comp(T, m, k, ph);
         }
     CHECK("closed-forms-vs-brute", ok && !ovf);
-    /* Noncausal: every query sees T (capped): T * min(T, W). */
+    /* Noncausal global: every query sees all T. */
     cost_ctx c = {.m = &dummy, .q = {.T = 37, .B = 1, .phase = PH_PREFILL, .noncausal = true}, .ovf = &ovf};
     CHECK_EQ("span-noncausal", cc_span_window(&c, 0), 37 * 37);
-    CHECK_EQ("span-noncausal-window", cc_span_window(&c, 11), 37 * 11);
+}
+
+/* Non-causal prefill (issue 10 item 3). A window is symmetric: query u sees
+ * v with |u - v| < W, min(T, u+W-1) - max(1, u-W+1) + 1 keys (up to 2W-1),
+ * as Longformer's sliding window; global layers and compressed entries see
+ * all T (all complete blocks); top-k picks min(T, k) of them. */
+static u64 brute_window_nc(u64 T, u64 W)
+{
+    u64 s = 0;
+    for (u64 u = 1; u <= T; u++) {
+        u64 lo = W && u > W ? u - W + 1 : 1, hi = W && u + W - 1 < T ? u + W - 1 : T;
+        s += hi - lo + 1;
+    }
+    return s;
+}
+
+/* Totals of a one-layer spec (d_model d, the given kind line) in a
+ * non-causal prefill of T tokens; zeros (and a failed check) on error. */
+static cost_t nc_eval(u64 d, const char *kind, u64 T)
+{
+    char y[512];
+    snprintf(y, sizeof y, "name: n\nd_model: %llu\nn_layers: 1\nvocab: 50\nffn: {type: none}\nlayers:\n  %s\n",
+             (unsigned long long)d, kind);
+    cost_query q = {.T = T, .B = 1, .phase = PH_PREFILL, .noncausal = true};
+    cost_result r;
+    cost_t t;
+    memset(&t, 0, sizeof t);
+    if (load(y)) { CHECK("noncausal-load", 0); return t; }
+    int rc = cost_eval(&M, &q, &r, &E);
+    CHECK("noncausal-eval", rc == SIM_OK);
+    if (!rc) { t = r.total; cost_result_free(&r); }
+    spec_free(&M);
+    return t;
+}
+
+static void noncausal(void)
+{
+    model_spec dummy = {0};
+    bool ovf = false;
+    int ok = 1;
+    static const u64 Ws[] = {0, 1, 2, 5, 11, 13, 40, 150};
+    for (u64 T = 1; T <= 300; T++)
+        for (size_t w = 0; w < sizeof Ws / sizeof Ws[0]; w++) {
+            cost_ctx c = {.m = &dummy, .q = {.T = T, .B = 1, .phase = PH_PREFILL, .noncausal = true}, .ovf = &ovf};
+            ok &= cc_span_window(&c, Ws[w]) == brute_window_nc(T, Ws[w]);
+            ok &= cc_span_topk(&c, Ws[w] ? Ws[w] : 1) == T * (Ws[w] && Ws[w] < T ? Ws[w] : Ws[w] ? T : 1);
+        }
+    CHECK("noncausal-closed-forms-vs-brute", ok && !ovf);
+    /* Edges by hand, W = 11 (closed form T(2W-1) - W(W-1) once T >= 2W-1):
+     *   T = 5  < W:     every key, 5^2 = 25
+     *   T = 11 = W:     11^2 = 121 (the first and last query see all 11)
+     *   T = 21 = 2W-1:  21 x 21 - 11 x 10 = 331 (only the middle query sees 2W-1 = 21)
+     *   T = 1000 >> W:  1000 x 21 - 110 = 20,890 */
+    static const u64 edge[][2] = {{5, 25}, {11, 121}, {21, 331}, {1000, 20890}};
+    for (int i = 0; i < 4; i++) {
+        cost_ctx c = {.m = &dummy, .q = {.T = edge[i][0], .B = 1, .phase = PH_PREFILL, .noncausal = true}, .ovf = &ovf};
+        char nm[48];
+        snprintf(nm, sizeof nm, "noncausal-window-11-T%llu", (unsigned long long)edge[i][0]);
+        CHECK_EQ(nm, cc_span_window(&c, 11), edge[i][1]);
+    }
+    /* Mistral-7B at 32K (W = 4096): 32768 x 8191 - 4096 x 4095 = 251,629,568 pairs per
+     * layer and head, not T x W = 134,217,728 (the old cap) nor T^2. */
+    cost_ctx cm = {.m = &dummy, .q = {.T = 32768, .B = 1, .phase = PH_PREFILL, .noncausal = true}, .ovf = &ovf};
+    CHECK_EQ("noncausal-mistral-32k", cc_span_window(&cm, 4096), 251629568);
+
+    /* Per type (dims of the causal tests above); one layer, B = 1, non-causal prefill. */
+    const char *g = "a: {type: gqa, q_heads: 6, kv_heads: 2, head_dim: 16, window: 11}";
+    /* 37 x 21 - 110 = 667 pairs x 6 heads x 2(16+16) = 256,128 */
+    CHECK_EQ("noncausal-gqa-window-attn", nc_eval(96, g, 37).flops[FL_ATTN], 256128);
+    /* CSA T = 23 (m = 4, top-k 3, W = 5): every query picks min(3, 23/4 = 5) = 3 entries -> 69;
+     * window 23 x 9 - 5 x 4 = 187 -> (69 + 187) x 4 heads x 2(32+32) = 131,072 */
+    const char *csa = "a: {type: csa, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
+                      " o_lora_rank: 6, window: 5, compress_ratio: 4, index_heads: 2, index_head_dim: 16, index_topk: 3}";
+    CHECK_EQ("noncausal-csa-attn", nc_eval(40, csa, 23).flops[FL_ATTN], 131072);
+    /* HCA T = 30 (m = 8, W = 5): 30 x 3 entries + 30 x 9 - 20 = 250 -> 340 x 512 = 174,080 */
+    const char *hca = "a: {type: hca, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
+                      " o_lora_rank: 6, window: 5, compress_ratio: 8}";
+    CHECK_EQ("noncausal-hca-attn", nc_eval(40, hca, 30).flops[FL_ATTN], 174080);
+    /* swa4 T = 20, W = 6: 20 x 11 - 6 x 5 = 190 pairs x 512 = 97,280 */
+    const char *swa = "a: {type: swa4, q_heads: 4, head_dim: 32, rope_dim: 8, q_lora_rank: 12, o_groups: 2,"
+                      " o_lora_rank: 6, window: 6}";
+    CHECK_EQ("noncausal-swa4-attn", nc_eval(40, swa, 20).flops[FL_ATTN], 97280);
+    /* CCA with window 7, T = 20: 20 x 13 - 7 x 6 = 218 pairs x 8 heads x 2(128+128) = 892,928 */
+    const char *cc = "a: {type: cca, q_heads: 8, kv_heads: 2, head_dim: 128, conv_kernel: 2, conv_kernel2: 2, window: 7}";
+    CHECK_EQ("noncausal-cca-window-attn", nc_eval(2048, cc, 20).flops[FL_ATTN], 892928);
+    /* DSA T = 9, top-k 4 (dims of dsa() below): each query picks min(9, 4) = 4 of all 9
+     * latents -> 36 x 3 x 88 = 9,504; the indexer scores all 9 keys: 81 x 5 x 15 + 9 x 2848 */
+    const char *ds = "a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
+                     " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4}";
+    cost_t t = nc_eval(64, ds, 9);
+    CHECK_EQ("noncausal-dsa-attn", t.flops[FL_ATTN], 9504);
+    CHECK_EQ("noncausal-dsa-index", t.flops[FL_INDEX], 81 * 5 * 15 + 9 * 2848);
 }
 
 static void gqa(void)
@@ -122,6 +213,66 @@ static void mla(void)
     CHECK_EQ("mla-decode-attn", t.flops[FL_ATTN], 7392);
     /* cache: 20 + 4 = 24 bf16 = 48 B; 13 x 2 x 48 = 1,248 */
     CHECK_EQ("mla-kv", t.kv_bytes, 1248);
+    spec_free(&M);
+}
+
+/* Issue 10 item 4: MLA's two executions, per spec (mla_form) and per run
+ * (spec_set_choice, the CLI's --mla-form). Dims of mla() above: d 64, H 3,
+ * r_q 24, r 20, nope 8, rope 4, v 10; T = 13, B = 2. Per token the q path,
+ * wkv_a and wo are 2400 + 1536 + 1920 = 5856; absorbing costs H(n r + r v)
+ * = 3(160 + 200) = 1080 per query, expanding r H(n+v) = 1080 per row. */
+static void mla_forms(void)
+{
+    const char *y = "name: m\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                    "layers:\n  a: {type: mla, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
+                    " v_head_dim: 10, mla_form: absorbed}\n";
+    if (load(y)) return;
+    /* absorbed prefill: pairs 182 x 3 x 2(20+4+20) = 48,048 (2x the expanded 24,024 of
+     * mla(): 44 against 22 per head and key); proj 2 x 26 x (5856 + 1080) = 360,672, as
+     * expanded (H(n r + r v) = r H(n + v) always: absorbing a query costs what expanding
+     * a row does) */
+    cost_t t = eval_type(&M, 13, 2, PH_PREFILL, "a");
+    CHECK_EQ("mla-form-absorbed-prefill-attn", t.flops[FL_ATTN], 48048);
+    CHECK_EQ("mla-form-absorbed-prefill-proj", t.flops[FL_PROJ], 360672);
+    spec_free(&M);
+    const char *sets[] = {"layers.a.mla_form=expanded"};
+    if (load_str(&M, y, sets, 1, &E)) { printf("%s\n", E.msg); return; }
+    /* expanded decode: 28 keys read (2 x 14), each expanded: 2 x 28 x 1080 = 60,480
+     * + 2 x 2 tokens x 5856 = 23,424 -> proj 83,904; attn 28 x 3 x 2(8+4+10) = 3,696 */
+    t = eval_type(&M, 13, 2, PH_DECODE, "a");
+    CHECK_EQ("mla-form-expanded-decode-proj", t.flops[FL_PROJ], 83904);
+    CHECK_EQ("mla-form-expanded-decode-attn", t.flops[FL_ATTN], 3696);
+    /* the run-level override wins over the spec: back to absorbed decode (mla(): 27,744 / 7,392) */
+    int n = 0;
+    CHECK("mla-form-set-all", spec_set_choice(&M, "mla_form", "absorbed", &n, &E) == SIM_OK && n == 1);
+    t = eval_type(&M, 13, 2, PH_DECODE, "a");
+    CHECK_EQ("mla-form-run-absorbed-decode-proj", t.flops[FL_PROJ], 27744);
+    CHECK_EQ("mla-form-run-absorbed-decode-attn", t.flops[FL_ATTN], 7392);
+    CHECK("mla-form-bad-value", spec_set_choice(&M, "mla_form", "folded", &n, &E) == SIM_EINVAL &&
+                                    strstr(E.msg, "auto|absorbed|expanded"));
+    spec_free(&M);
+    const char *bad = "name: m\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                      "layers:\n  a: {type: mla, q_heads: 3, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4, v_head_dim: 10,"
+                      " mla_form: folded}\n";
+    CHECK("mla-form-bad-spec", load_str(&M, bad, NULL, 0, &E) == SIM_EINVAL && strstr(E.msg, "<test>:") &&
+                                   strstr(E.msg, "mla_form 'folded' is not one of auto|absorbed|expanded"));
+    /* DSA (dims of dsa() below, T = 9 decode, top-k 4): expanded reads and expands the 4
+     * chosen rows: proj 2 x 5856 + 2 x 4 x 1080 = 20,352; attn 4 x 3 x 2(8+4+10) = 528 */
+    const char *d = "name: d\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+                    "layers:\n  a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
+                    " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4, mla_form: expanded}\n";
+    if (load(d)) return;
+    t = eval_type(&M, 9, 1, PH_DECODE, "a");
+    CHECK_EQ("dsa-form-expanded-decode-proj", t.flops[FL_PROJ], 20352);
+    CHECK_EQ("dsa-form-expanded-decode-attn", t.flops[FL_ATTN], 528);
+    spec_free(&M);
+    /* DeepSeek-V3 per key: absorbed 2H(2r+p) = 2H x 1088 against expanded 2H(n+p+v) = 2H x 320,
+     * 3.4x: the prefill attention FLOPs at 4K in the two forms are in exactly that ratio. */
+    if (spec_load(&M, "archs/deepseek-v3.yaml", NULL, 0, &E)) { printf("%s\n", E.msg); return; }
+    u64 ex = eval_total(&M, 4096, 1, PH_PREFILL).flops[FL_ATTN];
+    spec_set_choice(&M, "mla_form", "absorbed", &n, &E);
+    u64 ab = eval_total(&M, 4096, 1, PH_PREFILL).flops[FL_ATTN];
+    CHECK("mla-form-v3-ratio-3.4", ex && ab * 320 == ex * 1088);
     spec_free(&M);
 }
 
@@ -393,15 +544,82 @@ static void overflow(void)
     cost_result_free(&r);
     /* Batch 2^30 of 1M-token prefills does not: a clear SIM_ERANGE. */
     q.B = 1ull << 30;
-    CHECK("overflow-range-error", cost_eval(&M, &q, &r, &E) == SIM_ERANGE && strstr(E.msg, "exceeds 2^64-1"));
+    CHECK("overflow-range-error", cost_eval(&M, &q, &r, &E) == SIM_ERANGE && strstr(E.msg, "exceed") &&
+                                      strstr(E.msg, "2^64-1") && strstr(E.msg, "flops.attn"));
+    spec_free(&M);
+}
+
+/* Issue 10 item 5: a 1M-token prefill of Llama-3.1-405B. Every reported count
+ * fits in 64 bits; FP8-equivalent FLOPs x2 do not (they are 128-bit). Hand
+ * derivation (tests/specs/llama-3.1-405b.yaml: d 16384, 126 layers, H 128,
+ * G 8, h = v = 128, rope 128, d_ff 53248, vocab 128256; BF16 linears and
+ * attention weigh 2 FP8-eq FLOPs per FLOP, FP32 element-wise 4), T = 2^20:
+ *   pairs = T(T+1)/2 = 549,756,338,176
+ *   attn  = 126 x pairs x H x 2(h+v) = 126 x 549756338176 x 65536 = 4,539,632,753,716,494,336
+ *   proj  = 126 x 2T (2 x 16384^2 + 16384 x 2048) = 150,729,850,028,556,288
+ *   ffn   = 126 x 2T x 3 x 16384 x 53248 = 691,584,017,778,081,792
+ *   bf16  = attn + proj + ffn + head 2 x 16384 x 128256
+ *   fp32  = 126 (5 pairs H + T(H+G) 128 x 3 + 5 T d_ff + T d (2 x 4 + 2)) + 4 x 16384
+ *   flops = bf16 + fp32 = 5,426,342,699,118,690,304 (< 2^64-1 = 18,446,744,073,709,551,615)
+ *   FP8-eq = 2 bf16 + 4 fp32 = 10,941,477,545,023,111,168; x2 = 21,882,955,090,046,222,336 > 2^64-1 */
+static void range_405b(void)
+{
+    if (spec_load(&M, "tests/specs/llama-3.1-405b.yaml", NULL, 0, &E)) { printf("%s\n", E.msg); return; }
+    u64 T = 1ull << 20, pairs = T * (T + 1) / 2;
+    cost_query q = {.T = T, .B = 1, .phase = PH_PREFILL};
+    cost_result r;
+    int rc = cost_eval(&M, &q, &r, &E);
+    CHECK("range-405b-1M-prefill-ok", rc == SIM_OK);
+    if (rc) { printf("%s\n", E.msg); spec_free(&M); return; }
+    const cost_t *t = &r.total;
+    u64 attn = 126 * pairs * 65536, proj = 126 * 2 * T * (2 * 16384ull * 16384 + 16384ull * 2048);
+    u64 ffn = 126 * 2 * T * 3 * 16384ull * 53248, head = 2 * 16384ull * 128256;
+    u64 fp32 = 126 * (5 * pairs * 128 + T * 136 * 128 * 3 + 5 * T * 53248 + T * 16384 * 10) + 4 * 16384;
+    u64 bf16 = attn + proj + ffn + head;
+    CHECK_EQ("range-405b-attn", t->flops[FL_ATTN], 4539632753716494336ull);
+    CHECK_EQ("range-405b-attn-formula", t->flops[FL_ATTN], attn);
+    CHECK_EQ("range-405b-proj", t->flops[FL_PROJ], proj);
+    CHECK_EQ("range-405b-ffn", t->flops[FL_FFN], ffn);
+    CHECK_EQ("range-405b-flops", cost_flops(t), 5426342699118690304ull);
+    CHECK_EQ("range-405b-flops-formula", cost_flops(t), bf16 + fp32);
+    /* KV: 126 layers x T x 8 heads x 256 x 2 B = 541,165,879,296 */
+    CHECK_EQ("range-405b-kv", t->kv_bytes, 541165879296ull);
+    /* params as Meta publishes them: 405,853,388,800 */
+    CHECK_EQ("range-405b-params", t->params, 405853388800ull);
+    u128 x2 = (u128)bf16 * 4 + (u128)fp32 * 8;
+    CHECK("range-405b-fp8eq-x2-exact", t->flops_fp8eq_x2 == x2);
+    CHECK("range-405b-fp8eq-x2-beyond-64-bits", t->flops_fp8eq_x2 > (u128)UINT64_MAX);
+    char buf[48];
+    cost_fp8eq_str(t, buf, sizeof buf);
+    CHECK("range-405b-fp8eq-str", !strcmp(buf, "10941477545023111168"));
+    cost_result_free(&r);
+    /* Batch 2: FP8-eq FLOPs themselves pass 2^64 (21,882,955,090,046,222,336); printed exactly. */
+    q.B = 2;
+    rc = cost_eval(&M, &q, &r, &E);
+    CHECK("range-405b-batch2-ok", rc == SIM_OK);
+    if (!rc) {
+        cost_fp8eq_str(&r.total, buf, sizeof buf);
+        CHECK("range-405b-batch2-fp8eq-str", !strcmp(buf, "21882955090046222336"));
+        cost_result_free(&r);
+    }
+    /* Batch 8: attention FLOPs 8 x 4.54e18 = 3.6e19 genuinely do not fit; the
+     * error names them (and the FLOP sum), not the FFN (5.5e18 fits). */
+    q.B = 8;
+    rc = cost_eval(&M, &q, &r, &E);
+    CHECK("range-405b-batch8-erange", rc == SIM_ERANGE);
+    CHECK("range-405b-batch8-names-attn", strstr(E.msg, "flops.attn") != NULL);
+    CHECK("range-405b-batch8-names-sum", strstr(E.msg, "flops (the categories' sum)") != NULL);
+    CHECK("range-405b-batch8-not-ffn", strstr(E.msg, "flops.ffn") == NULL && strstr(E.msg, "kv_bytes") == NULL);
     spec_free(&M);
 }
 
 int main(void)
 {
     closed_forms();
+    noncausal();
     gqa();
     mla();
+    mla_forms();
     dsa();
     csa_hca();
     cca();
@@ -409,5 +627,6 @@ int main(void)
     moe_deepseek();
     mtp();
     overflow();
+    range_405b();
     return check_done("test_cost");
 }

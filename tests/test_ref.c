@@ -296,6 +296,53 @@ static void mla_absorbed(void)
 
 /* ---- CSA with top-k >= entries == dense over the entries -------------------------------- */
 
+/* Issue 10 item 4: the absorbed and the expanded form of MLA and DSA
+ * (mla_form, both phases) compute the same attention: the logits after a
+ * prefill and after each decode step agree within 1e-4 (the forms sum in
+ * different orders: W_UK applied to q instead of to every key). */
+static void mla_forms_agree(void)
+{
+    static const char *const files[] = {"archs/tiny/mla.yaml", "archs/tiny/dsa.yaml"};
+    for (int f = 0; f < 2; f++) {
+        model_spec ma, mx;
+        ref_model A, X;
+        sim_err e;
+        int n;
+        if (load_file(&ma, files[f], NULL, 0)) continue;
+        if (load_file(&mx, files[f], NULL, 0)) { spec_free(&ma); continue; }
+        int ok = !spec_set_choice(&ma, "mla_form", "absorbed", &n, &e) && n > 0 &&
+                 !spec_set_choice(&mx, "mla_form", "expanded", &n, &e) && n > 0;
+        if (!ok || ref_init(&A, &ma, 29, NULL, &e)) { printf("%s\n", e.msg); spec_free(&ma); spec_free(&mx); continue; }
+        if (ref_init(&X, &mx, 29, NULL, &e)) { printf("%s\n", e.msg); ref_free(&A); spec_free(&ma); spec_free(&mx); continue; }
+        int32_t tok[24];
+        for (int i = 0; i < 24; i++) tok[i] = (int32_t)((u64)(i * 37 + 11) % ma.vocab);   /* distinct: no top-k ties */
+        float *la = malloc(ma.vocab * sizeof(float));
+        ok = la && !prefill(&A, tok, 17, la) && !prefill(&X, tok, 17, NULL);
+        double pre = ok ? maxdiff(la, X.logits, ma.vocab) : 1, dec = 0;
+        for (int t = 17; ok && t < 24; t++) {
+            ok = !ref_run(&A, tok + t, 1, &e) && !ref_run(&X, tok + t, 1, &e);
+            if (ok) dec = fmax(dec, maxdiff(A.logits, X.logits, ma.vocab));
+        }
+        /* and they are different computations: the attention FLOPs differ */
+        cost_result ra, rx;
+        bool differ = false;
+        if (ok && !ref_result(&A, &ra, &e)) {
+            if (!ref_result(&X, &rx, &e)) { differ = ra.total.flops[FL_ATTN] != rx.total.flops[FL_ATTN]; cost_result_free(&rx); }
+            cost_result_free(&ra);
+        }
+        char nm[80];
+        snprintf(nm, sizeof nm, "mla-forms-agree-prefill-%s", base(files[f]));
+        CHECK_CLOSE(nm, ok ? pre : 1.0, 0.0, 1e-4);
+        snprintf(nm, sizeof nm, "mla-forms-agree-decode-%s", base(files[f]));
+        CHECK_CLOSE(nm, ok ? dec : 1.0, 0.0, 1e-4);
+        snprintf(nm, sizeof nm, "mla-forms-count-differently-%s", base(files[f]));
+        CHECK(nm, differ);
+        free(la);
+        ref_free(&A); ref_free(&X);
+        spec_free(&ma); spec_free(&mx);
+    }
+}
+
 static void csa_dense(void)
 {
     model_spec m, big;
@@ -389,6 +436,65 @@ static void causal(void)
         CHECK_CLOSE(nm, ok ? past : 1.0, 0.0, 0.0);
         snprintf(nm, sizeof nm, "changed-token-changes-its-row-%s", base(tiny[f]));
         CHECK(nm, ok && at > 1e-3);
+        kern_rowwise(was);
+        free(before);
+        ref_free(&M);
+        spec_free(&m);
+    }
+}
+
+/* Non-causal prefills (issue 10 item 3): a window is symmetric, query t
+ * sees keys v with |t - v| < W (cost.h, cc_span_window). With one layer,
+ * changing token J changes the attention output of row J-W+1 (an earlier row
+ * that sees J only non-causally) and of nothing at distance >= W; with a
+ * global or top-k layer (W = 0) some row before J changes. Rows run alone (kern_rowwise),
+ * so an unchanged row is bit for bit the same. */
+static void noncausal_window(void)
+{
+    enum { T = 26, J = 13 };
+    static const struct { const char *name, *layer; u64 W; } cs[] = {
+        {"gqa", "{type: gqa, q_heads: 4, kv_heads: 2, head_dim: 12, window: 5}", 5},
+        {"mla", "{type: mla, q_heads: 3, kv_lora_rank: 16, nope_dim: 8, rope_dim: 4, v_head_dim: 6, window: 4}", 4},
+        {"swa4", "{type: swa4, q_heads: 2, head_dim: 12, rope_dim: 4, q_lora_rank: 8, o_groups: 1, o_lora_rank: 8, window: 6}", 6},
+        {"gqa-global", "{type: gqa, q_heads: 4, kv_heads: 2, head_dim: 12}", 0},
+        {"hca", "{type: hca, q_heads: 2, head_dim: 12, rope_dim: 4, q_lora_rank: 8, o_groups: 1, o_lora_rank: 8, "
+                "window: 2, compress_ratio: 4}", 0},
+        {"dsa", "{type: dsa, q_heads: 2, q_lora_rank: 8, kv_lora_rank: 16, nope_dim: 8, rope_dim: 4, v_head_dim: 6, "
+                "index_heads: 2, index_head_dim: 8, index_topk: 5}", 0},
+    };
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+        char y[512];
+        snprintf(y, sizeof y, "name: n\nd_model: 32\nn_layers: 1\nvocab: 41\nffn: {type: none}\nlayers:\n  a: %s\n",
+                 cs[k].layer);
+        model_spec m;
+        ref_model M;
+        sim_err e;
+        ref_opts o = {.trace = true, .noncausal = true};
+        if (load_str(&m, y, NULL, 0, &e)) { printf("load: %s\n", e.msg); CHECK("noncausal-load", 0); continue; }
+        if (ref_init(&M, &m, 23, &o, &e)) { printf("%s\n", e.msg); spec_free(&m); CHECK("noncausal-init", 0); continue; }
+        bool was = kern_rowwise(true);
+        int32_t tok[T];
+        tokens(tok, T, m.vocab, 5);
+        u64 rows, cols, W = cs[k].W;
+        float *before = NULL;
+        int ok = !prefill(&M, tok, T, NULL);
+        const float *x = ok ? ref_trace_get(&M, 0, "attn_o", &rows, &cols) : NULL;
+        ok = x && rows == T && (before = malloc(rows * cols * sizeof(float)));
+        if (ok) memcpy(before, x, rows * cols * sizeof(float));
+        tok[J] = (tok[J] + 1) % (int32_t)m.vocab;
+        ok = ok && !prefill(&M, tok, T, NULL) && (x = ref_trace_get(&M, 0, "attn_o", NULL, NULL));
+        /* near: row J-W+1 (window), or any row before J (global, top-k) */
+        double far = 0, near = !ok ? 0 : W ? maxdiff(x + (J - W + 1) * cols, before + (J - W + 1) * cols, cols)
+                                           : maxdiff(x, before, J * cols);
+        for (u64 t = 0; ok && W && t < T; t++)
+            if (t + W <= J || t >= J + W) far = fmax(far, maxdiff(x + t * cols, before + t * cols, cols));
+        char nm[96];
+        snprintf(nm, sizeof nm, "noncausal-earlier-row-sees-later-token-%s", cs[k].name);
+        CHECK(nm, ok && near > 1e-6);
+        if (W) {
+            snprintf(nm, sizeof nm, "noncausal-window-leaves-far-rows-%s", cs[k].name);
+            CHECK_CLOSE(nm, ok ? far : 1.0, 0.0, 0.0);
+        }
         kern_rowwise(was);
         free(before);
         ref_free(&M);
@@ -601,6 +707,8 @@ int main(void)
     mla_absorbed();
     csa_dense();
     causal();
+    noncausal_window();
+    mla_forms_agree();
     incomplete_block();
     mhc();
     weight_rule();

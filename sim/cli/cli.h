@@ -26,6 +26,7 @@
 #define CLI_H
 
 #include "sim.h"
+#include "spec.h"
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -77,13 +78,17 @@ bool cli_is(const cli_args *p, const char *name);
 
 /* Print "kvsim CMD: <message>" and a pointer to `kvsim CMD --help` on
  * stderr; returns 2. */
-int cli_bad(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_bad(const char *cmd, const char *format, ...) __attribute__((format(printf, 2, 3)));
 /* p->val as a whole number in [lo, hi] into *out: 0, or 2 (message printed). */
 int cli_u64(const cli_args *p, u64 lo, u64 hi, u64 *out);
 /* p->val as a context ("4096", "4k", "1M") into *out: 0, or 2. */
 int cli_ctx(const cli_args *p, u64 *out);
 /* Append p->val to a --set list (at most CLI_MAX_SETS): 0, or 2. */
 int cli_add_set(const cli_args *p, const char **sets, int *n);
+
+/* "  settings: --set A --set B --hw H" and a newline, the options that
+ * change the numbers as given (provenance); nothing when there are none. */
+void cli_settings_line(FILE *f, const char *const *sets, int n_sets, const char *hw, const char *mla_form);
 
 /* "point" or "points" for n (tables and summaries say "1 layer", "2 layers"). */
 static inline const char *cli_plural(long long n, const char *one, const char *many) { return n == 1 ? one : many; }
@@ -93,6 +98,11 @@ static inline const char *cli_plural(long long n, const char *one, const char *m
  * DATA/NAME, DATA/archs/NAME, DATA/archs/NAME.yaml. Returns arg itself
  * when nothing matches (the loader then reports it), or a pointer into buf. */
 const char *cli_spec_path(const char *arg, char *buf, size_t len);
+
+/* Load a spec argument (a .yaml or a config.json) through cli_spec_path,
+ * with the --set list; a missing file's message says where kvsim looked.
+ * As spec_load_any: SIM_OK, or an error in e. */
+int cli_load_spec(model_spec *m, const char *arg, const char *const *sets, int n_sets, sim_err *e);
 
 /* Commands (one file each, or a few small ones together). */
 int cli_cost(int argc, char **argv);       /* cli_cost.c */

@@ -2,16 +2,17 @@
 #include "cli.h"
 #include "units.h"
 #include "paths.h"
+#include "spec_any.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-int cli_bad(const char *cmd, const char *fmt, ...)
+int cli_bad(const char *cmd, const char *format, ...)
 {
     va_list ap;
     fprintf(stderr, "kvsim%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    va_start(ap, format);
+    vfprintf(stderr, format, ap);
     va_end(ap);
     fprintf(stderr, "\n(see kvsim %s%s--help)\n", cmd ? cmd : "", cmd ? " " : "");
     return 2;
@@ -92,4 +93,26 @@ const char *cli_spec_path(const char *arg, char *buf, size_t len)
         if (n > 0 && (size_t)n < len && sim_file_exists(buf)) return buf;
     }
     return arg;
+}
+
+void cli_settings_line(FILE *f, const char *const *sets, int n_sets, const char *hw, const char *mla_form)
+{
+    if (!n_sets && !hw && !mla_form) return;
+    fputs("  settings:", f);
+    for (int i = 0; i < n_sets; i++) fprintf(f, " --set %s", sets[i]);
+    if (hw) fprintf(f, " --hw %s", hw);
+    if (mla_form) fprintf(f, " --mla-form %s", mla_form);
+    fputc('\n', f);
+}
+
+int cli_load_spec(model_spec *m, const char *arg, const char *const *sets, int n_sets, sim_err *e)
+{
+    char buf[4200];
+    const char *path = cli_spec_path(arg, buf, sizeof buf);
+    int rc = spec_load_any(m, path, sets, n_sets, e);
+    if (rc == SIM_EIO && path == arg && !sim_file_exists(arg) && arg[0] != '/') {
+        size_t n = strlen(e->msg);
+        snprintf(e->msg + n, sizeof e->msg - n, " (nor a shipped spec in %s/archs)", sim_data_dir());
+    }
+    return rc;
 }

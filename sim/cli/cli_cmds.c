@@ -12,7 +12,10 @@
 static const cli_opt cost_opts[] = {
     {"--ctx", "N", "context tokens: 4096, 4k (=4096), 128k, 1M (=1,048,576); default 128k"},
     {"--phase", "P", "decode (one new token with N cached; default) or prefill (N tokens)"},
-    {"--noncausal", NULL, "prefill: bidirectional attention (see README.md, 'Counting conventions')"},
+    {"--noncausal", NULL, "prefill: bidirectional attention: a global query sees all N tokens, a window\n"
+                          "W the keys within W-1 on each side (README.md, 'Counting conventions')"},
+    {"--mla-form", "F", "auto|absorbed|expanded: how every MLA / DSA layer executes, overriding each\n"
+                        "kind's mla_form (README.md, 'Counting conventions')"},
     {"--batch", "B", "sequences (default 1)"},
     {"--page", "N", "round each cache buffer up to pages of N entries (an engine's block size,\n"
                     "e.g. 16 or 256); default: logical bytes"},
@@ -61,18 +64,20 @@ static const cli_opt validate_opts[] = {
     O_SCALE, O_LAYERS, O_SEED, O_SET,
     {"--max-ctx", "N", "largest default edge context (default 600)"},
     {"--brief", NULL, "print only mismatching counters"},
+    {"--noncausal", NULL, "bidirectional prefills, compared with cost --noncausal"},
+    {"--mla-form", "F", "auto|absorbed|expanded: every MLA / DSA layer's form"},
     {NULL, NULL, NULL}};
 
 const cli_cmd cli_cmds[] = {
     {"cost", cli_cost, "ARCH.yaml", "costs of one architecture, by layer type", cost_opts},
     {"compare", cli_compare, "ARCH.yaml ARCH.yaml ...", "side by side, ratios against the first", cost_opts},
     {"check", cli_check, "SPEC.yaml ...", "load and check specs; print a summary", check_opts},
-    {"import", cli_import, "config.json", "a Hugging Face config.json as a spec (cost, compare and check take a .json too)", out_opt},
+    {"import", cli_import, "config.json", "a Hugging Face config.json as a spec (cost, compare, check take .json too)", out_opt},
     {"sweep", cli_sweep, "SCENARIO.yaml", "run a scenario's points into SQLite", sweep_opts},
     {"merge", cli_merge, "A.db B.db ...", "merge sweep databases (e.g. shards)", merge_opts},
-    {"report", cli_report, "SCENARIO.yaml", "plots (.csv, .gp, .png, .svg) and index.md from a swept database", report_opts},
-    {"run", cli_run, "ARCH.yaml", "a real forward pass through the reference kernels: logits checksum, time, counters", run_opts},
-    {"validate", cli_validate, "ARCH.yaml ...", "reference counters == analytical model at edge contexts (exit 1 if not)", validate_opts},
+    {"report", cli_report, "SCENARIO.yaml", "plots (.csv, .gp, .png, .svg) and index.md from a sweep's database", report_opts},
+    {"run", cli_run, "ARCH.yaml", "a forward pass through the reference kernels: checksum, time, counters", run_opts},
+    {"validate", cli_validate, "ARCH.yaml ...", "reference-kernel counters == the model at edge contexts (exit 1 if not)", validate_opts},
     {"probe", cli_probe, "", "measure this CPU (sgemm, bandwidth) as a hardware profile for --hw", probe_opts},
     {"help", cli_help, "[COMMAND|spec]", "this list, a command's options, or every spec field", NULL},
     {"version", cli_version, "", "print the version", NULL},
@@ -85,12 +90,18 @@ const cli_cmd *cli_find(const char *name)
     return NULL;
 }
 
+/* "kvsim NAME ARGS [options]" without doubled spaces. */
+static void synopsis(const cli_cmd *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "kvsim %s%s%s%s", c->name, *c->args ? " " : "", c->args, c->opts ? " [options]" : "");
+}
+
 void cli_usage(FILE *f)
 {
     fputs("kvsim " KVSIM_VERSION " - exact KV-cache, FLOP, traffic and parameter costs of LLM architectures\n\nusage:\n", f);
     for (const cli_cmd *c = cli_cmds; c->name; c++) {
         char syn[96];
-        snprintf(syn, sizeof syn, "kvsim %s %s%s", c->name, c->args, c->opts ? " [options]" : "");
+        synopsis(c, syn, sizeof syn);
         if (strlen(syn) > 40) fprintf(f, "  %s\n  %-40s %s\n", syn, "", c->help);
         else fprintf(f, "  %-40s %s\n", syn, c->help);
     }
@@ -101,7 +112,9 @@ void cli_usage(FILE *f)
 
 void cli_cmd_help(FILE *f, const cli_cmd *c)
 {
-    fprintf(f, "usage: kvsim %s %s%s\n\n%s\n", c->name, c->args, c->opts ? " [options]" : "", c->help);
+    char syn[96];
+    synopsis(c, syn, sizeof syn);
+    fprintf(f, "usage: %s\n\n%s\n", syn, c->help);
     if (!c->opts) return;
     fputs("\noptions:\n", f);
     for (const cli_opt *o = c->opts; o->name; o++) {

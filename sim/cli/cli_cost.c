@@ -2,7 +2,6 @@
  * (with --set), evaluate the cost model and print (output.h). */
 #include "cli.h"
 #include "spec.h"
-#include "spec_any.h"
 #include "cost.h"
 #include "hw.h"
 #include "output.h"
@@ -61,6 +60,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
             o->st.q.noncausal = true;
         } else if (cli_is(&p, "--mtp")) {
             if (cli_u64(&p, 0, 64, &o->st.q.mtp)) return 2;
+        } else if (cli_is(&p, "--mla-form")) {
+            o->st.mla_form = v;
         }
     }
     if (r < 0) return 2;
@@ -77,10 +78,17 @@ static void free_all(model_spec *ms, cost_result *rs, int n)
 static int load_all(const opts *o, model_spec *ms, cost_result *rs, out_item *it)
 {
     sim_err e;
+    int with_form = 0;
     for (int i = 0; i < o->n_files; i++) {
-        char buf[4200];
-        const char *path = cli_spec_path(o->files[i], buf, sizeof buf);
-        int rc = spec_load_any(&ms[i], path, o->sets, o->st.n_sets, &e);
+        int rc = cli_load_spec(&ms[i], o->files[i], o->sets, o->st.n_sets, &e), n = 0;
+        /* --mla-form: every layer that has an mla_form; an error if no spec has one */
+        if (!rc && o->st.mla_form && (rc = spec_set_choice(&ms[i], "mla_form", o->st.mla_form, &n, &e))) spec_free(&ms[i]);
+        with_form += n > 0;
+        if (!rc && o->st.mla_form && i == o->n_files - 1 && !with_form) {
+            rc = sim_fail(&e, SIM_EINVAL, "--mla-form: no layer of %s has an mla_form (mla and dsa layers do)",
+                          o->n_files > 1 ? "these specs" : ms[i].name);
+            spec_free(&ms[i]);
+        }
         if (!rc) {
             rc = cost_eval(&ms[i], &o->st.q, &rs[i], &e);
             if (rc) spec_free(&ms[i]);
@@ -134,8 +142,7 @@ int cli_check(int argc, char **argv)
     for (int i = 0; i < o.n_files; i++) {
         model_spec m;
         sim_err e;
-        char buf[4200];
-        if (spec_load_any(&m, cli_spec_path(o.files[i], buf, sizeof buf), o.sets, o.st.n_sets, &e)) {
+        if (cli_load_spec(&m, o.files[i], o.sets, o.st.n_sets, &e)) {
             fprintf(stderr, "kvsim: %s\n", e.msg);
             worst = 2;
             continue;

@@ -34,7 +34,7 @@ static const char *const spec_keys[][2] = {
              "config.json gives it (default theta 10000, no scaling); llama3 takes low_freq_factor,\n"
              "high_freq_factor, original_max_position; yarn takes original_max_position, beta_fast,\n"
              "beta_slow, mscale, mscale_all_dim. The kernels apply it; costs do not depend on it"},
-    {"norm_eps", "RMSNorm epsilon (default 1e-6)"},
+    {"norm_eps", "real [1e-12, 0.1]: RMSNorm epsilon (default 1e-6)"},
     {"pattern", "which kind each layer is: a list of kind names where {repeat: [...], times: N}\n"
                 "repeats a group, or {every: N, offset: O, kind: K, else: E, last: L}; optional with\n"
                 "one kind; must give exactly n_layers layers"},
@@ -70,8 +70,8 @@ static int help_spec(void)
         printf("\n%s type: %s - %s\n", comp_cat_name[t->cat], t->name, t->summary);
         for (const field_def *f = t->fields; f->key; f++) {
             char range[64] = "";
-            if (f->kind == F_U64) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
-            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : "format",
+            if (f->kind == F_U64 || f->kind == F_REAL) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
+            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : f->kind == F_CHOICE ? "choice" : f->kind == F_REAL ? "number" : "format",
                    range, f->unit, *f->unit ? "; " : "", f->help, f->required ? " (required)" : "");
         }
     }

@@ -5,7 +5,6 @@
  * counters of the prefill and of the last decode step. Exit 0, or 2 on bad
  * input. */
 #include "cli.h"
-#include "spec_any.h"
 #include "ref.h"
 #include "spec_scale.h"
 #include "units.h"
@@ -45,7 +44,7 @@ static void print_counters(const ref_model *M, const cost_result *r)
         const char *name = k < r->n_types ? r->type[k].name : "total";
         u64 fl = 0;
         for (int j = 0; j < FL_COUNT; j++) fl += c->flops[j];
-        char f8[32];
+        char f8[48];
         cost_fp8eq_str(c, f8, sizeof f8);
         double t = k < r->n_types ? ref_type_time(M, name) : ref_time_total(M);
         printf("  %-16s %6d %8.3f s %14llu %14s %12llu %12llu %12llu %12llu\n", name, k < r->n_types ? r->type[k].layers : r->n_layers,
@@ -111,10 +110,8 @@ int cli_run(int argc, char **argv)
     if (!T) return cli_bad("run", "run needs --ctx T (the prefill length)");
     if (T > (1u << 20)) return cli_bad("run", "--ctx %llu: run is limited to 1M tokens", (unsigned long long)T);
     if (dump && dump_dir_ok(dump)) return 2;
-    char pbuf[4200];
-    file = cli_spec_path(file, pbuf, sizeof pbuf);
     model_spec m;
-    if (spec_load_any(&m, file, sets, n_sets, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    if (cli_load_spec(&m, file, sets, n_sets, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
     if (!S) S = spec_scale_auto(&m, 256);
     if (spec_scale(&m, S, &e) || (layers && spec_truncate(&m, layers, &e))) {
         fprintf(stderr, "kvsim: %s: %s\n", file, e.msg);
@@ -132,9 +129,11 @@ int cli_run(int argc, char **argv)
     int32_t *tok = malloc((T + ndec) * sizeof *tok);
     if (!tok) { fprintf(stderr, "kvsim: out of memory\n"); rc = 2; goto out; }
     for (u64 i = 0; i < T + ndec; i++) tok[i] = (int32_t)ref_rand_index(&M, 0x70c0 + T, i, m.vocab);
-    printf("run %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu, prefill %llu + %llu decode steps\n",
-           file, m.name, (unsigned long long)S, (unsigned long long)m.d_model, (unsigned long long)m.vocab,
-           (unsigned long long)m.n_layers, (unsigned long long)seed, (unsigned long long)T, (unsigned long long)ndec);
+    printf("run %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu, prefill %llu + %llu decode %s; "
+           "kvsim " KVSIM_VERSION "\n", m.path, m.name, (unsigned long long)S, (unsigned long long)m.d_model,
+           (unsigned long long)m.vocab, (unsigned long long)m.n_layers, (unsigned long long)seed, (unsigned long long)T,
+           (unsigned long long)ndec, cli_plural((long long)ndec, "step", "steps"));
+    cli_settings_line(stdout, sets, n_sets, NULL, NULL);
     char cs[160];
     cost_result r;
     for (u64 step = 0; step <= ndec; step++) {

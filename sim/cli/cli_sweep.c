@@ -13,8 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <time.h>
-#include <errno.h>
-#include <sys/stat.h>
 
 #define DEFAULT_DB "reports/kvsim.db"
 

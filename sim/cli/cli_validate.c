@@ -1,6 +1,7 @@
 /* cli_validate.c - `kvsim validate ARCH ... [--ctx T,T,...] [--scale S|auto]
- * [--seed N] [--layers N] [--set P=V] [--max-ctx N] [--brief]`: for each
- * context T, a prefill of T tokens and then one decode step at T through the
+ * [--seed N] [--layers N] [--set P=V] [--max-ctx N] [--brief] [--noncausal]
+ * [--mla-form F]`: for each context T, a prefill of T tokens (bidirectional
+ * with --noncausal, as cost --noncausal counts it) and then one decode step at T through the
  * reference kernels (ref.h), each compared with cost_eval, by layer type and
  * counter. Exit 0 when everything agrees, 1 on any mismatch, 2 on bad input.
  *
@@ -12,7 +13,6 @@
  * min(n, V) rows), and they price a weight class's elements in one sum where
  * the model rounds block scales per tensor group. */
 #include "cli.h"
-#include "spec_any.h"
 #include "layer.h"
 #include "ref.h"
 #include "spec_scale.h"
@@ -39,8 +39,9 @@ static const char *ctr_name(int k)
 
 static int ctr_rule(int k) { return k >= FL_COUNT + 6 ? R_LE : R_EQ; }
 
-/* Counter k of c; the FP8-equivalent total is kept doubled (exact halves). */
-static u64 ctr_get(const cost_t *c, int k)
+/* Counter k of c; the FP8-equivalent total is kept doubled (exact halves)
+ * and is the one 128-bit count. */
+static u128 ctr_get(const cost_t *c, int k)
 {
     if (k < FL_COUNT) return c->flops[k];
     switch (k - FL_COUNT) {
@@ -55,13 +56,14 @@ static u64 ctr_get(const cost_t *c, int k)
     }
 }
 
-static void fmt_val(int k, u64 v, char *buf, size_t len)
+static void fmt_val(int k, u128 v, char *buf, size_t len)
 {
-    if (k == FL_COUNT) snprintf(buf, len, "%llu%s", (unsigned long long)(v / 2), v % 2 ? ".5" : "");
-    else snprintf(buf, len, "%llu", (unsigned long long)v);
+    char d[42];
+    u128_str(k == FL_COUNT ? v / 2 : v, d, sizeof d);
+    snprintf(buf, len, "%s%s", d, k == FL_COUNT && v % 2 ? ".5" : "");
 }
 
-static int ctr_ok(int k, u64 a, u64 m)
+static int ctr_ok(int k, u128 a, u128 m)
 {
     return ctr_rule(k) == R_EQ ? a == m : m <= a;
 }
@@ -82,7 +84,7 @@ static int compare(const cost_result *an, const cost_result *me, bool table, con
         bool missing = !m;
         if (missing) m = &zero;
         for (int k = 0; k < N_CTR; k++) {
-            u64 av = ctr_get(a, k), mv = ctr_get(m, k);
+            u128 av = ctr_get(a, k), mv = ctr_get(m, k);
             bool ok = !missing && ctr_ok(k, av, mv);
             bad += !ok;
             if ((table && (av || mv)) || !ok) {
@@ -90,12 +92,13 @@ static int compare(const cost_result *an, const cost_result *me, bool table, con
                     printf("  %-8s %-16s %-18s %20s %20s %14s  %s\n", "", "type", "counter", "analytical", "measured", "difference", "");
                     header = true;
                 }
-                char as[32], ms[32], ds[40];
+                char as[64], ms[64], ds[48];
                 fmt_val(k, av, as, sizeof as);
                 fmt_val(k, mv, ms, sizeof ms);
-                long long diff = (long long)(mv - av);
-                if (k == FL_COUNT) snprintf(ds, sizeof ds, "%+.1f", (double)diff / 2);
-                else snprintf(ds, sizeof ds, "%+lld", diff);
+                /* The difference of two exact counts (validate runs small contexts). */
+                double diff = mv >= av ? (double)(mv - av) : -(double)(av - mv);
+                if (k == FL_COUNT) snprintf(ds, sizeof ds, "%+.1f", diff / 2);
+                else snprintf(ds, sizeof ds, "%+.0f", diff);
                 printf("  %-8s %-16s %-18s %20s %20s %14s  %s\n", what, name, ctr_name(k), as, ms, ds,
                        ok ? (ctr_rule(k) == R_LE && av != mv ? "ok (<=)" : "ok") : "MISMATCH");
             }
@@ -114,6 +117,8 @@ typedef struct {
     u64 scale;          /* 0 = auto */
     u64 seed, layers, max_ctx;
     bool brief;
+    bool noncausal;         /* prefills bidirectional (cost --noncausal) */
+    const char *mla_form;   /* --mla-form: every MLA / DSA layer's form */
 } vopts;
 
 static int parse(int argc, char **argv, vopts *o)
@@ -152,6 +157,10 @@ static int parse(int argc, char **argv, vopts *o)
             if (cli_add_set(&p, o->sets, &o->n_sets)) return 2;
         } else if (cli_is(&p, "--brief")) {
             o->brief = true;
+        } else if (cli_is(&p, "--noncausal")) {
+            o->noncausal = true;
+        } else if (cli_is(&p, "--mla-form")) {
+            o->mla_form = v;
         }
     }
     if (r < 0) return 2;
@@ -162,9 +171,14 @@ static int parse(int argc, char **argv, vopts *o)
 /* Load, scale and truncate a spec as the options say. */
 static int load_scaled(const vopts *o, const char *path, model_spec *m, u64 *S, sim_err *e)
 {
-    char pbuf[4200];
-    int rc = spec_load_any(m, cli_spec_path(path, pbuf, sizeof pbuf), o->sets, o->n_sets, e);
+    int rc = cli_load_spec(m, path, o->sets, o->n_sets, e), n;
     if (rc) return rc;
+    if (o->mla_form && !(rc = spec_set_choice(m, "mla_form", o->mla_form, &n, e)) && !n)
+        rc = sim_fail(e, SIM_EINVAL, "--mla-form: no layer of %s has an mla_form (mla and dsa layers do)", m->name);
+    if (rc) {
+        spec_free(m);
+        return rc;
+    }
     *S = o->scale ? o->scale : spec_scale_auto(m, 256);
     if ((rc = spec_scale(m, *S, e)) || (o->layers && (rc = spec_truncate(m, o->layers, e)))) {
         spec_free(m);
@@ -184,14 +198,16 @@ static int validate_one(const vopts *o, const char *path)
     if (nctx) memcpy(ctx, o->ctx, sizeof ctx);
     else nctx = comp_edge_contexts(&m, o->max_ctx, ctx, MAX_CTX, skipped, &nskip);
     ref_model M;
-    if (ref_init(&M, &m, o->seed, NULL, &e)) {
+    ref_opts ro = {.noncausal = o->noncausal};
+    if (ref_init(&M, &m, o->seed, &ro, &e)) {
         fprintf(stderr, "kvsim: %s: %s\n", path, e.msg);
         spec_free(&m);
         return 2;
     }
-    printf("== %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu\n", path, m.name,
-           (unsigned long long)S, (unsigned long long)m.d_model, (unsigned long long)m.vocab,
+    printf("== %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu; kvsim " KVSIM_VERSION "\n", path,
+           m.name, (unsigned long long)S, (unsigned long long)m.d_model, (unsigned long long)m.vocab,
            (unsigned long long)m.n_layers, (unsigned long long)o->seed);
+    cli_settings_line(stdout, o->sets, o->n_sets, NULL, o->mla_form);
     int status = 0, fails = 0, checks = 0;
     u64 Tmax = 0;
     for (int c = 0; c < nctx; c++) Tmax = ctx[c] > Tmax ? ctx[c] : Tmax;
@@ -202,7 +218,7 @@ static int validate_one(const vopts *o, const char *path)
         for (u64 i = 0; i <= T; i++) tok[i] = (int32_t)ref_rand_index(&M, 0x70c0 + T, i, m.vocab);
         ref_reset(&M);
         for (int ph = 0; ph < 2; ph++) {
-            cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
+            cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL, .noncausal = !ph && o->noncausal};
             cost_result an, me;
             if (ref_run(&M, ph ? tok + T : tok, ph ? 1 : T, &e) || ref_result(&M, &me, &e)) {
                 fprintf(stderr, "kvsim: %s: ctx %llu: %s\n", path, (unsigned long long)T, e.msg);

@@ -29,7 +29,7 @@ void out_json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void ratio_str(u64 a, u64 b, char *buf, size_t len)
+static void ratio_str(double a, double b, char *buf, size_t len)
 {
     if (b == 0) snprintf(buf, len, "%s", a == 0 ? "1" : "inf");
     else snprintf(buf, len, "%.4f", (double)a / (double)b);
@@ -83,12 +83,16 @@ static void json_settings(FILE *f, const out_settings *st)
     fputs(", \"hw_profile\": ", f);
     if (st->hw && st->hw_path) out_json_str(f, st->hw_path);
     else fputs("null", f);
+    if (st->mla_form) {   /* only when given: each kind's own mla_form otherwise (in the spec) */
+        fputs(", \"mla_form\": ", f);
+        out_json_str(f, st->mla_form);
+    }
     fputs("}", f);
 }
 
 static void json_cost_fields(FILE *f, const cost_t *c)
 {
-    char fp8[32];
+    char fp8[48];
     cost_fp8eq_str(c, fp8, sizeof fp8);
     fprintf(f, "\"kv_bytes\": %llu, \"flops\": %llu, \"flops_fp8_equiv\": %s, \"bytes_moved\": %llu, "
             "\"weight_read_bytes\": %llu, \"kv_read_bytes\": %llu, \"kv_written_bytes\": %llu, \"act_bytes\": %llu, "
@@ -109,6 +113,32 @@ static void json_roof(FILE *f, const hw_profile *hw, const cost_t *c)
     hw_roofline(hw, c, &rl);
     fprintf(f, "\"compute_s\": %.9g, \"memory_s\": %.9g, \"time_s\": %.9g, \"intensity_flop_per_byte\": %.6g, \"bound\": \"%s\"}",
             rl.compute_s, rl.memory_s, rl.time_s, rl.intensity, rl.memory_bound ? "memory" : "compute");
+}
+
+/* The rest of a row object after its name: cost fields, or (with hw) the
+ * roofline; ends the object. */
+typedef void (*json_row_fn)(FILE *f, const hw_profile *hw, const cost_t *c);
+
+static void json_cost_row(FILE *f, const hw_profile *hw, const cost_t *c)
+{
+    (void)hw;
+    json_cost_fields(f, c);
+    fputs("}", f);
+}
+
+/* `, "by_layer": [{"layer": i, "type": T, ...row...}, ...]` */
+static void json_by_layer(FILE *f, const model_spec *m, const cost_result *r, const hw_profile *hw, json_row_fn row_fn)
+{
+    char tn[48];
+    fputs(", \"by_layer\": [", f);
+    for (int i = 0; i < r->n_layers; i++) {
+        spec_layer_type_name(m, i, tn, sizeof tn);
+        fprintf(f, "%s{\"layer\": %d, \"type\": ", i ? ", " : "", i);
+        out_json_str(f, tn);
+        fputs(", ", f);
+        row_fn(f, hw, &r->layer[i]);
+    }
+    fputs("]", f);
 }
 
 /* One arch as a JSON object; with_settings puts "settings" first (cost). */
@@ -143,19 +173,7 @@ static void json_one(FILE *f, const out_item *it, const out_settings *st, const 
         fputs("}", f);
     }
     fputs("]", f);
-    char tn[48];
-    if (st->by_layer) {
-        fputs(", \"by_layer\": [", f);
-        for (int i = 0; i < r->n_layers; i++) {
-            spec_layer_type_name(m, i, tn, sizeof tn);
-            fprintf(f, "%s{\"layer\": %d, \"type\": ", i ? ", " : "", i);
-            out_json_str(f, tn);
-            fputs(", ", f);
-            json_cost_fields(f, &r->layer[i]);
-            fputs("}", f);
-        }
-        fputs("]", f);
-    }
+    if (st->by_layer) json_by_layer(f, m, r, NULL, json_cost_row);
     if (it->hw) {
         fputs(", \"hw\": {\"name\": ", f);
         out_json_str(f, it->hw->name);
@@ -170,17 +188,7 @@ static void json_one(FILE *f, const out_item *it, const out_settings *st, const 
             json_roof(f, it->hw, &r->type[k].c);
         }
         fputs("]", f);
-        if (st->by_layer) {
-            fputs(", \"by_layer\": [", f);
-            for (int i = 0; i < r->n_layers; i++) {
-                spec_layer_type_name(m, i, tn, sizeof tn);
-                fprintf(f, "%s{\"layer\": %d, \"type\": ", i ? ", " : "", i);
-                out_json_str(f, tn);
-                fputs(", ", f);
-                json_roof(f, it->hw, &r->layer[i]);
-            }
-            fputs("]", f);
-        }
+        if (st->by_layer) json_by_layer(f, m, r, it->hw, json_roof);
         fputs("}", f);
     }
     if (base) {
@@ -196,7 +204,7 @@ static void json_one(FILE *f, const out_item *it, const out_settings *st, const 
 
 /* ---- CSV ------------------------------------------------------------------
  * One header line, then one row per (arch, row). The settings are columns on
- * every row (noncausal, page, set, hw, kvsim_version), so each row stands
+ * every row (noncausal, page, set, hw, kvsim_version, mla_form), so each row stands
  * alone; with --hw the roofline columns follow. */
 
 static void csv_header(FILE *f, bool hw)
@@ -204,7 +212,7 @@ static void csv_header(FILE *f, bool hw)
     fputs("arch,ctx,phase,batch,row,layers,kv_bytes,flops,flops_fp8_equiv,bytes_moved,weight_read_bytes,"
           "kv_read_bytes,kv_written_bytes,act_bytes,params,params_active", f);
     for (int k = 0; k < FL_COUNT; k++) fprintf(f, ",flops_%s", flop_cat_name[k]);
-    fputs(",noncausal,page,set,hw,kvsim_version", f);
+    fputs(",noncausal,page,set,hw,kvsim_version,mla_form", f);
     if (hw) fputs(",compute_s,memory_s,time_s,intensity_flop_per_byte,bound,fit_ctx", f);
     fputc('\n', f);
 }
@@ -223,7 +231,7 @@ static void csv_row(FILE *f, const out_item *it, const out_settings *st, const r
 {
     const cost_t *c = rw->c;
     const cost_query *q = &st->q;
-    char fp8[32];
+    char fp8[48];
     cost_fp8eq_str(c, fp8, sizeof fp8);
     csv_field(f, it->m->name);
     fprintf(f, ",%llu,%s,%llu,", (unsigned long long)q->T, phase_name(q->phase), (unsigned long long)q->B);
@@ -244,7 +252,8 @@ static void csv_row(FILE *f, const out_item *it, const out_settings *st, const r
     }
     fputs("\",", f);
     csv_field(f, st->hw ? st->hw : "");
-    fprintf(f, ",%s", KVSIM_VERSION);
+    fprintf(f, ",%s,", KVSIM_VERSION);
+    csv_field(f, st->mla_form ? st->mla_form : "");
     if (it->hw) {
         roofline rl;
         hw_roofline(it->hw, c, &rl);
@@ -316,12 +325,7 @@ static void table_settings(FILE *f, const out_settings *st)
     if (st->q.page > 1) fprintf(f, "cache in pages of %llu entries", (unsigned long long)st->q.page);
     else fputs("cache in logical bytes (no paging)", f);
     fputs("; kvsim " KVSIM_VERSION "\n", f);
-    if (st->n_sets || st->hw) {   /* the options that change the numbers, as given */
-        fputs("  settings:", f);
-        for (int i = 0; i < st->n_sets; i++) fprintf(f, " --set %s", st->sets[i]);
-        if (st->hw) fprintf(f, " --hw %s", st->hw);
-        fputc('\n', f);
-    }
+    cli_settings_line(f, st->sets, st->n_sets, st->hw, st->mla_form);
 }
 
 /* The width of a name column: its longest entry, at least 16. */

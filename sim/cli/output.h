@@ -2,7 +2,7 @@
  * machine interface documented in README.md, "Output formats"). Every form
  * carries the same information, including the settings that produced it
  * (out_settings: ctx, phase, batch, --noncausal, --page, every --set, --hw,
- * the kvsim version). Writes to the FILE given. */
+ * --mla-form, the kvsim version). Writes to the FILE given. */
 #ifndef OUTPUT_H
 #define OUTPUT_H
 
@@ -27,6 +27,7 @@ typedef struct {
     const char *hw;              /* --hw as given, or NULL */
     const char *hw_path;         /* the profile file it resolved to */
     bool by_layer;               /* --by layer */
+    const char *mla_form;        /* --mla-form as given, or NULL (each kind's own) */
 } out_settings;
 
 /* `kvsim cost`: one architecture. */

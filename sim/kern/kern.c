@@ -12,7 +12,7 @@
 void kern_count(cost_t *c, flop_cat cat, dtype dt, u64 n)
 {
     c->flops[cat] += n;
-    c->flops_fp8eq_x2 += n * dtype_table[dt].fp8eq_half;
+    c->flops_fp8eq_x2 += (u128)n * dtype_table[dt].fp8eq_half;
 }
 
 static bool row_mode;

@@ -74,6 +74,11 @@ static void json_fields(FILE *f, const char *obj, const comp_type *t, const void
         if (d->kind == F_U64) fprintf(f, "%llu", (unsigned long long)*(const u64 *)(const void *)p);
         else if (d->kind == F_BOOL) fprintf(f, "%s", *(const bool *)(const void *)p ? "true" : "false");
         else if (d->kind == F_REAL) fprintf(f, "%.17g", *(const double *)(const void *)p);
+        else if (d->kind == F_CHOICE) {   /* the name: index k of the '|'-separated unit */
+            const char *c = d->unit;
+            for (u64 k = *(const u64 *)(const void *)p; k && strchr(c, '|'); k--) c = strchr(c, '|') + 1;
+            fprintf(f, "\"%.*s\"", (int)(strchr(c, '|') ? (size_t)(strchr(c, '|') - c) : strlen(c)), c);
+        }
         else fprintf(f, "\"%s\"", ((const fmt *)(const void *)p)->name);
     }
     fprintf(f, "}, ");

@@ -243,6 +243,46 @@ int ref_share_keep(ref_layer *L, const float *rows, u64 n, u64 cols, sim_err *e)
     return SIM_OK;
 }
 
+void ref_window_bounds(const ref_model *M, u64 n, u64 W, u64 *lo, u64 *hi)
+{
+    bool nc = M->opt.noncausal;
+    for (u64 t = 0; t < n; t++) {
+        lo[t] = W && t + 1 > W ? t + 1 - W : 0;
+        hi[t] = !nc ? t + 1 : W && t + W < n ? t + W : n;
+    }
+}
+
+void ref_window_store(ref_layer *L, int k, u64 n, u64 W, float *rows, u64 ld)
+{
+    u64 held = W && W < n ? W : n;
+    for (u64 t = 0; t < n - held; t++) ref_kv_round(L, k, rows + t * ld);
+    for (u64 t = n - held; t < n; t++) ref_kv_write(L, k, W ? t % W : t, rows + t * ld);
+}
+
+int ref_window_prefill(ref_layer *L, const kern_attn *ka, u64 n, u64 W, float *rows, u64 ld, const float *q, u64 ldq,
+                       float *o, u64 ldo, sim_err *e)
+{
+    ref_model *M = L->M;
+    const float *krows = rows;
+    if (L->ls->shared_kv) {
+        ref_layer *own = ref_owner(L);
+        krows = own->share;
+        if (!krows || own->share_rows != n) return sim_fail(e, SIM_EINVAL, "layer %d: source rows missing", L->i);
+    } else {
+        ref_window_store(L, 0, n, W, rows, ld);
+        int rc = ref_share_keep(L, rows, n, ld, e);
+        if (rc) return rc;
+    }
+    u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
+    if (!lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    ref_window_bounds(M, n, W, lo, hi);
+    kern_src src = {.x = krows, .ld = ld};
+    float *work = REF_WORK(M, kern_attn_causal_work(ka, n, lo, hi, 1));
+    if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    kern_attn_causal(&L->c, ka, n, q, ldq, &src, 1, lo, hi, o, ldo, work);
+    return SIM_OK;
+}
+
 static u64 cache_bytes(const ref_layer *L)
 {
     u64 b = 0;

@@ -19,7 +19,8 @@
  * What is executed is what the cost model counts (the conventions are listed
  * in each ref_<type>.c and in README.md, "What run and validate prove").
  * Positions are 0-based; a query at position t sees keys t-W+1 .. t (W the
- * window, 0 = all). RoPE rotates pairs (x[i], x[i + r/2]) of the first r dims
+ * window, 0 = all); with opt.noncausal a prefill is bidirectional (keys
+ * with |t - v| < W; compressed entries and top-k over the whole step). RoPE rotates pairs (x[i], x[i + r/2]) of the first r dims
  * (V4: the last r dims), theta 10000 (kern.h).
  */
 #ifndef REF_H
@@ -113,6 +114,8 @@ typedef struct {
     bool csa_dense;            /* CSA: attend to every visible entry, no top-k (the invariant test) */
     bool trace;                /* keep named intermediate tensors of the last step */
     bool mhc_identity;         /* mHC: zero projections, post bias 0 (the n = 1 test) */
+    bool noncausal;            /* prefills bidirectional (cost_query.noncausal): windows
+                                  |t - v| < W, compressed entries and top-k over all T */
 } ref_opts;
 
 typedef struct {
@@ -220,6 +223,24 @@ ref_layer *ref_owner(ref_layer *L);
  * (copied; no-op when no later layer shares this cache). */
 int ref_share_keep(ref_layer *L, const float *rows, u64 n, u64 cols, sim_err *e);
 
+/* Key ranges [lo[t], hi[t]) of the n queries of a prefill (positions 0 ..
+ * n-1) over the step's own rows, under a window W (0: global): causal
+ * t-W+1 .. t; non-causal (opt.noncausal) |t - v| < W, up to 2W-1 keys, all
+ * n when W = 0 (cost.h, cc_span_window). This function can't fail. */
+void ref_window_bounds(const ref_model *M, u64 n, u64 W, u64 *lo, u64 *hi);
+/* Store a prefill's rows [n, ld] in cache buffer k: the rows it holds at the
+ * end (the last min(n, W), ring slot t mod W) are written, the others only
+ * rounded to its format (a fused kernel attends to the stored form). */
+void ref_window_store(ref_layer *L, int k, u64 n, u64 W, float *rows, u64 ld);
+/* The prefill of a sliding-window (or global, W = 0) attention over the
+ * step's rows: ref_window_store into buffer 0 and keep the rows for layers
+ * sharing this cache (a layer sharing another's cache attends to its rows
+ * instead), then query t of q attends to rows ref_window_bounds gives
+ * (kern_attn_causal) into o. SIM_ENOMEM, or SIM_EINVAL if a shared layer's
+ * source rows are missing. */
+int ref_window_prefill(ref_layer *L, const kern_attn *ka, u64 n, u64 W, float *rows, u64 ld, const float *q, u64 ldq,
+                       float *o, u64 ldo, sim_err *e);
+
 /* Run sublayer `sub` (attention or FFN) of layer L: y = F(x), n x d. */
 int ref_sublayer(ref_layer *L, const ref_step *s, ref_sub sub, const float *x, float *y, sim_err *e);
 
@@ -256,6 +277,11 @@ kern_attn ref_mla_kattn(const ref_layer *L);
 /* MLA / DSA softmax scale: 1/sqrt(nope + rope), times mscale^2 under YaRN. */
 float ref_mla_softmax_scale(const ref_layer *L);
 void ref_mla_out(ref_layer *L, ref_mla *w, const float *ol, u64 n, float *o);
+/* The expanded form: KV[nrows, H(np+p+v)] = per row the heads' keys [c W_UK
+ * | k_pe] then their values c W_UV, from latent rows lat[nrows, r+p] (counts
+ * 2 r H(np+v) per row and reads wkv_b); the kernel shape over those rows. */
+int ref_mla_expand(ref_layer *L, ref_mla *w, const float *lat, u64 nrows, float *KV, sim_err *e);
+kern_attn ref_mla_kattn_expanded(const ref_layer *L);
 /* Absorbed attention of one query q[H(np+p)] over the latent rows of src: o[H v]. */
 int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const kern_src *src, float *o, sim_err *e);
 

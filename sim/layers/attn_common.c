@@ -6,6 +6,17 @@ u64 attn_vdim(const attn_cfg *a)
     return a->v_head_dim ? a->v_head_dim : a->head_dim;
 }
 
+int attn_check_heads(const attn_cfg *a, sim_err *e)
+{
+    if (a->kv_heads && a->q_heads % a->kv_heads)
+        return sim_fail(e, SIM_EINVAL, "q_heads = %llu is not a multiple of kv_heads = %llu",
+                        (unsigned long long)a->q_heads, (unsigned long long)a->kv_heads);
+    if (a->head_dim && a->rope_dim > a->head_dim)
+        return sim_fail(e, SIM_EINVAL, "rope_dim = %llu exceeds head_dim = %llu",
+                        (unsigned long long)a->rope_dim, (unsigned long long)a->head_dim);
+    return SIM_OK;
+}
+
 int edge_add(u64 *ctx, int n, u64 T)
 {
     if (T == 0 || n >= EDGE_MAX) return n;
@@ -31,13 +42,15 @@ void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_byt
     if (!shared) o->kv_written_bytes = cadd(ovf, o->kv_written_bytes, cmul3(ovf, B, new_rows, row_bytes));
 }
 
-/* Edges of a sliding window W: one below, at and one past it. */
+/* Edges of a sliding window W: one below, at and one past it, and 2W - 1,
+ * where a non-causal (symmetric) window first holds all its 2W - 1 keys. */
 int attn_window_edges(const attn_cfg *a, u64 *ctx, int n)
 {
     if (!a->window) return n;
     n = edge_add(ctx, n, a->window - 1);
     n = edge_add(ctx, n, a->window);
-    return edge_add(ctx, n, a->window + 1);
+    n = edge_add(ctx, n, a->window + 1);
+    return edge_add(ctx, n, 2 * a->window - 1);
 }
 
 /* Edges of m:1 compression with top-k over its entries (k = 0: none): a

@@ -38,14 +38,11 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
 {
     const attn_cfg *a = &l->attn;
     (void)m;
-    if (a->q_heads % a->kv_heads)
-        return sim_fail(e, SIM_EINVAL, "q_heads = %llu is not a multiple of kv_heads = %llu",
-                        (unsigned long long)a->q_heads, (unsigned long long)a->kv_heads);
+    int rc = attn_check_heads(a, e);
+    if (rc) return rc;
     if (a->head_dim % 2)
         return sim_fail(e, SIM_EINVAL, "head_dim = %llu must be even (V is split in two halves)",
                         (unsigned long long)a->head_dim);
-    if (a->rope_dim > a->head_dim)
-        return sim_fail(e, SIM_EINVAL, "rope_dim exceeds head_dim");
     return SIM_OK;
 }
 

@@ -152,22 +152,11 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     memcpy(st + (p1 + p2) * ch, vd + n * Gh2, Gh2 * sizeof(float));
     ref_kv_write(L, 1, 0, st);
     /* Attention in the latent: a prefill over the step's rows (tiled,
-     * causal), a decode over the cache streamed from its stored bytes. */
+     * causal or bidirectional; the convolutions stay causal), a decode over the cache streamed from its stored bytes. */
     kern_attn ka = {H, G, h, h, 0, Gh, 1.0f / sqrtf((float)h), NULL, M->m->compute[CC_ATTENTION]};
     if (s->ph == PH_PREFILL) {
-        u64 held = W ? (n < W ? n : W) : n;
-        for (u64 t = 0; t < n - held; t++) ref_kv_round(L, 0, rows + t * kvw);
-        for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * kvw);
-        u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
-        if (!lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        for (u64 t = 0; t < n; t++) {
-            lo[t] = W && t + 1 > W ? t + 1 - W : 0;
-            hi[t] = t + 1;
-        }
-        kern_src src = {.x = rows, .ld = kvw};
-        float *work = REF_WORK(M, kern_attn_causal_work(&ka, n, lo, hi, 1));
-        if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        kern_attn_causal(c, &ka, n, qk, ch, &src, 1, lo, hi, o, H * h, work);
+        int rc = ref_window_prefill(L, &ka, n, W, rows, kvw, qk, ch, o, H * h, e);
+        if (rc) return rc;
     } else {
         u64 P = s->T0, base = W && P + 1 > W ? P + 1 - W : 0;
         ref_kv_write(L, 0, W ? P % W : P, rows);

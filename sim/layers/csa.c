@@ -45,7 +45,7 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     const model_spec *m = c->m;
     const attn_cfg *a = &l->attn;
     bool *ovf = c->ovf;
-    u64 r = a->compress_ratio, B = c->q.B, T = c->q.T, n = c->ntok;
+    u64 r = a->compress_ratio, B = c->q.B, n = c->ntok;
     u64 d = m->d_model, Hi = a->index_heads, di = a->index_head_dim;
     u64 sel = cc_span_compressed(c, r, a->index_topk), win = cc_span_window(c, a->window);
     v4_core_cost(c, l, o, cmul(ovf, B, cadd(ovf, sel, win)));
@@ -60,27 +60,16 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     /* the indexer's compressor belongs to the indexer category */
     for (int k = 0; k < FL_COUNT; k++) { o->flops[FL_INDEX] = cadd(ovf, o->flops[FL_INDEX], ic.flops[k]); }
     for (int k = 0; k < DT_COUNT; k++) o->flops_dt[k] = cadd(ovf, o->flops_dt[k], ic.flops_dt[k]);
-    o->flops_fp8eq_x2 = cadd(ovf, o->flops_fp8eq_x2, ic.flops_fp8eq_x2);
+    o->flops_fp8eq_x2 = cadd128(ovf, o->flops_fp8eq_x2, ic.flops_fp8eq_x2);
     o->params = cadd(ovf, o->params, ic.params);
     o->weight_bytes = cadd(ovf, o->weight_bytes, ic.weight_bytes);
     o->params_active = cadd(ovf, o->params_active, ic.params_active);
     o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, ic.weight_read_bytes);
     u64 vis = cc_span_compressed(c, r, 0);
     cc_flops(c, o, FL_INDEX, m->compute[CC_INDEXER], cmul3(ovf, cmul(ovf, B, vis), Hi, 2 * di + 3));
-    /* Cache traffic. */
-    kv_buf b[KV_MAX_BUFS];
-    int nb = kv_table(m, l, T, b, e);
-    if (nb < 0) return nb;
-    u64 formed = cc_blocks_formed(c, r);
-    attn_cache_traffic(c, o, b[0].entries, b[0].entry_bytes, sel, formed, false);
-    attn_cache_traffic(c, o, b[1].entries, b[1].entry_bytes, vis, formed, false);
-    attn_cache_traffic(c, o, b[2].entries, b[2].entry_bytes, win, 1, false);
-    /* Forming entry i reads the pending rows of blocks i-1 and i: 2m rows,
-     * or only the m that exist for the first entry (T + 1 = m). */
-    u64 pend = umin(COFF * r, T + 1);
-    attn_cache_traffic(c, o, b[3].entries, b[3].entry_bytes, formed * pend, 1, false);
-    attn_cache_traffic(c, o, b[4].entries, b[4].entry_bytes, formed * pend, 1, false);
-    return SIM_OK;
+    /* Cache traffic: the chosen entries and every indexer key are read. */
+    const u64 reads[] = {sel, vis};
+    return v4_cache_traffic(c, l, o, 2, reads, win, COFF, e);
 }
 
 static int check(const model_spec *m, const layer_spec *l, sim_err *e)

@@ -80,11 +80,13 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
      * over its chosen entries (gathered by index) and its window rows. */
     for (u64 t0 = 0; t0 < n; t0 += qb) {
         u64 nb = n - t0 < qb ? n - t0 : qb;
-        for (u64 t = 0; t < nb; t++) nk[t] = (s->T0 + t0 + t + 1) / m;
+        bool nc = M->opt.noncausal && s->ph == PH_PREFILL;   /* every entry; windows |t - v| < W */
+        for (u64 t = 0; t < nb; t++) nk[t] = nc ? n / m : (s->T0 + t0 + t + 1) / m;
         if (!M->opt.csa_dense)
             ref_index_scores_n(L, FL_INDEX, Hi, di, nb, qi + t0 * Hi * di, wt + t0 * Hi, keys, nk, sc, work);
         for (u64 t = 0; t < nb; t++) {
             u64 P = s->T0 + t0 + t, lo = P + 1 > W ? P + 1 - W : 0, nv = nk[t], *it = idx + t * NV;
+            u64 hi = nc && P + W < n ? P + W : nc ? n : P + 1;
             if (M->opt.csa_dense && nv) ref_index_scores(L, FL_INDEX, Hi, di, qi + (t0 + t) * Hi * di, wt + (t0 + t) * Hi,
                                                          keys, nv, sc, work);
             u64 ns = M->opt.csa_dense ? nv : ref_topk(sc + t * nk[nb - 1], nv, K, it, taken);
@@ -95,7 +97,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             }
             if (s->ph == PH_PREFILL) {
                 src[2 * t] = (kern_src){.x = ent, .ld = c, .width = c, .idx = sel, .n = ns};
-                src[2 * t + 1] = (kern_src){.x = win, .ld = c, .r0 = lo, .n = P + 1 - lo};
+                src[2 * t + 1] = (kern_src){.x = win, .ld = c, .r0 = lo, .n = hi - lo};
             } else {
                 ref_kv_src(L, L, 0, 0, 0, ns, sel, &src[2 * t]);
                 ref_kv_src(L, L, 2, W, lo, P + 1 - lo, NULL, &src[2 * t + 1]);

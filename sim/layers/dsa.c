@@ -13,7 +13,8 @@
  * (2 di + 2, fp32); and 2 multiplies per head weight (3 with the q scale).
  * Its cache holds one key per token (FP8 serving: 128 B + fp32 scale = 132 B).
  * Core attention: each query sees min(u, top-k) latents, absorbed (MQA) in
- * both phases, as FlashMLA's sparse kernels execute it.
+ * both phases as FlashMLA's sparse kernels execute it (mla_form auto), or
+ * as attn_mla.c's expanded form (mla_form: expanded).
  */
 #include "layer.h"
 
@@ -29,6 +30,7 @@ static const field_def fields[] = {
     AFIELD("index_topk", F_U64, index_topk, 1, TOK_MAX, true, "tokens", "entries each query attends to"),
     AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "latent entry format (default: kv_dtype)"),
     AFIELD("index_format", F_FMT, index_fmt, 0, 0, false, "format", "indexer key format (default: kv_dtype)"),
+    MLA_FORM_FIELD,
     {0},
 };
 
@@ -51,8 +53,9 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     const attn_cfg *a = &l->attn;
     bool *ovf = c->ovf;
     u64 d = m->d_model, rq = a->q_lora_rank, Hi = a->index_heads, di = a->index_head_dim, n = c->ntok;
-    u64 span = cc_span_window(c, a->index_topk);
-    mla_core_cost(c, l, o, true, cmul(ovf, c->q.B, span));
+    u64 span = cc_span_topk(c, a->index_topk), pairs = cmul(ovf, c->q.B, span);
+    /* expanded: prefill expands every token's row, decode the chosen rows it reads */
+    mla_core_cost(c, l, o, mla_form_absorbed(a, c->q.phase, true), pairs, c->q.phase == PH_PREFILL ? n : pairs);
     /* Indexer weights and projections. */
     u64 iw = cadd(ovf, cadd(ovf, cmul(ovf, rq, Hi * di), cmul(ovf, d, di)), cmul(ovf, d, Hi));
     cc_weights(c, o, WC_LINEAR, cmul(ovf, rq, Hi * di) + d * di, 1, true);

@@ -242,9 +242,19 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         keys = kbuf;
     }
     /* Blocks of queries: scores, top-k, then the absorbed MQA over each
-     * query's chosen latents (gathered by index, never copied here). */
+     * query's chosen latents (gathered by index, never copied here), or
+     * (mla_form: expanded) attention over their expanded K and V: in a
+     * prefill every token's row expanded once, in a decode each chosen row
+     * read and expanded. */
     u64 qb = n < QB ? n : QB;
-    kern_attn ka = ref_mla_kattn(L);
+    bool absorbed = mla_form_absorbed(a, s->ph, true);
+    kern_attn ka = absorbed ? ref_mla_kattn(L) : ref_mla_kattn_expanded(L);
+    u64 xw = H * (np + p + v);   /* an expanded row */
+    float *KV = NULL;
+    if (!absorbed && s->ph == PH_PREFILL) {
+        if (!(KV = REF_ALLOC(M, n * xw, float))) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        if ((rc = ref_mla_expand(L, &w->mla, rows, n, KV, e))) return rc;
+    }
     float *sc = REF_ALLOC(M, qb * T, float), *work = REF_ALLOC(M, qb * Hi * T, float);
     float *qa = REF_ALLOC(M, qb * H * rw, float), *ol = REF_ALLOC(M, qb * H * r, float);
     u64 *idx = REF_ALLOC(M, qb * T, u64), *nk = REF_ALLOC(M, qb, u64);
@@ -252,23 +262,41 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     kern_src *src = REF_ALLOC(M, qb, kern_src);
     if (!sc || !work || !qa || !ol || !idx || !nk || !taken || !src) return sim_fail(e, SIM_ENOMEM, "out of memory");
     for (u64 t0 = 0; t0 < n; t0 += qb) {
-        u64 nb = n - t0 < qb ? n - t0 : qb, N = s->T0 + t0 + nb;
-        for (u64 t = 0; t < nb; t++) nk[t] = s->T0 + t0 + t + 1;
+        /* Non-causal prefill: every query scores (and may pick) all n keys. */
+        bool nc = M->opt.noncausal && s->ph == PH_PREFILL;
+        u64 nb = n - t0 < qb ? n - t0 : qb, N = nc ? n : s->T0 + t0 + nb;
+        for (u64 t = 0; t < nb; t++) nk[t] = nc ? n : s->T0 + t0 + t + 1;
         ref_index_scores_n(L, FL_INDEX, Hi, di, nb, qi + t0 * Hi * di, wt + t0 * Hi, keys, nk, sc, work);
         if (dsa_index_fp8(M->m))   /* fp8_index's k_s multiply, one per pair */
             for (u64 t = 0; t < nb; t++) kern_count(&L->c, FL_INDEX, DT_FP32, nk[t]);
+        ref_mark mk = ref_scratch_mark(M);
         for (u64 t = 0; t < nb; t++) {
             u64 *it = idx + t * T, m = topk(sc + t * N, nk[t], K, it, taken);
-            if (s->ph == PH_PREFILL) src[t] = (kern_src){.x = rows, .ld = rw, .width = rw, .idx = it, .n = m};
-            else ref_kv_src(L, L, 0, 0, 0, m, it, &src[t]);
+            if (!absorbed && s->ph == PH_DECODE) {
+                float *lat = REF_ALLOC(M, (m ? m : 1) * rw, float), *kv = REF_ALLOC(M, (m ? m : 1) * xw, float);
+                if (!lat || !kv) return sim_fail(e, SIM_ENOMEM, "out of memory");
+                for (u64 j = 0; j < m; j++) ref_kv_read(L, L, 0, it[j], lat + j * rw);
+                if ((rc = ref_mla_expand(L, &w->mla, lat, m, kv, e))) return rc;
+                src[t] = (kern_src){.x = kv, .ld = xw, .width = xw, .n = m};
+            } else if (!absorbed) {
+                src[t] = (kern_src){.x = KV, .ld = xw, .width = xw, .idx = it, .n = m};
+            } else if (s->ph == PH_PREFILL) {
+                src[t] = (kern_src){.x = rows, .ld = rw, .width = rw, .idx = it, .n = m};
+            } else {
+                ref_kv_src(L, L, 0, 0, 0, m, it, &src[t]);
+            }
         }
-        ref_mla_qabs(L, &w->mla, q + t0 * H * (np + p), nb, qa);
-        ref_mark mk = ref_scratch_mark(M);
+        const float *qt = q + t0 * H * (np + p);
+        if (absorbed) ref_mla_qabs(L, &w->mla, qt, nb, qa);
         float *kw = REF_WORK(M, kern_attn_queries_work(&ka, nb, src, 1));
         if (!kw) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        kern_attn_queries(&L->c, &ka, nb, qa, H * rw, src, 1, ol, H * r, kw);
+        if (absorbed) {
+            kern_attn_queries(&L->c, &ka, nb, qa, H * rw, src, 1, ol, H * r, kw);
+            ref_mla_out(L, &w->mla, ol, nb, o + t0 * H * v);
+        } else {
+            kern_attn_queries(&L->c, &ka, nb, qt, H * (np + p), src, 1, o + t0 * H * v, H * v, kw);
+        }
         ref_scratch_release(M, mk);
-        ref_mla_out(L, &w->mla, ol, nb, o + t0 * H * v);
     }
     ref_trace(M, L->i, "attn_o", o, n, H * v);
     ref_mm(L, FL_PROJ, lin, w->mla.wo, o, n, y, false);

@@ -36,12 +36,8 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
 {
     const attn_cfg *a = &l->attn;
     (void)m;
-    if (a->q_heads % a->kv_heads)
-        return sim_fail(e, SIM_EINVAL, "q_heads = %llu is not a multiple of kv_heads = %llu",
-                        (unsigned long long)a->q_heads, (unsigned long long)a->kv_heads);
-    if (a->rope_dim > a->head_dim)
-        return sim_fail(e, SIM_EINVAL, "rope_dim = %llu exceeds head_dim = %llu",
-                        (unsigned long long)a->rope_dim, (unsigned long long)a->head_dim);
+    int rc = attn_check_heads(a, e);
+    if (rc) return rc;
     if (a->k_eq_v && attn_vdim(a) != a->head_dim)
         return sim_fail(e, SIM_EINVAL, "k_eq_v needs v_head_dim == head_dim");
     return SIM_OK;

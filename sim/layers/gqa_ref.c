@@ -112,37 +112,19 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         }
     }
     ref_trace(M, L->i, "q", q, n, H * h);
-    /* Attention: a prefill over the step's rows (tiled, causal), a decode
-     * over the cache, streamed from its stored bytes. Query at position t
-     * sees max(0, t-W+1) .. t. */
+    /* Attention: a prefill over the step's rows (tiled, causal or with
+     * opt.noncausal bidirectional), a decode over the cache, streamed from
+     * its stored bytes. Query at position t sees max(0, t-W+1) .. t (non-
+     * causal prefill: .. min(n-1, t+W-1)). */
     ref_layer *own = ref_owner(L);
     if (g->sink) ref_read(L, g->sink);
     kern_attn ka = {H, G, h, v, 0, a->k_eq_v ? 0 : G * h, 1.0f / sqrtf((float)h), g->sink ? g->sink->data : NULL,
                     M->m->compute[CC_ATTENTION]};
     if (s->ph == PH_PREFILL) {
-        const float *krows = rows;
-        if (sh) {
-            krows = own->share;
-            if (!krows || own->share_rows != n) return sim_fail(e, SIM_EINVAL, "layer %d: source rows missing", L->i);
-        } else {
-            /* Only the rows the cache holds at the end are written (cost.h's
-             * prefill); every row is attended to in its stored form. */
-            u64 held = W ? (n < W ? n : W) : n;
-            for (u64 t = 0; t < n - held; t++) ref_kv_round(L, 0, rows + t * kvw);
-            for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * kvw);
-            int rc = ref_share_keep(L, rows, n, kvw, e);
-            if (rc) return rc;
-        }
-        u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
-        if (!lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        for (u64 t = 0; t < n; t++) {
-            lo[t] = W && t + 1 > W ? t + 1 - W : 0;
-            hi[t] = t + 1;
-        }
-        kern_src src = {.x = krows, .ld = kvw};
-        float *work = REF_WORK(M, kern_attn_causal_work(&ka, n, lo, hi, 1));
-        if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        kern_attn_causal(c, &ka, n, q, H * h, &src, 1, lo, hi, o, H * v, work);
+        /* Only the rows the cache holds at the end are written (cost.h's
+         * prefill); every row is attended to in its stored form. */
+        int rc = ref_window_prefill(L, &ka, n, W, rows, kvw, q, H * h, o, H * v, e);
+        if (rc) return rc;
     } else {
         u64 P = s->T0;   /* the new token's position: written first, then read with the rest */
         if (!sh) ref_kv_write(L, 0, W ? P % W : P, rows);

@@ -36,14 +36,7 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     u64 vis = cc_span_compressed(c, r, 0), win = cc_span_window(c, a->window);
     v4_core_cost(c, l, o, cmul(ovf, c->q.B, cadd(ovf, vis, win)));
     v4_compressor_cost(c, o, r, 1, a->head_dim, a->rope_dim);
-    kv_buf b[KV_MAX_BUFS];
-    int nb = kv_table(c->m, l, c->q.T, b, e);
-    if (nb < 0) return nb;
-    u64 formed = cc_blocks_formed(c, r);
-    attn_cache_traffic(c, o, b[0].entries, b[0].entry_bytes, vis, formed, false);
-    attn_cache_traffic(c, o, b[1].entries, b[1].entry_bytes, win, 1, false);
-    attn_cache_traffic(c, o, b[2].entries, b[2].entry_bytes, formed * r, 1, false);
-    return SIM_OK;
+    return v4_cache_traffic(c, l, o, 1, &vis, win, 1, e);
 }
 
 static int check(const model_spec *m, const layer_spec *l, sim_err *e)

@@ -39,7 +39,8 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         (rc = ref_v4_cmp_step(L, &w->cmp, s, x, ent, e)))
         return rc;
     /* One softmax over the complete entries [0, (t+1)/m) and the window
-     * rows [t-W+1, t]: two sources, in that order. */
+     * rows [t-W+1, t]: two sources, in that order (non-causal prefill: all
+     * n/m entries and rows |t - v| < W). */
     kern_src src[2];
     if (s->ph == PH_DECODE) {
         ref_kv_src(L, L, 0, 0, 0, T / m, NULL, &src[0]);
@@ -50,10 +51,9 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         if (!lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
         for (u64 t = 0; t < n; t++) {
             lo[t] = 0;
-            hi[t] = (t + 1) / m;
-            lo[n + t] = t + 1 > W ? t + 1 - W : 0;
-            hi[n + t] = t + 1;
+            hi[t] = M->opt.noncausal ? n / m : (t + 1) / m;   /* non-causal: every complete entry */
         }
+        ref_window_bounds(M, n, W, lo + n, hi + n);
         src[0] = (kern_src){.x = ent, .ld = c};
         src[1] = (kern_src){.x = win, .ld = c};
         if ((rc = ref_v4_attend_causal(L, &w->v4, n, q, src, 2, lo, hi, o, e))) return rc;

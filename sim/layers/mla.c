@@ -5,10 +5,16 @@
  * when r_q = 0), wkv_a d x (r+p), kv_norm r, wkv_b r x H(n+v), wo Hv x d.
  * Cache: one latent of r + p elements per token (V3: 576 -> 1152 B in BF16).
  *
- * Executed as DeepSeek runs it: prefill expands K and V for every token
- * (wkv_b per token; scores 2H(n+p), values 2Hv per pair); decode absorbs wkv_b
- * into the query and the output (MQA over the latent: scores 2H(r+p), values
- * 2Hr per pair, plus 2H n r to absorb q and 2H r v to expand the output).
+ * Two executions (`mla_form`; README, counting conventions):
+ *   expanded: K_nope and V expanded from each latent row the step uses
+ *     (2 r H(n+v) per row: every token in prefill, every key read in
+ *     decode); scores 2H(n+p), values 2Hv per pair.
+ *   absorbed: wkv_b folded into the query and the output (MQA over the
+ *     latent: scores 2H(r+p), values 2Hr per pair, plus 2H n r per query to
+ *     absorb q and 2H r v to expand its output).
+ * auto (the default) runs as DeepSeek does: expanded prefill, absorbed
+ * decode. Per key the absorbed form costs 2H(2r+p) against 2H(n+p+v):
+ * V3 (r 512, p 64, n 128, v 128) 1088 vs 320 per head, 3.4x.
  */
 #include "layer.h"
 
@@ -21,6 +27,7 @@ static const field_def fields[] = {
     AFIELD("v_head_dim", F_U64, v_head_dim, 1, DIM_MAX, true, "elements", "per-head value dim"),
     AFIELD("window", F_U64, window, 1, TOK_MAX, false, "tokens", "sliding window; absent = global"),
     AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "latent entry format (default: kv_dtype)"),
+    MLA_FORM_FIELD,
     {0},
 };
 
@@ -36,10 +43,17 @@ int mla_check(const model_spec *m, const layer_spec *l, sim_err *e)
     if (p % 2 || p > MLA_ROPE_MAX)
         return sim_fail(e, SIM_EINVAL, "rope_dim = %llu must be even and at most %d (rotated in pairs)", (unsigned long long)p,
                         MLA_ROPE_MAX);
-    return SIM_OK;
+    return attn_check_heads(&l->attn, e);   /* MLA has neither kv_heads nor head_dim: passes */
 }
 
-void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs)
+bool mla_form_absorbed(const attn_cfg *a, phase ph, bool auto_absorbed_prefill)
+{
+    if (a->mla_form == MLA_FORM_ABSORBED) return true;
+    if (a->mla_form == MLA_FORM_EXPANDED) return false;
+    return ph == PH_DECODE || auto_absorbed_prefill;
+}
+
+void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs, u64 expand_rows)
 {
     const model_spec *m = c->m;
     const attn_cfg *a = &l->attn;
@@ -58,7 +72,8 @@ void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absor
         pw = cadd(ovf, pw, cmul(ovf, H, cadd(ovf, cmul(ovf, np, r), cmul(ovf, r, v))));
         cc_flops(c, o, FL_ATTN, m->compute[CC_ATTENTION], cmul3(ovf, pairs, H, 2 * (r + p + r)));
     } else {
-        pw = cadd(ovf, pw, wkv_b);   /* K_nope and V expanded for every token */
+        /* K_nope and V expanded from every latent row used this step */
+        cc_flops(c, o, FL_PROJ, lin, cmul3(ovf, 2, expand_rows, wkv_b));
         cc_flops(c, o, FL_ATTN, m->compute[CC_ATTENTION], cmul3(ovf, pairs, H, 2 * (np + p + v)));
     }
     cc_flops(c, o, FL_PROJ, lin, cmul3(ovf, 2, n, pw));
@@ -82,8 +97,9 @@ static int kv_table(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, 
 static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
 {
     const attn_cfg *a = &l->attn;
-    u64 span = cc_span_window(c, a->window);
-    mla_core_cost(c, l, o, c->q.phase == PH_DECODE, cmul(c->ovf, c->q.B, span));
+    u64 span = cc_span_window(c, a->window), pairs = cmul(c->ovf, c->q.B, span);
+    /* expanded: prefill expands every token's row, decode every row it reads */
+    mla_core_cost(c, l, o, mla_form_absorbed(a, c->q.phase, false), pairs, c->q.phase == PH_PREFILL ? c->ntok : pairs);
     u64 eb;
     int rc = fmt_entry_bytes(&a->kv_fmt, mla_entry_elems(a), &eb, e);
     if (rc) return rc;
@@ -98,7 +114,7 @@ static int edges(const layer_spec *l, u64 *ctx)
 
 const comp_type comp_attn_mla = {
     .name = "mla", .cat = COMP_ATTN,
-    .summary = "multi-head latent attention (DeepSeek V2/V3): expanded prefill, absorbed decode",
+    .summary = "multi-head latent attention (DeepSeek V2/V3): absorbed or expanded (auto: expanded prefill, absorbed decode)",
     .fields = fields, .check = mla_check, .kv_table = kv_table, .cost = cost,
     .edges = edges,
     .example = "name: ex-mla\n"

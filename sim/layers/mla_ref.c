@@ -8,13 +8,16 @@
  * columns h(np+v) .. +np are W_UK, the next v are W_UV); wo [Hv, d].
  * Cache row (kv_format): [RMSNorm(c) (r) | RoPE(k_pe) (p)], one per token.
  *
- * Prefill (expanded): k_nope | v = c W_UK | c W_UV for every token, scores
+ * Two forms, chosen per layer by mla_form (attn_mla.c; auto: expanded
+ * prefill, absorbed decode), in either phase:
+ * expanded: k_nope | v = c W_UK | c W_UV for every latent row the step uses
+ * (prefill: the step's tokens; decode: every key read), scores
  * q_nope.k_nope + q_pe.k_pe (2H(np+p) per pair), values 2Hv per pair.
- * Decode (absorbed): q_abs = W_UK q_nope (2 np r per head), MQA over the
+ * absorbed: q_abs = W_UK q_nope (2 np r per head and query), MQA over the
  * latent rows (scores 2H(r+p), values 2Hr per pair), out = o_lat W_UV
  * (2 r v per head). Both scale scores by 1/sqrt(np+p) (times mscale^2
- * under YaRN, ref_mla_softmax_scale), so they agree
- * (opt.mla_expanded_decode runs decode expanded for the invariant test).
+ * under YaRN, ref_mla_softmax_scale), so they agree to float rounding
+ * (opt.mla_expanded_decode forces an expanded decode).
  * RoPE: the last p dims of each q head and the shared k_pe, rotating
  * adjacent pairs (x[2i], x[2i+1]) by frequency i: the interleaved layout of
  * DeepSeek's apply_rotary_emb (view_as_complex), mla_rope.
@@ -158,33 +161,58 @@ int ref_mla_absorbed(ref_layer *L, ref_mla *w, const float *q, const kern_src *s
     return SIM_OK;
 }
 
-/* Expanded attention of the step's queries over rows [lo_t .. P_t] of
- * `lat` (whose first row is position `base`); `kx` holds those rows
- * expanded (k_nope | v per head). */
-static int expanded(ref_layer *L, const ref_step *s, const float *q, const float *lat, const float *kx, u64 base, u64 nrows,
-                    float *o, sim_err *e)
+int ref_mla_expand(ref_layer *L, ref_mla *w, const float *lat, u64 nrows, float *KV, sim_err *e)
 {
     ref_model *M = L->M;
     const attn_cfg *a = &L->ls->attn;
-    u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim, W = a->window, n = s->n;
+    u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim;
     u64 dq = np + p, rw = H * (dq + v);
     ref_mark mk = ref_scratch_mark(M);
-    /* Per token: the heads' keys [k_nope | k_pe], then their values. */
-    float *KV = REF_ALLOC(M, nrows * rw, float);
-    u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
-    if (!KV || !lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    float *kx = REF_ALLOC(M, nrows * H * (np + v), float);
+    if (!kx) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    ref_read(L, w->wkv_b);
+    kern_matmul(&L->c, FL_PROJ, M->m->compute[CC_LINEAR], nrows, H * (np + v), r, lat, r + p, w->wkv_b->data, H * (np + v),
+                kx, H * (np + v), false, false);
+    /* Per row: the heads' keys [k_nope | k_pe], then their values. */
     for (u64 j = 0; j < nrows; j++)
         for (u64 h = 0; h < H; h++) {
             memcpy(KV + j * rw + h * dq, kx + j * H * (np + v) + h * (np + v), np * sizeof(float));
             memcpy(KV + j * rw + h * dq + np, lat + j * (r + p) + r, p * sizeof(float));
             memcpy(KV + j * rw + H * dq + h * v, kx + j * H * (np + v) + h * (np + v) + np, v * sizeof(float));
         }
-    for (u64 t = 0; t < n; t++) {
+    ref_scratch_release(M, mk);
+    return SIM_OK;
+}
+
+kern_attn ref_mla_kattn_expanded(const ref_layer *L)
+{
+    const attn_cfg *a = &L->ls->attn;
+    u64 H = a->q_heads, dq = a->nope_dim + a->rope_dim;
+    return (kern_attn){H, H, dq, a->v_head_dim, 0, H * dq, ref_mla_softmax_scale(L), NULL, L->M->m->compute[CC_ATTENTION]};
+}
+
+/* Expanded attention of the step's queries over rows [lo_t .. P_t] of the
+ * latent rows `lat` (whose first row is position `base`), expanded here. */
+static int expanded(ref_layer *L, const ref_step *s, const float *q, const float *lat, u64 base, u64 nrows, float *o,
+                    sim_err *e)
+{
+    ref_model *M = L->M;
+    const attn_cfg *a = &L->ls->attn;
+    u64 H = a->q_heads, np = a->nope_dim, p = a->rope_dim, v = a->v_head_dim, W = a->window, n = s->n;
+    u64 dq = np + p, rw = H * (dq + v);
+    ref_mark mk = ref_scratch_mark(M);
+    float *KV = REF_ALLOC(M, nrows * rw, float);
+    u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
+    if (!KV || !lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    int rc = ref_mla_expand(L, L->priv[0], lat, nrows, KV, e);
+    if (rc) return rc;
+    if (s->ph == PH_PREFILL) ref_window_bounds(M, n, W, lo, hi);   /* base 0 */
+    for (u64 t = 0; s->ph == PH_DECODE && t < n; t++) {
         u64 P = s->T0 + t;
         lo[t] = (W && P + 1 > W ? P + 1 - W : 0) - base;
         hi[t] = P + 1 - base;
     }
-    kern_attn ka = {H, H, dq, v, 0, H * dq, ref_mla_softmax_scale(L), NULL, M->m->compute[CC_ATTENTION]};
+    kern_attn ka = ref_mla_kattn_expanded(L);
     kern_src src = {.x = KV, .ld = rw};
     float *work = REF_WORK(M, kern_attn_causal_work(&ka, n, lo, hi, 1));
     if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
@@ -215,26 +243,36 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     if (!q || !cq || !rows || !o) return sim_fail(e, SIM_ENOMEM, "out of memory");
     if ((rc = ref_mla_project(L, w, s, x, q, cq, rows, e))) return rc;
     ref_trace(M, L->i, "q", q, n, H * (np + p));
+    bool absorbed = mla_form_absorbed(a, s->ph, false) && !(s->ph == PH_DECODE && M->opt.mla_expanded_decode);
     if (s->ph == PH_PREFILL) {
-        u64 held = W ? (n < W ? n : W) : n;
-        for (u64 t = 0; t < n - held; t++) ref_kv_round(L, 0, rows + t * rw);
-        for (u64 t = n - held; t < n; t++) ref_kv_write(L, 0, W ? t % W : t, rows + t * rw);
-        /* Expand K_nope and V for every token of the step (wkv_b per token). */
-        float *kx = REF_ALLOC(M, n * H * (np + v), float);
-        if (!kx) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        ref_read(L, w->wkv_b);
-        kern_matmul(&L->c, FL_PROJ, lin, n, H * (np + v), r, rows, rw, w->wkv_b->data, H * (np + v), kx, H * (np + v), false, false);
-        if ((rc = expanded(L, s, q, rows, kx, 0, n, o, e))) return rc;
+        ref_window_store(L, 0, n, W, rows, rw);
+        if (!absorbed) {
+            /* Expand K_nope and V for every token of the step (wkv_b per token). */
+            if ((rc = expanded(L, s, q, rows, 0, n, o, e))) return rc;
+        } else {
+            /* Absorbed: q_abs per query, MQA over the step's latent rows (in
+             * their stored form), out = o_lat W_UV. */
+            kern_attn ka = ref_mla_kattn(L);
+            float *qa = REF_ALLOC(M, n * H * rw, float), *ol = REF_ALLOC(M, n * H * r, float);
+            u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
+            if (!qa || !ol || !lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            ref_window_bounds(M, n, W, lo, hi);
+            ref_mla_qabs(L, w, q, n, qa);
+            kern_src src = {.x = rows, .ld = rw};
+            float *work = REF_WORK(M, kern_attn_causal_work(&ka, n, lo, hi, 1));
+            if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            kern_attn_causal(&L->c, &ka, n, qa, H * rw, &src, 1, lo, hi, ol, H * r, work);
+            ref_mla_out(L, w, ol, n, o);
+        }
     } else {
         u64 P = s->T0, base = W && P + 1 > W ? P + 1 - W : 0, nk = P + 1 - base;
         ref_kv_write(L, 0, W ? P % W : P, rows);
-        if (M->opt.mla_expanded_decode) {
-            float *lat = REF_ALLOC(M, nk * rw, float), *kx = REF_ALLOC(M, nk * H * (np + v), float);
-            if (!lat || !kx) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        if (!absorbed) {
+            /* Expanded: every key read from the cache is expanded again. */
+            float *lat = REF_ALLOC(M, nk * rw, float);
+            if (!lat) return sim_fail(e, SIM_ENOMEM, "out of memory");
             for (u64 pp = base; pp <= P; pp++) ref_kv_read(L, L, 0, W ? pp % W : pp, lat + (pp - base) * rw);
-            ref_read(L, w->wkv_b);
-            kern_matmul(&L->c, FL_PROJ, lin, nk, H * (np + v), r, lat, rw, w->wkv_b->data, H * (np + v), kx, H * (np + v), false, false);
-            if ((rc = expanded(L, s, q, lat, kx, base, nk, o, e))) return rc;
+            if ((rc = expanded(L, s, q, lat, base, nk, o, e))) return rc;
         } else {
             /* Absorbed: MQA over the latent rows, streamed from the cache. */
             kern_src src;

@@ -32,10 +32,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     } else {
         u64 *lo = REF_ALLOC(M, 2 * n, u64), *hi = lo ? lo + n : NULL;
         if (!lo) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        for (u64 t = 0; t < n; t++) {
-            lo[t] = t + 1 > W ? t + 1 - W : 0;
-            hi[t] = t + 1;
-        }
+        ref_window_bounds(M, n, W, lo, hi);
         kern_src src = {.x = win, .ld = c};
         if ((rc = ref_v4_attend_causal(L, w, n, q, &src, 1, lo, hi, o, e))) return rc;
     }

@@ -68,6 +68,23 @@ void v4_compressor_cost(const cost_ctx *c, cost_t *o, u64 m, u64 coff, u64 width
     cc_flops(c, o, FL_COMPRESS, DT_FP32, cmul(ovf, blocks, per));
 }
 
+int v4_cache_traffic(const cost_ctx *c, const layer_spec *l, cost_t *o, int ncmp, const u64 *vis, u64 win, u64 coff,
+                     sim_err *e)
+{
+    kv_buf b[KV_MAX_BUFS];
+    int nb = l->attn.type->kv_table(c->m, l, c->q.T, b, e);
+    if (nb < 0) return nb;
+    u64 formed = cc_blocks_formed(c, l->attn.compress_ratio);
+    /* Forming entry i reads the pending rows of its coff blocks: coff m rows,
+     * or only the m that exist for the first entry (T + 1 = m). */
+    u64 pend = umin(coff * l->attn.compress_ratio, c->q.T + 1);
+    for (int k = 0; k < nb; k++) {
+        u64 rd = k < ncmp ? vis[k] : k == ncmp ? win : cmul(c->ovf, formed, pend);
+        attn_cache_traffic(c, o, b[k].entries, b[k].entry_bytes, rd, k < ncmp ? formed : 1, false);
+    }
+    return SIM_OK;
+}
+
 int v4_window_buf(const layer_spec *l, u64 T, kv_buf *b, sim_err *e)
 {
     u64 bytes;

@@ -14,7 +14,7 @@ void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
 {
     o->flops[cat] = cadd(c->ovf, o->flops[cat], n);
     o->flops_dt[dt] = cadd(c->ovf, o->flops_dt[dt], n);
-    o->flops_fp8eq_x2 = cadd(c->ovf, o->flops_fp8eq_x2, cmul(c->ovf, n, dtype_table[dt].fp8eq_half));
+    o->flops_fp8eq_x2 = cadd128(c->ovf, o->flops_fp8eq_x2, (u128)n * dtype_table[dt].fp8eq_half);
 }
 
 void cc_weights(const cost_ctx *c, cost_t *o, wclass wc, u64 n, u64 copies_read, bool active)
@@ -64,12 +64,27 @@ u64 cc_queries(const cost_ctx *c)
     return c->q.phase == PH_PREFILL ? c->q.T : 1;
 }
 
+/* Non-causal windows are symmetric: query u sees keys v with |u - v| < W
+ * (FlashAttention's non-causal window_size = (W-1, W-1); Longformer's
+ * sliding window), the causal pairs (v <= u) mirrored, the diagonal once:
+ *   sum_{u=1}^{T} (min(T, u+W-1) - max(1, u-W+1) + 1) = 2 sum_{u=1}^{T} min(u, W) - T
+ * T <= W: T^2 (every key); T >> W: T(2W-1) - W(W-1); W = 0 (global): T^2. */
 u64 cc_span_window(const cost_ctx *c, u64 W)
 {
     u64 T = c->q.T;
     if (c->q.phase == PH_DECODE) return W ? umin(T + 1, W) : T + 1;
-    if (c->q.noncausal) return cmul(c->ovf, T, W ? umin(T, W) : T);
+    if (c->q.noncausal) {
+        u64 s2 = cmul(c->ovf, sum_min(c->ovf, T, W), 2);
+        return s2 == UINT64_MAX ? s2 : s2 - T;   /* s2 >= 2T: no wrap; saturated stays saturated */
+    }
     return sum_min(c->ovf, T, W);
+}
+
+u64 cc_span_topk(const cost_ctx *c, u64 k)
+{
+    u64 T = c->q.T;
+    if (c->q.phase == PH_PREFILL && c->q.noncausal) return cmul(c->ovf, T, umin(T, k));
+    return cc_span_window(c, k);   /* causal: min(u, k) per query, as a window of k */
 }
 
 u64 cc_span_compressed(const cost_ctx *c, u64 m, u64 k)
@@ -105,9 +120,10 @@ void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
 {
     for (int j = 0; j < FL_COUNT; j++) a->flops[j] = cadd(ovf, a->flops[j], cmul(ovf, b->flops[j], k));
     for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] = cadd(ovf, a->flops_dt[j], cmul(ovf, b->flops_dt[j], k));
-    u64 *dst[] = {&a->flops_fp8eq_x2, &a->kv_bytes, &a->kv_read_bytes, &a->kv_written_bytes, &a->weight_read_bytes,
+    a->flops_fp8eq_x2 = cadd128(ovf, a->flops_fp8eq_x2, cmul128(ovf, b->flops_fp8eq_x2, k));
+    u64 *dst[] = {&a->kv_bytes, &a->kv_read_bytes, &a->kv_written_bytes, &a->weight_read_bytes,
                   &a->act_bytes, &a->params, &a->params_active, &a->params_embed, &a->weight_bytes};
-    const u64 *src[] = {&b->flops_fp8eq_x2, &b->kv_bytes, &b->kv_read_bytes, &b->kv_written_bytes, &b->weight_read_bytes,
+    const u64 *src[] = {&b->kv_bytes, &b->kv_read_bytes, &b->kv_written_bytes, &b->weight_read_bytes,
                         &b->act_bytes, &b->params, &b->params_active, &b->params_embed, &b->weight_bytes};
     for (int j = 0; j < (int)(sizeof dst / sizeof dst[0]); j++) *dst[j] = cadd(ovf, *dst[j], cmul(ovf, *src[j], k));
 }
@@ -299,6 +315,37 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     return SIM_OK;
 }
 
+/* The metrics of t that saturated (checked arithmetic returns 2^64-1 on
+ * overflow and a sum or product with a saturated term stays saturated), as
+ * "flops.attn, flops" into what; returns how many. The FLOP total and bytes
+ * moved are sums that cost_flops / cost_bytes_moved would saturate. */
+static int range_names(const cost_t *t, char *what, size_t len)
+{
+    static const char *const other[] = {"kv_bytes", "kv_read_bytes", "kv_written_bytes", "weight_read_bytes",
+                                        "act_bytes", "params", "params_active", "params_embed", "weight_bytes"};
+    const u64 ov[] = {t->kv_bytes, t->kv_read_bytes, t->kv_written_bytes, t->weight_read_bytes,
+                      t->act_bytes, t->params, t->params_active, t->params_embed, t->weight_bytes};
+    _Static_assert(sizeof other / sizeof other[0] == sizeof ov / sizeof ov[0], "a name per metric");
+    int n = 0;
+    size_t k = 0;
+    what[0] = 0;
+#define RANGE_NAME(...) do { if (k < len) k += (size_t)snprintf(what + k, len - k, "%s", n++ ? ", " : ""); \
+                             if (k < len) k += (size_t)snprintf(what + k, len - k, __VA_ARGS__); } while (0)
+    bool sum_ovf = false;
+    u64 sum = 0;
+    for (int j = 0; j < FL_COUNT; j++) {
+        if (t->flops[j] == UINT64_MAX) RANGE_NAME("flops.%s", flop_cat_name[j]);
+        sum = cadd(&sum_ovf, sum, t->flops[j]);
+    }
+    if (sum == UINT64_MAX) RANGE_NAME("flops (the categories' sum)");
+    if (t->flops_fp8eq_x2 == ~(u128)0) RANGE_NAME("flops_fp8_equiv");
+    for (int j = 0; j < (int)(sizeof ov / sizeof ov[0]); j++)
+        if (ov[j] == UINT64_MAX) RANGE_NAME("%s", other[j]);
+    if (cost_bytes_moved(t) == UINT64_MAX) RANGE_NAME("bytes_moved (weights + KV read + written + activations)");
+#undef RANGE_NAME
+    return n;
+}
+
 int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e)
 {
     bool ovf = false;
@@ -353,10 +400,14 @@ int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err 
     int rc = model_parts(&c, r, e);
     if (rc) { cost_result_free(r); return rc; }
     for (int k = 0; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
-    if (ovf) {
+    char what[256];
+    int nbad = range_names(&r->total, what, sizeof what);
+    if (nbad || ovf) {
         cost_result_free(r);
-        return sim_fail(e, SIM_ERANGE, "an exact count exceeds 2^64-1 (18.4e18) at ctx %llu, batch %llu; "
-                        "use a smaller context or batch", (unsigned long long)q->T, (unsigned long long)q->B);
+        if (!nbad) snprintf(what, sizeof what, "an intermediate product");
+        return sim_fail(e, SIM_ERANGE, "at ctx %llu, batch %llu the exact count%s of %s exceed%s 2^64-1 (18.4e18); "
+                        "use a smaller context or batch", (unsigned long long)q->T, (unsigned long long)q->B,
+                        nbad > 1 ? "s" : "", what, nbad > 1 ? "" : "s");
     }
     return SIM_OK;
 }
@@ -369,7 +420,9 @@ void cost_result_free(cost_result *r)
 
 void cost_fp8eq_str(const cost_t *c, char *buf, size_t len)
 {
-    snprintf(buf, len, "%llu%s", (unsigned long long)(c->flops_fp8eq_x2 / 2), c->flops_fp8eq_x2 % 2 ? ".5" : "");
+    char d[48];
+    u128_str(c->flops_fp8eq_x2 / 2, d, sizeof d);
+    snprintf(buf, len, "%s%s", d, c->flops_fp8eq_x2 % 2 ? ".5" : "");
 }
 
 u64 cost_fit_ctx(const model_spec *m, u64 B, double budget_bytes)

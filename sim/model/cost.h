@@ -2,12 +2,16 @@
  *
  * For a loaded spec, a context T, a batch B and a phase, cost_eval fills one
  * cost_t per layer plus model-level rows (embeddings, PLE, head) and totals.
- * Every count is an exact u64; any overflow makes cost_eval return SIM_ERANGE.
+ * Every count is an exact u64 (FP8-equivalent FLOPs x2: u128); a count that
+ * exceeds 2^64-1 makes cost_eval return SIM_ERANGE naming the metric.
  *
  * Phases (DESIGN.md section 5):
  *   prefill - T prompt tokens per sequence from an empty cache, causal with the
- *             diagonal (query u sees u tokens); `noncausal` lets every query
- *             see all T tokens (the convention most peer tools use).
+ *             diagonal (query u sees u tokens); `noncausal` makes attention
+ *             bidirectional (peer tools' convention): a global query sees all
+ *             T tokens, a sliding window of W the keys within W-1 on either
+ *             side (up to 2W-1), compressed entries every complete block,
+ *             top-k selections min(T, k) entries.
  *   decode  - one new token per sequence with T tokens already cached; it sees
  *             T+1 tokens (the cache plus itself). kv_bytes = the cache of T tokens.
  *
@@ -27,7 +31,8 @@ typedef struct {
     u64 T;            /* context tokens per sequence */
     u64 B;            /* sequences in the batch */
     phase phase;
-    bool noncausal;   /* prefill only: every query sees all T tokens */
+    bool noncausal;   /* prefill only: bidirectional; a global layer's query
+                         sees all T tokens, a window's |u - v| < W (up to 2W-1) */
     u64 page;         /* >1: round every cache buffer up to whole pages of this
                          many entries (an engine's block size); 0/1: logical */
     u64 mtp;          /* decode only, a spec with `mtp:`: speculative decoding
@@ -50,7 +55,8 @@ extern const char *const flop_cat_name[FL_COUNT];
 
 typedef struct {
     u64 flops[FL_COUNT];  /* FLOPs by category (multiply-add = 2) */
-    u64 flops_fp8eq_x2;   /* FP8-equivalent FLOPs times 2 (exact; see dtype.c) */
+    u128 flops_fp8eq_x2;  /* FP8-equivalent FLOPs times 2, exact in 128 bits
+                             (see dtype.c; print with cost_fp8eq_str) */
     u64 flops_dt[DT_COUNT]; /* the same FLOPs by compute dtype (rooflines) */
     u64 kv_bytes;         /* persistent cache after T tokens, whole batch */
     u64 kv_read_bytes;    /* cache bytes read this step */
@@ -113,7 +119,8 @@ u64 cost_flops(const cost_t *c);
 /* Bytes moved = weights read + KV read + KV written + activations. Can't fail (saturates). */
 u64 cost_bytes_moved(const cost_t *c);
 
-/* FP8-equivalent total as a printable decimal ("123" or "123.5"). */
+/* FP8-equivalent total as exact decimal digits ("123" or "123.5"; up to 39
+ * digits: it may exceed 2^64-1). This function can't fail (truncates to len). */
 void cost_fp8eq_str(const cost_t *c, char *buf, size_t len);
 
 /* ---- helpers for component cost functions ------------------------------ */
@@ -124,8 +131,15 @@ void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n);
  * per step its bytes are read (1, or 0 for an unused expert); `active` =
  * whether it counts toward active parameters per token. */
 void cc_weights(const cost_ctx *c, cost_t *o, wclass wc, u64 n, u64 copies_read, bool active);
-/* Sum over this step's queries of min(u, W) (W = 0: u), per sequence. */
+/* (Query, key) pairs of a sliding window W (0: global) this step, per
+ * sequence: causal sum_u min(u, W); decode min(T+1, W); non-causal prefill
+ * the symmetric window |u - v| < W, up to 2W-1 keys per query
+ * (2 sum_u min(u, W) - T; T^2 when W = 0 or W >= T). */
 u64 cc_span_window(const cost_ctx *c, u64 W);
+/* Pairs when each query attends to at most k of the keys it may see
+ * (DSA's top-k): causal sum_u min(u, k), decode min(T+1, k), non-causal
+ * prefill T min(T, k) (every query may see all T). */
+u64 cc_span_topk(const cost_ctx *c, u64 k);
 /* Sum over this step's queries of min(k, floor(u / m)) (k = 0: no cap). */
 u64 cc_span_compressed(const cost_ctx *c, u64 m, u64 k);
 /* Compressed entries formed this step per sequence (prefill floor(T/m);

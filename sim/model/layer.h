@@ -20,8 +20,10 @@
 
 typedef enum { COMP_ATTN, COMP_FFN, COMP_RES, COMP_PLE, COMP_CAT_COUNT } comp_cat;
 extern const char *const comp_cat_name[COMP_CAT_COUNT];   /* "attention", "ffn", ... */
-/* F_REAL: a double in [min, max] (e.g. a routing scale of 2.5). */
-typedef enum { F_U64, F_BOOL, F_FMT, F_REAL } field_kind;
+/* F_CHOICE: one of the '|'-separated names in the field's `unit` (e.g.
+ * "auto|absorbed|expanded"), stored as its index in a u64. F_REAL: a double
+ * in [min, max] (e.g. a routing scale of 2.5). */
+typedef enum { F_U64, F_BOOL, F_FMT, F_CHOICE, F_REAL } field_kind;
 
 /* How `--scale S` (spec_scale.h) shrinks a field; 0 stays 0. */
 typedef enum {
@@ -124,22 +126,34 @@ int attn_compress_edges(u64 m, u64 k, u64 *ctx, int n);
 
 /* Shared pieces used by several attention files (attn_common.c). */
 u64 attn_vdim(const attn_cfg *a);                 /* v_head_dim or head_dim */
+/* The head checks every attention type with heads makes, in one message
+ * form: kv_heads (when the type has them) divides q_heads; rope_dim (when
+ * the type has a head_dim) fits in head_dim. SIM_EINVAL with the message. */
+int attn_check_heads(const attn_cfg *a, sim_err *e);
 /* Record a cache: kv_bytes (after T), reads and writes for this step, given
  * the per-sequence rows read (decode) and rows written (decode). Prefill
  * writes what the cache holds and reads nothing from it (fused kernels). */
 void attn_cache_traffic(const cost_ctx *c, cost_t *o, u64 held_rows, u64 row_bytes,
                         u64 read_rows, u64 new_rows, bool shared);
 
-/* MLA pieces reused by DSA (attn_mla.c). `absorbed` selects the decode-style
- * (MQA over the latent) execution; `pairs` = (query, key) pairs over the batch. */
-#define MLA_ROPE_MAX 1024   /* rope_dim bound of MLA / DSA (the kernels' pair buffer) */
+/* MLA pieces reused by DSA (attn_mla.c). `absorbed` selects the MQA over
+ * the latent, else K and V are expanded from `expand_rows` latent rows this
+ * step (prefill: every token; decode: every key read); `pairs` = (query,
+ * key) pairs over the batch. */
 int mla_check(const model_spec *m, const layer_spec *l, sim_err *e);
 u64 mla_entry_elems(const attn_cfg *a);
+void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs, u64 expand_rows);
+/* Whether an MLA / DSA layer runs absorbed in phase ph: its mla_form, and
+ * for auto the type's own default (MLA: absorbed in decode only; DSA:
+ * absorbed in both phases, auto_absorbed_prefill). Shared with the kernels. */
+bool mla_form_absorbed(const attn_cfg *a, phase ph, bool auto_absorbed_prefill);
+#define MLA_FORM_FIELD AFIELD("mla_form", F_CHOICE, mla_form, 0, 0, false, MLA_FORM_CHOICES, \
+    "execution: absorbed (MQA over the latent), expanded (K, V from wkv_b per key row), auto (default: the type's)")
+#define MLA_ROPE_MAX 1024   /* rope_dim bound of MLA / DSA (the kernels' pair buffer) */
 /* DSA's indexer quantises q and k to fp8 (act_quant) when compute.indexer is fp8 (dsa.c). */
 bool dsa_index_fp8(const model_spec *m);
 /* Router FLOPs per token after the router matmul (ffn_moe.c; the kernel counts the same). */
 u64 moe_route_flops(const ffn_cfg *f);
-void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absorbed, u64 pairs);
 
 /* DeepSeek V4 pieces shared by csa, hca and swa4 (attn_v4.c). */
 #define V4_COMMON_FIELDS \
@@ -157,6 +171,13 @@ void v4_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, u64 pairs);
 /* A learned-pooling compressor: coff*width outputs of kv and of gate per
  * token, blocks of m tokens (coff = 2: overlapping 2m-token pooling). */
 void v4_compressor_cost(const cost_ctx *c, cost_t *o, u64 m, u64 coff, u64 width, u64 rope);
+/* Cache traffic of a compressing V4 layer (csa, hca) from its size table,
+ * whose rows are: ncmp compressed buffers (buffer k: vis[k] rows read this
+ * step, the entries formed written), the window (win rows read, 1 written),
+ * then the compressors' states (1 row written; forming an entry reads its
+ * coff m pending rows). Returns SIM_OK or the size table's error (in e). */
+int v4_cache_traffic(const cost_ctx *c, const layer_spec *l, cost_t *o, int ncmp, const u64 *vis, u64 win, u64 coff,
+                     sim_err *e);
 /* Cache rows of the window branch and a compressor's tail state. */
 int v4_window_buf(const layer_spec *l, u64 T, kv_buf *b, sim_err *e);
 int v4_state_buf(const layer_spec *l, const char *name, u64 T, u64 m, u64 coff, u64 width, kv_buf *b, sim_err *e);

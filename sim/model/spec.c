@@ -157,6 +157,31 @@ static int get_fmt(const model_spec *m, const ynode *n, fmt *out, sim_err *e)
     return sim_fail(e, SIM_EINVAL, "%s: '%s' is neither a format defined under `formats:` nor a dtype", POS(n), s);
 }
 
+/* The index of s among the '|'-separated names in `choices`
+ * ("auto|absorbed|expanded"); false if it is none of them. */
+static bool choice_index(const char *choices, const char *s, u64 *out)
+{
+    size_t len = strlen(s);
+    u64 i = 0;
+    for (const char *c = choices;; i++) {
+        const char *end = strchr(c, '|');
+        size_t cl = end ? (size_t)(end - c) : strlen(c);
+        if (cl == len && !strncmp(c, s, len)) { *out = i; return true; }
+        if (!end) return false;
+        c = end + 1;
+    }
+}
+
+static int get_choice(const ynode *n, const char *key, const char *choices, u64 *out, sim_err *e)
+{
+    char pos[300];
+    const char *s;
+    int rc = yt_str(n, &s, e);
+    if (rc) return rc;
+    if (!choice_index(choices, s, out)) return sim_fail(e, SIM_EINVAL, "%s: %s '%s' is not one of %s", POS(n), key, s, choices);
+    return SIM_OK;
+}
+
 static int parse_formats(model_spec *m, const ynode *fm, sim_err *e)
 {
     char pos[300];
@@ -258,6 +283,8 @@ static int parse_comp(const model_spec *m, const ynode *n, comp_cat cat, void *c
             if ((rc = yt_bool(v, (bool *)(void *)p, e))) return rc;
         } else if (f->kind == F_REAL) {
             if ((rc = get_real(n, f->key, (double)f->min, (double)f->max, true, (double *)(void *)p, e))) return rc;
+        } else if (f->kind == F_CHOICE) {
+            if ((rc = get_choice(v, f->key, f->unit, (u64 *)(void *)p, e))) return rc;
         } else {
             if ((rc = get_fmt(m, v, (fmt *)(void *)p, e))) return rc;
         }
@@ -864,6 +891,25 @@ void spec_free(model_spec *m)
     free(m->yaml_text);
     m->layer = NULL;
     m->yaml_text = NULL;
+}
+
+int spec_set_choice(model_spec *m, const char *key, const char *value, int *n, sim_err *e)
+{
+    *n = 0;
+    for (u64 i = 0; i < m->n_layers; i++) {
+        const comp_type *ts[] = {m->layer[i].attn.type, m->layer[i].ffn.type, m->layer[i].res.type};
+        void *cfg[] = {&m->layer[i].attn, &m->layer[i].ffn, &m->layer[i].res};
+        for (int k = 0; k < 3; k++)
+            for (const field_def *f = ts[k] ? ts[k]->fields : NULL; f && f->key; f++) {
+                if (f->kind != F_CHOICE || strcmp(f->key, key)) continue;
+                u64 idx;
+                if (!choice_index(f->unit, value, &idx))
+                    return sim_fail(e, SIM_EINVAL, "%s '%s' is not one of %s", key, value, f->unit);
+                *(u64 *)(void *)((char *)cfg[k] + f->off) = idx;
+                ++*n;
+            }
+    }
+    return SIM_OK;
 }
 
 void spec_layer_type_name(const model_spec *m, int i, char *buf, size_t len)

@@ -41,6 +41,7 @@ typedef struct {
     u64 q_lora_rank;     /* query down-projection rank, 0 = full-rank wq */
     u64 kv_lora_rank;    /* compressed KV latent, e.g. 512 */
     u64 nope_dim;        /* per-head non-rotary q/k dim, e.g. 128 */
+    u64 mla_form;        /* how MLA / DSA attention executes (mla_form_t): auto, absorbed, expanded */
     /* indexer (DSA, CSA) */
     u64 index_heads;     /* e.g. 64 */
     u64 index_head_dim;  /* e.g. 128 */
@@ -58,6 +59,14 @@ typedef struct {
     fmt state_fmt;       /* compressor / conv state element format (default fp32) */
     int kv_from;         /* layer whose cache this layer reads; -1 = owns its cache */
 } attn_cfg;
+
+/* MLA's two executions (README, counting conventions): absorbed = MQA over
+ * the latent (W_UK into the query, W_UV after attention); expanded = K and V
+ * expanded from the latent (wkv_b per key row). AUTO: MLA expanded in
+ * prefill and absorbed in decode (as DeepSeek runs it), DSA absorbed in both
+ * (FlashMLA's sparse kernels). */
+typedef enum { MLA_FORM_AUTO, MLA_FORM_ABSORBED, MLA_FORM_EXPANDED } mla_form_t;
+#define MLA_FORM_CHOICES "auto|absorbed|expanded"   /* in mla_form_t order */
 
 typedef struct {
     const struct comp_type *type;   /* none, dense, moe */
@@ -172,6 +181,12 @@ int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path
                    const char *const *sets, int n_sets, sim_err *e);
 
 void spec_free(model_spec *m);
+
+/* Set the choice field `key` (e.g. "mla_form") to `value` on every layer
+ * whose component types have it (a run-level override such as --mla-form);
+ * *n = the layers changed (0: no layer has it). SIM_EINVAL, message naming
+ * the choices, when value is not one of them. */
+int spec_set_choice(model_spec *m, const char *key, const char *value, int *n, sim_err *e);
 
 /* The name shown for a layer's type in by-type tables: the kind name, with
  * "/shared" appended for layers that reuse another layer's cache. */

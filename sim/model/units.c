@@ -26,6 +26,7 @@ void units_bytes(u64 b, char *buf, size_t len)
 }
 
 void units_flops(u64 f, char *buf, size_t len) { si((double)f, "FLOP", buf, len); }
+void units_flops_wide(u128 f, char *buf, size_t len) { si((double)f, "FLOP", buf, len); }
 
 void units_count(u64 n, char *buf, size_t len)
 {

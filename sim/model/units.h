@@ -10,6 +10,8 @@
 void units_bytes(u64 b, char *buf, size_t len);
 /* "1.192 TFLOP". */
 void units_flops(u64 f, char *buf, size_t len);
+/* The same for a 128-bit count (FP8-equivalent FLOPs). */
+void units_flops_wide(u128 f, char *buf, size_t len);
 /* "1.573 T" style count with an SI prefix. */
 void units_count(u64 n, char *buf, size_t len);
 /* "1,048,576". */

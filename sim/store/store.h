@@ -79,7 +79,8 @@ int store_get_point(store *st, const char *key, cost_t *total, u64 *params_effec
 typedef struct {
     char name[48];
     int layers;
-    u64 kv_bytes, flops, flops_fp8eq_x2, bytes_moved, params;
+    u64 kv_bytes, flops, bytes_moved, params;
+    u128 flops_fp8eq_x2;
 } type_row;
 int store_get_types(store *st, const char *key, type_row *rows, int max, int *n, sim_err *e);
 
