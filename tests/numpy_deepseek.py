@@ -228,7 +228,7 @@ def mlp(x, w1, w3, w2):
 def gate(D, u, f, x):
     scores = x @ D.w(u, "router")
     E = f["experts"]
-    scores = 1 / (1 + np.exp(-scores)) if f["sigmoid"] else softmax(scores)
+    scores = 1 / (1 + np.exp(-scores)) if f["score"] == "sigmoid" else softmax(scores)
     original = scores
     bias = D.w(u, "router.bias")
     scores = scores + bias[0]
@@ -247,7 +247,7 @@ def gate(D, u, f, x):
                     s[j * per:(j + 1) * per] = -np.inf
         idx[t] = sorted(range(E), key=lambda j: (-s[j], j))[:f["top_k"]]
     weights = np.take_along_axis(original, idx, axis=1)
-    if f["sigmoid"]:
+    if f["score"] == "sigmoid":
         weights = weights / weights.sum(axis=-1, keepdims=True)
     return weights * (f["routed_scale"] or 1.0), idx
 

@@ -130,12 +130,14 @@ static void noncausal(void)
     const char *cc = "a: {type: cca, q_heads: 8, kv_heads: 2, head_dim: 128, conv_kernel: 2, conv_kernel2: 2, window: 7}";
     CHECK_EQ("noncausal-cca-window-attn", nc_eval(2048, cc, 20).flops[FL_ATTN], 892928);
     /* DSA T = 9, top-k 4 (dims of dsa() below): each query picks min(9, 4) = 4 of all 9
-     * latents -> 36 x 3 x 88 = 9,504; the indexer scores all 9 keys: 81 x 5 x 15 + 9 x 2848 */
+     * latents -> 36 x 3 x 88 = 9,504; the indexer (index_head_dim 8: a power of two for
+     * its Hadamard rotation, issue 12) scores all 9 keys: 81 x 5 x 19, + per token the
+     * projections, Hadamard and head weights of dsa() below, 3,584 + 192 + 10 */
     const char *ds = "a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
-                     " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4}";
+                     " v_head_dim: 10, index_heads: 5, index_head_dim: 8, index_topk: 4}";
     cost_t t = nc_eval(64, ds, 9);
     CHECK_EQ("noncausal-dsa-attn", t.flops[FL_ATTN], 9504);
-    CHECK_EQ("noncausal-dsa-index", t.flops[FL_INDEX], 81 * 5 * 15 + 9 * 2848);
+    CHECK_EQ("noncausal-dsa-index", t.flops[FL_INDEX], 81 * 5 * 19 + 9 * (3584 + 192 + 10));
 }
 
 static void gqa(void)
@@ -260,7 +262,7 @@ static void mla_forms(void)
      * chosen rows: proj 2 x 5856 + 2 x 4 x 1080 = 20,352; attn 4 x 3 x 2(8+4+10) = 528 */
     const char *d = "name: d\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
                     "layers:\n  a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
-                    " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4, mla_form: expanded}\n";
+                    " v_head_dim: 10, index_heads: 5, index_head_dim: 8, index_topk: 4, mla_form: expanded}\n";
     if (load(d)) return;
     t = eval_type(&M, 9, 1, PH_DECODE, "a");
     CHECK_EQ("dsa-form-expanded-decode-proj", t.flops[FL_PROJ], 20352);
@@ -429,13 +431,13 @@ static void moe_deepseek(void)
      * + combine 2 d k = 576 + activations 5 x 3 x 40 = 600. */
     const char *y = "name: r\nd_model: 96\nn_layers: 1\nvocab: 50\n"
                     "weights: {linear: bf16, small: fp32, router: bf16}\n"
-                    "ffn: {type: moe, experts: 12, top_k: 3, d_ff: 40, sigmoid: true, n_group: 4, topk_group: 2, routed_scale: 2.5}\n"
+                    "ffn: {type: moe, experts: 12, top_k: 3, d_ff: 40, score: sigmoid, n_group: 4, topk_group: 2, routed_scale: 2.5}\n"
                     "layers:\n  a: {type: gqa, q_heads: 1, kv_heads: 1, head_dim: 8}\n";
     if (load(y)) return;
     CHECK_EQ("moe-ds-route-flops", moe_route_flops(&M.layer[0].ffn), 72);
     /* A softmax router with routed_scale (DeepSeek V2: 16): 12 x 5 + 3 multiplies = 63. */
     ffn_cfg sf = M.layer[0].ffn;
-    sf.sigmoid = false;
+    sf.score = MOE_SCORE_SOFTMAX;
     CHECK_EQ("moe-softmax-scaled-route-flops", moe_route_flops(&sf), 63);
     cost_t t = eval_type(&M, 5, 1, PH_DECODE, "a");
     const char *sets[] = {"ffn={type: none}"};
@@ -455,8 +457,9 @@ static void moe_deepseek(void)
         {"ffn.top_k=7", "fewer than top_k"},
         {"ffn.topk_group=5", "exceeds n_group"},
         {"ffn.hash=true", "need a linear router"},
+        {"ffn.score=sqrt", "not one of softmax|sigmoid"},
     };
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         model_spec x;
         const char *s1[] = {bad[i][0]};
         int rc = load_str(&x, y, s1, 1, &E);

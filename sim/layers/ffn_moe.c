@@ -6,7 +6,7 @@
  * first three layers: no router FLOPs, no router weights); with
  * `router_mlp: R` a small MLP (ZAYA1: d -> R, RMSNorm, R -> R, R -> R,
  * R -> E + skip) replaces it.
- * DeepSeek V3 routing (`sigmoid: true`, `n_group`, `topk_group`,
+ * DeepSeek V3 routing (`score: sigmoid`, `n_group`, `topk_group`,
  * `routed_scale`; deepseek-ai/DeepSeek-V3 inference/model.py, Gate): scores
  * s = sigmoid(x Wr); choose by s + bias, within the topk_group groups whose
  * two best s + bias sum highest; weights = chosen s / their sum x
@@ -30,7 +30,7 @@ static const field_def fields[] = {
     FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table, no router"),
     FFIELD_S("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)", SC_DIV, router_mlp),
     FFIELD("skip_route", F_BOOL, skip_route, 0, 0, false, "", "router has one extra 'skip' output"),
-    FFIELD("sigmoid", F_BOOL, sigmoid, 0, 0, false, "", "sigmoid router scores, chosen ones normalised (DeepSeek V3; default softmax)"),
+    FFIELD("score", F_CHOICE, score, 0, 0, false, MOE_SCORE_CHOICES, "router scores: softmax (default) or sigmoid, the chosen ones normalised (DeepSeek V3)"),
     FFIELD_S("n_group", F_U64, n_group, 1, 1u << 16, false, "groups", "expert groups for group-limited routing (divides experts)", SC_DIV, n_group),
     FFIELD_S("topk_group", F_U64, topk_group, 1, 1u << 16, false, "groups", "groups each token may route to", SC_DIVISOR_OF, n_group),
     FFIELD("routed_scale", F_REAL, routed_scale, 0, 1000, false, "", "routed_scaling_factor: routed weights times this (default 1)"),
@@ -47,8 +47,8 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
     if (f->hash && f->router_mlp)
         return sim_fail(e, SIM_EINVAL, "hash routing and router_mlp exclude each other");
     u64 G = f->n_group ? f->n_group : 1, TG = f->topk_group ? f->topk_group : G;
-    if ((f->sigmoid || G > 1 || f->topk_group) && (f->hash || f->router_mlp || f->skip_route))
-        return sim_fail(e, SIM_EINVAL, "sigmoid / n_group / topk_group need a linear router (no hash, router_mlp or skip_route)");
+    if (((f->score == MOE_SCORE_SIGMOID) || G > 1 || f->topk_group) && (f->hash || f->router_mlp || f->skip_route))
+        return sim_fail(e, SIM_EINVAL, "score: sigmoid, n_group and topk_group need a linear router (no hash, router_mlp or skip_route)");
     if (TG > G)
         return sim_fail(e, SIM_EINVAL, "topk_group = %llu exceeds n_group = %llu", (unsigned long long)TG, (unsigned long long)G);
     if (G > 1) {
@@ -69,7 +69,7 @@ u64 moe_route_flops(const ffn_cfg *f)
 {
     u64 outs = f->experts + (f->skip_route ? 1 : 0), G = f->n_group > 1 ? f->n_group : 0;
     /* softmax: a routed_scale other than 1 multiplies the k weights (DeepSeek V2's 16) */
-    if (!f->sigmoid) return outs * FLOPS_SOFTMAX + (f->routed_scale > 0 && f->routed_scale != 1 ? f->top_k : 0);
+    if (!(f->score == MOE_SCORE_SIGMOID)) return outs * FLOPS_SOFTMAX + (f->routed_scale > 0 && f->routed_scale != 1 ? f->top_k : 0);
     return f->experts * (FLOPS_SIGMOID + FLOPS_ADD) + G + 3 * f->top_k - 1;
 }
 
