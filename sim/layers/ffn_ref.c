@@ -15,8 +15,12 @@
  *        largest p + bias (ties to the lower index; the skip output is never
  *        selected) are combined with weights p renormalised over the chosen
  *        ones (with skip_route not renormalised: the skip mass scales the
- *        output down). Hash routing: no router at all; token id -> k distinct
- *        experts from a fixed pseudo-random table, weights 1/k.
+ *        output down); routed_scale multiplies the weights. `score: sigmoid`
+ *        (DeepSeek V3's Gate, deepseek_route): sigmoid scores, group-limited
+ *        choice by score + bias, the chosen scores normalised x routed_scale;
+ *        its route FLOPs are moe_route_flops'. Hash routing: no router at
+ *        all; token id -> k distinct experts from a fixed pseudo-random
+ *        table, weights 1/k.
  *        Counted: router matmuls, softmax (learned routers only), expert
  *        matmuls and activations, 2 d per (token, expert) combine. Expert
  *        weights are read once per step for each expert some token chose:
