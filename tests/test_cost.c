@@ -456,7 +456,7 @@ static void moe_deepseek(void)
         {"ffn.n_group=12", "groups of at least 2"},
         {"ffn.top_k=7", "fewer than top_k"},
         {"ffn.topk_group=5", "exceeds n_group"},
-        {"ffn.hash=true", "need a linear router"},
+        {"ffn.router_mlp=8", "need a linear router"},
         {"ffn.score=sqrt", "not one of softmax|sigmoid"},
     };
     for (int i = 0; i < 6; i++) {
@@ -473,6 +473,12 @@ static void moe_deepseek(void)
     if (spec_load(&M, "archs/deepseek-v3.yaml", NULL, 0, &E)) { printf("%s\n", E.msg); return; }
     CHECK_EQ("v3-router-bytes", fmt_rate_bytes(&M.weight[WC_ROUTER], 7168ull * 256, &(bool){false}), 3670016);
     CHECK_EQ("v3-route-flops", moe_route_flops(&M.layer[3].ffn), 256 * 5 + 8 + 23);
+    spec_free(&M);
+    /* V4-Pro (config.json scoring_func sqrtsoftplus, no groups): 384 x (4 + 1) + 3 x 6 - 1 = 1,937
+     * per token; the hash-routed layers 0-2 have no route FLOPs (the cost skips them). */
+    if (spec_load(&M, "archs/deepseek-v4-pro.yaml", NULL, 0, &E)) { printf("%s\n", E.msg); return; }
+    CHECK_EQ("v4pro-route-flops", moe_route_flops(&M.layer[3].ffn), 1937);
+    CHECK("v4pro-hash-layer-keeps-score", M.layer[0].ffn.hash && M.layer[0].ffn.score == MOE_SCORE_SQRTSOFTPLUS);
     spec_free(&M);
 }
 

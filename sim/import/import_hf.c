@@ -299,7 +299,7 @@ static bool ffn_eq(const ffn_desc *a, const ffn_desc *b)
 {
     return a->moe == b->moe && a->d_ff == b->d_ff && a->experts == b->experts && a->top_k == b->top_k &&
            a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->hash == b->hash &&
-           a->sigmoid == b->sigmoid && a->n_group == b->n_group && a->topk_group == b->topk_group &&
+           a->score == b->score && a->n_group == b->n_group && a->topk_group == b->topk_group &&
            a->routed_scale == b->routed_scale;
 }
 
@@ -326,7 +326,7 @@ void emit_ffn_map(ibuf *b, const ffn_desc *f)
     if (f->shared && f->shared_d_ff && f->shared_d_ff != f->d_ff)
         ib_printf(b, ", shared_d_ff: %llu", (unsigned long long)f->shared_d_ff);
     if (f->hash) ib_printf(b, ", hash: true");
-    if (f->sigmoid) ib_printf(b, ", score: sigmoid");
+    if (f->score) ib_printf(b, ", score: %s", f->score);
     if (f->n_group > 1) ib_printf(b, ", n_group: %llu", (unsigned long long)f->n_group);
     if (f->n_group > 1 && f->topk_group) ib_printf(b, ", topk_group: %llu", (unsigned long long)f->topk_group);
     if (f->routed_scale > 0) ib_printf(b, ", routed_scale: %.17g", f->routed_scale);

@@ -55,10 +55,14 @@ static int read_moe(ictx *c, ffn_desc *moe)
         (rc = ij_u64(c, "n_shared_experts", false, 0, 1024, &moe->shared, NULL)) ||
         (rc = ij_u64(c, "n_group", false, 0, IMP_EXPERTS_MAX, &moe->n_group, NULL)) ||
         (rc = ij_u64(c, "topk_group", false, 0, IMP_EXPERTS_MAX, &moe->topk_group, NULL))) return rc;
-    /* DeepSeek V3 routing (inference/model.py Gate): scoring_func sigmoid,
-     * routed_scaling_factor; hash-routed V4 layers get none of it. */
+    /* DeepSeek routing (V3 inference/model.py Gate): scoring_func sigmoid
+     * (V3) or sqrtsoftplus (V4), routed_scaling_factor; hash-routed V4
+     * layers have no router (the score does not apply to them). */
     json_t *sf = ij_get(c, "scoring_func"), *rs = ij_get(c, "routed_scaling_factor");
-    moe->sigmoid = sf && json_is_string(sf) && !strcmp(json_string_value(sf), "sigmoid");
+    const char *sfs = sf && json_is_string(sf) ? json_string_value(sf) : "softmax";
+    if (!strcmp(sfs, "sigmoid")) moe->score = "sigmoid";
+    else if (!strcmp(sfs, "sqrtsoftplus")) moe->score = "sqrtsoftplus";
+    else if (strcmp(sfs, "softmax")) return ij_badkey(c, "scoring_func", sf, "softmax, sigmoid or sqrtsoftplus");
     if (rs && (rc = ij_real(c, rs, "routed_scaling_factor", &moe->routed_scale))) return rc;
     if (rs && !(moe->routed_scale > 0 && moe->routed_scale <= 1000))
         return ij_badkey(c, "routed_scaling_factor", rs, "a number in (0, 1000]");
@@ -305,9 +309,6 @@ static int v4_ffn(ictx *c, v4model *m)
     if (!m->f) return sim_fail(c->e, SIM_ENOMEM, "out of memory");
     if ((rc = moe_layers(c, m->L, first_dense, 1, &moe, dense_ff, m->f))) return rc;
     for (u64 i = 0; i < m->L && i < hash; i++) m->f[i].hash = m->f[i].moe;
-    /* V4 scores with sqrtsoftplus (scoring_func), which kvsim does not model
-     * yet: its routed_scaling_factor is left out with it (README, issue 12). */
-    for (u64 i = 0; i < m->L; i++) m->f[i].routed_scale = 0;
     /* Expert storage: the release ships routed experts as MXFP4 (int8-packed
      * fp4 + e8m0 scales per 32); expert_dtype says so when present. */
     json_t *ed = ij_get(c, "expert_dtype");

@@ -14,6 +14,10 @@
  * bias adds, one add per group (n_group > 1), k - 1 adds and k divides to
  * normalise, k multiplies by the scale; the comparisons of the top-k are not
  * counted (as for the softmax router and DSA's top-k).
+ * `score: sqrtsoftplus` (DeepSeek V4's config.json scoring_func, with
+ * noaux_tc and norm_topk_prob; V4's released code was not found, so this
+ * follows the config and third-party ports): s = sqrt(softplus(x Wr)),
+ * otherwise as sigmoid; priced the same (exp, add, log, sqrt: 4).
  * Weights read per step: the shared experts, the router and the routed
  * experts actually selected, at most min(E, tokens x top_k) of them (routing
  * assumed spread: the worst case for traffic).
@@ -30,7 +34,8 @@ static const field_def fields[] = {
     FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table, no router"),
     FFIELD_S("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)", SC_DIV, router_mlp),
     FFIELD("skip_route", F_BOOL, skip_route, 0, 0, false, "", "router has one extra 'skip' output"),
-    FFIELD("score", F_CHOICE, score, 0, 0, false, MOE_SCORE_CHOICES, "router scores: softmax (default) or sigmoid, the chosen ones normalised (DeepSeek V3)"),
+    FFIELD("score", F_CHOICE, score, 0, 0, false, MOE_SCORE_CHOICES, "router scores: softmax (default); sigmoid (DeepSeek V3) or sqrtsoftplus (V4's\n"
+           "config), chosen by score + bias, the chosen ones normalised"),
     FFIELD_S("n_group", F_U64, n_group, 1, 1u << 16, false, "groups", "expert groups for group-limited routing (divides experts)", SC_DIV, n_group),
     FFIELD_S("topk_group", F_U64, topk_group, 1, 1u << 16, false, "groups", "groups each token may route to", SC_DIVISOR_OF, n_group),
     FFIELD("routed_scale", F_REAL, routed_scale, 0, 1000, false, "", "routed_scaling_factor: routed weights times this (default 1)"),
@@ -47,8 +52,9 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
     if (f->hash && f->router_mlp)
         return sim_fail(e, SIM_EINVAL, "hash routing and router_mlp exclude each other");
     u64 G = f->n_group ? f->n_group : 1, TG = f->topk_group ? f->topk_group : G;
-    if (((f->score == MOE_SCORE_SIGMOID) || G > 1 || f->topk_group) && (f->hash || f->router_mlp || f->skip_route))
-        return sim_fail(e, SIM_EINVAL, "score: sigmoid, n_group and topk_group need a linear router (no hash, router_mlp or skip_route)");
+    /* Hash layers have no router: a model-wide score does not apply to them. */
+    if ((f->score != MOE_SCORE_SOFTMAX || G > 1 || f->topk_group) && !f->hash && (f->router_mlp || f->skip_route))
+        return sim_fail(e, SIM_EINVAL, "score: sigmoid / sqrtsoftplus, n_group and topk_group need a linear router (no router_mlp or skip_route)");
     if (TG > G)
         return sim_fail(e, SIM_EINVAL, "topk_group = %llu exceeds n_group = %llu", (unsigned long long)TG, (unsigned long long)G);
     if (G > 1) {
@@ -69,7 +75,7 @@ u64 moe_route_flops(const ffn_cfg *f)
 {
     u64 outs = f->experts + (f->skip_route ? 1 : 0), G = f->n_group > 1 ? f->n_group : 0;
     /* softmax: a routed_scale other than 1 multiplies the k weights (DeepSeek V2's 16) */
-    if (!(f->score == MOE_SCORE_SIGMOID)) return outs * FLOPS_SOFTMAX + (f->routed_scale > 0 && f->routed_scale != 1 ? f->top_k : 0);
+    if (f->score == MOE_SCORE_SOFTMAX) return outs * FLOPS_SOFTMAX + (f->routed_scale > 0 && f->routed_scale != 1 ? f->top_k : 0);
     return f->experts * (FLOPS_SIGMOID + FLOPS_ADD) + G + 3 * f->top_k - 1;
 }
 

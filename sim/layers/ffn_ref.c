@@ -204,11 +204,14 @@ static int route_scores(ref_layer *L, moe *p, const float *x, u64 n, float *pr, 
     } else {
         ref_mm(L, FL_FFN, lin, p->router, x, n, pr, false);
     }
-    if (f->score == MOE_SCORE_SIGMOID) {
+    if (f->score != MOE_SCORE_SOFTMAX) {
         /* moe_route_flops: the sigmoids, bias adds, group sums, normalisation
          * and scale of deepseek_route, counted here once per token. */
         kern_count(&L->c, FL_OTHER, DT_FP32, n * moe_route_flops(f));
-        for (u64 j = 0; j < n * outs; j++) pr[j] = kern_sigmoid(pr[j]);
+        if (f->score == MOE_SCORE_SIGMOID)
+            for (u64 j = 0; j < n * outs; j++) pr[j] = kern_sigmoid(pr[j]);
+        else   /* sqrt(softplus), softplus = log1p(exp(x)) written stably */
+            for (u64 j = 0; j < n * outs; j++) pr[j] = sqrtf(fmaxf(pr[j], 0.0f) + log1pf(expf(-fabsf(pr[j]))));
         return SIM_OK;
     }
     for (u64 t = 0; t < n; t++) kern_softmax(&L->c, FL_OTHER, pr + t * outs, outs, 1.0f, -INFINITY);
@@ -286,12 +289,12 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
         if (!pr) return sim_fail(e, SIM_ENOMEM, "out of memory");
         if ((rc = route_scores(L, p, x, n, pr, e))) return rc;
         if (p->rbias) ref_read(L, p->rbias);
-        if (f->score == MOE_SCORE_SIGMOID) {
+        if (f->score != MOE_SCORE_SOFTMAX) {
             float *work = REF_ALLOC(M, E + 2 * (f->n_group + 1), float);
             if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
             for (u64 t = 0; t < n; t++) deepseek_route(f, pr + t * outs, p->rbias->data, sel + t * k, wt + t * k, work);
         }
-        for (u64 t = 0; t < n && f->score != MOE_SCORE_SIGMOID; t++) {
+        for (u64 t = 0; t < n && f->score == MOE_SCORE_SOFTMAX; t++) {
             const float *pt = pr + t * outs;
             double sum = 0;
             for (u64 j = 0; j < k; j++) {

@@ -83,14 +83,14 @@ typedef struct {
      * selection bias added for choosing only, group-limited top-k (the
      * topk_group of n_group groups with the largest sum of their two best
      * biased scores), the chosen sigmoids normalised and times routed_scale. */
-    u64 score;           /* router scores: MOE_SCORE_SOFTMAX (default) or MOE_SCORE_SIGMOID (`score:`) */
+    u64 score;           /* router scores (`score:`): MOE_SCORE_SOFTMAX (default), _SIGMOID, _SQRTSOFTPLUS */
     u64 n_group;         /* expert groups (0 or 1: no group limit), e.g. 8 */
     u64 topk_group;      /* groups a token may choose from, e.g. 4 */
     double routed_scale; /* routed_scaling_factor (0 = 1), e.g. 2.5 */
 } ffn_cfg;
 /* `score:` of a moe FFN (an F_CHOICE: index into MOE_SCORE_CHOICES). */
-#define MOE_SCORE_CHOICES "softmax|sigmoid"
-enum { MOE_SCORE_SOFTMAX, MOE_SCORE_SIGMOID };
+#define MOE_SCORE_CHOICES "softmax|sigmoid|sqrtsoftplus"
+enum { MOE_SCORE_SOFTMAX, MOE_SCORE_SIGMOID, MOE_SCORE_SQRTSOFTPLUS };
 
 typedef struct {
     const struct comp_type *type;   /* plain, mhc */
