@@ -36,10 +36,12 @@ int main(void)
      * 2^63 + 12345 and 2^64 - 3 are not doubles (53-bit mantissa), so only
      * the exact digits bring them back. */
     const u64 big = 9223372036854775808ull + 12345, top = 18446744073709551613ull, edge = 9223372036854775807ull;
+    /* Beyond u64: the FP8-equivalent count x2 is 128-bit (cost.h). 2^64 * 3 + 7 = 55340232221128654855. */
+    const u128 huge = ((u128)3 << 64) + 7;
     cost_result r;
     memset(&r, 0, sizeof r);
     r.total.kv_bytes = big;
-    r.total.flops_fp8eq_x2 = top;
+    r.total.flops_fp8eq_x2 = huge;
     r.total.flops[FL_ATTN] = edge;
     r.total.flops[FL_PROJ] = 5;          /* flops = 2^63 + 4: above the limit by the sum */
     r.total.weight_read_bytes = 37;
@@ -50,6 +52,7 @@ int main(void)
     r.type[0].layers = 31;
     r.type[0].c.kv_bytes = top;
     r.type[0].c.params = 77;
+    r.type[0].c.flops_fp8eq_x2 = huge;
     snprintf(r.type[1].name, sizeof r.type[1].name, "hca");
     r.type[1].layers = 30;
     r.type[1].c.kv_bytes = 4242;
@@ -69,7 +72,7 @@ int main(void)
     bool found = false;
     CHECK("store-get-point", store_get_point(st, "k1", &t, &eff, &found, &e) == SIM_OK && found);
     CHECK_EQ("store-back-kv-bytes-2^63+12345", t.kv_bytes, big);
-    CHECK_EQ("store-back-fp8eq-2^64-3", t.flops_fp8eq_x2, top);
+    CHECK("store-back-fp8eq-3*2^64+7", t.flops_fp8eq_x2 == huge);
     CHECK_EQ("store-back-attn-2^63-1", t.flops[FL_ATTN], edge);
     CHECK_EQ("store-back-proj", t.flops[FL_PROJ], 5);
     CHECK_EQ("store-back-weight-read", t.weight_read_bytes, 37);
@@ -83,6 +86,7 @@ int main(void)
     CHECK_EQ("store-back-type-kv-2^64-3", rows[0].kv_bytes, top);
     CHECK_EQ("store-back-type-layers", rows[0].layers, 31);
     CHECK_EQ("store-back-type-params", rows[0].params, 77);
+    CHECK("store-back-type-fp8eq-3*2^64+7", rows[0].flops_fp8eq_x2 == huge);
     CHECK_EQ("store-back-type-hca-kv", rows[1].kv_bytes, 4242);
     CHECK("store-missing-point", store_get_point(st, "nope", &t, &eff, &found, &e) == SIM_OK && !found);
     store_close(st);
@@ -90,14 +94,17 @@ int main(void)
     /* What a user's query sees: numbers that compare as numbers. */
     query(path, "SELECT typeof(kv_bytes) || ' ' || typeof(flops) || ' ' || typeof(flops_attn) FROM points", got, sizeof got);
     CHECK("store-sql-types", !strcmp(got, "real real integer"));
-    query(path, "SELECT COUNT(*) FROM points WHERE flops_fp8_equiv_x2 < 2e19 AND flops_fp8_equiv_x2 > 1.8e19", got, sizeof got);
+    query(path, "SELECT COUNT(*) FROM points WHERE flops_fp8_equiv_x2 < 5.6e19 AND flops_fp8_equiv_x2 > 5.5e19", got, sizeof got);
+    CHECK("store-sql-filter-above-2^64", !strcmp(got, "1"));
+    query(path, "SELECT COUNT(*) FROM points WHERE kv_bytes > 9.2e18 AND kv_bytes < 9.3e18", got, sizeof got);
     CHECK("store-sql-filter-above-2^63", !strcmp(got, "1"));
     query(path, "SELECT COUNT(*) FROM points WHERE kv_bytes < 1e19", got, sizeof got);
     CHECK("store-sql-filter-below-1e19", !strcmp(got, "1"));
     query(path, "SELECT exact FROM points", got, sizeof got);
     CHECK("store-sql-exact-digits", !strcmp(got, "kv_bytes=9223372036854788153;flops=9223372036854775812;"
-                                                 "flops_fp8_equiv_x2=18446744073709551613"));
-    query(path, "SELECT COUNT(*) FROM point_types WHERE kv_bytes > 1e19 AND exact = 'kv_bytes=18446744073709551613'", got, sizeof got);
+                                                 "flops_fp8_equiv_x2=55340232221128654855"));
+    query(path, "SELECT COUNT(*) FROM point_types WHERE kv_bytes > 1e19 AND exact = 'kv_bytes=18446744073709551613;"
+                "flops_fp8_equiv_x2=55340232221128654855'", got, sizeof got);
     CHECK("store-sql-type-exact", !strcmp(got, "1"));
     query(path, "SELECT page || ' ' || causal || ' ' || hw || ' ' || kvsim_version || ' ' || ctx || ' ' || batch FROM points",
           got, sizeof got);

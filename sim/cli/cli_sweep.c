@@ -101,8 +101,8 @@ int cli_sweep(int argc, char **argv)
         printf("  reference kernels: %ld arch x context %s measured, %ld reused\n", st.measured,
                cli_plural(st.measured, "run", "runs"), st.measure_reused);
     if (st.failed) {
-        fprintf(stderr, "kvsim: %ld point%s could not be computed (recorded in the table point_errors of %s; every other "
-                        "point is stored):\n", st.failed, st.failed == 1 ? "" : "s", db);
+        fprintf(stderr, "kvsim: %ld %s could not be computed (recorded in the table point_errors of %s; every other "
+                        "point is stored):\n", st.failed, cli_plural(st.failed, "point", "points"), db);
         for (int i = 0; i < st.n_errors; i++) fprintf(stderr, "  %s\n", st.error[i]);
         if (st.failed > st.n_errors) fprintf(stderr, "  ... and %ld more\n", st.failed - st.n_errors);
         return 2;

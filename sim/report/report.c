@@ -147,8 +147,8 @@ static int findings_section(rep *r)
         fprintf(r->md, ": %s per sequence, %.3g%% of the largest.\n", b1, 100.0 * t[k].kv_bytes / t[big].kv_bytes);
     }
     if (decode) {
-        units_flops(dec[least].flops_fp8eq_x2 / 2, b1, sizeof b1);
-        units_flops(dec[most].flops_fp8eq_x2 / 2, b2, sizeof b2);
+        units_flops_wide(dec[least].flops_fp8eq_x2 / 2, b1, sizeof b1);
+        units_flops_wide(dec[most].flops_fp8eq_x2 / 2, b2, sizeof b2);
         finding(r, "Decoding one token: ", r->v[idx[least]].m.name, "needs the fewest FP8-equivalent FLOPs,", b1, "", n,
                 dec[most].flops_fp8eq_x2 ? 100.0 * dec[least].flops_fp8eq_x2 / dec[most].flops_fp8eq_x2 : 0.0,
                 r->v[idx[most]].m.name, "most", b2);

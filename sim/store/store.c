@@ -369,9 +369,9 @@ int store_has_point(store *st, const char *key, bool *has, sim_err *e)
     return SIM_OK;
 }
 
-/* Metrics are u64 but for the FP8-equivalent FLOPs x2, which may be kept in
- * 128 bits; both go through one path. */
-__extension__ typedef unsigned __int128 metric_t;
+/* Metrics are u64 but for the FP8-equivalent FLOPs x2, kept in 128 bits
+ * (cost.h); both go through one path. */
+typedef u128 metric_t;
 
 /* v as decimal digits into buf (40 bytes suffice). Can't fail. */
 static void metric_digits(metric_t v, char *buf, size_t len)
