@@ -22,9 +22,10 @@ DEB_PKGS = libyaml-dev libsqlite3-dev sqlite3 libgsl-dev gnuplot-nox libopenblas
 O       ?= build
 LIB_SRC = $(filter-out sim/cli/main.c,$(wildcard sim/*/*.c))
 LIB_OBJ = $(patsubst %.c,$(O)/%.o,$(LIB_SRC))
-# The model library: spec, layer types' cost side, cost, units, formats. It
+# The model library: spec, layer types' cost side, cost, units, formats,
+# deployments and engine allocation rules (sim/deploy). It
 # needs libyaml and libm only (tests/model_alone.c proves it links alone).
-MODEL_SRC = $(wildcard sim/model/*.c) $(filter-out %_ref.c,$(wildcard sim/layers/*.c))
+MODEL_SRC = $(wildcard sim/model/*.c) $(filter-out %_ref.c,$(wildcard sim/layers/*.c)) $(wildcard sim/deploy/*.c)
 MODEL_OBJ = $(patsubst %.c,$(O)/%.o,$(MODEL_SRC))
 TESTS   = $(patsubst tests/%.c,$(O)/tests/bin/%,$(wildcard tests/test_*.c))
 
@@ -120,8 +121,9 @@ demo: deps $(O)/kvsim
 # bench: one cost evaluation's time, the sweep's SQLite throughput, and the
 # reference kernels against this machine and the roofline, written to
 # reports/bench.json (see README.md, "How to read make bench").
-bench: $(O)/kvsim $(O)/bench/cost $(O)/bench/sweep $(O)/bench/kern
+bench: $(O)/kvsim $(O)/bench/cost $(O)/bench/capacity $(O)/bench/sweep $(O)/bench/kern
 	$(O)/bench/cost
+	$(O)/bench/capacity
 	$(O)/bench/sweep
 	$(O)/bench/kern
 

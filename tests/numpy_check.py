@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """numpy_check.py - check a `kvsim run --dump DIR` against an independent
 NumPy implementation of its attention layers (GQA / MHA / MQA with windows,
-KV sharing, q/k norms, biases, output gate, K = V; and MLA).
+KV sharing, q/k norms, biases, output gate, K = V; MLA; and CCA as Zyphra's
+released vLLM code computes it).
 
 Usage: /usr/bin/python3 tests/numpy_check.py DIR [DIR ...]
 Each DIR is a dump of a prefill of T tokens and one decode step (--decode 1).
@@ -127,7 +128,7 @@ def gqa_rows(D, i, x, pos):
     kn = D.w(i, "k_norm")
     if kn is not None:
         k = rmsnorm(k, kn[0])
-    k = rope(k, pos, L["rope_dim"])
+    k = rope(k, pos, L["rope_dim"], L["rope_theta"])
     vv = k if vv is None else vv.reshape(len(x), G, v)
     return k, vv
 
@@ -143,11 +144,11 @@ def gqa_layer(D, i, x, pos, K, V):
     qn = D.w(i, "q_norm")
     if qn is not None:
         q = rmsnorm(q, qn[0])
-    q = rope(q, pos, L["rope_dim"])
+    q = rope(q, pos, L["rope_dim"], L["rope_theta"])
     o = attend(q, K, V, W, 1.0 / np.sqrt(h), pos)
     wg = D.w(i, "wg")
     if wg is not None:
-        o = o * (1.0 / (1.0 + np.exp(-(x @ wg))))[:, :, None]
+        o = o * np.log1p(np.exp(x @ wg))[:, :, None]   # softplus (Laguna)
     return o.reshape(len(x), H * v) @ D.w(i, "wo")
 
 
@@ -175,6 +176,43 @@ def mla_layer(D, i, x, pos, rows):
     return o.reshape(len(x), H * v) @ D.w(i, "wo")
 
 
+def cca_layer(D, i, x, pos):
+    """CCA as Zyphra's vLLM cca.py (_forward_no_cache) and zaya.py
+    (ZayaAttention) compute it, for the whole sequence x (n, d): returns the
+    layer output (n, d) and the cache rows [k | v] (n, 2 G h).
+    Weight layout: kvsim's taps count back in time (conv1_w[c, j] multiplies
+    z[t - j]; conv2_w[c_out, i k2 + j] multiplies y1[t - j, head channel i]);
+    torch's Conv1d taps run forward over the left-padded sequence: the same
+    convolution with the taps reversed."""
+    L = D.meta["layers"][i]
+    H, G, h, W = L["q_heads"], L["kv_heads"], L["head_dim"], L["window"]
+    n, ch, grp = len(x), (H + G) * h, H // G
+    c1w, c1b, c2w, c2b = D.w(i, "conv1_w"), D.w(i, "conv1_b")[0], D.w(i, "conv2_w"), D.w(i, "conv2_b")[0]
+    k1, k2 = c1w.shape[1], c2w.shape[1] // h
+    qk0 = np.concatenate([x @ D.w(i, "wq"), x @ D.w(i, "wk")], axis=1)          # qk_packed0
+    pad = np.concatenate([np.zeros((k1 - 1 + k2 - 1, ch)), qk0])                # F.pad(total_padding, 0)
+    m1 = len(pad) - k1 + 1                                                      # conv_qk_depthwise
+    y1 = np.stack([sum(c1w[:, j] * pad[t + k1 - 1 - j] for j in range(k1)) + c1b for t in range(m1)])
+    y2 = np.zeros((n, ch))                                                      # conv_qk_grouped
+    for g in range(H + G):
+        sl = slice(g * h, (g + 1) * h)
+        wg = c2w[sl].reshape(h, h, k2)                                          # [out, in, tap back in time]
+        for t in range(n):
+            y2[t, sl] = sum(wg[:, :, j] @ y1[t + k2 - 1 - j, sl] for j in range(k2)) + c2b[sl]
+    qpre, kbase = qk0[:, :H * h].reshape(n, G, grp, h), qk0[:, H * h:].reshape(n, G, h)
+    q = y2[:, :H * h].reshape(n, G, grp, h) + 0.5 * qpre + 0.5 * kbase[:, :, None, :]   # _add_grouped_qk_means_inplace
+    k = y2[:, H * h:].reshape(n, G, h) + 0.5 * qpre.mean(axis=2) + 0.5 * kbase
+    q, k = q.reshape(n, H, h), k.copy()
+    nrm = lambda a: a / np.sqrt(np.sum(a * a, axis=-1, keepdims=True) + 1e-12) * np.sqrt(h)   # _rms_normalize_qk
+    q, k = nrm(q), nrm(k) * D.w(i, "temperature")[0][None, :, None]
+    q, k = rope(q, pos, L["rope_dim"], L["rope_theta"]), rope(k, pos, L["rope_dim"], L["rope_theta"])
+    vd = x @ D.w(i, "wv2")
+    v = np.concatenate([x @ D.w(i, "wv1"), np.concatenate([np.zeros((1, vd.shape[1])), vd[:-1]])], axis=1)
+    o = attend(q, k, v.reshape(n, G, h), W, 1.0 / np.sqrt(h), pos)
+    rows = np.concatenate([k.reshape(n, -1), v], axis=1)
+    return o.reshape(n, H * h) @ D.w(i, "wo"), rows
+
+
 def slots(T, W):
     """Cache slot of each held position after T tokens (ring of W rows)."""
     held = range(max(0, T - W), T) if W else range(T)
@@ -187,7 +225,7 @@ def check_dump(d):
     layers = D.meta["layers"]
     rows_of = {}
     for i, L in enumerate(layers):
-        if L["attn"] not in ("gqa", "mla"):
+        if L["attn"] not in ("gqa", "mla", "cca"):
             continue
         xp = D.tr("prefill", i, "attn_in")
         xd = D.tr("decode", i, "attn_in")
@@ -195,7 +233,10 @@ def check_dump(d):
         x = np.concatenate([xp, xd])
         pos = np.arange(T + 1)
         src = L["kv_from"] if L["kv_from"] >= 0 else i
-        if L["attn"] == "gqa":
+        if L["attn"] == "cca":
+            y, full = cca_layer(D, i, x, pos)
+            yp, yd = cca_layer(D, i, xp, pos[:T])[0], y[T:]
+        elif L["attn"] == "gqa":
             if src == i:
                 rows_of[i] = gqa_rows(D, i, x, pos)
             K, V = rows_of[src]
@@ -213,7 +254,7 @@ def check_dump(d):
         check(f"numpy/{name}/L{i}-{kind}-prefill-attn-out", D.tr("prefill", i, "attn_out"), yp)
         check(f"numpy/{name}/L{i}-{kind}-decode-attn-out", D.tr("decode", i, "attn_out"), yd)
         if src == i:
-            buf = "kv" if L["attn"] == "gqa" else "latent"
+            buf = "latent" if L["attn"] == "mla" else "kv"
             for phase, n in (("prefill", T), ("decode", T + 1)):
                 c = D.cache(phase, i, buf)
                 sl = slots(n, L["window"])

@@ -92,6 +92,29 @@ done
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
   /usr/bin/python3 tests/numpy_check.py "$t/gqa" "$t/mla" "$t/mla-absorbed" "$t/mla-expanded" > "$t/np" 2>&1 && ok numpy-check || bad numpy-check "$(grep -v ^PASS "$t/np" | head -20)"
   tail -n 1 "$t/np"
+  # Whole-model logits against a NumPy forward that follows the released
+  # Hugging Face code (tests/hf_check.py): Gemma 4 E2B, E4B (windows cut
+  # to 6 so that they slide) and 31B's first 6 layers (scaled; PLE, KV
+  # sharing, proportional RoPE, v_norm, K = V, softcap) and Llama 3 8B.
+  "$K" run archs/gemma4-e2b.yaml --scale 8 --ctx 23 --decode 1 --set kv_dtype=fp32 --dump "$t/g2" >/dev/null 2>&1 &&
+  "$K" run archs/gemma4-e4b.yaml --scale 8 --ctx 21 --decode 1 --set kv_dtype=fp32 --set layers.sliding.window=6 --dump "$t/g4" >/dev/null 2>&1 &&
+  "$K" run archs/gemma4-31b.yaml --scale 16 --layers 6 --ctx 17 --decode 1 --set kv_dtype=fp32 --set layers.sliding.window=5 --dump "$t/g31" >/dev/null 2>&1 &&
+  "$K" run archs/gemma4-e2b.yaml --scale 8 --ctx 9 --decode 1 --set kv_dtype=fp32 --set layers.full.k_eq_v=true --dump "$t/gkv" >/dev/null 2>&1 &&
+  /usr/bin/python3 tests/hf_check.py gemma4 "$t/g2" "$t/g4" "$t/g31" "$t/gkv" > "$t/hf" 2>&1 && ok hf-gemma4 || bad hf-gemma4 "$(grep -v ^PASS "$t/hf" | head -20)"
+  # Llama 3.1's llama3 RoPE scaling, with original_max_position cut to 64 so
+  # that 24 positions reach the smoothed and the divided frequencies.
+  "$K" run archs/llama-3-8b.yaml --scale 16 --ctx 23 --decode 1 --set kv_dtype=fp32 --dump "$t/l3" >/dev/null 2>&1 &&
+  "$K" run archs/llama-3-8b.yaml --scale 16 --ctx 23 --decode 1 --set kv_dtype=fp32 --dump "$t/l31" \
+    --set 'rope.scaling={type: llama3, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position: 64}' >/dev/null 2>&1 &&
+  /usr/bin/python3 tests/hf_check.py llama "$t/l3" "$t/l31" > "$t/hf" 2>&1 && ok hf-llama || bad hf-llama "$(grep -v ^PASS "$t/hf" | head -20)"
+  # Laguna XS.2's attention layers (softplus output gate, per-kind RoPE
+  # base) and ZAYA1's CCA as Zyphra's vLLM code computes it (and tiny-cca's
+  # windowed kind).
+  "$K" run archs/laguna-xs2.yaml --scale 16 --layers 4 --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/lg" >/dev/null 2>&1 &&
+  "$K" run archs/zaya1-8b.yaml --scale 16 --layers 3 --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/zy" >/dev/null 2>&1 &&
+  "$K" run archs/tiny/cca.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/tc" >/dev/null 2>&1 &&
+  /usr/bin/python3 tests/numpy_check.py "$t/lg" "$t/zy" "$t/tc" > "$t/np" 2>&1 && ok numpy-laguna-zaya ||
+    bad numpy-laguna-zaya "$(grep -v ^PASS "$t/np" | head -20)"
 else
   bad numpy-check "/usr/bin/python3 has no numpy: apt-get install python3-numpy (make deps)"
 fi
@@ -101,7 +124,7 @@ fi
 # more experts than --scale leaves (2048/64 = 32 in 4 groups of 8, 2 groups
 # eligible) so that group-limited routing chooses; a top-k of 7 and 4 indexer
 # heads so that the indexer chooses; lossless (fp32) caches.
-DS_MOE="--set ffn.experts=2048 --set ffn.n_group=256 --set ffn.topk_group=128 --set rope.scaling.factor=1"
+DS_MOE="--set ffn.experts=2048 --set ffn.n_group=256 --set ffn.topk_group=128"
 expect dump-ds-v3 0 "$K" run archs/deepseek-v3.yaml --ctx 21 --decode 1 --scale 64 --layers 5 --set kv_dtype=fp32 $DS_MOE --dump "$t/v3"
 expect dump-ds-v32 0 "$K" run archs/deepseek-v3.2.yaml --ctx 21 --decode 1 --scale 64 --layers 5 $DS_MOE \
   --set layers.dsa.kv_format=fp32 --set layers.dsa.index_format=fp32 --set layers.dsa.index_topk=7 --set layers.dsa.index_heads=256 --dump "$t/v32"

@@ -10,6 +10,7 @@ run() { echo "== $*"; "$@" > "$log" 2>&1; r=$?; grep -v '^PASS' "$log"; [ $r = 0
 : > "$log.sum"
 for t in "$@"; do run "$t"; done
 run sh tests/cli.sh "$K"
+run sh tests/deploy.sh "$K"
 run sh tests/bad.sh "$K"
 run sh tests/sweep.sh "$K"
 run sh tests/fuzz_regress.sh "$K"

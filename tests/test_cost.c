@@ -380,6 +380,37 @@ static void cca(void)
     CHECK_EQ("cca-kv", t.kv_bytes, 100 * 1024 + 10752);
     /* attention in the latent: 101 keys x 8 heads x 4 x 128 */
     CHECK_EQ("cca-decode-attn", t.flops[FL_ATTN], 101ull * 8 * 512);
+    /* Element-wise, one token (issue 12.6, Zyphra's q-k mean coupling): softmax
+     * 101 x 8 x 5 = 4,040; ch = 1280: biases 2, mix 4, norm 4 = 12,800;
+     * temperature 256; the k channels' group means H h = 1,024; no RoPE. */
+    CHECK_EQ("cca-decode-other", t.flops[FL_OTHER], 4040 + 12800 + 256 + 1024 + 2 * 2048 * FLOPS_RMSNORM + 2 * 2048);
+    spec_free(&M);
+}
+
+/* Gemma 4's executed extras (issue 12.1), one decode token of a 2-layer
+ * model, d 64, V 50, head_dim 16, one kv head: v_norm adds 16 x 4 = 64 FLOPs
+ * per layer (128 for the 2); embed_scale d = 64 to "embed"; logit_softcap
+ * 3 x 50 = 150 to "head" (beside the tied LM head 2 x 64 x 50 = 6,400 and the
+ * final norm 64 x 4 = 256); PLE's model part: the projection 2 x 64 x 16 =
+ * 2,048 and 2 x 8 elements x (4 + 4) = 128 (the projection's d^-0.5, the
+ * table's sqrt(p), the add and the 2^-0.5 beside the norm; was + 2: 96). */
+static void gemma4_extras(void)
+{
+    const char *y = "name: g\nd_model: 64\nn_layers: 2\nvocab: 50\nffn: {type: none}\nple: {dim: 8}\n"
+                    "embed_scale: true\nlogit_softcap: 30\n"
+                    "layers:\n  a: {type: gqa, q_heads: 2, kv_heads: 1, head_dim: 16, v_norm: true, unit_scale: true}\n";
+    const char *off[] = {"layers.a.v_norm=false"};
+    model_spec b;
+    if (load(y)) return;
+    if (load_str(&b, y, off, 1, &E) == 0) {
+        cost_t on = eval_type(&M, 5, 1, PH_DECODE, "a"), of = eval_type(&b, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("gemma4-v-norm-flops", on.flops[FL_OTHER] - of.flops[FL_OTHER], 2 * 16 * FLOPS_RMSNORM);
+        CHECK_EQ("gemma4-v-norm-no-params", on.params, of.params);
+        spec_free(&b);
+    }
+    CHECK_EQ("gemma4-embed-scale", eval_type(&M, 5, 1, PH_DECODE, "embed").flops[FL_OTHER], 64);
+    CHECK_EQ("gemma4-softcap", eval_type(&M, 5, 1, PH_DECODE, "head").flops[FL_OTHER], 6400 + 64 * FLOPS_RMSNORM + 150);
+    CHECK_EQ("gemma4-ple-model", eval_type(&M, 5, 1, PH_DECODE, "ple").flops[FL_OTHER], 2048 + 2 * 8 * (FLOPS_RMSNORM + 4));
     spec_free(&M);
 }
 
@@ -632,6 +663,7 @@ int main(void)
     dsa();
     csa_hca();
     cca();
+    gemma4_extras();
     ffn_res();
     moe_deepseek();
     mtp();

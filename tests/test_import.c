@@ -91,6 +91,47 @@ static void check_counts(const char *json, u64 kv1, u64 params, u64 active)
     spec_free(&m);
 }
 
+/* The RoPE, norm and Gemma fields the kernels use, as imported (issue 12.4):
+ * each expected value is the config.json's own (quoted beside the call). */
+static void check_rope(void)
+{
+    model_spec m;
+    sim_err e;
+    if (spec_load_any(&m, "tests/configs/llama-3-8b.json", NULL, 0, &e) == 0) {
+        /* "rope_theta": 500000.0, "rms_norm_eps": 1e-05, "rope_scaling": null */
+        CHECK_CLOSE("import-rope-llama-theta", m.rope.theta, 500000, 0);
+        CHECK_CLOSE("import-rope-llama-eps", m.norm_eps, 1e-5, 0);
+        CHECK("import-rope-llama-none", m.rope.scaling == ROPE_SCALE_NONE && !m.embed_scale && m.logit_softcap == 0);
+        CHECK("import-rope-llama-silu", m.layer[0].ffn.act == FFN_ACT_SILU);
+        spec_free(&m);
+    } else {
+        CHECK("import-rope-llama-load", false);
+    }
+    if (spec_load_any(&m, "tests/configs/deepseek-v3.json", NULL, 0, &e) == 0) {
+        /* rope_scaling {type: yarn, factor 40, original_max_position_embeddings
+         * 4096, beta_fast 32, beta_slow 1, mscale 1.0, mscale_all_dim 1.0} */
+        CHECK("import-rope-v3-yarn", m.rope.scaling == ROPE_SCALE_YARN && m.rope.factor == 40 &&
+              m.rope.original_max_position == 4096 && m.rope.beta_fast == 32 && m.rope.beta_slow == 1 &&
+              m.rope.mscale == 1 && m.rope.mscale_all_dim == 1);
+        spec_free(&m);
+    } else {
+        CHECK("import-rope-v3-load", false);
+    }
+    if (spec_load_any(&m, "tests/configs/gemma-4-e2b.json", NULL, 0, &e) == 0) {
+        /* rope_parameters: sliding {default, 10000}, full {proportional, 0.25,
+         * 1e6}; final_logit_softcapping 30; gelu_pytorch_tanh; layer 4 full. */
+        const attn_cfg *s = &m.layer[0].attn, *f = &m.layer[4].attn;
+        CHECK_CLOSE("import-rope-gemma4-theta", m.rope.theta, 10000, 0);
+        CHECK("import-rope-gemma4-full", f->rope_theta == 1000000 && f->rope_proportional && f->rope_dim == 128 &&
+              !s->rope_theta && !s->rope_proportional);
+        CHECK("import-gemma4-attn", f->v_norm && f->unit_scale && s->v_norm && s->unit_scale);
+        CHECK("import-gemma4-model", m.embed_scale && m.logit_softcap == 30 && m.layer[0].ffn.act == FFN_ACT_GELU_TANH);
+        spec_free(&m);
+    } else {
+        CHECK("import-rope-gemma4-load", false);
+    }
+}
+
 /* Import JSON text; returns the status and leaves the message in e. */
 static int imp(const char *json, sim_err *e, import_warnings *w)
 {
@@ -410,11 +451,14 @@ int main(void)
     /* 1. Exactly the shipped specs. */
     check_same("tests/configs/gemma-4-e2b.json", "archs/gemma4-e2b.yaml");
     check_same("tests/configs/gemma-4-e4b.json", "archs/gemma4-e4b.yaml");
+    check_same("tests/configs/gemma-4-31b.json", "archs/gemma4-31b.yaml");          /* issue 12.9 */
+    check_same("tests/configs/gemma-4-26b-a4b.json", "archs/gemma4-26b-a4b.yaml");
     check_same("tests/configs/deepseek-v3.json", "archs/deepseek-v3.yaml");
     check_same("tests/configs/deepseek-v3.2-exp.json", "archs/deepseek-v3.2.yaml");
     check_same("tests/configs/deepseek-v4-pro.json", "archs/deepseek-v4-pro.yaml");
     check_same("tests/configs/deepseek-v4-flash.json", "archs/deepseek-v4-flash.yaml");
     check_same("tests/configs/llama-3-8b.json", "archs/llama-3-8b.yaml");
+    check_rope();
 
     /* 2. Hand derivations. KV per token: layers x kv_heads x head_dim x 2
      * (K and V) x 2 B (bf16), windows and sharing aside (T = 1).

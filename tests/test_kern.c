@@ -89,8 +89,8 @@ static void elementwise(void)
     float x[97], y[97], z[97], w[97];
     for (int i = 0; i < 97; i++) { x[i] = 3 * frand(); w[i] = 1 + frand() / 4; }
     cost_t c = {0};
-    kern_rmsnorm(&c, FL_OTHER, x, w, y, 97);
-    kern_rmsnorm_naive(x, w, z, 97);
+    kern_rmsnorm(&c, FL_OTHER, x, w, y, 97, 1e-6f);
+    kern_rmsnorm_naive(x, w, z, 97, 1e-6f);
     CHECK("rmsnorm-vs-naive", maxrel(y, z, 97) <= 1);
     CHECK_EQ("rmsnorm-count", c.flops[FL_OTHER], 97 * FLOPS_RMSNORM);
     for (int sink = 0; sink < 2; sink++) {
@@ -123,14 +123,49 @@ static void elementwise(void)
     /* RoPE: a rotation keeps each pair's norm; rotating back restores x. */
     memcpy(y, x, sizeof x);
     cost_t r = {0};
-    kern_rope(&r, y, 12, 1234, false);
+    kern_rope(&r, NULL, y, 12, 1234, false);
     double n0 = 0, n1 = 0;
     for (int i = 0; i < 6; i++) { n0 += x[i] * x[i] + x[i + 6] * x[i + 6]; n1 += y[i] * y[i] + y[i + 6] * y[i + 6]; }
     CHECK_CLOSE("rope-keeps-norm", n1, n0, 1e-4 * n0);
     CHECK("rope-leaves-unrotated", y[12] == x[12] && y[96] == x[96]);
-    kern_rope(&r, y, 12, 1234, true);
+    kern_rope(&r, NULL, y, 12, 1234, true);
     CHECK("rope-inverse", maxrel(y, x, 97) <= 10);
     CHECK_EQ("rope-count", r.flops[FL_OTHER], 2 * 12 * FLOPS_ROPE);
+
+    /* Frequencies with the spec's scaling (issue 12.4), by hand:
+     * Llama 3.1 (theta 500000, llama3 factor 8, low 1, high 4, original
+     * 8192), rot 128: i = 0 has wavelength 2 pi < 8192/4: kept (1); i = 63,
+     * f = 500000^(-126/128), wavelength 2.56e6 > 8192: f / 8; i = 32, f =
+     * 500000^(-1/2) = 1/707.107, wavelength 4442.9 in [2048, 8192]: smooth s
+     * = (8192 / 4442.9 - 1) / 3 = 0.28128, f ((1 - s) / 8 + s). */
+    kern_rope_cfg l3 = {.cfg = {.theta = 500000, .scaling = ROPE_SCALE_LLAMA3, .factor = 8, .low_freq_factor = 1,
+                                .high_freq_factor = 4, .original_max_position = 8192}};
+    double inv[64];
+    kern_rope_freqs(&l3, 128, inv);
+    double f32 = pow(500000, -0.5), s32 = (8192 * f32 / (2 * 3.14159265358979323846) - 1) / 3;
+    CHECK_CLOSE("rope-llama3-high-kept", inv[0], 1.0, 1e-15);
+    CHECK_CLOSE("rope-llama3-low-divided", inv[63], pow(500000, -126.0 / 128) / 8, 1e-18);
+    CHECK_CLOSE("rope-llama3-medium-smoothed", inv[32], f32 * ((1 - s32) / 8 + s32), 1e-15);
+    CHECK_CLOSE("rope-llama3-medium-value", inv[32], 0.000524849, 1e-8);   /* 0.0014142 x 0.37112, hand-rounded */
+    /* DeepSeek V3's YaRN (theta 10000, factor 40, original 4096, beta_fast
+     * 32, beta_slow 1), rot 64: correction dims 64 ln(4096 / (b 2 pi)) /
+     * (2 ln 10000) = 10.47 (b = 32) -> low 10 and 22.51 (b = 1) -> high 23;
+     * i <= 10 kept, i >= 23 divided by 40, i = 16 ramp 6/13 blends. */
+    kern_rope_cfg yn = {.cfg = {.theta = 10000, .scaling = ROPE_SCALE_YARN, .factor = 40, .original_max_position = 4096,
+                                .beta_fast = 32, .beta_slow = 1}};
+    kern_rope_freqs(&yn, 64, inv);
+    CHECK_CLOSE("rope-yarn-kept", inv[10], pow(10000, -20.0 / 64), 1e-15);
+    CHECK_CLOSE("rope-yarn-divided", inv[23], pow(10000, -46.0 / 64) / 40, 1e-17);
+    CHECK_CLOSE("rope-yarn-ramp", inv[16], pow(10000, -32.0 / 64) * ((6.0 / 13) / 40 + 7.0 / 13), 1e-15);
+    /* Gemma 4's proportional layout: pairs (i, i + span/2) for i < rot/2,
+     * f_i = theta^(-2i/span); dims past rot/2 in each half stay. */
+    kern_rope_cfg pr = {.cfg = {.theta = 1e6, .factor = 1}, .span = 24};
+    memcpy(y, x, sizeof x);
+    kern_rope(&r, &pr, y, 6, 7, false);
+    double a7 = 7 * pow(1e6, -2.0 * 2 / 24);   /* pair i = 2: (y[2], y[14]) */
+    CHECK_CLOSE("rope-proportional-pair", y[2], x[2] * cos(a7) - x[14] * sin(a7), 1e-5);
+    CHECK_CLOSE("rope-proportional-pair-2", y[14], x[2] * sin(a7) + x[14] * cos(a7), 1e-5);
+    CHECK("rope-proportional-rest", y[3] == x[3] && y[15] == x[15] && y[8] == x[8]);
 }
 
 /* ---- attention kernels (kern_attn.c) against kern_attn_naive ---------------

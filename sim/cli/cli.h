@@ -117,5 +117,6 @@ int cli_run(int argc, char **argv);        /* cli_run.c */
 int cli_validate(int argc, char **argv);   /* cli_validate.c */
 int cli_help(int argc, char **argv);       /* cli_help.c */
 int cli_version(int argc, char **argv);
+int cli_capacity(int argc, char **argv);   /* cli_deploy.c */
 
 #endif

@@ -4,6 +4,7 @@
  * the bash completion are all checked against it (tests/cli.sh). A new
  * command is one row here plus its function. */
 #include "cli.h"
+#include "cli_deploy.h"
 #include <string.h>
 
 #define O_SET {"--set", "PATH=VALUE", "override a spec field before checking (repeatable), e.g.\n" \
@@ -27,6 +28,16 @@ static const cli_opt cost_opts[] = {
                           "that fits, for a hardware profile: h100-sxm, h200, a100-80gb, rtx-4090,\n"
                           "apple-m3-max (DATA/scenarios/hw/), or a profile file such as `kvsim probe` writes"},
     {"--format", "F", "table (default), csv or json (README.md, 'Output formats')"},
+    CLI_DEPLOY_OPTS,
+    {NULL, NULL, NULL}};
+
+static const cli_opt capacity_opts[] = {
+    {"--ctx", "T", "tokens per sequence (the engine's max_model_len): 4096, 4k, 128k, 1M; default 128k"},
+    {"--hw", "NAME|PATH", "GPU or node profile: 8xh100-sxm, 8xh200, 8xb200, h100-sxm, h200, ... (memory,\n"
+                          "bandwidth, compute, NVLink); or give --kv-budget"},
+    {"--format", "F", "table (default) or json (README.md, 'Deployment')"},
+    O_SET,
+    CLI_DEPLOY_OPTS,
     {NULL, NULL, NULL}};
 
 static const cli_opt check_opts[] = {O_SET, {NULL, NULL, NULL}};
@@ -71,6 +82,7 @@ static const cli_opt validate_opts[] = {
 const cli_cmd cli_cmds[] = {
     {"cost", cli_cost, "ARCH.yaml", "costs of one architecture, by layer type", cost_opts},
     {"compare", cli_compare, "ARCH.yaml ARCH.yaml ...", "side by side, ratios against the first", cost_opts},
+    {"capacity", cli_capacity, "ARCH.yaml ...", "per GPU weights, KV budget, engine blocks and tokens; sequences per node; decode rate", capacity_opts},
     {"check", cli_check, "SPEC.yaml ...", "load and check specs; print a summary", check_opts},
     {"import", cli_import, "config.json", "a Hugging Face config.json as a spec (cost, compare, check take .json too)", out_opt},
     {"sweep", cli_sweep, "SCENARIO.yaml", "run a scenario's points into SQLite", sweep_opts},

@@ -5,6 +5,7 @@
 #include "cost.h"
 #include "hw.h"
 #include "output.h"
+#include "cli_deploy.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ typedef struct {
     out_format of;
     const char *files[MAX_ARCHS];
     int n_files;
+    deploy_cfg dep;                    /* deployment options (cli_deploy.c) */
 } opts;
 
 static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
@@ -25,11 +27,15 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
     o->st.q.B = 1;
     o->st.q.phase = PH_DECODE;
     o->st.sets = o->sets;
+    deploy_cfg_default(&o->dep);
     cli_args p;
     cli_args_init(&p, cmd, argc, argv);
     int r;
     while ((r = cli_args_next(&p)) > 0) {
         const char *v = p.val;
+        int dk = cli_deploy_opt(&p, &o->dep);
+        if (dk < 0) return 2;
+        if (dk) continue;
         if (!p.opt) {
             if (o->n_files == MAX_ARCHS) return cli_bad(cmd, "too many specs (at most %d)", MAX_ARCHS);
             o->files[o->n_files++] = v;
@@ -98,7 +104,7 @@ static int load_all(const opts *o, model_spec *ms, cost_result *rs, out_item *it
             free_all(ms, rs, i);
             return 2;
         }
-        it[i] = (out_item){&ms[i], &rs[i], NULL, 0};
+        it[i] = (out_item){&ms[i], &rs[i], NULL, 0, NULL, NULL};
     }
     return 0;
 }
@@ -124,8 +130,14 @@ static int cost_or_compare(const char *cmd, int argc, char **argv, bool compare)
         it[i].hw = &hw;
         it[i].fit_ctx = cost_fit_ctx(&ms[i], o.st.q.B, hw.memory_bytes);
     }
+    bool dep = cli_deploy_given(&o.dep);
+    if (dep && (rc = cli_deploy_attach(&o.dep, o.st.hw ? &hw : NULL, o.st.q.T, it, o.n_files))) {
+        free_all(ms, rs, o.n_files);
+        return rc;
+    }
     if (compare) out_compare(stdout, it, o.n_files, &o.st, o.of);
     else out_cost(stdout, it, &o.st, o.of);
+    if (dep && o.of == OUT_TABLE) cli_deploy_table(stdout, it, o.n_files, o.st.hw ? &hw : NULL, o.st.q.T);
     free_all(ms, rs, o.n_files);
     return fflush(stdout) ? 2 : 0;
 }

@@ -35,6 +35,8 @@ static const char *const spec_keys[][2] = {
              "high_freq_factor, original_max_position; yarn takes original_max_position, beta_fast,\n"
              "beta_slow, mscale, mscale_all_dim. The kernels apply it; costs do not depend on it"},
     {"norm_eps", "real [1e-12, 0.1]: RMSNorm epsilon (default 1e-6)"},
+    {"embed_scale", "true: the embeddings are multiplied by sqrt(d_model) (Gemma; default false)"},
+    {"logit_softcap", "real [0, 1e6]: logits = CAP tanh(logits / CAP) (Gemma 4: 30; default 0, none)"},
     {"pattern", "which kind each layer is: a list of kind names where {repeat: [...], times: N}\n"
                 "repeats a group, or {every: N, offset: O, kind: K, else: E, last: L}; optional with\n"
                 "one kind; must give exactly n_layers layers"},

@@ -199,6 +199,7 @@ static void json_one(FILE *f, const out_item *it, const out_settings *st, const 
         ratio_str(x->flops_fp8eq_x2, y->flops_fp8eq_x2, c, sizeof c);
         fprintf(f, ", \"ratio\": {\"kv_bytes\": %s, \"flops\": %s, \"flops_fp8_equiv\": %s}", a, b, c);
     }
+    if (it->json_extra) it->json_extra(f, it->json_extra_ctx);
     fputs("}", f);
 }
 

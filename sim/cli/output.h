@@ -17,6 +17,10 @@ typedef struct {
     const cost_result *r;
     const hw_profile *hw;   /* NULL, or --hw: add roofline times */
     u64 fit_ctx;            /* with hw: the longest context that fits its memory */
+    /* optional: appends `, "key": value` members to the item's JSON object
+     * (cost/compare with deployment options add "capacity") */
+    void (*json_extra)(FILE *f, const void *ctx);
+    const void *json_extra_ctx;
 } out_item;
 
 /* What the user asked for: recorded in every output (provenance). */

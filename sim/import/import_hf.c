@@ -300,7 +300,8 @@ static bool ffn_eq(const ffn_desc *a, const ffn_desc *b)
     return a->moe == b->moe && a->d_ff == b->d_ff && a->experts == b->experts && a->top_k == b->top_k &&
            a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->hash == b->hash &&
            a->score == b->score && a->n_group == b->n_group && a->topk_group == b->topk_group &&
-           a->routed_scale == b->routed_scale;
+           a->routed_scale == b->routed_scale &&
+           a->gelu == b->gelu;
 }
 
 u64 ffn_majority(const ffn_desc *f, u64 n)
@@ -317,7 +318,7 @@ u64 ffn_majority(const ffn_desc *f, u64 n)
 void emit_ffn_map(ibuf *b, const ffn_desc *f)
 {
     if (!f->moe) {
-        ib_printf(b, "{type: dense, d_ff: %llu}", (unsigned long long)f->d_ff);
+        ib_printf(b, "{type: dense, d_ff: %llu%s}", (unsigned long long)f->d_ff, f->gelu ? ", act: gelu_tanh" : "");
         return;
     }
     ib_printf(b, "{type: moe, experts: %llu, top_k: %llu, d_ff: %llu", (unsigned long long)f->experts,
@@ -330,6 +331,7 @@ void emit_ffn_map(ibuf *b, const ffn_desc *f)
     if (f->n_group > 1) ib_printf(b, ", n_group: %llu", (unsigned long long)f->n_group);
     if (f->n_group > 1 && f->topk_group) ib_printf(b, ", topk_group: %llu", (unsigned long long)f->topk_group);
     if (f->routed_scale > 0) ib_printf(b, ", routed_scale: %.17g", f->routed_scale);
+    if (f->gelu) ib_printf(b, ", act: gelu_tanh");
     ib_printf(b, "}");
 }
 
@@ -460,6 +462,78 @@ static void emit_yaml_text(ibuf *b, const char *s)
     ib_printf(b, "\"");
 }
 
+/* A number of obj (absent or null: *has false). */
+static int obj_real(ictx *c, const json_t *obj, const char *key, const char *where, double *out, bool *has)
+{
+    json_t *v = obj ? json_object_get(obj, key) : NULL;
+    *has = v && !json_is_null(v);
+    if (!*has) return SIM_OK;
+    char what[128];
+    snprintf(what, sizeof what, "%s%s", where, key);
+    return ij_real(c, v, what, out);
+}
+
+/* `rope:` and `norm_eps:` from rope_theta, rope_scaling (or the newer
+ * rope_parameters; Gemma 4's per-layer-type form gives the model the
+ * sliding layers' entry, the full kind's own base is set by import_gqa) and
+ * rms_norm_eps. Appended to the spec body (the kernels use them; costs do
+ * not depend on them). */
+static int import_rope_eps(ictx *c)
+{
+    char p[128];
+    int rc;
+    bool has;
+    json_t *rp = ij_get(c, "rope_parameters"), *sc = ij_get(c, "rope_scaling");
+    if (rp && !json_is_object(rp)) rp = NULL;
+    if (rp && json_is_object(json_object_get(rp, "sliding_attention"))) rp = json_object_get(rp, "sliding_attention");
+    double theta = 10000;
+    json_t *th = ij_get(c, "rope_theta");
+    if (th) {
+        if ((rc = ij_real(c, th, ij_path(c, "rope_theta", p, sizeof p), &theta))) return rc;
+    } else if ((rc = obj_real(c, rp, "rope_theta", "rope_parameters.", &theta, &has))) {
+        return rc;
+    } else if (!has) {
+        ij_note(c, "rope_theta: absent; 10000 (the original RoPE base).");
+    }
+    if (!(theta >= 1 && theta <= 1e12))
+        return th ? ij_badkey(c, "rope_theta", th, "a RoPE base in [1, 1e12]")
+                  : ij_bad(c, "rope_parameters.rope_theta", json_object_get(rp, "rope_theta"), "a RoPE base in [1, 1e12]");
+    if (!sc && rp) sc = rp;   /* rope_parameters carries the scaling too */
+    const char *type = "default";
+    json_t *tv = sc ? json_object_get(sc, "rope_type") : NULL;
+    if (sc && !tv) tv = json_object_get(sc, "type");
+    if (tv && json_is_string(tv)) type = json_string_value(tv);
+    ib_printf(&c->body, "rope: {theta: %.12g", theta);
+    static const char *const keys[][2] = {
+        {"factor", "factor"}, {"low_freq_factor", "low_freq_factor"}, {"high_freq_factor", "high_freq_factor"},
+        {"original_max_position_embeddings", "original_max_position"}, {"beta_fast", "beta_fast"},
+        {"beta_slow", "beta_slow"}, {"mscale", "mscale"}, {"mscale_all_dim", "mscale_all_dim"}};
+    int nk = !strcmp(type, "linear") ? 1 : !strcmp(type, "llama3") ? 4 : !strcmp(type, "yarn") ? 8 : 0;
+    if (nk) {
+        ib_printf(&c->body, ", scaling: {type: %s", type);
+        for (int k = 0; k < nk; k++) {
+            double v;
+            if (!strcmp(type, "yarn") && k >= 1 && k <= 2) continue;   /* llama3's keys */
+            if ((rc = obj_real(c, sc, keys[k][0], "rope_scaling.", &v, &has))) return rc;
+            if (has && !strcmp(keys[k][1], "original_max_position"))
+                ib_printf(&c->body, ", %s: %llu", keys[k][1], (unsigned long long)(v >= 1 && v < 1e12 ? v : 1));
+            else if (has)
+                ib_printf(&c->body, ", %s: %.12g", keys[k][1], v);
+        }
+        ib_printf(&c->body, "}");
+    } else if (strcmp(type, "default") && strcmp(type, "proportional")) {
+        ij_warn(c, "RoPE scaling type '%s' is not modelled by the kernels (costs do not depend on it); none used", type);
+    }
+    ib_printf(&c->body, "}\n");
+    double eps = 1e-6;
+    json_t *ev = ij_get(c, "rms_norm_eps");
+    if (ev && (rc = ij_real(c, ev, ij_path(c, "rms_norm_eps", p, sizeof p), &eps))) return rc;
+    if (!ev) ij_note(c, "rms_norm_eps: absent; 1e-6.");
+    if (!(eps >= 1e-12 && eps <= 1e-1)) return ij_badkey(c, "rms_norm_eps", ev, "a number in [1e-12, 0.1]");
+    ib_printf(&c->body, "norm_eps: %.12g\n", eps);
+    return SIM_OK;
+}
+
 static int import_root(ictx *c)
 {
     json_t *mt = json_object_get(c->root, "model_type");
@@ -495,6 +569,7 @@ static int import_root(ictx *c)
     if (fam == -1) rc = import_deepseek_mla(c);
     else if (fam == -2) rc = import_deepseek_v4(c);
     else rc = import_gqa(c, (gfam)fam);
+    if (!rc) rc = import_rope_eps(c);
     if (rc) return rc;
     warn_unread(c, c->cfg, c->pre);
     if (c->cfg != c->root) warn_unread(c, c->root, "");

@@ -13,6 +13,8 @@
 typedef struct {
     u64 q_heads, kv_heads, head_dim, rope_dim, window;
     bool qk_norm, qkv_bias, k_eq_v;
+    u64 rope_theta;            /* the kind's own base (Gemma 4 full layers), 0 = the model's */
+    bool rope_prop, v_norm, unit_scale;   /* Gemma 4 (transformers Gemma4TextAttention) */
 } gkind;
 
 enum { K_FULL, K_SLIDING };
@@ -126,12 +128,12 @@ typedef struct {
     u64 shared_kv, ple, ple_vocab;
     const char *wdt;
     iquant q;
+    double softcap;          /* Gemma: final_logit_softcapping, 0 = none */
 } gmodel;
 
 /* Per-layer FFN widths and MoE placement. */
 static int ffn_layers(ictx *c, gmodel *g)
 {
-    char p[128];
     int rc;
     u64 d_ff = 0, L = g->L;
     gfam fam = g->fam;
@@ -151,12 +153,27 @@ static int ffn_layers(ictx *c, gmodel *g)
     if (fam == FAM_GEMMA4) {
         bool wide, moe_block;
         if ((rc = ij_bool(c, "enable_moe_block", false, &moe_block))) return rc;
-        if (moe_block)
-            return sim_fail(c->e, SIM_EINVAL, "%s: %s: true (an MoE block beside the MLP, Gemma 4 26B-A4B) is not "
-                            "supported by the importer", c->src, ij_path(c, "enable_moe_block", p, sizeof p));
-        (void)ij_get(c, "num_experts");   /* null unless enable_moe_block */
-        (void)ij_get(c, "top_k_experts");
-        (void)ij_get(c, "moe_intermediate_size");
+        if (moe_block) {
+            /* Gemma 4 26B-A4B (Gemma4TextDecoderLayer with enable_moe_block):
+             * every layer sums its dense MLP and a routed expert block; as
+             * kvsim's moe with the MLP as one shared expert (same weights
+             * and FLOPs). */
+            ffn_desc moe = {.moe = true, .shared = 1, .shared_d_ff = d_ff};
+            if ((rc = ij_u64(c, "num_experts", true, 1, IMP_HEADS_MAX, &moe.experts, NULL)) ||
+                (rc = ij_u64(c, "top_k_experts", true, 1, moe.experts, &moe.top_k, NULL)) ||
+                (rc = ij_u64(c, "moe_intermediate_size", true, 1, IMP_DIM_MAX, &moe.d_ff, NULL)))
+                return rc;
+            for (u64 i = 0; i < L; i++) f[i] = moe;
+            g->moe = true;
+            ij_note(c, "enable_moe_block: the dense MLP (%llu) runs beside %llu experts of %llu (top %llu): modelled as "
+                    "a moe with one shared expert; the router's norm and scales and the branches' extra norms "
+                    "(4 d + E per layer) are not modelled.", (unsigned long long)d_ff, (unsigned long long)moe.experts,
+                    (unsigned long long)moe.d_ff, (unsigned long long)moe.top_k);
+        } else {
+            (void)ij_get(c, "num_experts");   /* null unless enable_moe_block */
+            (void)ij_get(c, "top_k_experts");
+            (void)ij_get(c, "moe_intermediate_size");
+        }
         if ((rc = ij_bool(c, "use_double_wide_mlp", false, &wide))) return rc;
         if (wide && g->shared_kv) {
             for (u64 i = L - g->shared_kv; i < L; i++) {
@@ -221,6 +238,10 @@ static void emit_kind(ictx *c, const char *name, const gkind *k)
     if (k->qk_norm) ib_printf(&c->body, ", qk_norm: true");
     if (k->qkv_bias) ib_printf(&c->body, ", qkv_bias: true");
     if (k->k_eq_v) ib_printf(&c->body, ", k_eq_v: true");
+    if (k->v_norm) ib_printf(&c->body, ", v_norm: true");
+    if (k->unit_scale) ib_printf(&c->body, ", unit_scale: true");
+    if (k->rope_theta) ib_printf(&c->body, ", rope_theta: %llu", (unsigned long long)k->rope_theta);
+    if (k->rope_prop) ib_printf(&c->body, ", rope_proportional: true");
     ib_printf(&c->body, ", rope_dim: %llu}\n", (unsigned long long)k->rope_dim);
 }
 
@@ -308,6 +329,19 @@ static int gemma4_full(ictx *c, gmodel *g)
     }
     g->sliding.rope_dim = (u64)(hd * fs);
     g->full.rope_dim = (u64)(ghd * ff);
+    /* transformers Gemma4TextAttention: scaling 1.0 (q and k are RMS-normed),
+     * v_norm without a weight; the full layers' entry of rope_parameters has
+     * its own base and the "proportional" type. */
+    g->full.v_norm = g->sliding.v_norm = g->full.unit_scale = g->sliding.unit_scale = true;
+    json_t *rp = ij_get(c, "rope_parameters"), *fe = rp && json_is_object(rp) ? json_object_get(rp, "full_attention") : NULL;
+    json_t *ft = fe ? json_object_get(fe, "rope_theta") : NULL, *fy = fe ? json_object_get(fe, "rope_type") : NULL;
+    double th = 1e6;
+    char what[96];
+    snprintf(what, sizeof what, "%srope_parameters.full_attention.rope_theta", c->pre);
+    if (ft && (rc = ij_real(c, ft, what, &th))) return rc;
+    if (!(th >= 1 && th <= 1e12)) return ij_bad(c, what, ft, "a RoPE base in [1, 1e12]");
+    g->full.rope_theta = (u64)th;
+    g->full.rope_prop = !fy || (json_is_string(fy) && !strcmp(json_string_value(fy), "proportional"));
     ij_note(c, "full layers: global_head_dim %llu, RoPE on %llu dims (partial_rotary_factor %g); sliding layers: "
             "head_dim %llu, RoPE on %llu.", (unsigned long long)ghd, (unsigned long long)g->full.rope_dim, ff,
             (unsigned long long)hd, (unsigned long long)g->sliding.rope_dim);
@@ -401,6 +435,25 @@ static void gqa_modules(const gmodel *g, imodules *m)
     if (!g->moe) m->expert = NULL, m->router = NULL;
 }
 
+/* The MLP activation (hidden_activation / hidden_act: gelu* -> gelu_tanh)
+ * and Gemma's final_logit_softcapping, for the reference kernels. */
+static int gqa_act(ictx *c, gmodel *g)
+{
+    char p[128];
+    int rc;
+    json_t *act = ij_get(c, "hidden_activation");
+    if (!act) act = ij_get(c, "hidden_act");
+    if (act && json_is_string(act) && !strncmp(json_string_value(act), "gelu", 4)) {
+        for (u64 i = 0; i < g->L; i++) g->ffn[i].gelu = true;
+        if (strcmp(json_string_value(act), "gelu_pytorch_tanh"))
+            ij_note(c, "activation '%s' computed as GELU with the tanh approximation.", json_string_value(act));
+    }
+    json_t *cv = g->gemma ? ij_get(c, "final_logit_softcapping") : NULL;
+    if (cv && (rc = ij_real(c, cv, ij_path(c, "final_logit_softcapping", p, sizeof p), &g->softcap))) return rc;
+    if (!(g->softcap >= 0 && g->softcap <= 1e6)) return ij_badkey(c, "final_logit_softcapping", cv, "a number in [0, 1e6]");
+    return SIM_OK;
+}
+
 /* The spec. */
 static void gqa_emit(ictx *c, const gmodel *g)
 {
@@ -408,6 +461,10 @@ static void gqa_emit(ictx *c, const gmodel *g)
               (unsigned long long)g->L, (unsigned long long)g->vocab, g->tie ? "true" : "false");
     if (g->ple)
         ib_printf(&c->body, "ple: {dim: %llu, vocab: %llu}\n", (unsigned long long)g->ple, (unsigned long long)g->ple_vocab);
+    if (g->gemma) {   /* Gemma's scaled word embeddings and final logit soft-capping */
+        ib_printf(&c->body, "embed_scale: true\n");
+        if (g->softcap > 0) ib_printf(&c->body, "logit_softcap: %.12g\n", g->softcap);
+    }
     emit_weights(c, &g->q, g->wdt, g->moe);
     u64 common = ffn_majority(g->ffn, g->L);
     ib_printf(&c->body, "ffn: ");
@@ -434,7 +491,8 @@ int import_gqa(ictx *c, gfam fam)
     g.ffn = calloc(g.L, sizeof *g.ffn);
     if (!g.kind || !g.ffn) { rc = sim_fail(c->e, SIM_ENOMEM, "out of memory"); goto out; }
     if ((rc = layer_types(c, fam, g.L, g.kind, &g.any_sliding)) || (rc = gqa_window(c, &g)) ||
-        (rc = gemma_extras(c, &g)) || (rc = ffn_layers(c, &g)) || (rc = ij_weight_dtype(c, &g.wdt)))
+        (rc = gemma_extras(c, &g)) || (rc = ffn_layers(c, &g)) || (rc = ij_weight_dtype(c, &g.wdt)) ||
+        (rc = gqa_act(c, &g)))
         goto out;
     for (u64 i = 0; i < g.L; i++) g.any_full |= g.kind[i] == K_FULL;
     gqa_modules(&g, &mods);

@@ -107,7 +107,7 @@ void kern_matmul_naive(u64 M, u64 N, u64 K, const float *A, u64 lda, const float
         }
 }
 
-void kern_rmsnorm(cost_t *c, flop_cat cat, const float *x, const float *w, float *y, u64 n)
+void kern_rmsnorm(cost_t *c, flop_cat cat, const float *x, const float *w, float *y, u64 n, float eps)
 {
     kern_count(c, cat, DT_FP32, n * FLOPS_RMSNORM);
     float ss = 0;
@@ -115,7 +115,7 @@ void kern_rmsnorm(cost_t *c, flop_cat cat, const float *x, const float *w, float
      * scalar it costs a 4-cycle add per element (5% of a V4 prefill). */
 #pragma omp simd reduction(+ : ss)
     for (u64 i = 0; i < n; i++) ss += x[i] * x[i];
-    float r = 1.0f / sqrtf(ss / (float)n + KERN_NORM_EPS);
+    float r = 1.0f / sqrtf(ss / (float)n + eps);
     if (w) {
 #pragma omp simd
         for (u64 i = 0; i < n; i++) y[i] = x[i] * r * w[i];
@@ -125,11 +125,11 @@ void kern_rmsnorm(cost_t *c, flop_cat cat, const float *x, const float *w, float
     }
 }
 
-void kern_rmsnorm_naive(const float *x, const float *w, float *y, u64 n)
+void kern_rmsnorm_naive(const float *x, const float *w, float *y, u64 n, float eps)
 {
     double ss = 0;
     for (u64 i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    double r = 1.0 / sqrt(ss / (double)n + KERN_NORM_EPS);
+    double r = 1.0 / sqrt(ss / (double)n + eps);
     for (u64 i = 0; i < n; i++) y[i] = (float)(x[i] * r * (w ? w[i] : 1.0));
 }
 
@@ -152,54 +152,117 @@ void kern_softmax_naive(float *x, u64 n, float scale, float sink)
     for (u64 i = 0; i < n; i++) x[i] = (float)(exp((double)x[i] * scale - mx) / s);
 }
 
-/* The rotation of the last (rot, pos) asked for, per thread: a token's
- * query heads and key heads all rotate by the same angles, so they are
- * computed once per token (pow, cos and sin cost ~100 ns a pair, more than
- * the rotation itself). The values are those the formula gives: a cache. */
+#define KERN_PI 3.14159265358979323846
+
+static const kern_rope_cfg rope_default = {.cfg = {.theta = 10000, .scaling = ROPE_SCALE_NONE, .factor = 1}};
+
+/* YaRN's dimension where a frequency makes `rot` rotations over `len`
+ * positions (DeepSeek inference/model.py find_correction_dim). */
+static double yarn_dim(double rotations, u64 dim, double base, double len)
+{
+    return (double)dim * log(len / (rotations * 2 * KERN_PI)) / (2 * log(base));
+}
+
+/* Frequency i of r for `rot` rotated dims. */
+static double rope_freq(const kern_rope_cfg *r, u64 rot, u64 i)
+{
+    const rope_cfg *k = &r->cfg;
+    u64 span = r->span ? r->span : rot;
+    double f = pow(k->theta, -2.0 * (double)i / (double)span);
+    if (k->scaling == ROPE_SCALE_LINEAR) return f / k->factor;
+    if (k->scaling == ROPE_SCALE_LLAMA3) {
+        /* transformers _compute_llama3_parameters: wavelengths above
+         * old/low_freq_factor divided by factor, below old/high_freq_factor
+         * kept, a smooth blend between. */
+        double old = (double)k->original_max_position, lo = old / k->low_freq_factor, hi = old / k->high_freq_factor;
+        double wl = 2 * KERN_PI / f;
+        if (wl > lo) return f / k->factor;
+        if (wl < hi) return f;
+        double sm = (old / wl - k->low_freq_factor) / (k->high_freq_factor - k->low_freq_factor);
+        return (1 - sm) * f / k->factor + sm * f;
+    }
+    if (k->scaling == ROPE_SCALE_YARN) {
+        /* DeepSeek precompute_freqs_cis: low = floor(dim(beta_fast)),
+         * high = ceil(dim(beta_slow)), clamped to [0, rot-1]; smooth =
+         * 1 - clamp((i - low) / (high - low), 0, 1); f = f / factor *
+         * (1 - smooth) + f * smooth. */
+        double len = (double)k->original_max_position;
+        double lo = floor(yarn_dim(k->beta_fast, rot, k->theta, len)), hi = ceil(yarn_dim(k->beta_slow, rot, k->theta, len));
+        if (lo < 0) lo = 0;
+        if (hi > (double)rot - 1) hi = (double)rot - 1;
+        if (lo == hi) hi += 0.001;
+        double ramp = ((double)i - lo) / (hi - lo);
+        double smooth = 1 - (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
+        return f / k->factor * (1 - smooth) + f * smooth;
+    }
+    return f;
+}
+
+void kern_rope_freqs(const kern_rope_cfg *r, u64 rot, double *inv)
+{
+    if (!r) r = &rope_default;
+    for (u64 i = 0; i < rot / 2; i++) inv[i] = rope_freq(r, rot, i);
+}
+
+/* The rotation of the last (config, rot, pos) asked for, per thread: a
+ * token's query heads and key heads all rotate by the same angles, so they
+ * are computed once per token (pow, cos and sin cost ~100 ns a pair, more
+ * than the rotation itself). The values are those the formula gives: a cache. */
 #define ROPE_CACHE 1024   /* pairs */
 static _Thread_local struct {
-    u64 rot, pos;
+    kern_rope_cfg key;        /* the configuration inv[] belongs to */
+    u64 pos;
     bool valid;
-    double inv[ROPE_CACHE];   /* theta^(-2i/rot) for this rot */
+    double inv[ROPE_CACHE];   /* the frequencies for key, inv_rot */
     u64 inv_rot;
     float cs[ROPE_CACHE], sn[ROPE_CACHE];
 } rope_memo;
 
-void kern_rope(cost_t *c, float *x, u64 rot, u64 pos, bool inverse)
+static bool rope_same(const kern_rope_cfg *a, const kern_rope_cfg *b)
+{
+    const rope_cfg *x = &a->cfg, *y = &b->cfg;
+    return a->span == b->span && x->theta == y->theta && x->scaling == y->scaling && x->factor == y->factor &&
+           x->low_freq_factor == y->low_freq_factor && x->high_freq_factor == y->high_freq_factor &&
+           x->beta_fast == y->beta_fast && x->beta_slow == y->beta_slow &&
+           x->original_max_position == y->original_max_position;
+}
+
+static void rope_pair(float *x, u64 i, u64 j, float cs, float sn)
+{
+    float a = x[i], b = x[j];
+    x[i] = a * cs - b * sn;
+    x[j] = a * sn + b * cs;
+}
+
+void kern_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 rot, u64 pos, bool inverse)
 {
     kern_count(c, FL_OTHER, DT_FP32, rot * FLOPS_ROPE);
-    u64 half = rot / 2;
+    if (!r) r = &rope_default;
+    u64 half = rot / 2, off = r->span ? r->span / 2 : half;   /* pair (i, i + off) */
     if (half > ROPE_CACHE) {
         for (u64 i = 0; i < half; i++) {
-            double ang = (double)pos * pow(KERN_ROPE_THETA, -2.0 * (double)i / (double)rot);
-            float cs = (float)cos(ang), sn = (float)(inverse ? -sin(ang) : sin(ang));
-            float a = x[i], b = x[i + half];
-            x[i] = a * cs - b * sn;
-            x[i + half] = a * sn + b * cs;
+            double ang = (double)pos * rope_freq(r, rot, i);
+            rope_pair(x, i, i + off, (float)cos(ang), (float)(inverse ? -sin(ang) : sin(ang)));
         }
         return;
     }
-    if (rope_memo.inv_rot != rot) {
-        for (u64 i = 0; i < half; i++) rope_memo.inv[i] = pow(KERN_ROPE_THETA, -2.0 * (double)i / (double)rot);
+    if (rope_memo.inv_rot != rot || !rope_same(&rope_memo.key, r)) {
+        kern_rope_freqs(r, rot, rope_memo.inv);
+        rope_memo.key = *r;
         rope_memo.inv_rot = rot;
         rope_memo.valid = false;
     }
-    if (!rope_memo.valid || rope_memo.rot != rot || rope_memo.pos != pos) {
+    if (!rope_memo.valid || rope_memo.pos != pos) {
         for (u64 i = 0; i < half; i++) {
             double ang = (double)pos * rope_memo.inv[i];
             rope_memo.cs[i] = (float)cos(ang);
             rope_memo.sn[i] = (float)sin(ang);
         }
-        rope_memo.rot = rot;
         rope_memo.pos = pos;
         rope_memo.valid = true;
     }
-    for (u64 i = 0; i < half; i++) {
-        float cs = rope_memo.cs[i], sn = inverse ? -rope_memo.sn[i] : rope_memo.sn[i];
-        float a = x[i], b = x[i + half];
-        x[i] = a * cs - b * sn;
-        x[i + half] = a * sn + b * cs;
-    }
+    for (u64 i = 0; i < half; i++)
+        rope_pair(x, i, i + off, rope_memo.cs[i], inverse ? -rope_memo.sn[i] : rope_memo.sn[i]);
 }
 
 float kern_sigmoid(float x)

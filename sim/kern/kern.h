@@ -44,10 +44,11 @@ void kern_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K,
 void kern_matmul_naive(u64 M, u64 N, u64 K, const float *A, u64 lda, const float *B, u64 ldb,
                        float *C, u64 ldc, bool transB, bool accumulate);
 
-/* y = x / rms(x) * w (w may be NULL: no weight), n elements; y may be x.
+/* y = x / sqrt(mean(x^2) + eps) * w (w may be NULL: no weight), n elements;
+ * y may be x. eps is the spec's norm_eps (Llama 3: 1e-5, Gemma 4: 1e-6).
  * Counts FLOPS_RMSNORM per element into cat. */
-void kern_rmsnorm(cost_t *c, flop_cat cat, const float *x, const float *w, float *y, u64 n);
-void kern_rmsnorm_naive(const float *x, const float *w, float *y, u64 n);
+void kern_rmsnorm(cost_t *c, flop_cat cat, const float *x, const float *w, float *y, u64 n, float eps);
+void kern_rmsnorm_naive(const float *x, const float *w, float *y, u64 n, float eps);
 
 /* In-place softmax of x[n] scaled by `scale` (x := softmax(scale * x)), with
  * an optional extra logit `sink` in the denominator only (use -INFINITY for
@@ -56,10 +57,28 @@ void kern_rmsnorm_naive(const float *x, const float *w, float *y, u64 n);
 void kern_softmax(cost_t *c, flop_cat cat, float *x, u64 n, float scale, float sink);
 void kern_softmax_naive(float *x, u64 n, float scale, float sink);
 
-/* Rotary embedding of `rot` dims of x (x[0..rot)) at position pos, rotating
- * pairs (x[i], x[i + rot/2]) by pos * theta^(-2i/rot) (the "half" layout);
- * `inverse` rotates by -pos. Counts FLOPS_ROPE per rotated dim. */
-void kern_rope(cost_t *c, float *x, u64 rot, u64 pos, bool inverse);
+/* The RoPE of a layer: the spec's base and scaling (spec.h rope_cfg; a kind
+ * may override the base) and the layout.
+ *   span 0: rotate x[0..rot) as pairs (x[i], x[i + rot/2]), frequency
+ *           f_i = theta^(-2i/rot) (HF's rotate_half on the first rot dims).
+ *   span S: Gemma 4's "proportional" RoPE (transformers
+ *           _compute_proportional_rope_parameters): the pairs span the whole
+ *           head, (x[i], x[i + S/2]) for i < rot/2, f_i = theta^(-2i/S); the
+ *           other S/2 - rot/2 pairs have frequency 0 (left as they are).
+ * Scaling of f_i: linear f/factor; llama3 as transformers'
+ * _compute_llama3_parameters; yarn as DeepSeek's precompute_freqs_cis
+ * (ramp between beta_fast and beta_slow over the rot/2 frequencies). */
+typedef struct {
+    rope_cfg cfg;
+    u64 span;
+} kern_rope_cfg;
+/* The rot/2 frequencies f_i of r for `rot` rotated dims (inv: rot/2 values). */
+void kern_rope_freqs(const kern_rope_cfg *r, u64 rot, double *inv);
+
+/* Rotary embedding of `rot` dims of x at position pos with r's frequencies
+ * and layout (r NULL: theta 10000, span 0); `inverse` rotates by -pos.
+ * Counts FLOPS_ROPE per rotated dim. */
+void kern_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 rot, u64 pos, bool inverse);
 
 /* Fast Walsh-Hadamard transform of x[0..n) in place, times `scale`
  * (n a power of two): x := scale H_n x with H_n the Sylvester Hadamard
@@ -213,7 +232,5 @@ void kern_blas_serial(void);
 float kern_sigmoid(float x);
 float kern_gelu(float x);
 
-#define KERN_ROPE_THETA 10000.0
-#define KERN_NORM_EPS   1e-6f
 
 #endif

@@ -100,8 +100,16 @@ static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
     json_u(f, "seed", M->seed, true);
     /* fp8 here: DSA's indexer quantises q and k (dsa_index_fp8) */
     fprintf(f, "\"compute_indexer\": \"%s\", ", dsa_index_fp8(m) ? "fp8" : dtype_table[m->compute[CC_INDEXER]].name);
-    fprintf(f, "\"tie_embeddings\": %s, \"rope_theta\": 10000.0, \"norm_eps\": 1e-6,\n \"layers\": [\n",
-            m->tie_embeddings ? "true" : "false");
+    /* %.17g: the doubles round-trip exactly. */
+    static const char *const scal[] = {"none", "linear", "llama3", "yarn"};
+    const rope_cfg *r = &m->rope;
+    fprintf(f, "\"tie_embeddings\": %s, \"rope_theta\": %.17g, \"norm_eps\": %.17g, \"embed_scale\": %s, \"logit_softcap\": %.17g,\n",
+            m->tie_embeddings ? "true" : "false", r->theta, m->norm_eps, m->embed_scale ? "true" : "false", m->logit_softcap);
+    fprintf(f, " \"rope_scaling\": {\"type\": \"%s\", \"factor\": %.17g, \"low_freq_factor\": %.17g, \"high_freq_factor\": %.17g, "
+            "\"original_max_position\": %llu, \"beta_fast\": %.17g, \"beta_slow\": %.17g, \"mscale\": %.17g, "
+            "\"mscale_all_dim\": %.17g},\n \"layers\": [\n",
+            scal[r->scaling], r->factor, r->low_freq_factor, r->high_freq_factor, (unsigned long long)r->original_max_position,
+            r->beta_fast, r->beta_slow, r->mscale, r->mscale_all_dim);
     for (u64 i = 0; i < m->n_layers; i++) {
         const layer_spec *L = &m->layer[i];
         const attn_cfg *a = &L->attn;
@@ -120,6 +128,10 @@ static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
         json_fields(f, "attn_fields", a->type, a);
         json_fields(f, "ffn_fields", L->ffn.type, &L->ffn);
         json_fields(f, "res_fields", L->res.type, &L->res);
+        /* The layer's RoPE base (its kind's rope_theta, else the model's) and layout. */
+        fprintf(f, "\"rope_theta\": %.17g, \"rope_proportional\": %s, \"v_norm\": %s, \"unit_scale\": %s, \"act\": \"%s\", ",
+                a->rope_theta ? (double)a->rope_theta : r->theta, a->rope_proportional ? "true" : "false",
+                a->v_norm ? "true" : "false", a->unit_scale ? "true" : "false", L->ffn.act == FFN_ACT_GELU_TANH ? "gelu_tanh" : "silu");
         json_u(f, "d_ff", L->ffn.d_ff, false);
         fprintf(f, "}%s\n", i + 1 < m->n_layers ? "," : "");
     }

@@ -361,6 +361,10 @@ static void unit_init(ref_model *M, ref_layer *L, int i, const layer_spec *ls)
     L->M = M;
     L->i = i;
     L->ls = ls;
+    L->eps = (float)M->m->norm_eps;
+    L->rope.cfg = M->m->rope;
+    if (ls && ls->attn.rope_theta) L->rope.cfg.theta = (double)ls->attn.rope_theta;
+    if (ls && ls->attn.rope_proportional) L->rope.span = ls->attn.head_dim;
 }
 
 /* The MTP module (cost.c mtp_part): its layer's weights through the types'
@@ -585,7 +589,7 @@ static int head_forward(ref_model *M, const float *Xlast, sim_err *e)
               *sc = ref_weight_find(H, "hc_head_scale");
         float *xn = REF_ALLOC(M, S * d, float), *w = REF_ALLOC(M, S, float);
         if (!xn || !w) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        kern_rmsnorm(&H->c, FL_MHC, Xlast, NULL, xn, S * d);
+        kern_rmsnorm(&H->c, FL_MHC, Xlast, NULL, xn, S * d, H->eps);
         ref_mm(H, FL_MHC, DT_FP32, fn, xn, 1, w, false);
         ref_read(H, base);
         ref_read(H, sc);
@@ -601,7 +605,7 @@ static int head_forward(ref_model *M, const float *Xlast, sim_err *e)
     }
     ref_w *fnorm = ref_weight_find(H, "final_norm");
     ref_read(H, fnorm);
-    kern_rmsnorm(&H->c, FL_OTHER, h, fnorm->data, h, d);
+    kern_rmsnorm(&H->c, FL_OTHER, h, fnorm->data, h, d, H->eps);
     ref_trace(M, -1, "final_hidden", h, 1, d);
     dtype lin = m->compute[CC_LINEAR];
     if (m->tie_embeddings) {
@@ -612,8 +616,21 @@ static int head_forward(ref_model *M, const float *Xlast, sim_err *e)
     } else {
         ref_mm(H, FL_OTHER, lin, ref_weight_find(H, "head"), h, 1, M->logits, false);
     }
+    if (m->logit_softcap > 0) {
+        /* Gemma: logits = cap tanh(logits / cap); 3 FLOPs a logit. */
+        float cap = (float)m->logit_softcap;
+        kern_count(&H->c, FL_OTHER, DT_FP32, 3 * V);
+        for (u64 j = 0; j < V; j++) M->logits[j] = cap * tanhf(M->logits[j] / cap);
+    }
     ref_trace(M, -1, "logits", M->logits, 1, V);
     return SIM_OK;
+}
+
+int ref_ple_update(ref_layer *L, const ref_step *s, float *X, u64 stride_x, sim_err *e)
+{
+    const ref_ops *pops = ref_ops_for(L->M->m->ple.type);
+    L->ple_done = true;
+    return pops && pops->post ? pops->post(L, s, X, stride_x, e) : SIM_OK;
 }
 
 int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
@@ -650,8 +667,12 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
     /* Embeddings: one row per token; each distinct row is read once. */
     double t0 = now_s();
     ref_w *emb = ref_weight_find(&M->embed, "embed");
+    /* Gemma (embed_scale): rows times sqrt(d_model), in fp32 (the released
+     * code multiplies by the scale rounded to the weights' dtype). */
+    float esc = m->embed_scale ? sqrtf((float)d) : 1.0f;
+    if (m->embed_scale) kern_count(&M->embed.c, FL_OTHER, DT_FP32, n * d);
     for (u64 t = 0; t < n; t++) {
-        memcpy(x0 + t * d, emb->data + (u64)tok[t] * d, d * sizeof(float));
+        for (u64 j = 0; j < d; j++) x0[t * d + j] = emb->data[(u64)tok[t] * d + j] * esc;
         for (u64 k = 0; k < S; k++) memcpy(X + (t * S + k) * d, x0 + t * d, d * sizeof(float));
     }
     M->embed.welems[WC_EMBED] += distinct_rows(M, tok, n, m->vocab) * d;
@@ -669,8 +690,9 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
         kern_attn_stats a0 = kern_attn_stats_get();
         ref_mark lm = ref_scratch_mark(M);
         res_ops = ref_ops_for(L->ls->res.type);
+        L->ple_done = false;
         rc = res_ops->layer(L, &s, X, e);
-        if (!rc && pops && pops->post) rc = pops->post(L, &s, X, S * d, e);
+        if (!rc && !L->ple_done) rc = ref_ple_update(L, &s, X, S * d, e);
         ref_scratch_release(M, lm);
         L->time_s = now_s() - t0;
         kern_attn_stats a1 = kern_attn_stats_get();

@@ -20,8 +20,11 @@
  * in each ref_<type>.c and in README.md, "What run and validate prove").
  * Positions are 0-based; a query at position t sees keys t-W+1 .. t (W the
  * window, 0 = all); with opt.noncausal a prefill is bidirectional (keys
- * with |t - v| < W; compressed entries and top-k over the whole step). RoPE rotates pairs (x[i], x[i + r/2]) of the first r dims
- * (V4: the last r dims), theta 10000 (kern.h).
+ * with |t - v| < W; compressed entries and top-k over the whole step).
+ * RoPE rotates pairs (x[i], x[i + r/2]) of the first r dims (V4: the last r
+ * dims) with the spec's `rope:` base and scaling, a kind's own base
+ * (rope_theta) and Gemma 4's proportional layout (kern.h); RMSNorms use the
+ * spec's norm_eps.
  */
 #ifndef REF_H
 #define REF_H
@@ -71,6 +74,10 @@ typedef struct ref_layer {
     int ncache;
     ref_cache kv[KV_MAX_BUFS];
     void *priv[3];        /* private state of the attention, FFN and residual types (owned) */
+    kern_rope_cfg rope;   /* the layer's RoPE: the spec's rope, the kind's base
+                             (rope_theta) and layout (rope_proportional) */
+    float eps;            /* RMSNorm epsilon: the spec's norm_eps */
+    bool ple_done;        /* the residual ran the PLE update of this step (ref_ple_update) */
     float *share;         /* prefill only: rows x share_cols values this layer's
                              cache rows were made of, for layers that share it */
     u64 share_rows, share_cols;
@@ -223,6 +230,11 @@ ref_layer *ref_owner(ref_layer *L);
  * (copied; no-op when no later layer shares this cache). */
 int ref_share_keep(ref_layer *L, const float *rows, u64 n, u64 cols, sim_err *e);
 
+/* The model's per-layer-embedding update of layer L on X (row stride
+ * stride_x), if it has PLE: a residual type calls it where the released
+ * model applies it (Gemma 4: after the FFN, before the layer scalar); else
+ * ref_run applies it after the layer. */
+int ref_ple_update(ref_layer *L, const ref_step *s, float *X, u64 stride_x, sim_err *e);
 /* Key ranges [lo[t], hi[t]) of the n queries of a prefill (positions 0 ..
  * n-1) over the step's own rows, under a window W (0: global): causal
  * t-W+1 .. t; non-causal (opt.noncausal) |t - v| < W, up to 2W-1 keys, all

@@ -77,10 +77,12 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     cc_flops(c, o, FL_PROJ, m->compute[CC_LINEAR], cmul3(ovf, 2, n, cadd(ovf, ch * k1, cmul3(ovf, ch, h, k2))));
     u64 pairs = cmul(ovf, c->q.B, cc_span_window(c, a->window));
     cc_flops(c, o, FL_ATTN, m->compute[CC_ATTENTION], cmul3(ovf, pairs, H, 4 * h));
-    /* conv biases (2 ch), the q/k mean mix (4 per q/k element), per-head
-     * L2 normalisation, temperature, RoPE, softmax. */
+    /* conv biases (2 ch), the q/k mean mix (4 per q/k element, and for each
+     * k element the mean of its group's H/G q elements: H/G more, H h in
+     * all; Zyphra vLLM cca.py _add_grouped_qk_means_inplace), per-head L2
+     * normalisation, temperature, RoPE, softmax. */
     u64 ew = cmul3(ovf, pairs, H, FLOPS_SOFTMAX);
-    ew = cadd(ovf, ew, cmul(ovf, n, ch * (2 + 4 + FLOPS_RMSNORM) + G * h));
+    ew = cadd(ovf, ew, cmul(ovf, n, ch * (2 + 4 + FLOPS_RMSNORM) + G * h + H * h));
     ew = cadd(ovf, ew, cmul4(ovf, n, H + G, a->rope_dim, FLOPS_ROPE));
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);
     kv_buf b[KV_MAX_BUFS];

@@ -8,15 +8,18 @@
  *   [q0 | k0] = x [Wq | Wk]                                  (ch channels)
  *   y1[c] = b1[c] + sum_j w1[c, j] z[t-j, c]                 depthwise, k1 taps
  *   y2[c] = b2[c] + sum_j sum_{c' in head(c)} w2[c, c', j] y1[t-j, c']   k2 taps
- *   mix: out = y2 / 2 + (pre + partner) / 2, where partner is, for a q
- *        channel, the same dim of its kv head's k0, and for a k channel the
- *        same dim of the group's first q head's q0 (4 FLOPs per channel:
- *        kvsim's reading of the paper's q-k mean coupling)
- *   RMSNorm of every q and k head (no weight; counted FLOPS_RMSNORM), k heads
- *   times their temperature, RoPE on the first rope_dim dims
- *   v = [x_t Wv1 | x_{t-1} Wv2] (value shift: half from the previous token)
+ *   mix (Zyphra's released vLLM cca.py, _add_grouped_qk_means_inplace):
+ *        q channel: out = y2 + (q0 + k0 of its kv head, same dim) / 2;
+ *        k channel: out = y2 + (mean over the group's q heads of q0, same
+ *        dim + k0) / 2 (4 FLOPs per channel, and grp for each k channel's mean)
+ *   each q and k head times sqrt(h) / sqrt(|x|^2 + 1e-12) (_rms_normalize_qk:
+ *   an RMSNorm without weight, eps 1e-12 / h; counted FLOPS_RMSNORM), k heads
+ *   times their temperature (clamp_temp off), RoPE on the first rope_dim dims
+ * *   v = [x_t Wv1 | x_{t-1} Wv2] (value shift: half from the previous token)
  *   GQA attention in the latent over keys max(0, t-W+1) .. t; y = o Wo.
- * Before the sequence the conv inputs and the shifted value are 0.
+ * Before the sequence the conv inputs and the shifted value are 0, so the
+ * depthwise outputs there are its bias (vLLM pads the inputs with zeros and
+ * runs both convolutions over the padding).
  * Caches: 0 "kv" rows [k (G h) | v (G h)]; 1 "conv_state", one row:
  * [pre-conv q|k of the last k1-1 tokens | conv1 outputs of the last k2-1
  * tokens | x_{t} Wv2 of the last token], oldest first (state_format).
@@ -81,7 +84,9 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     float *qk = REF_ALLOC(M, n * ch, float), *tmp = REF_ALLOC(M, n * Gh, float), *vd = REF_ALLOC(M, (n + 1) * Gh2, float);
     float *rows = REF_ALLOC(M, n * kvw, float), *o = REF_ALLOC(M, n * H * h, float), *st = REF_ALLOC(M, w->sw, float);
     if (!z || !y1 || !qk || !tmp || !vd || !rows || !o || !st) return sim_fail(e, SIM_ENOMEM, "out of memory");
-    if (s->ph == PH_DECODE) {
+    if (s->ph == PH_PREFILL) {
+        for (u64 t = 0; t < p2; t++) memcpy(y1 + t * ch, w->c1b->data, ch * sizeof(float));
+    } else {
         ref_kv_read(L, L, 1, 0, st);
         memcpy(z, st, p1 * ch * sizeof(float));
         memcpy(y1, st + p1 * ch, p2 * ch * sizeof(float));
@@ -127,21 +132,29 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     for (u64 t = 0; t < n; t++)
         for (u64 cc = 0; cc < ch; cc++) qk[t * ch + cc] += w->c2b->data[cc];
     /* Mix, per-head norms, temperature, RoPE; then the cache row's k. */
-    kern_count(c, FL_OTHER, DT_FP32, n * (ch * 4 + Gh));
+    kern_count(c, FL_OTHER, DT_FP32, n * (ch * 4 + Gh + Gh * grp));
+    float qk_eps = 1e-12f / (float)h;   /* |x|^2 + 1e-12 = h (mean(x^2) + 1e-12 / h) */
     for (u64 t = 0; t < n; t++) {
         u64 pos = s->T0 + t;
         const float *pre = z + (p1 + t) * ch;
         float *q = qk + t * ch;
         for (u64 cc = 0; cc < ch; cc++) {
             u64 hd = cc / h, i = cc % h;
-            float partner = hd < H ? pre[H * h + (hd / grp) * h + i] : pre[((hd - H) * grp) * h + i];
-            q[cc] = 0.5f * q[cc] + 0.5f * (pre[cc] + partner);
+            float partner;
+            if (hd < H) {
+                partner = pre[H * h + (hd / grp) * h + i];   /* the kv head's k0 */
+            } else {
+                float m = 0;   /* the group's q0 mean */
+                for (u64 j = 0; j < grp; j++) m += pre[((hd - H) * grp + j) * h + i];
+                partner = m / (float)grp;
+            }
+            q[cc] += 0.5f * (pre[cc] + partner);
         }
         for (u64 hd = 0; hd < H + G; hd++) {
-            kern_rmsnorm(c, FL_OTHER, q + hd * h, NULL, q + hd * h, h);
+            kern_rmsnorm(c, FL_OTHER, q + hd * h, NULL, q + hd * h, h, qk_eps);
             if (hd >= H)
                 for (u64 i = 0; i < h; i++) q[hd * h + i] *= w->temp->data[hd - H];
-            kern_rope(c, q + hd * h, r, pos, false);
+            kern_rope(c, &L->rope, q + hd * h, r, pos, false);
         }
         memcpy(rows + t * kvw, q + H * h, Gh * sizeof(float));
     }

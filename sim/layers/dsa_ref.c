@@ -168,12 +168,12 @@ static int dsa_index_prep(ref_layer *L, const ref_step *s, float *qi, float *ki,
     for (u64 t = 0; t < n; t++) {
         u64 pos = s->T0 + t;
         float *kt = ki + t * di;
-        kern_rope(&L->c, kt, p, pos, false);
+        kern_rope(&L->c, &L->rope, kt, p, pos, false);
         kern_hadamard(&L->c, DT_BF16, kt, di, hs);
         if (q8) kern_act_quant(&L->c, kt, di, blk, NULL);
         for (u64 h = 0; h < Hi; h++) {
             float *qh = qi + (t * Hi + h) * di;
-            kern_rope(&L->c, qh, p, pos, false);
+            kern_rope(&L->c, &L->rope, qh, p, pos, false);
             kern_hadamard(&L->c, DT_BF16, qh, di, hs);
             if (q8) {
                 kern_act_quant(&L->c, qh, di, blk, qs + h * nb);
@@ -220,7 +220,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         for (u64 j = 0; j < di; j++) mean += kt[j];
         mean /= (float)di;
         for (u64 j = 0; j < di; j++) var += (kt[j] - mean) * (kt[j] - mean);
-        float rs = 1.0f / sqrtf(var / (float)di + KERN_NORM_EPS);
+        float rs = 1.0f / sqrtf(var / (float)di + L->eps);
         for (u64 j = 0; j < di; j++) kt[j] = (kt[j] - mean) * rs * w->kn->data[j] + w->kb->data[j];
     }
     if ((rc = dsa_index_prep(L, s, qi, ki, wt, e))) return rc;

@@ -6,6 +6,7 @@
 static const field_def fields[] = {
     FFIELD_S("d_ff", F_U64, d_ff, 1, DIM_MAX, true, "elements", "hidden width", SC_DIV, d_ff),
     FFIELD("gated", F_BOOL, gated, 0, 0, false, "", "gated (3 matrices, default) or plain (2)"),
+    FFIELD("act", F_CHOICE, act, 0, 0, false, "silu|gelu_tanh", "activation (default silu; gelu_tanh: Gemma's gelu_pytorch_tanh, same FLOPs)"),
     {0},
 };
 

@@ -39,6 +39,7 @@ static const field_def fields[] = {
     FFIELD_S("n_group", F_U64, n_group, 1, 1u << 16, false, "groups", "expert groups for group-limited routing (divides experts)", SC_DIV, n_group),
     FFIELD_S("topk_group", F_U64, topk_group, 1, 1u << 16, false, "groups", "groups each token may route to", SC_DIVISOR_OF, n_group),
     FFIELD("routed_scale", F_REAL, routed_scale, 0, 1000, false, "", "routed_scaling_factor: routed weights times this (default 1)"),
+    FFIELD("act", F_CHOICE, act, 0, 0, false, "silu|gelu_tanh", "experts' activation (default silu; gelu_tanh: Gemma's gelu_pytorch_tanh)"),
     {0},
 };
 

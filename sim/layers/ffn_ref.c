@@ -81,7 +81,7 @@ static int mlp_run(ref_layer *L, const float *wg, const float *wu, const float *
     kern_matmul(&L->c, FL_FFN, lin, n, f, d, x, d, wu, f, u, f, false, false);
     if (wg) {
         kern_matmul(&L->c, FL_FFN, lin, n, f, d, x, d, wg, f, g, f, false, false);
-        kern_act(&L->c, g, u, u, n * f, false);
+        kern_act(&L->c, g, u, u, n * f, L->ls->ffn.act == FFN_ACT_GELU_TANH);   /* act(gate) * up */
     } else {
         kern_act(&L->c, u, NULL, u, n * f, true);
     }
@@ -194,7 +194,7 @@ static int route_scores(ref_layer *L, moe *p, const float *x, u64 n, float *pr, 
             for (u64 j = 0; j < R; j++) r[j] = (r[j] + p->rdown_b->data[j]) * p->rscale->data[j];
             /* Uncounted (ffn_moe.c prices the router MLP's matmuls only). */
             cost_t junk = {0};
-            kern_rmsnorm(&junk, FL_OTHER, r, p->rnorm->data, r, R);
+            kern_rmsnorm(&junk, FL_OTHER, r, p->rnorm->data, r, R, L->eps);
         }
         ref_mm(L, FL_FFN, lin, p->rw1, a, n, b, false);
         for (u64 j = 0; j < n * R; j++) { float v = b[j] + p->rb1->data[j % R]; b[j] = v * kern_sigmoid(v); }

@@ -7,7 +7,8 @@
  *   proj  2d(Hh) + 2d G(h+v) [not on shared layers] + 2(Hv)d + 2dH [gate]
  *   attn  per (query, visible key) pair: 2H(h + v); pairs = sum over queries
  *         of min(u, window) (u = tokens visible to the query, diagonal included)
- *   cache min(T, window) entries of G(h+v) elements (G h with k_eq_v)
+ *   cache min(T, window) entries of G(h+v) elements (G h with k_eq_v unless v_norm)
+ *   other RMSNorm of q/k heads (qk_norm) and of v heads (v_norm: G v per token)
  */
 #include "layer.h"
 
@@ -21,15 +22,22 @@ static const field_def fields[] = {
     AFIELD("qk_norm", F_BOOL, qk_norm, 0, 0, false, "", "RMSNorm on each q and k head"),
     AFIELD("qkv_bias", F_BOOL, qkv_bias, 0, 0, false, "", "biases on the q, k, v projections"),
     AFIELD("out_gate", F_BOOL, out_gate, 0, 0, false, "", "per-head gate on the output, from a d_model x q_heads projection"),
-    AFIELD("k_eq_v", F_BOOL, k_eq_v, 0, 0, false, "", "one tensor serves as K and V (no v projection, half the cache)"),
+    AFIELD("k_eq_v", F_BOOL, k_eq_v, 0, 0, false, "", "no v projection: V is K (half the cache), or with v_norm the normed raw K projection (Gemma 4; K and V cached)"),
     AFIELD("sink", F_BOOL, sink, 0, 0, false, "", "learnable per-head sink logit"),
+    AFIELD("rope_theta", F_U64, rope_theta, 1, 1ull << 40, false, "", "this kind's RoPE base (default: the model's rope.theta), e.g. Gemma 4 full layers 1000000"),
+    AFIELD("rope_proportional", F_BOOL, rope_proportional, 0, 0, false, "",
+           "Gemma 4's proportional RoPE: rope_dim/2 pairs (i, i + head_dim/2), frequencies theta^(-2i/head_dim)"),
+    AFIELD("v_norm", F_BOOL, v_norm, 0, 0, false, "", "RMSNorm without weight on each value head (Gemma 4)"),
+    AFIELD("unit_scale", F_BOOL, unit_scale, 0, 0, false, "", "scores not scaled by 1/sqrt(head_dim) (Gemma 4: scaling 1.0)"),
     AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "cache entry format (default: kv_dtype)"),
     {0},
 };
 
 static u64 entry_elems(const attn_cfg *a)
 {
-    return a->kv_heads * (a->head_dim + (a->k_eq_v ? 0 : attn_vdim(a)));
+    /* k_eq_v alone: the values are the cached keys; with v_norm (Gemma 4)
+     * they are the normed raw key projection, held beside the keys. */
+    return a->kv_heads * (a->head_dim + (a->k_eq_v && !a->v_norm ? 0 : attn_vdim(a)));
 }
 
 static int check(const model_spec *m, const layer_spec *l, sim_err *e)
@@ -38,6 +46,8 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
     (void)m;
     int rc = attn_check_heads(a, e);
     if (rc) return rc;
+    if (a->k_eq_v && a->v_norm && a->qkv_bias)
+        return sim_fail(e, SIM_EINVAL, "k_eq_v with v_norm takes no qkv_bias (Gemma 4 has none)");
     if (a->k_eq_v && attn_vdim(a) != a->head_dim)
         return sim_fail(e, SIM_EINVAL, "k_eq_v needs v_head_dim == head_dim");
     return SIM_OK;
@@ -60,7 +70,7 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     const attn_cfg *a = &l->attn;
     bool *ovf = c->ovf, sh = l->shared_kv;
     u64 d = m->d_model, H = a->q_heads, G = a->kv_heads, h = a->head_dim, v = attn_vdim(a);
-    u64 n = c->ntok, kvw = G * (h + (a->k_eq_v ? 0 : v));
+    u64 n = c->ntok, kvw = G * (h + (a->k_eq_v ? 0 : v)), eb_elems = entry_elems(a);
     dtype lin = m->compute[CC_LINEAR];
     /* Weights. Shared layers have no k/v projections (Gemma 4 drops them). */
     cc_weights(c, o, WC_LINEAR, cmul(ovf, d, H * h), 1, true);
@@ -85,11 +95,12 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     ew = cadd(ovf, ew, cmul4(ovf, n, heads_kq, a->rope_dim, FLOPS_ROPE));
     if (a->qkv_bias) ew = cadd(ovf, ew, cmul(ovf, n, H * h + (sh ? 0 : kvw)));
     if (a->out_gate) ew = cadd(ovf, ew, cmul(ovf, n, H * FLOPS_ACT + H * v));
+    if (a->v_norm && !sh) ew = cadd(ovf, ew, cmul4(ovf, n, G, v, FLOPS_RMSNORM));   /* Gemma 4's v_norm */
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);
     /* Cache: rows held after T, rows read by the decode step (all visible
      * keys, the new one included, since it is written first), one row written. */
     u64 eb;
-    int rc = fmt_entry_bytes(&a->kv_fmt, entry_elems(a), &eb, e);
+    int rc = fmt_entry_bytes(&a->kv_fmt, eb_elems, &eb, e);
     if (rc) return rc;
     u64 held = a->window ? umin(c->q.T, a->window) : c->q.T;
     attn_cache_traffic(c, o, held, eb, cc_span_window(c, a->window), 1, sh);

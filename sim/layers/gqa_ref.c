@@ -5,14 +5,19 @@
  * Legend: n tokens in the step, d = d_model, H query heads, G kv heads, h
  * q/k head dim, v value dim, W window (0 = global), r = rope_dim.
  * Cache row (one per token, format kv_format): [K of G heads | V of G heads]
- * (K only with k_eq_v: the values are the keys), after q/k norm and RoPE.
+ * after q/k norm and RoPE (K only with k_eq_v and no v_norm: the values are
+ * the cached keys).
  *
- * Executed per token: q = x Wq (+b), k = x Wk (+b), v = x Wv (+b); RMSNorm
- * of each q / k head (qk_norm); RoPE on the first r dims of each q / k head;
- * each query attends to keys max(0, t-W+1) .. t; gate = sigmoid(x Wg) per
- * head multiplies the head's output (out_gate); y = o Wo.
- * Conventions of attn_gqa.c kept here: the 1/sqrt(h) score scale and the
- * sink logit are not counted (the model counts no FLOPs for either).
+ * Executed per token: q = x Wq (+b), k = x Wk (+b), v = x Wv (+b) (with
+ * k_eq_v and v_norm, Gemma 4's attention_k_eq_v: v = the raw k projection,
+ * before k's norm and RoPE); RMSNorm of each q / k head (qk_norm); RMSNorm
+ * without weight of each v head (v_norm); RoPE of each q / k head (the
+ * layer's base, scaling and layout, kern.h); each query attends to keys
+ * max(0, t-W+1) .. t with scores scaled by 1/sqrt(h) (1 with unit_scale);
+ * gate = softplus(x Wg) per head multiplies the head's output (out_gate:
+ * Laguna's released LagunaAttention); y = o Wo.
+ * Conventions of attn_gqa.c kept here: the score scale and the sink logit
+ * are not counted (the model counts no FLOPs for either).
  * A shared layer owns no cache and no K/V projections: in prefill it attends
  * to the rows its source layer computed (kept in memory, as engines do; the
  * model counts no cache read in prefill), in decode it reads the source's
@@ -42,7 +47,7 @@ static int init(ref_layer *L, sim_err *e)
     g->G = a->kv_heads;
     g->h = a->head_dim;
     g->v = attn_vdim(a);
-    g->kvw = g->G * (g->h + (a->k_eq_v ? 0 : g->v));
+    g->kvw = g->G * (g->h + (a->k_eq_v && !a->v_norm ? 0 : g->v));
     float sd = sqrtf(3.0f / (float)d);
     g->wq = ref_weight(L, "wq", WC_LINEAR, d, g->H * g->h, 0, sd);
     g->wo = ref_weight(L, "wo", WC_LINEAR, g->H * g->v, d, 0, sqrtf(3.0f / (float)(g->H * g->v)));
@@ -79,11 +84,13 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     ref_mm(L, FL_PROJ, lin, g->wq, x, n, q, false);
     if (!sh) {
         /* K and V straight into cache-row layout [K | V]. */
-        float *k = REF_ALLOC(M, n * G * h, float), *vv = a->k_eq_v ? NULL : REF_ALLOC(M, n * G * v, float);
+        bool own_v = !a->k_eq_v || a->v_norm;   /* the row holds V */
+        float *k = REF_ALLOC(M, n * G * h, float), *vv = own_v ? REF_ALLOC(M, n * G * v, float) : NULL;
         rows = REF_ALLOC(M, n * kvw, float);
-        if (!k || !rows || (!a->k_eq_v && !vv)) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        if (!k || !rows || (own_v && !vv)) return sim_fail(e, SIM_ENOMEM, "out of memory");
         ref_mm(L, FL_PROJ, lin, g->wk, x, n, k, false);
-        if (vv) ref_mm(L, FL_PROJ, lin, g->wv, x, n, vv, false);
+        if (vv && !a->k_eq_v) ref_mm(L, FL_PROJ, lin, g->wv, x, n, vv, false);
+        if (vv && a->k_eq_v) memcpy(vv, k, n * G * h * sizeof(float));   /* V = the raw key projection */
         for (u64 t = 0; t < n; t++) {
             memcpy(rows + t * kvw, k + t * G * h, G * h * sizeof(float));
             if (vv) memcpy(rows + t * kvw + G * h, vv + t * G * v, G * v * sizeof(float));
@@ -102,13 +109,17 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         u64 pos = s->T0 + t;
         for (u64 hh = 0; hh < H; hh++) {
             float *qh = q + (t * H + hh) * h;
-            if (g->qn) { ref_read(L, g->qn); kern_rmsnorm(c, FL_OTHER, qh, g->qn->data, qh, h); }
-            kern_rope(c, qh, r, pos, false);
+            if (g->qn) { ref_read(L, g->qn); kern_rmsnorm(c, FL_OTHER, qh, g->qn->data, qh, h, L->eps); }
+            kern_rope(c, &L->rope, qh, r, pos, false);
         }
         for (u64 gg = 0; !sh && gg < G; gg++) {
             float *kh = rows + t * kvw + gg * h;
-            if (g->kn) { ref_read(L, g->kn); kern_rmsnorm(c, FL_OTHER, kh, g->kn->data, kh, h); }
-            kern_rope(c, kh, r, pos, false);
+            if (g->kn) { ref_read(L, g->kn); kern_rmsnorm(c, FL_OTHER, kh, g->kn->data, kh, h, L->eps); }
+            kern_rope(c, &L->rope, kh, r, pos, false);
+            if (a->v_norm) {
+                float *vh = rows + t * kvw + G * h + gg * v;
+                kern_rmsnorm(c, FL_OTHER, vh, NULL, vh, v, L->eps);
+            }
         }
     }
     ref_trace(M, L->i, "q", q, n, H * h);
@@ -118,8 +129,8 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
      * causal prefill: .. min(n-1, t+W-1)). */
     ref_layer *own = ref_owner(L);
     if (g->sink) ref_read(L, g->sink);
-    kern_attn ka = {H, G, h, v, 0, a->k_eq_v ? 0 : G * h, 1.0f / sqrtf((float)h), g->sink ? g->sink->data : NULL,
-                    M->m->compute[CC_ATTENTION]};
+    kern_attn ka = {H, G, h, v, 0, kvw == G * h ? 0 : G * h, a->unit_scale ? 1.0f : 1.0f / sqrtf((float)h),
+                    g->sink ? g->sink->data : NULL, M->m->compute[CC_ATTENTION]};
     if (s->ph == PH_PREFILL) {
         /* Only the rows the cache holds at the end are written (cost.h's
          * prefill); every row is attended to in its stored form. */
@@ -142,7 +153,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         kern_count(c, FL_OTHER, DT_FP32, n * (H * FLOPS_ACT + H * v));
         for (u64 t = 0; t < n; t++)
             for (u64 hh = 0; hh < H; hh++) {
-                float gv = kern_sigmoid(gate[t * H + hh]);
+                float z = gate[t * H + hh], gv = z > 20 ? z : log1pf(expf(z));   /* softplus */
                 for (u64 j = 0; j < v; j++) o[(t * H + hh) * v + j] *= gv;
             }
     }

@@ -57,11 +57,11 @@ int ref_mla_init(ref_layer *L, ref_mla *w, sim_err *e)
 /* RoPE of p (even, <= MLA_ROPE_MAX: mla_check) interleaved dims: gathered
  * into kern_rope's half layout (pair i = (x[2i], x[2i+1]) -> (y[i],
  * y[i + p/2])), rotated, scattered back. Counted by kern_rope. */
-static void mla_rope(cost_t *c, float *x, u64 p, u64 pos)
+static void mla_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 p, u64 pos)
 {
     float y[MLA_ROPE_MAX];
     for (u64 i = 0; i < p / 2; i++) { y[i] = x[2 * i]; y[i + p / 2] = x[2 * i + 1]; }
-    kern_rope(c, y, p, pos, false);
+    kern_rope(c, r, y, p, pos, false);
     for (u64 i = 0; i < p / 2; i++) { x[2 * i] = y[i]; x[2 * i + 1] = y[i + p / 2]; }
 }
 
@@ -76,7 +76,7 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
     if (rq) {
         ref_mm(L, FL_PROJ, lin, w->wq_a, x, n, cq, false);
         ref_read(L, w->q_norm);
-        for (u64 t = 0; t < n; t++) kern_rmsnorm(c, FL_OTHER, cq + t * rq, w->q_norm->data, cq + t * rq, rq);
+        for (u64 t = 0; t < n; t++) kern_rmsnorm(c, FL_OTHER, cq + t * rq, w->q_norm->data, cq + t * rq, rq, L->eps);
         ref_mm(L, FL_PROJ, lin, w->wq_b, cq, n, q, false);
     } else {
         ref_mm(L, FL_PROJ, lin, w->wq, x, n, q, false);
@@ -86,9 +86,9 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
     for (u64 t = 0; t < n; t++) {
         u64 pos = s->T0 + t;
         float *row = rows + t * (r + p);
-        kern_rmsnorm(c, FL_OTHER, row, w->kv_norm->data, row, r);
-        mla_rope(c, row + r, p, pos);
-        for (u64 h = 0; h < H; h++) mla_rope(c, q + (t * H + h) * (np + p) + np, p, pos);
+        kern_rmsnorm(c, FL_OTHER, row, w->kv_norm->data, row, r, L->eps);
+        mla_rope(c, &L->rope, row + r, p, pos);
+        for (u64 h = 0; h < H; h++) mla_rope(c, &L->rope, q + (t * H + h) * (np + p) + np, p, pos);
     }
     return SIM_OK;
 }

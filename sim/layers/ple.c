@@ -2,8 +2,10 @@
  *
  * Model level: a table [V_ple, L p] (one row of L p values per token, stored
  * off-accelerator in practice: counted in params.total, not in
- * params.effective) and per_layer_model_projection d -> L p; each layer's
- * p-slice is RMSNorm-ed, added to the table row and scaled by 2^-0.5.
+ * params.effective) and per_layer_model_projection d -> L p; as
+ * transformers' Gemma4TextModel.project_per_layer_inputs: the projection
+ * times d^-0.5, each layer's p-slice RMSNorm-ed, added to the table row
+ * times sqrt(p), the sum times 2^-0.5 (FLOPS_RMSNORM + 4 per element).
  * Inside layer i: h += norm(W_proj (gelu(W_gate h) * ple_i)), with W_gate
  * d -> p, W_proj p -> d and a post norm over d.
  */
@@ -43,7 +45,7 @@ static int model_cost(const cost_ctx *c, cost_t *o, sim_err *e)
     cc_weights(c, o, WC_LINEAR, cmul(ovf, d, Lp), 1, true);
     cc_weights(c, o, WC_SMALL, m->ple.dim, 1, true);
     cc_flops(c, o, FL_OTHER, m->compute[CC_LINEAR], cmul4(ovf, 2, n, d, Lp));
-    cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, n, Lp, FLOPS_RMSNORM + 2));
+    cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, n, Lp, FLOPS_RMSNORM + 4));
     (void)e;
     return SIM_OK;
 }

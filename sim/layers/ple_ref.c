@@ -1,12 +1,16 @@
 /* ref_ple.c - reference kernel of per-layer embeddings (ple.c; Gemma 4 / 3n).
  *
  * Legend: n tokens, d = d_model, p = ple_dim, L layers, Vp = PLE vocabulary.
- * Model level, per token: P = x_emb Wproj (d -> L p); each layer's p-slice
- * is RMSNorm-ed (one shared p-wide weight), added to the table row
- * table[token mod Vp] and scaled by 2^-0.5 (counted FLOPS_RMSNORM + 2 per
- * element). The table row is read once per distinct token.
+ * Model level, per token, as transformers' Gemma4TextModel
+ * (project_per_layer_inputs): P = (x_emb Wproj) d^-0.5 (d -> L p), x_emb the
+ * scaled embeddings; each layer's p-slice is RMSNorm-ed (one shared p-wide
+ * weight), added to the table row table[token mod Vp] times sqrt(p) (the
+ * per-layer embedding's own scale) and the sum scaled by 2^-0.5 (counted
+ * FLOPS_RMSNORM + 4 per element). The table row is read once per distinct
+ * token.
  * Inside layer i, on the residual (stream 0 under mHC; no shipped spec
- * combines the two): x += RMSNorm(Wout (gelu(x Wgate) * P_i)) with Wgate
+ * combines the two), after the FFN and before the layer scalar
+ * (Gemma4TextDecoderLayer): x += RMSNorm(Wout (gelu(x Wgate) * P_i)) with Wgate
  * d -> p, Wout p -> d and a post norm over d (FLOPS_ACT per p element,
  * FLOPS_RMSNORM + FLOPS_ADD per d element; the matmuls in FL_OTHER).
  */
@@ -57,14 +61,16 @@ static int model(ref_model *M, const ref_step *s, const float *x, sim_err *e)
     ref_w *tab = ref_weight_find(U, "ple_table"), *proj = ref_weight_find(U, "ple_proj"), *nw = ref_weight_find(U, "ple_norm");
     ref_mm(U, FL_OTHER, m->compute[CC_LINEAR], proj, x, n, P, false);
     ref_read(U, nw);
-    kern_count(&U->c, FL_OTHER, DT_FP32, n * Lp * 2);   /* add the table row, scale */
+    kern_count(&U->c, FL_OTHER, DT_FP32, n * Lp * 4);   /* two scales, add the table row, scale */
+    float ps = 1.0f / sqrtf((float)m->d_model), ts = sqrtf((float)p);
     for (u64 t = 0; t < n; t++) {
         u64 row = (u64)s->tok[t] % Vp;
         rows[t] = row;
         for (u64 l = 0; l < m->n_layers; l++) {
             float *sl = P + t * Lp + l * p;
-            kern_rmsnorm(&U->c, FL_OTHER, sl, nw->data, sl, p);
-            for (u64 j = 0; j < p; j++) sl[j] = (sl[j] + tab->data[row * Lp + l * p + j]) * 0.70710678f;
+            for (u64 j = 0; j < p; j++) sl[j] *= ps;
+            kern_rmsnorm(&U->c, FL_OTHER, sl, nw->data, sl, p, U->eps);
+            for (u64 j = 0; j < p; j++) sl[j] = (sl[j] + tab->data[row * Lp + l * p + j] * ts) * 0.70710678f;
         }
     }
     qsort(rows, n, sizeof *rows, cmp_u64);
@@ -101,7 +107,7 @@ static int layer(ref_layer *L, const ref_step *s, float *X, u64 stride_x, sim_er
     ref_read(L, pn);
     kern_count(&L->c, FL_OTHER, DT_FP32, n * d * FLOPS_ADD);
     for (u64 t = 0; t < n; t++) {
-        kern_rmsnorm(&L->c, FL_OTHER, o + t * d, pn->data, o + t * d, d);
+        kern_rmsnorm(&L->c, FL_OTHER, o + t * d, pn->data, o + t * d, d, L->eps);
         for (u64 j = 0; j < d; j++) X[t * stride_x + j] += o[t * d + j];
     }
     return SIM_OK;

@@ -4,8 +4,8 @@
  * Legend: n tokens, d = C = d_model, S streams, k = S^2 + 2S, X the
  * residual state (n x S x d).
  *
- * plain  x += [post_norm](F(norm(x))) for F = attention, then FFN; then
- *        x *= layer_scalar. Counted as res_plain.c does: 2 (or 4 with
+ * plain  x += [post_norm](F(norm(x))) for F = attention, then FFN; then the
+ *        model's PLE update (ref_ple_update), then x *= layer_scalar. Counted as res_plain.c does: 2 (or 4 with
  *        post_norms) RMSNorms and 2 adds per token; the layer scalar's
  *        multiply is not counted (the model prices only its parameter). A
  *        layer with `ffn: none` still normalises and adds the (zero) FFN
@@ -57,16 +57,20 @@ static int plain_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
     if (!xn || !f) return sim_fail(e, SIM_ENOMEM, "out of memory");
     for (int sub = 0; sub < 2; sub++) {
         ref_read(L, p->norm[sub]);
-        for (u64 t = 0; t < n; t++) kern_rmsnorm(&L->c, FL_OTHER, X + t * d, p->norm[sub]->data, xn + t * d, d);
+        for (u64 t = 0; t < n; t++) kern_rmsnorm(&L->c, FL_OTHER, X + t * d, p->norm[sub]->data, xn + t * d, d, L->eps);
         int rc = ref_sublayer(L, s, sub ? SUB_FFN : SUB_ATTN, xn, f, e);
         if (rc) return rc;
         if (p->post[sub]) {
             ref_read(L, p->post[sub]);
-            for (u64 t = 0; t < n; t++) kern_rmsnorm(&L->c, FL_OTHER, f + t * d, p->post[sub]->data, f + t * d, d);
+            for (u64 t = 0; t < n; t++) kern_rmsnorm(&L->c, FL_OTHER, f + t * d, p->post[sub]->data, f + t * d, d, L->eps);
         }
         kern_count(&L->c, FL_OTHER, DT_FP32, n * d * FLOPS_ADD);
         for (u64 j = 0; j < n * d; j++) X[j] += f[j];
     }
+    /* Gemma 4 (Gemma4TextDecoderLayer.forward): the per-layer-embedding
+     * update comes before the layer scalar multiplies the stream. */
+    int rc = ref_ple_update(L, s, X, d, e);
+    if (rc) return rc;
     if (p->scalar) {
         ref_read(L, p->scalar);
         for (u64 j = 0; j < n * d; j++) X[j] *= p->scalar->data[0];
@@ -136,7 +140,7 @@ static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
     if (!xv || !h || !u || !f || !Bt || !Xn) return sim_fail(e, SIM_ENOMEM, "out of memory");
     static const char *const bname[2] = {"hc_attn_B", "hc_ffn_B"};
     for (int sub = 0; sub < 2; sub++) {
-        for (u64 t = 0; t < n; t++) kern_rmsnorm(c, FL_MHC, X + t * S * d, NULL, xv + t * S * d, S * d);
+        for (u64 t = 0; t < n; t++) kern_rmsnorm(c, FL_MHC, X + t * S * d, NULL, xv + t * S * d, S * d, L->eps);
         ref_mm(L, FL_MHC, DT_TF32, p->fn[sub], xv, n, h, false);
         ref_read(L, p->base[sub]);
         ref_read(L, p->scale[sub]);
@@ -162,7 +166,7 @@ static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
 #pragma omp simd
                 for (u64 j = 0; j < d; j++) ut[j] += hr * Xt[r * d + j];
             }
-            kern_rmsnorm(c, FL_OTHER, u + t * d, p->norm[sub]->data, u + t * d, d);
+            kern_rmsnorm(c, FL_OTHER, u + t * d, p->norm[sub]->data, u + t * d, d, L->eps);
         }
         kern_count(c, FL_MHC, DT_FP32, n * 2 * S * d);
         ref_trace(M, L->i, bname[sub], Bt, n, S * S);

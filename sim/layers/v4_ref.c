@@ -58,9 +58,9 @@ int ref_v4_init(ref_layer *L, ref_v4 *w, int window_cache, sim_err *e)
 }
 
 /* RoPE on the last p of n dims. */
-static void rope_last(cost_t *c, float *x, u64 n, u64 p, u64 pos, bool inverse)
+static void rope_last(const ref_layer *L, cost_t *c, float *x, u64 n, u64 p, u64 pos, bool inverse)
 {
-    kern_rope(c, x + n - p, p, pos, inverse);
+    kern_rope(c, &L->rope, x + n - p, p, pos, inverse);
 }
 
 int ref_v4_project(ref_layer *L, ref_v4 *w, const ref_step *s, const float *x, float *q, float *cq, float *kv, sim_err *e)
@@ -74,18 +74,18 @@ int ref_v4_project(ref_layer *L, ref_v4 *w, const ref_step *s, const float *x, f
     ref_mm(L, FL_PROJ, lin, w->wq_a, x, n, cq, false);
     ref_read(L, w->q_norm);
     ref_read(L, w->kv_norm);
-    for (u64 t = 0; t < n; t++) kern_rmsnorm(ct, FL_OTHER, cq + t * rq, w->q_norm->data, cq + t * rq, rq);
+    for (u64 t = 0; t < n; t++) kern_rmsnorm(ct, FL_OTHER, cq + t * rq, w->q_norm->data, cq + t * rq, rq, L->eps);
     ref_mm(L, FL_PROJ, lin, w->wq_b, cq, n, q, false);
     ref_mm(L, FL_PROJ, lin, w->wkv, x, n, kv, false);
     for (u64 t = 0; t < n; t++) {
         u64 pos = s->T0 + t;
         for (u64 h = 0; h < H; h++) {
             float *qh = q + (t * H + h) * c;
-            kern_rmsnorm(ct, FL_OTHER, qh, NULL, qh, c);
-            rope_last(ct, qh, c, p, pos, false);
+            kern_rmsnorm(ct, FL_OTHER, qh, NULL, qh, c, L->eps);
+            rope_last(L, ct, qh, c, p, pos, false);
         }
-        kern_rmsnorm(ct, FL_OTHER, kv + t * c, w->kv_norm->data, kv + t * c, c);
-        rope_last(ct, kv + t * c, c, p, pos, false);
+        kern_rmsnorm(ct, FL_OTHER, kv + t * c, w->kv_norm->data, kv + t * c, c, L->eps);
+        rope_last(L, ct, kv + t * c, c, p, pos, false);
     }
     return SIM_OK;
 }
@@ -134,7 +134,7 @@ int ref_v4_output(ref_layer *L, ref_v4 *w, const ref_step *s, float *o, float *y
     u64 gw = H * c / g;
     dtype lin = M->m->compute[CC_LINEAR];
     for (u64 t = 0; t < n; t++)
-        for (u64 h = 0; h < H; h++) rope_last(&L->c, o + (t * H + h) * c, c, p, s->T0 + t, true);
+        for (u64 h = 0; h < H; h++) rope_last(L, &L->c, o + (t * H + h) * c, c, p, s->T0 + t, true);
     ref_trace(M, L->i, "attn_o", o, n, H * c);
     float *mid = REF_ALLOC(M, n * g * dg, float);
     if (!mid) return sim_fail(e, SIM_ENOMEM, "out of memory");
@@ -200,11 +200,11 @@ static void pool(ref_layer *L, ref_v4cmp *cp, u64 i, const float *const *rowp, f
     }
     (void)i;
     ref_read(L, cp->norm);
-    kern_rmsnorm(c, cp->cat, out, cp->norm->data, out, w);
+    kern_rmsnorm(c, cp->cat, out, cp->norm->data, out, w, L->eps);
     if (cp->rope) {
         kern_count(c, cp->cat, DT_FP32, cp->rope * FLOPS_ROPE);
         cost_t junk = {0};
-        kern_rope(&junk, out + w - cp->rope, cp->rope, m * i, false);
+        kern_rope(&junk, &L->rope, out + w - cp->rope, cp->rope, m * i, false);
     }
 }
 

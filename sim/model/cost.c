@@ -284,6 +284,8 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     em->c.weight_bytes = fmt_rate_bytes(&m->weight[WC_EMBED], em->c.params, ovf);
     em->c.weight_read_bytes = fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, rows, d), ovf);
     em->c.act_bytes = cmul3(ovf, ntok, d, dtype_table[m->act_dt].bits / 8);
+    if (m->embed_scale)   /* Gemma: each row times sqrt(d_model) */
+        cc_flops(c, &em->c, FL_OTHER, DT_FP32, cmul(ovf, ntok, d));
     /* Model-level parts of components (PLE's table), one row each. */
     if (m->ple.type && m->ple.type->model_cost) {
         int rc = m->ple.type->model_cost(c, &row_for(r, m->ple.type->name)->c, e);
@@ -310,6 +312,8 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
         em->c.params_active = cmul(ovf, m->vocab, d);
     }
     cc_flops(c, &hd->c, FL_OTHER, lin, cmul4(ovf, 2, nlog, d, m->vocab));
+    if (m->logit_softcap > 0)   /* Gemma: cap tanh(logit / cap), 3 FLOPs a logit */
+        cc_flops(c, &hd->c, FL_OTHER, DT_FP32, cmul3(ovf, nlog, m->vocab, 3));
     hd->c.act_bytes = cmul3(ovf, nlog, m->vocab, 4);   /* fp32 logits out */
     if (m->mtp_n) return mtp_part(c, row_for(r, "mtp"), e);
     return SIM_OK;

@@ -36,9 +36,9 @@ int hw_load(hw_profile *h, const char *name_or_path, sim_err *e)
     int rc = yt_load_file(path, &root, e);
     if (rc == SIM_EIO && !strchr(name_or_path, '/'))
         return sim_fail(e, SIM_EIO, "hardware profile '%s' not found (looked for %s; shipped: h100-sxm, h200, "
-                        "a100-80gb, rtx-4090, apple-m3-max; or give a path)", name_or_path, path);
+                        "a100-80gb, rtx-4090, apple-m3-max, 8xh100-sxm, 8xh200, 8xb200; or give a path)", name_or_path, path);
     if (rc) return rc;
-    static const char *const keys[] = {"name", "source", "notes", "memory_gb", "bandwidth_gbs", "peak_tflops", "measured", NULL};
+    static const char *const keys[] = {"name", "source", "notes", "memory_gb", "bandwidth_gbs", "peak_tflops", "measured", "link_gbs", "gpus", NULL};
     if (root->kind != YT_MAP) { rc = sim_fail(e, SIM_EINVAL, "%s: a profile is a mapping", POS(root)); goto out; }
     for (size_t i = 0; i < root->n; i += 2) {
         bool ok = false;
@@ -58,6 +58,17 @@ int hw_load(hw_profile *h, const char *name_or_path, sim_err *e)
     if ((rc = number(yt_get(root, "bandwidth_gbs"), 0.001, 1e7, &gbs, e))) goto out;
     h->memory_bytes = gb * 1e9;
     h->bandwidth = gbs * 1e9;
+    if (yt_get(root, "link_gbs")) {
+        double l;
+        if ((rc = number(yt_get(root, "link_gbs"), 0.001, 1e7, &l, e))) goto out;
+        h->link_bw = l * 1e9;
+    }
+    if (yt_get(root, "gpus")) {
+        double g;
+        if ((rc = number(yt_get(root, "gpus"), 1, 4096, &g, e))) goto out;
+        if (g != (double)(u64)g) { rc = sim_fail(e, SIM_EINVAL, "%s: gpus is a whole number", POS(yt_get(root, "gpus"))); goto out; }
+        h->gpus = (u64)g;
+    }
     const ynode *pk = yt_get(root, "peak_tflops");
     if (pk->kind != YT_MAP) { rc = sim_fail(e, SIM_EINVAL, "%s: peak_tflops maps dtypes to TFLOP/s", POS(pk)); goto out; }
     for (size_t i = 0; i < pk->n; i += 2) {

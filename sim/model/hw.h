@@ -21,6 +21,8 @@ typedef struct {
     double memory_bytes;          /* capacity, B */
     double bandwidth;             /* B/s */
     double peak[DT_COUNT];        /* FLOP/s as given; 0 = not given */
+    double link_bw;               /* B/s one GPU sends to its peers (NVLink); 0 = not given */
+    u64 gpus;                     /* GPUs of a node profile; 0 = a single part */
 } hw_profile;
 
 /* Load by name (scenarios/hw/NAME.yaml) or by path. */

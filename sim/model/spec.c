@@ -675,7 +675,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     char pos[300];
     int rc;
     static const char *const keys[] = {
-        "name", "sources", "notes", "d_model", "n_layers", "vocab", "tie_embeddings", "ple", "kv_dtype", "rope", "norm_eps",
+        "name", "sources", "notes", "d_model", "n_layers", "vocab", "tie_embeddings", "ple", "kv_dtype", "rope", "norm_eps", "embed_scale", "logit_softcap",
         "act_dtype", "weights", "compute", "formats", "ffn", "residual", "layers", "pattern",
         "kv_sharing", "overrides", "per_layer", "mtp", NULL};
     if ((rc = want_map(root, "a spec", e)) || (rc = check_keys(root, keys, "a spec", e))) return rc;
@@ -694,6 +694,8 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     m->norm_eps = 1e-6;
     if (yt_get(root, "rope") && (rc = parse_rope(m, yt_get(root, "rope"), e))) return rc;
     if ((rc = get_real(root, "norm_eps", 1e-12, 1e-1, false, &m->norm_eps, e))) return rc;
+    if ((rc = get_real(root, "logit_softcap", 0, 1e6, false, &m->logit_softcap, e))) return rc;
+    if (yt_get(root, "embed_scale") && (rc = yt_bool(yt_get(root, "embed_scale"), &m->embed_scale, e))) return rc;
     const ynode *ple = yt_get(root, "ple");
     if (ple) {
         m->ple.vocab = m->vocab;   /* default: the model's vocabulary */

@@ -37,6 +37,10 @@ typedef struct {
     bool out_gate;       /* per-head sigmoid gate on the output (Laguna) */
     bool k_eq_v;         /* one tensor serves as K and V (half the cache) */
     bool sink;           /* learnable per-head softmax sink logit */
+    u64 rope_theta;      /* this kind's own RoPE base (Gemma 4 full layers: 1000000), 0 = the model's */
+    bool rope_proportional; /* Gemma 4's proportional RoPE: rope_dim/2 pairs spanning the head (kern.h) */
+    bool v_norm;         /* RMSNorm without weight on each value head (Gemma 4) */
+    bool unit_scale;     /* scores not scaled by 1/sqrt(head_dim) (Gemma 4: scaling 1.0, q/k normed) */
     /* MLA / DSA */
     u64 q_lora_rank;     /* query down-projection rank, 0 = full-rank wq */
     u64 kv_lora_rank;    /* compressed KV latent, e.g. 512 */
@@ -60,6 +64,8 @@ typedef struct {
     int kv_from;         /* layer whose cache this layer reads; -1 = owns its cache */
 } attn_cfg;
 
+enum { FFN_ACT_SILU, FFN_ACT_GELU_TANH };   /* ffn_cfg.act, in `act:` order "silu|gelu_tanh" */
+
 /* MLA's two executions (README, counting conventions): absorbed = MQA over
  * the latent (W_UK into the query, W_UV after attention); expanded = K and V
  * expanded from the latent (wkv_b per key row). AUTO: MLA expanded in
@@ -79,6 +85,7 @@ typedef struct {
     bool hash;           /* hash-routed (token id -> experts table, no router matmul) */
     u64 router_mlp;      /* MLP router hidden width (ZAYA1), 0 = linear router */
     bool skip_route;     /* router has one extra "skip" output (ZAYA1) */
+    u64 act;             /* activation: FFN_ACT_SILU (default) or FFN_ACT_GELU_TANH (Gemma) */
     /* DeepSeek V3 routing (inference/model.py Gate): sigmoid scores, the
      * selection bias added for choosing only, group-limited top-k (the
      * topk_group of n_group groups with the largest sum of their two best
@@ -154,6 +161,8 @@ typedef struct {
     bool tie_embeddings;
     rope_cfg rope;           /* `rope:` (theta default 10000, no scaling) */
     double norm_eps;         /* RMSNorm epsilon (`norm_eps:`, default 1e-6) */
+    bool embed_scale;        /* embeddings times sqrt(d_model) (`embed_scale:`, Gemma) */
+    double logit_softcap;    /* logits = cap tanh(logits / cap) (`logit_softcap:`, Gemma 4: 30), 0 = none */
     ple_cfg ple;             /* per-layer embeddings (ple.type NULL: none) */
     u64 hc_streams;          /* mHC streams if any layer uses mHC (for the head unit) */
     fmt kv_default;          /* kv_dtype */

@@ -31,8 +31,10 @@ static const plot_def plot_defs[PLOT_KIND_COUNT] = {
     [PLOT_COMPRESSION] = {kv_flops, plot_compression},
     [PLOT_FIT_CONTEXT] = {one_part, plot_fit_context},
     [PLOT_MEASURED] = {measured_parts, plot_measured},
+    [PLOT_CAPACITY] = {one_part, plot_capacity},
+    [PLOT_PER_DEVICE_MEMORY] = {one_part, plot_per_device_memory},
 };
-_Static_assert(PLOT_KIND_COUNT == 6, "a plot_defs row per plot kind");
+_Static_assert(PLOT_KIND_COUNT == 8, "a plot_defs row per plot kind");
 
 static void plot_base_slug(const sc_plot *p, int k, char *slug, size_t len)
 {

@@ -93,5 +93,7 @@ int plot_sharing_saved(rep *r, const sc_plot *p, const char *slug);
 int plot_compression(rep *r, const sc_plot *p, const char *slug);
 int plot_fit_context(rep *r, const sc_plot *p, const char *slug);
 int plot_measured(rep *r, const sc_plot *p, const char *slug);
+int plot_capacity(rep *r, const sc_plot *p, const char *slug);          /* report_deploy.c */
+int plot_per_device_memory(rep *r, const sc_plot *p, const char *slug);
 
 #endif

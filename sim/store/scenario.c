@@ -12,7 +12,8 @@
 #include <math.h>
 
 const char *const plot_kind_name[PLOT_KIND_COUNT] = {
-    "kv_vs_context", "types_at_ctx", "sharing_saved", "compression", "fit_context", "measured"};
+    "kv_vs_context", "types_at_ctx", "sharing_saved", "compression", "fit_context", "measured", "capacity",
+    "per_device_memory"};
 
 #define POS(n) yt_pos((n), pos, sizeof pos)
 
@@ -102,8 +103,16 @@ static int parse_axis(scenario *s, const ynode *n, sim_err *e)
     const ynode *v = yt_get(n, "values");
     if ((rc = list_of(v, "values", e))) return rc;
     if (v->n > SC_MAX_VALUES) return sim_fail(e, SIM_EINVAL, "%s: at most %d values", POS(v), SC_MAX_VALUES);
-    for (size_t i = 0; i < v->n; i++)
+    for (size_t i = 0; i < v->n; i++) {
         if ((rc = text(v->kid[i], a->value[a->n_values++], sizeof a->value[0], "a value", e))) return rc;
+        if (scenario_deploy_path(a->path)) {
+            sc_deploy probe;
+            sim_err sub;
+            deploy_cfg_default(&probe.d);
+            if (scenario_deploy_set(&probe, a->path, a->value[a->n_values - 1], &sub))
+                return sim_fail(e, SIM_EINVAL, "%s: %s", POS(v->kid[i]), sub.msg);
+        }
+    }
     const ynode *ar = yt_get(n, "archs");
     if (ar) {
         if ((rc = list_of(ar, "archs", e))) return rc;
@@ -119,7 +128,7 @@ static int parse_plot(scenario *s, const ynode *n, sim_err *e)
 {
     char pos[300], kind[64];
     int rc;
-    static const char *const k[] = {"kind", "title", "axis", "ctx", "phase", "budgets_gb", NULL};
+    static const char *const k[] = {"kind", "title", "axis", "ctx", "phase", "budgets_gb", "deploy", NULL};
     if ((rc = keys_ok(n, k, "a plot", e))) return rc;
     if (s->n_plots == SC_MAX_PLOTS) return sim_fail(e, SIM_EINVAL, "%s: at most %d plots", POS(n), SC_MAX_PLOTS);
     sc_plot *p = &s->plot[s->n_plots];
@@ -131,7 +140,7 @@ static int parse_plot(scenario *s, const ynode *n, sim_err *e)
         if (!strcmp(kind, plot_kind_name[i])) found = i;
     if (found < 0)
         return sim_fail(e, SIM_EINVAL, "%s: unknown plot kind '%s' (kv_vs_context, types_at_ctx, sharing_saved, "
-                        "compression, fit_context, measured)", POS(yt_get(n, "kind")), kind);
+                        "compression, fit_context, measured, capacity, per_device_memory)", POS(yt_get(n, "kind")), kind);
     p->kind = (plot_kind)found;
     if (yt_get(n, "title") && (rc = text(yt_get(n, "title"), p->title, sizeof p->title, "title", e))) return rc;
     if (yt_get(n, "axis") && (rc = text(yt_get(n, "axis"), p->axis, sizeof p->axis, "axis", e))) return rc;
@@ -163,6 +172,25 @@ static int parse_plot(scenario *s, const ynode *n, sim_err *e)
     } else {
         p->budget_gb[0] = 24, p->budget_gb[1] = 80, p->budget_gb[2] = 141;   /* RTX 4090, H100, H200 */
         p->n_budgets = 3;
+    }
+    p->deploy_idx = -1;
+    if (p->kind == PLOT_CAPACITY || p->kind == PLOT_PER_DEVICE_MEMORY) {
+        if (!s->n_deploy)
+            return sim_fail(e, SIM_EINVAL, "%s: plot '%s' needs a `deploy:` block", POS(n), kind);
+        const ynode *dn = yt_get(n, "deploy");
+        if (dn) {
+            const char *want;
+            if ((rc = yt_str(dn, &want, e))) return rc;
+            for (int i = 0; i < s->n_deploy; i++)
+                if (!strcmp(s->deploy[i].label, want)) p->deploy_idx = i;
+            if (p->deploy_idx < 0)
+                return sim_fail(e, SIM_EINVAL, "%s: no deployment named '%s' in `deploy:`", POS(dn), want);
+        }
+        if (p->axis[0] && !scenario_deploy_path(p->axis))
+            return sim_fail(e, SIM_EINVAL, "%s: a %s plot's axis is a deployment path (deploy.tp, engine.block, ...)",
+                            POS(n), kind);
+    } else if (yt_get(n, "deploy")) {
+        return sim_fail(e, SIM_EINVAL, "%s: `deploy:` applies to capacity and per_device_memory plots", POS(yt_get(n, "deploy")));
     }
     if (p->kind == PLOT_TYPES_AT_CTX || p->kind == PLOT_SHARING_SAVED || p->kind == PLOT_COMPRESSION) {
         /* The plot's context must be one the sweep computes (never the
@@ -196,7 +224,7 @@ static int parse(scenario *s, const ynode *root, sim_err *e)
     char pos[300];
     int rc;
     static const char *const k[] = {"name", "title", "notes", "archs", "contexts", "phases", "batches", "sweep",
-                                    "product", "plots", "measured", NULL};
+                                    "product", "plots", "measured", "deploy", NULL};
     if ((rc = keys_ok(root, k, "a scenario", e))) return rc;
     if (!yt_get(root, "name")) return sim_fail(e, SIM_EINVAL, "%s: missing `name:`", POS(root));
     if ((rc = text(yt_get(root, "name"), s->name, sizeof s->name, "name", e))) return rc;
@@ -245,6 +273,8 @@ static int parse(scenario *s, const ynode *root, sim_err *e)
         for (size_t i = 0; i < sw->n; i++)
             if ((rc = parse_axis(s, sw->kid[i], e))) return rc;
     }
+    const ynode *dp = yt_get(root, "deploy");
+    if (dp && (rc = scenario_parse_deploy(s, dp, e))) return rc;
     const ynode *pl = yt_get(root, "plots");
     if (pl) {
         if ((rc = list_of(pl, "plots", e))) return rc;
@@ -303,6 +333,7 @@ static int check_refs(scenario *s, const ynode *root, sim_err *e)
     for (int x = 0; x < s->n_axes; x++) {
         const sc_axis *ax = &s->axis[x];
         const ynode *xn = sw->kid[x], *fn = yt_get(xn, "archs");
+        if (scenario_deploy_path(ax->path)) continue;   /* varies deployments, not specs */
         for (int k = 0; k < ax->n_archs; k++) {
             bool found = false;
             for (int i = 0; i < s->n_archs; i++) found |= !strcmp(ax->arch[k], names[i]);

@@ -12,6 +12,8 @@
 
 #include "sim.h"
 #include "cost.h"
+#include "deploy.h"
+#include "ytree.h"
 
 #define SC_MAX_ARCHS   16
 #define SC_MAX_CTX     128
@@ -19,6 +21,7 @@
 #define SC_MAX_VALUES  64
 #define SC_MAX_PLOTS   16
 #define SC_MAX_BATCH   8
+#define SC_MAX_DEPLOY  8
 
 typedef struct {
     char path[128];                    /* a --set path, e.g. "layers.csa.compress_ratio" */
@@ -35,6 +38,8 @@ typedef enum {
     PLOT_COMPRESSION,      /* KV bytes and decode FLOPs vs a compression axis */
     PLOT_FIT_CONTEXT,      /* the longest context that fits each memory budget */
     PLOT_MEASURED,         /* reference-kernel counters and time vs the model */
+    PLOT_CAPACITY,         /* concurrent sequences per node vs context, per arch and deployment */
+    PLOT_PER_DEVICE_MEMORY,/* stacked weights / KV / reserve per GPU, per arch and deployment */
     PLOT_KIND_COUNT
 } plot_kind;
 extern const char *const plot_kind_name[PLOT_KIND_COUNT];
@@ -47,7 +52,15 @@ typedef struct {
     phase ph;
     int n_budgets;
     double budget_gb[8];   /* memory budgets, GB (1e9 B) */
+    int deploy_idx;        /* capacity, per_device_memory: one deployment, or -1 = each */
 } sc_plot;
+
+/* A deployment of the `deploy:` block (scenario_deploy.c). */
+typedef struct {
+    char label[96];        /* `name:`, or "HW ENGINE" */
+    char hw[128];          /* node profile (scenarios/hw) or path; "" with a kv budget */
+    deploy_cfg d;
+} sc_deploy;
 
 typedef struct {
     char name[128];
@@ -68,6 +81,8 @@ typedef struct {
                                           one axis at a time, the others as written) */
     int n_plots;
     sc_plot plot[SC_MAX_PLOTS];
+    int n_deploy;
+    sc_deploy deploy[SC_MAX_DEPLOY];   /* the `deploy:` block */
     /* measured: reference kernels at small scale (n_measure_ctx = 0: none) */
     u64 measure_scale;                 /* 0 = auto (d_model scaled to <= 256) */
     u64 measure_layers;                /* first N layers (default 4) */
@@ -89,5 +104,14 @@ int scenario_load(scenario *s, const char *path, sim_err *e);
  * the file in messages and in s->path. Used by the fuzzer. */
 int scenario_load_text(scenario *s, const char *text, size_t len, const char *name, sim_err *e);
 void scenario_free(scenario *s);
+
+/* Deployment sweep paths start with "deploy." or "engine." (scenario_deploy.c):
+ * they vary the deployments of capacity plots and never the specs. */
+bool scenario_deploy_path(const char *path);
+/* Set one deployment field by name ("tp", "deploy.tp", "engine.block", "hw", ...);
+ * SIM_EINVAL with the reason. */
+int scenario_deploy_set(sc_deploy *x, const char *key, const char *value, sim_err *e);
+/* Parse the `deploy:` list into s->deploy. */
+int scenario_parse_deploy(scenario *s, const ynode *n, sim_err *e);
 
 #endif

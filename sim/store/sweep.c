@@ -39,6 +39,7 @@ int sweep_variants(const scenario *s, variant **out, int *n_out, sim_err *e)
         for (int x = 0; x < s->n_axes; x++) {
             applies[x] = s->axis[x].n_archs == 0;
             for (int k = 0; k < s->axis[x].n_archs; k++) applies[x] |= !strcmp(s->axis[x].arch[k], base.name);
+            applies[x] &= !scenario_deploy_path(s->axis[x].path);   /* deployments only (capacity plots) */
         }
         spec_free(&base);
         /* The spec as written comes first (params ""); then either each
