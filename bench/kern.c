@@ -30,6 +30,8 @@
 #include "hw.h"
 #include "spec_scale.h"
 #include "kern.h"
+#include "ops.h"
+#include "calib.h"
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_fit.h>
 #include <jansson.h>
@@ -63,7 +65,9 @@ static const bench_case cases[] = {
 };
 
 typedef struct {
-    double pred[2][NT_MAX], meas[2][NT_MAX];   /* [phase][T], seconds */
+    double pred[2][NT_MAX], meas[2][NT_MAX];   /* [phase][T], seconds; pred = roofline */
+    double tm[2][NT_MAX];                      /* the time model's prediction (tmodel.h) */
+    double dec_bytes[NT_MAX];                  /* decode: the row's bytes moved (cost_bytes_moved) */
     double attn_gflops[NT_MAX], attn_gbs[NT_MAX];
     u64 attn_flops[NT_MAX], attn_bytes[NT_MAX];
     double attn_pre_s[NT_MAX], attn_dec_s[NT_MAX];
@@ -108,6 +112,39 @@ static const cost_t *row_of(const cost_result *r, const char *name)
 /* Roofline time of the row `name` of cost_eval at (T, phase); also the
  * attention FLOPs' compute time (*attn_s) and, if w32 > 0, the time with
  * the weight bytes replaced by w32 (*t_w32) and the model's weight bytes. */
+typedef struct { const model_spec *m; const char *name; } row_pick;
+
+/* Layer i's by-type row is pick->name (NULL name: every layer). */
+static bool in_row(int i, void *arg)
+{
+    const row_pick *k = arg;
+    char nm[48];
+    if (!k->name) return true;
+    spec_layer_type_name(k->m, i, nm, sizeof nm);
+    return !strcmp(nm, k->name);
+}
+
+/* The time model's prediction (tmodel.h: the sum of the operations' times
+ * from the probe's curves) of row `name` (NULL: the whole step, model parts
+ * included) at (T, phase); also the row's bytes moved. */
+static int predict_ops(const model_spec *m, const hw_profile *hw, u64 T, phase ph, const char *name, double *t, double *bytes,
+                       sim_err *e)
+{
+    cost_query q = {.T = T, .B = 1, .phase = ph};
+    cost_result r;
+    cost_ops ops = {0};
+    int rc = cost_eval_ops(m, &q, &r, &ops, e);
+    if (rc) { cost_ops_free(&ops); return rc; }
+    if (ops.nomem) rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+    row_pick k = {m, name};
+    *t = tm_predict(&hw->curves, &ops, name ? in_row : NULL, &k);
+    const cost_t *c = name ? row_of(&r, name) : &r.total;
+    if (bytes) *bytes = c ? (double)cost_bytes_moved(c) : 0;
+    cost_ops_free(&ops);
+    cost_result_free(&r);
+    return rc;
+}
+
 static int predict(const model_spec *m, const hw_profile *hw, u64 T, phase ph, const char *name, double *t, double *attn_s,
                    double w32, double *t_w32, double *wmodel, sim_err *e)
 {
@@ -215,6 +252,8 @@ static int run_spec(int i0, int i1, const hw_profile *hw, const u64 *Ts, int nT,
             if (!rc)
                 rc = predict(&m, hw, T, PH_DECODE, cases[c].row, &br->pred[1][k], NULL, br->wbytes_fp32[k], &br->pred_w32[k],
                              &br->wbytes_model[k], e);
+            if (!rc) rc = predict_ops(&m, hw, T, PH_PREFILL, cases[c].row, &br->tm[0][k], NULL, e);
+            if (!rc) rc = predict_ops(&m, hw, T, PH_DECODE, cases[c].row, &br->tm[1][k], &br->dec_bytes[k], e);
         }
     }
 out:
@@ -237,6 +276,47 @@ static double exponent(const u64 *Ts, const double *y, int n)
 }
 
 static const char *mark(bool ok) { return ok ? "met" : "MISSED"; }
+
+/* One whole model, scaled as validate scales it, every layer: the best of 2
+ * prefills of T tokens and of 3 decode steps at T (cold caches), against
+ * the time model and the roofline of cost_eval's totals. */
+static int model_step(const char *spec, const hw_profile *hw, u64 T, double *meas, double *tm, double *roof, u64 *layers,
+                      u64 *scale, sim_err *e)
+{
+    model_spec m;
+    ref_model M;
+    int rc;
+    if ((rc = spec_load(&m, spec, NULL, 0, e))) return rc;
+    u64 S = spec_scale_auto(&m, 256);
+    if ((rc = spec_scale(&m, S, e)) || (rc = ref_init(&M, &m, 1, NULL, e))) { spec_free(&m); return rc; }
+    *layers = m.n_layers;
+    *scale = S;
+    int32_t *tok = malloc((T + 8) * sizeof *tok);
+    if (!tok) rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+    for (u64 i = 0; tok && i < T + 8; i++) tok[i] = (int32_t)ref_rand_index(&M, 0xbe, i, m.vocab);
+    meas[0] = meas[1] = INFINITY;
+    for (int r = 0; r < 2 && !rc; r++) {
+        ref_reset(&M);
+        if (!(rc = ref_run(&M, tok, T, e)) && ref_time_total(&M) < meas[0]) meas[0] = ref_time_total(&M);
+    }
+    for (int r = 0; r < 3 && !rc; r++) {
+        flush_caches();
+        if (!(rc = ref_run(&M, tok + T + r, 1, e)) && ref_time_total(&M) < meas[1]) meas[1] = ref_time_total(&M);
+    }
+    for (int ph = 0; ph < 2 && !rc; ph++) {
+        cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
+        cost_result r;
+        if ((rc = predict_ops(&m, hw, T, q.phase, NULL, &tm[ph], NULL, e)) || (rc = cost_eval(&m, &q, &r, e))) break;
+        roofline rl;
+        hw_roofline(hw, &r.total, &rl);
+        roof[ph] = rl.time_s;
+        cost_result_free(&r);
+    }
+    free(tok);
+    ref_free(&M);
+    spec_free(&m);
+    return rc;
+}
 
 int main(void)
 {
@@ -263,6 +343,11 @@ int main(void)
     hw.memory_bytes = pr.memory_bytes;
     hw.bandwidth = bw;
     hw.peak[DT_FP32] = sgemm;   /* the kernels compute in fp32: every dtype falls back to it */
+    /* The time model's curves, from microbenchmarks only (probe_curves.c),
+     * never from the kernels' own timings. */
+    meas_set ms = {0};
+    if (probe_curves(&ms, threads, &e) || calib_fit(&ms, &hw.curves, &e)) { fprintf(stderr, "bench: probe: %s\n", e.msg); return 2; }
+    meas_free(&ms);
     printf("reference kernels vs this machine: %d threads (probe: %d cores); sgemm %.1f GFLOP/s, triad %.2f GB/s; "
            "load average %.2f at start\n", threads, pr.cores, sgemm / 1e9, bw / 1e9, load0[0]);
 
@@ -320,6 +405,48 @@ int main(void)
             for (int j = 0; j < nT; j++) printf(" %7.2f->%-7.2f", 1e3 * res[i].pred[ph][j], 1e3 * res[i].meas[ph][j]);
             printf("\n");
         }
+    printf("\nthe same, predicted by the time model (tmodel.h: each operation's time from the probe's curves, summed);\n"
+           "error = measured / predicted - 1 (goal: within +-20%%)\n");
+    int tm_met = 0, tm_total = 0;
+    for (int i = 0; i < NCASE; i++)
+        for (int ph = 0; ph < 2; ph++) {
+            const bench_res *b = &res[i];
+            printf("  %-5s %-7s", cases[i].type, ph ? "decode" : "prefill");
+            for (int j = 0; j < nT; j++) {
+                double err = b->meas[ph][j] / b->tm[ph][j] - 1;
+                bool ok = fabs(err) <= 0.2;
+                tm_met += ok;
+                tm_total++;
+                printf(" %+7.0f%% %-7s", 100 * err, mark(ok));
+            }
+            printf("\n");
+        }
+    printf("  time model: %d of %d within +-20%%\n", tm_met, tm_total);
+    met += tm_met;
+    total += tm_total;
+    /* Whole-model steps (item 7): every layer and the model parts. */
+    static const char *const steps[] = {"archs/llama-3-8b.yaml", "archs/deepseek-v4-flash.yaml"};
+    enum { NSTEP = 2 };
+    const u64 Tstep = Ts[0];   /* 1K: whole models stay within the bench's 10 minutes */
+    double step_meas[NSTEP][2], step_tm[NSTEP][2], step_roof[NSTEP][2];
+    u64 step_layers[NSTEP], step_scale[NSTEP];
+    for (int i = 0; i < NSTEP; i++)
+        if (model_step(steps[i], &hw, Tstep, step_meas[i], step_tm[i], step_roof[i], &step_layers[i], &step_scale[i], &e)) {
+            fprintf(stderr, "bench: %s: %s\n", steps[i], e.msg);
+            return 2;
+        }
+    printf("\nwhole-model steps at T = %llu (all layers, scaled; measured vs time model / roofline; goal +-20%%):\n",
+           (unsigned long long)Tstep);
+    for (int i = 0; i < NSTEP; i++)
+        for (int ph = 0; ph < 2; ph++) {
+            double err = step_meas[i][ph] / step_tm[i][ph] - 1;
+            bool ok = fabs(err) <= 0.2;
+            met += ok;
+            total++;
+            printf("  %-30s %-7s measured %9.3f ms, time model %9.3f ms (%+5.0f%% %s), roofline %9.3f ms\n", steps[i],
+                   ph ? "decode" : "prefill", 1e3 * step_meas[i][ph], 1e3 * step_tm[i][ph], 100 * err, mark(ok),
+                   1e3 * step_roof[i][ph]);
+        }
     printf("\nwhere the time goes at T = %lluK (measured / its roofline share):\n", (unsigned long long)(Ts[k] / 1024));
     printf("  %-5s %10s %10s   %-44s\n", "type", "prefill:", "", "decode:");
     printf("  %-5s %10s %10s   %10s %12s %20s\n", "", "attention", "the rest", "weights", "fp32/model", "vs fp32-weight roof");
@@ -340,6 +467,19 @@ int main(void)
     json_object_set_new(root, "probe", json_pack("{s:i, s:f, s:f, s:f, s:f}", "cores", pr.cores, "sgemm_1core_flops",
                                                  pr.sgemm_1core, "sgemm_all_flops", pr.sgemm_all, "bandwidth_1core_bs",
                                                  pr.bw_1core, "bandwidth_all_bs", pr.bw_all));
+    json_t *pc = json_object(), *bwc = json_array();
+    json_object_set_new(pc, "gemm_fp32_rate_max_flops", json_real(hw.curves.gemm_rate_max[DT_FP32]));
+    json_object_set_new(pc, "gemm_fp32_m_half", json_real(hw.curves.gemm_m_half[DT_FP32]));
+    json_object_set_new(pc, "gemm_fp32_rms_rel", json_real(hw.curves.gemm_rms[DT_FP32]));
+    for (int i = 0; i < hw.curves.n_bw; i++)
+        json_array_append_new(bwc, json_pack("{s:f, s:f}", "ws_bytes", hw.curves.bw_ws[i], "bs", hw.curves.bw_bs[i]));
+    json_object_set_new(pc, "bandwidth_by_working_set", bwc);
+    json_object_set_new(pc, "bandwidth_loo_rms_rel", json_real(hw.curves.bw_rms));
+    json_object_set_new(pc, "elementwise_flops", json_real(hw.curves.elem_rate));
+    json_object_set_new(pc, "exp_per_s", json_real(hw.curves.exp_rate));
+    json_object_set_new(pc, "gather_s_per_row", json_real(hw.curves.gather_s_per_row));
+    json_object_set_new(pc, "parallel_fixed_s", json_real(hw.curves.fixed_s));
+    json_object_set_new(json_object_get(root, "probe"), "curves", pc);
     json_object_set_new(root, "sgemm_flops", json_real(sgemm));
     json_object_set_new(root, "bandwidth_bs", json_real(bw));
     json_object_set_new(root, "loadavg_start", json_pack("[f,f,f]", load0[0], load0[1], load0[2]));
@@ -355,6 +495,10 @@ int main(void)
         json_object_set_new(t, "layers", json_integer((json_int_t)b->layers));
         json_object_set_new(t, "prefill_attn_fraction_of_sgemm", json_real(b->attn_gflops[k] * 1e9 / sgemm));
         json_object_set_new(t, "decode_attn_fraction_of_bandwidth", json_real(b->attn_gbs[k] * 1e9 / bw));
+        /* Item 2: the whole decode step of the type's layers (weights, cache
+         * and activations as the model prices them) against the triad. */
+        json_object_set_new(t, "decode_fraction_of_bandwidth", json_real(b->dec_bytes[k] / b->meas[1][k] / bw));
+        json_object_set_new(t, "decode_working_set_bytes", json_real(b->dec_bytes[k]));
         json_object_set_new(t, "exponent", json_pack("{s:{s:f,s:f},s:{s:f,s:f}}", "prefill", "measured", expo[i][0][0],
                                                      "model", expo[i][0][1], "decode", "measured", expo[i][1][0], "model",
                                                      expo[i][1][1]));
@@ -369,6 +513,10 @@ int main(void)
         for (int j = 0; j < nT; j++) {
             json_t *pt = json_array_get(pts, (size_t)j);
             json_object_set_new(pt, "prefill_attn_predicted_s", json_real(b->pred_attn[j]));
+            json_object_set_new(pt, "prefill_roofline_s", json_real(b->pred[0][j]));
+            json_object_set_new(pt, "decode_roofline_s", json_real(b->pred[1][j]));
+            json_object_set_new(pt, "prefill_predicted_s", json_real(b->tm[0][j]));
+            json_object_set_new(pt, "decode_predicted_s", json_real(b->tm[1][j]));
             json_object_set_new(pt, "decode_weight_bytes_model", json_real(b->wbytes_model[j]));
             json_object_set_new(pt, "decode_weight_bytes_fp32", json_real(b->wbytes_fp32[j]));
             json_object_set_new(pt, "decode_predicted_fp32_weights_s", json_real(b->pred_w32[j]));
@@ -377,6 +525,27 @@ int main(void)
         json_array_append_new(types, t);
     }
     json_object_set_new(root, "types", types);
+    json_t *msteps = json_array();
+    for (int i = 0; i < NSTEP; i++)
+        json_array_append_new(msteps, json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "spec", steps[i],
+                                                "scale", (json_int_t)step_scale[i], "layers", (json_int_t)step_layers[i],
+                                                "T", (json_int_t)Tstep, "prefill_measured_s", step_meas[i][0],
+                                                "prefill_predicted_s", step_tm[i][0], "prefill_roofline_s", step_roof[i][0],
+                                                "decode_measured_s", step_meas[i][1], "decode_predicted_s", step_tm[i][1],
+                                                "decode_roofline_s", step_roof[i][1]));
+    json_object_set_new(root, "model_steps", msteps);
+    json_object_set_new(root, "time_model_within_20pct", json_pack("{s:i, s:i}", "met", tm_met, "of", tm_total));
+    /* The other bench programs' figures (bench/cost.c, bench/sweep.c). */
+    static const char *const frags[] = {"cost.json", "sweep.json"};
+    for (int i = 0; i < 2; i++) {
+        char fp[512];
+        const char *dir = getenv("BENCH_OUT") ? getenv("BENCH_OUT") : "build/bench/out";
+        snprintf(fp, sizeof fp, "%s/%s", dir, frags[i]);
+        json_error_t je;
+        json_t *fr = json_load_file(fp, 0, &je);
+        if (fr) { json_object_update(root, fr); json_decref(fr); }
+        else fprintf(stderr, "bench: %s: %s (run the whole `make bench`)\n", fp, je.text);
+    }
     int rc = json_dump_file(root, "reports/bench.json.tmp", JSON_INDENT(1)) || rename("reports/bench.json.tmp", "reports/bench.json");
     json_decref(root);
     if (rc) { fprintf(stderr, "bench: cannot write reports/bench.json\n"); return 2; }

@@ -158,9 +158,23 @@ PY
 expect hw-table 0 "$K" cost archs/deepseek-v4-pro.yaml --ctx 1M --hw h200
 has hw-table-no-fit "do not fit in 141.000 GB" out
 expect hw-unknown 2 "$K" cost archs/llama-3-8b.yaml --hw tpu-v9
-expect probe 0 "$K" probe -o "$t/probe.yaml"
+expect probe 0 "$K" probe -o "$t/probe.yaml" --csv "$t/probe.csv"
 expect probe-profile-usable 0 "$K" cost archs/llama-3-8b.yaml --hw "$t/probe.yaml"
 has probe-roofline "roofline on probe-" out
+has probe-curves "^curves:" probe.yaml
+has probe-csv-header "^op,dtype,M,N,K,bytes,count,seconds$" probe.csv
+# calibrate (issue 14 item 6) on this CPU's measurements: the same fit of the same
+# numbers gives the probe's curves exactly, and the profile is usable.
+expect calibrate 0 "$K" calibrate "$t/probe.csv" -o "$t/cal.yaml" --name cpu
+sed -n '/^curves:/,$p' "$t/probe.yaml" > "$t/c1"; sed -n '/^curves:/,$p' "$t/cal.yaml" > "$t/c2"
+[ -s "$t/c1" ] && cmp -s "$t/c1" "$t/c2" && ok calibrate-equals-probe || bad calibrate-equals-probe "$(diff "$t/c1" "$t/c2" | head -5)"
+expect calibrate-profile-usable 0 "$K" cost archs/llama-3-8b.yaml --hw "$t/cal.yaml"
+has calibrate-roofline "roofline on cpu" out
+printf 'op,dtype,M,N,K,bytes,count,seconds\ngemm,fp32,1,64,64,,,1e-6\nstream,,,,,4096,,x\n' > "$t/bad.csv"
+expect calibrate-bad-row 2 "$K" calibrate "$t/bad.csv" -o "$t/never.yaml"
+has calibrate-bad-row-pos "bad.csv:3:18: seconds: expected a number" err
+[ ! -e "$t/never.yaml" ] && ok calibrate-bad-no-output || bad calibrate-bad-no-output "a profile was written"
+expect calibrate-missing 2 "$K" calibrate "$t/none.csv"
 
 # check: every shipped spec loads.
 expect check-archs 0 "$K" check archs/*.yaml

@@ -4,6 +4,7 @@
  * the bash completion are all checked against it (tests/cli.sh). A new
  * command is one row here plus its function. */
 #include "cli.h"
+#include "cli_calib.h"
 #include "cli_deploy.h"
 #include <string.h>
 
@@ -57,7 +58,13 @@ static const cli_opt report_opts[] = {
     {"--archs", "DIR", "specs for the published-claims section (default DATA/archs)"},
     {NULL, NULL, NULL}};
 
-static const cli_opt probe_opts[] = {{"-o", "PROFILE.yaml", "write the profile there (default: stdout)"}, {NULL, NULL, NULL}};
+static const cli_opt probe_opts[] = {{"-o", "PROFILE.yaml", "write the profile there (default: stdout)"},
+                                     {"--csv", "FILE", "also write the time model's measurements (the CSV `kvsim calibrate` reads)"},
+                                     {NULL, NULL, NULL}};
+
+static const cli_opt calibrate_opts[] = {{"-o", "PROFILE.yaml", "write the profile there (default: stdout)"},
+                                         {"--name", "NAME", "the profile's name (default calibrated-FILE)"},
+                                         {NULL, NULL, NULL}};
 
 #define O_SCALE {"--scale", "S|auto", "divide widths, heads and counts by S (default auto: d_model <= 256)"}
 #define O_LAYERS {"--layers", "N", "keep only the first N layers"}
@@ -90,7 +97,8 @@ const cli_cmd cli_cmds[] = {
     {"report", cli_report, "SCENARIO.yaml", "plots (.csv, .gp, .png, .svg) and index.md from a sweep's database", report_opts},
     {"run", cli_run, "ARCH.yaml", "a forward pass through the reference kernels: checksum, time, counters", run_opts},
     {"validate", cli_validate, "ARCH.yaml ...", "reference-kernel counters == the model at edge contexts (exit 1 if not)", validate_opts},
-    {"probe", cli_probe, "", "measure this CPU (sgemm, bandwidth) as a hardware profile for --hw", probe_opts},
+    {"probe", cli_probe, "", "measure this CPU (sgemm, bandwidth, time-model curves) as a profile for --hw", probe_opts},
+    {"calibrate", cli_calibrate, "MEASUREMENTS.csv", "fit the time model's curves from measured operation times", calibrate_opts},
     {"help", cli_help, "[COMMAND|spec]", "this list, a command's options, or every spec field", NULL},
     {"version", cli_version, "", "print the version", NULL},
     {NULL, NULL, NULL, NULL, NULL}};

@@ -7,6 +7,8 @@
 #include "store.h"
 #include "report.h"
 #include "probe.h"
+#include "kern.h"
+#include "cli_calib.h"
 #include "paths.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,28 +184,43 @@ int cli_report(int argc, char **argv)
 
 int cli_probe(int argc, char **argv)
 {
-    const char *out = NULL;
+    const char *out = NULL, *csv = NULL;
     cli_args a;
     cli_args_init(&a, "probe", argc, argv);
     int r;
     while ((r = cli_args_next(&a)) > 0) {
         if (cli_is(&a, "-o")) out = a.val;
+        else if (cli_is(&a, "--csv")) csv = a.val;
         else return cli_bad("probe", "probe takes no arguments (got '%s')", a.val);
     }
     if (r < 0) return 2;
     probe_result p;
     sim_err e;
-    fprintf(stderr, "kvsim probe: measuring sgemm and memory bandwidth (a few seconds)...\n");
+    fprintf(stderr, "kvsim probe: measuring sgemm, memory bandwidth and the time model's curves (a few seconds)...\n");
     if (probe_run(&p, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
     fprintf(stderr, "  sgemm (OpenBLAS CBLAS)  1 core %.1f GFLOP/s, %d cores %.1f GFLOP/s\n", p.sgemm_1core / 1e9, p.cores, p.sgemm_all / 1e9);
     fprintf(stderr, "  triad bandwidth         1 core %.2f GB/s,  %d cores %.2f GB/s\n", p.bw_1core / 1e9, p.cores, p.bw_all / 1e9);
+    meas_set ms = {0};
+    tm_curves c;
+    if (probe_curves(&ms, kern_threads(), &e) || calib_fit(&ms, &c, &e)) {
+        meas_free(&ms);
+        fprintf(stderr, "kvsim: probe: %s\n", e.msg);
+        return 2;
+    }
+    cli_print_curves(stderr, &c);
+    if (csv) {
+        ms.memory_bytes = p.memory_bytes;
+        int rc = cli_write_atomic(csv, &ms);
+        meas_free(&ms);
+        if (rc) return 2;
+    } else meas_free(&ms);
     char host[64] = "this-cpu";
     if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "this-cpu");
     host[sizeof host - 1] = 0;
     char name[96];
     snprintf(name, sizeof name, "probe-%s", host);
-    for (char *c = name; *c; c++) if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-')) *c = '-';
-    if (probe_write_profile(&p, name, out, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
+    for (char *ch = name; *ch; ch++) if (!((*ch >= 'a' && *ch <= 'z') || (*ch >= '0' && *ch <= '9') || *ch == '-')) *ch = '-';
+    if (probe_write_profile(&p, &c, name, out, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
     if (out) fprintf(stderr, "wrote %s (use it with --hw %s)\n", out, out);
     return 0;
 }

@@ -84,7 +84,7 @@ int probe_run(probe_result *p, sim_err *e)
     return SIM_OK;
 }
 
-int probe_write_profile(const probe_result *p, const char *name, const char *path, sim_err *e)
+int probe_write_profile(const probe_result *p, const tm_curves *c, const char *name, const char *path, sim_err *e)
 {
     char tmp[600];
     FILE *f = stdout;
@@ -101,6 +101,7 @@ int probe_write_profile(const probe_result *p, const char *name, const char *pat
     fprintf(f, "measured: {cores: %d, sgemm_1core_gflops: %.3f, sgemm_all_gflops: %.3f, bandwidth_1core_gbs: %.3f, "
                "bandwidth_all_gbs: %.3f}\n", p->cores, p->sgemm_1core / 1e9, p->sgemm_all / 1e9, p->bw_1core / 1e9,
             p->bw_all / 1e9);
+    if (c && c->present) tm_write_yaml(f, c);
     if (!path) return SIM_OK;
     if (ferror(f) | fclose(f)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: write failed", tmp); }
     if (rename(tmp, path)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: cannot rename: %s", path, strerror(errno)); }

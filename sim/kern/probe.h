@@ -5,7 +5,7 @@
 #ifndef PROBE_H
 #define PROBE_H
 
-#include "sim.h"
+#include "calib.h"
 
 typedef struct {
     int cores;                /* threads used for the multi-core figures */
@@ -19,7 +19,12 @@ typedef struct {
 /* Takes a few seconds. Returns SIM_ENOMEM if the buffers cannot be had. */
 int probe_run(probe_result *p, sim_err *e);
 
-/* Write p as a hardware profile (the format of scenarios/hw). */
-int probe_write_profile(const probe_result *p, const char *name, const char *path, sim_err *e);
+/* Write p as a hardware profile (the format of scenarios/hw), with the time
+ * model's curves when c is given (tmodel.h). */
+int probe_write_profile(const probe_result *p, const tm_curves *c, const char *name, const char *path, sim_err *e);
+
+/* The time model's measurements on `threads` threads (probe_curves.c), as
+ * calibration rows (calib.h): fit them with calib_fit. Takes a few seconds. */
+int probe_curves(meas_set *s, int threads, sim_err *e);
 
 #endif

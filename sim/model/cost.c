@@ -2,6 +2,8 @@
  * (embeddings, PLE, head), by-type rows and totals; see cost.h. */
 #include "cost.h"
 #include "layer.h"
+#include "ops.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +17,65 @@ void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
     o->flops[cat] = cadd(c->ovf, o->flops[cat], n);
     o->flops_dt[dt] = cadd(c->ovf, o->flops_dt[dt], n);
     o->flops_fp8eq_x2 = cadd128(c->ovf, o->flops_fp8eq_x2, (u128)n * dtype_table[dt].fp8eq_half);
+    if (c->ops) cost_ops_flops(c, cat, dt, n);
+}
+
+int cost_wrate_prep(cost_wrate *w, const fmt *f)
+{
+    sim_err e;
+    memset(w, 0, sizeof *w);
+    w->fixed = fmt_elements(f);
+    if (w->fixed) return fmt_entry_bytes(f, w->fixed, &w->eb, &e);
+    const fmt_part *p = &f->part[0];
+    w->bits = dtype_table[p->dt].bits;
+    w->scaled = p->scaled;
+    if (!p->scaled) return SIM_OK;
+    w->sbits = dtype_table[p->scale_dt].bits;
+    w->block = p->block;
+    w->block_shift = -1;
+    for (int s = 0; s < 64; s++)
+        if (p->block == (u64)1 << s) w->block_shift = s;
+    return SIM_OK;
+}
+
+/* ceil(a / 8) for a bit count. */
+static inline u64 bits_to_bytes(u64 a) { return (a >> 3) + ((a & 7) != 0); }
+
+u64 cost_wrate_bytes(const cost_wrate *w, u64 n, bool *ovf)
+{
+    if (w->fixed) {
+        /* ceil(n eb / fixed), as fmt_rate_bytes: 64 bits when it fits, else 128. */
+        u64 p64;
+        if (!__builtin_mul_overflow(n, w->eb, &p64)) return p64 / w->fixed + (p64 % w->fixed != 0);
+        __extension__ unsigned __int128 p = (unsigned __int128)n * w->eb;
+        __extension__ unsigned __int128 q = p / w->fixed + (p % w->fixed != 0);
+        if (q > UINT64_MAX) { *ovf = true; return UINT64_MAX; }
+        return (u64)q;
+    }
+    u64 b = bits_to_bytes(cmul(ovf, n, w->bits));
+    if (w->scaled) {
+        u64 blocks = w->block_shift >= 0 ? (n >> w->block_shift) + ((n & (w->block - 1)) != 0)
+                                         : n / w->block + (n % w->block != 0);
+        b = cadd(ovf, b, bits_to_bytes(cmul(ovf, blocks, w->sbits)));
+    }
+    return b;
 }
 
 void cc_weights(const cost_ctx *c, cost_t *o, wclass wc, u64 n, u64 copies_read, bool active)
 {
+    u64 stored, read = 0;
+    if (c->wrate_ready) {
+        stored = cost_wrate_bytes(&c->wrate[wc], n, c->ovf);
+        if (copies_read) read = copies_read == 1 ? stored : cost_wrate_bytes(&c->wrate[wc], cmul(c->ovf, n, copies_read), c->ovf);
+    } else {
+        stored = fmt_rate_bytes(&c->m->weight[wc], n, c->ovf);
+        if (copies_read) read = fmt_rate_bytes(&c->m->weight[wc], cmul(c->ovf, n, copies_read), c->ovf);
+    }
     o->params = cadd(c->ovf, o->params, n);
-    o->weight_bytes = cadd(c->ovf, o->weight_bytes, fmt_rate_bytes(&c->m->weight[wc], n, c->ovf));
+    o->weight_bytes = cadd(c->ovf, o->weight_bytes, stored);
     if (active) o->params_active = cadd(c->ovf, o->params_active, n);
-    if (copies_read)
-        o->weight_read_bytes = cadd(c->ovf, o->weight_read_bytes,
-                                    fmt_rate_bytes(&c->m->weight[wc], cmul(c->ovf, n, copies_read), c->ovf));
+    if (copies_read) o->weight_read_bytes = cadd(c->ovf, o->weight_read_bytes, read);
+    if (c->ops) cost_ops_weights(c, wc, n, read);
 }
 
 /* n(n+1)/2 without overflowing the intermediate product. */
@@ -115,29 +166,65 @@ int cost_kv_table(const model_spec *m, int i, u64 T, kv_buf *bufs, sim_err *e)
     return L->attn.type->kv_table(m, L, T, bufs, e);
 }
 
-/* a += b * k, field by field (k identical layers); see cost.h. */
-void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+/* a + b k, saturating; overflow is or-ed into *of (no branch on the
+ * common path: cost_add runs once per (row, layer) pair and per row). */
+static inline u64 madd(bool *of, u64 a, u64 b, u64 k)
 {
-    for (int j = 0; j < FL_COUNT; j++) a->flops[j] = cadd(ovf, a->flops[j], cmul(ovf, b->flops[j], k));
-    for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] = cadd(ovf, a->flops_dt[j], cmul(ovf, b->flops_dt[j], k));
-    a->flops_fp8eq_x2 = cadd128(ovf, a->flops_fp8eq_x2, cmul128(ovf, b->flops_fp8eq_x2, k));
-    u64 *dst[] = {&a->kv_bytes, &a->kv_read_bytes, &a->kv_written_bytes, &a->weight_read_bytes,
-                  &a->act_bytes, &a->params, &a->params_active, &a->params_embed, &a->weight_bytes};
-    const u64 *src[] = {&b->kv_bytes, &b->kv_read_bytes, &b->kv_written_bytes, &b->weight_read_bytes,
-                        &b->act_bytes, &b->params, &b->params_active, &b->params_embed, &b->weight_bytes};
-    for (int j = 0; j < (int)(sizeof dst / sizeof dst[0]); j++) *dst[j] = cadd(ovf, *dst[j], cmul(ovf, *src[j], k));
+    u64 p, r;
+    bool o = __builtin_mul_overflow(b, k, &p);
+    o |= __builtin_add_overflow(a, p, &r);
+    *of |= o;
+    return o ? UINT64_MAX : r;
 }
 
+/* a += b * k, field by field (k identical layers); see cost.h. */
+/* The fields one by one; always inlined so that k = 1 (summing rows into
+ * the total) folds the multiplications away. */
+static inline __attribute__((always_inline)) bool add_fields(cost_t *a, const cost_t *b, u64 k)
+{
+    bool of = false;
+    for (int j = 0; j < FL_COUNT; j++) a->flops[j] = madd(&of, a->flops[j], b->flops[j], k);
+    for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] = madd(&of, a->flops_dt[j], b->flops_dt[j], k);
+    a->flops_fp8eq_x2 = cadd128(&of, a->flops_fp8eq_x2, cmul128(&of, b->flops_fp8eq_x2, k));
+    a->kv_bytes = madd(&of, a->kv_bytes, b->kv_bytes, k);
+    a->kv_read_bytes = madd(&of, a->kv_read_bytes, b->kv_read_bytes, k);
+    a->kv_written_bytes = madd(&of, a->kv_written_bytes, b->kv_written_bytes, k);
+    a->weight_read_bytes = madd(&of, a->weight_read_bytes, b->weight_read_bytes, k);
+    a->act_bytes = madd(&of, a->act_bytes, b->act_bytes, k);
+    a->params = madd(&of, a->params, b->params, k);
+    a->params_active = madd(&of, a->params_active, b->params_active, k);
+    a->params_embed = madd(&of, a->params_embed, b->params_embed, k);
+    a->weight_bytes = madd(&of, a->weight_bytes, b->weight_bytes, k);
+    _Static_assert(offsetof(cost_t, weight_bytes) + sizeof(u64) + 8 >= sizeof(cost_t),
+                   "weight_bytes must stay cost_t's last field: cost_add adds each field by name");
+    return of;
+}
+
+void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+{
+    if (k == 1 ? add_fields(a, b, 1) : add_fields(a, b, k)) *ovf = true;
+}
+
+/* A new row named a + b (b may be ""), truncated to the name's size. */
+static cost_row *row_new(cost_result *r, const char *a, const char *b)
+{
+    cost_row *w = &r->type[r->n_types++];
+    memset(w, 0, sizeof *w);
+    size_t la = strlen(a), lb = strlen(b), cap = sizeof w->name - 1;
+    if (la > cap) la = cap;
+    if (lb > cap - la) lb = cap - la;
+    memcpy(w->name, a, la);
+    memcpy(w->name + la, b, lb);   /* zero-terminated by the memset */
+    return w;
+}
+
+/* The row named name, made when missing (model parts: a layer type of the
+ * same name shares its row, as before). */
 static cost_row *row_for(cost_result *r, const char *name)
 {
     for (int k = 0; k < r->n_types; k++)
         if (!strcmp(r->type[k].name, name)) return &r->type[k];
-    cost_row *w = &r->type[r->n_types++];
-    memset(w, 0, sizeof *w);
-    size_t l = strlen(name);
-    if (l >= sizeof w->name) l = sizeof w->name - 1;
-    memcpy(w->name, name, l);   /* zero-terminated by the memset */
-    return w;
+    return row_new(r, name, "");
 }
 
 /* The multi-token-prediction modules (spec.h mtp_n): stored always, used
@@ -352,6 +439,11 @@ static int range_names(const cost_t *t, char *what, size_t len)
 
 int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e)
 {
+    return cost_eval_ops(m, q, r, NULL, e);
+}
+
+int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost_ops *ops, sim_err *e)
+{
     bool ovf = false;
     /* Only the header is cleared: rows are cleared as row_for creates them,
      * layers as they are computed or copied (this runs in microseconds). */
@@ -361,49 +453,70 @@ int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err 
     if (q->mtp) return cost_eval_mtp(m, q, r, e);
     if (q->T == 0) return sim_fail(e, SIM_EINVAL, "context must be at least 1 token");
     if (q->B == 0) return sim_fail(e, SIM_EINVAL, "batch must be at least 1");
-    r->layer = malloc(m->n_layers * sizeof *r->layer);
-    if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    /* rows_only: the computed layers live on the stack when few (no
+     * allocation per evaluation; r->layer stays NULL). */
+    enum { LOCAL_LAYERS = 64 };
+    cost_t local[LOCAL_LAYERS], *lay = local;
+    if (!q->rows_only || m->n_layers > LOCAL_LAYERS) {
+        lay = r->layer = malloc(m->n_layers * sizeof *r->layer);
+        if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    }
     r->n_layers = (int)m->n_layers;
-    cost_ctx c = {.m = m, .q = *q, .ovf = &ovf};
+    cost_ctx c = {.m = m, .q = *q, .ovf = &ovf, .ops = ops};
+    if (ops) cost_ops_begin(ops);
     c.ntok = q->phase == PH_PREFILL ? cmul(&ovf, q->B, q->T) : q->B;
-    /* Rows by (kind, shared): names are built once per row, not per layer. */
+    c.wrate_ready = true;
+    for (int k = 0; k < WC_COUNT; k++)
+        if (cost_wrate_prep(&c.wrate[k], &m->weight[k])) c.wrate_ready = false;
+    /* Rows by (kind, shared): made once per row, named without formatting. */
     int row_of[SPEC_MAX_KINDS][2];
     memset(row_of, -1, sizeof row_of);
+    /* Tally (row, unique layer) pairs; the rows are summed once per pair
+     * below, times its count, instead of once per layer. tally_of[root] is
+     * the root's first pair (written when the root is computed, read only
+     * for later layers); another row of the same root is searched for. */
     struct tally { int slot, root; u64 count; } tally[SPEC_MAX_LAYERS];
+    int tally_of[SPEC_MAX_LAYERS];
     int ntally = 0;
+    bool brief = m->brief_n >= m->n_layers;   /* spec_truncate keeps a prefix */
     for (int i = 0; i < r->n_layers; i++) {
         const layer_spec *L = &m->layer[i];
-        cost_t *o = &r->layer[i];
-        if (L->same_cost_as >= 0) {
-            *o = r->layer[L->same_cost_as];
+        cost_t *o = &lay[i];
+        int kind = brief ? m->brief[i].kind : L->kind, sh = brief ? m->brief[i].shared_kv : L->shared_kv;
+        int *slot = &row_of[kind][sh];
+        if (*slot < 0) *slot = (int)(row_new(r, m->kind_name[kind], sh ? "/shared" : "") - r->type);
+        r->type[*slot].layers++;
+        int root = brief ? m->brief[i].same_cost_as : L->same_cost_as, t;
+        if (root >= 0) {
+            if (!q->rows_only) *o = lay[root];
+            if (ops) cost_ops_repeat(ops, root, i);
+            t = tally_of[root];
+            if (tally[t].slot != *slot) {
+                for (t = 0; t < ntally; t++)
+                    if (tally[t].slot == *slot && tally[t].root == root) break;
+                if (t == ntally) tally[ntally++] = (struct tally){*slot, root, 0};
+            }
         } else {
             memset(o, 0, sizeof *o);
-            const comp_type *t[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
+            if (ops) cost_ops_layer(ops, i);
+            const comp_type *ty[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
             for (int k = 0; k < COMP_CAT_COUNT; k++) {
-                int rc = t[k] ? t[k]->cost(&c, L, o, e) : SIM_OK;
+                int rc = ty[k] ? ty[k]->cost(&c, L, o, e) : SIM_OK;
                 if (rc) { cost_result_free(r); return rc; }
             }
+            if (ops) cost_ops_traffic(ops, o);
+            t = tally_of[i] = ntally;
+            tally[ntally++] = (struct tally){*slot, i, 0};
         }
-        int *slot = &row_of[L->kind][L->shared_kv];
-        if (*slot < 0) {
-            char name[48];
-            spec_layer_type_name(m, i, name, sizeof name);
-            *slot = (int)(row_for(r, name) - r->type);
-        }
-        cost_row *w = &r->type[*slot];
-        w->layers++;
-        /* Tally (row, unique layer) pairs; the rows are summed once per pair
-         * below, times its count, instead of once per layer. */
-        int root = L->same_cost_as >= 0 ? L->same_cost_as : i, t;
-        for (t = 0; t < ntally; t++)
-            if (tally[t].slot == *slot && tally[t].root == root) break;
-        if (t == ntally) tally[ntally++] = (struct tally){*slot, root, 0};
         tally[t].count++;
     }
-    for (int t = 0; t < ntally; t++) cost_add(&ovf, &r->type[tally[t].slot].c, &r->layer[tally[t].root], tally[t].count);
+    for (int t = 0; t < ntally; t++) cost_add(&ovf, &r->type[tally[t].slot].c, &lay[tally[t].root], tally[t].count);
+    if (ops) ops->layer = -1;
+    if (q->rows_only) r->n_layers = 0;   /* only the computed layers were filled */
     int rc = model_parts(&c, r, e);
     if (rc) { cost_result_free(r); return rc; }
     for (int k = 0; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
+    if (ops) cost_ops_finish(ops, &r->total);
     char what[256];
     int nbad = range_names(&r->total, what, sizeof what);
     if (nbad || ovf) {

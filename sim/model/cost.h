@@ -38,6 +38,9 @@ typedef struct {
     u64 mtp;          /* decode only, a spec with `mtp:`: speculative decoding
                          with this many draft tokens per step (0: none); see
                          cost_eval */
+    bool rows_only;   /* the by-type rows and totals only: r->n_layers = 0 and
+                         r->layer NULL (a sweep's need; saves copying one
+                         cost_t per layer and, up to 64 layers, the allocation) */
 } cost_query;
 
 /* FLOP categories (DESIGN.md section 5). */
@@ -78,11 +81,30 @@ typedef struct {
 } kv_buf;
 #define KV_MAX_BUFS 6
 
+/* A weight class's storage format prepared for fast byte counts (cost.c:
+ * the same result as fmt_rate_bytes, without re-walking the format on every
+ * tensor). */
+typedef struct {
+    u64 fixed;            /* elements of a fixed format; 0 = a bare dtype */
+    u64 eb;               /* fixed: bytes of one whole entry */
+    u64 block;            /* bare, scaled: elements per scale */
+    unsigned bits, sbits; /* bare: element and scale bits */
+    int block_shift;      /* log2(block) when block is a power of two, else -1 */
+    bool scaled;
+} cost_wrate;
+
+typedef struct cost_ops cost_ops;   /* an operation list (time.h), or none */
+
 typedef struct {
     const model_spec *m;
     cost_query q;
     u64 ntok;             /* tokens processed this step over the batch: B*T or B */
     bool *ovf;            /* sticky overflow flag */
+    bool wrate_ready;     /* wrate is filled (cost_eval does); else cc_weights
+                             falls back to fmt_rate_bytes */
+    cost_wrate wrate[WC_COUNT];
+    cost_ops *ops;        /* when set, the cc_* helpers append each operation
+                             they count (time.h); NULL = off, no cost */
 } cost_ctx;
 
 typedef struct {
@@ -100,6 +122,11 @@ typedef struct {
 } cost_result;
 
 int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e);
+
+/* A weight class's format prepared once (cost_eval does it per evaluation);
+ * cost_wrate_bytes(w, n) == fmt_rate_bytes(f, n). */
+int cost_wrate_prep(cost_wrate *w, const fmt *f);
+u64 cost_wrate_bytes(const cost_wrate *w, u64 n, bool *ovf);
 void cost_result_free(cost_result *r);
 
 /* The cache size table of layer i at T tokens (per sequence): fills up to

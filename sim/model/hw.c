@@ -22,6 +22,105 @@ static int number(const ynode *n, double lo, double hi, double *out, sim_err *e)
     return SIM_OK;
 }
 
+/* Check that map n has only the keys listed. */
+static int only_keys(const ynode *n, const char *const *keys, const char *what, sim_err *e)
+{
+    char pos[300];
+    if (n->kind != YT_MAP) return sim_fail(e, SIM_EINVAL, "%s: %s is a mapping", POS(n), what);
+    for (size_t i = 0; i < n->n; i += 2) {
+        bool ok = false;
+        for (const char *const *k = keys; *k; k++) ok |= !strcmp(*k, n->kid[i]->str);
+        if (!ok) return sim_fail(e, SIM_EINVAL, "%s: unknown key '%s' in %s", POS(n->kid[i]), n->kid[i]->str, what);
+    }
+    return SIM_OK;
+}
+
+/* n[key] as a number in [lo, hi] times scale; missing: *out unchanged
+ * unless required. */
+static int num_key(const ynode *n, const char *key, double lo, double hi, double scale, bool required, double *out,
+                   sim_err *e)
+{
+    char pos[300];
+    const ynode *v = yt_get(n, key);
+    if (!v) return required ? sim_fail(e, SIM_EINVAL, "%s: missing `%s:`", POS(n), key) : SIM_OK;
+    double x;
+    int rc = number(v, lo, hi, &x, e);
+    if (!rc) *out = x * scale;
+    return rc;
+}
+
+/* A sequence of up to TM_MAX_PTS numbers in [lo, hi] (times scale). */
+static int num_seq(const ynode *n, double lo, double hi, double scale, double *out, int *count, sim_err *e)
+{
+    char pos[300];
+    if (n->kind != YT_SEQ || n->n < 1 || n->n > TM_MAX_PTS)
+        return sim_fail(e, SIM_EINVAL, "%s: expected a list of 1 to %d numbers", POS(n), TM_MAX_PTS);
+    for (size_t i = 0; i < n->n; i++) {
+        int rc = number(n->kid[i], lo, hi, &out[i], e);
+        if (rc) return rc;
+        out[i] *= scale;
+    }
+    *count = (int)n->n;
+    return SIM_OK;
+}
+
+/* `curves:` (tmodel.h; written by tm_write_yaml). */
+static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
+{
+    char pos[300];
+    static const char *const top[] = {"gemm", "bandwidth", "elementwise", "exp", "gather", "parallel_fixed_us", NULL};
+    static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", NULL};
+    static const char *const bk[] = {"ws_bytes", "gbs", "loo_rms_rel", NULL};
+    static const char *const ek[] = {"gflops", "fixed_us", "rms_rel", NULL};
+    static const char *const xk[] = {"per_us", "rms_rel", NULL};
+    static const char *const rk[] = {"ns_per_row", "rms_rel", NULL};
+    int rc = only_keys(n, top, "curves", e);
+    if (rc) return rc;
+    const ynode *g = yt_get(n, "gemm"), *b = yt_get(n, "bandwidth");
+    if (!g || !b) return sim_fail(e, SIM_EINVAL, "%s: curves need at least gemm and bandwidth", POS(n));
+    if (g->kind != YT_MAP) return sim_fail(e, SIM_EINVAL, "%s: gemm maps dtypes to curves", POS(g));
+    for (size_t i = 0; i < g->n; i += 2) {
+        dtype dt;
+        const ynode *k = g->kid[i], *v = g->kid[i + 1];
+        if (dtype_find(k->str, &dt) || !dtype_table[dt].compute)
+            return sim_fail(e, SIM_EINVAL, "%s: '%s' is not a compute dtype", POS(k), k->str);
+        if ((rc = only_keys(v, gk, "a gemm curve", e)) ||
+            (rc = num_key(v, "rate_max_gflops", 1e-6, 1e10, 1e9, true, &c->gemm_rate_max[dt], e)) ||
+            (rc = num_key(v, "m_half", 0, 1e9, 1, true, &c->gemm_m_half[dt], e)) ||
+            (rc = num_key(v, "rms_rel", 0, 1e9, 1, false, &c->gemm_rms[dt], e)))
+            return rc;
+        c->gemm_has[dt] = true;
+    }
+    if ((rc = only_keys(b, bk, "bandwidth", e))) return rc;
+    const ynode *ws = yt_get(b, "ws_bytes"), *gbs = yt_get(b, "gbs");
+    if (!ws || !gbs) return sim_fail(e, SIM_EINVAL, "%s: bandwidth needs ws_bytes and gbs", POS(b));
+    int nw, ng;
+    if ((rc = num_seq(ws, 1, 1e18, 1, c->bw_ws, &nw, e)) || (rc = num_seq(gbs, 1e-6, 1e7, 1e9, c->bw_bs, &ng, e))) return rc;
+    if (nw != ng) return sim_fail(e, SIM_EINVAL, "%s: ws_bytes and gbs differ in length (%d, %d)", POS(b), nw, ng);
+    for (int i = 1; i < nw; i++)
+        if (!(c->bw_ws[i] > c->bw_ws[i - 1]))
+            return sim_fail(e, SIM_EINVAL, "%s: ws_bytes must increase", POS(ws->kid[i]));
+    c->n_bw = nw;
+    if ((rc = num_key(b, "loo_rms_rel", 0, 1e9, 1, false, &c->bw_rms, e))) return rc;
+    const ynode *x;
+    if ((x = yt_get(n, "elementwise")) &&
+        ((rc = only_keys(x, ek, "elementwise", e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, &c->elem_rate, e)) ||
+         (rc = num_key(x, "fixed_us", 0, 1e9, 1e-6, false, &c->elem_fixed_s, e)) ||
+         (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->elem_rms, e))))
+        return rc;
+    if ((x = yt_get(n, "exp")) &&
+        ((rc = only_keys(x, xk, "exp", e)) || (rc = num_key(x, "per_us", 1e-9, 1e12, 1e6, true, &c->exp_rate, e)) ||
+         (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->exp_rms, e))))
+        return rc;
+    if ((x = yt_get(n, "gather")) &&
+        ((rc = only_keys(x, rk, "gather", e)) || (rc = num_key(x, "ns_per_row", 0, 1e12, 1e-9, true, &c->gather_s_per_row, e)) ||
+         (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->gather_rms, e))))
+        return rc;
+    if ((rc = num_key(n, "parallel_fixed_us", 0, 1e9, 1e-6, false, &c->fixed_s, e))) return rc;
+    c->present = true;
+    return SIM_OK;
+}
+
 int hw_load(hw_profile *h, const char *name_or_path, sim_err *e)
 {
     char path[4200], pos[300];
@@ -38,7 +137,7 @@ int hw_load(hw_profile *h, const char *name_or_path, sim_err *e)
         return sim_fail(e, SIM_EIO, "hardware profile '%s' not found (looked for %s; shipped: h100-sxm, h200, "
                         "a100-80gb, rtx-4090, apple-m3-max, 8xh100-sxm, 8xh200, 8xb200; or give a path)", name_or_path, path);
     if (rc) return rc;
-    static const char *const keys[] = {"name", "source", "notes", "memory_gb", "bandwidth_gbs", "peak_tflops", "measured", "link_gbs", "gpus", NULL};
+    static const char *const keys[] = {"name", "source", "notes", "memory_gb", "bandwidth_gbs", "peak_tflops", "measured", "link_gbs", "gpus", "curves", NULL};
     if (root->kind != YT_MAP) { rc = sim_fail(e, SIM_EINVAL, "%s: a profile is a mapping", POS(root)); goto out; }
     for (size_t i = 0; i < root->n; i += 2) {
         bool ok = false;
@@ -81,7 +180,8 @@ int hw_load(hw_profile *h, const char *name_or_path, sim_err *e)
         if ((rc = number(pk->kid[i + 1], 1e-6, 1e7, &t, e))) goto out;
         h->peak[dt] = t * 1e12;
     }
-    if (h->peak[DT_FP32] <= 0) rc = sim_fail(e, SIM_EINVAL, "%s: peak_tflops needs at least fp32", POS(pk));
+    if (h->peak[DT_FP32] <= 0) { rc = sim_fail(e, SIM_EINVAL, "%s: peak_tflops needs at least fp32", POS(pk)); goto out; }
+    if (yt_get(root, "curves")) rc = parse_curves(&h->curves, yt_get(root, "curves"), e);
 out:
     yt_free(root);
     return rc;
@@ -89,22 +189,10 @@ out:
 
 double hw_peak(const hw_profile *h, dtype dt)
 {
-    /* Each dtype's chain of wider dtypes to fall back on. */
-    static const dtype chain[DT_COUNT][5] = {
-        [DT_FP32] = {DT_FP32},
-        [DT_TF32] = {DT_TF32, DT_FP32},
-        [DT_BF16] = {DT_BF16, DT_FP16, DT_FP32},
-        [DT_FP16] = {DT_FP16, DT_BF16, DT_FP32},
-        [DT_FP8_E4M3] = {DT_FP8_E4M3, DT_FP8_E5M2, DT_BF16, DT_FP16, DT_FP32},
-        [DT_FP8_E5M2] = {DT_FP8_E5M2, DT_FP8_E4M3, DT_BF16, DT_FP16, DT_FP32},
-        [DT_INT8] = {DT_INT8, DT_FP8_E4M3, DT_BF16, DT_FP16, DT_FP32},
-        [DT_UE8M0] = {DT_FP32},
-        [DT_FP4_E2M1] = {DT_FP4_E2M1, DT_FP8_E4M3, DT_BF16, DT_FP16, DT_FP32},
-        [DT_INT4] = {DT_INT4, DT_INT8, DT_BF16, DT_FP16, DT_FP32},
-    };
-    /* Unused chain slots are 0 = DT_FP32, the last resort anyway. */
+    /* Each dtype's chain of wider dtypes to fall back on (tmodel.c);
+     * unused chain slots are 0 = DT_FP32, the last resort anyway. */
     for (int i = 0; i < 5; i++)
-        if (h->peak[chain[dt][i]] > 0) return h->peak[chain[dt][i]];
+        if (h->peak[tm_dtype_chain[dt][i]] > 0) return h->peak[tm_dtype_chain[dt][i]];
     return h->peak[DT_FP32];
 }
 

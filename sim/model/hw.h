@@ -14,6 +14,7 @@
 #define HW_H
 
 #include "cost.h"
+#include "tmodel.h"
 
 typedef struct {
     char name[64];
@@ -23,6 +24,7 @@ typedef struct {
     double peak[DT_COUNT];        /* FLOP/s as given; 0 = not given */
     double link_bw;               /* B/s one GPU sends to its peers (NVLink); 0 = not given */
     u64 gpus;                     /* GPUs of a node profile; 0 = a single part */
+    tm_curves curves;             /* `curves:` (probe / calibrate); present = false: none */
 } hw_profile;
 
 /* Load by name (scenarios/hw/NAME.yaml) or by path. */

@@ -666,7 +666,11 @@ static int check_layers(model_spec *m, const ynode *root, sim_err *e)
                 !memcmp(&S->res, &L->res, sizeof S->res))
                 L->same_cost_as = (int)j;
         }
+        m->brief[i].kind = (short)L->kind;
+        m->brief[i].shared_kv = L->shared_kv;
+        m->brief[i].same_cost_as = L->same_cost_as;
     }
+    m->brief_n = m->n_layers;
     return SIM_OK;
 }
 

@@ -180,6 +180,12 @@ typedef struct {
      * its final norm, sharing the embedding and the head. 0 = none. */
     u64 mtp_n;
     layer_spec mtp;
+    /* cost_eval's packed view of each layer (its row and its same-cost
+     * layer in 8 bytes, not two cache lines of layer_spec), set by spec_load
+     * with same_cost_as; brief_n = the layers it covers (0 = not set: cost_eval
+     * reads layer[] instead). */
+    u64 brief_n;
+    struct { short kind, shared_kv; int same_cost_as; } brief[SPEC_MAX_LAYERS];
 } model_spec;
 
 /* Load and check a spec, applying `n_sets` "PATH=VALUE" overrides first.

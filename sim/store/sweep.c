@@ -200,7 +200,7 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
                     if (has) {
                         st->reused++;
                     } else {
-                        cost_query q = {.T = s->ctx[c], .B = s->batch[b], .phase = s->phases[p]};
+                        cost_query q = {.T = s->ctx[c], .B = s->batch[b], .phase = s->phases[p], .rows_only = true};   /* rows only: no per-layer costs are stored */
                         cost_result r;
                         sim_err ce;
                         point_meta pm = {key, s->name, v[i].hash, v[i].m.name, v[i].params,

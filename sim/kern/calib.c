@@ -1,0 +1,366 @@
+/* calib.c - measured operation times to the time model's curves; see calib.h. */
+#include "calib.h"
+#include <errno.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_fit.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const ms_kind_name[MS_COUNT] = {"gemm", "stream", "elementwise", "exp", "gather", "parallel", "memory"};
+
+int meas_add(meas_set *s, const meas_row *r, sim_err *e)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 64;
+        meas_row *p = realloc(s->row, (size_t)cap * sizeof *p);
+        if (!p) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        s->row = p;
+        s->cap = cap;
+    }
+    s->row[s->n++] = *r;
+    return SIM_OK;
+}
+
+void meas_free(meas_set *s)
+{
+    free(s->row);
+    memset(s, 0, sizeof *s);
+}
+
+/* Field i of a CSV line split at commas (no quoting: no field needs it). */
+static int split(char *line, char **f, int max)
+{
+    int n = 0;
+    for (char *p = line;; p++) {
+        if (n < max) f[n] = p;
+        n++;
+        p = strchr(p, ',');
+        if (!p) break;
+        *p = 0;
+    }
+    return n;
+}
+
+/* Field text to a number: empty -> 0 (unused); else a finite number >= 0. */
+static int field(const char *s, const char *name, int line, int col, const char *what, double *out, sim_err *e)
+{
+    while (*s == ' ') s++;
+    if (!*s) { *out = 0; return SIM_OK; }
+    char *end;
+    double v = strtod(s, &end);
+    while (*end == ' ') end++;
+    if (end == s || *end || !isfinite(v) || v < 0)
+        return sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s: expected a number >= 0, got '%s'", name, line, col, what, s);
+    *out = v;
+    return SIM_OK;
+}
+
+int calib_parse(meas_set *s, const char *text, const char *name, sim_err *e)
+{
+    static const char *const cols[] = {"op", "dtype", "M", "N", "K", "bytes", "count", "seconds"};
+    enum { NC = 8 };
+    size_t len = strlen(text);
+    char *buf = malloc(len + 1);
+    if (!buf) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    memcpy(buf, text, len + 1);
+    int rc = SIM_OK, line = 0;
+    bool header = false;
+    for (char *p = buf, *nl; p && *p && !rc; p = nl) {
+        nl = strchr(p, '\n');
+        if (nl) *nl++ = 0;
+        line++;
+        size_t l = strlen(p);
+        if (l && p[l - 1] == '\r') p[--l] = 0;
+        if (!l || p[0] == '#') continue;
+        char *f[NC + 1];
+        int nf = split(p, f, NC + 1);
+        if (nf != NC) { rc = sim_fail(e, SIM_EINVAL, "%s:%d:1: expected %d fields (op,dtype,M,N,K,bytes,count,seconds), got %d", name, line, NC, nf); break; }
+        if (!header) {
+            for (int i = 0; i < NC && !rc; i++)
+                if (strcmp(f[i], cols[i]))
+                    rc = sim_fail(e, SIM_EINVAL, "%s:%d:1: the header must be op,dtype,M,N,K,bytes,count,seconds", name, line);
+            header = true;
+            continue;
+        }
+        meas_row r = {0};
+        int k;
+        for (k = 0; k < MS_COUNT && strcmp(f[0], ms_kind_name[k]); k++) {}
+        if (k == MS_COUNT) {
+            rc = sim_fail(e, SIM_EINVAL, "%s:%d:1: unknown op '%s' (gemm, stream, elementwise, exp, gather, parallel, memory)",
+                          name, line, f[0]);
+            break;
+        }
+        r.kind = (ms_kind)k;
+        int col = (int)(f[1] - p) + 1;
+        if (r.kind == MS_GEMM) {
+            if (dtype_find(f[1], &r.dt) || !dtype_table[r.dt].compute) {
+                rc = sim_fail(e, SIM_EINVAL, "%s:%d:%d: gemm needs a compute dtype, got '%s'", name, line, col, f[1]);
+                break;
+            }
+        } else if (*f[1]) {
+            dtype d;
+            if (dtype_find(f[1], &d)) { rc = sim_fail(e, SIM_EINVAL, "%s:%d:%d: unknown dtype '%s'", name, line, col, f[1]); break; }
+            r.dt = d;
+        }
+        double *dst[] = {&r.M, &r.N, &r.K, &r.bytes, &r.count, &r.seconds};
+        for (int i = 0; i < 6 && !rc; i++) rc = field(f[i + 2], name, line, (int)(f[i + 2] - p) + 1, cols[i + 2], dst[i], e);
+        if (rc) break;
+        /* The fields each op needs. */
+        static const char need[MS_COUNT][7] = {
+            [MS_GEMM] = "MNKs", [MS_STREAM] = "bs", [MS_ELEM] = "cs", [MS_EXP] = "cs", [MS_GATHER] = "cs",
+            [MS_PARALLEL] = "s", [MS_MEMORY] = "b"};
+        for (const char *q = need[r.kind]; *q && !rc; q++) {
+            int i = *q == 'M' ? 0 : *q == 'N' ? 1 : *q == 'K' ? 2 : *q == 'b' ? 3 : *q == 'c' ? 4 : 5;
+            if (*dst[i] <= 0)
+                rc = sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s needs %s > 0", name, line, (int)(f[i + 2] - p) + 1,
+                              ms_kind_name[r.kind], cols[i + 2]);
+        }
+        if (rc) break;
+        if (r.kind == MS_MEMORY) { s->memory_bytes = r.bytes; continue; }
+        rc = meas_add(s, &r, e);
+    }
+    if (!rc && !header) rc = sim_fail(e, SIM_EINVAL, "%s:1:1: empty: expected the header op,dtype,M,N,K,bytes,count,seconds", name);
+    free(buf);
+    return rc;
+}
+
+int calib_read(meas_set *s, const char *path, sim_err *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return sim_fail(e, SIM_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    int rc = SIM_OK;
+    while (buf) {
+        n += fread(buf + n, 1, cap - 1 - n, f);
+        if (n < cap - 1) break;
+        if (cap >= ((size_t)64 << 20)) { rc = sim_fail(e, SIM_EINVAL, "%s: over 64 MiB", path); break; }
+        char *b2 = realloc(buf, cap *= 2);
+        if (!b2) { free(buf); buf = NULL; }
+        else buf = b2;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if (!rc && err) rc = sim_fail(e, SIM_EIO, "%s: read error", path);
+    if (!rc && memchr(buf, 0, n)) rc = sim_fail(e, SIM_EINVAL, "%s: not a text file (NUL byte)", path);
+    buf[n] = 0;
+    if (!rc) rc = calib_parse(s, buf, path, e);
+    free(buf);
+    return rc;
+}
+
+int calib_write_csv(const meas_set *s, FILE *f)
+{
+    fprintf(f, "op,dtype,M,N,K,bytes,count,seconds\n");
+    for (int i = 0; i < s->n; i++) {
+        const meas_row *r = &s->row[i];
+        fprintf(f, "%s,%s,", ms_kind_name[r->kind], r->kind == MS_GEMM ? dtype_table[r->dt].name : "");
+        const double v[] = {r->M, r->N, r->K, r->bytes, r->count};
+        for (int k = 0; k < 5; k++) v[k] > 0 ? fprintf(f, "%.17g,", v[k]) : fprintf(f, ",");
+        fprintf(f, "%.17g\n", r->seconds);   /* exact: calibrate refits the same numbers */
+    }
+    if (s->memory_bytes > 0) fprintf(f, "memory,,,,,%.17g,,\n", s->memory_bytes);
+    return ferror(f) ? SIM_EIO : SIM_OK;
+}
+
+static double rel_rms(const double *pred, const double *meas, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (pred[i] / meas[i] - 1) * (pred[i] / meas[i] - 1);
+    return n ? sqrt(s / n) : 0;
+}
+
+static int distinct(const double *x, int n)
+{
+    int d = 0;
+    for (int i = 0; i < n; i++) {
+        int j = 0;
+        while (j < i && x[j] != x[i]) j++;
+        d += j == i;
+    }
+    return d;
+}
+
+/* rate(M) = rate_max M / (M + m_half) is time per unit of N K linear in M:
+ * t / (2 N K) = M / rate = (m_half + M) / rate_max = a + b M (a: reading
+ * the weight once, b: each row's work). Weighted least squares of y = M /
+ * rate on M with weights 1/y^2 (relative errors: a slow outlier at small M
+ * does not swamp the large-M points). */
+int fit_gemm(const double *M, const double *rate, int n, double *rate_max, double *m_half, double *rms, sim_err *e)
+{
+    if (distinct(M, n) < 2) return sim_fail(e, SIM_EINVAL, "gemm: the fit needs at least 2 distinct M");
+    double *x = malloc(4 * (size_t)n * sizeof *x);
+    if (!x) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    double *y = x + n, *w = y + n, *p = w + n, c0, c1, v00, v01, v11, ss;
+    for (int i = 0; i < n; i++) { x[i] = M[i]; y[i] = M[i] / rate[i]; w[i] = 1 / (y[i] * y[i]); }
+    int rc = SIM_OK;
+    if (gsl_fit_wlinear(x, 1, w, 1, y, 1, (size_t)n, &c0, &c1, &v00, &v01, &v11, &ss) != GSL_SUCCESS || !(c1 > 0))
+        rc = sim_fail(e, SIM_EINVAL, "gemm: the time per row does not grow with M (M / rate on M: slope %g); "
+                      "measure larger M", c1);
+    else {
+        *rate_max = 1 / c1;
+        *m_half = c0 > 0 ? c0 / c1 : 0;
+        for (int i = 0; i < n; i++) p[i] = *rate_max * M[i] / (M[i] + *m_half);
+        *rms = rel_rms(p, rate, n);
+    }
+    free(x);
+    return rc;
+}
+
+int fit_affine(const double *n, const double *t, int k, double *rate, double *fixed, double *rms, sim_err *e)
+{
+    double c0, c1, v00, v01, v11, ss, p[TM_MAX_PTS * 4];
+    if (k > (int)(sizeof p / sizeof p[0])) return sim_fail(e, SIM_EINVAL, "too many points (%d) for one fit", k);
+    if (distinct(n, k) < 2) return sim_fail(e, SIM_EINVAL, "the fit needs at least 2 distinct counts");
+    if (gsl_fit_linear(n, 1, t, 1, (size_t)k, &c0, &c1, &v00, &v01, &v11, &ss) != GSL_SUCCESS || !(c1 > 0))
+        return sim_fail(e, SIM_EINVAL, "time does not grow with the count (slope %g)", c1);
+    *rate = 1 / c1;
+    *fixed = c0 > 0 ? c0 : 0;
+    for (int i = 0; i < k; i++) p[i] = *fixed + n[i] / *rate;
+    *rms = rel_rms(p, t, k);
+    return SIM_OK;
+}
+
+int fit_prop(const double *n, const double *t, int k, double *rate, double *rms, sim_err *e)
+{
+    double c1, v11, ss, p[TM_MAX_PTS * 4];
+    if (k < 1 || k > (int)(sizeof p / sizeof p[0])) return sim_fail(e, SIM_EINVAL, "%d points for one fit", k);
+    if (gsl_fit_mul(n, 1, t, 1, (size_t)k, &c1, &v11, &ss) != GSL_SUCCESS || !(c1 > 0))
+        return sim_fail(e, SIM_EINVAL, "time does not grow with the count");
+    *rate = 1 / c1;
+    for (int i = 0; i < k; i++) p[i] = n[i] / *rate;
+    *rms = rel_rms(p, t, k);
+    return SIM_OK;
+}
+
+static int cmp_ws(const void *a, const void *b)
+{
+    double x = ((const double *)a)[0], y = ((const double *)b)[0];
+    return (x > y) - (x < y);
+}
+
+/* Stream rows to the interpolation knots: per working set the best rate
+ * (the run least disturbed), sorted; residual = leave-one-out RMS. */
+static int fit_stream(const meas_set *s, tm_curves *c, sim_err *e)
+{
+    double pts[TM_MAX_PTS][2];
+    int n = 0;
+    for (int i = 0; i < s->n; i++) {
+        const meas_row *r = &s->row[i];
+        if (r->kind != MS_STREAM) continue;
+        double bw = r->bytes / r->seconds;
+        int j = 0;
+        while (j < n && pts[j][0] != r->bytes) j++;
+        if (j == n) {
+            if (n == TM_MAX_PTS) return sim_fail(e, SIM_EINVAL, "stream: more than %d distinct working sets", TM_MAX_PTS);
+            pts[n][0] = r->bytes;
+            pts[n++][1] = bw;
+        } else if (bw > pts[j][1]) pts[j][1] = bw;
+    }
+    if (n == 0) return sim_fail(e, SIM_EINVAL, "no stream rows: the bandwidth curve needs at least one");
+    qsort(pts, (size_t)n, sizeof pts[0], cmp_ws);
+    for (int i = 0; i < n; i++) { c->bw_ws[i] = pts[i][0]; c->bw_bs[i] = pts[i][1]; }
+    c->n_bw = n;
+    /* Leave one out: each inner knot predicted from its neighbours. */
+    double ss = 0;
+    int k = 0;
+    for (int i = 1; i + 1 < n; i++) {
+        tm_curves d = {.n_bw = 2};
+        d.bw_ws[0] = pts[i - 1][0]; d.bw_bs[0] = pts[i - 1][1];
+        d.bw_ws[1] = pts[i + 1][0]; d.bw_bs[1] = pts[i + 1][1];
+        double q = tm_bandwidth(&d, pts[i][0]) / pts[i][1] - 1;
+        ss += q * q;
+        k++;
+    }
+    c->bw_rms = k ? sqrt(ss / k) : 0;
+    return SIM_OK;
+}
+
+int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
+{
+    memset(c, 0, sizeof *c);
+    int n = s->n, rc = SIM_OK;
+    double *a = malloc(2 * (size_t)(n ? n : 1) * sizeof *a);
+    if (!a) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    double *b = a + n;
+    bool any_gemm = false;
+    for (int d = 0; d < DT_COUNT && !rc; d++) {
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            const meas_row *r = &s->row[i];
+            if (r->kind != MS_GEMM || r->dt != (dtype)d) continue;
+            a[k] = r->M;
+            b[k++] = 2 * r->M * r->N * r->K / r->seconds;
+        }
+        if (!k) continue;
+        rc = fit_gemm(a, b, k, &c->gemm_rate_max[d], &c->gemm_m_half[d], &c->gemm_rms[d], e);
+        if (rc) { sim_err e2 = *e; rc = sim_fail(e, rc, "%s: %s", dtype_table[d].name, e2.msg); }
+        c->gemm_has[d] = !rc;
+        any_gemm = true;
+    }
+    if (!rc && !any_gemm) rc = sim_fail(e, SIM_EINVAL, "no gemm rows: the gemm curve needs at least 2 distinct M");
+    if (!rc) rc = fit_stream(s, c, e);
+    static const ms_kind opt[] = {MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL};
+    for (int o = 0; o < 4 && !rc; o++) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (s->row[i].kind == opt[o]) { a[k] = s->row[i].count; b[k++] = s->row[i].seconds; }
+        if (!k) continue;
+        if (k > TM_MAX_PTS * 4) { rc = sim_fail(e, SIM_EINVAL, "%s: more than %d rows", ms_kind_name[opt[o]], TM_MAX_PTS * 4); break; }
+        switch (opt[o]) {
+        case MS_ELEM:
+            /* Affine; through the origin when the affine slope is not
+             * positive (a noisy small count), the fixed part then 0. */
+            rc = fit_affine(a, b, k, &c->elem_rate, &c->elem_fixed_s, &c->elem_rms, e);
+            if (rc == SIM_EINVAL) rc = fit_prop(a, b, k, &c->elem_rate, &c->elem_rms, e);
+            break;
+        case MS_EXP: rc = fit_prop(a, b, k, &c->exp_rate, &c->exp_rms, e); break;
+        case MS_GATHER: {
+            double rate;
+            rc = fit_prop(a, b, k, &rate, &c->gather_rms, e);
+            if (!rc) c->gather_s_per_row = 1 / rate;
+            break;
+        }
+        default: {
+            double sum = 0;
+            for (int i = 0; i < k; i++) sum += b[i];
+            c->fixed_s = sum / k;
+        }
+        }
+        if (rc) { sim_err e2 = *e; rc = sim_fail(e, rc, "%s: %s", ms_kind_name[opt[o]], e2.msg); }
+    }
+    free(a);
+    if (!rc) c->present = true;
+    return rc;
+}
+
+int calib_write_profile(const tm_curves *c, const char *name, double memory_bytes, const char *note, const char *path,
+                        sim_err *e)
+{
+    char tmp[600];
+    FILE *f = stdout;
+    if (path) {
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        if (!(f = fopen(tmp, "w"))) return sim_fail(e, SIM_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    }
+    fprintf(f, "# %s\n# The time model's curves (kvsim's tmodel.h): each operation's time from them,\n"
+               "# summed over a step's operations; peak_tflops and bandwidth_gbs (the plain\n"
+               "# roofline, --time roofline) are the curves' limits.\n", note);
+    fprintf(f, "name: %s\nmemory_gb: %.3f\nbandwidth_gbs: %.6g\npeak_tflops: {", name,
+            memory_bytes > 0 ? memory_bytes / 1e9 : 0.001, c->bw_bs[c->n_bw - 1] / 1e9);
+    bool first = true;
+    for (int d = 0; d < DT_COUNT; d++)
+        if (c->gemm_has[d]) { fprintf(f, "%s%s: %.6g", first ? "" : ", ", dtype_table[d].name, c->gemm_rate_max[d] / 1e12); first = false; }
+    /* hw_load needs fp32: without an fp32 curve, the narrowest rate stands in. */
+    if (!c->gemm_has[DT_FP32])
+        for (int d = 0; d < DT_COUNT; d++)
+            if (c->gemm_has[d]) { fprintf(f, ", fp32: %.6g", c->gemm_rate_max[d] / 1e12); break; }
+    fprintf(f, "}\n");
+    tm_write_yaml(f, c);
+    if (!path) return SIM_OK;
+    if (ferror(f) | fclose(f)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: write failed", tmp); }
+    if (rename(tmp, path)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: cannot rename: %s", path, strerror(errno)); }
+    return SIM_OK;
+}

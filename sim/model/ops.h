@@ -1,0 +1,69 @@
+/* ops.h - the operation list of one cost evaluation (issue 14, the time model).
+ *
+ * cost_eval_ops(m, q, &r, &ops, &e) records, besides the counts, every
+ * operation the cost helpers count: a weight read (cc_weights), a FLOP count
+ * (cc_flops) and, per computed layer, its cache and activation traffic. A
+ * FLOP count that is exactly 2 x tokens x the parameters of the weight read
+ * just before it is that weight's matrix product: the two become one GEMM
+ * operation of shape M = tokens, N x K = parameters (both counts kept), so
+ * the time model can call it compute- or memory-bound. Layers that cost the
+ * same as an earlier one are not re-recorded: ops.uses[layer] counts them.
+ * Off (ops NULL, cost_eval) the helpers test one pointer and record nothing.
+ *
+ *   cost_ops ops = {0};
+ *   if (cost_eval_ops(&m, &q, &r, &ops, &e) == SIM_OK) ... ops.op[0..ops.n) ...
+ *   cost_ops_free(&ops);
+ */
+#ifndef OPS_H
+#define OPS_H
+
+#include "cost.h"
+
+typedef enum {
+    OP_GEMM,      /* a weight's matrix product: flops and the weight bytes */
+    OP_FLOPS,     /* FLOPs with no weight of their own (attention scores, ...) */
+    OP_ELEM,      /* element-wise FLOPs (category "other": norms, softmax, ...) */
+    OP_WEIGHTS,   /* weight bytes read with no matching product (experts, ...) */
+    OP_TRAFFIC,   /* a layer's cache and activation bytes */
+    OP_KIND_COUNT
+} op_kind;
+extern const char *const op_kind_name[OP_KIND_COUNT];
+
+typedef struct {
+    op_kind kind;
+    flop_cat cat;         /* OP_GEMM / OP_FLOPS / OP_ELEM */
+    dtype dt;             /* compute dtype (FLOP ops) */
+    int layer;            /* the layer that recorded it; -1 = model parts */
+    u64 flops;
+    u64 bytes;            /* bytes moved (weights read, or cache + activations) */
+    u64 M, NK;            /* OP_GEMM: tokens x parameters; OP_FLOPS / OP_ELEM: M = tokens */
+} cost_op;
+
+struct cost_ops {
+    cost_op *op;
+    int n, cap;
+    int layer;            /* layer being recorded (-1: model parts) */
+    int uses[SPEC_MAX_LAYERS];  /* times each recorded layer counts in the step */
+    u64 layer_wbytes;     /* weight bytes the helpers recorded for this layer */
+    bool nomem;           /* an append failed: the list is incomplete */
+};
+
+/* Recorders (cost.c calls them when ctx->ops is set). */
+void cost_ops_begin(cost_ops *o);
+void cost_ops_layer(cost_ops *o, int layer);
+void cost_ops_repeat(cost_ops *o, int root, int layer);
+void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read);
+void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
+/* After a layer: its cache + activation bytes as one traffic operation,
+ * and weight bytes counted without cc_weights (e.g. experts) as a weights
+ * operation. */
+void cost_ops_traffic(cost_ops *o, const cost_t *layer);
+/* After the model parts: what the totals hold beyond the recorded
+ * operations (embedding rows, logits) as model-part operations, so the
+ * list's FLOPs, weight bytes and traffic sum to the totals exactly. */
+void cost_ops_finish(cost_ops *o, const cost_t *total);
+void cost_ops_free(cost_ops *o);
+
+int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost_ops *ops, sim_err *e);
+
+#endif

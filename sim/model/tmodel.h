@@ -1,0 +1,67 @@
+/* tmodel.h - the per-operation time model (issue 14): curves measured by
+ * `kvsim probe` (or fitted by `kvsim calibrate` from a user's own
+ * microbenchmarks) and the time of a step as the sum of its operations'
+ * times (ops.h), each compute- or memory-bound on its own.
+ *
+ * Curves (a hardware profile's optional `curves:` mapping; hw.h):
+ *   gemm[dt]    rate(M) = rate_max * M / (M + m_half) FLOP/s for a product of
+ *               M rows against an N x K weight (M = 1..16: skinny, memory
+ *               bound; large M: rate_max). Weighted least squares on
+ *               M / rate = (m_half + M) / rate_max.
+ *   bandwidth   streaming bytes/s against the working set (L1 .. DRAM),
+ *               interpolated linearly in log(working set), flat beyond the
+ *               ends.
+ *   elementwise t(n) = fixed + n / rate (FLOPs), least squares.
+ *   exp         exponentials per second (softmax's cost), least squares.
+ *   gather      seconds per row gathered (top-k selection), least squares.
+ *   fixed_s     the cost of one parallel region (each operation pays it).
+ * Time of an operation (ops.h):
+ *   gemm      max(flops / rate(M), weight bytes / bandwidth(weight bytes)) + fixed
+ *   flops     flops / rate(M)  + fixed        (attention scores, ...)
+ *   elem      flops / elementwise rate + fixed
+ *   weights, traffic   bytes / bandwidth(bytes) + fixed
+ * A profile without curves (the shipped GPU profiles) keeps the roofline
+ * (hw_roofline): its curves cannot be measured here.
+ */
+#ifndef TMODEL_H
+#define TMODEL_H
+
+#include "ops.h"
+#include <stdio.h>
+
+#define TM_MAX_PTS 32
+
+typedef struct {
+    bool present;                 /* the profile has curves */
+    bool gemm_has[DT_COUNT];
+    double gemm_rate_max[DT_COUNT], gemm_m_half[DT_COUNT], gemm_rms[DT_COUNT];
+    int n_bw;
+    double bw_ws[TM_MAX_PTS], bw_bs[TM_MAX_PTS];   /* increasing working sets, B/s */
+    double bw_rms;                /* leave-one-out relative error of the interpolation */
+    double elem_rate, elem_fixed_s, elem_rms;
+    double exp_rate, exp_rms;
+    double gather_s_per_row, gather_rms;
+    double fixed_s;               /* one parallel region */
+} tm_curves;
+
+/* Streaming bandwidth at working set ws bytes (B/s); 0 without points. */
+double tm_bandwidth(const tm_curves *c, double ws);
+/* GEMM rate (FLOP/s) at M rows in dtype dt (falling back as hw_peak does);
+ * 0 when no dtype has a curve. */
+double tm_gemm_rate(const tm_curves *c, dtype dt, double M);
+/* Seconds of one operation; NAN when a curve it needs is missing. */
+double tm_op_time(const tm_curves *c, const cost_op *op);
+
+/* The predicted seconds of the recorded layers for which keep(layer, arg)
+ * is true (keep NULL: every operation, model parts included), each counted
+ * ops->uses[layer] times. */
+double tm_predict(const tm_curves *c, const cost_ops *ops, bool (*keep)(int layer, void *arg), void *arg);
+
+/* Write c as a profile's `curves:` mapping (YAML). */
+void tm_write_yaml(FILE *f, const tm_curves *c);
+
+/* The fallback chain of a compute dtype (hw.c's hw_peak uses it too): up to
+ * 5 dtypes, widest last; unused slots are DT_FP32. */
+extern const dtype tm_dtype_chain[DT_COUNT][5];
+
+#endif

@@ -1,0 +1,284 @@
+/* test_tmodel.c - issue 14's time model: the curve fits recover known curves
+ * from synthetic points, the calibration CSV parser refuses bad rows with
+ * file:line:col, the per-operation time sum against a hand computation, the
+ * operation list against cost_eval's totals, a profile's `curves:` read back,
+ * and cost_eval's fast paths (rows_only, prepared weight formats) equal to
+ * the plain ones. */
+#include "check.h"
+#include "util.h"
+#include "calib.h"
+#include "hw.h"
+#include "ops.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static void fits(void)
+{
+    sim_err e;
+    /* rate(M) = 100 GFLOP/s x M / (M + 8): exact points, so the fit returns
+     * the curve to rounding. */
+    double M[] = {1, 2, 4, 8, 16, 64, 256}, rate[7];
+    for (int i = 0; i < 7; i++) rate[i] = 100e9 * M[i] / (M[i] + 8);
+    double rmax = 0, mh = 0, rms = 1;
+    CHECK("fit-gemm-ok", fit_gemm(M, rate, 7, &rmax, &mh, &rms, &e) == SIM_OK);
+    CHECK_CLOSE("fit-gemm-rate-max", rmax / 1e9, 100, 1e-6);
+    CHECK_CLOSE("fit-gemm-m-half", mh, 8, 1e-6);
+    CHECK_CLOSE("fit-gemm-residual", rms, 0, 1e-9);
+    /* +-10% alternating noise: the fit stays near and reports a residual. */
+    for (int i = 0; i < 7; i++) rate[i] *= i % 2 ? 1.1 : 0.9;
+    CHECK("fit-gemm-noisy", fit_gemm(M, rate, 7, &rmax, &mh, &rms, &e) == SIM_OK && rms > 0.05 && rms < 0.2 &&
+                            fabs(rmax / 100e9 - 1) < 0.2);
+    /* Time that falls as M grows (rate growing as M^2) cannot be this curve. */
+    double down[7];
+    for (int i = 0; i < 7; i++) down[i] = 1e9 * M[i] * M[i];
+    CHECK("fit-gemm-refused", fit_gemm(M, down, 7, &rmax, &mh, &rms, &e) == SIM_EINVAL && strstr(e.msg, "larger M"));
+    CHECK("fit-gemm-one-m", fit_gemm(M, rate, 1, &rmax, &mh, &rms, &e) == SIM_EINVAL);
+    /* t = 3 us + n / 2 GFLOP/s. */
+    double n[] = {1e3, 1e4, 1e5, 1e6}, t[4];
+    for (int i = 0; i < 4; i++) t[i] = 3e-6 + n[i] / 2e9;
+    double r = 0, fixed = 0;
+    CHECK("fit-affine-ok", fit_affine(n, t, 4, &r, &fixed, &rms, &e) == SIM_OK);
+    CHECK_CLOSE("fit-affine-rate", r / 1e9, 2, 1e-9);
+    CHECK_CLOSE("fit-affine-fixed-us", fixed * 1e6, 3, 1e-6);
+    /* t = n / 5e8 exactly. */
+    for (int i = 0; i < 4; i++) t[i] = n[i] / 5e8;
+    CHECK("fit-prop-ok", fit_prop(n, t, 4, &r, &rms, &e) == SIM_OK);
+    CHECK_CLOSE("fit-prop-rate", r / 1e8, 5, 1e-9);
+}
+
+/* A measurement file: exact gemm points of 40 GFLOP/s x M / (M + 4) against
+ * a 512 x 256 weight, three working sets, element-wise t = 1 us + n / 1e9. */
+static const char good_csv[] =
+    "# a comment\n"
+    "op,dtype,M,N,K,bytes,count,seconds\n"
+    "gemm,fp32,1,512,256,,,3.2768e-05\n"     /* 2 x 1 x 512 x 256 = 262,144 / (40e9 x 1/5)  */
+    "gemm,fp32,4,512,256,,,5.24288e-05\n"    /* 1,048,576 / (40e9 x 4/8)                     */
+    "gemm,fp32,12,512,256,,,0.0001048576\n"  /* 3,145,728 / (40e9 x 12/16)                   */
+    "stream,,,,,1000,,1e-06\n"               /* 1 GB/s at 1 kB                    */
+    "stream,,,,,100000,,3.33333333333e-05\n" /* 3 GB/s at 100 kB                  */
+    "stream,,,,,100000,,5e-05\r\n"           /* a slower repeat: the best counts  */
+    "stream,,,,,10000000,,0.005\n"           /* 2 GB/s at 10 MB                   */
+    "elementwise,,,,,,1000,2e-06\n"
+    "elementwise,,,,,,1000000,0.001001\n"
+    "parallel,,,,,,,4e-06\n"
+    "memory,,,,,8000000000,,\n";
+
+static void parser(void)
+{
+    sim_err e;
+    meas_set s = {0};
+    tm_curves c;
+    CHECK("csv-good", calib_parse(&s, good_csv, "m.csv", &e) == SIM_OK && s.n == 10);
+    CHECK_CLOSE("csv-memory", s.memory_bytes, 8e9, 0);
+    CHECK("csv-fit", calib_fit(&s, &c, &e) == SIM_OK && c.present && c.gemm_has[DT_FP32]);
+    CHECK_CLOSE("csv-gemm-rate-max", c.gemm_rate_max[DT_FP32] / 1e9, 40, 1e-6);
+    CHECK_CLOSE("csv-gemm-m-half", c.gemm_m_half[DT_FP32], 4, 1e-6);
+    CHECK_EQ("csv-stream-knots", c.n_bw, 3);
+    CHECK_CLOSE("csv-stream-best", c.bw_bs[1] / 1e9, 3, 1e-9);
+    /* Leave-one-out at 100 kB: halfway (in log) from 1 to 2 GB/s = 1.5, vs 3: -50%. */
+    CHECK_CLOSE("csv-stream-loo", c.bw_rms, 0.5, 1e-9);
+    CHECK_CLOSE("csv-elem-rate", c.elem_rate / 1e9, 1, 1e-9);
+    CHECK_CLOSE("csv-elem-fixed-us", c.elem_fixed_s * 1e6, 1, 1e-6);
+    CHECK_CLOSE("csv-parallel-us", c.fixed_s * 1e6, 4, 1e-9);
+    meas_free(&s);
+    /* Bad rows: each refused with file:line:col and what is wrong. */
+    static const struct { const char *text, *where, *what; } bad[] = {
+        {"op,dtype,M,N,K,bytes,count,seconds\ngemm,fp32,0,512,256,,,1e-5\n", "b.csv:2:11:", "needs M > 0"},
+        {"op,dtype,M,N,K,bytes,count,seconds\ngemm,fp99,1,512,256,,,1e-5\n", "b.csv:2:6:", "compute dtype"},
+        {"op,dtype,M,N,K,bytes,count,seconds\nstream,,,,,1000,,fast\n", "b.csv:2:18:", "expected a number"},
+        {"op,dtype,M,N,K,bytes,count,seconds\n\nsgemm,fp32,1,1,1,,,1\n", "b.csv:3:1:", "unknown op"},
+        {"op,dtype,M,N,K,bytes,count,seconds\nstream,,,,,1000,1\n", "b.csv:2:1:", "expected 8 fields"},
+        {"op,dtype,M,N,K,bytes,count,seconds\nstream,,,,,-5,,1\n", "b.csv:2:12:", "expected a number >= 0"},
+        {"op,dtype,M,N,K,bytes,count\n", "b.csv:1:1:", "expected 8 fields"},
+        {"M,op,dtype,N,K,bytes,count,seconds\n", "b.csv:1:1:", "header"},
+        {"# nothing\n", "b.csv:1:1:", "empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "csv-bad-%zu", i);
+        meas_set b = {0};
+        int rc = calib_parse(&b, bad[i].text, "b.csv", &e);
+        CHECK(name, rc == SIM_EINVAL && strstr(e.msg, bad[i].where) && strstr(e.msg, bad[i].what));
+        if (rc != SIM_EINVAL || !strstr(e.msg, bad[i].where)) printf("  got: %s\n", e.msg);
+        meas_free(&b);
+    }
+    /* Rows that parse but cannot fit: no gemm rows. */
+    CHECK("csv-no-gemm", calib_parse(&s, "op,dtype,M,N,K,bytes,count,seconds\nstream,,,,,1000,,1e-6\n", "n.csv", &e) == SIM_OK &&
+                         calib_fit(&s, &c, &e) == SIM_EINVAL && strstr(e.msg, "no gemm rows"));
+    meas_free(&s);
+}
+
+/* The hand example of tmodel.h's rule. Curves: fp32 gemm rate(M) = 1e9 M /
+ * (M + 4); bandwidth 1 GB/s at 1 kB, 3 GB/s at 100 kB; element-wise 1e9
+ * FLOP/s; 1 us per operation. Layer 0 counts 3 times:
+ *   gemm bf16 (runs as fp32) M 4, 8000 FLOPs, 2000 B:
+ *     compute 8000 / (1e9 x 4/8) = 16 us; memory 2000 B at
+ *     1 + 2 x ln(2)/ln(100) = 1.30103 GB/s = 1.537 us -> 16 + 1 = 17 us
+ *   elementwise 5000 FLOPs: 5 + 1 = 6 us
+ *   traffic 200,000 B (past the last knot: 3 GB/s): 66.667 + 1 us
+ * -> (17 + 6 + 67.667) x 3 = 272 us; a model-part op (layer -1) of 300,000 B
+ * at 3 GB/s adds 100 + 1 us once: 373 us. */
+static void op_sum(void)
+{
+    tm_curves c = {.present = true, .n_bw = 2, .elem_rate = 1e9, .fixed_s = 1e-6};
+    c.gemm_has[DT_FP32] = true;
+    c.gemm_rate_max[DT_FP32] = 1e9;
+    c.gemm_m_half[DT_FP32] = 4;
+    c.bw_ws[0] = 1000; c.bw_bs[0] = 1e9;
+    c.bw_ws[1] = 1e5; c.bw_bs[1] = 3e9;
+    cost_op op[] = {
+        {.kind = OP_GEMM, .dt = DT_BF16, .layer = 0, .flops = 8000, .bytes = 2000, .M = 4, .NK = 1000},
+        {.kind = OP_ELEM, .dt = DT_FP32, .layer = 0, .flops = 5000, .M = 4},
+        {.kind = OP_TRAFFIC, .layer = 0, .bytes = 200000},
+        {.kind = OP_WEIGHTS, .layer = -1, .bytes = 300000},
+    };
+    static cost_ops ops;
+    ops.op = op;
+    ops.n = 4;
+    ops.uses[0] = 3;
+    CHECK_CLOSE("tm-gemm-us", tm_op_time(&c, &op[0]) * 1e6, 17, 1e-9);
+    CHECK_CLOSE("tm-bw-interp", tm_bandwidth(&c, 2000) / 1e9, 1 + 2 * log(2) / log(100), 1e-12);
+    CHECK_CLOSE("tm-sum-us", tm_predict(&c, &ops, NULL, NULL) * 1e6, 373, 1e-6);
+    c.gemm_has[DT_FP32] = false;
+    CHECK("tm-missing-curve-nan", isnan(tm_op_time(&c, &op[0])));
+}
+
+/* The operation list sums to cost_eval's totals: every FLOP once, every
+ * weight byte read once (experts' included), all cache and activation
+ * traffic. */
+static void op_list(void)
+{
+    model_spec m;
+    sim_err e;
+    if (spec_load(&m, "archs/deepseek-v4-flash.yaml", NULL, 0, &e)) { CHECK("ops-spec", 0); return; }
+    for (int ph = 0; ph < 2; ph++) {
+        cost_query q = {.T = 4096, .B = 2, .phase = ph ? PH_DECODE : PH_PREFILL};
+        cost_result r;
+        cost_ops ops = {0};
+        if (cost_eval_ops(&m, &q, &r, &ops, &e)) { CHECK("ops-eval", 0); continue; }
+        u64 fl = 0, wb = 0, tb = 0, lt = 0;
+        int gemms = 0;
+        for (int i = 0; i < ops.n; i++) {
+            const cost_op *o = &ops.op[i];
+            u64 k = o->layer >= 0 ? (u64)ops.uses[o->layer] : 1;
+            fl += o->flops * k;
+            if (o->kind == OP_GEMM || o->kind == OP_WEIGHTS) wb += o->bytes * k;
+            if (o->kind == OP_TRAFFIC) tb += o->bytes * k;
+            gemms += o->kind == OP_GEMM;
+        }
+        lt = r.total.kv_read_bytes + r.total.kv_written_bytes + r.total.act_bytes;
+        CHECK_EQ(ph ? "ops-flops-decode" : "ops-flops-prefill", fl, cost_flops(&r.total));
+        CHECK_EQ(ph ? "ops-weights-decode" : "ops-weights-prefill", wb, r.total.weight_read_bytes);
+        CHECK_EQ(ph ? "ops-traffic-decode" : "ops-traffic-prefill", tb, lt);
+        CHECK(ph ? "ops-has-gemms-decode" : "ops-has-gemms-prefill", gemms > 0);
+        /* Off: the same result without a list. */
+        cost_result r2;
+        CHECK("ops-off-same", cost_eval(&m, &q, &r2, &e) == SIM_OK && !memcmp(&r2.total, &r.total, sizeof r.total));
+        cost_result_free(&r2);
+        cost_ops_free(&ops);
+        cost_result_free(&r);
+    }
+    spec_free(&m);
+}
+
+/* rows_only leaves the rows and totals as they were; the prepared weight
+ * formats give fmt_rate_bytes' bytes for every shipped weight format. */
+static void fast_paths(void)
+{
+    static const char *const specs[] = {"archs/deepseek-v4-pro.yaml", "archs/gemma4-e2b.yaml", "archs/llama-3-8b.yaml",
+                                        "archs/deepseek-v3.2.yaml"};
+    for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
+        model_spec m;
+        sim_err e;
+        if (spec_load(&m, specs[s], NULL, 0, &e)) { CHECK("fast-spec", 0); continue; }
+        bool same = true, bytes = true;
+        for (int ph = 0; ph < 2; ph++) {
+            cost_query q = {.T = 1 << 20, .B = 3, .phase = ph ? PH_DECODE : PH_PREFILL}, q2 = q;
+            q2.rows_only = true;
+            cost_result a, b;
+            if (cost_eval(&m, &q, &a, &e) || cost_eval(&m, &q2, &b, &e)) { same = false; continue; }
+            same &= a.n_types == b.n_types && b.n_layers == 0 && !memcmp(&a.total, &b.total, sizeof a.total);
+            for (int k = 0; k < a.n_types && same; k++) same &= !memcmp(&a.type[k], &b.type[k], sizeof a.type[k]);
+            cost_result_free(&a);
+            cost_result_free(&b);
+        }
+        for (int wc = 0; wc < WC_COUNT; wc++) {
+            cost_wrate w;
+            if (cost_wrate_prep(&w, &m.weight[wc])) { bytes = false; continue; }
+            static const u64 ns[] = {1, 7, 31, 32, 33, 127, 128, 129, 4095, 7168ull * 2048, 1ull << 40, 3ull << 60};
+            for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+                bool o1 = false, o2 = false;
+                bytes &= cost_wrate_bytes(&w, ns[i], &o1) == fmt_rate_bytes(&m.weight[wc], ns[i], &o2) && o1 == o2;
+            }
+        }
+        char name[96];
+        snprintf(name, sizeof name, "fast-rows-only-%s", specs[s] + 6);
+        CHECK(name, same);
+        snprintf(name, sizeof name, "fast-wrate-%s", specs[s] + 6);
+        CHECK(name, bytes);
+        spec_free(&m);
+    }
+    /* Block-scaled and fixed formats, off the power-of-two path too. */
+    fmt f = {.name = "odd", .n_parts = 1};
+    f.part[0] = (fmt_part){.dt = DT_FP8_E4M3, .scaled = true, .scale_dt = DT_FP32, .block = 96};
+    fmt g = {.name = "fixed", .n_parts = 2, .pad_bytes = 1};
+    g.part[0] = (fmt_part){.elements = 448, .dt = DT_FP8_E4M3, .scaled = true, .scale_dt = DT_UE8M0, .block = 64};
+    g.part[1] = (fmt_part){.elements = 64, .dt = DT_BF16};
+    bool ok = true;
+    for (int k = 0; k < 2; k++) {
+        cost_wrate w;
+        const fmt *h = k ? &g : &f;
+        ok &= cost_wrate_prep(&w, h) == SIM_OK;
+        for (u64 n = 1; n < 3000; n += 37) {
+            bool o1 = false, o2 = false;
+            ok &= cost_wrate_bytes(&w, n, &o1) == fmt_rate_bytes(h, n, &o2);
+        }
+    }
+    CHECK("fast-wrate-odd-formats", ok);
+}
+
+/* A profile's curves: read back as tm_write_yaml wrote them; bad ones refused. */
+static void profile(void)
+{
+    sim_err e;
+    tm_curves c = {.present = true, .n_bw = 2, .elem_rate = 2e9, .exp_rate = 3e8, .gather_s_per_row = 5e-8, .fixed_s = 2e-6};
+    c.gemm_has[DT_FP32] = c.gemm_has[DT_BF16] = true;
+    c.gemm_rate_max[DT_FP32] = 5e10; c.gemm_m_half[DT_FP32] = 6;
+    c.gemm_rate_max[DT_BF16] = 1e11; c.gemm_m_half[DT_BF16] = 2;
+    c.bw_ws[0] = 16384; c.bw_bs[0] = 4e10;
+    c.bw_ws[1] = 1e9; c.bw_bs[1] = 8e9;
+    const char *path = "/tmp/kvsim-test-tmodel.yaml";
+    CHECK("profile-write", calib_write_profile(&c, "t", 4e9, "test", path, &e) == SIM_OK);
+    hw_profile h;
+    CHECK("profile-load", hw_load(&h, path, &e) == SIM_OK && h.curves.present);
+    CHECK_CLOSE("profile-gemm-bf16", h.curves.gemm_rate_max[DT_BF16], 1e11, 1e3);
+    CHECK_CLOSE("profile-gemm-fp32-half", h.curves.gemm_m_half[DT_FP32], 6, 1e-9);
+    CHECK_CLOSE("profile-bw", h.curves.bw_bs[1], 8e9, 1e3);
+    CHECK_CLOSE("profile-fixed", h.curves.fixed_s, 2e-6, 1e-15);
+    CHECK_CLOSE("profile-peak", hw_peak(&h, DT_BF16), 1e11, 1e3);
+    CHECK_CLOSE("profile-roofline-bw", h.bandwidth, 8e9, 1e3);
+    FILE *f = fopen(path, "w");
+    fputs("name: x\nmemory_gb: 1\nbandwidth_gbs: 1\npeak_tflops: {fp32: 1}\ncurves:\n  gemm: {fp32: {rate_max_gflops: 1, m_half: 1}}\n"
+          "  bandwidth: {ws_bytes: [100, 50], gbs: [1, 2]}\n", f);
+    fclose(f);
+    CHECK("profile-bad-ws", hw_load(&h, path, &e) == SIM_EINVAL && strstr(e.msg, ":7:") && strstr(e.msg, "must increase"));
+    f = fopen(path, "w");
+    fputs("name: x\nmemory_gb: 1\nbandwidth_gbs: 1\npeak_tflops: {fp32: 1}\ncurves:\n  gemm: {fp32: {rate: 1, m_half: 1}}\n"
+          "  bandwidth: {ws_bytes: [100], gbs: [1]}\n", f);
+    fclose(f);
+    CHECK("profile-bad-key", hw_load(&h, path, &e) == SIM_EINVAL && strstr(e.msg, ":6:") && strstr(e.msg, "'rate'"));
+    CHECK("profile-shipped-no-curves", hw_load(&h, "h100-sxm", &e) == SIM_OK && !h.curves.present);
+    remove(path);
+}
+
+int main(void)
+{
+    fits();
+    parser();
+    op_sum();
+    op_list();
+    fast_paths();
+    profile();
+    return check_done("test_tmodel");
+}
