@@ -233,8 +233,13 @@ static cost_row *row_for(cost_result *r, const char *name)
  * embedding and head are shared with the main model, as V3's paper has
  * them): the layer's weights + eh_proj [2d, d] (linear) + 3 d norm
  * weights (small). Their parameters are not active in plain decoding. */
-static int mtp_part(const cost_ctx *c, cost_row *w, sim_err *e)
+static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
 {
+    /* No op list for the module: it is not run by a plain step (and
+     * --mtp evaluates without one, cost_eval_mtp). */
+    cost_ctx c0 = *c_in;
+    c0.ops = NULL;
+    const cost_ctx *c = &c0;
     const model_spec *m = c->m;
     bool *ovf = c->ovf;
     u64 d = m->d_model;
