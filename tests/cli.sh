@@ -95,9 +95,20 @@ has set-bad-path-msg "descends into the scalar" err
 expect set-bad-value 2 "$K" cost archs/llama-3-8b.yaml --set layers.attn.kv_heads=5
 has set-bad-value-msg "not a multiple of kv_heads" err
 
-# CSV: a header and one row per type plus the total.
+# --mtp N: speculative decoding priced with the spec's MTP module (issue 12 item 8).
+expect mtp 0 "$K" cost archs/deepseek-v3.yaml --ctx 4k --mtp 2 --format json
+has mtp-json '"mtp": 2' out
+has mtp-row '"type": "mtp"' out
+expect mtp-prefill 2 "$K" cost archs/deepseek-v3.yaml --phase prefill --mtp 1
+has mtp-prefill-msg "decode only" err
+expect mtp-no-module 2 "$K" cost archs/llama-3-8b.yaml --mtp 1
+has mtp-no-module-msg "no MTP module" err
+expect mtp-bad 2 "$K" cost archs/deepseek-v3.yaml --mtp x
+
+# CSV: a header and one row per type plus the total (V4-Flash: swa, csa, hca, embed, head,
+# mtp: its MTP block since issue 12).
 expect csv 0 "$K" cost archs/deepseek-v4-flash.yaml --ctx 1M --format csv
-[ "$(wc -l < "$t/out")" = 7 ] && ok csv-rows || bad csv-rows "$(wc -l < "$t/out") lines"
+[ "$(wc -l < "$t/out")" = 8 ] && ok csv-rows || bad csv-rows "$(wc -l < "$t/out") lines"
 has csv-header "arch,ctx,phase,batch,row,layers,kv_bytes" out
 
 # --by layer lists every layer.
@@ -330,7 +341,7 @@ assert len(rows) >= 5 and len({len(l) for l in rows + [body[0]]}) == 1, "columns
 for l in rows:
     assert not re.search(r"[0-9] ?(k|M|G|T|P)?(B|FLOP|iB)\b", l), l   # no unit inside a cell
 PY
-has params-billions "params: 284.329 B total" out
+has params-billions "params: 290.939 B total" out   # 284.329 B + the 6.610 B MTP block (issue 12)
 # V4-Flash's 2 window layers hold 2 x 128 entries x 584 B = 149,504 B (cost --format json):
 # 0.000150 GB, visible in the GB column.
 grep -Eq '^  swa +2 +0\.000150 ' "$t/out" && ok table-small-visible || bad table-small-visible "$(grep swa "$t/out")"

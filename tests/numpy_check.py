@@ -64,6 +64,18 @@ def rope(x, pos, rot, theta=10000.0):
     return x
 
 
+def rope_il(x, pos, rot, theta=10000.0):
+    """RoPE on adjacent pairs (x[2i], x[2i+1]) of the first `rot` dims: the
+    interleaved layout of DeepSeek's MLA (apply_rotary_emb, view_as_complex)."""
+    if rot == 0:
+        return x
+    y = x.copy()
+    perm = np.concatenate([np.arange(0, rot, 2), np.arange(1, rot, 2)])
+    h = rope(x[..., perm], pos, rot, theta)
+    y[..., perm] = h[..., :rot]
+    return y
+
+
 def softmax(z):
     z = z - np.max(z, axis=-1, keepdims=True)
     e = np.exp(z)
@@ -145,7 +157,7 @@ def mla_rows(D, i, x, pos):
     r, p = L["kv_lora_rank"], L["rope_dim"]
     kv = x @ D.w(i, "wkv_a")
     c = rmsnorm(kv[:, :r], D.w(i, "kv_norm")[0])
-    kpe = rope(kv[:, r:][:, None, :], pos, p)[:, 0, :]
+    kpe = rope_il(kv[:, r:][:, None, :], pos, p)[:, 0, :]
     return np.concatenate([c, kpe], axis=1)
 
 
@@ -157,7 +169,7 @@ def mla_layer(D, i, x, pos, rows):
     else:
         q = x @ D.w(i, "wq")
     q = q.reshape(len(x), H, npe + p)
-    q[:, :, npe:] = rope(q[:, :, npe:].copy(), pos, p)
+    q[:, :, npe:] = rope_il(q[:, :, npe:].copy(), pos, p)
     kx = (rows[:, :r] @ D.w(i, "wkv_b")).reshape(len(rows), H, npe + v)
     K = np.concatenate([kx[:, :, :npe], np.repeat(rows[:, None, r:], H, axis=1)], axis=2)
     o = attend(q, K, kx[:, :, npe:], W, 1.0 / np.sqrt(npe + p), pos)

@@ -105,7 +105,9 @@ grep -q "^| arch | 1K (MB) | 4K (MB) | 128K (GB) | 1M (GB) |$" "$t/rep/index.md"
 sed -n '5,12p' "$t/rep/index.md" | grep -q "^- deepseek-v4-flash holds the smallest KV cache, 3.7 GB per sequence, 2.69% of llama-3-8b (the largest, 137 GB).$" \
   && ok report-findings || bad report-findings "$(sed -n '1,14p' "$t/rep/index.md")"
 # Parameters in M/B/T, weights in GB, numbers right-aligned.
-grep -q "^| deepseek-v3 | archs/deepseek-v3.yaml | 61 | 671 B | 36.6 B | 673.4 |$" "$t/rep/index.md" && ok report-arch-table || bad report-arch-table "$(grep '^| deepseek-v3 |' "$t/rep/index.md")"
+# 683 B: 671.0 B + the 11.6 B MTP module; 684.8 GB of weights: 673.4 + its 11.6 GB - 0.2 GB of
+# gates now bf16 (issue 12).
+grep -q "^| deepseek-v3 | archs/deepseek-v3.yaml | 61 | 683 B | 36.6 B | 684.8 |$" "$t/rep/index.md" && ok report-arch-table || bad report-arch-table "$(grep '^| deepseek-v3 |' "$t/rep/index.md")"
 # Every CSV of every report is a real CSV: one header line, then rows with as many fields.
 for f in "$t"/rep/*.csv "$t"/mrep/*.csv; do
   [ -e "$f" ] || continue
@@ -208,8 +210,9 @@ for ty in csa hca; do
   a=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-kv.gp"); b=$(grep -o "lc rgb '#[0-9a-f]*' title '$ty'" "$t/prod/03-types-at-ctx-flops.gp")
   [ -n "$a" ] && [ "$a" = "$b" ] && ok type-colour-$ty || bad type-colour-$ty "'$a' vs '$b'"
 done
-# The types CSVs: one row per arch, one column per layer type (KV: only types that hold a cache), in GB / GFLOP.
-[ "$(head -1 "$t/prod/03-types-at-ctx-kv.csv")" = "arch,hca,csa" ] && [ "$(head -1 "$t/prod/03-types-at-ctx-flops.csv")" = "arch,hca,csa,embed,head" ] \
+# The types CSVs: one row per arch, one column per layer type (KV: only types that hold a cache), in GB / GFLOP
+# (V4-Pro has an mtp row since issue 12: its MTP block, 0 FLOPs without --mtp).
+[ "$(head -1 "$t/prod/03-types-at-ctx-kv.csv")" = "arch,hca,csa" ] && [ "$(head -1 "$t/prod/03-types-at-ctx-flops.csv")" = "arch,hca,csa,embed,head,mtp" ] \
   && [ "$(grep -c . "$t/prod/03-types-at-ctx-kv.csv")" = 2 ] && grep -q "using 2:xtic(1)" "$t/prod/03-types-at-ctx-kv.gp" \
   && ok types-csv-columns || bad types-csv-columns "$(cat "$t/prod/03-types-at-ctx-kv.csv")"
 # Beside the stacked bars, each type's share (%) of the total: V4-Pro's 5.3 GB at 1M.

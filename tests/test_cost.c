@@ -130,12 +130,14 @@ static void noncausal(void)
     const char *cc = "a: {type: cca, q_heads: 8, kv_heads: 2, head_dim: 128, conv_kernel: 2, conv_kernel2: 2, window: 7}";
     CHECK_EQ("noncausal-cca-window-attn", nc_eval(2048, cc, 20).flops[FL_ATTN], 892928);
     /* DSA T = 9, top-k 4 (dims of dsa() below): each query picks min(9, 4) = 4 of all 9
-     * latents -> 36 x 3 x 88 = 9,504; the indexer scores all 9 keys: 81 x 5 x 15 + 9 x 2848 */
+     * latents -> 36 x 3 x 88 = 9,504; the indexer (index_head_dim 8: a power of two for
+     * its Hadamard rotation, issue 12) scores all 9 keys: 81 x 5 x 19, + per token the
+     * projections, Hadamard and head weights of dsa() below, 3,584 + 192 + 10 */
     const char *ds = "a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
-                     " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4}";
+                     " v_head_dim: 10, index_heads: 5, index_head_dim: 8, index_topk: 4}";
     cost_t t = nc_eval(64, ds, 9);
     CHECK_EQ("noncausal-dsa-attn", t.flops[FL_ATTN], 9504);
-    CHECK_EQ("noncausal-dsa-index", t.flops[FL_INDEX], 81 * 5 * 15 + 9 * 2848);
+    CHECK_EQ("noncausal-dsa-index", t.flops[FL_INDEX], 81 * 5 * 19 + 9 * (3584 + 192 + 10));
 }
 
 static void gqa(void)
@@ -260,7 +262,7 @@ static void mla_forms(void)
      * chosen rows: proj 2 x 5856 + 2 x 4 x 1080 = 20,352; attn 4 x 3 x 2(8+4+10) = 528 */
     const char *d = "name: d\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
                     "layers:\n  a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
-                    " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4, mla_form: expanded}\n";
+                    " v_head_dim: 10, index_heads: 5, index_head_dim: 8, index_topk: 4, mla_form: expanded}\n";
     if (load(d)) return;
     t = eval_type(&M, 9, 1, PH_DECODE, "a");
     CHECK_EQ("dsa-form-expanded-decode-proj", t.flops[FL_PROJ], 20352);
@@ -278,26 +280,39 @@ static void mla_forms(void)
 
 static void dsa(void)
 {
-    /* MLA dims as above + indexer Hi = 5, di = 6, top-k 4; T = 9, B = 1, decode.
-     * indexer pairs: 10 (all tokens incl. the new one); 10 x 5 x (2*6 + 3) = 750
-     * indexer projections: 2 x (24*5*6 + 64*6 + 64*5) = 2 x 1424 = 2,848
+    /* MLA dims as above + indexer Hi = 5, di = 8, top-k 4; T = 9, B = 1, decode.
+     * indexer pairs: 10 (all tokens incl. the new one); 10 x 5 x (2*8 + 3) = 950
+     * indexer projections: 2 x (24*5*8 + 64*8 + 64*5) = 2 x 1792 = 3,584
+     * per token (issue 12 item 3): Hadamard of 5 queries + 1 key, 6 x (8 log2 8
+     * + 8) = 192; head weights 5 x 2 = 10 (no fp8: compute.indexer bf16)
      * core: min(10, 4) = 4 latents: 4 x 3 x 2(20+4+20) = 1,056 */
     const char *y = "name: d\nd_model: 64\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
                     "layers:\n  a: {type: dsa, q_heads: 3, q_lora_rank: 24, kv_lora_rank: 20, nope_dim: 8, rope_dim: 4,"
-                    " v_head_dim: 10, index_heads: 5, index_head_dim: 6, index_topk: 4}\n";
+                    " v_head_dim: 10, index_heads: 5, index_head_dim: 8, index_topk: 4}\n";
     if (load(y)) return;
     cost_t t = eval_type(&M, 9, 1, PH_DECODE, "a");
-    CHECK_EQ("dsa-decode-index", t.flops[FL_INDEX], 750 + 2848);
+    CHECK_EQ("dsa-decode-index", t.flops[FL_INDEX], 950 + 3584 + 192 + 10);
     CHECK_EQ("dsa-decode-attn", t.flops[FL_ATTN], 1056);
-    /* cache: 9 x (48 latent + 12 index) = 540 */
-    CHECK_EQ("dsa-kv", t.kv_bytes, 540);
+    /* cache: 9 x (48 latent + 16 index) = 576 */
+    CHECK_EQ("dsa-kv", t.kv_bytes, 576);
     /* top-k above the tokens seen: T = 2 sees 3 < 4 latents. */
     CHECK_EQ("dsa-topk-above-T", eval_type(&M, 2, 1, PH_DECODE, "a").flops[FL_ATTN], 3 * 3 * 88);
     /* prefill T = 9: core pairs sum min(u, 4) = 1+2+3+4+5*4 = 30; indexer pairs 45 */
     t = eval_type(&M, 9, 1, PH_PREFILL, "a");
     CHECK_EQ("dsa-prefill-attn", t.flops[FL_ATTN], 30 * 3 * 88);
-    CHECK_EQ("dsa-prefill-index", t.flops[FL_INDEX], 45 * 5 * 15 + 9 * 2848);
+    CHECK_EQ("dsa-prefill-index", t.flops[FL_INDEX], 45 * 5 * 19 + 9 * (3584 + 192 + 10));
     spec_free(&M);
+    /* compute.indexer fp8: act_quant of 6 vectors 6 x (2*8 + 2) = 108, the key
+     * scale once per pair 10, head weights 5 x 3 = 15; RoPE (FL_OTHER) 6 x 4 x 3 = 72. */
+    const char *sets[] = {"compute={indexer: fp8}"};
+    model_spec q8;
+    if (load_str(&q8, y, sets, 1, &E)) { printf("%s\n", E.msg); return; }
+    t = eval_type(&q8, 9, 1, PH_DECODE, "a");
+    CHECK_EQ("dsa-decode-index-fp8", t.flops[FL_INDEX], 950 + 3584 + 192 + 108 + 10 + 15);
+    spec_free(&q8);
+    /* the Hadamard rotation needs a power-of-two index_head_dim */
+    const char *s6[] = {"layers.a.index_head_dim=12"};
+    CHECK("dsa-bad-index-dim", load_str(&q8, y, s6, 1, &E) == SIM_EINVAL && strstr(E.msg, "power of two"));
 }
 
 static void csa_hca(void)
@@ -442,6 +457,129 @@ static void ffn_res(void)
     spec_free(&M);
 }
 
+/* DeepSeek V3 routing (issue 12 item 2; inference/model.py Gate). */
+static void moe_deepseek(void)
+{
+    /* d 96, 12 experts of 40 in 4 groups, top-3 from 2 groups, sigmoid, x 2.5;
+     * weights: router bf16, bias (small) fp32, experts and linear bf16.
+     * Route FLOPs per token (ffn_moe.c): 12 (sigmoid 4 + bias add 1) = 60, group
+     * sums 4, normalise 2 adds + 3 divides, scale 3 multiplies: 72.
+     * Softmax router instead: 12 x 5 = 60. Decode OTHER FLOPs of the FFN: route
+     * + combine 2 d k = 576 + activations 5 x 3 x 40 = 600. */
+    const char *y = "name: r\nd_model: 96\nn_layers: 1\nvocab: 50\n"
+                    "weights: {linear: bf16, small: fp32, router: bf16}\n"
+                    "ffn: {type: moe, experts: 12, top_k: 3, d_ff: 40, score: sigmoid, n_group: 4, topk_group: 2, routed_scale: 2.5}\n"
+                    "layers:\n  a: {type: gqa, q_heads: 1, kv_heads: 1, head_dim: 8}\n";
+    if (load(y)) return;
+    CHECK_EQ("moe-ds-route-flops", moe_route_flops(&M.layer[0].ffn), 72);
+    /* A softmax router with routed_scale (DeepSeek V2: 16): 12 x 5 + 3 multiplies = 63. */
+    ffn_cfg sf = M.layer[0].ffn;
+    sf.score = MOE_SCORE_SOFTMAX;
+    CHECK_EQ("moe-softmax-scaled-route-flops", moe_route_flops(&sf), 63);
+    cost_t t = eval_type(&M, 5, 1, PH_DECODE, "a");
+    const char *sets[] = {"ffn={type: none}"};
+    model_spec none;
+    if (load_str(&none, y, sets, 1, &E) == 0) {
+        cost_t a = eval_type(&none, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("moe-ds-other-flops", t.flops[FL_OTHER] - a.flops[FL_OTHER], 72 + 576 + 600);
+        /* stored: experts 12 x 3 x 96 x 40 x 2 B = 276,480; router 96 x 12 x 2 B = 2,304; bias 12 x 4 B = 48 */
+        CHECK_EQ("moe-ds-weight-bytes", t.weight_bytes - a.weight_bytes, 276480 + 2304 + 48);
+        spec_free(&none);
+    }
+    spec_free(&M);
+    /* The rules of the groups, each provoked. */
+    static const char *const bad[][2] = {
+        {"ffn.n_group=5", "must divide experts"},
+        {"ffn.n_group=12", "groups of at least 2"},
+        {"ffn.top_k=7", "fewer than top_k"},
+        {"ffn.topk_group=5", "exceeds n_group"},
+        {"ffn.router_mlp=8", "need a linear router"},
+        {"ffn.score=sqrt", "not one of softmax|sigmoid"},
+    };
+    for (int i = 0; i < 6; i++) {
+        model_spec x;
+        const char *s1[] = {bad[i][0]};
+        int rc = load_str(&x, y, s1, 1, &E);
+        char nm[64];
+        snprintf(nm, sizeof nm, "moe-ds-bad-%d", i);
+        CHECK(nm, rc == SIM_EINVAL && strstr(E.msg, bad[i][1]));
+        if (!rc) spec_free(&x);
+    }
+    /* V3: the gate [256, 7168] is bf16 and its bias fp32 (reference Gate: the
+     * weight in the default dtype, the bias torch.float32): 3,670,016 + 1,024 B per MoE layer. */
+    if (spec_load(&M, "archs/deepseek-v3.yaml", NULL, 0, &E)) { printf("%s\n", E.msg); return; }
+    CHECK_EQ("v3-router-bytes", fmt_rate_bytes(&M.weight[WC_ROUTER], 7168ull * 256, &(bool){false}), 3670016);
+    CHECK_EQ("v3-route-flops", moe_route_flops(&M.layer[3].ffn), 256 * 5 + 8 + 23);
+    spec_free(&M);
+    /* V4-Pro (config.json scoring_func sqrtsoftplus, no groups): 384 x (4 + 1) + 3 x 6 - 1 = 1,937
+     * per token; the hash-routed layers 0-2 have no route FLOPs (the cost skips them). */
+    if (spec_load(&M, "archs/deepseek-v4-pro.yaml", NULL, 0, &E)) { printf("%s\n", E.msg); return; }
+    CHECK_EQ("v4pro-route-flops", moe_route_flops(&M.layer[3].ffn), 1937);
+    CHECK("v4pro-hash-layer-keeps-score", M.layer[0].ffn.hash && M.layer[0].ffn.score == MOE_SCORE_SQRTSOFTPLUS);
+    spec_free(&M);
+}
+
+/* A cost row of an evaluation with speculative decoding (--mtp N). */
+static cost_t eval_mtp(const model_spec *m, u64 T, u64 N, const char *name)
+{
+    cost_query q = {.T = T, .B = 1, .phase = PH_DECODE, .mtp = N};
+    cost_result r;
+    cost_t t;
+    memset(&t, 0, sizeof t);
+    if (cost_eval(m, &q, &r, &E)) { printf("cost_eval failed: %s\n", E.msg); return t; }
+    if (!name) t = r.total;
+    for (int k = 0; name && k < r.n_types; k++)
+        if (!strcmp(r.type[k].name, name)) t = r.type[k].c;
+    cost_result_free(&r);
+    return t;
+}
+
+/* MTP modules (issue 12 item 8): stored always, priced with --mtp N. */
+static void mtp(void)
+{
+    /* d 32, V 50, one GQA layer (2 heads of 8, 1 KV head, no RoPE), dense gated FFN 40, bf16;
+     * one MTP module of the same kind. */
+    const char *y = "name: m\nd_model: 32\nn_layers: 1\nvocab: 50\nffn: {type: dense, d_ff: 40}\n"
+                    "layers:\n  a: {type: gqa, q_heads: 2, kv_heads: 1, head_dim: 8}\nmtp: {layers: 1, kind: a}\n";
+    if (load(y)) return;
+    /* Stored: layer 32x16 + 32x8 x2 + 16x32 = 1,536, FFN 3 x 32 x 40 = 3,840, 2 norms 64;
+     * eh_proj 2 x 32 x 32 = 2,048; enorm, hnorm, norm 96: 7,584 parameters, none active. */
+    cost_t s = eval_type(&M, 10, 1, PH_DECODE, "mtp");
+    CHECK_EQ("mtp-params", s.params, 7584);
+    CHECK_EQ("mtp-not-active", s.params_active, 0);
+    CHECK_EQ("mtp-no-work-without-drafts", cost_flops(&s) + s.kv_bytes + s.weight_read_bytes, 0);
+    /* --mtp 2 at T = 10: the main layer verifies 3 tokens at contexts 10, 11, 12: attention
+     * (T+1) x 2 heads x 2 (8 + 8) = 64 (T+1) per token: 64 (11 + 12 + 13) = 2,304; the drafts
+     * run the module at contexts 10 and 11: 64 (11 + 12) = 1,472. */
+    CHECK_EQ("mtp-verify-attn", eval_mtp(&M, 10, 2, "a").flops[FL_ATTN], 2304);
+    cost_t d = eval_mtp(&M, 10, 2, "mtp");
+    CHECK_EQ("mtp-draft-attn", d.flops[FL_ATTN], 1472);
+    /* Caches: the main layer holds T + N = 12 rows, the module's layer 12 rows; a row
+     * is K + V = 2 x 8 x 2 B = 32 B: 384 B each. */
+    CHECK_EQ("mtp-kv-main", eval_mtp(&M, 10, 2, "a").kv_bytes, 384);
+    CHECK_EQ("mtp-kv-draft", d.kv_bytes, 384);
+    /* Head: 3 logit tokens x (2 x 32 x 50 + norm 32 x 4) = 9,984 (one decode: 3,328). */
+    CHECK_EQ("mtp-head-logits", eval_mtp(&M, 10, 2, "head").flops[FL_OTHER], 9984);
+    /* Drafts: eh_proj 2 x 64 x 32 = 4,096 FL_PROJ each on top of the layer's projections. */
+    cost_t one = eval_type(&M, 10, 1, PH_DECODE, "a");
+    CHECK_EQ("mtp-draft-proj", d.flops[FL_PROJ], 2 * one.flops[FL_PROJ] + 2 * 4096);
+    /* The main layer's weights are read once for the 3 tokens (dense). */
+    CHECK_EQ("mtp-verify-weights-once", eval_mtp(&M, 10, 2, "a").weight_read_bytes, one.weight_read_bytes);
+    /* --mtp 0 is a plain decode. */
+    cost_t z = eval_mtp(&M, 10, 0, NULL), pl = eval_total(&M, 10, 1, PH_DECODE);
+    CHECK_EQ("mtp-zero-plain", cost_flops(&z), cost_flops(&pl));
+    /* Errors: prefill, a spec without MTP. */
+    cost_query q = {.T = 10, .B = 1, .phase = PH_PREFILL, .mtp = 2};
+    cost_result r;
+    CHECK("mtp-prefill-refused", cost_eval(&M, &q, &r, &E) == SIM_EINVAL && strstr(E.msg, "decode"));
+    spec_free(&M);
+    if (load("name: n\nd_model: 32\nn_layers: 1\nvocab: 50\nffn: {type: none}\n"
+             "layers:\n  a: {type: gqa, q_heads: 2, kv_heads: 1, head_dim: 8}\n")) return;
+    q.phase = PH_DECODE;
+    CHECK("mtp-without-module", cost_eval(&M, &q, &r, &E) == SIM_EINVAL && strstr(E.msg, "no MTP module"));
+    spec_free(&M);
+}
+
 static void overflow(void)
 {
     /* 1M tokens through the 1.6T-parameter V4-Pro in prefill fits in 64 bits. */
@@ -533,6 +671,8 @@ int main(void)
     cca();
     gemma4_extras();
     ffn_res();
+    moe_deepseek();
+    mtp();
     overflow();
     range_405b();
     return check_done("test_cost");

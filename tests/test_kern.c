@@ -494,6 +494,38 @@ static void roundtrips(void)
     CHECK("v4-rope-part-is-bf16", rope_exact);
 }
 
+/* The indexer's Hadamard rotation and act_quant (issue 12 item 3). */
+static void indexer_ops(void)
+{
+    /* H_4 (1, 2, 3, 4) = (10, -2, -4, 0) by hand (rows ++++, +-+-, ++--, +--+), x 1/2 */
+    float x[4] = {1, 2, 3, 4};
+    cost_t c = {0};
+    kern_hadamard(&c, DT_BF16, x, 4, 0.5f);
+    CHECK("hadamard-4", x[0] == 5 && x[1] == -1 && x[2] == -2 && x[3] == 0);
+    /* 4 log2 4 + 4 = 12 */
+    CHECK_EQ("hadamard-4-flops", c.flops[FL_INDEX], 12);
+    float y[64], z[64];
+    for (int i = 0; i < 64; i++) y[i] = z[i] = (float)sin(0.37 * i + 0.1);
+    kern_hadamard(&c, DT_BF16, y, 64, 0.125f);
+    kern_hadamard_naive(z, 64, 0.125f);
+    float md = 0;
+    for (int i = 0; i < 64; i++) md = fmaxf(md, fabsf(y[i] - z[i]));
+    CHECK("hadamard-64-vs-naive", md < 1e-5f);
+    /* act_quant: amax 3 -> 3/448 = 0.0067 -> scale 2^-7 = 0.0078125; 3/s = 384
+     * (an e4m3 code), 1/s = 128, 0.1/s = 12.8 -> 13 (e4m3 step 1 in [8, 16)
+     * rounds 12.8 to 13), -0.01/s = -1.28 -> -1.25 (step 0.125 in [1, 2)) */
+    float q[4] = {3, 1, 0.1f, -0.01f}, s = 0;
+    cost_t c2 = {0};
+    kern_act_quant(&c2, q, 4, 4, &s);
+    CHECK("act-quant-scale", s == 0.0078125f);
+    CHECK("act-quant-values", q[0] == 3 && q[1] == 1 && q[2] == 13 * 0.0078125f && q[3] == -1.25f * 0.0078125f);
+    CHECK_EQ("act-quant-flops", c2.flops[FL_INDEX], 2 * 4 + 2);
+    /* amax exactly 448 x 2^-3: the scale is that power of two, not the next */
+    float r[2] = {56, 1}, s2 = 0;
+    kern_act_quant(&c2, r, 2, 2, &s2);
+    CHECK("act-quant-pow2-exact", s2 == 0.125f && r[0] == 56);
+}
+
 int main(void)
 {
     kern_threads_default = kern_threads();
@@ -504,5 +536,6 @@ int main(void)
     exp_accuracy();
     codes();
     roundtrips();
+    indexer_ops();
     return check_done("test_kern");
 }

@@ -21,6 +21,8 @@ static const cli_opt cost_opts[] = {
     {"--batch", "B", "sequences (default 1)"},
     {"--page", "N", "round each cache buffer up to pages of N entries (an engine's block size,\n"
                     "e.g. 16 or 256); default: logical bytes"},
+    {"--mtp", "N", "decode: speculative decoding with N draft tokens per step from the spec's MTP\n"
+                   "modules (the drafts in row mtp, N+1 tokens verified; README.md, 'Commands')"},
     {"--by", "type|layer", "rows per layer type (default), or also one per layer"},
     O_SET,
     {"--hw", "NAME|PATH", "add roofline time per row (compute vs memory bound) and the longest context\n"

@@ -64,12 +64,15 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
             o->st.hw = v;
         } else if (cli_is(&p, "--noncausal")) {
             o->st.q.noncausal = true;
+        } else if (cli_is(&p, "--mtp")) {
+            if (cli_u64(&p, 0, 64, &o->st.q.mtp)) return 2;
         } else if (cli_is(&p, "--mla-form")) {
             o->st.mla_form = v;
         }
     }
     if (r < 0) return 2;
     if (o->st.q.noncausal && o->st.q.phase != PH_PREFILL) return cli_bad(cmd, "--noncausal applies to --phase prefill only");
+    if (o->st.q.mtp && o->st.q.phase != PH_DECODE) return cli_bad(cmd, "--mtp applies to --phase decode only");
     return 0;
 }
 
@@ -159,11 +162,16 @@ int cli_check(int argc, char **argv)
         int shared = 0;
         for (u64 l = 0; l < m.n_layers; l++) shared += m.layer[l].shared_kv;
         printf("ok  %s: %s, %llu layer%s (", o.files[i], m.name, (unsigned long long)m.n_layers, m.n_layers == 1 ? "" : "s");
+        bool first = true;
         for (int k = 0; k < m.n_kinds; k++) {
             int c = 0;
             for (u64 l = 0; l < m.n_layers; l++) c += m.layer[l].kind == k;
-            printf("%s%d %s", k ? ", " : "", c, m.kind_name[k]);
+            if (!c) continue;   /* a kind only the MTP block uses (V4-Pro's swa) */
+            printf("%s%d %s", first ? "" : ", ", c, m.kind_name[k]);
+            first = false;
         }
+        if (m.mtp_n) printf("; %llu MTP module%s of kind %s", (unsigned long long)m.mtp_n, m.mtp_n == 1 ? "" : "s",
+                            m.kind_name[m.mtp.kind]);
         printf(")%s", shared ? "" : "\n");
         if (shared) printf(", %d reuse%s an earlier layer's KV cache\n", shared, shared == 1 ? "s" : "");
         spec_free(&m);

@@ -17,8 +17,9 @@ static const char *const spec_keys[][2] = {
             "and the gated per-layer update; vocab defaults to the model's"},
     {"kv_dtype", "cache entry format: a dtype or a name from `formats` (default bf16)"},
     {"act_dtype", "dtype of activations crossing layers (default bf16)"},
-    {"weights", "{linear, experts, embed, small, compressor}: storage format per weight class;\n"
-                "all default to `linear` (bf16); `small` (norms, biases, mHC) to bf16"},
+    {"weights", "{linear, experts, embed, small, compressor, router}: storage format per weight class;\n"
+                "all default to `linear` (bf16); `small` (norms, biases, mHC) to bf16; `router` (MoE\n"
+                "routers, DSA's indexer head weights) to `small`"},
     {"compute", "{linear, attention, indexer}: compute dtype per class, for FP8-equivalent FLOPs\n"
                 "and rooflines (default bf16)"},
     {"formats", "NAME: {parts: [{name, elements, dtype, scale, block}, ...], pad, align}: named\n"
@@ -45,6 +46,9 @@ static const char *const spec_keys[][2] = {
                   "per-layer changes; `set` paths are relative to the layer (q_heads, window, ffn.d_ff,\n"
                   "kv_from)"},
     {"per_layer", "{PATH: [one value per layer]}, e.g. a q_heads list"},
+    {"mtp", "{layers: N, kind: KIND, ffn: {...}?}: N multi-token-prediction modules (DeepSeek's\n"
+            "num_nextn_predict_layers), each a layer of kind KIND + a [2d, d] projection + 3 norms,\n"
+            "sharing the embedding and head; stored always (row mtp), run by `cost --mtp N`"},
     {"sources", "free text: where the numbers come from"},
     {"notes", "free text"},
 };
@@ -68,8 +72,8 @@ static int help_spec(void)
         printf("\n%s type: %s - %s\n", comp_cat_name[t->cat], t->name, t->summary);
         for (const field_def *f = t->fields; f->key; f++) {
             char range[64] = "";
-            if (f->kind == F_U64) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
-            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : f->kind == F_CHOICE ? "choice" : "format",
+            if (f->kind == F_U64 || f->kind == F_REAL) snprintf(range, sizeof range, "[%llu, %llu] ", (unsigned long long)f->min, (unsigned long long)f->max);
+            printf("  %-16s %-8s %s%s%s%s%s\n", f->key, f->kind == F_U64 ? "integer" : f->kind == F_BOOL ? "bool" : f->kind == F_CHOICE ? "choice" : f->kind == F_REAL ? "number" : "format",
                    range, f->unit, *f->unit ? "; " : "", f->help, f->required ? " (required)" : "");
         }
     }

@@ -156,8 +156,9 @@ static void json_one(FILE *f, const out_item *it, const out_settings *st, const 
     out_json_str(f, m->name);
     fputs(", \"spec\": ", f);
     out_json_str(f, m->path);
-    fprintf(f, ", \"ctx\": %llu, \"phase\": \"%s\", \"batch\": %llu, \"noncausal\": %s, \"total\": {",
-            (unsigned long long)q->T, phase_name(q->phase), (unsigned long long)q->B, q->noncausal ? "true" : "false");
+    fprintf(f, ", \"ctx\": %llu, \"phase\": \"%s\", \"batch\": %llu, \"noncausal\": %s, \"mtp\": %llu, \"total\": {",
+            (unsigned long long)q->T, phase_name(q->phase), (unsigned long long)q->B, q->noncausal ? "true" : "false",
+            (unsigned long long)q->mtp);
     json_cost_fields(f, &r->total);
     fprintf(f, "}, \"params\": {\"total\": %llu, \"active\": %llu, \"effective\": %llu, \"non_embedding\": %llu}",
             (unsigned long long)r->total.params, (unsigned long long)r->total.params_active,
@@ -321,6 +322,7 @@ static void table_settings(FILE *f, const out_settings *st)
     units_commas(st->q.T, ctx, sizeof ctx);
     fprintf(f, "  ctx %s %s, %s%s, batch %llu, ", ctx, plural(st->q.T, "token", "tokens"), phase_name(st->q.phase),
             st->q.phase == PH_PREFILL ? (st->q.noncausal ? " (non-causal)" : " (causal)") : "", (unsigned long long)st->q.B);
+    if (st->q.mtp) fprintf(f, "speculative: %llu draft tokens per step (MTP), ", (unsigned long long)st->q.mtp);
     if (st->q.page > 1) fprintf(f, "cache in pages of %llu entries", (unsigned long long)st->q.page);
     else fputs("cache in logical bytes (no paging)", f);
     fputs("; kvsim " KVSIM_VERSION "\n", f);

@@ -298,7 +298,10 @@ static void warn_unread(ictx *c, const json_t *obj, const char *pre)
 static bool ffn_eq(const ffn_desc *a, const ffn_desc *b)
 {
     return a->moe == b->moe && a->d_ff == b->d_ff && a->experts == b->experts && a->top_k == b->top_k &&
-           a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->hash == b->hash && a->gelu == b->gelu;
+           a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->hash == b->hash &&
+           a->score == b->score && a->n_group == b->n_group && a->topk_group == b->topk_group &&
+           a->routed_scale == b->routed_scale &&
+           a->gelu == b->gelu;
 }
 
 u64 ffn_majority(const ffn_desc *f, u64 n)
@@ -324,6 +327,10 @@ void emit_ffn_map(ibuf *b, const ffn_desc *f)
     if (f->shared && f->shared_d_ff && f->shared_d_ff != f->d_ff)
         ib_printf(b, ", shared_d_ff: %llu", (unsigned long long)f->shared_d_ff);
     if (f->hash) ib_printf(b, ", hash: true");
+    if (f->score) ib_printf(b, ", score: %s", f->score);
+    if (f->n_group > 1) ib_printf(b, ", n_group: %llu", (unsigned long long)f->n_group);
+    if (f->n_group > 1 && f->topk_group) ib_printf(b, ", topk_group: %llu", (unsigned long long)f->topk_group);
+    if (f->routed_scale > 0) ib_printf(b, ", routed_scale: %.17g", f->routed_scale);
     if (f->gelu) ib_printf(b, ", act: gelu_tanh");
     ib_printf(b, "}");
 }

@@ -5,6 +5,7 @@
  * carry follow the shipped specs archs/deepseek-v3.yaml, deepseek-v3.2.yaml
  * and deepseek-v4-pro.yaml (research/deepseek.md), and the output says so. */
 #include "import_hf_impl.h"
+#include "layer.h"   /* MLA_ROPE_MAX */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,30 @@ static int read_moe(ictx *c, ffn_desc *moe)
     if (!moe->experts) return SIM_OK;
     if ((rc = ij_u64(c, "num_experts_per_tok", true, 1, moe->experts, &moe->top_k, NULL)) ||
         (rc = ij_u64(c, "moe_intermediate_size", true, 1, IMP_DIM_MAX, &moe->d_ff, NULL)) ||
-        (rc = ij_u64(c, "n_shared_experts", false, 0, 1024, &moe->shared, NULL))) return rc;
+        (rc = ij_u64(c, "n_shared_experts", false, 0, 1024, &moe->shared, NULL)) ||
+        (rc = ij_u64(c, "n_group", false, 0, IMP_EXPERTS_MAX, &moe->n_group, NULL)) ||
+        (rc = ij_u64(c, "topk_group", false, 0, IMP_EXPERTS_MAX, &moe->topk_group, NULL))) return rc;
+    /* DeepSeek routing (V3 inference/model.py Gate): scoring_func sigmoid
+     * (V3) or sqrtsoftplus (V4), routed_scaling_factor; hash-routed V4
+     * layers have no router (the score does not apply to them). */
+    json_t *sf = ij_get(c, "scoring_func"), *rs = ij_get(c, "routed_scaling_factor");
+    const char *sfs = sf && json_is_string(sf) ? json_string_value(sf) : "softmax";
+    if (!strcmp(sfs, "sigmoid")) moe->score = "sigmoid";
+    else if (!strcmp(sfs, "sqrtsoftplus")) moe->score = "sqrtsoftplus";
+    else if (strcmp(sfs, "softmax")) return ij_badkey(c, "scoring_func", sf, "softmax, sigmoid or sqrtsoftplus");
+    if (rs && (rc = ij_real(c, rs, "routed_scaling_factor", &moe->routed_scale))) return rc;
+    if (rs && !(moe->routed_scale > 0 && moe->routed_scale <= 1000))
+        return ij_badkey(c, "routed_scaling_factor", rs, "a number in (0, 1000]");
+    if (moe->routed_scale == 1) moe->routed_scale = 0;
+    /* The groups' rules of ffn_moe.c's check, named by their config fields. */
+    u64 G = moe->n_group > 1 ? moe->n_group : 1, TG = moe->topk_group ? moe->topk_group : G;
+    if (G > 1 && (moe->experts % G || moe->experts / G < 2))
+        return ij_badkey(c, "n_group", ij_get(c, "n_group"), "a divisor of n_routed_experts = %llu into groups of at least 2",
+                         (unsigned long long)moe->experts);
+    if (TG > G || (G > 1 && TG * (moe->experts / G) < moe->top_k))
+        return ij_badkey(c, "topk_group", ij_get(c, "topk_group"), "at most n_group = %llu, its groups holding at least "
+                         "num_experts_per_tok = %llu experts", (unsigned long long)G, (unsigned long long)moe->top_k);
+
     return SIM_OK;
 }
 
@@ -76,7 +100,7 @@ static int read_indexer(ictx *c, u64 *ih, u64 *ihd, u64 *itopk)
 int import_deepseek_mla(ictx *c)
 {
     int rc;
-    u64 d, L, vocab, H, qr = 0, kvr, nope, rope, v, dense_ff = 0, first_dense = 0, freq = 1;
+    u64 d, L, vocab, H, qr = 0, kvr, nope, rope, v, dense_ff = 0, first_dense = 0, freq = 1, mtp = 0;
     bool tie, dsa = !strcmp(c->model_type, "deepseek_v32");
     const char *wdt;
     ffn_desc moe, *f = NULL;
@@ -95,6 +119,7 @@ int import_deepseek_mla(ictx *c)
         (rc = ij_u64(c, "first_k_dense_replace", false, 0, IMP_ANY, &first_dense, NULL)) ||
         (rc = ij_u64(c, "moe_layer_freq", false, 0, IMP_ANY, &freq, NULL)) ||
         (rc = ij_bool(c, "tie_word_embeddings", false, &tie)) || (rc = read_moe(c, &moe)) ||
+        (rc = ij_u64(c, "num_nextn_predict_layers", false, 0, 64, &mtp, NULL)) ||
         (rc = ij_weight_dtype(c, &wdt)))
         return rc;
     ds_modules(L, moe.experts, qr != 0, &mods);
@@ -102,8 +127,12 @@ int import_deepseek_mla(ictx *c)
     bool fp8 = q.method && !strcmp(q.method, "fp8");
     (void)ij_get(c, "num_key_value_heads");   /* MLA: one latent per token, whatever this says */
     u64 ih = 0, ihd = 0, itopk = 0;
+    if (rope % 2 || rope > MLA_ROPE_MAX)
+        return ij_badkey(c, "qk_rope_head_dim", ij_get(c, "qk_rope_head_dim"), "even and at most %d (rotated in pairs)", MLA_ROPE_MAX);
     if (dsa) {
         if ((rc = read_indexer(c, &ih, &ihd, &itopk))) return rc;
+        if (ihd & (ihd - 1))
+            return ij_badkey(c, "index_head_dim", ij_get(c, "index_head_dim"), "a power of two (the indexer's Hadamard rotation)");
         if (!qr) return ij_badkey(c, "q_lora_rank", ij_get(c, "q_lora_rank"), "a positive integer (deepseek_v32's indexer reads it)");
     }
     bool bias;
@@ -120,7 +149,9 @@ int import_deepseek_mla(ictx *c)
     if (fp8)
         ij_note(c, "Convention of archs/deepseek-v3.yaml: embeddings and head bf16, norms fp32; linear FLOPs in fp8, "
                 "attention in bf16, indexer in fp8.");
-    ij_note(c, "MTP (num_nextn_predict_layers) is not modelled.");
+    if (mtp)
+        ij_note(c, "MTP: num_nextn_predict_layers = %llu module(s) of one %s block each (`mtp:`), sharing the embedding "
+                "and head.", (unsigned long long)mtp, dsa ? "DSA" : "MLA");
 
     emit_top(c, d, L, vocab, tie);
     if (q.fmt_yaml[0] || dsa) ib_printf(&c->body, "formats:\n");
@@ -132,7 +163,7 @@ int import_deepseek_mla(ictx *c)
                   "  index_fp8:\n    parts: [{elements: %llu, dtype: fp8_e4m3, scale: fp32, block: 128}]\n",
                   (unsigned long long)kvr, (unsigned long long)rope, (unsigned long long)ihd);
     if (fp8) {
-        ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32}\n"
+        ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32, router: bf16}\n"
                   "compute: {linear: fp8, attention: bf16, indexer: fp8}\n", wdt, q.linear_q ? q.linear : wdt,
                   q.experts_q ? q.linear : wdt);
     } else {
@@ -153,6 +184,15 @@ int import_deepseek_mla(ictx *c)
                   "    kv_format: mla_fp8\n    index_format: index_fp8\n",
                   (unsigned long long)ih, (unsigned long long)ihd, (unsigned long long)itopk);
     emit_ffn_overrides(c, f, L, common);
+    if (mtp) {
+        /* The MTP block's FFN is the MoE (DeepSeek's Block: layer ids past n_dense_layers). */
+        ib_printf(&c->body, "mtp: {layers: %llu, kind: %s", (unsigned long long)mtp, dsa ? "dsa" : "mla");
+        if (moe.experts && !f[common].moe) {
+            ib_printf(&c->body, ", ffn: ");
+            emit_ffn_map(&c->body, &moe);
+        }
+        ib_printf(&c->body, "}\n");
+    }
     rc = SIM_OK;
 out:
     free(f);
@@ -169,6 +209,8 @@ typedef struct {
     int *kind;                /* per layer: index into names */
     const char *names[3];     /* kinds in order of first appearance */
     int n_kinds;
+    u64 mtp;                  /* num_nextn_predict_layers */
+    int mtp_kind;             /* index into names of the MTP block's attention */
     ffn_desc *f;
     bool fp8_experts, has_expert_dtype;
     const char *wdt;
@@ -233,6 +275,20 @@ static int v4_kinds(ictx *c, v4model *m)
         m->kind[i] = slot[k];
         any_csa |= k == 2;
     }
+    /* The MTP block's attention: compress_ratios' entry past the layers (V4: 0,
+     * sliding window only); its kind is added when no layer has it. */
+    if ((rc = ij_u64(c, "num_nextn_predict_layers", false, 0, 64, &m->mtp, NULL))) return rc;
+    if (m->mtp) {
+        u64 r = m->n_ratio > m->L ? m->ratio[m->L] : 0;
+        int k = r == 0 ? 0 : r == 128 ? 1 : r == 4 ? 2 : -1;
+        if (k < 0) {
+            snprintf(q, sizeof q, "%s[%llu]", ij_path(c, "compress_ratios", p, sizeof p), (unsigned long long)m->L);
+            return ij_bad(c, q, json_array_get(ij_get(c, "compress_ratios"), m->L), "0 (sliding window only), 4 (CSA) or 128 (HCA)");
+        }
+        if (slot[k] < 0) { slot[k] = m->n_kinds; m->names[m->n_kinds++] = kname[k]; }
+        m->mtp_kind = slot[k];
+        any_csa |= k == 2;
+    }
     if (any_csa && (rc = read_indexer(c, &m->ih, &m->ihd, &m->itopk))) return rc;
     if (m->ihd % 2)   /* index_fp4 holds index_head_dim fp4 codes: whole bytes */
         return ij_badkey(c, "index_head_dim", ij_get(c, "index_head_dim"), "even (the FP4 indexer keys fill whole bytes)");
@@ -267,8 +323,9 @@ static void v4_emit(ictx *c, const v4model *m)
 {
     char ex[48];
     snprintf(ex, sizeof ex, "%s", m->fp8_experts ? m->q.linear : "mxfp4");
-    ij_note(c, "Entries of compress_ratios past num_hidden_layers (%llu of %llu: the MTP block) are dropped; MTP is not modelled.",
-            (unsigned long long)(m->n_ratio - m->L), (unsigned long long)m->n_ratio);
+    if (m->mtp)
+        ij_note(c, "MTP: num_nextn_predict_layers = %llu block(s) of kind %s (compress_ratios past num_hidden_layers), `mtp:`.",
+                (unsigned long long)m->mtp, m->names[m->mtp_kind]);
     ij_note(c, "Serving formats (not in config.json; as archs/deepseek-v4-pro.yaml): KV entries v4_kv = 584 B (448 fp8 + 7 ue8m0 "
             "scales + 64 bf16 RoPE + 1 pad), indexer keys index_fp4 = 68 B, routed experts %s%s, compressor weights "
             "bf16, embeddings bf16, norms and mHC fp32; compute linear fp8, attention bf16, indexer fp4.",
@@ -305,6 +362,7 @@ static void v4_emit(ictx *c, const v4model *m)
     }
     emit_pattern(c, m->kind, m->L, m->names);
     emit_ffn_overrides(c, m->f, m->L, common);
+    if (m->mtp) ib_printf(&c->body, "mtp: {layers: %llu, kind: %s}\n", (unsigned long long)m->mtp, m->names[m->mtp_kind]);
 }
 
 /* deepseek_v4: CSA / HCA / sliding-window layers on an mHC residual. */

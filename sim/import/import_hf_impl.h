@@ -79,6 +79,9 @@ typedef struct {
     u64 d_ff;          /* dense width, or routed expert width */
     u64 experts, top_k, shared, shared_d_ff;
     bool hash;
+    const char *score; /* scoring_func sigmoid (V3) / sqrtsoftplus (V4): `score:`; NULL softmax */
+    u64 n_group, topk_group;
+    double routed_scale;   /* routed_scaling_factor, 0 = absent */
     bool gelu;         /* act: gelu_tanh (hidden_activation gelu_pytorch_tanh) */
 } ffn_desc;
 

@@ -1,5 +1,6 @@
 /* kern.c - counted numeric kernels and their naive twins; see kern.h. */
 #include "kern.h"
+#include "quant.h"
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -311,5 +312,53 @@ void kern_act_naive(const float *g, const float *u, float *h, u64 n, bool gelu)
     for (u64 i = 0; i < n; i++) {
         double x = g[i], a = gelu ? 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) : x / (1 + exp(-x));
         h[i] = (float)(u ? a * u[i] : a);
+    }
+}
+
+void kern_hadamard(cost_t *c, dtype dt, float *x, u64 n, float scale)
+{
+    u64 lg = 0;
+    while ((1ull << lg) < n) lg++;
+    kern_count(c, FL_INDEX, dt, n * lg + n);
+    for (u64 h = 1; h < n; h *= 2)
+        for (u64 i = 0; i < n; i += 2 * h)
+            for (u64 j = i; j < i + h; j++) {
+                float a = x[j], b = x[j + h];
+                x[j] = a + b;
+                x[j + h] = a - b;
+            }
+    for (u64 i = 0; i < n; i++) x[i] *= scale;
+}
+
+void kern_hadamard_naive(float *x, u64 n, float scale)
+{
+    float y[1024];   /* test sizes only */
+    for (u64 i = 0; i < n && n <= 1024; i++) {
+        double s = 0;
+        /* H[i][j] = (-1)^popcount(i & j) */
+        for (u64 j = 0; j < n; j++) s += (__builtin_popcountll(i & j) & 1) ? -x[j] : x[j];
+        y[i] = (float)(s * scale);
+    }
+    for (u64 i = 0; i < n && n <= 1024; i++) x[i] = y[i];
+}
+
+void kern_act_quant(cost_t *c, float *x, u64 n, u64 blk, float *s)
+{
+    kern_count(c, FL_INDEX, DT_FP32, 2 * n + 2 * (n / blk));
+    for (u64 b = 0; b < n / blk; b++) {
+        float *xb = x + b * blk, amax = 0;
+        for (u64 j = 0; j < blk; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        amax = fmaxf(amax, 1e-4f);
+        /* fast_round_scale: 2^ceil(log2(amax / 448)) from the float's bits */
+        float r = amax * (1.0f / 448.0f);
+        int ex;
+        float fr = frexpf(r, &ex);   /* r = fr 2^ex, fr in [0.5, 1) */
+        float sc = ldexpf(1.0f, fr == 0.5f ? ex - 1 : ex);
+        for (u64 j = 0; j < blk; j++) {
+            float v = xb[j] / sc;
+            v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
+            xb[j] = quant_round(DT_FP8_E4M3, v) * sc;
+        }
+        if (s) s[b] = sc;
     }
 }

@@ -80,6 +80,22 @@ void kern_rope_freqs(const kern_rope_cfg *r, u64 rot, double *inv);
  * Counts FLOPS_ROPE per rotated dim. */
 void kern_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 rot, u64 pos, bool inverse);
 
+/* Fast Walsh-Hadamard transform of x[0..n) in place, times `scale`
+ * (n a power of two): x := scale H_n x with H_n the Sylvester Hadamard
+ * matrix (H_2n = [[H, H], [H, -H]]), what fast_hadamard_transform computes
+ * in DeepSeek-V3.2's indexer (rotate_activation, scale n^-1/2). Counts
+ * n log2 n adds (the butterflies) + n multiplies (the scale), in FL_INDEX
+ * at dtype dt. The naive twin multiplies by the matrix. */
+void kern_hadamard(cost_t *c, dtype dt, float *x, u64 n, float scale);
+void kern_hadamard_naive(float *x, u64 n, float scale);
+
+/* Block-wise FP8 (e4m3) quantisation as DeepSeek-V3.2's act_quant does it
+ * (inference/kernel.py, scale_fmt ue8m0): per block of `blk` elements
+ * s = 2^ceil(log2(max(amax, 1e-4) / 448)), x := round_e4m3(clamp(x / s)) * s
+ * (dequantised in place); the block scales go to s[n / blk]. Counts 2 per
+ * element (|x| max, divide) + 2 per block (floor, / 448) in FL_INDEX fp32. */
+void kern_act_quant(cost_t *c, float *x, u64 n, u64 blk, float *s);
+
 /* Gated activation h[i] = silu(g[i]) * u[i] (u NULL: h = gelu(g)); n elements,
  * counts FLOPS_ACT per element. SiLU's sigmoid goes through kern_exp
  * (vectorised; libm's expf made it a tenth of a small prefill). */

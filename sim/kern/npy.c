@@ -41,7 +41,7 @@ int npy_write(const char *path, const char *descr, const void *data, size_t elem
 static void unit_name(const ref_layer *L, char *buf, size_t len)
 {
     if (L->i >= 0) snprintf(buf, len, "L%d", L->i);
-    else snprintf(buf, len, "%s", L->i == -1 ? "embed" : L->i == -2 ? "ple" : "head");
+    else snprintf(buf, len, "%s", L->i == -1 ? "embed" : L->i == -2 ? "ple" : L->i == -4 ? "mtp" : "head");
 }
 
 static int dump_weights(const ref_layer *L, const char *dir, sim_err *e)
@@ -63,6 +63,27 @@ static void json_u(FILE *f, const char *k, u64 v, bool comma)
     fprintf(f, "\"%s\": %llu%s", k, (unsigned long long)v, comma ? ", " : "");
 }
 
+/* Every field of a component's table as "key": value (formats by name),
+ * in an object named `obj`: the whole layer for an independent reader. */
+static void json_fields(FILE *f, const char *obj, const comp_type *t, const void *cfg)
+{
+    fprintf(f, "\"%s\": {", obj);
+    for (const field_def *d = t ? t->fields : NULL; d && d->key; d++) {
+        const char *p = (const char *)cfg + d->off;
+        fprintf(f, "%s\"%s\": ", d == t->fields ? "" : ", ", d->key);
+        if (d->kind == F_U64) fprintf(f, "%llu", (unsigned long long)*(const u64 *)(const void *)p);
+        else if (d->kind == F_BOOL) fprintf(f, "%s", *(const bool *)(const void *)p ? "true" : "false");
+        else if (d->kind == F_REAL) fprintf(f, "%.17g", *(const double *)(const void *)p);
+        else if (d->kind == F_CHOICE) {   /* the name: index k of the '|'-separated unit */
+            const char *c = d->unit;
+            for (u64 k = *(const u64 *)(const void *)p; k && strchr(c, '|'); k--) c = strchr(c, '|') + 1;
+            fprintf(f, "\"%.*s\"", (int)(strchr(c, '|') ? (size_t)(strchr(c, '|') - c) : strlen(c)), c);
+        }
+        else fprintf(f, "\"%s\"", ((const fmt *)(const void *)p)->name);
+    }
+    fprintf(f, "}, ");
+}
+
 static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
 {
     const model_spec *m = M->m;
@@ -77,6 +98,8 @@ static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
     json_u(f, "hc_streams", m->hc_streams, true);
     json_u(f, "ple_dim", m->ple.dim, true);
     json_u(f, "seed", M->seed, true);
+    /* fp8 here: DSA's indexer quantises q and k (dsa_index_fp8) */
+    fprintf(f, "\"compute_indexer\": \"%s\", ", dsa_index_fp8(m) ? "fp8" : dtype_table[m->compute[CC_INDEXER]].name);
     /* %.17g: the doubles round-trip exactly. */
     static const char *const scal[] = {"none", "linear", "llama3", "yarn"};
     const rope_cfg *r = &m->rope;
@@ -102,6 +125,9 @@ static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
         json_u(f, "nope_dim", a->nope_dim, true);
         fprintf(f, "\"kv_from\": %d, \"qk_norm\": %s, \"k_eq_v\": %s, \"kv_format\": \"%s\", ", a->kv_from,
                 a->qk_norm ? "true" : "false", a->k_eq_v ? "true" : "false", a->kv_fmt.name);
+        json_fields(f, "attn_fields", a->type, a);
+        json_fields(f, "ffn_fields", L->ffn.type, &L->ffn);
+        json_fields(f, "res_fields", L->res.type, &L->res);
         /* The layer's RoPE base (its kind's rope_theta, else the model's) and layout. */
         fprintf(f, "\"rope_theta\": %.17g, \"rope_proportional\": %s, \"v_norm\": %s, \"unit_scale\": %s, \"act\": \"%s\", ",
                 a->rope_theta ? (double)a->rope_theta : r->theta, a->rope_proportional ? "true" : "false",
@@ -127,7 +153,7 @@ int npy_dump_model(const ref_model *M, const char *dir, const int32_t *tok, u64 
         for (u64 i = 0; i < M->m->n_layers; i++)
             if ((rc = dump_weights(&M->L[i], dir, e))) return rc;
         if ((rc = dump_weights(&M->embed, dir, e)) || (rc = dump_weights(&M->ple, dir, e)) ||
-            (rc = dump_weights(&M->head, dir, e)) || (rc = dump_meta(M, dir, e)))
+            (rc = dump_weights(&M->head, dir, e)) || (rc = dump_weights(&M->mtp, dir, e)) || (rc = dump_meta(M, dir, e)))
             return rc;
     }
     u64 shape[2] = {ntok, 0};

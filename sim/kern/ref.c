@@ -367,6 +367,36 @@ static void unit_init(ref_model *M, ref_layer *L, int i, const layer_spec *ls)
     if (ls && ls->attn.rope_proportional) L->rope.span = ls->attn.head_dim;
 }
 
+/* The MTP module (cost.c mtp_part): its layer's weights through the types'
+ * init (cache rows bound, never written), eh_proj [2d, d], enorm, hnorm,
+ * norm [d]. */
+static int mtp_init(ref_model *M, sim_err *e)
+{
+    const model_spec *m = M->m;
+    ref_layer *L = &M->mtp;
+    u64 d = m->d_model;
+    unit_init(M, L, -4, &m->mtp);
+    kv_buf b[KV_MAX_BUFS];
+    int n = m->mtp.attn.type->kv_table(m, &m->mtp, 0, b, e), rc;
+    if (n < 0) return n;
+    L->ncache = n;
+    for (int k = 0; k < n; k++) {
+        L->kv[k].name = b[k].name;
+        L->kv[k].entry_bytes = b[k].entry_bytes;
+    }
+    const comp_type *t[3] = {m->mtp.attn.type, m->mtp.ffn.type, m->mtp.res.type};
+    for (int k = 0; k < 3; k++) {
+        const ref_ops *ops = ref_ops_for(t[k]);
+        if (!ops) return sim_fail(e, SIM_EINVAL, "mtp: type '%s' has no reference kernel yet", t[k]->name);
+        if (ops->init && (rc = ops->init(L, e))) return rc;
+    }
+    if (!ref_weight(L, "eh_proj", WC_LINEAR, 2 * d, d, 0, sqrtf(3.0f / (float)(2 * d))) ||
+        !ref_weight(L, "enorm", WC_SMALL, 1, d, 1, 0.1f) || !ref_weight(L, "hnorm", WC_SMALL, 1, d, 1, 0.1f) ||
+        !ref_weight(L, "norm", WC_SMALL, 1, d, 1, 0.1f))
+        return sim_fail(e, SIM_ENOMEM, "out of memory");
+    return SIM_OK;
+}
+
 static void unit_free(ref_layer *L)
 {
     if (L->ls) {
@@ -390,6 +420,7 @@ void ref_free(ref_model *M)
     unit_free(&M->embed);
     unit_free(&M->ple);
     unit_free(&M->head);
+    unit_free(&M->mtp);
     free(M->logits);
     trace_clear(M);
     free(M->tr);
@@ -468,6 +499,7 @@ int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim
     }
     /* Model parts. */
     u64 d = m->d_model, V = m->vocab, S = M->streams;
+    if (m->mtp_n && (rc = mtp_init(M, e))) goto fail;
     unit_init(M, &M->embed, -1, NULL);
     unit_init(M, &M->ple, -2, NULL);
     unit_init(M, &M->head, -3, NULL);
@@ -747,6 +779,11 @@ int ref_result(const ref_model *M, cost_result *r, sim_err *e)
     }
     c = unit_cost(M, &M->head);
     add_cost(&row_for(r, "head")->c, &c);
+    if (m->mtp_n) {
+        c = unit_cost(M, &M->mtp);   /* held, never run: weights only */
+        cost_row *w = row_for(r, "mtp");
+        for (u64 k = 0; k < m->mtp_n; k++) add_cost(&w->c, &c);
+    }
     for (int k = 0; k < r->n_types; k++) add_cost(&r->total, &r->type[k].c);
     return SIM_OK;
 }

@@ -141,6 +141,9 @@ typedef struct ref_model {
     u64 streams;          /* residual streams: hc_streams or 1 */
     ref_layer *L;         /* m->n_layers */
     ref_layer embed, ple, head;
+    ref_layer mtp;        /* the MTP module's weights (spec mtp_n > 0): held and
+                             counted (x mtp_n), never run: speculative decoding
+                             is priced by the model only */
     float *logits;        /* vocab values: the last token of the last step */
     float *ple_in;        /* PLE: n x (n_layers * ple_dim) inputs of the current step */
     void *rng;            /* gsl_rng (owned) */
@@ -283,6 +286,8 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
  * and o[n, H v] = o_lat[n, H r] W_UV per head (2 r v). */
 void ref_mla_qabs(ref_layer *L, ref_mla *w, const float *q, u64 n, float *qa);
 kern_attn ref_mla_kattn(const ref_layer *L);
+/* MLA / DSA softmax scale: 1/sqrt(nope + rope), times mscale^2 under YaRN. */
+float ref_mla_softmax_scale(const ref_layer *L);
 void ref_mla_out(ref_layer *L, ref_mla *w, const float *ol, u64 n, float *o);
 /* The expanded form: KV[nrows, H(np+p+v)] = per row the heads' keys [c W_UK
  * | k_pe] then their values c W_UV, from latent rows lat[nrows, r+p] (counts

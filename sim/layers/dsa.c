@@ -1,10 +1,16 @@
 /* attn_dsa.c - DeepSeek sparse attention (V3.2): MLA in MQA mode over the
  * top-k entries chosen by a lightning indexer that scores every earlier token.
  *
- * Indexer (research/deepseek.md section 2): q from the query latent
- * (wq_b r_q -> Hi*di), one shared key per token (wk d -> di, LayerNorm),
- * head weights (d -> Hi); score I(t,s) = sum_h w(t,h) ReLU(q(t,h) . k(s)):
- * per (query, key) pair Hi (2 di + 3) FLOPs (dot, ReLU, weighted sum).
+ * Indexer (research/deepseek.md section 2; DeepSeek-V3.2-Exp
+ * inference/model.py Indexer, dsa_ref.c gives the recipe): q from the query
+ * latent (wq_b r_q -> Hi*di), one shared key per token (wk d -> di,
+ * LayerNorm), head weights (d -> Hi, bf16 in the release: weight class
+ * `router`); score I(t,s) = sum_h w(t,h) ReLU(q(t,h) . k(s)): per (query,
+ * key) pair Hi (2 di + 3) FLOPs (dot, ReLU, weighted sum), + 1 (the key's
+ * fp8 scale) when quantised. Per token, for its Hi queries and its key:
+ * RoPE on rope_dim dims (FLOPS_ROPE each), the Hadamard rotation (di log2 di
+ * adds + di scale multiplies, bf16), with compute.indexer fp8 act_quant
+ * (2 di + 2, fp32); and 2 multiplies per head weight (3 with the q scale).
  * Its cache holds one key per token (FP8 serving: 128 B + fp32 scale = 132 B).
  * Core attention: each query sees min(u, top-k) latents, absorbed (MQA) in
  * both phases as FlashMLA's sparse kernels execute it (mla_form auto), or
@@ -52,18 +58,48 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     mla_core_cost(c, l, o, mla_form_absorbed(a, c->q.phase, true), pairs, c->q.phase == PH_PREFILL ? n : pairs);
     /* Indexer weights and projections. */
     u64 iw = cadd(ovf, cadd(ovf, cmul(ovf, rq, Hi * di), cmul(ovf, d, di)), cmul(ovf, d, Hi));
-    cc_weights(c, o, WC_LINEAR, iw, 1, true);
+    cc_weights(c, o, WC_LINEAR, cmul(ovf, rq, Hi * di) + d * di, 1, true);
+    cc_weights(c, o, WC_ROUTER, d * Hi, 1, true);
     cc_weights(c, o, WC_SMALL, 2 * di, 1, true);   /* k LayerNorm weight + bias */
     cc_flops(c, o, FL_INDEX, m->compute[CC_LINEAR], cmul3(ovf, 2, n, iw));
     /* Scores against every visible token. */
     u64 ipairs = cmul(ovf, c->q.B, cc_span_window(c, 0));
     cc_flops(c, o, FL_INDEX, m->compute[CC_INDEXER], cmul3(ovf, ipairs, Hi, 2 * di + 3));
     cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, n, di, FLOPS_RMSNORM));
+    /* RoPE, Hadamard, act_quant of the Hi queries and the key; head weights. */
+    bool q8 = dsa_index_fp8(m);
+    u64 lg = 0, vec = cmul(ovf, n, Hi + 1);
+    while ((1ull << lg) < di) lg++;
+    cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, vec, a->rope_dim, FLOPS_ROPE));
+    cc_flops(c, o, FL_INDEX, DT_BF16, cmul(ovf, vec, di * lg + di));
+    if (q8) cc_flops(c, o, FL_INDEX, DT_FP32, cadd(ovf, cmul(ovf, vec, 2 * di + 2), ipairs));
+    cc_flops(c, o, FL_INDEX, DT_FP32, cmul3(ovf, n, Hi, q8 ? 3 : 2));
     u64 kb, ib;
     int rc = fmt_entry_bytes(&a->kv_fmt, mla_entry_elems(a), &kb, e);
     if (rc || (rc = fmt_entry_bytes(&a->index_fmt, a->index_head_dim, &ib, e))) return rc;
     attn_cache_traffic(c, o, c->q.T, kb, span, 1, l->shared_kv);
     attn_cache_traffic(c, o, c->q.T, ib, c->q.T + 1, 1, l->shared_kv);
+    return SIM_OK;
+}
+
+bool dsa_index_fp8(const model_spec *m)
+{
+    return m->compute[CC_INDEXER] == DT_FP8_E4M3;
+}
+
+/* MLA's rules, and the indexer's: the Hadamard transform needs a power-of-two
+ * head dim, RoPE covers its first rope_dim dims. */
+static int dsa_check(const model_spec *m, const layer_spec *l, sim_err *e)
+{
+    const attn_cfg *a = &l->attn;
+    int rc = mla_check(m, l, e);
+    if (rc) return rc;
+    if (a->index_head_dim & (a->index_head_dim - 1))
+        return sim_fail(e, SIM_EINVAL, "index_head_dim = %llu must be a power of two (the indexer's Hadamard rotation)",
+                        (unsigned long long)a->index_head_dim);
+    if (a->rope_dim > a->index_head_dim)
+        return sim_fail(e, SIM_EINVAL, "rope_dim = %llu exceeds index_head_dim = %llu (the indexer rotates its first rope_dim dims)",
+                        (unsigned long long)a->rope_dim, (unsigned long long)a->index_head_dim);
     return SIM_OK;
 }
 
@@ -75,7 +111,7 @@ static int edges(const layer_spec *l, u64 *ctx)
 const comp_type comp_attn_dsa = {
     .name = "dsa", .cat = COMP_ATTN,
     .summary = "DeepSeek sparse attention (V3.2): MLA + lightning indexer + top-k",
-    .fields = fields, .check = mla_check, .kv_table = kv_table, .cost = cost,
+    .fields = fields, .check = dsa_check, .kv_table = kv_table, .cost = cost,
     .edges = edges,
     .example = "name: ex-dsa\n"
                "d_model: 64\n"

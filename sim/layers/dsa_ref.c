@@ -7,13 +7,24 @@
  * latent), idx_wk [d, di], idx_wproj [d, Hi], LayerNorm idx_k_norm +
  * idx_k_bias [di]; cache 1 holds one key per token (index_format).
  *
- * Per query t: I(t, s) = sum_h w(t,h) ReLU(q(t,h) . k(s)) for every s <= t
- * (counted Hi (2 di + 3) per pair: the dot, ReLU, weight, sum; in
- * compute.indexer); the min(u, k) largest (ties to the earlier token) are
- * attended to, absorbed, in both phases (as FlashMLA's sparse kernels run
- * it). The key LayerNorm is counted FLOPS_RMSNORM per element and the top-k
- * selection not at all (attn_dsa.c's conventions); the indexer applies no
- * RoPE here (the model counts none). Decode reads the k chosen latents and
+ * The indexer as DeepSeek-V3.2-Exp's inference/model.py (Indexer.forward,
+ * with the 2025-11 fix: its RoPE is non-interleaved) computes it:
+ *   q = wq_b(qr) per head, k = LayerNorm(wk x); RoPE on the first rope_dim
+ *   dims of each (the half layout of kern_rope = un-interleaved);
+ *   q, k := Hadamard(., scale di^-1/2) (rotate_activation);
+ *   with compute.indexer fp8: q, k := act_quant (e4m3, one power-of-two scale
+ *   per vector: the released block of 128 = V3.2's index_head_dim;
+ *   kern_act_quant), scales q_s, k_s;
+ *   w(t,h) = wproj(x) Hi^-1/2 q_s(t,h) di^-1/2;
+ *   I(t, s) = k_s(s) sum_h w(t,h) ReLU(q8(t,h) . k8(s)) for every s <= t.
+ * Here q keeps its fp8 codes (q / q_s) and k is held dequantised (k8 k_s, in
+ * the index cache), which is the same sum with k_s folded into the key;
+ * counted as the released kernel (fp8_index) executes it: Hi (2 di + 3) per
+ * pair (dot, ReLU, weight, sum) in compute.indexer + 1 (k_s) in fp32.
+ * The min(u, k) largest (ties to the earlier token) are attended to,
+ * absorbed, in both phases (as FlashMLA's sparse kernels run it). The key
+ * LayerNorm is counted FLOPS_RMSNORM per element and the top-k selection not
+ * at all (attn_dsa.c's conventions). Decode reads the k chosen latents and
  * every index key from the caches.
  */
 #include "ref.h"
@@ -41,7 +52,7 @@ static int init(ref_layer *L, sim_err *e)
     float sd = sqrtf(3.0f / (float)d);
     if (!(w->iq = ref_weight(L, "idx_wq", WC_LINEAR, rq, Hi * di, 0, sqrtf(3.0f / (float)rq))) ||
         !(w->ik = ref_weight(L, "idx_wk", WC_LINEAR, d, di, 0, sd)) ||
-        !(w->iw = ref_weight(L, "idx_wproj", WC_LINEAR, d, Hi, 0, sd)) ||
+        !(w->iw = ref_weight(L, "idx_wproj", WC_ROUTER, d, Hi, 0, sd)) ||
         !(w->kn = ref_weight(L, "idx_k_norm", WC_SMALL, 1, di, 1, 0.1f)) ||
         !(w->kb = ref_weight(L, "idx_k_bias", WC_SMALL, 1, di, 0, 0.1f)))
         return sim_fail(e, SIM_ENOMEM, "out of memory");
@@ -141,6 +152,43 @@ u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx, unsigned char *taken)
     return topk(sc, nk, k, idx, taken);
 }
 
+/* RoPE, Hadamard rotation, FP8 quantisation and head weights of the
+ * indexer (the header's recipe) on the step's qi [n, Hi di], ki [n, di],
+ * wt [n, Hi]; qi is left as fp8 codes when quantised. */
+static int dsa_index_prep(ref_layer *L, const ref_step *s, float *qi, float *ki, float *wt, sim_err *e)
+{
+    ref_model *M = L->M;
+    const attn_cfg *a = &L->ls->attn;
+    u64 n = s->n, Hi = a->index_heads, di = a->index_head_dim, p = a->rope_dim;
+    bool q8 = dsa_index_fp8(M->m);
+    u64 blk = di, nb = 1;   /* one scale per vector: the released block 128 = index_head_dim */
+    float hs = 1.0f / sqrtf((float)di), wsc = (float)(1.0 / sqrt((double)Hi) / sqrt((double)di));
+    float *qs = REF_ALLOC(M, Hi * nb, float);
+    if (!qs) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    for (u64 t = 0; t < n; t++) {
+        u64 pos = s->T0 + t;
+        float *kt = ki + t * di;
+        kern_rope(&L->c, &L->rope, kt, p, pos, false);
+        kern_hadamard(&L->c, DT_BF16, kt, di, hs);
+        if (q8) kern_act_quant(&L->c, kt, di, blk, NULL);
+        for (u64 h = 0; h < Hi; h++) {
+            float *qh = qi + (t * Hi + h) * di;
+            kern_rope(&L->c, &L->rope, qh, p, pos, false);
+            kern_hadamard(&L->c, DT_BF16, qh, di, hs);
+            if (q8) {
+                kern_act_quant(&L->c, qh, di, blk, qs + h * nb);
+                /* fp8 codes; one scale per head (fp8_index takes q_s per head:
+                 * the blocks of a head share it when di = blk) */
+                for (u64 j = 0; j < di; j++) qh[j] /= qs[h * nb + j / blk];
+            }
+        }
+        /* w = wproj(x) Hi^-1/2 (q_s) di^-1/2: 3 multiplies per head with q_s, else 2 */
+        kern_count(&L->c, FL_INDEX, DT_FP32, Hi * (q8 ? 3 : 2));
+        for (u64 h = 0; h < Hi; h++) wt[t * Hi + h] *= wsc * (q8 ? qs[h * nb] : 1.0f);
+    }
+    return SIM_OK;
+}
+
 /* Queries per block in a prefill: the indexer's scores, top-k lists and
  * kernel sources of a block are held at once. */
 #define QB 64
@@ -175,6 +223,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         float rs = 1.0f / sqrtf(var / (float)di + L->eps);
         for (u64 j = 0; j < di; j++) kt[j] = (kt[j] - mean) * rs * w->kn->data[j] + w->kb->data[j];
     }
+    if ((rc = dsa_index_prep(L, s, qi, ki, wt, e))) return rc;
     /* Keys and latents visible to this step: the step's own rows in a
      * prefill, the caches in a decode (index keys all read, latents only
      * those chosen, streamed by the attention kernel). */
@@ -218,6 +267,8 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         u64 nb = n - t0 < qb ? n - t0 : qb, N = nc ? n : s->T0 + t0 + nb;
         for (u64 t = 0; t < nb; t++) nk[t] = nc ? n : s->T0 + t0 + t + 1;
         ref_index_scores_n(L, FL_INDEX, Hi, di, nb, qi + t0 * Hi * di, wt + t0 * Hi, keys, nk, sc, work);
+        if (dsa_index_fp8(M->m))   /* fp8_index's k_s multiply, one per pair */
+            for (u64 t = 0; t < nb; t++) kern_count(&L->c, FL_INDEX, DT_FP32, nk[t]);
         ref_mark mk = ref_scratch_mark(M);
         for (u64 t = 0; t < nb; t++) {
             u64 *it = idx + t * T, m = topk(sc + t * N, nk[t], K, it, taken);

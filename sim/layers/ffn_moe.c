@@ -6,6 +6,18 @@
  * first three layers: no router FLOPs, no router weights); with
  * `router_mlp: R` a small MLP (ZAYA1: d -> R, RMSNorm, R -> R, R -> R,
  * R -> E + skip) replaces it.
+ * DeepSeek V3 routing (`score: sigmoid`, `n_group`, `topk_group`,
+ * `routed_scale`; deepseek-ai/DeepSeek-V3 inference/model.py, Gate): scores
+ * s = sigmoid(x Wr); choose by s + bias, within the topk_group groups whose
+ * two best s + bias sum highest; weights = chosen s / their sum x
+ * routed_scale. Priced as executed per token: E sigmoids (FLOPS_SIGMOID), E
+ * bias adds, one add per group (n_group > 1), k - 1 adds and k divides to
+ * normalise, k multiplies by the scale; the comparisons of the top-k are not
+ * counted (as for the softmax router and DSA's top-k).
+ * `score: sqrtsoftplus` (DeepSeek V4's config.json scoring_func, with
+ * noaux_tc and norm_topk_prob; V4's released code was not found, so this
+ * follows the config and third-party ports): s = sqrt(softplus(x Wr)),
+ * otherwise as sigmoid; priced the same (exp, add, log, sqrt: 4).
  * Weights read per step: the shared experts, the router and the routed
  * experts actually selected, at most min(E, tokens x top_k) of them (routing
  * assumed spread: the worst case for traffic).
@@ -22,6 +34,11 @@ static const field_def fields[] = {
     FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table, no router"),
     FFIELD_S("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)", SC_DIV, router_mlp),
     FFIELD("skip_route", F_BOOL, skip_route, 0, 0, false, "", "router has one extra 'skip' output"),
+    FFIELD("score", F_CHOICE, score, 0, 0, false, MOE_SCORE_CHOICES, "router scores: softmax (default); sigmoid (DeepSeek V3) or sqrtsoftplus (V4's\n"
+           "config), chosen by score + bias, the chosen ones normalised"),
+    FFIELD_S("n_group", F_U64, n_group, 1, 1u << 16, false, "groups", "expert groups for group-limited routing (divides experts)", SC_DIV, n_group),
+    FFIELD_S("topk_group", F_U64, topk_group, 1, 1u << 16, false, "groups", "groups each token may route to", SC_DIVISOR_OF, n_group),
+    FFIELD("routed_scale", F_REAL, routed_scale, 0, 1000, false, "", "routed_scaling_factor: routed weights times this (default 1)"),
     FFIELD("act", F_CHOICE, act, 0, 0, false, "silu|gelu_tanh", "experts' activation (default silu; gelu_tanh: Gemma's gelu_pytorch_tanh)"),
     {0},
 };
@@ -35,7 +52,32 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
                         (unsigned long long)f->experts);
     if (f->hash && f->router_mlp)
         return sim_fail(e, SIM_EINVAL, "hash routing and router_mlp exclude each other");
+    u64 G = f->n_group ? f->n_group : 1, TG = f->topk_group ? f->topk_group : G;
+    /* Hash layers have no router: a model-wide score does not apply to them. */
+    if ((f->score != MOE_SCORE_SOFTMAX || G > 1 || f->topk_group) && !f->hash && (f->router_mlp || f->skip_route))
+        return sim_fail(e, SIM_EINVAL, "score: sigmoid / sqrtsoftplus, n_group and topk_group need a linear router (no router_mlp or skip_route)");
+    if (TG > G)
+        return sim_fail(e, SIM_EINVAL, "topk_group = %llu exceeds n_group = %llu", (unsigned long long)TG, (unsigned long long)G);
+    if (G > 1) {
+        /* Each group is scored by the sum of its two best biased scores. */
+        if (f->experts % G || f->experts / G < 2)
+            return sim_fail(e, SIM_EINVAL, "n_group = %llu must divide experts = %llu into groups of at least 2",
+                            (unsigned long long)G, (unsigned long long)f->experts);
+        if (TG * (f->experts / G) < f->top_k)
+            return sim_fail(e, SIM_EINVAL, "topk_group = %llu groups of %llu experts hold fewer than top_k = %llu",
+                            (unsigned long long)TG, (unsigned long long)(f->experts / G), (unsigned long long)f->top_k);
+    }
     return SIM_OK;
+}
+
+/* FLOPs per token of turning router logits into expert weights (the header
+ * comment's list; the kernel counts the same, ffn_ref.c). */
+u64 moe_route_flops(const ffn_cfg *f)
+{
+    u64 outs = f->experts + (f->skip_route ? 1 : 0), G = f->n_group > 1 ? f->n_group : 0;
+    /* softmax: a routed_scale other than 1 multiplies the k weights (DeepSeek V2's 16) */
+    if (f->score == MOE_SCORE_SOFTMAX) return outs * FLOPS_SOFTMAX + (f->routed_scale > 0 && f->routed_scale != 1 ? f->top_k : 0);
+    return f->experts * (FLOPS_SIGMOID + FLOPS_ADD) + G + 3 * f->top_k - 1;
 }
 
 static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
@@ -64,7 +106,8 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
         cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, cadd(ovf, cmul(ovf, d, R), 2 * R * R + R * outs)));
     } else if (!f->hash) {
         router = cmul(ovf, d, outs);
-        cc_weights(c, o, WC_SMALL, router + outs, 1, true);   /* weight + selection bias */
+        cc_weights(c, o, WC_ROUTER, router, 1, true);
+        cc_weights(c, o, WC_SMALL, outs, 1, true);            /* selection bias */
         cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, router));
     }
     cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, cadd(ovf, cmul(ovf, k, per), cmul(ovf, f->shared, sper))));
@@ -72,7 +115,7 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
      * router scores, and the weighted combine of k expert outputs. */
     u64 ew = cmul(ovf, n, cadd(ovf, cmul(ovf, k, f->d_ff), cmul(ovf, f->shared, sdff)));
     ew = cmul(ovf, ew, FLOPS_ACT);
-    if (!f->hash) ew = cadd(ovf, ew, cmul3(ovf, n, outs, FLOPS_SOFTMAX));   /* router scores; hash routing has none */
+    if (!f->hash) ew = cadd(ovf, ew, cmul(ovf, n, moe_route_flops(f)));   /* router scores; hash routing has none */
     ew = cadd(ovf, ew, cmul3(ovf, n, d, 2 * k));
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);
     return SIM_OK;

@@ -15,8 +15,12 @@
  *        largest p + bias (ties to the lower index; the skip output is never
  *        selected) are combined with weights p renormalised over the chosen
  *        ones (with skip_route not renormalised: the skip mass scales the
- *        output down). Hash routing: no router at all; token id -> k distinct
- *        experts from a fixed pseudo-random table, weights 1/k.
+ *        output down); routed_scale multiplies the weights. `score: sigmoid`
+ *        (DeepSeek V3's Gate, deepseek_route): sigmoid scores, group-limited
+ *        choice by score + bias, the chosen scores normalised x routed_scale;
+ *        its route FLOPs are moe_route_flops'. Hash routing: no router at
+ *        all; token id -> k distinct experts from a fixed pseudo-random
+ *        table, weights 1/k.
  *        Counted: router matmuls, softmax (learned routers only), expert
  *        matmuls and activations, 2 d per (token, expert) combine. Expert
  *        weights are read once per step for each expert some token chose:
@@ -150,7 +154,7 @@ static int moe_init(ref_layer *L, sim_err *e)
              (p->rb2 = ref_weight(L, "router.b2", WC_SMALL, 1, R, 0, 0.1f)) &&
              (p->rout = ref_weight(L, "router.out", WC_SMALL, R, p->outs, 0, sr));
     } else if (!f->hash) {
-        ok = ok && (p->router = ref_weight(L, "router", WC_SMALL, d, p->outs, 0, sd)) &&
+        ok = ok && (p->router = ref_weight(L, "router", WC_ROUTER, d, p->outs, 0, sd)) &&
              (p->rbias = ref_weight(L, "router.bias", WC_SMALL, 1, p->outs, 0, 0.1f));
     }
     if (!ok) return sim_fail(e, SIM_ENOMEM, "out of memory");
@@ -200,8 +204,67 @@ static int route_scores(ref_layer *L, moe *p, const float *x, u64 n, float *pr, 
     } else {
         ref_mm(L, FL_FFN, lin, p->router, x, n, pr, false);
     }
+    if (f->score != MOE_SCORE_SOFTMAX) {
+        /* moe_route_flops: the sigmoids, bias adds, group sums, normalisation
+         * and scale of deepseek_route, counted here once per token. */
+        kern_count(&L->c, FL_OTHER, DT_FP32, n * moe_route_flops(f));
+        if (f->score == MOE_SCORE_SIGMOID)
+            for (u64 j = 0; j < n * outs; j++) pr[j] = kern_sigmoid(pr[j]);
+        else   /* sqrt(softplus), softplus = log1p(exp(x)) written stably */
+            for (u64 j = 0; j < n * outs; j++) pr[j] = sqrtf(fmaxf(pr[j], 0.0f) + log1pf(expf(-fabsf(pr[j]))));
+        return SIM_OK;
+    }
     for (u64 t = 0; t < n; t++) kern_softmax(&L->c, FL_OTHER, pr + t * outs, outs, 1.0f, -INFINITY);
     return SIM_OK;
+}
+
+/* a ranks before b among the scores v: larger first, ties to the lower index. */
+static bool ahead(const float *v, u64 a, u64 b)
+{
+    return v[a] > v[b] || (v[a] == v[b] && a < b);
+}
+
+/* DeepSeek V3's Gate for one token (inference/model.py): s = sigmoid scores
+ * (E), b = s + bias; with G > 1 groups, each group's score is the sum of its
+ * two best b, the topk_group best groups stay eligible; the k best eligible b
+ * are chosen (ties to the lower index: torch.topk leaves ties unspecified);
+ * weights = s of the chosen / their sum x routed_scale. work: E + 2 G floats. */
+static void deepseek_route(const ffn_cfg *f, const float *s, const float *bias, u64 *sel, float *wt, float *work)
+{
+    u64 E = f->experts, k = f->top_k, G = f->n_group > 1 ? f->n_group : 1, per = E / G;
+    u64 TG = f->topk_group ? f->topk_group : G;
+    float *b = work, *gs = work + E, *ok = work + E + G;
+    for (u64 x = 0; x < E; x++) b[x] = s[x] + bias[x];
+    for (u64 g = 0; g < G; g++) {
+        u64 i1 = g * per, i2 = g * per + 1;   /* the group's best two */
+        if (ahead(b, i2, i1)) { i1 = g * per + 1; i2 = g * per; }
+        for (u64 x = g * per + 2; x < (g + 1) * per; x++) {
+            if (ahead(b, x, i1)) { i2 = i1; i1 = x; }
+            else if (ahead(b, x, i2)) i2 = x;
+        }
+        gs[g] = G > 1 ? b[i1] + b[i2] : 0.0f;
+        ok[g] = 0;
+    }
+    for (u64 j = 0; j < TG; j++) {
+        u64 best = G;
+        for (u64 g = 0; g < G; g++)
+            if (!ok[g] && (best == G || ahead(gs, g, best))) best = g;
+        ok[best] = 1;
+    }
+    double sum = 0;
+    for (u64 j = 0; j < k; j++) {
+        u64 best = E;
+        for (u64 x = 0; x < E; x++) {
+            if (!ok[x / per]) continue;
+            bool taken = false;
+            for (u64 jj = 0; jj < j; jj++) taken |= sel[jj] == x;
+            if (!taken && (best == E || ahead(b, x, best))) best = x;
+        }
+        sel[j] = best;
+        sum += s[best];
+    }
+    double scale = f->routed_scale > 0 ? f->routed_scale : 1.0;
+    for (u64 j = 0; j < k; j++) wt[j] = (float)(s[sel[j]] / sum * scale);
 }
 
 static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
@@ -226,7 +289,12 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
         if (!pr) return sim_fail(e, SIM_ENOMEM, "out of memory");
         if ((rc = route_scores(L, p, x, n, pr, e))) return rc;
         if (p->rbias) ref_read(L, p->rbias);
-        for (u64 t = 0; t < n; t++) {
+        if (f->score != MOE_SCORE_SOFTMAX) {
+            float *work = REF_ALLOC(M, E + 2 * (f->n_group + 1), float);
+            if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            for (u64 t = 0; t < n; t++) deepseek_route(f, pr + t * outs, p->rbias->data, sel + t * k, wt + t * k, work);
+        }
+        for (u64 t = 0; t < n && f->score == MOE_SCORE_SOFTMAX; t++) {
             const float *pt = pr + t * outs;
             double sum = 0;
             for (u64 j = 0; j < k; j++) {
@@ -246,6 +314,10 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
             }
             if (!f->skip_route)
                 for (u64 j = 0; j < k; j++) wt[t * k + j] = (float)(wt[t * k + j] / sum);
+            if (f->routed_scale > 0 && f->routed_scale != 1) {   /* counted in moe_route_flops */
+                kern_count(&L->c, FL_OTHER, DT_FP32, k);
+                for (u64 j = 0; j < k; j++) wt[t * k + j] *= (float)f->routed_scale;
+            }
         }
     }
     if (M->opt.trace) {

@@ -39,6 +39,10 @@ u64 mla_entry_elems(const attn_cfg *a)
 int mla_check(const model_spec *m, const layer_spec *l, sim_err *e)
 {
     (void)m;
+    u64 p = l->attn.rope_dim;
+    if (p % 2 || p > MLA_ROPE_MAX)
+        return sim_fail(e, SIM_EINVAL, "rope_dim = %llu must be even and at most %d (rotated in pairs)", (unsigned long long)p,
+                        MLA_ROPE_MAX);
     return attn_check_heads(&l->attn, e);   /* MLA has neither kv_heads nor head_dim: passes */
 }
 

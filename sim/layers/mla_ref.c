@@ -15,9 +15,12 @@
  * q_nope.k_nope + q_pe.k_pe (2H(np+p) per pair), values 2Hv per pair.
  * absorbed: q_abs = W_UK q_nope (2 np r per head and query), MQA over the
  * latent rows (scores 2H(r+p), values 2Hr per pair), out = o_lat W_UV
- * (2 r v per head). Both scale scores by 1/sqrt(np+p), so they agree to
- * float rounding (opt.mla_expanded_decode forces an expanded decode).
- * RoPE: the last p dims of each q head and the shared k_pe.
+ * (2 r v per head). Both scale scores by 1/sqrt(np+p) (times mscale^2
+ * under YaRN, ref_mla_softmax_scale), so they agree to float rounding
+ * (opt.mla_expanded_decode forces an expanded decode).
+ * RoPE: the last p dims of each q head and the shared k_pe, rotating
+ * adjacent pairs (x[2i], x[2i+1]) by frequency i: the interleaved layout of
+ * DeepSeek's apply_rotary_emb (view_as_complex), mla_rope.
  */
 #include "ref.h"
 #include "kern.h"
@@ -51,6 +54,17 @@ int ref_mla_init(ref_layer *L, ref_mla *w, sim_err *e)
     return ref_cache_bind(L, 0, &a->kv_fmt, r + p, e);
 }
 
+/* RoPE of p (even, <= MLA_ROPE_MAX: mla_check) interleaved dims: gathered
+ * into kern_rope's half layout (pair i = (x[2i], x[2i+1]) -> (y[i],
+ * y[i + p/2])), rotated, scattered back. Counted by kern_rope. */
+static void mla_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 p, u64 pos)
+{
+    float y[MLA_ROPE_MAX];
+    for (u64 i = 0; i < p / 2; i++) { y[i] = x[2 * i]; y[i + p / 2] = x[2 * i + 1]; }
+    kern_rope(c, r, y, p, pos, false);
+    for (u64 i = 0; i < p / 2; i++) { x[2 * i] = y[i]; x[2 * i + 1] = y[i + p / 2]; }
+}
+
 int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x, float *q, float *cq, float *rows, sim_err *e)
 {
     ref_model *M = L->M;
@@ -73,8 +87,8 @@ int ref_mla_project(ref_layer *L, ref_mla *w, const ref_step *s, const float *x,
         u64 pos = s->T0 + t;
         float *row = rows + t * (r + p);
         kern_rmsnorm(c, FL_OTHER, row, w->kv_norm->data, row, r, L->eps);
-        kern_rope(c, &L->rope, row + r, p, pos, false);
-        for (u64 h = 0; h < H; h++) kern_rope(c, &L->rope, q + (t * H + h) * (np + p) + np, p, pos, false);
+        mla_rope(c, &L->rope, row + r, p, pos);
+        for (u64 h = 0; h < H; h++) mla_rope(c, &L->rope, q + (t * H + h) * (np + p) + np, p, pos);
     }
     return SIM_OK;
 }
@@ -104,12 +118,29 @@ void ref_mla_out(ref_layer *L, ref_mla *w, const float *ol, u64 n, float *o)
                     o + h * v, H * v, false, false);
 }
 
+/* Softmax scale of MLA / DSA scores: 1/sqrt(np + p), and under YaRN
+ * scaling (rope.scaling.type yarn, factor f > 1) times mscale^2 with
+ * mscale = 0.1 m ln f + 1, m = rope.scaling.mscale: DeepSeek's
+ * inference/model.py, MLA.__init__ (HF's DeepseekV3Attention gives the
+ * same with mscale_all_dim = 1, as V3's config.json has). */
+float ref_mla_softmax_scale(const ref_layer *L)
+{
+    const attn_cfg *a = &L->ls->attn;
+    const rope_cfg *rc = &L->M->m->rope;
+    double s = 1.0 / sqrt((double)(a->nope_dim + a->rope_dim));
+    if (rc->scaling == ROPE_SCALE_YARN && rc->factor > 1) {
+        double ms = 0.1 * rc->mscale * log(rc->factor) + 1.0;
+        s *= ms * ms;
+    }
+    return (float)s;
+}
+
 kern_attn ref_mla_kattn(const ref_layer *L)
 {
     const attn_cfg *a = &L->ls->attn;
     u64 r = a->kv_lora_rank, p = a->rope_dim;
     /* MQA over the latent rows: key = the whole row (r + p), value = its first r. */
-    return (kern_attn){a->q_heads, 1, r + p, r, 0, 0, 1.0f / sqrtf((float)(a->nope_dim + p)), NULL,
+    return (kern_attn){a->q_heads, 1, r + p, r, 0, 0, ref_mla_softmax_scale(L), NULL,
                        L->M->m->compute[CC_ATTENTION]};
 }
 
@@ -157,7 +188,7 @@ kern_attn ref_mla_kattn_expanded(const ref_layer *L)
 {
     const attn_cfg *a = &L->ls->attn;
     u64 H = a->q_heads, dq = a->nope_dim + a->rope_dim;
-    return (kern_attn){H, H, dq, a->v_head_dim, 0, H * dq, 1.0f / sqrtf((float)dq), NULL, L->M->m->compute[CC_ATTENTION]};
+    return (kern_attn){H, H, dq, a->v_head_dim, 0, H * dq, ref_mla_softmax_scale(L), NULL, L->M->m->compute[CC_ATTENTION]};
 }
 
 /* Expanded attention of the step's queries over rows [lo_t .. P_t] of the

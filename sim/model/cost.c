@@ -227,6 +227,137 @@ static cost_row *row_for(cost_result *r, const char *name)
     return row_new(r, name, "");
 }
 
+/* The multi-token-prediction modules (spec.h mtp_n): stored always, used
+ * only by speculative decoding. Per module (DeepSeek-V3 README_WEIGHTS.md:
+ * enorm, hnorm, eh_proj, a transformer block, shared_head.norm; the
+ * embedding and head are shared with the main model, as V3's paper has
+ * them): the layer's weights + eh_proj [2d, d] (linear) + 3 d norm
+ * weights (small). Their parameters are not active in plain decoding. */
+static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
+{
+    /* No op list for the module: it is not run by a plain step (and
+     * --mtp evaluates without one, cost_eval_mtp). */
+    cost_ctx c0 = *c_in;
+    c0.ops = NULL;
+    const cost_ctx *c = &c0;
+    const model_spec *m = c->m;
+    bool *ovf = c->ovf;
+    u64 d = m->d_model;
+    cost_t one;
+    memset(&one, 0, sizeof one);
+    const comp_type *t[] = {m->mtp.attn.type, m->mtp.ffn.type, m->mtp.res.type};
+    for (int k = 0; k < 3; k++) {
+        int rc = t[k] ? t[k]->cost(c, &m->mtp, &one, e) : SIM_OK;
+        if (rc) return rc;
+    }
+    cost_t st;
+    memset(&st, 0, sizeof st);
+    st.params = one.params;
+    st.weight_bytes = one.weight_bytes;
+    cc_weights(c, &st, WC_LINEAR, cmul3(ovf, 2, d, d), 0, false);   /* eh_proj */
+    cc_weights(c, &st, WC_SMALL, 3 * d, 0, false);                  /* enorm, hnorm, norm */
+    cost_add(ovf, &w->c, &st, m->mtp_n);
+    if (!c->q.mtp) return SIM_OK;
+    /* Speculative decoding: N draft steps, the j-th (j = 0..N-1) a decode of
+     * one token per sequence at context T + j through a module (the modules
+     * in turn, the last one again past mtp_n: all alike): its layer; eh_proj
+     * of [RMSNorm(emb), RMSNorm(h)]; the final norm and the shared head's
+     * logits; one embedding row. Every step reads its weights again. The
+     * module's cache then holds T + N rows. */
+    u64 N = c->q.mtp, B = c->q.B, V = m->vocab;
+    dtype lin = m->compute[CC_LINEAR];
+    for (u64 j = 0; j <= N; j++) {
+        cost_ctx cj = *c;
+        cj.q.T = cadd(ovf, c->q.T, j);
+        cj.ntok = B;
+        memset(&one, 0, sizeof one);
+        for (int k = 0; k < 3; k++) {
+            int rc = t[k] ? t[k]->cost(&cj, &m->mtp, &one, e) : SIM_OK;
+            if (rc) return rc;
+        }
+        if (j == N) {   /* the module's cache after the drafts */
+            w->c.kv_bytes = cadd(ovf, w->c.kv_bytes, one.kv_bytes);
+            break;
+        }
+        one.kv_bytes = one.params = one.params_active = one.weight_bytes = 0;
+        cc_weights(&cj, &one, WC_LINEAR, cmul3(ovf, 2, d, d), 1, false);
+        cc_weights(&cj, &one, WC_SMALL, 3 * d, 1, false);
+        cc_weights(&cj, &one, WC_EMBED, cmul(ovf, V, d), 1, false);   /* the shared head, read */
+        one.params = one.weight_bytes = 0;                             /* stored above */
+        one.weight_read_bytes = cadd(ovf, one.weight_read_bytes, fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, umin(B, V), d), ovf));
+        cc_flops(&cj, &one, FL_PROJ, lin, cmul4(ovf, 2, B, 2 * d, d));                  /* eh_proj */
+        cc_flops(&cj, &one, FL_OTHER, DT_FP32, cmul3(ovf, B, 3 * d, FLOPS_RMSNORM));   /* 3 norms */
+        cc_flops(&cj, &one, FL_OTHER, lin, cmul4(ovf, 2, B, d, V));                     /* logits */
+        one.act_bytes = cadd(ovf, one.act_bytes, cmul3(ovf, B, V, 4));
+        cost_add(ovf, &w->c, &one, 1);
+    }
+    return SIM_OK;
+}
+
+/* The work of a step (FLOPs, cache traffic, activations) of b added to a:
+ * no stored quantity (params, weights, cache size) and no weight reads. */
+static void add_work(bool *ovf, cost_t *a, const cost_t *b)
+{
+    cost_t w = *b;
+    w.kv_bytes = w.params = w.params_active = w.params_embed = w.weight_bytes = w.weight_read_bytes = 0;
+    cost_add(ovf, a, &w, 1);
+}
+
+/* Speculative decoding with N = q->mtp drafts (cost.h): the draft work in
+ * the `mtp` row (mtp_part); the main model verifies N + 1 tokens per
+ * sequence, positions T .. T+N: each layer's work is that of N + 1 decodes
+ * at contexts T .. T+N (each query sees its own prefix; a fused kernel may
+ * read shared cache rows once, kvsim counts each query's reads), its
+ * weights are read once for the N + 1 tokens (a decode of batch B (N+1):
+ * the routed experts those tokens use), the embedding and head serve N + 1
+ * tokens and logits, and the cache holds the drafts' rows too (T + N). */
+static int cost_eval_mtp(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e)
+{
+    if (q->phase != PH_DECODE) return sim_fail(e, SIM_EINVAL, "--mtp prices decode steps (speculative decoding): use --phase decode");
+    if (!m->mtp_n) return sim_fail(e, SIM_EINVAL, "--mtp %llu: %s has no MTP module (`mtp:` in the spec)", (unsigned long long)q->mtp, m->name);
+    bool ovf = false;
+    u64 N = q->mtp;
+    cost_query b = *q, wq = *q;
+    b.mtp = wq.mtp = 0;
+    wq.B = cmul(&ovf, q->B, N + 1);
+    b.T = cadd(&ovf, q->T, N);
+    if (ovf) return sim_fail(e, SIM_ERANGE, "--mtp %llu: context or batch exceeds 2^64-1", (unsigned long long)N);
+    cost_result W, one;
+    int rc = cost_eval(m, &wq, &W, e);
+    if (rc) return rc;
+    if ((rc = cost_eval(m, &b, r, e))) { cost_result_free(&W); return rc; }
+    for (u64 j = 0; j < N && !rc; j++) {
+        b.T = q->T + j;
+        if ((rc = cost_eval(m, &b, &one, e))) break;
+        for (int i = 0; i < r->n_layers; i++) add_work(&ovf, &r->layer[i], &one.layer[i]);
+        for (int k = 0; k < r->n_types; k++)
+            if (r->type[k].layers) add_work(&ovf, &r->type[k].c, &one.type[k].c);
+        cost_result_free(&one);
+    }
+    for (int i = 0; i < r->n_layers && !rc; i++) r->layer[i].weight_read_bytes = W.layer[i].weight_read_bytes;
+    for (int k = 0; k < r->n_types && !rc; k++) {
+        if (r->type[k].layers) r->type[k].c.weight_read_bytes = W.type[k].c.weight_read_bytes;
+        else if (strcmp(r->type[k].name, "mtp")) r->type[k].c = W.type[k].c;   /* embed, ple, head: N + 1 tokens */
+    }
+    cost_result_free(&W);
+    if (rc) { cost_result_free(r); return rc; }
+    /* The drafts (the `mtp` row, without the stored part already in r). */
+    cost_ctx c = {.m = m, .q = *q, .ovf = &ovf, .ntok = q->B};
+    cost_row *mr = NULL;
+    for (int k = 0; k < r->n_types; k++)
+        if (!strcmp(r->type[k].name, "mtp")) mr = &r->type[k];
+    memset(&mr->c, 0, sizeof mr->c);
+    if ((rc = mtp_part(&c, mr, e))) { cost_result_free(r); return rc; }
+    memset(&r->total, 0, sizeof r->total);
+    for (int k = 0; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
+    if (ovf) {
+        cost_result_free(r);
+        return sim_fail(e, SIM_ERANGE, "an exact count exceeds 2^64-1 (18.4e18) at ctx %llu, batch %llu, --mtp %llu",
+                        (unsigned long long)q->T, (unsigned long long)q->B, (unsigned long long)N);
+    }
+    return SIM_OK;
+}
+
 /* Embedding lookup, per-layer embeddings (model-level part), final norm, the
  * mHC head unit and the LM head. Logits are computed for the last token of
  * each sequence only (B tokens), as an inference engine does. */
@@ -276,6 +407,7 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     if (m->logit_softcap > 0)   /* Gemma: cap tanh(logit / cap), 3 FLOPs a logit */
         cc_flops(c, &hd->c, FL_OTHER, DT_FP32, cmul3(ovf, nlog, m->vocab, 3));
     hd->c.act_bytes = cmul3(ovf, nlog, m->vocab, 4);   /* fp32 logits out */
+    if (m->mtp_n) return mtp_part(c, row_for(r, "mtp"), e);
     return SIM_OK;
 }
 
@@ -323,6 +455,7 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
     r->layer = NULL;
     r->n_types = 0;
     memset(&r->total, 0, sizeof r->total);
+    if (q->mtp) return cost_eval_mtp(m, q, r, e);
     if (q->T == 0) return sim_fail(e, SIM_EINVAL, "context must be at least 1 token");
     if (q->B == 0) return sim_fail(e, SIM_EINVAL, "batch must be at least 1");
     /* rows_only: the computed layers live on the stack when few (no

@@ -35,6 +35,9 @@ typedef struct {
                          sees all T tokens, a window's |u - v| < W (up to 2W-1) */
     u64 page;         /* >1: round every cache buffer up to whole pages of this
                          many entries (an engine's block size); 0/1: logical */
+    u64 mtp;          /* decode only, a spec with `mtp:`: speculative decoding
+                         with this many draft tokens per step (0: none); see
+                         cost_eval */
     bool rows_only;   /* the by-type rows and totals only: r->n_layers = 0 and
                          r->layer NULL (a sweep's need; saves copying one
                          cost_t per layer and, up to 64 layers, the allocation) */
@@ -177,5 +180,6 @@ u64 cc_queries(const cost_ctx *c);
 #define FLOPS_ACT       5   /* gated activation: silu/gelu (4) + gate multiply (1) */
 #define FLOPS_ROPE      3   /* per rotated element: 2 mul + 1 add of a pair, halved */
 #define FLOPS_ADD       1
+#define FLOPS_SIGMOID   4   /* negate, exp, add, divide */
 
 #endif

@@ -21,8 +21,9 @@
 typedef enum { COMP_ATTN, COMP_FFN, COMP_RES, COMP_PLE, COMP_CAT_COUNT } comp_cat;
 extern const char *const comp_cat_name[COMP_CAT_COUNT];   /* "attention", "ffn", ... */
 /* F_CHOICE: one of the '|'-separated names in the field's `unit` (e.g.
- * "auto|absorbed|expanded"), stored as its index in a u64. */
-typedef enum { F_U64, F_BOOL, F_FMT, F_CHOICE } field_kind;
+ * "auto|absorbed|expanded"), stored as its index in a u64. F_REAL: a double
+ * in [min, max] (e.g. a routing scale of 2.5). */
+typedef enum { F_U64, F_BOOL, F_FMT, F_CHOICE, F_REAL } field_kind;
 
 /* How `--scale S` (spec_scale.h) shrinks a field; 0 stays 0. */
 typedef enum {
@@ -148,6 +149,11 @@ void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absor
 bool mla_form_absorbed(const attn_cfg *a, phase ph, bool auto_absorbed_prefill);
 #define MLA_FORM_FIELD AFIELD("mla_form", F_CHOICE, mla_form, 0, 0, false, MLA_FORM_CHOICES, \
     "execution: absorbed (MQA over the latent), expanded (K, V from wkv_b per key row), auto (default: the type's)")
+#define MLA_ROPE_MAX 1024   /* rope_dim bound of MLA / DSA (the kernels' pair buffer) */
+/* DSA's indexer quantises q and k to fp8 (act_quant) when compute.indexer is fp8 (dsa.c). */
+bool dsa_index_fp8(const model_spec *m);
+/* Router FLOPs per token after the router matmul (ffn_moe.c; the kernel counts the same). */
+u64 moe_route_flops(const ffn_cfg *f);
 
 /* DeepSeek V4 pieces shared by csa, hca and swa4 (attn_v4.c). */
 #define V4_COMMON_FIELDS \

@@ -281,6 +281,8 @@ static int parse_comp(const model_spec *m, const ynode *n, comp_cat cat, void *c
             if ((rc = get_u64(n, f->key, f->min, f->max, true, (u64 *)(void *)p, f->unit, e))) return rc;
         } else if (f->kind == F_BOOL) {
             if ((rc = yt_bool(v, (bool *)(void *)p, e))) return rc;
+        } else if (f->kind == F_REAL) {
+            if ((rc = get_real(n, f->key, (double)f->min, (double)f->max, true, (double *)(void *)p, e))) return rc;
         } else if (f->kind == F_CHOICE) {
             if ((rc = get_choice(v, f->key, f->unit, (u64 *)(void *)p, e))) return rc;
         } else {
@@ -521,6 +523,39 @@ static int build_layer(model_spec *m, const ynode *root, const ynode *kinds_map,
     return rc;
 }
 
+/* `mtp: {layers: N, kind: K, ffn: {...}?}`: the MTP module's layer is kind K
+ * with the model-wide ffn/residual (or the block's own ffn), no overrides;
+ * checked like any layer (issue 12 item 8). */
+static int parse_mtp(model_spec *m, const ynode *root, const ynode *kinds_map, const ynode *mt, sim_err *e)
+{
+    char pos[300];
+    static const char *const keys[] = {"layers", "kind", "ffn", NULL};
+    int rc, kind = -1;
+    if ((rc = want_map(mt, "mtp", e)) || (rc = check_keys(mt, keys, "mtp", e))) return rc;
+    m->mtp_n = 1;
+    if ((rc = get_u64(mt, "layers", 1, 64, false, &m->mtp_n, "modules", e))) return rc;
+    const ynode *kn = yt_get(mt, "kind");
+    if (!kn) return sim_fail(e, SIM_EINVAL, "%s: mtp needs `kind:` (the layer kind of its block)", POS(mt));
+    if ((rc = kind_index(m, kn, &kind, e))) return rc;
+    const ynode *kt = yt_get(kinds_map, m->kind_name[kind]);
+    ynode *t = yt_copy(kt);
+    if (!t) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    /* ffn: the block's own, else the kind's, else the model's; residual: the kind's, else the model's. */
+    static const char *const inherited[] = {"ffn", "residual"};
+    for (int k = 0; k < 2; k++) {
+        const ynode *own = k == 0 ? yt_get(mt, "ffn") : NULL, *g = own ? own : yt_get(root, inherited[k]);
+        if (!g || (!own && yt_get(t, inherited[k]))) continue;
+        ynode *c = yt_copy(g);
+        if (!c || yt_put(t, inherited[k], c)) { yt_free(c); yt_free(t); return sim_fail(e, SIM_ENOMEM, "out of memory"); }
+    }
+    m->mtp.kind = kind;
+    m->mtp.same_cost_as = -1;
+    if (!(rc = parse_layer(m, t, kn, m->n_layers, &m->mtp, e))) rc = check_layer(m, t, kn, NULL, m->n_layers, &m->mtp, e);
+    if (!rc && m->mtp.attn.kv_from >= 0) rc = sim_fail(e, SIM_EINVAL, "%s: the mtp layer cannot take kv_from", POS(kn));
+    yt_free(t);
+    return rc;
+}
+
 /* Gemma 4's rule: the last N layers reuse the cache of the most recent
  * non-shared layer of the same kind (research/gemma4.md). */
 static int apply_sharing(model_spec *m, const ynode *ks, sim_err *e)
@@ -646,7 +681,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     static const char *const keys[] = {
         "name", "sources", "notes", "d_model", "n_layers", "vocab", "tie_embeddings", "ple", "kv_dtype", "rope", "norm_eps", "embed_scale", "logit_softcap",
         "act_dtype", "weights", "compute", "formats", "ffn", "residual", "layers", "pattern",
-        "kv_sharing", "overrides", "per_layer", NULL};
+        "kv_sharing", "overrides", "per_layer", "mtp", NULL};
     if ((rc = want_map(root, "a spec", e)) || (rc = check_keys(root, keys, "a spec", e))) return rc;
     const ynode *nm = yt_get(root, "name");
     const char *s;
@@ -686,7 +721,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     }
     fmt_from_dtype(&m->weight[WC_LINEAR], DT_BF16);
     const ynode *wm = yt_get(root, "weights");
-    static const char *const wk[] = {"linear", "experts", "embed", "small", "compressor", NULL};
+    static const char *const wk[] = {"linear", "experts", "embed", "small", "compressor", "router", NULL};
     if (wm) {
         if ((rc = want_map(wm, "weights", e)) || (rc = check_keys(wm, wk, "weights", e))) return rc;
         if (yt_get(wm, "linear") && (rc = get_fmt(m, yt_get(wm, "linear"), &m->weight[WC_LINEAR], e))) return rc;
@@ -696,6 +731,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
          * that is a bare dtype, else bf16. */
         if (c == WC_SMALL && fmt_elements(&m->weight[WC_LINEAR])) fmt_from_dtype(&m->weight[c], DT_BF16);
         else if (c == WC_SMALL && m->weight[WC_LINEAR].part[0].scaled) fmt_from_dtype(&m->weight[c], DT_BF16);
+        else if (c == WC_ROUTER) m->weight[c] = m->weight[WC_SMALL];
         else m->weight[c] = m->weight[WC_LINEAR];
         if (wm && yt_get(wm, wk[c]) && (rc = get_fmt(m, yt_get(wm, wk[c]), &m->weight[c], e))) return rc;
     }
@@ -814,6 +850,8 @@ int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path
         if ((rc = build_layer(m, root, km, kinds[i], i, ov_mask, &m->layer[i], e))) goto fail;
     const ynode *ks = yt_get(root, "kv_sharing");
     if (ks && (rc = apply_sharing(m, ks, e))) goto fail;
+    const ynode *mt = yt_get(root, "mtp");
+    if (mt && (rc = parse_mtp(m, root, km, mt, e))) goto fail;
     if ((rc = check_layers(m, root, e))) goto fail;
     free(kinds);
     free(ov_mask);

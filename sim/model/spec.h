@@ -86,7 +86,18 @@ typedef struct {
     u64 router_mlp;      /* MLP router hidden width (ZAYA1), 0 = linear router */
     bool skip_route;     /* router has one extra "skip" output (ZAYA1) */
     u64 act;             /* activation: FFN_ACT_SILU (default) or FFN_ACT_GELU_TANH (Gemma) */
+    /* DeepSeek V3 routing (inference/model.py Gate): sigmoid scores, the
+     * selection bias added for choosing only, group-limited top-k (the
+     * topk_group of n_group groups with the largest sum of their two best
+     * biased scores), the chosen sigmoids normalised and times routed_scale. */
+    u64 score;           /* router scores (`score:`): MOE_SCORE_SOFTMAX (default), _SIGMOID, _SQRTSOFTPLUS */
+    u64 n_group;         /* expert groups (0 or 1: no group limit), e.g. 8 */
+    u64 topk_group;      /* groups a token may choose from, e.g. 4 */
+    double routed_scale; /* routed_scaling_factor (0 = 1), e.g. 2.5 */
 } ffn_cfg;
+/* `score:` of a moe FFN (an F_CHOICE: index into MOE_SCORE_CHOICES). */
+#define MOE_SCORE_CHOICES "softmax|sigmoid|sqrtsoftplus"
+enum { MOE_SCORE_SOFTMAX, MOE_SCORE_SIGMOID, MOE_SCORE_SQRTSOFTPLUS };
 
 typedef struct {
     const struct comp_type *type;   /* plain, mhc */
@@ -130,7 +141,9 @@ typedef struct {
 } rope_cfg;
 
 /* Weight storage classes: each parameter is stored in one of these formats. */
-typedef enum { WC_LINEAR, WC_EXPERT, WC_EMBED, WC_SMALL, WC_COMPRESSOR, WC_COUNT } wclass;
+/* WC_ROUTER: MoE router matrices (default: the `small` format; DeepSeek V3
+ * keeps its gate in bf16 and the selection bias, a `small` vector, in fp32). */
+typedef enum { WC_LINEAR, WC_EXPERT, WC_EMBED, WC_SMALL, WC_COMPRESSOR, WC_ROUTER, WC_COUNT } wclass;
 /* Compute classes: each FLOP is executed in one of these dtypes. */
 typedef enum { CC_LINEAR, CC_ATTENTION, CC_INDEXER, CC_COUNT } cclass;
 
@@ -161,6 +174,12 @@ typedef struct {
     int n_formats;
     fmt formats[SPEC_MAX_FORMATS];
     layer_spec *layer;       /* n_layers entries (owned) */
+    /* Multi-token prediction (`mtp: {layers, kind, ffn?}`; DeepSeek V3's
+     * num_nextn_predict_layers): mtp_n modules, each the layer `mtp` (a kind
+     * of `layers:`) + a [2d, d] projection of [RMSNorm(emb), RMSNorm(h)] +
+     * its final norm, sharing the embedding and the head. 0 = none. */
+    u64 mtp_n;
+    layer_spec mtp;
     /* cost_eval's packed view of each layer (its row and its same-cost
      * layer in 8 bytes, not two cache lines of layer_spec), set by spec_load
      * with same_cost_as; brief_n = the layers it covers (0 = not set: cost_eval

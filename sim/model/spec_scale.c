@@ -21,6 +21,12 @@ static int recheck(model_spec *m, sim_err *e)
         if (rc) return sim_fail(e, rc, "scaled layer %llu: %s", (unsigned long long)i, sub.msg);
         if (L->res.streams) m->hc_streams = L->res.streams;
     }
+    if (m->mtp_n) {
+        sim_err sub;
+        comp_cat bad;
+        int rc = comp_check_layer(m, &m->mtp, &bad, &sub);
+        if (rc) return sim_fail(e, rc, "scaled mtp layer: %s", sub.msg);
+    }
     return SIM_OK;
 }
 
@@ -64,6 +70,11 @@ int spec_scale(model_spec *m, u64 S, sim_err *e)
         scale_fields(L->attn.type, &L->attn, S);
         scale_fields(L->ffn.type, &L->ffn, S);
         scale_fields(L->res.type, &L->res, S);
+    }
+    if (m->mtp_n) {
+        scale_fields(m->mtp.attn.type, &m->mtp.attn, S);
+        scale_fields(m->mtp.ffn.type, &m->mtp.ffn, S);
+        scale_fields(m->mtp.res.type, &m->mtp.res, S);
     }
     return recheck(m, e);
 }

@@ -31,6 +31,20 @@ static cost_t eval(const model_spec *m, u64 T, const char *set, const char *arch
     return t;
 }
 
+/* Parameters of the model's MTP modules (its `mtp` row; 0 without). */
+static double mtp_params(const model_spec *m)
+{
+    cost_query q = {.T = 1, .B = 1, .phase = PH_DECODE};
+    cost_result r;
+    sim_err e;
+    double p = 0;
+    if (cost_eval(m, &q, &r, &e)) return 0;
+    for (int k = 0; k < r.n_types; k++)
+        if (!strcmp(r.type[k].name, "mtp")) p = (double)r.type[k].c.params;
+    cost_result_free(&r);
+    return p;
+}
+
 int claims_eval(const char *archs_dir, claim_result *out, int max, sim_err *e)
 {
     static const char *const names[] = {"deepseek-v3", "deepseek-v3.2", "deepseek-v4-pro", "deepseek-v4-flash",
@@ -78,11 +92,13 @@ int claims_eval(const char *archs_dir, claim_result *out, int max, sim_err *e)
          "published counts shared sliding layers uncapped at 1 KiB/token; kvsim caps them at the 512-token window", "gemma4-e2b"},
         {"Gemma 4 E4B: KV saved by sharing at 128K (BF16)", "Raschka, May 2026 (~6 GB)", 6, e4 / 1e9, "GB",
          "as above; uncapped, kvsim gives 5.64 GB", "gemma4-e4b"},
-        {"DeepSeek-V3 parameters", "DeepSeek-V3 README (671B)", 671, p3.params / 1e9, "B params", NULL, "deepseek-v3"},
+        {"DeepSeek-V3 parameters", "DeepSeek-V3 README (671B)", 671, (p3.params - mtp_params(&a[V3].m)) / 1e9, "B params",
+         "main model; the MTP module adds 11.6B (the checkpoint's 685B also stores copies of the embedding and head)", "deepseek-v3"},
         {"DeepSeek-V3 active parameters", "DeepSeek-V3 README (37B)", 37, p3.params_active / 1e9, "B params", NULL, "deepseek-v3"},
-        {"V4-Pro parameters", "V4 paper (1.6T)", 1600, pp.params / 1e9, "B params", "kvsim leaves out the MTP block", "deepseek-v4-pro"},
+        {"V4-Pro parameters", "V4 paper (1.6T)", 1600, pp.params / 1e9, "B params", "with the MTP block (25.8B; 1,573B without)", "deepseek-v4-pro"},
         {"V4-Pro active parameters", "V4 paper (49B)", 49, pp.params_active / 1e9, "B params", NULL, "deepseek-v4-pro"},
-        {"V4-Flash parameters", "V4 paper (284B)", 284, pf.params / 1e9, "B params", NULL, "deepseek-v4-flash"},
+        {"V4-Flash parameters", "V4 paper (284B)", 284, (pf.params - mtp_params(&a[FLASH].m)) / 1e9, "B params",
+         "main model; with the MTP block 290.9B", "deepseek-v4-flash"},
         {"V4-Flash active parameters", "V4 paper (13B)", 13, pf.params_active / 1e9, "B params", "the paper rounds to whole billions", "deepseek-v4-flash"},
         {"Gemma 4 E2B effective parameters", "Gemma 4 model card (2.3B)", 2.3, e2b_eff / 1e9, "B params", NULL, "gemma4-e2b"},
     };
