@@ -60,6 +60,9 @@ int main(void)
     if (la) { if (fscanf(la, "%lf", &load[0]) != 1) load[0] = 0; fclose(la); }
     printf("  capacity %8.3f us wall, %8.3f us CPU   (goal <= 10 us: wall %s, CPU %s; load average %.1f)\n", t * 1e6,
            c * 1e6, t <= 10e-6 ? "met" : "MISSED", c <= 10e-6 ? "met" : "MISSED", load[0]);
+    /* The sum keeps the evaluations from being optimised away; V4-Pro's
+     * weights leave no KV room on 8 x H200 under DP 8 / EP 8, so it may be 0. */
+    printf("  (checksum of the answers: %llu)\n", (unsigned long long)sink);
     spec_free(&m);
-    return sink == 0;
+    return 0;
 }

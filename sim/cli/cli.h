@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define KVSIM_VERSION "0.2.0"
+#define KVSIM_VERSION "0.3.0"
 #define CLI_MAX_SETS 64       /* --set options per command */
 
 /* One option of a command. */
