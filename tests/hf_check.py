@@ -22,12 +22,13 @@ Weights are the dump's (weights/*.npy, y = x W). Nothing here is read from
 kvsim's own formulas except the weight names and meta.json's shapes.
 Prints one PASS/FAIL line per check and "hf: N passed, M failed".
 """
-import json
 import math
 import os
 import sys
 
 import numpy as np
+
+from kvsim_dump import Dump
 
 passed = failed = 0
 
@@ -41,17 +42,6 @@ def check(name, got, want):
     passed += ok
     failed += not ok
     print(f"{'PASS' if ok else 'FAIL'} {name}  (max err {err:.3g}, tol {tol:.3g})")
-
-
-class Dump:
-    def __init__(self, d):
-        self.d = d
-        with open(os.path.join(d, "meta.json")) as f:
-            self.meta = json.load(f)
-
-    def w(self, unit, name):
-        p = os.path.join(self.d, "weights", f"{unit}.{name}.npy")
-        return np.load(p).astype(np.float64) if os.path.exists(p) else None
 
 
 # ---- pieces, as the released modules compute them ---------------------------

@@ -36,12 +36,13 @@ ties in a top-k go to the lower index (torch.topk leaves them unspecified).
 Caches must be lossless for the comparison: run kvsim with fp32 caches
 (--set kv_dtype=fp32, and DSA's kv_format/index_format=fp32).
 """
-import json
 import math
 import os
 import sys
 
 import numpy as np
+
+from kvsim_dump import Dump
 
 passed = failed = 0
 
@@ -58,20 +59,6 @@ def check(name, got, want, rtol=1e-4):
     else:
         failed += 1
         print(f"FAIL {name}: max err {err:.3g} > {tol:.3g} (shapes {got.shape} {want.shape})")
-
-
-class Dump:
-    def __init__(self, d):
-        self.d = d
-        with open(os.path.join(d, "meta.json")) as f:
-            self.meta = json.load(f)
-
-    def w(self, unit, name):
-        p = os.path.join(self.d, "weights", f"{unit}.{name}.npy")
-        return np.load(p).astype(np.float64) if os.path.exists(p) else None
-
-    def get(self, *parts):
-        return np.load(os.path.join(self.d, *parts))
 
 
 # ---- inference/model.py ------------------------------------------------------------

@@ -1,4 +1,5 @@
 /* calib.c - measured operation times to the time model's curves; see calib.h. */
+#include "paths.h"
 #include "calib.h"
 #include <errno.h>
 #include <gsl/gsl_errno.h>
@@ -340,11 +341,9 @@ int calib_write_profile(const tm_curves *c, const char *name, double memory_byte
                         sim_err *e)
 {
     char tmp[600];
-    FILE *f = stdout;
-    if (path) {
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        if (!(f = fopen(tmp, "w"))) return sim_fail(e, SIM_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-    }
+    FILE *f;
+    int rc = sim_out_open(path, tmp, sizeof tmp, &f, e);
+    if (rc) return rc;
     fprintf(f, "# %s\n# The time model's curves (kvsim's tmodel.h): each operation's time from them,\n"
                "# summed over a step's operations; peak_tflops and bandwidth_gbs (the plain\n"
                "# roofline, --time roofline) are the curves' limits.\n", note);
@@ -359,8 +358,5 @@ int calib_write_profile(const tm_curves *c, const char *name, double memory_byte
             if (c->gemm_has[d]) { fprintf(f, ", fp32: %.6g", c->gemm_rate_max[d] / 1e12); break; }
     fprintf(f, "}\n");
     tm_write_yaml(f, c);
-    if (!path) return SIM_OK;
-    if (ferror(f) | fclose(f)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: write failed", tmp); }
-    if (rename(tmp, path)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: cannot rename: %s", path, strerror(errno)); }
-    return SIM_OK;
+    return sim_out_commit(f, path, tmp, e);
 }

@@ -1,4 +1,5 @@
 /* probe.c - see probe.h. */
+#include "paths.h"
 #include "probe.h"
 #include <cblas.h>
 #include <pthread.h>
@@ -87,11 +88,9 @@ int probe_run(probe_result *p, sim_err *e)
 int probe_write_profile(const probe_result *p, const tm_curves *c, const char *name, const char *path, sim_err *e)
 {
     char tmp[600];
-    FILE *f = stdout;
-    if (path) {
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        if (!(f = fopen(tmp, "w"))) return sim_fail(e, SIM_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-    }
+    FILE *f;
+    int rc = sim_out_open(path, tmp, sizeof tmp, &f, e);
+    if (rc) return rc;
     fprintf(f, "# Measured by `kvsim probe` on this machine: sgemm through OpenBLAS's CBLAS (the\n"
                "# reference kernels' path) and a STREAM-style triad (12 bytes per element).\n"
                "# The kernels compute in fp32 whatever the spec's dtypes, so only fp32 is given:\n"
@@ -102,8 +101,5 @@ int probe_write_profile(const probe_result *p, const tm_curves *c, const char *n
                "bandwidth_all_gbs: %.3f}\n", p->cores, p->sgemm_1core / 1e9, p->sgemm_all / 1e9, p->bw_1core / 1e9,
             p->bw_all / 1e9);
     if (c && c->present) tm_write_yaml(f, c);
-    if (!path) return SIM_OK;
-    if (ferror(f) | fclose(f)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: write failed", tmp); }
-    if (rename(tmp, path)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: cannot rename: %s", path, strerror(errno)); }
-    return SIM_OK;
+    return sim_out_commit(f, path, tmp, e);
 }

@@ -122,3 +122,20 @@ int sim_mkdir_p(const char *dir, sim_err *e)
     if (!is_dir(dir)) return sim_fail(e, SIM_EIO, "%s: not a directory", dir);
     return SIM_OK;
 }
+
+int sim_out_open(const char *path, char *tmp, size_t len, FILE **f, sim_err *e)
+{
+    *f = stdout;
+    if (!path) return SIM_OK;
+    if ((size_t)snprintf(tmp, len, "%s.tmp", path) >= len) return sim_fail(e, SIM_EINVAL, "%s: path too long", path);
+    if (!(*f = fopen(tmp, "w"))) return sim_fail(e, SIM_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    return SIM_OK;
+}
+
+int sim_out_commit(FILE *f, const char *path, const char *tmp, sim_err *e)
+{
+    if (!path) return SIM_OK;
+    if (ferror(f) | fclose(f)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: write failed", tmp); }
+    if (rename(tmp, path)) { remove(tmp); return sim_fail(e, SIM_EIO, "%s: cannot rename: %s", path, strerror(errno)); }
+    return SIM_OK;
+}

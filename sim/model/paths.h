@@ -14,6 +14,7 @@
 
 #include "sim.h"
 #include <stddef.h>
+#include <stdio.h>
 
 /* The data directory (see above), computed once; never NULL. This function
  * can't fail. */
@@ -30,5 +31,13 @@ int sim_file_exists(const char *path);
 /* mkdir -p: create dir and each missing parent (mode 0777 before umask).
  * SIM_OK, or SIM_EIO naming the component that could not be created. */
 int sim_mkdir_p(const char *dir, sim_err *e);
+
+/* Write a file whole or not at all: sim_out_open sets *f to path's
+ * temporary sibling (path + ".tmp", its name kept in tmp[len]), or to stdout
+ * when path is NULL; sim_out_commit closes it and renames it over path
+ * (nothing for stdout), removing the temporary on any failure. SIM_OK or
+ * SIM_EINVAL / SIM_EIO. */
+int sim_out_open(const char *path, char *tmp, size_t len, FILE **f, sim_err *e);
+int sim_out_commit(FILE *f, const char *path, const char *tmp, sim_err *e);
 
 #endif
