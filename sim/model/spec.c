@@ -1,296 +1,10 @@
 /* spec.c - YAML spec -> model_spec: top-level fields, formats, layer kinds,
  * the layer pattern, overrides, per-layer lists and KV sharing; see spec.h. */
-#include "spec.h"
-#include "layer.h"
+#include "spec_read.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-
-#define POS(n) yt_pos((n), pos, sizeof pos)
-
-/* Refuse keys not in `allowed` (NULL-terminated). */
-static int check_keys(const ynode *map, const char *const *allowed, const char *where, sim_err *e)
-{
-    char pos[300];
-    for (size_t i = 0; i + 1 < map->n; i += 2) {
-        const ynode *k = map->kid[i];
-        if (k->kind != YT_SCALAR) return sim_fail(e, SIM_EINVAL, "%s: keys must be plain text", POS(k));
-        bool ok = false;
-        for (const char *const *a = allowed; *a; a++) ok |= !strcmp(*a, k->str);
-        if (!ok) {
-            char list[400] = "";
-            for (const char *const *a = allowed; *a; a++) {
-                strncat(list, *a, sizeof list - strlen(list) - 3);
-                if (a[1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
-            }
-            return sim_fail(e, SIM_EINVAL, "%s: unknown key '%s' in %s (allowed: %s)", POS(k), k->str, where, list);
-        }
-        for (size_t j = 0; j < i; j += 2)
-            if (!strcmp(map->kid[j]->str, k->str))
-                return sim_fail(e, SIM_EINVAL, "%s: duplicate key '%s'", POS(k), k->str);
-    }
-    return SIM_OK;
-}
-
-static int want_map(const ynode *n, const char *what, sim_err *e)
-{
-    char pos[300];
-    if (n->kind != YT_MAP)
-        return sim_fail(e, SIM_EINVAL, "%s: %s must be a mapping (key: value lines)", POS(n), what);
-    return SIM_OK;
-}
-
-static int get_u64(const ynode *map, const char *key, u64 lo, u64 hi, bool required, u64 *out,
-                   const char *unit, sim_err *e)
-{
-    char pos[300];
-    const ynode *n = yt_get(map, key);
-    if (!n) {
-        if (required) return sim_fail(e, SIM_EINVAL, "%s: missing required key '%s' (%s)", POS(map), key, unit);
-        return SIM_OK;
-    }
-    int rc = yt_u64(n, out, e);
-    if (rc) return rc;
-    if (*out < lo || *out > hi)
-        return sim_fail(e, SIM_EINVAL, "%s: %s = %llu is out of range [%llu, %llu] %s", POS(n), key,
-                        (unsigned long long)*out, (unsigned long long)lo, (unsigned long long)hi, unit);
-    return SIM_OK;
-}
-
-static int get_dtype(const ynode *n, dtype *out, bool need_compute, sim_err *e)
-{
-    char pos[300];
-    const char *s;
-    int rc = yt_str(n, &s, e);
-    if (rc) return rc;
-    if (dtype_find(s, out))
-        return sim_fail(e, SIM_EINVAL, "%s: unknown dtype '%s' (known: fp32, tf32, bf16, fp16, fp8_e4m3 (fp8), "
-                        "fp8_e5m2, int8, ue8m0, fp4_e2m1 (fp4), int4)", POS(n), s);
-    if (need_compute && !dtype_table[*out].compute)
-        return sim_fail(e, SIM_EINVAL, "%s: '%s' is a scale dtype, not a compute dtype", POS(n), s);
-    return SIM_OK;
-}
-
-/* A real number in [lo, hi] at key of map (absent: *out unchanged, unless required). */
-static int get_real(const ynode *map, const char *key, double lo, double hi, bool required, double *out, sim_err *e)
-{
-    char pos[300];
-    const ynode *n = yt_get(map, key);
-    if (!n) return required ? sim_fail(e, SIM_EINVAL, "%s: missing required key '%s'", POS(map), key) : SIM_OK;
-    const char *t;
-    char *end;
-    int rc = yt_str(n, &t, e);
-    if (rc) return rc;
-    double v = strtod(t, &end);
-    if (n->quoted || end == t || *end || !(v >= lo && v <= hi))
-        return sim_fail(e, SIM_EINVAL, "%s: %s must be a number in [%g, %g], got '%s'", POS(n), key, lo, hi, t);
-    *out = v;
-    return SIM_OK;
-}
-
-/* `rope: {theta, scaling: {type, ...}}` (see rope_cfg in spec.h). */
-static int parse_rope(model_spec *m, const ynode *r, sim_err *e)
-{
-    char pos[300];
-    static const char *const keys[] = {"theta", "scaling", NULL};
-    int rc;
-    if ((rc = want_map(r, "rope", e)) || (rc = check_keys(r, keys, "rope", e))) return rc;
-    if ((rc = get_real(r, "theta", 1, 1e12, false, &m->rope.theta, e))) return rc;
-    const ynode *sc = yt_get(r, "scaling");
-    if (!sc) return SIM_OK;
-    static const char *const types[] = {"none", "linear", "llama3", "yarn"};
-    static const char *const allowed[][8] = {
-        {"type", NULL},
-        {"type", "factor", NULL},
-        {"type", "factor", "low_freq_factor", "high_freq_factor", "original_max_position", NULL},
-        {"type", "factor", "original_max_position", "beta_fast", "beta_slow", "mscale", "mscale_all_dim", NULL},
-    };
-    const char *t;
-    if ((rc = want_map(sc, "rope.scaling", e))) return rc;
-    const ynode *tn = yt_get(sc, "type");
-    if (!tn) return sim_fail(e, SIM_EINVAL, "%s: rope.scaling needs `type:` (none, linear, llama3, yarn)", POS(sc));
-    if ((rc = yt_str(tn, &t, e))) return rc;
-    int k = 0;
-    while (k < 4 && strcmp(types[k], t)) k++;
-    if (k == 4) return sim_fail(e, SIM_EINVAL, "%s: unknown rope.scaling type '%s' (none, linear, llama3, yarn)", POS(tn), t);
-    if ((rc = check_keys(sc, allowed[k], "rope.scaling", e))) return rc;
-    m->rope.scaling = (rope_scale_kind)k;
-    bool need = k != ROPE_SCALE_NONE;
-    m->rope.factor = 1;
-    if ((rc = get_real(sc, "factor", 1, 1e6, need, &m->rope.factor, e))) return rc;
-    if (k == ROPE_SCALE_LLAMA3) {
-        if ((rc = get_real(sc, "low_freq_factor", 1e-6, 1e6, true, &m->rope.low_freq_factor, e)) ||
-            (rc = get_real(sc, "high_freq_factor", 1e-6, 1e6, true, &m->rope.high_freq_factor, e)))
-            return rc;
-        if (m->rope.high_freq_factor <= m->rope.low_freq_factor)
-            return sim_fail(e, SIM_EINVAL, "%s: rope.scaling: high_freq_factor must exceed low_freq_factor", POS(sc));
-    }
-    if (k == ROPE_SCALE_YARN) {
-        m->rope.beta_fast = 32;   /* DeepSeek V3's defaults (inference/model.py ModelArgs) */
-        m->rope.beta_slow = 1;
-        m->rope.mscale = 1;
-        m->rope.mscale_all_dim = 0;
-        if ((rc = get_real(sc, "beta_fast", 0, 1e6, false, &m->rope.beta_fast, e)) ||
-            (rc = get_real(sc, "beta_slow", 0, 1e6, false, &m->rope.beta_slow, e)) ||
-            (rc = get_real(sc, "mscale", 0, 1e6, false, &m->rope.mscale, e)) ||
-            (rc = get_real(sc, "mscale_all_dim", 0, 1e6, false, &m->rope.mscale_all_dim, e)))
-            return rc;
-    }
-    if (k == ROPE_SCALE_LLAMA3 || k == ROPE_SCALE_YARN)
-        if ((rc = get_u64(sc, "original_max_position", 1, 1ull << 40, true, &m->rope.original_max_position, "tokens", e)))
-            return rc;
-    return SIM_OK;
-}
-
-/* A format reference: the name of a spec format, or a bare dtype. */
-static int get_fmt(const model_spec *m, const ynode *n, fmt *out, sim_err *e)
-{
-    char pos[300];
-    const char *s;
-    int rc = yt_str(n, &s, e);
-    if (rc) return rc;
-    for (int i = 0; i < m->n_formats; i++)
-        if (!strcmp(m->formats[i].name, s)) { *out = m->formats[i]; return SIM_OK; }
-    dtype dt;
-    if (dtype_find(s, &dt) == SIM_OK) { fmt_from_dtype(out, dt); return SIM_OK; }
-    return sim_fail(e, SIM_EINVAL, "%s: '%s' is neither a format defined under `formats:` nor a dtype", POS(n), s);
-}
-
-/* The index of s among the '|'-separated names in `choices`
- * ("auto|absorbed|expanded"); false if it is none of them. */
-static bool choice_index(const char *choices, const char *s, u64 *out)
-{
-    size_t len = strlen(s);
-    u64 i = 0;
-    for (const char *c = choices;; i++) {
-        const char *end = strchr(c, '|');
-        size_t cl = end ? (size_t)(end - c) : strlen(c);
-        if (cl == len && !strncmp(c, s, len)) { *out = i; return true; }
-        if (!end) return false;
-        c = end + 1;
-    }
-}
-
-static int get_choice(const ynode *n, const char *key, const char *choices, u64 *out, sim_err *e)
-{
-    char pos[300];
-    const char *s;
-    int rc = yt_str(n, &s, e);
-    if (rc) return rc;
-    if (!choice_index(choices, s, out)) return sim_fail(e, SIM_EINVAL, "%s: %s '%s' is not one of %s", POS(n), key, s, choices);
-    return SIM_OK;
-}
-
-static int parse_formats(model_spec *m, const ynode *fm, sim_err *e)
-{
-    char pos[300];
-    int rc;
-    if ((rc = want_map(fm, "formats", e))) return rc;
-    for (size_t i = 0; i + 1 < fm->n; i += 2) {
-        const ynode *k = fm->kid[i], *v = fm->kid[i + 1];
-        if (m->n_formats == SPEC_MAX_FORMATS)
-            return sim_fail(e, SIM_EINVAL, "%s: more than %d formats", POS(k), SPEC_MAX_FORMATS);
-        fmt *f = &m->formats[m->n_formats];
-        memset(f, 0, sizeof *f);
-        if (strlen(k->str) >= sizeof f->name || !*k->str)
-            return sim_fail(e, SIM_EINVAL, "%s: format name must be 1-%zu characters", POS(k), sizeof f->name - 1);
-        dtype dummy;
-        if (dtype_find(k->str, &dummy) == SIM_OK)
-            return sim_fail(e, SIM_EINVAL, "%s: format name '%s' is already a dtype name", POS(k), k->str);
-        strcpy(f->name, k->str);
-        static const char *const keys[] = {"parts", "pad", "align", NULL};
-        if ((rc = want_map(v, "a format", e)) || (rc = check_keys(v, keys, "a format", e))) return rc;
-        const ynode *parts = yt_get(v, "parts");
-        if (!parts || parts->kind != YT_SEQ || parts->n == 0)
-            return sim_fail(e, SIM_EINVAL, "%s: format '%s' needs `parts:`, a non-empty list", POS(v), f->name);
-        if (parts->n > FMT_MAX_PARTS)
-            return sim_fail(e, SIM_EINVAL, "%s: at most %d parts", POS(parts), FMT_MAX_PARTS);
-        for (size_t p = 0; p < parts->n; p++) {
-            const ynode *pn = parts->kid[p];
-            static const char *const pkeys[] = {"name", "elements", "dtype", "scale", "block", NULL};
-            if ((rc = want_map(pn, "a format part", e)) || (rc = check_keys(pn, pkeys, "a format part", e))) return rc;
-            fmt_part *fp = &f->part[p];
-            const ynode *dn = yt_get(pn, "dtype");
-            if (!dn) return sim_fail(e, SIM_EINVAL, "%s: format part needs `dtype:`", POS(pn));
-            if ((rc = get_dtype(dn, &fp->dt, false, e))) return rc;
-            bool adapt = parts->n == 1 && !yt_get(pn, "elements");
-            if (!adapt && (rc = get_u64(pn, "elements", 1, 1u << 24, true, &fp->elements, "elements", e))) return rc;
-            const ynode *sn = yt_get(pn, "scale");
-            if (sn) {
-                fp->scaled = true;
-                if ((rc = get_dtype(sn, &fp->scale_dt, false, e))) return rc;
-                if ((rc = get_u64(pn, "block", 1, 1u << 24, true, &fp->block, "elements per scale", e))) return rc;
-            } else if (yt_get(pn, "block")) {
-                return sim_fail(e, SIM_EINVAL, "%s: `block:` needs `scale:` (the scale dtype)", POS(yt_get(pn, "block")));
-            }
-            if ((u64)dtype_table[fp->dt].bits * (fp->elements ? fp->elements : 8) % 8)
-                return sim_fail(e, SIM_EINVAL, "%s: %llu x %s does not fill whole bytes", POS(pn),
-                                (unsigned long long)fp->elements, dtype_table[fp->dt].name);
-        }
-        f->n_parts = (int)parts->n;
-        if ((rc = get_u64(v, "pad", 0, 1u << 20, false, &f->pad_bytes, "bytes", e))) return rc;
-        if ((rc = get_u64(v, "align", 1, 1u << 20, false, &f->align_bytes, "bytes", e))) return rc;
-        m->n_formats++;
-    }
-    return SIM_OK;
-}
-
-/* Parse a component map (`type:` + the type's fields) into cfg. */
-static int parse_comp(const model_spec *m, const ynode *n, comp_cat cat, void *cfg,
-                      const comp_type **type_out, const char *const *extra_keys, sim_err *e)
-{
-    char pos[300], names[300];
-    const char *const *what = comp_cat_name;
-    int rc;
-    if ((rc = want_map(n, what[cat], e))) return rc;
-    const ynode *tn = yt_get(n, "type");
-    comp_names(cat, names, sizeof names);
-    const comp_type *t = NULL;
-    if (!tn) {
-        /* A category of one type (ple) needs no `type:`. */
-        t = comp_default(cat);
-        if (!t || strchr(names, ','))
-            return sim_fail(e, SIM_EINVAL, "%s: missing `type:` for %s (one of: %s)", POS(n), what[cat], names);
-    } else {
-        const char *tname;
-        if ((rc = yt_str(tn, &tname, e))) return rc;
-        t = comp_find(cat, tname);
-        if (!t) return sim_fail(e, SIM_EINVAL, "%s: unknown %s type '%s' (one of: %s)", POS(tn), what[cat], tname, names);
-    }
-    *type_out = t;
-    const char *allowed[64];
-    int na = 0;
-    allowed[na++] = "type";
-    for (const char *const *x = extra_keys; x && *x; x++) allowed[na++] = *x;
-    for (const field_def *f = t->fields; f->key; f++) allowed[na++] = f->key;
-    allowed[na] = NULL;
-    char where[80];
-    snprintf(where, sizeof where, "%s type '%s'", what[cat], t->name);
-    if ((rc = check_keys(n, allowed, where, e))) return rc;
-    for (const field_def *f = t->fields; f->key; f++) {
-        const ynode *v = yt_get(n, f->key);
-        char *p = (char *)cfg + f->off;
-        if (!v) {
-            if (f->required)
-                return sim_fail(e, SIM_EINVAL, "%s: %s '%s' needs `%s:` (%s: %s)", POS(n), what[cat], t->name,
-                                f->key, f->unit, f->help);
-            continue;
-        }
-        if (f->kind == F_U64) {
-            if ((rc = get_u64(n, f->key, f->min, f->max, true, (u64 *)(void *)p, f->unit, e))) return rc;
-        } else if (f->kind == F_BOOL) {
-            if ((rc = yt_bool(v, (bool *)(void *)p, e))) return rc;
-        } else if (f->kind == F_REAL) {
-            if ((rc = get_real(n, f->key, (double)f->min, (double)f->max, true, (double *)(void *)p, e))) return rc;
-        } else if (f->kind == F_CHOICE) {
-            if ((rc = get_choice(v, f->key, f->unit, (u64 *)(void *)p, e))) return rc;
-        } else {
-            if ((rc = get_fmt(m, v, (fmt *)(void *)p, e))) return rc;
-        }
-    }
-    return SIM_OK;
-}
 
 /* ---- layer ranges like "0-2", 5, [1, 4, 7] ------------------------------ */
 
@@ -357,12 +71,12 @@ static int expand_items(model_spec *m, const ynode *seq, int *kinds, u64 *n, int
             continue;
         }
         static const char *const keys[] = {"repeat", "times", NULL};
-        if ((rc = want_map(it, "a pattern item", e)) || (rc = check_keys(it, keys, "a pattern item", e))) return rc;
+        if ((rc = spec_want_map(it, "a pattern item", e)) || (rc = spec_check_keys(it, keys, "a pattern item", e))) return rc;
         const ynode *rep = yt_get(it, "repeat");
         u64 times = 0;
         if (!rep || rep->kind != YT_SEQ || rep->n == 0)
             return sim_fail(e, SIM_EINVAL, "%s: a pattern item is a kind name or {repeat: [kinds...], times: N}", POS(it));
-        if ((rc = get_u64(it, "times", 1, SPEC_MAX_LAYERS, true, &times, "repetitions", e))) return rc;
+        if ((rc = spec_get_u64(it, "times", 1, SPEC_MAX_LAYERS, true, &times, "repetitions", e))) return rc;
         for (u64 t = 0; t < times; t++)
             if ((rc = expand_items(m, rep, kinds, n, depth + 1, e))) return rc;
     }
@@ -379,11 +93,11 @@ static int expand_pattern(model_spec *m, const ynode *pat, int *kinds, sim_err *
     } else if (pat->kind == YT_MAP) {
         /* every: N, offset: O, kind: K, else: E  -> layer i is K when i % N == O */
         static const char *const keys[] = {"every", "offset", "kind", "else", "last", NULL};
-        if ((rc = check_keys(pat, keys, "pattern", e))) return rc;
+        if ((rc = spec_check_keys(pat, keys, "pattern", e))) return rc;
         u64 every = 0, off = 0;
         int kk, ke, kl = -1;
-        if ((rc = get_u64(pat, "every", 1, SPEC_MAX_LAYERS, true, &every, "layers", e))) return rc;
-        if ((rc = get_u64(pat, "offset", 0, every - 1, false, &off, "layers", e))) return rc;
+        if ((rc = spec_get_u64(pat, "every", 1, SPEC_MAX_LAYERS, true, &every, "layers", e))) return rc;
+        if ((rc = spec_get_u64(pat, "offset", 0, every - 1, false, &off, "layers", e))) return rc;
         if (!yt_get(pat, "kind") || !yt_get(pat, "else"))
             return sim_fail(e, SIM_EINVAL, "%s: `every:` pattern needs `kind:` and `else:`", POS(pat));
         if ((rc = kind_index(m, yt_get(pat, "kind"), &kk, e)) || (rc = kind_index(m, yt_get(pat, "else"), &ke, e))) return rc;
@@ -469,7 +183,7 @@ static int parse_layer(const model_spec *m, const ynode *t, const ynode *kn, u64
     fmt_from_dtype(&L->attn.state_fmt, DT_FP32);
     L->attn.kv_from = -1;
     static const char *const attn_extra[] = {"ffn", "residual", "kv_from", NULL};
-    if ((rc = parse_comp(m, t, COMP_ATTN, &L->attn, &L->attn.type, attn_extra, e))) return rc;
+    if ((rc = spec_parse_comp(m, t, COMP_ATTN, &L->attn, &L->attn.type, attn_extra, e))) return rc;
     const ynode *kf = yt_get(t, "kv_from");
     if (kf) {
         u64 src;
@@ -484,9 +198,9 @@ static int parse_layer(const model_spec *m, const ynode *t, const ynode *kn, u64
     if (!fn)
         return sim_fail(e, SIM_EINVAL, "%s: layer %llu has no ffn (give a model-wide `ffn:` or one in its kind; `type: none` for none)",
                         POS(kn), (unsigned long long)i);
-    if ((rc = parse_comp(m, fn, COMP_FFN, &L->ffn, &L->ffn.type, NULL, e))) return rc;
+    if ((rc = spec_parse_comp(m, fn, COMP_FFN, &L->ffn, &L->ffn.type, NULL, e))) return rc;
     const ynode *rn = yt_get(t, "residual");
-    if (rn) return parse_comp(m, rn, COMP_RES, &L->res, &L->res.type, NULL, e);
+    if (rn) return spec_parse_comp(m, rn, COMP_RES, &L->res, &L->res.type, NULL, e);
     L->res.type = comp_default(COMP_RES);
     return SIM_OK;
 }
@@ -531,9 +245,9 @@ static int parse_mtp(model_spec *m, const ynode *root, const ynode *kinds_map, c
     char pos[300];
     static const char *const keys[] = {"layers", "kind", "ffn", NULL};
     int rc, kind = -1;
-    if ((rc = want_map(mt, "mtp", e)) || (rc = check_keys(mt, keys, "mtp", e))) return rc;
+    if ((rc = spec_want_map(mt, "mtp", e)) || (rc = spec_check_keys(mt, keys, "mtp", e))) return rc;
     m->mtp_n = 1;
-    if ((rc = get_u64(mt, "layers", 1, 64, false, &m->mtp_n, "modules", e))) return rc;
+    if ((rc = spec_get_u64(mt, "layers", 1, 64, false, &m->mtp_n, "modules", e))) return rc;
     const ynode *kn = yt_get(mt, "kind");
     if (!kn) return sim_fail(e, SIM_EINVAL, "%s: mtp needs `kind:` (the layer kind of its block)", POS(mt));
     if ((rc = kind_index(m, kn, &kind, e))) return rc;
@@ -563,7 +277,7 @@ static int apply_sharing(model_spec *m, const ynode *ks, sim_err *e)
     char pos[300];
     static const char *const keys[] = {"shared_layers", "fraction", NULL};
     int rc;
-    if ((rc = want_map(ks, "kv_sharing", e)) || (rc = check_keys(ks, keys, "kv_sharing", e))) return rc;
+    if ((rc = spec_want_map(ks, "kv_sharing", e)) || (rc = spec_check_keys(ks, keys, "kv_sharing", e))) return rc;
     u64 n = 0;
     const ynode *fr = yt_get(ks, "fraction"), *sl = yt_get(ks, "shared_layers");
     if (fr && sl) {
@@ -584,7 +298,7 @@ static int apply_sharing(model_spec *m, const ynode *ks, sim_err *e)
             return sim_fail(e, SIM_EINVAL, "%s: kv_sharing.fraction must be a number in [0, 1), got '%s'", POS(fr), t);
         n = (u64)(f * (double)m->n_layers + 0.5);
         if (n > m->n_layers - 1) n = m->n_layers - 1;
-    } else if ((rc = get_u64(ks, "shared_layers", 0, m->n_layers - 1, true, &n, "layers", e))) {
+    } else if ((rc = spec_get_u64(ks, "shared_layers", 0, m->n_layers - 1, true, &n, "layers", e))) {
         return rc;
     }
     u64 first = m->n_layers - n;
@@ -682,7 +396,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
         "name", "sources", "notes", "d_model", "n_layers", "vocab", "tie_embeddings", "ple", "kv_dtype", "rope", "norm_eps", "embed_scale", "logit_softcap",
         "act_dtype", "weights", "compute", "formats", "ffn", "residual", "layers", "pattern",
         "kv_sharing", "overrides", "per_layer", "mtp", NULL};
-    if ((rc = want_map(root, "a spec", e)) || (rc = check_keys(root, keys, "a spec", e))) return rc;
+    if ((rc = spec_want_map(root, "a spec", e)) || (rc = spec_check_keys(root, keys, "a spec", e))) return rc;
     const ynode *nm = yt_get(root, "name");
     const char *s;
     if (!nm) return sim_fail(e, SIM_EINVAL, "%s: missing required key 'name'", POS(root));
@@ -690,41 +404,41 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
     if (!*s || strlen(s) >= sizeof m->name)
         return sim_fail(e, SIM_EINVAL, "%s: name must be 1-%zu characters", POS(nm), sizeof m->name - 1);
     strcpy(m->name, s);
-    if ((rc = get_u64(root, "d_model", 1, 1u << 20, true, &m->d_model, "elements", e))) return rc;
-    if ((rc = get_u64(root, "n_layers", 1, SPEC_MAX_LAYERS, true, &m->n_layers, "layers", e))) return rc;
-    if ((rc = get_u64(root, "vocab", 1, 1u << 24, true, &m->vocab, "tokens", e))) return rc;
+    if ((rc = spec_get_u64(root, "d_model", 1, 1u << 20, true, &m->d_model, "elements", e))) return rc;
+    if ((rc = spec_get_u64(root, "n_layers", 1, SPEC_MAX_LAYERS, true, &m->n_layers, "layers", e))) return rc;
+    if ((rc = spec_get_u64(root, "vocab", 1, 1u << 24, true, &m->vocab, "tokens", e))) return rc;
     if (yt_get(root, "tie_embeddings") && (rc = yt_bool(yt_get(root, "tie_embeddings"), &m->tie_embeddings, e))) return rc;
     m->rope.theta = 10000;   /* defaults: the original RoPE base, RMSNorm eps 1e-6 */
     m->norm_eps = 1e-6;
-    if (yt_get(root, "rope") && (rc = parse_rope(m, yt_get(root, "rope"), e))) return rc;
-    if ((rc = get_real(root, "norm_eps", 1e-12, 1e-1, false, &m->norm_eps, e))) return rc;
-    if ((rc = get_real(root, "logit_softcap", 0, 1e6, false, &m->logit_softcap, e))) return rc;
+    if (yt_get(root, "rope") && (rc = spec_parse_rope(m, yt_get(root, "rope"), e))) return rc;
+    if ((rc = spec_get_real(root, "norm_eps", 1e-12, 1e-1, false, &m->norm_eps, e))) return rc;
+    if ((rc = spec_get_real(root, "logit_softcap", 0, 1e6, false, &m->logit_softcap, e))) return rc;
     if (yt_get(root, "embed_scale") && (rc = yt_bool(yt_get(root, "embed_scale"), &m->embed_scale, e))) return rc;
     const ynode *ple = yt_get(root, "ple");
     if (ple) {
         m->ple.vocab = m->vocab;   /* default: the model's vocabulary */
-        if ((rc = parse_comp(m, ple, COMP_PLE, &m->ple, &m->ple.type, NULL, e))) return rc;
+        if ((rc = spec_parse_comp(m, ple, COMP_PLE, &m->ple, &m->ple.type, NULL, e))) return rc;
     }
     const ynode *fm = yt_get(root, "formats");
-    if (fm && (rc = parse_formats(m, fm, e))) return rc;
+    if (fm && (rc = spec_parse_formats(m, fm, e))) return rc;
     fmt_from_dtype(&m->kv_default, DT_BF16);
-    if (yt_get(root, "kv_dtype") && (rc = get_fmt(m, yt_get(root, "kv_dtype"), &m->kv_default, e))) return rc;
+    if (yt_get(root, "kv_dtype") && (rc = spec_get_fmt(m, yt_get(root, "kv_dtype"), &m->kv_default, e))) return rc;
     m->act_dt = DT_BF16;
-    if (yt_get(root, "act_dtype") && (rc = get_dtype(yt_get(root, "act_dtype"), &m->act_dt, true, e))) return rc;
+    if (yt_get(root, "act_dtype") && (rc = spec_get_dtype(yt_get(root, "act_dtype"), &m->act_dt, true, e))) return rc;
     for (int c = 0; c < CC_COUNT; c++) m->compute[c] = DT_BF16;
     const ynode *cm = yt_get(root, "compute");
     if (cm) {
         static const char *const ck[] = {"linear", "attention", "indexer", NULL};
-        if ((rc = want_map(cm, "compute", e)) || (rc = check_keys(cm, ck, "compute", e))) return rc;
+        if ((rc = spec_want_map(cm, "compute", e)) || (rc = spec_check_keys(cm, ck, "compute", e))) return rc;
         for (int c = 0; c < CC_COUNT; c++)
-            if (yt_get(cm, ck[c]) && (rc = get_dtype(yt_get(cm, ck[c]), &m->compute[c], true, e))) return rc;
+            if (yt_get(cm, ck[c]) && (rc = spec_get_dtype(yt_get(cm, ck[c]), &m->compute[c], true, e))) return rc;
     }
     fmt_from_dtype(&m->weight[WC_LINEAR], DT_BF16);
     const ynode *wm = yt_get(root, "weights");
     static const char *const wk[] = {"linear", "experts", "embed", "small", "compressor", "router", NULL};
     if (wm) {
-        if ((rc = want_map(wm, "weights", e)) || (rc = check_keys(wm, wk, "weights", e))) return rc;
-        if (yt_get(wm, "linear") && (rc = get_fmt(m, yt_get(wm, "linear"), &m->weight[WC_LINEAR], e))) return rc;
+        if ((rc = spec_want_map(wm, "weights", e)) || (rc = spec_check_keys(wm, wk, "weights", e))) return rc;
+        if (yt_get(wm, "linear") && (rc = spec_get_fmt(m, yt_get(wm, "linear"), &m->weight[WC_LINEAR], e))) return rc;
     }
     for (int c = 1; c < WC_COUNT; c++) {
         /* Small vectors (norms, biases, mHC) default to the linear dtype when
@@ -733,7 +447,7 @@ static int parse_top(model_spec *m, const ynode *root, sim_err *e)
         else if (c == WC_SMALL && m->weight[WC_LINEAR].part[0].scaled) fmt_from_dtype(&m->weight[c], DT_BF16);
         else if (c == WC_ROUTER) m->weight[c] = m->weight[WC_SMALL];
         else m->weight[c] = m->weight[WC_LINEAR];
-        if (wm && yt_get(wm, wk[c]) && (rc = get_fmt(m, yt_get(wm, wk[c]), &m->weight[c], e))) return rc;
+        if (wm && yt_get(wm, wk[c]) && (rc = spec_get_fmt(m, yt_get(wm, wk[c]), &m->weight[c], e))) return rc;
     }
     return SIM_OK;
 }
@@ -796,7 +510,7 @@ int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path
 
     const ynode *km = yt_get(root, "layers");
     if (!km) { rc = sim_fail(e, SIM_EINVAL, "%s: missing `layers:` (the layer kinds)", POS(root)); goto fail; }
-    if ((rc = want_map(km, "layers", e))) goto fail;
+    if ((rc = spec_want_map(km, "layers", e))) goto fail;
     if (km->n == 0) { rc = sim_fail(e, SIM_EINVAL, "%s: `layers:` defines no layer kind", POS(km)); goto fail; }
     for (size_t i = 0; i + 1 < km->n; i += 2) {
         if (m->n_kinds == SPEC_MAX_KINDS) { rc = sim_fail(e, SIM_EINVAL, "%s: more than %d layer kinds", POS(km->kid[i]), SPEC_MAX_KINDS); goto fail; }
@@ -806,7 +520,7 @@ int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path
         }
         for (int k = 0; k < m->n_kinds; k++)
             if (!strcmp(m->kind_name[k], kname)) { rc = sim_fail(e, SIM_EINVAL, "%s: duplicate kind '%s'", POS(km->kid[i]), kname); goto fail; }
-        if ((rc = want_map(km->kid[i + 1], "a layer kind", e))) goto fail;
+        if ((rc = spec_want_map(km->kid[i + 1], "a layer kind", e))) goto fail;
         strcpy(m->kind_name[m->n_kinds++], kname);
     }
     kinds = calloc(m->n_layers, sizeof *kinds);
@@ -829,16 +543,16 @@ int spec_load_tree(model_spec *m, ynode *root, char *yaml_text, const char *path
         for (size_t k = 0; k < ov->n; k++) {
             const ynode *o = ov->kid[k];
             static const char *const okeys[] = {"layers", "set", "ffn", "residual", NULL};
-            if ((rc = want_map(o, "an override", e)) || (rc = check_keys(o, okeys, "an override", e))) goto fail;
+            if ((rc = spec_want_map(o, "an override", e)) || (rc = spec_check_keys(o, okeys, "an override", e))) goto fail;
             if (!yt_get(o, "layers")) { rc = sim_fail(e, SIM_EINVAL, "%s: an override needs `layers:`", POS(o)); goto fail; }
             if ((rc = range_mark(yt_get(o, "layers"), m->n_layers, ov_mask + k * m->n_layers, 0, e))) goto fail;
             const ynode *st = yt_get(o, "set");
-            if (st && (rc = want_map(st, "`set:`", e))) goto fail;
+            if (st && (rc = spec_want_map(st, "`set:`", e))) goto fail;
         }
     }
     const ynode *pl = yt_get(root, "per_layer");
     if (pl) {
-        if ((rc = want_map(pl, "per_layer", e))) goto fail;
+        if ((rc = spec_want_map(pl, "per_layer", e))) goto fail;
         for (size_t k = 0; k + 1 < pl->n; k += 2)
             if (pl->kid[k + 1]->kind != YT_SEQ || pl->kid[k + 1]->n != m->n_layers) {
                 rc = sim_fail(e, SIM_EINVAL, "%s: per_layer '%s' must be a list of n_layers = %llu values", POS(pl->kid[k + 1]),
@@ -909,7 +623,7 @@ int spec_set_choice(model_spec *m, const char *key, const char *value, int *n, s
             for (const field_def *f = ts[k] ? ts[k]->fields : NULL; f && f->key; f++) {
                 if (f->kind != F_CHOICE || strcmp(f->key, key)) continue;
                 u64 idx;
-                if (!choice_index(f->unit, value, &idx))
+                if (!spec_choice_index(f->unit, value, &idx))
                     return sim_fail(e, SIM_EINVAL, "%s '%s' is not one of %s", key, value, f->unit);
                 *(u64 *)(void *)((char *)cfg[k] + f->off) = idx;
                 ++*n;
