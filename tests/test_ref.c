@@ -199,7 +199,10 @@ static void gqa_eq_mha(void)
     ref_model G, H;
     sim_err e;
     if (load_str(&g, gqa_yaml(2, ""), NULL, 0, &e) || load_str(&h, gqa_yaml(6, ""), NULL, 0, &e)) { printf("%s\n", e.msg); return; }
-    if (ref_init(&G, &g, 7, NULL, &e) || ref_init(&H, &h, 7, NULL, &e)) { printf("%s\n", e.msg); return; }
+    /* The weights are edited below: held as floats (the fp32 twin; bf16
+     * rounding is per element, so copied columns stay representable). */
+    ref_opts fo = {.weights_fp32 = true};
+    if (ref_init(&G, &g, 7, &fo, &e) || ref_init(&H, &h, 7, &fo, &e)) { printf("%s\n", e.msg); return; }
     /* MHA head j gets GQA kv head j / 3: repeat the k and v columns. */
     for (int l = 0; l < 2; l++)
         for (int w = 0; w < 2; w++) {

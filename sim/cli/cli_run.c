@@ -79,6 +79,7 @@ int cli_run(int argc, char **argv)
     const char *file = NULL, *dump = NULL, *sets[CLI_MAX_SETS];
     int n_sets = 0;
     u64 T = 0, ndec = 0, S = 0, seed = 1, layers = 0;
+    bool w32 = false;
     sim_err e;
     cli_args p;
     cli_args_init(&p, "run", argc, argv);
@@ -103,6 +104,10 @@ int cli_run(int argc, char **argv)
             if (cli_add_set(&p, sets, &n_sets)) return 2;
         } else if (cli_is(&p, "--dump")) {
             dump = v;
+        } else if (cli_is(&p, "--weights")) {
+            if (!strcmp(v, "fp32")) w32 = true;
+            else if (!strcmp(v, "stored")) w32 = false;
+            else return cli_bad("run", "--weights %s: give 'stored' (the spec's formats, the default) or 'fp32'", v);
         }
     }
     if (ar < 0) return 2;
@@ -119,7 +124,7 @@ int cli_run(int argc, char **argv)
         return 2;
     }
     ref_model M;
-    ref_opts ro = {.trace = dump != NULL};
+    ref_opts ro = {.trace = dump != NULL, .weights_fp32 = w32};
     if (ref_init(&M, &m, seed, &ro, &e)) {
         fprintf(stderr, "kvsim: %s: %s\n", file, e.msg);
         spec_free(&m);
@@ -134,6 +139,8 @@ int cli_run(int argc, char **argv)
            (unsigned long long)m.vocab, (unsigned long long)m.n_layers, (unsigned long long)seed, (unsigned long long)T,
            (unsigned long long)ndec, cli_plural((long long)ndec, "step", "steps"));
     cli_settings_line(stdout, sets, n_sets, NULL, NULL);
+    printf("weights held: %llu B (%s)\n", (unsigned long long)ref_weights_held(&M),
+           w32 ? "fp32: every tensor as floats, --weights fp32" : "in the spec's formats; small tensors as floats");
     char cs[160];
     cost_result r;
     for (u64 step = 0; step <= ndec; step++) {

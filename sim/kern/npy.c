@@ -52,7 +52,16 @@ static int dump_weights(const ref_layer *L, const char *dir, sim_err *e)
         const ref_w *w = L->w[k];
         u64 shape[2] = {w->rows, w->cols};
         snprintf(path, sizeof path, "%s/weights/%s.%s.npy", dir, un, w->name);
-        int rc = npy_write(path, "<f4", w->data, 4, shape, 2, e);
+        /* The values the kernels use: a stored tensor decoded. */
+        float *v = w->data;
+        if (w->stored) {
+            u64 ne = w->rows * w->cols;
+            v = malloc((ne ? ne : 1) * sizeof *v);
+            if (!v) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            ref_w_rows(w, 0, w->rows, v);
+        }
+        int rc = npy_write(path, "<f4", v, 4, shape, 2, e);
+        if (v != w->data) free(v);
         if (rc) return rc;
     }
     return SIM_OK;

@@ -143,6 +143,25 @@ ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols,
     gsl_rng *r = M->rng;
     gsl_rng_set(r, (unsigned long)mix64(hash_str(M->seed ^ mix64((u64)(L->i + 7)), name)));
     for (u64 k = 0; k < n; k++) w->data[k] = mean + spread * (float)(2.0 * gsl_rng_uniform(r) - 1.0);
+    /* Round to the class's storage format (ref_init checked that the
+     * kernels hold it): keep the bytes, or (small tensors, the fp32 twin)
+     * the floats they decode to - the same values either way. A plain fp32
+     * format is the floats themselves. */
+    const fmt *f = &M->m->weight[wc];
+    bool plain = f->n_parts == 1 && f->part[0].dt == DT_FP32 && !f->part[0].scaled;
+    if (!plain && n) {
+        sim_err e;
+        if (kern_wq_init(&w->q, f, n, &e)) { free(w->data); free(w); return NULL; }
+        kern_wq_encode(&w->q, w->data);
+        if (wc != WC_SMALL && !M->opt.weights_fp32) {
+            w->stored = true;
+            free(w->data);
+            w->data = NULL;
+        } else {
+            kern_wq_decode(&w->q, 0, n, w->data);
+            kern_wq_free(&w->q);
+        }
+    }
     L->w[L->nw++] = w;
     L->pelems[wc] += n;
     return w;
@@ -165,7 +184,58 @@ void ref_read(ref_layer *L, ref_w *w)
 void ref_mm(ref_layer *L, flop_cat cat, dtype dt, ref_w *W, const float *x, u64 n, float *y, bool acc)
 {
     ref_read(L, W);
-    kern_matmul(&L->c, cat, dt, n, W->cols, W->rows, x, W->rows, W->data, W->cols, y, W->cols, false, acc);
+    ref_mm_at(L, cat, dt, W, 0, W->cols, W->rows, W->cols, x, W->rows, n, y, W->cols, false, acc);
+}
+
+void ref_mm_at(ref_layer *L, flop_cat cat, dtype dt, const ref_w *W, u64 off, u64 ld, u64 K, u64 N, const float *x, u64 ldx,
+               u64 n, float *y, u64 ldy, bool transB, bool acc)
+{
+    if (!W->stored) {
+        kern_matmul(&L->c, cat, dt, n, N, K, x, ldx, W->data + off, ld, y, ldy, transB, acc);
+        return;
+    }
+    ref_model *M = L->M;
+    ref_mark mk = ref_scratch_mark(M);
+    u64 nw = kern_wq_work(n, N, K);
+    float *work = nw ? REF_WORK(M, nw) : NULL;   /* NULL (out of memory): row by row, slower, the same sums */
+    kern_wq_matmul(&L->c, cat, dt, n, N, K, x, ldx, &W->q, off, ld, y, ldy, transB, acc, work);
+    ref_scratch_release(M, mk);
+}
+
+void ref_w_rows(const ref_w *W, u64 r0, u64 nr, float *out)
+{
+    if (W->stored) kern_wq_decode(&W->q, r0 * W->cols, nr * W->cols, out);
+    else memcpy(out, W->data + r0 * W->cols, nr * W->cols * sizeof *out);
+}
+
+u64 ref_w_bytes(const ref_w *W)
+{
+    return W->stored ? W->q.bytes : 4 * W->rows * W->cols;
+}
+
+static void unit_held(const ref_layer *L, u64 *by)
+{
+    for (int k = 0; k < L->nw; k++) by[L->w[k]->wc] += ref_w_bytes(L->w[k]);
+}
+
+u64 ref_weights_held_by(const ref_model *M, u64 *by_class)
+{
+    u64 by[WC_COUNT] = {0}, t = 0;
+    for (u64 i = 0; i < M->m->n_layers; i++) unit_held(&M->L[i], by);
+    unit_held(&M->embed, by);
+    unit_held(&M->ple, by);
+    unit_held(&M->head, by);
+    unit_held(&M->mtp, by);
+    for (int c = 0; c < WC_COUNT; c++) {
+        t += by[c];
+        if (by_class) by_class[c] = by[c];
+    }
+    return t;
+}
+
+u64 ref_weights_held(const ref_model *M)
+{
+    return ref_weights_held_by(M, NULL);
 }
 
 /* ---- caches ------------------------------------------------------------------ */
@@ -405,7 +475,7 @@ static void unit_free(ref_layer *L)
             if (L->priv[k] && ref_ops_for(t[k]) && ref_ops_for(t[k])->free) ref_ops_for(t[k])->free(L);
     }
     for (int k = 0; k < 3; k++) free(L->priv[k]);
-    for (int k = 0; k < L->nw; k++) { free(L->w[k]->data); free(L->w[k]); }
+    for (int k = 0; k < L->nw; k++) { free(L->w[k]->data); kern_wq_free(&L->w[k]->q); free(L->w[k]); }
     free(L->w);
     for (int k = 0; k < L->ncache; k++) free(L->kv[k].data);
     free(L->share);
@@ -459,6 +529,9 @@ int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim
     M->L = calloc(m->n_layers, sizeof *M->L);
     M->logits = calloc(m->vocab, sizeof(float));
     if (!M->rng || !M->L || !M->logits) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
+    /* Weights are held in their class's format (kern_wq.h): one part. */
+    for (int c = 0; c < WC_COUNT; c++)
+        if (!kern_wq_bytes(&m->weight[c], 1, e)) { rc = SIM_EINVAL; goto fail; }
     for (u64 i = 0; i < m->n_layers; i++) {
         const layer_spec *ls = &m->layer[i];
         if (m->hc_streams && !ls->res.streams) {
@@ -612,7 +685,7 @@ static int head_forward(ref_model *M, const float *Xlast, sim_err *e)
         /* Tied: the embedding table is read whole for the logits. */
         ref_w *emb = ref_weight_find(&M->embed, "embed");
         H->welems[WC_EMBED] += V * d;
-        kern_matmul(&H->c, FL_OTHER, lin, 1, V, d, h, d, emb->data, d, M->logits, V, true, false);
+        ref_mm_at(H, FL_OTHER, lin, emb, 0, d, d, V, h, d, 1, M->logits, V, true, false);
     } else {
         ref_mm(H, FL_OTHER, lin, ref_weight_find(H, "head"), h, 1, M->logits, false);
     }
@@ -672,7 +745,8 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
     float esc = m->embed_scale ? sqrtf((float)d) : 1.0f;
     if (m->embed_scale) kern_count(&M->embed.c, FL_OTHER, DT_FP32, n * d);
     for (u64 t = 0; t < n; t++) {
-        for (u64 j = 0; j < d; j++) x0[t * d + j] = emb->data[(u64)tok[t] * d + j] * esc;
+        ref_w_rows(emb, (u64)tok[t], 1, x0 + t * d);
+        for (u64 j = 0; j < d; j++) x0[t * d + j] *= esc;
         for (u64 k = 0; k < S; k++) memcpy(X + (t * S + k) * d, x0 + t * d, d * sizeof(float));
     }
     M->embed.welems[WC_EMBED] += distinct_rows(M, tok, n, m->vocab) * d;

@@ -31,18 +31,28 @@
 
 #include "cost.h"
 #include "kern.h"
+#include "kern_wq.h"
 #include "layer.h"
 #include <stdint.h>
 
 struct ref_model;
 
-/* One weight tensor: rows x cols fp32 values (row-major, y = x W). */
+/* One weight tensor: rows x cols values (row-major, y = x W), drawn in fp32
+ * and rounded to its class's storage format (spec `weights:`). Held as the
+ * format's bytes (q, data NULL): every class but `small`, unless the model
+ * runs with opt.weights_fp32 (the naive twin: the same values held as
+ * floats, products through BLAS). `small` tensors (norms, biases, sinks,
+ * the mHC and compressor vectors, used element by element) are held as the
+ * floats of their rounded values. Read stored weights through ref_mm,
+ * ref_mm_at and ref_w_rows; data only when not stored. */
 typedef struct {
     char name[32];
     wclass wc;            /* storage class: its format prices the bytes read */
     bool embed;           /* an embedding / PLE table (params_embed) */
     u64 rows, cols;
-    float *data;          /* rows*cols (owned) */
+    float *data;          /* rows*cols floats (owned), or NULL when stored */
+    bool stored;          /* held in its format: q */
+    kern_wq q;            /* the format's bytes (owned) when stored */
     u64 stamp;            /* step in which its read was last counted */
 } ref_w;
 
@@ -123,6 +133,9 @@ typedef struct {
     bool mhc_identity;         /* mHC: zero projections, post bias 0 (the n = 1 test) */
     bool noncausal;            /* prefills bidirectional (cost_query.noncausal): windows
                                   |t - v| < W, compressed entries and top-k over all T */
+    bool weights_fp32;         /* hold every weight as floats (the rounded values) and
+                                  multiply through BLAS: the naive twin of the stored
+                                  weights (`run --weights fp32`) */
 } ref_opts;
 
 typedef struct {
@@ -191,6 +204,21 @@ void ref_read(ref_layer *L, ref_w *w);
 /* y[n, W.cols] (+)= x[n, W.rows] . W: counts 2 n rows cols FLOPs of
  * (cat, dt) and reads W. */
 void ref_mm(ref_layer *L, flop_cat cat, dtype dt, ref_w *W, const float *x, u64 n, float *y, bool acc);
+/* y[n, N] (ldy) (+)= x[n, K] (ldx) . B where B is the block of W whose
+ * element (k, j) is W's flat element off + k ld + j (transB: off + j ld + k):
+ * a slice of a tensor (an expert, a head's columns). Counts 2 n N K FLOPs;
+ * the caller counts the weight read. kern_matmul on data, or
+ * kern_wq_matmul on the stored bytes (workspace from the scratch arena). */
+void ref_mm_at(ref_layer *L, flop_cat cat, dtype dt, const ref_w *W, u64 off, u64 ld, u64 K, u64 N, const float *x, u64 ldx,
+               u64 n, float *y, u64 ldy, bool transB, bool acc);
+/* Rows r0 .. r0+nr-1 of W as floats into out (nr x cols). Uncounted. */
+void ref_w_rows(const ref_w *W, u64 r0, u64 nr, float *out);
+/* Bytes W holds: its stored bytes, or 4 per float. */
+u64 ref_w_bytes(const ref_w *W);
+/* Bytes all of M's weights hold (layers, model parts, MTP), by class into
+ * by_class[WC_COUNT] when not NULL. This function can't fail. */
+u64 ref_weights_held(const ref_model *M);
+u64 ref_weights_held_by(const ref_model *M, u64 *by_class);
 
 /* Zeroed scratch memory that lives until ref_scratch_release(mark); NULL
  * only when memory runs out. */

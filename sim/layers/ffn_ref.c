@@ -67,10 +67,11 @@ static bool mlp_init(ref_layer *L, mlp *p, const char *pre, u64 d, u64 f, bool g
     return p->wu && p->wd && (!gated || p->wg);
 }
 
-/* y (+)= MLP(x) for n rows. Weights given as raw pointers so that routed
- * experts (slices of one tensor) and whole tensors share the code; the
- * caller counts weight reads. */
-static int mlp_run(ref_layer *L, const float *wg, const float *wu, const float *wd, u64 d, u64 f,
+/* y (+)= MLP(x) for n rows with the [d, f] blocks of wg (NULL: not gated)
+ * and wu and the [f, d] block of wd starting at element `off` (a routed
+ * expert: a slice of one tensor; 0: the whole tensors); the caller counts
+ * weight reads. */
+static int mlp_run(ref_layer *L, const ref_w *wg, const ref_w *wu, const ref_w *wd, u64 off, u64 d, u64 f,
                    const float *x, u64 n, float *y, bool acc, sim_err *e)
 {
     ref_model *M = L->M;
@@ -78,14 +79,14 @@ static int mlp_run(ref_layer *L, const float *wg, const float *wu, const float *
     ref_mark mk = ref_scratch_mark(M);
     float *u = REF_ALLOC(M, n * f, float), *g = wg ? REF_ALLOC(M, n * f, float) : NULL;
     if (!u || (wg && !g)) return sim_fail(e, SIM_ENOMEM, "out of memory");
-    kern_matmul(&L->c, FL_FFN, lin, n, f, d, x, d, wu, f, u, f, false, false);
+    ref_mm_at(L, FL_FFN, lin, wu, off, f, d, f, x, d, n, u, f, false, false);
     if (wg) {
-        kern_matmul(&L->c, FL_FFN, lin, n, f, d, x, d, wg, f, g, f, false, false);
+        ref_mm_at(L, FL_FFN, lin, wg, off, f, d, f, x, d, n, g, f, false, false);
         kern_act(&L->c, g, u, u, n * f, L->ls->ffn.act == FFN_ACT_GELU_TANH);   /* act(gate) * up */
     } else {
         kern_act(&L->c, u, NULL, u, n * f, true);
     }
-    kern_matmul(&L->c, FL_FFN, lin, n, d, f, u, f, wd, d, y, d, false, acc);
+    ref_mm_at(L, FL_FFN, lin, wd, off, d, f, d, u, f, n, y, d, false, acc);
     ref_scratch_release(M, mk);
     return SIM_OK;
 }
@@ -112,8 +113,7 @@ static int dense_forward(ref_layer *L, const ref_step *s, const float *x, float 
 {
     mlp *p = L->priv[1];
     mlp_read(L, p);
-    return mlp_run(L, p->wg ? p->wg->data : NULL, p->wu->data, p->wd->data, L->M->m->d_model, L->ls->ffn.d_ff,
-                   x, s->n, y, false, e);
+    return mlp_run(L, p->wg, p->wu, p->wd, 0, L->M->m->d_model, L->ls->ffn.d_ff, x, s->n, y, false, e);
 }
 
 const ref_ops ref_ffn_dense = {.init = dense_init, .forward = dense_forward};
@@ -331,8 +331,7 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
      * expert on the tokens that chose it. */
     if (f->shared) {
         mlp_read(L, &p->shared);
-        if ((rc = mlp_run(L, p->shared.wg ? p->shared.wg->data : NULL, p->shared.wu->data, p->shared.wd->data, d,
-                          f->shared * sff, x, n, y, false, e))) return rc;
+        if ((rc = mlp_run(L, p->shared.wg, p->shared.wu, p->shared.wd, 0, d, f->shared * sff, x, n, y, false, e))) return rc;
     } else {
         memset(y, 0, n * d * sizeof *y);
     }
@@ -353,8 +352,7 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
                 }
         if (!c) continue;
         L->welems[WC_EXPERT] += per;   /* this expert's weights, read once */
-        if ((rc = mlp_run(L, p->eg ? p->eg->data + ex * d * ff : NULL, p->eu->data + ex * d * ff, p->ed->data + ex * ff * d,
-                          d, ff, xe, c, ye, false, e))) return rc;
+        if ((rc = mlp_run(L, p->eg, p->eu, p->ed, ex * d * ff, d, ff, xe, c, ye, false, e))) return rc;
         kern_count(&L->c, FL_OTHER, DT_FP32, c * 2 * d);   /* y += w * expert(x) */
         for (u64 r = 0; r < c; r++)
             for (u64 j = 0; j < d; j++) y[who[r] * d + j] += ww[r] * ye[r * d + j];

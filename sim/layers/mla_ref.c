@@ -101,8 +101,8 @@ void ref_mla_qabs(ref_layer *L, ref_mla *w, const float *q, u64 n, float *qa)
     ref_read(L, w->wkv_b);
     for (u64 h = 0; h < H; h++) {
         /* q_abs = W_UK q_nope: (n x np) . (r x np)^T; RoPE part copied. */
-        kern_matmul(&L->c, FL_PROJ, lin, n, r, np, q + h * (np + p), H * (np + p), w->wkv_b->data + h * (np + v), H * (np + v),
-                    qa + h * (r + p), H * (r + p), true, false);
+        ref_mm_at(L, FL_PROJ, lin, w->wkv_b, h * (np + v), H * (np + v), np, r, q + h * (np + p), H * (np + p), n,
+                  qa + h * (r + p), H * (r + p), true, false);
         for (u64 t = 0; t < n; t++)
             memcpy(qa + (t * H + h) * (r + p) + r, q + (t * H + h) * (np + p) + np, p * sizeof(float));
     }
@@ -114,8 +114,8 @@ void ref_mla_out(ref_layer *L, ref_mla *w, const float *ol, u64 n, float *o)
     u64 H = a->q_heads, r = a->kv_lora_rank, np = a->nope_dim, v = a->v_head_dim;
     dtype lin = L->M->m->compute[CC_LINEAR];
     for (u64 h = 0; h < H; h++)   /* out = o_lat W_UV: (n x r) . (r x v) */
-        kern_matmul(&L->c, FL_PROJ, lin, n, v, r, ol + h * r, H * r, w->wkv_b->data + h * (np + v) + np, H * (np + v),
-                    o + h * v, H * v, false, false);
+        ref_mm_at(L, FL_PROJ, lin, w->wkv_b, h * (np + v) + np, H * (np + v), r, v, ol + h * r, H * r, n, o + h * v, H * v,
+                  false, false);
 }
 
 /* Softmax scale of MLA / DSA scores: 1/sqrt(np + p), and under YaRN
@@ -171,8 +171,8 @@ int ref_mla_expand(ref_layer *L, ref_mla *w, const float *lat, u64 nrows, float 
     float *kx = REF_ALLOC(M, nrows * H * (np + v), float);
     if (!kx) return sim_fail(e, SIM_ENOMEM, "out of memory");
     ref_read(L, w->wkv_b);
-    kern_matmul(&L->c, FL_PROJ, M->m->compute[CC_LINEAR], nrows, H * (np + v), r, lat, r + p, w->wkv_b->data, H * (np + v),
-                kx, H * (np + v), false, false);
+    ref_mm_at(L, FL_PROJ, M->m->compute[CC_LINEAR], w->wkv_b, 0, H * (np + v), r, H * (np + v), lat, r + p, nrows, kx,
+              H * (np + v), false, false);
     /* Per row: the heads' keys [k_nope | k_pe], then their values. */
     for (u64 j = 0; j < nrows; j++)
         for (u64 h = 0; h < H; h++) {

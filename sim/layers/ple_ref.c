@@ -56,7 +56,8 @@ static int model(ref_model *M, const ref_step *s, const float *x, sim_err *e)
     u64 n = s->n, d = m->d_model, p = m->ple.dim, Lp = m->n_layers * p, Vp = m->ple.vocab;
     float *P = REF_ALLOC(M, n * Lp, float);
     u64 *rows = REF_ALLOC(M, n, u64);
-    if (!P || !rows) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    float *trow = REF_WORK(M, Lp);   /* the token's table row, decoded */
+    if (!P || !rows || !trow) return sim_fail(e, SIM_ENOMEM, "out of memory");
     (void)d;
     ref_w *tab = ref_weight_find(U, "ple_table"), *proj = ref_weight_find(U, "ple_proj"), *nw = ref_weight_find(U, "ple_norm");
     ref_mm(U, FL_OTHER, m->compute[CC_LINEAR], proj, x, n, P, false);
@@ -66,11 +67,12 @@ static int model(ref_model *M, const ref_step *s, const float *x, sim_err *e)
     for (u64 t = 0; t < n; t++) {
         u64 row = (u64)s->tok[t] % Vp;
         rows[t] = row;
+        ref_w_rows(tab, row, 1, trow);
         for (u64 l = 0; l < m->n_layers; l++) {
             float *sl = P + t * Lp + l * p;
             for (u64 j = 0; j < p; j++) sl[j] *= ps;
             kern_rmsnorm(&U->c, FL_OTHER, sl, nw->data, sl, p, U->eps);
-            for (u64 j = 0; j < p; j++) sl[j] = (sl[j] + tab->data[row * Lp + l * p + j] * ts) * 0.70710678f;
+            for (u64 j = 0; j < p; j++) sl[j] = (sl[j] + trow[l * p + j] * ts) * 0.70710678f;
         }
     }
     qsort(rows, n, sizeof *rows, cmp_u64);

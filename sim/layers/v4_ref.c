@@ -140,8 +140,7 @@ int ref_v4_output(ref_layer *L, ref_v4 *w, const ref_step *s, float *o, float *y
     if (!mid) return sim_fail(e, SIM_ENOMEM, "out of memory");
     ref_read(L, w->wo_a);
     for (u64 j = 0; j < g; j++)
-        kern_matmul(&L->c, FL_PROJ, lin, n, dg, gw, o + j * gw, H * c, w->wo_a->data + j * gw * dg, dg, mid + j * dg, g * dg,
-                    false, false);
+        ref_mm_at(L, FL_PROJ, lin, w->wo_a, j * gw * dg, dg, gw, dg, o + j * gw, H * c, n, mid + j * dg, g * dg, false, false);
     ref_mm(L, FL_PROJ, lin, w->wo_b, mid, n, y, false);
     return SIM_OK;
 }

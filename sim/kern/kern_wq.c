@@ -1,0 +1,386 @@
+/* kern_wq.c - weights in their storage format and the products that
+ * dequantise them as they stream; see kern_wq.h.
+ *
+ * Decoding is bit arithmetic, vectorisable without intrinsics (the hot
+ * loops are built for AVX2 and for the x86-64 baseline and picked at load
+ * time, as quant.c's are; the same bits either way: no sums are reordered):
+ *  - bf16: the code is the float's top half;
+ *  - fp16, fp8 e4m3 / e5m2: the code's exponent and mantissa fields shifted
+ *    into a float's are the float with exponent bias 127 instead of the
+ *    code's, so one multiply by 2^(127 - bias) gives the value exactly (a
+ *    subnormal code lands on a float subnormal);
+ *  - fp4 e2m1: ((c & 7) << 22) + 0x3f000000 is the float of every normal
+ *    code (exponent field e >= 1: 2^(e-1) (1 + m/2)), 0.5 and 0 the two
+ *    subnormal ones (chosen by compares: no float subnormal in the loop);
+ *  - int8 / int4: the sign-extended integer.
+ * A value times its block scale is then rounded once to float, as
+ * quant_decode rounds it. */
+#include "kern_wq.h"
+#include "kern.h"
+#include "quant.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <assert.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WQ_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define WQ_CLONES
+#endif
+
+static u64 ceil_div(u64 a, u64 b) { return a / b + (a % b != 0); }
+
+static int wq_check(const fmt *f, sim_err *e)
+{
+    if (f->n_parts != 1 || f->pad_bytes || f->align_bytes > 1)
+        return sim_fail(e, SIM_EINVAL, "weight format '%s': the kernels hold weights in one-part formats without padding",
+                        f->name);
+    dtype dt = f->part[0].dt;
+    if (dt == DT_UE8M0) return sim_fail(e, SIM_EINVAL, "weight format '%s': ue8m0 elements are a scale dtype", f->name);
+    return SIM_OK;
+}
+
+/* The adapting one-part format of f (its dtype and block scales). */
+static void wq_fmt(const fmt *f, fmt *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", f->name);
+    out->n_parts = 1;
+    out->part[0] = f->part[0];
+    out->part[0].elements = 0;
+}
+
+u64 kern_wq_bytes(const fmt *f, u64 n, sim_err *e)
+{
+    if (wq_check(f, e)) return 0;
+    fmt a;
+    wq_fmt(f, &a);
+    u64 b = 0;
+    if (fmt_entry_bytes(&a, n, &b, e)) return 0;
+    return b;
+}
+
+int kern_wq_init(kern_wq *w, const fmt *f, u64 n, sim_err *e)
+{
+    memset(w, 0, sizeof *w);
+    int rc = wq_check(f, e);
+    if (rc) return rc;
+    wq_fmt(f, &w->f);
+    if ((rc = fmt_entry_bytes(&w->f, n, &w->bytes, e))) return rc;
+    const fmt_part *p = &w->f.part[0];
+    w->dt = p->dt;
+    w->bits = dtype_table[p->dt].bits;
+    w->scaled = p->scaled;
+    w->sdt = p->scale_dt;
+    w->sbits = p->scaled ? dtype_table[p->scale_dt].bits : 0;
+    w->block = p->scaled ? p->block : 0;
+    w->n = n;
+    w->codes = calloc(w->bytes ? w->bytes : 1, 1);
+    if (!w->codes) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    w->scales = p->scaled ? w->codes + ceil_div(n * w->bits, 8) : NULL;
+    return SIM_OK;
+}
+
+void kern_wq_free(kern_wq *w)
+{
+    free(w->codes);
+    memset(w, 0, sizeof *w);
+}
+
+void kern_wq_encode(kern_wq *w, const float *x)
+{
+    quant_encode(&w->f, x, w->n, w->codes);
+}
+
+/* ---- decoding ------------------------------------------------------------- */
+
+/* Block scale bi as a float (every scale dtype's values are floats). */
+static float scale_at(const kern_wq *w, u64 bi)
+{
+    const uint8_t *s = w->scales;
+    union { uint32_t u; float f; } b;
+    switch (w->sdt) {
+    case DT_UE8M0:
+        b.u = s[bi] ? (uint32_t)s[bi] << 23 : 0x00400000u;   /* 2^(c-127); c = 0: 2^-127, a float subnormal */
+        return b.f;
+    case DT_FP32: memcpy(&b.u, s + 4 * bi, 4); return b.f;
+    case DT_BF16: b.u = (uint32_t)(s[2 * bi] | s[2 * bi + 1] << 8) << 16; return b.f;
+    default: {
+        /* Any other scale dtype: quant_decode of the one code. */
+        uint8_t tmp[4] = {0};
+        unsigned sb = w->sbits;
+        if (sb == 4) tmp[0] = (uint8_t)(s[bi / 2] >> (bi % 2 * 4) & 15u);
+        else memcpy(tmp, s + bi * sb / 8, sb / 8);
+        fmt sf;
+        fmt_from_dtype(&sf, w->sdt);
+        float v;
+        quant_decode(&sf, tmp, 1, &v);
+        return v;
+    }
+    }
+}
+
+/* Element codes a .. b-1 to values times fs into y[0 .. b-a), rounded once. */
+WQ_CLONES
+static void dec_codes(const kern_wq *w, u64 a, u64 b, float fs, float *y)
+{
+    const uint8_t *in = w->codes;
+    u64 n = b - a;
+    switch (w->dt) {
+    case DT_BF16:
+        if (fs == 1.0f) {
+#pragma omp simd
+            for (u64 j = 0; j < n; j++) {
+                union { uint32_t u; float f; } v = {(uint32_t)(in[2 * (a + j)] | in[2 * (a + j) + 1] << 8) << 16};
+                y[j] = v.f;
+            }
+        } else {
+#pragma omp simd
+            for (u64 j = 0; j < n; j++) {
+                union { uint32_t u; float f; } v = {(uint32_t)(in[2 * (a + j)] | in[2 * (a + j) + 1] << 8) << 16};
+                y[j] = v.f * fs;
+            }
+        }
+        return;
+    case DT_FP16: {
+        const float rb = 0x1p112f;   /* 2^(127 - 15) */
+#pragma omp simd
+        for (u64 j = 0; j < n; j++) {
+            uint32_t c = (uint32_t)(in[2 * (a + j)] | in[2 * (a + j) + 1] << 8);
+            union { uint32_t u; float f; } v = {(c & 0x7fffu) << 13 | (c >> 15) << 31};
+            y[j] = v.f * rb * fs;
+        }
+        return;
+    }
+    case DT_FP8_E4M3:
+    case DT_FP8_E5M2: {
+        uint32_t sh = w->dt == DT_FP8_E4M3 ? 20 : 21;
+        const float rb = w->dt == DT_FP8_E4M3 ? 0x1p120f : 0x1p112f;   /* 2^(127 - 7), 2^(127 - 15) */
+#pragma omp simd
+        for (u64 j = 0; j < n; j++) {
+            uint32_t c = in[a + j];
+            union { uint32_t u; float f; } v = {(c & 0x7fu) << sh | (c >> 7) << 31};
+            y[j] = v.f * rb * fs;
+        }
+        return;
+    }
+    case DT_INT8:
+#pragma omp simd
+        for (u64 j = 0; j < n; j++) y[j] = (float)(int8_t)in[a + j] * fs;
+        return;
+    case DT_FP4_E2M1:
+    case DT_INT4: {
+        bool fp4 = w->dt == DT_FP4_E2M1;
+        u64 j = 0;
+        if (a % 2 && n) {   /* a leading high nibble */
+            uint32_t c = in[a / 2] >> 4;
+            union { uint32_t u; float f; } v = {((c & 7u) << 22) + 0x3f000000u};
+            if (fp4) { if ((c & 6u) == 0) v.u = (c & 1u) ? 0x3f000000u : 0; v.u |= (c & 8u) << 28; y[0] = v.f * fs; }
+            else y[0] = (float)(c >= 8 ? (int)c - 16 : (int)c) * fs;
+            j = 1;
+        }
+        const uint8_t *p = in + (a + j) / 2;
+        u64 pairs = (n - j) / 2;
+        float *o = y + j;
+        if (fp4) {
+#pragma omp simd
+            for (u64 q = 0; q < pairs; q++) {
+                uint32_t lo = p[q] & 15u, hi = (uint32_t)p[q] >> 4;
+                uint32_t bl = (lo & 6u) ? ((lo & 7u) << 22) + 0x3f000000u : ((lo & 1u) ? 0x3f000000u : 0u);
+                uint32_t bh = (hi & 6u) ? ((hi & 7u) << 22) + 0x3f000000u : ((hi & 1u) ? 0x3f000000u : 0u);
+                union { uint32_t u; float f; } vl = {bl | (lo & 8u) << 28}, vh = {bh | (hi & 8u) << 28};
+                o[2 * q] = vl.f * fs;
+                o[2 * q + 1] = vh.f * fs;
+            }
+        } else {
+#pragma omp simd
+            for (u64 q = 0; q < pairs; q++) {
+                int lo = p[q] & 15, hi = p[q] >> 4;
+                o[2 * q] = (float)(lo - ((lo & 8) << 1)) * fs;
+                o[2 * q + 1] = (float)(hi - ((hi & 8) << 1)) * fs;
+            }
+        }
+        j += 2 * pairs;
+        if (j < n) {   /* a trailing low nibble */
+            uint32_t c = in[(a + j) / 2] & 15u;
+            union { uint32_t u; float f; } v = {((c & 7u) << 22) + 0x3f000000u};
+            if (fp4) { if ((c & 6u) == 0) v.u = (c & 1u) ? 0x3f000000u : 0; v.u |= (c & 8u) << 28; y[j] = v.f * fs; }
+            else y[j] = (float)(c >= 8 ? (int)c - 16 : (int)c) * fs;
+        }
+        return;
+    }
+    case DT_FP32:
+    case DT_TF32:
+    default:   /* fp32 / tf32: the float's bits */
+        for (u64 j = 0; j < n; j++) {
+            float v;
+            memcpy(&v, in + 4 * (a + j), 4);
+            y[j] = fs == 1.0f ? v : v * fs;
+        }
+        return;
+    }
+}
+
+void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y)
+{
+    assert(i0 + n <= w->n);
+    u64 i = i0, end = i0 + n;
+    while (i < end) {
+        float fs = 1.0f;
+        u64 stop = end;
+        if (w->scaled) {
+            u64 bi = i / w->block, bend = (bi + 1) * w->block;
+            fs = scale_at(w, bi);
+            if (bend < stop) stop = bend;
+        }
+        dec_codes(w, i, stop, fs, y + (i - i0));
+        i = stop;
+    }
+}
+
+/* ---- products --------------------------------------------------------------- */
+
+#define WQ_CW 512          /* columns of a matrix-vector chunk (its sums stay in L1) */
+#define WQ_KC 1024         /* transB: elements of a row decoded at a time */
+#define WQ_PANEL (1u << 18)   /* floats of a decoded panel (1 MiB) */
+#define WQ_GEMV_ROWS 4     /* as kern_matmul: fewer rows run as matrix-vector products */
+
+/* acc[j] += x * t[j] (one row of values), j < n, in order. */
+WQ_CLONES
+static void axpy4(u64 n, u64 kb, const float *xs, float (*t)[WQ_CW], float *acc)
+{
+    if (kb == 4) {
+        float x0 = xs[0], x1 = xs[1], x2 = xs[2], x3 = xs[3];
+#pragma omp simd
+        for (u64 j = 0; j < n; j++) {
+            float s = acc[j];
+            s = s + x0 * t[0][j];
+            s = s + x1 * t[1][j];
+            s = s + x2 * t[2][j];
+            s = s + x3 * t[3][j];
+            acc[j] = s;
+        }
+        return;
+    }
+    for (u64 r = 0; r < kb; r++) {
+        float x0 = xs[r];
+#pragma omp simd
+        for (u64 j = 0; j < n; j++) acc[j] = acc[j] + x0 * t[r][j];
+    }
+}
+
+/* out[0 .. nc) = sum_k x[k] B[k, j0 + j] over k = 0 .. K-1, in k order. */
+static void gemv_chunk(const kern_wq *w, u64 boff, u64 ldb, u64 K, const float *x, u64 j0, u64 nc, float *out)
+{
+    float acc[WQ_CW], t[4][WQ_CW], xs[4];
+    memset(acc, 0, nc * sizeof *acc);
+    for (u64 k = 0; k < K; k += 4) {
+        u64 kb = K - k < 4 ? K - k : 4;
+        for (u64 r = 0; r < kb; r++) {
+            u64 i0 = boff + (k + r) * ldb + j0;
+            /* The row 8 ahead: its bytes are on their way when we get there. */
+            if (k + r + 8 < K) {
+                u64 nx = (boff + (k + r + 8) * ldb + j0) * w->bits / 8, nb = nc * w->bits / 8;
+                for (u64 o = 0; o < nb; o += 64) __builtin_prefetch(w->codes + nx + o);
+            }
+            kern_wq_decode(w, i0, nc, t[r]);
+            xs[r] = x[k + r];
+        }
+        axpy4(nc, kb, xs, t, acc);
+    }
+    memcpy(out, acc, nc * sizeof *acc);
+}
+
+/* sum_k x[k] B[j, k] with 8 partial sums (lane k mod 8), added pairwise. */
+WQ_CLONES
+static float dot_row(const kern_wq *w, u64 i0, u64 K, const float *x)
+{
+    float t[WQ_KC], s[8] = {0};
+    for (u64 k0 = 0; k0 < K; k0 += WQ_KC) {
+        u64 kc = K - k0 < WQ_KC ? K - k0 : WQ_KC;
+        kern_wq_decode(w, i0 + k0, kc, t);
+        u64 k8 = kc / 8 * 8;
+        for (u64 k = 0; k < k8; k += 8)
+#pragma omp simd
+            for (int l = 0; l < 8; l++) s[l] = s[l] + x[k0 + k + l] * t[k + l];
+        for (u64 k = k8; k < kc; k++) s[k % 8] = s[k % 8] + x[k0 + k] * t[k];
+    }
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* y[N] (+)= x[K] . B: one row of a product. */
+static void gemv(const kern_wq *w, u64 N, u64 K, const float *x, u64 boff, u64 ldb, float *y, bool transB, bool acc)
+{
+    bool par = (double)N * (double)K >= 65536.0;
+#ifdef _OPENMP
+    par = par && !omp_in_parallel();
+#endif
+    (void)par;
+    if (transB) {
+#pragma omp parallel for schedule(static) if (par)
+        for (u64 j = 0; j < N; j++) {
+            float v = dot_row(w, boff + j * ldb, K, x);
+            y[j] = acc ? y[j] + v : v;
+        }
+        return;
+    }
+    u64 nch = ceil_div(N, WQ_CW);
+#pragma omp parallel for schedule(static) if (par)
+    for (u64 c = 0; c < nch; c++) {
+        u64 j0 = c * WQ_CW, nc = N - j0 < WQ_CW ? N - j0 : WQ_CW;
+        float out[WQ_CW];
+        gemv_chunk(w, boff, ldb, K, x, j0, nc, out);
+        for (u64 j = 0; j < nc; j++) y[j0 + j] = acc ? y[j0 + j] + out[j] : out[j];
+    }
+}
+
+u64 kern_wq_work(u64 M, u64 N, u64 K)
+{
+    if (M < WQ_GEMV_ROWS || kern_rowwise_on() || N == 0 || K == 0) return 0;
+    u64 nc = WQ_PANEL / K;
+    if (nc < 16) nc = 16;
+    if (nc > N) nc = N;
+    return nc * K;
+}
+
+void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, const float *A, u64 lda, const kern_wq *w,
+                    u64 boff, u64 ldb, float *C, u64 ldc, bool transB, bool accumulate, float *work)
+{
+    kern_count(c, cat, dt, 2 * M * N * K);
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        if (!accumulate)
+            for (u64 i = 0; i < M; i++) memset(C + i * ldc, 0, N * sizeof *C);
+        return;
+    }
+    u64 need = kern_wq_work(M, N, K);
+    if (!need || !work) {
+        for (u64 i = 0; i < M; i++) gemv(w, N, K, A + i * lda, boff, ldb, C + i * ldc, transB, accumulate);
+        return;
+    }
+    /* Panels of nc columns of B decoded to fp32 (in parallel over rows),
+     * then sgemm over all M rows (kern_matmul splits the rows). */
+    u64 nc = need / K;
+    cost_t junk;
+    for (u64 j0 = 0; j0 < N; j0 += nc) {
+        u64 m = N - j0 < nc ? N - j0 : nc;
+        bool par = m * K >= 65536;
+#ifdef _OPENMP
+        par = par && !omp_in_parallel();
+#endif
+        (void)par;
+        if (transB) {
+#pragma omp parallel for schedule(static) if (par)
+            for (u64 j = 0; j < m; j++) kern_wq_decode(w, boff + (j0 + j) * ldb, K, work + j * K);
+            kern_matmul(&junk, cat, DT_FP32, M, m, K, A, lda, work, K, C + j0, ldc, true, accumulate);
+        } else {
+#pragma omp parallel for schedule(static) if (par)
+            for (u64 k = 0; k < K; k++) kern_wq_decode(w, boff + k * ldb + j0, m, work + k * m);
+            kern_matmul(&junk, cat, DT_FP32, M, m, K, A, lda, work, m, C + j0, ldc, false, accumulate);
+        }
+    }
+}

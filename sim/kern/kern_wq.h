@@ -1,0 +1,75 @@
+/* kern_wq.h - weights held in their storage format (bf16, fp8 with block
+ * scales, mxfp4 / fp4 with ue8m0 scales, int8 / int4, ...), and the products
+ * that dequantise them on the fly. Not a cache codec (that is quant.h, which
+ * this reuses to encode): a weight tensor is one adapting entry of n
+ * elements in a one-part format, its codes packed LSB-first over the
+ * row-major elements (fp4: element 2i in the low nibble), then one scale per
+ * `block` consecutive elements (the last block may be short). Its bytes are
+ * fmt_entry_bytes of that entry: the model's price (fmt_rate_bytes of the
+ * class format) whenever the tensor holds whole blocks, and a fraction of a
+ * scale more per tensor otherwise.
+ *
+ *   kern_wq w;
+ *   if (kern_wq_init(&w, &spec.weight[WC_LINEAR], K * N, &e)) die(e.msg);
+ *   kern_wq_encode(&w, values);                 // K*N floats, rounded into w
+ *   kern_wq_matmul(&c, FL_PROJ, DT_BF16, 1, N, K, x, K, &w, 0, N, y, N, false, false, NULL);
+ *   kern_wq_free(&w);
+ *
+ * The values a product uses are exactly what kern_wq_decode gives (and what
+ * quant_decode gives for the same bytes): the code's value times its block
+ * scale, rounded once to float.
+ */
+#ifndef KERN_WQ_H
+#define KERN_WQ_H
+
+#include "cost.h"
+#include "dtype.h"
+#include <stdint.h>
+
+typedef struct {
+    fmt f;                /* the one-part adapting format the bytes follow */
+    dtype dt;             /* element dtype */
+    unsigned bits;        /* bits per element code */
+    bool scaled;
+    dtype sdt;            /* block scale dtype (when scaled) */
+    unsigned sbits;
+    u64 block;            /* elements per scale (when scaled) */
+    u64 n;                /* elements */
+    uint8_t *codes;       /* ceil(n bits / 8) bytes (owned, one block with scales) */
+    uint8_t *scales;      /* ceil(n / block) scales of sbits each, or NULL */
+    u64 bytes;            /* bytes held: codes and scales */
+} kern_wq;
+
+/* Bytes a tensor of n elements takes in format f (one part, no padding):
+ * 0 with a message if the kernels cannot hold weights in f. */
+u64 kern_wq_bytes(const fmt *f, u64 n, sim_err *e);
+
+/* Allocate a tensor of n elements in format f (zero bytes). SIM_EINVAL for a
+ * format with several parts, padding or ue8m0 elements; SIM_ENOMEM. */
+int kern_wq_init(kern_wq *w, const fmt *f, u64 n, sim_err *e);
+void kern_wq_free(kern_wq *w);
+
+/* Encode x[0 .. n) into w (round to nearest even, block scales as quant.h
+ * picks them). This function can't fail. */
+void kern_wq_encode(kern_wq *w, const float *x);
+
+/* Elements i0 .. i0+n-1 of w into y[0 .. n). This function can't fail. */
+void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y);
+
+/* Floats of workspace kern_wq_matmul needs for an M x N x K product (0 for
+ * a matrix-vector product, M < 4 or row-wise mode). */
+u64 kern_wq_work(u64 M, u64 N, u64 K);
+
+/* C[M,N] (+)= A[M,K] . B where B's element (k, j) is w's element boff +
+ * k ldb + j (transB: boff + j ldb + k, B stored [N, K]); counts 2 M N K
+ * FLOPs of (cat, dt) as kern_matmul does. M < 4 (or row-wise mode): each
+ * row a matrix-vector product that decodes the codes as it streams them,
+ * split over threads by columns; output j of a row is sum_k A[k] B[k, j]
+ * added in k order in float (transB: 8 partial sums over k mod 8, added
+ * pairwise), whatever the thread count. Otherwise cache-sized panels of B
+ * are decoded into work (kern_wq_work floats; NULL: row by row) and go
+ * through kern_matmul's sgemm. */
+void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, const float *A, u64 lda, const kern_wq *w,
+                    u64 boff, u64 ldb, float *C, u64 ldc, bool transB, bool accumulate, float *work);
+
+#endif
