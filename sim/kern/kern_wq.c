@@ -99,7 +99,7 @@ void kern_wq_encode(kern_wq *w, const float *x)
 /* ---- decoding ------------------------------------------------------------- */
 
 /* Block scale bi as a float (every scale dtype's values are floats). */
-static float scale_at(const kern_wq *w, u64 bi)
+static inline float scale_at(const kern_wq *w, u64 bi)
 {
     const uint8_t *s = w->scales;
     union { uint32_t u; float f; } b;
@@ -125,8 +125,7 @@ static float scale_at(const kern_wq *w, u64 bi)
 }
 
 /* Element codes a .. b-1 to values times fs into y[0 .. b-a), rounded once. */
-WQ_CLONES
-static void dec_codes(const kern_wq *w, u64 a, u64 b, float fs, float *y)
+static inline __attribute__((always_inline)) void dec_codes(const kern_wq *w, u64 a, u64 b, float fs, float *y)
 {
     const uint8_t *in = w->codes;
     u64 n = b - a;
@@ -225,31 +224,62 @@ static void dec_codes(const kern_wq *w, u64 a, u64 b, float fs, float *y)
     }
 }
 
-void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y)
+/* Elements i0 .. i0+n-1 into y, block by block (built per target: the
+ * element loops are inlined here). */
+WQ_CLONES
+static void dec_run(const kern_wq *w, u64 i0, u64 n, float *y)
 {
-    assert(i0 + n <= w->n);
     u64 i = i0, end = i0 + n;
+    if (!w->scaled) {
+        dec_codes(w, i0, end, 1.0f, y);
+        return;
+    }
     while (i < end) {
-        float fs = 1.0f;
-        u64 stop = end;
-        if (w->scaled) {
-            u64 bi = i / w->block, bend = (bi + 1) * w->block;
-            fs = scale_at(w, bi);
-            if (bend < stop) stop = bend;
-        }
-        dec_codes(w, i, stop, fs, y + (i - i0));
+        u64 bi = i / w->block, stop = (bi + 1) * w->block;
+        if (stop > end) stop = end;
+        dec_codes(w, i, stop, scale_at(w, bi), y + (i - i0));
         i = stop;
     }
 }
 
+void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y)
+{
+    assert(i0 + n <= w->n);
+    dec_run(w, i0, n, y);
+}
+
 /* ---- products --------------------------------------------------------------- */
 
-#define WQ_CW 512          /* columns of a matrix-vector chunk (its sums stay in L1) */
-#define WQ_KC 1024         /* transB: elements of a row decoded at a time */
+/* B[k, j] = element b0 + k sk + j sj of w, with sk = 1 (B's columns are
+ * contiguous runs of the storage: a weight held [out, in], as Linear layers
+ * hold them) or sj = 1 (its rows are: [in, out], an embedding table used
+ * transposed). */
+
+#define WQ_CW 512          /* axpy form: columns of a chunk (its sums stay in L1) */
+#define WQ_KC 1024         /* dot form: elements decoded at a time */
 #define WQ_PANEL (1u << 18)   /* floats of a decoded panel (1 MiB) */
 #define WQ_GEMV_ROWS 4     /* as kern_matmul: fewer rows run as matrix-vector products */
 
-/* acc[j] += x * t[j] (one row of values), j < n, in order. */
+/* Dot form: out = sum_k x[k] E[i0 + k], with 8 partial sums (lane k mod 8)
+ * added pairwise at the end. */
+WQ_CLONES
+static float dot_run(const kern_wq *w, u64 i0, u64 K, const float *x)
+{
+    float t[WQ_KC], s[8] = {0};
+    for (u64 k0 = 0; k0 < K; k0 += WQ_KC) {
+        u64 kc = K - k0 < WQ_KC ? K - k0 : WQ_KC;
+        dec_run(w, i0 + k0, kc, t);
+        u64 k8 = kc / 8 * 8;
+        const float *xs = x + k0;
+        for (u64 k = 0; k < k8; k += 8)
+#pragma omp simd
+            for (int l = 0; l < 8; l++) s[l] = s[l] + xs[k + l] * t[k + l];
+        for (u64 k = k8; k < kc; k++) s[k % 8] = s[k % 8] + xs[k] * t[k];
+    }
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* acc[j] += x[r] t[r][j] for the kb rows r in order, j < n. */
 WQ_CLONES
 static void axpy4(u64 n, u64 kb, const float *xs, float (*t)[WQ_CW], float *acc)
 {
@@ -273,57 +303,40 @@ static void axpy4(u64 n, u64 kb, const float *xs, float (*t)[WQ_CW], float *acc)
     }
 }
 
-/* out[0 .. nc) = sum_k x[k] B[k, j0 + j] over k = 0 .. K-1, in k order. */
-static void gemv_chunk(const kern_wq *w, u64 boff, u64 ldb, u64 K, const float *x, u64 j0, u64 nc, float *out)
+/* Axpy form: out[0 .. nc) = sum_k x[k] E[i0 + k sk + j], in k order. */
+static void axpy_chunk(const kern_wq *w, u64 i0, u64 sk, u64 K, const float *x, u64 nc, float *out)
 {
-    float acc[WQ_CW], t[4][WQ_CW], xs[4];
-    memset(acc, 0, nc * sizeof *acc);
+    float t[4][WQ_CW], xs[4];
+    memset(out, 0, nc * sizeof *out);
     for (u64 k = 0; k < K; k += 4) {
         u64 kb = K - k < 4 ? K - k : 4;
         for (u64 r = 0; r < kb; r++) {
-            u64 i0 = boff + (k + r) * ldb + j0;
-            /* The row 8 ahead: its bytes are on their way when we get there. */
-            if (k + r + 8 < K) {
-                u64 nx = (boff + (k + r + 8) * ldb + j0) * w->bits / 8, nb = nc * w->bits / 8;
-                for (u64 o = 0; o < nb; o += 64) __builtin_prefetch(w->codes + nx + o);
-            }
-            kern_wq_decode(w, i0, nc, t[r]);
+            dec_run(w, i0 + (k + r) * sk, nc, t[r]);
             xs[r] = x[k + r];
         }
-        axpy4(nc, kb, xs, t, acc);
+        axpy4(nc, kb, xs, t, out);
     }
-    memcpy(out, acc, nc * sizeof *acc);
 }
 
-/* sum_k x[k] B[j, k] with 8 partial sums (lane k mod 8), added pairwise. */
-WQ_CLONES
-static float dot_row(const kern_wq *w, u64 i0, u64 K, const float *x)
+static bool par_ok(double work)
 {
-    float t[WQ_KC], s[8] = {0};
-    for (u64 k0 = 0; k0 < K; k0 += WQ_KC) {
-        u64 kc = K - k0 < WQ_KC ? K - k0 : WQ_KC;
-        kern_wq_decode(w, i0 + k0, kc, t);
-        u64 k8 = kc / 8 * 8;
-        for (u64 k = 0; k < k8; k += 8)
-#pragma omp simd
-            for (int l = 0; l < 8; l++) s[l] = s[l] + x[k0 + k + l] * t[k + l];
-        for (u64 k = k8; k < kc; k++) s[k % 8] = s[k % 8] + x[k0 + k] * t[k];
-    }
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+#ifdef _OPENMP
+    return work >= 65536.0 && !omp_in_parallel();
+#else
+    (void)work;
+    return false;
+#endif
 }
 
 /* y[N] (+)= x[K] . B: one row of a product. */
-static void gemv(const kern_wq *w, u64 N, u64 K, const float *x, u64 boff, u64 ldb, float *y, bool transB, bool acc)
+static void gemv(const kern_wq *w, u64 N, u64 K, const float *x, u64 b0, u64 sk, u64 sj, float *y, bool acc)
 {
-    bool par = (double)N * (double)K >= 65536.0;
-#ifdef _OPENMP
-    par = par && !omp_in_parallel();
-#endif
+    bool par = par_ok((double)N * (double)K);
     (void)par;
-    if (transB) {
+    if (sk == 1) {
 #pragma omp parallel for schedule(static) if (par)
         for (u64 j = 0; j < N; j++) {
-            float v = dot_row(w, boff + j * ldb, K, x);
+            float v = dot_run(w, b0 + j * sj, K, x);
             y[j] = acc ? y[j] + v : v;
         }
         return;
@@ -333,7 +346,7 @@ static void gemv(const kern_wq *w, u64 N, u64 K, const float *x, u64 boff, u64 l
     for (u64 c = 0; c < nch; c++) {
         u64 j0 = c * WQ_CW, nc = N - j0 < WQ_CW ? N - j0 : WQ_CW;
         float out[WQ_CW];
-        gemv_chunk(w, boff, ldb, K, x, j0, nc, out);
+        axpy_chunk(w, b0 + j0, sk, K, x, nc, out);
         for (u64 j = 0; j < nc; j++) y[j0 + j] = acc ? y[j0 + j] + out[j] : out[j];
     }
 }
@@ -348,7 +361,7 @@ u64 kern_wq_work(u64 M, u64 N, u64 K)
 }
 
 void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, const float *A, u64 lda, const kern_wq *w,
-                    u64 boff, u64 ldb, float *C, u64 ldc, bool transB, bool accumulate, float *work)
+                    u64 b0, u64 sk, u64 sj, float *C, u64 ldc, bool accumulate, float *work)
 {
     kern_count(c, cat, dt, 2 * M * N * K);
     if (M == 0 || N == 0) return;
@@ -357,29 +370,27 @@ void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, cons
             for (u64 i = 0; i < M; i++) memset(C + i * ldc, 0, N * sizeof *C);
         return;
     }
+    assert(sk == 1 || sj == 1);
     u64 need = kern_wq_work(M, N, K);
     if (!need || !work) {
-        for (u64 i = 0; i < M; i++) gemv(w, N, K, A + i * lda, boff, ldb, C + i * ldc, transB, accumulate);
+        for (u64 i = 0; i < M; i++) gemv(w, N, K, A + i * lda, b0, sk, sj, C + i * ldc, accumulate);
         return;
     }
-    /* Panels of nc columns of B decoded to fp32 (in parallel over rows),
-     * then sgemm over all M rows (kern_matmul splits the rows). */
+    /* Panels of nc columns of B decoded to fp32 (in parallel), then sgemm
+     * over all M rows (kern_matmul splits the rows over the threads). */
     u64 nc = need / K;
     cost_t junk;
     for (u64 j0 = 0; j0 < N; j0 += nc) {
         u64 m = N - j0 < nc ? N - j0 : nc;
-        bool par = m * K >= 65536;
-#ifdef _OPENMP
-        par = par && !omp_in_parallel();
-#endif
+        bool par = par_ok((double)m * (double)K);
         (void)par;
-        if (transB) {
+        if (sk == 1) {   /* panel [m, K]: B's columns, contiguous */
 #pragma omp parallel for schedule(static) if (par)
-            for (u64 j = 0; j < m; j++) kern_wq_decode(w, boff + (j0 + j) * ldb, K, work + j * K);
+            for (u64 j = 0; j < m; j++) dec_run(w, b0 + (j0 + j) * sj, K, work + j * K);
             kern_matmul(&junk, cat, DT_FP32, M, m, K, A, lda, work, K, C + j0, ldc, true, accumulate);
-        } else {
+        } else {         /* panel [K, m]: B's rows */
 #pragma omp parallel for schedule(static) if (par)
-            for (u64 k = 0; k < K; k++) kern_wq_decode(w, boff + k * ldb + j0, m, work + k * m);
+            for (u64 k = 0; k < K; k++) dec_run(w, b0 + k * sk + j0, m, work + k * m);
             kern_matmul(&junk, cat, DT_FP32, M, m, K, A, lda, work, m, C + j0, ldc, false, accumulate);
         }
     }

@@ -2,9 +2,11 @@
  * scales, mxfp4 / fp4 with ue8m0 scales, int8 / int4, ...), and the products
  * that dequantise them on the fly. Not a cache codec (that is quant.h, which
  * this reuses to encode): a weight tensor is one adapting entry of n
- * elements in a one-part format, its codes packed LSB-first over the
- * row-major elements (fp4: element 2i in the low nibble), then one scale per
- * `block` consecutive elements (the last block may be short). Its bytes are
+ * elements in a one-part format: its codes packed LSB-first (fp4: element
+ * 2i in the low nibble) in the order the caller stores them (ref.c: linear
+ * weights [out, in], the input dimension contiguous, so that blocks run
+ * along it as MX and DeepSeek's fp8 blocks do), then one scale per `block`
+ * consecutive elements (the last block may be short). Its bytes are
  * fmt_entry_bytes of that entry: the model's price (fmt_rate_bytes of the
  * class format) whenever the tensor holds whole blocks, and a fraction of a
  * scale more per tensor otherwise.
@@ -12,7 +14,7 @@
  *   kern_wq w;
  *   if (kern_wq_init(&w, &spec.weight[WC_LINEAR], K * N, &e)) die(e.msg);
  *   kern_wq_encode(&w, values);                 // K*N floats, rounded into w
- *   kern_wq_matmul(&c, FL_PROJ, DT_BF16, 1, N, K, x, K, &w, 0, N, y, N, false, false, NULL);
+ *   kern_wq_matmul(&c, FL_PROJ, DT_BF16, 1, N, K, x, K, &w, 0, 1, K, y, N, false, NULL);   // w held [N, K]
  *   kern_wq_free(&w);
  *
  * The values a product uses are exactly what kern_wq_decode gives (and what
@@ -60,16 +62,17 @@ void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y);
  * a matrix-vector product, M < 4 or row-wise mode). */
 u64 kern_wq_work(u64 M, u64 N, u64 K);
 
-/* C[M,N] (+)= A[M,K] . B where B's element (k, j) is w's element boff +
- * k ldb + j (transB: boff + j ldb + k, B stored [N, K]); counts 2 M N K
- * FLOPs of (cat, dt) as kern_matmul does. M < 4 (or row-wise mode): each
- * row a matrix-vector product that decodes the codes as it streams them,
- * split over threads by columns; output j of a row is sum_k A[k] B[k, j]
- * added in k order in float (transB: 8 partial sums over k mod 8, added
- * pairwise), whatever the thread count. Otherwise cache-sized panels of B
- * are decoded into work (kern_wq_work floats; NULL: row by row) and go
- * through kern_matmul's sgemm. */
+/* C[M,N] (+)= A[M,K] . B where B's element (k, j) is w's element b0 +
+ * k sk + j sj, with sk = 1 (B's columns contiguous: a weight held [out, in])
+ * or sj = 1 (its rows contiguous). Counts 2 M N K FLOPs of (cat, dt) as
+ * kern_matmul does. M < 4 (or row-wise mode): each row a matrix-vector
+ * product that decodes the codes as it streams them, split over threads by
+ * outputs; an output is, for sk = 1, sum_k A[k] B[k, j] in 8 partial sums
+ * (lane k mod 8) added pairwise, for sj = 1 the sum in k order - in float,
+ * whatever the thread count. Otherwise cache-sized panels of B are decoded
+ * into work (kern_wq_work floats; NULL: row by row) and go through
+ * kern_matmul's sgemm. */
 void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, const float *A, u64 lda, const kern_wq *w,
-                    u64 boff, u64 ldb, float *C, u64 ldc, bool transB, bool accumulate, float *work);
+                    u64 b0, u64 sk, u64 sj, float *C, u64 ldc, bool accumulate, float *work);
 
 #endif

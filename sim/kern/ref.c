@@ -150,17 +150,29 @@ ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols,
     const fmt *f = &M->m->weight[wc];
     bool plain = f->n_parts == 1 && f->part[0].dt == DT_FP32 && !f->part[0].scaled;
     if (!plain && n) {
+        /* Linear weights in the order a Linear layer holds them, [out, in]
+         * (blocks along the input dimension); tables row by row. */
         sim_err e;
-        if (kern_wq_init(&w->q, f, n, &e)) { free(w->data); free(w); return NULL; }
-        kern_wq_encode(&w->q, w->data);
+        bool tr = wc != WC_EMBED && rows > 1 && cols > 1;
+        float *phys = tr ? malloc(n * sizeof *phys) : w->data;
+        if (!phys || kern_wq_init(&w->q, f, n, &e)) { if (tr) free(phys); free(w->data); free(w); return NULL; }
+        if (tr)
+            for (u64 i = 0; i < rows; i++)
+                for (u64 j = 0; j < cols; j++) phys[j * rows + i] = w->data[i * cols + j];
+        kern_wq_encode(&w->q, phys);
         if (wc != WC_SMALL && !M->opt.weights_fp32) {
             w->stored = true;
+            w->colmajor = tr;
             free(w->data);
             w->data = NULL;
         } else {
-            kern_wq_decode(&w->q, 0, n, w->data);
+            kern_wq_decode(&w->q, 0, n, phys);
+            if (tr)
+                for (u64 i = 0; i < rows; i++)
+                    for (u64 j = 0; j < cols; j++) w->data[i * cols + j] = phys[j * rows + i];
             kern_wq_free(&w->q);
         }
+        if (tr) free(phys);
     }
     L->w[L->nw++] = w;
     L->pelems[wc] += n;
@@ -194,18 +206,33 @@ void ref_mm_at(ref_layer *L, flop_cat cat, dtype dt, const ref_w *W, u64 off, u6
         kern_matmul(&L->c, cat, dt, n, N, K, x, ldx, W->data + off, ld, y, ldy, transB, acc);
         return;
     }
+    /* Element (k, j) of B is W's logical (row, col) = (r0 + k, c0 + j)
+     * (transB: (r0 + j, c0 + k)); where it is in the bytes depends on how
+     * W is held. */
+    u64 b0 = off, sk = ld, sj = 1;
+    if (transB) { sk = 1; sj = ld; }
+    if (W->colmajor) {
+        assert(ld == W->cols);
+        u64 r0 = off / W->cols, c0 = off % W->cols;
+        b0 = c0 * W->rows + r0;
+        sk = transB ? W->rows : 1;
+        sj = transB ? 1 : W->rows;
+    }
     ref_model *M = L->M;
     ref_mark mk = ref_scratch_mark(M);
     u64 nw = kern_wq_work(n, N, K);
-    float *work = nw ? REF_WORK(M, nw) : NULL;   /* NULL (out of memory): row by row, slower, the same sums */
-    kern_wq_matmul(&L->c, cat, dt, n, N, K, x, ldx, &W->q, off, ld, y, ldy, transB, acc, work);
+    float *work = nw ? REF_WORK(M, nw) : NULL;   /* NULL (out of memory): row by row, slower */
+    kern_wq_matmul(&L->c, cat, dt, n, N, K, x, ldx, &W->q, b0, sk, sj, y, ldy, acc, work);
     ref_scratch_release(M, mk);
 }
 
 void ref_w_rows(const ref_w *W, u64 r0, u64 nr, float *out)
 {
-    if (W->stored) kern_wq_decode(&W->q, r0 * W->cols, nr * W->cols, out);
-    else memcpy(out, W->data + r0 * W->cols, nr * W->cols * sizeof *out);
+    if (!W->stored) memcpy(out, W->data + r0 * W->cols, nr * W->cols * sizeof *out);
+    else if (!W->colmajor) kern_wq_decode(&W->q, r0 * W->cols, nr * W->cols, out);
+    else   /* held [cols, rows]: element by element (dumps only) */
+        for (u64 r = 0; r < nr; r++)
+            for (u64 c = 0; c < W->cols; c++) kern_wq_decode(&W->q, c * W->rows + r0 + r, 1, out + r * W->cols + c);
 }
 
 u64 ref_w_bytes(const ref_w *W)

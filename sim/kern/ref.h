@@ -52,6 +52,9 @@ typedef struct {
     u64 rows, cols;
     float *data;          /* rows*cols floats (owned), or NULL when stored */
     bool stored;          /* held in its format: q */
+    bool colmajor;        /* q holds the tensor [cols, rows] (a linear weight held
+                             [out, in], as Linear layers hold it: the input
+                             dimension contiguous); else [rows, cols] (tables) */
     kern_wq q;            /* the format's bytes (owned) when stored */
     u64 stamp;            /* step in which its read was last counted */
 } ref_w;
