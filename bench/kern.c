@@ -32,6 +32,7 @@
 #include "kern.h"
 #include "ops.h"
 #include "calib.h"
+#include "quant.h"
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_fit.h>
 #include <jansson.h>
@@ -277,6 +278,178 @@ static double exponent(const u64 *Ts, const double *y, int n)
 
 static const char *mark(bool ok) { return ok ? "met" : "MISSED"; }
 
+/* ---- item 2: decode at a working set of at least 1 GiB ------------------------ */
+
+#define BW_MIN_BYTES (1ull << 30)   /* the working set: beyond the last-level cache */
+#define BW_T 64                      /* context of the decode steps (a short prefill fills it) */
+
+typedef struct {
+    u64 scale, layers, T;
+    double ws_bytes;       /* the row's bytes moved by a decode step (cost_bytes_moved) */
+    double weight_bytes;   /* of which weights read */
+    double held_bytes;     /* weights the model holds (all layers, every expert) */
+    double t_s;            /* best decode step of the row's layers */
+    double frac;           /* ws_bytes / t_s / triad */
+    double init_s, prefill_s;
+} bw_res;
+
+/* The row's decode bytes and the whole model's stored weight bytes for the
+ * spec at scale S, cut to nl layers. */
+static int bw_size(const bench_case *bc, u64 S, u64 nl, double *ws, double *held, sim_err *e)
+{
+    model_spec m;
+    int rc = spec_load(&m, bc->spec, NULL, 0, e);
+    if (rc) return rc;
+    if (!(rc = spec_scale(&m, S, e)) && !(rc = spec_truncate(&m, nl, e))) {
+        cost_query q = {.T = BW_T, .B = 1, .phase = PH_DECODE};
+        cost_result r;
+        if (!(rc = cost_eval(&m, &q, &r, e))) {
+            const cost_t *c = row_of(&r, bc->row);
+            *ws = c ? (double)cost_bytes_moved(c) : 0;
+            *held = (double)r.total.weight_bytes;
+            cost_result_free(&r);
+        }
+    }
+    spec_free(&m);
+    return rc;
+}
+
+/* Pick the configuration (scale, first layers) holding the fewest weight
+ * bytes whose decode step moves at least 1 GiB for the case's row, build
+ * it, prefill BW_T tokens and time 3 decode steps from cold caches. */
+static int decode_bw(const bench_case *bc, double bw, bw_res *o, sim_err *e)
+{
+    memset(o, 0, sizeof *o);
+    double best_held = INFINITY;
+    static const u64 scales[] = {1, 2, 4, 8, 16, 32};
+    model_spec m;
+    int rc = spec_load(&m, bc->spec, NULL, 0, e);
+    if (rc) return rc;
+    u64 nmax = m.n_layers;
+    spec_free(&m);
+    for (int i = 0; i < 6; i++)
+        for (u64 nl = bc->layers; nl <= nmax && nl <= 64; nl *= 2) {
+            double ws, held;
+            if (bw_size(bc, scales[i], nl, &ws, &held, e)) continue;   /* a scale the spec cannot take */
+            if (ws >= (double)BW_MIN_BYTES && held < best_held) {
+                best_held = held;
+                o->scale = scales[i];
+                o->layers = nl;
+            }
+            if (ws >= (double)BW_MIN_BYTES) break;   /* more layers: only more bytes */
+        }
+    if (!o->scale) return sim_fail(e, SIM_EINVAL, "%s: no scale and layer count reaches 1 GiB", bc->spec);
+    ref_model M;
+    if ((rc = spec_load(&m, bc->spec, NULL, 0, e))) return rc;
+    if ((rc = spec_scale(&m, o->scale, e)) || (rc = spec_truncate(&m, o->layers, e))) { spec_free(&m); return rc; }
+    double t0 = now_s();
+    if ((rc = ref_init(&M, &m, 1, NULL, e))) { spec_free(&m); return rc; }
+    o->init_s = now_s() - t0;
+    o->T = BW_T;
+    o->held_bytes = (double)ref_weights_held(&M);
+    int32_t tok[BW_T + 8];
+    for (u64 i = 0; i < BW_T + 8; i++) tok[i] = (int32_t)ref_rand_index(&M, 0xbe, i, m.vocab);
+    t0 = now_s();
+    rc = ref_run(&M, tok, BW_T, e);
+    o->prefill_s = now_s() - t0;
+    o->t_s = INFINITY;
+    for (int r = 0; r < 3 && !rc; r++) {
+        flush_caches();
+        if ((rc = ref_run(&M, tok + BW_T + r, 1, e))) break;
+        double t = ref_type_time(&M, bc->row);
+        if (t < o->t_s) {
+            o->t_s = t;
+            cost_result me;
+            if ((rc = ref_result(&M, &me, e))) break;
+            const cost_t *c = row_of(&me, bc->row);
+            o->ws_bytes = c ? (double)cost_bytes_moved(c) : 0;
+            o->weight_bytes = c ? (double)c->weight_read_bytes : 0;
+            cost_result_free(&me);
+        }
+    }
+    o->frac = o->t_s > 0 ? o->ws_bytes / o->t_s / bw : 0;
+    ref_free(&M);
+    spec_free(&m);
+    return rc;
+}
+
+/* Fixed costs of a decode step, each measured alone (best of 5 runs of a
+ * loop): the start of an OpenMP parallel region (the kernels open one per
+ * product or attention call), one scratch allocation and its release
+ * (ref_scratch_raw: the arena, no malloc once warm), and the decode of one
+ * cache row from L1 (per-row overhead of quant_decode: 584-byte V4 entry,
+ * a 512-value bf16 row, a 656-byte V3.2 entry). */
+typedef struct { double region_s, scratch_s, row_v4_s, row_bf16_s, row_v32_s; } fixed_costs;
+
+static double best_loop(void (*fn)(void *), void *arg, int n)
+{
+    double best = INFINITY;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < n; i++) fn(arg);
+        double t = (now_s() - t0) / n;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+static volatile int fc_sink;
+static void fc_region(void *arg)
+{
+    (void)arg;
+#pragma omp parallel
+    { fc_sink = 1; }
+}
+static void fc_scratch(void *arg)
+{
+    ref_model *M = arg;
+    ref_mark mk = ref_scratch_mark(M);
+    float *p = REF_WORK(M, 4096);
+    if (p) p[0] = 1;
+    ref_scratch_release(M, mk);
+}
+typedef struct { fmt f; u64 n; uint8_t buf[1024]; float out[640]; } fc_row;
+static void fc_decode(void *arg)
+{
+    fc_row *r = arg;
+    quant_decode(&r->f, r->buf, r->n, r->out);
+    fc_sink = (int)r->out[0];
+}
+
+static int fixed_costs_measure(fixed_costs *fc, sim_err *e)
+{
+    model_spec m;
+    ref_model M;
+    int rc = spec_load(&m, "archs/tiny/gqa.yaml", NULL, 0, e);
+    if (rc) return rc;
+    if ((rc = ref_init(&M, &m, 1, NULL, e))) { spec_free(&m); return rc; }
+    fc->region_s = best_loop(fc_region, NULL, 2000);
+    fc->scratch_s = best_loop(fc_scratch, &M, 20000);
+    ref_free(&M);
+    spec_free(&m);
+    /* Rows: V4's v4_kv (448 fp8 + 7 ue8m0 per 64, 64 bf16, 1 pad), a bf16
+     * row of 512, V3.2's (512 fp8 + 4 fp32 per 128, 64 bf16). */
+    static fc_row r;
+    float x[512];
+    for (int i = 0; i < 512; i++) x[i] = (float)sin(i * 0.37) * 3;
+    fmt v4 = {.name = "v4_kv", .n_parts = 2, .pad_bytes = 1,
+              .part = {{448, DT_FP8_E4M3, true, DT_UE8M0, 64}, {64, DT_BF16, false, DT_FP32, 0}}};
+    fmt v32 = {.name = "v32", .n_parts = 2,
+               .part = {{512, DT_FP8_E4M3, true, DT_FP32, 128}, {64, DT_BF16, false, DT_FP32, 0}}};
+    r.f = v4; r.n = 512;
+    quant_encode(&r.f, x, r.n, r.buf);
+    fc->row_v4_s = best_loop(fc_decode, &r, 20000);
+    fmt_from_dtype(&r.f, DT_BF16); r.n = 512;
+    quant_encode(&r.f, x, r.n, r.buf);
+    fc->row_bf16_s = best_loop(fc_decode, &r, 20000);
+    r.f = v32; r.n = 576;
+    float x2[576];
+    for (int i = 0; i < 576; i++) x2[i] = (float)cos(i * 0.29);
+    quant_encode(&r.f, x2, r.n, r.buf);
+    fc->row_v32_s = best_loop(fc_decode, &r, 20000);
+    return SIM_OK;
+}
+
 /* One whole model, scaled as validate scales it, every layer: the best of 2
  * prefills of T tokens and of 3 decode steps at T (cold caches), against
  * the time model and the roofline of cost_eval's totals. */
@@ -352,15 +525,52 @@ int main(void)
            "load average %.2f at start\n", threads, pr.cores, sgemm / 1e9, bw / 1e9, load0[0]);
 
     static bench_res res[NCASE];
-    for (int i = 0, j; i < NCASE; i = j) {
+    /* KVSIM_BENCH_DECODE_ONLY: the decode-at-1-GiB section alone (a quick
+     * look; writes no bench.json). */
+    bool decode_only = getenv("KVSIM_BENCH_DECODE_ONLY") != NULL;
+    for (int i = 0, j; i < NCASE && !decode_only; i = j) {
         double t0 = now_s();
         for (j = i + 1; j < NCASE && !strcmp(cases[j].spec, cases[i].spec); j++) {}
         if (run_spec(i, j, &hw, Ts, nT, res, &e)) { fprintf(stderr, "bench: %s: %s\n", cases[i].spec, e.msg); return 2; }
         fprintf(stderr, "bench: %s: %.1f s\n", cases[i].spec, now_s() - t0);
     }
+    /* Item 2: every type's decode step at a working set of at least 1 GiB. */
+    static bw_res bwr[NCASE];
+    fixed_costs fc;
+    double load_bw[3];
+    loadavg(load_bw);
+    if (fixed_costs_measure(&fc, &e)) { fprintf(stderr, "bench: fixed costs: %s\n", e.msg); return 2; }
+    for (int i = 0; i < NCASE; i++) {
+        double t0 = now_s();
+        if (decode_bw(&cases[i], bw, &bwr[i], &e)) { fprintf(stderr, "bench: decode at 1 GiB: %s: %s\n", cases[i].type, e.msg); return 2; }
+        fprintf(stderr, "bench: decode at 1 GiB: %s: %.1f s (init %.1f s, prefill %.1f s)\n", cases[i].type, now_s() - t0,
+                bwr[i].init_s, bwr[i].prefill_s);
+    }
     loadavg(load1);
 
     int k = nT - 1, met = 0, total = 0;
+    printf("\ndecode steps at a working set >= 1 GiB (bytes the step moves, cost_bytes_moved of the type's row; the L3 is\n"
+           "%ld MiB) against the triad bandwidth %.2f GB/s measured above (goal: >= 0.50); load average %.2f before, %.2f after\n",
+           l3 > 0 ? l3 >> 20 : -1L, bw / 1e9, load_bw[0], load1[0]);
+    printf("  %-5s %-28s %5s %10s %10s %10s %9s %8s %-7s\n", "type", "spec (scale, layers)", "T", "working", "weights",
+           "held", "step", "/triad", "goal");
+    for (int i = 0; i < NCASE; i++) {
+        const bw_res *b = &bwr[i];
+        char sp[64];
+        const char *base = strrchr(cases[i].spec, '/');
+        snprintf(sp, sizeof sp, "%.*s (%llu, %llu)", (int)(strlen(base + 1) - 5), base + 1, (unsigned long long)b->scale,
+                 (unsigned long long)b->layers);
+        printf("  %-5s %-28s %5llu %7.0f MiB %6.0f MiB %6.0f MiB %6.1f ms %8.2f %-7s\n", cases[i].type, sp,
+               (unsigned long long)b->T, b->ws_bytes / 1048576, b->weight_bytes / 1048576, b->held_bytes / 1048576,
+               1e3 * b->t_s, b->frac, mark(b->frac >= 0.5));
+        met += b->frac >= 0.5;
+        total++;
+    }
+    printf("  fixed costs: a parallel region %.2f us, a scratch allocation %.3f us, decoding one cache row from L1:\n"
+           "  V4 584 B %.3f us, bf16 x 512 %.3f us, V3.2 656 B %.3f us (the same rows from memory: %.3f, %.3f, %.3f us at the triad rate)\n",
+           1e6 * fc.region_s, 1e6 * fc.scratch_s, 1e6 * fc.row_v4_s, 1e6 * fc.row_bf16_s, 1e6 * fc.row_v32_s, 1e6 * 584 / bw,
+           1e6 * 1024 / bw, 1e6 * 656 / bw);
+    if (decode_only) return 0;
     printf("\nattention kernels at T = %llu (goal: >= 0.50 of the machine's rate, measured above)\n",
            (unsigned long long)Ts[k]);
     printf("  %-5s %-22s %11s %8s %-7s %9s %8s %-7s\n", "type", "spec (scale, layers)", "prefill", "/sgemm", "goal",
@@ -480,6 +690,10 @@ int main(void)
     json_object_set_new(pc, "gather_s_per_row", json_real(hw.curves.gather_s_per_row));
     json_object_set_new(pc, "parallel_fixed_s", json_real(hw.curves.fixed_s));
     json_object_set_new(json_object_get(root, "probe"), "curves", pc);
+    json_object_set_new(root, "decode_fixed_costs", json_pack("{s:f, s:f, s:f, s:f, s:f}", "parallel_region_s", fc.region_s,
+                                                              "scratch_alloc_s", fc.scratch_s, "row_decode_v4_584B_s",
+                                                              fc.row_v4_s, "row_decode_bf16x512_s", fc.row_bf16_s,
+                                                              "row_decode_v32_656B_s", fc.row_v32_s));
     json_object_set_new(root, "sgemm_flops", json_real(sgemm));
     json_object_set_new(root, "bandwidth_bs", json_real(bw));
     json_object_set_new(root, "loadavg_start", json_pack("[f,f,f]", load0[0], load0[1], load0[2]));
@@ -497,8 +711,18 @@ int main(void)
         json_object_set_new(t, "decode_attn_fraction_of_bandwidth", json_real(b->attn_gbs[k] * 1e9 / bw));
         /* Item 2: the whole decode step of the type's layers (weights, cache
          * and activations as the model prices them) against the triad. */
-        json_object_set_new(t, "decode_fraction_of_bandwidth", json_real(b->dec_bytes[k] / b->meas[1][k] / bw));
-        json_object_set_new(t, "decode_working_set_bytes", json_real(b->dec_bytes[k]));
+        json_object_set_new(t, "decode_fraction_of_bandwidth", json_real(bwr[i].frac));
+        json_object_set_new(t, "decode_working_set_bytes", json_real(bwr[i].ws_bytes));
+        json_object_set_new(t, "decode_large", json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "scale",
+                                                         (json_int_t)bwr[i].scale, "layers", (json_int_t)bwr[i].layers, "T",
+                                                         (json_int_t)bwr[i].T, "step_s", bwr[i].t_s, "weight_read_bytes",
+                                                         bwr[i].weight_bytes, "weights_held_bytes", bwr[i].held_bytes,
+                                                         "init_s", bwr[i].init_s, "prefill_s", bwr[i].prefill_s,
+                                                         "fraction_of_bandwidth", bwr[i].frac));
+        /* The same figure at the small working set of the per-T runs above
+         * (about 10 MB: mostly cache-resident, fixed costs dominate). */
+        json_object_set_new(t, "decode_fraction_of_bandwidth_small_ws", json_real(b->dec_bytes[k] / b->meas[1][k] / bw));
+        json_object_set_new(t, "decode_working_set_bytes_small_ws", json_real(b->dec_bytes[k]));
         json_object_set_new(t, "exponent", json_pack("{s:{s:f,s:f},s:{s:f,s:f}}", "prefill", "measured", expo[i][0][0],
                                                      "model", expo[i][0][1], "decode", "measured", expo[i][1][0], "model",
                                                      expo[i][1][1]));

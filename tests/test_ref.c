@@ -722,6 +722,89 @@ static void scale(void)
     }
 }
 
+/* ---- weights in their formats vs the fp32 twin --------------------------------- */
+
+/* A small MoE with V4's weight formats (fp8 in 16,384-element blocks with
+ * ue8m0 scales, mxfp4 experts, bf16 tables, fp32 small tensors). */
+static const char *wfmt_yaml =
+    "name: wq\nd_model: 64\nn_layers: 2\nvocab: 97\nkv_dtype: bf16\n"
+    "formats:\n  fp8_b128: {parts: [{elements: 16384, dtype: fp8_e4m3, scale: ue8m0, block: 16384}]}\n"
+    "  mxfp4: {parts: [{elements: 32, dtype: fp4_e2m1, scale: ue8m0, block: 32}]}\n"
+    "weights: {linear: fp8_b128, experts: mxfp4, embed: bf16, small: fp32}\n"
+    "ffn: {type: moe, experts: 6, top_k: 2, shared: 1, d_ff: 32}\n"
+    "layers:\n  a: {type: gqa, q_heads: 4, kv_heads: 2, head_dim: 16, rope_dim: 8}\n";
+
+static void unit_tensors(const ref_layer *L, wclass c, u64 *elems, u64 *held, u64 *want_blocks, u64 block, unsigned sbytes)
+{
+    for (int k = 0; k < L->nw; k++) {
+        const ref_w *w = L->w[k];
+        if (w->wc != c) continue;
+        u64 n = w->rows * w->cols;
+        *elems += n;
+        *held += ref_w_bytes(w);
+        /* fp8 codes 1 B each + one scale per started block (hand rule of the
+         * one-tensor layout, kern_wq.h). */
+        if (block) *want_blocks += n + (n + block - 1) / block * sbytes;
+    }
+}
+
+static void weights_stored(void)
+{
+    model_spec m;
+    ref_model S, F;
+    sim_err e;
+    if (load_str(&m, wfmt_yaml, NULL, 0, &e)) { printf("%s\n", e.msg); CHECK("weights-spec", false); return; }
+    ref_opts fo = {.weights_fp32 = true};
+    if (ref_init(&S, &m, 5, NULL, &e) || ref_init(&F, &m, 5, &fo, &e)) { printf("%s\n", e.msg); CHECK("weights-init", false); return; }
+    /* Bytes held, by class, against the model's price (fmt_rate_bytes of the
+     * class's elements, what cost.c charges): equal for bf16 and for mxfp4
+     * (every expert tensor, 6 x 64 x 32 and 6 x 32 x 64, holds whole
+     * 32-element blocks); fp8 in 16,384-element blocks: each tensor (under
+     * 16,384 elements here) pays one whole ue8m0 scale. */
+    u64 el[WC_COUNT] = {0}, held[WC_COUNT] = {0}, want8 = 0, dummy = 0;
+    const ref_layer *units[] = {&S.L[0], &S.L[1], &S.embed, &S.head};
+    for (int u = 0; u < 4; u++) {
+        unit_tensors(units[u], WC_LINEAR, &el[WC_LINEAR], &held[WC_LINEAR], &want8, 16384, 1);
+        unit_tensors(units[u], WC_EXPERT, &el[WC_EXPERT], &held[WC_EXPERT], &dummy, 0, 0);
+        unit_tensors(units[u], WC_EMBED, &el[WC_EMBED], &held[WC_EMBED], &dummy, 0, 0);
+    }
+    bool ovf = false;
+    CHECK_EQ("weights-held-experts-eq-price", held[WC_EXPERT], fmt_rate_bytes(&m.weight[WC_EXPERT], el[WC_EXPERT], &ovf));
+    /* 2 layers x 6 experts x 3 x 64 x 32 = 73,728 fp4 codes: 36,864 B + 2,304 scales. */
+    CHECK_EQ("weights-held-experts-hand", held[WC_EXPERT], 39168);
+    CHECK_EQ("weights-held-embed-eq-price", held[WC_EMBED], fmt_rate_bytes(&m.weight[WC_EMBED], el[WC_EMBED], &ovf));
+    CHECK_EQ("weights-held-linear-per-tensor", held[WC_LINEAR], want8);
+    u64 by[WC_COUNT];
+    u64 tot = ref_weights_held_by(&S, by);
+    CHECK_EQ("weights-held-by-class-experts", by[WC_EXPERT], held[WC_EXPERT]);
+    CHECK("weights-held-below-fp32", tot < ref_weights_held(&F));
+    /* The fp32 twin: the same values, multiplied through BLAS; logits agree
+     * to the order of the sums (each product's sum reordered: float eps
+     * 6e-8 per term, grown through 2 layers of norms, softmax and routing
+     * to 2.5e-5 of the logits' scale here: tolerance 1e-4), counters
+     * exactly. */
+    int32_t tok[24];
+    tokens(tok, 24, 97, 11);
+    float a[97], b[97];
+    int ok = !prefill(&S, tok, 21, a) && !prefill(&F, tok, 21, b);
+    double sc = 0;
+    for (int i = 0; i < 97; i++) sc = fmax(sc, fabs(b[i]));
+    CHECK_CLOSE("weights-fp32-twin-prefill", ok ? maxdiff(a, b, 97) / sc : 1.0, 0.0, 1e-4);
+    ok = ok && !ref_run(&S, tok + 21, 1, &e) && !ref_run(&F, tok + 21, 1, &e);
+    CHECK_CLOSE("weights-fp32-twin-decode", ok ? maxdiff(S.logits, F.logits, 97) / sc : 1.0, 0.0, 1e-4);
+    cost_result rs, rf;
+    if (ok && !ref_result(&S, &rs, &e) && !ref_result(&F, &rf, &e)) {
+        CHECK("weights-fp32-twin-counters", !memcmp(&rs.total, &rf.total, sizeof rs.total));
+        cost_result_free(&rs);
+        cost_result_free(&rf);
+    } else {
+        CHECK("weights-fp32-twin-counters", false);
+    }
+    ref_free(&S);
+    ref_free(&F);
+    spec_free(&m);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -741,5 +824,6 @@ int main(void)
     weight_rule();
     seeds();
     scale();
+    weights_stored();
     return check_done("test_ref");
 }

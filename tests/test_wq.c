@@ -125,6 +125,18 @@ static void one_format(const wcase *c)
     }
     snprintf(nm, sizeof nm, "wq-%s-dot-exact", c->name);
     CHECK(nm, exact);
+    /* Aligned runs (K' = 64, starts at 128 + 64 j: whole blocks of 32 / 64 /
+     * 128 elements): the fused paths (no decode buffer; fp4 through AVX2
+     * where the CPU has it) give the same bits. */
+    exact = true;
+    kern_wq_matmul(&ct, FL_PROJ, DT_BF16, 1, 21, 64, A, K, &w, 128, 1, 64, yt, 21, false, NULL);
+    for (u64 j = 0; j < 21; j++) {
+        float s[8] = {0};
+        for (u64 k = 0; k < 64; k++) s[k % 8] = s[k % 8] + A[k] * wd[128 + j * 64 + k];
+        exact = exact && yt[j] == ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    }
+    snprintf(nm, sizeof nm, "wq-%s-dot-aligned-exact", c->name);
+    CHECK(nm, exact);
     /* The whole tensor in the dot form: [N2 = 1100, K2 = 45] read as B =
      * W^T, against BLAS with transB on the decoded values. */
     kern_wq_matmul(&ct, FL_PROJ, DT_BF16, 2, N, K, A, K, &w, 0, 1, K, y, N, false, NULL);

@@ -260,12 +260,146 @@ void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y)
 #define WQ_PANEL (1u << 18)   /* floats of a decoded panel (1 MiB) */
 #define WQ_GEMV_ROWS 4     /* as kern_matmul: fewer rows run as matrix-vector products */
 
+/* Dot form without the decode buffer: sum_k x[k] E[i0 + k] with the lanes
+ * and order of dot_run (lane k mod 8), the same values (each element is
+ * decoded to its value times its block scale, rounded once, then
+ * multiplied), so the same bits. Possible when every block starts at a
+ * multiple of 8 from i0 (or the format has no blocks); false otherwise. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* mxfp4 and fp4 on AVX2: 32 codes at a time through a byte shuffle (the
+ * doubled values 0, 1, 2, 3, 4, 6, 8, 12 and their negatives are small
+ * integers), times half the scale: (2v)(s/2) is v s exactly, rounded once.
+ * Code 8 (-0) gives +0: x (+0) and x (-0) add the same to a sum that
+ * starts at +0. Needs K and every block a multiple of 32 from i0. */
+__attribute__((target("avx2")))
+static void fp4_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float *s8)
+{
+    const __m128i lut = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m128i lo4 = _mm_set1_epi8(15);
+    __m256 s = _mm256_loadu_ps(s8);
+    u64 bl = w->scaled ? w->block : K;
+    for (u64 k = 0; k < K;) {
+        u64 stop = w->scaled ? ((i0 + k) / bl + 1) * bl - i0 : K;
+        if (stop > K) stop = K;
+        __m256 vm = _mm256_set1_ps(0.5f * (w->scaled ? scale_at(w, (i0 + k) / bl) : 1.0f));
+        for (; k < stop; k += 32) {
+            __m128i b = _mm_loadu_si128((const __m128i *)(w->codes + (i0 + k) / 2));
+            __m128i lo = _mm_and_si128(b, lo4), hi = _mm_and_si128(_mm_srli_epi16(b, 4), lo4);
+            __m128i vl = _mm_shuffle_epi8(lut, lo), vh = _mm_shuffle_epi8(lut, hi);
+            __m128i e0 = _mm_unpacklo_epi8(vl, vh), e1 = _mm_unpackhi_epi8(vl, vh);   /* elements 0-15, 16-31 */
+            __m256 w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(e0)), vm);
+            __m256 w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(e0, 8))), vm);
+            __m256 w2 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(e1)), vm);
+            __m256 w3 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(e1, 8))), vm);
+            s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k), w0));
+            s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k + 8), w1));
+            s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k + 16), w2));
+            s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k + 24), w3));
+        }
+    }
+    _mm256_storeu_ps(s8, s);
+}
+static bool fp4_avx2_ok(const kern_wq *w, u64 i0, u64 K)
+{
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (!have || w->dt != DT_FP4_E2M1 || K % 32 || i0 % 2) return false;
+    if (!w->scaled) return true;
+    /* ue8m0 scales: half of each is exact (2^-128 is a float subnormal). */
+    return w->sdt == DT_UE8M0 && w->block % 32 == 0 && (i0 % w->block) % 32 == 0;
+}
+#endif
+
+WQ_CLONES
+static bool dot_fused(const kern_wq *w, u64 i0, u64 K, const float *x, float *out)
+{
+    if (w->scaled && (w->block % 8 || (i0 % w->block) % 8)) return false;
+    if ((w->dt == DT_FP4_E2M1 || w->dt == DT_INT4) && i0 % 2) return false;
+    float s[8] = {0};
+    const uint8_t *in = w->codes;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (fp4_avx2_ok(w, i0, K)) {
+        fp4_dot_avx2(w, i0, K, x, s);
+        *out = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        return true;
+    }
+#endif
+    for (u64 k = 0; k < K;) {
+        u64 stop = K;
+        float fs = 1.0f;
+        if (w->scaled) {
+            u64 bi = (i0 + k) / w->block;
+            stop = (bi + 1) * w->block - i0;
+            if (stop > K) stop = K;
+            fs = scale_at(w, bi);
+        }
+        u64 n8 = k + (stop - k) / 8 * 8;
+        const float *xs = x;
+        switch (w->dt) {
+        case DT_BF16:
+            if (fs == 1.0f) {
+                for (; k < n8; k += 8)
+#pragma omp simd
+                    for (int l = 0; l < 8; l++) {
+                        uint16_t c;
+                        memcpy(&c, in + 2 * (i0 + k + l), 2);
+                        union { uint32_t u; float f; } v = {(uint32_t)c << 16};
+                        s[l] = s[l] + xs[k + l] * v.f;
+                    }
+            } else {
+                for (; k < n8; k += 8)
+#pragma omp simd
+                    for (int l = 0; l < 8; l++) {
+                        uint16_t c;
+                        memcpy(&c, in + 2 * (i0 + k + l), 2);
+                        union { uint32_t u; float f; } v = {(uint32_t)c << 16};
+                        s[l] = s[l] + xs[k + l] * (v.f * fs);
+                    }
+            }
+            break;
+        case DT_FP8_E4M3:
+        case DT_FP8_E5M2: {
+            uint32_t sh = w->dt == DT_FP8_E4M3 ? 20 : 21;
+            const float rb = w->dt == DT_FP8_E4M3 ? 0x1p120f : 0x1p112f;
+            for (; k < n8; k += 8)
+#pragma omp simd
+                for (int l = 0; l < 8; l++) {
+                    uint32_t c = in[i0 + k + l];
+                    union { uint32_t u; float f; } v = {(c & 0x7fu) << sh | (c >> 7) << 31};
+                    s[l] = s[l] + xs[k + l] * (v.f * rb * fs);
+                }
+            break;
+        }
+        case DT_INT8:
+            for (; k < n8; k += 8)
+#pragma omp simd
+                for (int l = 0; l < 8; l++) s[l] = s[l] + xs[k + l] * ((float)(int8_t)in[i0 + k + l] * fs);
+            break;
+        default:
+            break;   /* the rest: element by element below */
+        }
+        /* What is left of the segment (its tail, or all of it for the other
+         * dtypes): decoded a piece at a time, same lanes. */
+        while (k < stop) {
+            float t[64];
+            u64 m = stop - k < 64 ? stop - k : 64;
+            dec_codes(w, i0 + k, i0 + k + m, fs, t);
+            for (u64 j = 0; j < m; j++) s[(k + j) % 8] = s[(k + j) % 8] + xs[k + j] * t[j];
+            k += m;
+        }
+    }
+    *out = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    return true;
+}
+
 /* Dot form: out = sum_k x[k] E[i0 + k], with 8 partial sums (lane k mod 8)
  * added pairwise at the end. */
 WQ_CLONES
 static float dot_run(const kern_wq *w, u64 i0, u64 K, const float *x)
 {
-    float t[WQ_KC], s[8] = {0};
+    float t[WQ_KC], s[8] = {0}, v;
+    if (dot_fused(w, i0, K, x, &v)) return v;
     for (u64 k0 = 0; k0 < K; k0 += WQ_KC) {
         u64 kc = K - k0 < WQ_KC ? K - k0 : WQ_KC;
         dec_run(w, i0 + k0, kc, t);
