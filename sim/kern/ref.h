@@ -309,6 +309,9 @@ void ref_index_scores(ref_layer *L, flop_cat cat, u64 Hi, u64 di, const float *q
  * sc: n x nk[n-1] (row stride nk[n-1]); work: n Hi nk[n-1]. */
 void ref_index_scores_n(ref_layer *L, flop_cat cat, u64 Hi, u64 di, u64 n, const float *qi, const float *wt,
                         const float *keys, const u64 *nk, float *sc, float *work);
+/* Queries per block of a DSA / CSA prefill of n queries over nkeys keys:
+ * 256, fewer (down to 64) where 2^22 / nkeys is smaller; at most n. */
+u64 ref_index_qblock(u64 n, u64 nkeys);
 /* The min(nk, k) largest scores (ties to the lower index), as ascending
  * indices into idx (room for nk); returns how many. taken: nk bytes of work. */
 u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx, unsigned char *taken);
