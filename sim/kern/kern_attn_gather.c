@@ -3,8 +3,9 @@
  * path behind kern_attn_queries; see kern_attn_gather.h.
  *
  * Legend (as kern_attn.c): H query heads, G kv groups, grp = H/G, dq key
- * dim, dv value dim; a quad = 4 heads of one group (grp pads to a multiple
- * of 4 with zero queries); QB queries per block, KB rows per key block.
+ * dim, dv value dim; a quad = 4 heads of one group (grp a multiple of 4:
+ * other groupings take the per-query path); QB queries per block, KB rows
+ * per key block.
  *
  * The per-query path (kern_attn_query's arithmetic) copies each query's k
  * picked rows into a chunk and multiplies them by its few heads through
@@ -24,9 +25,8 @@
  * pointers, no copy) through register-blocked micro-kernels (scores: 4 heads
  * x 3 rows, 12 accumulators; values: 4 heads x 24 columns), with the online
  * softmax of kern_attn.c carried across key blocks. Only picked pairs are
- * computed (no masked work; padding heads only when grp % 4 != 0), and a
- * row brought into cache serves every query of the block that picked it:
- * selected / union of them on average.
+ * computed (no masked work), and a row brought into cache serves every
+ * query of the block that picked it: selected / union of them on average.
  *
  * Bits: a query's arithmetic depends on its own rows and the fixed KB grid
  * only, never on QB, the other queries or the thread count. Its sums differ
@@ -90,13 +90,9 @@ bool kern_attn_blocked(bool on)
 
 static u64 ceil_div(u64 a, u64 b) { return (a + b - 1) / b; }
 
-/* Heads per group padded to whole quads, and all of them. */
-static u64 grp_pad(const kern_attn *a) { return ceil_div(a->H / a->G, 4) * 4; }
-static u64 heads_pad(const kern_attn *a) { return a->G * grp_pad(a); }
-
 static u64 state_floats(const kern_attn *a)
 {
-    return heads_pad(a) * (a->dq + a->dv + 2);
+    return a->H * (a->dq + a->dv + 2);
 }
 
 static int threads(void)
@@ -120,7 +116,8 @@ static u64 qblock(const kern_attn *a, u64 n)
 
 bool kern_attn_gather_fits(const kern_attn *a, u64 n, const kern_src *src, int nsrc)
 {
-    if (!KG_ON || !blocked || n < 2 || nsrc < 1 || nsrc > KG_MAX_SRC || !a->G || a->H % a->G) return false;
+    if (!KG_ON || !blocked || n < 2 || nsrc < 1 || nsrc > KG_MAX_SRC || !a->G || a->H % a->G || (a->H / a->G) % 4)
+        return false;
     for (int s = 0; s < nsrc; s++)
         for (u64 t = 0; t < n; t++) {
             const kern_src *r = &src[t * (u64)nsrc + s];
@@ -258,14 +255,14 @@ KG_CLONES static void kg_softmax(float *s, u64 nr, float *m, float *l, float *O,
         for (u64 i = 0; i < dv; i++) O[i] *= corr;
 }
 
-/* Query t of a block (state Q, O, m, l at its padded heads) over nr rows. */
+/* Query t of a block (state Q, O, m, l of its heads) over nr rows. */
 static void kg_visit(const kern_attn *a, const float *const *rp, u64 nr, const float *Q, float *O, float *m, float *l,
                      float *S)
 {
-    u64 gp = grp_pad(a), nquad = gp / 4;
+    u64 grp = a->H / a->G;
     for (u64 g = 0; g < a->G; g++)
-        for (u64 u = 0; u < nquad; u++) {
-            u64 h = g * gp + 4 * u;
+        for (u64 u = 0; u < grp / 4; u++) {
+            u64 h = g * grp + 4 * u;
             kg_scores(Q + h * a->dq, a->dq, rp, a->koff + g * a->dq, nr, S);
             for (u64 k = 0; k < 4; k++) kg_softmax(S + k * nr, nr, &m[h + k], &l[h + k], O + (h + k) * a->dv, a->dv);
             kg_values(S, nr, rp, a->voff + g * a->dv, a->dv, O + h * a->dv);
@@ -280,23 +277,19 @@ static u64 end_row(const kern_src *r) { return r->idx ? r->idx[r->n - 1] + 1 : r
 static void kg_block(const kern_attn *a, u64 t0, u64 t1, const float *q, u64 ldq, const kern_src *src, int nsrc, float *o,
                      u64 ldo, float *w, u64 *n_sel, u64 *n_union)
 {
-    u64 nq = t1 - t0, Hp = heads_pad(a), gp = grp_pad(a), grp = a->H / a->G, dq = a->dq, dv = a->dv;
+    u64 nq = t1 - t0, Hp = a->H, dq = a->dq, dv = a->dv;
     float *Q = w, *O = Q + nq * Hp * dq, *m = O + nq * Hp * dv, *l = m + nq * Hp, *S = l + nq * Hp;
     const float *rp[KG_KB];
     u64 cur[KG_QB];
     unsigned char seen[KG_KB];
-    memset(Q, 0, nq * Hp * dq * sizeof *Q);
     memset(O, 0, nq * Hp * dv * sizeof *O);
     for (u64 t = 0; t < nq; t++)
-        for (u64 g = 0; g < a->G; g++)
-            for (u64 hh = 0; hh < gp; hh++) {
-                u64 h = g * grp + hh, hp = t * Hp + g * gp + hh;
-                bool real = hh < grp;
-                if (real)
-                    for (u64 i = 0; i < dq; i++) Q[hp * dq + i] = q[(t0 + t) * ldq + h * dq + i] * a->scale;
-                m[hp] = real && a->sink ? a->sink[h] : -INFINITY;
-                l[hp] = real && a->sink ? 1.0f : 0.0f;
-            }
+        for (u64 h = 0; h < Hp; h++) {
+            u64 hp = t * Hp + h;
+            for (u64 i = 0; i < dq; i++) Q[hp * dq + i] = q[(t0 + t) * ldq + h * dq + i] * a->scale;
+            m[hp] = a->sink ? a->sink[h] : -INFINITY;
+            l[hp] = a->sink ? 1.0f : 0.0f;
+        }
     /* Floats of a row the kernels read. */
     u64 wk = a->koff + a->G * dq, wv = a->voff + a->G * dv, wrow = wk > wv ? wk : wv;
     for (int s = 0; s < nsrc; s++) {
@@ -345,13 +338,12 @@ static void kg_block(const kern_attn *a, u64 t0, u64 t1, const float *q, u64 ldq
         }
     }
     for (u64 t = 0; t < nq; t++)
-        for (u64 g = 0; g < a->G; g++)
-            for (u64 hh = 0; hh < grp; hh++) {
-                u64 hp = t * Hp + g * gp + hh;
-                float inv = l[hp] > 0 ? 1.0f / l[hp] : 0.0f;
-                float *orow = o + (t0 + t) * ldo + (g * grp + hh) * dv;
-                for (u64 i = 0; i < dv; i++) orow[i] = O[hp * dv + i] * inv;
-            }
+        for (u64 h = 0; h < Hp; h++) {
+            u64 hp = t * Hp + h;
+            float inv = l[hp] > 0 ? 1.0f / l[hp] : 0.0f;
+            float *orow = o + (t0 + t) * ldo + h * dv;
+            for (u64 i = 0; i < dv; i++) orow[i] = O[hp * dv + i] * inv;
+        }
 }
 
 void kern_attn_gather(const kern_attn *a, u64 n, const float *q, u64 ldq, const kern_src *src, int nsrc, float *o, u64 ldo,

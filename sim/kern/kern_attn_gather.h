@@ -9,7 +9,7 @@
 #include "kern.h"
 
 /* Whether the blocked kernel takes these n queries: blocked mode on, n >= 2,
- * at most 4 sources per query, every source float rows (x) with the same x
+ * heads per kv group a multiple of 4, at most 4 sources per query, every source float rows (x) with the same x
  * and ld in every query, index lists strictly ascending. This function
  * can't fail. */
 bool kern_attn_gather_fits(const kern_attn *a, u64 n, const kern_src *src, int nsrc);
