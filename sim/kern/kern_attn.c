@@ -475,7 +475,13 @@ void kern_attn_causal(cost_t *c, const kern_attn *a, u64 n, const float *q, u64 
             query_serial(a, q + t * ldq, qs, nsrc, o + t * ldo, work);
         }
     } else {
-        u64 qb = qblock(a), nb = ceil_div(n, qb), tasks = nb * a->G, per = tile_floats(a);
+        /* Narrow spans (windows): a block of qb queries over a window of W
+         * keys computes tiles over qb + W - 1 keys for W priced, so blocks
+         * shrink to a quarter of the mean span (at least 16 queries): swa4's
+         * W = 128 at 4 heads, 32 queries x 159 keys instead of 64 x 191. */
+        u64 qb = qblock(a), span = n ? rows / n : 0;
+        if (span / 4 < qb) qb = span / 4 > 16 ? span / 4 : 16 < qb ? 16 : qb;
+        u64 nb = ceil_div(n, qb), tasks = nb * a->G, per = tile_floats(a);
         /* Later query blocks see more keys: hand them out first. */
         bool par = tasks > 1 && flops_of(a, rows) >= 4 * KA_PAR_FLOPS && !in_parallel();
         (void)par;
