@@ -369,6 +369,8 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     dtype lin = m->compute[CC_LINEAR];
     cost_row *em = row_for(r, "embed");
     em->layers = 0;
+    cost_t was = em->c;   /* the op list: each part's own operations (cost_ops_part) */
+    if (c->ops) cost_ops_part(c->ops, (int)(em - r->type));
     /* The table is stored whole; a step reads one row per token (at most V rows). */
     u64 rows = umin(ntok, m->vocab);
     em->c.params = cmul(ovf, m->vocab, d);
@@ -385,10 +387,18 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     }
     /* Model-level parts of components (PLE's table), one row each. */
     if (m->ple.type && m->ple.type->model_cost) {
-        int rc = m->ple.type->model_cost(c, &row_for(r, m->ple.type->name)->c, e);
+        cost_row *pl = row_for(r, m->ple.type->name);
+        if (c->ops) {
+            cost_ops_part_done(c->ops, &was, &em->c);
+            was = pl->c;
+            cost_ops_part(c->ops, (int)(pl - r->type));
+        }
+        int rc = m->ple.type->model_cost(c, &pl->c, e);
         if (rc) return rc;
-    }
+        if (c->ops) { cost_ops_part_done(c->ops, &was, &pl->c); was = pl->c; }
+    } else if (c->ops) cost_ops_part_done(c->ops, &was, &em->c);
     cost_row *hd = row_for(r, "head");
+    if (c->ops) { was = hd->c; cost_ops_part(c->ops, (int)(hd - r->type)); }
     if (m->hc_streams) {
         /* mHC head unit: fn [n, n*d], base [n], scale [1] (research/deepseek.md
          * 3.5); per logit token: RMSNorm over n*d, projection to n weights,
@@ -412,6 +422,7 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     if (m->logit_softcap > 0)   /* Gemma: cap tanh(logit / cap), 3 FLOPs a logit */
         cc_flops(c, &hd->c, FL_OTHER, DT_FP32, cmul3(ovf, nlog, m->vocab, 3));
     hd->c.act_bytes = cmul3(ovf, nlog, m->vocab, 4);   /* fp32 logits out */
+    if (c->ops) cost_ops_part_done(c->ops, &was, &hd->c);
     if (m->mtp_n) return mtp_part(c, row_for(r, "mtp"), e);
     return SIM_OK;
 }
@@ -447,6 +458,38 @@ static int range_names(const cost_t *t, char *what, size_t len)
     return n;
 }
 
+/* The layers by the spec's plan (spec.h): the rows in order, each root
+ * layer computed once, each (row, root) pair added times its count; with
+ * every layer (not rows_only) the other layers are copies of their root.
+ * lay holds the roots (rows_only, by root ordinal) or every layer. */
+static int eval_planned(const cost_ctx *c, cost_result *r, cost_t *lay, sim_err *e)
+{
+    const model_spec *m = c->m;
+    bool all = !c->q.rows_only;
+    for (int k = 0; k < m->plan_rows; k++) {
+        cost_row *w = row_new(r, m->kind_name[m->plan_row[k].kind], m->plan_row[k].shared_kv ? "/shared" : "");
+        w->layers = m->plan_row[k].layers;
+    }
+    for (int k = 0; k < m->plan_roots; k++) {
+        const layer_spec *L = &m->layer[m->plan_root[k]];
+        cost_t *o = &lay[all ? m->plan_root[k] : k];
+        memset(o, 0, sizeof *o);
+        const comp_type *ty[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
+        for (int j = 0; j < COMP_CAT_COUNT; j++) {
+            int rc = ty[j] ? ty[j]->cost(c, L, o, e) : SIM_OK;
+            if (rc) return rc;
+        }
+    }
+    for (int p = 0; p < m->plan_pairs; p++) {
+        int k = m->plan_pair[p].root;
+        cost_add(c->ovf, &r->type[m->plan_pair[p].row].c, &lay[all ? m->plan_root[k] : k], (u64)m->plan_pair[p].count);
+    }
+    if (all)
+        for (int i = 0; i < r->n_layers; i++)
+            if (m->layer[i].same_cost_as >= 0) lay[i] = lay[m->layer[i].same_cost_as];
+    return SIM_OK;
+}
+
 int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e)
 {
     return cost_eval_ops(m, q, r, NULL, e);
@@ -467,8 +510,12 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
      * allocation per evaluation; r->layer stays NULL). */
     enum { LOCAL_LAYERS = 64 };
     cost_t local[LOCAL_LAYERS], *lay = local;
-    if (!q->rows_only || m->n_layers > LOCAL_LAYERS) {
-        lay = r->layer = malloc(m->n_layers * sizeof *r->layer);
+    /* With the spec's plan (spec.h; not with an op list, which wants every
+     * layer in order), rows_only keeps only the roots' costs. */
+    bool planned = !ops && m->plan_n && m->plan_n == m->n_layers;
+    u64 need = q->rows_only && planned ? (u64)m->plan_roots : m->n_layers;
+    if (!q->rows_only || need > LOCAL_LAYERS) {
+        lay = r->layer = malloc(need * sizeof *r->layer);
         if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
     }
     r->n_layers = (int)m->n_layers;
@@ -478,6 +525,11 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
     c.wrate_ready = true;
     for (int k = 0; k < WC_COUNT; k++)
         if (cost_wrate_prep(&c.wrate[k], &m->weight[k])) c.wrate_ready = false;
+    if (planned) {
+        int rc = eval_planned(&c, r, lay, e);
+        if (rc) { cost_result_free(r); return rc; }
+        goto parts;
+    }
     /* Rows by (kind, shared): made once per row, named without formatting. */
     int row_of[SPEC_MAX_KINDS][2];
     memset(row_of, -1, sizeof row_of);
@@ -499,7 +551,7 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
         int root = brief ? m->brief[i].same_cost_as : L->same_cost_as, t;
         if (root >= 0) {
             if (!q->rows_only) *o = lay[root];
-            if (ops) cost_ops_repeat(ops, root, i);
+            if (ops) cost_ops_repeat(ops, root, i, *slot);
             t = tally_of[root];
             if (tally[t].slot != *slot) {
                 for (t = 0; t < ntally; t++)
@@ -508,7 +560,7 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
             }
         } else {
             memset(o, 0, sizeof *o);
-            if (ops) cost_ops_layer(ops, i);
+            if (ops) cost_ops_layer(ops, i, L, *slot);
             const comp_type *ty[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
             for (int k = 0; k < COMP_CAT_COUNT; k++) {
                 int rc = ty[k] ? ty[k]->cost(&c, L, o, e) : SIM_OK;
@@ -522,6 +574,7 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
     }
     for (int t = 0; t < ntally; t++) cost_add(&ovf, &r->type[tally[t].slot].c, &lay[tally[t].root], tally[t].count);
     if (ops) ops->layer = -1;
+parts:
     if (q->rows_only) r->n_layers = 0;   /* only the computed layers were filled */
     int rc = model_parts(&c, r, e);
     if (rc) { cost_result_free(r); return rc; }
