@@ -96,6 +96,25 @@ void kern_wq_encode(kern_wq *w, const float *x)
     quant_encode(&w->f, x, w->n, w->codes);
 }
 
+u64 kern_wq_piece(const kern_wq *w)
+{
+    if (w->scaled && w->sbits % 8) return 0;
+    u64 b = w->scaled ? w->block : 1;
+    if (b % 2) b *= 2;   /* 4-bit codes: whole bytes */
+    return ceil_div(65536, b) * b;
+}
+
+void kern_wq_encode_at(kern_wq *w, u64 i0, u64 m, const float *x, uint8_t *tmp)
+{
+    u64 eb = 0;
+    sim_err e;
+    if (fmt_entry_bytes(&w->f, m, &eb, &e)) return;
+    quant_encode(&w->f, x, m, tmp);
+    u64 cb = ceil_div(m * w->bits, 8);
+    memcpy(w->codes + i0 * w->bits / 8, tmp, cb);
+    if (w->scaled) memcpy(w->scales + i0 / w->block * (w->sbits / 8), tmp + cb, eb - cb);
+}
+
 /* ---- decoding ------------------------------------------------------------- */
 
 /* Block scale bi as a float (every scale dtype's values are floats). */

@@ -55,6 +55,16 @@ void kern_wq_free(kern_wq *w);
  * picks them). This function can't fail. */
 void kern_wq_encode(kern_wq *w, const float *x);
 
+/* Elements per piece for kern_wq_encode_at: at least 65,536, whole blocks
+ * and whole bytes of codes and scales; 0 when the format's scales are not
+ * whole bytes (encode the tensor at once). This function can't fail. */
+u64 kern_wq_piece(const kern_wq *w);
+/* Encode x[0 .. m) as elements i0 .. i0+m-1 of w, i0 a multiple of
+ * kern_wq_piece(w), m at most that (less only for the last piece): the
+ * same bytes as kern_wq_encode of the whole tensor (blocks are encoded
+ * independently). tmp: kern_wq_bytes of a piece. This function can't fail. */
+void kern_wq_encode_at(kern_wq *w, u64 i0, u64 m, const float *x, uint8_t *tmp);
+
 /* Elements i0 .. i0+n-1 of w into y[0 .. n). This function can't fail. */
 void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y);
 

@@ -131,48 +131,58 @@ ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols,
     u64 n = rows * cols;
     ref_w *w = calloc(1, sizeof *w);
     if (!w) return NULL;
-    w->data = malloc((n ? n : 1) * sizeof(float));
-    if (!w->data) { free(w); return NULL; }
     snprintf(w->name, sizeof w->name, "%s", name);
     w->wc = wc;
     w->rows = rows;
     w->cols = cols;
     w->embed = false;
     /* Each tensor draws from its own stream keyed by (seed, layer, name), so
-     * its values do not depend on what else the model holds. */
+     * its values do not depend on what else the model holds, in the order
+     * it is held: linear weights [out, in], as a Linear layer holds them
+     * (blocks along the input dimension), tables and small tensors row by
+     * row. Each value is rounded to the class's storage format (ref_init
+     * checked that the kernels hold it) and kept as the format's bytes, or
+     * (small tensors, the fp32 twin) as the floats they decode to: the same
+     * values either way. A plain fp32 format is the floats themselves. */
     gsl_rng *r = M->rng;
     gsl_rng_set(r, (unsigned long)mix64(hash_str(M->seed ^ mix64((u64)(L->i + 7)), name)));
-    for (u64 k = 0; k < n; k++) w->data[k] = mean + spread * (float)(2.0 * gsl_rng_uniform(r) - 1.0);
-    /* Round to the class's storage format (ref_init checked that the
-     * kernels hold it): keep the bytes, or (small tensors, the fp32 twin)
-     * the floats they decode to - the same values either way. A plain fp32
-     * format is the floats themselves. */
     const fmt *f = &M->m->weight[wc];
     bool plain = f->n_parts == 1 && f->part[0].dt == DT_FP32 && !f->part[0].scaled;
-    if (!plain && n) {
-        /* Linear weights in the order a Linear layer holds them, [out, in]
-         * (blocks along the input dimension); tables row by row. */
-        sim_err e;
-        bool tr = wc != WC_EMBED && rows > 1 && cols > 1;
+    bool tr = wc != WC_EMBED && wc != WC_SMALL && rows > 1 && cols > 1;
+    sim_err e;
+    if (!plain && n && wc != WC_SMALL && !M->opt.weights_fp32) {
+        /* Stored: drawn and encoded a piece at a time (no fp32 copy). */
+        if (kern_wq_init(&w->q, f, n, &e)) { free(w); return NULL; }
+        u64 pc = kern_wq_piece(&w->q), cap = pc ? pc : n;
+        float *buf = malloc(cap * sizeof *buf);
+        uint8_t *tmp = pc ? malloc(kern_wq_bytes(f, pc, &e)) : NULL;
+        if (!buf || (pc && !tmp)) { free(buf); free(tmp); kern_wq_free(&w->q); free(w); return NULL; }
+        for (u64 i0 = 0; i0 < n; i0 += cap) {
+            u64 m = n - i0 < cap ? n - i0 : cap;
+            for (u64 k = 0; k < m; k++) buf[k] = mean + spread * (float)(2.0 * gsl_rng_uniform(r) - 1.0);
+            if (pc) kern_wq_encode_at(&w->q, i0, m, buf, tmp);
+            else kern_wq_encode(&w->q, buf);
+        }
+        free(buf);
+        free(tmp);
+        w->stored = true;
+        w->colmajor = tr;
+    } else {
+        w->data = malloc((n ? n : 1) * sizeof(float));
         float *phys = tr ? malloc(n * sizeof *phys) : w->data;
-        if (!phys || kern_wq_init(&w->q, f, n, &e)) { if (tr) free(phys); free(w->data); free(w); return NULL; }
-        if (tr)
-            for (u64 i = 0; i < rows; i++)
-                for (u64 j = 0; j < cols; j++) phys[j * rows + i] = w->data[i * cols + j];
-        kern_wq_encode(&w->q, phys);
-        if (wc != WC_SMALL && !M->opt.weights_fp32) {
-            w->stored = true;
-            w->colmajor = tr;
-            free(w->data);
-            w->data = NULL;
-        } else {
+        if (!w->data || !phys) { if (tr) free(phys); free(w->data); free(w); return NULL; }
+        for (u64 k = 0; k < n; k++) phys[k] = mean + spread * (float)(2.0 * gsl_rng_uniform(r) - 1.0);
+        if (!plain && n) {
+            if (kern_wq_init(&w->q, f, n, &e)) { if (tr) free(phys); free(w->data); free(w); return NULL; }
+            kern_wq_encode(&w->q, phys);
             kern_wq_decode(&w->q, 0, n, phys);
-            if (tr)
-                for (u64 i = 0; i < rows; i++)
-                    for (u64 j = 0; j < cols; j++) w->data[i * cols + j] = phys[j * rows + i];
             kern_wq_free(&w->q);
         }
-        if (tr) free(phys);
+        if (tr) {
+            for (u64 i = 0; i < rows; i++)
+                for (u64 j = 0; j < cols; j++) w->data[i * cols + j] = phys[j * rows + i];
+            free(phys);
+        }
     }
     L->w[L->nw++] = w;
     L->pelems[wc] += n;
@@ -654,6 +664,7 @@ static void unit_clear(ref_layer *L)
     L->time_s = 0;
     L->attn_time_s = 0;
     L->attn_read_bytes = 0;
+    L->attn_sel_pairs = L->attn_union_pairs = 0;
 }
 
 int ref_sublayer(ref_layer *L, const ref_step *s, ref_sub sub, const float *x, float *y, sim_err *e)
@@ -818,6 +829,8 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
         kern_attn_stats a1 = kern_attn_stats_get();
         L->attn_time_s = a1.seconds - a0.seconds;
         L->attn_read_bytes = a1.bytes - a0.bytes;
+        L->attn_sel_pairs = a1.gather_selected - a0.gather_selected;
+        L->attn_union_pairs = a1.gather_union - a0.gather_union;
         if (rc) goto out;
         if (M->opt.trace) {
             /* The layer's output (stream 0 under mHC). */
@@ -932,6 +945,18 @@ void ref_type_attn(const ref_model *M, const char *name, double *seconds, u64 *b
         if (strcmp(nm, name)) continue;
         *seconds += M->L[i].attn_time_s;
         *bytes += M->L[i].attn_read_bytes;
+    }
+}
+
+void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *uni)
+{
+    *selected = *uni = 0;
+    for (u64 i = 0; i < M->m->n_layers; i++) {
+        char nm[48];
+        spec_layer_type_name(M->m, (int)i, nm, sizeof nm);
+        if (strcmp(nm, name)) continue;
+        *selected += M->L[i].attn_sel_pairs;
+        *uni += M->L[i].attn_union_pairs;
     }
 }
 
