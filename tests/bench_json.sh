@@ -34,12 +34,18 @@ for k in ("cost_eval_us.decode", "cost_eval_us.prefill", "sweep.points_per_s", "
           "probe.curves.gather_s_per_row", "probe.curves.parallel_fixed_s"):
     has(d, k)
 has(d, "probe.curves.bandwidth_by_working_set", list)
+for k in ("parallel_region_s", "scratch_alloc_s", "row_decode_v4_584B_s", "row_decode_bf16x512_s", "row_decode_v32_656B_s"):
+    assert has(d, "decode_fixed_costs." + k) > 0, k
 assert len(d["loadavg_start"]) == 3 and len(d["loadavg_end"]) == 3, "load before and after"
 types = has(d, "types", list)
 assert sorted(t["type"] for t in types) == sorted(["gqa", "mla", "dsa", "swa4", "csa", "hca", "cca"]), [t["type"] for t in types]
 for t in types:
     for k in ("prefill_attn_fraction_of_sgemm", "decode_fraction_of_bandwidth", "decode_working_set_bytes", "loadavg_after"):
         has(t, k)
+    # item 2: the decode step at the large working set (8 MiB when quick) and its configuration
+    assert has(t, "decode_working_set_bytes") >= 8 << 20, (t["type"], t["decode_working_set_bytes"])
+    for k in ("scale", "layers", "T", "step_s", "weights_held_bytes"):
+        assert has(t, "decode_large." + k) > 0, (t["type"], k)
     pts = has(t, "points", list)
     assert [p["T"] for p in pts] == [256, 512], pts
     for p in pts:
