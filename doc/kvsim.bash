@@ -21,6 +21,7 @@ _kvsim()
         --format) COMPREPLY=($(compgen -W "table csv json" -- "$cur")); return ;;
         --by) COMPREPLY=($(compgen -W "type layer" -- "$cur")); return ;;
         --time) COMPREPLY=($(compgen -W "model roofline" -- "$cur")); return ;;
+        --weights) COMPREPLY=($(compgen -W "stored fp32" -- "$cur")); return ;;
     esac
     if [ "$cmd" = help ]; then
         words=$("${COMP_WORDS[0]}" --help 2>/dev/null | sed -n 's/^  kvsim \([a-z]*\).*/\1/p')

@@ -20,6 +20,14 @@ expect unknown-cmd 2 "$K" frobnicate
 has unknown-cmd-msg "unknown command 'frobnicate'" err
 expect unknown-opt 2 "$K" cost archs/llama-3-8b.yaml --bogus
 has unknown-opt-msg "unknown option '--bogus'" err
+# run --weights: the spec's formats (bf16 here: 2 B a weight) or the fp32 twin
+# (4 B, every tensor as floats); a bad value is an error naming the option.
+expect run-weights-stored 0 "$K" run archs/tiny/gqa.yaml --ctx 8
+has run-weights-stored-line "weights held: .* (in the spec's formats" out
+expect run-weights-fp32 0 "$K" run archs/tiny/gqa.yaml --ctx 8 --weights fp32
+has run-weights-fp32-line "weights held: .* (fp32" out
+expect run-weights-bad 2 "$K" run archs/tiny/gqa.yaml --ctx 8 --weights fp8
+has run-weights-bad-msg "weights .fp8.: give" err
 expect bad-ctx 2 "$K" cost archs/llama-3-8b.yaml --ctx 12q
 has bad-ctx-msg "expected a number of tokens" err
 expect zero-ctx 2 "$K" cost archs/llama-3-8b.yaml --ctx 0

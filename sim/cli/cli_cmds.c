@@ -80,6 +80,7 @@ static const cli_opt run_opts[] = {
     {"--decode", "N", "decode steps after the prefill (default 0)"},
     O_SCALE, O_LAYERS, O_SEED, O_SET,
     {"--dump", "DIR", "write every layer's inputs, outputs and caches as .npy (DIR must be new or empty)"},
+    {"--weights", "stored|fp32", "hold weights in the spec's formats (default) or as floats through BLAS (the naive twin)"},
     {NULL, NULL, NULL}};
 
 static const cli_opt validate_opts[] = {

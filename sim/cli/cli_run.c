@@ -1,5 +1,5 @@
 /* cli_run.c - `kvsim run ARCH --ctx T [--decode N] [--scale S|auto]
- * [--layers N] [--seed N] [--set P=V] [--dump DIR]` (options: cli_cmds.c): a prefill of T tokens
+ * [--layers N] [--seed N] [--set P=V] [--dump DIR] [--weights stored|fp32]` (options: cli_cmds.c): a prefill of T tokens
  * and N decode steps through the reference kernels (ref.h). Prints the
  * logits checksum of every step, wall time per layer type and the measured
  * counters of the prefill and of the last decode step. Exit 0, or 2 on bad
@@ -107,7 +107,7 @@ int cli_run(int argc, char **argv)
         } else if (cli_is(&p, "--weights")) {
             if (!strcmp(v, "fp32")) w32 = true;
             else if (!strcmp(v, "stored")) w32 = false;
-            else return cli_bad("run", "--weights %s: give 'stored' (the spec's formats, the default) or 'fp32'", v);
+            else return cli_bad("run", "--weights '%s': give 'stored' (the spec's formats, the default) or 'fp32'", v);
         }
     }
     if (ar < 0) return 2;
