@@ -152,9 +152,36 @@ static inline __attribute__((always_inline)) bool add_fields(cost_t *a, const co
     return of;
 }
 
+/* a += b, saturating, every field: sums of rows, with no multiplication. */
+static inline u64 sadd(bool *of, u64 a, u64 b)
+{
+    u64 r;
+    bool o = __builtin_add_overflow(a, b, &r);
+    *of |= o;
+    return o ? UINT64_MAX : r;
+}
+
+static bool add_fields1(cost_t *a, const cost_t *b)
+{
+    bool of = false;
+    for (int j = 0; j < FL_COUNT; j++) a->flops[j] = sadd(&of, a->flops[j], b->flops[j]);
+    for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] = sadd(&of, a->flops_dt[j], b->flops_dt[j]);
+    a->flops_fp8eq_x2 = cadd128(&of, a->flops_fp8eq_x2, b->flops_fp8eq_x2);
+    a->kv_bytes = sadd(&of, a->kv_bytes, b->kv_bytes);
+    a->kv_read_bytes = sadd(&of, a->kv_read_bytes, b->kv_read_bytes);
+    a->kv_written_bytes = sadd(&of, a->kv_written_bytes, b->kv_written_bytes);
+    a->weight_read_bytes = sadd(&of, a->weight_read_bytes, b->weight_read_bytes);
+    a->act_bytes = sadd(&of, a->act_bytes, b->act_bytes);
+    a->params = sadd(&of, a->params, b->params);
+    a->params_active = sadd(&of, a->params_active, b->params_active);
+    a->params_embed = sadd(&of, a->params_embed, b->params_embed);
+    a->weight_bytes = sadd(&of, a->weight_bytes, b->weight_bytes);
+    return of;
+}
+
 void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
 {
-    if (k == 1 ? add_fields(a, b, 1) : add_fields(a, b, k)) *ovf = true;
+    if (k == 1 ? add_fields1(a, b) : add_fields(a, b, k)) *ovf = true;
 }
 
 /* A new row named a + b (b may be ""), truncated to the name's size. */
@@ -175,7 +202,7 @@ static cost_row *row_new(cost_result *r, const char *a, const char *b)
 static cost_row *row_for(cost_result *r, const char *name)
 {
     for (int k = 0; k < r->n_types; k++)
-        if (!strcmp(r->type[k].name, name)) return &r->type[k];
+        if (r->type[k].name[0] == name[0] && !strcmp(r->type[k].name, name)) return &r->type[k];
     return row_new(r, name, "");
 }
 
@@ -551,7 +578,9 @@ parts:
     if (q->rows_only) r->n_layers = 0;   /* only the computed layers were filled */
     int rc = model_parts(&c, r, e);
     if (rc) { cost_result_free(r); return rc; }
-    for (int k = 0; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
+    /* (model_parts made at least the embed and head rows: the total starts as the first) */
+    r->total = r->type[0].c;
+    for (int k = 1; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
     if (ops) cost_ops_finish(ops, &r->total);
     char what[256];
     int nbad = range_names(&r->total, what, sizeof what);
