@@ -7,9 +7,23 @@ line, for the families whose kernels kvsim claims to match:
           Gemma4TextDecoderLayer, Gemma4TextAttention, Gemma4TextMLP,
           Gemma4RMSNorm, Gemma4TextRotaryEmbedding with modeling_rope_utils'
           _compute_proportional_rope_parameters, Gemma4ForCausalLM)
+          and, for the 26B-A4B (enable_moe_block), the MoE block of
+          Gemma4TextDecoderLayer.forward with Gemma4TextRouter and
+          Gemma4TextExperts
   llama   transformers models/llama/modeling_llama.py (LlamaModel: RMSNorm,
           rotate_half RoPE with rope_theta and the llama3 scaling of
           _compute_llama3_parameters, SwiGLU MLP, 1/sqrt(head_dim) scores)
+  laguna  transformers models/laguna/modeling_laguna.py (LagunaAttention with
+          q/k RMSNorm, partial RoPE per layer type and the per-head softplus
+          gate; LagunaSparseMoeBlock: LagunaTopKRouter's sigmoid scores chosen
+          with e_score_correction_bias, normalised, x moe_routed_scaling_factor,
+          plus the shared LagunaMLP; the dense first layer)
+  zaya    Zyphra's transformers fork, models/zaya/modeling_zaya.py (ZayaModel:
+          ResidualScaling before every norm and at the end, CCA.forward with
+          its two Conv1d over the left-padded sequence, the q/k means, L2
+          normalisation and key temperature, the value shift; ZayaAttention;
+          ZayaRouter with EDA, MOD skip and balancing biases; ZayaBlock's
+          SwiGLU experts times the route probability)
 
 Usage: /usr/bin/python3 tests/hf_check.py FAMILY DIR [DIR ...]
 Each DIR is a dump of a prefill of T tokens and N decode steps (kv_dtype=fp32:
@@ -130,6 +144,72 @@ def attention(q, k, v, window, scaling):
     return out
 
 
+def expert(D, u, e, x, act, d, f):
+    """Routed expert e (Gemma4TextExperts / LagunaExperts / ZAYA's MLP):
+    down(act(gate(x)) * up(x)); the dump holds the E experts stacked by rows."""
+    g = D.w(u, "experts.w_gate")[e * d:(e + 1) * d]
+    up = D.w(u, "experts.w_up")[e * d:(e + 1) * d]
+    dn = D.w(u, "experts.w_down")[e * f:(e + 1) * f]
+    return (act(x @ g) * (x @ up)) @ dn
+
+
+def shared_mlp(D, u, x, act):
+    return (act(x @ D.w(u, "shared.w_gate")) * (x @ D.w(u, "shared.w_up"))) @ D.w(u, "shared.w_down")
+
+
+def topk(v, k):
+    """torch.topk's indices, largest first (ties to the lower index)."""
+    return list(np.argsort(-v, kind="stable")[:k])
+
+
+def gemma4_moe_block(D, u, L, residual, h, act, eps, d):
+    """Gemma4TextDecoderLayer.forward, enable_moe_block: h is
+    pre_feedforward_layernorm(residual)."""
+    F = L["ffn_fields"]
+    E, k, f = F["experts"], F["top_k"], F["d_ff"]
+    hidden_states_1 = rmsnorm(shared_mlp(D, u, h, act), D.w(u, "post_ffn_norm_1"), eps)
+    # Gemma4TextRouter.forward on the residual before the MLP's norm.
+    r = rmsnorm(residual, None, eps) * D.w(u, "router.scale").reshape(-1) * d ** -0.5
+    probs = softmax(r @ D.w(u, "router"))
+    pes = D.w(u, "router.per_expert_scale").reshape(-1)
+    x2 = rmsnorm(residual, D.w(u, "pre_ffn_norm_2"), eps)
+    out = np.zeros_like(residual)
+    for t in range(len(residual)):
+        idx = topk(probs[t], k)
+        w = probs[t, idx] / probs[t, idx].sum()
+        w = w * pes[idx]
+        for j, e in enumerate(idx):
+            out[t] += w[j] * expert(D, u, e, x2[t:t + 1], act, d, f)[0]
+    hidden_states_2 = rmsnorm(out, D.w(u, "post_ffn_norm_2"), eps)
+    return hidden_states_1 + hidden_states_2
+
+
+def laguna_moe_block(D, u, L, h, act):
+    """LagunaSparseMoeBlock.forward: shared expert + routed experts x
+    moe_routed_scaling_factor; LagunaTopKRouter: sigmoid, choose by score +
+    e_score_correction_bias, weights the chosen scores normalised."""
+    F = L["ffn_fields"]
+    if F["score"] != "sigmoid" or F["n_group"] > 1:
+        raise SystemExit("hf_check: laguna's router is sigmoid with one group")
+    E, k, f, d = F["experts"], F["top_k"], F["d_ff"], h.shape[1]
+    scores = 1.0 / (1.0 + np.exp(-(h @ D.w(u, "router"))))
+    bias = D.w(u, "router.bias").reshape(-1)
+    out = np.zeros_like(h)
+    for t in range(len(h)):
+        idx = topk(scores[t] + bias, k)
+        w = scores[t, idx] / scores[t, idx].sum()
+        for j, e in enumerate(idx):
+            out[t] += w[j] * expert(D, u, e, h[t:t + 1], act, d, f)[0]
+    scale = F["routed_scale"] or 1.0
+    return out * scale + shared_mlp(D, u, h, act)
+
+
+def softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 # ---- the models -------------------------------------------------------------
 
 def forward(D, tok, family):
@@ -173,15 +253,24 @@ def forward(D, tok, family):
                 v = rmsnorm(v, None, eps)
             shared[i] = (k, v)
         scaling = 1.0 if L.get("unit_scale") else hd ** -0.5
-        o = attention(q, k, v, L["window"], scaling).reshape(n, H * vd) @ D.w(u, "wo")
+        o = attention(q, k, v, L["window"], scaling)
+        if D.w(u, "wg") is not None:
+            # LagunaAttention: gate = softplus(g_proj(hidden_states)), per head.
+            o = o * np.logaddexp(0.0, h @ D.w(u, "wg"))[:, :, None]
+        o = o.reshape(n, H * vd) @ D.w(u, "wo")
         if D.w(u, "attn_post_norm") is not None:
             o = rmsnorm(o, D.w(u, "attn_post_norm"), eps)
         x = res + o
-        # MLP (Gemma4TextMLP / LlamaMLP): down(act(gate(x)) * up(x)).
+        # MLP (Gemma4TextMLP / LlamaMLP / LagunaMLP): down(act(gate(x)) * up(x)).
         res = x
         h = rmsnorm(x, D.w(u, "ffn_norm"), eps)
         act = gelu_tanh if L.get("act") == "gelu_tanh" else silu
-        f = (act(h @ D.w(u, "w_gate")) * (h @ D.w(u, "w_up"))) @ D.w(u, "w_down")
+        if L["ffn"] == "moe" and L["ffn_fields"]["gemma4_block"]:
+            f = gemma4_moe_block(D, u, L, res, h, act, eps, d)
+        elif L["ffn"] == "moe":
+            f = laguna_moe_block(D, u, L, h, act)
+        else:
+            f = (act(h @ D.w(u, "w_gate")) * (h @ D.w(u, "w_up"))) @ D.w(u, "w_down")
         if D.w(u, "ffn_post_norm") is not None:
             f = rmsnorm(f, D.w(u, "ffn_post_norm"), eps)
         x = res + f
@@ -201,23 +290,133 @@ def forward(D, tok, family):
     return logits
 
 
+# ---- ZAYA1 (Zyphra transformers fork, models/zaya/modeling_zaya.py) ----------
+
+def zaya_res_scale(D, unit, pre, residual, hidden_states):
+    """ResidualScaling.forward: hidden_states = (hs + bias) * scale; residual
+    (absent at the first merge) likewise; then residual = hidden_states +
+    residual (ZayaDecoder*Layer.forward)."""
+    hidden_states = (hidden_states + D.w(unit, pre + ".hs_bias").reshape(-1)) * D.w(unit, pre + ".hs_scale").reshape(-1)
+    if residual is None:
+        return hidden_states
+    residual = (residual + D.w(unit, pre + ".res_bias").reshape(-1)) * D.w(unit, pre + ".res_scale").reshape(-1)
+    return hidden_states + residual
+
+
+def conv1d(xp, w):
+    """torch Conv1d (padding 0, stride 1) on xp (S, C_in) of one group:
+    out[t, o] = sum_{i, j} w[o, i, j] xp[t + j, i]."""
+    K = w.shape[2]
+    return np.stack([sum(xp[t + j] @ w[:, :, j].T for j in range(K)) for t in range(len(xp) - K + 1)])
+
+
+def zaya_cca(D, u, L, hs):
+    """CCA.forward without a cache (the whole sequence), then ZayaAttention:
+    returns the attention output (S, d). kvsim's conv taps count back in time
+    (conv1_w[c, j] multiplies z[t - j]; conv2_w[o, i k2 + j] multiplies
+    y1[t - j, channel i of the head]): torch's weights are the same taps
+    reversed."""
+    H, G, hd = L["q_heads"], L["kv_heads"], L["head_dim"]
+    S, groups = len(hs), H // G
+    lq, lk = H * hd, G * hd
+    hs_d = np.concatenate([np.zeros((1, hs.shape[1])), hs[:-1]])          # F.pad(hs[:-1], (.., 1, 0))
+    q, k = hs @ D.w(u, "wq"), hs @ D.w(u, "wk")
+    qk_packed0 = np.concatenate([q, k], axis=1)
+    query_pre = qk_packed0[:, :lq].reshape(S, H, hd)
+    key_pre = np.repeat(qk_packed0[:, lq:].reshape(S, G, 1, hd), groups, axis=2).reshape(S, H, hd)
+    qk_mean_q = (query_pre + key_pre) / 2
+    qk_mean_k = qk_mean_q.reshape(S, G, groups, hd).mean(axis=2)
+    c1w, c1b = D.w(u, "conv1_w"), D.w(u, "conv1_b").reshape(-1)
+    c2w, c2b = D.w(u, "conv2_w"), D.w(u, "conv2_b").reshape(-1)
+    k1, k2, ch = c1w.shape[1], c2w.shape[1] // hd, lq + lk
+    w1 = c1w[:, ::-1]                                                    # [ch, k1], forward taps
+    w2 = c2w.reshape(ch, hd, k2)[:, :, ::-1]                             # [out, in within the group, k2]
+    qk_packed2 = np.concatenate([np.zeros((k1 - 1 + k2 - 1, ch)), qk_packed0])   # F.pad(total_padding, 0)
+    y1 = np.stack([sum(w1[:, j] * qk_packed2[t + j] for j in range(k1)) for t in range(len(qk_packed2) - k1 + 1)]) + c1b
+    qk_packed3 = np.concatenate([conv1d(y1[:, g * hd:(g + 1) * hd], w2[g * hd:(g + 1) * hd]) for g in range(H + G)], axis=1) + c2b
+    query = qk_packed3[:, :lq].reshape(S, H, hd) + qk_mean_q
+    key = qk_packed3[:, lq:].reshape(S, G, hd) + qk_mean_k
+    sq = math.sqrt(hd)
+    key = key * (sq / np.linalg.norm(key, axis=-1, keepdims=True)) * D.w(u, "temperature").reshape(1, G, 1)
+    query = query * (sq / np.linalg.norm(query, axis=-1, keepdims=True))
+    value = np.concatenate([hs @ D.w(u, "wv1"), hs_d @ D.w(u, "wv2")], axis=1).reshape(S, G, hd)
+    # ZayaAttention: apply_rotary_pos_emb on the first rotary_dim dims
+    # (partial_rotary_factor), scores / sqrt(head_dim), causal softmax.
+    pos = np.arange(S, dtype=np.float64)
+    Lr = dict(L, rope_proportional=False)
+    query, key = apply_rope(query, pos, {"rope_scaling": {"type": "none"}}, Lr), apply_rope(key, pos, {"rope_scaling": {"type": "none"}}, Lr)
+    o = attention(query, key, value, L["window"], hd ** -0.5)
+    return o.reshape(S, H * hd) @ D.w(u, "wo")
+
+
+def gelu_erf(x):
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
+def zaya_block(D, u, L, x, prev_router_hidden_states):
+    """ZayaBlock.forward with ZayaRouter.forward; returns the output and the
+    router state for the next MoE layer."""
+    F = L["ffn_fields"]
+    E, k, f, d = F["experts"], F["top_k"], F["d_ff"], x.shape[1]
+    hs = x @ D.w(u, "router.down") + D.w(u, "router.down_b").reshape(-1)
+    if prev_router_hidden_states is not None:                           # use_eda, not the first MoE layer
+        hs = hs + prev_router_hidden_states * D.w(u, "router.scale").reshape(-1)
+    router_hidden_states_next = hs
+    hs_norm = rmsnorm(hs, D.w(u, "router.norm"), D.meta["norm_eps"])
+    a = gelu_erf(hs_norm @ D.w(u, "router.w1") + D.w(u, "router.b1").reshape(-1))
+    a = gelu_erf(a @ D.w(u, "router.w2") + D.w(u, "router.b2").reshape(-1))
+    expert_prob = softmax(a @ D.w(u, "router.out"))
+    biased = expert_prob + D.w(u, "router.balancing_bias").reshape(-1)
+    out = np.zeros_like(x)
+    for t in range(len(x)):
+        choice = topk(biased[t], k)
+        if F["skip_route"]:                                              # MOD: after a skip, all skip
+            for j in range(1, k):
+                if choice[j - 1] == E:
+                    choice[j] = E
+        for e in choice:
+            y = x[t] if e == E else expert(D, u, e, x[t:t + 1], silu, d, f)[0]
+            out[t] += expert_prob[t, e] * y
+    return out, router_hidden_states_next
+
+
+def zaya_forward(D, tok):
+    meta, eps = D.meta, D.meta["norm_eps"]
+    hidden_states = D.w("embed", "embed")[tok]
+    residual = zaya_res_scale(D, "embed", "embed_merge", None, hidden_states)
+    prev = None
+    for i, L in enumerate(meta["layers"]):
+        u = f"L{i}"
+        if L["attn"] != "cca" or L["ffn"] != "moe" or not L["res_fields"]["scaled_merge"]:
+            raise SystemExit(f"hf_check: layer {i} is not a ZAYA1 block")
+        h = rmsnorm(residual, D.w(u, "attn_norm"), eps)                 # input_norm of the attention layer
+        a = zaya_cca(D, u, L, h)
+        residual = zaya_res_scale(D, u, "attn_merge", residual, a)
+        h = rmsnorm(residual, D.w(u, "ffn_norm"), eps)                  # input_norm of the MLP layer
+        m, prev = zaya_block(D, u, L, h, prev)
+        residual = zaya_res_scale(D, u, "ffn_merge", residual, m)
+    x = rmsnorm(residual, D.w("head", "final_norm"), eps)
+    return x @ D.w("embed", "embed").T                                    # tied lm_head
+
+
 def check_dump(family, d):
     D = Dump(d)
     name = f"{family}/{os.path.basename(os.path.normpath(d))}"
+    ffns = ("dense", "moe") if family in ("gemma4", "laguna") else ("dense",)
     for L in D.meta["layers"]:
-        if L["attn"] != "gqa" or L["ffn"] != "dense" or L["res"] != "plain":
+        if family != "zaya" and (L["attn"] != "gqa" or L["ffn"] not in ffns or L["res"] != "plain"):
             raise SystemExit(f"hf_check: {d}: a {L['attn']}/{L['ffn']}/{L['res']} layer is not part of {family}")
     tok = np.load(os.path.join(d, "tokens.npy")).astype(np.int64)
     pre = np.load(os.path.join(d, "prefill", "logits.npy"))[-1]
     dec = np.load(os.path.join(d, "decode", "logits.npy"))[-1]
     T = len(tok) - 1
-    logits = forward(D, tok, family)
+    logits = zaya_forward(D, tok) if family == "zaya" else forward(D, tok, family)
     check(f"hf/{name}/prefill-logits", pre, logits[T - 1])
     check(f"hf/{name}/decode-logits", dec, logits[T])
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("gemma4", "llama"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("gemma4", "llama", "laguna", "zaya"):
         print(__doc__)
         return 2
     for d in sys.argv[2:]:

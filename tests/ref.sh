@@ -131,6 +131,21 @@ if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
   "$K" run archs/tiny/cca.yaml --ctx 19 --decode 1 --set kv_dtype=fp32 --dump "$t/tc" >/dev/null 2>&1 &&
   /usr/bin/python3 tests/numpy_check.py "$t/lg" "$t/zy" "$t/tc" > "$t/np" 2>&1 && ok numpy-laguna-zaya ||
     bad numpy-laguna-zaya "$(grep -v ^PASS "$t/np" | head -20)"
+  # Whole-model logits of the MoE families against NumPy forwards written from
+  # the released code (tests/hf_check.py; issue 12 items 6 and 9), prefill
+  # and decode. ZAYA1: 3 blocks (EDA from block 1 on, residual scaling),
+  # 64/8 = 8 experts + the skip, 4 q / 2 kv CCA heads. Laguna: the dense
+  # layer 0 and three sigmoid-routed MoE layers (16 experts, top 8, x 2.5).
+  # Gemma 4 26B-A4B: 6 layers (5 sliding in windows of 5, 1 full, K = V),
+  # 512/16 = 32 experts, top 8, so that the router chooses.
+  "$K" run archs/zaya1-8b.yaml --scale 8 --layers 3 --ctx 13 --decode 1 --set kv_dtype=fp32 --set ffn.experts=64 \
+    --set layers.cca.q_heads=32 --set layers.cca.kv_heads=16 --dump "$t/hzy" >/dev/null 2>&1 &&
+  /usr/bin/python3 tests/hf_check.py zaya "$t/hzy" > "$t/hf" 2>&1 && ok hf-zaya || bad hf-zaya "$(grep -v ^PASS "$t/hf" | head -20)"
+  "$K" run archs/laguna-xs2.yaml --scale 16 --layers 4 --ctx 13 --decode 1 --set kv_dtype=fp32 --dump "$t/hlg" >/dev/null 2>&1 &&
+  /usr/bin/python3 tests/hf_check.py laguna "$t/hlg" > "$t/hf" 2>&1 && ok hf-laguna || bad hf-laguna "$(grep -v ^PASS "$t/hf" | head -20)"
+  "$K" run archs/gemma4-26b-a4b.yaml --scale 16 --layers 6 --ctx 13 --decode 1 --set kv_dtype=fp32 --set ffn.experts=512 \
+    --set layers.sliding.window=5 --dump "$t/hg26" >/dev/null 2>&1 &&
+  /usr/bin/python3 tests/hf_check.py gemma4 "$t/hg26" > "$t/hf" 2>&1 && ok hf-gemma4-26b-a4b || bad hf-gemma4-26b-a4b "$(grep -v ^PASS "$t/hf" | head -20)"
 else
   bad numpy-check "/usr/bin/python3 has no numpy: apt-get install python3-numpy (make deps)"
 fi

@@ -301,7 +301,7 @@ static bool ffn_eq(const ffn_desc *a, const ffn_desc *b)
            a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->hash == b->hash &&
            a->score == b->score && a->n_group == b->n_group && a->topk_group == b->topk_group &&
            a->routed_scale == b->routed_scale && a->swiglu_limit == b->swiglu_limit &&
-           a->gelu == b->gelu;
+           a->gelu == b->gelu && a->gemma4_block == b->gemma4_block;
 }
 
 u64 ffn_majority(const ffn_desc *f, u64 n)
@@ -333,6 +333,7 @@ void emit_ffn_map(ibuf *b, const ffn_desc *f)
     if (f->routed_scale > 0) ib_printf(b, ", routed_scale: %.17g", f->routed_scale);
     if (f->swiglu_limit > 0) ib_printf(b, ", swiglu_limit: %.17g", f->swiglu_limit);
     if (f->gelu) ib_printf(b, ", act: gelu_tanh");
+    if (f->gemma4_block) ib_printf(b, ", gemma4_block: true");
     ib_printf(b, "}");
 }
 

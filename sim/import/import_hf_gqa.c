@@ -155,19 +155,19 @@ static int ffn_layers(ictx *c, gmodel *g)
         if ((rc = ij_bool(c, "enable_moe_block", false, &moe_block))) return rc;
         if (moe_block) {
             /* Gemma 4 26B-A4B (Gemma4TextDecoderLayer with enable_moe_block):
-             * every layer sums its dense MLP and a routed expert block; as
-             * kvsim's moe with the MLP as one shared expert (same weights
-             * and FLOPs). */
-            ffn_desc moe = {.moe = true, .shared = 1, .shared_d_ff = d_ff};
+             * every layer sums its dense MLP and a routed expert block, each
+             * with its own norms, the router on the pre-norm residual: kvsim's
+             * moe with the MLP as the one shared expert and gemma4_block. */
+            ffn_desc moe = {.moe = true, .shared = 1, .shared_d_ff = d_ff, .gemma4_block = true};
             if ((rc = ij_u64(c, "num_experts", true, 1, IMP_HEADS_MAX, &moe.experts, NULL)) ||
                 (rc = ij_u64(c, "top_k_experts", true, 1, moe.experts, &moe.top_k, NULL)) ||
                 (rc = ij_u64(c, "moe_intermediate_size", true, 1, IMP_DIM_MAX, &moe.d_ff, NULL)))
                 return rc;
             for (u64 i = 0; i < L; i++) f[i] = moe;
             g->moe = true;
-            ij_note(c, "enable_moe_block: the dense MLP (%llu) runs beside %llu experts of %llu (top %llu): modelled as "
-                    "a moe with one shared expert; the router's norm and scales and the branches' extra norms "
-                    "(4 d + E per layer) are not modelled.", (unsigned long long)d_ff, (unsigned long long)moe.experts,
+            ij_note(c, "enable_moe_block: the dense MLP (%llu) runs beside %llu experts of %llu (top %llu): a moe "
+                    "with the MLP as its one shared expert and gemma4_block (Gemma4TextRouter on the pre-norm "
+                    "residual, the branches' own norms).", (unsigned long long)d_ff, (unsigned long long)moe.experts,
                     (unsigned long long)moe.d_ff, (unsigned long long)moe.top_k);
         } else {
             (void)ij_get(c, "num_experts");   /* null unless enable_moe_block */

@@ -423,6 +423,7 @@ void ref_free(ref_model *M)
     unit_free(&M->head);
     unit_free(&M->mtp);
     free(M->logits);
+    free(M->eda);
     trace_clear(M);
     free(M->tr);
     scratch_free_all(M);
@@ -506,6 +507,14 @@ int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim
     unit_init(M, &M->head, -3, NULL);
     ref_w *emb = ref_weight(&M->embed, "embed", WC_EMBED, V, d, 0.0f, 1.7320508f);
     if (!emb) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
+    /* ZAYA1's first merge (ResidualScaling of layer 0: no residual yet):
+     * the embedding enters as (e + hb) hs. */
+    if (m->n_layers && m->layer[0].res.scaled_merge &&
+        (!ref_weight(&M->embed, "embed_merge.hs_scale", WC_SMALL, 1, d, 1.0f, 0.2f) ||
+         !ref_weight(&M->embed, "embed_merge.hs_bias", WC_SMALL, 1, d, 0.0f, 0.1f))) {
+        rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+        goto fail;
+    }
     emb->embed = true;
     M->embed.pembed += V * d;
     if (m->hc_streams) {
@@ -678,6 +687,16 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
     for (u64 t = 0; t < n; t++) {
         for (u64 j = 0; j < d; j++) x0[t * d + j] = emb->data[(u64)tok[t] * d + j] * esc;
         for (u64 k = 0; k < S; k++) memcpy(X + (t * S + k) * d, x0 + t * d, d * sizeof(float));
+    }
+    ref_w *ehs = ref_weight_find(&M->embed, "embed_merge.hs_scale"), *ehb = ref_weight_find(&M->embed, "embed_merge.hs_bias");
+    if (ehs && ehb) {
+        ref_read(&M->embed, ehs);
+        ref_read(&M->embed, ehb);
+        kern_count(&M->embed.c, FL_OTHER, DT_FP32, n * d * 2);
+        for (u64 t = 0; t < n; t++) {
+            for (u64 j = 0; j < d; j++) x0[t * d + j] = (x0[t * d + j] + ehb->data[j]) * ehs->data[j];
+            for (u64 k = 0; k < S; k++) memcpy(X + (t * S + k) * d, x0 + t * d, d * sizeof(float));
+        }
     }
     M->embed.welems[WC_EMBED] += distinct_rows(M, tok, n, m->vocab) * d;
     M->embed.time_s = now_s() - t0;

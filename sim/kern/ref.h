@@ -78,6 +78,8 @@ typedef struct ref_layer {
                              (rope_theta) and layout (rope_proportional) */
     float eps;            /* RMSNorm epsilon: the spec's norm_eps */
     bool ple_done;        /* the residual ran the PLE update of this step (ref_ple_update) */
+    const float *x_raw;   /* plain residual: the stream before the sublayer's norm
+                             (n x d), for an FFN that reads it (Gemma 4's MoE block) */
     float *share;         /* prefill only: rows x share_cols values this layer's
                              cache rows were made of, for layers that share it */
     u64 share_rows, share_cols;
@@ -146,6 +148,10 @@ typedef struct ref_model {
                              is priced by the model only */
     float *logits;        /* vocab values: the last token of the last step */
     float *ple_in;        /* PLE: n x (n_layers * ple_dim) inputs of the current step */
+    float *eda;           /* ZAYA1 router MLPs: the last one's pre-norm state
+                             (n x router_mlp) of this step, for the next (owned) */
+    u64 eda_cap;          /* floats allocated in eda */
+    u64 eda_step;         /* step_id that wrote eda (0: none yet) */
     void *rng;            /* gsl_rng (owned) */
     void *arena;          /* scratch chunks in use (owned) */
     void *spare;          /* released chunks kept for reuse (owned) */

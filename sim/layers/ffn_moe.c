@@ -7,8 +7,24 @@
  * inference/model.py Gate: the router still scores them, without the bias:
  * its weights and matmul priced, E score functions, k - 1 adds, k divides
  * and k scale multiplies per token); with
- * `router_mlp: R` a small MLP (ZAYA1: d -> R, RMSNorm, R -> R, R -> R,
- * R -> E + skip) replaces it.
+ * `router_mlp: R` a small MLP replaces it (ZAYA1, Zyphra's
+ * modeling_zaya.py ZayaRouter: down d -> R + bias, the previous router's
+ * state times a scale R (EDA), RMSNorm R, two R -> R + bias with GELU,
+ * R -> E + skip; balancing biases E + skip, fp32 buffers in the release;
+ * parameters d R + 3 R + 2 (R^2 + R) + R outs + outs; only its matmuls are
+ * priced). `skip_route` (MOD, with the MLP router only): a token routed to
+ * the skip output passes through; priced as routed to an expert (the
+ * worst case; with the released initial biases the skip is never chosen).
+ * `gemma4_block` (Gemma 4 26B-A4B, transformers modeling_gemma4.py
+ * Gemma4TextDecoderLayer, enable_moe_block): the one shared expert is the
+ * dense MLP; the router (Gemma4TextRouter) RMSNorms the pre-norm residual
+ * without a weight, multiplies by a d-vector and d^-1/2, projects to E
+ * (d x E, weight class router), softmax, top-k renormalised, times a
+ * per-expert scale (E); the routed experts read their own pre-norm and
+ * both branches are post-normed: parameters d E + d + E + 3 d; FLOPs per
+ * token 4 RMSNorms of d (FLOPS_RMSNORM each), 2 d for the router input's
+ * scales, k for the per-expert scales (the branch add, like the shared
+ * expert's add, is not priced). No selection bias.
  * DeepSeek V3 routing (`score: sigmoid`, `n_group`, `topk_group`,
  * `routed_scale`; deepseek-ai/DeepSeek-V3 inference/model.py, Gate): scores
  * s = sigmoid(x Wr); choose by s + bias, within the topk_group groups whose
@@ -36,9 +52,12 @@ static const field_def fields[] = {
     FFIELD("shared", F_U64, shared, 0, 1u << 10, false, "experts", "shared (always active) experts"),
     FFIELD_S("shared_d_ff", F_U64, shared_d_ff, 1, DIM_MAX, false, "elements", "shared expert width (default d_ff)", SC_DIV, shared_d_ff),
     FFIELD("gated", F_BOOL, gated, 0, 0, false, "", "gated experts (3 matrices, default)"),
-    FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table, no router"),
+    FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table (the router still weights them, DeepSeek V4)"),
     FFIELD_S("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)", SC_DIV, router_mlp),
-    FFIELD("skip_route", F_BOOL, skip_route, 0, 0, false, "", "router has one extra 'skip' output"),
+    FFIELD("skip_route", F_BOOL, skip_route, 0, 0, false, "", "MLP router: one extra 'skip' output (ZAYA1's MOD: the token passes through)"),
+    FFIELD("gemma4_block", F_BOOL, gemma4_block, 0, 0, false, "", "Gemma 4's MoE block: the shared expert is the dense MLP; router and experts\n"
+           "read the pre-norm residual (router: weightless RMSNorm x scale, softmax, top-k\n"
+           "renormalised x per-expert scale); each branch post-normed"),
     FFIELD("score", F_CHOICE, score, 0, 0, false, MOE_SCORE_CHOICES, "router scores: softmax (default); sigmoid (DeepSeek V3) or sqrtsoftplus (V4's\n"
            "config), chosen by score + bias, the chosen ones normalised"),
     FFIELD_S("n_group", F_U64, n_group, 1, 1u << 16, false, "groups", "expert groups for group-limited routing (divides experts)", SC_DIV, n_group),
@@ -62,6 +81,10 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
     /* Hash layers have no router: a model-wide score does not apply to them. */
     if ((f->score != MOE_SCORE_SOFTMAX || G > 1 || f->topk_group) && !f->hash && (f->router_mlp || f->skip_route))
         return sim_fail(e, SIM_EINVAL, "score: sigmoid / sqrtsoftplus, n_group and topk_group need a linear router (no router_mlp or skip_route)");
+    if (f->skip_route && !f->router_mlp)
+        return sim_fail(e, SIM_EINVAL, "skip_route needs router_mlp (ZAYA1's MOD skip is an output of its MLP router)");
+    if (f->gemma4_block && (f->shared != 1 || f->router_mlp || f->hash || f->score != MOE_SCORE_SOFTMAX || G > 1))
+        return sim_fail(e, SIM_EINVAL, "gemma4_block needs shared: 1 (the dense MLP) and a softmax linear router (no router_mlp, hash, score or n_group)");
     if (TG > G)
         return sim_fail(e, SIM_EINVAL, "topk_group = %llu exceeds n_group = %llu", (unsigned long long)TG, (unsigned long long)G);
     if (G > 1) {
@@ -109,9 +132,15 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     if (f->router_mlp) {
         u64 R = f->router_mlp;
         /* down d->R (+bias), state scale R, norm R, two R->R (+bias), R->outs */
-        router = cadd(ovf, cmul(ovf, d, R), cadd(ovf, 3 * R + 2 * (R * R + R), R * outs));
+        router = cadd(ovf, cmul(ovf, d, R), cadd(ovf, 3 * R + 2 * (R * R + R), R * outs + outs));
         cc_weights(c, o, WC_SMALL, router, 1, true);
         cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, cadd(ovf, cmul(ovf, d, R), 2 * R * R + R * outs)));
+    } else if (f->gemma4_block) {
+        router = cmul(ovf, d, E);
+        cc_weights(c, o, WC_ROUTER, router, 1, true);
+        cc_weights(c, o, WC_SMALL, cadd(ovf, 4 * d, E), 1, true);   /* scale, per-expert scale, 3 norms */
+        cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, router));
+        cc_flops(c, o, FL_OTHER, DT_FP32, cmul(ovf, n, cadd(ovf, cmul(ovf, d, 4 * FLOPS_RMSNORM + 2), k)));
     } else {
         /* A linear router; hash layers keep it to weight the table's experts
          * (DeepSeek-V4 model.py Gate), without the selection bias. */

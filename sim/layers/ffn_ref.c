@@ -9,20 +9,49 @@
  *        (ffn_dense.c's convention).
  * moe    routed experts are dense MLPs of width f, shared experts one MLP of
  *        width shared * shared_d_ff (the same FLOPs as `shared` separate ones).
- *        Router: p = softmax(x Wr) (linear) or softmax(MLP(x)) (router_mlp:
- *        down + bias, scale, RMSNorm, SiLU, two R x R + bias, out; only its
- *        matmuls are counted, ffn_moe.c's convention); the k experts with the
- *        largest p + bias (ties to the lower index; the skip output is never
- *        selected) are combined with weights p renormalised over the chosen
- *        ones (with skip_route not renormalised: the skip mass scales the
- *        output down); routed_scale multiplies the weights. `score: sigmoid`
- *        (DeepSeek V3's Gate, deepseek_route): sigmoid scores, group-limited
- *        choice by score + bias, the chosen scores normalised x routed_scale;
- *        its route FLOPs are moe_route_flops'. Hash routing (DeepSeek V4's
- *        first layers): token id -> k distinct experts from a fixed
- *        pseudo-random table, weighted by the router's scores of them (no
- *        selection bias), normalised and times routed_scale as above.
- *        swiglu_limit (V4): up clamped to [-l, l], gate to <= l.
+ *        Router: p = softmax(x Wr) (linear), the k experts with the largest
+ *        p + bias (ties to the lower index) combined with weights p
+ *        renormalised over the chosen ones; routed_scale multiplies the
+ *        weights. `score: sigmoid` (DeepSeek V3's Gate, deepseek_route; also
+ *        Laguna's LagunaTopKRouter): sigmoid scores, group-limited choice by
+ *        score + bias, the chosen scores normalised x routed_scale; its route
+ *        FLOPs are moe_route_flops'. Hash routing (DeepSeek V4's first
+ *        layers, DeepSeek-V4-Flash inference/model.py Gate): token id -> k
+ *        distinct experts from a fixed pseudo-random table, weighted by the
+ *        router's scores of them (no selection bias), normalised and times
+ *        routed_scale as above. swiglu_limit (V4 Expert): up clamped to
+ *        [-l, l], gate to <= l.
+ *        router_mlp (ZAYA1, Zyphra transformers models/zaya/modeling_zaya.py
+ *        ZayaRouter and ZayaBlock; the same in Zyphra's serving zaya.py):
+ *        h = x Wdown + b; from the second router MLP of the model on, h +=
+ *        h_prev * scale (EDA: h_prev is the previous router MLP's h, the
+ *        same token, this step); h_prev := h; logits = W3 gelu(W2 gelu(W1
+ *        RMSNorm(h) + b1) + b2) (erf GELU, nn.GELU()); p = softmax over
+ *        E (+1 skip) outputs; the k outputs with the largest p + balancing
+ *        bias are chosen; weight = p, not renormalised. skip_route (MOD):
+ *        a token whose choice is the skip output passes x p through (no
+ *        expert; with k > 1 every choice after a skip is the skip, as the
+ *        released code forces). The balancing biases are the released
+ *        initialisation's shape: 0 (here U[0, 0.1]) for the experts, -1
+ *        for the skip, so that p_skip - 1 = -(sum of the experts' p) < 0 <=
+ *        p_e + b_e and the skip is never chosen, which is what the cost
+ *        model prices (every token through k experts; a checkpoint's
+ *        trained biases may choose the skip and execute less). Only the
+ *        router MLP's matmuls are counted (ffn_moe.c's convention).
+ *        gemma4_block (Gemma 4 26B-A4B; transformers
+ *        models/gemma4/modeling_gemma4.py Gemma4TextDecoderLayer with
+ *        enable_moe_block, Gemma4TextRouter, Gemma4TextExperts): the shared
+ *        expert is the dense MLP on the FFN input x (the residual's
+ *        pre_feedforward_layernorm), its output RMSNormed
+ *        (post_feedforward_layernorm_1); the router reads the residual r
+ *        before that norm: p = softmax((RMSNorm(r) (no weight) * scale *
+ *        d^-1/2) Wr), top-k by p, weights renormalised then times
+ *        per_expert_scale[e]; the routed experts run on
+ *        pre_feedforward_layernorm_2(r) and their sum is RMSNormed
+ *        (post_feedforward_layernorm_2); the two branches are added (the
+ *        residual's post-norm and add follow). Counted: the four RMSNorms
+ *        (FLOPS_RMSNORM per element), the router input's two multiplies
+ *        per element and the k per-expert multiplies.
  *        Counted: router matmuls, softmax (learned routers only), expert
  *        matmuls and activations, 2 d per (token, expert) combine. Expert
  *        weights are read once per step for each expert some token chose:
@@ -138,7 +167,9 @@ typedef struct {
     mlp shared;               /* all shared experts as one MLP (unused when shared = 0) */
     ref_w *router, *rbias;    /* linear router [d, outs] + selection bias [outs] */
     ref_w *rdown, *rdown_b, *rscale, *rnorm, *rw1, *rb1, *rw2, *rb2, *rout;   /* MLP router */
+    ref_w *gscale, *gpes, *gpost1, *gpre2, *gpost2;   /* gemma4_block */
     u64 outs;
+    bool eda;                 /* router MLP: not the model's first, adds the previous state */
 } moe;
 
 static int moe_init(ref_layer *L, sim_err *e)
@@ -165,7 +196,19 @@ static int moe_init(ref_layer *L, sim_err *e)
              (p->rb1 = ref_weight(L, "router.b1", WC_SMALL, 1, R, 0, 0.1f)) &&
              (p->rw2 = ref_weight(L, "router.w2", WC_SMALL, R, R, 0, sr)) &&
              (p->rb2 = ref_weight(L, "router.b2", WC_SMALL, 1, R, 0, 0.1f)) &&
-             (p->rout = ref_weight(L, "router.out", WC_SMALL, R, p->outs, 0, sr));
+             (p->rout = ref_weight(L, "router.out", WC_SMALL, R, p->outs, 0, 4.0f * sr)) &&
+             (p->rbias = ref_weight(L, "router.balancing_bias", WC_SMALL, 1, p->outs, 0.05f, 0.05f));
+        if (ok && f->skip_route) p->rbias->data[E] = -1.0f;   /* ZayaRouter: balancing_biases[-1] = -1 */
+        /* EDA from the second router MLP of the model on (ZayaRouter: not
+         * the first MoE layer). */
+        for (int j = 0; j < L->i && !p->eda; j++) p->eda = L->M->m->layer[j].ffn.router_mlp != 0;
+    } else if (f->gemma4_block) {
+        ok = ok && (p->router = ref_weight(L, "router", WC_ROUTER, d, E, 0, 4.0f * sd)) &&
+             (p->gscale = ref_weight(L, "router.scale", WC_SMALL, 1, d, 1, 0.2f)) &&
+             (p->gpes = ref_weight(L, "router.per_expert_scale", WC_SMALL, 1, E, 1, 0.2f)) &&
+             (p->gpost1 = ref_weight(L, "post_ffn_norm_1", WC_SMALL, 1, d, 1, 0.1f)) &&
+             (p->gpre2 = ref_weight(L, "pre_ffn_norm_2", WC_SMALL, 1, d, 1, 0.1f)) &&
+             (p->gpost2 = ref_weight(L, "post_ffn_norm_2", WC_SMALL, 1, d, 1, 0.1f));
     } else {
         /* Hash layers keep the gate (DeepSeek-V4 model.py Gate: its weight
          * scores the table's experts), without the selection bias. */
@@ -190,6 +233,12 @@ static void hash_experts(ref_layer *L, int32_t tok, u64 E, u64 k, u64 *out, u64 
     }
 }
 
+/* nn.GELU() (the exact, erf form): ZAYA1's router MLP. */
+static float gelu_erf(float v)
+{
+    return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+}
+
 /* Router scores for n tokens into p[n, outs] (probabilities). */
 static int route_scores(ref_layer *L, moe *p, const float *x, u64 n, float *pr, sim_err *e)
 {
@@ -198,24 +247,49 @@ static int route_scores(ref_layer *L, moe *p, const float *x, u64 n, float *pr, 
     u64 outs = p->outs;
     dtype lin = M->m->compute[CC_LINEAR];
     if (f->router_mlp) {
+        /* ZayaRouter.forward (the header comment). */
         u64 R = f->router_mlp;
         float *a = REF_ALLOC(M, n * R, float), *b = REF_ALLOC(M, n * R, float);
         if (!a || !b) return sim_fail(e, SIM_ENOMEM, "out of memory");
         ref_w *rs[] = {p->rdown_b, p->rscale, p->rnorm, p->rb1, p->rb2};
         for (int k = 0; k < 5; k++) ref_read(L, rs[k]);
         ref_mm(L, FL_FFN, lin, p->rdown, x, n, a, false);
+        bool eda = p->eda && M->eda_step == M->step_id;
+        for (u64 t = 0; t < n; t++)
+            for (u64 j = 0; j < R; j++)
+                a[t * R + j] += p->rdown_b->data[j] + (eda ? M->eda[t * R + j] * p->rscale->data[j] : 0.0f);
+        if (M->eda_cap < n * R) {
+            float *ne = realloc(M->eda, n * R * sizeof *ne);
+            if (!ne) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            M->eda = ne;
+            M->eda_cap = n * R;
+        }
+        memcpy(M->eda, a, n * R * sizeof *a);   /* router_hidden_states_next: before the norm */
+        M->eda_step = M->step_id;
         for (u64 t = 0; t < n; t++) {
-            float *r = a + t * R;
-            for (u64 j = 0; j < R; j++) r[j] = (r[j] + p->rdown_b->data[j]) * p->rscale->data[j];
             /* Uncounted (ffn_moe.c prices the router MLP's matmuls only). */
             cost_t junk = {0};
-            kern_rmsnorm(&junk, FL_OTHER, r, p->rnorm->data, r, R, L->eps);
+            kern_rmsnorm(&junk, FL_OTHER, a + t * R, p->rnorm->data, a + t * R, R, L->eps);
         }
         ref_mm(L, FL_FFN, lin, p->rw1, a, n, b, false);
-        for (u64 j = 0; j < n * R; j++) { float v = b[j] + p->rb1->data[j % R]; b[j] = v * kern_sigmoid(v); }
+        for (u64 j = 0; j < n * R; j++) b[j] = gelu_erf(b[j] + p->rb1->data[j % R]);
         ref_mm(L, FL_FFN, lin, p->rw2, b, n, a, false);
-        for (u64 j = 0; j < n * R; j++) a[j] += p->rb2->data[j % R];
+        for (u64 j = 0; j < n * R; j++) a[j] = gelu_erf(a[j] + p->rb2->data[j % R]);
         ref_mm(L, FL_FFN, lin, p->rout, a, n, pr, false);
+    } else if (f->gemma4_block) {
+        /* Gemma4TextRouter.forward on the pre-norm residual: RMSNorm without
+         * weight, times scale and d^-1/2, then the projection. */
+        u64 d = M->m->d_model;
+        const float *xr = L->x_raw ? L->x_raw : x;
+        float *r = REF_ALLOC(M, n * d, float);
+        if (!r) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        ref_read(L, p->gscale);
+        float root = 1.0f / sqrtf((float)d);
+        for (u64 t = 0; t < n; t++) kern_rmsnorm(&L->c, FL_OTHER, xr + t * d, NULL, r + t * d, d, L->eps);
+        kern_count(&L->c, FL_OTHER, DT_FP32, n * d * 2);
+        for (u64 t = 0; t < n; t++)
+            for (u64 j = 0; j < d; j++) r[t * d + j] = r[t * d + j] * p->gscale->data[j] * root;
+        ref_mm(L, FL_FFN, lin, p->router, r, n, pr, false);
     } else {
         ref_mm(L, FL_FFN, lin, p->router, x, n, pr, false);
     }
@@ -320,30 +394,44 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
             if (!work) return sim_fail(e, SIM_ENOMEM, "out of memory");
             for (u64 t = 0; t < n; t++) deepseek_route(f, pr + t * outs, p->rbias->data, sel + t * k, wt + t * k, work);
         }
+        /* With the MLP router the skip output (index E) is a candidate
+         * (ZAYA1's MOD); a linear router chooses among the E experts. */
+        u64 cand = f->router_mlp ? outs : E;
         for (u64 t = 0; t < n && f->score == MOE_SCORE_SOFTMAX; t++) {
             const float *pt = pr + t * outs;
             double sum = 0;
             for (u64 j = 0; j < k; j++) {
-                /* The j-th largest p + bias among the routed experts (the
-                 * skip output, index E, is never selected). */
-                u64 best = E;
+                /* The j-th largest p + bias (the routers without a bias:
+                 * the j-th largest p); after a skip, the skip (ZayaRouter:
+                 * cumsum_mask > 0 -> skip_idx). */
+                u64 best = cand;
                 float bv = 0;
-                for (u64 x2 = 0; x2 < E; x2++) {
+                bool forced = j > 0 && f->skip_route && sel[t * k + j - 1] == E;
+                if (forced) best = E;
+                for (u64 x2 = 0; x2 < cand && !forced; x2++) {
                     bool taken = false;
                     for (u64 jj = 0; jj < j; jj++) taken |= sel[t * k + jj] == x2;
                     float v = pt[x2] + (p->rbias ? p->rbias->data[x2] : 0.0f);
-                    if (!taken && (best == E || v > bv)) { best = x2; bv = v; }
+                    if (!taken && (best == cand || v > bv)) { best = x2; bv = v; }
                 }
                 sel[t * k + j] = best;
                 wt[t * k + j] = pt[best];
                 sum += pt[best];
             }
-            if (!f->skip_route)
+            /* ZAYA1's MLP router keeps p as is; the others renormalise over
+             * the chosen k (Gemma4TextRouter: top_k_weights /= sum). */
+            if (!f->router_mlp)
                 for (u64 j = 0; j < k; j++) wt[t * k + j] = (float)(wt[t * k + j] / sum);
+            if (f->gemma4_block)   /* top_k_weights * per_expert_scale[top_k_index] */
+                for (u64 j = 0; j < k; j++) wt[t * k + j] *= p->gpes->data[sel[t * k + j]];
             if (f->routed_scale > 0 && f->routed_scale != 1) {   /* counted in moe_route_flops */
                 kern_count(&L->c, FL_OTHER, DT_FP32, k);
                 for (u64 j = 0; j < k; j++) wt[t * k + j] *= (float)f->routed_scale;
             }
+        }
+        if (f->gemma4_block) {
+            ref_read(L, p->gpes);
+            kern_count(&L->c, FL_OTHER, DT_FP32, n * k);
         }
     }
     if (M->opt.trace) {
@@ -354,7 +442,9 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
         }
     }
     /* Shared experts first (the output starts from them), then each routed
-     * expert on the tokens that chose it. */
+     * expert on the tokens that chose it. gemma4_block: the shared expert
+     * (the dense MLP) is post-normed, the routed experts read their own
+     * pre-norm of the residual and their sum is post-normed, then added. */
     if (f->shared) {
         mlp_read(L, &p->shared);
         if ((rc = mlp_run(L, p->shared.wg ? p->shared.wg->data : NULL, p->shared.wu->data, p->shared.wd->data, d,
@@ -362,28 +452,56 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
     } else {
         memset(y, 0, n * d * sizeof *y);
     }
-    float *xe = REF_ALLOC(M, n * d, float), *ye = REF_ALLOC(M, n * d, float);
-    u64 *who = REF_ALLOC(M, n, u64);
-    float *ww = REF_ALLOC(M, n, float);
+    const float *xin = x;
+    float *yr = y;
+    if (f->gemma4_block) {
+        const float *xr = L->x_raw ? L->x_raw : x;
+        float *x2 = REF_ALLOC(M, n * d, float);
+        yr = REF_ALLOC(M, n * d, float);
+        if (!x2 || !yr) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        ref_read(L, p->gpost1);
+        ref_read(L, p->gpre2);
+        for (u64 t = 0; t < n; t++) {
+            kern_rmsnorm(&L->c, FL_OTHER, y + t * d, p->gpost1->data, y + t * d, d, L->eps);
+            kern_rmsnorm(&L->c, FL_OTHER, xr + t * d, p->gpre2->data, x2 + t * d, d, L->eps);
+        }
+        xin = x2;
+    }
+    u64 cap = f->skip_route ? n * k : n;   /* after a skip every choice is the skip */
+    float *xe = REF_ALLOC(M, cap * d, float), *ye = REF_ALLOC(M, cap * d, float);
+    u64 *who = REF_ALLOC(M, cap, u64);
+    float *ww = REF_ALLOC(M, cap, float);
     if (!xe || !ye || !who || !ww) return sim_fail(e, SIM_ENOMEM, "out of memory");
     u64 per = (f->gated ? 3 : 2) * d * ff;
-    for (u64 ex = 0; ex < E; ex++) {
+    for (u64 ex = 0; ex < E + (f->skip_route ? 1 : 0); ex++) {
         u64 c = 0;
         for (u64 t = 0; t < n; t++)
             for (u64 j = 0; j < k; j++)
                 if (sel[t * k + j] == ex) {
                     who[c] = t;
                     ww[c] = wt[t * k + j];
-                    memcpy(xe + c * d, x + t * d, d * sizeof(float));
+                    memcpy(xe + c * d, xin + t * d, d * sizeof(float));
                     c++;
                 }
         if (!c) continue;
-        L->welems[WC_EXPERT] += per;   /* this expert's weights, read once */
-        if ((rc = mlp_run(L, p->eg ? p->eg->data + ex * d * ff : NULL, p->eu->data + ex * d * ff, p->ed->data + ex * ff * d,
-                          d, ff, xe, c, ye, false, e))) return rc;
+        if (ex == E) {
+            /* ZAYA1's skip (MOD): the FFN input passes through, times p. */
+            memcpy(ye, xe, c * d * sizeof(float));
+        } else {
+            L->welems[WC_EXPERT] += per;   /* this expert's weights, read once */
+            if ((rc = mlp_run(L, p->eg ? p->eg->data + ex * d * ff : NULL, p->eu->data + ex * d * ff, p->ed->data + ex * ff * d,
+                              d, ff, xe, c, ye, false, e))) return rc;
+        }
         kern_count(&L->c, FL_OTHER, DT_FP32, c * 2 * d);   /* y += w * expert(x) */
         for (u64 r = 0; r < c; r++)
-            for (u64 j = 0; j < d; j++) y[who[r] * d + j] += ww[r] * ye[r * d + j];
+            for (u64 j = 0; j < d; j++) yr[who[r] * d + j] += ww[r] * ye[r * d + j];
+    }
+    if (f->gemma4_block) {
+        ref_read(L, p->gpost2);
+        for (u64 t = 0; t < n; t++) {
+            kern_rmsnorm(&L->c, FL_OTHER, yr + t * d, p->gpost2->data, yr + t * d, d, L->eps);
+            for (u64 j = 0; j < d; j++) y[t * d + j] += yr[t * d + j];   /* uncounted, as the shared add */
+        }
     }
     return SIM_OK;
 }

@@ -9,7 +9,9 @@
  *        post_norms) RMSNorms and 2 adds per token; the layer scalar's
  *        multiply is not counted (the model prices only its parameter). A
  *        layer with `ffn: none` still normalises and adds the (zero) FFN
- *        output: res_plain.c always prices two sublayers.
+ *        output: res_plain.c always prices two sublayers. scaled_merge
+ *        (ZAYA1's ResidualScaling): x = (x + rb) rs + (f + hb) hs per
+ *        sublayer, 4 FLOPs per element more (res_plain.c).
  * mhc    per sublayer and token (arXiv 2512.24880 eq. 7-9; research/deepseek.md
  *        3.5): x~ = RMSNorm(vec X) (no weight); [pre|post|res] =
  *        alpha * (x~ phi) + b (the alpha scaling and the bias adds are not
@@ -34,6 +36,7 @@
 
 typedef struct {
     ref_w *norm[2], *post[2], *scalar;
+    ref_w *rs[2], *rb[2], *hs[2], *hb[2];   /* scaled_merge: per merge */
 } plain;
 
 static int plain_init(ref_layer *L, sim_err *e)
@@ -49,6 +52,18 @@ static int plain_init(ref_layer *L, sim_err *e)
         if (L->ls->res.post_norms) ok = ok && (p->post[k] = ref_weight(L, pn[k], WC_SMALL, 1, d, 1, 0.1f));
     }
     if (L->ls->res.layer_scalar) ok = ok && (p->scalar = ref_weight(L, "layer_scalar", WC_SMALL, 1, 1, 1, 0.1f));
+    static const char *const mn[2] = {"attn_merge", "ffn_merge"};
+    for (int k = 0; k < 2 && L->ls->res.scaled_merge; k++) {
+        char nm[40];
+        snprintf(nm, sizeof nm, "%s.res_scale", mn[k]);
+        ok = ok && (p->rs[k] = ref_weight(L, nm, WC_SMALL, 1, d, 1, 0.2f));
+        snprintf(nm, sizeof nm, "%s.res_bias", mn[k]);
+        ok = ok && (p->rb[k] = ref_weight(L, nm, WC_SMALL, 1, d, 0, 0.1f));
+        snprintf(nm, sizeof nm, "%s.hs_scale", mn[k]);
+        ok = ok && (p->hs[k] = ref_weight(L, nm, WC_SMALL, 1, d, 1, 0.2f));
+        snprintf(nm, sizeof nm, "%s.hs_bias", mn[k]);
+        ok = ok && (p->hb[k] = ref_weight(L, nm, WC_SMALL, 1, d, 0, 0.1f));
+    }
     return ok ? SIM_OK : sim_fail(e, SIM_ENOMEM, "out of memory");
 }
 
@@ -62,14 +77,30 @@ static int plain_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
     for (int sub = 0; sub < 2; sub++) {
         ref_read(L, p->norm[sub]);
         for (u64 t = 0; t < n; t++) kern_rmsnorm(&L->c, FL_OTHER, X + t * d, p->norm[sub]->data, xn + t * d, d, L->eps);
+        L->x_raw = X;
         int rc = ref_sublayer(L, s, sub ? SUB_FFN : SUB_ATTN, xn, f, e);
+        L->x_raw = NULL;
         if (rc) return rc;
         if (p->post[sub]) {
             ref_read(L, p->post[sub]);
             for (u64 t = 0; t < n; t++) kern_rmsnorm(&L->c, FL_OTHER, f + t * d, p->post[sub]->data, f + t * d, d, L->eps);
         }
         kern_count(&L->c, FL_OTHER, DT_FP32, n * d * FLOPS_ADD);
-        for (u64 j = 0; j < n * d; j++) X[j] += f[j];
+        if (p->rs[sub]) {
+            /* ZAYA1 (modeling_zaya.py ResidualScaling.forward, then
+             * residual = hidden_states + residual). */
+            const float *rs = p->rs[sub]->data, *rb = p->rb[sub]->data, *hs = p->hs[sub]->data, *hb = p->hb[sub]->data;
+            ref_read(L, p->rs[sub]);
+            ref_read(L, p->rb[sub]);
+            ref_read(L, p->hs[sub]);
+            ref_read(L, p->hb[sub]);
+            kern_count(&L->c, FL_OTHER, DT_FP32, n * d * 4);
+            for (u64 t = 0; t < n; t++)
+                for (u64 j = 0; j < d; j++)
+                    X[t * d + j] = (X[t * d + j] + rb[j]) * rs[j] + (f[t * d + j] + hb[j]) * hs[j];
+        } else {
+            for (u64 j = 0; j < n * d; j++) X[j] += f[j];
+        }
     }
     /* Gemma 4 (Gemma4TextDecoderLayer.forward): the per-layer-embedding
      * update comes before the layer scalar multiplies the stream. */

@@ -378,6 +378,11 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     em->c.act_bytes = cmul3(ovf, ntok, d, dtype_table[m->act_dt].bits / 8);
     if (m->embed_scale)   /* Gemma: each row times sqrt(d_model) */
         cc_flops(c, &em->c, FL_OTHER, DT_FP32, cmul(ovf, ntok, d));
+    if (m->n_layers && m->layer[0].res.scaled_merge) {
+        /* ZAYA1: the first merge, (e + hb) hs (res_plain.c). */
+        cc_weights(c, &em->c, WC_SMALL, 2 * d, 1, true);
+        cc_flops(c, &em->c, FL_OTHER, DT_FP32, cmul3(ovf, ntok, d, 2));
+    }
     /* Model-level parts of components (PLE's table), one row each. */
     if (m->ple.type && m->ple.type->model_cost) {
         int rc = m->ple.type->model_cost(c, &row_for(r, m->ple.type->name)->c, e);

@@ -85,7 +85,11 @@ typedef struct {
     u64 shared_d_ff;     /* 0 = d_ff */
     bool hash;           /* hash-routed (token id -> experts table, no router matmul) */
     u64 router_mlp;      /* MLP router hidden width (ZAYA1), 0 = linear router */
-    bool skip_route;     /* router has one extra "skip" output (ZAYA1) */
+    bool skip_route;     /* router has one extra "skip" output (ZAYA1's MOD: a token routed
+                            there passes its FFN input through, times its probability) */
+    bool gemma4_block;   /* Gemma 4 26B-A4B's MoE block: the dense MLP (the shared
+                            expert) on the FFN input, the router and the routed
+                            experts on the pre-norm residual, each branch its norm */
     u64 act;             /* activation: FFN_ACT_SILU (default) or FFN_ACT_GELU_TANH (Gemma) */
     /* DeepSeek V3 routing (inference/model.py Gate): sigmoid scores, the
      * selection bias added for choosing only, group-limited top-k (the
@@ -108,6 +112,8 @@ typedef struct {
     bool post_norms;     /* plain: extra RMSNorms after attention and FFN (Gemma) */
     bool layer_scalar;   /* plain: a learned scalar on the layer output (Gemma 4) */
     double hc_eps;       /* mhc: the eps of hc_split_sinkhorn (pre + eps, Sinkhorn sums + eps), e.g. 1e-6; 0 = none */
+    bool scaled_merge;   /* plain: ZAYA1's ResidualScaling: each merge is
+                            (x + rb) rs + (f + hb) hs with learned d-vectors */
 } res_cfg;
 
 /* Per-layer embeddings (Gemma 4 / 3n), model-wide: `ple: {dim, vocab}`. */
