@@ -345,7 +345,8 @@ static void v4_emit(ictx *c, const v4model *m)
                 (unsigned long long)m->mtp, m->names[m->mtp_kind]);
     ij_note(c, "Serving formats (not in config.json; as archs/deepseek-v4-pro.yaml): KV entries v4_kv = 584 B (448 fp8 + 7 ue8m0 "
             "scales + 64 bf16 RoPE + 1 pad), indexer keys index_fp4 = 68 B, routed experts %s%s, compressor weights "
-            "bf16, embeddings bf16, norms and mHC fp32; compute linear fp8, attention bf16, indexer fp4.",
+            "bf16, gates and the indexer's weights_proj bf16, embeddings bf16, norms and mHC fp32; compute linear fp8, "
+            "attention bf16, indexer fp4.",
             m->fp8_experts ? "fp8" : "mxfp4", m->has_expert_dtype ? "" : " (expert_dtype absent)");
     emit_top(c, m->d, m->L, m->vocab, m->tie);
     ib_printf(&c->body, "formats:\n");
@@ -356,7 +357,7 @@ static void v4_emit(ictx *c, const v4model *m)
               "  index_fp4:\n    parts: [{elements: %llu, dtype: fp4_e2m1, scale: ue8m0, block: 32}]\n",
               (unsigned long long)(m->hd - m->rope), (unsigned long long)m->rope,
               (unsigned long long)(m->ihd ? m->ihd : 128));
-    ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32, compressor: bf16}\n"
+    ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32, compressor: bf16, router: bf16}\n"
               "compute: {linear: fp8, attention: bf16, indexer: fp4}\n", m->wdt, m->q.linear_q ? m->q.linear : m->wdt, ex);
     u64 common = ffn_majority(m->f, m->L);
     ib_printf(&c->body, "ffn: ");

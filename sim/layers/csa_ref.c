@@ -43,7 +43,7 @@ static int init(ref_layer *L, sim_err *e)
     w->icmp.rotate = true;
     w->icmp.qblk = csa_index_qblk(L->M->m, a);
     if (!(w->iq = ref_weight(L, "idx_wq", WC_LINEAR, a->q_lora_rank, Hi * di, 0, sqrtf(3.0f / (float)a->q_lora_rank))) ||
-        !(w->iw = ref_weight(L, "idx_wproj", WC_LINEAR, d, Hi, 0, sqrtf(3.0f / (float)d))))
+        !(w->iw = ref_weight(L, "idx_wproj", WC_ROUTER, d, Hi, 0, sqrtf(3.0f / (float)d))))
         return sim_fail(e, SIM_ENOMEM, "out of memory");
     return SIM_OK;
 }
