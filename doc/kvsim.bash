@@ -16,6 +16,7 @@ _kvsim()
         --hw) COMPREPLY=($(compgen -W "h100-sxm h200 a100-80gb rtx-4090 apple-m3-max 8xh100-sxm 8xh200 8xb200" -- "$cur") $(compgen -f -- "$cur")); return ;;
         --engine) COMPREPLY=($(compgen -W "logical vllm sglang" -- "$cur")); return ;;
         --engine-rules) COMPREPLY=($(compgen -W "newest vllm-0.20 vllm-0.19" -- "$cur")); return ;;
+        --act-reserve) COMPREPLY=($(compgen -W "auto none" -- "$cur")); return ;;
         --phase) COMPREPLY=($(compgen -W "decode prefill" -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W "table csv json" -- "$cur")); return ;;
         --by) COMPREPLY=($(compgen -W "type layer" -- "$cur")); return ;;

@@ -15,8 +15,39 @@ PY=/usr/bin/python3
 expect capacity-table 0 "$K" capacity archs/deepseek-v4-flash.yaml archs/deepseek-v3.2.yaml archs/gemma4-e4b.yaml \
   --hw h200 --gpus 8 --dp 8 --ep 8 --engine vllm --ctx 1M
 has capacity-v4-row "deepseek-v4-flash" out
-has capacity-vllm-log "GPU KV cache size: 9,668,536 tokens" out
-has capacity-vllm-conc "Maximum concurrency for 1,048,576 tokens per request: 9.22x" out
+# V4-Flash per GPU: ceil(141e9 x 0.9) = 126,900,000,000 B requested, minus
+# the weights 27,296,542,508 (the sharding rules test_deploy.c checks) and the
+# activation estimate 2,173,698,048 (test_deploy.c flash-dp8-ep8-activation):
+# 97,429,759,444 B // 1,002,240 = 97,212 blocks; 10,778 per request at 1M
+# (test_deploy.c): 9.0195x, int(9.0195 x 1,048,576) = 9,457,614 tokens.
+has capacity-vllm-log "GPU KV cache size: 9,457,614 tokens" out
+has capacity-vllm-conc "Maximum concurrency for 1,048,576 tokens per request: 9.02x" out
+has capacity-vllm-act "activations 2173698048 B" out
+has capacity-reserve-says "the activation estimate" out
+# --act-reserve: a given figure replaces the estimate; none drops it
+expect act-given 0 "$K" capacity archs/deepseek-v4-flash.yaml --hw h200 --gpus 8 --dp 8 --ep 8 --engine vllm --ctx 1M --act-reserve 4GiB --format json
+if $PY -c "
+import json; d=json.load(open('$t/out'))
+# 126,900,000,000 - 27,296,542,508 - 4 GiB (4,294,967,296) = 95,308,490,196
+assert d['per_device']['kv_budget_bytes'] == 95308490196, d['per_device']
+assert d['reserve']['activation_bytes'] == 4294967296 and d['reserve']['activation_in_budget']
+" ; then ok act-given-budget; else bad act-given-budget "$(head -c 300 "$t/out")"; fi
+expect act-none 0 "$K" capacity archs/deepseek-v4-flash.yaml --hw h200 --gpus 8 --dp 8 --ep 8 --engine vllm --ctx 1M --act-reserve none
+has act-none-old-figure "GPU KV cache size: 9,668,536 tokens" out
+expect act-bad 2 "$K" capacity archs/llama-3-8b.yaml --hw h200 --act-reserve lots
+has act-bad-msg "expected auto, none or bytes" err
+# --mtp on capacity = --spec-tokens (vLLM: the MTP layer joins; SGLang: rings)
+expect capacity-mtp 0 "$K" capacity archs/deepseek-v4-flash.yaml --kv-budget 64GiB --engine sglang --ctx 1M --mtp 2 --max-running-requests 64
+has capacity-mtp-tokens "max_total_num_tokens=7270400" out
+expect capacity-mtp-writepad 2 "$K" capacity archs/deepseek-v4-flash.yaml --kv-budget 64GiB --engine sglang --ctx 1M --mtp 10
+has capacity-mtp-writepad-msg "get_compress_state_write_pad" err
+# SGLang's own mem_fraction_static on an H200 at DP 8 (test_deploy.c: 0.753)
+expect sglang-memfrac 0 "$K" capacity archs/deepseek-v4-flash.yaml --hw h200 --gpus 8 --dp 8 --ep 8 --engine sglang --ctx 1M --format json
+if $PY -c "
+import json; d=json.load(open('$t/out'))
+assert d['deploy']['mem_util'] == 0.753 and d['reserve']['mem_util'] == 0.753
+assert not d['reserve']['activation_in_budget'] and d['reserve']['activation_bytes'] == 12288 * 2**20
+" ; then ok sglang-memfrac-json; else bad sglang-memfrac-json "$(head -c 300 "$t/out")"; fi
 
 # --kv-budget reproduces the engine log lines from the "Available KV cache
 # memory" figure (64 GiB: 68,565 blocks of 1,002,240 B; see test_deploy.c).
@@ -38,7 +69,10 @@ if $PY - "$t/out" <<'PYEOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["arch"] == "llama-3-70b" and d["ctx"] == 131072
-assert d["deploy"] == {"gpus": 8, "tp": 8, "pp": 1, "dp": 1, "ep": 1, "dcp": 1, "mem_util": 0.9, "kv_budget_given": True}
+assert d["deploy"] == {"gpus": 8, "tp": 8, "pp": 1, "dp": 1, "ep": 1, "dcp": 1, "mem_util": 0.9, "kv_budget_given": True,
+                       "spec_tokens": 0}
+assert d["reserve"]["what"] == "memory - weights - the given KV budget" and not d["reserve"]["activation_in_budget"]
+assert d["per_device"]["reserve_bytes"] == 141000000000 - 17640734720 - 10737418240
 e = d["engine"]
 assert e["name"] == "vllm" and e["block_size"] == 16 and e["groups"][0]["page_bytes"] == 8192
 pd = d["per_device"]

@@ -309,7 +309,7 @@ r=$?
 sqlite3 "$t/v1.db" < tests/db/v1.sql
 "$K" report tests/scenarios/v1-fixture.yaml --db "$t/v1.db" --out "$t/v1rep" > "$t/out" 2>&1
 r=$?
-[ $r = 2 ] && grep -q "schema version 1 is older than this kvsim's (2): upgrade it in place by running a sweep into it" "$t/out" \
+[ $r = 2 ] && grep -q "schema version 1 is older than this kvsim's (3): upgrade it in place by running a sweep into it" "$t/out" \
   && ok v1-report-refused || bad v1-report-refused "exit $r: $(cat "$t/out")"
 "$K" sweep tests/scenarios/v1-fixture.yaml --db "$t/v1.db" > "$t/out" 2>&1 || bad v1-upgrade-sweep "$(cat "$t/out")"
 # 11310378520354717696: the text V3's 1M prefill has in tests/db/v1.sql.
@@ -317,10 +317,50 @@ got=$(sqlite3 "$t/v1.db" "PRAGMA user_version; SELECT typeof(flops_fp8_equiv_x2)
                           SELECT COUNT(*) FROM points WHERE flops_fp8_equiv_x2 < 2e19;
                           SELECT DISTINCT page || causal || coalesce(hw, '-') || kvsim_version FROM points WHERE run_id = 1;
                           SELECT COUNT(DISTINCT uid) FROM runs" | tr '\n' ' ')
-[ "$got" = "2 real|flops_fp8_equiv_x2=11310378520354717696 12 01-0.2.0 2 " ] && ok v1-upgraded || bad v1-upgraded "got '$got'"
+[ "$got" = "3 real|flops_fp8_equiv_x2=11310378520354717696 12 01-0.2.0 2 " ] && ok v1-upgraded || bad v1-upgraded "got '$got'"
 # (one plot: "1 plot, 2 images", singular)
 "$K" report tests/scenarios/v1-fixture.yaml --db "$t/v1.db" --out "$t/v1rep" > "$t/out" 2>&1 && grep -q "index.md (1 plot, 2 images)$" "$t/out" \
   && ok v1-report-after-upgrade || bad v1-report-after-upgrade "$(cat "$t/out")"
+
+# The README's sqlite3 queries, as written there, on the small sweep: every
+# query runs and returns rows: 6 = (128K, 1M) x llama-3-8b, V4-Flash, V3
+# (decode, as written); by type at 1M: llama 3 (attn, embed, head) + V4-Flash
+# 6 (swa, csa, hca, embed, head, mtp) + V3 4 (mla, embed, head, mtp) = 13.
+got=$(python3 - "$t/small.db" <<'EOPY'
+import re, sqlite3, sys
+text = open("README.md").read()
+qs = re.findall(r'^sqlite3 -header -column reports/kvsim\.db \\\n\s*"(.*?)"$', text, re.S | re.M)
+db = sqlite3.connect(sys.argv[1])
+print(len(qs), *[len(db.execute(q).fetchall()) for q in qs])
+EOPY
+)
+[ "$got" = "2 6 13" ] && ok readme-queries || bad readme-queries "queries and their rows: $got"
+
+# A schema-2 database (tests/db/v2.sql, written by kvsim 0.3.0 with the
+# v1 fixture's scenario): refused read-only with the way to upgrade; a sweep
+# upgrades it in place: each point's point_types rows become its `types`
+# array, and the point_types view gives back the same rows, values and
+# exact digits (V3's 1M prefill: flops_fp8_equiv_x2 above 2^63-1, a REAL
+# with its digits), every point is reused, and the points_arch index is gone.
+sqlite3 "$t/v2.db" < tests/db/v2.sql
+tq="SELECT point_key, type, layers, kv_bytes, flops, flops_fp8_equiv_x2, typeof(flops_fp8_equiv_x2), bytes_moved, params, exact
+      FROM point_types ORDER BY point_key, type"
+sqlite3 "$t/v2.db" "$tq" > "$t/v2-before.txt"
+"$K" report tests/scenarios/v1-fixture.yaml --db "$t/v2.db" --out "$t/v2rep" > "$t/out" 2>&1
+r=$?
+[ $r = 2 ] && grep -q "schema version 2 is older than this kvsim's (3): upgrade it in place" "$t/out" \
+  && ok v2-report-refused || bad v2-report-refused "exit $r: $(cat "$t/out")"
+"$K" sweep tests/scenarios/v1-fixture.yaml --db "$t/v2.db" > "$t/out" 2>&1 && grep -q ": 12 points, 0 computed, 12 reused, 0 failed," "$t/out" \
+  && ok v2-upgrade-reuses || bad v2-upgrade-reuses "$(cat "$t/out")"
+sqlite3 "$t/v2.db" "$tq" | cmp -s - "$t/v2-before.txt" && [ "$(wc -l < "$t/v2-before.txt")" = 36 ] \
+  && grep -q "|real|.*|flops_fp8_equiv_x2=11310378516647772160$" "$t/v2-before.txt" \
+  && ok v2-upgraded-types-same || bad v2-upgraded-types-same "$(sqlite3 "$t/v2.db" "$tq" | diff "$t/v2-before.txt" - | head -5)"
+got=$(sqlite3 "$t/v2.db" "PRAGMA user_version; SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('points_arch', 'point_types') AND type != 'view';
+                          SELECT type FROM sqlite_schema WHERE name = 'point_types'; SELECT COUNT(*) FROM points WHERE types IS NULL;
+                          PRAGMA integrity_check" | tr '\n' ' ')
+[ "$got" = "3 0 view 0 ok " ] && ok v2-upgraded-schema || bad v2-upgraded-schema "got '$got'"
+"$K" report tests/scenarios/v1-fixture.yaml --db "$t/v2.db" --out "$t/v2rep" > "$t/out" 2>&1 && grep -q "index.md (1 plot, 2 images)$" "$t/out" \
+  && ok v2-report-after-upgrade || bad v2-report-after-upgrade "$(cat "$t/out")"
 
 # 6. Without gnuplot: the .csv, .gp and index.md, and how to install it.
 mkdir -p "$t/nogp"; ln -s "$(command -v sqlite3)" "$t/nogp/sqlite3"

@@ -9,6 +9,8 @@
 #define GiB 1073741824ull
 
 static model_spec M_llama70, M_v3, M_e2b, M_flash, M_v32;
+static hw_profile H_node;   /* scenarios/hw/8xh200.yaml */
+static sim_err e0;
 
 static void load(model_spec *m, const char *path)
 {
@@ -110,6 +112,69 @@ static void test_llama70(void)
     deploy_cfg sp = layout(8, 1, 1, ENG_SGLANG);
     sp.spec_tokens = 3;
     if (!engine(m, sp, 10 * GiB, 131072, &r)) CHECK_EQ("llama70-sglang-spec-tokens", r.tokens, 258907);
+    /* vLLM with 3 speculative tokens: the drafter's attention layer (an
+     * EAGLE/MTP layer of the target's shape) gets its spec
+     * (GPUModelRunner.get_kv_cache_spec): one group of 81 identical layers,
+     * 10 GiB // 8,192 // 81 = 16,181 blocks. The lookahead slots add no block
+     * at max_model_len: KVCacheManager.allocate_slots reserves
+     * min(computed + new + lookahead, max_model_len) tokens, so a request of
+     * L still needs 8,192 blocks: int(16,181 / 8,192 x 131,072) = 258,896. */
+    deploy_cfg vsp = layout(8, 1, 1, ENG_VLLM);
+    vsp.spec_tokens = 3;
+    if (!engine(m, vsp, 10 * GiB, 131072, &r)) {
+        CHECK_EQ("llama70-vllm-spec-layers", r.group[0].layers, 81);
+        CHECK_EQ("llama70-vllm-spec-blocks", r.blocks, 16181);
+        CHECK_EQ("llama70-vllm-spec-req-blocks", r.blocks_per_seq, 8192);
+        CHECK_EQ("llama70-vllm-spec-tokens", r.tokens, 258896);
+    }
+    /* Activation estimate at TP 8, one chunk of T = 8,192 tokens, S = 1,024
+     * logit rows (deploy.h): hidden 2 x 8,192 x 8,192 x 2 = 268,435,456;
+     * attention 8,192 x 8 heads x (128 + 128) x 2 = 33,554,432 < MLP 8,192 x
+     * 3 x 28,672 / 8 x 2 = 176,160,768; logits 1,024 x 128,256 x 4 =
+     * 525,336,576: 969,932,800 B. */
+    {
+        u64 act = 0;
+        deploy_cfg ad = layout(8, 1, 1, ENG_VLLM);
+        if (!deploy_check(&ad, m, &e0) && !deploy_activation(m, &ad, 8192, 1024, &act, &e0))
+            CHECK_EQ("llama70-tp8-activation", act, 969932800ull);
+        /* on an 8xH200 node under vLLM (mnbt 8,192, max_num_seqs 1,024 on a
+         * GPU >= 70 GiB): budget = ceil(141e9 x 0.9) - 17,640,734,720 weights -
+         * 969,932,800 = 108,289,332,480 B; // 8,192 // 80 = 165,236 blocks;
+         * int(165,236 / 8,192 x 131,072) = 2,643,776 tokens */
+        deploy_result dr0;
+        if (!deploy_eval(m, &ad, &H_node, 131072, &dr0, &e0)) {
+            CHECK_EQ("llama70-node-vllm-activation", dr0.activation_bytes, 969932800ull);
+            CHECK_EQ("llama70-node-vllm-budget", dr0.kv_budget_bytes, 108289332480ull);
+            CHECK_EQ("llama70-node-vllm-tokens", dr0.eng.tokens, 2643776);
+            CHECK_EQ("llama70-node-vllm-reserve", dr0.reserve_bytes,
+                     141000000000ull - 17640734720ull - 108289332480ull);
+        }
+        /* --act-reserve none: the old budget, ceil(141e9 x 0.9) - weights */
+        ad.act = ACT_NONE;
+        if (!deploy_eval(m, &ad, &H_node, 131072, &dr0, &e0))
+            CHECK_EQ("llama70-node-vllm-no-act", dr0.kv_budget_bytes, 126900000000ull - 17640734720ull);
+        /* SGLang's default mem_fraction_static on an H200 (141e9 B = 134,468.08
+         * MiB; chunked_prefill_size 8,192, cuda_graph_max_bs 512 at tp_size 8):
+         * reserved 512 + 1.5 x 8,192 + 2 x 512 + 8 x 1 / 8 x 1,024 = 14,848
+         * MiB (above the 10,240 floor); round((134,468.08 - 14,848) /
+         * 134,468.08, 3) = 0.890. Budget ceil(141e9 x 0.89) - weights =
+         * 107,849,265,280 B; cell 40,960 B, page 1: 2,633,038 tokens. */
+        deploy_cfg sd = layout(8, 1, 1, ENG_SGLANG);
+        CHECK_CLOSE("sglang-memfrac-h200-tp8", deploy_sglang_mem_fraction(&sd, 141e9, NULL, NULL), 0.89, 1e-12);
+        if (!deploy_check(&sd, m, &e0) && !deploy_eval(m, &sd, &H_node, 131072, &dr0, &e0)) {
+            CHECK_EQ("llama70-node-sglang-budget", dr0.kv_budget_bytes, 107849265280ull);
+            CHECK_EQ("llama70-node-sglang-tokens", dr0.eng.tokens, 2633038);
+            CHECK_EQ("llama70-node-sglang-act-inside", dr0.activation_bytes, 12288ull * 1048576);
+        }
+        /* DP attention, tp 1 x dp 8 (SGLang tp_size 8, dp_size 8): + 3 x 512
+         * x 8 = 12,288 and, bs > 300, + 1.5 x 512 x 8 = 6,144: 33,280 MiB,
+         * fraction round(101,188.08 / 134,468.08, 3) = 0.753; an EAGLE draft
+         * adds 2,048 MiB to the tp 8 case: 16,896 -> 0.874. */
+        deploy_cfg s8 = layout(1, 8, 1, ENG_SGLANG);
+        CHECK_CLOSE("sglang-memfrac-h200-dp8", deploy_sglang_mem_fraction(&s8, 141e9, NULL, NULL), 0.753, 1e-12);
+        sd.spec_tokens = 1;
+        CHECK_CLOSE("sglang-memfrac-h200-eagle", deploy_sglang_mem_fraction(&sd, 141e9, NULL, NULL), 0.874, 1e-12);
+    }
     /* TP all-reduce at TP 8, batch 3: 2 per layer (attention, MLP) of
      * 3 x 8192 x 2 B = 49,152 B: 80 x 2 x 49,152 = 7,864,320 B payload; a
      * ring sends 2 x 7/8 of it = 13,762,560 B per device. */
@@ -200,6 +265,27 @@ static void test_v3(void)
     }
 }
 
+/* Activation estimate of DeepSeek-V3 at TP 8 with experts TP-split (EP 1):
+ * T = 8,192, S = 1,024. Hidden 2 x 8,192 x 7,168 x 2 = 234,881,024.
+ * Attention (MLA) 8,192 x 16 heads x (192 + 128) x 2 = 83,886,080; dense
+ * layers 8,192 x 3 x 18,432 / 8 x 2 = 113,246,208; MoE: every rank sees all
+ * 8,192 x 8 = 65,536 routed copies at width 2,048 / 8: (2 x 7,168 + 3 x 256) x
+ * 2 = 30,208 B each = 1,979,711,488, plus the shared expert 8,192 x 3 x 256 x
+ * 2 = 12,582,912: 1,992,294,400 (the largest); logits 1,024 x 129,280 x 4 =
+ * 529,530,880. Total 2,756,706,304 B. */
+static void test_activation_v3(void)
+{
+    u64 act = 0;
+    deploy_cfg ad = layout(8, 1, 1, ENG_VLLM);
+    if (!deploy_check(&ad, &M_v3, &e0) && !deploy_activation(&M_v3, &ad, 8192, 1024, &act, &e0))
+        CHECK_EQ("v3-tp8-ep1-activation", act, 2756706304ull);
+    /* T below the sampler rows: S is capped at T (512 rows of logits) */
+    if (!deploy_activation(&M_v3, &ad, 512, 1024, &act, &e0))
+        CHECK_EQ("v3-tp8-logit-rows-capped", act,
+                 2ull * 512 * 7168 * 2 + (512ull * 8 * (2 * 7168 + 3 * 256) * 2 + 512ull * 3 * 256 * 2) +
+                     512ull * 129280 * 4);
+}
+
 static void test_gemma(void)
 {
     const model_spec *m = &M_e2b;
@@ -241,12 +327,37 @@ static void test_gemma(void)
         CHECK_EQ("e2b-vllm019-tokens", r.tokens, 349520);
         CHECK_EQ("e2b-vllm019-sliding-blocks", r.group[0].blocks_per_seq, 273);
     }
-    /* SGLang hybrid SWA: F = 3 x 1024 x 2 = 6,144, S = 12 x 512 x 2 =
-     * 12,288; cell = 6,144 + 0.8 x 12,288 = 15,974.4; full = 10 GiB //
-     * 15,974.4 = 672,164; swa = int(672,164 x 0.8) = 537,731. */
+    /* SGLang hybrid SWA. Unlike vLLM, SGLang allocates the 20 KV-shared
+     * layers too: get_hybrid_layer_ids (configs/model_config.py) lists every
+     * entry of layer_types, SWAKVPool allocates len(ids) buffers per pool and
+     * HybridSWAPoolConfigurator counts them. 7 full layers of 1 x (512 +
+     * 512) x 2 = 2,048 B/token: F = 14,336; 28 sliding of 1 x (256 + 256) x
+     * 2 = 1,024: S = 28,672; cell = 14,336 + 0.8 x 28,672 = 37,273.6; full =
+     * 10 GiB // 37,273.6 = 288,070; swa = int(288,070 x 0.8) = 230,456. */
     if (!engine(m, layout(1, 1, 1, ENG_SGLANG), 10 * GiB, 131072, &r)) {
-        CHECK_EQ("e2b-sglang-full", r.tokens, 672164);
-        CHECK_EQ("e2b-sglang-swa", r.swa_tokens, 537731);
+        CHECK_EQ("e2b-sglang-full", r.tokens, 288070);
+        CHECK_EQ("e2b-sglang-swa", r.swa_tokens, 230456);
+        CHECK_EQ("e2b-sglang-full-layers-with-shared", r.group[0].layers, 7);
+        CHECK_EQ("e2b-sglang-sliding-layers-with-shared", r.group[1].layers, 28);
+    }
+    /* The SWA footprint of a request (SWAChunkCapPoolConfigurator):
+     * min(L, window) + 128 x draft tokens + page + one decode allocation.
+     * --swa-ratio 0.1, L = 1,024: cell = 14,336 + 2,867.2 = 17,203.2, full =
+     * 10 GiB // that = 624,152, swa = 62,415; per request 512 + 128 + 1 + 1
+     * = 642: 62,415 // 642 = 97 sequences (the full pool holds 609). With 3
+     * speculative tokens (4 draft tokens, top-k 1): cell + one draft full
+     * layer 2,048 = 19,251.2, full 557,753, swa 55,775; per request 512 +
+     * 128 x 4 + 1 + 2 x 4 = 1,033: 53 sequences. */
+    deploy_cfg sw = layout(1, 1, 1, ENG_SGLANG);
+    sw.swa_ratio = 0.1;
+    if (!engine(m, sw, 10 * GiB, 1024, &r)) {
+        CHECK_EQ("e2b-sglang-r01-swa", r.swa_tokens, 62415);
+        CHECK_EQ("e2b-sglang-swa-footprint-seqs", r.max_seqs, 97);
+    }
+    sw.spec_tokens = 3;
+    if (!engine(m, sw, 10 * GiB, 1024, &r)) {
+        CHECK_EQ("e2b-sglang-spec-full", r.tokens, 557753);
+        CHECK_EQ("e2b-sglang-spec-swa-footprint-seqs", r.max_seqs, 53);
     }
 }
 
@@ -303,20 +414,40 @@ static void test_flash(void)
         CHECK_EQ("flash-vllm020-req", r.blocks_per_seq, 7065);
         CHECK_EQ("flash-vllm020-tokens", r.tokens, 10176307);
     }
-    /* SGLang (DSV4PoolConfigurator), page 256, swa ratio 0.1: bytes per full
-     * token 0.1 x 584 x 43 + 584 x 21 / 4 + 584 x 20 / 128 + 132 x 21 / 4
-     * + 0.1 x 8/128 x (8,192 + 2,048) x 21 = 2,511.2 + 3,066 + 91.25 + 693
-     * + 1,344 = 7,705.45; 64 GiB / that = 8,918,295 tokens -> estimated
-     * requests max(min(int(8,918,295 / 2^20 x 512), 4096), 2048) = 4,096,
-     * 4,097 slots; c128 state rows ceil_128(4,097 x 128 + 129) = 524,672 of
-     * 4,096 B on 20 HCA layers = 42,981,130,240 B reserved first; full =
-     * int((64 GiB - that) / 7,705.45) = 3,340,143 -> 3,340,032 (page 256),
-     * swa = int(334,003.2) -> 333,824. With --max-running-requests 64: 65
-     * slots, 8,448 rows, 702,545,920 B: full 8,826,880, swa 882,688. */
+    /* SGLang (DSV4PoolConfigurator), page 256, swa ratio 0.1 (SGLang's V4
+     * default, _deepseek_v4_overrides): bytes per full token 0.1 x 584 x 43
+     * + 584 x 21 / 4 + 584 x 20 / 128 + 132 x 21 / 4 + 0.1 x 8/128 x (8,192
+     * + 2,048) x 21 = 2,511.2 + 3,066 + 91.25 + 693 + 1,344 = 7,705.45.
+     * max_running_requests defaults to 256 for V4 (apply_deepseek_v4_defaults),
+     * // dp 1 = 256 per worker, 257 slots; c128 state rows ceil_128(257 x
+     * 128 + 129) = 33,152 of 4,096 B on 20 HCA layers = 2,715,811,840 B
+     * reserved first; full = int((64 GiB - that) / 7,705.45) = 8,565,841 ->
+     * 8,565,760 (page 256), swa = int(856,576.0) -> 856,576. With
+     * --max-running-requests 64: 65 slots, 8,448 rows, 702,545,920 B: full
+     * 8,826,880, swa 882,688. */
     deploy_cfg sg = layout(1, 1, 1, ENG_SGLANG);
     if (!engine(m, sg, budget, 1048576, &r)) {
-        CHECK_EQ("flash-sglang-full", r.tokens, 3340032);
-        CHECK_EQ("flash-sglang-swa", r.swa_tokens, 333824);
+        CHECK_EQ("flash-sglang-full", r.tokens, 8565760);
+        CHECK_EQ("flash-sglang-swa", r.swa_tokens, 856576);
+    }
+    /* DP 8: 256 // 8 = 32 requests per worker (requested_max_running_
+     * requests_per_worker): at L = 8,192 the pools hold far more, the cap
+     * gives 32 sequences per replica. */
+    if (!engine(m, layout(1, 8, 8, ENG_SGLANG), budget, 8192, &r)) CHECK_EQ("flash-sglang-dp8-mrr-cap", r.max_seqs, 32);
+    /* The compressor-state rings with speculation (16 / 256) keep at most
+     * ring - window + 2 draft tokens per verify (get_compress_state_write_pad):
+     * 16 - 8 + 2 = 10 for c4, so 9 speculative tokens (10 drafts) pass and 10
+     * are refused. */
+    deploy_cfg wp = layout(1, 1, 1, ENG_SGLANG);
+    wp.spec_tokens = 9;
+    CHECK("flash-sglang-writepad-9-ok", engine(m, wp, budget, 8192, &r) == SIM_OK);
+    wp.spec_tokens = 10;
+    {
+        sim_err we;
+        deploy_cfg w2 = wp;
+        int wrc = deploy_check(&w2, m, &we);
+        if (!wrc) wrc = engine_eval(m, &w2, budget, 8192, &r, &we);
+        CHECK("flash-sglang-writepad-10-refused", wrc == SIM_EINVAL && strstr(we.msg, "get_compress_state_write_pad"));
     }
     sg.max_running = 64;
     if (!engine(m, sg, budget, 1048576, &r)) {
@@ -341,6 +472,19 @@ static void test_flash(void)
         CHECK_EQ("flash-vllm-mtp-swa-a", r.group[1].layers, 22);
         CHECK_EQ("flash-vllm-mtp-swa-b", r.group[2].layers, 22);
         CHECK_EQ("flash-vllm-mtp-mla-unchanged", r.group[0].layers, 62);
+    }
+    /* Activation estimate, DP 8 + EP 8 (the issue's layout), T = 8,192, S
+     * = 1,024: hidden 2 x 8,192 x 4,096 x 2 = 134,217,728; attention 8,192 x
+     * 64 x (512 + 512) x 2 = 1,073,741,824; MoE: the EP group gathers 8
+     * replicas, 8,192 x 6 x 8 / 8 = 49,152 routed copies of (2 x 4,096 + 3 x
+     * 2,048) x 2 = 28,672 B = 1,409,286,144, plus the shared expert 8,192 x 3
+     * x 2,048 x 2 = 100,663,296: 1,509,949,440 (the largest); logits 1,024 x
+     * 129,280 x 4 = 529,530,880: 2,173,698,048 B. */
+    {
+        u64 act = 0;
+        deploy_cfg ad = layout(1, 8, 8, ENG_VLLM);
+        if (!deploy_check(&ad, m, &e0) && !deploy_activation(m, &ad, 8192, 1024, &act, &e0))
+            CHECK_EQ("flash-dp8-ep8-activation", act, 2173698048ull);
     }
     /* A block that the HCA ratio does not divide is refused. */
     d.rules = ERULES_NEWEST;
@@ -429,8 +573,10 @@ int main(void)
     load(&M_v32, "archs/deepseek-v3.2.yaml");
     load(&M_e2b, "archs/gemma4-e2b.yaml");
     load(&M_flash, "archs/deepseek-v4-flash.yaml");
+    if (hw_load(&H_node, "8xh200", &e0)) { printf("hw: %s\n", e0.msg); return 1; }
     test_llama70();
     test_v3();
+    test_activation_v3();
     test_gemma();
     test_flash();
     test_worked();

@@ -37,6 +37,8 @@ static const cli_opt capacity_opts[] = {
     {"--hw", "NAME|PATH", "GPU or node profile: 8xh100-sxm, 8xh200, 8xb200, h100-sxm, h200, ... (memory,\n"
                           "bandwidth, compute, NVLink); or give --kv-budget"},
     {"--format", "F", "table (default) or json (README.md, 'Deployment')"},
+    {"--mtp", "N", "speculative decoding with N tokens drafted per step (as cost --mtp): the same as\n"
+                   "--spec-tokens N"},
     O_SET,
     CLI_DEPLOY_OPTS,
     {NULL, NULL, NULL}};

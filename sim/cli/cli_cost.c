@@ -131,6 +131,9 @@ static int cost_or_compare(const char *cmd, int argc, char **argv, bool compare)
         it[i].fit_ctx = cost_fit_ctx(&ms[i], o.st.q.B, hw.memory_bytes);
     }
     bool dep = cli_deploy_given(&o.dep);
+    /* cost --mtp N drafts N tokens per step: the deployment's engines
+     * reserve for the same speculative decoding */
+    if (dep && o.st.q.mtp && !o.dep.spec_tokens) o.dep.spec_tokens = o.st.q.mtp;
     if (dep && (rc = cli_deploy_attach(&o.dep, o.st.hw ? &hw : NULL, o.st.q.T, it, o.n_files))) {
         free_all(ms, rs, o.n_files);
         return rc;

@@ -76,7 +76,22 @@ int cli_deploy_opt(const cli_args *p, deploy_cfg *d)
     if (cli_is(p, "--max-batched-tokens")) return cli_u64(p, 1, 1u << 30, &d->mnbt) ? -1 : 1;
     if (cli_is(p, "--max-running-requests")) return cli_u64(p, 1, 1u << 30, &d->max_running) ? -1 : 1;
     if (cli_is(p, "--spec-tokens")) return cli_u64(p, 1, 64, &d->spec_tokens) ? -1 : 1;
-    if (cli_is(p, "--mem-util")) return fraction(p, &d->mem_util) ? -1 : 1;
+    if (cli_is(p, "--max-num-seqs")) return cli_u64(p, 1, 1u << 20, &d->max_num_seqs) ? -1 : 1;
+    if (cli_is(p, "--mem-util")) {
+        if (fraction(p, &d->mem_util)) return -1;
+        d->set[7] = true;
+        return 1;
+    }
+    if (cli_is(p, "--act-reserve")) {
+        if (!strcmp(v, "auto")) d->act = ACT_ESTIMATE;
+        else if (!strcmp(v, "none") || !strcmp(v, "0")) d->act = ACT_NONE;
+        else if (!cli_parse_bytes(v, &d->act_bytes)) d->act = ACT_BYTES;
+        else {
+            cli_bad(cmd, "--act-reserve '%s': expected auto, none or bytes per GPU, e.g. 4GiB", v);
+            return -1;
+        }
+        return 1;
+    }
     if (cli_is(p, "--swa-ratio")) return fraction(p, &d->swa_ratio) ? -1 : 1;
     if (cli_is(p, "--kv-budget")) {
         if (cli_parse_bytes(v, &d->kv_budget)) {
@@ -95,7 +110,8 @@ bool cli_deploy_given(const deploy_cfg *d)
     for (int k = 0; k < 8; k++)
         if (d->set[k]) return true;
     return d->engine != z.engine || d->kv_budget || d->mem_util != z.mem_util || d->rules != z.rules ||
-           d->mnbt || d->swa_ratio != z.swa_ratio || d->max_running || d->spec_tokens;
+           d->mnbt || d->swa_ratio != z.swa_ratio || d->max_running || d->spec_tokens || d->act != z.act ||
+           d->max_num_seqs;
 }
 
 /* ---- output -------------------------------------------------------------- */
@@ -130,10 +146,23 @@ void cli_capacity_table(FILE *f, const cli_cap_item *it, int n, const deploy_cfg
         char b[32];
         gb(d->kv_budget, b, sizeof b);
         fprintf(f, "KV budget per GPU: %llu B (%s) as given (--kv-budget)\n", (unsigned long long)d->kv_budget, b);
-    } else {
-        fprintf(f, "KV budget per GPU: ceil(memory x %.3g) - weights; the reserve (1 - %.3g) x memory holds "
-                "activations, CUDA graphs and NCCL buffers (not estimated: pass --kv-budget from an engine log "
-                "for its exact figures)\n", d->mem_util, d->mem_util);
+    } else if (n > 0) {
+        const deploy_result *r0 = it[0].r;
+        const char *how = d->engine == ENG_SGLANG && !d->set[7] ? " (SGLang's default mem_fraction_static)" : "";
+        if (r0->act_in_budget)
+            fprintf(f, "KV budget per GPU: ceil(memory x %.3g)%s - weights - activations (%s); the reserve "
+                    "= memory - weights - KV budget: (1 - %.3g) x memory for CUDA graphs, NCCL buffers and the "
+                    "context, plus the activations (CUDA graphs not estimated: pass --kv-budget from an engine "
+                    "log for its exact figures)\n", r0->mem_util, how,
+                    d->act == ACT_BYTES ? "--act-reserve" : "estimated: one prefill chunk of max-batched-tokens, "
+                                                            "the largest layer's transients, fp32 logits of "
+                                                            "max-num-seqs rows", r0->mem_util);
+        else
+            fprintf(f, "KV budget per GPU: ceil(memory x %.3g)%s - weights; the reserve (1 - %.3g) x memory holds "
+                    "activations%s, CUDA graphs and NCCL buffers (pass --kv-budget from an engine log for its exact "
+                    "figures)\n", r0->mem_util, how, r0->mem_util,
+                    d->engine == ENG_SGLANG ? " (SGLang: 1.5 MiB per token of a chunked-prefill chunk)"
+                                            : " (not estimated: --act-reserve auto estimates them)");
     }
     fprintf(f, "  %-22s %12s %12s %12s %10s %14s %9s %9s %9s %9s %10s %11s\n", "arch", "weights/GPU", "KV/seq/GPU",
             "KV budget", "blocks", "tokens", "max conc", "seqs/rep", "seqs/node", "step ms", "tok/s/GPU",
@@ -161,8 +190,21 @@ void cli_capacity_table(FILE *f, const cli_cap_item *it, int n, const deploy_cfg
         gb(r->weight_replicated_bytes, a, sizeof a);
         gb(r->reserve_bytes, b, sizeof b);
         fprintf(f, "  per GPU: weights %llu B (%s replicated on every TP rank), KV of one sequence %llu B, budget "
-                "%llu B, reserve %s\n", (unsigned long long)r->weight_bytes, a, (unsigned long long)r->kv_bytes_per_seq,
-                (unsigned long long)r->kv_budget_bytes, b);
+                "%llu B, reserve %s = %s\n", (unsigned long long)r->weight_bytes, a,
+                (unsigned long long)r->kv_bytes_per_seq, (unsigned long long)r->kv_budget_bytes, b,
+                r->reserve_note ? r->reserve_note : "-");
+        if (r->activation_bytes) {
+            char ab[32];
+            gb(r->activation_bytes, ab, sizeof ab);
+            if (r->act_logit_rows)
+                fprintf(f, "  activations %llu B (%s, %s the budget): prefill chunk of %llu tokens, logits of %llu "
+                        "rows\n", (unsigned long long)r->activation_bytes, ab, r->act_in_budget ? "out of" : "not in",
+                        (unsigned long long)r->act_tokens, (unsigned long long)r->act_logit_rows);
+            else
+                fprintf(f, "  activations %llu B (%s, %s)\n", (unsigned long long)r->activation_bytes, ab,
+                        r->act_in_budget ? "out of the budget, as given"
+                                         : "SGLang's 1.5 MiB x chunked_prefill_size, inside its reserve");
+        }
         for (int k = 0; k < g->n_groups; k++)
             fprintf(f, "  group %-2d %-8s %3d layer caches, page %llu B of %llu tokens, %llu blocks per sequence\n", k,
                     g->group[k].kind, g->group[k].layers, (unsigned long long)g->group[k].page_bytes,
@@ -196,9 +238,10 @@ void cli_capacity_json(FILE *f, const cli_cap_item *it, const deploy_cfg *d, con
     fputs("{\"arch\": ", f);
     out_json_str(f, it->m->name);
     fprintf(f, ", \"ctx\": %llu, \"deploy\": {\"gpus\": %llu, \"tp\": %llu, \"pp\": %llu, \"dp\": %llu, \"ep\": %llu, "
-            "\"dcp\": %llu, \"mem_util\": %.6g, \"kv_budget_given\": %s}", (unsigned long long)ctx,
+            "\"dcp\": %llu, \"mem_util\": %.6g, \"kv_budget_given\": %s, \"spec_tokens\": %llu}", (unsigned long long)ctx,
             (unsigned long long)d->gpus, (unsigned long long)d->tp, (unsigned long long)d->pp, (unsigned long long)d->dp,
-            (unsigned long long)d->ep, (unsigned long long)d->dcp, d->mem_util, d->kv_budget ? "true" : "false");
+            (unsigned long long)d->ep, (unsigned long long)d->dcp, r->mem_util, d->kv_budget ? "true" : "false",
+            (unsigned long long)d->spec_tokens);
     fputs(", \"hw\": ", f);
     if (hw) {
         fputs("{\"name\": ", f);
@@ -225,6 +268,12 @@ void cli_capacity_json(FILE *f, const cli_cap_item *it, const deploy_cfg *d, con
             (unsigned long long)r->weight_replicated_bytes, (unsigned long long)r->kv_bytes_per_seq,
             (unsigned long long)r->kv_budget_bytes, (unsigned long long)r->reserve_bytes,
             (unsigned long long)r->memory_bytes, (unsigned long long)g->blocks, (unsigned long long)g->tokens);
+    fprintf(f, ", \"reserve\": {\"what\": ");
+    out_json_str(f, r->reserve_note ? r->reserve_note : "");
+    fprintf(f, ", \"mem_util\": %.6g, \"activation_bytes\": %llu, \"activation_in_budget\": %s, "
+            "\"activation_tokens\": %llu, \"logit_rows\": %llu}", r->mem_util, (unsigned long long)r->activation_bytes,
+            r->act_in_budget ? "true" : "false", (unsigned long long)r->act_tokens,
+            (unsigned long long)r->act_logit_rows);
     fprintf(f, ", \"max_seqs\": %llu, \"node\": {\"gpus\": %llu, \"replicas\": %llu, \"max_seqs\": %llu, "
             "\"decode_tokens_per_s\": %.6g}", (unsigned long long)r->replica_max_seqs, (unsigned long long)d->gpus,
             (unsigned long long)r->replicas, (unsigned long long)r->node_max_seqs, r->tokens_per_s_node);
@@ -262,6 +311,9 @@ int cli_capacity(int argc, char **argv)
             files[nf++] = p.val;
         } else if (cli_is(&p, "--ctx")) {
             if (cli_ctx(&p, &ctx)) return 2;
+        } else if (cli_is(&p, "--mtp")) {
+            /* as in cost: N tokens drafted per step by the MTP module */
+            if (cli_u64(&p, 1, 64, &d.spec_tokens)) return 2;
         } else if (cli_is(&p, "--hw")) {
             hwname = p.val;
         } else if (cli_is(&p, "--set")) {

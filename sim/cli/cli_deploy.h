@@ -10,7 +10,8 @@
 
 /* If the option in p is a deployment option (--gpus --tp --pp --dp --ep
  * --dcp --engine --engine-rules --block --mem-util --kv-budget
- * --max-batched-tokens --max-running-requests --swa-ratio --spec-tokens: CLI_DEPLOY_OPTS,
+ * --max-batched-tokens --max-running-requests --swa-ratio --spec-tokens
+ * --act-reserve --max-num-seqs: CLI_DEPLOY_OPTS,
  * listed in a command's option table), apply it to d and return 1; 0 if it
  * is not one; -1 after printing the error for a bad value (exit 2). */
 int cli_deploy_opt(const cli_args *p, deploy_cfg *d);
@@ -48,14 +49,21 @@ void cli_deploy_table(FILE *f, const out_item *it, int n, const hw_profile *hw, 
     {"--engine", "E", "KV allocation rules: logical (default: exact bytes, no pages), vllm or sglang"}, \
     {"--engine-rules", "R", "newest (default), vllm-0.20 or vllm-0.19: older vLLM formulas"}, \
     {"--block", "N", "tokens per block (vLLM) or page (SGLang); default the engine's for the model"}, \
-    {"--mem-util", "F", "gpu_memory_utilization / mem_fraction_static (default 0.9)"}, \
+    {"--mem-util", "F", "gpu_memory_utilization / mem_fraction_static (default 0.9; SGLang: its\n" \
+                        "heuristic from the GPU's memory, chunk size, CUDA-graph batch and layout)"}, \
+    {"--act-reserve", "A", "activation memory per GPU taken out of the KV budget: auto (an estimate\n" \
+                           "of one prefill chunk, vLLM's default), none (logical's and SGLang's default:\n" \
+                           "SGLang holds it inside 1 - mem_fraction_static) or bytes, e.g. 4GiB"}, \
     {"--kv-budget", "BYTES", "KV memory per GPU, e.g. 61.25GiB (an engine log's \"Available KV cache\n" \
                             "memory\"): reproduces its \"GPU KV cache size\" and concurrency lines"}, \
     {"--max-batched-tokens", "N", "vLLM max_num_batched_tokens (default 8192; 2048 under 70 GiB or on A100)"}, \
     {"--max-running-requests", "N", "SGLang max_running_requests per DP worker (default its estimate)"}, \
     {"--swa-ratio", "F", "SGLang swa_full_tokens_ratio (default 0.8; 0.1 for DeepSeek V4)"}, \
-    {"--spec-tokens", "N", "speculative decoding with N draft tokens and one MTP/EAGLE draft layer:\n" \
-                           "its cache, and SGLang's doubled DeepSeek V4 state rings (default none)"}
+    {"--max-num-seqs", "N", "vLLM max_num_seqs: rows of the profile run's logits (default 1024;\n" \
+                            "256 under 70 GiB or on A100)"}, \
+    {"--spec-tokens", "N", "speculative decoding, N tokens proposed per step by one MTP/EAGLE draft\n" \
+                           "layer (top-k 1): its cache, SGLang's rings and SWA footprint (default none;\n" \
+                           "cost --mtp N sets it too)"}
 
 /* kvsim capacity ARCH... --hw PROFILE [deployment options] --ctx T [--format table|json] */
 int cli_capacity(int argc, char **argv);

@@ -333,6 +333,86 @@ int deploy_kv_per_seq(const model_spec *m, const deploy_cfg *d, u64 T, u64 *byte
     return SIM_OK;
 }
 
+/* ---- activations and SGLang's memory fraction ---------------------------- */
+
+/* Per-head query and output widths of a layer's attention (the dims its
+ * projections produce on a rank, per head). */
+static void attn_qv_dims(const layer_spec *L, u64 *dq, u64 *dv)
+{
+    const attn_cfg *a = &L->attn;
+    switch (deploy_attn_kind(L)) {
+    case AK_MLA: case AK_DSA: *dq = a->nope_dim + a->rope_dim; *dv = a->v_head_dim; break;
+    case AK_GQA: *dq = a->head_dim; *dv = attn_vdim(a); break;
+    default: *dq = *dv = a->head_dim; break;   /* CSA, HCA, SWA4, CCA: q and output of head_dim */
+    }
+}
+
+int deploy_activation(const model_spec *m, const deploy_cfg *d, u64 T, u64 S, u64 *bytes, sim_err *e)
+{
+    bool ovf = false;
+    u64 a = dtype_table[m->act_dt].bits / 8, D = m->d_model, tp = d->tp, ep = d->ep;
+    u64 best = 0;
+    for (u64 s = 0; s < d->pp; s++) {
+        u64 lo, hi, peak = 0;
+        deploy_stage_range(m->n_layers, d->pp, s, &lo, &hi);
+        for (u64 i = lo; i < hi; i++) {
+            const layer_spec *L = &m->layer[i];
+            const ffn_cfg *f = &L->ffn;
+            u64 dq, dv;
+            attn_qv_dims(L, &dq, &dv);
+            u64 attn = cmul4(&ovf, T, L->attn.q_heads / tp, dq + dv, a);
+            u64 ffn = 0;
+            if (deploy_moe(L)) {
+                /* routed copies on this rank: the EP group gathers ep / tp
+                 * replicas' tokens when ep >= tp; experts split tp / ep ways when ep < tp */
+                u64 g = ep >= tp ? ep / tp : 1, split = tp > ep ? tp / ep : 1;
+                u64 copies = cmul3(&ovf, T, f->top_k, g) / ep;
+                u64 sdff = f->shared_d_ff ? f->shared_d_ff : f->d_ff;
+                ffn = cmul3(&ovf, copies, 2 * D + 3 * f->d_ff / split, a);
+                ffn = cadd(&ovf, ffn, cmul4(&ovf, T, 3, f->shared * sdff / tp, a));
+            } else if (f->d_ff) {
+                ffn = cmul4(&ovf, T, 3, f->d_ff / tp, a);
+            }
+            peak = umax(peak, umax(attn, ffn));
+        }
+        best = umax(best, peak);
+    }
+    u64 hidden = cmul4(&ovf, 2, T, D, a);
+    u64 logits = cmul3(&ovf, umin(S, T), m->vocab, 4);
+    *bytes = cadd(&ovf, cadd(&ovf, hidden, best), logits);
+    if (ovf) return sim_fail(e, SIM_ERANGE, "activation bytes exceed 2^64-1 at %llu tokens", (unsigned long long)T);
+    return SIM_OK;
+}
+
+double deploy_sglang_mem_fraction(const deploy_cfg *d, double memory_bytes, u64 *chunk, double *act_mib)
+{
+    /* ServerArgs._handle_gpu_memory_settings (python/sglang/srt/server_args.py,
+     * the 2025-26 heuristics of PR #10975): gpu_mem in MiB selects
+     * chunked_prefill_size and cuda_graph_max_bs; SGLang's tp_size is every
+     * GPU of a pipeline stage (kvsim tp x dp), DP attention on when dp > 1. */
+    double mem = memory_bytes / 1048576.0;
+    u64 tps = d->tp * d->dp, ck, bs;
+    bool small_tp = tps < 4;
+    if (mem < 20 * 1024.0) { ck = 2048; bs = small_tp ? 16 : 64; }
+    else if (mem < 35 * 1024.0) { ck = 2048; bs = small_tp ? 24 : 80; }
+    else if (mem < 60 * 1024.0) { ck = 4096; bs = small_tp ? 32 : 160; }
+    else if (mem < 160 * 1024.0) { ck = 8192; bs = small_tp ? 256 : 512; }   /* H100/A100 80 GB, H200 */
+    else { ck = 16384; bs = 512; }                                            /* B200, MI300 */
+    double act = 1.5 * (double)umax(ck, 2048);
+    double res = 512 + act + 2.0 * (double)bs + (double)(tps * d->pp) / 8 * 1024;
+    if (d->dp > 1) {
+        res += (double)bs * (double)d->dp * 3;
+        if (bs > 300) res += (double)bs * (double)d->dp * 1.5;
+    }
+    if (mem > 60 * 1024.0 && res < 10 * 1024.0) res = 10 * 1024.0;
+    if (d->spec_tokens) res += 2 * 1024.0;   /* EAGLE-style draft model and its CUDA graphs */
+    if (chunk) *chunk = ck;
+    if (act_mib) *act_mib = act;
+    /* round(x, 3): Python rounds half to even on the binary value; the
+     * nearest-integer of x * 1000 agrees except on exact ties */
+    return nearbyint((mem - res) / mem * 1000.0) / 1000.0;
+}
+
 /* ---- one decode step per device ------------------------------------------ */
 
 /* Traffic and collectives of one decode step of `b` sequences per replica,
@@ -484,32 +564,65 @@ static int deploy_budget_engine(const model_spec *m, const deploy_cfg *d, const 
 {
     int rc;
     r->replicas = d->dp;
-    /* The KV budget: given (an engine log's "Available KV cache memory"), or
-     * the engine's requested share of the device minus the weights. vLLM:
-     * requested = ceil(total x gpu_memory_utilization) (Worker.
-     * determine_available_memory); SGLang: total x mem_fraction_static minus
-     * the weights (pool_configurator). Activation peaks, CUDA graphs and
-     * NCCL buffers are not estimated: they come out of this budget in a real
-     * engine, which is why --kv-budget exists. */
+    /* vLLM's batch defaults when not given (EngineArgs.get_batch_defaults,
+     * vllm/engine/arg_utils.py, `vllm serve`): on a GPU of at least 70 GiB
+     * that is not an A100, max_num_batched_tokens 8192 and max_num_seqs 1024;
+     * otherwise 2048 and 256 */
+    deploy_cfg dd = *d;
+    bool big = !hw || !(hw->memory_bytes < 70.0 * 1073741824.0 || strstr(hw->name, "a100"));
+    if (!dd.mnbt) dd.mnbt = big ? 8192 : 2048;
+    if (!dd.max_num_seqs) dd.max_num_seqs = big ? 1024 : 256;
     if (hw) r->memory_bytes = (u64)hw->memory_bytes;
+    r->mem_util = d->mem_util;
+    /* The activation reserve. vLLM measures a dummy forward of
+     * max_num_batched_tokens and subtracts its peak from the requested memory
+     * (Worker.determine_available_memory: available = requested -
+     * non_kv_cache_memory, which holds weights and the activation peak):
+     * deploy_activation estimates that peak. SGLang holds activations inside
+     * its (1 - mem_fraction_static) share, whose default it computes from the
+     * chunk size (deploy_sglang_mem_fraction): nothing further comes out. */
+    act_mode am = d->act;
+    if (am == ACT_DEFAULT) am = d->engine == ENG_VLLM ? ACT_ESTIMATE : ACT_NONE;
+    if (d->engine == ENG_SGLANG && hw) {
+        u64 chunk;
+        double act_mib;
+        double f = deploy_sglang_mem_fraction(d, hw->memory_bytes, &chunk, &act_mib);
+        if (!d->set[7]) r->mem_util = f;
+        r->act_tokens = chunk;
+        if (am == ACT_NONE) r->activation_bytes = (u64)(act_mib * 1048576.0);   /* inside the reserve */
+    }
+    if (am == ACT_ESTIMATE) {
+        r->act_tokens = dd.mnbt;
+        r->act_logit_rows = umin(dd.max_num_seqs, dd.mnbt);
+        if ((rc = deploy_activation(m, d, dd.mnbt, dd.max_num_seqs, &r->activation_bytes, e))) return rc;
+        r->act_in_budget = true;
+    } else if (am == ACT_BYTES) {
+        r->activation_bytes = d->act_bytes;
+        r->act_in_budget = true;
+    }
+    /* The KV budget: given (an engine log's "Available KV cache memory"), or
+     * the engine's requested share of the device minus the weights and the
+     * activations held outside that share. vLLM: requested = ceil(total x
+     * gpu_memory_utilization) (Worker.determine_available_memory); SGLang:
+     * total x mem_fraction_static minus the weights (KVCacheConfigurator,
+     * pool_configurator). CUDA graphs (vLLM estimates them since v0.21),
+     * NCCL and allocator slack are not estimated. */
     if (d->kv_budget) {
         r->kv_budget_bytes = d->kv_budget;
-        u64 used = r->weight_bytes + d->kv_budget;
-        r->reserve_bytes = r->memory_bytes > used ? r->memory_bytes - used : 0;
+        r->act_in_budget = false;
+        r->reserve_note = "memory - weights - the given KV budget";
     } else {
-        u64 req = (u64)ceil(hw->memory_bytes * d->mem_util);
-        r->kv_budget_bytes = req > r->weight_bytes ? req - r->weight_bytes : 0;
-        r->reserve_bytes = r->memory_bytes > req ? r->memory_bytes - req : 0;
+        u64 req = (u64)ceil(hw->memory_bytes * r->mem_util);
+        u64 held = r->weight_bytes + (r->act_in_budget ? r->activation_bytes : 0);
+        r->kv_budget_bytes = req > held ? req - held : 0;
+        r->reserve_note = r->act_in_budget ? (am == ACT_BYTES ? "(1 - mem_util) x memory + the given activation reserve"
+                                                             : "(1 - mem_util) x memory + the activation estimate")
+                        : d->engine == ENG_SGLANG ? "(1 - mem_fraction_static) x memory, activations inside it"
+                                                  : "(1 - mem_util) x memory";
     }
-    /* vLLM's max_num_batched_tokens when not given: `vllm serve` uses 8192
-     * on GPUs of at least 70 GiB that are not A100s, else 2048 (EngineArgs
-     * usage-context defaults, vllm/engine/arg_utils.py; research/serving.md
-     * 1.9, not re-read in code) */
-    deploy_cfg dd = *d;
-    if (!dd.mnbt) {
-        dd.mnbt = 8192;
-        if (hw && (hw->memory_bytes < 70.0 * 1073741824.0 || strstr(hw->name, "a100"))) dd.mnbt = 2048;
-    }
+    /* the reserve: memory that is neither weights nor KV */
+    u64 used = r->weight_bytes + r->kv_budget_bytes;
+    r->reserve_bytes = r->memory_bytes > used ? r->memory_bytes - used : 0;
     if ((rc = engine_eval(m, &dd, r->kv_budget_bytes, ctx, &r->eng, e))) return rc;
     if (d->engine == ENG_LOGICAL) {
         engine_result *g = &r->eng;

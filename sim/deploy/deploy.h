@@ -30,6 +30,14 @@ typedef enum {
     ERULES_VLLM_019,     /* vllm <= v0.19: tokens = num_blocks // groups x min block x dcp */
 } engine_rules;
 
+/* How the memory held for activations is found (deploy_activation): */
+typedef enum {
+    ACT_DEFAULT = 0,     /* the engine's: vllm ACT_ESTIMATE; sglang inside mem_fraction_static; logical none */
+    ACT_NONE,            /* nothing held besides (1 - mem_util) x memory */
+    ACT_ESTIMATE,        /* deploy_activation's estimate of one prefill chunk */
+    ACT_BYTES,           /* a figure given (--act-reserve BYTES) */
+} act_mode;
+
 typedef struct {
     u64 gpus;            /* GPUs of the node used, e.g. 8 (= tp x pp x dp) */
     u64 tp;              /* tensor parallel ranks of one replica */
@@ -47,9 +55,15 @@ typedef struct {
                             8192, or 2048 on a GPU under 70 GiB or an A100 */
     double swa_ratio;    /* SGLang swa_full_tokens_ratio; 0 = engine default */
     u64 max_running;     /* SGLang max_running_requests per DP worker; 0 = its estimate */
-    u64 spec_tokens;     /* speculative decoding (MTP / EAGLE, one draft layer) with this many draft
-                            tokens; 0 = none */
-    bool set[8];         /* which of gpus..dcp, block were given (for defaults) */
+    u64 spec_tokens;     /* speculative decoding (MTP / EAGLE, one draft layer, top-k 1) proposing
+                            this many tokens per step: vLLM num_speculative_tokens, SGLang
+                            speculative_num_steps (its speculative_num_draft_tokens is this + 1);
+                            0 = none */
+    act_mode act;        /* the activation reserve (ACT_DEFAULT: the engine's) */
+    u64 act_bytes;       /* ACT_BYTES: the reserve per device */
+    u64 max_num_seqs;    /* vLLM max_num_seqs (rows of the profile run's sampler); 0 = vLLM's default:
+                            1024, or 256 on a GPU under 70 GiB or an A100 */
+    bool set[8];         /* which of gpus..dcp, block, mem_util were given (for defaults) */
 } deploy_cfg;
 
 /* Defaults: 1 GPU, every size 1, logical engine, mem_util 0.9, mnbt 0 (engine default).
@@ -92,8 +106,15 @@ typedef struct {
     u64 weight_replicated_bytes; /* of which replicated on every TP rank */
     u64 kv_bytes_per_seq;    /* logical cache of one sequence of ctx tokens on one device */
     u64 kv_budget_bytes;     /* KV memory of one device */
-    u64 reserve_bytes;       /* memory neither weights nor KV: (1 - mem_util) x memory */
+    u64 reserve_bytes;       /* memory neither weights nor KV: (1 - mem_util) x memory, plus
+                                activation_bytes when they come out of the budget (vLLM) */
     u64 memory_bytes;        /* the device's memory (profile) */
+    double mem_util;         /* the share used: --mem-util, or SGLang's default mem_fraction_static */
+    u64 activation_bytes;    /* activations held (subtracted from the budget when act_in_budget) */
+    bool act_in_budget;      /* activation_bytes were taken out of the KV budget (vLLM, --act-reserve) */
+    u64 act_tokens;          /* tokens of the prefill chunk estimated (vLLM mnbt, SGLang chunked_prefill_size) */
+    u64 act_logit_rows;      /* vLLM: the sampler rows of the profile run, min(max_num_seqs, tokens) */
+    const char *reserve_note;/* what the reserve is, in words */
     /* one decode step at the capacity batch, per device */
     u64 step_weight_read_bytes;
     u64 step_kv_read_bytes;
@@ -128,6 +149,32 @@ int deploy_weights(const model_spec *m, const deploy_cfg *d, u64 *bytes, u64 *re
  * (GQA heads split by TP, replicated when fewer than ranks; latent caches
  * replicated on every TP rank; token-split by DCP). */
 int deploy_kv_per_seq(const model_spec *m, const deploy_cfg *d, u64 T, u64 *bytes, sim_err *e);
+
+/* Per-device activation peak of one prefill chunk of T tokens, the quantity
+ * vLLM's profile run measures (Worker.determine_available_memory ->
+ * GPUModelRunner.profile_run: a dummy forward of max_num_batched_tokens, then
+ * a sampler run of max_num_seqs rows). An estimate, not a measurement:
+ *   2 T D a                          hidden states and residual across layers
+ * + max over the busiest stage's layers of max(attention, FFN), where
+ *   attention = T (H / tp)(d_q + d_v) a   this rank's queries and attention output
+ *   dense FFN = 3 T (d_ff / tp) a         gate, up and their product
+ *   MoE       = c (2 D + 3 d_e / s) a + 3 T (n_sh d_sh / tp) a
+ *               c = T k g / ep routed copies on this rank (g = ep / tp when
+ *               ep >= tp, else 1): dispatch + combine buffers of D and the
+ *               expert's gate/up/product (s = tp / ep when ep < tp, else 1)
+ * + 4 S V                            fp32 logits of S rows (S <= T) over the full vocabulary
+ * (a = activation bytes, D = d_model, H = query heads, V = vocab). Fails only
+ * on overflow. */
+int deploy_activation(const model_spec *m, const deploy_cfg *d, u64 T, u64 S, u64 *bytes, sim_err *e);
+
+/* SGLang's default mem_fraction_static (ServerArgs._handle_gpu_memory_settings):
+ * reserved MiB = 512 + 1.5 max(chunked_prefill_size, 2048) + 2 cuda_graph_max_bs
+ * + 1024 tp_size pp / 8 (+ 3 bs dp, and + 1.5 bs dp when bs > 300, under DP
+ * attention), at least 10,240 on a GPU over 60 GiB, + 2,048 with an EAGLE/MTP
+ * draft; fraction = round((mem - reserved) / mem, 3), mem in MiB. *chunk gets
+ * chunked_prefill_size, *act_mib the activation term 1.5 max(chunk, 2048).
+ * Can't fail. */
+double deploy_sglang_mem_fraction(const deploy_cfg *d, double memory_bytes, u64 *chunk, double *act_mib);
 
 /* KV heads one TP rank stores for a layer with G kv heads: max(1, G / tp). */
 static inline u64 deploy_kv_heads_rank(u64 G, u64 tp) { return G >= tp ? G / tp : 1; }

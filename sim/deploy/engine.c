@@ -633,9 +633,17 @@ static int sg_layer_bytes(const model_spec *m, const deploy_cfg *d, int i, u64 *
  * rows of 2 x 512 x 4 B per HCA layer, slots = max_running_requests + 1
  * estimated from int(avail / bpft) tokens (_get_c128_state_fixed_bytes_for_
  * token_capacity). Then full = int((avail - fixed) / bpft) aligned down to
- * the page, swa = int(full x r) aligned (_compute_dsv4_sizes). r = 0.1 is
- * what DeepSeek V4 logs show [unverified: the server_args default is 0.8;
- * pass --swa-ratio]. */
+ * the page, swa = int(full x r) aligned (_compute_dsv4_sizes). r = 0.1:
+ * SGLang sets swa_full_tokens_ratio to 0.1 for DeepseekV4ForCausalLM when the
+ * user leaves it unset (_deepseek_v4_overrides in
+ * python/sglang/srt/arg_groups/model_overrides/deepseek_v4.py; earlier
+ * releases in apply_deepseek_v4_defaults, arg_groups/deepseek_v4_hook.py).
+ * The same hook sets max_running_requests to 256 when unset, and the
+ * configurator divides it by the attention-DP size
+ * (DSV4PoolConfigurator.__init__: requested_max_running_requests_per_worker
+ * = max_running_requests // attn_dp_size): so the c128 reservation uses 256
+ * // dp requests per worker, not the token estimate, unless
+ * --max-running-requests is given. */
 static int sg_v4(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, u64 page, engine_result *r, sim_err *e)
 {
     double ratio = d->swa_ratio > 0 ? d->swa_ratio : 0.1;
@@ -665,6 +673,23 @@ static int sg_v4(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, u64
     bool spec = d->spec_tokens > 0;
     double c4_ring = spec ? 16 : 8;
     u64 c128_ring = spec ? 256 : 128;
+    /* A verify batch writes all its draft tokens into the rings before
+     * acceptance is known: speculative_num_draft_tokens (= steps + 1 at top-k
+     * 1) may not exceed the ring's write padding, ring - window + 2 with
+     * window 8 (c4) / 128 (c128) (get_compress_state_write_pad;
+     * DSV4PoolConfigurator._assert_ring_serves_draft_tokens): 10 for c4, 130
+     * for c128 */
+    if (spec) {
+        u64 draft = d->spec_tokens + 1;
+        if (n4 && draft > 16 - 8 + 2)
+            return sim_fail(e, SIM_EINVAL, "SGLang DeepSeek V4: %llu speculative tokens make %llu draft tokens per "
+                            "verify, more than the c4 compressor-state ring (16) keeps resident (10: "
+                            "get_compress_state_write_pad)", (unsigned long long)d->spec_tokens,
+                            (unsigned long long)draft);
+        if (n128 && draft > 256 - 128 + 2)
+            return sim_fail(e, SIM_EINVAL, "SGLang DeepSeek V4: %llu draft tokens per verify exceed the c128 "
+                            "compressor-state ring's 130 (get_compress_state_write_pad)", (unsigned long long)draft);
+    }
     /* the terms in SGLang's order (float sums are order-sensitive) */
     double bpft = ratio * (double)kvb * (double)n + 1.0 / 4 * (double)kvb * (double)n4 +
                   1.0 / 128 * (double)kvb * (double)n128 + 1.0 / 4 * (double)ib * (double)n4 +
@@ -672,10 +697,10 @@ static int sg_v4(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, u64
                   ratio * (c4_ring / (double)win) * (double)isb * (double)n4;
     /* a draft worker: bytes per full token x (target + 1 draft layer) / target */
     if (spec) bpft *= ((double)n + 1) / (double)n;
-    u64 tok0 = (u64)((double)avail / bpft);
-    u64 est = (u64)((double)tok0 / (double)L * 512);
-    est = umax(umin(est, 4096), 2048);
-    u64 slots = (d->max_running ? d->max_running : umin(est, tok0 / 2)) + 1;
+    /* requests per worker: --max-running-requests, else SGLang's V4 default
+     * 256 // dp (see above) */
+    u64 mrr = d->max_running ? d->max_running : 256 / d->dp;
+    u64 slots = mrr + 1;
     u64 rows = round_up(slots * c128_ring + c128_ring + 1, 128);
     u64 fixed = rows * hsb * n128;
     u64 full = avail > fixed ? (u64)((double)(avail - fixed) / bpft) : 0;
@@ -692,10 +717,13 @@ static int sg_v4(const model_spec *m, const deploy_cfg *d, u64 avail, u64 L, u64
     r->group[0].blocks_per_seq = cdivu(L, page);
     r->blocks_per_seq = cdivu(L, page);
     u64 seqs = full / round_up(L, page);
-    /* each sequence also needs its window in the SWA pool */
-    u64 sw = round_up(umin(L, win), page) + page;
-    r->max_seqs = umin(seqs, r->swa_tokens / sw);
-    if (d->max_running) r->max_seqs = umin(r->max_seqs, d->max_running);
+    /* each sequence also holds its window ring in the SWA pool: window +
+     * draft tokens - 1 rows (get_swa_ring_size: a verify batch writes its
+     * drafts ahead of the committed position), in whole pages plus the one
+     * the next token opens */
+    u64 ring = win + d->spec_tokens;
+    u64 sw = round_up(umin(L, ring), page) + page;
+    r->max_seqs = umin(umin(seqs, r->swa_tokens / sw), mrr);
     r->max_concurrency = (double)full / (double)L;
     return SIM_OK;
 }
@@ -711,7 +739,15 @@ static int sglang_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u64 
     u64 F = 0, S = 0, win = 0, nf = 0, ns = 0;
     for (u64 i = 0; i < m->n_layers; i++) {
         const layer_spec *Ls = &m->layer[i];
-        if (Ls->shared_kv) continue;   /* [unverified for SGLang] shared layers own no cache, as in vLLM */
+        /* Gemma 4's KV-shared layers still get buffers in SGLang: the
+         * hybrid layer lists enumerate every entry of layer_types
+         * (get_hybrid_layer_ids, python/sglang/srt/configs/model_config.py),
+         * SWAKVPool allocates len(ids) layers per pool
+         * (mem_cache/swa_memory_pool.py, SWAKVPool.__init__) and
+         * HybridSWAPoolConfigurator counts them in the cell; a shared layer
+         * only reads its target's buffer (Gemma4Attention: RadixAttention
+         * layer_id = kv_shared_layer_index, save_kv_cache False,
+         * models/gemma4_causal.py), so its own stays unused. Unlike vLLM. */
         u64 t;
         int rc = sg_layer_bytes(m, d, (int)i, &t, e);
         if (rc) return rc;
@@ -750,7 +786,18 @@ static int sglang_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u64 
     r->blocks = full / page;
     r->blocks_per_seq = cdivu(L, page);
     u64 seqs = nf ? full / round_up(L, page) : UINT64_MAX;
-    if (ns) seqs = umin(seqs, swa / (round_up(umin(L, win), page) + page));
+    if (ns) {
+        /* a request's SWA footprint as SGLang bounds it
+         * (SWAChunkCapPoolConfigurator.__init__, pool_configurator.py):
+         * window + SGLANG_SWA_EVICTION_INTERVAL (128) x draft tokens + page,
+         * plus one decode step's allocation: a page without speculation,
+         * 2 x get_alloc_len_per_decode = 2 max(steps, steps + 1) with it
+         * (spec v2 keeps two outstanding); the window capped at the context */
+        u64 draft = d->spec_tokens ? d->spec_tokens + 1 : 1;
+        u64 dec = d->spec_tokens ? 2 * (d->spec_tokens + 1) : page;
+        u64 per = umin(L, win) + 128 * draft + page + dec;
+        seqs = umin(seqs, swa / per);
+    }
     /* max_running_requests default: max(min(tokens / ctx x 512, 4096), 2048), at most tokens / 2 */
     u64 mrr = (u64)((double)full / (double)L * 512);
     mrr = d->max_running ? d->max_running : umin(umax(umin(mrr, 4096), 2048), full / 2);

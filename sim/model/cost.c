@@ -447,6 +447,38 @@ static int range_names(const cost_t *t, char *what, size_t len)
     return n;
 }
 
+/* The layers by the spec's plan (spec.h): the rows in order, each root
+ * layer computed once, each (row, root) pair added times its count; with
+ * every layer (not rows_only) the other layers are copies of their root.
+ * lay holds the roots (rows_only, by root ordinal) or every layer. */
+static int eval_planned(const cost_ctx *c, cost_result *r, cost_t *lay, sim_err *e)
+{
+    const model_spec *m = c->m;
+    bool all = !c->q.rows_only;
+    for (int k = 0; k < m->plan_rows; k++) {
+        cost_row *w = row_new(r, m->kind_name[m->plan_row[k].kind], m->plan_row[k].shared_kv ? "/shared" : "");
+        w->layers = m->plan_row[k].layers;
+    }
+    for (int k = 0; k < m->plan_roots; k++) {
+        const layer_spec *L = &m->layer[m->plan_root[k]];
+        cost_t *o = &lay[all ? m->plan_root[k] : k];
+        memset(o, 0, sizeof *o);
+        const comp_type *ty[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
+        for (int j = 0; j < COMP_CAT_COUNT; j++) {
+            int rc = ty[j] ? ty[j]->cost(c, L, o, e) : SIM_OK;
+            if (rc) return rc;
+        }
+    }
+    for (int p = 0; p < m->plan_pairs; p++) {
+        int k = m->plan_pair[p].root;
+        cost_add(c->ovf, &r->type[m->plan_pair[p].row].c, &lay[all ? m->plan_root[k] : k], (u64)m->plan_pair[p].count);
+    }
+    if (all)
+        for (int i = 0; i < r->n_layers; i++)
+            if (m->layer[i].same_cost_as >= 0) lay[i] = lay[m->layer[i].same_cost_as];
+    return SIM_OK;
+}
+
 int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e)
 {
     return cost_eval_ops(m, q, r, NULL, e);
@@ -467,8 +499,12 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
      * allocation per evaluation; r->layer stays NULL). */
     enum { LOCAL_LAYERS = 64 };
     cost_t local[LOCAL_LAYERS], *lay = local;
-    if (!q->rows_only || m->n_layers > LOCAL_LAYERS) {
-        lay = r->layer = malloc(m->n_layers * sizeof *r->layer);
+    /* With the spec's plan (spec.h; not with an op list, which wants every
+     * layer in order), rows_only keeps only the roots' costs. */
+    bool planned = !ops && m->plan_n && m->plan_n == m->n_layers;
+    u64 need = q->rows_only && planned ? (u64)m->plan_roots : m->n_layers;
+    if (!q->rows_only || need > LOCAL_LAYERS) {
+        lay = r->layer = malloc(need * sizeof *r->layer);
         if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
     }
     r->n_layers = (int)m->n_layers;
@@ -478,6 +514,11 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
     c.wrate_ready = true;
     for (int k = 0; k < WC_COUNT; k++)
         if (cost_wrate_prep(&c.wrate[k], &m->weight[k])) c.wrate_ready = false;
+    if (planned) {
+        int rc = eval_planned(&c, r, lay, e);
+        if (rc) { cost_result_free(r); return rc; }
+        goto parts;
+    }
     /* Rows by (kind, shared): made once per row, named without formatting. */
     int row_of[SPEC_MAX_KINDS][2];
     memset(row_of, -1, sizeof row_of);
@@ -522,6 +563,7 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
     }
     for (int t = 0; t < ntally; t++) cost_add(&ovf, &r->type[tally[t].slot].c, &lay[tally[t].root], tally[t].count);
     if (ops) ops->layer = -1;
+parts:
     if (q->rows_only) r->n_layers = 0;   /* only the computed layers were filled */
     int rc = model_parts(&c, r, e);
     if (rc) { cost_result_free(r); return rc; }

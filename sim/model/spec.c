@@ -316,6 +316,47 @@ static int apply_sharing(model_spec *m, const ynode *ks, sim_err *e)
     return SIM_OK;
 }
 
+/* cost_eval's plan (spec.h): rows, roots and (row, root) pairs from each
+ * layer's kind, shared_kv and same_cost_as. Left unset (plan_n = 0: cost_eval
+ * walks the layers) when the model has more roots or pairs than it holds. */
+void spec_plan(model_spec *m)
+{
+    int row_of[SPEC_MAX_KINDS][2], ord[SPEC_MAX_LAYERS];
+    memset(row_of, -1, sizeof row_of);
+    m->plan_n = 0;
+    m->plan_rows = m->plan_roots = m->plan_pairs = 0;
+    for (u64 i = 0; i < m->n_layers; i++) {
+        const layer_spec *L = &m->layer[i];
+        int *row = &row_of[L->kind][L->shared_kv];
+        if (*row < 0) {
+            *row = m->plan_rows++;
+            m->plan_row[*row].kind = (short)L->kind;
+            m->plan_row[*row].shared_kv = L->shared_kv;
+            m->plan_row[*row].layers = 0;
+        }
+        m->plan_row[*row].layers++;
+        int root;
+        if (L->same_cost_as < 0) {
+            if (m->plan_roots == SPEC_PLAN_MAX) return;
+            root = ord[i] = m->plan_roots;
+            m->plan_root[m->plan_roots++] = (int)i;
+        } else {
+            root = ord[L->same_cost_as];
+        }
+        int p = 0;
+        while (p < m->plan_pairs && (m->plan_pair[p].row != *row || m->plan_pair[p].root != root)) p++;
+        if (p == m->plan_pairs) {
+            if (p == SPEC_PLAN_MAX) return;
+            m->plan_pair[p].row = (short)*row;
+            m->plan_pair[p].root = (short)root;
+            m->plan_pair[p].count = 0;
+            m->plan_pairs++;
+        }
+        m->plan_pair[p].count++;
+    }
+    m->plan_n = m->n_layers;
+}
+
 static int check_layers(model_spec *m, const ynode *root, sim_err *e)
 {
     char pos[300];
@@ -385,6 +426,7 @@ static int check_layers(model_spec *m, const ynode *root, sim_err *e)
         m->brief[i].same_cost_as = L->same_cost_as;
     }
     m->brief_n = m->n_layers;
+    spec_plan(m);
     return SIM_OK;
 }
 

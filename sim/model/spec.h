@@ -193,7 +193,24 @@ typedef struct {
      * reads layer[] instead). */
     u64 brief_n;
     struct { short kind, shared_kv; int same_cost_as; } brief[SPEC_MAX_LAYERS];
+    /* cost_eval's plan, set with brief (plan_n = the layers it covers, 0 =
+     * not set): the by-type rows in order of first appearance (kind, shared,
+     * layers), the layers that are computed (roots: same_cost_as < 0), and
+     * each (row, root) pair with the number of layers it stands for, so an
+     * evaluation computes the roots and adds each pair once, times its count,
+     * instead of walking every layer. */
+    u64 plan_n;
+    int plan_rows, plan_roots, plan_pairs;
+    struct { short kind, shared_kv; int layers; } plan_row[SPEC_MAX_KINDS * 2];
+#define SPEC_PLAN_MAX 128
+    int plan_root[SPEC_PLAN_MAX];   /* layer index of each root */
+    struct { short row, root; int count; } plan_pair[SPEC_PLAN_MAX];   /* root: index into plan_root */
 } model_spec;
+
+/* Fill cost_eval's plan (model_spec.plan_*) from each layer's kind,
+ * shared_kv and same_cost_as; spec_load and spec_truncate call it. Can't
+ * fail (a model too varied for the plan's tables is left without one). */
+void spec_plan(model_spec *m);
 
 /* Load and check a spec, applying `n_sets` "PATH=VALUE" overrides first.
  * Returns SIM_OK, SIM_EIO (missing file) or SIM_EINVAL ("file:line:col: ...").

@@ -92,5 +92,6 @@ int spec_truncate(model_spec *m, u64 n, sim_err *e)
         return sim_fail(e, SIM_EINVAL, "--layers %llu: the spec has %llu layers", (unsigned long long)n,
                         (unsigned long long)m->n_layers);
     m->n_layers = n;   /* kv_from and same_cost_as only point to earlier layers */
+    spec_plan(m);
     return recheck(m, e);
 }

@@ -182,8 +182,9 @@ int plot_per_device_memory(rep *r, const sc_plot *p, const char *slug)
     fputs("\n### ", r->md);
     rep_md_text(r->md, title);
     fprintf(r->md, "\n\nPer GPU at %s tokens per sequence: the weights it holds, the KV memory the engine allocates "
-                   "(budget), and the reserve kept for everything else ((1 - mem_util) x memory, or what a given KV "
-                   "budget leaves).\n\n| arch | deployment | weights | KV budget | reserve | KV of one sequence "
+                   "(budget), and the reserve kept for everything else: (1 - mem_util) x memory plus, under vLLM, "
+                   "the estimated activations of one prefill chunk (SGLang holds them inside its own "
+                   "1 - mem_fraction_static), or what a given KV budget leaves.\n\n| arch | deployment | weights | KV budget | reserve | KV of one sequence "
                    "|\n|---|---|---:|---:|---:|---:|\n", tc);
     for (int i = 0; i < r->nv; i++) {
         if (!rep_as_written(r, i)) continue;

@@ -50,7 +50,7 @@ int scenario_deploy_set(sc_deploy *x, const char *key, const char *value, sim_er
         else return sim_fail(e, SIM_EINVAL, "engine_rules = '%s': expected newest, vllm-0.20 or vllm-0.19", value);
         return SIM_OK;
     }
-    if (!strcmp(key, "spec_tokens")) {
+    if (!strcmp(key, "spec_tokens") || !strcmp(key, "mtp")) {
         unsigned long long v = strtoull(value, &end, 10);
         if (*end || !*value || value[0] == '-' || v < 1 || v > 64)
             return sim_fail(e, SIM_EINVAL, "spec_tokens = '%s': expected a whole number from 1 to 64", value);
@@ -70,7 +70,17 @@ int scenario_deploy_set(sc_deploy *x, const char *key, const char *value, sim_er
         double v = strtod(value, &end);
         if (*end || end == value || !(v > 0 && v <= 1))
             return sim_fail(e, SIM_EINVAL, "%s = '%s': expected a fraction in (0, 1]", key, value);
-        if (key[0] == 'm') d->mem_util = v; else d->swa_ratio = v;
+        if (key[0] == 'm') { d->mem_util = v; d->set[7] = true; }
+        else d->swa_ratio = v;
+        return SIM_OK;
+    }
+    if (!strcmp(key, "act_reserve_gib")) {
+        /* 0 = none; the engine's default when absent */
+        double v = strtod(value, &end);
+        if (*end || end == value || !(v >= 0 && v < 1e9))
+            return sim_fail(e, SIM_EINVAL, "act_reserve_gib = '%s': expected a number of GiB, 0 for none", value);
+        d->act = v > 0 ? ACT_BYTES : ACT_NONE;
+        d->act_bytes = (u64)(v * 1073741824.0);
         return SIM_OK;
     }
     if (!strcmp(key, "kv_budget_gib")) {
@@ -86,7 +96,7 @@ int scenario_deploy_set(sc_deploy *x, const char *key, const char *value, sim_er
         return SIM_OK;
     }
     return sim_fail(e, SIM_EINVAL, "unknown deployment field '%s' (gpus, tp, pp, dp, ep, dcp, engine, engine_rules, "
-                    "block, mem_util, kv_budget_gib, max_batched_tokens, max_running_requests, swa_ratio, spec_tokens, hw)", key);
+                    "block, mem_util, kv_budget_gib, act_reserve_gib, max_batched_tokens, max_running_requests, swa_ratio, spec_tokens, mtp, hw)", key);
 }
 
 int scenario_parse_deploy(scenario *s, const ynode *n, sim_err *e)

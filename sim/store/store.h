@@ -20,12 +20,14 @@
 #include "sim.h"
 #include "cost.h"
 
-/* Schema 2: metrics above 2^63-1 are REAL with their digits in
- * `exact` (schema 1 stored TEXT, which numeric filters skip); points record
- * page, causal, hw and kvsim_version; runs have a uid; point_errors. A
- * schema-1 file is upgraded in place when opened for writing and refused
- * (with the way to upgrade) when opened read-only. */
-#define STORE_SCHEMA_VERSION 2
+/* Schema 3: a point's per-type rows are a JSON array in its `types`
+ * column, unfolded by the view point_types (schema 2 had a table of them),
+ * and no points_arch index. Schema 2: metrics above 2^63-1 are REAL with
+ * their digits in `exact` (schema 1 stored TEXT, which numeric filters
+ * skip); points record page, causal, hw and kvsim_version; runs have a uid;
+ * point_errors. A schema-1 or -2 file is upgraded in place when opened for
+ * writing and refused (with the way to upgrade) when opened read-only. */
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store store;
 
