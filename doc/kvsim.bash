@@ -20,6 +20,7 @@ _kvsim()
         --phase) COMPREPLY=($(compgen -W "decode prefill" -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W "table csv json" -- "$cur")); return ;;
         --by) COMPREPLY=($(compgen -W "type layer" -- "$cur")); return ;;
+        --time) COMPREPLY=($(compgen -W "model roofline" -- "$cur")); return ;;
     esac
     if [ "$cmd" = help ]; then
         words=$("${COMP_WORDS[0]}" --help 2>/dev/null | sed -n 's/^  kvsim \([a-z]*\).*/\1/p')

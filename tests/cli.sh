@@ -170,7 +170,12 @@ has hw-unknown-msg "profile 'tpu-v9' not found" err
 expect probe 0 "$K" probe -o "$t/probe.yaml" --csv "$t/probe.csv"
 has probe-wrote "wrote $t/probe.yaml" err
 expect probe-profile-usable 0 "$K" cost archs/llama-3-8b.yaml --hw "$t/probe.yaml"
+# A measured profile has curves: the time model by default, the roofline on request (issue 14 item 5).
+has probe-time-model "time model on probe-" out
+has probe-time-default "time: the per-operation time model (default: profile probe-" out
+expect probe-time-roofline 0 "$K" cost archs/llama-3-8b.yaml --hw "$t/probe.yaml" --time roofline
 has probe-roofline "roofline on probe-" out
+has probe-roofline-why "time: roofline (--time)" out
 has probe-curves "^curves:" probe.yaml
 has probe-csv-header "^op,dtype,M,N,K,bytes,count,seconds$" probe.csv
 # calibrate (issue 14 item 6) on this CPU's measurements: the same fit of the same
@@ -179,7 +184,7 @@ expect calibrate 0 "$K" calibrate "$t/probe.csv" -o "$t/cal.yaml" --name cpu
 sed -n '/^curves:/,$p' "$t/probe.yaml" > "$t/c1"; sed -n '/^curves:/,$p' "$t/cal.yaml" > "$t/c2"
 [ -s "$t/c1" ] && cmp -s "$t/c1" "$t/c2" && ok calibrate-equals-probe || bad calibrate-equals-probe "$(diff "$t/c1" "$t/c2" | head -5)"
 expect calibrate-profile-usable 0 "$K" cost archs/llama-3-8b.yaml --hw "$t/cal.yaml"
-has calibrate-roofline "roofline on cpu" out
+has calibrate-time-model "time model on cpu" out
 printf 'op,dtype,M,N,K,bytes,count,seconds\ngemm,fp32,1,64,64,,,1e-6\nstream,,,,,4096,,x\n' > "$t/bad.csv"
 expect calibrate-bad-row 2 "$K" calibrate "$t/bad.csv" -o "$t/never.yaml"
 has calibrate-bad-row-pos "bad.csv:3:18: seconds: expected a number" err
@@ -278,6 +283,61 @@ printf 'name: slow-cpu\nmemory_gb: 16\nbandwidth_gbs: 5.3\npeak_tflops: {fp32: 0
 expect hw-small-rates 0 "$K" cost archs/tiny/gqa.yaml --hw "$t/slow.yaml"
 has hw-small-rates-fp32 "5.30 GB/s; FP8 0.0512, BF16 0.0512, FP32 0.0512 TFLOP/s" out
 
+# ---- issue 14 item 5: --time model|roofline in cost and compare ----
+expect time-needs-hw 2 "$K" cost archs/llama-3-8b.yaml --time roofline
+has time-needs-hw-msg "\-\-time roofline needs \-\-hw" err
+expect time-bad 2 "$K" cost archs/llama-3-8b.yaml --hw h100-sxm --time fast
+has time-bad-msg "\-\-time 'fast': expected model or roofline" err
+expect time-model-gpu 2 "$K" cost archs/llama-3-8b.yaml --hw h100-sxm --time model
+has time-model-gpu-msg "profile h100-sxm has no measured curves" err
+expect time-gpu-default 0 "$K" cost archs/llama-3-8b.yaml --hw h100-sxm
+has time-gpu-default-roofline "time: roofline (default: the profile has no measured curves)" out
+# Two hand-made profiles whose curves make every operation cost only its FLOPs
+# (1 GFLOP/s for every product and element-wise FLOP, memory at 10^16 B/s), or
+# only its bytes (1 GB/s; FLOPs at 10^19/s), no fixed cost: the time model is
+# then FLOPs / 10^9 s, or bytes moved / 10^9 s, so no FLOP and no byte is lost
+# or counted twice (each row and the total; tiny-gqa, decode and prefill).
+printf 'name: flops-only\nmemory_gb: 1\nbandwidth_gbs: 1e7\npeak_tflops: {fp32: 0.001}\ncurves:\n  gemm:\n    fp32: {rate_max_gflops: 1, m_half: 0}\n  bandwidth: {ws_bytes: [1000], gbs: [1e7]}\n  elementwise: {gflops: 1}\n  parallel_fixed_us: 0\n' > "$t/fl.yaml"
+printf 'name: bytes-only\nmemory_gb: 1\nbandwidth_gbs: 1\npeak_tflops: {fp32: 1e7}\ncurves:\n  gemm:\n    fp32: {rate_max_gflops: 1e10, m_half: 0}\n  bandwidth: {ws_bytes: [1000], gbs: [1]}\n  elementwise: {gflops: 1e10}\n  parallel_fixed_us: 0\n' > "$t/by.yaml"
+for ph in decode prefill; do
+  for p in fl by; do
+    expect time-$p-$ph 0 "$K" cost archs/tiny/gqa.yaml --ctx 37 --phase $ph --hw "$t/$p.yaml" --format json
+    python3 - "$t/out" $p <<'PY' && ok time-$p-$ph-identity || bad time-$p-$ph-identity "see above"
+import json, sys
+d = json.load(open(sys.argv[1])); t = d["time"]
+assert t["model"] == "model" and t["unit"] == "s" and t["profile"] in ("flops-only", "bytes-only"), t
+# the other resource's time is not zero: bytes / 1e16 s, or FLOPs / 1e19 s, at most
+key, other, fast = ("flops", "bytes_moved", 1e16) if sys.argv[2] == "fl" else ("bytes_moved", "flops", 1e19)
+rows = {r["type"]: r for r in d["by_type"]}
+for r in t["by_type"] + [dict(t["total"], type="total")]:
+    c = d["total"] if r["type"] == "total" else rows[r["type"]]
+    want = c[key] / 1e9
+    assert abs(r["time_s"] - want) <= 1e-8 * want + c[other] / fast + 1e-18, (r, want)   # 9 digits printed
+    parts = sum(r[k] for k in ("gemm_s", "flops_s", "elementwise_s", "weights_s", "traffic_s", "fixed_s"))
+    assert abs(parts - r["time_s"]) <= 1e-8 * r["time_s"], (parts, r)   # 9 digits printed
+assert abs(sum(r["time_s"] for r in t["by_type"]) - t["total"]["time_s"]) <= 1e-8 * t["total"]["time_s"]
+PY
+  done
+done
+expect time-csv 0 "$K" cost archs/tiny/gqa.yaml --ctx 37 --hw "$t/by.yaml" --format csv --by layer
+python3 - "$t/out" <<'PY' && ok time-csv-columns || bad time-csv-columns "see above"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert all(r["time_model"] == "model" for r in rows), rows[0]
+for r in rows:   # bytes only: each row's predicted seconds = its bytes moved / 1e9
+    assert abs(float(r["predicted_s"]) - int(r["bytes_moved"]) / 1e9) <= 1e-9 * float(r["predicted_s"]) + 1e-15, r
+layers = sum(float(r["predicted_s"]) for r in rows if r["row"].startswith("layer "))
+types = sum(float(r["predicted_s"]) for r in rows if not r["row"].startswith("layer ") and r["row"] not in ("total", "embed", "head"))
+assert abs(layers - types) <= 1e-9 * types, (layers, types)
+PY
+expect time-compare 0 "$K" compare archs/tiny/gqa.yaml archs/tiny/mla.yaml --ctx 37 --hw "$t/fl.yaml" --format json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["settings"]; assert s["time"] == "model" and s["time_chosen_by"].startswith("default"), s; assert all(abs(a["time"]["total"]["time_s"] - a["total"]["flops"] / 1e9) <= 1e-6 * a["time"]["total"]["time_s"] for a in d["archs"])' "$t/out" \
+  && ok time-compare-json || bad time-compare-json "$(head -c 300 "$t/out")"
+expect time-compare-table 0 "$K" compare archs/tiny/gqa.yaml archs/tiny/mla.yaml --ctx 37 --hw "$t/fl.yaml" --time roofline
+has time-compare-table-roofline "time: roofline (--time)" out
+expect time-model-mtp 2 "$K" cost archs/deepseek-v3.yaml --hw "$t/fl.yaml" --time model --mtp 1
+has time-model-mtp-msg "does not price --mtp" err
+
 # ---- issue 10.7 / 10.8: every output form carries the same information and its settings ----
 V=$("$K" version | cut -d' ' -f2)
 expect json-settings 0 "$K" cost archs/llama-3-8b.yaml --ctx 8k --phase prefill --noncausal --batch 2 --page 16 \
@@ -287,7 +347,8 @@ import json, sys
 d = json.load(open(sys.argv[1])); s = d["settings"]
 assert s == {"kvsim_version": sys.argv[2], "ctx": 8192, "phase": "prefill", "batch": 2, "noncausal": True, "page": 16,
              "by": "type", "set": ["kv_dtype=fp8", "layers.attn.window=4096"], "hw": "h200",
-             "hw_profile": s["hw_profile"]}, s
+             "hw_profile": s["hw_profile"], "time": "roofline",
+             "time_chosen_by": "default: the profile has no measured curves"}, s
 assert s["hw_profile"].endswith("scenarios/hw/h200.yaml"), s
 PY
 expect compare-json-settings 0 "$K" compare archs/llama-3-8b.yaml archs/gemma4-e2b.yaml --set kv_dtype=fp8 --format json

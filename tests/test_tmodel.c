@@ -140,6 +140,28 @@ static void op_sum(void)
     CHECK_CLOSE("tm-gemm-us", tm_op_time(&c, &op[0]) * 1e6, 17, 1e-9);
     CHECK_CLOSE("tm-bw-interp", tm_bandwidth(&c, 2000) / 1e9, 1 + 2 * log(2) / log(100), 1e-12);
     CHECK_CLOSE("tm-sum-us", tm_predict(&c, &ops, NULL, NULL) * 1e6, 373, 1e-6);
+    /* Per row (tm_rows): layers 0, 1, 2 all repeat layer 0's operations;
+     * layers 0 and 1 are type row 0, layer 2 is row 1, the model-part op is
+     * row 2 (head). Per layer 90.667 us of which GEMM 16, element-wise 5,
+     * traffic 66.667, fixed 3 x 1 us: row 0 = 2 layers = 181.333 us (GEMM 32,
+     * fixed 6), row 1 = 90.667 us, head = 101 us (fixed 1), total 373 us in
+     * 3 x 3 + 1 = 10 operations. */
+    static cost_result r;
+    r.n_layers = 3;
+    r.n_types = 3;
+    ops.op[3].row = 2;
+    for (int i = 0; i < 3; i++) ops.root[i] = 0, ops.lrow[i] = i < 2 ? 0 : 1;
+    tm_row ty[3], ly[3], tot;
+    sim_err e;
+    CHECK("tm-rows-ok", tm_rows(&c, &ops, &r, ty, ly, &tot, &e) == SIM_OK);
+    CHECK_CLOSE("tm-rows-type0-us", ty[0].time_s * 1e6, 2 * (17 + 6 + 67 + 2.0 / 3), 1e-6);
+    CHECK_CLOSE("tm-rows-type0-gemm-us", ty[0].kind_s[OP_GEMM] * 1e6, 32, 1e-6);
+    CHECK_CLOSE("tm-rows-type0-fixed-us", ty[0].fixed_s * 1e6, 6, 1e-6);
+    CHECK_CLOSE("tm-rows-type1-us", ty[1].time_s * 1e6, 17 + 6 + 67 + 2.0 / 3, 1e-6);
+    CHECK_CLOSE("tm-rows-layer2-traffic-us", ly[2].kind_s[OP_TRAFFIC] * 1e6, 200.0 / 3, 1e-6);
+    CHECK_CLOSE("tm-rows-head-us", ty[2].time_s * 1e6, 101, 1e-6);
+    CHECK_CLOSE("tm-rows-total-us", tot.time_s * 1e6, 373, 1e-6);
+    CHECK_EQ("tm-rows-total-ops", tot.ops, 10);
     c.gemm_has[DT_FP32] = false;
     CHECK("tm-missing-curve-nan", isnan(tm_op_time(&c, &op[0])));
 }
@@ -164,7 +186,7 @@ static void op_list(void)
             u64 k = o->layer >= 0 ? (u64)ops.uses[o->layer] : 1;
             fl += o->flops * k;
             if (o->kind == OP_GEMM || o->kind == OP_WEIGHTS) wb += o->bytes * k;
-            if (o->kind == OP_TRAFFIC) tb += o->bytes * k;
+            if (o->kind == OP_TRAFFIC || o->kind == OP_FLOPS) tb += o->bytes * k;   /* OP_FLOPS: attention's cache read */
             gemms += o->kind == OP_GEMM;
         }
         lt = r.total.kv_read_bytes + r.total.kv_written_bytes + r.total.act_bytes;
@@ -176,6 +198,50 @@ static void op_list(void)
         cost_result r2;
         CHECK("ops-off-same", cost_eval(&m, &q, &r2, &e) == SIM_OK && !memcmp(&r2.total, &r.total, sizeof r.total));
         cost_result_free(&r2);
+        cost_ops_free(&ops);
+        cost_result_free(&r);
+    }
+    spec_free(&m);
+}
+
+/* The operation list's shapes on tiny-gqa (archs/tiny/gqa.yaml): attention
+ * scores are a product of M = query heads per K/V head (sliding 6/2 = 3, full
+ * 4/2 = 2, keqv 3/1 = 3; the spec's kinds) rows per token in decode and
+ * T x that in prefill, and carry the layer's cache read (decode); each
+ * recorded layer's linear weights (q, k, v, o, full's gate; the FFN's) are
+ * folded into exactly two GEMMs, so no linear weight is read without its
+ * product. */
+static void op_shapes(void)
+{
+    model_spec m;
+    sim_err e;
+    if (spec_load(&m, "archs/tiny/gqa.yaml", NULL, 0, &e)) { CHECK("shapes-spec", 0); return; }
+    for (int ph = 0; ph < 2; ph++) {
+        cost_query q = {.T = 37, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
+        cost_result r;
+        cost_ops ops = {0};
+        if (cost_eval_ops(&m, &q, &r, &ops, &e)) { CHECK("shapes-eval", 0); continue; }
+        bool m_ok = true, bytes_ok = true, lin_ok = true;
+        int gemms[SPEC_MAX_LAYERS] = {0}, attn = 0;
+        for (int i = 0; i < ops.n; i++) {
+            const cost_op *o = &ops.op[i];
+            if (o->layer < 0) continue;
+            const attn_cfg *a = &m.layer[o->layer].attn;
+            if (o->kind == OP_FLOPS && o->cat == FL_ATTN) {
+                attn++;
+                u64 g = a->q_heads / a->kv_heads;
+                m_ok &= o->M == (ph ? g : 37 * g);
+                bytes_ok &= o->bytes == r.layer[o->layer].kv_read_bytes;
+            }
+            if (o->kind == OP_GEMM) gemms[o->layer]++;
+            if (o->kind == OP_WEIGHTS && o->wc == WC_LINEAR) lin_ok = false;
+        }
+        bool two = true;
+        for (int i = 0; i < r.n_layers; i++)
+            if (ops.root[i] == i) two &= gemms[i] == 2;
+        CHECK(ph ? "shapes-attn-m-decode" : "shapes-attn-m-prefill", attn > 0 && m_ok);
+        CHECK(ph ? "shapes-attn-bytes-decode" : "shapes-attn-bytes-prefill", bytes_ok);
+        CHECK(ph ? "shapes-two-gemms-decode" : "shapes-two-gemms-prefill", two && lin_ok);
         cost_ops_free(&ops);
         cost_result_free(&r);
     }
@@ -278,6 +344,7 @@ int main(void)
     parser();
     op_sum();
     op_list();
+    op_shapes();
     fast_paths();
     profile();
     return check_done("test_tmodel");

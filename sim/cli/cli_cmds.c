@@ -25,9 +25,12 @@ static const cli_opt cost_opts[] = {
                    "modules (the drafts in row mtp, N+1 tokens verified; README.md, 'Commands')"},
     {"--by", "type|layer", "rows per layer type (default), or also one per layer"},
     O_SET,
-    {"--hw", "NAME|PATH", "add roofline time per row (compute vs memory bound) and the longest context\n"
-                          "that fits, for a hardware profile: h100-sxm, h200, a100-80gb, rtx-4090,\n"
-                          "apple-m3-max (DATA/scenarios/hw/), or a profile file such as `kvsim probe` writes"},
+    {"--hw", "NAME|PATH", "add predicted time per row and the longest context that fits, for a hardware\n"
+                          "profile: h100-sxm, h200, a100-80gb, rtx-4090, apple-m3-max (DATA/scenarios/hw/),\n"
+                          "or a profile file such as `kvsim probe` or `kvsim calibrate` writes"},
+    {"--time", "model|roofline", "with --hw: the per-operation time model (the profile's measured curves) or\n"
+                                 "the roofline (max of compute and memory per row); default: model when the\n"
+                                 "profile has curves, roofline otherwise (the shipped GPU profiles)"},
     {"--format", "F", "table (default), csv or json (README.md, 'Output formats')"},
     CLI_DEPLOY_OPTS,
     {NULL, NULL, NULL}};

@@ -4,9 +4,11 @@
 #include "spec.h"
 #include "cost.h"
 #include "hw.h"
+#include "ops.h"
 #include "output.h"
 #include "cli_deploy.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_ARCHS 32
@@ -18,6 +20,7 @@ typedef struct {
     const char *files[MAX_ARCHS];
     int n_files;
     deploy_cfg dep;                    /* deployment options (cli_deploy.c) */
+    const char *time;                  /* --time as given, or NULL */
 } opts;
 
 static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
@@ -68,12 +71,62 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts *o)
             if (cli_u64(&p, 0, 64, &o->st.q.mtp)) return 2;
         } else if (cli_is(&p, "--mla-form")) {
             o->st.mla_form = v;
+        } else if (cli_is(&p, "--time")) {
+            if (strcmp(v, "model") && strcmp(v, "roofline")) return cli_bad(cmd, "--time '%s': expected model or roofline", v);
+            o->time = v;
         }
     }
     if (r < 0) return 2;
     if (o->st.q.noncausal && o->st.q.phase != PH_PREFILL) return cli_bad(cmd, "--noncausal applies to --phase prefill only");
     if (o->st.q.mtp && o->st.q.phase != PH_DECODE) return cli_bad(cmd, "--mtp applies to --phase decode only");
+    if (o->time && !o->st.hw) return cli_bad(cmd, "--time %s needs --hw (a hardware profile)", o->time);
     return 0;
+}
+
+/* --time: the time model when asked for or, by default, when the profile has
+ * measured curves (and the step is one the model prices: no --mtp). */
+static int choose_time(const char *cmd, opts *o, const hw_profile *hw)
+{
+    static char why[160];
+    if (o->time) {
+        if (!strcmp(o->time, "model") && !hw->curves.present)
+            return cli_bad(cmd, "--time model: profile %s has no measured curves (`curves:`; `kvsim probe` or `kvsim calibrate` "
+                           "writes them); use --time roofline", hw->name);
+        if (!strcmp(o->time, "model") && o->st.q.mtp)
+            return cli_bad(cmd, "--time model does not price --mtp steps (no operation list for the drafts); use --time roofline");
+        o->st.time = o->time;
+        o->st.time_why = "--time";
+    } else if (hw->curves.present && !o->st.q.mtp) {
+        o->st.time = "model";
+        snprintf(why, sizeof why, "default: profile %s has measured curves", hw->name);
+        o->st.time_why = why;
+    } else {
+        o->st.time = "roofline";
+        snprintf(why, sizeof why, "default: %s", hw->curves.present ? "the time model does not price --mtp"
+                                                              : "the profile has no measured curves");
+        o->st.time_why = why;
+    }
+    return 0;
+}
+
+/* The time model's rows for item i: the operation list of the same
+ * evaluation, priced with the profile's curves (tmodel.h). */
+static int time_rows(const opts *o, const model_spec *m, const hw_profile *hw, out_tm *tm)
+{
+    sim_err e;
+    cost_result r;
+    cost_ops ops = {0};
+    int rc = cost_eval_ops(m, &o->st.q, &r, &ops, &e);
+    if (!rc) {
+        tm->types = calloc((size_t)r.n_types, sizeof *tm->types);
+        tm->layers = o->st.by_layer ? calloc((size_t)r.n_layers + 1, sizeof *tm->layers) : NULL;
+        if (!tm->types || (o->st.by_layer && !tm->layers)) rc = sim_fail(&e, SIM_ENOMEM, "out of memory");
+        else rc = tm_rows(&hw->curves, &ops, &r, tm->types, tm->layers, &tm->total, &e);
+        cost_result_free(&r);
+    }
+    cost_ops_free(&ops);
+    if (rc) fprintf(stderr, "kvsim: %s: time model: %s\n", m->name, e.msg);
+    return rc ? 2 : 0;
 }
 
 static void free_all(model_spec *ms, cost_result *rs, int n)
@@ -104,7 +157,7 @@ static int load_all(const opts *o, model_spec *ms, cost_result *rs, out_item *it
             free_all(ms, rs, i);
             return 2;
         }
-        it[i] = (out_item){&ms[i], &rs[i], NULL, 0, NULL, NULL};
+        it[i] = (out_item){.m = &ms[i], .r = &rs[i]};
     }
     return 0;
 }
@@ -120,29 +173,41 @@ static int cost_or_compare(const char *cmd, int argc, char **argv, bool compare)
     static cost_result rs[MAX_ARCHS];
     static out_item it[MAX_ARCHS];
     static hw_profile hw;
+    static out_tm tms[MAX_ARCHS];
     if (o.st.hw) {   /* before the specs: a bad profile name fails fast */
         sim_err e;
         if (hw_load(&hw, o.st.hw, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
         o.st.hw_path = hw.path;
+        if ((rc = choose_time(cmd, &o, &hw))) return rc;
     }
     if ((rc = load_all(&o, ms, rs, it))) return rc;
+    bool model = o.st.time && !strcmp(o.st.time, "model");
     for (int i = 0; o.st.hw && i < o.n_files; i++) {
         it[i].hw = &hw;
         it[i].fit_ctx = cost_fit_ctx(&ms[i], o.st.q.B, hw.memory_bytes);
+        memset(&tms[i], 0, sizeof tms[i]);
+        if (model && !rc) {
+            rc = time_rows(&o, &ms[i], &hw, &tms[i]);
+            it[i].tm = &tms[i];
+        }
     }
+    if (rc) goto done;
     bool dep = cli_deploy_given(&o.dep);
     /* cost --mtp N drafts N tokens per step: the deployment's engines
      * reserve for the same speculative decoding */
     if (dep && o.st.q.mtp && !o.dep.spec_tokens) o.dep.spec_tokens = o.st.q.mtp;
-    if (dep && (rc = cli_deploy_attach(&o.dep, o.st.hw ? &hw : NULL, o.st.q.T, it, o.n_files))) {
-        free_all(ms, rs, o.n_files);
-        return rc;
-    }
+    if (dep && (rc = cli_deploy_attach(&o.dep, o.st.hw ? &hw : NULL, o.st.q.T, it, o.n_files))) goto done;
     if (compare) out_compare(stdout, it, o.n_files, &o.st, o.of);
     else out_cost(stdout, it, &o.st, o.of);
     if (dep && o.of == OUT_TABLE) cli_deploy_table(stdout, it, o.n_files, o.st.hw ? &hw : NULL, o.st.q.T);
+    rc = fflush(stdout) ? 2 : 0;
+done:
+    for (int i = 0; o.st.hw && i < o.n_files; i++) {
+        free(tms[i].types);
+        free(tms[i].layers);
+    }
     free_all(ms, rs, o.n_files);
-    return fflush(stdout) ? 2 : 0;
+    return rc;
 }
 
 int cli_cost(int argc, char **argv) { return cost_or_compare("cost", argc, argv, false); }

@@ -41,6 +41,7 @@ typedef struct {
     const char *name;
     int layers;            /* -1: a single layer's row */
     const cost_t *c;
+    const tm_row *tm;      /* the time model's row (item->tm), else NULL */
 } row;
 
 static int rows_of(const out_item *it, bool by_layer, row *out, char (*names)[80])
@@ -52,10 +53,11 @@ static int rows_of(const out_item *it, bool by_layer, row *out, char (*names)[80
             char tn[48];
             spec_layer_type_name(it->m, i, tn, sizeof tn);
             snprintf(names[i], 80, "layer %d (%s)", i, tn);
-            out[n++] = (row){names[i], -1, &r->layer[i]};
+            out[n++] = (row){names[i], -1, &r->layer[i], it->tm && it->tm->layers ? &it->tm->layers[i] : NULL};
         }
-    for (int k = 0; k < r->n_types; k++) out[n++] = (row){r->type[k].name, r->type[k].layers, &r->type[k].c};
-    out[n++] = (row){"total", r->n_layers, &r->total};
+    for (int k = 0; k < r->n_types; k++)
+        out[n++] = (row){r->type[k].name, r->type[k].layers, &r->type[k].c, it->tm ? &it->tm->types[k] : NULL};
+    out[n++] = (row){"total", r->n_layers, &r->total, it->tm ? &it->tm->total : NULL};
     return n;
 }
 
@@ -86,6 +88,76 @@ static void json_settings(FILE *f, const out_settings *st)
     if (st->mla_form) {   /* only when given: each kind's own mla_form otherwise (in the spec) */
         fputs(", \"mla_form\": ", f);
         out_json_str(f, st->mla_form);
+    }
+    fputs(", \"time\": ", f);
+    if (st->time) out_json_str(f, st->time);
+    else fputs("null", f);
+    fputs(", \"time_chosen_by\": ", f);
+    if (st->time) out_json_str(f, st->time_why);
+    else fputs("null", f);
+    fputs("}", f);
+}
+
+/* ---- predicted time (--hw): the time model's or the roofline's ---------------- */
+
+/* The predicted seconds of a row: the time model's when it is used, else the roofline's. */
+static double row_time(const out_item *it, const tm_row *tr, const cost_t *c)
+{
+    if (it->tm) return tr->time_s;
+    roofline rl;
+    hw_roofline(it->hw, c, &rl);
+    return rl.time_s;
+}
+
+static const char *const tm_kind_key[OP_KIND_COUNT] = {"gemm_s", "flops_s", "elementwise_s", "weights_s", "traffic_s"};
+_Static_assert(OP_KIND_COUNT == 5, "tm_kind_key names every operation kind");
+
+/* `"time_s": t` and, with the time model, its split by operation kind. */
+static void json_time_fields(FILE *f, const out_item *it, const tm_row *tr, const cost_t *c)
+{
+    fprintf(f, "\"time_s\": %.9g", row_time(it, tr, c));
+    if (!it->tm) return;
+    for (int k = 0; k < OP_KIND_COUNT; k++) fprintf(f, ", \"%s\": %.9g", tm_kind_key[k], tr->kind_s[k]);
+    fprintf(f, ", \"fixed_s\": %.9g, \"ops\": %llu", tr->fixed_s, (unsigned long long)tr->ops);
+}
+
+/* `, "time": {"model", "chosen_by", "profile", "profile_file", "unit",
+ * "total": {...}, "by_type": [...], "by_layer": [...]}` */
+static void json_time(FILE *f, const out_item *it, const out_settings *st)
+{
+    static const tm_row none;
+    const cost_result *r = it->r;
+    fputs(", \"time\": {\"model\": ", f);
+    out_json_str(f, it->tm ? "model" : "roofline");
+    fputs(", \"chosen_by\": ", f);
+    out_json_str(f, st->time_why ? st->time_why : "");
+    fputs(", \"profile\": ", f);
+    out_json_str(f, it->hw->name);
+    fputs(", \"profile_file\": ", f);
+    out_json_str(f, it->hw->path);
+    fputs(", \"unit\": \"s\", \"total\": {", f);
+    json_time_fields(f, it, it->tm ? &it->tm->total : &none, &r->total);
+    fputs("}, \"by_type\": [", f);
+    for (int k = 0; k < r->n_types; k++) {
+        fputs(k ? ", {\"type\": " : "{\"type\": ", f);
+        out_json_str(f, r->type[k].name);
+        fputs(", ", f);
+        json_time_fields(f, it, it->tm ? &it->tm->types[k] : &none, &r->type[k].c);
+        fputs("}", f);
+    }
+    fputs("]", f);
+    if (st->by_layer) {
+        char tn[48];
+        fputs(", \"by_layer\": [", f);
+        for (int i = 0; i < r->n_layers; i++) {
+            spec_layer_type_name(it->m, i, tn, sizeof tn);
+            fprintf(f, "%s{\"layer\": %d, \"type\": ", i ? ", " : "", i);
+            out_json_str(f, tn);
+            fputs(", ", f);
+            json_time_fields(f, it, it->tm && it->tm->layers ? &it->tm->layers[i] : &none, &r->layer[i]);
+            fputs("}", f);
+        }
+        fputs("]", f);
     }
     fputs("}", f);
 }
@@ -190,6 +262,7 @@ static void json_one(FILE *f, const out_item *it, const out_settings *st, const 
         fputs("]", f);
         if (st->by_layer) json_by_layer(f, m, r, it->hw, json_roof);
         fputs("}", f);
+        json_time(f, it, st);
     }
     if (base) {
         char a[32], b[32], c[32];
@@ -214,7 +287,11 @@ static void csv_header(FILE *f, bool hw)
           "kv_read_bytes,kv_written_bytes,act_bytes,params,params_active", f);
     for (int k = 0; k < FL_COUNT; k++) fprintf(f, ",flops_%s", flop_cat_name[k]);
     fputs(",noncausal,page,set,hw,kvsim_version,mla_form", f);
-    if (hw) fputs(",compute_s,memory_s,time_s,intensity_flop_per_byte,bound,fit_ctx", f);
+    if (hw) {
+        fputs(",compute_s,memory_s,time_s,intensity_flop_per_byte,bound,fit_ctx,time_model,predicted_s", f);
+        for (int k = 0; k < OP_KIND_COUNT; k++) fprintf(f, ",%s", tm_kind_key[k]);
+        fputs(",fixed_s,ops", f);
+    }
     fputc('\n', f);
 }
 
@@ -260,6 +337,14 @@ static void csv_row(FILE *f, const out_item *it, const out_settings *st, const r
         hw_roofline(it->hw, c, &rl);
         fprintf(f, ",%.9g,%.9g,%.9g,%.6g,%s,%llu", rl.compute_s, rl.memory_s, rl.time_s, rl.intensity,
                 rl.memory_bound ? "memory" : "compute", (unsigned long long)it->fit_ctx);
+        const tm_row *tr = it->tm ? rw->tm : NULL;
+        fprintf(f, ",%s,%.9g", it->tm ? "model" : "roofline", tr ? tr->time_s : rl.time_s);
+        for (int k = 0; k < OP_KIND_COUNT; k++) {
+            if (tr) fprintf(f, ",%.9g", tr->kind_s[k]);
+            else fputc(',', f);
+        }
+        if (tr) fprintf(f, ",%.9g,%llu", tr->fixed_s, (unsigned long long)tr->ops);
+        else fputs(",,", f);
     }
     fputc('\n', f);
 }
@@ -440,14 +525,69 @@ static void fit_line(FILE *f, const out_item *it, const char *prefix)
     else fprintf(f, "  %sthe weights alone (%s) do not fit in %s\n", prefix, w, mem);
 }
 
-/* --hw: roofline time per row, the bound, and what fits in memory. */
-static void table_roofline(FILE *f, const out_item *it, const row *rows, int n)
+/* Which time is shown, and why (--time, or the default's reason). */
+static void time_line(FILE *f, const out_settings *st)
+{
+    if (!st->time) return;
+    if (!strcmp(st->time, "model"))
+        fprintf(f, "  time: the per-operation time model (%s): each operation's time from the profile's measured curves, summed\n",
+                st->time_why);
+    else fprintf(f, "  time: roofline (%s): max(compute, memory) per row\n", st->time_why);
+}
+
+/* The time model's rows: the time, its split by operation kind (README.md,
+ * "The time model"), the fixed costs and the operation count; one time unit
+ * per column. */
+static void table_tm_rows(FILE *f, const hw_profile *hw, const char *first, const char *const *names, const tm_row *const *tr,
+                          int n)
+{
+    enum { NC = OP_KIND_COUNT + 2 };
+    static const char *const head[NC] = {"time", "GEMM", "other prod.", "elementwise", "weights", "cache+act", "fixed"};
+    double max[NC] = {0};
+    for (int i = 0; i < n; i++) {
+        double t[NC] = {tr[i]->time_s, tr[i]->kind_s[OP_GEMM], tr[i]->kind_s[OP_FLOPS], tr[i]->kind_s[OP_ELEM],
+                        tr[i]->kind_s[OP_WEIGHTS], tr[i]->kind_s[OP_TRAFFIC], tr[i]->fixed_s};
+        for (int k = 0; k < NC; k++) max[k] = t[k] > max[k] ? t[k] : max[k];
+    }
+    unit u[NC];
+    for (int k = 0; k < NC; k++) u[k] = unit_for(max[k], U_SECONDS);
+    size_t wz = 16;
+    for (int i = 0; i < n; i++) wz = strlen(names[i]) > wz ? strlen(names[i]) : wz;
+    int w = (int)wz;
+    fprintf(f, "\n  time model on %s (%s): per-operation curves (GEMM rate against M, bandwidth against the working set, ...)\n",
+            hw->name, hw->path);
+    fprintf(f, "  %-*s", w, first);
+    for (int k = 0; k < NC; k++) fprintf(f, " %11s", head[k]);
+    fprintf(f, " %7s\n  %-*s", "ops", w, "");
+    for (int k = 0; k < NC; k++) fprintf(f, " %11s", u[k].name);
+    fputc('\n', f);
+    for (int i = 0; i < n; i++) {
+        double t[NC] = {tr[i]->time_s, tr[i]->kind_s[OP_GEMM], tr[i]->kind_s[OP_FLOPS], tr[i]->kind_s[OP_ELEM],
+                        tr[i]->kind_s[OP_WEIGHTS], tr[i]->kind_s[OP_TRAFFIC], tr[i]->fixed_s};
+        fprintf(f, "  %-*s", w, names[i]);
+        for (int k = 0; k < NC; k++) {
+            char b[32];
+            num(t[k], u[k], b, sizeof b);
+            fprintf(f, " %11s", b);
+        }
+        fprintf(f, " %7llu\n", (unsigned long long)tr[i]->ops);
+    }
+}
+
+/* --hw: predicted time per row (the time model's, or the roofline's with
+ * the bound), and what fits in memory. */
+static void table_roofline(FILE *f, const out_item *it, const out_settings *st, const row *rows, int n)
 {
     const char *names[MAX_ROWS];
     const cost_t *cs[MAX_ROWS];
-    for (int i = 0; i < n; i++) names[i] = rows[i].name, cs[i] = rows[i].c;
-    table_hw_head(f, it->hw);
-    table_roof_rows(f, it->hw, "type", names, cs, n);
+    const tm_row *tr[MAX_ROWS];
+    for (int i = 0; i < n; i++) names[i] = rows[i].name, cs[i] = rows[i].c, tr[i] = rows[i].tm;
+    if (it->tm) table_tm_rows(f, it->hw, "type", names, tr, n);
+    else {
+        table_hw_head(f, it->hw);
+        table_roof_rows(f, it->hw, "type", names, cs, n);
+    }
+    time_line(f, st);
     fit_line(f, it, "");
 }
 
@@ -491,7 +631,7 @@ static void table_one(FILE *f, const out_item *it, const out_settings *st)
     char ws[48];
     units_bytes(r->total.weight_bytes, ws, sizeof ws);
     fprintf(f, "  weights stored: %s\n", ws);
-    if (it->hw) table_roofline(f, it, g_rows, n);
+    if (it->hw) table_roofline(f, it, st, g_rows, n);
 }
 
 void out_cost(FILE *f, const out_item *it, const out_settings *st, out_format of)
@@ -554,9 +694,14 @@ static void table_compare(FILE *f, const out_item *it, int n, const out_settings
         const char *names[64] = {0};
         const cost_t *cs[64] = {0};
         int m = n < 64 ? n : 64;
-        for (int i = 0; i < m; i++) names[i] = it[i].m->name, cs[i] = &it[i].r->total;
-        table_hw_head(f, it[0].hw);
-        table_roof_rows(f, it[0].hw, "arch", names, cs, m);
+        const tm_row *tr[64] = {0};
+        for (int i = 0; i < m; i++) names[i] = it[i].m->name, cs[i] = &it[i].r->total, tr[i] = it[i].tm ? &it[i].tm->total : NULL;
+        if (it[0].tm) table_tm_rows(f, it[0].hw, "arch", names, tr, m);
+        else {
+            table_hw_head(f, it[0].hw);
+            table_roof_rows(f, it[0].hw, "arch", names, cs, m);
+        }
+        time_line(f, st);
         for (int i = 0; i < m; i++) {
             char pre[160];
             snprintf(pre, sizeof pre, "%s: ", it[i].m->name);

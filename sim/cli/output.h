@@ -12,10 +12,18 @@
 
 typedef enum { OUT_TABLE, OUT_CSV, OUT_JSON } out_format;
 
+/* The time model's per-row predictions of one item (tmodel.h tm_rows). */
+typedef struct {
+    tm_row *types;          /* per r->type row */
+    tm_row *layers;         /* per layer (with --by layer; else NULL) */
+    tm_row total;
+} out_tm;
+
 typedef struct {
     const model_spec *m;
     const cost_result *r;
     const hw_profile *hw;   /* NULL, or --hw: add roofline times */
+    const out_tm *tm;       /* with hw and --time model: the time model's rows; NULL: roofline */
     u64 fit_ctx;            /* with hw: the longest context that fits its memory */
     /* optional: appends `, "key": value` members to the item's JSON object
      * (cost/compare with deployment options add "capacity") */
@@ -32,6 +40,8 @@ typedef struct {
     const char *hw_path;         /* the profile file it resolved to */
     bool by_layer;               /* --by layer */
     const char *mla_form;        /* --mla-form as given, or NULL (each kind's own) */
+    const char *time;            /* with --hw: "model" or "roofline" (the time used), else NULL */
+    const char *time_why;        /* why: "--time", or the default's reason */
 } out_settings;
 
 /* `kvsim cost`: one architecture. */

@@ -369,6 +369,8 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     dtype lin = m->compute[CC_LINEAR];
     cost_row *em = row_for(r, "embed");
     em->layers = 0;
+    cost_t was = em->c;   /* the op list: each part's own operations (cost_ops_part) */
+    if (c->ops) cost_ops_part(c->ops, (int)(em - r->type));
     /* The table is stored whole; a step reads one row per token (at most V rows). */
     u64 rows = umin(ntok, m->vocab);
     em->c.params = cmul(ovf, m->vocab, d);
@@ -385,10 +387,18 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     }
     /* Model-level parts of components (PLE's table), one row each. */
     if (m->ple.type && m->ple.type->model_cost) {
-        int rc = m->ple.type->model_cost(c, &row_for(r, m->ple.type->name)->c, e);
+        cost_row *pl = row_for(r, m->ple.type->name);
+        if (c->ops) {
+            cost_ops_part_done(c->ops, &was, &em->c);
+            was = pl->c;
+            cost_ops_part(c->ops, (int)(pl - r->type));
+        }
+        int rc = m->ple.type->model_cost(c, &pl->c, e);
         if (rc) return rc;
-    }
+        if (c->ops) { cost_ops_part_done(c->ops, &was, &pl->c); was = pl->c; }
+    } else if (c->ops) cost_ops_part_done(c->ops, &was, &em->c);
     cost_row *hd = row_for(r, "head");
+    if (c->ops) { was = hd->c; cost_ops_part(c->ops, (int)(hd - r->type)); }
     if (m->hc_streams) {
         /* mHC head unit: fn [n, n*d], base [n], scale [1] (research/deepseek.md
          * 3.5); per logit token: RMSNorm over n*d, projection to n weights,
@@ -412,6 +422,7 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     if (m->logit_softcap > 0)   /* Gemma: cap tanh(logit / cap), 3 FLOPs a logit */
         cc_flops(c, &hd->c, FL_OTHER, DT_FP32, cmul3(ovf, nlog, m->vocab, 3));
     hd->c.act_bytes = cmul3(ovf, nlog, m->vocab, 4);   /* fp32 logits out */
+    if (c->ops) cost_ops_part_done(c->ops, &was, &hd->c);
     if (m->mtp_n) return mtp_part(c, row_for(r, "mtp"), e);
     return SIM_OK;
 }
@@ -540,7 +551,7 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
         int root = brief ? m->brief[i].same_cost_as : L->same_cost_as, t;
         if (root >= 0) {
             if (!q->rows_only) *o = lay[root];
-            if (ops) cost_ops_repeat(ops, root, i);
+            if (ops) cost_ops_repeat(ops, root, i, *slot);
             t = tally_of[root];
             if (tally[t].slot != *slot) {
                 for (t = 0; t < ntally; t++)
@@ -549,7 +560,7 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
             }
         } else {
             memset(o, 0, sizeof *o);
-            if (ops) cost_ops_layer(ops, i);
+            if (ops) cost_ops_layer(ops, i, L, *slot);
             const comp_type *ty[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
             for (int k = 0; k < COMP_CAT_COUNT; k++) {
                 int rc = ty[k] ? ty[k]->cost(&c, L, o, e) : SIM_OK;

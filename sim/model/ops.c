@@ -1,5 +1,6 @@
 /* ops.c - the operation list of a cost evaluation; see ops.h. */
 #include "ops.h"
+#include "layer.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ static cost_op *append(cost_ops *o)
     cost_op *p = &o->op[o->n++];
     memset(p, 0, sizeof *p);
     p->layer = o->layer;
+    p->row = o->layer < 0 ? o->part : -1;
     return p;
 }
 
@@ -24,55 +26,138 @@ void cost_ops_begin(cost_ops *o)
 {
     o->n = 0;
     o->layer = -1;
+    o->part = -1;
+    o->cur = NULL;
     o->nomem = false;
 }
 
-void cost_ops_layer(cost_ops *o, int layer)
+void cost_ops_layer(cost_ops *o, int layer, const layer_spec *L, int row)
 {
     o->layer = layer;
+    o->cur = L;
     o->layer_wbytes = 0;
     o->uses[layer] = 1;
+    o->root[layer] = layer;
+    o->lrow[layer] = row;
 }
 
-void cost_ops_repeat(cost_ops *o, int root, int layer)
+void cost_ops_repeat(cost_ops *o, int root, int layer, int row)
 {
-    (void)layer;
     o->uses[root]++;
+    o->root[layer] = root;
+    o->lrow[layer] = row;
+}
+
+void cost_ops_part(cost_ops *o, int row)
+{
+    o->layer = -1;
+    o->cur = NULL;
+    o->part = row;
+    o->layer_wbytes = 0;
 }
 
 void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read)
 {
-    (void)wc;
     if (!bytes_read) return;   /* stored, not read this step */
     c->ops->layer_wbytes += bytes_read;
     cost_op *p = append(c->ops);
     if (!p) return;
     p->kind = OP_WEIGHTS;
+    p->wc = wc;
     p->bytes = bytes_read;
     p->NK = params;
+}
+
+/* Does op i belong to what is being recorded (this layer, or this part)? */
+static bool current(const cost_ops *o, const cost_op *p)
+{
+    return p->layer == o->layer && (o->layer >= 0 || p->row == o->part);
+}
+
+/* The unpaired weight reads of the current layer whose product flops is
+ * (2 x M x their parameters, M = the step's tokens, or the batch: the
+ * logits of each sequence's last token): one read, else the run of the
+ * latest non-small ones (small: norms, biases, sinks); they become one GEMM. */
+static bool pair_m(cost_ops *o, flop_cat cat, dtype dt, u64 flops, u64 M)
+{
+    bool ovf = false;
+    int first = o->n;
+    while (first > 0 && current(o, &o->op[first - 1])) first--;
+    int hit = -1;
+    for (int i = o->n - 1; i >= first && hit < 0; i--) {
+        cost_op *w = &o->op[i];
+        if (w->kind == OP_WEIGHTS && !w->paired && cmul3(&ovf, 2, M, w->NK) == flops && !ovf) hit = i;
+    }
+    if (hit < 0) {   /* a run: the latest non-small unpaired reads, summed from the end */
+        u64 nk = 0;
+        for (int i = o->n - 1; i >= first && hit < 0; i--) {
+            cost_op *w = &o->op[i];
+            if (w->kind != OP_WEIGHTS || w->paired || w->wc == WC_SMALL) continue;
+            nk = cadd(&ovf, nk, w->NK);
+            if (!ovf && cmul3(&ovf, 2, M, nk) == flops && !ovf) hit = i;
+        }
+        if (hit < 0) return false;
+        /* Fold the run's later reads into the first one (hit). */
+        cost_op *g = &o->op[hit];
+        int k = hit + 1;
+        for (int i = hit + 1; i < o->n; i++) {
+            cost_op *w = &o->op[i];
+            if (w->kind == OP_WEIGHTS && !w->paired && w->wc != WC_SMALL) {
+                g->bytes += w->bytes;
+                g->NK += w->NK;
+            } else o->op[k++] = *w;
+        }
+        o->n = k;
+    }
+    cost_op *g = &o->op[hit];
+    g->kind = OP_GEMM;
+    g->paired = true;
+    g->cat = cat;
+    g->dt = dt;
+    g->flops = flops;
+    g->M = M;
+    return true;
+}
+
+static bool pair(cost_ops *o, const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
+{
+    return pair_m(o, cat, dt, flops, c->ntok) || (c->q.B != c->ntok && pair_m(o, cat, dt, flops, c->q.B));
+}
+
+/* Rows that share one K/V operand in attention scores: tokens x the heads of
+ * a K/V group (GQA, CCA: q_heads / kv_heads; MQA-like forms, absorbed MLA
+ * and DSA, V4's one KV head: every query head; expanded MLA: one). The
+ * indexer's heads share its key cache. */
+static u64 shared_rows(const cost_ctx *c, const layer_spec *L, flop_cat cat)
+{
+    bool ovf = false;
+    if (!L) return c->ntok;
+    const attn_cfg *a = &L->attn;
+    u64 g = 1;
+    if (cat == FL_INDEX) g = a->index_heads ? a->index_heads : 1;
+    else if (a->kv_heads) g = a->q_heads / a->kv_heads;
+    else if (a->kv_lora_rank) g = mla_form_absorbed(a, c->q.phase, a->index_topk > 0) ? a->q_heads : 1;
+    else g = a->q_heads ? a->q_heads : 1;
+    /* Decode: each sequence's query rows against its own cache. */
+    u64 rows = c->q.phase == PH_DECODE ? 1 : c->q.T;
+    u64 M = cmul(&ovf, rows, g ? g : 1);
+    return ovf ? UINT64_MAX : M;
 }
 
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
 {
     cost_ops *o = c->ops;
     if (!flops) return;
-    /* The product of the weight read just before: 2 x tokens x parameters. */
-    if (o->n && cat != FL_OTHER) {
-        cost_op *w = &o->op[o->n - 1];
-        bool ovf = false;
-        if (w->kind == OP_WEIGHTS && w->layer == o->layer && cmul3(&ovf, 2, c->ntok, w->NK) == flops && !ovf) {
-            w->kind = OP_GEMM;
-            w->cat = cat;
-            w->dt = dt;
-            w->flops = flops;
-            w->M = c->ntok;
-            return;
-        }
-    }
+    /* Category "other" in a compute dtype other than fp32 is a product too
+     * (the LM head's logits, PLE's projections). */
+    bool product = cat != FL_OTHER || dt != DT_FP32;
+    if (product && cat != FL_ATTN && pair(o, c, cat, dt, flops)) return;
     cost_op *p = append(o);
     if (!p) return;
-    p->kind = cat == FL_OTHER ? OP_ELEM : OP_FLOPS;
-    p->M = c->ntok;
+    p->kind = product ? OP_FLOPS : OP_ELEM;
+    /* A model part's unpaired product is the tied head's logits: one row per sequence. */
+    p->M = product && o->layer < 0 ? c->q.B : c->ntok;
+    if (cat == FL_ATTN || cat == FL_INDEX) p->M = shared_rows(c, o->cur, cat);
     p->cat = cat;
     p->dt = dt;
     p->flops = flops;
@@ -90,8 +175,27 @@ static void add_mem(cost_ops *o, op_kind kind, u64 bytes)
 void cost_ops_traffic(cost_ops *o, const cost_t *layer)
 {
     bool ovf = false;
-    add_mem(o, OP_TRAFFIC, cadd(&ovf, cadd(&ovf, layer->kv_read_bytes, layer->kv_written_bytes), layer->act_bytes));
+    /* The cache read is the attention scores' streamed operand. */
+    u64 kr = layer->kv_read_bytes;
+    for (int i = o->n - 1; i >= 0 && kr && current(o, &o->op[i]); i--)
+        if (o->op[i].kind == OP_FLOPS && o->op[i].cat == FL_ATTN) {
+            o->op[i].bytes = kr;
+            kr = 0;
+        }
+    add_mem(o, OP_TRAFFIC, cadd(&ovf, cadd(&ovf, kr, layer->kv_written_bytes), layer->act_bytes));
     if (layer->weight_read_bytes > o->layer_wbytes) add_mem(o, OP_WEIGHTS, layer->weight_read_bytes - o->layer_wbytes);
+}
+
+void cost_ops_part_done(cost_ops *o, const cost_t *was, const cost_t *now)
+{
+    bool ovf = false;
+    u64 t0 = cadd(&ovf, cadd(&ovf, was->kv_read_bytes, was->kv_written_bytes), was->act_bytes);
+    u64 t1 = cadd(&ovf, cadd(&ovf, now->kv_read_bytes, now->kv_written_bytes), now->act_bytes);
+    u64 w = now->weight_read_bytes - was->weight_read_bytes;
+    if (t1 > t0) add_mem(o, OP_TRAFFIC, t1 - t0);
+    if (w > o->layer_wbytes) add_mem(o, OP_WEIGHTS, w - o->layer_wbytes);
+    o->part = -1;
+    o->layer_wbytes = 0;
 }
 
 void cost_ops_finish(cost_ops *o, const cost_t *total)
@@ -102,9 +206,10 @@ void cost_ops_finish(cost_ops *o, const cost_t *total)
         const cost_op *p = &o->op[i];
         u64 k = p->layer >= 0 ? (u64)o->uses[p->layer] : 1;
         if (p->kind == OP_GEMM || p->kind == OP_WEIGHTS) w = cadd(&ovf, w, cmul(&ovf, p->bytes, k));
-        if (p->kind == OP_TRAFFIC) t = cadd(&ovf, t, cmul(&ovf, p->bytes, k));
+        if (p->kind == OP_TRAFFIC || p->kind == OP_FLOPS) t = cadd(&ovf, t, cmul(&ovf, p->bytes, k));
     }
     o->layer = -1;
+    o->part = -1;
     u64 tt = cadd(&ovf, cadd(&ovf, total->kv_read_bytes, total->kv_written_bytes), total->act_bytes);
     if (total->weight_read_bytes > w) add_mem(o, OP_WEIGHTS, total->weight_read_bytes - w);
     if (tt > t) add_mem(o, OP_TRAFFIC, tt - t);

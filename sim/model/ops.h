@@ -8,6 +8,16 @@
  * operation of shape M = tokens, N x K = parameters (both counts kept), so
  * the time model can call it compute- or memory-bound. Layers that cost the
  * same as an earlier one are not re-recorded: ops.uses[layer] counts them.
+ * Pairing looks back over the layer's unpaired weight reads: one whose
+ * product it is, else the run of its latest non-small ones (a layer reads
+ * q, k, v and o, then counts one product of them all). Attention FLOPs are a
+ * product of M = tokens x the query heads that share one K/V head (GQA's
+ * group, MQA / absorbed MLA / V4: every head; the indexer's heads for its
+ * scores) against the cache, and carry the layer's cache read bytes (the
+ * operand they stream): compute- or memory-bound on their own.
+ * Every operation names its row of the cost_result (cost_ops.lrow for a
+ * layer's, op.row for a model part's: embed, ple, head), so the time model
+ * can give per-layer and per-type times (tm_rows).
  * Off (ops NULL, cost_eval) the helpers test one pointer and record nothing.
  *
  *   cost_ops ops = {0};
@@ -33,10 +43,13 @@ typedef struct {
     op_kind kind;
     flop_cat cat;         /* OP_GEMM / OP_FLOPS / OP_ELEM */
     dtype dt;             /* compute dtype (FLOP ops) */
+    wclass wc;            /* OP_WEIGHTS: the weight's storage class */
+    bool paired;          /* OP_WEIGHTS folded into a GEMM (internal) */
     int layer;            /* the layer that recorded it; -1 = model parts */
+    int row;              /* model parts: the cost_result row (embed, head, ...); -1 for a layer's */
     u64 flops;
-    u64 bytes;            /* bytes moved (weights read, or cache + activations) */
-    u64 M, NK;            /* OP_GEMM: tokens x parameters; OP_FLOPS / OP_ELEM: M = tokens */
+    u64 bytes;            /* bytes moved (weights read; cache + activations; OP_FLOPS: the cache read) */
+    u64 M, NK;            /* OP_GEMM: tokens x parameters; OP_FLOPS: M = rows sharing the operand; OP_ELEM: tokens */
 } cost_op;
 
 struct cost_ops {
@@ -44,14 +57,23 @@ struct cost_ops {
     int n, cap;
     int layer;            /* layer being recorded (-1: model parts) */
     int uses[SPEC_MAX_LAYERS];  /* times each recorded layer counts in the step */
+    int root[SPEC_MAX_LAYERS];  /* the recorded layer whose operations layer i repeats (i itself when recorded) */
+    int lrow[SPEC_MAX_LAYERS];  /* layer i's cost_result row (its type) */
+    const layer_spec *cur;      /* the layer being recorded (NULL: model parts) */
+    int part;                   /* the model part being recorded: its row, -1 = none */
     u64 layer_wbytes;     /* weight bytes the helpers recorded for this layer */
     bool nomem;           /* an append failed: the list is incomplete */
 };
 
 /* Recorders (cost.c calls them when ctx->ops is set). */
 void cost_ops_begin(cost_ops *o);
-void cost_ops_layer(cost_ops *o, int layer);
-void cost_ops_repeat(cost_ops *o, int root, int layer);
+void cost_ops_layer(cost_ops *o, int layer, const layer_spec *L, int row);
+void cost_ops_repeat(cost_ops *o, int root, int layer, int row);
+/* Model parts: the operations that follow belong to row `row`; after the
+ * part, cost_ops_part_done records what the row gained beyond them (its
+ * activations, embedding rows read) from its counts before (`was`) and after. */
+void cost_ops_part(cost_ops *o, int row);
+void cost_ops_part_done(cost_ops *o, const cost_t *was, const cost_t *now);
 void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read);
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 /* After a layer: its cache + activation bytes as one traffic operation,

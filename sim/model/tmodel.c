@@ -1,6 +1,8 @@
 /* tmodel.c - the per-operation time model; see tmodel.h. */
 #include "tmodel.h"
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 const dtype tm_dtype_chain[DT_COUNT][5] = {
     [DT_FP32] = {DT_FP32},
@@ -55,7 +57,9 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
     }
     case OP_FLOPS: {
         double r = tm_gemm_rate(c, op->dt, (double)(op->M ? op->M : 1));
-        t = r > 0 ? (double)op->flops / r : NAN;
+        double comp = r > 0 ? (double)op->flops / r : NAN, mem = mem_time(c, op->bytes);
+        t = comp > mem ? comp : mem;
+        if (isnan(comp) || isnan(mem)) t = NAN;
         break;
     }
     case OP_ELEM:
@@ -77,6 +81,53 @@ double tm_predict(const tm_curves *c, const cost_ops *ops, bool (*keep)(int laye
         s += tm_op_time(c, op) * (op->layer >= 0 ? ops->uses[op->layer] : 1);
     }
     return s;
+}
+
+static void row_add(tm_row *w, const cost_op *op, double t, double fixed, double k)
+{
+    w->kind_s[op->kind] += (t - fixed) * k;
+    w->fixed_s += fixed * k;
+    w->time_s += t * k;
+    w->ops += (u64)k;
+}
+
+int tm_rows(const tm_curves *c, const cost_ops *ops, const cost_result *r, tm_row *types, tm_row *layers, tm_row *total,
+            sim_err *e)
+{
+    if (ops->nomem) return sim_fail(e, SIM_ENOMEM, "out of memory (the operation list is incomplete)");
+    int nl = r->n_layers;
+    tm_row *own = calloc(nl > 0 ? (size_t)nl : 1, sizeof *own);   /* each recorded layer, once */
+    if (!own) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    memset(types, 0, (size_t)r->n_types * sizeof *types);
+    memset(total, 0, sizeof *total);
+    for (int i = 0; i < ops->n; i++) {
+        const cost_op *op = &ops->op[i];
+        double t = tm_op_time(c, op);
+        if (isnan(t)) {
+            free(own);
+            return sim_fail(e, SIM_EINVAL, "the profile's curves cannot price a %s operation in %s (no gemm curve for it, "
+                            "or no bandwidth points)", op_kind_name[op->kind], dtype_table[op->dt].name);
+        }
+        if (op->layer >= 0 && op->layer < nl) row_add(&own[op->layer], op, t, c->fixed_s, 1);
+        else {
+            if (op->row >= 0 && op->row < r->n_types) row_add(&types[op->row], op, t, c->fixed_s, 1);
+            row_add(total, op, t, c->fixed_s, 1);
+        }
+    }
+    for (int i = 0; i < nl; i++) {
+        const tm_row *s = &own[ops->root[i]];
+        tm_row *dst[3] = {layers ? &layers[i] : NULL, &types[ops->lrow[i]], total};
+        if (layers) memset(&layers[i], 0, sizeof layers[i]);
+        for (int k = 0; k < 3; k++) {
+            if (!dst[k]) continue;
+            for (int j = 0; j < OP_KIND_COUNT; j++) dst[k]->kind_s[j] += s->kind_s[j];
+            dst[k]->fixed_s += s->fixed_s;
+            dst[k]->time_s += s->time_s;
+            dst[k]->ops += s->ops;
+        }
+    }
+    free(own);
+    return SIM_OK;
 }
 
 void tm_write_yaml(FILE *f, const tm_curves *c)

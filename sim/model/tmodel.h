@@ -17,7 +17,8 @@
  *   fixed_s     the cost of one parallel region (each operation pays it).
  * Time of an operation (ops.h):
  *   gemm      max(flops / rate(M), weight bytes / bandwidth(weight bytes)) + fixed
- *   flops     flops / rate(M)  + fixed        (attention scores, ...)
+ *   flops     max(flops / rate(M), cache bytes / bandwidth(cache bytes)) + fixed
+ *             (attention scores: M = the rows sharing one K/V head, ops.h)
  *   elem      flops / elementwise rate + fixed
  *   weights, traffic   bytes / bandwidth(bytes) + fixed
  * A profile without curves (the shipped GPU profiles) keeps the roofline
@@ -56,6 +57,24 @@ double tm_op_time(const tm_curves *c, const cost_op *op);
  * is true (keep NULL: every operation, model parts included), each counted
  * ops->uses[layer] times. */
 double tm_predict(const tm_curves *c, const cost_ops *ops, bool (*keep)(int layer, void *arg), void *arg);
+
+/* The predicted time of one row of a cost_result: the sum of its
+ * operations' times, by operation kind (each without the fixed cost, which
+ * is summed apart: time_s = sum of kind_s + fixed_s). */
+typedef struct {
+    double time_s;
+    double kind_s[OP_KIND_COUNT];
+    double fixed_s;
+    u64 ops;               /* operations, each layer's counted once per use */
+} tm_row;
+
+/* Per-row times of a cost evaluation made with ops (cost_eval_ops on r):
+ * types[k] for r->type[k] (model parts included), layers[i] for layer i
+ * (NULL: not wanted; r->layer must exist), and the total. Returns SIM_OK,
+ * SIM_ENOMEM, or SIM_EINVAL when a curve an operation needs is missing or
+ * the list is incomplete (message in e). */
+int tm_rows(const tm_curves *c, const cost_ops *ops, const cost_result *r, tm_row *types, tm_row *layers, tm_row *total,
+            sim_err *e);
 
 /* Write c as a profile's `curves:` mapping (YAML). */
 void tm_write_yaml(FILE *f, const tm_curves *c);
