@@ -71,6 +71,7 @@ typedef struct {
     double attn_gflops[NT_MAX], attn_gbs[NT_MAX];
     u64 attn_flops[NT_MAX], attn_bytes[NT_MAX];
     double attn_pre_s[NT_MAX], attn_dec_s[NT_MAX];
+    u64 gsel[NT_MAX], guni[NT_MAX];   /* prefill: the blocked kernel's pairs, and a masked union tile's (kern.h) */
     double pred_attn[NT_MAX];      /* prefill: the attention FLOPs' share of the prediction */
     double pred_w32[NT_MAX];       /* decode: the prediction with weights priced as the kernels hold them (fp32) */
     double wbytes_model[NT_MAX], wbytes_fp32[NT_MAX];
@@ -222,6 +223,7 @@ static int run_spec(int i0, int i1, const hw_profile *hw, const u64 *Ts, int nT,
                 if (t < br->meas[PH_PREFILL][k]) {
                     br->meas[PH_PREFILL][k] = t;
                     br->attn_pre_s[k] = as;
+                    ref_type_gather(&M, cases[c].row, &br->gsel[k], &br->guni[k]);
                     br->attn_flops[k] = ct ? ct->flops[FL_ATTN] : 0;
                     br->attn_gflops[k] = as > 0 ? (double)br->attn_flops[k] / as / 1e9 : 0;
                 }
@@ -363,8 +365,8 @@ int main(void)
     int k = nT - 1, met = 0, total = 0;
     printf("\nattention kernels at T = %llu (goal: >= 0.50 of the machine's rate, measured above)\n",
            (unsigned long long)Ts[k]);
-    printf("  %-5s %-22s %11s %8s %-7s %9s %8s %-7s\n", "type", "spec (scale, layers)", "prefill", "/sgemm", "goal",
-           "decode", "/triad", "goal");
+    printf("  %-5s %-22s %11s %8s %-7s %9s %8s %-7s %s\n", "type", "spec (scale, layers)", "prefill", "/sgemm", "goal",
+           "decode", "/triad", "goal", "prefill picked rows: union/selected");
     for (int i = 0; i < NCASE; i++) {
         const bench_res *b = &res[i];
         double fp = b->attn_gflops[k] * 1e9 / sgemm, fd = b->attn_gbs[k] * 1e9 / bw;
@@ -372,11 +374,16 @@ int main(void)
         const char *base = strrchr(cases[i].spec, '/');
         snprintf(sp, sizeof sp, "%.*s (%llu, %llu)", (int)(strlen(base + 1) - 5), base + 1, (unsigned long long)b->scale,
                  (unsigned long long)b->layers);
-        printf("  %-5s %-22s %6.1f GF/s %8.2f %-7s %4.2f GB/s %8.2f %-7s\n", cases[i].type, sp, b->attn_gflops[k], fp,
-               mark(fp >= 0.5), b->attn_gbs[k], fd, mark(fd >= 0.5));
+        char us[48] = "-";   /* the types whose prefill picks rows (kern_attn_gather.c) */
+        if (b->gsel[k])
+            snprintf(us, sizeof us, "%.2f (%.3g pairs)", (double)b->guni[k] / (double)b->gsel[k], (double)b->gsel[k]);
+        printf("  %-5s %-22s %6.1f GF/s %8.2f %-7s %4.2f GB/s %8.2f %-7s %s\n", cases[i].type, sp, b->attn_gflops[k], fp,
+               mark(fp >= 0.5), b->attn_gbs[k], fd, mark(fd >= 0.5), us);
         met += (fp >= 0.5) + (fd >= 0.5);
         total += 2;
     }
+    printf("  union/selected: the (query, row) pairs a masked tile over the rows a block of queries picks would\n"
+           "  compute, over the pairs picked; the blocked kernel computes the picked pairs only (no masked work)\n");
     printf("\nwall time of the type's layers, measured vs predicted (roofline of cost_eval with the probe's profile);\n"
            "error = measured / predicted - 1 (goal: within +-20%%); exponent = slope of log time on log T\n");
     printf("  %-5s %-7s", "type", "phase");
@@ -494,6 +501,10 @@ int main(void)
         json_object_set_new(t, "scale", json_integer((json_int_t)b->scale));
         json_object_set_new(t, "layers", json_integer((json_int_t)b->layers));
         json_object_set_new(t, "prefill_attn_fraction_of_sgemm", json_real(b->attn_gflops[k] * 1e9 / sgemm));
+        if (b->gsel[k]) {   /* kern_attn_gather.c: pairs computed, and a masked union tile's over them */
+            json_object_set_new(t, "prefill_picked_pairs", json_integer((json_int_t)b->gsel[k]));
+            json_object_set_new(t, "prefill_union_over_selected", json_real((double)b->guni[k] / (double)b->gsel[k]));
+        }
         json_object_set_new(t, "decode_attn_fraction_of_bandwidth", json_real(b->attn_gbs[k] * 1e9 / bw));
         /* Item 2: the whole decode step of the type's layers (weights, cache
          * and activations as the model prices them) against the triad. */

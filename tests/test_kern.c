@@ -279,7 +279,8 @@ static void attn_query(void)
                 CHECK_EQ(nm, c.flops[FL_ATTN], rows * H * 2 * (DQ + DV));
                 CHECK_EQ("attn-query-count-softmax", c.flops[FL_OTHER], rows * H * 5);   /* 5 per score, as above */
                 CHECK_EQ("attn-query-count-fp8eq-bf16", c.flops_fp8eq_x2, rows * H * 2 * (DQ + DV) * 4 + rows * H * 5 * 8);
-                /* kern_attn_queries computes each query as kern_attn_query does: the same bits. */
+                /* kern_attn_queries' per-query path computes each query as
+                 * kern_attn_query does: the same bits. */
                 cost_t c2 = {0};
                 kern_src two[6];
                 for (int k = 0; k < ns; k++) two[k] = two[ns + k] = src[k];
@@ -287,7 +288,9 @@ static void attn_query(void)
                 memcpy(q2, q, sizeof q);
                 memcpy(q2 + H * DQ, q, sizeof q);
                 float *w2 = malloc(kern_attn_queries_work(&a, 2, two, ns) * sizeof(float));
+                bool was = kern_attn_blocked(false);   /* float rows would take the blocked prefill (attn_gather) */
                 kern_attn_queries(&c2, &a, 2, q2, H * DQ, two, ns, oo, H * DV, w2);
+                kern_attn_blocked(was);
                 snprintf(nm, sizeof nm, "attn-queries-eq-query-bits-%dsrc", ns);
                 CHECK(nm, !memcmp(oo, o, sizeof o) && !memcmp(oo + H * DV, o, sizeof o));
                 CHECK_EQ("attn-queries-count", c2.flops[FL_ATTN], 2 * c.flops[FL_ATTN]);
@@ -384,6 +387,93 @@ static void attn_causal(void)
         }
         free(X); free(E); free(q); free(o); free(r); free(o1);
     }
+}
+
+/* The blocked prefill of picked rows (kern_attn_gather.c, behind
+ * kern_attn_queries): N queries, each with an ascending pick of rows of E
+ * (a top-k list spanning three key blocks of 256) and a window of X (a
+ * range), for every grouping of 8 heads (grp 8 and 4 run blocked, 2 and 1
+ * the per-query path) and odd dims (dq 13: a tail after 8; dv 29: a strip
+ * of 24, then single columns), with and without a sink, against the naive
+ * twin per query. Also: the counts; the per-query path (kern_attn_blocked
+ * off) gives kern_attn_query's bits; a query's bits do not depend on the
+ * other queries of its call or the thread count; the pair statistics. */
+static void attn_gather(void)
+{
+    enum { N = 41, H = 8, DQ = 13, DV = 29, NE = 700, NX = 300, KMAX = 230 };
+    u64 ld = H * (DQ + DV) + 1, ldq = H * DQ + 3, ldo = H * DV + 2;
+    float *E = malloc(NE * ld * sizeof(float)), *X = malloc(NX * ld * sizeof(float)), *q = malloc(N * ldq * sizeof(float));
+    float *o = malloc(N * ldo * sizeof(float)), *o2 = malloc(N * ldo * sizeof(float)), *r = malloc(H * DV * sizeof(float));
+    float sink[H];
+    u64 *idx = malloc(N * KMAX * sizeof(u64));
+    for (u64 i = 0; i < NE * ld; i++) E[i] = frand();
+    for (u64 i = 0; i < NX * ld; i++) X[i] = frand();
+    for (u64 i = 0; i < N * ldq; i++) q[i] = 2 * frand();
+    for (u64 i = 0; i < H; i++) sink[i] = frand();
+    kern_src src[2 * N];
+    u64 pairs = 0;
+    for (u64 t = 0; t < N; t++) {
+        /* query t picks k = 5 t + 1 of the rows [0, 16 t + 30) of E, ascending
+         * (selection sampling: row j with probability (k - m) / (span - j)) */
+        u64 k = 5 * t + 1, span = 16 * t + 30, m = 0;
+        for (u64 j = 0; j < span && m < k; j++)
+            if ((double)(frand() + 1) / 2 * (double)(span - j) < (double)(k - m)) idx[t * KMAX + m++] = j;
+        src[2 * t] = (kern_src){.x = E, .ld = ld, .width = ld, .idx = idx + t * KMAX, .n = m};
+        u64 lo = 5 * t, w = t % 7 == 3 ? 0 : 29;   /* some windows empty */
+        src[2 * t + 1] = (kern_src){.x = X, .ld = ld, .r0 = lo, .n = w};
+        pairs += m + w;
+    }
+    for (u64 G = 1; G <= H; G++) {
+        if (H % G) continue;
+        for (int sk = 0; sk < 2; sk++) {
+            kern_attn a = {H, G, DQ, DV, 0, G * DQ, 0.31f, sk ? sink : NULL, DT_BF16};
+            float *work = malloc(kern_attn_queries_work(&a, N, src, 2) * sizeof(float));
+            kern_attn_stats s0 = kern_attn_stats_get();
+            cost_t c = {0};
+            kern_attn_queries(&c, &a, N, q, ldq, src, 2, o, ldo, work);
+            kern_attn_stats s1 = kern_attn_stats_get();
+            double worst = 0;
+            int same = 1;
+            for (u64 t = 0; t < N; t++) {
+                kern_attn_naive(&a, q + t * ldq, src + 2 * t, 2, r);
+                double w = worst_err(o + t * ldo, r, H * DV);
+                worst = w > worst ? w : worst;
+            }
+            char nm[96];
+            snprintf(nm, sizeof nm, "attn-gather-G%llu%s-vs-naive", (unsigned long long)G, sk ? "-sink" : "");
+            CHECK(nm, worst <= 1);
+            CHECK_EQ("attn-gather-count-attn", c.flops[FL_ATTN], pairs * H * 2 * (DQ + DV));
+            CHECK_EQ("attn-gather-count-softmax", c.flops[FL_OTHER], pairs * H * 5);
+            bool blk = (H / G) % 4 == 0;
+            CHECK_EQ("attn-gather-pairs", s1.gather_selected - s0.gather_selected, blk ? pairs : 0);
+            /* a union tile per (block of queries, key block) holds at least the picked pairs */
+            CHECK("attn-gather-union-ge-selected", s1.gather_union - s0.gather_union >= (blk ? pairs : 0));
+            /* Query 37 alone with query 2 (another block, other neighbours), on one thread: the same bits. */
+            kern_src two[4] = {src[4], src[5], src[74], src[75]};
+            float qq[2 * H * DQ], oo[2 * H * DV];
+            memcpy(qq, q + 2 * ldq, sizeof(float) * H * DQ);
+            memcpy(qq + H * DQ, q + 37 * ldq, sizeof(float) * H * DQ);
+            set_threads(1);
+            float *w2 = malloc(kern_attn_queries_work(&a, 2, two, 2) * sizeof(float));
+            kern_attn_queries(&c, &a, 2, qq, H * DQ, two, 2, oo, H * DV, w2);
+            set_threads(kern_threads_default);
+            same = !memcmp(oo, o + 2 * ldo, sizeof(float) * H * DV) && !memcmp(oo + H * DV, o + 37 * ldo, sizeof(float) * H * DV);
+            snprintf(nm, sizeof nm, "attn-gather-G%llu-query-bits-own", (unsigned long long)G);
+            CHECK(nm, same);
+            /* The per-query path: kern_attn_query's bits. */
+            bool was = kern_attn_blocked(false);
+            kern_attn_queries(&c, &a, N, q, ldq, src, 2, o2, ldo, work);
+            kern_attn_blocked(was);
+            float *wq = malloc(kern_attn_query_work(&a, src + 2 * 19, 2) * sizeof(float));
+            kern_attn_query(&c, &a, q + 19 * ldq, src + 2 * 19, 2, r, wq);
+            snprintf(nm, sizeof nm, "attn-gather-off-eq-query-bits-G%llu", (unsigned long long)G);
+            CHECK(nm, !memcmp(r, o2 + 19 * ldo, sizeof(float) * H * DV));
+            free(wq);
+            free(w2);
+            free(work);
+        }
+    }
+    free(E); free(X); free(q); free(o); free(o2); free(r); free(idx);
 }
 
 /* kern_exp against exp(): a few ulp over the softmax range, exact ends. */
@@ -551,6 +641,7 @@ int main(void)
     elementwise();
     attn_query();
     attn_causal();
+    attn_gather();
     exp_accuracy();
     codes();
     roundtrips();

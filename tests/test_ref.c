@@ -391,6 +391,61 @@ static void csa_dense(void)
     spec_free(&m); spec_free(&big);
 }
 
+/* ---- the blocked prefill of picked rows == the per-query path ------------------------ */
+
+/* A DSA and a V4 (swa4, hca, csa) model's prefill logits through the blocked
+ * kernel (kern_attn_gather.c) and through the per-query path it replaced
+ * (kern_attn_blocked(false)), the top-k raised so that picks span two key
+ * blocks of 256 rows (DSA: top-k 200 of up to 300 latents). Both sum the
+ * same products in another order (and the blocked kernel fuses its
+ * multiply-adds): 1e-5 of the largest logit, the issue's bound, as a
+ * relative error. Caches in fp32 (as decode_eq_prefill): a 1e-7 change can
+ * flip one rounding of an fp8 cache entry in the next layer (seen: 3e-4
+ * at T = 300 with V4's formats), an effect of the formats, not of the
+ * kernels. The blocked kernel must really have run (its pair count). */
+static void blocked_eq_per_query(void)
+{
+    static const struct { const char *path, *set; u64 T; } cs[] = {
+        {"archs/tiny/dsa.yaml", "layers.dsa.index_topk=200", 300},
+        {"archs/tiny/dsa.yaml", NULL, 41},
+        {"archs/tiny/v4.yaml", "layers.csa.index_topk=40", 300},
+        {"archs/tiny/v4.yaml", NULL, 300},
+    };
+    for (int c = 0; c < 4; c++) {
+        model_spec m;
+        ref_model A, B;
+        sim_err e;
+        const char *set[17];
+        char buf[16][64];
+        int ns = fp32_sets(cs[c].path, set, buf);
+        if (cs[c].set) set[ns++] = cs[c].set;
+        if (load_file(&m, cs[c].path, set, ns)) continue;
+        if (ref_init(&A, &m, 11, NULL, &e) || ref_init(&B, &m, 11, NULL, &e)) { printf("init: %s\n", e.msg); spec_free(&m); continue; }
+        int32_t tok[300];
+        tokens(tok, cs[c].T, m.vocab, 23);
+        float *want = malloc(m.vocab * sizeof(float));
+        bool was = kern_attn_blocked(false);
+        u64 s0 = kern_attn_stats_get().gather_selected;
+        int ok = !prefill(&B, tok, cs[c].T, want);
+        u64 s1 = kern_attn_stats_get().gather_selected;
+        kern_attn_blocked(true);
+        ok &= !prefill(&A, tok, cs[c].T, NULL);
+        u64 s2 = kern_attn_stats_get().gather_selected;
+        kern_attn_blocked(was);
+        double big = 0;
+        for (u64 i = 0; i < m.vocab; i++) big = fmax(big, fabs((double)want[i]));
+        char nm[96];
+        snprintf(nm, sizeof nm, "blocked-eq-per-query-%s-T%llu", base(cs[c].path), (unsigned long long)cs[c].T);
+        CHECK_CLOSE(nm, ok && big > 0 ? maxdiff(A.logits, want, m.vocab) / big : 1.0, 0.0, 1e-5);
+        snprintf(nm, sizeof nm, "blocked-ran-%s-T%llu", base(cs[c].path), (unsigned long long)cs[c].T);
+        CHECK(nm, s1 == s0 && s2 > s1);
+        free(want);
+        ref_free(&A);
+        ref_free(&B);
+        spec_free(&m);
+    }
+}
+
 /* ---- top-k: the quickselect picks what k greedy passes pick ------------------------------ */
 
 static void topk_eq_greedy(void)
@@ -730,6 +785,7 @@ int main(void)
     shared_eq_source();
     mla_absorbed();
     csa_dense();
+    blocked_eq_per_query();
     causal();
     noncausal_window();
     mla_forms_agree();

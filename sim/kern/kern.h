@@ -160,8 +160,10 @@ u64 kern_attn_query_work(const kern_attn *a, const kern_src *src, int nsrc);
 void kern_attn_query(cost_t *c, const kern_attn *a, const float *q, const kern_src *src, int nsrc, float *o, float *work);
 
 /* n independent queries (query t: q + t ldq, sources src[t nsrc ..], output
- * o + t ldo), each computed exactly as kern_attn_query computes it (the same
- * bits), in parallel over queries. */
+ * o + t ldo). Over float rows (n >= 2) through the blocked prefill below;
+ * otherwise (decoded rows, one query, row-wise mode, kern_attn_blocked off)
+ * each computed exactly as kern_attn_query computes it (the same bits), in
+ * parallel over queries. */
 u64 kern_attn_queries_work(const kern_attn *a, u64 n, const kern_src *src, int nsrc);
 void kern_attn_queries(cost_t *c, const kern_attn *a, u64 n, const float *q, u64 ldq, const kern_src *src, int nsrc,
                        float *o, u64 ldo, float *work);
@@ -176,6 +178,15 @@ u64 kern_attn_causal_work(const kern_attn *a, u64 n, const u64 *lo, const u64 *h
 void kern_attn_causal(cost_t *c, const kern_attn *a, u64 n, const float *q, u64 ldq, const kern_src *src, int nsrc,
                       const u64 *lo, const u64 *hi, float *o, u64 ldo, float *work);
 
+/* The blocked prefill (kern_attn_gather.c) that kern_attn_queries runs for
+ * n >= 2 queries over float rows (DSA's and CSA's top-k lists): blocks of
+ * queries walk the rows in key blocks held in L2, each query reading its
+ * own picked rows in place; only picked pairs are computed. On by default;
+ * off (or in row-wise mode) every query runs through kern_attn_query's
+ * arithmetic, the per-query path kept as its twin. Returns the previous
+ * setting. */
+bool kern_attn_blocked(bool on);
+
 /* The naive twin of all three: one query, one head at a time, two passes
  * (max, then sum and values) in double. Counts nothing. */
 void kern_attn_naive(const kern_attn *a, const float *q, const kern_src *src, int nsrc, float *o);
@@ -185,6 +196,9 @@ void kern_attn_naive(const kern_attn *a, const float *q, const kern_src *src, in
 typedef struct {
     double seconds;
     u64 bytes;
+    /* the blocked prefill: (query, row) pairs computed, and the distinct
+     * rows each block of queries picked per key block (their union) */
+    u64 gather_selected, gather_union;
 } kern_attn_stats;
 kern_attn_stats kern_attn_stats_get(void);
 

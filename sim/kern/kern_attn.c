@@ -16,7 +16,7 @@
  * smaller tiles (64 x 128: ~15% slower; 256 x 256 keeps R dq + R BK + R dv
  * floats, 1.3 MB at dq = dv = 512, per thread).
  */
-#include "kern.h"
+#include "kern_attn_gather.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
@@ -325,7 +325,8 @@ u64 kern_attn_queries_work(const kern_attn *a, u64 n, const kern_src *src, int n
         u64 f = query_floats(a, src + t * (u64)nsrc, nsrc);
         mx = f > mx ? f : mx;
     }
-    return (u64)kern_threads() * mx;
+    u64 g = n > 1 ? kern_attn_gather_work(a, n) : 0;
+    return (u64)kern_threads() * mx > g ? (u64)kern_threads() * mx : g;
 }
 
 void kern_attn_queries(cost_t *c, const kern_attn *a, u64 n, const float *q, u64 ldq, const kern_src *src, int nsrc,
@@ -344,9 +345,13 @@ void kern_attn_queries(cost_t *c, const kern_attn *a, u64 n, const float *q, u64
     count(c, a, rows);
     bool par = flops_of(a, rows) >= 4 * KA_PAR_FLOPS && !in_parallel();
     (void)par;
+    if (!kern_rowwise_on() && kern_attn_gather_fits(a, n, src, nsrc)) {
+        kern_attn_gather(a, n, q, ldq, src, nsrc, o, ldo, work, par, &stats.gather_selected, &stats.gather_union);
+    } else {
 #pragma omp parallel for schedule(dynamic, 1) if (par)
-    for (u64 t = 0; t < n; t++)
-        query_serial(a, q + t * ldq, src + t * (u64)nsrc, nsrc, o + t * ldo, work + (u64)tid() * per);
+        for (u64 t = 0; t < n; t++)
+            query_serial(a, q + t * ldq, src + t * (u64)nsrc, nsrc, o + t * ldo, work + (u64)tid() * per);
+    }
     stats.bytes += bytes;
     stats.seconds += now_s() - t0;
 }
@@ -470,7 +475,13 @@ void kern_attn_causal(cost_t *c, const kern_attn *a, u64 n, const float *q, u64 
             query_serial(a, q + t * ldq, qs, nsrc, o + t * ldo, work);
         }
     } else {
-        u64 qb = qblock(a), nb = ceil_div(n, qb), tasks = nb * a->G, per = tile_floats(a);
+        /* Narrow spans (windows): a block of qb queries over a window of W
+         * keys computes tiles over qb + W - 1 keys for W priced, so blocks
+         * shrink to a quarter of the mean span (at least 16 queries): swa4's
+         * W = 128 at 4 heads, 32 queries x 159 keys instead of 64 x 191. */
+        u64 qb = qblock(a), span = n ? rows / n : 0;
+        if (span / 4 < qb) qb = span / 4 > 16 ? span / 4 : 16 < qb ? 16 : qb;
+        u64 nb = ceil_div(n, qb), tasks = nb * a->G, per = tile_floats(a);
         /* Later query blocks see more keys: hand them out first. */
         bool par = tasks > 1 && flops_of(a, rows) >= 4 * KA_PAR_FLOPS && !in_parallel();
         (void)par;

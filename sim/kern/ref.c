@@ -558,6 +558,7 @@ static void unit_clear(ref_layer *L)
     L->time_s = 0;
     L->attn_time_s = 0;
     L->attn_read_bytes = 0;
+    L->attn_sel_pairs = L->attn_union_pairs = 0;
 }
 
 int ref_sublayer(ref_layer *L, const ref_step *s, ref_sub sub, const float *x, float *y, sim_err *e)
@@ -721,6 +722,8 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
         kern_attn_stats a1 = kern_attn_stats_get();
         L->attn_time_s = a1.seconds - a0.seconds;
         L->attn_read_bytes = a1.bytes - a0.bytes;
+        L->attn_sel_pairs = a1.gather_selected - a0.gather_selected;
+        L->attn_union_pairs = a1.gather_union - a0.gather_union;
         if (rc) goto out;
         if (M->opt.trace) {
             /* The layer's output (stream 0 under mHC). */
@@ -835,6 +838,18 @@ void ref_type_attn(const ref_model *M, const char *name, double *seconds, u64 *b
         if (strcmp(nm, name)) continue;
         *seconds += M->L[i].attn_time_s;
         *bytes += M->L[i].attn_read_bytes;
+    }
+}
+
+void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *uni)
+{
+    *selected = *uni = 0;
+    for (u64 i = 0; i < M->m->n_layers; i++) {
+        char nm[48];
+        spec_layer_type_name(M->m, (int)i, nm, sizeof nm);
+        if (strcmp(nm, name)) continue;
+        *selected += M->L[i].attn_sel_pairs;
+        *uni += M->L[i].attn_union_pairs;
     }
 }
 

@@ -71,6 +71,8 @@ typedef struct ref_layer {
     double time_s;        /* wall time of the last step */
     double attn_time_s;   /* of which in the attention kernels (kern_attn_*) */
     u64 attn_read_bytes;  /* cache bytes those kernels decoded as they streamed */
+    u64 attn_sel_pairs;   /* (query, row) pairs the blocked prefill computed (kern_attn_stats) */
+    u64 attn_union_pairs; /* the pairs masked union tiles would have computed instead */
     int ncache;
     ref_cache kv[KV_MAX_BUFS];
     void *priv[3];        /* private state of the attention, FFN and residual types (owned) */
@@ -184,6 +186,9 @@ double ref_time_total(const ref_model *M);
 /* Time in the attention kernels and the cache bytes they streamed, in the
  * last step, for the layers of by-type row `name`. This function can't fail. */
 void ref_type_attn(const ref_model *M, const char *name, double *seconds, u64 *bytes);
+/* The blocked prefill's pairs (kern_attn_stats' gather_selected and
+ * gather_union) in the last step, for the layers of row `name`. */
+void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *uni);
 
 /* ---- for the component files ------------------------------------------ */
 
@@ -315,6 +320,9 @@ void ref_index_scores(ref_layer *L, flop_cat cat, u64 Hi, u64 di, const float *q
  * sc: n x nk[n-1] (row stride nk[n-1]); work: n Hi nk[n-1]. */
 void ref_index_scores_n(ref_layer *L, flop_cat cat, u64 Hi, u64 di, u64 n, const float *qi, const float *wt,
                         const float *keys, const u64 *nk, float *sc, float *work);
+/* Queries per block of a DSA / CSA prefill of n queries over nkeys keys:
+ * 256, fewer (down to 64) where 2^22 / nkeys is smaller; at most n. */
+u64 ref_index_qblock(u64 n, u64 nkeys);
 /* The min(nk, k) largest scores (ties to the lower index), as ascending
  * indices into idx (room for nk); returns how many. taken: nk bytes of work. */
 u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx, unsigned char *taken);

@@ -41,8 +41,6 @@ static int init(ref_layer *L, sim_err *e)
     return SIM_OK;
 }
 
-/* Queries per block in a prefill (as ref_dsa.c). */
-#define QB 64
 
 static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
 {
@@ -51,7 +49,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     csa *w = L->priv[0];
     u64 n = s->n, H = a->q_heads, c = a->head_dim, W = a->window, m = a->compress_ratio, T = s->T0 + n;
     u64 Hi = a->index_heads, di = a->index_head_dim, K = a->index_topk, NV = T / m + 1;
-    u64 qb = n < QB ? n : QB;
+    u64 qb = ref_index_qblock(n, NV);   /* queries per block (ref_dsa.c) */
     dtype lin = M->m->compute[CC_LINEAR];
     float *q = REF_ALLOC(M, n * H * c, float), *cq = REF_ALLOC(M, n * a->q_lora_rank, float);
     float *kv = REF_ALLOC(M, n * c, float), *o = REF_ALLOC(M, n * H * c, float), *work = REF_ALLOC(M, qb * Hi * NV, float);

@@ -190,8 +190,16 @@ static int dsa_index_prep(ref_layer *L, const ref_step *s, float *qi, float *ki,
 }
 
 /* Queries per block in a prefill: the indexer's scores, top-k lists and
- * kernel sources of a block are held at once. */
-#define QB 64
+ * kernel sources of a block are held at once (16 + 4 Hi bytes per query
+ * and key). Up to 256 while that stays under ~2^22 keys x queries: the
+ * blocked attention (kern_attn_gather.c) reuses each row it loads for the
+ * block's queries that picked it, so larger blocks move fewer bytes. */
+u64 ref_index_qblock(u64 n, u64 nkeys)
+{
+    u64 qb = nkeys ? ((u64)1 << 22) / nkeys : 256;
+    qb = qb < 64 ? 64 : qb > 256 ? 256 : qb;
+    return n < qb ? n : qb;
+}
 
 static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
 {
@@ -246,7 +254,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
      * (mla_form: expanded) attention over their expanded K and V: in a
      * prefill every token's row expanded once, in a decode each chosen row
      * read and expanded. */
-    u64 qb = n < QB ? n : QB;
+    u64 qb = ref_index_qblock(n, T);
     bool absorbed = mla_form_absorbed(a, s->ph, true);
     kern_attn ka = absorbed ? ref_mla_kattn(L) : ref_mla_kattn_expanded(L);
     u64 xw = H * (np + p + v);   /* an expanded row */
