@@ -254,8 +254,14 @@ static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
     memset(&st, 0, sizeof st);
     st.params = one.params;
     st.weight_bytes = one.weight_bytes;
+    /* On an mHC residual (DeepSeek-V4-Flash inference/model.py MTPBlock):
+     * e_proj and h_proj [d, d] (eh_proj's two halves; h_proj applied to each
+     * of the S streams, hnorm too) and the module's own mHC head unit
+     * hc_head_fn [S, S d], base [S], scale [1]. */
+    u64 S = m->mtp.res.streams && m->hc_streams ? m->hc_streams : 0;
+    u64 hcw = S ? cadd(ovf, cmul3(ovf, S, S, d), S + 1) : 0;
     cc_weights(c, &st, WC_LINEAR, cmul3(ovf, 2, d, d), 0, false);   /* eh_proj */
-    cc_weights(c, &st, WC_SMALL, 3 * d, 0, false);                  /* enorm, hnorm, norm */
+    cc_weights(c, &st, WC_SMALL, cadd(ovf, 3 * d, hcw), 0, false);  /* enorm, hnorm, norm (+ mHC head) */
     cost_add(ovf, &w->c, &st, m->mtp_n);
     if (!c->q.mtp) return SIM_OK;
     /* Speculative decoding: N draft steps, the j-th (j = 0..N-1) a decode of
@@ -281,12 +287,23 @@ static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
         }
         one.kv_bytes = one.params = one.params_active = one.weight_bytes = 0;
         cc_weights(&cj, &one, WC_LINEAR, cmul3(ovf, 2, d, d), 1, false);
-        cc_weights(&cj, &one, WC_SMALL, 3 * d, 1, false);
+        cc_weights(&cj, &one, WC_SMALL, cadd(ovf, 3 * d, hcw), 1, false);
         cc_weights(&cj, &one, WC_EMBED, cmul(ovf, V, d), 1, false);   /* the shared head, read */
         one.params = one.weight_bytes = 0;                             /* stored above */
         one.weight_read_bytes = cadd(ovf, one.weight_read_bytes, fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, umin(B, V), d), ovf));
-        cc_flops(&cj, &one, FL_PROJ, lin, cmul4(ovf, 2, B, 2 * d, d));                  /* eh_proj */
-        cc_flops(&cj, &one, FL_OTHER, DT_FP32, cmul3(ovf, B, 3 * d, FLOPS_RMSNORM));   /* 3 norms */
+        if (!S) {
+            cc_flops(&cj, &one, FL_PROJ, lin, cmul4(ovf, 2, B, 2 * d, d));                  /* eh_proj */
+            cc_flops(&cj, &one, FL_OTHER, DT_FP32, cmul3(ovf, B, 3 * d, FLOPS_RMSNORM));   /* 3 norms */
+        } else {
+            /* MTPBlock.forward: e_proj(enorm(e)) + h_proj(hnorm(x)) per stream
+             * (S + 1 projections, S + 2 norms with the final one, S d adds);
+             * its head unit as model_parts' (RMSNorm over S d, projection to
+             * S weights, the weighted sum). */
+            cc_flops(&cj, &one, FL_PROJ, lin, cmul4(ovf, 2, B, (S + 1) * d, d));
+            cc_flops(&cj, &one, FL_OTHER, DT_FP32, cadd(ovf, cmul3(ovf, B, (S + 2) * d, FLOPS_RMSNORM), cmul(ovf, B, S * d)));
+            cc_flops(&cj, &one, FL_MHC, DT_FP32, cmul4(ovf, 2, B, S * d, S));
+            cc_flops(&cj, &one, FL_MHC, DT_FP32, cmul3(ovf, B, S * d, FLOPS_RMSNORM + 2));
+        }
         cc_flops(&cj, &one, FL_OTHER, lin, cmul4(ovf, 2, B, d, V));                     /* logits */
         one.act_bytes = cadd(ovf, one.act_bytes, cmul3(ovf, B, V, 4));
         cost_add(ovf, &w->c, &one, 1);
