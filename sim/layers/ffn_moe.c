@@ -124,9 +124,9 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     u64 used = umin(E, cmul(ovf, n, k));
     /* Routed experts: stored E, active k per token, read `used`. */
     o->params = cadd(ovf, o->params, cmul(ovf, E, per));
-    o->weight_bytes = cadd(ovf, o->weight_bytes, fmt_rate_bytes(&m->weight[WC_EXPERT], cmul(ovf, E, per), ovf));
+    o->weight_bytes = cadd(ovf, o->weight_bytes, cc_rate_bytes(c, WC_EXPERT, cmul(ovf, E, per)));
     o->params_active = cadd(ovf, o->params_active, cmul(ovf, k, per));
-    o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, fmt_rate_bytes(&m->weight[WC_EXPERT], cmul(ovf, used, per), ovf));
+    o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, cc_rate_bytes(c, WC_EXPERT, cmul(ovf, used, per)));
     if (f->shared) cc_weights(c, o, WC_LINEAR, cmul(ovf, f->shared, sper), 1, true);
     u64 router = 0, outs = E + (f->skip_route ? 1 : 0);
     if (f->router_mlp) {

@@ -207,11 +207,16 @@ typedef struct {
 #define SPEC_PLAN_MAX 128
     int plan_root[SPEC_PLAN_MAX];   /* layer index of each root */
     struct { short row, root; int count; } plan_pair[SPEC_PLAN_MAX];   /* root: index into plan_root */
+    bool plan_mtp;           /* an MTP module's stored params and bytes (the
+                                same at every context; cost_mtp_stored): */
+    u64 plan_mtp_params, plan_mtp_weight_bytes;
 } model_spec;
 
 /* Fill cost_eval's plan (model_spec.plan_*) from each layer's kind,
- * shared_kv and same_cost_as; spec_load and spec_truncate call it. Can't
- * fail (a model too varied for the plan's tables is left without one). */
+ * shared_kv and same_cost_as, and the MTP module's stored sizes; spec_load,
+ * spec_scale and spec_truncate call it, and so must any code that changes a
+ * loaded spec's layers or dims. Can't fail (a model too varied for the
+ * plan's tables is left without one: cost_eval then walks the layers). */
 void spec_plan(model_spec *m);
 
 /* Load and check a spec, applying `n_sets` "PATH=VALUE" overrides first.
