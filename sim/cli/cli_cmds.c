@@ -81,6 +81,8 @@ static const cli_opt run_opts[] = {
     O_SCALE, O_LAYERS, O_SEED, O_SET,
     {"--dump", "DIR", "write every layer's inputs, outputs and caches as .npy (DIR must be new or empty)"},
     {"--weights", "stored|fp32", "hold weights in the spec's formats (default) or as floats through BLAS (the naive twin)"},
+    {"--mtp", NULL, "also run the spec's MTP module after each step on the next tokens: its draft\n"
+                    "logits (checksum line; mtp_logits.npy with --dump; README.md, 'Commands')"},
     {NULL, NULL, NULL}};
 
 static const cli_opt validate_opts[] = {

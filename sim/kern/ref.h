@@ -143,6 +143,8 @@ typedef struct {
     bool weights_fp32;         /* hold every weight as floats (the rounded values) and
                                   multiply through BLAS: the naive twin of the stored
                                   weights (`run --weights fp32`) */
+    bool mtp;                  /* run the MTP module after each step (`run --mtp`): it
+                                  needs mtp_next; its logits in mtp_logits */
 } ref_opts;
 
 typedef struct {
@@ -165,6 +167,9 @@ typedef struct ref_model {
                              counted (x mtp_n), never run: speculative decoding
                              is priced by the model only */
     float *logits;        /* vocab values: the last token of the last step */
+    const int32_t *mtp_next;  /* opt.mtp: the token after each of the step's tokens
+                                 (n of them; the MTP module's input ids) */
+    float *mtp_logits;    /* opt.mtp: the module's draft logits for the step's last token */
     float *ple_in;        /* PLE: n x (n_layers * ple_dim) inputs of the current step */
     float *eda;           /* ZAYA1 router MLPs: the last one's pre-norm state
                              (n x router_mlp) of this step, for the next (owned) */
