@@ -18,6 +18,7 @@
 #include "kern_wq.h"
 #include "kern.h"
 #include "quant.h"
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,7 +511,7 @@ u64 kern_wq_work(u64 M, u64 N, u64 K)
     u64 nc = WQ_PANEL / K;
     if (nc < 16) nc = 16;
     if (nc > N) nc = N;
-    return nc * K;
+    return nc * K * (u64)kern_threads();
 }
 
 void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, const float *A, u64 lda, const kern_wq *w,
@@ -529,22 +530,31 @@ void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, cons
         for (u64 i = 0; i < M; i++) gemv(w, N, K, A + i * lda, b0, sk, sj, C + i * ldc, accumulate);
         return;
     }
-    /* Panels of nc columns of B decoded to fp32 (in parallel), then sgemm
-     * over all M rows (kern_matmul splits the rows over the threads). */
-    u64 nc = need / K;
-    cost_t junk;
-    for (u64 j0 = 0; j0 < N; j0 += nc) {
-        u64 m = N - j0 < nc ? N - j0 : nc;
-        bool par = par_ok((double)m * (double)K);
-        (void)par;
+    /* Panels of nc columns of B, one per thread at a time: decoded to fp32
+     * in the thread's part of work, then one sgemm over all M rows (BLAS
+     * single-threaded inside, kern.h). A panel's sums do not depend on
+     * which thread computes it. */
+    u64 nc = need / K / (u64)kern_threads(), np = ceil_div(N, nc);
+    kern_blas_serial();
+    bool par = np > 1 && par_ok((double)M * (double)N * (double)K);
+    (void)par;
+    assert(M < (1u << 31) && nc < (1u << 31) && K < (1u << 31));
+#pragma omp parallel for schedule(dynamic, 1) if (par)
+    for (u64 p = 0; p < np; p++) {
+        u64 j0 = p * nc, m = N - j0 < nc ? N - j0 : nc;
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        float *P = work + (u64)t * nc * K;
         if (sk == 1) {   /* panel [m, K]: B's columns, contiguous */
-#pragma omp parallel for schedule(static) if (par)
-            for (u64 j = 0; j < m; j++) dec_run(w, b0 + (j0 + j) * sj, K, work + j * K);
-            kern_matmul(&junk, cat, DT_FP32, M, m, K, A, lda, work, K, C + j0, ldc, true, accumulate);
+            for (u64 j = 0; j < m; j++) dec_run(w, b0 + (j0 + j) * sj, K, P + j * K);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)m, (int)K, 1.0f, A, (int)lda, P, (int)K,
+                        accumulate ? 1.0f : 0.0f, C + j0, (int)ldc);
         } else {         /* panel [K, m]: B's rows */
-#pragma omp parallel for schedule(static) if (par)
-            for (u64 k = 0; k < K; k++) dec_run(w, b0 + k * sk + j0, m, work + k * m);
-            kern_matmul(&junk, cat, DT_FP32, M, m, K, A, lda, work, m, C + j0, ldc, false, accumulate);
+            for (u64 k = 0; k < K; k++) dec_run(w, b0 + k * sk + j0, m, P + k * m);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)m, (int)K, 1.0f, A, (int)lda, P, (int)m,
+                        accumulate ? 1.0f : 0.0f, C + j0, (int)ldc);
         }
     }
 }

@@ -68,8 +68,9 @@ void kern_wq_encode_at(kern_wq *w, u64 i0, u64 m, const float *x, uint8_t *tmp);
 /* Elements i0 .. i0+n-1 of w into y[0 .. n). This function can't fail. */
 void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y);
 
-/* Floats of workspace kern_wq_matmul needs for an M x N x K product (0 for
- * a matrix-vector product, M < 4 or row-wise mode). */
+/* Floats of workspace kern_wq_matmul needs for an M x N x K product: a
+ * panel per thread (kern_threads); 0 for a matrix-vector product (M < 4
+ * or row-wise mode). */
 u64 kern_wq_work(u64 M, u64 N, u64 K);
 
 /* C[M,N] (+)= A[M,K] . B where B's element (k, j) is w's element b0 +
@@ -79,9 +80,9 @@ u64 kern_wq_work(u64 M, u64 N, u64 K);
  * product that decodes the codes as it streams them, split over threads by
  * outputs; an output is, for sk = 1, sum_k A[k] B[k, j] in 8 partial sums
  * (lane k mod 8) added pairwise, for sj = 1 the sum in k order - in float,
- * whatever the thread count. Otherwise cache-sized panels of B are decoded
- * into work (kern_wq_work floats; NULL: row by row) and go through
- * kern_matmul's sgemm. */
+ * whatever the thread count. Otherwise 1 MiB panels of B are decoded into
+ * work (kern_wq_work floats: a panel per thread; NULL: row by row), each
+ * multiplied by one sgemm over all M rows, the panels split over threads. */
 void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, const float *A, u64 lda, const kern_wq *w,
                     u64 b0, u64 sk, u64 sj, float *C, u64 ldc, bool accumulate, float *work);
 
