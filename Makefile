@@ -86,7 +86,7 @@ $(O)/tests/bin/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJ)
 TEST_PROGS = $(TESTS) $(O)/tests/bin/model_alone
 test: deps test-bins
 	@sh tests/run.sh $(O)/kvsim $(TEST_PROGS)
-test-bins: $(O)/kvsim $(TEST_PROGS) $(REPLAYS)
+test-bins: $(O)/kvsim $(TEST_PROGS) $(REPLAYS) $(O)/bench/cost $(O)/bench/sweep $(O)/bench/kern
 
 # mutate: mutation testing (tests/mutate.sh, mutants in tests/mutants/):
 # one line per mutant and the score; MUTANTS="glob ..." runs a subset. Not

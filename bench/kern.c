@@ -24,7 +24,10 @@
  *    (gsl_fit_linear), measured next to the same fit on the predictions.
  * Writes reports/bench.json (every number of the table, and more). Exit 0
  * whatever the goals (MISSED is a finding, not a failure), 2 on an error.
- * KVSIM_BENCH_TMAX lowers the largest T (a quick look). */
+ * KVSIM_BENCH_TMAX lowers the largest T (a quick look); KVSIM_BENCH_QUICK=1
+ * runs T = 256 and 512 and the whole-model steps at 256 (seconds: for
+ * tests/bench_json.sh, which checks the file's structure, never a time);
+ * KVSIM_BENCH_JSON names the output (default reports/bench.json). */
 #include "probe.h"
 #include "ref.h"
 #include "hw.h"
@@ -329,7 +332,9 @@ int main(void)
     u64 Ts[NT_MAX];
     int nT = 0;
     u64 tmax = getenv("KVSIM_BENCH_TMAX") ? strtoull(getenv("KVSIM_BENCH_TMAX"), NULL, 10) : 16384;
-    for (u64 T = 1024; T <= tmax && nT < NT_MAX; T *= 2) Ts[nT++] = T;
+    bool quick = getenv("KVSIM_BENCH_QUICK") && !strcmp(getenv("KVSIM_BENCH_QUICK"), "1");
+    const char *out_json = getenv("KVSIM_BENCH_JSON") ? getenv("KVSIM_BENCH_JSON") : "reports/bench.json";
+    for (u64 T = quick ? 256 : 1024; T <= (quick ? 512 : tmax) && nT < NT_MAX; T *= 2) Ts[nT++] = T;
     if (nT < 2) { fprintf(stderr, "bench: KVSIM_BENCH_TMAX must be at least 2048\n"); return 2; }
     long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
     flush_len = l3 > 0 && (size_t)l3 * 2 > ((size_t)64 << 20) ? (size_t)l3 * 2 : (size_t)64 << 20;
@@ -354,11 +359,14 @@ int main(void)
            "load average %.2f at start\n", threads, pr.cores, sgemm / 1e9, bw / 1e9, load0[0]);
 
     static bench_res res[NCASE];
+    double load_case[NCASE];   /* the 1-minute load average when the case's runs ended */
     for (int i = 0, j; i < NCASE; i = j) {
-        double t0 = now_s();
+        double t0 = now_s(), l[3];
         for (j = i + 1; j < NCASE && !strcmp(cases[j].spec, cases[i].spec); j++) {}
         if (run_spec(i, j, &hw, Ts, nT, res, &e)) { fprintf(stderr, "bench: %s: %s\n", cases[i].spec, e.msg); return 2; }
-        fprintf(stderr, "bench: %s: %.1f s\n", cases[i].spec, now_s() - t0);
+        loadavg(l);
+        for (int c = i; c < j; c++) load_case[c] = l[0];
+        fprintf(stderr, "bench: %s: %.1f s, load average %.2f\n", cases[i].spec, now_s() - t0, l[0]);
     }
     loadavg(load1);
 
@@ -377,8 +385,8 @@ int main(void)
         char us[48] = "-";   /* the types whose prefill picks rows (kern_attn_gather.c) */
         if (b->gsel[k])
             snprintf(us, sizeof us, "%.2f (%.3g pairs)", (double)b->guni[k] / (double)b->gsel[k], (double)b->gsel[k]);
-        printf("  %-5s %-22s %6.1f GF/s %8.2f %-7s %4.2f GB/s %8.2f %-7s %s\n", cases[i].type, sp, b->attn_gflops[k], fp,
-               mark(fp >= 0.5), b->attn_gbs[k], fd, mark(fd >= 0.5), us);
+        printf("  %-5s %-22s %6.1f GF/s %8.2f %-7s %4.2f GB/s %8.2f %-7s %-22s load %.2f\n", cases[i].type, sp,
+               b->attn_gflops[k], fp, mark(fp >= 0.5), b->attn_gbs[k], fd, mark(fd >= 0.5), us, load_case[i]);
         met += (fp >= 0.5) + (fd >= 0.5);
         total += 2;
     }
@@ -387,7 +395,7 @@ int main(void)
     printf("\nwall time of the type's layers, measured vs predicted (roofline of cost_eval with the probe's profile);\n"
            "error = measured / predicted - 1 (goal: within +-20%%); exponent = slope of log time on log T\n");
     printf("  %-5s %-7s", "type", "phase");
-    for (int j = 0; j < nT; j++) printf(" %9lluK       ", (unsigned long long)(Ts[j] / 1024));
+    for (int j = 0; j < nT; j++) printf(" %9llu%s       ", (unsigned long long)(Ts[j] % 1024 ? Ts[j] : Ts[j] / 1024), Ts[j] % 1024 ? " " : "K");
     printf("  %s\n", "exponent meas / model");
     double expo[NCASE][2][2];
     for (int i = 0; i < NCASE; i++)
@@ -403,7 +411,7 @@ int main(void)
             }
             expo[i][ph][0] = exponent(Ts, b->meas[ph], nT);
             expo[i][ph][1] = exponent(Ts, b->pred[ph], nT);
-            printf("  %5.2f / %5.2f\n", expo[i][ph][0], expo[i][ph][1]);
+            printf("  %5.2f / %5.2f  load %.2f\n", expo[i][ph][0], expo[i][ph][1], load_case[i]);
         }
     printf("  times (ms, predicted -> measured):\n");
     for (int i = 0; i < NCASE; i++)
@@ -426,7 +434,7 @@ int main(void)
                 tm_total++;
                 printf(" %+7.0f%% %-7s", 100 * err, mark(ok));
             }
-            printf("\n");
+            printf("  load %.2f\n", load_case[i]);
         }
     printf("  time model: %d of %d within +-20%%\n", tm_met, tm_total);
     met += tm_met;
@@ -435,13 +443,15 @@ int main(void)
     static const char *const steps[] = {"archs/llama-3-8b.yaml", "archs/deepseek-v4-flash.yaml"};
     enum { NSTEP = 2 };
     const u64 Tstep = Ts[0];   /* 1K: whole models stay within the bench's 10 minutes */
-    double step_meas[NSTEP][2], step_tm[NSTEP][2], step_roof[NSTEP][2];
+    double step_meas[NSTEP][2], step_tm[NSTEP][2], step_roof[NSTEP][2], step_load[NSTEP][3];
     u64 step_layers[NSTEP], step_scale[NSTEP];
-    for (int i = 0; i < NSTEP; i++)
+    for (int i = 0; i < NSTEP; i++) {
         if (model_step(steps[i], &hw, Tstep, step_meas[i], step_tm[i], step_roof[i], &step_layers[i], &step_scale[i], &e)) {
             fprintf(stderr, "bench: %s: %s\n", steps[i], e.msg);
             return 2;
         }
+        loadavg(step_load[i]);
+    }
     printf("\nwhole-model steps at T = %llu (all layers, scaled; measured vs time model / roofline; goal +-20%%):\n",
            (unsigned long long)Tstep);
     for (int i = 0; i < NSTEP; i++)
@@ -450,11 +460,11 @@ int main(void)
             bool ok = fabs(err) <= 0.2;
             met += ok;
             total++;
-            printf("  %-30s %-7s measured %9.3f ms, time model %9.3f ms (%+5.0f%% %s), roofline %9.3f ms\n", steps[i],
-                   ph ? "decode" : "prefill", 1e3 * step_meas[i][ph], 1e3 * step_tm[i][ph], 100 * err, mark(ok),
-                   1e3 * step_roof[i][ph]);
+            printf("  %-30s %-7s measured %9.3f ms, time model %9.3f ms (%+5.0f%% %s), roofline %9.3f ms; load %.2f\n",
+                   steps[i], ph ? "decode" : "prefill", 1e3 * step_meas[i][ph], 1e3 * step_tm[i][ph], 100 * err, mark(ok),
+                   1e3 * step_roof[i][ph], step_load[i][0]);
         }
-    printf("\nwhere the time goes at T = %lluK (measured / its roofline share):\n", (unsigned long long)(Ts[k] / 1024));
+    printf("\nwhere the time goes at T = %llu (measured / its roofline share):\n", (unsigned long long)Ts[k]);
     printf("  %-5s %10s %10s   %-44s\n", "type", "prefill:", "", "decode:");
     printf("  %-5s %10s %10s   %10s %12s %20s\n", "", "attention", "the rest", "weights", "fp32/model", "vs fp32-weight roof");
     for (int i = 0; i < NCASE; i++) {
@@ -500,6 +510,7 @@ int main(void)
         json_object_set_new(t, "row", json_string(cases[i].row));
         json_object_set_new(t, "scale", json_integer((json_int_t)b->scale));
         json_object_set_new(t, "layers", json_integer((json_int_t)b->layers));
+        json_object_set_new(t, "loadavg_after", json_real(load_case[i]));
         json_object_set_new(t, "prefill_attn_fraction_of_sgemm", json_real(b->attn_gflops[k] * 1e9 / sgemm));
         if (b->gsel[k]) {   /* kern_attn_gather.c: pairs computed, and a masked union tile's over them */
             json_object_set_new(t, "prefill_picked_pairs", json_integer((json_int_t)b->gsel[k]));
@@ -544,6 +555,8 @@ int main(void)
                                                 "prefill_predicted_s", step_tm[i][0], "prefill_roofline_s", step_roof[i][0],
                                                 "decode_measured_s", step_meas[i][1], "decode_predicted_s", step_tm[i][1],
                                                 "decode_roofline_s", step_roof[i][1]));
+    for (int i = 0; i < NSTEP; i++)
+        json_object_set_new(json_array_get(msteps, (size_t)i), "loadavg_after", json_real(step_load[i][0]));
     json_object_set_new(root, "model_steps", msteps);
     json_object_set_new(root, "time_model_within_20pct", json_pack("{s:i, s:i}", "met", tm_met, "of", tm_total));
     /* The other bench programs' figures (bench/cost.c, bench/sweep.c). */
@@ -557,10 +570,12 @@ int main(void)
         if (fr) { json_object_update(root, fr); json_decref(fr); }
         else fprintf(stderr, "bench: %s: %s (run the whole `make bench`)\n", fp, je.text);
     }
-    int rc = json_dump_file(root, "reports/bench.json.tmp", JSON_INDENT(1)) || rename("reports/bench.json.tmp", "reports/bench.json");
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out_json);
+    int rc = json_dump_file(root, tmp, JSON_INDENT(1)) || rename(tmp, out_json);
     json_decref(root);
-    if (rc) { fprintf(stderr, "bench: cannot write reports/bench.json\n"); return 2; }
-    printf("written: reports/bench.json\n");
+    if (rc) { fprintf(stderr, "bench: cannot write %s\n", out_json); return 2; }
+    printf("written: %s\n", out_json);
     free(flush_buf);
     return 0;
 }

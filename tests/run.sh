@@ -15,6 +15,7 @@ run sh tests/bad.sh "$K"
 run sh tests/sweep.sh "$K"
 run sh tests/fuzz_regress.sh "$K"
 run sh tests/ref.sh "$K"
+run sh tests/bench_json.sh "$K"
 awk '/: [0-9]+ passed, [0-9]+ failed/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "total: %d passed, %d failed\n", p, f; exit f > 0 }' "$log.sum" || status=1
 rm -f "$log.sum"

@@ -353,6 +353,7 @@ static void test_gemma(void)
     if (!engine(m, sw, 10 * GiB, 1024, &r)) {
         CHECK_EQ("e2b-sglang-r01-swa", r.swa_tokens, 62415);
         CHECK_EQ("e2b-sglang-swa-footprint-seqs", r.max_seqs, 97);
+        CHECK_EQ("e2b-sglang-swa-footprint-pages", r.group[1].blocks_per_seq, 642);
     }
     sw.spec_tokens = 3;
     if (!engine(m, sw, 10 * GiB, 1024, &r)) {

@@ -358,6 +358,8 @@ int deploy_activation(const model_spec *m, const deploy_cfg *d, u64 T, u64 S, u6
         for (u64 i = lo; i < hi; i++) {
             const layer_spec *L = &m->layer[i];
             const ffn_cfg *f = &L->ffn;
+            /* a layer configured like an earlier one of this stage has its transients */
+            if (L->same_cost_as >= 0 && (u64)L->same_cost_as >= lo) continue;
             u64 dq, dv;
             attn_qv_dims(L, &dq, &dv);
             u64 attn = cmul4(&ovf, T, L->attn.q_heads / tp, dq + dv, a);

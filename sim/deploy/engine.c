@@ -781,23 +781,21 @@ static int sglang_eval(const model_spec *m, const deploy_cfg *d, u64 avail, u64 
     r->swa_tokens = swa;
     r->n_groups = 0;
     if (nf) r->group[r->n_groups++] = (engine_group){"full", (int)nf, F * page, page, cdivu(L, page)};
-    if (ns) r->group[r->n_groups++] = (engine_group){"sliding", (int)ns, S * page, page, cdivu(umin(L, win), page) + 1};
+    /* a request's SWA footprint as SGLang bounds it
+     * (SWAChunkCapPoolConfigurator.__init__, pool_configurator.py):
+     * window + SGLANG_SWA_EVICTION_INTERVAL (128) x draft tokens + page,
+     * plus one decode step's allocation: a page without speculation,
+     * 2 x get_alloc_len_per_decode = 2 max(steps, steps + 1) with it
+     * (spec v2 keeps two outstanding); the window capped at the context */
+    u64 draft = d->spec_tokens ? d->spec_tokens + 1 : 1;
+    u64 dec = d->spec_tokens ? 2 * (d->spec_tokens + 1) : page;
+    u64 swa_per = umin(L, win) + 128 * draft + page + dec;
+    if (ns) r->group[r->n_groups++] = (engine_group){"sliding", (int)ns, S * page, page, cdivu(swa_per, page)};
     r->bytes_per_block = (F + S) * page;
     r->blocks = full / page;
     r->blocks_per_seq = cdivu(L, page);
     u64 seqs = nf ? full / round_up(L, page) : UINT64_MAX;
-    if (ns) {
-        /* a request's SWA footprint as SGLang bounds it
-         * (SWAChunkCapPoolConfigurator.__init__, pool_configurator.py):
-         * window + SGLANG_SWA_EVICTION_INTERVAL (128) x draft tokens + page,
-         * plus one decode step's allocation: a page without speculation,
-         * 2 x get_alloc_len_per_decode = 2 max(steps, steps + 1) with it
-         * (spec v2 keeps two outstanding); the window capped at the context */
-        u64 draft = d->spec_tokens ? d->spec_tokens + 1 : 1;
-        u64 dec = d->spec_tokens ? 2 * (d->spec_tokens + 1) : page;
-        u64 per = umin(L, win) + 128 * draft + page + dec;
-        seqs = umin(seqs, swa / per);
-    }
+    if (ns) seqs = umin(seqs, swa / swa_per);
     /* max_running_requests default: max(min(tokens / ctx x 512, 4096), 2048), at most tokens / 2 */
     u64 mrr = (u64)((double)full / (double)L * 512);
     mrr = d->max_running ? d->max_running : umin(umax(umin(mrr, 4096), 2048), full / 2);
