@@ -402,7 +402,10 @@ assert len(rows) >= 5 and len({len(l) for l in rows + [body[0]]}) == 1, "columns
 for l in rows:
     assert not re.search(r"[0-9] ?(k|M|G|T|P)?(B|FLOP|iB)\b", l), l   # no unit inside a cell
 PY
-has params-billions "params: 290.939 B total" out   # 284.329 B + the 6.610 B MTP block (issue 12)
+# 284.332 B + the 6.610 B MTP block (issue 12); was 290.939 B before the 3 hash
+# layers kept their gate (3 x 256 x 4096 = 3.1 M: DeepSeek-V4-Flash inference/model.py
+# Gate weights the tid2eid experts by the router's scores).
+has params-billions "params: 290.942 B total" out
 # V4-Flash's 2 window layers hold 2 x 128 entries x 584 B = 149,504 B (cost --format json):
 # 0.000150 GB, visible in the GB column.
 grep -Eq '^  swa +2 +0\.000150 ' "$t/out" && ok table-small-visible || bad table-small-visible "$(grep swa "$t/out")"

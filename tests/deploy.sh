@@ -16,24 +16,27 @@ expect capacity-table 0 "$K" capacity archs/deepseek-v4-flash.yaml archs/deepsee
   --hw h200 --gpus 8 --dp 8 --ep 8 --engine vllm --ctx 1M
 has capacity-v4-row "deepseek-v4-flash" out
 # V4-Flash per GPU: ceil(141e9 x 0.9) = 126,900,000,000 B requested, minus
-# the weights 27,296,542,508 (the sharding rules test_deploy.c checks) and the
+# the weights 27,224,452,572 (the sharding rules test_deploy.c checks) and the
 # activation estimate 2,173,698,048 (test_deploy.c flash-dp8-ep8-activation):
-# 97,429,759,444 B // 1,002,240 = 97,212 blocks; 10,778 per request at 1M
-# (test_deploy.c): 9.0195x, int(9.0195 x 1,048,576) = 9,457,614 tokens.
-has capacity-vllm-log "GPU KV cache size: 9,457,614 tokens" out
-has capacity-vllm-conc "Maximum concurrency for 1,048,576 tokens per request: 9.02x" out
+# 97,501,849,380 B // 1,002,240 = 97,283 blocks; 10,778 per request at 1M
+# (test_deploy.c): 9.0261x, int(9.0261 x 1,048,576) = 9,464,522 tokens.
+# (Weights were 27,296,542,508 before issue 12 item 5: DeepSeek-V4-Flash
+# inference/model.py keeps the hash layers' gates, + 3 x 256 x 4096 bf16, and its
+# gates and the indexer's weights_proj are bf16 parameters, priced fp32 / fp8 before.)
+has capacity-vllm-log "GPU KV cache size: 9,464,522 tokens" out
+has capacity-vllm-conc "Maximum concurrency for 1,048,576 tokens per request: 9.03x" out
 has capacity-vllm-act "activations 2173698048 B" out
 has capacity-reserve-says "the activation estimate" out
 # --act-reserve: a given figure replaces the estimate; none drops it
 expect act-given 0 "$K" capacity archs/deepseek-v4-flash.yaml --hw h200 --gpus 8 --dp 8 --ep 8 --engine vllm --ctx 1M --act-reserve 4GiB --format json
 if $PY -c "
 import json; d=json.load(open('$t/out'))
-# 126,900,000,000 - 27,296,542,508 - 4 GiB (4,294,967,296) = 95,308,490,196
-assert d['per_device']['kv_budget_bytes'] == 95308490196, d['per_device']
+# 126,900,000,000 - 27,224,452,572 - 4 GiB (4,294,967,296) = 95,380,580,132
+assert d['per_device']['kv_budget_bytes'] == 95380580132, d['per_device']
 assert d['reserve']['activation_bytes'] == 4294967296 and d['reserve']['activation_in_budget']
 " ; then ok act-given-budget; else bad act-given-budget "$(head -c 300 "$t/out")"; fi
 expect act-none 0 "$K" capacity archs/deepseek-v4-flash.yaml --hw h200 --gpus 8 --dp 8 --ep 8 --engine vllm --ctx 1M --act-reserve none
-has act-none-old-figure "GPU KV cache size: 9,668,536 tokens" out
+has act-none-old-figure "GPU KV cache size: 9,675,540 tokens" out
 expect act-bad 2 "$K" capacity archs/llama-3-8b.yaml --hw h200 --act-reserve lots
 has act-bad-msg "expected auto, none or bytes" err
 # --mtp on capacity = --spec-tokens (vLLM: the MTP layer joins; SGLang: rings)

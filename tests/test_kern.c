@@ -582,6 +582,33 @@ static void roundtrips(void)
     int rope_exact = 1;
     for (int i = 448; i < 512; i++) rope_exact &= y[i] == quant_round(DT_BF16, x[i]);
     CHECK("v4-rope-part-is-bf16", rope_exact);
+    /* DeepSeek-V4-Flash inference/model.py Attention / Compressor: kv[..., :-rd]
+     * goes through act_quant(64, scale_fmt ue8m0, inplace): the v4_kv cache
+     * codec rounds the NoPE dims to the same values (kernels quantise the main
+     * rows through the cache format), at every magnitude of block. */
+    float b[512];
+    int same = 1;
+    for (int rep = 0; rep < 4; rep++) {
+        for (int i = 0; i < 512; i++) a[i] = b[i] = frand() * (float)pow(10.0, rep - 2) * (i % 64 == 5 ? 7.0f : 1.0f);
+        quant_roundtrip(&v4, a, 512);
+        cost_t c = {0};
+        kern_act_quant(&c, b, 448, 64, NULL);
+        for (int i = 0; i < 448; i++) same &= a[i] == b[i];
+    }
+    CHECK("v4-kv-codec-is-act-quant-64", same);
+    /* The indexer keys' index_fp4 (128 fp4_e2m1, ue8m0 per 32) = fp4_act_quant(32). */
+    fmt i4 = {.n_parts = 1};
+    i4.part[0] = (fmt_part){128, DT_FP4_E2M1, true, DT_UE8M0, 32};
+    CHECK("index-fp4-entry-68", fmt_entry_bytes(&i4, 128, &eb, &e) == SIM_OK && eb == 68);
+    same = 1;
+    for (int rep = 0; rep < 4; rep++) {
+        for (int i = 0; i < 128; i++) a[i] = b[i] = frand() * (float)pow(10.0, rep - 2);
+        quant_roundtrip(&i4, a, 128);
+        cost_t c = {0};
+        kern_fp4_quant(&c, b, 128, 32);
+        for (int i = 0; i < 128; i++) same &= a[i] == b[i];
+    }
+    CHECK("index-fp4-codec-is-fp4-act-quant-32", same);
 }
 
 /* The indexer's Hadamard rotation and act_quant (issue 12 item 3). */
@@ -614,6 +641,19 @@ static void indexer_ops(void)
     float r[2] = {56, 1}, s2 = 0;
     kern_act_quant(&c2, r, 2, 2, &s2);
     CHECK("act-quant-pow2-exact", s2 == 0.125f && r[0] == 56);
+    /* fp4_act_quant (DeepSeek-V4 kernel.py fp4_quant_kernel): amax 5 -> 5/6 ->
+     * scale 2^ceil(log2(0.833)) = 1; e2m1 values 0 .5 1 1.5 2 3 4 6 (ties to
+     * even): 5 -> 4 (tie between 4 and 6: 4's mantissa is even), 2.5 -> 2,
+     * 0.3 -> 0.5, -1.25 -> -1 (tie: 1.0 even). Block 2 of the second half:
+     * amax 12 -> 12/6 = 2 -> scale 2 exactly (not 4): 12 -> 6 x 2, 1 -> 0.5 x 2. */
+    float f4[6] = {5, 2.5f, 0.3f, -1.25f, 12, 1};
+    cost_t c3 = {0};
+    kern_fp4_quant(&c3, f4, 4, 4);
+    kern_fp4_quant(&c3, f4 + 4, 2, 2);
+    CHECK("fp4-quant-values", f4[0] == 4 && f4[1] == 2 && f4[2] == 0.5f && f4[3] == -1);
+    CHECK("fp4-quant-pow2-exact", f4[4] == 12 && f4[5] == 1);
+    /* 2 per element + 2 per block: (8 + 2) + (4 + 2) */
+    CHECK_EQ("fp4-quant-flops", c3.flops[FL_INDEX], 16);
 }
 
 int main(void)

@@ -300,7 +300,7 @@ static bool ffn_eq(const ffn_desc *a, const ffn_desc *b)
     return a->moe == b->moe && a->d_ff == b->d_ff && a->experts == b->experts && a->top_k == b->top_k &&
            a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->hash == b->hash &&
            a->score == b->score && a->n_group == b->n_group && a->topk_group == b->topk_group &&
-           a->routed_scale == b->routed_scale &&
+           a->routed_scale == b->routed_scale && a->swiglu_limit == b->swiglu_limit &&
            a->gelu == b->gelu && a->gemma4_block == b->gemma4_block;
 }
 
@@ -331,6 +331,7 @@ void emit_ffn_map(ibuf *b, const ffn_desc *f)
     if (f->n_group > 1) ib_printf(b, ", n_group: %llu", (unsigned long long)f->n_group);
     if (f->n_group > 1 && f->topk_group) ib_printf(b, ", topk_group: %llu", (unsigned long long)f->topk_group);
     if (f->routed_scale > 0) ib_printf(b, ", routed_scale: %.17g", f->routed_scale);
+    if (f->swiglu_limit > 0) ib_printf(b, ", swiglu_limit: %.17g", f->swiglu_limit);
     if (f->gelu) ib_printf(b, ", act: gelu_tanh");
     if (f->gemma4_block) ib_printf(b, ", gemma4_block: true");
     ib_printf(b, "}");

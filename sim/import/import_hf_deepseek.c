@@ -67,6 +67,11 @@ static int read_moe(ictx *c, ffn_desc *moe)
     if (rs && !(moe->routed_scale > 0 && moe->routed_scale <= 1000))
         return ij_badkey(c, "routed_scaling_factor", rs, "a number in (0, 1000]");
     if (moe->routed_scale == 1) moe->routed_scale = 0;
+    /* DeepSeek-V4 Expert: swiglu_limit clamps up and gate (0 or absent: none). */
+    json_t *sl = ij_get(c, "swiglu_limit");
+    if (sl && (rc = ij_real(c, sl, "swiglu_limit", &moe->swiglu_limit))) return rc;
+    if (sl && !(moe->swiglu_limit >= 0 && moe->swiglu_limit <= 1000000))
+        return ij_badkey(c, "swiglu_limit", sl, "a number in [0, 1000000]");
     /* The groups' rules of ffn_moe.c's check, named by their config fields. */
     u64 G = moe->n_group > 1 ? moe->n_group : 1, TG = moe->topk_group ? moe->topk_group : G;
     if (G > 1 && (moe->experts % G || moe->experts / G < 2))
@@ -203,6 +208,8 @@ out:
  * (v4_emit). */
 typedef struct {
     u64 d, L, vocab, H, hd, rope, qr, og, olr, win, hc, iters;
+    u64 crope;       /* compress_rope_theta (0: absent, rope_theta applies) */
+    double hc_eps;
     u64 ih, ihd, itopk;       /* the CSA indexer (when a layer is CSA) */
     bool tie;
     u64 *ratio, n_ratio;      /* compress_ratios, MTP entries included */
@@ -236,8 +243,15 @@ static int v4_dims(ictx *c, v4model *m)
         (rc = ij_u64(c, "sliding_window", true, 1, IMP_TOK_MAX, &m->win, NULL)) ||
         (rc = ij_u64(c, "hc_mult", true, 1, 64, &m->hc, NULL)) ||
         (rc = ij_u64(c, "hc_sinkhorn_iters", true, 1, 1000, &m->iters, NULL)) ||
-        (rc = ij_bool(c, "tie_word_embeddings", false, &m->tie)))
+        (rc = ij_bool(c, "tie_word_embeddings", false, &m->tie)) ||
+        (rc = ij_u64(c, "compress_rope_theta", false, 1, 1ull << 40, &m->crope, NULL)))
         return rc;
+    json_t *he = ij_get(c, "hc_eps");
+    if (he && (rc = ij_real(c, he, "hc_eps", &m->hc_eps))) return rc;
+    if (he && !(m->hc_eps >= 0 && m->hc_eps <= 1)) return ij_badkey(c, "hc_eps", he, "a number in [0, 1]");
+    if (m->rope % 2 || m->rope > V4_ROPE_MAX)
+        return ij_badkey(c, "qk_rope_head_dim", ij_get(c, "qk_rope_head_dim"), "even and at most %d (rotated in adjacent pairs)",
+                         V4_ROPE_MAX);
     if (m->H % m->og) return ij_badkey(c, "o_groups", ij_get(c, "o_groups"), "a divisor of num_attention_heads = %llu",
                                        (unsigned long long)m->H);
     if ((rc = ij_bool(c, "attention_bias", false, &bias))) return rc;
@@ -290,8 +304,11 @@ static int v4_kinds(ictx *c, v4model *m)
         any_csa |= k == 2;
     }
     if (any_csa && (rc = read_indexer(c, &m->ih, &m->ihd, &m->itopk))) return rc;
-    if (m->ihd % 2)   /* index_fp4 holds index_head_dim fp4 codes: whole bytes */
-        return ij_badkey(c, "index_head_dim", ij_get(c, "index_head_dim"), "even (the FP4 indexer keys fill whole bytes)");
+    if (any_csa && (m->ihd & (m->ihd - 1)))   /* also fills index_fp4's whole bytes */
+        return ij_badkey(c, "index_head_dim", ij_get(c, "index_head_dim"), "a power of two (the indexer's Hadamard rotation)");
+    if (any_csa && m->rope > m->ihd)
+        return ij_badkey(c, "index_head_dim", ij_get(c, "index_head_dim"), "at least qk_rope_head_dim = %llu (the indexer "
+                         "rotates its last qk_rope_head_dim dims)", (unsigned long long)m->rope);
     return SIM_OK;
 }
 
@@ -328,7 +345,8 @@ static void v4_emit(ictx *c, const v4model *m)
                 (unsigned long long)m->mtp, m->names[m->mtp_kind]);
     ij_note(c, "Serving formats (not in config.json; as archs/deepseek-v4-pro.yaml): KV entries v4_kv = 584 B (448 fp8 + 7 ue8m0 "
             "scales + 64 bf16 RoPE + 1 pad), indexer keys index_fp4 = 68 B, routed experts %s%s, compressor weights "
-            "bf16, embeddings bf16, norms and mHC fp32; compute linear fp8, attention bf16, indexer fp4.",
+            "bf16, gates and the indexer's weights_proj bf16, embeddings bf16, norms and mHC fp32; compute linear fp8, "
+            "attention bf16, indexer fp4.",
             m->fp8_experts ? "fp8" : "mxfp4", m->has_expert_dtype ? "" : " (expert_dtype absent)");
     emit_top(c, m->d, m->L, m->vocab, m->tie);
     ib_printf(&c->body, "formats:\n");
@@ -339,13 +357,15 @@ static void v4_emit(ictx *c, const v4model *m)
               "  index_fp4:\n    parts: [{elements: %llu, dtype: fp4_e2m1, scale: ue8m0, block: 32}]\n",
               (unsigned long long)(m->hd - m->rope), (unsigned long long)m->rope,
               (unsigned long long)(m->ihd ? m->ihd : 128));
-    ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32, compressor: bf16}\n"
+    ib_printf(&c->body, "kv_dtype: %s\nweights: {linear: %s, experts: %s, embed: bf16, small: fp32, compressor: bf16, router: bf16}\n"
               "compute: {linear: fp8, attention: bf16, indexer: fp4}\n", m->wdt, m->q.linear_q ? m->q.linear : m->wdt, ex);
     u64 common = ffn_majority(m->f, m->L);
     ib_printf(&c->body, "ffn: ");
     emit_ffn_map(&c->body, &m->f[common]);
-    ib_printf(&c->body, "\nresidual: {type: mhc, streams: %llu, sinkhorn_iters: %llu}\nlayers:\n", (unsigned long long)m->hc,
+    ib_printf(&c->body, "\nresidual: {type: mhc, streams: %llu, sinkhorn_iters: %llu", (unsigned long long)m->hc,
               (unsigned long long)m->iters);
+    if (m->hc_eps > 0) ib_printf(&c->body, ", hc_eps: %.9g", m->hc_eps);
+    ib_printf(&c->body, "}\nlayers:\n");
     for (int k = 0; k < m->n_kinds; k++) {
         const char *t = !strcmp(m->names[k], "swa") ? "swa4" : m->names[k];
         ib_printf(&c->body, "  %s:\n    type: %s\n    q_heads: %llu\n    head_dim: %llu\n    rope_dim: %llu\n"
@@ -353,6 +373,11 @@ static void v4_emit(ictx *c, const v4model *m)
                   m->names[k], t, (unsigned long long)m->H, (unsigned long long)m->hd, (unsigned long long)m->rope,
                   (unsigned long long)m->qr, (unsigned long long)m->og, (unsigned long long)m->olr,
                   (unsigned long long)m->win);
+        /* DeepSeek-V4-Flash inference/model.py Attention: compressed layers
+         * rotate with compress_rope_theta (under the model's YaRN), the
+         * sliding-window-only ones with rope_theta and no YaRN. */
+        if (strcmp(t, "swa4") && m->crope) ib_printf(&c->body, "    rope_theta: %llu\n", (unsigned long long)m->crope);
+        if (!strcmp(t, "swa4")) ib_printf(&c->body, "    rope_unscaled: true\n");
         if (!strcmp(t, "hca")) ib_printf(&c->body, "    compress_ratio: 128\n");
         if (!strcmp(t, "csa"))
             ib_printf(&c->body, "    compress_ratio: 4\n    index_heads: %llu\n    index_head_dim: %llu\n    index_topk: %llu\n",

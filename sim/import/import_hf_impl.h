@@ -82,6 +82,7 @@ typedef struct {
     const char *score; /* scoring_func sigmoid (V3) / sqrtsoftplus (V4): `score:`; NULL softmax */
     u64 n_group, topk_group;
     double routed_scale;   /* routed_scaling_factor, 0 = absent */
+    double swiglu_limit;   /* swiglu_limit (DeepSeek V4), 0 = absent */
     bool gelu;         /* act: gelu_tanh (hidden_activation gelu_pytorch_tanh) */
     bool gemma4_block; /* Gemma 4's enable_moe_block: `gemma4_block: true` */
 } ffn_desc;

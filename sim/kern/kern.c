@@ -362,3 +362,23 @@ void kern_act_quant(cost_t *c, float *x, u64 n, u64 blk, float *s)
         if (s) s[b] = sc;
     }
 }
+
+void kern_fp4_quant(cost_t *c, float *x, u64 n, u64 blk)
+{
+    kern_count(c, FL_INDEX, DT_FP32, 2 * n + 2 * (n / blk));
+    for (u64 b = 0; b < n / blk; b++) {
+        float *xb = x + b * blk, amax = 0;
+        for (u64 j = 0; j < blk; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        amax = fmaxf(amax, 6.0f * 0x1p-126f);
+        /* fast_round_scale(amax, 1/6): 2^ceil(log2(amax / 6)) */
+        float r = amax * (1.0f / 6.0f);
+        int ex;
+        float fr = frexpf(r, &ex);   /* r = fr 2^ex, fr in [0.5, 1) */
+        float sc = ldexpf(1.0f, fr == 0.5f ? ex - 1 : ex);
+        for (u64 j = 0; j < blk; j++) {
+            float v = xb[j] / sc;
+            v = v > 6.0f ? 6.0f : v < -6.0f ? -6.0f : v;
+            xb[j] = quant_round(DT_FP4_E2M1, v) * sc;
+        }
+    }
+}

@@ -96,6 +96,13 @@ void kern_hadamard_naive(float *x, u64 n, float scale);
  * element (|x| max, divide) + 2 per block (floor, / 448) in FL_INDEX fp32. */
 void kern_act_quant(cost_t *c, float *x, u64 n, u64 blk, float *s);
 
+/* Block-wise FP4 (e2m1) quantisation as DeepSeek-V4's fp4_act_quant does it
+ * (inference/kernel.py fp4_quant_kernel, inplace): per block of `blk`
+ * elements s = 2^ceil(log2(max(amax, 6 2^-126) / 6)), x := round_e2m1(clamp(
+ * x / s, -6, 6)) * s. Counts as kern_act_quant: 2 per element + 2 per block
+ * in FL_INDEX fp32. */
+void kern_fp4_quant(cost_t *c, float *x, u64 n, u64 blk);
+
 /* Gated activation h[i] = silu(g[i]) * u[i] (u NULL: h = gelu(g)); n elements,
  * counts FLOPS_ACT per element. SiLU's sigmoid goes through kern_exp
  * (vectorised; libm's expf made it a tenth of a small prefill). */

@@ -364,6 +364,7 @@ static void unit_init(ref_model *M, ref_layer *L, int i, const layer_spec *ls)
     L->eps = (float)M->m->norm_eps;
     L->rope.cfg = M->m->rope;
     if (ls && ls->attn.rope_theta) L->rope.cfg.theta = (double)ls->attn.rope_theta;
+    if (ls && ls->attn.rope_unscaled) L->rope.cfg.scaling = ROPE_SCALE_NONE;
     if (ls && ls->attn.rope_proportional) L->rope.span = ls->attn.head_dim;
 }
 
@@ -603,7 +604,10 @@ static int head_forward(ref_model *M, const float *Xlast, sim_err *e)
         ref_mm(H, FL_MHC, DT_FP32, fn, xn, 1, w, false);
         ref_read(H, base);
         ref_read(H, sc);
-        for (u64 k = 0; k < S; k++) w[k] = kern_sigmoid(sc->data[0] * w[k] + base->data[k]);
+        /* ParallelHead.hc_head: pre = sigmoid(mixes scale + base) + hc_eps
+         * (the eps add, like the sigmoids, is not counted: cost.c's head). */
+        float heps = (float)m->layer[m->n_layers - 1].res.hc_eps;
+        for (u64 k = 0; k < S; k++) w[k] = kern_sigmoid(sc->data[0] * w[k] + base->data[k]) + heps;
         kern_count(&H->c, FL_MHC, DT_FP32, 2 * S * d);   /* the weighted sum */
         for (u64 j = 0; j < d; j++) {
             float a = 0;

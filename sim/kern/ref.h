@@ -340,8 +340,14 @@ typedef struct {
     u64 m, coff, width, rope;
     int cache, state;
     flop_cat cat;         /* FL_COMPRESS, or FL_INDEX for the indexer's own */
+    bool rotate;          /* the indexer's: Hadamard + FP4 quantisation of each entry */
+    u64 qblk;             /* its FP4 block (0: no quantisation) */
 } ref_v4cmp;
 int ref_v4_init(ref_layer *L, ref_v4 *w, int window_cache, sim_err *e);
+/* RoPE of p (even, <= V4_ROPE_MAX: v4_check) dims at x as DeepSeek-V4 rotates
+ * them: adjacent pairs (x[2i], x[2i+1]) by frequency i (inverse: position
+ * -pos). Counted by kern_rope. */
+void ref_v4_rope(const ref_layer *L, cost_t *c, float *x, u64 p, u64 pos, bool inverse);
 /* q [n, H c], the normalised query latent cq [n, rq], window rows kv [n, c]. */
 int ref_v4_project(ref_layer *L, ref_v4 *w, const ref_step *s, const float *x, float *q, float *cq, float *kv, sim_err *e);
 /* Attention with the sink (counted 1 per head and query) of n queries q

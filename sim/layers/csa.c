@@ -4,7 +4,8 @@
  * previous block [m(i-1), m i) with learned softmax gates (coff = 2, so 2m
  * tokens per entry, stride m). A query at 0-based position t sees the
  * floor((t+1)/m) entries whose blocks are complete. The lightning indexer
- * (own compressor, FP4 keys) scores all of them; the query attends to the top
+ * (own compressor, FP4 keys; RoPE, Hadamard and FP4 on its queries and keys
+ * as DeepSeek-V4-Flash inference/model.py Indexer) scores all of them; the query attends to the top
  * index_topk plus the last `window` uncompressed entries, in one softmax.
  * Cache: floor(T/m) entries + floor(T/m) indexer keys + min(T, window)
  * window entries + the two compressors' tail state (min(T, 2m) rows).
@@ -53,10 +54,22 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     /* Indexer: q from the shared query latent, head weights from h, its own
      * compressor for the keys, scores against every visible entry. */
     u64 iw = cadd(ovf, cmul(ovf, a->q_lora_rank, Hi * di), cmul(ovf, d, Hi));
-    cc_weights(c, o, WC_LINEAR, iw, 1, true);
+    cc_weights(c, o, WC_LINEAR, cmul(ovf, a->q_lora_rank, Hi * di), 1, true);
+    cc_weights(c, o, WC_ROUTER, cmul(ovf, d, Hi), 1, true);   /* weights_proj: bf16 in the release (as DSA's) */
     cc_flops(c, o, FL_INDEX, m->compute[CC_LINEAR], cmul3(ovf, 2, n, iw));
     cost_t ic = {0};
-    v4_compressor_cost(c, &ic, r, COFF, di, 0);
+    v4_compressor_cost(c, &ic, r, COFF, di, a->rope_dim);
+    /* DeepSeek-V4 Indexer: per token, RoPE (FL_OTHER, as kern_rope counts),
+     * the Hadamard rotation (di log2 di adds + di multiplies, bf16) and the
+     * FP4 quantisation (2 per element + 2 per block) of the Hi queries, one
+     * multiply per head weight; per formed key, the Hadamard and FP4 too. */
+    u64 lg = 0, qblk = csa_index_qblk(m, a);
+    while ((1ull << lg) < di) lg++;
+    u64 vec = cadd(ovf, cmul(ovf, n, Hi), cmul(ovf, B, cc_blocks_formed(c, r)));
+    cc_flops(c, o, FL_OTHER, DT_FP32, cmul4(ovf, n, Hi, a->rope_dim, FLOPS_ROPE));
+    cc_flops(c, o, FL_INDEX, DT_BF16, cmul(ovf, vec, di * lg + di));
+    if (qblk) cc_flops(c, o, FL_INDEX, DT_FP32, cmul(ovf, vec, 2 * di + 2 * (di / qblk)));
+    cc_flops(c, o, FL_INDEX, DT_FP32, cmul(ovf, n, Hi));
     /* the indexer's compressor belongs to the indexer category */
     for (int k = 0; k < FL_COUNT; k++) { o->flops[FL_INDEX] = cadd(ovf, o->flops[FL_INDEX], ic.flops[k]); }
     for (int k = 0; k < DT_COUNT; k++) o->flops_dt[k] = cadd(ovf, o->flops_dt[k], ic.flops_dt[k]);
@@ -72,8 +85,25 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     return v4_cache_traffic(c, l, o, 2, reads, win, COFF, e);
 }
 
+/* The FP4 block of the indexer's queries and keys: the release's 32
+ * (fp4_block_size), or the whole head when 32 does not divide it; 0 when the
+ * indexer does not compute in fp4 (then nothing is quantised). */
+u64 csa_index_qblk(const model_spec *m, const attn_cfg *a)
+{
+    if (m->compute[CC_INDEXER] != DT_FP4_E2M1) return 0;
+    return a->index_head_dim % 32 ? a->index_head_dim : 32;
+}
+
 static int check(const model_spec *m, const layer_spec *l, sim_err *e)
 {
+    const attn_cfg *a = &l->attn;
+    u64 di = a->index_head_dim;
+    if (di & (di - 1))
+        return sim_fail(e, SIM_EINVAL, "index_head_dim = %llu is not a power of two (the indexer's Hadamard rotation)",
+                        (unsigned long long)di);
+    if (a->rope_dim > di)
+        return sim_fail(e, SIM_EINVAL, "rope_dim = %llu exceeds index_head_dim = %llu (the indexer rotates its last rope_dim dims)",
+                        (unsigned long long)a->rope_dim, (unsigned long long)di);
     return v4_check(m, l, e);
 }
 

@@ -4,16 +4,21 @@
  * softmax over the top-k compressed entries plus the window rows.
  *
  * Legend: Hi indexer heads, di indexer dim, k = index_topk, nv = entries a
- * query at position t sees = floor((t+1)/m). Indexer queries come from the
- * normalised query latent (idx_wq [rq, Hi di]), head weights from x
- * (idx_wproj [d, Hi]); scores as in ref_dsa.c, counted Hi (2 di + 3) per
- * visible entry in FL_INDEX; the min(k, nv) best entries (ties to the
- * earlier) join the window rows. opt.csa_dense attends to all nv entries.
+ * query at position t sees = floor((t+1)/m). As DeepSeek-V4-Flash
+ * inference/model.py Indexer: queries from the normalised query latent
+ * (idx_wq [rq, Hi di]), RoPE on their last rope_dim dims, Hadamard (x
+ * di^-1/2) and, with compute.indexer fp4, fp4_act_quant (blocks of 32, or
+ * di when 32 does not divide it); keys from the indexer's own compressor
+ * (RoPE, Hadamard, FP4 likewise); head weights idx_wproj(x) di^-1/2
+ * Hi^-1/2; score sum_h w_h ReLU(q_h . k), counted Hi (2 di + 3) per visible
+ * entry in FL_INDEX; the min(k, nv) best entries (ties to the earlier) join
+ * the window rows. opt.csa_dense attends to all nv entries.
  * Caches: 0 compressed, 1 index keys, 2 window, 3 and 4 the two
  * compressors' pending rows. Decode reads the chosen entries, every index
  * key, the window rows, and the pending rows when a block completes.
  */
 #include "ref.h"
+#include "kern.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +38,12 @@ static int init(ref_layer *L, sim_err *e)
     if (!w) return sim_fail(e, SIM_ENOMEM, "out of memory");
     int rc = ref_v4_init(L, &w->v4, 2, e);
     if (!rc) rc = ref_v4_cmp_init(L, &w->cmp, "cmp", m, 2, a->head_dim, a->rope_dim, 0, 3, &a->kv_fmt, FL_COMPRESS, e);
-    if (!rc) rc = ref_v4_cmp_init(L, &w->icmp, "idx_cmp", m, 2, di, 0, 1, 4, &a->index_fmt, FL_INDEX, e);
+    if (!rc) rc = ref_v4_cmp_init(L, &w->icmp, "idx_cmp", m, 2, di, a->rope_dim, 1, 4, &a->index_fmt, FL_INDEX, e);
     if (rc) return rc;
+    w->icmp.rotate = true;
+    w->icmp.qblk = csa_index_qblk(L->M->m, a);
     if (!(w->iq = ref_weight(L, "idx_wq", WC_LINEAR, a->q_lora_rank, Hi * di, 0, sqrtf(3.0f / (float)a->q_lora_rank))) ||
-        !(w->iw = ref_weight(L, "idx_wproj", WC_LINEAR, d, Hi, 0, sqrtf(3.0f / (float)d))))
+        !(w->iw = ref_weight(L, "idx_wproj", WC_ROUTER, d, Hi, 0, sqrtf(3.0f / (float)d))))
         return sim_fail(e, SIM_ENOMEM, "out of memory");
     return SIM_OK;
 }
@@ -68,6 +75,23 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         return rc;
     ref_mm(L, FL_INDEX, lin, w->iq, cq, n, qi, false);
     ref_mm(L, FL_INDEX, lin, w->iw, x, n, wt, false);
+    /* Indexer.forward: RoPE on the last rope_dim dims of each head's query,
+     * rotate_activation (Hadamard x di^-1/2), fp4_act_quant; weights =
+     * weights_proj(x) x di^-1/2 Hi^-1/2 (one multiply per head). */
+    {
+        u64 qblk = w->icmp.qblk, p = a->rope_dim;
+        float hs = 1.0f / sqrtf((float)di), wsc = (float)(1.0 / sqrt((double)di) / sqrt((double)Hi));
+        for (u64 t = 0; t < n; t++) {
+            for (u64 h = 0; h < Hi; h++) {
+                float *qh = qi + (t * Hi + h) * di;
+                ref_v4_rope(L, &L->c, qh + di - p, p, s->T0 + t, false);
+                kern_hadamard(&L->c, DT_BF16, qh, di, hs);
+                if (qblk) kern_fp4_quant(&L->c, qh, di, qblk);
+            }
+            kern_count(&L->c, FL_INDEX, DT_FP32, Hi);
+            for (u64 h = 0; h < Hi; h++) wt[t * Hi + h] *= wsc;
+        }
+    }
     if (s->ph == PH_PREFILL) {
         memcpy(keys, ient, (n / m) * di * sizeof(float));
     } else {

@@ -2,8 +2,11 @@
  * per token), `shared` always-on experts of width shared_d_ff, and a router.
  *
  * Router: a d x E linear + a per-expert bias (aux-loss-free selection); with
- * `hash: true` a fixed token-id -> experts table replaces it (DeepSeek V4's
- * first three layers: no router FLOPs, no router weights); with
+ * `hash: true` a fixed token-id -> experts table chooses the experts
+ * (DeepSeek V4's first three layers; deepseek-ai/DeepSeek-V4-Flash
+ * inference/model.py Gate: the router still scores them, without the bias:
+ * its weights and matmul priced, E score functions, k - 1 adds, k divides
+ * and k scale multiplies per token); with
  * `router_mlp: R` a small MLP replaces it (ZAYA1, Zyphra's
  * modeling_zaya.py ZayaRouter: down d -> R + bias, the previous router's
  * state times a scale R (EDA), RMSNorm R, two R -> R + bias with GELU,
@@ -31,9 +34,11 @@
  * normalise, k multiplies by the scale; the comparisons of the top-k are not
  * counted (as for the softmax router and DSA's top-k).
  * `score: sqrtsoftplus` (DeepSeek V4's config.json scoring_func, with
- * noaux_tc and norm_topk_prob; V4's released code was not found, so this
- * follows the config and third-party ports): s = sqrt(softplus(x Wr)),
+ * noaux_tc and norm_topk_prob; DeepSeek-V4-Flash inference/model.py Gate:
+ * F.softplus(scores).sqrt(), no groups): s = sqrt(softplus(x Wr)),
  * otherwise as sigmoid; priced the same (exp, add, log, sqrt: 4).
+ * `swiglu_limit: l` (V4 Expert.forward, routed and shared experts): up
+ * clamped to [-l, l] and gate to <= l before SiLU, 3 per hidden element.
  * Weights read per step: the shared experts, the router and the routed
  * experts actually selected, at most min(E, tokens x top_k) of them (routing
  * assumed spread: the worst case for traffic).
@@ -47,7 +52,7 @@ static const field_def fields[] = {
     FFIELD("shared", F_U64, shared, 0, 1u << 10, false, "experts", "shared (always active) experts"),
     FFIELD_S("shared_d_ff", F_U64, shared_d_ff, 1, DIM_MAX, false, "elements", "shared expert width (default d_ff)", SC_DIV, shared_d_ff),
     FFIELD("gated", F_BOOL, gated, 0, 0, false, "", "gated experts (3 matrices, default)"),
-    FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table, no router"),
+    FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table (the router still weights them, DeepSeek V4)"),
     FFIELD_S("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)", SC_DIV, router_mlp),
     FFIELD("skip_route", F_BOOL, skip_route, 0, 0, false, "", "MLP router: one extra 'skip' output (ZAYA1's MOD: the token passes through)"),
     FFIELD("gemma4_block", F_BOOL, gemma4_block, 0, 0, false, "", "Gemma 4's MoE block: the shared expert is the dense MLP; router and experts\n"
@@ -57,6 +62,7 @@ static const field_def fields[] = {
            "config), chosen by score + bias, the chosen ones normalised"),
     FFIELD_S("n_group", F_U64, n_group, 1, 1u << 16, false, "groups", "expert groups for group-limited routing (divides experts)", SC_DIV, n_group),
     FFIELD_S("topk_group", F_U64, topk_group, 1, 1u << 16, false, "groups", "groups each token may route to", SC_DIVISOR_OF, n_group),
+    FFIELD("swiglu_limit", F_REAL, swiglu_limit, 0, 1000000, false, "", "DeepSeek V4 Expert: up clamped to [-l, l], gate to <= l (0 = none)"),
     FFIELD("routed_scale", F_REAL, routed_scale, 0, 1000, false, "", "routed_scaling_factor: routed weights times this (default 1)"),
     FFIELD("act", F_CHOICE, act, 0, 0, false, "silu|gelu_tanh", "experts' activation (default silu; gelu_tanh: Gemma's gelu_pytorch_tanh)"),
     {0},
@@ -100,6 +106,8 @@ u64 moe_route_flops(const ffn_cfg *f)
     u64 outs = f->experts + (f->skip_route ? 1 : 0), G = f->n_group > 1 ? f->n_group : 0;
     /* softmax: a routed_scale other than 1 multiplies the k weights (DeepSeek V2's 16) */
     if (f->score == MOE_SCORE_SOFTMAX) return outs * FLOPS_SOFTMAX + (f->routed_scale > 0 && f->routed_scale != 1 ? f->top_k : 0);
+    /* hash layers: the scores, no selection bias, no groups */
+    if (f->hash) return f->experts * FLOPS_SIGMOID + 3 * f->top_k - 1;
     return f->experts * (FLOPS_SIGMOID + FLOPS_ADD) + G + 3 * f->top_k - 1;
 }
 
@@ -116,9 +124,9 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     u64 used = umin(E, cmul(ovf, n, k));
     /* Routed experts: stored E, active k per token, read `used`. */
     o->params = cadd(ovf, o->params, cmul(ovf, E, per));
-    o->weight_bytes = cadd(ovf, o->weight_bytes, fmt_rate_bytes(&m->weight[WC_EXPERT], cmul(ovf, E, per), ovf));
+    o->weight_bytes = cadd(ovf, o->weight_bytes, cc_rate_bytes(c, WC_EXPERT, cmul(ovf, E, per)));
     o->params_active = cadd(ovf, o->params_active, cmul(ovf, k, per));
-    o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, fmt_rate_bytes(&m->weight[WC_EXPERT], cmul(ovf, used, per), ovf));
+    o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, cc_rate_bytes(c, WC_EXPERT, cmul(ovf, used, per)));
     if (f->shared) cc_weights(c, o, WC_LINEAR, cmul(ovf, f->shared, sper), 1, true);
     u64 router = 0, outs = E + (f->skip_route ? 1 : 0);
     if (f->router_mlp) {
@@ -133,10 +141,12 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
         cc_weights(c, o, WC_SMALL, cadd(ovf, 4 * d, E), 1, true);   /* scale, per-expert scale, 3 norms */
         cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, router));
         cc_flops(c, o, FL_OTHER, DT_FP32, cmul(ovf, n, cadd(ovf, cmul(ovf, d, 4 * FLOPS_RMSNORM + 2), k)));
-    } else if (!f->hash) {
+    } else {
+        /* A linear router; hash layers keep it to weight the table's experts
+         * (DeepSeek-V4 model.py Gate), without the selection bias. */
         router = cmul(ovf, d, outs);
         cc_weights(c, o, WC_ROUTER, router, 1, true);
-        cc_weights(c, o, WC_SMALL, outs, 1, true);            /* selection bias */
+        if (!f->hash) cc_weights(c, o, WC_SMALL, outs, 1, true);   /* selection bias */
         cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, router));
     }
     cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, cadd(ovf, cmul(ovf, k, per), cmul(ovf, f->shared, sper))));
@@ -144,7 +154,9 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
      * router scores, and the weighted combine of k expert outputs. */
     u64 ew = cmul(ovf, n, cadd(ovf, cmul(ovf, k, f->d_ff), cmul(ovf, f->shared, sdff)));
     ew = cmul(ovf, ew, FLOPS_ACT);
-    if (!f->hash) ew = cadd(ovf, ew, cmul(ovf, n, moe_route_flops(f)));   /* router scores; hash routing has none */
+    if (f->swiglu_limit > 0)   /* V4 Expert: clamp up to [-l, l] and gate to <= l, 3 per hidden element */
+        ew = cadd(ovf, ew, cmul3(ovf, n, cadd(ovf, cmul(ovf, k, f->d_ff), cmul(ovf, f->shared, sdff)), 3));
+    ew = cadd(ovf, ew, cmul(ovf, n, moe_route_flops(f)));   /* router scores (hash layers too) */
     ew = cadd(ovf, ew, cmul3(ovf, n, d, 2 * k));
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);
     return SIM_OK;

@@ -15,8 +15,12 @@
  *        weights. `score: sigmoid` (DeepSeek V3's Gate, deepseek_route; also
  *        Laguna's LagunaTopKRouter): sigmoid scores, group-limited choice by
  *        score + bias, the chosen scores normalised x routed_scale; its route
- *        FLOPs are moe_route_flops'. Hash routing: no router at all; token id
- *        -> k distinct experts from a fixed pseudo-random table, weights 1/k.
+ *        FLOPs are moe_route_flops'. Hash routing (DeepSeek V4's first
+ *        layers, DeepSeek-V4-Flash inference/model.py Gate): token id -> k
+ *        distinct experts from a fixed pseudo-random table, weighted by the
+ *        router's scores of them (no selection bias), normalised and times
+ *        routed_scale as above. swiglu_limit (V4 Expert): up clamped to
+ *        [-l, l], gate to <= l.
  *        router_mlp (ZAYA1, Zyphra transformers models/zaya/modeling_zaya.py
  *        ZayaRouter and ZayaBlock; the same in Zyphra's serving zaya.py):
  *        h = x Wdown + b; from the second router MLP of the model on, h +=
@@ -108,6 +112,17 @@ static int mlp_run(ref_layer *L, const float *wg, const float *wu, const float *
     kern_matmul(&L->c, FL_FFN, lin, n, f, d, x, d, wu, f, u, f, false, false);
     if (wg) {
         kern_matmul(&L->c, FL_FFN, lin, n, f, d, x, d, wg, f, g, f, false, false);
+        double lim = L->ls->ffn.swiglu_limit;
+        if (lim > 0) {
+            /* DeepSeek-V4 Expert.forward: up = clamp(up, -l, l), gate =
+             * clamp(gate, max=l); 3 per hidden element (ffn_moe.c). */
+            float l = (float)lim;
+            kern_count(&L->c, FL_OTHER, DT_FP32, 3 * n * f);
+            for (u64 j = 0; j < n * f; j++) {
+                u[j] = u[j] > l ? l : u[j] < -l ? -l : u[j];
+                g[j] = g[j] > l ? l : g[j];
+            }
+        }
         kern_act(&L->c, g, u, u, n * f, L->ls->ffn.act == FFN_ACT_GELU_TANH);   /* act(gate) * up */
     } else {
         kern_act(&L->c, u, NULL, u, n * f, true);
@@ -194,9 +209,11 @@ static int moe_init(ref_layer *L, sim_err *e)
              (p->gpost1 = ref_weight(L, "post_ffn_norm_1", WC_SMALL, 1, d, 1, 0.1f)) &&
              (p->gpre2 = ref_weight(L, "pre_ffn_norm_2", WC_SMALL, 1, d, 1, 0.1f)) &&
              (p->gpost2 = ref_weight(L, "post_ffn_norm_2", WC_SMALL, 1, d, 1, 0.1f));
-    } else if (!f->hash) {
+    } else {
+        /* Hash layers keep the gate (DeepSeek-V4 model.py Gate: its weight
+         * scores the table's experts), without the selection bias. */
         ok = ok && (p->router = ref_weight(L, "router", WC_ROUTER, d, p->outs, 0, sd)) &&
-             (p->rbias = ref_weight(L, "router.bias", WC_SMALL, 1, p->outs, 0, 0.1f));
+             (f->hash || (p->rbias = ref_weight(L, "router.bias", WC_SMALL, 1, p->outs, 0, 0.1f)));
     }
     if (!ok) return sim_fail(e, SIM_ENOMEM, "out of memory");
     return SIM_OK;
@@ -352,9 +369,20 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
     if (!sel || !perm || !wt) return sim_fail(e, SIM_ENOMEM, "out of memory");
     /* Routing. */
     if (f->hash) {
+        /* DeepSeek-V4 Gate with hash: the table's experts (tid2eid), weighted
+         * by the router's scores of them (original_scores.gather), then
+         * normalised (and times routed_scale) as the learned route does. */
+        float *pr = REF_ALLOC(M, n * outs, float);
+        if (!pr) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        if ((rc = route_scores(L, p, x, n, pr, e))) return rc;
+        double scale = f->routed_scale > 0 ? f->routed_scale : 1.0;
         for (u64 t = 0; t < n; t++) {
             hash_experts(L, s->tok[t], E, k, sel + t * k, perm);
-            for (u64 j = 0; j < k; j++) wt[t * k + j] = 1.0f / (float)k;
+            double sum = 0;
+            for (u64 j = 0; j < k; j++) sum += pr[t * outs + sel[t * k + j]];
+            if (f->score == MOE_SCORE_SOFTMAX && f->routed_scale > 0 && f->routed_scale != 1)
+                kern_count(&L->c, FL_OTHER, DT_FP32, k);   /* moe_route_flops' k scale multiplies */
+            for (u64 j = 0; j < k; j++) wt[t * k + j] = (float)(pr[t * outs + sel[t * k + j]] / sum * scale);
         }
     } else {
         float *pr = REF_ALLOC(M, n * outs, float);

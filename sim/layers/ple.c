@@ -40,8 +40,8 @@ static int model_cost(const cost_ctx *c, cost_t *o, sim_err *e)
     u64 rows = umin(n, m->ple.vocab);
     o->params = cadd(ovf, o->params, cmul(ovf, m->ple.vocab, Lp));
     o->params_embed = cadd(ovf, o->params_embed, cmul(ovf, m->ple.vocab, Lp));
-    o->weight_bytes = cadd(ovf, o->weight_bytes, fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, m->ple.vocab, Lp), ovf));
-    o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, rows, Lp), ovf));
+    o->weight_bytes = cadd(ovf, o->weight_bytes, cc_rate_bytes(c, WC_EMBED, cmul(ovf, m->ple.vocab, Lp)));
+    o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, cc_rate_bytes(c, WC_EMBED, cmul(ovf, rows, Lp)));
     cc_weights(c, o, WC_LINEAR, cmul(ovf, d, Lp), 1, true);
     cc_weights(c, o, WC_SMALL, m->ple.dim, 1, true);
     cc_flops(c, o, FL_OTHER, m->compute[CC_LINEAR], cmul4(ovf, 2, n, d, Lp));

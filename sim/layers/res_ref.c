@@ -16,9 +16,13 @@
  *        3.5): x~ = RMSNorm(vec X) (no weight); [pre|post|res] =
  *        alpha * (x~ phi) + b (the alpha scaling and the bias adds are not
  *        counted, res_mhc.c's convention); A = sigmoid(pre), Cc =
- *        2 sigmoid(post), B = Sinkhorn-Knopp(exp(res)) with iterations of
- *        column then row normalisation (T_r(T_c(M))); u = A X; f =
- *        F(RMSNorm(u) w); X' = B X + Cc f. The projection phi runs in tf32.
+ *        2 sigmoid(post), B = Sinkhorn-Knopp(exp(res)); u = A X; f =
+ *        F(RMSNorm(u) w); X' = B^T X + Cc f. As DeepSeek-V4's released
+ *        inference code computes it (model.py Block.hc_pre / hc_post,
+ *        kernel.py hc_split_sinkhorn): A = sigmoid(pre) + hc_eps, the
+ *        Sinkhorn a row softmax + hc_eps, then columns, then it - 1 times
+ *        rows and columns (each sum + hc_eps), and X'[i] = Cc[i] f +
+ *        sum_r B[r, i] X[r]. The projection phi runs in tf32.
  */
 #include "ref.h"
 #include "kern.h"
@@ -140,21 +144,32 @@ static int mhc_init(ref_layer *L, sim_err *e)
     return ok ? SIM_OK : sim_fail(e, SIM_ENOMEM, "out of memory");
 }
 
-/* B := Sinkhorn-Knopp(exp(B)), S x S, `it` iterations of T_r(T_c(.)). */
-static void sinkhorn(cost_t *c, float *B, u64 S, u64 it)
+/* B := hc_split_sinkhorn's comb (DeepSeek-V4 inference/kernel.py,
+ * hc_split_sinkhorn_kernel): a row softmax, + eps, a column normalisation,
+ * then it - 1 times (rows, columns), each sum + eps; so the columns are the
+ * exact ones. S x S, B[j S + k] = comb[j, k]. Counted: exp S^2, 4 S^2 per
+ * row-and-column pass (sums and divides; the softmax's row counts as one),
+ * and with eps > 0 the S^2 + (2 it - 1) S eps adds. */
+static void sinkhorn(cost_t *c, float *B, u64 S, u64 it, float eps)
 {
-    kern_count(c, FL_MHC, DT_FP32, S * S + it * 4 * S * S);
-    for (u64 j = 0; j < S * S; j++) B[j] = expf(B[j]);
+    kern_count(c, FL_MHC, DT_FP32, S * S + it * 4 * S * S + (eps > 0 ? S * S + (2 * it - 1) * S : 0));
+    for (u64 i = 0; i < S; i++) {              /* comb.softmax(-1) + eps */
+        float mx = -INFINITY, sum = 0;
+        for (u64 j = 0; j < S; j++) mx = fmaxf(mx, B[i * S + j]);
+        for (u64 j = 0; j < S; j++) sum += B[i * S + j] = expf(B[i * S + j] - mx);
+        for (u64 j = 0; j < S; j++) B[i * S + j] = B[i * S + j] / sum + eps;
+    }
     for (u64 r = 0; r < it; r++) {
-        for (u64 j = 0; j < S; j++) {          /* columns */
+        if (r > 0)
+            for (u64 i = 0; i < S; i++) {      /* comb / (comb.sum(-1) + eps) */
+                float sum = 0;
+                for (u64 j = 0; j < S; j++) sum += B[i * S + j];
+                for (u64 j = 0; j < S; j++) B[i * S + j] /= sum + eps;
+            }
+        for (u64 j = 0; j < S; j++) {          /* comb / (comb.sum(-2) + eps) */
             float sum = 0;
             for (u64 i = 0; i < S; i++) sum += B[i * S + j];
-            for (u64 i = 0; i < S; i++) B[i * S + j] /= sum;
-        }
-        for (u64 i = 0; i < S; i++) {          /* rows */
-            float sum = 0;
-            for (u64 j = 0; j < S; j++) sum += B[i * S + j];
-            for (u64 j = 0; j < S; j++) B[i * S + j] /= sum;
+            for (u64 i = 0; i < S; i++) B[i * S + j] /= sum + eps;
         }
     }
 }
@@ -164,6 +179,7 @@ static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
     ref_model *M = L->M;
     mhc *p = L->priv[2];
     u64 n = s->n, d = M->m->d_model, S = L->ls->res.streams, k = S * S + 2 * S, it = L->ls->res.sinkhorn_iters;
+    float eps = (float)L->ls->res.hc_eps;
     cost_t *c = &L->c;
     float *xv = REF_ALLOC(M, n * S * d, float), *h = REF_ALLOC(M, n * k, float);
     float *u = REF_ALLOC(M, n * d, float), *f = REF_ALLOC(M, n * d, float), *Bt = REF_ALLOC(M, n * S * S, float);
@@ -177,15 +193,15 @@ static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
         ref_read(L, p->scale[sub]);
         ref_read(L, p->norm[sub]);
         const float *b = p->base[sub]->data, *al = p->scale[sub]->data;
-        kern_count(c, FL_MHC, DT_FP32, n * (2 * S * 4));   /* the 2S sigmoids */
+        kern_count(c, FL_MHC, DT_FP32, n * (2 * S * 4 + (eps > 0 ? S : 0)));   /* the 2S sigmoids (+ eps on pre) */
         for (u64 t = 0; t < n; t++) {
             float *ht = h + t * k, *B = Bt + t * S * S;
             for (u64 j = 0; j < S; j++) {
-                ht[j] = kern_sigmoid(al[0] * ht[j] + b[j]);                      /* A */
+                ht[j] = kern_sigmoid(al[0] * ht[j] + b[j]) + eps;                /* A (pre) */
                 ht[S + j] = 2.0f * kern_sigmoid(al[1] * ht[S + j] + b[S + j]);   /* Cc */
             }
             for (u64 j = 0; j < S * S; j++) B[j] = al[2] * ht[2 * S + j] + b[2 * S + j];
-            sinkhorn(c, B, S, it);
+            sinkhorn(c, B, S, it, eps);
             /* u = A X (the pre-mix), then the sublayer's own RMSNorm. The
              * stream loop outside, the channel loop inside (vectorised): the
              * same sums in the same order per channel. */
@@ -203,7 +219,9 @@ static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
         ref_trace(M, L->i, bname[sub], Bt, n, S * S);
         int rc = ref_sublayer(L, s, sub ? SUB_FFN : SUB_ATTN, u, f, e);
         if (rc) return rc;
-        /* X' = B X + Cc f: the residual mix (2 S^2 d) and the post (2 S d). */
+        /* Block.hc_post: X'[i] = Cc[i] f + sum_r B[r, i] X[r] (comb's rows
+         * index the source stream): the residual mix (2 S^2 d) and the post
+         * (2 S d). */
         kern_count(c, FL_MHC, DT_FP32, n * (2 * S * S * d + 2 * S * d));
         for (u64 t = 0; t < n; t++) {
             float *Xt = X + t * S * d;
@@ -215,7 +233,7 @@ static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
 #pragma omp simd
                 for (u64 j = 0; j < d; j++) xi[j] = ci * ft[j];
                 for (u64 r = 0; r < S; r++) {
-                    float bir = B[i * S + r];
+                    float bir = B[r * S + i];
                     const float *xr = Xn + r * d;
 #pragma omp simd
                     for (u64 j = 0; j < d; j++) xi[j] += bir * xr[j];

@@ -18,6 +18,9 @@ int v4_check(const model_spec *m, const layer_spec *l, sim_err *e)
     if (a->q_heads % a->o_groups)
         return sim_fail(e, SIM_EINVAL, "q_heads = %llu is not a multiple of o_groups = %llu",
                         (unsigned long long)a->q_heads, (unsigned long long)a->o_groups);
+    if (a->rope_dim % 2 || a->rope_dim > V4_ROPE_MAX)
+        return sim_fail(e, SIM_EINVAL, "rope_dim = %llu must be even and at most %d (RoPE on adjacent pairs)",
+                        (unsigned long long)a->rope_dim, V4_ROPE_MAX);
     if (a->rope_dim > a->head_dim)
         return sim_fail(e, SIM_EINVAL, "rope_dim = %llu exceeds head_dim = %llu",
                         (unsigned long long)a->rope_dim, (unsigned long long)a->head_dim);

@@ -25,6 +25,14 @@
  *          still counted: the model prices coff m elements per channel),
  *          then RMSNorm (norm) and RoPE at position m i on the last `rope`
  *          dims. A query at position t sees entries i with m(i+1) <= t+1.
+ *          Halves as DeepSeek-V4-Flash inference/model.py Compressor: block i
+ *          pools the second half of the coff w columns (and of ape), block
+ *          i-1 the first. The indexer's compressor then rotates the entry
+ *          (Hadamard) and quantises it to FP4 (rotate=True).
+ * quant    The main entries' FP8 (act_quant, 64 per block, ue8m0 scales, on
+ *          the NoPE dims; RoPE dims bf16) is the cache format's: v4_kv holds
+ *          exactly that, and rows are rounded as they are written (prefill
+ *          attends to the rounded rows, as the release does).
  */
 #include "ref.h"
 #include "kern.h"
@@ -57,10 +65,21 @@ int ref_v4_init(ref_layer *L, ref_v4 *w, int window_cache, sim_err *e)
     return ref_cache_bind(L, window_cache, &a->kv_fmt, c, e);
 }
 
+void ref_v4_rope(const ref_layer *L, cost_t *c, float *x, u64 p, u64 pos, bool inverse)
+{
+    /* DeepSeek-V4 apply_rotary_emb: view_as_complex over (x[2i], x[2i+1]),
+     * i.e. adjacent pairs (interleaved), frequency i; gathered into
+     * kern_rope's half layout and back (counted by kern_rope). */
+    float y[V4_ROPE_MAX];
+    for (u64 i = 0; i < p / 2; i++) { y[i] = x[2 * i]; y[i + p / 2] = x[2 * i + 1]; }
+    kern_rope(c, &L->rope, y, p, pos, inverse);
+    for (u64 i = 0; i < p / 2; i++) { x[2 * i] = y[i]; x[2 * i + 1] = y[i + p / 2]; }
+}
+
 /* RoPE on the last p of n dims. */
 static void rope_last(const ref_layer *L, cost_t *c, float *x, u64 n, u64 p, u64 pos, bool inverse)
 {
-    kern_rope(c, &L->rope, x + n - p, p, pos, inverse);
+    ref_v4_rope(L, c, x + n - p, p, pos, inverse);
 }
 
 int ref_v4_project(ref_layer *L, ref_v4 *w, const ref_step *s, const float *x, float *q, float *cq, float *kv, sim_err *e)
@@ -181,9 +200,13 @@ static void pool(ref_layer *L, ref_v4cmp *cp, u64 i, const float *const *rowp, f
         u64 ne = 0;
         for (u64 part = 0; part < cp->coff; part++)
             for (u64 j = 0; j < m; j++) {
-                /* part 0 (a): block i; part 1 (b): block i-1. */
+                /* part 0: block i, part 1: block i-1. With coff = 2 block i
+                 * uses the second half of the kv/gate/ape columns and block
+                 * i-1 the first (Compressor.overlap_transform: new[:, :,
+                 * ratio:] = t[..., d:], new[:, 1:, :ratio] = t[:, :-1, :, :d]). */
                 const float *r = rowp[part * m + j];
-                lg[ne] = r ? r[cw + part * w + ch] + ape[j * cw + part * w + ch] : -INFINITY;
+                u64 hf = cp->coff == 2 && part == 0 ? w : 0;
+                lg[ne] = r ? r[cw + hf + ch] + ape[j * cw + hf + ch] : -INFINITY;
                 mx = fmaxf(mx, lg[ne]);
                 ne++;
             }
@@ -191,9 +214,10 @@ static void pool(ref_layer *L, ref_v4cmp *cp, u64 i, const float *const *rowp, f
         for (u64 part = 0; part < cp->coff; part++)
             for (u64 j = 0; j < m; j++) {
                 const float *r = rowp[part * m + j];
+                u64 hf = cp->coff == 2 && part == 0 ? w : 0;
                 float ex = r ? expf(lg[ne] - mx) : 0.0f;
                 sum += ex;
-                if (r) acc += ex * r[part * w + ch];
+                if (r) acc += ex * r[hf + ch];
                 ne++;
             }
         out[ch] = acc / sum;
@@ -204,7 +228,13 @@ static void pool(ref_layer *L, ref_v4cmp *cp, u64 i, const float *const *rowp, f
     if (cp->rope) {
         kern_count(c, cp->cat, DT_FP32, cp->rope * FLOPS_ROPE);
         cost_t junk = {0};
-        kern_rope(&junk, &L->rope, out + w - cp->rope, cp->rope, m * i, false);
+        ref_v4_rope(L, &junk, out + w - cp->rope, cp->rope, m * i, false);
+    }
+    if (cp->rotate) {
+        /* The indexer's compressor (rotate=True): rotate_activation
+         * (Hadamard x w^-1/2), then fp4_act_quant in place. */
+        kern_hadamard(c, DT_BF16, out, w, 1.0f / sqrtf((float)w));
+        if (cp->qblk) kern_fp4_quant(c, out, w, cp->qblk);
     }
 }
 

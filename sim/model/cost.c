@@ -12,14 +12,6 @@ const char *const flop_cat_name[FL_COUNT] = {
     "proj", "attn", "indexer", "compress", "ffn", "mhc", "other"};
 _Static_assert(FL_COUNT == 7, "flop_cat_name must name every category");
 
-void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
-{
-    o->flops[cat] = cadd(c->ovf, o->flops[cat], n);
-    o->flops_dt[dt] = cadd(c->ovf, o->flops_dt[dt], n);
-    o->flops_fp8eq_x2 = cadd128(c->ovf, o->flops_fp8eq_x2, (u128)n * dtype_table[dt].fp8eq_half);
-    if (c->ops) cost_ops_flops(c, cat, dt, n);
-}
-
 int cost_wrate_prep(cost_wrate *w, const fmt *f)
 {
     sim_err e;
@@ -36,46 +28,6 @@ int cost_wrate_prep(cost_wrate *w, const fmt *f)
     for (int s = 0; s < 64; s++)
         if (p->block == (u64)1 << s) w->block_shift = s;
     return SIM_OK;
-}
-
-/* ceil(a / 8) for a bit count. */
-static inline u64 bits_to_bytes(u64 a) { return (a >> 3) + ((a & 7) != 0); }
-
-u64 cost_wrate_bytes(const cost_wrate *w, u64 n, bool *ovf)
-{
-    if (w->fixed) {
-        /* ceil(n eb / fixed), as fmt_rate_bytes: 64 bits when it fits, else 128. */
-        u64 p64;
-        if (!__builtin_mul_overflow(n, w->eb, &p64)) return p64 / w->fixed + (p64 % w->fixed != 0);
-        __extension__ unsigned __int128 p = (unsigned __int128)n * w->eb;
-        __extension__ unsigned __int128 q = p / w->fixed + (p % w->fixed != 0);
-        if (q > UINT64_MAX) { *ovf = true; return UINT64_MAX; }
-        return (u64)q;
-    }
-    u64 b = bits_to_bytes(cmul(ovf, n, w->bits));
-    if (w->scaled) {
-        u64 blocks = w->block_shift >= 0 ? (n >> w->block_shift) + ((n & (w->block - 1)) != 0)
-                                         : n / w->block + (n % w->block != 0);
-        b = cadd(ovf, b, bits_to_bytes(cmul(ovf, blocks, w->sbits)));
-    }
-    return b;
-}
-
-void cc_weights(const cost_ctx *c, cost_t *o, wclass wc, u64 n, u64 copies_read, bool active)
-{
-    u64 stored, read = 0;
-    if (c->wrate_ready) {
-        stored = cost_wrate_bytes(&c->wrate[wc], n, c->ovf);
-        if (copies_read) read = copies_read == 1 ? stored : cost_wrate_bytes(&c->wrate[wc], cmul(c->ovf, n, copies_read), c->ovf);
-    } else {
-        stored = fmt_rate_bytes(&c->m->weight[wc], n, c->ovf);
-        if (copies_read) read = fmt_rate_bytes(&c->m->weight[wc], cmul(c->ovf, n, copies_read), c->ovf);
-    }
-    o->params = cadd(c->ovf, o->params, n);
-    o->weight_bytes = cadd(c->ovf, o->weight_bytes, stored);
-    if (active) o->params_active = cadd(c->ovf, o->params_active, n);
-    if (copies_read) o->weight_read_bytes = cadd(c->ovf, o->weight_read_bytes, read);
-    if (c->ops) cost_ops_weights(c, wc, n, read);
 }
 
 /* n(n+1)/2 without overflowing the intermediate product. */
@@ -200,9 +152,36 @@ static inline __attribute__((always_inline)) bool add_fields(cost_t *a, const co
     return of;
 }
 
+/* a += b, saturating, every field: sums of rows, with no multiplication. */
+static inline u64 sadd(bool *of, u64 a, u64 b)
+{
+    u64 r;
+    bool o = __builtin_add_overflow(a, b, &r);
+    *of |= o;
+    return o ? UINT64_MAX : r;
+}
+
+static bool add_fields1(cost_t *a, const cost_t *b)
+{
+    bool of = false;
+    for (int j = 0; j < FL_COUNT; j++) a->flops[j] = sadd(&of, a->flops[j], b->flops[j]);
+    for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] = sadd(&of, a->flops_dt[j], b->flops_dt[j]);
+    a->flops_fp8eq_x2 = cadd128(&of, a->flops_fp8eq_x2, b->flops_fp8eq_x2);
+    a->kv_bytes = sadd(&of, a->kv_bytes, b->kv_bytes);
+    a->kv_read_bytes = sadd(&of, a->kv_read_bytes, b->kv_read_bytes);
+    a->kv_written_bytes = sadd(&of, a->kv_written_bytes, b->kv_written_bytes);
+    a->weight_read_bytes = sadd(&of, a->weight_read_bytes, b->weight_read_bytes);
+    a->act_bytes = sadd(&of, a->act_bytes, b->act_bytes);
+    a->params = sadd(&of, a->params, b->params);
+    a->params_active = sadd(&of, a->params_active, b->params_active);
+    a->params_embed = sadd(&of, a->params_embed, b->params_embed);
+    a->weight_bytes = sadd(&of, a->weight_bytes, b->weight_bytes);
+    return of;
+}
+
 void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
 {
-    if (k == 1 ? add_fields(a, b, 1) : add_fields(a, b, k)) *ovf = true;
+    if (k == 1 ? add_fields1(a, b) : add_fields(a, b, k)) *ovf = true;
 }
 
 /* A new row named a + b (b may be ""), truncated to the name's size. */
@@ -223,7 +202,7 @@ static cost_row *row_new(cost_result *r, const char *a, const char *b)
 static cost_row *row_for(cost_result *r, const char *name)
 {
     for (int k = 0; k < r->n_types; k++)
-        if (!strcmp(r->type[k].name, name)) return &r->type[k];
+        if (r->type[k].name[0] == name[0] && !strcmp(r->type[k].name, name)) return &r->type[k];
     return row_new(r, name, "");
 }
 
@@ -233,13 +212,10 @@ static cost_row *row_for(cost_result *r, const char *name)
  * embedding and head are shared with the main model, as V3's paper has
  * them): the layer's weights + eh_proj [2d, d] (linear) + 3 d norm
  * weights (small). Their parameters are not active in plain decoding. */
-static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
+/* One module's stored parameters and bytes (its layer, eh_proj, norms) into
+ * st: the same at every context, batch and phase. */
+static int mtp_stored(const cost_ctx *c, cost_t *st, sim_err *e)
 {
-    /* No op list for the module: it is not run by a plain step (and
-     * --mtp evaluates without one, cost_eval_mtp). */
-    cost_ctx c0 = *c_in;
-    c0.ops = NULL;
-    const cost_ctx *c = &c0;
     const model_spec *m = c->m;
     bool *ovf = c->ovf;
     u64 d = m->d_model;
@@ -250,14 +226,49 @@ static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
         int rc = t[k] ? t[k]->cost(c, &m->mtp, &one, e) : SIM_OK;
         if (rc) return rc;
     }
+    memset(st, 0, sizeof *st);
+    st->params = one.params;
+    st->weight_bytes = one.weight_bytes;
+    cc_weights(c, st, WC_LINEAR, cmul3(ovf, 2, d, d), 0, false);   /* eh_proj */
+    cc_weights(c, st, WC_SMALL, 3 * d, 0, false);                  /* enorm, hnorm, norm */
+    return SIM_OK;
+}
+
+int cost_mtp_stored(const model_spec *m, u64 *params, u64 *weight_bytes)
+{
+    bool ovf = false;
+    cost_ctx c = {.m = m, .q = {.T = 1, .B = 1, .phase = PH_DECODE}, .ntok = 1, .ovf = &ovf};
     cost_t st;
-    memset(&st, 0, sizeof st);
-    st.params = one.params;
-    st.weight_bytes = one.weight_bytes;
-    cc_weights(c, &st, WC_LINEAR, cmul3(ovf, 2, d, d), 0, false);   /* eh_proj */
-    cc_weights(c, &st, WC_SMALL, 3 * d, 0, false);                  /* enorm, hnorm, norm */
+    sim_err e;
+    if (!m->mtp_n || mtp_stored(&c, &st, &e) || ovf) return SIM_EINVAL;
+    *params = st.params;
+    *weight_bytes = st.weight_bytes;
+    return SIM_OK;
+}
+
+static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
+{
+    /* No op list for the module: it is not run by a plain step (and
+     * --mtp evaluates without one, cost_eval_mtp). */
+    cost_ctx c0 = *c_in;
+    c0.ops = NULL;
+    const cost_ctx *c = &c0;
+    const model_spec *m = c->m;
+    bool *ovf = c->ovf;
+    u64 d = m->d_model;
+    cost_t one, st;
+    if (m->plan_mtp && m->plan_n == m->n_layers) {
+        /* The spec's plan holds them (spec_plan: cost_mtp_stored). */
+        memset(&st, 0, sizeof st);
+        st.params = m->plan_mtp_params;
+        st.weight_bytes = m->plan_mtp_weight_bytes;
+    } else {
+        int rc = mtp_stored(c, &st, e);
+        if (rc) return rc;
+    }
     cost_add(ovf, &w->c, &st, m->mtp_n);
     if (!c->q.mtp) return SIM_OK;
+    const comp_type *t[] = {m->mtp.attn.type, m->mtp.ffn.type, m->mtp.res.type};
     /* Speculative decoding: N draft steps, the j-th (j = 0..N-1) a decode of
      * one token per sequence at context T + j through a module (the modules
      * in turn, the last one again past mtp_n: all alike): its layer; eh_proj
@@ -284,7 +295,7 @@ static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
         cc_weights(&cj, &one, WC_SMALL, 3 * d, 1, false);
         cc_weights(&cj, &one, WC_EMBED, cmul(ovf, V, d), 1, false);   /* the shared head, read */
         one.params = one.weight_bytes = 0;                             /* stored above */
-        one.weight_read_bytes = cadd(ovf, one.weight_read_bytes, fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, umin(B, V), d), ovf));
+        one.weight_read_bytes = cadd(ovf, one.weight_read_bytes, cc_rate_bytes(&cj, WC_EMBED, cmul(ovf, umin(B, V), d)));
         cc_flops(&cj, &one, FL_PROJ, lin, cmul4(ovf, 2, B, 2 * d, d));                  /* eh_proj */
         cc_flops(&cj, &one, FL_OTHER, DT_FP32, cmul3(ovf, B, 3 * d, FLOPS_RMSNORM));   /* 3 norms */
         cc_flops(&cj, &one, FL_OTHER, lin, cmul4(ovf, 2, B, d, V));                     /* logits */
@@ -375,8 +386,8 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     u64 rows = umin(ntok, m->vocab);
     em->c.params = cmul(ovf, m->vocab, d);
     em->c.params_embed = em->c.params;
-    em->c.weight_bytes = fmt_rate_bytes(&m->weight[WC_EMBED], em->c.params, ovf);
-    em->c.weight_read_bytes = fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, rows, d), ovf);
+    em->c.weight_bytes = cc_rate_bytes(c, WC_EMBED, em->c.params);
+    em->c.weight_read_bytes = cc_rate_bytes(c, WC_EMBED, cmul(ovf, rows, d));
     em->c.act_bytes = cmul3(ovf, ntok, d, dtype_table[m->act_dt].bits / 8);
     if (m->embed_scale)   /* Gemma: each row times sqrt(d_model) */
         cc_flops(c, &em->c, FL_OTHER, DT_FP32, cmul(ovf, ntok, d));
@@ -415,7 +426,7 @@ static int model_parts(const cost_ctx *c, cost_result *r, sim_err *e)
     } else {
         /* Tied: the embedding table is read whole for the logits and is active. */
         hd->c.weight_read_bytes = cadd(ovf, hd->c.weight_read_bytes,
-                                       fmt_rate_bytes(&m->weight[WC_EMBED], cmul(ovf, m->vocab, d), ovf));
+                                       cc_rate_bytes(c, WC_EMBED, cmul(ovf, m->vocab, d)));
         em->c.params_active = cmul(ovf, m->vocab, d);
     }
     cc_flops(c, &hd->c, FL_OTHER, lin, cmul4(ovf, 2, nlog, d, m->vocab));
@@ -578,7 +589,9 @@ parts:
     if (q->rows_only) r->n_layers = 0;   /* only the computed layers were filled */
     int rc = model_parts(&c, r, e);
     if (rc) { cost_result_free(r); return rc; }
-    for (int k = 0; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
+    /* (model_parts made at least the embed and head rows: the total starts as the first) */
+    r->total = r->type[0].c;
+    for (int k = 1; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
     if (ops) cost_ops_finish(ops, &r->total);
     char what[256];
     int nbad = range_names(&r->total, what, sizeof what);

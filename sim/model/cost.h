@@ -124,10 +124,15 @@ typedef struct {
 int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e);
 
 /* A weight class's format prepared once (cost_eval does it per evaluation);
- * cost_wrate_bytes(w, n) == fmt_rate_bytes(f, n). */
+ * cost_wrate_bytes(w, n) == fmt_rate_bytes(f, n) (below, inline). */
 int cost_wrate_prep(cost_wrate *w, const fmt *f);
-u64 cost_wrate_bytes(const cost_wrate *w, u64 n, bool *ovf);
 void cost_result_free(cost_result *r);
+
+/* The stored parameters and bytes of one MTP module (its layer, eh_proj and
+ * norms), which do not depend on the context, batch or phase: spec_plan
+ * keeps them in the plan. SIM_EINVAL when the spec has no MTP module or
+ * they cannot be counted (the evaluation then counts them itself). */
+int cost_mtp_stored(const model_spec *m, u64 *params, u64 *weight_bytes);
 
 /* The cache size table of layer i at T tokens (per sequence): fills up to
  * KV_MAX_BUFS rows and returns how many, or a negative SIM_E* code. */
@@ -151,13 +156,66 @@ u64 cost_bytes_moved(const cost_t *c);
 void cost_fp8eq_str(const cost_t *c, char *buf, size_t len);
 
 /* ---- helpers for component cost functions ------------------------------ */
+/* cc_flops, cc_weights and cc_rate_bytes are inline: an evaluation calls
+ * them about 150 times, and inlined, each call site folds its constant
+ * class, copies and activity (a tenth of an evaluation's instructions). */
+
+/* The operation list's hooks (ops.h), called when c->ops is set. */
+void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read);
+void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 
 /* Add n FLOPs of category cat executed in dtype dt. */
-void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n);
+static inline void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
+{
+    o->flops[cat] = cadd(c->ovf, o->flops[cat], n);
+    o->flops_dt[dt] = cadd(c->ovf, o->flops_dt[dt], n);
+    o->flops_fp8eq_x2 = cadd128(c->ovf, o->flops_fp8eq_x2, (u128)n * dtype_table[dt].fp8eq_half);
+    if (c->ops) cost_ops_flops(c, cat, dt, n);
+}
+
+/* ceil(a / 8) for a bit count. */
+static inline u64 cost_bits_to_bytes(u64 a) { return (a >> 3) + ((a & 7) != 0); }
+
+static inline u64 cost_wrate_bytes(const cost_wrate *w, u64 n, bool *ovf)
+{
+    if (w->fixed) {
+        /* ceil(n eb / fixed), as fmt_rate_bytes: 64 bits when it fits, else 128. */
+        u64 p64;
+        if (!__builtin_mul_overflow(n, w->eb, &p64)) return p64 / w->fixed + (p64 % w->fixed != 0);
+        u128 p = (u128)n * w->eb;
+        u128 q = p / w->fixed + (p % w->fixed != 0);
+        if (q > UINT64_MAX) { *ovf = true; return UINT64_MAX; }
+        return (u64)q;
+    }
+    u64 b = cost_bits_to_bytes(cmul(ovf, n, w->bits));
+    if (w->scaled) {
+        u64 blocks = w->block_shift >= 0 ? (n >> w->block_shift) + ((n & (w->block - 1)) != 0)
+                                         : n / w->block + (n % w->block != 0);
+        b = cadd(ovf, b, cost_bits_to_bytes(cmul(ovf, blocks, w->sbits)));
+    }
+    return b;
+}
+
+/* Bytes of n parameters stored in class wc (fmt_rate_bytes of its format,
+ * through the prepared rate when there is one). */
+static inline u64 cc_rate_bytes(const cost_ctx *c, wclass wc, u64 n)
+{
+    return c->wrate_ready ? cost_wrate_bytes(&c->wrate[wc], n, c->ovf) : fmt_rate_bytes(&c->m->weight[wc], n, c->ovf);
+}
+
 /* Add a weight tensor of n parameters in class wc; `reads` = how many times
  * per step its bytes are read (1, or 0 for an unused expert); `active` =
  * whether it counts toward active parameters per token. */
-void cc_weights(const cost_ctx *c, cost_t *o, wclass wc, u64 n, u64 copies_read, bool active);
+static inline void cc_weights(const cost_ctx *c, cost_t *o, wclass wc, u64 n, u64 copies_read, bool active)
+{
+    u64 stored = cc_rate_bytes(c, wc, n), read = 0;
+    if (copies_read) read = copies_read == 1 ? stored : cc_rate_bytes(c, wc, cmul(c->ovf, n, copies_read));
+    o->params = cadd(c->ovf, o->params, n);
+    o->weight_bytes = cadd(c->ovf, o->weight_bytes, stored);
+    if (active) o->params_active = cadd(c->ovf, o->params_active, n);
+    if (copies_read) o->weight_read_bytes = cadd(c->ovf, o->weight_read_bytes, read);
+    if (c->ops) cost_ops_weights(c, wc, n, read);
+}
 /* (Query, key) pairs of a sliding window W (0: global) this step, per
  * sequence: causal sum_u min(u, W); decode min(T+1, W); non-causal prefill
  * the symmetric window |u - v| < W, up to 2W-1 keys per query

@@ -73,6 +73,11 @@ static u64 finish(const fmt *f, u64 b, bool *ovf)
 int fmt_entry_bytes(const fmt *f, u64 n, u64 *bytes, sim_err *e)
 {
     bool ovf = false;
+    if (f->n_parts == 1 && f->part[0].elements == 0 && !f->part[0].scaled && !f->pad_bytes && f->align_bytes <= 1) {
+        /* A bare unscaled dtype (fp32 state, bf16 caches): n elements' bits. */
+        *bytes = ceil_div(cmul(&ovf, n, dtype_table[f->part[0].dt].bits), 8);
+        if (!ovf) return SIM_OK;
+    }
     u64 fixed = fmt_elements(f), b = 0;
     if (fixed) {
         if (fixed != n)

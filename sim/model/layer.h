@@ -164,8 +164,15 @@ u64 moe_route_flops(const ffn_cfg *f);
     AFIELD_S("o_groups", F_U64, o_groups, 1, HEADS_MAX, true, "groups", "grouped output projection groups; divides q_heads", SC_DIVISOR_OF, q_heads), \
     AFIELD_S("o_lora_rank", F_U64, o_lora_rank, 1, DIM_MAX, true, "elements", "per-group output intermediate dim", SC_DIV, o_lora_rank), \
     AFIELD("window", F_U64, window, 1, TOK_MAX, true, "tokens", "sliding-window branch (uncompressed entries)"), \
-    AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "main cache entry format (default: kv_dtype)")
+    AFIELD("kv_format", F_FMT, kv_fmt, 0, 0, false, "format", "main cache entry format (default: kv_dtype)"), \
+    AFIELD("rope_theta", F_U64, rope_theta, 1, 1ull << 40, false, "", "this kind's RoPE base (V4 CSA/HCA: compress_rope_theta 160000)"), \
+    AFIELD("rope_unscaled", F_BOOL, rope_unscaled, 0, 0, false, "", "this kind ignores rope.scaling (V4 sliding-window-only layers: no YaRN)")
+/* V4 layers rotate adjacent pairs of at most this many dims (v4_check). */
+#define V4_ROPE_MAX 1024
 int v4_check(const model_spec *m, const layer_spec *l, sim_err *e);
+/* CSA's indexer FP4 block (csa.c): 32, or index_head_dim when 32 does not
+ * divide it; 0 unless compute.indexer is fp4. */
+u64 csa_index_qblk(const model_spec *m, const attn_cfg *a);
 /* q path, the shared KV head, grouped output, sink; attention over `pairs`. */
 void v4_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, u64 pairs);
 /* A learned-pooling compressor: coff*width outputs of kv and of gate per

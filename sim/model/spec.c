@@ -1,6 +1,7 @@
 /* spec.c - YAML spec -> model_spec: top-level fields, formats, layer kinds,
  * the layer pattern, overrides, per-layer lists and KV sharing; see spec.h. */
 #include "spec_read.h"
+#include "cost.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,7 @@ void spec_plan(model_spec *m)
     memset(row_of, -1, sizeof row_of);
     m->plan_n = 0;
     m->plan_rows = m->plan_roots = m->plan_pairs = 0;
+    m->plan_mtp = cost_mtp_stored(m, &m->plan_mtp_params, &m->plan_mtp_weight_bytes) == SIM_OK;
     for (u64 i = 0; i < m->n_layers; i++) {
         const layer_spec *L = &m->layer[i];
         int *row = &row_of[L->kind][L->shared_kv];

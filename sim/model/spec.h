@@ -39,6 +39,7 @@ typedef struct {
     bool sink;           /* learnable per-head softmax sink logit */
     u64 rope_theta;      /* this kind's own RoPE base (Gemma 4 full layers: 1000000), 0 = the model's */
     bool rope_proportional; /* Gemma 4's proportional RoPE: rope_dim/2 pairs spanning the head (kern.h) */
+    bool rope_unscaled;  /* this kind ignores the model's rope.scaling (DeepSeek V4's sliding-window-only layers) */
     bool v_norm;         /* RMSNorm without weight on each value head (Gemma 4) */
     bool unit_scale;     /* scores not scaled by 1/sqrt(head_dim) (Gemma 4: scaling 1.0, q/k normed) */
     /* MLA / DSA */
@@ -98,6 +99,7 @@ typedef struct {
     u64 n_group;         /* expert groups (0 or 1: no group limit), e.g. 8 */
     u64 topk_group;      /* groups a token may choose from, e.g. 4 */
     double routed_scale; /* routed_scaling_factor (0 = 1), e.g. 2.5 */
+    double swiglu_limit; /* DeepSeek V4 Expert: up clamped to [-l, l], gate to <= l before SiLU; 0 = none, e.g. 10 */
 } ffn_cfg;
 /* `score:` of a moe FFN (an F_CHOICE: index into MOE_SCORE_CHOICES). */
 #define MOE_SCORE_CHOICES "softmax|sigmoid|sqrtsoftplus"
@@ -109,6 +111,7 @@ typedef struct {
     u64 sinkhorn_iters;  /* Sinkhorn-Knopp iterations, e.g. 20 */
     bool post_norms;     /* plain: extra RMSNorms after attention and FFN (Gemma) */
     bool layer_scalar;   /* plain: a learned scalar on the layer output (Gemma 4) */
+    double hc_eps;       /* mhc: the eps of hc_split_sinkhorn (pre + eps, Sinkhorn sums + eps), e.g. 1e-6; 0 = none */
     bool scaled_merge;   /* plain: ZAYA1's ResidualScaling: each merge is
                             (x + rb) rs + (f + hb) hs with learned d-vectors */
 } res_cfg;
@@ -204,11 +207,16 @@ typedef struct {
 #define SPEC_PLAN_MAX 128
     int plan_root[SPEC_PLAN_MAX];   /* layer index of each root */
     struct { short row, root; int count; } plan_pair[SPEC_PLAN_MAX];   /* root: index into plan_root */
+    bool plan_mtp;           /* an MTP module's stored params and bytes (the
+                                same at every context; cost_mtp_stored): */
+    u64 plan_mtp_params, plan_mtp_weight_bytes;
 } model_spec;
 
 /* Fill cost_eval's plan (model_spec.plan_*) from each layer's kind,
- * shared_kv and same_cost_as; spec_load and spec_truncate call it. Can't
- * fail (a model too varied for the plan's tables is left without one). */
+ * shared_kv and same_cost_as, and the MTP module's stored sizes; spec_load,
+ * spec_scale and spec_truncate call it, and so must any code that changes a
+ * loaded spec's layers or dims. Can't fail (a model too varied for the
+ * plan's tables is left without one: cost_eval then walks the layers). */
 void spec_plan(model_spec *m);
 
 /* Load and check a spec, applying `n_sets` "PATH=VALUE" overrides first.

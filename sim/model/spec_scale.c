@@ -12,6 +12,7 @@ static u64 sdiv(u64 x, u64 S)
 /* The checks spec_load ran on every layer (comp_check_layer). */
 static int recheck(model_spec *m, sim_err *e)
 {
+    spec_plan(m);   /* the plan: its layers (truncate), its MTP sizes (scale) */
     m->hc_streams = 0;
     for (u64 i = 0; i < m->n_layers; i++) {
         layer_spec *L = &m->layer[i];
@@ -92,6 +93,5 @@ int spec_truncate(model_spec *m, u64 n, sim_err *e)
         return sim_fail(e, SIM_EINVAL, "--layers %llu: the spec has %llu layers", (unsigned long long)n,
                         (unsigned long long)m->n_layers);
     m->n_layers = n;   /* kv_from and same_cost_as only point to earlier layers */
-    spec_plan(m);
-    return recheck(m, e);
+    return recheck(m, e);   /* (and the plan again) */
 }

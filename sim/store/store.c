@@ -384,6 +384,30 @@ int store_put_spec(store *st, const char *hash, const char *name, const char *pa
     return sqlite3_step(s) == SQLITE_DONE ? SIM_OK : dberr(st, e, "insert spec");
 }
 
+int store_has_prefix(store *st, const char *prefix, bool *has, sim_err *e)
+{
+    /* Keys compare as bytes: those starting with prefix lie in
+     * [prefix, prefix with its last byte + 1) (the key index's range). */
+    size_t n = strlen(prefix);
+    char *hi = malloc(n + 1);
+    if (!hi) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    memcpy(hi, prefix, n + 1);
+    while (n && (unsigned char)hi[n - 1] == 0xff) hi[--n] = 0;   /* (never for a key: UTF-8) */
+    if (n) hi[n - 1]++;
+    sqlite3_stmt *s;
+    int rc;
+    if ((rc = prep(st, &s, n ? "SELECT 1 FROM points WHERE key >= ?1 AND key < ?2 LIMIT 1"
+                             : "SELECT 1 FROM points WHERE key >= ?1 LIMIT 1", e))) { free(hi); return rc; }
+    sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+    if (n) sqlite3_bind_text(s, 2, hi, -1, SQLITE_STATIC);
+    int x = sqlite3_step(s);
+    sqlite3_finalize(s);
+    free(hi);
+    if (x != SQLITE_ROW && x != SQLITE_DONE) return dberr(st, e, "lookup");
+    *has = x == SQLITE_ROW;
+    return SIM_OK;
+}
+
 int store_has_point(store *st, const char *key, bool *has, sim_err *e)
 {
     sqlite3_stmt *s = st->has;
@@ -473,8 +497,19 @@ static void jnum(jbuf *j, metric_t v)
     char tmp[48];
     int n = 0;
     while (v > UINT64_MAX) { tmp[n++] = (char)('0' + (int)(v % 10)); v /= 10; }
-    u64 w = (u64)v;   /* 64-bit divisions for the rest: 128-bit ones are library calls */
-    do { tmp[n++] = (char)('0' + (int)(w % 10)); w /= 10; } while (w);
+    /* 64-bit divisions for the rest (128-bit ones are library calls), two
+     * digits at a time. */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
+    u64 w = (u64)v;
+    while (w >= 10) {
+        const char *d = &pairs[2 * (w % 100)];
+        if (w >= 100 || d[0] != '0') { tmp[n++] = d[1]; tmp[n++] = d[0]; }
+        else tmp[n++] = d[1];
+        w /= 100;
+    }
+    if (w || n == 0) tmp[n++] = (char)('0' + (int)w);
     if (j->n + (size_t)n < j->cap) {
         for (int i = 0; i < n; i++) j->p[j->n + (size_t)i] = tmp[n - 1 - i];
         j->n += (size_t)n;

@@ -53,6 +53,9 @@ int store_put_spec(store *st, const char *hash, const char *name, const char *pa
 
 /* Does a point with this key exist? */
 int store_has_point(store *st, const char *key, bool *has, sim_err *e);
+/* Whether any point's key starts with prefix (*has); a sweep asks once per
+ * variant and skips store_has_point for a variant with none. */
+int store_has_prefix(store *st, const char *prefix, bool *has, sim_err *e);
 
 /* What a point is and the settings that produced it (recorded on its row). */
 typedef struct {

@@ -197,7 +197,14 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
     in_tx = false;
     long idx = 0, done = 0, in_batch = 0;
     double t_loop = now_s();
-    for (int i = 0; i < nv; i++)
+    for (int i = 0; i < nv; i++) {
+        /* A variant with no stored point yet (a new sweep: every one) needs
+         * no lookup per point; a point another sweep writes meanwhile is
+         * kept once all the same (INSERT OR IGNORE, keyed by content). */
+        char prefix[600];
+        bool any_stored = true;
+        snprintf(prefix, sizeof prefix, "%s|%s|", v[i].hash, v[i].params);
+        if ((rc = store_has_prefix(db, prefix, &any_stored, e))) goto out;
         for (int c = 0; c < s->n_ctx; c++)
             for (int p = 0; p < s->n_phases; p++)
                 for (int b = 0; b < s->n_batch; b++, idx++) {
@@ -208,8 +215,8 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
                     }
                     char key[320];
                     sweep_point_key(&v[i], s->ctx[c], s->phases[p], s->batch[b], key, sizeof key);
-                    bool has;
-                    if ((rc = store_has_point(db, key, &has, e))) goto out;
+                    bool has = false;
+                    if (any_stored && (rc = store_has_point(db, key, &has, e))) goto out;
                     if (has) {
                         st->reused++;
                     } else {
@@ -244,6 +251,7 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
                         if (o->progress) o->progress(o->progress_ctx, done, st->mine, st->computed);
                     }
                 }
+    }
     if (in_tx) {
         in_tx = false;
         if ((rc = store_commit(db, e))) goto out;
