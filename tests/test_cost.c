@@ -578,6 +578,20 @@ static void mtp(void)
     q.phase = PH_DECODE;
     CHECK("mtp-without-module", cost_eval(&M, &q, &r, &E) == SIM_EINVAL && strstr(E.msg, "no MTP module"));
     spec_free(&M);
+    /* On an mHC residual (DeepSeek-V4-Flash inference/model.py MTPBlock): S = 2 streams.
+     * Stored beyond its layer: eh_proj 2,048 + 3 norms 96 + its own head unit hc_head_fn
+     * 2 x 2 x 32 = 128, base 2, scale 1: 2,275. */
+    if (load("name: h\nd_model: 32\nn_layers: 1\nvocab: 50\nffn: {type: dense, d_ff: 40}\n"
+             "residual: {type: mhc, streams: 2, sinkhorn_iters: 3}\n"
+             "layers:\n  a: {type: gqa, q_heads: 2, kv_heads: 1, head_dim: 8}\nmtp: {layers: 1, kind: a}\n")) return;
+    cost_t ha = eval_type(&M, 10, 1, PH_DECODE, "a"), hm = eval_type(&M, 10, 1, PH_DECODE, "mtp");
+    CHECK_EQ("mtp-mhc-params", hm.params - ha.params, 2275);
+    /* --mtp 2: per draft e_proj + h_proj on 2 streams: 2 x (32 + 2 x 32) x 32 = 6,144
+     * FL_PROJ; the head unit 2 x 64 x 2 + 64 x (4 + 2) = 640 FL_MHC; on top of the layer's. */
+    cost_t hd = eval_mtp(&M, 10, 2, "mtp");
+    CHECK_EQ("mtp-mhc-draft-proj", hd.flops[FL_PROJ], 2 * ha.flops[FL_PROJ] + 2 * 6144);
+    CHECK_EQ("mtp-mhc-draft-head", hd.flops[FL_MHC], 2 * ha.flops[FL_MHC] + 2 * 640);
+    spec_free(&M);
 }
 
 static void overflow(void)

@@ -370,7 +370,7 @@ static void unit_init(ref_model *M, ref_layer *L, int i, const layer_spec *ls)
 
 /* The MTP module (cost.c mtp_part): its layer's weights through the types'
  * init (cache rows bound, never written), eh_proj [2d, d], enorm, hnorm,
- * norm [d]. */
+ * norm [d], and on an mHC residual its head unit. */
 static int mtp_init(ref_model *M, sim_err *e)
 {
     const model_spec *m = M->m;
@@ -394,6 +394,12 @@ static int mtp_init(ref_model *M, sim_err *e)
     if (!ref_weight(L, "eh_proj", WC_LINEAR, 2 * d, d, 0, sqrtf(3.0f / (float)(2 * d))) ||
         !ref_weight(L, "enorm", WC_SMALL, 1, d, 1, 0.1f) || !ref_weight(L, "hnorm", WC_SMALL, 1, d, 1, 0.1f) ||
         !ref_weight(L, "norm", WC_SMALL, 1, d, 1, 0.1f))
+        return sim_fail(e, SIM_ENOMEM, "out of memory");
+    /* On an mHC residual the module has its own head unit (DeepSeek-V4
+     * MTPBlock: hc_head_fn [S, S d], hc_head_base [S], hc_head_scale [1]). */
+    u64 S = m->mtp.res.streams && m->hc_streams ? m->hc_streams : 0;
+    if (S && (!ref_weight(L, "hc_head_fn", WC_SMALL, S * d, S, 0.0f, 0.1f * sqrtf(3.0f / (float)(S * d))) ||
+              !ref_weight(L, "hc_head_base", WC_SMALL, 1, S, 0.0f, 0.5f) || !ref_weight(L, "hc_head_scale", WC_SMALL, 1, 1, 1.0f, 0.1f)))
         return sim_fail(e, SIM_ENOMEM, "out of memory");
     return SIM_OK;
 }

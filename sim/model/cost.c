@@ -212,6 +212,21 @@ static cost_row *row_for(cost_result *r, const char *name)
  * embedding and head are shared with the main model, as V3's paper has
  * them): the layer's weights + eh_proj [2d, d] (linear) + 3 d norm
  * weights (small). Their parameters are not active in plain decoding. */
+/* On an mHC residual (DeepSeek-V4-Flash inference/model.py MTPBlock): S
+ * streams, e_proj and h_proj [d, d] (eh_proj's two halves; h_proj and hnorm
+ * applied to each stream) and the module's own mHC head unit hc_head_fn
+ * [S, S d], base [S], scale [1]: its S^2 d + S + 1 weights (0 otherwise). */
+static u64 mtp_streams(const model_spec *m)
+{
+    return m->mtp.res.streams && m->hc_streams ? m->hc_streams : 0;
+}
+
+static u64 mtp_hc_head(const model_spec *m, bool *ovf)
+{
+    u64 S = mtp_streams(m);
+    return S ? cadd(ovf, cmul3(ovf, S, S, m->d_model), S + 1) : 0;
+}
+
 /* One module's stored parameters and bytes (its layer, eh_proj, norms) into
  * st: the same at every context, batch and phase. */
 static int mtp_stored(const cost_ctx *c, cost_t *st, sim_err *e)
@@ -230,7 +245,7 @@ static int mtp_stored(const cost_ctx *c, cost_t *st, sim_err *e)
     st->params = one.params;
     st->weight_bytes = one.weight_bytes;
     cc_weights(c, st, WC_LINEAR, cmul3(ovf, 2, d, d), 0, false);   /* eh_proj */
-    cc_weights(c, st, WC_SMALL, 3 * d, 0, false);                  /* enorm, hnorm, norm */
+    cc_weights(c, st, WC_SMALL, cadd(ovf, 3 * d, mtp_hc_head(m, ovf)), 0, false);   /* enorm, hnorm, norm (+ mHC head) */
     return SIM_OK;
 }
 
@@ -292,12 +307,24 @@ static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
         }
         one.kv_bytes = one.params = one.params_active = one.weight_bytes = 0;
         cc_weights(&cj, &one, WC_LINEAR, cmul3(ovf, 2, d, d), 1, false);
-        cc_weights(&cj, &one, WC_SMALL, 3 * d, 1, false);
+        cc_weights(&cj, &one, WC_SMALL, cadd(ovf, 3 * d, mtp_hc_head(m, ovf)), 1, false);
         cc_weights(&cj, &one, WC_EMBED, cmul(ovf, V, d), 1, false);   /* the shared head, read */
         one.params = one.weight_bytes = 0;                             /* stored above */
         one.weight_read_bytes = cadd(ovf, one.weight_read_bytes, cc_rate_bytes(&cj, WC_EMBED, cmul(ovf, umin(B, V), d)));
-        cc_flops(&cj, &one, FL_PROJ, lin, cmul4(ovf, 2, B, 2 * d, d));                  /* eh_proj */
-        cc_flops(&cj, &one, FL_OTHER, DT_FP32, cmul3(ovf, B, 3 * d, FLOPS_RMSNORM));   /* 3 norms */
+        u64 S = mtp_streams(m);
+        if (!S) {
+            cc_flops(&cj, &one, FL_PROJ, lin, cmul4(ovf, 2, B, 2 * d, d));                  /* eh_proj */
+            cc_flops(&cj, &one, FL_OTHER, DT_FP32, cmul3(ovf, B, 3 * d, FLOPS_RMSNORM));   /* 3 norms */
+        } else {
+            /* MTPBlock.forward: e_proj(enorm(e)) + h_proj(hnorm(x)) per stream
+             * (S + 1 projections, S + 2 norms with the final one, S d adds);
+             * its head unit as model_parts' (RMSNorm over S d, projection to
+             * S weights, the weighted sum). */
+            cc_flops(&cj, &one, FL_PROJ, lin, cmul4(ovf, 2, B, (S + 1) * d, d));
+            cc_flops(&cj, &one, FL_OTHER, DT_FP32, cadd(ovf, cmul3(ovf, B, (S + 2) * d, FLOPS_RMSNORM), cmul(ovf, B, S * d)));
+            cc_flops(&cj, &one, FL_MHC, DT_FP32, cmul4(ovf, 2, B, S * d, S));
+            cc_flops(&cj, &one, FL_MHC, DT_FP32, cmul3(ovf, B, S * d, FLOPS_RMSNORM + 2));
+        }
         cc_flops(&cj, &one, FL_OTHER, lin, cmul4(ovf, 2, B, d, V));                     /* logits */
         one.act_bytes = cadd(ovf, one.act_bytes, cmul3(ovf, B, V, 4));
         cost_add(ovf, &w->c, &one, 1);
