@@ -165,5 +165,11 @@ has scenario-bad-axis-value-pos "b4.yaml:5:" err
 printf "name: b\narchs: [$PWD/archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {tp: 2}\n" > "$t/b5.yaml"
 expect scenario-deploy-needs-hw 2 "$K" sweep "$t/b5.yaml" --db "$t/b.db"
 has scenario-deploy-needs-hw-msg "needs .hw:." err
+# The reserve and speculative fields in a deployment entry
+printf "name: b\narchs: [$PWD/archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {hw: 8xh200, tp: 8, engine: vllm, act_reserve_gib: 2, mtp: 1, max_num_seqs: 256}\n" > "$t/b6.yaml"
+expect scenario-reserve-fields 0 "$K" sweep "$t/b6.yaml" --db "$t/b6.db"
+printf "name: b\narchs: [$PWD/archs/llama-3-8b.yaml]\ncontexts: [4k]\ndeploy:\n  - {hw: 8xh200, act_reserve_gib: -1}\n" > "$t/b7.yaml"
+expect scenario-bad-reserve 2 "$K" sweep "$t/b7.yaml" --db "$t/b7.db"
+has scenario-bad-reserve-msg "b7.yaml:5:.*act_reserve_gib = '-1'" err
 echo "deploy.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]

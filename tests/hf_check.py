@@ -96,13 +96,42 @@ def inv_freq(meta, L):
         return np.concatenate([inv, np.zeros(hd // 2 - ang)])
     inv = 1.0 / base ** (np.arange(0, rot, 2) / rot)
     sc = meta["rope_scaling"]
+    if L.get("attn_fields", {}).get("rope_unscaled"):
+        return inv                                  # Laguna's sliding layers: rope_type default
     if sc["type"] == "linear":
         inv = inv / sc["factor"]
     elif sc["type"] == "llama3":
         inv = llama3_inv_freq(inv, sc)
+    elif sc["type"] == "yarn":
+        inv = yarn_inv_freq(base, rot, sc)
     elif sc["type"] != "none":
         raise SystemExit(f"hf_check: RoPE scaling {sc['type']} is not part of these families")
     return inv
+
+
+def yarn_inv_freq(base, dim, sc):
+    """modeling_rope_utils._compute_yarn_parameters (truncate: floor / ceil)."""
+    factor, old = sc["factor"], sc["original_max_position"]
+    corr = lambda rot: (dim * math.log(old / (rot * 2 * math.pi))) / (2 * math.log(base))
+    low, high = max(math.floor(corr(sc["beta_fast"])), 0), min(math.ceil(corr(sc["beta_slow"])), dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = np.clip((np.arange(dim // 2) - low) / (high - low), 0, 1)
+    pos_freqs = base ** (np.arange(0, dim, 2) / dim)
+    extra = 1 - ramp                               # inv_freq_extrapolation_factor
+    return (1.0 / (factor * pos_freqs)) * (1 - extra) + (1.0 / pos_freqs) * extra
+
+
+def yarn_attention_factor(L, sc):
+    """_compute_yarn_parameters' attention_factor, which the rotary embedding
+    multiplies into cos and sin: get_mscale(factor, mscale) /
+    get_mscale(factor, mscale_all_dim) with both given, else get_mscale(factor)."""
+    if sc["type"] != "yarn" or L.get("attn_fields", {}).get("rope_unscaled") or sc["factor"] <= 1:
+        return 1.0
+    ms = lambda m: 0.1 * m * math.log(sc["factor"]) + 1.0
+    if sc["mscale"] and sc["mscale_all_dim"]:
+        return ms(sc["mscale"]) / ms(sc["mscale_all_dim"])
+    return ms(1.0)
 
 
 def apply_rope(x, pos, meta, L):
@@ -114,7 +143,8 @@ def apply_rope(x, pos, meta, L):
         return x
     freqs = pos[:, None] * inv[None, :]
     emb = np.concatenate([freqs, freqs], axis=-1)[:, None, :]
-    cos, sin = np.cos(emb), np.sin(emb)
+    af = yarn_attention_factor(L, meta["rope_scaling"])
+    cos, sin = np.cos(emb) * af, np.sin(emb) * af
     n = emb.shape[-1]
     rot, rest = x[..., :n], x[..., n:]
     return np.concatenate([rot * cos + rotate_half(rot) * sin, rest], axis=-1)

@@ -47,17 +47,25 @@ def rmsnorm(x, w=None, eps=1e-6):
     return y * w if w is not None else y
 
 
-def rope(x, pos, rot, theta=10000.0):
+def rope(x, pos, rot, theta=10000.0, yarn=None):
     """Rotate pairs (i, i + rot/2) of the first `rot` dims of x[..., :]; x is
-    (n, ..., dim) with positions pos (n,)."""
+    (n, ..., dim) with positions pos (n,). yarn: the spec's YaRN scaling
+    (meta rope_scaling) for a GQA layer: transformers' frequencies and its
+    attention factor on cos and sin (hf_check.py's, from
+    _compute_yarn_parameters)."""
     if rot == 0:
         return x
     x = x.copy()
     half = rot // 2
     inv = theta ** (-2.0 * np.arange(half) / rot)
+    amp = 1.0
+    if yarn is not None:
+        from hf_check import yarn_inv_freq, yarn_attention_factor
+        inv = yarn_inv_freq(theta, rot, yarn)
+        amp = yarn_attention_factor({}, yarn)
     ang = np.asarray(pos, dtype=np.float64)[:, None] * inv[None, :]
     shape = (len(pos),) + (1,) * (x.ndim - 2) + (half,)
-    c, s = np.cos(ang).reshape(shape), np.sin(ang).reshape(shape)
+    c, s = amp * np.cos(ang).reshape(shape), amp * np.sin(ang).reshape(shape)
     a, b = x[..., :half].copy(), x[..., half:rot].copy()
     x[..., :half] = a * c - b * s
     x[..., half:rot] = a * s + b * c
@@ -113,6 +121,12 @@ class Dump:
         return np.load(os.path.join(self.d, phase, "cache", f"L{layer}.{buf}.npy")).astype(np.float64)
 
 
+def gqa_yarn(D, L):
+    """The YaRN scaling a GQA layer applies (None: plain RoPE)."""
+    sc = D.meta["rope_scaling"]
+    return sc if sc["type"] == "yarn" and not L["attn_fields"].get("rope_unscaled") else None
+
+
 def gqa_rows(D, i, x, pos):
     """K and V (T, G, h) / (T, G, v) of layer i from its input x (T, d)."""
     L = D.meta["layers"][i]
@@ -128,7 +142,7 @@ def gqa_rows(D, i, x, pos):
     kn = D.w(i, "k_norm")
     if kn is not None:
         k = rmsnorm(k, kn[0])
-    k = rope(k, pos, L["rope_dim"], L["rope_theta"])
+    k = rope(k, pos, L["rope_dim"], L["rope_theta"], gqa_yarn(D, L))
     vv = k if vv is None else vv.reshape(len(x), G, v)
     return k, vv
 
@@ -144,7 +158,7 @@ def gqa_layer(D, i, x, pos, K, V):
     qn = D.w(i, "q_norm")
     if qn is not None:
         q = rmsnorm(q, qn[0])
-    q = rope(q, pos, L["rope_dim"], L["rope_theta"])
+    q = rope(q, pos, L["rope_dim"], L["rope_theta"], gqa_yarn(D, L))
     o = attend(q, K, V, W, 1.0 / np.sqrt(h), pos)
     wg = D.w(i, "wg")
     if wg is not None:

@@ -457,6 +457,67 @@ static void ffn_res(void)
     spec_free(&M);
 }
 
+/* Released MoE blocks and residuals (issue 12 items 6, 9). */
+static void released_blocks(void)
+{
+    /* ZAYA1's router MLP (modeling_zaya.py ZayaRouter), d 96, R 16, 4 experts
+     * + skip (outs 5), 4 experts of 40 (gated), top-1: router parameters
+     * d R + 3 R (down bias, EDA scale, norm) + 2 (R^2 + R) + R outs + outs
+     * (balancing biases) = 1,536 + 48 + 544 + 80 + 5 = 2,213; routed
+     * experts 4 x 3 x 96 x 40 = 46,080. Decode FFN FLOPs: 2 (96 x 16 +
+     * 2 x 256 + 16 x 5) + 2 x 11,520 = 4,256 + 23,040 = 27,296. */
+    const char *z = "name: z\nd_model: 96\nn_layers: 1\nvocab: 50\n"
+                    "ffn: {type: moe, experts: 4, top_k: 1, d_ff: 40, router_mlp: 16, skip_route: true}\n"
+                    "layers:\n  a: {type: gqa, q_heads: 1, kv_heads: 1, head_dim: 8}\n";
+    const char *none[] = {"ffn={type: none}"}, *merge[] = {"residual={type: plain, scaled_merge: true}"};
+    model_spec b;
+    if (load(z)) return;
+    if (load_str(&b, z, none, 1, &E) == 0) {
+        cost_t a = eval_type(&M, 5, 1, PH_DECODE, "a"), n = eval_type(&b, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("zaya-router-params", a.params - n.params, 2213 + 46080);
+        CHECK_EQ("zaya-router-ffn-flops", a.flops[FL_FFN], 27296);
+        spec_free(&b);
+    }
+    /* ResidualScaling (scale_residual_merge): per layer 2 merges x 4 d-vectors
+     * = 768 parameters, 2 x 4 x 96 = 768 more FLOPs per token; the
+     * embedding's merge (e + hb) hs: 2 d = 192 parameters, 2 d FLOPs. */
+    if (load_str(&b, z, merge, 1, &E) == 0) {
+        cost_t a = eval_type(&M, 5, 1, PH_DECODE, "a"), m = eval_type(&b, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("zaya-merge-params", m.params - a.params, 768);
+        CHECK_EQ("zaya-merge-flops", m.flops[FL_OTHER] - a.flops[FL_OTHER], 768);
+        CHECK_EQ("zaya-embed-merge-params", eval_type(&b, 5, 1, PH_DECODE, "embed").params - 50 * 96, 192);
+        CHECK_EQ("zaya-embed-merge-flops", eval_type(&b, 5, 1, PH_DECODE, "embed").flops[FL_OTHER], 192);
+        spec_free(&b);
+    }
+    spec_free(&M);
+    /* Gemma 4 26B-A4B's block (modeling_gemma4.py, enable_moe_block), d 96,
+     * 8 experts of 40, top 2, the dense MLP of 24 as the shared expert:
+     * against a plain moe with a linear router (d x 8 router + 8 bias), the
+     * block has no selection bias but a scale d, a per-expert scale 8 and 3
+     * norms of d: + 4 x 96 + 8 - 8 = 384 parameters. Element-wise FLOPs per
+     * token: 4 RMSNorms of d (4 x 96 x FLOPS_RMSNORM), 2 d for the router
+     * input's scales and k = 2 per-expert multiplies. */
+    const char *g = "name: g\nd_model: 96\nn_layers: 1\nvocab: 50\n"
+                    "ffn: {type: moe, experts: 8, top_k: 2, d_ff: 40, shared: 1, shared_d_ff: 24}\n"
+                    "layers:\n  a: {type: gqa, q_heads: 1, kv_heads: 1, head_dim: 8}\n";
+    const char *blk[] = {"ffn.gemma4_block=true"};
+    if (load(g)) return;
+    if (load_str(&b, g, blk, 1, &E) == 0) {
+        cost_t a = eval_type(&M, 5, 1, PH_DECODE, "a"), k = eval_type(&b, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("gemma4-block-params", k.params - a.params, 384);
+        CHECK_EQ("gemma4-block-other-flops", k.flops[FL_OTHER] - a.flops[FL_OTHER], 4 * 96 * FLOPS_RMSNORM + 2 * 96 + 2);
+        CHECK_EQ("gemma4-block-ffn-flops", k.flops[FL_FFN], a.flops[FL_FFN]);
+        spec_free(&b);
+    }
+    spec_free(&M);
+    /* The checks: MOD's skip belongs to the MLP router; the block needs the
+     * dense MLP as its one shared expert. */
+    const char *bad1[] = {"ffn={type: moe, experts: 4, top_k: 1, d_ff: 40, skip_route: true}"}, *bad2[] = {"ffn.shared=2"};
+    CHECK("skip-route-needs-router-mlp", load_str(&b, z, bad1, 1, &E) != 0 && strstr(E.msg, "skip_route needs router_mlp"));
+    CHECK("gemma4-block-needs-one-shared", load_str(&b, g, (const char *[]){"ffn.gemma4_block=true", bad2[0]}, 2, &E) != 0 &&
+          strstr(E.msg, "gemma4_block needs shared: 1"));
+}
+
 /* DeepSeek V3 routing (issue 12 item 2; inference/model.py Gate). */
 static void moe_deepseek(void)
 {
@@ -685,6 +746,7 @@ int main(void)
     cca();
     gemma4_extras();
     ffn_res();
+    released_blocks();
     moe_deepseek();
     mtp();
     overflow();

@@ -173,6 +173,24 @@ static void elementwise(void)
     CHECK_CLOSE("rope-yarn-kept", inv[10], pow(10000, -20.0 / 64), 1e-15);
     CHECK_CLOSE("rope-yarn-divided", inv[23], pow(10000, -46.0 / 64) / 40, 1e-17);
     CHECK_CLOSE("rope-yarn-ramp", inv[16], pow(10000, -32.0 / 64) * ((6.0 / 13) / 40 + 7.0 / 13), 1e-15);
+    /* YaRN's attention factor (transformers _compute_yarn_parameters,
+     * Laguna's full layers: 0.1 ln 32 + 1 = 1.34657): cos and sin times it,
+     * so each rotated dim is amp x the plain rotation; no more FLOPs; the
+     * inverse divides. */
+    kern_rope_cfg ya = yn, y0 = yn;
+    ya.amp = 0.1 * log(32.0) + 1.0;
+    float ra[12], r0[12];
+    memcpy(ra, x, sizeof ra);
+    memcpy(r0, x, sizeof r0);
+    cost_t ca = {0}, c0 = {0};
+    kern_rope(&ca, &ya, ra, 12, 77, false);
+    kern_rope(&c0, &y0, r0, 12, 77, false);
+    bool amp_ok = true;
+    for (int i = 0; i < 12; i++) amp_ok &= fabs(ra[i] - 1.3465735903 * r0[i]) <= 1e-5 * (1 + fabs(r0[i]));
+    CHECK("rope-yarn-amp-scales", amp_ok);
+    CHECK_EQ("rope-yarn-amp-same-flops", ca.flops[FL_OTHER], c0.flops[FL_OTHER]);
+    kern_rope(&ca, &ya, ra, 12, 77, true);
+    CHECK("rope-yarn-amp-inverse", maxrel(ra, x, 12) <= 10);
     /* Gemma 4's proportional layout: pairs (i, i + span/2) for i < rot/2,
      * f_i = theta^(-2i/span); dims past rot/2 in each half stay. */
     kern_rope_cfg pr = {.cfg = {.theta = 1e6, .factor = 1}, .span = 24};

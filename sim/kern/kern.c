@@ -221,7 +221,7 @@ static _Thread_local struct {
 static bool rope_same(const kern_rope_cfg *a, const kern_rope_cfg *b)
 {
     const rope_cfg *x = &a->cfg, *y = &b->cfg;
-    return a->span == b->span && x->theta == y->theta && x->scaling == y->scaling && x->factor == y->factor &&
+    return a->span == b->span && a->amp == b->amp && x->theta == y->theta && x->scaling == y->scaling && x->factor == y->factor &&
            x->low_freq_factor == y->low_freq_factor && x->high_freq_factor == y->high_freq_factor &&
            x->beta_fast == y->beta_fast && x->beta_slow == y->beta_slow &&
            x->original_max_position == y->original_max_position;
@@ -239,10 +239,13 @@ void kern_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 rot, u64 pos, bo
     kern_count(c, FL_OTHER, DT_FP32, rot * FLOPS_ROPE);
     if (!r) r = &rope_default;
     u64 half = rot / 2, off = r->span ? r->span / 2 : half;   /* pair (i, i + off) */
+    /* YaRN's attention_scaling folded into cos and sin (transformers' rotary
+     * embeddings: cos = emb.cos() * attention_scaling): no more FLOPs. */
+    double amp = r->amp > 0 ? (inverse ? 1.0 / r->amp : r->amp) : 1.0;
     if (half > ROPE_CACHE) {
         for (u64 i = 0; i < half; i++) {
             double ang = (double)pos * rope_freq(r, rot, i);
-            rope_pair(x, i, i + off, (float)cos(ang), (float)(inverse ? -sin(ang) : sin(ang)));
+            rope_pair(x, i, i + off, (float)(amp * cos(ang)), (float)(amp * (inverse ? -sin(ang) : sin(ang))));
         }
         return;
     }
@@ -253,13 +256,19 @@ void kern_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 rot, u64 pos, bo
         rope_memo.valid = false;
     }
     if (!rope_memo.valid || rope_memo.pos != pos) {
+        double a = r->amp > 0 ? r->amp : 1.0;
         for (u64 i = 0; i < half; i++) {
             double ang = (double)pos * rope_memo.inv[i];
-            rope_memo.cs[i] = (float)cos(ang);
-            rope_memo.sn[i] = (float)sin(ang);
+            rope_memo.cs[i] = (float)(a * cos(ang));
+            rope_memo.sn[i] = (float)(a * sin(ang));
         }
         rope_memo.pos = pos;
         rope_memo.valid = true;
+    }
+    if (inverse && r->amp > 0 && r->amp != 1) {
+        for (u64 i = 0; i < half; i++)
+            rope_pair(x, i, i + off, (float)(rope_memo.cs[i] / (r->amp * r->amp)), (float)(-rope_memo.sn[i] / (r->amp * r->amp)));
+        return;
     }
     for (u64 i = 0; i < half; i++)
         rope_pair(x, i, i + off, rope_memo.cs[i], inverse ? -rope_memo.sn[i] : rope_memo.sn[i]);

@@ -67,10 +67,14 @@ void kern_softmax_naive(float *x, u64 n, float scale, float sink);
  *           other S/2 - rot/2 pairs have frequency 0 (left as they are).
  * Scaling of f_i: linear f/factor; llama3 as transformers'
  * _compute_llama3_parameters; yarn as DeepSeek's precompute_freqs_cis
- * (ramp between beta_fast and beta_slow over the rot/2 frequencies). */
+ * (ramp between beta_fast and beta_slow over the rot/2 frequencies; the same
+ * frequencies as transformers' _compute_yarn_parameters).
+ * amp: transformers' attention_scaling of YaRN (cos and sin times it, so the
+ * rotated dims of q and k each; GQA kinds under yarn); 0 = 1. */
 typedef struct {
     rope_cfg cfg;
     u64 span;
+    double amp;
 } kern_rope_cfg;
 /* The rot/2 frequencies f_i of r for `rot` rotated dims (inv: rot/2 values). */
 void kern_rope_freqs(const kern_rope_cfg *r, u64 rot, double *inv);

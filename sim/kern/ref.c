@@ -364,8 +364,11 @@ static void unit_init(ref_model *M, ref_layer *L, int i, const layer_spec *ls)
     L->eps = (float)M->m->norm_eps;
     L->rope.cfg = M->m->rope;
     if (ls && ls->attn.rope_theta) L->rope.cfg.theta = (double)ls->attn.rope_theta;
-    if (ls && ls->attn.rope_unscaled) L->rope.cfg.scaling = ROPE_SCALE_NONE;
     if (ls && ls->attn.rope_proportional) L->rope.span = ls->attn.head_dim;
+    if (ls && ls->attn.rope_unscaled) {
+        L->rope.cfg.scaling = ROPE_SCALE_NONE;
+        L->rope.cfg.factor = 1;
+    }
 }
 
 /* The MTP module (cost.c mtp_part): its layer's weights through the types'

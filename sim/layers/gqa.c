@@ -25,6 +25,8 @@ static const field_def fields[] = {
     AFIELD("k_eq_v", F_BOOL, k_eq_v, 0, 0, false, "", "no v projection: V is K (half the cache), or with v_norm the normed raw K projection (Gemma 4; K and V cached)"),
     AFIELD("sink", F_BOOL, sink, 0, 0, false, "", "learnable per-head sink logit"),
     AFIELD("rope_theta", F_U64, rope_theta, 1, 1ull << 40, false, "", "this kind's RoPE base (default: the model's rope.theta), e.g. Gemma 4 full layers 1000000"),
+    AFIELD("rope_unscaled", F_BOOL, rope_unscaled, 0, 0, false, "",
+           "this kind's RoPE ignores the model's rope.scaling (Laguna's sliding layers: rope_type default)"),
     AFIELD("rope_proportional", F_BOOL, rope_proportional, 0, 0, false, "",
            "Gemma 4's proportional RoPE: rope_dim/2 pairs (i, i + head_dim/2), frequencies theta^(-2i/head_dim)"),
     AFIELD("v_norm", F_BOOL, v_norm, 0, 0, false, "", "RMSNorm without weight on each value head (Gemma 4)"),

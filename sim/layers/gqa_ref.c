@@ -43,6 +43,16 @@ static int init(ref_layer *L, sim_err *e)
     if (!g) return sim_fail(e, SIM_ENOMEM, "out of memory");
     L->priv[0] = g;
     bool sh = L->ls->shared_kv;
+    /* YaRN (transformers _compute_yarn_parameters): attention_factor =
+     * get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim) when
+     * both are given, else get_mscale(factor) = 0.1 ln(factor) + 1; the
+     * rotary embedding multiplies cos and sin by it (Laguna's full layers). */
+    const rope_cfg *rc = &L->rope.cfg;
+    if (rc->scaling == ROPE_SCALE_YARN && rc->factor > 1) {
+        double f = rc->factor;
+        L->rope.amp = rc->mscale > 0 && rc->mscale_all_dim > 0 ? (0.1 * rc->mscale * log(f) + 1.0) / (0.1 * rc->mscale_all_dim * log(f) + 1.0)
+                                                               : 0.1 * log(f) + 1.0;
+    }
     g->H = a->q_heads;
     g->G = a->kv_heads;
     g->h = a->head_dim;

@@ -39,7 +39,7 @@ typedef struct {
     bool sink;           /* learnable per-head softmax sink logit */
     u64 rope_theta;      /* this kind's own RoPE base (Gemma 4 full layers: 1000000), 0 = the model's */
     bool rope_proportional; /* Gemma 4's proportional RoPE: rope_dim/2 pairs spanning the head (kern.h) */
-    bool rope_unscaled;  /* this kind ignores the model's rope.scaling (DeepSeek V4's sliding-window-only layers) */
+    bool rope_unscaled;  /* this kind ignores the model's rope.scaling (Laguna's sliding layers, DeepSeek V4's window-only layers) */
     bool v_norm;         /* RMSNorm without weight on each value head (Gemma 4) */
     bool unit_scale;     /* scores not scaled by 1/sqrt(head_dim) (Gemma 4: scaling 1.0, q/k normed) */
     /* MLA / DSA */

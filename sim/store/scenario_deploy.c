@@ -57,12 +57,14 @@ int scenario_deploy_set(sc_deploy *x, const char *key, const char *value, sim_er
         d->spec_tokens = v;
         return SIM_OK;
     }
-    if (!strcmp(key, "block") || !strcmp(key, "max_batched_tokens") || !strcmp(key, "max_running_requests")) {
+    if (!strcmp(key, "block") || !strcmp(key, "max_batched_tokens") || !strcmp(key, "max_running_requests") ||
+        !strcmp(key, "max_num_seqs")) {
         unsigned long long v = strtoull(value, &end, 10);
         if (*end || !*value || value[0] == '-' || v < 1 || v > (1ull << 30))
             return sim_fail(e, SIM_EINVAL, "%s = '%s': expected a whole number from 1 to 2^30", key, value);
         if (key[0] == 'b') { d->block = v; d->set[6] = true; }
         else if (key[4] == 'b') d->mnbt = v;
+        else if (key[4] == 'n') d->max_num_seqs = v;
         else d->max_running = v;
         return SIM_OK;
     }
@@ -96,7 +98,7 @@ int scenario_deploy_set(sc_deploy *x, const char *key, const char *value, sim_er
         return SIM_OK;
     }
     return sim_fail(e, SIM_EINVAL, "unknown deployment field '%s' (gpus, tp, pp, dp, ep, dcp, engine, engine_rules, "
-                    "block, mem_util, kv_budget_gib, act_reserve_gib, max_batched_tokens, max_running_requests, swa_ratio, spec_tokens, mtp, hw)", key);
+                    "block, mem_util, kv_budget_gib, act_reserve_gib, max_batched_tokens, max_running_requests, max_num_seqs, swa_ratio, spec_tokens, mtp, hw)", key);
 }
 
 int scenario_parse_deploy(scenario *s, const ynode *n, sim_err *e)
