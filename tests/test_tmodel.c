@@ -248,6 +248,38 @@ static void op_shapes(void)
     spec_free(&m);
 }
 
+/* Vector work on tiny-v4 (archs/tiny/v4.yaml: mHC with 3 streams, CSA/HCA
+ * compressors, an indexer): its fp32 FLOPs of mHC (Sinkhorn, mixing),
+ * compression (softmax pooling) and the indexer are element-wise
+ * operations, and every FLOP in a compute dtype (fp8 linear, bf16
+ * attention, fp4 indexer, tf32 mHC projection) is a product: GEMM or
+ * FLOPS, never element-wise. */
+static void op_vector(void)
+{
+    model_spec m;
+    sim_err e;
+    if (spec_load(&m, "archs/tiny/v4.yaml", NULL, 0, &e)) { CHECK("vector-spec", 0); return; }
+    cost_query q = {.T = 41, .B = 1, .phase = PH_PREFILL};
+    cost_result r;
+    cost_ops ops = {0};
+    if (cost_eval_ops(&m, &q, &r, &ops, &e)) { CHECK("vector-eval", 0); spec_free(&m); return; }
+    int vec[FL_COUNT] = {0};
+    bool ok = true;
+    for (int i = 0; i < ops.n; i++) {
+        const cost_op *o = &ops.op[i];
+        if (o->kind != OP_ELEM && o->kind != OP_FLOPS && o->kind != OP_GEMM) continue;
+        bool want_elem = o->dt == DT_FP32 && o->kind != OP_GEMM && o->cat != FL_ATTN;
+        ok &= (o->kind == OP_ELEM) == want_elem;
+        if (o->kind == OP_ELEM) vec[o->cat]++;
+    }
+    CHECK("vector-kinds", ok);
+    CHECK("vector-mhc", vec[FL_MHC] > 0);
+    CHECK("vector-compress", vec[FL_COMPRESS] > 0);
+    cost_ops_free(&ops);
+    cost_result_free(&r);
+    spec_free(&m);
+}
+
 /* rows_only leaves the rows and totals as they were; the prepared weight
  * formats give fmt_rate_bytes' bytes for every shipped weight format. */
 static void fast_paths(void)
@@ -345,6 +377,7 @@ int main(void)
     op_sum();
     op_list();
     op_shapes();
+    op_vector();
     fast_paths();
     profile();
     return check_done("test_tmodel");

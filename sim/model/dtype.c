@@ -70,9 +70,25 @@ static u64 finish(const fmt *f, u64 b, bool *ovf)
     return b;
 }
 
+void fmt_seal(fmt *f)
+{
+    sim_err e;
+    u64 n, b;
+    f->sealed_elems = f->sealed_bytes = 0;
+    n = fmt_elements(f);
+    if (n && fmt_entry_bytes(f, n, &b, &e) == SIM_OK) {
+        f->sealed_elems = n;
+        f->sealed_bytes = b;
+    }
+}
+
 int fmt_entry_bytes(const fmt *f, u64 n, u64 *bytes, sim_err *e)
 {
     bool ovf = false;
+    if (f->sealed_elems && f->sealed_elems == n) {
+        *bytes = f->sealed_bytes;
+        return SIM_OK;
+    }
     if (f->n_parts == 1 && f->part[0].elements == 0 && !f->part[0].scaled && !f->pad_bytes && f->align_bytes <= 1) {
         /* A bare unscaled dtype (fp32 state, bf16 caches): n elements' bits. */
         *bytes = ceil_div(cmul(&ovf, n, dtype_table[f->part[0].dt].bits), 8);

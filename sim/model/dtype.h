@@ -46,7 +46,15 @@ typedef struct {
     fmt_part part[FMT_MAX_PARTS];
     u64 pad_bytes;         /* added after the parts */
     u64 align_bytes;       /* round the entry up to a multiple (0/1 = none) */
+    u64 sealed_elems;      /* fmt_seal: a fixed format's elements and entry */
+    u64 sealed_bytes;      /*   bytes, precomputed; 0 = not sealed */
 } fmt;
+
+/* Precompute a fixed format's entry size (fmt_entry_bytes then answers for
+ * its element count without walking the parts); spec_plan seals the formats
+ * of a loaded spec's layers. A sealed format must not be changed (reseal it).
+ * Can't fail (a format it cannot size stays unsealed). */
+void fmt_seal(fmt *f);
 
 /* A bare-dtype format. This function can't fail. */
 void fmt_from_dtype(fmt *f, dtype dt);

@@ -148,10 +148,15 @@ void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
 {
     cost_ops *o = c->ops;
     if (!flops) return;
-    /* Category "other" in a compute dtype other than fp32 is a product too
-     * (the LM head's logits, PLE's projections). */
-    bool product = cat != FL_OTHER || dt != DT_FP32;
-    if (product && cat != FL_ATTN && pair(o, c, cat, dt, flops)) return;
+    /* Vector work, priced at the element-wise rate: category "other" in
+     * fp32 (norms, RoPE, softmax, activations), and the fp32 FLOPs of mHC
+     * (Sinkhorn iterations, stream mixing), of the compressors (softmax
+     * pooling) and of the indexer (score weighting): the layers count their
+     * products in the spec's compute dtypes. Category "other" in another
+     * dtype is a product (the LM head's logits, PLE's projections). */
+    bool vec = dt == DT_FP32 && (cat == FL_OTHER || cat == FL_MHC || cat == FL_COMPRESS || cat == FL_INDEX);
+    bool product = !vec;
+    if (cat != FL_ATTN && pair(o, c, cat, dt, flops)) return;
     cost_op *p = append(o);
     if (!p) return;
     p->kind = product ? OP_FLOPS : OP_ELEM;

@@ -320,8 +320,20 @@ static int apply_sharing(model_spec *m, const ynode *ks, sim_err *e)
 /* cost_eval's plan (spec.h): rows, roots and (row, root) pairs from each
  * layer's kind, shared_kv and same_cost_as. Left unset (plan_n = 0: cost_eval
  * walks the layers) when the model has more roots or pairs than it holds. */
+/* Seal every format field (F_FMT) of a layer's components (fmt_seal). */
+static void seal_layer(layer_spec *L)
+{
+    const comp_type *ts[] = {L->attn.type, L->ffn.type, L->res.type};
+    void *cfg[] = {&L->attn, &L->ffn, &L->res};
+    for (int k = 0; k < 3; k++)
+        for (const field_def *f = ts[k] ? ts[k]->fields : NULL; f && f->key; f++)
+            if (f->kind == F_FMT) fmt_seal((fmt *)(void *)((char *)cfg[k] + f->off));
+}
+
 void spec_plan(model_spec *m)
 {
+    for (u64 i = 0; i < m->n_layers; i++) seal_layer(&m->layer[i]);
+    if (m->mtp_n) seal_layer(&m->mtp);
     int row_of[SPEC_MAX_KINDS][2], ord[SPEC_MAX_LAYERS];
     memset(row_of, -1, sizeof row_of);
     m->plan_n = 0;

@@ -244,7 +244,8 @@ int store_open(store **out, const char *path, bool read_only, sim_err *e)
          * sweep opening it at the same time makes this fail with BUSY
          * even under the busy timeout, so retry. */
         for (int tries = 0;; tries++) {
-            int x = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+            int x = sqlite3_exec(st->db, exists && sb.st_size ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                 : "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
             if (x == SQLITE_OK) break;
             if ((x != SQLITE_BUSY && x != SQLITE_LOCKED) || tries == 200) { rc = dberr(st, e, "set WAL mode"); goto fail; }
             nap_ms(25);
@@ -491,30 +492,31 @@ static void jput(jbuf *j, char c)
 }
 
 /* A number as its exact digits (SQLite's JSON reads one above 2^63-1 as
- * the nearest REAL, as the columns store it). */
+ * the nearest REAL, as the columns store it). Two digits per 64-bit
+ * division, written in place from the last (128-bit divisions are library
+ * calls: only for the digits above 2^64). */
 static void jnum(jbuf *j, metric_t v)
 {
-    char tmp[48];
-    int n = 0;
-    while (v > UINT64_MAX) { tmp[n++] = (char)('0' + (int)(v % 10)); v /= 10; }
-    /* 64-bit divisions for the rest (128-bit ones are library calls), two
-     * digits at a time. */
     static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                 "8081828384858687888990919293949596979899";
+    char tmp[48], *end = tmp + sizeof tmp, *p = end;
+    while (v > UINT64_MAX) { *--p = (char)('0' + (int)(v % 10)); v /= 10; }
     u64 w = (u64)v;
-    while (w >= 10) {
+    while (w >= 100) {
         const char *d = &pairs[2 * (w % 100)];
-        if (w >= 100 || d[0] != '0') { tmp[n++] = d[1]; tmp[n++] = d[0]; }
-        else tmp[n++] = d[1];
+        *--p = d[1];
+        *--p = d[0];
         w /= 100;
     }
-    if (w || n == 0) tmp[n++] = (char)('0' + (int)w);
-    if (j->n + (size_t)n < j->cap) {
-        for (int i = 0; i < n; i++) j->p[j->n + (size_t)i] = tmp[n - 1 - i];
-        j->n += (size_t)n;
+    if (w >= 10) { *--p = pairs[2 * w + 1]; *--p = pairs[2 * w]; }
+    else *--p = (char)('0' + (int)w);
+    size_t n = (size_t)(end - p);
+    if (j->n + n < j->cap) {
+        memcpy(j->p + j->n, p, n);
+        j->n += n;
     } else {
-        while (n) jput(j, tmp[--n]);
+        for (size_t i = 0; i < n; i++) jput(j, p[i]);
     }
 }
 

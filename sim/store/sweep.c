@@ -11,12 +11,14 @@
 
 #define BATCH_POINTS 512   /* points per transaction */
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 void sweep_variants_free(variant *v, int n)
 {
@@ -196,7 +198,7 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
     if ((rc = store_commit(db, e))) { in_tx = false; goto out; }
     in_tx = false;
     long idx = 0, done = 0, in_batch = 0;
-    double t_loop = now_s();
+    double t_loop = now_s(), c_loop = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     for (int i = 0; i < nv; i++) {
         /* A variant with no stored point yet (a new sweep: every one) needs
          * no lookup per point; a point another sweep writes meanwhile is
@@ -257,6 +259,7 @@ int sweep_run(const scenario *s, const char *db_path, const sweep_opts *o, sweep
         if ((rc = store_commit(db, e))) goto out;
     }
     st->loop_seconds = now_s() - t_loop;
+    st->loop_cpu_seconds = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c_loop;
     if (o->progress) o->progress(o->progress_ctx, done, st->mine, st->computed);
     /* Kernel measurements are not sharded: shard 1 (or an unsharded run) does them. */
     if (s->n_measure_ctx && (!o->shard_n || o->shard_i == 1) && (rc = sweep_measure(s, v, nv, db, run_id, o->version, st, e))) goto out;

@@ -46,6 +46,9 @@ typedef struct {
     long computed, reused;
     double seconds;              /* the whole sweep, loading the specs included */
     double loop_seconds;         /* evaluating and writing the points only */
+    double loop_cpu_seconds;     /* the same loop in this process's CPU time
+                                    (user + system: what it costs, however
+                                    loaded the machine) */
     long measured, measure_reused;  /* reference-kernel runs (arch x context) */
     long failed;                 /* points the model refused (recorded in point_errors) */
     int n_errors;                /* the first SWEEP_MAX_ERRORS of them, as messages */
