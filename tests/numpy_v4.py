@@ -241,10 +241,9 @@ def compressor(D, u, pre, x, ratio, d, rd, freqs, eps, rotate, lossless):
     return kv_round(kv, rd, lossless)
 
 
-def attention(D, i, L, x, eps):
+def attention(D, u, L, x, eps):
     a = L["attn_fields"]
     m = D.meta
-    u = f"L{i}"
     H, c, rd, W = a["q_heads"], a["head_dim"], a["rope_dim"], a["window"]
     g, dg = a["o_groups"], a["o_lora_rank"]
     ratio = a.get("compress_ratio", 0) if L["attn"] in ("csa", "hca") else 0
@@ -315,8 +314,7 @@ def expert(x, w1, w3, w2, limit, weights=None):
     return h @ w2
 
 
-def moe(D, i, L, x, tid2eid):
-    u = f"L{i}"
+def moe(D, u, L, x, tid2eid):
     d = D.meta["d_model"]
     f = L["ffn_fields"]
     E, ff, k = f["experts"], f["d_ff"], f["top_k"]
@@ -345,34 +343,60 @@ def moe(D, i, L, x, tid2eid):
     return y
 
 
+def block(D, u, L, h, tid2eid, eps):
+    """Block.forward (mHC around attention and the MoE) on streams h (n, S, d)."""
+    if L["attn"] not in ("csa", "hca", "swa4") or L["res"] != "mhc" or L["ffn"] != "moe":
+        raise SystemExit(f"{u}: {L['attn']}/{L['ffn']}/{L['res']} is not a V4 layer")
+    n, S, d = h.shape
+    r = L["res_fields"]
+    hc_eps, iters = r.get("hc_eps", 0.0), r["sinkhorn_iters"]
+    for sub, fn in (("attn", lambda y: attention(D, u, L, y, eps)), ("ffn", lambda y: moe(D, u, L, y, tid2eid))):
+        xf = h.reshape(n, S * d)
+        mixes = (xf @ D.w(u, f"hc_{sub}_fn")) / np.sqrt(np.mean(xf * xf, axis=-1, keepdims=True) + eps)
+        pre, post, comb = hc_split_sinkhorn(mixes, D.w(u, f"hc_{sub}_scale")[0], D.w(u, f"hc_{sub}_base")[0],
+                                            S, iters, hc_eps)
+        y = np.sum(pre[:, :, None] * h, axis=1)
+        y = fn(rmsnorm(y, D.w(u, f"{sub}_norm")[0], eps))
+        h = post[:, :, None] * y[:, None, :] + np.einsum("njk,njd->nkd", comb, h)
+    return h
+
+
+def hc_head_logits(D, u, norm_unit, h_last, hc_eps, eps):
+    """ParallelHead.forward on the last token: hc_head (unit u's hc_head_*),
+    norm, the head."""
+    S, d = h_last.shape
+    xf = h_last.reshape(S * d)
+    mixes = (xf @ D.w(u, "hc_head_fn")) / np.sqrt(np.mean(xf * xf) + eps)
+    pre = sigmoid(mixes * D.w(u, "hc_head_scale")[0, 0] + D.w(u, "hc_head_base")[0]) + hc_eps
+    y = np.sum(pre[:, None] * h_last, axis=0)
+    return rmsnorm(y, norm_unit, eps) @ D.w("head", "head")
+
+
 def forward(D, tokens, tid2eid):
+    """Transformer.forward: the last token's logits and the final streams."""
     m = D.meta
     eps = m.get("norm_eps", 1e-6)
     S = m["hc_streams"]
-    d = m["d_model"]
-    n = len(tokens)
     h = np.repeat(D.w("embed", "embed")[tokens][:, None, :], S, axis=1)
     for i, L in enumerate(m["layers"]):
-        if L["attn"] not in ("csa", "hca", "swa4") or L["res"] != "mhc" or L["ffn"] != "moe":
-            raise SystemExit(f"layer {i}: {L['attn']}/{L['ffn']}/{L['res']} is not a V4 layer")
-        r = L["res_fields"]
-        hc_eps, iters = r.get("hc_eps", 0.0), r["sinkhorn_iters"]
-        for sub, fn in (("attn", lambda y: attention(D, i, L, y, eps)), ("ffn", lambda y: moe(D, i, L, y, tid2eid.get(i)))):
-            u = f"L{i}"
-            xf = h.reshape(n, S * d)
-            mixes = (xf @ D.w(u, f"hc_{sub}_fn")) / np.sqrt(np.mean(xf * xf, axis=-1, keepdims=True) + eps)
-            pre, post, comb = hc_split_sinkhorn(mixes, D.w(u, f"hc_{sub}_scale")[0], D.w(u, f"hc_{sub}_base")[0],
-                                                S, iters, hc_eps)
-            y = np.sum(pre[:, :, None] * h, axis=1)
-            y = fn(rmsnorm(y, D.w(u, f"{sub}_norm")[0], eps))
-            h = post[:, :, None] * y[:, None, :] + np.einsum("njk,njd->nkd", comb, h)
-    # ParallelHead.hc_head on the last token, then norm and the head.
+        h = block(D, f"L{i}", L, h, tid2eid.get(i), eps)
     hc_eps = m["layers"][-1]["res_fields"].get("hc_eps", 0.0)
-    xf = h[-1].reshape(S * d)
-    mixes = (xf @ D.w("head", "hc_head_fn")) / np.sqrt(np.mean(xf * xf) + eps)
-    pre = sigmoid(mixes * D.w("head", "hc_head_scale")[0, 0] + D.w("head", "hc_head_base")[0]) + hc_eps
-    y = np.sum(pre[:, None] * h[-1], axis=0)
-    return rmsnorm(y, D.w("head", "final_norm")[0], eps) @ D.w("head", "head")
+    return hc_head_logits(D, "head", D.w("head", "final_norm")[0], h[-1], hc_eps, eps), h
+
+
+def mtp_forward(D, h, next_tokens):
+    """MTPBlock.forward: e = enorm(embed(next)), x = e_proj(e) + h_proj(hnorm(h))
+    per stream (kvsim's eh_proj [2d, d]: first d rows e_proj, last d h_proj),
+    Block.forward, its own hc_head, its norm, the shared head."""
+    m = D.meta
+    eps = m.get("norm_eps", 1e-6)
+    d = m["d_model"]
+    L = m["mtp"]
+    eh = D.w("mtp", "eh_proj")
+    e = rmsnorm(D.w("embed", "embed")[next_tokens], D.w("mtp", "enorm")[0], eps)
+    x = (e @ eh[:d])[:, None, :] + rmsnorm(h, D.w("mtp", "hnorm")[0], eps) @ eh[d:]
+    x = block(D, "mtp", L, x, None, eps)
+    return hc_head_logits(D, "mtp", D.w("mtp", "norm")[0], x[-1], L["res_fields"].get("hc_eps", 0.0), eps)
 
 
 def check_dump(d):
@@ -386,10 +410,16 @@ def check_dump(d):
         if L["ffn_fields"].get("hash"):
             rows = np.concatenate([D.get("prefill", f"L{i}.moe_experts.npy"), D.get("decode", f"L{i}.moe_experts.npy")])
             tid2eid[i] = rows.astype(int)
-    check(f"numpy-v4/{name}/prefill-logits", D.get("prefill", "logits.npy").reshape(-1),
-          forward(D, tok[:T], {i: r[:T] for i, r in tid2eid.items()}))
-    check(f"numpy-v4/{name}/decode-logits", D.get("decode", "logits.npy").reshape(-1),
-          forward(D, tok[:T + 1], {i: r[:T + 1] for i, r in tid2eid.items()}))
+    lp, hp = forward(D, tok[:T], {i: r[:T] for i, r in tid2eid.items()})
+    ld, hd = forward(D, tok[:T + 1], {i: r[:T + 1] for i, r in tid2eid.items()})
+    check(f"numpy-v4/{name}/prefill-logits", D.get("prefill", "logits.npy").reshape(-1), lp)
+    check(f"numpy-v4/{name}/decode-logits", D.get("decode", "logits.npy").reshape(-1), ld)
+    # `run --mtp`: the MTP block on the final streams and the next tokens.
+    if os.path.exists(os.path.join(d, "prefill", "mtp_logits.npy")):
+        check(f"numpy-v4/{name}/prefill-mtp-logits", D.get("prefill", "mtp_logits.npy").reshape(-1),
+              mtp_forward(D, hp, tok[1:T + 1]))
+        check(f"numpy-v4/{name}/decode-mtp-logits", D.get("decode", "mtp_logits.npy").reshape(-1),
+              mtp_forward(D, hd, tok[1:T + 2]))
 
 
 def main():

@@ -156,9 +156,9 @@ fi
 # eligible) so that group-limited routing chooses; a top-k of 7 and 4 indexer
 # heads so that the indexer chooses; lossless (fp32) caches.
 DS_MOE="--set ffn.experts=2048 --set ffn.n_group=256 --set ffn.topk_group=128"
-expect dump-ds-v3 0 "$K" run archs/deepseek-v3.yaml --ctx 21 --decode 1 --scale 64 --layers 5 --set kv_dtype=fp32 $DS_MOE --dump "$t/v3"
+expect dump-ds-v3 0 "$K" run archs/deepseek-v3.yaml --ctx 21 --decode 1 --scale 64 --layers 5 --set kv_dtype=fp32 $DS_MOE --mtp --dump "$t/v3"
 expect dump-ds-v32 0 "$K" run archs/deepseek-v3.2.yaml --ctx 21 --decode 1 --scale 64 --layers 5 $DS_MOE \
-  --set layers.dsa.kv_format=fp32 --set layers.dsa.index_format=fp32 --set layers.dsa.index_topk=7 --set layers.dsa.index_heads=256 --dump "$t/v32"
+  --set layers.dsa.kv_format=fp32 --set layers.dsa.index_format=fp32 --set layers.dsa.index_topk=7 --set layers.dsa.index_heads=256 --mtp --dump "$t/v32"
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
   /usr/bin/python3 tests/numpy_deepseek.py "$t/v3" "$t/v32" > "$t/npds" 2>&1 && ok numpy-deepseek || bad numpy-deepseek "$(grep -v ^PASS "$t/npds" | head -20)"
   tail -n 1 "$t/npds"
@@ -172,16 +172,17 @@ fi
 # swiglu_limit 0.5 so that the clamps bind; Pro with 2 Sinkhorn iterations
 # (at 20 the normalisation order moves the logits by < 1e-4). The main rows
 # lossless (the release's act_quant is the v4_kv format's: test_kern
-# v4-kv-codec-is-act-quant-64); the FP4 indexer as shipped.
+# v4-kv-codec-is-act-quant-64); the FP4 indexer as shipped. With --mtp: the MTP
+# block's draft logits too (MTPBlock.forward), after the prefill and the step.
 V4F="--set layers.swa.kv_format=fp32 --set layers.csa.kv_format=fp32 --set layers.hca.kv_format=fp32"
 expect dump-v4-flash 0 "$K" run archs/deepseek-v4-flash.yaml --scale 16 --layers 5 --ctx 21 --decode 1 $V4F \
   --set layers.swa.window=6 --set layers.csa.window=6 --set layers.hca.window=6 --set layers.hca.compress_ratio=8 \
   --set layers.csa.index_topk=3 --set layers.swa.o_groups=32 --set layers.csa.o_groups=32 --set layers.hca.o_groups=32 \
-  --set ffn.swiglu_limit=0.5 --dump "$t/v4f"
+  --set ffn.swiglu_limit=0.5 --mtp --dump "$t/v4f"
 expect dump-v4-pro 0 "$K" run archs/deepseek-v4-pro.yaml --scale 32 --layers 4 --ctx 19 --decode 1 $V4F \
   --set layers.csa.window=5 --set layers.hca.window=5 --set layers.hca.compress_ratio=8 --set layers.csa.index_topk=2 \
   --set layers.csa.o_groups=64 --set layers.hca.o_groups=64 --set ffn.swiglu_limit=0.5 --set residual.sinkhorn_iters=2 \
-  --dump "$t/v4p"
+  --mtp --dump "$t/v4p"
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
   /usr/bin/python3 tests/numpy_v4.py "$t/v4f" "$t/v4p" > "$t/npv4" 2>&1 && ok numpy-v4 || bad numpy-v4 "$(grep -v ^PASS "$t/npv4" | head -20)"
   tail -n 1 "$t/npv4"

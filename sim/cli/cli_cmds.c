@@ -80,6 +80,8 @@ static const cli_opt run_opts[] = {
     {"--decode", "N", "decode steps after the prefill (default 0)"},
     O_SCALE, O_LAYERS, O_SEED, O_SET,
     {"--dump", "DIR", "write every layer's inputs, outputs and caches as .npy (DIR must be new or empty)"},
+    {"--mtp", NULL, "also run the spec's MTP module after each step on the next tokens: its draft\n"
+                    "logits (checksum line; mtp_logits.npy with --dump; README.md, 'Commands')"},
     {NULL, NULL, NULL}};
 
 static const cli_opt validate_opts[] = {

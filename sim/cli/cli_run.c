@@ -79,6 +79,7 @@ int cli_run(int argc, char **argv)
     const char *file = NULL, *dump = NULL, *sets[CLI_MAX_SETS];
     int n_sets = 0;
     u64 T = 0, ndec = 0, S = 0, seed = 1, layers = 0;
+    bool mtp = false;
     sim_err e;
     cli_args p;
     cli_args_init(&p, "run", argc, argv);
@@ -103,6 +104,8 @@ int cli_run(int argc, char **argv)
             if (cli_add_set(&p, sets, &n_sets)) return 2;
         } else if (cli_is(&p, "--dump")) {
             dump = v;
+        } else if (cli_is(&p, "--mtp")) {
+            mtp = true;
         }
     }
     if (ar < 0) return 2;
@@ -119,16 +122,21 @@ int cli_run(int argc, char **argv)
         return 2;
     }
     ref_model M;
-    ref_opts ro = {.trace = dump != NULL};
+    if (mtp && !m.mtp_n) {
+        spec_free(&m);
+        return cli_bad("run", "--mtp: %s has no MTP module (`mtp:` in the spec)", file);
+    }
+    ref_opts ro = {.trace = dump != NULL, .mtp = mtp};
     if (ref_init(&M, &m, seed, &ro, &e)) {
         fprintf(stderr, "kvsim: %s: %s\n", file, e.msg);
         spec_free(&m);
         return 2;
     }
     int rc = 0;
-    int32_t *tok = malloc((T + ndec) * sizeof *tok);
+    /* One token more than the steps take: the MTP module's next token after the last. */
+    int32_t *tok = malloc((T + ndec + 1) * sizeof *tok);
     if (!tok) { fprintf(stderr, "kvsim: out of memory\n"); rc = 2; goto out; }
-    for (u64 i = 0; i < T + ndec; i++) tok[i] = (int32_t)ref_rand_index(&M, 0x70c0 + T, i, m.vocab);
+    for (u64 i = 0; i < T + ndec + 1; i++) tok[i] = (int32_t)ref_rand_index(&M, 0x70c0 + T, i, m.vocab);
     printf("run %s: %s at scale %llu (d_model %llu, vocab %llu, %llu layers), seed %llu, prefill %llu + %llu decode %s; "
            "kvsim " KVSIM_VERSION "\n", m.path, m.name, (unsigned long long)S, (unsigned long long)m.d_model,
            (unsigned long long)m.vocab, (unsigned long long)m.n_layers, (unsigned long long)seed, (unsigned long long)T,
@@ -137,6 +145,7 @@ int cli_run(int argc, char **argv)
     char cs[160];
     cost_result r;
     for (u64 step = 0; step <= ndec; step++) {
+        M.mtp_next = step ? tok + T + step : tok + 1;
         if (ref_run(&M, step ? tok + T + step - 1 : tok, step ? 1 : T, &e)) {
             fprintf(stderr, "kvsim: %s: %s\n", file, e.msg);
             rc = 2;
@@ -145,8 +154,13 @@ int cli_run(int argc, char **argv)
         checksum(M.logits, m.vocab, cs, sizeof cs);
         if (step == 0 || step == ndec) {
             printf("%s at ctx %llu: logits %s\n", step ? "decode" : "prefill", (unsigned long long)(step ? T + step - 1 : T), cs);
+            if (mtp) {
+                checksum(M.mtp_logits, m.vocab, cs, sizeof cs);
+                printf("%s at ctx %llu: MTP draft logits %s\n", step ? "decode" : "prefill",
+                       (unsigned long long)(step ? T + step - 1 : T), cs);
+            }
             if (dump && step == 0) {
-                rc = npy_dump_model(&M, dump, tok, T, "prefill", &e);
+                rc = npy_dump_model(&M, dump, tok, T + (mtp ? 1 : 0), "prefill", &e);   /* --mtp: the next token too */
                 if (rc) { fprintf(stderr, "kvsim: --dump %s: %s\n", dump, e.msg); rc = 2; goto out; }
             }
             if (ref_result(&M, &r, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); rc = 2; goto out; }
@@ -155,7 +169,7 @@ int cli_run(int argc, char **argv)
         }
     }
     if (dump && ndec) {
-        rc = npy_dump_model(&M, dump, tok, T + ndec, "decode", &e);
+        rc = npy_dump_model(&M, dump, tok, T + ndec + (mtp ? 1 : 0), "decode", &e);
         if (rc) { fprintf(stderr, "kvsim: --dump %s: %s\n", dump, e.msg); rc = 2; goto out; }
     }
     if (dump) printf("dump: %s (see README.md, 'Dumps')\n", dump);

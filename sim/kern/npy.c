@@ -84,6 +84,32 @@ static void json_fields(FILE *f, const char *obj, const comp_type *t, const void
     fprintf(f, "}, ");
 }
 
+/* One layer's descriptor (the layers' list and the MTP module's). */
+static void json_layer(FILE *f, const layer_spec *L, const rope_cfg *r)
+{
+    const attn_cfg *a = &L->attn;
+    fprintf(f, "  {\"attn\": \"%s\", \"ffn\": \"%s\", \"res\": \"%s\", ", a->type->name, L->ffn.type->name, L->res.type->name);
+    json_u(f, "q_heads", a->q_heads, true);
+    json_u(f, "kv_heads", a->kv_heads, true);
+    json_u(f, "head_dim", a->head_dim, true);
+    json_u(f, "v_head_dim", attn_vdim(a), true);
+    json_u(f, "rope_dim", a->rope_dim, true);
+    json_u(f, "window", a->window, true);
+    json_u(f, "q_lora_rank", a->q_lora_rank, true);
+    json_u(f, "kv_lora_rank", a->kv_lora_rank, true);
+    json_u(f, "nope_dim", a->nope_dim, true);
+    fprintf(f, "\"kv_from\": %d, \"qk_norm\": %s, \"k_eq_v\": %s, \"kv_format\": \"%s\", ", a->kv_from,
+            a->qk_norm ? "true" : "false", a->k_eq_v ? "true" : "false", a->kv_fmt.name);
+    json_fields(f, "attn_fields", a->type, a);
+    json_fields(f, "ffn_fields", L->ffn.type, &L->ffn);
+    json_fields(f, "res_fields", L->res.type, &L->res);
+    /* The layer's RoPE base (its kind's rope_theta, else the model's) and layout. */
+    fprintf(f, "\"rope_theta\": %.17g, \"rope_proportional\": %s, \"v_norm\": %s, \"unit_scale\": %s, \"act\": \"%s\", ",
+            a->rope_theta ? (double)a->rope_theta : r->theta, a->rope_proportional ? "true" : "false",
+            a->v_norm ? "true" : "false", a->unit_scale ? "true" : "false", L->ffn.act == FFN_ACT_GELU_TANH ? "gelu_tanh" : "silu");
+    json_u(f, "d_ff", L->ffn.d_ff, false);
+}
+
 static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
 {
     const model_spec *m = M->m;
@@ -111,31 +137,16 @@ static int dump_meta(const ref_model *M, const char *dir, sim_err *e)
             scal[r->scaling], r->factor, r->low_freq_factor, r->high_freq_factor, (unsigned long long)r->original_max_position,
             r->beta_fast, r->beta_slow, r->mscale, r->mscale_all_dim);
     for (u64 i = 0; i < m->n_layers; i++) {
-        const layer_spec *L = &m->layer[i];
-        const attn_cfg *a = &L->attn;
-        fprintf(f, "  {\"attn\": \"%s\", \"ffn\": \"%s\", \"res\": \"%s\", ", a->type->name, L->ffn.type->name, L->res.type->name);
-        json_u(f, "q_heads", a->q_heads, true);
-        json_u(f, "kv_heads", a->kv_heads, true);
-        json_u(f, "head_dim", a->head_dim, true);
-        json_u(f, "v_head_dim", attn_vdim(a), true);
-        json_u(f, "rope_dim", a->rope_dim, true);
-        json_u(f, "window", a->window, true);
-        json_u(f, "q_lora_rank", a->q_lora_rank, true);
-        json_u(f, "kv_lora_rank", a->kv_lora_rank, true);
-        json_u(f, "nope_dim", a->nope_dim, true);
-        fprintf(f, "\"kv_from\": %d, \"qk_norm\": %s, \"k_eq_v\": %s, \"kv_format\": \"%s\", ", a->kv_from,
-                a->qk_norm ? "true" : "false", a->k_eq_v ? "true" : "false", a->kv_fmt.name);
-        json_fields(f, "attn_fields", a->type, a);
-        json_fields(f, "ffn_fields", L->ffn.type, &L->ffn);
-        json_fields(f, "res_fields", L->res.type, &L->res);
-        /* The layer's RoPE base (its kind's rope_theta, else the model's) and layout. */
-        fprintf(f, "\"rope_theta\": %.17g, \"rope_proportional\": %s, \"v_norm\": %s, \"unit_scale\": %s, \"act\": \"%s\", ",
-                a->rope_theta ? (double)a->rope_theta : r->theta, a->rope_proportional ? "true" : "false",
-                a->v_norm ? "true" : "false", a->unit_scale ? "true" : "false", L->ffn.act == FFN_ACT_GELU_TANH ? "gelu_tanh" : "silu");
-        json_u(f, "d_ff", L->ffn.d_ff, false);
+        json_layer(f, &m->layer[i], r);
         fprintf(f, "}%s\n", i + 1 < m->n_layers ? "," : "");
     }
-    fprintf(f, " ]}\n");
+    fprintf(f, " ]");
+    if (m->mtp_n) {   /* the MTP module's layer (`run --mtp`) */
+        fprintf(f, ",\n \"mtp\": ");
+        json_layer(f, &m->mtp, r);
+        fprintf(f, "}");
+    }
+    fprintf(f, "}\n");
     if (fclose(f)) return sim_fail(e, SIM_EIO, "%s: write failed", path);
     return SIM_OK;
 }

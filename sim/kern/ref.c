@@ -432,6 +432,7 @@ void ref_free(ref_model *M)
     unit_free(&M->head);
     unit_free(&M->mtp);
     free(M->logits);
+    free(M->mtp_logits);
     free(M->eda);
     trace_clear(M);
     free(M->tr);
@@ -469,7 +470,8 @@ int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim
     openblas_set_num_threads(1);
     M->L = calloc(m->n_layers, sizeof *M->L);
     M->logits = calloc(m->vocab, sizeof(float));
-    if (!M->rng || !M->L || !M->logits) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
+    M->mtp_logits = calloc(m->vocab, sizeof(float));
+    if (!M->rng || !M->L || !M->logits || !M->mtp_logits) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
     for (u64 i = 0; i < m->n_layers; i++) {
         const layer_spec *ls = &m->layer[i];
         if (m->hc_streams && !ls->res.streams) {
@@ -649,6 +651,87 @@ static int head_forward(ref_model *M, const float *Xlast, sim_err *e)
     return SIM_OK;
 }
 
+/* The MTP module on the step's n tokens (opt.mtp; `run --mtp`): position t
+ * takes the main model's final streams X[t] and the embedding of the next
+ * token mtp_next[t]. As DeepSeek-V4-Flash inference/model.py MTPBlock:
+ * x_s = e_proj(enorm(e)) + h_proj(hnorm(X_s)) per stream (eh_proj [2d, d]:
+ * its first d rows e_proj, the last d h_proj; one stream without mHC, the
+ * V3 module's eh_proj([enorm(e); hnorm(h)]) in vLLM's order), then its layer
+ * (with its own cache), then its head unit (mHC: its own hc_head weights),
+ * its norm and the shared head: the draft logits of the last token. Its
+ * counters are the module's row (`run` only; validate never sets opt.mtp). */
+static int mtp_forward(ref_model *M, const ref_step *s, const float *X, sim_err *e)
+{
+    const model_spec *m = M->m;
+    ref_layer *L = &M->mtp;
+    u64 n = s->n, d = m->d_model, S = M->streams, V = m->vocab;
+    kv_buf b[KV_MAX_BUFS];
+    int nb = m->mtp.attn.type->kv_table(m, &m->mtp, M->T + n, b, e), rc;
+    if (nb < 0) return nb;
+    for (int k = 0; k < nb; k++) {   /* grow its caches as cache_reserve does */
+        ref_cache *c = &L->kv[k];
+        if (b[k].entries == c->entries) continue;
+        u64 sz = b[k].entries * c->entry_bytes;
+        uint8_t *p = realloc(c->data, sz ? sz : 1);
+        if (!p) return sim_fail(e, SIM_ENOMEM, "out of memory for the MTP module's cache");
+        if (sz > c->entries * c->entry_bytes) memset(p + c->entries * c->entry_bytes, 0, sz - c->entries * c->entry_bytes);
+        c->data = p;
+        c->entries = b[k].entries;
+    }
+    float *en = REF_ALLOC(M, n * d, float), *hn = REF_ALLOC(M, n * S * d, float), *Xm = REF_ALLOC(M, n * S * d, float);
+    float *ep = REF_ALLOC(M, n * d, float);
+    if (!en || !hn || !Xm || !ep) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    ref_w *emb = ref_weight_find(&M->embed, "embed"), *eh = ref_weight_find(L, "eh_proj");
+    ref_w *enw = ref_weight_find(L, "enorm"), *hnw = ref_weight_find(L, "hnorm"), *nw = ref_weight_find(L, "norm");
+    dtype lin = m->compute[CC_LINEAR];
+    for (u64 t = 0; t < n; t++) {
+        if (M->mtp_next[t] < 0 || (u64)M->mtp_next[t] >= V) return sim_fail(e, SIM_EINVAL, "MTP: a next token outside the vocabulary");
+        kern_rmsnorm(&L->c, FL_OTHER, emb->data + (u64)M->mtp_next[t] * d, enw->data, en + t * d, d, L->eps);
+        for (u64 k = 0; k < S; k++) kern_rmsnorm(&L->c, FL_OTHER, X + (t * S + k) * d, hnw->data, hn + (t * S + k) * d, d, L->eps);
+    }
+    ref_read(L, eh);
+    kern_matmul(&L->c, FL_PROJ, lin, n, d, d, en, d, eh->data, d, ep, d, false, false);             /* e_proj */
+    kern_matmul(&L->c, FL_PROJ, lin, n * S, d, d, hn, d, eh->data + d * d, d, Xm, d, false, false);  /* h_proj */
+    for (u64 t = 0; t < n; t++)
+        for (u64 k = 0; k < S; k++)
+            for (u64 j = 0; j < d; j++) Xm[(t * S + k) * d + j] += ep[t * d + j];
+    bool tr = M->opt.trace;
+    M->opt.trace = false;   /* the module's intermediates are not dumped */
+    rc = ref_ops_for(m->mtp.res.type)->layer(L, s, Xm, e);
+    M->opt.trace = tr;
+    if (rc) return rc;
+    /* Its head on the last token: mHC head unit (its own weights), norm, the shared head. */
+    const float *Xl = Xm + (n - 1) * S * d;
+    float *h = REF_ALLOC(M, d, float);
+    if (!h) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    if (S > 1) {
+        ref_w *fn = ref_weight_find(L, "hc_head_fn"), *base = ref_weight_find(L, "hc_head_base"), *sc = ref_weight_find(L, "hc_head_scale");
+        float *xn = REF_ALLOC(M, S * d, float), *w = REF_ALLOC(M, S, float);
+        if (!xn || !w || !fn) return sim_fail(e, SIM_ENOMEM, "out of memory");
+        float heps = (float)m->mtp.res.hc_eps;
+        kern_rmsnorm(&L->c, FL_MHC, Xl, NULL, xn, S * d, L->eps);
+        ref_mm(L, FL_MHC, DT_FP32, fn, xn, 1, w, false);
+        ref_read(L, base);
+        ref_read(L, sc);
+        for (u64 k = 0; k < S; k++) w[k] = kern_sigmoid(sc->data[0] * w[k] + base->data[k]) + heps;
+        for (u64 j = 0; j < d; j++) {
+            float a = 0;
+            for (u64 k = 0; k < S; k++) a += w[k] * Xl[k * d + j];
+            h[j] = a;
+        }
+    } else {
+        memcpy(h, Xl, d * sizeof *h);
+    }
+    ref_read(L, nw);
+    kern_rmsnorm(&L->c, FL_OTHER, h, nw->data, h, d, L->eps);
+    if (m->tie_embeddings)
+        kern_matmul(&L->c, FL_OTHER, lin, 1, V, d, h, d, emb->data, d, M->mtp_logits, V, true, false);
+    else
+        kern_matmul(&L->c, FL_OTHER, lin, 1, V, d, h, d, ref_weight_find(&M->head, "head")->data, V, M->mtp_logits, V, false, false);
+    ref_trace(M, -1, "mtp_logits", M->mtp_logits, 1, V);
+    return SIM_OK;
+}
+
 int ref_ple_update(ref_layer *L, const ref_step *s, float *X, u64 stride_x, sim_err *e)
 {
     const ref_ops *pops = ref_ops_for(L->M->m->ple.type);
@@ -746,6 +829,15 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
     t0 = now_s();
     rc = head_forward(M, X + (n - 1) * S * d, e);
     M->head.time_s = now_s() - t0;
+    if (!rc && M->opt.mtp && m->mtp_n) {
+        if (!M->mtp_next) rc = sim_fail(e, SIM_EINVAL, "MTP: no next tokens given");
+        else {
+            unit_clear(&M->mtp);
+            ref_mark lm = ref_scratch_mark(M);
+            rc = mtp_forward(M, &s, X, e);
+            ref_scratch_release(M, lm);
+        }
+    }
     if (!rc) M->T += n;
 out:
     for (u64 i = 0; i < m->n_layers; i++) {

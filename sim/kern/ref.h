@@ -127,6 +127,8 @@ typedef struct {
     bool mhc_identity;         /* mHC: zero projections, post bias 0 (the n = 1 test) */
     bool noncausal;            /* prefills bidirectional (cost_query.noncausal): windows
                                   |t - v| < W, compressed entries and top-k over all T */
+    bool mtp;                  /* run the MTP module after each step (`run --mtp`): it
+                                  needs mtp_next; its logits in mtp_logits */
 } ref_opts;
 
 typedef struct {
@@ -149,6 +151,9 @@ typedef struct ref_model {
                              counted (x mtp_n), never run: speculative decoding
                              is priced by the model only */
     float *logits;        /* vocab values: the last token of the last step */
+    const int32_t *mtp_next;  /* opt.mtp: the token after each of the step's tokens
+                                 (n of them; the MTP module's input ids) */
+    float *mtp_logits;    /* opt.mtp: the module's draft logits for the step's last token */
     float *ple_in;        /* PLE: n x (n_layers * ple_dim) inputs of the current step */
     float *eda;           /* ZAYA1 router MLPs: the last one's pre-norm state
                              (n x router_mlp) of this step, for the next (owned) */
