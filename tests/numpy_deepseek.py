@@ -9,6 +9,11 @@ forward over the prompt plus that token: no cache, so it also checks kvsim's
 cached decode) and compares them with DIR/prefill/logits.npy and
 DIR/decode/logits.npy: max |diff| <= 1e-4 max |logits|.
 
+With `run --mtp` dumps it also recomputes the MTP module's draft logits
+(mtp_logits.npy): eh_proj([enorm(emb(next)); hnorm(h)]) in vLLM
+deepseek_mtp's order (the released V3 / V3.2 inference code has none), one
+block, its norm, the shared head.
+
 Usage: /usr/bin/python3 tests/numpy_deepseek.py DIR [DIR ...]
 
 Where the released code is followed line by line (names as there):
@@ -142,20 +147,25 @@ def act_quant(x):
     return e4m3(np.clip(x / s, -448, 448)), s[..., 0]
 
 
+def U(i):
+    """The dump's unit of layer i (or a unit name: "mtp")."""
+    return i if isinstance(i, str) else f"L{i}"
+
+
 def indexer(D, i, L, x, qr, pos, freqs):
     a = L["attn_fields"]
     Hi, di, p, k = a["index_heads"], a["index_head_dim"], a["rope_dim"], a["index_topk"]
     n = len(x)
-    q = (qr @ D.w(f"L{i}", "idx_wq")).reshape(n, Hi, di)
+    q = (qr @ D.w(U(i), "idx_wq")).reshape(n, Hi, di)
     q_pe = apply_rotary_emb(q[..., :p], pos, freqs, interleaved=False)
     q = np.concatenate([q_pe, q[..., p:]], axis=-1)
-    kk = layernorm(x @ D.w(f"L{i}", "idx_wk"), D.w(f"L{i}", "idx_k_norm")[0], D.w(f"L{i}", "idx_k_bias")[0])
+    kk = layernorm(x @ D.w(U(i), "idx_wk"), D.w(U(i), "idx_k_norm")[0], D.w(U(i), "idx_k_bias")[0])
     k_pe = apply_rotary_emb(kk[:, None, :p], pos, freqs, interleaved=False)[:, 0]
     kk = np.concatenate([k_pe, kk[:, p:]], axis=-1)
     Hm = sylvester(di) * di ** -0.5
     q = q @ Hm.T
     kk = kk @ Hm.T
-    weights = (x @ D.w(f"L{i}", "idx_wproj")) * Hi ** -0.5
+    weights = (x @ D.w(U(i), "idx_wproj")) * Hi ** -0.5
     if D.meta.get("compute_indexer", "fp8") == "fp8":
         q, q_s = act_quant(q)
         kk, k_s = act_quant(kk)
@@ -178,7 +188,7 @@ def mla(D, i, L, x, pos, freqs):
     H, r, p, npe, v = a["q_heads"], a["kv_lora_rank"], a["rope_dim"], a["nope_dim"], a["v_head_dim"]
     eps = D.meta.get("norm_eps", 1e-6)
     n = len(x)
-    u = f"L{i}"
+    u = U(i)
     qr = None
     if a.get("q_lora_rank"):
         qr = rmsnorm(x @ D.w(u, "wq_a"), D.w(u, "q_norm")[0], eps)
@@ -240,7 +250,7 @@ def gate(D, u, f, x):
 
 
 def ffn(D, i, L, x):
-    u = f"L{i}"
+    u = U(i)
     d = D.meta["d_model"]
     if L["ffn"] == "dense":
         return mlp(x, D.w(u, "w_gate"), D.w(u, "w_up"), D.w(u, "w_down"))
@@ -275,8 +285,25 @@ def forward(D, tokens):
         h = h + mla(D, i, L, x, pos, freqs)
         x = rmsnorm(h, D.w(f"L{i}", "ffn_norm")[0], eps)
         h = h + ffn(D, i, L, x)
-    h = rmsnorm(h[-1], D.w("head", "final_norm")[0], eps)
-    return h @ D.w("head", "head")
+    return rmsnorm(h[-1], D.w("head", "final_norm")[0], eps) @ D.w("head", "head"), h
+
+
+def mtp_forward(D, h, next_tokens):
+    """The MTP module (`run --mtp`): x = eh_proj([enorm(emb(next)); hnorm(h)])
+    (vLLM deepseek_mtp's order; kvsim's eh_proj [2d, d], first d rows for the
+    embedding), one block of the module's kind, its norm, the shared head."""
+    m = D.meta
+    eps = m.get("norm_eps", 1e-6)
+    d = m["d_model"]
+    L = m["mtp"]
+    eh = D.w("mtp", "eh_proj")
+    e = rmsnorm(D.w("embed", "embed")[next_tokens], D.w("mtp", "enorm")[0], eps)
+    x = e @ eh[:d] + rmsnorm(h, D.w("mtp", "hnorm")[0], eps) @ eh[d:]
+    pos = np.arange(len(x))
+    freqs = precompute_freqs(L["attn_fields"]["rope_dim"], m)
+    x = x + mla(D, "mtp", L, rmsnorm(x, D.w("mtp", "attn_norm")[0], eps), pos, freqs)
+    x = x + ffn(D, "mtp", L, rmsnorm(x, D.w("mtp", "ffn_norm")[0], eps))
+    return rmsnorm(x[-1], D.w("mtp", "norm")[0], eps) @ D.w("head", "head")
 
 
 def check_dump(d):
@@ -284,8 +311,15 @@ def check_dump(d):
     name = os.path.basename(os.path.normpath(d))
     tok = D.get("tokens.npy").astype(int)
     T = D.get("prefill", "L0.attn_in.npy").shape[0]
-    check(f"numpy-ds/{name}/prefill-logits", D.get("prefill", "logits.npy").reshape(-1), forward(D, tok[:T]))
-    check(f"numpy-ds/{name}/decode-logits", D.get("decode", "logits.npy").reshape(-1), forward(D, tok[:T + 1]))
+    lp, hp = forward(D, tok[:T])
+    ld, hd = forward(D, tok[:T + 1])
+    check(f"numpy-ds/{name}/prefill-logits", D.get("prefill", "logits.npy").reshape(-1), lp)
+    check(f"numpy-ds/{name}/decode-logits", D.get("decode", "logits.npy").reshape(-1), ld)
+    if os.path.exists(os.path.join(d, "prefill", "mtp_logits.npy")):   # `run --mtp`
+        check(f"numpy-ds/{name}/prefill-mtp-logits", D.get("prefill", "mtp_logits.npy").reshape(-1),
+              mtp_forward(D, hp, tok[1:T + 1]))
+        check(f"numpy-ds/{name}/decode-mtp-logits", D.get("decode", "mtp_logits.npy").reshape(-1),
+              mtp_forward(D, hd, tok[1:T + 2]))
 
 
 def main():

@@ -156,9 +156,9 @@ fi
 # eligible) so that group-limited routing chooses; a top-k of 7 and 4 indexer
 # heads so that the indexer chooses; lossless (fp32) caches.
 DS_MOE="--set ffn.experts=2048 --set ffn.n_group=256 --set ffn.topk_group=128"
-expect dump-ds-v3 0 "$K" run archs/deepseek-v3.yaml --ctx 21 --decode 1 --scale 64 --layers 5 --set kv_dtype=fp32 $DS_MOE --dump "$t/v3"
+expect dump-ds-v3 0 "$K" run archs/deepseek-v3.yaml --ctx 21 --decode 1 --scale 64 --layers 5 --set kv_dtype=fp32 $DS_MOE --mtp --dump "$t/v3"
 expect dump-ds-v32 0 "$K" run archs/deepseek-v3.2.yaml --ctx 21 --decode 1 --scale 64 --layers 5 $DS_MOE \
-  --set layers.dsa.kv_format=fp32 --set layers.dsa.index_format=fp32 --set layers.dsa.index_topk=7 --set layers.dsa.index_heads=256 --dump "$t/v32"
+  --set layers.dsa.kv_format=fp32 --set layers.dsa.index_format=fp32 --set layers.dsa.index_topk=7 --set layers.dsa.index_heads=256 --mtp --dump "$t/v32"
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
   /usr/bin/python3 tests/numpy_deepseek.py "$t/v3" "$t/v32" > "$t/npds" 2>&1 && ok numpy-deepseek || bad numpy-deepseek "$(grep -v ^PASS "$t/npds" | head -20)"
   tail -n 1 "$t/npds"

@@ -133,7 +133,8 @@ void kern_act_naive(const float *g, const float *u, float *h, u64 n, bool gelu);
  * pairs attended to, as it would for a production kernel that pads tiles).
  *
  * Threads: OpenMP (OMP_NUM_THREADS), over (kv group, query block) tiles in
- * the tiled kernel, over queries in kern_attn_queries and over key chunks
+ * the tiled kernel, over queries (blocks of queries in its blocked
+ * prefill) in kern_attn_queries and over key chunks
  * in kern_attn_query. BLAS runs single-threaded inside (kern_threads). The
  * chunking never depends on the thread count, so neither do the results.
  * Workspaces: the `_work` functions give the floats `work` must hold. Call

@@ -48,7 +48,6 @@ static int init(ref_layer *L, sim_err *e)
     return SIM_OK;
 }
 
-
 static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, sim_err *e)
 {
     ref_model *M = L->M;

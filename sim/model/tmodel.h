@@ -12,14 +12,17 @@
  *               interpolated linearly in log(working set), flat beyond the
  *               ends.
  *   elementwise t(n) = fixed + n / rate (FLOPs), least squares.
- *   exp         exponentials per second (softmax's cost), least squares.
- *   gather      seconds per row gathered (top-k selection), least squares.
+ *   exp         exponentials per second, least squares (measured and written;
+ *               no operation uses it yet: softmax is in the element-wise FLOPs).
+ *   gather      seconds per row gathered, least squares (measured and written;
+ *               no operation uses it yet: top-k gathers are in attention).
  *   fixed_s     the cost of one parallel region (each operation pays it).
  * Time of an operation (ops.h):
  *   gemm      max(flops / rate(M), weight bytes / bandwidth(weight bytes)) + fixed
  *   flops     max(flops / rate(M), cache bytes / bandwidth(cache bytes)) + fixed
  *             (attention scores: M = the rows sharing one K/V head, ops.h)
- *   elem      flops / elementwise rate + fixed
+ *   elem      flops / elementwise rate + fixed   (vector work: category other
+ *             in fp32, and mHC's, the compressors' and the indexer's fp32 FLOPs)
  *   weights, traffic   bytes / bandwidth(bytes) + fixed
  * A profile without curves (the shipped GPU profiles) keeps the roofline
  * (hw_roofline): its curves cannot be measured here.
