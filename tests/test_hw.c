@@ -4,16 +4,19 @@
 #include "util.h"
 #include "hw.h"
 #include <stdio.h>
+#include <unistd.h>
 
 int main(void)
 {
     hw_profile h;
     sim_err e;
     /* A profile with round numbers: BF16 1 TFLOP/s, FP32 0.1 TFLOP/s, 1 GB/s. */
-    FILE *f = fopen("/tmp/kvsim-test-hw.yaml", "w");
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/kvsim-test-hw-%ld.yaml", (long)getpid()); /* one per run: parallel runs do not share it */
+    FILE *f = fopen(path, "w");
     fputs("name: round\nmemory_gb: 1\nbandwidth_gbs: 1\npeak_tflops: {fp32: 0.1, bf16: 1}\n", f);
     fclose(f);
-    CHECK("hw-load", hw_load(&h, "/tmp/kvsim-test-hw.yaml", &e) == SIM_OK);
+    CHECK("hw-load", hw_load(&h, path, &e) == SIM_OK);
     /* The GQA layer of test_cost (d 96, H 6, G 2, h 16, T 37, B 3, prefill):
      * BF16 FLOPs = proj 5,455,872 + attn 809,856 = 6,265,728;
      * FP32 FLOPs = softmax 2109 pairs x 6 x 5 = 63,270 + residual norms and adds
@@ -54,10 +57,10 @@ int main(void)
     CHECK_CLOSE("hw-apple-tf32-as-fp32", hw_peak(&h, DT_TF32), 16.4e12, 1);
     CHECK("hw-all-shipped", hw_load(&h, "h200", &e) == 0 && hw_load(&h, "rtx-4090", &e) == 0);
     CHECK("hw-unknown", hw_load(&h, "tpu-v9", &e) == SIM_EIO && strstr(e.msg, "not found"));
-    f = fopen("/tmp/kvsim-test-hw.yaml", "w");
+    f = fopen(path, "w");
     fputs("name: bad\nmemory_gb: 1\nbandwidth_gbs: fast\npeak_tflops: {fp32: 1}\n", f);
     fclose(f);
-    CHECK("hw-bad-number", hw_load(&h, "/tmp/kvsim-test-hw.yaml", &e) == SIM_EINVAL && strstr(e.msg, ":3:16:"));
-    remove("/tmp/kvsim-test-hw.yaml");
+    CHECK("hw-bad-number", hw_load(&h, path, &e) == SIM_EINVAL && strstr(e.msg, ":3:16:"));
+    remove(path);
     return check_done("test_hw");
 }
