@@ -326,7 +326,8 @@ static int bw_size(const bench_case *bc, u64 S, u64 nl, double *ws, double *held
 static int decode_bw(const bench_case *bc, double bw, u64 min_bytes, bw_res *o, sim_err *e)
 {
     memset(o, 0, sizeof *o);
-    double best_held = INFINITY;
+    double best_held = INFINITY, big_ws = 0;
+    u64 big_scale = 0, big_layers = 0;   /* the largest working set, when none reaches min_bytes */
     static const u64 scales[] = {1, 2, 4, 8, 16, 32};
     model_spec m;
     int rc = spec_load(&m, bc->spec, NULL, 0, e);
@@ -337,6 +338,7 @@ static int decode_bw(const bench_case *bc, double bw, u64 min_bytes, bw_res *o, 
         for (u64 nl = bc->layers; nl <= nmax && nl <= 64; nl *= 2) {
             double ws, held;
             if (bw_size(bc, scales[i], nl, &ws, &held, e)) continue;   /* a scale the spec cannot take */
+            if (ws > big_ws && held < 8.0 * (double)min_bytes) { big_ws = ws; big_scale = scales[i]; big_layers = nl; }
             if (ws >= (double)min_bytes && held < best_held) {
                 best_held = held;
                 o->scale = scales[i];
@@ -344,8 +346,11 @@ static int decode_bw(const bench_case *bc, double bw, u64 min_bytes, bw_res *o, 
             }
             if (ws >= (double)min_bytes) break;   /* more layers: only more bytes */
         }
-    if (!o->scale) return sim_fail(e, SIM_EINVAL, "%s: no scale and layer count reaches %llu MiB", bc->spec,
-                                   (unsigned long long)(min_bytes >> 20));
+    /* No configuration reaches it (V4-Flash's swa layers are its first 2:
+     * at scale 1 they move less than 1 GiB): the largest one, printed as
+     * it is (the table shows the working set beside the goal). */
+    if (!o->scale) { o->scale = big_scale; o->layers = big_layers; }
+    if (!o->scale) return sim_fail(e, SIM_EINVAL, "%s: no configuration fits", bc->spec);
     ref_model M;
     if ((rc = spec_load(&m, bc->spec, NULL, 0, e))) return rc;
     if ((rc = spec_scale(&m, o->scale, e)) || (rc = spec_truncate(&m, o->layers, e))) { spec_free(&m); return rc; }
@@ -575,9 +580,10 @@ int main(void)
         printf("  %-5s %-28s %5llu %7.0f MiB %6.0f MiB %6.0f MiB %6.1f ms %8.2f %-7s\n", cases[i].type, sp,
                (unsigned long long)b->T, b->ws_bytes / 1048576, b->weight_bytes / 1048576, b->held_bytes / 1048576,
                1e3 * b->t_s, b->frac, mark(b->frac >= 0.5));
-        met += b->frac >= 0.5;
+        met += b->frac >= 0.5 && b->ws_bytes >= (double)(quick ? BW_MIN_QUICK : BW_MIN_BYTES);
         total++;
     }
+    printf("  (a working set under the minimum: the largest configuration the spec has for the type; its goal counts as missed)\n");
     printf("  fixed costs: a parallel region %.2f us, a scratch allocation %.3f us, decoding one cache row from L1:\n"
            "  V4 584 B %.3f us, bf16 x 512 %.3f us, V3.2 656 B %.3f us (the same rows from memory: %.3f, %.3f, %.3f us at the triad rate)\n",
            1e6 * fc.region_s, 1e6 * fc.scratch_s, 1e6 * fc.row_v4_s, 1e6 * fc.row_bf16_s, 1e6 * fc.row_v32_s, 1e6 * 584 / bw,
