@@ -338,7 +338,7 @@ static int decode_bw(const bench_case *bc, double bw, u64 min_bytes, bw_res *o, 
         for (u64 nl = bc->layers; nl <= nmax && nl <= 64; nl *= 2) {
             double ws, held;
             if (bw_size(bc, scales[i], nl, &ws, &held, e)) continue;   /* a scale the spec cannot take */
-            if (ws > big_ws && held < 8.0 * (double)min_bytes) { big_ws = ws; big_scale = scales[i]; big_layers = nl; }
+            if (ws > big_ws && held < 2.0 * (double)min_bytes) { big_ws = ws; big_scale = scales[i]; big_layers = nl; }
             if (ws >= (double)min_bytes && held < best_held) {
                 best_held = held;
                 o->scale = scales[i];
