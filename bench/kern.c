@@ -557,7 +557,10 @@ int main(void)
     double load_bw[3];
     loadavg(load_bw);
     if (fixed_costs_measure(&fc, &e)) { fprintf(stderr, "bench: fixed costs: %s\n", e.msg); return 2; }
-    for (int i = 0; i < NCASE; i++) {
+    /* KVSIM_BENCH_NO_LARGE: skip this section (its weight initialisation
+     * takes minutes for mla, dsa and csa); its table then says so. */
+    bool no_large = getenv("KVSIM_BENCH_NO_LARGE") != NULL;
+    for (int i = 0; i < NCASE && !no_large; i++) {
         double t0 = now_s();
         if (decode_bw(&cases[i], bw, quick ? BW_MIN_QUICK : BW_MIN_BYTES, &bwr[i], &e)) { fprintf(stderr, "bench: decode at 1 GiB: %s: %s\n", cases[i].type, e.msg); return 2; }
         fprintf(stderr, "bench: decode at 1 GiB: %s: %.1f s (init %.1f s, prefill %.1f s)\n", cases[i].type, now_s() - t0,
@@ -566,6 +569,7 @@ int main(void)
     loadavg(load1);
 
     int k = nT - 1, met = 0, total = 0;
+    if (no_large) printf("\ndecode steps at a working set >= 1 GiB: SKIPPED (KVSIM_BENCH_NO_LARGE); every row below reads 0\n");
     printf("\ndecode steps at a working set >= %s (bytes the step moves, cost_bytes_moved of the type's row; the L3 is\n"
            "%ld MiB) against the triad bandwidth %.2f GB/s measured above (goal: >= 0.50); load average %.2f before, %.2f after\n",
            quick ? "8 MiB (KVSIM_BENCH_QUICK)" : "1 GiB", l3 > 0 ? l3 >> 20 : -1L, bw / 1e9, load_bw[0], load1[0]);

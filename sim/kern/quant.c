@@ -61,11 +61,11 @@ static inline double pow2(int k)
 }
 
 /* Encode x (saturating, ties to even); *val = the value the code stands for. */
-static uint32_t enc(const dt_codec *p, unsigned bits, double x, double *val)
+static inline uint32_t enc(const dt_codec *p, unsigned bits, double x, double *val)
 {
     if (isnan(x)) x = 0;
     if (p->is_int) {
-        double r = rint(fmin(fmax(x, -p->max), p->max));
+        double r = rint(x < -p->max ? -p->max : x > p->max ? p->max : x);   /* clamp; x is not NaN */
         *val = r == 0 ? 0.0 : r;   /* integer codes have no -0 */
         return (uint32_t)(int32_t)r & (bits == 32 ? 0xffffffffu : (1u << bits) - 1);
     }
@@ -79,7 +79,8 @@ static uint32_t enc(const dt_codec *p, unsigned bits, double x, double *val)
         return (uint32_t)(e + 127);
     }
     uint32_t s = signbit(x) ? 1u : 0u;
-    double a = fmin(fabs(x), p->max), v = 0;
+    double a = fabs(x), v = 0;
+    if (a > p->max) a = p->max;   /* fmin() without the call (x is not NaN here) */
     uint32_t code = 0;
     if (a > 0) {
         int e = ilog2d(a), emin = 1 - p->bias;
@@ -158,7 +159,7 @@ static inline uint32_t enc_f(const dt_codec *p, float xs, float *val)
     return code | sg << (p->ebits + p->mbits);
 }
 
-static void put(uint8_t *b, u64 bitpos, unsigned bits, uint32_t code)
+static inline void put(uint8_t *b, u64 bitpos, unsigned bits, uint32_t code)
 {
     if (bits == 4) { b[bitpos / 8] |= (uint8_t)((code & 15u) << (bitpos % 8)); return; }
     for (unsigned k = 0; k < bits / 8; k++) b[bitpos / 8 + k] = (uint8_t)(code >> (8 * k));
