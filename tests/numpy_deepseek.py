@@ -42,28 +42,11 @@ Caches must be lossless for the comparison: run kvsim with fp32 caches
 (--set kv_dtype=fp32, and DSA's kv_format/index_format=fp32).
 """
 import math
-import os
 import sys
 
 import numpy as np
 
-from kvsim_dump import Dump
-
-passed = failed = 0
-
-
-def check(name, got, want, rtol=1e-4):
-    global passed, failed
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    err = float(np.max(np.abs(got - want)))
-    tol = rtol * float(np.max(np.abs(want)))
-    if got.shape == want.shape and err <= tol:
-        passed += 1
-        print(f"PASS {name}  (max err {err:.3g}, {err / max(tol / rtol, 1e-300):.3g} relative)")
-    else:
-        failed += 1
-        print(f"FAIL {name}: max err {err:.3g} > {tol:.3g} (shapes {got.shape} {want.shape})")
+from kvsim_dump import Dump, check_logits, main
 
 
 # ---- inference/model.py ------------------------------------------------------------
@@ -308,29 +291,12 @@ def mtp_forward(D, h, next_tokens):
 
 def check_dump(d):
     D = Dump(d)
-    name = os.path.basename(os.path.normpath(d))
     tok = D.get("tokens.npy").astype(int)
     T = D.get("prefill", "L0.attn_in.npy").shape[0]
     lp, hp = forward(D, tok[:T])
     ld, hd = forward(D, tok[:T + 1])
-    check(f"numpy-ds/{name}/prefill-logits", D.get("prefill", "logits.npy").reshape(-1), lp)
-    check(f"numpy-ds/{name}/decode-logits", D.get("decode", "logits.npy").reshape(-1), ld)
-    if os.path.exists(os.path.join(d, "prefill", "mtp_logits.npy")):   # `run --mtp`
-        check(f"numpy-ds/{name}/prefill-mtp-logits", D.get("prefill", "mtp_logits.npy").reshape(-1),
-              mtp_forward(D, hp, tok[1:T + 1]))
-        check(f"numpy-ds/{name}/decode-mtp-logits", D.get("decode", "mtp_logits.npy").reshape(-1),
-              mtp_forward(D, hd, tok[1:T + 2]))
-
-
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    for d in sys.argv[1:]:
-        check_dump(d)
-    print(f"numpy-ds: {passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    check_logits("numpy-ds", D, lp, ld, lambda: (mtp_forward(D, hp, tok[1:T + 1]), mtp_forward(D, hd, tok[1:T + 2])))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("numpy-ds", __doc__, check_dump))

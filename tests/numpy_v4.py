@@ -45,28 +45,11 @@ the hash table tid2eid is kvsim's pseudo-random one, read from the dump's
 traces (L<i>.moe_experts); ties in a top-k go to the lower index.
 """
 import math
-import os
 import sys
 
 import numpy as np
 
-from kvsim_dump import Dump
-
-passed = failed = 0
-
-
-def check(name, got, want, rtol=1e-4):
-    global passed, failed
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    err = float(np.max(np.abs(got - want)))
-    tol = rtol * float(np.max(np.abs(want)))
-    if got.shape == want.shape and err <= tol:
-        passed += 1
-        print(f"PASS {name}  (max err {err:.3g}, {err / max(tol / rtol, 1e-300):.3g} relative)")
-    else:
-        failed += 1
-        print(f"FAIL {name}: max err {err:.3g} > {tol:.3g} (shapes {got.shape} {want.shape})")
+from kvsim_dump import Dump, check_logits, main
 
 
 # ---- kernel.py --------------------------------------------------------------------
@@ -401,7 +384,6 @@ def mtp_forward(D, h, next_tokens):
 
 def check_dump(d):
     D = Dump(d)
-    name = os.path.basename(os.path.normpath(d))
     tok = D.get("tokens.npy").astype(int)
     T = D.get("prefill", "L0.attn_in.npy").shape[0]
     # tid2eid: the hash layers' table rows of these tokens, from the traces.
@@ -412,25 +394,8 @@ def check_dump(d):
             tid2eid[i] = rows.astype(int)
     lp, hp = forward(D, tok[:T], {i: r[:T] for i, r in tid2eid.items()})
     ld, hd = forward(D, tok[:T + 1], {i: r[:T + 1] for i, r in tid2eid.items()})
-    check(f"numpy-v4/{name}/prefill-logits", D.get("prefill", "logits.npy").reshape(-1), lp)
-    check(f"numpy-v4/{name}/decode-logits", D.get("decode", "logits.npy").reshape(-1), ld)
-    # `run --mtp`: the MTP block on the final streams and the next tokens.
-    if os.path.exists(os.path.join(d, "prefill", "mtp_logits.npy")):
-        check(f"numpy-v4/{name}/prefill-mtp-logits", D.get("prefill", "mtp_logits.npy").reshape(-1),
-              mtp_forward(D, hp, tok[1:T + 1]))
-        check(f"numpy-v4/{name}/decode-mtp-logits", D.get("decode", "mtp_logits.npy").reshape(-1),
-              mtp_forward(D, hd, tok[1:T + 2]))
-
-
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    for d in sys.argv[1:]:
-        check_dump(d)
-    print(f"numpy-v4: {passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    check_logits("numpy-v4", D, lp, ld, lambda: (mtp_forward(D, hp, tok[1:T + 1]), mtp_forward(D, hd, tok[1:T + 2])))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("numpy-v4", __doc__, check_dump))
