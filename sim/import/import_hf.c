@@ -43,14 +43,20 @@ void ij_warn(ictx *c, const char *fmt, ...)
     va_end(ap);
 }
 
+static void comment_text(const char *s, char *out, size_t len);
+
+/* A note is a comment line of the spec; a value quoted from config.json
+ * (hidden_act "gelu\n[x" was found by fuzz_import) must not end it or bring
+ * bytes that are not UTF-8, so it passes through comment_text. */
 void ij_note(ictx *c, const char *fmt, ...)
 {
-    char line[400];
+    char line[400], safe[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    ib_printf(&c->notes, "# %s\n", line);
+    comment_text(line, safe, sizeof safe);
+    ib_printf(&c->notes, "# %s\n", safe);
 }
 
 /* ---- reading fields ------------------------------------------------------- */
