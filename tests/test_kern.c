@@ -547,6 +547,110 @@ static void codes(void)
     CHECK("codec-fp4-nibbles", b2[0] == (0x2 | 0xf << 4) && b2[1] == 0x1);
 }
 
+/* quant_encode's fast paths (bit arithmetic, vectorised) against the generic
+ * routine (quant_encode_generic): the same bytes, and quant_roundtrip's
+ * values the decoded generic bytes, bit for bit. Inputs: (1) every float
+ * whose dropped mantissa bits (those below the dtype's mantissa) are one of
+ * 0, 1, half - 1, half, half + 1, all ones - the ties and their neighbours
+ * in every binade, both signs, unscaled (scale 1) and through a scale s0
+ * that encode_scale picks exactly (a block whose largest element is
+ * max * s0); (2) 2^17 random values, log-uniform over 2^-40 .. 2^20 per
+ * block, with zeros, -0 and NaN blocks, in every scaled format. */
+static u64 fe_state = 12345;
+static u64 fe_rand(void)
+{
+    fe_state += 0x9e3779b97f4a7c15ull;
+    u64 z = fe_state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int fe_same(const fmt *f, const float *x, u64 n)
+{
+    u64 eb = 0;
+    sim_err e;
+    if (fmt_entry_bytes(f, n, &eb, &e)) return 0;
+    uint8_t *a = malloc(eb), *b = malloc(eb);
+    float *ya = malloc(n * sizeof *ya), *yb = malloc(n * sizeof *yb);
+    int ok = a && b && ya && yb;
+    if (ok) {
+        quant_encode(f, x, n, a);
+        quant_encode_generic(f, x, n, b);
+        memcpy(ya, x, n * sizeof *ya);
+        quant_roundtrip(f, ya, n);
+        quant_decode(f, b, n, yb);
+        ok = !memcmp(a, b, eb) && !memcmp(ya, yb, n * sizeof *ya);
+    }
+    free(a); free(b); free(ya); free(yb);
+    return ok;
+}
+
+static void fast_encoder(void)
+{
+    typedef struct { const char *name; dtype dt, sdt; u64 block; int drop; } fe_case;
+    /* drop: the float mantissa bits below the dtype's (23 - mbits); ints: 23 - 7. */
+    static const fe_case cs[] = {
+        {"e4m3", DT_FP8_E4M3, DT_FP32, 0, 20},       {"e4m3-fp32-128", DT_FP8_E4M3, DT_FP32, 128, 20},
+        {"e4m3-ue8m0-64", DT_FP8_E4M3, DT_UE8M0, 64, 20}, {"e5m2-fp32-128", DT_FP8_E5M2, DT_FP32, 128, 21},
+        {"e5m2", DT_FP8_E5M2, DT_FP32, 0, 21},       {"fp4", DT_FP4_E2M1, DT_FP32, 0, 22},
+        {"mxfp4", DT_FP4_E2M1, DT_UE8M0, 32, 22},    {"fp4-fp32-16", DT_FP4_E2M1, DT_FP32, 16, 22},
+        {"fp16", DT_FP16, DT_FP32, 0, 13},           {"fp16-bf16-32", DT_FP16, DT_BF16, 32, 13},
+        {"int8", DT_INT8, DT_FP32, 0, 16},           {"int8-fp32-128", DT_INT8, DT_FP32, 128, 16},
+        {"int4-bf16-32", DT_INT4, DT_BF16, 32, 19},  {"int4", DT_INT4, DT_FP32, 0, 19},
+        {"bf16", DT_BF16, DT_FP32, 0, 16},
+    };
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        const fe_case *k = &cs[c];
+        fmt f = {.n_parts = 1};
+        f.part[0] = (fmt_part){0, k->dt, k->block > 0, k->sdt, k->block};
+        double mx = quant_max(k->dt);
+        char nm[64];
+        /* (1) tie neighbours: all binades, all kept mantissas. Scaled formats:
+         * blocks of B - 1 such values (times s0: exact for the ties, which
+         * have at most 5 significant bits) and one element max * s0, so that
+         * the block scale is s0 exactly. */
+        u64 B = k->block ? k->block : 256, half = 1ull << (k->drop - 1), ones = (1ull << k->drop) - 1;
+        const u64 lows[6] = {0, 1, half - 1, half, half + 1, ones};
+        u64 nv = 2 * 254 * (1ull << (23 - k->drop)) * 6, n = (nv + B - 2) / (B - 1) * B;
+        float *x = calloc(n, sizeof *x);
+        float s0 = k->block ? (k->sdt == DT_FP32 ? 0x1.4p-3f : k->sdt == DT_BF16 ? 0x1.8p-5f : 0x1p-4f) : 1.0f;
+        u64 i = 0;
+        for (u64 sg = 0; sg < 2; sg++)
+            for (u64 ex = 1; ex < 255; ex++)
+                for (u64 hi = 0; hi < (1ull << (23 - k->drop)); hi++)
+                    for (int l = 0; l < 6; l++) {
+                        if (k->block && i % B == B - 1) x[i++] = (float)(mx * s0);
+                        union { uint32_t u; float f; } v = {(uint32_t)(sg << 31 | ex << 23 | hi << k->drop | lows[l])};
+                        /* In range of the block's scale: |v| <= max. */
+                        x[i++] = k->block ? (fabsf(v.f) <= mx ? v.f * s0 : (float)(mx * s0) * (sg ? -1 : 1)) : v.f;
+                    }
+        while (i < n) x[i++] = (float)(mx * s0);
+        snprintf(nm, sizeof nm, "fast-encode-eq-generic-ties-%s", k->name);
+        CHECK(nm, fe_same(&f, x, n));
+        free(x);
+        /* (2) random values (scaled formats; the unscaled ones saw every binade). */
+        if (!k->block) continue;
+        n = 1 << 17;
+        x = malloc(n * sizeof *x);
+        for (u64 b0 = 0; b0 < n; b0 += B) {
+            int kind = (int)(fe_rand() % 16);
+            double mag = ldexp(1.0, (int)(fe_rand() % 61) - 40);
+            for (u64 j = b0; j < b0 + B && j < n; j++) {
+                u64 r = fe_rand();
+                double u = (double)(r >> 11) * 0x1p-53;
+                x[j] = (float)((r & 1 ? -1 : 1) * mag * ldexp(1.0, (int)(u * 24) - 12) * (1 + u));
+                if (kind == 0) x[j] = 0;                        /* an all-zero block: scale 1 */
+                if (kind == 1 && r % 7 == 0) x[j] = -0.0f;
+                if (kind == 2 && r % 97 == 0) x[j] = NAN;       /* the generic path's block */
+            }
+        }
+        snprintf(nm, sizeof nm, "fast-encode-eq-generic-random-%s", k->name);
+        CHECK(nm, fe_same(&f, x, n));
+        free(x);
+    }
+}
+
 /* Every dtype and a V4-style multi-part format: the fused round trip equals
  * a real encode/decode bit for bit, and the encoder writes exactly the
  * entry's bytes. */
@@ -684,6 +788,7 @@ int main(void)
     attn_gather();
     exp_accuracy();
     codes();
+    fast_encoder();
     roundtrips();
     indexer_ops();
     return check_done("test_kern");

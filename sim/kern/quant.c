@@ -210,9 +210,189 @@ static bool part_next(const fmt *f, u64 n, part_lay *L)
     return true;
 }
 
+/* ---- the fast encoder ---------------------------------------------------------
+ * Elements b0 .. b1-1 of a part (x, y: the part's first element), scale
+ * already chosen: the codes and values enc() gives, without its per-element
+ * branches, calls and put(). Each element is divided by the scale in double,
+ * as the generic path divides it (the same quotient q, correctly rounded),
+ * then rounded to the code by bit arithmetic on q:
+ *  - minifloats (fp8 e4m3 / e5m2, fp4 e2m1, fp16): |q| clamped to the largest
+ *    finite value (which is representable, so rounding never passes it);
+ *    at or above 2^emin, the double's mantissa rounded to mbits bits, ties
+ *    to even, by adding 2^(d-1) - 1 + (the kept LSB) and clearing the d
+ *    dropped bits (a carry moves into the exponent: the next binade, as
+ *    enc()'s mi >= 2^(mbits+1) case does); the code is the rounded double's
+ *    bits shifted right by d, minus the exponent bias difference. Below
+ *    2^emin, q 2^(mbits - emin) rounded to an integer by adding and removing
+ *    2^52 (ties to even), which is the code (2^mbits: the smallest normal,
+ *    code 2^mbits too). The sign bit is q's: -0 and negative values that
+ *    round to zero keep it, as enc() keeps signbit(x).
+ *  - int8 / int4: q clamped to +-max and rounded by adding and removing
+ *    1.5 2^52 (ties to even, rint()'s rounding), two's complement code.
+ * NaN elements (enc(): code +0) and the dtypes not listed go the generic
+ * way (returns false; nothing written). tests/test_kern.c (codes) checks
+ * every path against quant_encode_generic on dense random values and on the
+ * neighbours of every tie point. */
+#define ENC_CHUNK 256
+static inline double dbits(uint64_t b) { double d; memcpy(&d, &b, 8); return d; }
+static inline uint64_t bitsd(double d) { uint64_t b; memcpy(&b, &d, 8); return b; }
+
+/* One chunk of a minifloat with (ebits, bias, mbits) known at compile time
+ * (so that the loop vectorises: constant shifts, no calls): the code of
+ * x[j] / scale (x[j] 2^-k when the scale is 2^k), and its value times the
+ * scale into y when WY. The subnormal code is the low bits of
+ * q 2^(mbits - emin) + 2^52 (an integer below 2^52 sits in the mantissa). */
+static inline __attribute__((always_inline)) void enc_mini(const float *x, u64 m, double scale, double inv, const bool pow2s,
+                                                           const int ebits, const int bias, const int mbits, double mx,
+                                                           uint32_t *code, float *y, const bool WY)
+{
+    const int emin = 1 - bias, d = 52 - mbits;
+    const double tiny = pow2(emin), sub_up = pow2(mbits - emin), sub_dn = pow2(emin - mbits);
+    const uint64_t half = ((uint64_t)1 << (d - 1)) - 1, low = ((uint64_t)1 << d) - 1;
+    const uint32_t off = (uint32_t)(1023 - bias) << mbits, sbit = 1u << (ebits + mbits);
+    const uint64_t mxb = bitsd(mx), tinyb = bitsd(tiny);
+    /* Both branches computed, then selected (no control flow: it vectorises). */
+#pragma omp simd
+    for (u64 j = 0; j < m; j++) {
+        double xd = (double)x[j], q;
+        if (pow2s) q = xd * inv;
+        else q = xd / scale;
+        uint64_t qb = bitsd(q);
+        uint32_t sg = (uint32_t)(qb >> 63) * sbit;
+        /* |q| >= 0 compares as its bits do: integer compares (an FP compare
+         * could trap, which keeps GCC from vectorising the selects). */
+        uint64_t ab = qb & 0x7fffffffffffffffull;
+        ab = ab > mxb ? mxb : ab;
+        uint64_t rb = (ab + half + (ab >> d & 1)) & ~low;
+        double ms = dbits(ab) * sub_up + 0x1p52;
+        bool sub = ab < tinyb;
+        /* Selected by masks: a ?: lets GCC sink each side's arithmetic
+         * into a branch, which it then cannot vectorise (an FP op may trap). */
+        uint32_t cs = (uint32_t)bitsd(ms), cn = (uint32_t)(rb >> d) - off, m32 = 0u - (uint32_t)sub;
+        code[j] = (cn ^ ((cs ^ cn) & m32)) | sg;
+        if (WY) {
+            uint64_t vs = bitsd((ms - 0x1p52) * sub_dn), m64 = 0u - (uint64_t)sub;
+            uint64_t v = rb ^ ((vs ^ rb) & m64);
+            y[j] = (float)(dbits(v | qb >> 63 << 63) * scale);
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void enc_mini_chunk(dtype dt, const float *x, u64 m, double scale, double inv, bool pow2s, double mx,
+                           uint32_t *code, float *y)
+{
+#define ENC_MINI(E, B, M)                                                        \
+    do {                                                                         \
+        if (y && pow2s) enc_mini(x, m, scale, inv, true, E, B, M, mx, code, y, true);        \
+        else if (y) enc_mini(x, m, scale, inv, false, E, B, M, mx, code, y, true);      \
+        else if (pow2s) enc_mini(x, m, scale, inv, true, E, B, M, mx, code, NULL, false); \
+        else enc_mini(x, m, scale, inv, false, E, B, M, mx, code, NULL, false);          \
+    } while (0)
+    switch (dt) {
+    case DT_FP8_E4M3: ENC_MINI(4, 7, 3); break;
+    case DT_FP8_E5M2: ENC_MINI(5, 15, 2); break;
+    case DT_FP4_E2M1: ENC_MINI(2, 1, 1); break;
+    default:          ENC_MINI(5, 15, 10); break;   /* fp16 */
+    }
+#undef ENC_MINI
+}
+
+static inline __attribute__((always_inline)) void enc_int(const float *x, u64 m, double scale, double mx, uint32_t mask,
+                                                          uint32_t *code, float *y, const bool WY)
+{
+#pragma omp simd
+    for (u64 j = 0; j < m; j++) {
+        double q = (double)x[j] / scale;
+        q = q < -mx ? -mx : q;
+        q = q > mx ? mx : q;
+        double r = (q + 0x1.8p52) - 0x1.8p52;
+        code[j] = (uint32_t)(int32_t)r & mask;
+        if (WY) {
+            double v = r == 0 ? 0.0 : r;
+            y[j] = (float)(v * scale);
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void enc_int_chunk(const float *x, u64 m, double scale, double mx, uint32_t mask, uint32_t *code, float *y)
+{
+    if (y) enc_int(x, m, scale, mx, mask, code, y, true);
+    else enc_int(x, m, scale, mx, mask, code, NULL, false);
+}
+
+static bool enc_block_fast(const part_lay *L, const float *x, u64 b0, u64 b1, double scale, uint8_t *out, float *y)
+{
+    dtype dt = L->p->dt;
+    bool mini = dt == DT_FP8_E4M3 || dt == DT_FP8_E5M2 || dt == DT_FP4_E2M1 || dt == DT_FP16;
+    bool in = dt == DT_INT8 || dt == DT_INT4;
+    if (!mini && !in) return false;
+    int nan = 0;
+#pragma omp simd reduction(| : nan)
+    for (u64 j = b0; j < b1; j++) nan |= x[j] != x[j];
+    if (nan) return false;
+    int sk;
+    bool pow2s = frexp(scale, &sk) == 0.5;   /* x / 2^k == x 2^-k exactly */
+    double inv = pow2s ? 1.0 / scale : 0;
+    uint32_t code[ENC_CHUNK];
+    for (u64 c0 = b0; c0 < b1; c0 += ENC_CHUNK) {
+        u64 m = b1 - c0 < ENC_CHUNK ? b1 - c0 : ENC_CHUNK;
+        if (mini) enc_mini_chunk(dt, x + c0, m, scale, inv, pow2s, L->ec.max, code, y ? y + c0 : NULL);
+        else enc_int_chunk(x + c0, m, scale, L->ec.max, (1u << L->bits) - 1, code, y ? y + c0 : NULL);
+        if (!out) continue;
+        uint8_t *o = out + L->byte;
+        if (L->bits == 8) {
+            for (u64 j = 0; j < m; j++) o[c0 + j] = (uint8_t)code[j];
+        } else if (L->bits == 16) {
+            for (u64 j = 0; j < m; j++) { o[2 * (c0 + j)] = (uint8_t)code[j]; o[2 * (c0 + j) + 1] = (uint8_t)(code[j] >> 8); }
+        } else {   /* 4 bits: element i in the low nibble when i is even (out starts zeroed) */
+            for (u64 j = 0; j < m; j++) o[(c0 + j) / 2] |= (uint8_t)((code[j] & 15u) << ((c0 + j) % 2 * 4));
+        }
+    }
+    return true;
+}
+
+/* Plain bf16 (the usual cache): enc() on the float's bits. Round to nearest
+ * even at bit 16 (a carry into the exponent is the next binade, subnormals
+ * included), saturate above the largest finite value 0x7f7f (inf too), NaN
+ * -> +0: the same codes and values. Selects, no branches: it vectorises. */
+static inline __attribute__((always_inline)) void enc_bf16_loop(const float *x, u64 n, uint8_t *out, float *y,
+                                                                const bool WO, const bool WY)
+{
+#pragma omp simd
+    for (u64 j = 0; j < n; j++) {
+        union { float f; uint32_t u; } v = {x[j]};
+        uint32_t sg = v.u & 0x80000000u, a = v.u & 0x7fffffffu;
+        uint32_t r = (a + 0x7fffu + (a >> 16 & 1u)) & 0xffff0000u;   /* ties to even */
+        r = a > 0x7f7f0000u ? 0x7f7f0000u : r;                        /* saturate */
+        uint32_t nan = a > 0x7f800000u ? 0u : 0xffffffffu;
+        v.u = (sg | r) & nan;                                         /* NaN -> +0 */
+        if (WO) {
+            uint16_t c = (uint16_t)(v.u >> 16);
+            memcpy(out + 2 * j, &c, 2);
+        }
+        if (WY) y[j] = v.f;
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void enc_bf16(const float *x, u64 n, uint8_t *out, float *y)
+{
+    if (out && y) enc_bf16_loop(x, n, out, y, true, true);
+    else if (out) enc_bf16_loop(x, n, out, NULL, true, false);
+    else if (y) enc_bf16_loop(x, n, NULL, y, false, true);
+}
+
 /* Encode (out != NULL) and/or compute the decoded values (y != NULL). fp32
  * elements are stored as their bits; tf32 as the bits of the rounded float. */
-static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
+static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y, bool fast)
 {
     for (part_lay L = {.pi = -1}; part_next(f, n, &L);) {
         const fmt_part *p = L.p;
@@ -222,21 +402,9 @@ static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
             if (y && y != x) memmove(y + L.off, x + L.off, L.pn * 4);
             continue;
         }
-        if (p->dt == DT_BF16 && !p->scaled) {
-            /* Plain bf16 (the usual cache): enc() on the float's bits. Round to
-             * nearest even at bit 16 (a carry into the exponent is the next
-             * binade, subnormals included), saturate above the largest finite
-             * value 0x7f7f (inf too), NaN -> +0: the same codes and values. */
-            for (u64 j = 0; j < L.pn; j++) {
-                union { float f; uint32_t u; } v = {x[L.off + j]};
-                uint32_t sg = v.u & 0x80000000u, a = v.u & 0x7fffffffu;
-                if (a > 0x7f800000u) sg = a = 0;                       /* NaN */
-                else if (a > 0x7f7f0000u) a = 0x7f7f0000u;             /* saturate */
-                else a = (a + 0x7fffu + (a >> 16 & 1u)) & 0xffff0000u;   /* ties to even */
-                v.u = sg | a;
-                if (out) { out[L.byte + 2 * j] = (uint8_t)(v.u >> 16); out[L.byte + 2 * j + 1] = (uint8_t)(v.u >> 24); }
-                if (y) y[L.off + j] = v.f;
-            }
+        if (p->dt == DT_BF16 && !p->scaled && fast) {
+            /* Plain bf16 (the usual cache): enc_bf16, on the float's bits. */
+            enc_bf16(x + L.off, L.pn, out ? out + L.byte : NULL, y ? y + L.off : NULL);
             continue;
         }
         for (u64 b0 = 0, bi = 0; b0 < L.pn; b0 += L.block, bi++) {
@@ -253,6 +421,7 @@ static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y)
                 uint32_t sc_code = enc_scale(&L.sc, L.sbits, s, &scale);
                 if (out) put(out, L.scale_byte * 8 + bi * L.sbits, L.sbits, sc_code);
             }
+            if (fast && enc_block_fast(&L, x + L.off, b0, b1, scale, out, y ? y + L.off : NULL)) continue;
             int sk;
             bool pow2 = frexp(scale, &sk) == 0.5 && sk - 1 >= -126 && sk - 1 <= 126;
             if (pow2 && (p->dt == DT_FP8_E4M3 || p->dt == DT_FP8_E5M2 || p->dt == DT_FP4_E2M1)) {
@@ -294,12 +463,21 @@ void quant_encode(const fmt *f, const float *x, u64 n, uint8_t *out)
     sim_err e;
     if (fmt_entry_bytes(f, n, &eb, &e)) return;   /* the caller checked; keep the contract */
     memset(out, 0, eb);
-    codec(f, x, n, out, NULL);
+    codec(f, x, n, out, NULL, true);
+}
+
+void quant_encode_generic(const fmt *f, const float *x, u64 n, uint8_t *out)
+{
+    u64 eb = 0;
+    sim_err e;
+    if (fmt_entry_bytes(f, n, &eb, &e)) return;
+    memset(out, 0, eb);
+    codec(f, x, n, out, NULL, false);
 }
 
 void quant_roundtrip(const fmt *f, float *x, u64 n)
 {
-    codec(f, x, n, NULL, x);
+    codec(f, x, n, NULL, x, true);
 }
 
 /* bf16 codes j0 .. j1-1 to floats times fs (the common cache format: the

@@ -27,6 +27,12 @@
 /* Encode n values into one entry (fmt_entry_bytes(f, n) bytes at out). */
 void quant_encode(const fmt *f, const float *x, u64 n, uint8_t *out);
 
+/* quant_encode without its fast paths: every element through the one
+ * generic routine (double arithmetic, one rint). The same bytes as
+ * quant_encode; tests/test_kern.c proves it on dense random values and on
+ * every tie point's neighbours. Slow (tests only). */
+void quant_encode_generic(const fmt *f, const float *x, u64 n, uint8_t *out);
+
 /* Decode one entry of n values. */
 void quant_decode(const fmt *f, const uint8_t *in, u64 n, float *x);
 

@@ -7,7 +7,6 @@
 #include "ref.h"
 #include "kern.h"
 #include "quant.h"
-#include <gsl/gsl_rng.h>
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +117,38 @@ u64 ref_rand_index(ref_model *M, u64 key, u64 i, u64 n)
 
 /* ---- weights --------------------------------------------------------------- */
 
+/* murmur3's 32-bit finaliser (a bijection with full avalanche). */
+static inline uint32_t fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ h >> 16;
+}
+
+/* Values i0 .. i0+m-1 of the stream `key`: value i is mean + spread (2u - 1),
+ * u = the top 24 bits of h(i) over 2^24, h(i) = fmix32(fmix32(lo G + k1) ^
+ * k2 ^ hi) with lo, hi the halves of i, k1, k2 those of the key and G the
+ * 32-bit golden ratio, in float (2u - 1 is exact). A counter, not a
+ * sequence: any piece can be drawn alone, so the pieces of a tensor are drawn
+ * on several threads with the same values; 32-bit products, so the loop
+ * vectorises (AVX2 and the x86-64 baseline, picked at load time). */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void weight_draw(u64 key, u64 i0, u64 m, float mean, float spread, float *out)
+{
+    uint32_t k1 = (uint32_t)key, k2 = (uint32_t)(key >> 32);
+#pragma omp simd
+    for (u64 k = 0; k < m; k++) {
+        u64 i = i0 + k;
+        uint32_t h = fmix32(fmix32((uint32_t)i * 0x9e3779b9u + k1) ^ k2 ^ (uint32_t)(i >> 32));
+        float u = (float)(int32_t)(h >> 8) * 0x1p-24f;   /* < 2^24: a signed conversion (AVX2 has no unsigned one) */
+        out[k] = mean + spread * (2.0f * u - 1.0f);
+    }
+}
+
 ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols, float mean, float spread)
 {
     ref_model *M = L->M;
@@ -144,34 +175,49 @@ ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols,
      * checked that the kernels hold it) and kept as the format's bytes, or
      * (small tensors, the fp32 twin) as the floats they decode to: the same
      * values either way. A plain fp32 format is the floats themselves. */
-    gsl_rng *r = M->rng;
-    gsl_rng_set(r, (unsigned long)mix64(hash_str(M->seed ^ mix64((u64)(L->i + 7)), name)));
+    u64 key = mix64(hash_str(M->seed ^ mix64((u64)(L->i + 7)), name));
     const fmt *f = &M->m->weight[wc];
     bool plain = f->n_parts == 1 && f->part[0].dt == DT_FP32 && !f->part[0].scaled;
     bool tr = wc != WC_EMBED && wc != WC_SMALL && rows > 1 && cols > 1;
     sim_err e;
     if (!plain && n && wc != WC_SMALL && !M->opt.weights_fp32) {
-        /* Stored: drawn and encoded a piece at a time (no fp32 copy). */
+        /* Stored: drawn and encoded a piece at a time (no fp32 copy), the
+         * pieces split over threads (each value depends on its index only). */
         if (kern_wq_init(&w->q, f, n, &e)) { free(w); return NULL; }
-        u64 pc = kern_wq_piece(&w->q), cap = pc ? pc : n;
-        float *buf = malloc(cap * sizeof *buf);
-        uint8_t *tmp = pc ? malloc(kern_wq_bytes(f, pc, &e)) : NULL;
-        if (!buf || (pc && !tmp)) { free(buf); free(tmp); kern_wq_free(&w->q); free(w); return NULL; }
-        for (u64 i0 = 0; i0 < n; i0 += cap) {
-            u64 m = n - i0 < cap ? n - i0 : cap;
-            for (u64 k = 0; k < m; k++) buf[k] = mean + spread * (float)(2.0 * gsl_rng_uniform(r) - 1.0);
-            if (pc) kern_wq_encode_at(&w->q, i0, m, buf, tmp);
-            else kern_wq_encode(&w->q, buf);
+        u64 pc = kern_wq_piece(&w->q);
+        if (!pc) {
+            float *buf = malloc(n * sizeof *buf);
+            if (!buf) { kern_wq_free(&w->q); free(w); return NULL; }
+            weight_draw(key, 0, n, mean, spread, buf);
+            kern_wq_encode(&w->q, buf);
+            free(buf);
+        } else {
+            u64 np = (n + pc - 1) / pc, tb = kern_wq_bytes(f, pc, &e);
+            int bad = 0;
+#pragma omp parallel if (np > 1) reduction(| : bad)
+            {
+                float *buf = malloc(pc * sizeof *buf);
+                uint8_t *tmp = malloc(tb);
+                bad = !buf || !tmp;
+#pragma omp for schedule(dynamic, 4)
+                for (u64 p = 0; p < np; p++) {
+                    if (bad) continue;
+                    u64 i0 = p * pc, m = n - i0 < pc ? n - i0 : pc;
+                    weight_draw(key, i0, m, mean, spread, buf);
+                    kern_wq_encode_at(&w->q, i0, m, buf, tmp);
+                }
+                free(buf);
+                free(tmp);
+            }
+            if (bad) { kern_wq_free(&w->q); free(w); return NULL; }
         }
-        free(buf);
-        free(tmp);
         w->stored = true;
         w->colmajor = tr;
     } else {
         w->data = malloc((n ? n : 1) * sizeof(float));
         float *phys = tr ? malloc(n * sizeof *phys) : w->data;
         if (!w->data || !phys) { if (tr) free(phys); free(w->data); free(w); return NULL; }
-        for (u64 k = 0; k < n; k++) phys[k] = mean + spread * (float)(2.0 * gsl_rng_uniform(r) - 1.0);
+        weight_draw(key, 0, n, mean, spread, phys);
         if (!plain && n) {
             if (kern_wq_init(&w->q, f, n, &e)) { if (tr) free(phys); free(w->data); free(w); return NULL; }
             kern_wq_encode(&w->q, phys);
@@ -544,7 +590,6 @@ void ref_free(ref_model *M)
     trace_clear(M);
     free(M->tr);
     scratch_free_all(M);
-    if (M->rng) gsl_rng_free(M->rng);
     memset(M, 0, sizeof *M);
 }
 
@@ -571,14 +616,13 @@ int ref_init(ref_model *M, const model_spec *m, u64 seed, const ref_opts *o, sim
     M->seed = seed;
     if (o) M->opt = *o;
     M->streams = m->hc_streams ? m->hc_streams : 1;
-    M->rng = gsl_rng_alloc(gsl_rng_mt19937);
     /* The products here are small: one BLAS thread is fastest, and keeps
      * results independent of the thread count. */
     openblas_set_num_threads(1);
     M->L = calloc(m->n_layers, sizeof *M->L);
     M->logits = calloc(m->vocab, sizeof(float));
     M->mtp_logits = calloc(m->vocab, sizeof(float));
-    if (!M->rng || !M->L || !M->logits || !M->mtp_logits) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
+    if (!M->L || !M->logits || !M->mtp_logits) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto fail; }
     /* Weights are held in their class's format (kern_wq.h): one part. */
     for (int c = 0; c < WC_COUNT; c++)
         if (!kern_wq_bytes(&m->weight[c], 1, e)) { rc = SIM_EINVAL; goto fail; }

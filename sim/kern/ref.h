@@ -175,7 +175,6 @@ typedef struct ref_model {
                              (n x router_mlp) of this step, for the next (owned) */
     u64 eda_cap;          /* floats allocated in eda */
     u64 eda_step;         /* step_id that wrote eda (0: none yet) */
-    void *rng;            /* gsl_rng (owned) */
     void *arena;          /* scratch chunks in use (owned) */
     void *spare;          /* released chunks kept for reuse (owned) */
     ref_trace_t *tr;      /* traces of the last step (opt.trace) */
