@@ -390,6 +390,41 @@ static void enc_bf16(const float *x, u64 n, uint8_t *out, float *y)
     else if (y) enc_bf16_loop(x, n, NULL, y, false, true);
 }
 
+/* The largest |x[j]|, NaN skipped (the generic loop's ax > amax ? ax : amax
+ * skips it too), on the bits: a non-negative float orders as its bits do,
+ * and NaN's bits are above inf's. Integer compares: vectorised. */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static double amax_bits(const float *x, u64 n)
+{
+    uint32_t m = 0;
+#pragma omp simd reduction(max : m)
+    for (u64 j = 0; j < n; j++) {
+        uint32_t b;
+        memcpy(&b, x + j, 4);
+        b &= 0x7fffffffu;
+        b = b > 0x7f800000u ? 0u : b;
+        m = b > m ? b : m;
+    }
+    float f;
+    memcpy(&f, &m, 4);
+    return f;
+}
+
+/* enc_scale for ue8m0 (s >= FLT_MIN): the smallest power of two >= s,
+ * 2^-127 .. 2^127, from the double's bits (enc_scale: 2^rint(log2 s), one
+ * step up when below s, which is 2^ceil(log2 s) for every such s). */
+static uint32_t ue8m0_up(double s, double *val)
+{
+    uint64_t b;
+    memcpy(&b, &s, 8);
+    int e = (int)(b >> 52 & 0x7ff) - 1023 + ((b & 0xfffffffffffffull) != 0);
+    e = e < -127 ? -127 : e > 127 ? 127 : e;
+    *val = pow2(e);
+    return (uint32_t)(e + 127);
+}
+
 /* Encode (out != NULL) and/or compute the decoded values (y != NULL). fp32
  * elements are stored as their bits; tf32 as the bits of the rounded float. */
 static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y, bool fast)
@@ -412,13 +447,17 @@ static void codec(const fmt *f, const float *x, u64 n, uint8_t *out, float *y, b
             double scale = 1.0;
             if (p->scaled) {
                 double amax = 0;
-                for (u64 j = b0; j < b1; j++) {
-                    double ax = fabs((double)x[L.off + j]);
-                    amax = ax > amax ? ax : amax;   /* fmax() without the call (NaN: skipped, as fmax does) */
+                if (fast) {
+                    amax = amax_bits(x + L.off + b0, b1 - b0);
+                } else {
+                    for (u64 j = b0; j < b1; j++) {
+                        double ax = fabs((double)x[L.off + j]);
+                        amax = ax > amax ? ax : amax;   /* fmax() without the call (NaN: skipped, as fmax does) */
+                    }
                 }
                 double s = amax / L.ec.max;
                 if (!(s >= FLT_MIN)) s = 1.0;    /* all zero (or tiny): any scale will do */
-                uint32_t sc_code = enc_scale(&L.sc, L.sbits, s, &scale);
+                uint32_t sc_code = fast && p->scale_dt == DT_UE8M0 ? ue8m0_up(s, &scale) : enc_scale(&L.sc, L.sbits, s, &scale);
                 if (out) put(out, L.scale_byte * 8 + bi * L.sbits, L.sbits, sc_code);
             }
             if (fast && enc_block_fast(&L, x + L.off, b0, b1, scale, out, y ? y + L.off : NULL)) continue;
