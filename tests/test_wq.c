@@ -55,6 +55,15 @@ typedef struct {
     u64 want_bytes;       /* bytes of the 45 x 1100 matrix below (hand-derived) */
 } wcase;
 
+/* kern_wq.h's dot form: lane k mod 32, the lanes l, l + 8, l + 16, l + 24
+ * added as (a + b) + (c + d), then those 8 pairwise. */
+static float lanes32(const float *s)
+{
+    float t[8];
+    for (int l = 0; l < 8; l++) t[l] = (s[l] + s[l + 8]) + (s[l + 16] + s[l + 24]);
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
 static void one_format(const wcase *c)
 {
     enum { K = 45, N = 1100, M = 9 };   /* N > the 512-column chunk; K not a multiple of 4 */
@@ -114,14 +123,14 @@ static void one_format(const wcase *c)
 
     /* Dot form (sk = 1: a weight held [out, in]), over a slice as a routed
      * expert is: B[k, j] = element 3 + j * 50 + k (N' = 21 outputs, K' = 44):
-     * 8 partial sums (lane k mod 8) added pairwise, exactly. */
+     * 32 partial sums (lane k mod 32) combined as lanes32 does, exactly. */
     float yt[21];
     kern_wq_matmul(&ct, FL_PROJ, DT_BF16, 1, 21, 44, A, K, &w, 3, 1, 50, yt, 21, false, NULL);
     exact = true;
     for (u64 j = 0; j < 21; j++) {
-        float s[8] = {0};
-        for (u64 k = 0; k < 44; k++) s[k % 8] = s[k % 8] + A[k] * wd[3 + j * 50 + k];
-        exact = exact && yt[j] == ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        float s[32] = {0};
+        for (u64 k = 0; k < 44; k++) s[k % 32] = s[k % 32] + A[k] * wd[3 + j * 50 + k];
+        exact = exact && yt[j] == lanes32(s);
     }
     snprintf(nm, sizeof nm, "wq-%s-dot-exact", c->name);
     CHECK(nm, exact);
@@ -131,11 +140,26 @@ static void one_format(const wcase *c)
     exact = true;
     kern_wq_matmul(&ct, FL_PROJ, DT_BF16, 1, 21, 64, A, K, &w, 128, 1, 64, yt, 21, false, NULL);
     for (u64 j = 0; j < 21; j++) {
-        float s[8] = {0};
-        for (u64 k = 0; k < 64; k++) s[k % 8] = s[k % 8] + A[k] * wd[128 + j * 64 + k];
-        exact = exact && yt[j] == ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        float s[32] = {0};
+        for (u64 k = 0; k < 64; k++) s[k % 32] = s[k % 32] + A[k] * wd[128 + j * 64 + k];
+        exact = exact && yt[j] == lanes32(s);
     }
     snprintf(nm, sizeof nm, "wq-%s-dot-aligned-exact", c->name);
+    CHECK(nm, exact);
+    /* Runs starting 8, 16 and 24 past a block start (128 + o + 64 j, K' =
+     * 60): blocks end inside a group of 32 lanes (every case of the AVX2
+     * paths' edge loops) and K' is no multiple of 8 (a tail through
+     * dec_codes): still the same bits. */
+    exact = true;
+    for (u64 o = 8; o < 32; o += 8) {
+        kern_wq_matmul(&ct, FL_PROJ, DT_BF16, 1, 21, 60, A, K, &w, 128 + o, 1, 64, yt, 21, false, NULL);
+        for (u64 j = 0; j < 21; j++) {
+            float s[32] = {0};
+            for (u64 k = 0; k < 60; k++) s[k % 32] = s[k % 32] + A[k] * wd[128 + o + j * 64 + k];
+            exact = exact && yt[j] == lanes32(s);
+        }
+    }
+    snprintf(nm, sizeof nm, "wq-%s-dot-offset-exact", c->name);
     CHECK(nm, exact);
     /* The whole tensor in the dot form: [N2 = 1100, K2 = 45] read as B =
      * W^T, against BLAS with transB on the decoded values. */

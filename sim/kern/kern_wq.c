@@ -119,7 +119,7 @@ void kern_wq_encode_at(kern_wq *w, u64 i0, u64 m, const float *x, uint8_t *tmp)
 /* ---- decoding ------------------------------------------------------------- */
 
 /* Block scale bi as a float (every scale dtype's values are floats). */
-static inline float scale_at(const kern_wq *w, u64 bi)
+static inline __attribute__((always_inline)) float scale_at(const kern_wq *w, u64 bi)
 {
     const uint8_t *s = w->scales;
     union { uint32_t u; float f; } b;
@@ -280,8 +280,21 @@ void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y)
 #define WQ_PANEL (1u << 18)   /* floats of a decoded panel (1 MiB) */
 #define WQ_GEMV_ROWS 4     /* as kern_matmul: fewer rows run as matrix-vector products */
 
+/* The dot form's partial sums: lane k mod WQ_LANES, four 8-float vectors
+ * (four independent chains of adds: one chain was a latency bound of 8
+ * elements per add, 1 byte per cycle for fp4), combined lane by lane as
+ * (v0 + v1) + (v2 + v3), then the 8 lanes pairwise. */
+#define WQ_LANES 32
+#define WQ_PF 1024   /* software prefetch distance of the AVX2 dots, bytes */
+static inline float lanes_sum(const float *s)
+{
+    float t[8];
+    for (int l = 0; l < 8; l++) t[l] = (s[l] + s[l + 8]) + (s[l + 16] + s[l + 24]);
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
 /* Dot form without the decode buffer: sum_k x[k] E[i0 + k] with the lanes
- * and order of dot_run (lane k mod 8), the same values (each element is
+ * and order of dot_run (lane k mod WQ_LANES), the same values (each element is
  * decoded to its value times its block scale, rounded once, then
  * multiplied), so the same bits. Possible when every block starts at a
  * multiple of 8 from i0 (or the format has no blocks); false otherwise. */
@@ -293,17 +306,22 @@ void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y)
  * Code 8 (-0) gives +0: x (+0) and x (-0) add the same to a sum that
  * starts at +0. Needs K and every block a multiple of 32 from i0. */
 __attribute__((target("avx2")))
-static void fp4_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float *s8)
+static void fp4_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float *s32)
 {
     const __m128i lut = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
     const __m128i lo4 = _mm_set1_epi8(15);
-    __m256 s = _mm256_loadu_ps(s8);
+    __m256 s0 = _mm256_loadu_ps(s32), s1 = _mm256_loadu_ps(s32 + 8), s2 = _mm256_loadu_ps(s32 + 16),
+           s3 = _mm256_loadu_ps(s32 + 24);
     u64 bl = w->scaled ? w->block : K;
     for (u64 k = 0; k < K;) {
         u64 stop = w->scaled ? ((i0 + k) / bl + 1) * bl - i0 : K;
         if (stop > K) stop = K;
         __m256 vm = _mm256_set1_ps(0.5f * (w->scaled ? scale_at(w, (i0 + k) / bl) : 1.0f));
         for (; k < stop; k += 32) {
+            /* the codes WQ_PF bytes ahead (this row's or the next's: a
+             * thread's dots are consecutive rows): one core's misses in
+             * flight, not the bandwidth, bounded a lone stream */
+            _mm_prefetch((const char *)(w->codes + (i0 + k) / 2 + WQ_PF), _MM_HINT_T0);
             __m128i b = _mm_loadu_si128((const __m128i *)(w->codes + (i0 + k) / 2));
             __m128i lo = _mm_and_si128(b, lo4), hi = _mm_and_si128(_mm_srli_epi16(b, 4), lo4);
             __m128i vl = _mm_shuffle_epi8(lut, lo), vh = _mm_shuffle_epi8(lut, hi);
@@ -312,13 +330,16 @@ static void fp4_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float 
             __m256 w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(e0, 8))), vm);
             __m256 w2 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(e1)), vm);
             __m256 w3 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(e1, 8))), vm);
-            s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k), w0));
-            s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k + 8), w1));
-            s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k + 16), w2));
-            s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k + 24), w3));
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(x + k), w0));
+            s1 = _mm256_add_ps(s1, _mm256_mul_ps(_mm256_loadu_ps(x + k + 8), w1));
+            s2 = _mm256_add_ps(s2, _mm256_mul_ps(_mm256_loadu_ps(x + k + 16), w2));
+            s3 = _mm256_add_ps(s3, _mm256_mul_ps(_mm256_loadu_ps(x + k + 24), w3));
         }
     }
-    _mm256_storeu_ps(s8, s);
+    _mm256_storeu_ps(s32, s0);
+    _mm256_storeu_ps(s32 + 8, s1);
+    _mm256_storeu_ps(s32 + 16, s2);
+    _mm256_storeu_ps(s32 + 24, s3);
 }
 /* fp8 (e4m3 / e5m2), bf16 and int8 on AVX2: 8 codes at a time widened to
  * 32-bit lanes, turned into their values as dec_codes does (fp8: the fields
@@ -326,55 +347,81 @@ static void fp4_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float 
  * multiply by their product, which is exact: a power of two times a float
  * that neither overflows nor underflows, checked per block - the product
  * v (2^(127-b) fs) is then the same real number as (v 2^(127-b)) fs, rounded
- * once), multiplied by x and added into the 8 lanes (lane k mod 8), the
+ * once), multiplied by x and added into lane k mod WQ_LANES, the
  * order dot_fused's loops use: the same bits. Needs every block a multiple
  * of 8 from i0 (dot_fused checks); does K rounded down to 8, returns it. */
-__attribute__((target("avx2")))
-static u64 byte_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float *s8)
+/* The weights of elements e .. e+7 of the codes c (dtype dt), times x[0 .. 8). */
+__attribute__((target("avx2"), always_inline))
+static inline __m256 byte_term(dtype dt, const uint8_t *c, u64 e, const float *x, bool one, bool fold, __m256 vf,
+                               __m256 vr, __m256 vs, __m128i sh)
 {
-    __m256 s = _mm256_loadu_ps(s8);
+    __m256 wv;
+    if (dt == DT_BF16) {
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(c + 2 * e)));
+        wv = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        if (!one) wv = _mm256_mul_ps(wv, vs);
+    } else if (dt == DT_INT8) {
+        __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(c + e)));
+        wv = _mm256_mul_ps(_mm256_cvtepi32_ps(v), vs);
+    } else {
+        __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(c + e)));
+        __m256i mag = _mm256_sll_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x7f)), sh);
+        __m256i sgn = _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x80)), 24);
+        wv = _mm256_castsi256_ps(_mm256_or_si256(mag, sgn));
+        wv = fold ? _mm256_mul_ps(wv, vf) : _mm256_mul_ps(_mm256_mul_ps(wv, vr), vs);
+    }
+    return _mm256_mul_ps(_mm256_loadu_ps(x), wv);
+}
+
+__attribute__((target("avx2")))
+static u64 byte_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float *s32)
+{
+    __m256 a0 = _mm256_loadu_ps(s32), a1 = _mm256_loadu_ps(s32 + 8), a2 = _mm256_loadu_ps(s32 + 16),
+           a3 = _mm256_loadu_ps(s32 + 24);
     u64 bl = w->scaled ? w->block : K, K8 = K / 8 * 8;
-    const __m256i m7f = _mm256_set1_epi32(0x7f), m80 = _mm256_set1_epi32(0x80);
-    int sh = w->dt == DT_FP8_E5M2 ? 21 : 20;
-    float rb = w->dt == DT_FP8_E5M2 ? 0x1p112f : 0x1p120f;
+    const __m128i sh = _mm_cvtsi32_si128(w->dt == DT_FP8_E5M2 ? 21 : 20);
+    const float rb = w->dt == DT_FP8_E5M2 ? 0x1p112f : 0x1p120f;
+    const uint8_t *c = w->codes;
     for (u64 k = 0; k < K8;) {
         u64 stop = w->scaled ? ((i0 + k) / bl + 1) * bl - i0 : K8;
         if (stop > K8) stop = K8;
         float fs = w->scaled ? scale_at(w, (i0 + k) / bl) : 1.0f;
-        const uint8_t *c = w->codes;
-        if (w->dt == DT_BF16) {
-            __m256 vf = _mm256_set1_ps(fs);
-            bool one = fs == 1.0f;
-            for (; k < stop; k += 8) {
-                __m256i v = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(c + 2 * (i0 + k)))), 16);
-                __m256 wv = _mm256_castsi256_ps(v);
-                if (!one) wv = _mm256_mul_ps(wv, vf);
-                s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k), wv));
+        float f = rb * fs;
+        /* one multiply by rb fs when that product is exact (a normal float
+         * whose quotient by rb gives fs back), else dec_codes' two */
+        bool fold = f / rb == fs && f >= 0x1p-126f && f <= 0x1p127f, one = fs == 1.0f;
+        const __m256 vf = _mm256_set1_ps(f), vr = _mm256_set1_ps(rb), vs = _mm256_set1_ps(fs);
+        /* the weights of elements k .. k+7, times x */
+        /* 8 at a time into the vector of lanes k mod 32 up to a multiple
+         * of 32, then 32 at a time into all four, then the rest */
+        for (; k < stop && (k & 31); k += 8) {
+            __m256 t = byte_term(w->dt, c, i0 + k, x + k, one, fold, vf, vr, vs, sh);
+            switch (k >> 3 & 3) {
+            case 1: a1 = _mm256_add_ps(a1, t); break;
+            case 2: a2 = _mm256_add_ps(a2, t); break;
+            default: a3 = _mm256_add_ps(a3, t); break;
             }
-        } else if (w->dt == DT_INT8) {
-            __m256 vf = _mm256_set1_ps(fs);
-            for (; k < stop; k += 8) {
-                __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(c + i0 + k)));
-                __m256 wv = _mm256_mul_ps(_mm256_cvtepi32_ps(v), vf);
-                s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k), wv));
-            }
-        } else {
-            float f = rb * fs;
-            __m256 vf = _mm256_set1_ps(f), vr = _mm256_set1_ps(rb), vs = _mm256_set1_ps(fs);
-            /* one multiply when rb fs is exact (a normal float whose
-             * quotient by rb gives fs back), else the two of dec_codes */
-            bool fold = f / rb == fs && f >= 0x1p-126f && f <= 0x1p127f;
-            for (; k < stop; k += 8) {
-                __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(c + i0 + k)));
-                __m256i b = _mm256_or_si256(_mm256_sll_epi32(_mm256_and_si256(v, m7f), _mm_cvtsi32_si128(sh)),
-                                            _mm256_slli_epi32(_mm256_and_si256(v, m80), 24));
-                __m256 wv = _mm256_castsi256_ps(b);
-                wv = fold ? _mm256_mul_ps(wv, vf) : _mm256_mul_ps(_mm256_mul_ps(wv, vr), vs);
-                s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(x + k), wv));
+        }
+        for (; k + 32 <= stop; k += 32) {
+            _mm_prefetch((const char *)(c + (i0 + k) * (w->dt == DT_BF16 ? 2 : 1) + WQ_PF), _MM_HINT_T0);
+            a0 = _mm256_add_ps(a0, byte_term(w->dt, c, i0 + k, x + k, one, fold, vf, vr, vs, sh));
+            a1 = _mm256_add_ps(a1, byte_term(w->dt, c, i0 + k + 8, x + k + 8, one, fold, vf, vr, vs, sh));
+            a2 = _mm256_add_ps(a2, byte_term(w->dt, c, i0 + k + 16, x + k + 16, one, fold, vf, vr, vs, sh));
+            a3 = _mm256_add_ps(a3, byte_term(w->dt, c, i0 + k + 24, x + k + 24, one, fold, vf, vr, vs, sh));
+        }
+        for (; k < stop; k += 8) {
+            __m256 t = byte_term(w->dt, c, i0 + k, x + k, one, fold, vf, vr, vs, sh);
+            switch (k >> 3 & 3) {
+            case 0: a0 = _mm256_add_ps(a0, t); break;
+            case 1: a1 = _mm256_add_ps(a1, t); break;
+            default: a2 = _mm256_add_ps(a2, t); break;
             }
         }
     }
-    _mm256_storeu_ps(s8, s);
+    _mm256_storeu_ps(s32, a0);
+    _mm256_storeu_ps(s32 + 8, a1);
+    _mm256_storeu_ps(s32 + 16, a2);
+    _mm256_storeu_ps(s32 + 24, a3);
     return K8;
 }
 static bool byte_avx2_ok(const kern_wq *w)
@@ -399,12 +446,12 @@ static bool dot_fused(const kern_wq *w, u64 i0, u64 K, const float *x, float *ou
 {
     if (w->scaled && (w->block % 8 || (i0 % w->block) % 8)) return false;
     if ((w->dt == DT_FP4_E2M1 || w->dt == DT_INT4) && i0 % 2) return false;
-    float s[8] = {0};
+    float s[WQ_LANES] = {0};
     const uint8_t *in = w->codes;
 #if defined(__x86_64__) && defined(__GNUC__)
     if (fp4_avx2_ok(w, i0, K)) {
         fp4_dot_avx2(w, i0, K, x, s);
-        *out = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        *out = lanes_sum(s);
         return true;
     }
     u64 k0 = byte_avx2_ok(w) ? byte_dot_avx2(w, i0, K, x, s) : 0;
@@ -431,7 +478,7 @@ static bool dot_fused(const kern_wq *w, u64 i0, u64 K, const float *x, float *ou
                         uint16_t c;
                         memcpy(&c, in + 2 * (i0 + k + l), 2);
                         union { uint32_t u; float f; } v = {(uint32_t)c << 16};
-                        s[l] = s[l] + xs[k + l] * v.f;
+                        s[k % WQ_LANES + l] = s[k % WQ_LANES + l] + xs[k + l] * v.f;
                     }
             } else {
                 for (; k < n8; k += 8)
@@ -440,7 +487,7 @@ static bool dot_fused(const kern_wq *w, u64 i0, u64 K, const float *x, float *ou
                         uint16_t c;
                         memcpy(&c, in + 2 * (i0 + k + l), 2);
                         union { uint32_t u; float f; } v = {(uint32_t)c << 16};
-                        s[l] = s[l] + xs[k + l] * (v.f * fs);
+                        s[k % WQ_LANES + l] = s[k % WQ_LANES + l] + xs[k + l] * (v.f * fs);
                     }
             }
             break;
@@ -453,14 +500,15 @@ static bool dot_fused(const kern_wq *w, u64 i0, u64 K, const float *x, float *ou
                 for (int l = 0; l < 8; l++) {
                     uint32_t c = in[i0 + k + l];
                     union { uint32_t u; float f; } v = {(c & 0x7fu) << sh | (c >> 7) << 31};
-                    s[l] = s[l] + xs[k + l] * (v.f * rb * fs);
+                    s[k % WQ_LANES + l] = s[k % WQ_LANES + l] + xs[k + l] * (v.f * rb * fs);
                 }
             break;
         }
         case DT_INT8:
             for (; k < n8; k += 8)
 #pragma omp simd
-                for (int l = 0; l < 8; l++) s[l] = s[l] + xs[k + l] * ((float)(int8_t)in[i0 + k + l] * fs);
+                for (int l = 0; l < 8; l++)
+                    s[k % WQ_LANES + l] = s[k % WQ_LANES + l] + xs[k + l] * ((float)(int8_t)in[i0 + k + l] * fs);
             break;
         default:
             break;   /* the rest: element by element below */
@@ -471,20 +519,20 @@ static bool dot_fused(const kern_wq *w, u64 i0, u64 K, const float *x, float *ou
             float t[64];
             u64 m = stop - k < 64 ? stop - k : 64;
             dec_codes(w, i0 + k, i0 + k + m, fs, t);
-            for (u64 j = 0; j < m; j++) s[(k + j) % 8] = s[(k + j) % 8] + xs[k + j] * t[j];
+            for (u64 j = 0; j < m; j++) s[(k + j) % WQ_LANES] = s[(k + j) % WQ_LANES] + xs[k + j] * t[j];
             k += m;
         }
     }
-    *out = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    *out = lanes_sum(s);
     return true;
 }
 
-/* Dot form: out = sum_k x[k] E[i0 + k], with 8 partial sums (lane k mod 8)
- * added pairwise at the end. */
+/* Dot form: out = sum_k x[k] E[i0 + k], with WQ_LANES partial sums (lane
+ * k mod WQ_LANES) combined by lanes_sum. */
 WQ_CLONES
 static float dot_run(const kern_wq *w, u64 i0, u64 K, const float *x)
 {
-    float t[WQ_KC], s[8] = {0}, v;
+    float t[WQ_KC], s[WQ_LANES] = {0}, v;
     if (dot_fused(w, i0, K, x, &v)) return v;
     for (u64 k0 = 0; k0 < K; k0 += WQ_KC) {
         u64 kc = K - k0 < WQ_KC ? K - k0 : WQ_KC;
@@ -493,10 +541,10 @@ static float dot_run(const kern_wq *w, u64 i0, u64 K, const float *x)
         const float *xs = x + k0;
         for (u64 k = 0; k < k8; k += 8)
 #pragma omp simd
-            for (int l = 0; l < 8; l++) s[l] = s[l] + xs[k + l] * t[k + l];
-        for (u64 k = k8; k < kc; k++) s[k % 8] = s[k % 8] + xs[k] * t[k];
+            for (int l = 0; l < 8; l++) s[k % WQ_LANES + l] = s[k % WQ_LANES + l] + xs[k + l] * t[k + l];
+        for (u64 k = k8; k < kc; k++) s[k % WQ_LANES] = s[k % WQ_LANES] + xs[k] * t[k];
     }
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    return lanes_sum(s);
 }
 
 /* acc[j] += x[r] t[r][j] for the kb rows r in order, j < n. */

@@ -78,8 +78,9 @@ u64 kern_wq_work(u64 M, u64 N, u64 K);
  * or sj = 1 (its rows contiguous). Counts 2 M N K FLOPs of (cat, dt) as
  * kern_matmul does. M < 4 (or row-wise mode): each row a matrix-vector
  * product that decodes the codes as it streams them, split over threads by
- * outputs; an output is, for sk = 1, sum_k A[k] B[k, j] in 8 partial sums
- * (lane k mod 8) added pairwise, for sj = 1 the sum in k order - in float,
+ * outputs; an output is, for sk = 1, sum_k A[k] B[k, j] in 32 partial sums
+ * (lane k mod 32; lanes l, l+8, l+16, l+24 added as (a + b) + (c + d), those
+ * 8 pairwise), for sj = 1 the sum in k order - in float,
  * whatever the thread count. Otherwise 1 MiB panels of B are decoded into
  * work (kern_wq_work floats: a panel per thread; NULL: row by row), each
  * multiplied by one sgemm over all M rows, the panels split over threads. */
