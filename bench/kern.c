@@ -862,6 +862,9 @@ int main(void)
                                                          bwr[i].weight_bytes, "weights_held_bytes", bwr[i].held_bytes,
                                                          "init_s", bwr[i].init_s, "prefill_s", bwr[i].prefill_s,
                                                          "fraction_of_bandwidth", bwr[i].frac));
+        json_t *ov = json_array();
+        for (int j = 0; j < bwr[i].spec.n; j++) json_array_append_new(ov, json_string(bwr[i].spec.sets[j]));
+        json_object_set_new(json_object_get(t, "decode_large"), "spec_overrides", ov);
         /* The same figure at the small working set of the per-T runs above
          * (about 10 MB: mostly cache-resident, fixed costs dominate). */
         json_object_set_new(t, "decode_fraction_of_bandwidth_small_ws", json_real(b->dec_bytes[k] / b->meas[1][k] / bw));
