@@ -17,7 +17,12 @@ int cost_wrate_prep(cost_wrate *w, const fmt *f)
     sim_err e;
     memset(w, 0, sizeof *w);
     w->fixed = fmt_elements(f);
-    if (w->fixed) return fmt_entry_bytes(f, w->fixed, &w->eb, &e);
+    w->fixed_shift = -1;
+    if (w->fixed) {
+        for (int s = 0; s < 64; s++)
+            if (w->fixed == (u64)1 << s) w->fixed_shift = s;
+        return fmt_entry_bytes(f, w->fixed, &w->eb, &e);
+    }
     const fmt_part *p = &f->part[0];
     w->bits = dtype_table[p->dt].bits;
     w->scaled = p->scaled;
@@ -179,8 +184,46 @@ static bool add_fields1(cost_t *a, const cost_t *b)
     return of;
 }
 
+/* The bits set in any count of t (the FP8-equivalent count apart). */
+static inline u64 or_fields(const cost_t *t)
+{
+    u64 x = t->kv_bytes | t->kv_read_bytes | t->kv_written_bytes | t->weight_read_bytes | t->act_bytes |
+            t->params | t->params_active | t->params_embed | t->weight_bytes;
+    for (int j = 0; j < FL_COUNT; j++) x |= t->flops[j];
+    for (int j = 0; j < DT_COUNT; j++) x |= t->flops_dt[j];
+    return x;
+}
+
+/* a += b * k, every field, unchecked: only when no field can wrap. */
+static inline __attribute__((always_inline)) void add_fields_plain(cost_t *a, const cost_t *b, u64 k)
+{
+    for (int j = 0; j < FL_COUNT; j++) a->flops[j] += b->flops[j] * k;
+    for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] += b->flops_dt[j] * k;
+    a->flops_fp8eq_x2 += b->flops_fp8eq_x2 * k;
+    a->kv_bytes += b->kv_bytes * k;
+    a->kv_read_bytes += b->kv_read_bytes * k;
+    a->kv_written_bytes += b->kv_written_bytes * k;
+    a->weight_read_bytes += b->weight_read_bytes * k;
+    a->act_bytes += b->act_bytes * k;
+    a->params += b->params * k;
+    a->params_active += b->params_active * k;
+    a->params_embed += b->params_embed * k;
+    a->weight_bytes += b->weight_bytes * k;
+}
+
 void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
 {
+    /* The common case without a check per field: every count of a below
+     * 2^63 and of b below 2^(63 - kb), k < 2^kb, so b k < 2^63 and a + b k
+     * < 2^64 (the 128-bit count likewise below 2^127): nothing can wrap or
+     * saturate, and the plain sums are the checked ones. */
+    int kb = k ? 64 - __builtin_clzll(k) : 0;
+    if (kb <= 62 && ((or_fields(a) >> 63) | (or_fields(b) >> (63 - kb))) == 0 &&
+        (a->flops_fp8eq_x2 >> 127) == 0 && (b->flops_fp8eq_x2 >> (127 - kb)) == 0) {
+        if (k == 1) add_fields_plain(a, b, 1);
+        else add_fields_plain(a, b, k);
+        return;
+    }
     if (k == 1 ? add_fields1(a, b) : add_fields(a, b, k)) *ovf = true;
 }
 
@@ -496,35 +539,39 @@ static int range_names(const cost_t *t, char *what, size_t len)
     return n;
 }
 
-/* The layers by the spec's plan (spec.h): the rows in order, each root
- * layer computed once, each (row, root) pair added times its count; with
- * every layer (not rows_only) the other layers are copies of their root.
- * lay holds the roots (rows_only, by root ordinal) or every layer. */
-static int eval_planned(const cost_ctx *c, cost_result *r, cost_t *lay, sim_err *e)
+/* The layers by the spec's plan (spec.h): the rows in order, each unit (a
+ * distinct component of the root layers) costed once into unit[], each
+ * (row, unit) pair added times its count; with every layer (lay, not
+ * rows_only) each root is the sum of its units and the other layers are
+ * copies of their root. */
+static int eval_planned(const cost_ctx *c, cost_result *r, cost_t *lay, cost_t *unit, sim_err *e)
 {
     const model_spec *m = c->m;
-    bool all = !c->q.rows_only;
     for (int k = 0; k < m->plan_rows; k++) {
-        cost_row *w = row_new(r, m->kind_name[m->plan_row[k].kind], m->plan_row[k].shared_kv ? "/shared" : "");
+        cost_row *w = &r->type[r->n_types++];
+        _Static_assert(sizeof w->name == sizeof m->plan_row[k].name, "the plan names rows as cost_row does");
+        memcpy(w->name, m->plan_row[k].name, sizeof w->name);
         w->layers = m->plan_row[k].layers;
+        memset(&w->c, 0, sizeof w->c);
     }
-    for (int k = 0; k < m->plan_roots; k++) {
-        const layer_spec *L = &m->layer[m->plan_root[k]];
-        cost_t *o = &lay[all ? m->plan_root[k] : k];
-        memset(o, 0, sizeof *o);
+    for (int u = 0; u < m->plan_units; u++) {
+        const layer_spec *L = &m->layer[m->plan_unit[u].layer];
         const comp_type *ty[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
-        for (int j = 0; j < COMP_CAT_COUNT; j++) {
-            int rc = ty[j] ? ty[j]->cost(c, L, o, e) : SIM_OK;
-            if (rc) return rc;
-        }
+        memset(&unit[u], 0, sizeof unit[u]);
+        int rc = ty[m->plan_unit[u].cat]->cost(c, L, &unit[u], e);
+        if (rc) return rc;
     }
-    for (int p = 0; p < m->plan_pairs; p++) {
-        int k = m->plan_pair[p].root;
-        cost_add(c->ovf, &r->type[m->plan_pair[p].row].c, &lay[all ? m->plan_root[k] : k], (u64)m->plan_pair[p].count);
+    for (int p = 0; p < m->plan_pairs; p++)
+        cost_add(c->ovf, &r->type[m->plan_pair[p].row].c, &unit[m->plan_pair[p].unit], (u64)m->plan_pair[p].count);
+    if (!lay) return SIM_OK;
+    for (int k = 0; k < m->plan_roots; k++) {
+        cost_t *o = &lay[m->plan_root[k]];
+        memset(o, 0, sizeof *o);
+        for (int j = 0; j < COMP_CAT_COUNT; j++)
+            if (m->plan_root_unit[k][j] >= 0) cost_add(c->ovf, o, &unit[m->plan_root_unit[k][j]], 1);
     }
-    if (all)
-        for (int i = 0; i < r->n_layers; i++)
-            if (m->layer[i].same_cost_as >= 0) lay[i] = lay[m->layer[i].same_cost_as];
+    for (int i = 0; i < r->n_layers; i++)
+        if (m->layer[i].same_cost_as >= 0) lay[i] = lay[m->layer[i].same_cost_as];
     return SIM_OK;
 }
 
@@ -544,30 +591,37 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
     if (q->mtp) return cost_eval_mtp(m, q, r, e);
     if (q->T == 0) return sim_fail(e, SIM_EINVAL, "context must be at least 1 token");
     if (q->B == 0) return sim_fail(e, SIM_EINVAL, "batch must be at least 1");
-    /* rows_only: the computed layers live on the stack when few (no
-     * allocation per evaluation; r->layer stays NULL). */
-    enum { LOCAL_LAYERS = 64 };
-    cost_t local[LOCAL_LAYERS], *lay = local;
-    /* With the spec's plan (spec.h; not with an op list, which wants every
-     * layer in order), rows_only keeps only the roots' costs. */
-    bool planned = !ops && m->plan_n && m->plan_n == m->n_layers;
-    u64 need = q->rows_only && planned ? (u64)m->plan_roots : m->n_layers;
-    if (!q->rows_only || need > LOCAL_LAYERS) {
-        lay = r->layer = malloc(need * sizeof *r->layer);
-        if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    /* The computed layers (or the plan's units) live on the stack when few:
+     * no allocation per evaluation for rows_only. */
+    enum { LOCAL_COSTS = 64 };
+    cost_t local[LOCAL_COSTS], *lay = local;
+    cost_ctx c = {.m = m, .q = *q, .ovf = &ovf, .ops = ops};
+    c.ntok = q->phase == PH_PREFILL ? cmul(&ovf, q->B, q->T) : q->B;
+    cost_wrate wrate[WC_COUNT];
+    if (m->plan_wrate_ok) {
+        c.wrate = m->plan_wrate;   /* spec_plan prepared them */
+    } else {
+        c.wrate = wrate;
+        for (int k = 0; k < WC_COUNT; k++)
+            if (cost_wrate_prep(&wrate[k], &m->weight[k])) c.wrate = NULL;
     }
     r->n_layers = (int)m->n_layers;
-    cost_ctx c = {.m = m, .q = *q, .ovf = &ovf, .ops = ops};
-    if (ops) cost_ops_begin(ops);
-    c.ntok = q->phase == PH_PREFILL ? cmul(&ovf, q->B, q->T) : q->B;
-    c.wrate_ready = true;
-    for (int k = 0; k < WC_COUNT; k++)
-        if (cost_wrate_prep(&c.wrate[k], &m->weight[k])) c.wrate_ready = false;
-    if (planned) {
-        int rc = eval_planned(&c, r, lay, e);
+    /* With the spec's plan (spec.h; not with an op list, which wants every
+     * layer in order): its units, and every layer unless rows_only. */
+    if (!ops && m->plan_n && m->plan_n == m->n_layers) {
+        cost_t *unit = m->plan_units <= LOCAL_COSTS ? local : malloc((size_t)m->plan_units * sizeof *unit);
+        if (!q->rows_only) r->layer = malloc(m->n_layers * sizeof *r->layer);
+        int rc = !unit || (!q->rows_only && !r->layer) ? sim_fail(e, SIM_ENOMEM, "out of memory")
+                                                       : eval_planned(&c, r, r->layer, unit, e);
+        if (unit != local) free(unit);
         if (rc) { cost_result_free(r); return rc; }
         goto parts;
     }
+    if (!q->rows_only || m->n_layers > LOCAL_COSTS) {
+        lay = r->layer = malloc(m->n_layers * sizeof *r->layer);
+        if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    }
+    if (ops) cost_ops_begin(ops);
     /* Rows by (kind, shared): made once per row, named without formatting. */
     int row_of[SPEC_MAX_KINDS][2];
     memset(row_of, -1, sizeof row_of);
