@@ -184,22 +184,42 @@ static bool add_fields1(cost_t *a, const cost_t *b)
     return of;
 }
 
-/* The bits set in any count of t (the FP8-equivalent count apart). */
-static inline u64 or_fields(const cost_t *t)
+void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+{
+    if (k == 1 ? add_fields1(a, b) : add_fields(a, b, k)) *ovf = true;
+}
+
+/* Sums of costs without a check per field (cost_add checks each of 27).
+ * cost_bound(t) is at least every 64-bit count of t (their OR); a sum whose
+ * terms' bounds times their counts add up below 2^64 (checked by cost_bound_add
+ * on one number) cannot wrap in any field, so cost_add_plain's unchecked
+ * sums are the checked ones. The 128-bit count is added checked. */
+static u64 cost_bound(const cost_t *t)
 {
     u64 x = t->kv_bytes | t->kv_read_bytes | t->kv_written_bytes | t->weight_read_bytes | t->act_bytes |
             t->params | t->params_active | t->params_embed | t->weight_bytes;
+#pragma GCC unroll 16
     for (int j = 0; j < FL_COUNT; j++) x |= t->flops[j];
+#pragma GCC unroll 16
     for (int j = 0; j < DT_COUNT; j++) x |= t->flops_dt[j];
     return x;
 }
 
-/* a += b * k, every field, unchecked: only when no field can wrap. */
-static inline __attribute__((always_inline)) void add_fields_plain(cost_t *a, const cost_t *b, u64 k)
+/* *hi += bound k; *wide when that passes 2^64 - 1 (use cost_add then). */
+static inline void cost_bound_add(bool *wide, u64 *hi, u64 bound, u64 k)
 {
+    *hi = cadd(wide, *hi, cmul(wide, bound, k));
+}
+
+/* a += b k, every field, unchecked but for the 128-bit count: only where
+ * cost_bound_add has shown that no 64-bit count can wrap. */
+static inline __attribute__((always_inline)) void add_plain(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+{
+#pragma GCC unroll 16   /* straight code: these sums are most of an evaluation's additions */
     for (int j = 0; j < FL_COUNT; j++) a->flops[j] += b->flops[j] * k;
+#pragma GCC unroll 16
     for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] += b->flops_dt[j] * k;
-    a->flops_fp8eq_x2 += b->flops_fp8eq_x2 * k;
+    a->flops_fp8eq_x2 = cadd128(ovf, a->flops_fp8eq_x2, cmul128(ovf, b->flops_fp8eq_x2, k));
     a->kv_bytes += b->kv_bytes * k;
     a->kv_read_bytes += b->kv_read_bytes * k;
     a->kv_written_bytes += b->kv_written_bytes * k;
@@ -211,24 +231,27 @@ static inline __attribute__((always_inline)) void add_fields_plain(cost_t *a, co
     a->weight_bytes += b->weight_bytes * k;
 }
 
-void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+/* GCC pairs these multiplications into SSE2 vectors, which have no 64-bit
+ * multiply (each pair then takes 12 instructions instead of 6): kept scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SCALAR_MUL __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define SCALAR_MUL
+#endif
+
+static SCALAR_MUL void cost_add_plain(bool *ovf, cost_t *a, const cost_t *b, u64 k)
 {
-    /* The common case without a check per field: every count of a below
-     * 2^63 and of b below 2^(63 - kb), k < 2^kb, so b k < 2^63 and a + b k
-     * < 2^64 (the 128-bit count likewise below 2^127): nothing can wrap or
-     * saturate, and the plain sums are the checked ones. */
-    int kb = k ? 64 - __builtin_clzll(k) : 0;
-    if (kb <= 62 && ((or_fields(a) >> 63) | (or_fields(b) >> (63 - kb))) == 0 &&
-        (a->flops_fp8eq_x2 >> 127) == 0 && (b->flops_fp8eq_x2 >> (127 - kb)) == 0) {
-        if (k == 1) add_fields_plain(a, b, 1);
-        else add_fields_plain(a, b, k);
-        return;
-    }
-    if (k == 1 ? add_fields1(a, b) : add_fields(a, b, k)) *ovf = true;
+    add_plain(ovf, a, b, k);
+}
+
+/* The same with k = 1 (sums of rows): no multiplication. */
+static void cost_sum_plain(bool *ovf, cost_t *a, const cost_t *b)
+{
+    add_plain(ovf, a, b, 1);
 }
 
 /* A new row named a + b (b may be ""), truncated to the name's size. */
-static cost_row *row_new(cost_result *r, const char *a, const char *b)
+static inline cost_row *row_new(cost_result *r, const char *a, const char *b)
 {
     cost_row *w = &r->type[r->n_types++];
     memset(w, 0, sizeof *w);
@@ -242,7 +265,7 @@ static cost_row *row_new(cost_result *r, const char *a, const char *b)
 
 /* The row named name, made when missing (model parts: a layer type of the
  * same name shares its row, as before). */
-static cost_row *row_for(cost_result *r, const char *name)
+static inline cost_row *row_for(cost_result *r, const char *name)
 {
     for (int k = 0; k < r->n_types; k++)
         if (r->type[k].name[0] == name[0] && !strcmp(r->type[k].name, name)) return &r->type[k];
@@ -271,7 +294,8 @@ static u64 mtp_hc_head(const model_spec *m, bool *ovf)
 }
 
 /* One module's stored parameters and bytes (its layer, eh_proj, norms) into
- * st: the same at every context, batch and phase. */
+ * st (its only counts: params and weight_bytes): the same at every context,
+ * batch and phase. */
 static int mtp_stored(const cost_ctx *c, cost_t *st, sim_err *e)
 {
     const model_spec *m = c->m;
@@ -314,17 +338,21 @@ static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
     const model_spec *m = c->m;
     bool *ovf = c->ovf;
     u64 d = m->d_model;
-    cost_t one, st;
+    cost_t one;
+    u64 params, bytes;   /* one module's stored parameters and bytes */
     if (m->plan_mtp && m->plan_n == m->n_layers) {
         /* The spec's plan holds them (spec_plan: cost_mtp_stored). */
-        memset(&st, 0, sizeof st);
-        st.params = m->plan_mtp_params;
-        st.weight_bytes = m->plan_mtp_weight_bytes;
+        params = m->plan_mtp_params;
+        bytes = m->plan_mtp_weight_bytes;
     } else {
+        cost_t st;
         int rc = mtp_stored(c, &st, e);
         if (rc) return rc;
+        params = st.params;
+        bytes = st.weight_bytes;
     }
-    cost_add(ovf, &w->c, &st, m->mtp_n);
+    w->c.params = cadd(ovf, w->c.params, cmul(ovf, params, m->mtp_n));
+    w->c.weight_bytes = cadd(ovf, w->c.weight_bytes, cmul(ovf, bytes, m->mtp_n));
     if (!c->q.mtp) return SIM_OK;
     const comp_type *t[] = {m->mtp.attn.type, m->mtp.ffn.type, m->mtp.res.type};
     /* Speculative decoding: N draft steps, the j-th (j = 0..N-1) a decode of
@@ -561,14 +589,33 @@ static int eval_planned(const cost_ctx *c, cost_result *r, cost_t *lay, cost_t *
         int rc = ty[m->plan_unit[u].cat]->cost(c, L, &unit[u], e);
         if (rc) return rc;
     }
+    /* Each row's bound first: its sums unchecked when no count can wrap. */
+    u64 bound[SPEC_PLAN_UNITS], hi[SPEC_MAX_KINDS * 2] = {0};
+    bool wide = false;
+    for (int u = 0; u < m->plan_units; u++) bound[u] = cost_bound(&unit[u]);
     for (int p = 0; p < m->plan_pairs; p++)
-        cost_add(c->ovf, &r->type[m->plan_pair[p].row].c, &unit[m->plan_pair[p].unit], (u64)m->plan_pair[p].count);
+        cost_bound_add(&wide, &hi[m->plan_pair[p].row], bound[m->plan_pair[p].unit], (u64)m->plan_pair[p].count);
+    for (int p = 0; p < m->plan_pairs; p++) {
+        cost_t *row = &r->type[m->plan_pair[p].row].c;
+        const cost_t *u = &unit[m->plan_pair[p].unit];
+        u64 n = (u64)m->plan_pair[p].count;
+        if (wide) cost_add(c->ovf, row, u, n);
+        else cost_add_plain(c->ovf, row, u, n);
+    }
     if (!lay) return SIM_OK;
     for (int k = 0; k < m->plan_roots; k++) {
         cost_t *o = &lay[m->plan_root[k]];
-        memset(o, 0, sizeof *o);
+        const short *ru = m->plan_root_unit[k];
+        u64 rhi = 0;
+        wide = false;
         for (int j = 0; j < COMP_CAT_COUNT; j++)
-            if (m->plan_root_unit[k][j] >= 0) cost_add(c->ovf, o, &unit[m->plan_root_unit[k][j]], 1);
+            if (ru[j] >= 0) cost_bound_add(&wide, &rhi, bound[ru[j]], 1);
+        memset(o, 0, sizeof *o);
+        for (int j = 0; j < COMP_CAT_COUNT; j++) {
+            if (ru[j] < 0) continue;
+            if (wide) cost_add(c->ovf, o, &unit[ru[j]], 1);
+            else cost_sum_plain(c->ovf, o, &unit[ru[j]]);
+        }
     }
     for (int i = 0; i < r->n_layers; i++)
         if (m->layer[i].same_cost_as >= 0) lay[i] = lay[m->layer[i].same_cost_as];
@@ -672,7 +719,13 @@ parts:
     if (rc) { cost_result_free(r); return rc; }
     /* (model_parts made at least the embed and head rows: the total starts as the first) */
     r->total = r->type[0].c;
-    for (int k = 1; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
+    u64 hi = 0;
+    bool wide = false;
+    for (int k = 0; k < r->n_types; k++) cost_bound_add(&wide, &hi, cost_bound(&r->type[k].c), 1);
+    for (int k = 1; k < r->n_types; k++) {
+        if (wide) cost_add(&ovf, &r->total, &r->type[k].c, 1);
+        else cost_sum_plain(&ovf, &r->total, &r->type[k].c);
+    }
     if (ops) cost_ops_finish(ops, &r->total);
     char what[256];
     int nbad = range_names(&r->total, what, sizeof what);
