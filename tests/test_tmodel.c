@@ -9,7 +9,6 @@
 #include "calib.h"
 #include "hw.h"
 #include "ops.h"
-#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -324,97 +323,17 @@ static void fast_paths(void)
     fmt g = {.name = "fixed", .n_parts = 2, .pad_bytes = 1};
     g.part[0] = (fmt_part){.elements = 448, .dt = DT_FP8_E4M3, .scaled = true, .scale_dt = DT_UE8M0, .block = 64};
     g.part[1] = (fmt_part){.elements = 64, .dt = DT_BF16};
-    fmt h5 = g;   /* 520 elements: a fixed format off the shift path */
-    h5.part[1].elements = 72;
     bool ok = true;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 2; k++) {
         cost_wrate w;
-        const fmt *h = k == 0 ? &f : k == 1 ? &g : &h5;
+        const fmt *h = k ? &g : &f;
         ok &= cost_wrate_prep(&w, h) == SIM_OK;
         for (u64 n = 1; n < 3000; n += 37) {
             bool o1 = false, o2 = false;
             ok &= cost_wrate_bytes(&w, n, &o1) == fmt_rate_bytes(h, n, &o2);
         }
-        static const u64 big[] = {1ull << 40, (1ull << 58) + 3, 3ull << 60, UINT64_MAX / 2, UINT64_MAX};
-        for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {   /* 128-bit products, saturation */
-            bool o1 = false, o2 = false;
-            ok &= cost_wrate_bytes(&w, big[i], &o1) == fmt_rate_bytes(h, big[i], &o2) && o1 == o2;
-        }
     }
     CHECK("fast-wrate-odd-formats", ok);
-}
-
-/* Every count of a and b equal (field by field: cost_t has padding). */
-static bool cost_same(const cost_t *a, const cost_t *b)
-{
-    bool ok = a->flops_fp8eq_x2 == b->flops_fp8eq_x2;
-    for (int j = 0; j < FL_COUNT; j++) ok &= a->flops[j] == b->flops[j];
-    for (int j = 0; j < DT_COUNT; j++) ok &= a->flops_dt[j] == b->flops_dt[j];
-    return ok && a->kv_bytes == b->kv_bytes && a->kv_read_bytes == b->kv_read_bytes &&
-           a->kv_written_bytes == b->kv_written_bytes && a->weight_read_bytes == b->weight_read_bytes &&
-           a->act_bytes == b->act_bytes && a->params == b->params && a->params_active == b->params_active &&
-           a->params_embed == b->params_embed && a->weight_bytes == b->weight_bytes;
-}
-
-/* One query by the spec's plan (spec_plan's units and pairs, plain sums
- * under a bound) and by walking every layer (plan_n = 0: the checked sums
- * of the first implementation): the same status, message, rows, layers and
- * totals. */
-static bool plan_equals_walk(model_spec *m, const cost_query *q)
-{
-    cost_result a, b;
-    sim_err ea = {{0}}, eb = {{0}};
-    int ra = cost_eval(m, q, &a, &ea);
-    u64 plan_n = m->plan_n;
-    m->plan_n = 0;
-    int rb = cost_eval(m, q, &b, &eb);
-    m->plan_n = plan_n;
-    bool ok = ra == rb;
-    if (ok && ra) ok = !strcmp(ea.msg, eb.msg);
-    if (ok && !ra) {
-        ok = a.n_types == b.n_types && a.n_layers == b.n_layers && cost_same(&a.total, &b.total);
-        for (int k = 0; ok && k < a.n_types; k++)
-            ok = !strcmp(a.type[k].name, b.type[k].name) && a.type[k].layers == b.type[k].layers &&
-                 cost_same(&a.type[k].c, &b.type[k].c);
-        for (int i = 0; ok && i < a.n_layers; i++) ok = cost_same(&a.layer[i], &b.layer[i]);
-    }
-    if (!ra) cost_result_free(&a);
-    if (!rb) cost_result_free(&b);
-    return ok;
-}
-
-/* Every shipped spec, both phases, causal and not, one and several
- * sequences, with and without the per-layer costs, at the edges of the
- * closed forms, at 1M and past 2^64 (SIM_ERANGE, its message naming the
- * same counts): the plan and the walk agree. */
-static void plan_vs_walk(void)
-{
-    glob_t g;
-    int n = 0;
-    if (glob("archs/*.yaml", 0, NULL, &g) || glob("archs/tiny/*.yaml", GLOB_APPEND, NULL, &g)) { CHECK("plan-glob", 0); return; }
-    static const u64 ctx[] = {1, 2, 37, 4099, 1 << 20, 1ull << 33};
-    for (size_t s = 0; s < g.gl_pathc; s++) {
-        model_spec m;
-        sim_err e;
-        if (spec_load(&m, g.gl_pathv[s], NULL, 0, &e)) { CHECK("plan-spec", 0); continue; }
-        bool ok = m.plan_n == m.n_layers;   /* every shipped spec has a plan */
-        for (size_t t = 0; t < sizeof ctx / sizeof ctx[0]; t++)
-            for (int v = 0; v < 16; v++) {
-                if ((v & 2) && (v & 8)) continue;   /* noncausal is a prefill's */
-                cost_query q = {.T = ctx[t], .B = v & 1 ? 3 : 1, .phase = v & 2 ? PH_DECODE : PH_PREFILL,
-                                .rows_only = v & 4, .noncausal = v & 8};
-                ok &= plan_equals_walk(&m, &q);
-                q.B = 1ull << 20;   /* large batches: sums past 2^64 take the checked path */
-                ok &= plan_equals_walk(&m, &q);
-            }
-        char name[96];
-        snprintf(name, sizeof name, "plan-equals-walk-%s", g.gl_pathv[s] + 6);
-        CHECK(name, ok);
-        n++;
-        spec_free(&m);
-    }
-    CHECK("plan-specs-tried", n >= 20);
-    globfree(&g);
 }
 
 /* A profile's curves: read back as tm_write_yaml wrote them; bad ones refused. */
@@ -635,7 +554,6 @@ int main(void)
     op_shapes();
     op_vector();
     fast_paths();
-    plan_vs_walk();
     profile();
     gemm_table();
     op_experts();
