@@ -1,7 +1,10 @@
 /* ffn_moe.c - mixture of experts: `experts` routed MLPs of width d_ff (top_k
  * per token), `shared` always-on experts of width shared_d_ff, and a router.
  *
- * Router: a d x E linear + a per-expert bias (aux-loss-free selection); with
+ * Router: a d x E linear (softmax scores: no bias, as Mixtral's and
+ * Qwen-MoE's gate nn.Linear(d, E, bias=False) and DeepSeek V2's MoEGate);
+ * with `score: sigmoid|sqrtsoftplus` + a per-expert selection bias
+ * (aux-loss-free selection, moe_has_sel_bias); with
  * `hash: true` a fixed token-id -> experts table chooses the experts
  * (DeepSeek V4's first three layers; deepseek-ai/DeepSeek-V4-Flash
  * inference/model.py Gate: the router still scores them, without the bias:
@@ -99,6 +102,14 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
     return SIM_OK;
 }
 
+/* Does the linear router have a selection bias (added to the scores for
+ * the choice only)? The sigmoid and sqrtsoftplus routers outside hash
+ * layers. */
+bool moe_has_sel_bias(const ffn_cfg *f)
+{
+    return !f->hash && !f->router_mlp && !f->gemma4_block && f->score != MOE_SCORE_SOFTMAX;
+}
+
 /* FLOPs per token of turning router logits into expert weights (the header
  * comment's list; the kernel counts the same, ffn_ref.c). */
 u64 moe_route_flops(const ffn_cfg *f)
@@ -143,10 +154,14 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
         cc_flops(c, o, FL_OTHER, DT_FP32, cmul(ovf, n, cadd(ovf, cmul(ovf, d, 4 * FLOPS_RMSNORM + 2), k)));
     } else {
         /* A linear router; hash layers keep it to weight the table's experts
-         * (DeepSeek-V4 model.py Gate), without the selection bias. */
+         * (DeepSeek-V4 model.py Gate), without the selection bias. Only the
+         * sigmoid / sqrtsoftplus routers have a selection bias (DeepSeek V3's
+         * e_score_correction_bias, V4's Gate.bias, Laguna's); a softmax router
+         * has none (transformers MixtralSparseMoeBlock and Qwen2/3-MoE gate:
+         * nn.Linear(d, E, bias=False); DeepSeek V2's MoEGate: weight only). */
         router = cmul(ovf, d, outs);
         cc_weights(c, o, WC_ROUTER, router, 1, true);
-        if (!f->hash) cc_weights(c, o, WC_SMALL, outs, 1, true);   /* selection bias */
+        if (moe_has_sel_bias(f)) cc_weights(c, o, WC_SMALL, outs, 1, true);   /* selection bias */
         cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, router));
     }
     cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, cadd(ovf, cmul(ovf, k, per), cmul(ovf, f->shared, sper))));

@@ -9,8 +9,8 @@
  *        (ffn_dense.c's convention).
  * moe    routed experts are dense MLPs of width f, shared experts one MLP of
  *        width shared * shared_d_ff (the same FLOPs as `shared` separate ones).
- *        Router: p = softmax(x Wr) (linear), the k experts with the largest
- *        p + bias (ties to the lower index) combined with weights p
+ *        Router: p = softmax(x Wr) (linear, no bias), the k experts with the
+ *        largest p (ties to the lower index) combined with weights p
  *        renormalised over the chosen ones; routed_scale multiplies the
  *        weights. `score: sigmoid` (DeepSeek V3's Gate, deepseek_route; also
  *        Laguna's LagunaTopKRouter): sigmoid scores, group-limited choice by
@@ -211,9 +211,10 @@ static int moe_init(ref_layer *L, sim_err *e)
              (p->gpost2 = ref_weight(L, "post_ffn_norm_2", WC_SMALL, 1, d, 1, 0.1f));
     } else {
         /* Hash layers keep the gate (DeepSeek-V4 model.py Gate: its weight
-         * scores the table's experts), without the selection bias. */
+         * scores the table's experts), without the selection bias; a softmax
+         * router has none either (moe_has_sel_bias). */
         ok = ok && (p->router = ref_weight(L, "router", WC_ROUTER, d, p->outs, 0, sd)) &&
-             (f->hash || (p->rbias = ref_weight(L, "router.bias", WC_SMALL, 1, p->outs, 0, 0.1f)));
+             (!moe_has_sel_bias(f) || (p->rbias = ref_weight(L, "router.bias", WC_SMALL, 1, p->outs, 0, 0.1f)));
     }
     if (!ok) return sim_fail(e, SIM_ENOMEM, "out of memory");
     return SIM_OK;

@@ -34,6 +34,7 @@ typedef struct {
     u64 window;          /* sliding window in tokens, 0 = global */
     bool qk_norm;        /* RMSNorm on q and k heads */
     bool qkv_bias;       /* biases on q/k/v projections (Qwen2) */
+    bool o_bias;         /* bias on the output projection (Llama/Qwen3 attention_bias: true) */
     bool out_gate;       /* per-head sigmoid gate on the output (Laguna) */
     bool k_eq_v;         /* one tensor serves as K and V (half the cache) */
     bool sink;           /* learnable per-head softmax sink logit */
