@@ -707,9 +707,18 @@ int main(void)
                                                  pr.sgemm_1core, "sgemm_all_flops", pr.sgemm_all, "bandwidth_1core_bs",
                                                  pr.bw_1core, "bandwidth_all_bs", pr.bw_all));
     json_t *pc = json_object(), *bwc = json_array();
-    json_object_set_new(pc, "gemm_fp32_rate_max_flops", json_real(hw.curves.gemm_rate_max[DT_FP32]));
-    json_object_set_new(pc, "gemm_fp32_m_half", json_real(hw.curves.gemm_m_half[DT_FP32]));
-    json_object_set_new(pc, "gemm_fp32_rms_rel", json_real(hw.curves.gemm_rms[DT_FP32]));
+    /* The gemm tables (tmodel.h): per stored dtype, per M, a product's
+     * fixed seconds and seconds per weight element. */
+    json_t *gt = json_object();
+    for (int d = 0; d < DT_COUNT; d++) {
+        if (!hw.curves.gt_n[d]) continue;
+        json_t *rows = json_array();
+        for (int i = 0; i < hw.curves.gt_n[d]; i++)
+            json_array_append_new(rows, json_pack("{s:f, s:f, s:f}", "M", hw.curves.gt_M[d][i], "fixed_s", hw.curves.gt_fixed[d][i],
+                                                  "s_per_elem", hw.curves.gt_elem[d][i]));
+        json_object_set_new(gt, dtype_table[d].name, json_pack("{s:o, s:f}", "points", rows, "rms_rel", hw.curves.gt_rms[d]));
+    }
+    json_object_set_new(pc, "gemm_table", gt);
     for (int i = 0; i < hw.curves.n_bw; i++)
         json_array_append_new(bwc, json_pack("{s:f, s:f}", "ws_bytes", hw.curves.bw_ws[i], "bs", hw.curves.bw_bs[i]));
     json_object_set_new(pc, "bandwidth_by_working_set", bwc);

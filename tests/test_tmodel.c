@@ -370,6 +370,109 @@ static void profile(void)
     remove(path);
 }
 
+/* The gemm table (tmodel.h) from CSV rows, by hand: bf16 products at M = 1
+ * and 16 against 100 x 100 (NK 1e4) and 1000 x 1000 (NK 1e6) weights,
+ * made to follow t = fixed + per_elem NK with (2 us, 0.1 ns) at M = 1 and
+ * (5 us, 0.2 ns) at M = 16:
+ *   M = 1:  2e-6 + 1e4 x 1e-10 = 3e-6;    2e-6 + 1e6 x 1e-10 = 1.02e-4
+ *   M = 16: 5e-6 + 1e4 x 2e-10 = 7e-6;    5e-6 + 1e6 x 2e-10 = 2.05e-4
+ * Between: M = 4 is halfway in log M: fixed 3.5 us, per_elem the geometric
+ * mean sqrt(0.1 x 0.2) = 0.141421 ns. Past the last M per_elem grows as M
+ * (M = 32: 0.4 ns), below the first it stays. */
+static void gemm_table(void)
+{
+    sim_err e;
+    meas_set s = {0};
+    tm_curves c;
+    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
+                      "gemm,bf16,1,100,100,,,3e-06\n"
+                      "gemm,bf16,1,1000,1000,,,0.000102\n"
+                      "gemm,bf16,16,100,100,,,7e-06\n"
+                      "gemm,bf16,16,1000,1000,,,0.000205\n"
+                      "stream,,,,,1000,,1e-06\n";
+    CHECK("table-parse", calib_parse(&s, csv, "t.csv", &e) == SIM_OK);
+    CHECK("table-fit", calib_fit(&s, &c, &e) == SIM_OK && c.gt_n[DT_BF16] == 2);
+    CHECK_CLOSE("table-fixed-m1-us", c.gt_fixed[DT_BF16][0] * 1e6, 2, 1e-6);
+    CHECK_CLOSE("table-elem-m1-ns", c.gt_elem[DT_BF16][0] * 1e9, 0.1, 1e-9);
+    CHECK_CLOSE("table-fixed-m16-us", c.gt_fixed[DT_BF16][1] * 1e6, 5, 1e-6);
+    CHECK_CLOSE("table-elem-m16-ns", c.gt_elem[DT_BF16][1] * 1e9, 0.2, 1e-9);
+    CHECK_CLOSE("table-rms", c.gt_rms[DT_BF16], 0, 1e-9);
+    CHECK_CLOSE("table-at-m4", tm_gemm_time(&c, DT_BF16, 4, 1e6), 3.5e-6 + 1e6 * 0.141421356e-9, 1e-12);
+    CHECK_CLOSE("table-at-m32", tm_gemm_time(&c, DT_BF16, 32, 1e6), 5e-6 + 4e-4, 1e-12);
+    CHECK_CLOSE("table-below-m1", tm_gemm_time(&c, DT_BF16, 0.5, 1e6), 1.02e-4, 1e-12);
+    /* fp8 weights fall back along tm_dtype_chain (fp8_e4m3, fp8_e5m2, bf16): bf16's table. */
+    CHECK_CLOSE("table-fp8-falls-back", tm_gemm_time(&c, DT_FP8_E4M3, 16, 1e6), 2.05e-4, 1e-12);
+    /* An operation of 4 products of 1e6 elements each, M = 1: 4 x 1.02e-4 = 4.08e-4 s
+     * (its 100 weight bytes at 1 GB/s take 0.1 us: compute bound), no fixed cost. */
+    cost_op op = {.kind = OP_GEMM, .wdt = DT_BF16, .dt = DT_FP8_E4M3, .M = 1, .NK = 4000000, .calls = 4, .bytes = 100, .flops = 8000000};
+    CHECK_CLOSE("table-op-calls", tm_op_time(&c, &op), 4.08e-4, 1e-12);
+    /* The profile keeps the table (tm_write_yaml, hw_load). */
+    const char *path = "/tmp/kvsim-test-table.yaml";
+    hw_profile h;
+    CHECK("table-profile-write", calib_write_profile(&c, "t", 1e9, "test", path, &e) == SIM_OK);
+    CHECK("table-profile-load", hw_load(&h, path, &e) == SIM_OK && h.curves.gt_n[DT_BF16] == 2);
+    CHECK_CLOSE("table-profile-elem", h.curves.gt_elem[DT_BF16][1], 2e-10, 1e-15);
+    CHECK_CLOSE("table-profile-fixed", h.curves.gt_fixed[DT_BF16][0], 2e-6, 1e-12);
+    /* Without fp32 curves, peak_tflops names the table's rate at its largest M
+     * (2 x 16 / 0.2 ns = 160 GFLOP/s) for fp32 too (hw_load needs fp32). */
+    CHECK_CLOSE("table-profile-peak", hw_peak(&h, DT_FP32), 1.6e11, 1e5);
+    FILE *f = fopen(path, "w");
+    fputs("name: x\nmemory_gb: 1\nbandwidth_gbs: 1\npeak_tflops: {fp32: 1}\ncurves:\n"
+          "  gemm: {bf16: {m: [1, 4], fixed_us: [1]}}\n  bandwidth: {ws_bytes: [100], gbs: [1]}\n", f);
+    fclose(f);
+    CHECK("table-profile-partial", hw_load(&h, path, &e) == SIM_EINVAL && strstr(e.msg, ":6:") && strstr(e.msg, "ns_per_elem"));
+    f = fopen(path, "w");
+    fputs("name: x\nmemory_gb: 1\nbandwidth_gbs: 1\npeak_tflops: {fp32: 1}\ncurves:\n"
+          "  gemm: {bf16: {m: [4, 1], fixed_us: [1, 1], ns_per_elem: [1, 1]}}\n  bandwidth: {ws_bytes: [100], gbs: [1]}\n", f);
+    fclose(f);
+    CHECK("table-profile-order", hw_load(&h, path, &e) == SIM_EINVAL && strstr(e.msg, "m must increase"));
+    remove(path);
+    meas_free(&s);
+}
+
+/* An MoE layer's experts as one GEMM operation (ops.c experts_op), on
+ * tiny-mla (archs/tiny/mla.yaml) layer 1: d_model 80, 7 experts of d_ff 48,
+ * top 2, 1 shared, gated (3 matrices of 80 x 48 = 3840): per expert 11,520
+ * parameters; weights bf16 (the default, 2 bytes each).
+ *   decode (1 token): 2 routed experts used + 1 shared: NK 3 x 11,520 =
+ *     34,560 in 3 x 3 = 9 products; FLOPs 2 x 1 x 34,560 = 69,120, M = 1;
+ *     bytes 69,120.
+ *   prefill of 5 tokens: min(7, 5 x 2) = 7 routed used + 1 shared: NK
+ *     8 x 11,520 = 92,160 in 24 products; FLOPs 2 x 5 x (2 + 1) x 11,520 =
+ *     345,600, M = 345,600 / (2 x 92,160) = 1.875 -> 1 (integer rows);
+ *     bytes 184,320. */
+static void op_experts(void)
+{
+    model_spec m;
+    sim_err e;
+    if (spec_load(&m, "archs/tiny/mla.yaml", NULL, 0, &e)) { CHECK("experts-spec", 0); return; }
+    static const u64 want[2][5] = {{345600, 92160, 24, 1, 184320}, {69120, 34560, 9, 1, 69120}};
+    for (int ph = 0; ph < 2; ph++) {
+        cost_query q = {.T = ph ? 50 : 5, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
+        cost_result r;
+        cost_ops ops = {0};
+        if (cost_eval_ops(&m, &q, &r, &ops, &e)) { CHECK("experts-eval", 0); continue; }
+        const cost_op *x = NULL;
+        int n = 0;
+        for (int i = 0; i < ops.n; i++)
+            if (ops.op[i].layer == 1 && ops.op[i].experts) { x = &ops.op[i]; n++; }
+        char nm[64];
+        snprintf(nm, sizeof nm, "experts-one-op-%s", ph ? "decode" : "prefill");
+        CHECK(nm, n == 1 && x && x->kind == OP_GEMM && x->wdt == DT_BF16);
+        if (x) {
+            const u64 got[5] = {x->flops, x->NK, x->calls, x->M, x->bytes};
+            static const char *const what[5] = {"flops", "nk", "calls", "m", "bytes"};
+            for (int k = 0; k < 5; k++) {
+                snprintf(nm, sizeof nm, "experts-%s-%s", what[k], ph ? "decode" : "prefill");
+                CHECK_EQ(nm, got[k], want[ph][k]);
+            }
+        }
+        cost_ops_free(&ops);
+        cost_result_free(&r);
+    }
+    spec_free(&m);
+}
+
 int main(void)
 {
     fits();
@@ -380,5 +483,7 @@ int main(void)
     op_vector();
     fast_paths();
     profile();
+    gemm_table();
+    op_experts();
     return check_done("test_tmodel");
 }

@@ -8,10 +8,21 @@
 
 void cli_print_curves(FILE *f, const tm_curves *c)
 {
-    for (int d = 0; d < DT_COUNT; d++)
+    for (int d = 0; d < DT_COUNT; d++) {
         if (c->gemm_has[d])
-            fprintf(f, "  gemm %-5s rate(M) = %.1f GFLOP/s x M / (M + %.2f)   (rms residual %.1f%%)\n", dtype_table[d].name,
+            fprintf(f, "  gemm %-8s rate(M) = %.1f GFLOP/s x M / (M + %.2f)   (rms residual %.1f%%)\n", dtype_table[d].name,
                     c->gemm_rate_max[d] / 1e9, c->gemm_m_half[d], 100 * c->gemm_rms[d]);
+        if (c->gt_n[d]) {
+            /* The table at its ends: a product's fixed time and its rate on
+             * a 1024 x 1024 weight held in the dtype. */
+            int n = c->gt_n[d];
+            double M0 = c->gt_M[d][0], M1 = c->gt_M[d][n - 1], nk = 1024.0 * 1024;
+            fprintf(f, "  gemm %-8s table of %d M: M = %g: %.1f us + %.3f ns per weight element (%.1f GFLOP/s at 1024 x 1024); "
+                    "M = %g: %.1f GFLOP/s   (rms %.1f%%)\n", dtype_table[d].name, n, M0, c->gt_fixed[d][0] * 1e6,
+                    c->gt_elem[d][0] * 1e9, 2 * M0 * nk / (c->gt_fixed[d][0] + c->gt_elem[d][0] * nk) / 1e9, M1,
+                    2 * M1 * nk / (c->gt_fixed[d][n - 1] + c->gt_elem[d][n - 1] * nk) / 1e9, 100 * c->gt_rms[d]);
+        }
+    }
     fprintf(f, "  bandwidth  %d working sets, %.1f GB/s at %.0f KiB .. %.1f GB/s at %.0f MiB   (leave-one-out rms %.1f%%)\n",
             c->n_bw, c->bw_bs[0] / 1e9, c->bw_ws[0] / 1024, c->bw_bs[c->n_bw - 1] / 1e9, c->bw_ws[c->n_bw - 1] / 1048576,
             100 * c->bw_rms);

@@ -279,6 +279,55 @@ static int fit_stream(const meas_set *s, tm_curves *c, sim_err *e)
     return SIM_OK;
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The gemm table of dtype d (tmodel.h): per distinct M, t = fixed +
+ * per_elem x N K by least squares over the measured sizes (through the
+ * origin with one size, or when the affine slope is not positive). */
+static int fit_gemm_table(const meas_set *s, int d, tm_curves *c, sim_err *e)
+{
+    double Ms[TM_MAX_PTS], nk[TM_MAX_PTS * 4], t[TM_MAX_PTS * 4], sq = 0;
+    int nm = 0, np = 0;
+    for (int i = 0; i < s->n; i++) {
+        const meas_row *r = &s->row[i];
+        if (r->kind != MS_GEMM || r->dt != (dtype)d) continue;
+        int j = 0;
+        while (j < nm && Ms[j] != r->M) j++;
+        if (j == nm) {
+            if (nm == TM_MAX_PTS) return sim_fail(e, SIM_EINVAL, "gemm: more than %d distinct M", TM_MAX_PTS);
+            Ms[nm++] = r->M;
+        }
+    }
+    qsort(Ms, (size_t)nm, sizeof Ms[0], cmp_dbl);
+    for (int j = 0; j < nm; j++) {
+        int k = 0;
+        for (int i = 0; i < s->n && k < TM_MAX_PTS * 4; i++) {
+            const meas_row *r = &s->row[i];
+            if (r->kind != MS_GEMM || r->dt != (dtype)d || r->M != Ms[j]) continue;
+            nk[k] = r->N * r->K;
+            t[k++] = r->seconds;
+        }
+        double rate, fixed = 0, rms;
+        int rc = distinct(nk, k) >= 2 ? fit_affine(nk, t, k, &rate, &fixed, &rms, e) : SIM_EINVAL;
+        /* A negative intercept (fit_affine's fixed clamped to 0) or no
+         * affine fit: through the origin. */
+        if (rc == SIM_EINVAL || (!rc && fixed == 0)) { fixed = 0; rc = fit_prop(nk, t, k, &rate, &rms, e); }
+        if (rc) return sim_fail(e, rc, "gemm at M = %g: %s", Ms[j], e->msg);
+        c->gt_M[d][j] = Ms[j];
+        c->gt_fixed[d][j] = fixed;
+        c->gt_elem[d][j] = 1 / rate;
+        sq += rms * rms * k;
+        np += k;
+    }
+    c->gt_n[d] = nm;
+    c->gt_rms[d] = np ? sqrt(sq / np) : 0;
+    return SIM_OK;
+}
+
 int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
 {
     memset(c, 0, sizeof *c);
@@ -296,12 +345,25 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
             b[k++] = 2 * r->M * r->N * r->K / r->seconds;
         }
         if (!k) continue;
-        rc = fit_gemm(a, b, k, &c->gemm_rate_max[d], &c->gemm_m_half[d], &c->gemm_rms[d], e);
+        /* The table (what the time model uses); the rate curve beside it
+         * when the rows allow one: one weight size (a rate against M only
+         * means something at one N x K), at least 2 distinct M, time per row
+         * growing with M. */
+        rc = fit_gemm_table(s, d, c, e);
         if (rc) { sim_err e2 = *e; rc = sim_fail(e, rc, "%s: %s", dtype_table[d].name, e2.msg); }
-        c->gemm_has[d] = !rc;
+        bool one_size = true;
+        double nk0 = -1;
+        for (int i = 0; i < n; i++) {
+            const meas_row *r = &s->row[i];
+            if (r->kind != MS_GEMM || r->dt != (dtype)d) continue;
+            if (nk0 < 0) nk0 = r->N * r->K;
+            one_size &= r->N * r->K == nk0;
+        }
+        sim_err eo;
+        c->gemm_has[d] = !rc && one_size && !fit_gemm(a, b, k, &c->gemm_rate_max[d], &c->gemm_m_half[d], &c->gemm_rms[d], &eo);
         any_gemm = true;
     }
-    if (!rc && !any_gemm) rc = sim_fail(e, SIM_EINVAL, "no gemm rows: the gemm curve needs at least 2 distinct M");
+    if (!rc && !any_gemm) rc = sim_fail(e, SIM_EINVAL, "no gemm rows: the gemm curve needs at least one measured product");
     if (!rc) rc = fit_stream(s, c, e);
     static const ms_kind opt[] = {MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL};
     for (int o = 0; o < 4 && !rc; o++) {
@@ -350,12 +412,18 @@ int calib_write_profile(const tm_curves *c, const char *name, double memory_byte
     fprintf(f, "name: %s\nmemory_gb: %.3f\nbandwidth_gbs: %.6g\npeak_tflops: {", name,
             memory_bytes > 0 ? memory_bytes / 1e9 : 0.001, c->bw_bs[c->n_bw - 1] / 1e9);
     bool first = true;
-    for (int d = 0; d < DT_COUNT; d++)
-        if (c->gemm_has[d]) { fprintf(f, "%s%s: %.6g", first ? "" : ", ", dtype_table[d].name, c->gemm_rate_max[d] / 1e12); first = false; }
+    double peak[DT_COUNT] = {0};
+    for (int d = 0; d < DT_COUNT; d++) {
+        /* The table's rate at its largest M (per weight element: 2 M FLOPs),
+         * else the rate curve's limit. */
+        if (c->gt_n[d]) peak[d] = 2 * c->gt_M[d][c->gt_n[d] - 1] / c->gt_elem[d][c->gt_n[d] - 1];
+        else if (c->gemm_has[d]) peak[d] = c->gemm_rate_max[d];
+        if (peak[d] > 0) { fprintf(f, "%s%s: %.6g", first ? "" : ", ", dtype_table[d].name, peak[d] / 1e12); first = false; }
+    }
     /* hw_load needs fp32: without an fp32 curve, the narrowest rate stands in. */
-    if (!c->gemm_has[DT_FP32])
+    if (!(peak[DT_FP32] > 0))
         for (int d = 0; d < DT_COUNT; d++)
-            if (c->gemm_has[d]) { fprintf(f, ", fp32: %.6g", c->gemm_rate_max[d] / 1e12); break; }
+            if (peak[d] > 0) { fprintf(f, "%sfp32: %.6g", first ? "" : ", ", peak[d] / 1e12); break; }
     fprintf(f, "}\n");
     tm_write_yaml(f, c);
     return sim_out_commit(f, path, tmp, e);

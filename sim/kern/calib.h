@@ -13,8 +13,11 @@
  *   parallel,,,,,,,0.0000021             one empty parallel region
  *   memory,,,,,85899345920,,             the device's memory (bytes; no time)
  * Empty fields are allowed where the op does not use them; the fields an op
- * needs must be positive numbers. Fits: gemm per dtype (rate(M) = rate_max
- * M / (M + m_half), weighted least squares, at least 2 distinct M), stream (interpolated; at least
+ * needs must be positive numbers. Fits: gemm per dtype (the weight's stored
+ * dtype): the table t = fixed + per_elem N K per distinct M (tmodel.h; least
+ * squares over the sizes, through the origin with one), and with one weight
+ * size the rate curve rate(M) = rate_max M / (M + m_half) (weighted least
+ * squares, at least 2 distinct M), stream (interpolated; at least
  * 1), elementwise (t = fixed + count / rate, at least 2 distinct counts;
  * through the origin if that slope is not positive),
  * exp and gather (t = count / rate), parallel (mean). Needs gemm and stream

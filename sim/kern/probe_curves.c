@@ -1,6 +1,11 @@
 /* probe_curves.c - `kvsim probe`'s measurements for the time model
  * (tmodel.h), as calib.h's rows, so probe and `kvsim calibrate` fit them
- * with the same code: sgemm at M = 1..256 against a 1024 x 1024 weight,
+ * with the same code: the products the kernels run on weights held in their
+ * stored formats (kern_wq_matmul; fp32, bf16, fp8 e4m3 with an fp32 scale
+ * per 16384, fp4 e2m1 with a ue8m0 scale per 32) at M = 1..4096 rows
+ * against 256 x 256 and 1024 x 1024 weights of random values (never a
+ * layer's), sgemm at M = 1..256 against a 1024 x 1024 weight (the rate
+ * curve's summary),
  * a triad at working sets from 16 KiB to 384 MiB, a row gather and an empty
  * parallel region on `threads` threads (the kernels' count); element-wise
  * FLOPs and expf on one (the kernels run them serially). Each figure is the
@@ -8,6 +13,8 @@
  * calls of at least 20 ms. */
 #include "probe.h"
 #include "calib.h"
+#include "kern.h"
+#include "kern_wq.h"
 #include <cblas.h>
 #include <math.h>
 #ifdef _OPENMP
@@ -53,15 +60,53 @@ static double per_call(double (*fn)(void *, int), void *arg)
     return best;
 }
 
-typedef struct { int M, N, K; float *a, *b, *c; size_t n; int threads; } work;
+typedef struct { int M; float *a, *b, *c; size_t n; int threads; } work;
 
-static double do_gemm(void *p, int reps)
+typedef struct { u64 M, N, K; const float *x; const kern_wq *w; float *y, *work; } wq_work;
+
+static double do_wq(void *p, int reps)
 {
-    work *w = p;
+    wq_work *w = p;
+    cost_t c;
     double t0 = now_s();
-    for (int r = 0; r < reps; r++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, w->M, w->N, w->K, 1.0f, w->a, w->K, w->b, w->N, 0.0f, w->c, w->N);
+    for (int r = 0; r < reps; r++) {
+        memset(&c, 0, sizeof c);
+        kern_wq_matmul(&c, FL_PROJ, DT_FP32, w->M, w->N, w->K, w->x, w->K, w->w, 0, 1, w->K, w->y, w->N, false, w->work);
+    }
     return now_s() - t0;
+}
+
+/* The gemm table's rows: each stored format at each M and size. */
+static int probe_wq(meas_set *s, float *x, float *y, float *vals, sim_err *e)
+{
+    static const u64 Ms[] = {1, 2, 4, 8, 16, 64, 256, 1024, 4096}, sizes[] = {256, 1024};
+    fmt fs[4];
+    fmt_from_dtype(&fs[0], DT_FP32);
+    fmt_from_dtype(&fs[1], DT_BF16);
+    fmt_from_dtype(&fs[2], DT_FP8_E4M3);
+    fs[2].part[0] = (fmt_part){.elements = 16384, .dt = DT_FP8_E4M3, .scaled = true, .scale_dt = DT_FP32, .block = 16384};
+    fmt_from_dtype(&fs[3], DT_FP4_E2M1);
+    fs[3].part[0] = (fmt_part){.elements = 32, .dt = DT_FP4_E2M1, .scaled = true, .scale_dt = DT_UE8M0, .block = 32};
+    int rc = SIM_OK;
+    for (int f = 0; f < 4 && !rc; f++)
+        for (size_t z = 0; z < sizeof sizes / sizeof sizes[0] && !rc; z++) {
+            u64 N = sizes[z], K = sizes[z];
+            kern_wq w;
+            if ((rc = kern_wq_init(&w, &fs[f], N * K, e))) break;
+            kern_wq_encode(&w, vals);
+            for (size_t i = 0; i < sizeof Ms / sizeof Ms[0] && !rc; i++) {
+                u64 nw = kern_wq_work(Ms[i], N, K);
+                float *ws = nw ? malloc(nw * sizeof *ws) : NULL;
+                if (nw && !ws) { rc = sim_fail(e, SIM_ENOMEM, "probe: no memory for the gemm workspace"); break; }
+                wq_work ww = {Ms[i], N, K, x, &w, y, ws};
+                meas_row r = {.kind = MS_GEMM, .dt = fs[f].part[0].dt, .M = (double)Ms[i], .N = (double)N, .K = (double)K,
+                              .seconds = per_call(do_wq, &ww)};
+                rc = meas_add(s, &r, e);
+                free(ws);
+            }
+            kern_wq_free(&w);
+        }
+    return rc;
 }
 
 /* The repeated kernels run in ONE parallel region, each thread on its own
@@ -176,12 +221,11 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
     int rc = SIM_OK;
     work w = {.a = a, .b = b, .c = c, .threads = threads};
     openblas_set_num_threads(threads);
-    static const int Ms[] = {1, 2, 4, 8, 16, 64, 256};
-    for (size_t i = 0; i < sizeof Ms / sizeof Ms[0] && !rc; i++) {
-        w.M = Ms[i]; w.N = 1024; w.K = 1024;
-        meas_row r = {.kind = MS_GEMM, .dt = DT_FP32, .M = w.M, .N = w.N, .K = w.K, .seconds = per_call(do_gemm, &w)};
-        rc = meas_add(s, &r, e);
-    }
+    /* The stored-format products: x is 4096 x 1024 floats of a, y of b
+     * (4096 x 1024 outputs), the weight's values from c. */
+    for (size_t i = 0; i < 1024 * 1024; i++) c[i] = (float)((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
+    rc = probe_wq(s, a, b, c, e);
+    for (size_t i = 0; i < big; i++) c[i] = 2;
     /* Triad over 3 arrays of n floats: 12 n bytes, from 16 KiB to 384 MiB. */
     for (size_t n = 1365; n <= big && !rc; n *= 4) {
         w.n = n;

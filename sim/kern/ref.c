@@ -27,6 +27,7 @@ typedef struct chunk {
 #define CHUNK_MIN (16u << 20)
 
 static void *scratch(ref_model *M, u64 bytes, bool zero);
+static double now_s(void);
 
 void *ref_scratch(ref_model *M, u64 bytes)
 {
@@ -213,7 +214,10 @@ void ref_mm_at(ref_layer *L, flop_cat cat, dtype dt, const ref_w *W, u64 off, u6
                u64 n, float *y, u64 ldy, bool transB, bool acc)
 {
     if (!W->stored) {
+        double t0 = now_s();
         kern_matmul(&L->c, cat, dt, n, N, K, x, ldx, W->data + off, ld, y, ldy, transB, acc);
+        L->M->gemm_s += now_s() - t0;
+        L->M->gemm_calls++;
         return;
     }
     /* Element (k, j) of B is W's logical (row, col) = (r0 + k, c0 + j)
@@ -229,11 +233,14 @@ void ref_mm_at(ref_layer *L, flop_cat cat, dtype dt, const ref_w *W, u64 off, u6
         sj = transB ? 1 : W->rows;
     }
     ref_model *M = L->M;
+    double t0 = now_s();
     ref_mark mk = ref_scratch_mark(M);
     u64 nw = kern_wq_work(n, N, K);
     float *work = nw ? REF_WORK(M, nw) : NULL;   /* NULL (out of memory): row by row, slower */
     kern_wq_matmul(&L->c, cat, dt, n, N, K, x, ldx, &W->q, b0, sk, sj, y, ldy, acc, work);
     ref_scratch_release(M, mk);
+    M->gemm_s += now_s() - t0;
+    M->gemm_calls++;
 }
 
 void ref_w_rows(const ref_w *W, u64 r0, u64 nr, float *out)
@@ -675,6 +682,8 @@ static void unit_clear(ref_layer *L)
     memset(L->welems, 0, sizeof L->welems);
     L->time_s = 0;
     L->attn_time_s = 0;
+    L->gemm_time_s = 0;
+    L->gemm_calls = 0;
     L->attn_read_bytes = 0;
     L->attn_sel_pairs = L->attn_union_pairs = 0;
 }
@@ -916,6 +925,8 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
         ref_layer *L = &M->L[i];
         t0 = now_s();
         kern_attn_stats a0 = kern_attn_stats_get();
+        double g0 = M->gemm_s;
+        u64 gc0 = M->gemm_calls;
         ref_mark lm = ref_scratch_mark(M);
         res_ops = ref_ops_for(L->ls->res.type);
         L->ple_done = false;
@@ -925,6 +936,8 @@ int ref_run(ref_model *M, const int32_t *tok, u64 n, sim_err *e)
         L->time_s = now_s() - t0;
         kern_attn_stats a1 = kern_attn_stats_get();
         L->attn_time_s = a1.seconds - a0.seconds;
+        L->gemm_time_s = M->gemm_s - g0;
+        L->gemm_calls = M->gemm_calls - gc0;
         L->attn_read_bytes = a1.bytes - a0.bytes;
         L->attn_sel_pairs = a1.gather_selected - a0.gather_selected;
         L->attn_union_pairs = a1.gather_union - a0.gather_union;
@@ -1052,6 +1065,17 @@ void ref_type_attn(const ref_model *M, const char *name, double *seconds, u64 *b
         *seconds += M->L[i].attn_time_s;
         *bytes += M->L[i].attn_read_bytes;
     }
+}
+
+double ref_type_gemm(const ref_model *M, const char *name)
+{
+    double t = 0;
+    for (u64 i = 0; i < M->m->n_layers; i++) {
+        char nm[48];
+        spec_layer_type_name(M->m, (int)i, nm, sizeof nm);
+        if (!strcmp(nm, name)) t += M->L[i].gemm_time_s;
+    }
+    return t;
 }
 
 void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *uni)

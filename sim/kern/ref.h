@@ -83,6 +83,8 @@ typedef struct ref_layer {
     bool is_source;       /* a later layer shares this layer's cache */
     double time_s;        /* wall time of the last step */
     double attn_time_s;   /* of which in the attention kernels (kern_attn_*) */
+    double gemm_time_s;   /* of which in weight products (ref_mm_at: kern_wq_matmul, kern_matmul) */
+    u64 gemm_calls;       /* the products (ref_mm_at calls) of the last step */
     u64 attn_read_bytes;  /* cache bytes those kernels decoded as they streamed */
     u64 attn_sel_pairs;   /* (query, row) pairs the blocked prefill computed (kern_attn_stats) */
     u64 attn_union_pairs; /* the pairs masked union tiles would have computed instead */
@@ -177,6 +179,8 @@ typedef struct ref_model {
     u64 eda_step;         /* step_id that wrote eda (0: none yet) */
     void *rng;            /* gsl_rng (owned) */
     void *arena;          /* scratch chunks in use (owned) */
+    double gemm_s;        /* wall time in ref_mm_at since ref_init (per-layer split) */
+    u64 gemm_calls;       /* ref_mm_at calls since ref_init */
     void *spare;          /* released chunks kept for reuse (owned) */
     ref_trace_t *tr;      /* traces of the last step (opt.trace) */
     int ntr, captr;
@@ -207,6 +211,9 @@ double ref_time_total(const ref_model *M);
 /* Time in the attention kernels and the cache bytes they streamed, in the
  * last step, for the layers of by-type row `name`. This function can't fail. */
 void ref_type_attn(const ref_model *M, const char *name, double *seconds, u64 *bytes);
+/* Wall time of the last step's weight products (ref_mm_at) in the layers
+ * of by-type row `name`. */
+double ref_type_gemm(const ref_model *M, const char *name);
 /* The blocked prefill's pairs (kern_attn_stats' gather_selected and
  * gather_union) in the last step, for the layers of row `name`. */
 void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *uni);

@@ -69,7 +69,7 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
 {
     char pos[300];
     static const char *const top[] = {"gemm", "bandwidth", "elementwise", "exp", "gather", "parallel_fixed_us", NULL};
-    static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", NULL};
+    static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", "m", "fixed_us", "ns_per_elem", "table_rms_rel", NULL};
     static const char *const bk[] = {"ws_bytes", "gbs", "loo_rms_rel", NULL};
     static const char *const ek[] = {"gflops", "fixed_us", "rms_rel", NULL};
     static const char *const xk[] = {"per_us", "rms_rel", NULL};
@@ -84,12 +84,34 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
         const ynode *k = g->kid[i], *v = g->kid[i + 1];
         if (dtype_find(k->str, &dt) || !dtype_table[dt].compute)
             return sim_fail(e, SIM_EINVAL, "%s: '%s' is not a compute dtype", POS(k), k->str);
-        if ((rc = only_keys(v, gk, "a gemm curve", e)) ||
-            (rc = num_key(v, "rate_max_gflops", 1e-6, 1e10, 1e9, true, &c->gemm_rate_max[dt], e)) ||
-            (rc = num_key(v, "m_half", 0, 1e9, 1, true, &c->gemm_m_half[dt], e)) ||
-            (rc = num_key(v, "rms_rel", 0, 1e9, 1, false, &c->gemm_rms[dt], e)))
+        if ((rc = only_keys(v, gk, "a gemm curve", e))) return rc;
+        /* The rate curve (rate_max_gflops with m_half), the table (m,
+         * fixed_us, ns_per_elem: equal lengths, m increasing), or both. */
+        const ynode *tm = yt_get(v, "m"), *tf = yt_get(v, "fixed_us"), *te = yt_get(v, "ns_per_elem");
+        bool rate = yt_get(v, "rate_max_gflops") != NULL;
+        if (!rate && !tm)
+            return sim_fail(e, SIM_EINVAL, "%s: a gemm curve needs rate_max_gflops and m_half, or the table m, fixed_us, "
+                            "ns_per_elem", POS(v));
+        if (rate && ((rc = num_key(v, "rate_max_gflops", 1e-6, 1e10, 1e9, true, &c->gemm_rate_max[dt], e)) ||
+                     (rc = num_key(v, "m_half", 0, 1e9, 1, true, &c->gemm_m_half[dt], e)) ||
+                     (rc = num_key(v, "rms_rel", 0, 1e9, 1, false, &c->gemm_rms[dt], e))))
             return rc;
-        c->gemm_has[dt] = true;
+        c->gemm_has[dt] = rate;
+        if (tm || tf || te) {
+            int nm, nf, ne;
+            if (!tm || !tf || !te)
+                return sim_fail(e, SIM_EINVAL, "%s: the gemm table needs m, fixed_us and ns_per_elem", POS(v));
+            if ((rc = num_seq(tm, 1, 1e12, 1, c->gt_M[dt], &nm, e)) || (rc = num_seq(tf, 0, 1e12, 1e-6, c->gt_fixed[dt], &nf, e)) ||
+                (rc = num_seq(te, 0, 1e12, 1e-9, c->gt_elem[dt], &ne, e)) ||
+                (rc = num_key(v, "table_rms_rel", 0, 1e9, 1, false, &c->gt_rms[dt], e)))
+                return rc;
+            if (nm != nf || nm != ne || nm == 0)
+                return sim_fail(e, SIM_EINVAL, "%s: m, fixed_us and ns_per_elem differ in length (%d, %d, %d) or are empty", POS(v),
+                                nm, nf, ne);
+            for (int j = 1; j < nm; j++)
+                if (!(c->gt_M[dt][j] > c->gt_M[dt][j - 1])) return sim_fail(e, SIM_EINVAL, "%s: m must increase", POS(tm->kid[j]));
+            c->gt_n[dt] = nm;
+        }
     }
     if ((rc = only_keys(b, bk, "bandwidth", e))) return rc;
     const ynode *ws = yt_get(b, "ws_bytes"), *gbs = yt_get(b, "gbs");

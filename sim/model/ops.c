@@ -64,6 +64,8 @@ void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read)
     if (!p) return;
     p->kind = OP_WEIGHTS;
     p->wc = wc;
+    p->wdt = c->m->weight[wc].n_parts ? c->m->weight[wc].part[0].dt : DT_FP32;
+    p->calls = 1;
     p->bytes = bytes_read;
     p->NK = params;
 }
@@ -105,6 +107,7 @@ static bool pair_m(cost_ops *o, flop_cat cat, dtype dt, u64 flops, u64 M)
             if (w->kind == OP_WEIGHTS && !w->paired && w->wc != WC_SMALL) {
                 g->bytes += w->bytes;
                 g->NK += w->NK;
+                g->calls += w->calls;
             } else o->op[k++] = *w;
         }
         o->n = k;
@@ -144,10 +147,58 @@ static u64 shared_rows(const cost_ctx *c, const layer_spec *L, flop_cat cat)
     return ovf ? UINT64_MAX : M;
 }
 
+/* The routed (and shared) experts' products of an MoE layer (ffn_moe.c:
+ * 2 n (k per + shared sper) FLOPs) as one GEMM operation of the experts'
+ * matrices: `used` routed experts (min(E, n k)) and the shared ones, each
+ * of `mats` products; M = the rows per product on average (n k / used for
+ * a routed expert, n for a shared one: flops / 2 NK). The shared experts'
+ * weight read (recorded before) folds in; the routed experts' bytes,
+ * counted without a weight record, join in cost_ops_traffic. */
+static bool experts_op(cost_ops *o, const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
+{
+    const layer_spec *L = o->cur;
+    if (cat != FL_FFN || !L || !L->ffn.experts) return false;
+    bool ovf = false;
+    const ffn_cfg *f = &L->ffn;
+    u64 d = c->m->d_model, n = c->ntok, mats = f->gated ? 3 : 2, sdff = f->shared_d_ff ? f->shared_d_ff : f->d_ff;
+    u64 per = cmul3(&ovf, mats, d, f->d_ff), sper = cmul3(&ovf, mats, d, sdff);
+    u64 used = cmul(&ovf, n, f->top_k) < f->experts ? n * f->top_k : f->experts;
+    if (cmul3(&ovf, 2, n, cadd(&ovf, cmul(&ovf, f->top_k, per), cmul(&ovf, f->shared, sper))) != flops || ovf) return false;
+    /* The shared experts' read: the latest unpaired read of shared x sper,
+     * taken out of the list (its bytes join the operation). */
+    u64 snk = cmul(&ovf, f->shared, sper), sbytes = 0;
+    for (int i = o->n - 1; f->shared && i >= 0 && current(o, &o->op[i]); i--) {
+        cost_op *w = &o->op[i];
+        if (w->kind == OP_WEIGHTS && !w->paired && w->NK == snk) {
+            sbytes = w->bytes;
+            memmove(w, w + 1, (size_t)(o->n - 1 - i) * sizeof *w);
+            o->n--;
+            break;
+        }
+    }
+    cost_op *p = append(o);
+    if (!p) return true;
+    p->kind = OP_GEMM;
+    p->paired = true;
+    p->experts = true;
+    p->bytes = sbytes;
+    p->cat = cat;
+    p->dt = dt;
+    p->flops = flops;
+    p->wc = WC_EXPERT;
+    p->wdt = c->m->weight[WC_EXPERT].n_parts ? c->m->weight[WC_EXPERT].part[0].dt : DT_FP32;
+    p->NK = cadd(&ovf, cmul(&ovf, used, per), cmul(&ovf, f->shared, sper));
+    p->calls = (used + f->shared) * mats;
+    p->M = p->NK ? flops / (2 * p->NK) : 1;
+    if (!p->M) p->M = 1;
+    return true;
+}
+
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
 {
     cost_ops *o = c->ops;
     if (!flops) return;
+    if (experts_op(o, c, cat, dt, flops)) return;
     /* Vector work, priced at the element-wise rate: category "other" in
      * fp32 (norms, RoPE, softmax, activations), and the fp32 FLOPs of mHC
      * (Sinkhorn iterations, stream mixing), of the compressors (softmax
@@ -188,7 +239,17 @@ void cost_ops_traffic(cost_ops *o, const cost_t *layer)
             kr = 0;
         }
     add_mem(o, OP_TRAFFIC, cadd(&ovf, cadd(&ovf, kr, layer->kv_written_bytes), layer->act_bytes));
-    if (layer->weight_read_bytes > o->layer_wbytes) add_mem(o, OP_WEIGHTS, layer->weight_read_bytes - o->layer_wbytes);
+    if (layer->weight_read_bytes > o->layer_wbytes) {
+        /* Weight bytes without a record: the routed experts', streamed by
+         * the experts' products when the layer has them. */
+        u64 rest = layer->weight_read_bytes - o->layer_wbytes;
+        for (int i = o->n - 1; i >= 0 && rest && current(o, &o->op[i]); i--)
+            if (o->op[i].experts) {
+                o->op[i].bytes = cadd(&ovf, o->op[i].bytes, rest);
+                rest = 0;
+            }
+        add_mem(o, OP_WEIGHTS, rest);
+    }
 }
 
 void cost_ops_part_done(cost_ops *o, const cost_t *was, const cost_t *now)

@@ -45,11 +45,14 @@ typedef struct {
     dtype dt;             /* compute dtype (FLOP ops) */
     wclass wc;            /* OP_WEIGHTS: the weight's storage class */
     bool paired;          /* OP_WEIGHTS folded into a GEMM (internal) */
+    bool experts;         /* OP_GEMM: an MoE layer's expert products (ops.c experts_op) */
     int layer;            /* the layer that recorded it; -1 = model parts */
     int row;              /* model parts: the cost_result row (embed, head, ...); -1 for a layer's */
     u64 flops;
     u64 bytes;            /* bytes moved (weights read; cache + activations; OP_FLOPS: the cache read) */
     u64 M, NK;            /* OP_GEMM: tokens x parameters; OP_FLOPS: M = rows sharing the operand; OP_ELEM: tokens */
+    dtype wdt;            /* OP_GEMM, OP_WEIGHTS: the weight's stored element dtype (its format's first part) */
+    u64 calls;            /* OP_GEMM: the products folded into it (q, k, v, o; each expert's matrices); NK is their sum */
 } cost_op;
 
 struct cost_ops {

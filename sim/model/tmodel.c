@@ -38,6 +38,45 @@ double tm_gemm_rate(const tm_curves *c, dtype dt, double M)
     return 0;
 }
 
+/* The table of dtype d at M rows: fixed seconds and seconds per element,
+ * interpolated linearly in log M (per element: in log-log); past the last
+ * point per element grows as M, before the first it stays. */
+static void gt_at(const tm_curves *c, int d, double M, double *fixed, double *elem)
+{
+    int n = c->gt_n[d];
+    const double *x = c->gt_M[d], *a = c->gt_fixed[d], *b = c->gt_elem[d];
+    if (M <= x[0] || n == 1) {
+        *fixed = a[0];
+        *elem = b[0] * (n == 1 && M > x[0] ? M / x[0] : 1);
+        return;
+    }
+    if (M >= x[n - 1]) {
+        *fixed = a[n - 1];
+        *elem = b[n - 1] * M / x[n - 1];
+        return;
+    }
+    int k = 1;
+    while (x[k] < M) k++;
+    double f = (log(M) - log(x[k - 1])) / (log(x[k]) - log(x[k - 1]));
+    *fixed = a[k - 1] + f * (a[k] - a[k - 1]);
+    *elem = b[k - 1] > 0 && b[k] > 0 ? exp(log(b[k - 1]) + f * (log(b[k]) - log(b[k - 1]))) : b[k - 1] + f * (b[k] - b[k - 1]);
+}
+
+double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK)
+{
+    if (M < 1) M = 1;
+    for (int i = 0; i < 5; i++) {
+        dtype d = tm_dtype_chain[dt][i];
+        if (c->gt_n[d]) {
+            double a, b;
+            gt_at(c, d, M, &a, &b);
+            return a + b * NK;
+        }
+    }
+    double r = tm_gemm_rate(c, dt, M);
+    return r > 0 ? 2 * M * NK / r : NAN;
+}
+
 static double mem_time(const tm_curves *c, u64 bytes)
 {
     double bw = tm_bandwidth(c, (double)bytes);
@@ -49,15 +88,19 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
     double t;
     switch (op->kind) {
     case OP_GEMM: {
-        double r = tm_gemm_rate(c, op->dt, (double)(op->M ? op->M : 1));
-        double comp = r > 0 ? (double)op->flops / r : NAN, mem = mem_time(c, op->bytes);
+        /* calls products of M rows, NK / calls weight elements each, the
+         * weight held in its stored dtype. */
+        double calls = (double)(op->calls ? op->calls : 1), M = (double)(op->M ? op->M : 1);
+        double comp = calls * tm_gemm_time(c, op->wdt, M, (double)op->NK / calls), mem = mem_time(c, op->bytes);
         t = comp > mem ? comp : mem;   /* NAN compares false: a missing curve stays NAN below */
         if (isnan(comp) || isnan(mem)) t = NAN;
         break;
     }
     case OP_FLOPS: {
-        double r = tm_gemm_rate(c, op->dt, (double)(op->M ? op->M : 1));
-        double comp = r > 0 ? (double)op->flops / r : NAN, mem = mem_time(c, op->bytes);
+        /* A product without a weight (attention scores against the cache):
+         * M rows against flops / 2M operand elements, in the compute dtype. */
+        double M = (double)(op->M ? op->M : 1);
+        double comp = tm_gemm_time(c, op->dt, M, (double)op->flops / (2 * M)), mem = mem_time(c, op->bytes);
         t = comp > mem ? comp : mem;
         if (isnan(comp) || isnan(mem)) t = NAN;
         break;
@@ -133,18 +176,35 @@ int tm_rows(const tm_curves *c, const cost_ops *ops, const cost_result *r, tm_ro
 void tm_write_yaml(FILE *f, const tm_curves *c)
 {
     fprintf(f, "curves:\n  gemm:\n");
-    for (int d = 0; d < DT_COUNT; d++)
+    for (int d = 0; d < DT_COUNT; d++) {
+        if (!c->gemm_has[d] && !c->gt_n[d]) continue;
+        fprintf(f, "    %s: {", dtype_table[d].name);
         if (c->gemm_has[d])
-            fprintf(f, "    %s: {rate_max_gflops: %.6g, m_half: %.6g, rms_rel: %.4g}\n", dtype_table[d].name,
-                    c->gemm_rate_max[d] / 1e9, c->gemm_m_half[d], c->gemm_rms[d]);
+            fprintf(f, "rate_max_gflops: %.6g, m_half: %.6g, rms_rel: %.4g%s", c->gemm_rate_max[d] / 1e9, c->gemm_m_half[d],
+                    c->gemm_rms[d], c->gt_n[d] ? ",\n      " : "");
+        if (c->gt_n[d]) {
+            const char *key[3] = {"m", "fixed_us", "ns_per_elem"};
+            const double *v[3] = {c->gt_M[d], c->gt_fixed[d], c->gt_elem[d]};
+            const double sc[3] = {1, 1e6, 1e9};
+            for (int k = 0; k < 3; k++) {
+                fprintf(f, "%s: [", key[k]);
+                for (int i = 0; i < c->gt_n[d]; i++) fprintf(f, "%s%.6g", i ? ", " : "", v[k][i] * sc[k]);
+                fprintf(f, "],%s", k < 2 ? "\n      " : " ");
+            }
+            fprintf(f, "table_rms_rel: %.4g", c->gt_rms[d]);
+        }
+        fprintf(f, "}\n");
+    }
     fprintf(f, "  bandwidth:\n    ws_bytes: [");
     for (int i = 0; i < c->n_bw; i++) fprintf(f, "%s%.0f", i ? ", " : "", c->bw_ws[i]);
     fprintf(f, "]\n    gbs: [");
     for (int i = 0; i < c->n_bw; i++) fprintf(f, "%s%.6g", i ? ", " : "", c->bw_bs[i] / 1e9);
     fprintf(f, "]\n    loo_rms_rel: %.4g\n", c->bw_rms);
-    fprintf(f, "  elementwise: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g}\n", c->elem_rate / 1e9, c->elem_fixed_s * 1e6,
-            c->elem_rms);
-    fprintf(f, "  exp: {per_us: %.6g, rms_rel: %.4g}\n", c->exp_rate / 1e6, c->exp_rms);
-    fprintf(f, "  gather: {ns_per_row: %.6g, rms_rel: %.4g}\n", c->gather_s_per_row * 1e9, c->gather_rms);
+    /* The optional curves only when measured (a zero rate does not load). */
+    if (c->elem_rate > 0)
+        fprintf(f, "  elementwise: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g}\n", c->elem_rate / 1e9, c->elem_fixed_s * 1e6,
+                c->elem_rms);
+    if (c->exp_rate > 0) fprintf(f, "  exp: {per_us: %.6g, rms_rel: %.4g}\n", c->exp_rate / 1e6, c->exp_rms);
+    if (c->gather_s_per_row > 0) fprintf(f, "  gather: {ns_per_row: %.6g, rms_rel: %.4g}\n", c->gather_s_per_row * 1e9, c->gather_rms);
     fprintf(f, "  parallel_fixed_us: %.6g\n", c->fixed_s * 1e6);
 }

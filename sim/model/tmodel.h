@@ -4,10 +4,17 @@
  * times (ops.h), each compute- or memory-bound on its own.
  *
  * Curves (a hardware profile's optional `curves:` mapping; hw.h):
- *   gemm[dt]    rate(M) = rate_max * M / (M + m_half) FLOP/s for a product of
- *               M rows against an N x K weight (M = 1..16: skinny, memory
- *               bound; large M: rate_max). Weighted least squares on
- *               M / rate = (m_half + M) / rate_max.
+ *   gemm[dt]    the time of one product of M rows against an N x K weight
+ *               held in dt (the weight's stored element dtype: the kernels
+ *               decode it as they multiply): t = fixed(M) + per_elem(M) x NK,
+ *               fitted per measured M (least squares over the measured N x K,
+ *               or through the origin with one size) and interpolated
+ *               linearly in log M (per_elem in log-log); beyond the largest
+ *               measured M, per_elem grows as M (compute bound), below the
+ *               smallest it stays. Also, for the summary line and older
+ *               profiles: rate(M) = rate_max * M / (M + m_half) FLOP/s
+ *               (weighted least squares on M / rate = (m_half + M) / rate_max),
+ *               used when a dtype has no table.
  *   bandwidth   streaming bytes/s against the working set (L1 .. DRAM),
  *               interpolated linearly in log(working set), flat beyond the
  *               ends.
@@ -18,9 +25,12 @@
  *               no operation uses it yet: top-k gathers are in attention).
  *   fixed_s     the cost of one parallel region (each operation pays it).
  * Time of an operation (ops.h):
- *   gemm      max(flops / rate(M), weight bytes / bandwidth(weight bytes)) + fixed
- *   flops     max(flops / rate(M), cache bytes / bandwidth(cache bytes)) + fixed
- *             (attention scores: M = the rows sharing one K/V head, ops.h)
+ *   gemm      max(calls x gemm(M, NK / calls), weight bytes / bandwidth(weight
+ *             bytes)) + fixed, the table of the weight's stored dtype (an
+ *             operation folds `calls` products: q, k, v, o; the experts)
+ *   flops     max(gemm(M, flops / 2M), cache bytes / bandwidth(cache bytes)) + fixed
+ *             in the compute dtype (attention scores: M = the rows sharing one
+ *             K/V head, ops.h)
  *   elem      flops / elementwise rate + fixed   (vector work: category other
  *             in fp32, and mHC's, the compressors' and the indexer's fp32 FLOPs)
  *   weights, traffic   bytes / bandwidth(bytes) + fixed
@@ -39,6 +49,11 @@ typedef struct {
     bool present;                 /* the profile has curves */
     bool gemm_has[DT_COUNT];
     double gemm_rate_max[DT_COUNT], gemm_m_half[DT_COUNT], gemm_rms[DT_COUNT];
+    int gt_n[DT_COUNT];           /* the gemm table: points per dtype (0: none) */
+    double gt_M[DT_COUNT][TM_MAX_PTS];     /* increasing rows */
+    double gt_fixed[DT_COUNT][TM_MAX_PTS]; /* seconds per product */
+    double gt_elem[DT_COUNT][TM_MAX_PTS];  /* seconds per weight element (N x K) */
+    double gt_rms[DT_COUNT];      /* relative residuals of the table's fits */
     int n_bw;
     double bw_ws[TM_MAX_PTS], bw_bs[TM_MAX_PTS];   /* increasing working sets, B/s */
     double bw_rms;                /* leave-one-out relative error of the interpolation */
@@ -53,6 +68,10 @@ double tm_bandwidth(const tm_curves *c, double ws);
 /* GEMM rate (FLOP/s) at M rows in dtype dt (falling back as hw_peak does);
  * 0 when no dtype has a curve. */
 double tm_gemm_rate(const tm_curves *c, dtype dt, double M);
+/* Seconds of one product of M rows against NK weight elements held in dt
+ * (the table, falling back along tm_dtype_chain; else the rate curve);
+ * NAN when no dtype has either. */
+double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK);
 /* Seconds of one operation; NAN when a curve it needs is missing. */
 double tm_op_time(const tm_curves *c, const cost_op *op);
 
