@@ -7,8 +7,11 @@
  * 2. Per layer type, one shipped spec scaled as `kvsim validate` scales it
  *    and cut to the first layers that hold the type; for T = 1K .. 16K
  *    (doubling): a prefill of T tokens, then decode steps at T, each after
- *    flushing the CPU caches (the roofline assumes weights and cache come
- *    from memory). Best of 3 prefills at T <= 2K, of 2 above (the first
+ *    evicting the model's weights and cache from every cache level
+ *    (ref_evict: the roofline and the time model assume they come from
+ *    memory; the code, page tables and threads stay warm, as in a step of a
+ *    model far larger than the caches, which is what the probe's decode
+ *    products and attention are timed in). Best of 3 prefills at T <= 2K, of 2 above (the first
  *    also pays the page faults of fresh scratch memory), and of 5 decode
  *    steps: the machine may be shared, the minimum is the run least
  *    disturbed.
@@ -234,9 +237,15 @@ static int run_spec(int i0, int i1, const hw_profile *hw, const u64 *Ts, int nT,
             }
             cost_result_free(&me);
         }
-        /* Decode steps at T, T+1, ...: each from cold caches. */
+        /* Decode steps at T, T+1, ...: each with the model's weights and
+         * cache evicted (ref_evict) and the threads awake, as the probe
+         * times its decode products and attention. */
         for (int r = 0; r < 5 && !rc; r++) {
-            flush_caches();
+            ref_evict(&M);
+#pragma omp parallel
+            {
+                (void)0;
+            }
             if ((rc = ref_run(&M, tok + T + r, 1, e))) break;
             for (int c = i0; c < i1; c++) {
                 bench_res *br = &res[c];
@@ -485,7 +494,11 @@ static int model_step(const char *spec, const hw_profile *hw, u64 T, double *mea
         if (!(rc = ref_run(&M, tok, T, e)) && ref_time_total(&M) < meas[0]) meas[0] = ref_time_total(&M);
     }
     for (int r = 0; r < 3 && !rc; r++) {
-        flush_caches();
+        ref_evict(&M);   /* as the per-type decode points */
+#pragma omp parallel
+        {
+            (void)0;
+        }
         if (!(rc = ref_run(&M, tok + T + r, 1, e)) && ref_time_total(&M) < meas[1]) meas[1] = ref_time_total(&M);
     }
     for (int ph = 0; ph < 2 && !rc; ph++) {

@@ -473,6 +473,56 @@ static void op_experts(void)
     spec_free(&m);
 }
 
+/* The decode-attention curve (calib.c fit_attn) by hand: rows made to follow
+ * t = 10 us + 0.2 ns x elements + FLOPs / 100 GFLOP/s (elements = count K,
+ * FLOPs = 2 M count K):
+ *   (M 1, K 256, 256 rows):  65,536 el, 131,072 FLOPs:  10 + 13.1072 + 1.31072 = 24.41792 us
+ *   (8, 256, 256):           65,536 el, 1,048,576:      10 + 13.1072 + 10.48576 = 33.59296 us
+ *   (1, 256, 4096):       1,048,576 el, 2,097,152:      10 + 209.7152 + 20.97152 = 240.68672 us
+ *   (8, 256, 4096):       1,048,576 el, 16,777,216:     10 + 209.7152 + 167.77216 = 387.48736 us
+ * A decode attention operation over 2,000,000 bytes of bf16 rows (1e6
+ * elements) with 8e6 FLOPs: 10 + 200 + 80 = 290 us; over fp8 rows it falls
+ * back along tm_dtype_chain to bf16's curve (2e6 elements: 10 + 400 + 80). */
+static void attn_curve(void)
+{
+    sim_err e;
+    meas_set s = {0};
+    tm_curves c;
+    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
+                      "gemm,bf16,1,100,100,,,3e-06\n"
+                      "stream,,,,,1000,,1e-06\n"
+                      "attn,bf16,1,,256,,256,24.41792e-6\n"
+                      "attn,bf16,8,,256,,256,33.59296e-6\n"
+                      "attn,bf16,1,,256,,4096,240.68672e-6\n"
+                      "attn,bf16,8,,256,,4096,387.48736e-6\n";
+    CHECK("attn-parse", calib_parse(&s, csv, "a.csv", &e) == SIM_OK);
+    CHECK("attn-fit", calib_fit(&s, &c, &e) == SIM_OK && c.attn_has[DT_BF16] && !c.attn_has[DT_FP8_E4M3]);
+    CHECK_CLOSE("attn-fixed-us", c.attn_fixed[DT_BF16] * 1e6, 10, 1e-6);
+    CHECK_CLOSE("attn-elem-ns", c.attn_elem[DT_BF16] * 1e9, 0.2, 1e-9);
+    CHECK_CLOSE("attn-gflops", 1e-9 / c.attn_flop[DT_BF16], 100, 1e-6);
+    cost_op op = {.kind = OP_FLOPS, .cat = FL_ATTN, .decode = true, .wdt = DT_BF16, .dt = DT_BF16, .M = 8, .flops = 8000000,
+                  .bytes = 2000000};
+    CHECK_CLOSE("attn-op", tm_op_time(&c, &op), 290e-6, 1e-12);
+    op.wdt = DT_FP8_E4M3;
+    CHECK_CLOSE("attn-op-fp8-falls-back", tm_op_time(&c, &op), 490e-6, 1e-12);
+    /* Prefill attention keeps the product form (no decode flag). */
+    op.decode = false;
+    CHECK("attn-op-prefill-is-a-product", fabs(tm_op_time(&c, &op) - 490e-6) > 1e-6);
+    const char *path = "/tmp/kvsim-test-attn.yaml";
+    hw_profile h;
+    CHECK("attn-profile", calib_write_profile(&c, "t", 1e9, "test", path, &e) == SIM_OK && hw_load(&h, path, &e) == SIM_OK &&
+                          h.curves.attn_has[DT_BF16]);
+    CHECK_CLOSE("attn-profile-elem", h.curves.attn_elem[DT_BF16], 2e-10, 1e-15);
+    CHECK_CLOSE("attn-profile-flop", h.curves.attn_flop[DT_BF16], 1e-11, 1e-16);
+    remove(path);
+    /* Too few rows for three coefficients: an error naming the curve. */
+    meas_free(&s);
+    CHECK("attn-too-few", calib_parse(&s, "op,dtype,M,N,K,bytes,count,seconds\ngemm,bf16,1,100,100,,,3e-06\nstream,,,,,1000,,1e-06\n"
+                                          "attn,bf16,1,,256,,256,24e-6\n", "b.csv", &e) == SIM_OK &&
+                          calib_fit(&s, &c, &e) == SIM_EINVAL && strstr(e.msg, "attn bf16"));
+    meas_free(&s);
+}
+
 int main(void)
 {
     fits();
@@ -485,5 +535,6 @@ int main(void)
     profile();
     gemm_table();
     op_experts();
+    attn_curve();
     return check_done("test_tmodel");
 }

@@ -32,6 +32,11 @@ void cli_print_curves(FILE *f, const tm_curves *c)
     if (c->gather_s_per_row > 0)
         fprintf(f, "  gather     %.2f ns per row   (rms %.1f%%)\n", c->gather_s_per_row * 1e9, 100 * c->gather_rms);
     if (c->fixed_s > 0) fprintf(f, "  parallel region %.2f us\n", c->fixed_s * 1e6);
+    for (int d = 0; d < DT_COUNT; d++)
+        if (c->attn_has[d])
+            fprintf(f, "  attention decode over %s rows: %.1f us + %.3f ns per element + FLOPs at %.1f GFLOP/s   (rms %.1f%%)\n",
+                    dtype_table[d].name, c->attn_fixed[d] * 1e6, c->attn_elem[d] * 1e9,
+                    c->attn_flop[d] > 0 ? 1e-9 / c->attn_flop[d] : 0, 100 * c->attn_rms[d]);
 }
 
 int cli_write_atomic(const char *path, const meas_set *s)

@@ -4,11 +4,12 @@
 #include <errno.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_fit.h>
+#include <gsl/gsl_multifit.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *const ms_kind_name[MS_COUNT] = {"gemm", "stream", "elementwise", "exp", "gather", "parallel", "memory"};
+const char *const ms_kind_name[MS_COUNT] = {"gemm", "stream", "elementwise", "exp", "gather", "parallel", "memory", "attn"};
 
 int meas_add(meas_set *s, const meas_row *r, sim_err *e)
 {
@@ -88,15 +89,16 @@ int calib_parse(meas_set *s, const char *text, const char *name, sim_err *e)
         int k;
         for (k = 0; k < MS_COUNT && strcmp(f[0], ms_kind_name[k]); k++) {}
         if (k == MS_COUNT) {
-            rc = sim_fail(e, SIM_EINVAL, "%s:%d:1: unknown op '%s' (gemm, stream, elementwise, exp, gather, parallel, memory)",
+            rc = sim_fail(e, SIM_EINVAL, "%s:%d:1: unknown op '%s' (gemm, stream, elementwise, exp, gather, parallel, memory, attn)",
                           name, line, f[0]);
             break;
         }
         r.kind = (ms_kind)k;
         int col = (int)(f[1] - p) + 1;
-        if (r.kind == MS_GEMM) {
+        if (r.kind == MS_GEMM || r.kind == MS_ATTN) {
             if (dtype_find(f[1], &r.dt) || !dtype_table[r.dt].compute) {
-                rc = sim_fail(e, SIM_EINVAL, "%s:%d:%d: gemm needs a compute dtype, got '%s'", name, line, col, f[1]);
+                rc = sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s needs a compute dtype, got '%s'", name, line, col, ms_kind_name[r.kind],
+                              f[1]);
                 break;
             }
         } else if (*f[1]) {
@@ -110,7 +112,7 @@ int calib_parse(meas_set *s, const char *text, const char *name, sim_err *e)
         /* The fields each op needs. */
         static const char need[MS_COUNT][7] = {
             [MS_GEMM] = "MNKs", [MS_STREAM] = "bs", [MS_ELEM] = "cs", [MS_EXP] = "cs", [MS_GATHER] = "cs",
-            [MS_PARALLEL] = "s", [MS_MEMORY] = "b"};
+            [MS_PARALLEL] = "s", [MS_MEMORY] = "b", [MS_ATTN] = "MKcs"};
         for (const char *q = need[r.kind]; *q && !rc; q++) {
             int i = *q == 'M' ? 0 : *q == 'N' ? 1 : *q == 'K' ? 2 : *q == 'b' ? 3 : *q == 'c' ? 4 : 5;
             if (*dst[i] <= 0)
@@ -157,7 +159,7 @@ int calib_write_csv(const meas_set *s, FILE *f)
     fprintf(f, "op,dtype,M,N,K,bytes,count,seconds\n");
     for (int i = 0; i < s->n; i++) {
         const meas_row *r = &s->row[i];
-        fprintf(f, "%s,%s,", ms_kind_name[r->kind], r->kind == MS_GEMM ? dtype_table[r->dt].name : "");
+        fprintf(f, "%s,%s,", ms_kind_name[r->kind], r->kind == MS_GEMM || r->kind == MS_ATTN ? dtype_table[r->dt].name : "");
         const double v[] = {r->M, r->N, r->K, r->bytes, r->count};
         for (int k = 0; k < 5; k++) v[k] > 0 ? fprintf(f, "%.17g,", v[k]) : fprintf(f, ",");
         fprintf(f, "%.17g\n", r->seconds);   /* exact: calibrate refits the same numbers */
@@ -328,6 +330,65 @@ static int fit_gemm_table(const meas_set *s, int d, tm_curves *c, sim_err *e)
     return SIM_OK;
 }
 
+/* The decode-attention curve of dtype d: t = fixed + per_elem x elements +
+ * per_flop x FLOPs by least squares (gsl_multifit_linear) over its rows; a
+ * coefficient that comes out negative is dropped (0) and the rest refitted. */
+static int fit_attn(const meas_set *s, int d, tm_curves *c, sim_err *e)
+{
+    int k = 0;
+    for (int i = 0; i < s->n; i++) k += s->row[i].kind == MS_ATTN && s->row[i].dt == (dtype)d;
+    if (!k) return SIM_OK;
+    bool use[3] = {true, true, true};
+    double coef[3] = {0};
+    int rc = SIM_OK;
+    for (int pass = 0; pass < 3; pass++) {
+        int p = use[0] + use[1] + use[2];
+        if (k < p) { rc = sim_fail(e, SIM_EINVAL, "attn %s: %d rows for %d coefficients", dtype_table[d].name, k, p); break; }
+        gsl_matrix *X = gsl_matrix_alloc((size_t)k, (size_t)p), *cov = gsl_matrix_alloc((size_t)p, (size_t)p);
+        gsl_vector *y = gsl_vector_alloc((size_t)k), *w = gsl_vector_alloc((size_t)k), *cf = gsl_vector_alloc((size_t)p);
+        gsl_multifit_linear_workspace *ws = gsl_multifit_linear_alloc((size_t)k, (size_t)p);
+        if (!X || !cov || !y || !w || !cf || !ws) rc = sim_fail(e, SIM_ENOMEM, "out of memory");
+        for (int i = 0, r = 0; !rc && i < s->n; i++) {
+            const meas_row *m = &s->row[i];
+            if (m->kind != MS_ATTN || m->dt != (dtype)d) continue;
+            double col[3] = {1, m->count * m->K, 2 * m->M * m->count * m->K};
+            for (int j = 0, q = 0; j < 3; j++)
+                if (use[j]) gsl_matrix_set(X, (size_t)r, (size_t)q++, col[j]);
+            gsl_vector_set(y, (size_t)r, m->seconds);
+            gsl_vector_set(w, (size_t)r, 1 / (m->seconds * m->seconds));   /* relative errors */
+            r++;
+        }
+        double chisq;
+        if (!rc && gsl_multifit_wlinear(X, w, y, cf, cov, &chisq, ws) != GSL_SUCCESS)
+            rc = sim_fail(e, SIM_EINVAL, "attn %s: the fit failed", dtype_table[d].name);
+        bool again = false;
+        for (int j = 0, q = 0; !rc && j < 3; j++) {
+            coef[j] = use[j] ? gsl_vector_get(cf, (size_t)q++) : 0;
+            if (use[j] && coef[j] < 0) { use[j] = false; again = true; }
+        }
+        gsl_matrix_free(X); gsl_matrix_free(cov); gsl_vector_free(y); gsl_vector_free(w); gsl_vector_free(cf);
+        if (ws) gsl_multifit_linear_free(ws);
+        if (rc || !again) break;
+        if (!use[1] && !use[2]) { rc = sim_fail(e, SIM_EINVAL, "attn %s: time does not grow with the rows", dtype_table[d].name); break; }
+    }
+    if (rc) return rc;
+    for (int j = 0; j < 3; j++) coef[j] = coef[j] > 0 ? coef[j] : 0;
+    double pred[TM_MAX_PTS * 4], meas[TM_MAX_PTS * 4];
+    int n = 0;
+    for (int i = 0; i < s->n && n < TM_MAX_PTS * 4; i++) {
+        const meas_row *m = &s->row[i];
+        if (m->kind != MS_ATTN || m->dt != (dtype)d) continue;
+        pred[n] = coef[0] + coef[1] * m->count * m->K + coef[2] * 2 * m->M * m->count * m->K;
+        meas[n++] = m->seconds;
+    }
+    c->attn_has[d] = true;
+    c->attn_fixed[d] = coef[0];
+    c->attn_elem[d] = coef[1];
+    c->attn_flop[d] = coef[2];
+    c->attn_rms[d] = rel_rms(pred, meas, n);
+    return SIM_OK;
+}
+
 int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
 {
     memset(c, 0, sizeof *c);
@@ -364,6 +425,7 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
         any_gemm = true;
     }
     if (!rc && !any_gemm) rc = sim_fail(e, SIM_EINVAL, "no gemm rows: the gemm curve needs at least one measured product");
+    for (int d = 0; d < DT_COUNT && !rc; d++) rc = fit_attn(s, d, c, e);
     if (!rc) rc = fit_stream(s, c, e);
     static const ms_kind opt[] = {MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL};
     for (int o = 0; o < 4 && !rc; o++) {

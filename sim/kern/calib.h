@@ -12,6 +12,9 @@
  *   gather,,,,,,4096,0.00009             `count` rows gathered by index
  *   parallel,,,,,,,0.0000021             one empty parallel region
  *   memory,,,,,85899345920,,             the device's memory (bytes; no time)
+ *   attn,bf16,4,,512,,8192,0.00031       one decode query of M heads over `count`
+ *                                        cache rows of K elements held in dtype
+ *                                        (2 M count K FLOPs), from cold caches
  * Empty fields are allowed where the op does not use them; the fields an op
  * needs must be positive numbers. Fits: gemm per dtype (the weight's stored
  * dtype): the table t = fixed + per_elem N K per distinct M (tmodel.h; least
@@ -20,15 +23,17 @@
  * squares, at least 2 distinct M), stream (interpolated; at least
  * 1), elementwise (t = fixed + count / rate, at least 2 distinct counts;
  * through the origin if that slope is not positive),
- * exp and gather (t = count / rate), parallel (mean). Needs gemm and stream
- * rows; the others are optional.
+ * exp and gather (t = count / rate), parallel (mean), attn per dtype (t =
+ * fixed + per_elem count K + per_flop 2 M count K, least squares, a
+ * coefficient that would be negative dropped). Needs gemm and stream rows;
+ * the others are optional.
  */
 #ifndef CALIB_H
 #define CALIB_H
 
 #include "tmodel.h"
 
-typedef enum { MS_GEMM, MS_STREAM, MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_MEMORY, MS_COUNT } ms_kind;
+typedef enum { MS_GEMM, MS_STREAM, MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_MEMORY, MS_ATTN, MS_COUNT } ms_kind;
 extern const char *const ms_kind_name[MS_COUNT];
 
 typedef struct {

@@ -1078,6 +1078,38 @@ double ref_type_gemm(const ref_model *M, const char *name)
     return t;
 }
 
+static void evict_range(const void *buf, u64 len)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    const char *p = buf;
+    for (u64 i = 0; p && i < len; i += 64) __builtin_ia32_clflush(p + i);
+#else
+    (void)buf;
+    (void)len;
+#endif
+}
+
+static void evict_unit(const ref_layer *L)
+{
+    for (int k = 0; k < L->nw; k++) {
+        const ref_w *w = L->w[k];
+        if (w->stored) evict_range(w->q.codes, w->q.bytes);
+        else evict_range(w->data, 4 * w->rows * w->cols);
+    }
+    for (int k = 0; k < L->ncache; k++) evict_range(L->kv[k].data, L->kv[k].entries * L->kv[k].entry_bytes);
+}
+
+void ref_evict(const ref_model *M)
+{
+    evict_unit(&M->embed);
+    evict_unit(&M->ple);
+    evict_unit(&M->head);
+    for (u64 i = 0; i < M->m->n_layers; i++) evict_unit(&M->L[i]);
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_mfence();
+#endif
+}
+
 void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *uni)
 {
     *selected = *uni = 0;

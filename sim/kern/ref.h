@@ -214,6 +214,13 @@ void ref_type_attn(const ref_model *M, const char *name, double *seconds, u64 *b
 /* Wall time of the last step's weight products (ref_mm_at) in the layers
  * of by-type row `name`. */
 double ref_type_gemm(const ref_model *M, const char *name);
+/* Evict the model's data from every cache level: each weight's bytes and
+ * each cache buffer's rows (x86 clflush; a no-op elsewhere). The next step
+ * reads its weights and cache from memory while its code, page tables and
+ * threads stay warm, as in a step of a model far larger than the caches
+ * (make bench's decode points; the probe evicts its operands alike). This
+ * function can't fail. */
+void ref_evict(const ref_model *M);
 /* The blocked prefill's pairs (kern_attn_stats' gather_selected and
  * gather_union) in the last step, for the layers of row `name`. */
 void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *uni);

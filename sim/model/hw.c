@@ -68,7 +68,8 @@ static int num_seq(const ynode *n, double lo, double hi, double scale, double *o
 static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
 {
     char pos[300];
-    static const char *const top[] = {"gemm", "bandwidth", "elementwise", "exp", "gather", "parallel_fixed_us", NULL};
+    static const char *const top[] = {"gemm", "bandwidth", "elementwise", "exp", "gather", "parallel_fixed_us", "attn_decode", NULL};
+    static const char *const ak[] = {"fixed_us", "ns_per_elem", "gflops", "rms_rel", NULL};
     static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", "m", "fixed_us", "ns_per_elem", "table_rms_rel", NULL};
     static const char *const bk[] = {"ws_bytes", "gbs", "loo_rms_rel", NULL};
     static const char *const ek[] = {"gflops", "fixed_us", "rms_rel", NULL};
@@ -139,6 +140,25 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
          (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->gather_rms, e))))
         return rc;
     if ((rc = num_key(n, "parallel_fixed_us", 0, 1e9, 1e-6, false, &c->fixed_s, e))) return rc;
+    if ((x = yt_get(n, "attn_decode"))) {
+        /* dtype -> {fixed_us, ns_per_elem, gflops (0: no FLOP term)} */
+        if (x->kind != YT_MAP) return sim_fail(e, SIM_EINVAL, "%s: attn_decode maps cache dtypes to curves", POS(x));
+        for (size_t i = 0; i < x->n; i += 2) {
+            dtype dt;
+            const ynode *k = x->kid[i], *v = x->kid[i + 1];
+            double gf = 0;
+            if (dtype_find(k->str, &dt) || !dtype_table[dt].compute)
+                return sim_fail(e, SIM_EINVAL, "%s: '%s' is not a compute dtype", POS(k), k->str);
+            if ((rc = only_keys(v, ak, "an attn_decode curve", e)) ||
+                (rc = num_key(v, "fixed_us", 0, 1e9, 1e-6, true, &c->attn_fixed[dt], e)) ||
+                (rc = num_key(v, "ns_per_elem", 0, 1e9, 1e-9, true, &c->attn_elem[dt], e)) ||
+                (rc = num_key(v, "gflops", 0, 1e10, 1, true, &gf, e)) ||
+                (rc = num_key(v, "rms_rel", 0, 1e9, 1, false, &c->attn_rms[dt], e)))
+                return rc;
+            c->attn_flop[dt] = gf > 0 ? 1e-9 / gf : 0;
+            c->attn_has[dt] = true;
+        }
+    }
     c->present = true;
     return SIM_OK;
 }

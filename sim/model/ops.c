@@ -214,6 +214,11 @@ void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
     /* A model part's unpaired product is the tied head's logits: one row per sequence. */
     p->M = product && o->layer < 0 ? c->q.B : c->ntok;
     if (cat == FL_ATTN || cat == FL_INDEX) p->M = shared_rows(c, o->cur, cat);
+    p->decode = c->q.phase == PH_DECODE;
+    if (cat == FL_ATTN) {   /* the cache it reads: its first part's element dtype */
+        const fmt *kf = o->cur && o->cur->attn.kv_fmt.n_parts ? &o->cur->attn.kv_fmt : &c->m->kv_default;
+        p->wdt = kf->n_parts ? kf->part[0].dt : DT_BF16;
+    }
     p->cat = cat;
     p->dt = dt;
     p->flops = flops;

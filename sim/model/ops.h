@@ -46,6 +46,7 @@ typedef struct {
     wclass wc;            /* OP_WEIGHTS: the weight's storage class */
     bool paired;          /* OP_WEIGHTS folded into a GEMM (internal) */
     bool experts;         /* OP_GEMM: an MoE layer's expert products (ops.c experts_op) */
+    bool decode;          /* recorded in a decode step (attention: wdt = its cache's element dtype) */
     int layer;            /* the layer that recorded it; -1 = model parts */
     int row;              /* model parts: the cost_result row (embed, head, ...); -1 for a layer's */
     u64 flops;

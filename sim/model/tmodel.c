@@ -97,6 +97,19 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
         break;
     }
     case OP_FLOPS: {
+        /* Decode attention with a curve for its cache's dtype (along the
+         * chain): elements decoded (the cache bytes it reads over the
+         * dtype's bytes per element) and its FLOPs. */
+        if (op->cat == FL_ATTN && op->decode) {
+            int d = -1;
+            for (int i = 0; i < 5 && d < 0; i++)
+                if (c->attn_has[tm_dtype_chain[op->wdt][i]]) d = tm_dtype_chain[op->wdt][i];
+            if (d >= 0) {
+                double elems = (double)op->bytes * 8 / dtype_table[op->wdt].bits;
+                t = c->attn_fixed[d] + c->attn_elem[d] * elems + c->attn_flop[d] * (double)op->flops;
+                break;
+            }
+        }
         /* A product without a weight (attention scores against the cache):
          * M rows against flops / 2M operand elements, in the compute dtype. */
         double M = (double)(op->M ? op->M : 1);
@@ -200,6 +213,13 @@ void tm_write_yaml(FILE *f, const tm_curves *c)
     fprintf(f, "]\n    gbs: [");
     for (int i = 0; i < c->n_bw; i++) fprintf(f, "%s%.6g", i ? ", " : "", c->bw_bs[i] / 1e9);
     fprintf(f, "]\n    loo_rms_rel: %.4g\n", c->bw_rms);
+    for (int d = 0, first = 1; d < DT_COUNT; d++) {
+        if (!c->attn_has[d]) continue;
+        if (first) fprintf(f, "  attn_decode:\n");
+        first = 0;
+        fprintf(f, "    %s: {fixed_us: %.6g, ns_per_elem: %.6g, gflops: %.6g, rms_rel: %.4g}\n", dtype_table[d].name,
+                c->attn_fixed[d] * 1e6, c->attn_elem[d] * 1e9, c->attn_flop[d] > 0 ? 1e-9 / c->attn_flop[d] : 0, c->attn_rms[d]);
+    }
     /* The optional curves only when measured (a zero rate does not load). */
     if (c->elem_rate > 0)
         fprintf(f, "  elementwise: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g}\n", c->elem_rate / 1e9, c->elem_fixed_s * 1e6,

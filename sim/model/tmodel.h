@@ -15,6 +15,9 @@
  *               profiles: rate(M) = rate_max * M / (M + m_half) FLOP/s
  *               (weighted least squares on M / rate = (m_half + M) / rate_max),
  *               used when a dtype has no table.
+ *   attn[dt]    decode attention (one query of M heads over cache rows held
+ *               in dt, from cold caches): t = fixed + per_elem x elements +
+ *               per_flop x FLOPs, least squares over the probe's shapes.
  *   bandwidth   streaming bytes/s against the working set (L1 .. DRAM),
  *               interpolated linearly in log(working set), flat beyond the
  *               ends.
@@ -30,7 +33,9 @@
  *             operation folds `calls` products: q, k, v, o; the experts)
  *   flops     max(gemm(M, flops / 2M), cache bytes / bandwidth(cache bytes)) + fixed
  *             in the compute dtype (attention scores: M = the rows sharing one
- *             K/V head, ops.h)
+ *             K/V head, ops.h); decode attention with an attn curve for its
+ *             cache's dtype: attn(elements = cache bytes / element bytes, flops)
+ *             + fixed
  *   elem      flops / elementwise rate + fixed   (vector work: category other
  *             in fp32, and mHC's, the compressors' and the indexer's fp32 FLOPs)
  *   weights, traffic   bytes / bandwidth(bytes) + fixed
@@ -54,6 +59,8 @@ typedef struct {
     double gt_fixed[DT_COUNT][TM_MAX_PTS]; /* seconds per product */
     double gt_elem[DT_COUNT][TM_MAX_PTS];  /* seconds per weight element (N x K) */
     double gt_rms[DT_COUNT];      /* relative residuals of the table's fits */
+    bool attn_has[DT_COUNT];      /* decode attention over cache rows held in the dtype: */
+    double attn_fixed[DT_COUNT], attn_elem[DT_COUNT], attn_flop[DT_COUNT], attn_rms[DT_COUNT];   /* s, s/element, s/FLOP */
     int n_bw;
     double bw_ws[TM_MAX_PTS], bw_bs[TM_MAX_PTS];   /* increasing working sets, B/s */
     double bw_rms;                /* leave-one-out relative error of the interpolation */
