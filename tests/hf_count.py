@@ -46,6 +46,10 @@ KV cache, per layer and token, bytes of torch_dtype (bf16: 2): GQA 2 x
 kv_heads x head_dim, a sliding layer holding min(T, window) tokens; MLA
 kv_lora_rank + qk_rope_head_dim (one latent shared by all heads).
 
+FLOPs: one decode token's matrix products, 2 per active weight of the
+layers' matrices (the attention projections, routers, chosen and shared
+experts; not norms, biases or the head).
+
 Usage: python3 tests/hf_count.py ./kvsim
 Each config named in CASES (tests/fuzz/corpus_import/, the import fuzzer's
 seeds) is imported by kvsim and costed at T = 131072 and T = 1 (decode, json);
@@ -128,7 +132,9 @@ def count_gqa(c, fam):
     dense = 3 * d * ff if ff else 0
     if fam == "llama" and c.get("mlp_bias"):
         dense += 2 * ff + d
-    total = active = 0
+    # the matrices alone (no biases, norms): each multiplies every token once
+    attn_mat = d * H * hd + 2 * d * G * hd + H * hd * d
+    total = active = lin = 0
     for i in range(L):
         layer = attn + norms
         if fam == "mixtral":
@@ -136,6 +142,7 @@ def count_gqa(c, fam):
             ex = 3 * d * ff
             total += layer + d * E + E * ex
             active += layer + d * E + k * ex
+            lin += attn_mat + d * E + k * ex
             continue
         moe = False
         if fam in ("qwen2_moe", "qwen3_moe"):
@@ -150,9 +157,11 @@ def count_gqa(c, fam):
                 shared = 3 * d * c["shared_expert_intermediate_size"] + d   # + shared_expert_gate
             total += layer + d * E + E * ex + shared
             active += layer + d * E + k * ex + shared
+            lin += attn_mat + d * E + k * ex + shared
         else:
             total += layer + dense
             active += layer + dense
+            lin += attn_mat + 3 * d * ff
     embed = V * d
     total += embed + d + (0 if tie else V * d)           # table, final norm, lm_head
     active += d + V * d                                  # a tied table is read again as the head
@@ -162,7 +171,7 @@ def count_gqa(c, fam):
 
     def kv(T):
         return sum((min(T, win) if s else T) * 2 * G * hd * B for s in slide)
-    return {"total": total, "active": active, "embed": embed, "mtp": 0, "kv": kv}
+    return {"total": total, "active": active, "embed": embed, "mtp": 0, "kv": kv, "lin": lin}
 
 
 def count_mla(c):
@@ -173,6 +182,7 @@ def count_mla(c):
     qk = nope + rope
     attn = (d * qr + qr + qr * H * qk) if qr else d * H * qk
     attn += d * (kvr + rope) + kvr + kvr * H * (nope + v) + H * v * d
+    attn_mat = attn - kvr - (qr if qr else 0)        # without the two latent norms
     norms = 2 * d
     E = c.get("n_routed_experts") or 0
     k = c.get("num_experts_per_tok") or 0
@@ -183,14 +193,16 @@ def count_mla(c):
     sel_bias = E if c.get("topk_method") == "noaux_tc" else 0
     moe_total = d * E + sel_bias + E * 3 * d * mi + 3 * d * mi * (c.get("n_shared_experts") or 0)
     moe_active = moe_total - (E - k) * 3 * d * mi
-    total = active = 0
+    total = active = lin = 0
     for i in range(L):
         if E and i >= first and i % freq == 0:
             total += attn + norms + moe_total
             active += attn + norms + moe_active
+            lin += attn_mat + moe_active - sel_bias
         else:
             total += attn + norms + 3 * d * ff
             active += attn + norms + 3 * d * ff
+            lin += attn_mat + 3 * d * ff
     embed = V * d
     tie = c.get("tie_word_embeddings", False)
     total += embed + d + (0 if tie else V * d)
@@ -200,7 +212,7 @@ def count_mla(c):
     total += mtp
     B = dtype_bytes(c)
     return {"total": total, "active": active, "embed": embed, "mtp": mtp,
-            "kv": lambda T: L * T * (kvr + rope) * B}
+            "kv": lambda T: L * T * (kvr + rope) * B, "lin": lin}
 
 
 def count(cfg):
@@ -312,6 +324,13 @@ def main():
                    "embed": rows.get("embed", {}).get("params", 0), "mtp": rows.get("mtp", {}).get("params", 0)}
             for k in ("total", "active", "embed", "mtp"):
                 check(f"{name}/params.{k}", got[k] == want[k], f"kvsim {got[k]:,} vs count {want[k]:,}")
+            # One decode token: every active matrix multiplies it once, 2
+            # FLOPs per weight (attention projections, routers, chosen and
+            # shared experts; MLA absorbed: W_UK and W_UV per head are kv_b's
+            # weights), kvsim's proj + ffn FLOPs of the layers (head apart).
+            fl = sum(r["flops_by_category"]["proj"] + r["flops_by_category"]["ffn"]
+                     for r in one["by_type"] if r["type"] not in ("head", "embed", "mtp"))
+            check(f"{name}/decode-linear-flops", fl == 2 * want["lin"], f"kvsim {fl:,} vs count {2 * want['lin']:,}")
             for T, res in ((131072, big), (1, one)):
                 check(f"{name}/kv@{T}", res["total"]["kv_bytes"] == want["kv"](T),
                       f"kvsim {res['total']['kv_bytes']:,} vs count {want['kv'](T):,}")

@@ -440,6 +440,31 @@ static void ffn_res(void)
         CHECK_EQ("moe-read-prefill-all", p.weight_read_bytes - pa.weight_read_bytes, 123072 * 2);
         spec_free(&none);
     }
+    /* LlamaAttention's o_proj bias (o_bias): + d = 96 parameters (active
+     * too) and one add per output element: + 96 other FLOPs per token. */
+    const char *ob[] = {"layers.a.o_bias=true"};
+    model_spec obm;
+    if (load_str(&obm, y, ob, 1, &E) == 0) {
+        cost_t a = eval_type(&obm, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("gqa-o-bias-params", a.params - full.params, 96);
+        CHECK_EQ("gqa-o-bias-active", a.params_active - full.params_active, 96);
+        CHECK_EQ("gqa-o-bias-other-flops", a.flops[FL_OTHER] - full.flops[FL_OTHER], 96);
+        CHECK_EQ("gqa-o-bias-proj-flops", a.flops[FL_PROJ], full.flops[FL_PROJ]);
+        spec_free(&obm);
+    }
+    /* Qwen2-MoE's shared_expert_gate (shared_gate): + d = 96 parameters
+     * (active too); decode FFN FLOPs + 2 x 96 (the d x 1 product), other
+     * FLOPs + FLOPS_SIGMOID + 96 (sigmoid, d multiplies) per token. */
+    const char *sg[] = {"ffn.shared_gate=true"};
+    model_spec gated;
+    if (load_str(&gated, y, sg, 1, &E) == 0) {
+        cost_t a = eval_type(&gated, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("moe-shared-gate-params", a.params - full.params, 96);
+        CHECK_EQ("moe-shared-gate-active", a.params_active - full.params_active, 96);
+        CHECK_EQ("moe-shared-gate-ffn-flops", a.flops[FL_FFN] - full.flops[FL_FFN], 2 * 96);
+        CHECK_EQ("moe-shared-gate-other-flops", a.flops[FL_OTHER] - full.flops[FL_OTHER], FLOPS_SIGMOID + 96);
+        spec_free(&gated);
+    }
     spec_free(&M);
     /* mHC, n = 4, d = 96: per sublayer phi (16+8) x 384 + 24 + 3 + 96 = 9,339; two sublayers 18,678.
      * Traffic per token per sublayer (Table 2): (21 + 13) x 96 + 2 x 24 = 3,312 elements, bf16 x2. */

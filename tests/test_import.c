@@ -514,15 +514,13 @@ int main(void)
     /* Qwen1.5-MoE-A2.7B: attention q 4,194,304 + o 4,194,304 + k+v
      * 2048x16x256 = 8,388,608 + biases 6,144 + norms 4,096 = 16,787,456;
      * 60 experts x 3x2048x1408 = 519,045,120, shared 3x2048x5632 =
-     * 34,603,008, router 2048x60 = 122,880 (no bias) -> 570,558,464 x 24 =
-     * 13,693,403,136; + 2 x 151936x2048 = 622,329,856 + 2,048 =
-     * 14,315,735,040. Active per layer 16,787,456 + 4 x 8,650,752 +
-     * 34,603,008 + 122,880 = 86,116,352 x 24 = 2,066,792,448 + head
-     * 311,164,928 + 2,048 = 2,377,959,424. KV 24 x 16 x 128 x 4 = 196,608.
-     * Not counted: the shared expert's sigmoid gate (shared_expert_gate,
-     * 2048 x 1 per layer: 49,152; transformers 14,315,784,192), which a
-     * kvsim moe cannot express (the spec's notes say so). */
-    check_counts("tests/configs/qwen1.5-moe-a2.7b.json", 196608, 14315735040ull, 2377959424ull);
+     * 34,603,008, router 2048x60 = 122,880 (no bias), shared_expert_gate
+     * 2048x1 = 2,048 -> 570,560,512 x 24 = 13,693,452,288; + 2 x
+     * 151936x2048 = 622,329,856 + 2,048 = 14,315,784,192 (transformers'
+     * count). Active per layer 16,787,456 + 4 x 8,650,752 + 34,603,008 +
+     * 122,880 + 2,048 = 86,118,400 x 24 = 2,066,841,600 + head 311,164,928 +
+     * 2,048 = 2,378,008,576. KV 24 x 16 x 128 x 4 = 196,608. */
+    check_counts("tests/configs/qwen1.5-moe-a2.7b.json", 196608, 14315784192ull, 2378008576ull);
     /* Qwen3-8B (q/k norms, head_dim 128 given): per layer 16,777,216 x 2 +
      * 8,388,608 + q/k norms 256 + norms 8,192 + MLP 3x4096x12288 =
      * 150,994,944 -> 192,946,432 x 36 = 6,946,071,552; + 2 x 151936x4096 =

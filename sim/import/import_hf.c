@@ -304,7 +304,7 @@ static void warn_unread(ictx *c, const json_t *obj, const char *pre)
 static bool ffn_eq(const ffn_desc *a, const ffn_desc *b)
 {
     return a->moe == b->moe && a->d_ff == b->d_ff && a->experts == b->experts && a->top_k == b->top_k &&
-           a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->hash == b->hash &&
+           a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->shared_gate == b->shared_gate && a->hash == b->hash &&
            a->score == b->score && a->n_group == b->n_group && a->topk_group == b->topk_group &&
            a->routed_scale == b->routed_scale && a->swiglu_limit == b->swiglu_limit &&
            a->gelu == b->gelu && a->gemma4_block == b->gemma4_block;
@@ -332,6 +332,7 @@ void emit_ffn_map(ibuf *b, const ffn_desc *f)
     if (f->shared) ib_printf(b, ", shared: %llu", (unsigned long long)f->shared);
     if (f->shared && f->shared_d_ff && f->shared_d_ff != f->d_ff)
         ib_printf(b, ", shared_d_ff: %llu", (unsigned long long)f->shared_d_ff);
+    if (f->shared_gate) ib_printf(b, ", shared_gate: true");
     if (f->hash) ib_printf(b, ", hash: true");
     if (f->score) ib_printf(b, ", score: %s", f->score);
     if (f->n_group > 1) ib_printf(b, ", n_group: %llu", (unsigned long long)f->n_group);

@@ -210,8 +210,9 @@ static int ffn_layers(ictx *c, gmodel *g)
         if (sh) {
             moe.shared = 1;
             moe.shared_d_ff = sh;
-            ij_note(c, "shared_expert_intermediate_size: one shared expert of %llu; its sigmoid gate "
-                    "(hidden_size weights per layer) is not modelled.", (unsigned long long)sh);
+            moe.shared_gate = true;
+            ij_note(c, "shared_expert_intermediate_size: one shared expert of %llu, its output times "
+                    "sigmoid(shared_expert_gate(x)) (shared_gate; Qwen2MoeSparseMoeBlock).", (unsigned long long)sh);
         }
     }
     for (u64 i = 0; i < L; i++) {
