@@ -720,15 +720,17 @@ int main(void)
                                                  pr.sgemm_1core, "sgemm_all_flops", pr.sgemm_all, "bandwidth_1core_bs",
                                                  pr.bw_1core, "bandwidth_all_bs", pr.bw_all));
     json_t *pc = json_object(), *bwc = json_array();
-    /* The gemm tables (tmodel.h): per stored dtype, per M, a product's
-     * fixed seconds and seconds per weight element. */
+    /* The gemm tables (tmodel.h): per stored dtype, per short side and M,
+     * a product's fixed seconds and seconds per weight element. */
     json_t *gt = json_object();
     for (int d = 0; d < DT_COUNT; d++) {
         if (!hw.curves.gt_n[d]) continue;
         json_t *rows = json_array();
-        for (int i = 0; i < hw.curves.gt_n[d]; i++)
-            json_array_append_new(rows, json_pack("{s:f, s:f, s:f}", "M", hw.curves.gt_M[d][i], "fixed_s", hw.curves.gt_fixed[d][i],
-                                                  "s_per_elem", hw.curves.gt_elem[d][i]));
+        for (int q = 0; q < hw.curves.gt_ns[d]; q++)
+            for (int i = 0; i < hw.curves.gt_n[d]; i++)
+                json_array_append_new(rows, json_pack("{s:f, s:f, s:f, s:f}", "short_side", hw.curves.gt_S[d][q], "M",
+                                                      hw.curves.gt_M[d][i], "fixed_s", hw.curves.gt_fixed[d][q][i], "s_per_elem",
+                                                      hw.curves.gt_elem[d][q][i]));
         json_object_set_new(gt, dtype_table[d].name, json_pack("{s:o, s:f}", "points", rows, "rms_rel", hw.curves.gt_rms[d]));
     }
     json_object_set_new(pc, "gemm_table", gt);

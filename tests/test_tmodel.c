@@ -371,14 +371,18 @@ static void profile(void)
 }
 
 /* The gemm table (tmodel.h) from CSV rows, by hand: bf16 products at M = 1
- * and 16 against 100 x 100 (NK 1e4) and 1000 x 1000 (NK 1e6) weights,
- * made to follow t = fixed + per_elem NK with (2 us, 0.1 ns) at M = 1 and
- * (5 us, 0.2 ns) at M = 16:
- *   M = 1:  2e-6 + 1e4 x 1e-10 = 3e-6;    2e-6 + 1e6 x 1e-10 = 1.02e-4
- *   M = 16: 5e-6 + 1e4 x 2e-10 = 7e-6;    5e-6 + 1e6 x 2e-10 = 2.05e-4
- * Between: M = 4 is halfway in log M: fixed 3.5 us, per_elem the geometric
- * mean sqrt(0.1 x 0.2) = 0.141421 ns. Past the last M per_elem grows as M
- * (M = 32: 0.4 ns), below the first it stays. */
+ * and 16 in two slices of short side min(N, K):
+ *   S = 100: 100 x 100 (NK 1e4) and 10000 x 100 (NK 1e6), made to follow
+ *     t = fixed + per_elem NK with (2 us, 0.1 ns) at M = 1, (5 us, 0.2 ns) at 16:
+ *     M 1: 3e-6, 1.02e-4;   M 16: 7e-6, 2.05e-4
+ *   S = 1000: 1000 x 1000 (1e6) and 4000 x 1000 (4e6) with (4 us, 0.05 ns)
+ *     at M = 1, (8 us, 0.1 ns) at 16:
+ *     M 1: 5.4e-5, 2.04e-4;   M 16: 1.08e-4, 4.08e-4
+ * In S = 100: M = 4 is halfway in log M: fixed 3.5 us, per_elem the
+ * geometric mean sqrt(0.1 x 0.2) = 0.141421 ns; past the last M per_elem
+ * grows as M (M = 32: 0.4 ns), below the first it stays. Halfway in log S
+ * (S = sqrt(100 x 1000) = 316.23) at M = 1: fixed 3 us, per_elem
+ * sqrt(0.1 x 0.05) = 0.0707107 ns. S = 0 (unknown): the largest slice. */
 static void gemm_table(void)
 {
     sim_err e;
@@ -386,46 +390,64 @@ static void gemm_table(void)
     tm_curves c;
     const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
                       "gemm,bf16,1,100,100,,,3e-06\n"
-                      "gemm,bf16,1,1000,1000,,,0.000102\n"
+                      "gemm,bf16,1,10000,100,,,0.000102\n"
                       "gemm,bf16,16,100,100,,,7e-06\n"
-                      "gemm,bf16,16,1000,1000,,,0.000205\n"
+                      "gemm,bf16,16,10000,100,,,0.000205\n"
+                      "gemm,bf16,1,1000,1000,,,5.4e-05\n"
+                      "gemm,bf16,1,4000,1000,,,0.000204\n"
+                      "gemm,bf16,16,1000,1000,,,0.000108\n"
+                      "gemm,bf16,16,4000,1000,,,0.000408\n"
                       "stream,,,,,1000,,1e-06\n";
     CHECK("table-parse", calib_parse(&s, csv, "t.csv", &e) == SIM_OK);
-    CHECK("table-fit", calib_fit(&s, &c, &e) == SIM_OK && c.gt_n[DT_BF16] == 2);
-    CHECK_CLOSE("table-fixed-m1-us", c.gt_fixed[DT_BF16][0] * 1e6, 2, 1e-6);
-    CHECK_CLOSE("table-elem-m1-ns", c.gt_elem[DT_BF16][0] * 1e9, 0.1, 1e-9);
-    CHECK_CLOSE("table-fixed-m16-us", c.gt_fixed[DT_BF16][1] * 1e6, 5, 1e-6);
-    CHECK_CLOSE("table-elem-m16-ns", c.gt_elem[DT_BF16][1] * 1e9, 0.2, 1e-9);
+    CHECK("table-fit", calib_fit(&s, &c, &e) == SIM_OK && c.gt_n[DT_BF16] == 2 && c.gt_ns[DT_BF16] == 2);
+    CHECK_CLOSE("table-short-sides", c.gt_S[DT_BF16][0] + 1e-3 * c.gt_S[DT_BF16][1], 101, 1e-9);
+    CHECK_CLOSE("table-fixed-m1-us", c.gt_fixed[DT_BF16][0][0] * 1e6, 2, 1e-6);
+    CHECK_CLOSE("table-elem-m1-ns", c.gt_elem[DT_BF16][0][0] * 1e9, 0.1, 1e-9);
+    CHECK_CLOSE("table-fixed-m16-us", c.gt_fixed[DT_BF16][0][1] * 1e6, 5, 1e-6);
+    CHECK_CLOSE("table-elem-m16-ns", c.gt_elem[DT_BF16][0][1] * 1e9, 0.2, 1e-9);
+    CHECK_CLOSE("table-s1000-elem-m16-ns", c.gt_elem[DT_BF16][1][1] * 1e9, 0.1, 1e-9);
     CHECK_CLOSE("table-rms", c.gt_rms[DT_BF16], 0, 1e-9);
-    CHECK_CLOSE("table-at-m4", tm_gemm_time(&c, DT_BF16, 4, 1e6), 3.5e-6 + 1e6 * 0.141421356e-9, 1e-12);
-    CHECK_CLOSE("table-at-m32", tm_gemm_time(&c, DT_BF16, 32, 1e6), 5e-6 + 4e-4, 1e-12);
-    CHECK_CLOSE("table-below-m1", tm_gemm_time(&c, DT_BF16, 0.5, 1e6), 1.02e-4, 1e-12);
+    CHECK_CLOSE("table-at-m4", tm_gemm_time(&c, DT_BF16, 4, 1e6, 100), 3.5e-6 + 1e6 * 0.141421356e-9, 1e-12);
+    CHECK_CLOSE("table-at-m32", tm_gemm_time(&c, DT_BF16, 32, 1e6, 100), 5e-6 + 4e-4, 1e-12);
+    CHECK_CLOSE("table-below-m1", tm_gemm_time(&c, DT_BF16, 0.5, 1e6, 100), 1.02e-4, 1e-12);
+    CHECK_CLOSE("table-between-s", tm_gemm_time(&c, DT_BF16, 1, 1e6, 316.227766), 3e-6 + 1e6 * 0.070710678e-9, 1e-11);
+    CHECK_CLOSE("table-s-unknown", tm_gemm_time(&c, DT_BF16, 16, 1e6, 0), 1.08e-4, 1e-12);
+    CHECK_CLOSE("table-s-below", tm_gemm_time(&c, DT_BF16, 16, 1e6, 10), 2.05e-4, 1e-12);
     /* fp8 weights fall back along tm_dtype_chain (fp8_e4m3, fp8_e5m2, bf16): bf16's table. */
-    CHECK_CLOSE("table-fp8-falls-back", tm_gemm_time(&c, DT_FP8_E4M3, 16, 1e6), 2.05e-4, 1e-12);
-    /* An operation of 4 products of 1e6 elements each, M = 1: 4 x 1.02e-4 = 4.08e-4 s
-     * (its 100 weight bytes at 1 GB/s take 0.1 us: compute bound), no fixed cost. */
-    cost_op op = {.kind = OP_GEMM, .wdt = DT_BF16, .dt = DT_FP8_E4M3, .M = 1, .NK = 4000000, .calls = 4, .bytes = 100, .flops = 8000000};
+    CHECK_CLOSE("table-fp8-falls-back", tm_gemm_time(&c, DT_FP8_E4M3, 16, 1e6, 100), 2.05e-4, 1e-12);
+    /* An operation of 4 products of 1e6 elements each, short side 100, M = 1:
+     * 4 x 1.02e-4 = 4.08e-4 s (its 100 weight bytes at 1 GB/s take 0.1 us:
+     * compute bound), no fixed cost. */
+    cost_op op = {.kind = OP_GEMM, .wdt = DT_BF16, .dt = DT_FP8_E4M3, .M = 1, .NK = 4000000, .calls = 4, .S = 100, .bytes = 100,
+                  .flops = 8000000};
     CHECK_CLOSE("table-op-calls", tm_op_time(&c, &op), 4.08e-4, 1e-12);
     /* The profile keeps the table (tm_write_yaml, hw_load). */
     const char *path = "/tmp/kvsim-test-table.yaml";
     hw_profile h;
     CHECK("table-profile-write", calib_write_profile(&c, "t", 1e9, "test", path, &e) == SIM_OK);
-    CHECK("table-profile-load", hw_load(&h, path, &e) == SIM_OK && h.curves.gt_n[DT_BF16] == 2);
-    CHECK_CLOSE("table-profile-elem", h.curves.gt_elem[DT_BF16][1], 2e-10, 1e-15);
-    CHECK_CLOSE("table-profile-fixed", h.curves.gt_fixed[DT_BF16][0], 2e-6, 1e-12);
+    CHECK("table-profile-load", hw_load(&h, path, &e) == SIM_OK && h.curves.gt_n[DT_BF16] == 2 && h.curves.gt_ns[DT_BF16] == 2);
+    CHECK_CLOSE("table-profile-elem", h.curves.gt_elem[DT_BF16][1][1], 1e-10, 1e-15);
+    CHECK_CLOSE("table-profile-fixed", h.curves.gt_fixed[DT_BF16][0][0], 2e-6, 1e-12);
     /* Without fp32 curves, peak_tflops names the table's rate at its largest M
-     * (2 x 16 / 0.2 ns = 160 GFLOP/s) for fp32 too (hw_load needs fp32). */
-    CHECK_CLOSE("table-profile-peak", hw_peak(&h, DT_FP32), 1.6e11, 1e5);
-    FILE *f = fopen(path, "w");
-    fputs("name: x\nmemory_gb: 1\nbandwidth_gbs: 1\npeak_tflops: {fp32: 1}\ncurves:\n"
-          "  gemm: {bf16: {m: [1, 4], fixed_us: [1]}}\n  bandwidth: {ws_bytes: [100], gbs: [1]}\n", f);
-    fclose(f);
-    CHECK("table-profile-partial", hw_load(&h, path, &e) == SIM_EINVAL && strstr(e.msg, ":6:") && strstr(e.msg, "ns_per_elem"));
-    f = fopen(path, "w");
-    fputs("name: x\nmemory_gb: 1\nbandwidth_gbs: 1\npeak_tflops: {fp32: 1}\ncurves:\n"
-          "  gemm: {bf16: {m: [4, 1], fixed_us: [1, 1], ns_per_elem: [1, 1]}}\n  bandwidth: {ws_bytes: [100], gbs: [1]}\n", f);
-    fclose(f);
-    CHECK("table-profile-order", hw_load(&h, path, &e) == SIM_EINVAL && strstr(e.msg, "m must increase"));
+     * in its widest slice (2 x 16 / 0.1 ns = 320 GFLOP/s) for fp32 too (hw_load needs fp32). */
+    CHECK_CLOSE("table-profile-peak", hw_peak(&h, DT_FP32), 3.2e11, 1e5);
+    static const struct { const char *gemm, *what; } bad[] = {
+        {"  gemm: {bf16: {m: [1, 4], fixed_us: [1]}}\n", "ns_per_elem"},
+        {"  gemm: {bf16: {m: [4, 1], fixed_us: [1, 1], ns_per_elem: [1, 1]}}\n", "m must increase"},
+        {"  gemm: {bf16: {m: [1, 4], s: [64, 256], fixed_us: [1, 1], ns_per_elem: [[1, 1], [1, 1]]}}\n", "expected 2 lists"},
+        {"  gemm: {bf16: {m: [1, 4], s: [64], fixed_us: [[1, 1]], ns_per_elem: [[1, 1, 1]]}}\n", "3 values for 2 m"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *f = fopen(path, "w");
+        fprintf(f, "name: x\nmemory_gb: 1\nbandwidth_gbs: 1\npeak_tflops: {fp32: 1}\ncurves:\n%s  bandwidth: {ws_bytes: [100], gbs: [1]}\n",
+                bad[i].gemm);
+        fclose(f);
+        char nm[48];
+        snprintf(nm, sizeof nm, "table-profile-bad-%zu", i);
+        int rc = hw_load(&h, path, &e);
+        CHECK(nm, rc == SIM_EINVAL && strstr(e.msg, ":6:") && strstr(e.msg, bad[i].what));
+        if (rc != SIM_EINVAL || !strstr(e.msg, bad[i].what)) printf("  got: %s\n", e.msg);
+    }
     remove(path);
     meas_free(&s);
 }

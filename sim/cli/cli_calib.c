@@ -14,13 +14,18 @@ void cli_print_curves(FILE *f, const tm_curves *c)
                     c->gemm_rate_max[d] / 1e9, c->gemm_m_half[d], 100 * c->gemm_rms[d]);
         if (c->gt_n[d]) {
             /* The table at its ends: a product's fixed time and its rate on
-             * a 1024 x 1024 weight held in the dtype. */
+             * a square weight of each measured short side. */
             int n = c->gt_n[d];
-            double M0 = c->gt_M[d][0], M1 = c->gt_M[d][n - 1], nk = 1024.0 * 1024;
-            fprintf(f, "  gemm %-8s table of %d M: M = %g: %.1f us + %.3f ns per weight element (%.1f GFLOP/s at 1024 x 1024); "
-                    "M = %g: %.1f GFLOP/s   (rms %.1f%%)\n", dtype_table[d].name, n, M0, c->gt_fixed[d][0] * 1e6,
-                    c->gt_elem[d][0] * 1e9, 2 * M0 * nk / (c->gt_fixed[d][0] + c->gt_elem[d][0] * nk) / 1e9, M1,
-                    2 * M1 * nk / (c->gt_fixed[d][n - 1] + c->gt_elem[d][n - 1] * nk) / 1e9, 100 * c->gt_rms[d]);
+            double M0 = c->gt_M[d][0], M1 = c->gt_M[d][n - 1];
+            fprintf(f, "  gemm %-8s table of %d M x %d short sides (rms %.1f%%):\n", dtype_table[d].name, n, c->gt_ns[d],
+                    100 * c->gt_rms[d]);
+            for (int k = 0; k < c->gt_ns[d]; k++) {
+                double S = c->gt_S[d][k], nk = S * S;
+                fprintf(f, "    %4g x %-4g  M = %g: %.1f us + %.3f ns per element (%.1f GFLOP/s); M = %g: %.1f GFLOP/s\n", S, S, M0,
+                        c->gt_fixed[d][k][0] * 1e6, c->gt_elem[d][k][0] * 1e9,
+                        2 * M0 * nk / (c->gt_fixed[d][k][0] + c->gt_elem[d][k][0] * nk) / 1e9, M1,
+                        2 * M1 * nk / (c->gt_fixed[d][k][n - 1] + c->gt_elem[d][k][n - 1] * nk) / 1e9);
+            }
         }
     }
     fprintf(f, "  bandwidth  %d working sets, %.1f GB/s at %.0f KiB .. %.1f GB/s at %.0f MiB   (leave-one-out rms %.1f%%)\n",

@@ -287,45 +287,58 @@ static int cmp_dbl(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The gemm table of dtype d (tmodel.h): per distinct M, t = fixed +
- * per_elem x N K by least squares over the measured sizes (through the
- * origin with one size, or when the affine slope is not positive). */
+/* The gemm table of dtype d (tmodel.h): per distinct short side S =
+ * min(N, K) and M, t = fixed + per_elem x N K by least squares over the
+ * measured sizes (through the origin with one size, or when the intercept
+ * would be negative). Every S needs every M. */
 static int fit_gemm_table(const meas_set *s, int d, tm_curves *c, sim_err *e)
 {
-    double Ms[TM_MAX_PTS], nk[TM_MAX_PTS * 4], t[TM_MAX_PTS * 4], sq = 0;
-    int nm = 0, np = 0;
+    double Ms[TM_MAX_PTS], Ss[TM_MAX_S], nk[TM_MAX_PTS * 4], t[TM_MAX_PTS * 4], sq = 0;
+    int nm = 0, ns = 0, np = 0;
     for (int i = 0; i < s->n; i++) {
         const meas_row *r = &s->row[i];
         if (r->kind != MS_GEMM || r->dt != (dtype)d) continue;
+        double S = r->N < r->K ? r->N : r->K;
         int j = 0;
         while (j < nm && Ms[j] != r->M) j++;
         if (j == nm) {
             if (nm == TM_MAX_PTS) return sim_fail(e, SIM_EINVAL, "gemm: more than %d distinct M", TM_MAX_PTS);
             Ms[nm++] = r->M;
         }
+        for (j = 0; j < ns && Ss[j] != S; j++) {}
+        if (j == ns) {
+            if (ns == TM_MAX_S) return sim_fail(e, SIM_EINVAL, "gemm: more than %d distinct short sides min(N, K)", TM_MAX_S);
+            Ss[ns++] = S;
+        }
     }
     qsort(Ms, (size_t)nm, sizeof Ms[0], cmp_dbl);
-    for (int j = 0; j < nm; j++) {
-        int k = 0;
-        for (int i = 0; i < s->n && k < TM_MAX_PTS * 4; i++) {
-            const meas_row *r = &s->row[i];
-            if (r->kind != MS_GEMM || r->dt != (dtype)d || r->M != Ms[j]) continue;
-            nk[k] = r->N * r->K;
-            t[k++] = r->seconds;
+    qsort(Ss, (size_t)ns, sizeof Ss[0], cmp_dbl);
+    for (int q = 0; q < ns; q++)
+        for (int j = 0; j < nm; j++) {
+            int k = 0;
+            for (int i = 0; i < s->n && k < TM_MAX_PTS * 4; i++) {
+                const meas_row *r = &s->row[i];
+                if (r->kind != MS_GEMM || r->dt != (dtype)d || r->M != Ms[j] || (r->N < r->K ? r->N : r->K) != Ss[q]) continue;
+                nk[k] = r->N * r->K;
+                t[k++] = r->seconds;
+            }
+            if (!k) return sim_fail(e, SIM_EINVAL, "gemm: no row at M = %g with short side min(N, K) = %g (the table needs "
+                                    "every M at every short side)", Ms[j], Ss[q]);
+            double rate, fixed = 0, rms;
+            int rc = distinct(nk, k) >= 2 ? fit_affine(nk, t, k, &rate, &fixed, &rms, e) : SIM_EINVAL;
+            /* A negative intercept (fit_affine's fixed clamped to 0) or no
+             * affine fit: through the origin. */
+            if (rc == SIM_EINVAL || (!rc && fixed == 0)) { fixed = 0; rc = fit_prop(nk, t, k, &rate, &rms, e); }
+            if (rc) return sim_fail(e, rc, "gemm at M = %g, short side %g: %s", Ms[j], Ss[q], e->msg);
+            c->gt_fixed[d][q][j] = fixed;
+            c->gt_elem[d][q][j] = 1 / rate;
+            sq += rms * rms * k;
+            np += k;
         }
-        double rate, fixed = 0, rms;
-        int rc = distinct(nk, k) >= 2 ? fit_affine(nk, t, k, &rate, &fixed, &rms, e) : SIM_EINVAL;
-        /* A negative intercept (fit_affine's fixed clamped to 0) or no
-         * affine fit: through the origin. */
-        if (rc == SIM_EINVAL || (!rc && fixed == 0)) { fixed = 0; rc = fit_prop(nk, t, k, &rate, &rms, e); }
-        if (rc) return sim_fail(e, rc, "gemm at M = %g: %s", Ms[j], e->msg);
-        c->gt_M[d][j] = Ms[j];
-        c->gt_fixed[d][j] = fixed;
-        c->gt_elem[d][j] = 1 / rate;
-        sq += rms * rms * k;
-        np += k;
-    }
+    for (int j = 0; j < nm; j++) c->gt_M[d][j] = Ms[j];
+    for (int q = 0; q < ns; q++) c->gt_S[d][q] = Ss[q];
     c->gt_n[d] = nm;
+    c->gt_ns[d] = ns;
     c->gt_rms[d] = np ? sqrt(sq / np) : 0;
     return SIM_OK;
 }
@@ -478,7 +491,7 @@ int calib_write_profile(const tm_curves *c, const char *name, double memory_byte
     for (int d = 0; d < DT_COUNT; d++) {
         /* The table's rate at its largest M (per weight element: 2 M FLOPs),
          * else the rate curve's limit. */
-        if (c->gt_n[d]) peak[d] = 2 * c->gt_M[d][c->gt_n[d] - 1] / c->gt_elem[d][c->gt_n[d] - 1];
+        if (c->gt_n[d]) peak[d] = 2 * c->gt_M[d][c->gt_n[d] - 1] / c->gt_elem[d][c->gt_ns[d] - 1][c->gt_n[d] - 1];
         else if (c->gemm_has[d]) peak[d] = c->gemm_rate_max[d];
         if (peak[d] > 0) { fprintf(f, "%s%s: %.6g", first ? "" : ", ", dtype_table[d].name, peak[d] / 1e12); first = false; }
     }

@@ -115,7 +115,9 @@ static double cold_call(double (*fn)(void *, int), void *arg, const void *buf, s
  * the weight is reused by every row). */
 static int probe_wq(meas_set *s, float *x, float *y, float *vals, int threads, sim_err *e)
 {
-    static const u64 Ms[] = {1, 2, 4, 8, 16, 64, 256, 1024, 4096}, sizes[] = {256, 1024};
+    /* Short sides 64, 256 and 1024, each square and 4 x as wide (N = 4 K). */
+    static const u64 Ms[] = {1, 2, 4, 8, 16, 64, 256, 1024, 4096}, sizes[][2] = {{64, 64}, {256, 64}, {256, 256}, {1024, 256},
+                                                                              {1024, 1024}, {4096, 1024}};
     fmt fs[4];
     fmt_from_dtype(&fs[0], DT_FP32);
     fmt_from_dtype(&fs[1], DT_BF16);
@@ -126,7 +128,7 @@ static int probe_wq(meas_set *s, float *x, float *y, float *vals, int threads, s
     int rc = SIM_OK;
     for (int f = 0; f < 4 && !rc; f++)
         for (size_t z = 0; z < sizeof sizes / sizeof sizes[0] && !rc; z++) {
-            u64 N = sizes[z], K = sizes[z];
+            u64 N = sizes[z][0], K = sizes[z][1];
             kern_wq w;
             if ((rc = kern_wq_init(&w, &fs[f], N * K, e))) break;
             kern_wq_encode(&w, vals);
@@ -363,11 +365,11 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
     /* The stored-format products (x: 4096 x 1024 floats, y: 4096 x 1024
      * outputs, v: the weight's values) and decode attention. */
     if (!rc) {
-        float *x = malloc((size_t)4096 * 1024 * sizeof *x), *y = malloc((size_t)4096 * 1024 * sizeof *y),
-              *v = malloc((size_t)1024 * 1024 * sizeof *v);
+        float *x = malloc((size_t)4096 * 1024 * sizeof *x), *y = malloc((size_t)4096 * 4096 * sizeof *y),
+              *v = malloc((size_t)4096 * 1024 * sizeof *v);
         if (!x || !y || !v) rc = sim_fail(e, SIM_ENOMEM, "probe: no memory for the products");
         for (size_t i = 0; !rc && i < (size_t)4096 * 1024; i++) x[i] = (float)(i % 13) * 0.01f;
-        for (size_t i = 0; !rc && i < (size_t)1024 * 1024; i++) v[i] = (float)((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
+        for (size_t i = 0; !rc && i < (size_t)4096 * 1024; i++) v[i] = (float)((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
         if (!rc) rc = probe_wq(s, x, y, v, threads, e);
         free(x); free(y); free(v);
         if (!rc) rc = probe_attn(s, threads, e);

@@ -70,7 +70,7 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
     char pos[300];
     static const char *const top[] = {"gemm", "bandwidth", "elementwise", "exp", "gather", "parallel_fixed_us", "attn_decode", NULL};
     static const char *const ak[] = {"fixed_us", "ns_per_elem", "gflops", "rms_rel", NULL};
-    static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", "m", "fixed_us", "ns_per_elem", "table_rms_rel", NULL};
+    static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", "m", "s", "fixed_us", "ns_per_elem", "table_rms_rel", NULL};
     static const char *const bk[] = {"ws_bytes", "gbs", "loo_rms_rel", NULL};
     static const char *const ek[] = {"gflops", "fixed_us", "rms_rel", NULL};
     static const char *const xk[] = {"per_us", "rms_rel", NULL};
@@ -99,19 +99,41 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
             return rc;
         c->gemm_has[dt] = rate;
         if (tm || tf || te) {
-            int nm, nf, ne;
+            /* m; s, the short sides (absent: one slice); fixed_us and
+             * ns_per_elem a list over m per short side (one slice: a list
+             * over m may stand alone). */
+            int nm, nsd = 1;
+            const ynode *ts = yt_get(v, "s");
             if (!tm || !tf || !te)
                 return sim_fail(e, SIM_EINVAL, "%s: the gemm table needs m, fixed_us and ns_per_elem", POS(v));
-            if ((rc = num_seq(tm, 1, 1e12, 1, c->gt_M[dt], &nm, e)) || (rc = num_seq(tf, 0, 1e12, 1e-6, c->gt_fixed[dt], &nf, e)) ||
-                (rc = num_seq(te, 0, 1e12, 1e-9, c->gt_elem[dt], &ne, e)) ||
+            if ((rc = num_seq(tm, 1, 1e12, 1, c->gt_M[dt], &nm, e)) ||
+                (ts && (rc = num_seq(ts, 1, 1e12, 1, c->gt_S[dt], &nsd, e))) ||
                 (rc = num_key(v, "table_rms_rel", 0, 1e9, 1, false, &c->gt_rms[dt], e)))
                 return rc;
-            if (nm != nf || nm != ne || nm == 0)
-                return sim_fail(e, SIM_EINVAL, "%s: m, fixed_us and ns_per_elem differ in length (%d, %d, %d) or are empty", POS(v),
-                                nm, nf, ne);
+            if (nsd > TM_MAX_S) return sim_fail(e, SIM_EINVAL, "%s: at most %d short sides", POS(ts), TM_MAX_S);
+            if (!ts) c->gt_S[dt][0] = 0;
+            for (int j = 1; j < nsd; j++)
+                if (!(c->gt_S[dt][j] > c->gt_S[dt][j - 1])) return sim_fail(e, SIM_EINVAL, "%s: s must increase", POS(ts->kid[j]));
+            const ynode *lists[2] = {tf, te};
+            double *dst[2] = {&c->gt_fixed[dt][0][0], &c->gt_elem[dt][0][0]};
+            const double scale[2] = {1e-6, 1e-9};
+            for (int q = 0; q < 2; q++) {
+                const ynode *l = lists[q];
+                bool nested = l->kind == YT_SEQ && l->n && l->kid[0]->kind == YT_SEQ;
+                if ((nested ? (int)l->n : 1) != nsd || (!nested && ts && nsd != 1))
+                    return sim_fail(e, SIM_EINVAL, "%s: expected %d list%s over m (one per short side in s)", POS(l), nsd,
+                                    nsd == 1 ? "" : "s");
+                for (int j = 0; j < nsd; j++) {
+                    int cnt;
+                    if ((rc = num_seq(nested ? l->kid[j] : l, 0, 1e12, scale[q], dst[q] + (size_t)j * TM_MAX_PTS, &cnt, e))) return rc;
+                    if (cnt != nm)
+                        return sim_fail(e, SIM_EINVAL, "%s: %d values for %d m", POS(nested ? l->kid[j] : l), cnt, nm);
+                }
+            }
             for (int j = 1; j < nm; j++)
                 if (!(c->gt_M[dt][j] > c->gt_M[dt][j - 1])) return sim_fail(e, SIM_EINVAL, "%s: m must increase", POS(tm->kid[j]));
             c->gt_n[dt] = nm;
+            c->gt_ns[dt] = nsd;
         }
     }
     if ((rc = only_keys(b, bk, "bandwidth", e))) return rc;

@@ -24,6 +24,7 @@ static cost_op *append(cost_ops *o)
 
 void cost_ops_begin(cost_ops *o)
 {
+    o->d_model = 0;
     o->n = 0;
     o->layer = -1;
     o->part = -1;
@@ -56,10 +57,18 @@ void cost_ops_part(cost_ops *o, int row)
     o->layer_wbytes = 0;
 }
 
+/* A weight's short side min(N, K), taking d_model as one side. */
+static u64 short_side(u64 d, u64 params)
+{
+    u64 other = d ? params / d : params;
+    return d < other ? d : other;
+}
+
 void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read)
 {
     if (!bytes_read) return;   /* stored, not read this step */
     c->ops->layer_wbytes += bytes_read;
+    c->ops->d_model = c->m->d_model;
     cost_op *p = append(c->ops);
     if (!p) return;
     p->kind = OP_WEIGHTS;
@@ -68,6 +77,7 @@ void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read)
     p->calls = 1;
     p->bytes = bytes_read;
     p->NK = params;
+    p->S = short_side(c->m->d_model, params);
 }
 
 /* Does op i belong to what is being recorded (this layer, or this part)? */
@@ -113,6 +123,7 @@ static bool pair_m(cost_ops *o, flop_cat cat, dtype dt, u64 flops, u64 M)
         o->n = k;
     }
     cost_op *g = &o->op[hit];
+    if (g->calls > 1) g->S = short_side(o->d_model, g->NK / g->calls);   /* a folded run: its average product */
     g->kind = OP_GEMM;
     g->paired = true;
     g->cat = cat;
@@ -189,6 +200,7 @@ static bool experts_op(cost_ops *o, const cost_ctx *c, flop_cat cat, dtype dt, u
     p->wdt = c->m->weight[WC_EXPERT].n_parts ? c->m->weight[WC_EXPERT].part[0].dt : DT_FP32;
     p->NK = cadd(&ovf, cmul(&ovf, used, per), cmul(&ovf, f->shared, sper));
     p->calls = (used + f->shared) * mats;
+    p->S = short_side(d, p->calls ? p->NK / p->calls : p->NK);
     p->M = p->NK ? flops / (2 * p->NK) : 1;
     if (!p->M) p->M = 1;
     return true;

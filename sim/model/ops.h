@@ -54,6 +54,8 @@ typedef struct {
     u64 M, NK;            /* OP_GEMM: tokens x parameters; OP_FLOPS: M = rows sharing the operand; OP_ELEM: tokens */
     dtype wdt;            /* OP_GEMM, OP_WEIGHTS: the weight's stored element dtype (its format's first part) */
     u64 calls;            /* OP_GEMM: the products folded into it (q, k, v, o; each expert's matrices); NK is their sum */
+    u64 S;                /* OP_GEMM: a product's short side min(N, K), taken as min(d_model, its parameters / d_model)
+                             (nearly every weight has d_model as one side) */
 } cost_op;
 
 struct cost_ops {
@@ -67,6 +69,7 @@ struct cost_ops {
     int part;                   /* the model part being recorded: its row, -1 = none */
     u64 layer_wbytes;     /* weight bytes the helpers recorded for this layer */
     bool nomem;           /* an append failed: the list is incomplete */
+    u64 d_model;          /* the model's width (short sides of folded products) */
 };
 
 /* Recorders (cost.c calls them when ctx->ops is set). */

@@ -38,13 +38,13 @@ double tm_gemm_rate(const tm_curves *c, dtype dt, double M)
     return 0;
 }
 
-/* The table of dtype d at M rows: fixed seconds and seconds per element,
- * interpolated linearly in log M (per element: in log-log); past the last
- * point per element grows as M, before the first it stays. */
-static void gt_at(const tm_curves *c, int d, double M, double *fixed, double *elem)
+/* Slice k of dtype d's table at M rows: fixed seconds and seconds per
+ * element, interpolated linearly in log M (per element: in log-log); past
+ * the last point per element grows as M, before the first it stays. */
+static void gt_at_m(const tm_curves *c, int d, int k, double M, double *fixed, double *elem)
 {
     int n = c->gt_n[d];
-    const double *x = c->gt_M[d], *a = c->gt_fixed[d], *b = c->gt_elem[d];
+    const double *x = c->gt_M[d], *a = c->gt_fixed[d][k], *b = c->gt_elem[d][k];
     if (M <= x[0] || n == 1) {
         *fixed = a[0];
         *elem = b[0] * (n == 1 && M > x[0] ? M / x[0] : 1);
@@ -55,21 +55,37 @@ static void gt_at(const tm_curves *c, int d, double M, double *fixed, double *el
         *elem = b[n - 1] * M / x[n - 1];
         return;
     }
-    int k = 1;
-    while (x[k] < M) k++;
-    double f = (log(M) - log(x[k - 1])) / (log(x[k]) - log(x[k - 1]));
-    *fixed = a[k - 1] + f * (a[k] - a[k - 1]);
-    *elem = b[k - 1] > 0 && b[k] > 0 ? exp(log(b[k - 1]) + f * (log(b[k]) - log(b[k - 1]))) : b[k - 1] + f * (b[k] - b[k - 1]);
+    int j = 1;
+    while (x[j] < M) j++;
+    double f = (log(M) - log(x[j - 1])) / (log(x[j]) - log(x[j - 1]));
+    *fixed = a[j - 1] + f * (a[j] - a[j - 1]);
+    *elem = b[j - 1] > 0 && b[j] > 0 ? exp(log(b[j - 1]) + f * (log(b[j]) - log(b[j - 1]))) : b[j - 1] + f * (b[j] - b[j - 1]);
 }
 
-double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK)
+/* The table at (S, M): between the slices around S, linearly in log S. */
+static void gt_at(const tm_curves *c, int d, double S, double M, double *fixed, double *elem)
+{
+    int ns = c->gt_ns[d] ? c->gt_ns[d] : 1;
+    const double *sv = c->gt_S[d];
+    if (ns == 1 || !(S > 0) || S >= sv[ns - 1]) { gt_at_m(c, d, ns - 1, M, fixed, elem); return; }
+    if (S <= sv[0]) { gt_at_m(c, d, 0, M, fixed, elem); return; }
+    int k = 1;
+    while (sv[k] < S) k++;
+    double a0, b0, a1, b1, f = (log(S) - log(sv[k - 1])) / (log(sv[k]) - log(sv[k - 1]));
+    gt_at_m(c, d, k - 1, M, &a0, &b0);
+    gt_at_m(c, d, k, M, &a1, &b1);
+    *fixed = a0 + f * (a1 - a0);
+    *elem = b0 > 0 && b1 > 0 ? exp(log(b0) + f * (log(b1) - log(b0))) : b0 + f * (b1 - b0);
+}
+
+double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK, double S)
 {
     if (M < 1) M = 1;
     for (int i = 0; i < 5; i++) {
         dtype d = tm_dtype_chain[dt][i];
         if (c->gt_n[d]) {
             double a, b;
-            gt_at(c, d, M, &a, &b);
+            gt_at(c, d, S, M, &a, &b);
             return a + b * NK;
         }
     }
@@ -91,7 +107,7 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
         /* calls products of M rows, NK / calls weight elements each, the
          * weight held in its stored dtype. */
         double calls = (double)(op->calls ? op->calls : 1), M = (double)(op->M ? op->M : 1);
-        double comp = calls * tm_gemm_time(c, op->wdt, M, (double)op->NK / calls), mem = mem_time(c, op->bytes);
+        double comp = calls * tm_gemm_time(c, op->wdt, M, (double)op->NK / calls, (double)op->S), mem = mem_time(c, op->bytes);
         t = comp > mem ? comp : mem;   /* NAN compares false: a missing curve stays NAN below */
         if (isnan(comp) || isnan(mem)) t = NAN;
         break;
@@ -113,7 +129,7 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
         /* A product without a weight (attention scores against the cache):
          * M rows against flops / 2M operand elements, in the compute dtype. */
         double M = (double)(op->M ? op->M : 1);
-        double comp = tm_gemm_time(c, op->dt, M, (double)op->flops / (2 * M)), mem = mem_time(c, op->bytes);
+        double comp = tm_gemm_time(c, op->dt, M, (double)op->flops / (2 * M), 0), mem = mem_time(c, op->bytes);
         t = comp > mem ? comp : mem;
         if (isnan(comp) || isnan(mem)) t = NAN;
         break;
@@ -196,14 +212,23 @@ void tm_write_yaml(FILE *f, const tm_curves *c)
             fprintf(f, "rate_max_gflops: %.6g, m_half: %.6g, rms_rel: %.4g%s", c->gemm_rate_max[d] / 1e9, c->gemm_m_half[d],
                     c->gemm_rms[d], c->gt_n[d] ? ",\n      " : "");
         if (c->gt_n[d]) {
-            const char *key[3] = {"m", "fixed_us", "ns_per_elem"};
-            const double *v[3] = {c->gt_M[d], c->gt_fixed[d], c->gt_elem[d]};
-            const double sc[3] = {1, 1e6, 1e9};
-            for (int k = 0; k < 3; k++) {
-                fprintf(f, "%s: [", key[k]);
-                for (int i = 0; i < c->gt_n[d]; i++) fprintf(f, "%s%.6g", i ? ", " : "", v[k][i] * sc[k]);
-                fprintf(f, "],%s", k < 2 ? "\n      " : " ");
+            /* m, s (the short sides), then per short side a list over m. */
+            fprintf(f, "m: [");
+            for (int i = 0; i < c->gt_n[d]; i++) fprintf(f, "%s%.6g", i ? ", " : "", c->gt_M[d][i]);
+            fprintf(f, "],\n      s: [");
+            for (int k = 0; k < c->gt_ns[d]; k++) fprintf(f, "%s%.6g", k ? ", " : "", c->gt_S[d][k]);
+            fprintf(f, "],\n");
+            for (int q = 0; q < 2; q++) {
+                fprintf(f, "      %s: [", q ? "ns_per_elem" : "fixed_us");
+                for (int k = 0; k < c->gt_ns[d]; k++) {
+                    fprintf(f, "%s[", k ? ",\n        " : "");
+                    for (int i = 0; i < c->gt_n[d]; i++)
+                        fprintf(f, "%s%.6g", i ? ", " : "", q ? c->gt_elem[d][k][i] * 1e9 : c->gt_fixed[d][k][i] * 1e6);
+                    fprintf(f, "]");
+                }
+                fprintf(f, "],\n");
             }
+            fprintf(f, "      ");
             fprintf(f, "table_rms_rel: %.4g", c->gt_rms[d]);
         }
         fprintf(f, "}\n");

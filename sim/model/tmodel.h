@@ -6,12 +6,15 @@
  * Curves (a hardware profile's optional `curves:` mapping; hw.h):
  *   gemm[dt]    the time of one product of M rows against an N x K weight
  *               held in dt (the weight's stored element dtype: the kernels
- *               decode it as they multiply): t = fixed(M) + per_elem(M) x NK,
- *               fitted per measured M (least squares over the measured N x K,
- *               or through the origin with one size) and interpolated
- *               linearly in log M (per_elem in log-log); beyond the largest
- *               measured M, per_elem grows as M (compute bound), below the
- *               smallest it stays. Also, for the summary line and older
+ *               decode it as they multiply): t = fixed(S, M) + per_elem(S, M)
+ *               x NK, S = min(N, K) the weight's short side (a short side
+ *               starves the product: 256 x 1024 runs at the rate of 256 x 256,
+ *               not of 1024 x 1024), fitted per measured (S, M) (least squares
+ *               over the measured N x K, or through the origin with one size)
+ *               and interpolated linearly in log S and log M (per_elem in
+ *               log-log); beyond the largest measured M, per_elem grows as M
+ *               (compute bound); outside the measured S or below the smallest
+ *               M it stays. Also, for the summary line and older
  *               profiles: rate(M) = rate_max * M / (M + m_half) FLOP/s
  *               (weighted least squares on M / rate = (m_half + M) / rate_max),
  *               used when a dtype has no table.
@@ -49,15 +52,18 @@
 #include <stdio.h>
 
 #define TM_MAX_PTS 32
+#define TM_MAX_S 4
 
 typedef struct {
     bool present;                 /* the profile has curves */
     bool gemm_has[DT_COUNT];
     double gemm_rate_max[DT_COUNT], gemm_m_half[DT_COUNT], gemm_rms[DT_COUNT];
-    int gt_n[DT_COUNT];           /* the gemm table: points per dtype (0: none) */
+    int gt_n[DT_COUNT];           /* the gemm table: M points per dtype (0: none) */
+    int gt_ns[DT_COUNT];          /* its slices by the weight's short side min(N, K) */
+    double gt_S[DT_COUNT][TM_MAX_S];       /* increasing short sides */
     double gt_M[DT_COUNT][TM_MAX_PTS];     /* increasing rows */
-    double gt_fixed[DT_COUNT][TM_MAX_PTS]; /* seconds per product */
-    double gt_elem[DT_COUNT][TM_MAX_PTS];  /* seconds per weight element (N x K) */
+    double gt_fixed[DT_COUNT][TM_MAX_S][TM_MAX_PTS]; /* seconds per product */
+    double gt_elem[DT_COUNT][TM_MAX_S][TM_MAX_PTS];  /* seconds per weight element (N x K) */
     double gt_rms[DT_COUNT];      /* relative residuals of the table's fits */
     bool attn_has[DT_COUNT];      /* decode attention over cache rows held in the dtype: */
     double attn_fixed[DT_COUNT], attn_elem[DT_COUNT], attn_flop[DT_COUNT], attn_rms[DT_COUNT];   /* s, s/element, s/FLOP */
@@ -75,10 +81,10 @@ double tm_bandwidth(const tm_curves *c, double ws);
 /* GEMM rate (FLOP/s) at M rows in dtype dt (falling back as hw_peak does);
  * 0 when no dtype has a curve. */
 double tm_gemm_rate(const tm_curves *c, dtype dt, double M);
-/* Seconds of one product of M rows against NK weight elements held in dt
- * (the table, falling back along tm_dtype_chain; else the rate curve);
- * NAN when no dtype has either. */
-double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK);
+/* Seconds of one product of M rows against NK weight elements of short
+ * side S (0: the table's largest) held in dt (the table, falling back along
+ * tm_dtype_chain; else the rate curve); NAN when no dtype has either. */
+double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK, double S);
 /* Seconds of one operation; NAN when a curve it needs is missing. */
 double tm_op_time(const tm_curves *c, const cost_op *op);
 
