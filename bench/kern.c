@@ -39,6 +39,8 @@
 #include "ops.h"
 #include "calib.h"
 #include "quant.h"
+#include "cli_calib.h"
+#include "benchutil.h"
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_fit.h>
 #include <jansson.h>
@@ -78,6 +80,9 @@ typedef struct {
     double attn_gflops[NT_MAX], attn_gbs[NT_MAX];
     u64 attn_flops[NT_MAX], attn_bytes[NT_MAX];
     double attn_pre_s[NT_MAX], attn_dec_s[NT_MAX];
+    double gemm_s[2][NT_MAX];                  /* measured: the weight products' time (ref_type_gemm) of the best run */
+    double tm_part[2][NT_MAX][3];              /* the time model's attention, weight products and rest */
+    double meas_attn[2][NT_MAX];               /* measured attention time of the best run, per phase */
     u64 gsel[NT_MAX], guni[NT_MAX];   /* prefill: the blocked kernel's pairs, and a masked union tile's (kern.h) */
     double pred_attn[NT_MAX];      /* prefill: the attention FLOPs' share of the prediction */
     double pred_w32[NT_MAX];       /* decode: the prediction with weights priced as the kernels hold them (fp32) */
@@ -136,7 +141,7 @@ static bool in_row(int i, void *arg)
  * from the probe's curves) of row `name` (NULL: the whole step, model parts
  * included) at (T, phase); also the row's bytes moved. */
 static int predict_ops(const model_spec *m, const hw_profile *hw, u64 T, phase ph, const char *name, double *t, double *bytes,
-                       sim_err *e)
+                       double *part, sim_err *e)
 {
     cost_query q = {.T = T, .B = 1, .phase = ph};
     cost_result r;
@@ -146,6 +151,17 @@ static int predict_ops(const model_spec *m, const hw_profile *hw, u64 T, phase p
     if (ops.nomem) rc = sim_fail(e, SIM_ENOMEM, "out of memory");
     row_pick k = {m, name};
     *t = tm_predict(&hw->curves, &ops, name ? in_row : NULL, &k);
+    if (part) {
+        /* attention products, weight products, the rest (as the kernels
+         * time them: kern_attn_*, ref_mm_at, everything else) */
+        part[0] = part[1] = part[2] = 0;
+        for (int i = 0; i < ops.n; i++) {
+            const cost_op *op = &ops.op[i];
+            if (op->layer < 0 || (name && !in_row(op->layer, &k))) continue;
+            int w = op->kind == OP_FLOPS && op->cat == FL_ATTN ? 0 : op->kind == OP_GEMM ? 1 : 2;
+            part[w] += tm_op_time(&hw->curves, op) * ops.uses[op->layer];
+        }
+    }
     const cost_t *c = name ? row_of(&r, name) : &r.total;
     if (bytes) *bytes = c ? (double)cost_bytes_moved(c) : 0;
     cost_ops_free(&ops);
@@ -230,6 +246,8 @@ static int run_spec(int i0, int i1, const hw_profile *hw, const u64 *Ts, int nT,
                 if (t < br->meas[PH_PREFILL][k]) {
                     br->meas[PH_PREFILL][k] = t;
                     br->attn_pre_s[k] = as;
+                    br->meas_attn[0][k] = as;
+                    br->gemm_s[0][k] = ref_type_gemm(&M, cases[c].row);
                     ref_type_gather(&M, cases[c].row, &br->gsel[k], &br->guni[k]);
                     br->attn_flops[k] = ct ? ct->flops[FL_ATTN] : 0;
                     br->attn_gflops[k] = as > 0 ? (double)br->attn_flops[k] / as / 1e9 : 0;
@@ -252,7 +270,11 @@ static int run_spec(int i0, int i1, const hw_profile *hw, const u64 *Ts, int nT,
                 double t = ref_type_time(&M, cases[c].row), as;
                 u64 ab;
                 ref_type_attn(&M, cases[c].row, &as, &ab);
-                if (t < br->meas[PH_DECODE][k]) br->meas[PH_DECODE][k] = t;
+                if (t < br->meas[PH_DECODE][k]) {
+                    br->meas[PH_DECODE][k] = t;
+                    br->meas_attn[1][k] = as;
+                    br->gemm_s[1][k] = ref_type_gemm(&M, cases[c].row);
+                }
                 br->wbytes_fp32[k] = 4 * weight_elems(&M, cases[c].row);
                 if (br->attn_dec_s[k] == 0 || as < br->attn_dec_s[k]) {
                     br->attn_dec_s[k] = as;
@@ -267,8 +289,8 @@ static int run_spec(int i0, int i1, const hw_profile *hw, const u64 *Ts, int nT,
             if (!rc)
                 rc = predict(&m, hw, T, PH_DECODE, cases[c].row, &br->pred[1][k], NULL, br->wbytes_fp32[k], &br->pred_w32[k],
                              &br->wbytes_model[k], e);
-            if (!rc) rc = predict_ops(&m, hw, T, PH_PREFILL, cases[c].row, &br->tm[0][k], NULL, e);
-            if (!rc) rc = predict_ops(&m, hw, T, PH_DECODE, cases[c].row, &br->tm[1][k], &br->dec_bytes[k], e);
+            if (!rc) rc = predict_ops(&m, hw, T, PH_PREFILL, cases[c].row, &br->tm[0][k], NULL, br->tm_part[0][k], e);
+            if (!rc) rc = predict_ops(&m, hw, T, PH_DECODE, cases[c].row, &br->tm[1][k], &br->dec_bytes[k], br->tm_part[1][k], e);
         }
     }
 out:
@@ -504,7 +526,7 @@ static int model_step(const char *spec, const hw_profile *hw, u64 T, double *mea
     for (int ph = 0; ph < 2 && !rc; ph++) {
         cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
         cost_result r;
-        if ((rc = predict_ops(&m, hw, T, q.phase, NULL, &tm[ph], NULL, e)) || (rc = cost_eval(&m, &q, &r, e))) break;
+        if ((rc = predict_ops(&m, hw, T, q.phase, NULL, &tm[ph], NULL, NULL, e)) || (rc = cost_eval(&m, &q, &r, e))) break;
         roofline rl;
         hw_roofline(hw, &r.total, &rl);
         roof[ph] = rl.time_s;
@@ -547,9 +569,15 @@ int main(void)
      * never from the kernels' own timings. */
     meas_set ms = {0};
     if (probe_curves(&ms, threads, &e) || calib_fit(&ms, &hw.curves, &e)) { fprintf(stderr, "bench: probe: %s\n", e.msg); return 2; }
+    /* The measurements in build/bench/out/probe.csv, for a look at the
+     * curves behind the predictions (kvsim calibrate refits the CSV). */
+    FILE *mf = bench_out("probe.csv");
+    if (mf) { calib_write_csv(&ms, mf); fclose(mf); }
     meas_free(&ms);
     printf("reference kernels vs this machine: %d threads (probe: %d cores); sgemm %.1f GFLOP/s, triad %.2f GB/s; "
            "load average %.2f at start\n", threads, pr.cores, sgemm / 1e9, bw / 1e9, load0[0]);
+    printf("the time model's curves (probe_curves.c; the measurements: build/bench/out/probe.csv):\n");
+    cli_print_curves(stdout, &hw.curves);
 
     static bench_res res[NCASE];
     double load_case[NCASE];   /* the 1-minute load average when the case's runs ended */
@@ -699,16 +727,22 @@ int main(void)
                    steps[i], ph ? "decode" : "prefill", 1e3 * step_meas[i][ph], 1e3 * step_tm[i][ph], 100 * err, mark(ok),
                    1e3 * step_roof[i][ph], step_load[i][0]);
         }
-    printf("\nwhere the time goes at T = %llu (measured / its roofline share):\n", (unsigned long long)Ts[k]);
-    printf("  %-5s %10s %10s   %-44s\n", "type", "prefill:", "", "decode:");
-    printf("  %-5s %10s %10s   %10s %12s %20s\n", "", "attention", "the rest", "weights", "fp32/model", "vs fp32-weight roof");
-    for (int i = 0; i < NCASE; i++) {
-        const bench_res *b = &res[i];
-        double ra = b->attn_pre_s[k] / b->pred_attn[k];
-        double rr = (b->meas[0][k] - b->attn_pre_s[k]) / (b->pred[0][k] - b->pred_attn[k]);
-        printf("  %-5s %9.2fx %9.2fx   %7.1f MB %11.1fx %+19.0f%%\n", cases[i].type, ra, rr, b->wbytes_fp32[k] / 1e6,
-               b->wbytes_fp32[k] / b->wbytes_model[k], 100 * (b->meas[1][k] / b->pred_w32[k] - 1));
-    }
+    /* Where the time goes, measured (the kernels' own timers: kern_attn_*,
+     * the weight products of ref_mm_at, the rest) against the time model's
+     * split of the same three (attention products, GEMM operations, the
+     * rest), at the middle T. */
+    int km = nT / 2;
+    printf("\nwhere the time goes at T = %llu, ms measured / predicted by the time model (attention kernels, weight\n"
+           "products, the rest of the layer; a part's error is where a miss above comes from):\n", (unsigned long long)Ts[km]);
+    printf("  %-5s %-8s %19s %19s %19s\n", "type", "phase", "attention", "weight products", "the rest");
+    for (int i = 0; i < NCASE; i++)
+        for (int ph = 0; ph < 2; ph++) {
+            const bench_res *b = &res[i];
+            double m3[3] = {b->meas_attn[ph][km], b->gemm_s[ph][km], b->meas[ph][km] - b->meas_attn[ph][km] - b->gemm_s[ph][km]};
+            printf("  %-5s %-8s", cases[i].type, ph ? "decode" : "prefill");
+            for (int q = 0; q < 3; q++) printf(" %8.3f / %8.3f", 1e3 * m3[q], 1e3 * b->tm_part[ph][km][q]);
+            printf("\n");
+        }
     double wall = now_s() - t_start;
     printf("\nkernel goals: %d of %d met; load average %.2f at start, %.2f at end (%d cores); %.0f s\n", met, total,
            load0[0], load1[0], pr.cores, wall);

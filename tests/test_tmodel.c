@@ -375,13 +375,14 @@ static void profile(void)
  *   S = 100: 100 x 100 (NK 1e4) and 10000 x 100 (NK 1e6), made to follow
  *     t = fixed + per_elem NK with (2 us, 0.1 ns) at M = 1, (5 us, 0.2 ns) at 16:
  *     M 1: 3e-6, 1.02e-4;   M 16: 7e-6, 2.05e-4
- *   S = 1000: 1000 x 1000 (1e6) and 4000 x 1000 (4e6) with (4 us, 0.05 ns)
- *     at M = 1, (8 us, 0.1 ns) at 16:
- *     M 1: 5.4e-5, 2.04e-4;   M 16: 1.08e-4, 4.08e-4
+ *   S = 1000: 1000 x 1000 (1e6) and 4000 x 1000 (4e6) with per_elem 0.05 ns
+ *     at M = 1 and 0.1 ns at 16; its fixed part is the smallest slice's
+ *     (2 us, 5 us: the fit takes it from there):
+ *     M 1: 5.2e-5, 2.02e-4;   M 16: 1.05e-4, 4.05e-4
  * In S = 100: M = 4 is halfway in log M: fixed 3.5 us, per_elem the
  * geometric mean sqrt(0.1 x 0.2) = 0.141421 ns; past the last M per_elem
  * grows as M (M = 32: 0.4 ns), below the first it stays. Halfway in log S
- * (S = sqrt(100 x 1000) = 316.23) at M = 1: fixed 3 us, per_elem
+ * (S = sqrt(100 x 1000) = 316.23) at M = 1: fixed 2 us, per_elem
  * sqrt(0.1 x 0.05) = 0.0707107 ns. S = 0 (unknown): the largest slice. */
 static void gemm_table(void)
 {
@@ -393,10 +394,10 @@ static void gemm_table(void)
                       "gemm,bf16,1,10000,100,,,0.000102\n"
                       "gemm,bf16,16,100,100,,,7e-06\n"
                       "gemm,bf16,16,10000,100,,,0.000205\n"
-                      "gemm,bf16,1,1000,1000,,,5.4e-05\n"
-                      "gemm,bf16,1,4000,1000,,,0.000204\n"
-                      "gemm,bf16,16,1000,1000,,,0.000108\n"
-                      "gemm,bf16,16,4000,1000,,,0.000408\n"
+                      "gemm,bf16,1,1000,1000,,,5.2e-05\n"
+                      "gemm,bf16,1,4000,1000,,,0.000202\n"
+                      "gemm,bf16,16,1000,1000,,,0.000105\n"
+                      "gemm,bf16,16,4000,1000,,,0.000405\n"
                       "stream,,,,,1000,,1e-06\n";
     CHECK("table-parse", calib_parse(&s, csv, "t.csv", &e) == SIM_OK);
     CHECK("table-fit", calib_fit(&s, &c, &e) == SIM_OK && c.gt_n[DT_BF16] == 2 && c.gt_ns[DT_BF16] == 2);
@@ -410,8 +411,9 @@ static void gemm_table(void)
     CHECK_CLOSE("table-at-m4", tm_gemm_time(&c, DT_BF16, 4, 1e6, 100), 3.5e-6 + 1e6 * 0.141421356e-9, 1e-12);
     CHECK_CLOSE("table-at-m32", tm_gemm_time(&c, DT_BF16, 32, 1e6, 100), 5e-6 + 4e-4, 1e-12);
     CHECK_CLOSE("table-below-m1", tm_gemm_time(&c, DT_BF16, 0.5, 1e6, 100), 1.02e-4, 1e-12);
-    CHECK_CLOSE("table-between-s", tm_gemm_time(&c, DT_BF16, 1, 1e6, 316.227766), 3e-6 + 1e6 * 0.070710678e-9, 1e-11);
-    CHECK_CLOSE("table-s-unknown", tm_gemm_time(&c, DT_BF16, 16, 1e6, 0), 1.08e-4, 1e-12);
+    CHECK_CLOSE("table-between-s", tm_gemm_time(&c, DT_BF16, 1, 1e6, 316.227766), 2e-6 + 1e6 * 0.070710678e-9, 1e-11);
+    CHECK_CLOSE("table-s-unknown", tm_gemm_time(&c, DT_BF16, 16, 1e6, 0), 1.05e-4, 1e-12);
+    CHECK_CLOSE("table-s1000-fixed-shared", c.gt_fixed[DT_BF16][1][1] * 1e6, 5, 1e-6);
     CHECK_CLOSE("table-s-below", tm_gemm_time(&c, DT_BF16, 16, 1e6, 10), 2.05e-4, 1e-12);
     /* fp8 weights fall back along tm_dtype_chain (fp8_e4m3, fp8_e5m2, bf16): bf16's table. */
     CHECK_CLOSE("table-fp8-falls-back", tm_gemm_time(&c, DT_FP8_E4M3, 16, 1e6, 100), 2.05e-4, 1e-12);

@@ -313,6 +313,11 @@ static int fit_gemm_table(const meas_set *s, int d, tm_curves *c, sim_err *e)
     }
     qsort(Ms, (size_t)nm, sizeof Ms[0], cmp_dbl);
     qsort(Ss, (size_t)ns, sizeof Ss[0], cmp_dbl);
+    /* The fixed part per M from the smallest short side (its products are
+     * small, so their intercept is well determined); every slice then fits
+     * its per-element time through that fixed part (two large products'
+     * noise would otherwise make an intercept of milliseconds that swamps
+     * every small product). */
     for (int q = 0; q < ns; q++)
         for (int j = 0; j < nm; j++) {
             int k = 0;
@@ -324,11 +329,27 @@ static int fit_gemm_table(const meas_set *s, int d, tm_curves *c, sim_err *e)
             }
             if (!k) return sim_fail(e, SIM_EINVAL, "gemm: no row at M = %g with short side min(N, K) = %g (the table needs "
                                     "every M at every short side)", Ms[j], Ss[q]);
-            double rate, fixed = 0, rms;
-            int rc = distinct(nk, k) >= 2 ? fit_affine(nk, t, k, &rate, &fixed, &rms, e) : SIM_EINVAL;
-            /* A negative intercept (fit_affine's fixed clamped to 0) or no
-             * affine fit: through the origin. */
-            if (rc == SIM_EINVAL || (!rc && fixed == 0)) { fixed = 0; rc = fit_prop(nk, t, k, &rate, &rms, e); }
+            double rate, fixed = 0, rms, tmin = t[0];
+            for (int i = 1; i < k; i++) tmin = t[i] < tmin ? t[i] : tmin;
+            int rc = SIM_OK;
+            if (q == 0) {
+                rc = distinct(nk, k) >= 2 ? fit_affine(nk, t, k, &rate, &fixed, &rms, e) : SIM_EINVAL;
+                /* A negative intercept (fit_affine's fixed clamped to 0) or
+                 * no affine fit: through the origin. */
+                if (rc == SIM_EINVAL || (!rc && fixed == 0)) {
+                    fixed = 0;
+                    rc = fit_prop(nk, t, k, &rate, &rms, e);
+                }
+            } else {
+                fixed = c->gt_fixed[d][0][j] < tmin ? c->gt_fixed[d][0][j] : 0;
+                double u[TM_MAX_PTS * 4], pr[TM_MAX_PTS * 4];
+                for (int i = 0; i < k; i++) u[i] = t[i] - fixed;
+                rc = fit_prop(nk, u, k, &rate, &rms, e);
+                if (!rc) {
+                    for (int i = 0; i < k; i++) pr[i] = fixed + nk[i] / rate;
+                    rms = rel_rms(pr, t, k);
+                }
+            }
             if (rc) return sim_fail(e, rc, "gemm at M = %g, short side %g: %s", Ms[j], Ss[q], e->msg);
             c->gt_fixed[d][q][j] = fixed;
             c->gt_elem[d][q][j] = 1 / rate;

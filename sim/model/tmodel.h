@@ -9,8 +9,9 @@
  *               decode it as they multiply): t = fixed(S, M) + per_elem(S, M)
  *               x NK, S = min(N, K) the weight's short side (a short side
  *               starves the product: 256 x 1024 runs at the rate of 256 x 256,
- *               not of 1024 x 1024), fitted per measured (S, M) (least squares
- *               over the measured N x K, or through the origin with one size)
+ *               not of 1024 x 1024), fitted per measured M: the fixed part from
+ *               the smallest S (least squares over its N x K, or through the
+ *               origin), per_elem of every S through that fixed part,
  *               and interpolated linearly in log S and log M (per_elem in
  *               log-log); beyond the largest measured M, per_elem grows as M
  *               (compute bound); outside the measured S or below the smallest
