@@ -4,6 +4,9 @@
  * 15 batches of 2000 evaluations, in the thread's CPU time (what one
  * evaluation costs, even on a shared machine) and in wall time (equal when
  * the machine is quiet). The load average is printed beside them.
+ * KVSIM_BENCH_REPS=N (environment) runs N evaluations per batch instead of
+ * 2000, e.g. 10 under `valgrind --tool=callgrind` to count the instructions
+ * of one evaluation (callgrind's inclusive count of cost_eval / 15 N).
  * Writes bench/out/cost.json for bench/report.c (reports/bench.json). */
 #include "spec.h"
 #include "cost.h"
@@ -12,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+static int REPS = 2000;   /* evaluations per batch (KVSIM_BENCH_REPS) */
+
 static void time_eval(const model_spec *m, phase ph, bool rows_only, u64 *sink, double *cpu, double *wall)
 {
-    enum { BATCHES = 15, REPS = 2000 };
+    enum { BATCHES = 15 };
     double pc[BATCHES], pw[BATCHES];
     cost_query q = {.T = 1 << 20, .B = 1, .phase = ph, .rows_only = rows_only};
     for (int b = 0; b < BATCHES; b++) {
@@ -37,6 +42,8 @@ int main(void)
 {
     model_spec m;
     sim_err e;
+    const char *reps = getenv("KVSIM_BENCH_REPS");
+    if (reps && atoi(reps) > 0) REPS = atoi(reps);
     if (spec_load(&m, "archs/deepseek-v4-pro.yaml", NULL, 0, &e)) { fprintf(stderr, "bench: %s\n", e.msg); return 2; }
     u64 sink = 0;
     double l0 = bench_load(), dc, dw, pc, pw, dl, dlw, pl, plw;
@@ -45,7 +52,7 @@ int main(void)
     time_eval(&m, PH_DECODE, false, &sink, &dl, &dlw);
     time_eval(&m, PH_PREFILL, false, &sink, &pl, &plw);
     double l1 = bench_load();
-    printf("cost evaluation, deepseek-v4-pro (61 layers), ctx 1M, median of 15 x 2000\n");
+    printf("cost evaluation, deepseek-v4-pro (61 layers), ctx 1M, median of 15 x %d\n", REPS);
     printf("(load average %.2f before, %.2f after; CPU = this thread's time, wall = elapsed):\n", l0, l1);
     printf("  per-type breakdown and totals (cost_query.rows_only, a sweep's evaluation):\n");
     printf("    decode   %7.3f us CPU  %7.3f us wall   (goal <= 1 us: %s)\n", dc * 1e6, dw * 1e6, dc <= 1e-6 ? "met" : "MISSED");

@@ -1,7 +1,9 @@
 /* test_cost.c - the analytical model against hand derivations (each shown in
- * a comment), brute-force sums and identities, per layer type. */
+ * a comment), brute-force sums and identities, per layer type; the spec
+ * plan's evaluation against walking every layer, for every shipped spec. */
 #include "check.h"
 #include "util.h"
+#include <glob.h>
 
 static model_spec M;
 static sim_err E;
@@ -761,6 +763,107 @@ static void range_405b(void)
     spec_free(&M);
 }
 
+/* Every count of a and b equal (field by field: cost_t has padding). */
+static bool cost_same(const cost_t *a, const cost_t *b)
+{
+    bool ok = a->flops_fp8eq_x2 == b->flops_fp8eq_x2;
+    for (int j = 0; j < FL_COUNT; j++) ok &= a->flops[j] == b->flops[j];
+    for (int j = 0; j < DT_COUNT; j++) ok &= a->flops_dt[j] == b->flops_dt[j];
+    return ok && a->kv_bytes == b->kv_bytes && a->kv_read_bytes == b->kv_read_bytes &&
+           a->kv_written_bytes == b->kv_written_bytes && a->weight_read_bytes == b->weight_read_bytes &&
+           a->act_bytes == b->act_bytes && a->params == b->params && a->params_active == b->params_active &&
+           a->params_embed == b->params_embed && a->weight_bytes == b->weight_bytes;
+}
+
+/* One query by the spec's plan (spec_plan's units and pairs, plain sums
+ * under a bound) and by walking every layer (plan_n = 0: the checked sums
+ * of the first implementation): the same status, message, rows, layers and
+ * totals. */
+static bool plan_equals_walk(model_spec *m, const cost_query *q)
+{
+    cost_result a, b;
+    sim_err ea = {{0}}, eb = {{0}};
+    int ra = cost_eval(m, q, &a, &ea);
+    u64 plan_n = m->plan_n;
+    m->plan_n = 0;
+    int rb = cost_eval(m, q, &b, &eb);
+    m->plan_n = plan_n;
+    bool ok = ra == rb;
+    if (ok && ra) ok = !strcmp(ea.msg, eb.msg);
+    if (ok && !ra) {
+        ok = a.n_types == b.n_types && a.n_layers == b.n_layers && cost_same(&a.total, &b.total);
+        for (int k = 0; ok && k < a.n_types; k++)
+            ok = !strcmp(a.type[k].name, b.type[k].name) && a.type[k].layers == b.type[k].layers &&
+                 cost_same(&a.type[k].c, &b.type[k].c);
+        for (int i = 0; ok && i < a.n_layers; i++) ok = cost_same(&a.layer[i], &b.layer[i]);
+    }
+    if (!ra) cost_result_free(&a);
+    if (!rb) cost_result_free(&b);
+    return ok;
+}
+
+/* Every shipped spec, both phases, causal and not, one and several
+ * sequences, with and without the per-layer costs, at the edges of the
+ * closed forms, at 1M and past 2^64 (SIM_ERANGE, its message naming the
+ * same counts): the plan and the walk agree. */
+static void plan_vs_walk(void)
+{
+    glob_t g;
+    int n = 0;
+    if (glob("archs/*.yaml", 0, NULL, &g) || glob("archs/tiny/*.yaml", GLOB_APPEND, NULL, &g)) { CHECK("plan-glob", 0); return; }
+    static const u64 ctx[] = {1, 2, 37, 4099, 1 << 20, 1ull << 33};
+    for (size_t s = 0; s < g.gl_pathc; s++) {
+        model_spec m;
+        sim_err e;
+        if (spec_load(&m, g.gl_pathv[s], NULL, 0, &e)) { CHECK("plan-spec", 0); continue; }
+        bool ok = m.plan_n == m.n_layers;   /* every shipped spec has a plan */
+        for (size_t t = 0; t < sizeof ctx / sizeof ctx[0]; t++)
+            for (int v = 0; v < 16; v++) {
+                if ((v & 2) && (v & 8)) continue;   /* noncausal is a prefill's */
+                cost_query q = {.T = ctx[t], .B = v & 1 ? 3 : 1, .phase = v & 2 ? PH_DECODE : PH_PREFILL,
+                                .rows_only = v & 4, .noncausal = v & 8};
+                ok &= plan_equals_walk(&m, &q);
+                q.B = 1ull << 20;   /* large batches: sums past 2^64 take the checked path */
+                ok &= plan_equals_walk(&m, &q);
+            }
+        char name[96];
+        snprintf(name, sizeof name, "plan-equals-walk-%s", g.gl_pathv[s] + 6);
+        CHECK(name, ok);
+        n++;
+        spec_free(&m);
+    }
+    CHECK("plan-specs-tried", n >= 20);
+    globfree(&g);
+}
+
+/* cost_wrate_bytes (the prepared format) against fmt_rate_bytes for fixed
+ * formats whose element count is a power of two (divided by a shift) or
+ * not (divided), and for 128-bit products and saturation. */
+static void wrate_fixed(void)
+{
+    fmt g = {.name = "fixed", .n_parts = 2, .pad_bytes = 1};   /* V4's 584-byte entry: 512 elements */
+    g.part[0] = (fmt_part){.elements = 448, .dt = DT_FP8_E4M3, .scaled = true, .scale_dt = DT_UE8M0, .block = 64};
+    g.part[1] = (fmt_part){.elements = 64, .dt = DT_BF16};
+    fmt h = g;   /* 520 elements */
+    h.part[1].elements = 72;
+    static const u64 big[] = {1ull << 40, (1ull << 58) + 3, 3ull << 60, UINT64_MAX / 2, UINT64_MAX};
+    bool ok = true;
+    for (int k = 0; k < 2; k++) {
+        const fmt *f = k ? &h : &g;
+        cost_wrate w;
+        ok &= cost_wrate_prep(&w, f) == SIM_OK && (w.fixed_shift >= 0) == (k == 0);
+        for (u64 n = 1; n < 3000; n += 37) {
+            bool o1 = false, o2 = false;
+            ok &= cost_wrate_bytes(&w, n, &o1) == fmt_rate_bytes(f, n, &o2);
+        }
+        for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+            bool o1 = false, o2 = false;
+            ok &= cost_wrate_bytes(&w, big[i], &o1) == fmt_rate_bytes(f, big[i], &o2) && o1 == o2;
+        }
+    }
+    CHECK("wrate-fixed-shift-and-divide", ok);
+}
+
 int main(void)
 {
     closed_forms();
@@ -778,5 +881,7 @@ int main(void)
     mtp();
     overflow();
     range_405b();
+    plan_vs_walk();
+    wrate_fixed();
     return check_done("test_cost");
 }

@@ -37,6 +37,9 @@ void cli_print_curves(FILE *f, const tm_curves *c)
     if (c->gather_s_per_row > 0)
         fprintf(f, "  gather     %.2f ns per row   (rms %.1f%%)\n", c->gather_s_per_row * 1e9, 100 * c->gather_rms);
     if (c->fixed_s > 0) fprintf(f, "  parallel region %.2f us\n", c->fixed_s * 1e6);
+    if (c->select_rate > 0)
+        fprintf(f, "  top-k select %.2f us per query + %.2f ns per candidate   (rms %.1f%%)\n", c->select_fixed_s * 1e6,
+                1e9 / c->select_rate, 100 * c->select_rms);
     for (int d = 0; d < DT_COUNT; d++)
         if (c->attn_has[d])
             fprintf(f, "  attention decode over %s rows: %.1f us + %.3f ns per element + FLOPs at %.1f GFLOP/s   (rms %.1f%%)\n",

@@ -196,7 +196,7 @@ int cli_probe(int argc, char **argv)
     if (r < 0) return 2;
     probe_result p;
     sim_err e;
-    fprintf(stderr, "kvsim probe: measuring sgemm, memory bandwidth and the time model's curves (a few seconds)...\n");
+    fprintf(stderr, "kvsim probe: measuring sgemm, memory bandwidth and the time model's curves (about half a minute)...\n");
     if (probe_run(&p, &e)) { fprintf(stderr, "kvsim: %s\n", e.msg); return 2; }
     fprintf(stderr, "  sgemm (OpenBLAS CBLAS)  1 core %.1f GFLOP/s, %d cores %.1f GFLOP/s\n", p.sgemm_1core / 1e9, p.cores, p.sgemm_all / 1e9);
     fprintf(stderr, "  triad bandwidth         1 core %.2f GB/s,  %d cores %.2f GB/s\n", p.bw_1core / 1e9, p.cores, p.bw_all / 1e9);

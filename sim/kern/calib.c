@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const ms_kind_name[MS_COUNT] = {"gemm", "stream", "elementwise", "exp", "gather", "parallel", "memory", "attn"};
+const char *const ms_kind_name[MS_COUNT] = {"gemm", "stream", "elementwise", "exp", "gather", "parallel", "memory", "attn", "select"};
 
 int meas_add(meas_set *s, const meas_row *r, sim_err *e)
 {
@@ -89,7 +89,7 @@ int calib_parse(meas_set *s, const char *text, const char *name, sim_err *e)
         int k;
         for (k = 0; k < MS_COUNT && strcmp(f[0], ms_kind_name[k]); k++) {}
         if (k == MS_COUNT) {
-            rc = sim_fail(e, SIM_EINVAL, "%s:%d:1: unknown op '%s' (gemm, stream, elementwise, exp, gather, parallel, memory, attn)",
+            rc = sim_fail(e, SIM_EINVAL, "%s:%d:1: unknown op '%s' (gemm, stream, elementwise, exp, gather, parallel, memory, attn, select)",
                           name, line, f[0]);
             break;
         }
@@ -112,7 +112,7 @@ int calib_parse(meas_set *s, const char *text, const char *name, sim_err *e)
         /* The fields each op needs. */
         static const char need[MS_COUNT][7] = {
             [MS_GEMM] = "MNKs", [MS_STREAM] = "bs", [MS_ELEM] = "cs", [MS_EXP] = "cs", [MS_GATHER] = "cs",
-            [MS_PARALLEL] = "s", [MS_MEMORY] = "b", [MS_ATTN] = "MKcs"};
+            [MS_PARALLEL] = "s", [MS_MEMORY] = "b", [MS_ATTN] = "MKcs", [MS_SELECT] = "cs"};
         for (const char *q = need[r.kind]; *q && !rc; q++) {
             int i = *q == 'M' ? 0 : *q == 'N' ? 1 : *q == 'K' ? 2 : *q == 'b' ? 3 : *q == 'c' ? 4 : 5;
             if (*dst[i] <= 0)
@@ -461,8 +461,8 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
     if (!rc && !any_gemm) rc = sim_fail(e, SIM_EINVAL, "no gemm rows: the gemm curve needs at least one measured product");
     for (int d = 0; d < DT_COUNT && !rc; d++) rc = fit_attn(s, d, c, e);
     if (!rc) rc = fit_stream(s, c, e);
-    static const ms_kind opt[] = {MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL};
-    for (int o = 0; o < 4 && !rc; o++) {
+    static const ms_kind opt[] = {MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_SELECT};
+    for (int o = 0; o < 5 && !rc; o++) {
         int k = 0;
         for (int i = 0; i < n; i++)
             if (s->row[i].kind == opt[o]) { a[k] = s->row[i].count; b[k++] = s->row[i].seconds; }
@@ -476,6 +476,12 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
             if (rc == SIM_EINVAL) rc = fit_prop(a, b, k, &c->elem_rate, &c->elem_rms, e);
             break;
         case MS_EXP: rc = fit_prop(a, b, k, &c->exp_rate, &c->exp_rms, e); break;
+        case MS_SELECT:
+            /* Affine (a query's fixed part: its index list, its flags),
+             * through the origin when the slope is not positive. */
+            rc = fit_affine(a, b, k, &c->select_rate, &c->select_fixed_s, &c->select_rms, e);
+            if (rc == SIM_EINVAL) { c->select_fixed_s = 0; rc = fit_prop(a, b, k, &c->select_rate, &c->select_rms, e); }
+            break;
         case MS_GATHER: {
             double rate;
             rc = fit_prop(a, b, k, &rate, &c->gather_rms, e);

@@ -15,6 +15,8 @@
  *   attn,bf16,4,,512,,8192,0.00031       one decode query of M heads over `count`
  *                                        cache rows of K elements held in dtype
  *                                        (2 M count K FLOPs), from cold caches
+ *   select,,,,,,16384,0.00004            one query's top-k selection over `count`
+ *                                        scored candidates (a sparse indexer's)
  * Empty fields are allowed where the op does not use them; the fields an op
  * needs must be positive numbers. Fits: gemm per dtype (the weight's stored
  * dtype): the table t = fixed + per_elem N K per distinct M (tmodel.h; least
@@ -33,7 +35,7 @@
 
 #include "tmodel.h"
 
-typedef enum { MS_GEMM, MS_STREAM, MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_MEMORY, MS_ATTN, MS_COUNT } ms_kind;
+typedef enum { MS_GEMM, MS_STREAM, MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_MEMORY, MS_ATTN, MS_SELECT, MS_COUNT } ms_kind;
 extern const char *const ms_kind_name[MS_COUNT];
 
 typedef struct {

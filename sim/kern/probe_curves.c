@@ -16,6 +16,7 @@
 #include "kern.h"
 #include "kern_wq.h"
 #include "quant.h"
+#include "ref.h"
 #include <cblas.h>
 #include <math.h>
 #ifdef _OPENMP
@@ -220,6 +221,41 @@ static int probe_attn(meas_set *s, int threads, sim_err *e)
     return rc;
 }
 
+/* ---- top-k selection ------------------------------------------------------------ */
+
+typedef struct { const float *sc; u64 nk, k; u64 *idx; unsigned char *taken; } sel_work;
+
+static double do_select(void *p, int reps)
+{
+    sel_work *w = p;
+    u64 sink = 0;
+    double t0 = now_s();
+    for (int r = 0; r < reps; r++) sink += ref_topk(w->sc, w->nk, w->k, w->idx, w->taken);
+    double t = now_s() - t0;
+    if (sink == 1) t += 0;   /* keeps the calls */
+    return t;
+}
+
+/* The select rows: ref_topk (the sparse indexers' selection) keeping 512
+ * of 1024 .. 65536 random scores, on one thread as the kernels run it. */
+static int probe_select(meas_set *s, sim_err *e)
+{
+    u64 nmax = 65536;
+    float *sc = malloc(nmax * sizeof *sc);
+    u64 *idx = malloc(nmax * sizeof *idx);
+    unsigned char *taken = malloc(nmax);
+    int rc = SIM_OK;
+    if (!sc || !idx || !taken) rc = sim_fail(e, SIM_ENOMEM, "probe: no memory for the selection");
+    for (u64 i = 0; !rc && i < nmax; i++) sc[i] = (float)((i * 2654435761u) % 100003) * 1e-5f;
+    for (u64 nk = 1024; nk <= nmax && !rc; nk *= 4) {
+        sel_work w = {sc, nk, 512, idx, taken};
+        meas_row r = {.kind = MS_SELECT, .count = (double)nk, .seconds = per_call(do_select, &w)};
+        rc = meas_add(s, &r, e);
+    }
+    free(sc); free(idx); free(taken);
+    return rc;
+}
+
 /* The repeated kernels run in ONE parallel region, each thread on its own
  * static part every repetition (no barrier between repetitions), and each
  * thread times its own loop: the call's time is the slowest thread's loop,
@@ -373,6 +409,7 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
         if (!rc) rc = probe_wq(s, x, y, v, threads, e);
         free(x); free(y); free(v);
         if (!rc) rc = probe_attn(s, threads, e);
+        if (!rc) rc = probe_select(s, e);
     }
     return rc;
 }

@@ -17,7 +17,12 @@ int cost_wrate_prep(cost_wrate *w, const fmt *f)
     sim_err e;
     memset(w, 0, sizeof *w);
     w->fixed = fmt_elements(f);
-    if (w->fixed) return fmt_entry_bytes(f, w->fixed, &w->eb, &e);
+    w->fixed_shift = -1;
+    if (w->fixed) {
+        for (int s = 0; s < 64; s++)
+            if (w->fixed == (u64)1 << s) w->fixed_shift = s;
+        return fmt_entry_bytes(f, w->fixed, &w->eb, &e);
+    }
     const fmt_part *p = &f->part[0];
     w->bits = dtype_table[p->dt].bits;
     w->scaled = p->scaled;
@@ -184,8 +189,69 @@ void cost_add(bool *ovf, cost_t *a, const cost_t *b, u64 k)
     if (k == 1 ? add_fields1(a, b) : add_fields(a, b, k)) *ovf = true;
 }
 
+/* Sums of costs without a check per field (cost_add checks each of 27).
+ * cost_bound(t) is at least every 64-bit count of t (their OR); a sum whose
+ * terms' bounds times their counts add up below 2^64 (checked by cost_bound_add
+ * on one number) cannot wrap in any field, so cost_add_plain's unchecked
+ * sums are the checked ones. The 128-bit count is added checked. */
+static u64 cost_bound(const cost_t *t)
+{
+    u64 x = t->kv_bytes | t->kv_read_bytes | t->kv_written_bytes | t->weight_read_bytes | t->act_bytes |
+            t->params | t->params_active | t->params_embed | t->weight_bytes;
+#pragma GCC unroll 16
+    for (int j = 0; j < FL_COUNT; j++) x |= t->flops[j];
+#pragma GCC unroll 16
+    for (int j = 0; j < DT_COUNT; j++) x |= t->flops_dt[j];
+    return x;
+}
+
+/* *hi += bound k; *wide when that passes 2^64 - 1 (use cost_add then). */
+static inline void cost_bound_add(bool *wide, u64 *hi, u64 bound, u64 k)
+{
+    *hi = cadd(wide, *hi, cmul(wide, bound, k));
+}
+
+/* a += b k, every field, unchecked but for the 128-bit count: only where
+ * cost_bound_add has shown that no 64-bit count can wrap. */
+static inline __attribute__((always_inline)) void add_plain(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+{
+#pragma GCC unroll 16   /* straight code: these sums are most of an evaluation's additions */
+    for (int j = 0; j < FL_COUNT; j++) a->flops[j] += b->flops[j] * k;
+#pragma GCC unroll 16
+    for (int j = 0; j < DT_COUNT; j++) a->flops_dt[j] += b->flops_dt[j] * k;
+    a->flops_fp8eq_x2 = cadd128(ovf, a->flops_fp8eq_x2, cmul128(ovf, b->flops_fp8eq_x2, k));
+    a->kv_bytes += b->kv_bytes * k;
+    a->kv_read_bytes += b->kv_read_bytes * k;
+    a->kv_written_bytes += b->kv_written_bytes * k;
+    a->weight_read_bytes += b->weight_read_bytes * k;
+    a->act_bytes += b->act_bytes * k;
+    a->params += b->params * k;
+    a->params_active += b->params_active * k;
+    a->params_embed += b->params_embed * k;
+    a->weight_bytes += b->weight_bytes * k;
+}
+
+/* GCC pairs these multiplications into SSE2 vectors, which have no 64-bit
+ * multiply (each pair then takes 12 instructions instead of 6): kept scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SCALAR_MUL __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define SCALAR_MUL
+#endif
+
+static SCALAR_MUL void cost_add_plain(bool *ovf, cost_t *a, const cost_t *b, u64 k)
+{
+    add_plain(ovf, a, b, k);
+}
+
+/* The same with k = 1 (sums of rows): no multiplication. */
+static void cost_sum_plain(bool *ovf, cost_t *a, const cost_t *b)
+{
+    add_plain(ovf, a, b, 1);
+}
+
 /* A new row named a + b (b may be ""), truncated to the name's size. */
-static cost_row *row_new(cost_result *r, const char *a, const char *b)
+static inline cost_row *row_new(cost_result *r, const char *a, const char *b)
 {
     cost_row *w = &r->type[r->n_types++];
     memset(w, 0, sizeof *w);
@@ -199,7 +265,7 @@ static cost_row *row_new(cost_result *r, const char *a, const char *b)
 
 /* The row named name, made when missing (model parts: a layer type of the
  * same name shares its row, as before). */
-static cost_row *row_for(cost_result *r, const char *name)
+static inline cost_row *row_for(cost_result *r, const char *name)
 {
     for (int k = 0; k < r->n_types; k++)
         if (r->type[k].name[0] == name[0] && !strcmp(r->type[k].name, name)) return &r->type[k];
@@ -228,7 +294,8 @@ static u64 mtp_hc_head(const model_spec *m, bool *ovf)
 }
 
 /* One module's stored parameters and bytes (its layer, eh_proj, norms) into
- * st: the same at every context, batch and phase. */
+ * st (its only counts: params and weight_bytes): the same at every context,
+ * batch and phase. */
 static int mtp_stored(const cost_ctx *c, cost_t *st, sim_err *e)
 {
     const model_spec *m = c->m;
@@ -271,17 +338,21 @@ static int mtp_part(const cost_ctx *c_in, cost_row *w, sim_err *e)
     const model_spec *m = c->m;
     bool *ovf = c->ovf;
     u64 d = m->d_model;
-    cost_t one, st;
+    cost_t one;
+    u64 params, bytes;   /* one module's stored parameters and bytes */
     if (m->plan_mtp && m->plan_n == m->n_layers) {
         /* The spec's plan holds them (spec_plan: cost_mtp_stored). */
-        memset(&st, 0, sizeof st);
-        st.params = m->plan_mtp_params;
-        st.weight_bytes = m->plan_mtp_weight_bytes;
+        params = m->plan_mtp_params;
+        bytes = m->plan_mtp_weight_bytes;
     } else {
+        cost_t st;
         int rc = mtp_stored(c, &st, e);
         if (rc) return rc;
+        params = st.params;
+        bytes = st.weight_bytes;
     }
-    cost_add(ovf, &w->c, &st, m->mtp_n);
+    w->c.params = cadd(ovf, w->c.params, cmul(ovf, params, m->mtp_n));
+    w->c.weight_bytes = cadd(ovf, w->c.weight_bytes, cmul(ovf, bytes, m->mtp_n));
     if (!c->q.mtp) return SIM_OK;
     const comp_type *t[] = {m->mtp.attn.type, m->mtp.ffn.type, m->mtp.res.type};
     /* Speculative decoding: N draft steps, the j-th (j = 0..N-1) a decode of
@@ -496,35 +567,58 @@ static int range_names(const cost_t *t, char *what, size_t len)
     return n;
 }
 
-/* The layers by the spec's plan (spec.h): the rows in order, each root
- * layer computed once, each (row, root) pair added times its count; with
- * every layer (not rows_only) the other layers are copies of their root.
- * lay holds the roots (rows_only, by root ordinal) or every layer. */
-static int eval_planned(const cost_ctx *c, cost_result *r, cost_t *lay, sim_err *e)
+/* The layers by the spec's plan (spec.h): the rows in order, each unit (a
+ * distinct component of the root layers) costed once into unit[], each
+ * (row, unit) pair added times its count; with every layer (lay, not
+ * rows_only) each root is the sum of its units and the other layers are
+ * copies of their root. */
+static int eval_planned(const cost_ctx *c, cost_result *r, cost_t *lay, cost_t *unit, sim_err *e)
 {
     const model_spec *m = c->m;
-    bool all = !c->q.rows_only;
     for (int k = 0; k < m->plan_rows; k++) {
-        cost_row *w = row_new(r, m->kind_name[m->plan_row[k].kind], m->plan_row[k].shared_kv ? "/shared" : "");
+        cost_row *w = &r->type[r->n_types++];
+        _Static_assert(sizeof w->name == sizeof m->plan_row[k].name, "the plan names rows as cost_row does");
+        memcpy(w->name, m->plan_row[k].name, sizeof w->name);
         w->layers = m->plan_row[k].layers;
+        memset(&w->c, 0, sizeof w->c);
     }
-    for (int k = 0; k < m->plan_roots; k++) {
-        const layer_spec *L = &m->layer[m->plan_root[k]];
-        cost_t *o = &lay[all ? m->plan_root[k] : k];
-        memset(o, 0, sizeof *o);
+    for (int u = 0; u < m->plan_units; u++) {
+        const layer_spec *L = &m->layer[m->plan_unit[u].layer];
         const comp_type *ty[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
+        memset(&unit[u], 0, sizeof unit[u]);
+        int rc = ty[m->plan_unit[u].cat]->cost(c, L, &unit[u], e);
+        if (rc) return rc;
+    }
+    /* Each row's bound first: its sums unchecked when no count can wrap. */
+    u64 bound[SPEC_PLAN_UNITS], hi[SPEC_MAX_KINDS * 2] = {0};
+    bool wide = false;
+    for (int u = 0; u < m->plan_units; u++) bound[u] = cost_bound(&unit[u]);
+    for (int p = 0; p < m->plan_pairs; p++)
+        cost_bound_add(&wide, &hi[m->plan_pair[p].row], bound[m->plan_pair[p].unit], (u64)m->plan_pair[p].count);
+    for (int p = 0; p < m->plan_pairs; p++) {
+        cost_t *row = &r->type[m->plan_pair[p].row].c;
+        const cost_t *u = &unit[m->plan_pair[p].unit];
+        u64 n = (u64)m->plan_pair[p].count;
+        if (wide) cost_add(c->ovf, row, u, n);
+        else cost_add_plain(c->ovf, row, u, n);
+    }
+    if (!lay) return SIM_OK;
+    for (int k = 0; k < m->plan_roots; k++) {
+        cost_t *o = &lay[m->plan_root[k]];
+        const short *ru = m->plan_root_unit[k];
+        u64 rhi = 0;
+        wide = false;
+        for (int j = 0; j < COMP_CAT_COUNT; j++)
+            if (ru[j] >= 0) cost_bound_add(&wide, &rhi, bound[ru[j]], 1);
+        memset(o, 0, sizeof *o);
         for (int j = 0; j < COMP_CAT_COUNT; j++) {
-            int rc = ty[j] ? ty[j]->cost(c, L, o, e) : SIM_OK;
-            if (rc) return rc;
+            if (ru[j] < 0) continue;
+            if (wide) cost_add(c->ovf, o, &unit[ru[j]], 1);
+            else cost_sum_plain(c->ovf, o, &unit[ru[j]]);
         }
     }
-    for (int p = 0; p < m->plan_pairs; p++) {
-        int k = m->plan_pair[p].root;
-        cost_add(c->ovf, &r->type[m->plan_pair[p].row].c, &lay[all ? m->plan_root[k] : k], (u64)m->plan_pair[p].count);
-    }
-    if (all)
-        for (int i = 0; i < r->n_layers; i++)
-            if (m->layer[i].same_cost_as >= 0) lay[i] = lay[m->layer[i].same_cost_as];
+    for (int i = 0; i < r->n_layers; i++)
+        if (m->layer[i].same_cost_as >= 0) lay[i] = lay[m->layer[i].same_cost_as];
     return SIM_OK;
 }
 
@@ -544,30 +638,37 @@ int cost_eval_ops(const model_spec *m, const cost_query *q, cost_result *r, cost
     if (q->mtp) return cost_eval_mtp(m, q, r, e);
     if (q->T == 0) return sim_fail(e, SIM_EINVAL, "context must be at least 1 token");
     if (q->B == 0) return sim_fail(e, SIM_EINVAL, "batch must be at least 1");
-    /* rows_only: the computed layers live on the stack when few (no
-     * allocation per evaluation; r->layer stays NULL). */
-    enum { LOCAL_LAYERS = 64 };
-    cost_t local[LOCAL_LAYERS], *lay = local;
-    /* With the spec's plan (spec.h; not with an op list, which wants every
-     * layer in order), rows_only keeps only the roots' costs. */
-    bool planned = !ops && m->plan_n && m->plan_n == m->n_layers;
-    u64 need = q->rows_only && planned ? (u64)m->plan_roots : m->n_layers;
-    if (!q->rows_only || need > LOCAL_LAYERS) {
-        lay = r->layer = malloc(need * sizeof *r->layer);
-        if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    /* The computed layers (or the plan's units) live on the stack when few:
+     * no allocation per evaluation for rows_only. */
+    enum { LOCAL_COSTS = 64 };
+    cost_t local[LOCAL_COSTS], *lay = local;
+    cost_ctx c = {.m = m, .q = *q, .ovf = &ovf, .ops = ops};
+    c.ntok = q->phase == PH_PREFILL ? cmul(&ovf, q->B, q->T) : q->B;
+    cost_wrate wrate[WC_COUNT];
+    if (m->plan_wrate_ok) {
+        c.wrate = m->plan_wrate;   /* spec_plan prepared them */
+    } else {
+        c.wrate = wrate;
+        for (int k = 0; k < WC_COUNT; k++)
+            if (cost_wrate_prep(&wrate[k], &m->weight[k])) c.wrate = NULL;
     }
     r->n_layers = (int)m->n_layers;
-    cost_ctx c = {.m = m, .q = *q, .ovf = &ovf, .ops = ops};
-    if (ops) cost_ops_begin(ops);
-    c.ntok = q->phase == PH_PREFILL ? cmul(&ovf, q->B, q->T) : q->B;
-    c.wrate_ready = true;
-    for (int k = 0; k < WC_COUNT; k++)
-        if (cost_wrate_prep(&c.wrate[k], &m->weight[k])) c.wrate_ready = false;
-    if (planned) {
-        int rc = eval_planned(&c, r, lay, e);
+    /* With the spec's plan (spec.h; not with an op list, which wants every
+     * layer in order): its units, and every layer unless rows_only. */
+    if (!ops && m->plan_n && m->plan_n == m->n_layers) {
+        cost_t *unit = m->plan_units <= LOCAL_COSTS ? local : malloc((size_t)m->plan_units * sizeof *unit);
+        if (!q->rows_only) r->layer = malloc(m->n_layers * sizeof *r->layer);
+        int rc = !unit || (!q->rows_only && !r->layer) ? sim_fail(e, SIM_ENOMEM, "out of memory")
+                                                       : eval_planned(&c, r, r->layer, unit, e);
+        if (unit != local) free(unit);
         if (rc) { cost_result_free(r); return rc; }
         goto parts;
     }
+    if (!q->rows_only || m->n_layers > LOCAL_COSTS) {
+        lay = r->layer = malloc(m->n_layers * sizeof *r->layer);
+        if (!r->layer) return sim_fail(e, SIM_ENOMEM, "out of memory");
+    }
+    if (ops) cost_ops_begin(ops);
     /* Rows by (kind, shared): made once per row, named without formatting. */
     int row_of[SPEC_MAX_KINDS][2];
     memset(row_of, -1, sizeof row_of);
@@ -618,7 +719,13 @@ parts:
     if (rc) { cost_result_free(r); return rc; }
     /* (model_parts made at least the embed and head rows: the total starts as the first) */
     r->total = r->type[0].c;
-    for (int k = 1; k < r->n_types; k++) cost_add(&ovf, &r->total, &r->type[k].c, 1);
+    u64 hi = 0;
+    bool wide = false;
+    for (int k = 0; k < r->n_types; k++) cost_bound_add(&wide, &hi, cost_bound(&r->type[k].c), 1);
+    for (int k = 1; k < r->n_types; k++) {
+        if (wide) cost_add(&ovf, &r->total, &r->type[k].c, 1);
+        else cost_sum_plain(&ovf, &r->total, &r->type[k].c);
+    }
     if (ops) cost_ops_finish(ops, &r->total);
     char what[256];
     int nbad = range_names(&r->total, what, sizeof what);

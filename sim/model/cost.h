@@ -81,18 +81,6 @@ typedef struct {
 } kv_buf;
 #define KV_MAX_BUFS 6
 
-/* A weight class's storage format prepared for fast byte counts (cost.c:
- * the same result as fmt_rate_bytes, without re-walking the format on every
- * tensor). */
-typedef struct {
-    u64 fixed;            /* elements of a fixed format; 0 = a bare dtype */
-    u64 eb;               /* fixed: bytes of one whole entry */
-    u64 block;            /* bare, scaled: elements per scale */
-    unsigned bits, sbits; /* bare: element and scale bits */
-    int block_shift;      /* log2(block) when block is a power of two, else -1 */
-    bool scaled;
-} cost_wrate;
-
 typedef struct cost_ops cost_ops;   /* an operation list (time.h), or none */
 
 typedef struct {
@@ -100,9 +88,9 @@ typedef struct {
     cost_query q;
     u64 ntok;             /* tokens processed this step over the batch: B*T or B */
     bool *ovf;            /* sticky overflow flag */
-    bool wrate_ready;     /* wrate is filled (cost_eval does); else cc_weights
-                             falls back to fmt_rate_bytes */
-    cost_wrate wrate[WC_COUNT];
+    const cost_wrate *wrate; /* WC_COUNT prepared formats (the spec's plan,
+                             or cost_eval's own); NULL: cc_rate_bytes walks
+                             the formats (fmt_rate_bytes) */
     cost_ops *ops;        /* when set, the cc_* helpers append each operation
                              they count (time.h); NULL = off, no cost */
 } cost_ctx;
@@ -123,7 +111,7 @@ typedef struct {
 
 int cost_eval(const model_spec *m, const cost_query *q, cost_result *r, sim_err *e);
 
-/* A weight class's format prepared once (cost_eval does it per evaluation);
+/* A weight class's format prepared once (spec_plan does it for the spec);
  * cost_wrate_bytes(w, n) == fmt_rate_bytes(f, n) (below, inline). */
 int cost_wrate_prep(cost_wrate *w, const fmt *f);
 void cost_result_free(cost_result *r);
@@ -181,7 +169,10 @@ static inline u64 cost_wrate_bytes(const cost_wrate *w, u64 n, bool *ovf)
     if (w->fixed) {
         /* ceil(n eb / fixed), as fmt_rate_bytes: 64 bits when it fits, else 128. */
         u64 p64;
-        if (!__builtin_mul_overflow(n, w->eb, &p64)) return p64 / w->fixed + (p64 % w->fixed != 0);
+        if (!__builtin_mul_overflow(n, w->eb, &p64)) {
+            if (w->fixed_shift >= 0) return (p64 >> w->fixed_shift) + ((p64 & (w->fixed - 1)) != 0);
+            return p64 / w->fixed + (p64 % w->fixed != 0);
+        }
         u128 p = (u128)n * w->eb;
         u128 q = p / w->fixed + (p % w->fixed != 0);
         if (q > UINT64_MAX) { *ovf = true; return UINT64_MAX; }
@@ -200,7 +191,7 @@ static inline u64 cost_wrate_bytes(const cost_wrate *w, u64 n, bool *ovf)
  * through the prepared rate when there is one). */
 static inline u64 cc_rate_bytes(const cost_ctx *c, wclass wc, u64 n)
 {
-    return c->wrate_ready ? cost_wrate_bytes(&c->wrate[wc], n, c->ovf) : fmt_rate_bytes(&c->m->weight[wc], n, c->ovf);
+    return c->wrate ? cost_wrate_bytes(&c->wrate[wc], n, c->ovf) : fmt_rate_bytes(&c->m->weight[wc], n, c->ovf);
 }
 
 /* Add a weight tensor of n parameters in class wc; `reads` = how many times

@@ -60,7 +60,10 @@ typedef struct comp_type {
     /* Per-sequence cache buffers after T tokens (attention only, else NULL):
      * the number of rows filled, or a negative SIM_E* code. */
     int (*kv_table)(const model_spec *m, const layer_spec *l, u64 T, kv_buf *b, sim_err *e);
-    /* Add this component's cost for one layer to o; SIM_OK or an error. */
+    /* Add this component's cost for one layer to o; SIM_OK or an error.
+     * It may read only its own config in l (attention: also l->shared_kv),
+     * the model-wide fields of c->m and the query: spec_plan costs each
+     * distinct component once for every layer that has it (model_spec.plan_*). */
     int (*cost)(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e);
     /* Add its model-level part (outside the layers, e.g. PLE's table) to o;
      * NULL when there is none. */

@@ -227,6 +227,18 @@ void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
     p->M = product && o->layer < 0 ? c->q.B : c->ntok;
     if (cat == FL_ATTN || cat == FL_INDEX) p->M = shared_rows(c, o->cur, cat);
     p->decode = c->q.phase == PH_DECODE;
+    /* A sparse indexer's scores (dsa.c, csa.c: candidates x Hi x (2 di + 3)
+     * in the indexer's compute dtype): its candidates and queries, for the
+     * top-k selection that follows them. */
+    const attn_cfg *ac = o->cur ? &o->cur->attn : NULL;
+    if (cat == FL_INDEX && product && ac && ac->index_topk && ac->index_heads && dt == c->m->compute[CC_INDEXER]) {
+        u64 per = ac->index_heads * (2 * ac->index_head_dim + 3);
+        if (per && flops % per == 0) {
+            p->cand = flops / per;
+            p->heads = ac->index_heads;
+            p->queries = c->ntok;
+        }
+    }
     if (cat == FL_ATTN) {   /* the cache it reads: its first part's element dtype */
         const fmt *kf = o->cur && o->cur->attn.kv_fmt.n_parts ? &o->cur->attn.kv_fmt : &c->m->kv_default;
         p->wdt = kf->n_parts ? kf->part[0].dt : DT_BF16;

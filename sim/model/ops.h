@@ -47,6 +47,9 @@ typedef struct {
     bool paired;          /* OP_WEIGHTS folded into a GEMM (internal) */
     bool experts;         /* OP_GEMM: an MoE layer's expert products (ops.c experts_op) */
     bool decode;          /* recorded in a decode step (attention: wdt = its cache's element dtype) */
+    u64 cand, queries;    /* a sparse indexer's scores (OP_FLOPS, FL_INDEX): candidates scored, queries selecting
+                             top-k among them; heads = index_heads */
+    u64 heads;
     int layer;            /* the layer that recorded it; -1 = model parts */
     int row;              /* model parts: the cost_result row (embed, head, ...); -1 for a layer's */
     u64 flops;

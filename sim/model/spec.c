@@ -317,9 +317,10 @@ static int apply_sharing(model_spec *m, const ynode *ks, sim_err *e)
     return SIM_OK;
 }
 
-/* cost_eval's plan (spec.h): rows, roots and (row, root) pairs from each
- * layer's kind, shared_kv and same_cost_as. Left unset (plan_n = 0: cost_eval
- * walks the layers) when the model has more roots or pairs than it holds. */
+/* cost_eval's plan (spec.h): rows, roots, units and (row, unit) pairs from
+ * each layer's kind, shared_kv, same_cost_as and component configs. Left
+ * unset (plan_n = 0: cost_eval walks the layers) when the model has more
+ * roots, units or pairs than it holds. */
 /* Seal every format field (F_FMT) of a layer's components (fmt_seal). */
 static void seal_layer(layer_spec *L)
 {
@@ -330,6 +331,43 @@ static void seal_layer(layer_spec *L)
             if (f->kind == F_FMT) fmt_seal((fmt *)(void *)((char *)cfg[k] + f->off));
 }
 
+_Static_assert(COMP_CAT_COUNT == 4, "model_spec.plan_root_unit holds one unit per component category");
+
+/* Whether layers S and L have the same component of category cat, so the
+ * same cost: the same config byte for byte (the type is in it); attention
+ * also the same shared_kv, its kv_from ignored (it changes no count); the
+ * PLE is the model's, the same in every layer. */
+static bool plan_same_comp(const layer_spec *S, const layer_spec *L, int cat)
+{
+    switch (cat) {
+    case COMP_ATTN: {
+        attn_cfg a;
+        memcpy(&a, &S->attn, sizeof a);   /* padding too: memcmp compares it */
+        a.kv_from = L->attn.kv_from;
+        return S->shared_kv == L->shared_kv && !memcmp(&a, &L->attn, sizeof a);
+    }
+    case COMP_FFN: return !memcmp(&S->ffn, &L->ffn, sizeof S->ffn);
+    case COMP_RES: return !memcmp(&S->res, &L->res, sizeof S->res);
+    default: return true;
+    }
+}
+
+/* The unit of layer li's component of category cat, added when no unit has
+ * it yet: its index, -1 when the layer has no such component, or -2 when
+ * the table is full. */
+static int plan_unit_of(model_spec *m, int li, int cat)
+{
+    const layer_spec *L = &m->layer[li];
+    const comp_type *t[] = {L->attn.type, L->ffn.type, L->res.type, m->ple.type};
+    if (!t[cat]) return -1;
+    for (int u = 0; u < m->plan_units; u++)
+        if (m->plan_unit[u].cat == cat && plan_same_comp(&m->layer[m->plan_unit[u].layer], L, cat)) return u;
+    if (m->plan_units == SPEC_PLAN_UNITS) return -2;
+    m->plan_unit[m->plan_units].cat = (short)cat;
+    m->plan_unit[m->plan_units].layer = li;
+    return m->plan_units++;
+}
+
 void spec_plan(model_spec *m)
 {
     for (u64 i = 0; i < m->n_layers; i++) seal_layer(&m->layer[i]);
@@ -337,8 +375,11 @@ void spec_plan(model_spec *m)
     int row_of[SPEC_MAX_KINDS][2], ord[SPEC_MAX_LAYERS];
     memset(row_of, -1, sizeof row_of);
     m->plan_n = 0;
-    m->plan_rows = m->plan_roots = m->plan_pairs = 0;
+    m->plan_rows = m->plan_roots = m->plan_units = m->plan_pairs = 0;
     m->plan_mtp = cost_mtp_stored(m, &m->plan_mtp_params, &m->plan_mtp_weight_bytes) == SIM_OK;
+    m->plan_wrate_ok = true;
+    for (int k = 0; k < WC_COUNT; k++)
+        if (cost_wrate_prep(&m->plan_wrate[k], &m->weight[k])) m->plan_wrate_ok = false;
     for (u64 i = 0; i < m->n_layers; i++) {
         const layer_spec *L = &m->layer[i];
         int *row = &row_of[L->kind][L->shared_kv];
@@ -347,6 +388,13 @@ void spec_plan(model_spec *m)
             m->plan_row[*row].kind = (short)L->kind;
             m->plan_row[*row].shared_kv = L->shared_kv;
             m->plan_row[*row].layers = 0;
+            /* the row's name as cost_eval shows it (kind_name < 32 bytes: it fits) */
+            char *name = m->plan_row[*row].name;
+            size_t len = strlen(m->kind_name[L->kind]);
+            memset(name, 0, sizeof m->plan_row[*row].name);
+            memcpy(name, m->kind_name[L->kind], len);
+            if (L->shared_kv) memcpy(name + len, "/shared", 7);
+            _Static_assert(sizeof m->kind_name[0] + 7 <= sizeof m->plan_row[0].name, "a row's name fits");
         }
         m->plan_row[*row].layers++;
         int root;
@@ -354,19 +402,24 @@ void spec_plan(model_spec *m)
             if (m->plan_roots == SPEC_PLAN_MAX) return;
             root = ord[i] = m->plan_roots;
             m->plan_root[m->plan_roots++] = (int)i;
+            for (int cat = 0; cat < COMP_CAT_COUNT; cat++)
+                if ((m->plan_root_unit[root][cat] = (short)plan_unit_of(m, (int)i, cat)) == -2) return;
         } else {
             root = ord[L->same_cost_as];
         }
-        int p = 0;
-        while (p < m->plan_pairs && (m->plan_pair[p].row != *row || m->plan_pair[p].root != root)) p++;
-        if (p == m->plan_pairs) {
-            if (p == SPEC_PLAN_MAX) return;
-            m->plan_pair[p].row = (short)*row;
-            m->plan_pair[p].root = (short)root;
-            m->plan_pair[p].count = 0;
-            m->plan_pairs++;
+        for (int cat = 0; cat < COMP_CAT_COUNT; cat++) {
+            int u = m->plan_root_unit[root][cat], p = 0;
+            if (u < 0) continue;
+            while (p < m->plan_pairs && (m->plan_pair[p].row != *row || m->plan_pair[p].unit != u)) p++;
+            if (p == m->plan_pairs) {
+                if (p == SPEC_PLAN_UNITS) return;
+                m->plan_pair[p].row = (short)*row;
+                m->plan_pair[p].unit = (short)u;
+                m->plan_pair[p].count = 0;
+                m->plan_pairs++;
+            }
+            m->plan_pair[p].count++;
         }
-        m->plan_pair[p].count++;
     }
     m->plan_n = m->n_layers;
 }
@@ -685,6 +738,7 @@ int spec_set_choice(model_spec *m, const char *key, const char *value, int *n, s
                 ++*n;
             }
     }
+    spec_plan(m);   /* its units compare the configs just changed */
     return SIM_OK;
 }
 

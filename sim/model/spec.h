@@ -160,6 +160,19 @@ typedef enum { WC_LINEAR, WC_EXPERT, WC_EMBED, WC_SMALL, WC_COMPRESSOR, WC_ROUTE
 typedef enum { CC_LINEAR, CC_ATTENTION, CC_INDEXER, CC_COUNT } cclass;
 
 #define SPEC_MAX_KINDS   16
+/* A weight class's storage format prepared for fast byte counts (cost.c:
+ * the same result as fmt_rate_bytes, without re-walking the format on every
+ * tensor; spec_plan prepares the model's, model_spec.plan_wrate). */
+typedef struct {
+    u64 fixed;            /* elements of a fixed format; 0 = a bare dtype */
+    u64 eb;               /* fixed: bytes of one whole entry */
+    int fixed_shift;      /* fixed: log2(fixed) when a power of two, else -1 */
+    u64 block;            /* bare, scaled: elements per scale */
+    unsigned bits, sbits; /* bare: element and scale bits */
+    int block_shift;      /* log2(block) when block is a power of two, else -1 */
+    bool scaled;
+} cost_wrate;
+
 #define SPEC_MAX_FORMATS 16
 #define SPEC_MAX_LAYERS  4096
 
@@ -198,28 +211,43 @@ typedef struct {
      * reads layer[] instead). */
     u64 brief_n;
     struct { short kind, shared_kv; int same_cost_as; } brief[SPEC_MAX_LAYERS];
-    /* cost_eval's plan, set with brief (plan_n = the layers it covers, 0 =
-     * not set): the by-type rows in order of first appearance (kind, shared,
-     * layers), the layers that are computed (roots: same_cost_as < 0), and
-     * each (row, root) pair with the number of layers it stands for, so an
-     * evaluation computes the roots and adds each pair once, times its count,
-     * instead of walking every layer. */
+    /* cost_eval's plan, set by spec_plan (plan_n = the layers it covers, 0 =
+     * not set: cost_eval walks the layers). The by-type rows in order of
+     * first appearance (kind, shared, layers, the row's name); the layers
+     * that are computed (roots: same_cost_as < 0); the units: the distinct
+     * components of the roots (an attention config with its shared_kv, an
+     * FFN, a residual, the PLE), each costed once per evaluation from a
+     * layer that has it (V4-Pro's 4 roots share one residual and two
+     * attentions: 5 units, not 12 component costs); each root's units; and
+     * each (row, unit) pair with the number of layers it stands for, so an
+     * evaluation costs the units and adds each pair once, times its count.
+     * Sound because a component's cost reads only its own config (attention:
+     * and shared_kv), the model and the query (layer.h, comp_type.cost). */
     u64 plan_n;
-    int plan_rows, plan_roots, plan_pairs;
-    struct { short kind, shared_kv; int layers; } plan_row[SPEC_MAX_KINDS * 2];
-#define SPEC_PLAN_MAX 128
+    int plan_rows, plan_roots, plan_units, plan_pairs;
+    struct { short kind, shared_kv; int layers; char name[48]; } plan_row[SPEC_MAX_KINDS * 2];
+#define SPEC_PLAN_MAX 128                    /* roots */
+#define SPEC_PLAN_UNITS (4 * SPEC_PLAN_MAX)  /* units, (row, unit) pairs */
     int plan_root[SPEC_PLAN_MAX];   /* layer index of each root */
-    struct { short row, root; int count; } plan_pair[SPEC_PLAN_MAX];   /* root: index into plan_root */
+    short plan_root_unit[SPEC_PLAN_MAX][4];   /* per root and component category (layer.h comp_cat): its unit, -1 = none */
+    struct { short cat; int layer; } plan_unit[SPEC_PLAN_UNITS];   /* category, a layer that has it */
+    struct { short row, unit; int count; } plan_pair[SPEC_PLAN_UNITS];
     bool plan_mtp;           /* an MTP module's stored params and bytes (the
                                 same at every context; cost_mtp_stored): */
     u64 plan_mtp_params, plan_mtp_weight_bytes;
+    bool plan_wrate_ok;      /* plan_wrate holds each weight class's prepared
+                                format (cost_wrate_prep of weight[]) */
+    cost_wrate plan_wrate[WC_COUNT];
 } model_spec;
 
 /* Fill cost_eval's plan (model_spec.plan_*) from each layer's kind,
- * shared_kv and same_cost_as, and the MTP module's stored sizes; spec_load,
- * spec_scale and spec_truncate call it, and so must any code that changes a
- * loaded spec's layers or dims. Can't fail (a model too varied for the
- * plan's tables is left without one: cost_eval then walks the layers). */
+ * shared_kv, same_cost_as and component configs, the weight classes'
+ * prepared formats and the MTP module's stored sizes; spec_load,
+ * spec_scale, spec_truncate and spec_set_choice call it, and so must any
+ * code that changes a loaded spec's layers, dims or formats (the plan
+ * caches costs' inputs: a stale plan prices the old spec). Can't fail (a
+ * model too varied for the plan's tables is left without one: cost_eval
+ * then walks the layers). */
 void spec_plan(model_spec *m);
 
 /* Load and check a spec, applying `n_sets` "PATH=VALUE" overrides first.

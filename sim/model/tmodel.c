@@ -132,6 +132,12 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
         double comp = tm_gemm_time(c, op->dt, M, (double)op->flops / (2 * M), 0), mem = mem_time(c, op->bytes);
         t = comp > mem ? comp : mem;
         if (isnan(comp) || isnan(mem)) t = NAN;
+        /* A sparse indexer's scores: then their weighting (ReLU, head
+         * weight, sum: 3 per head and candidate, element-wise) and the top-k
+         * selection of each query. */
+        if (op->cand && c->select_rate > 0 && c->elem_rate > 0)
+            t += (double)op->queries * c->select_fixed_s + (double)op->cand / c->select_rate +
+                 3.0 * (double)op->heads * (double)op->cand / c->elem_rate;
         break;
     }
     case OP_ELEM:
@@ -251,5 +257,8 @@ void tm_write_yaml(FILE *f, const tm_curves *c)
                 c->elem_rms);
     if (c->exp_rate > 0) fprintf(f, "  exp: {per_us: %.6g, rms_rel: %.4g}\n", c->exp_rate / 1e6, c->exp_rms);
     if (c->gather_s_per_row > 0) fprintf(f, "  gather: {ns_per_row: %.6g, rms_rel: %.4g}\n", c->gather_s_per_row * 1e9, c->gather_rms);
+    if (c->select_rate > 0)
+        fprintf(f, "  select: {fixed_us: %.6g, per_us: %.6g, rms_rel: %.4g}\n", c->select_fixed_s * 1e6, c->select_rate / 1e6,
+                c->select_rms);
     fprintf(f, "  parallel_fixed_us: %.6g\n", c->fixed_s * 1e6);
 }

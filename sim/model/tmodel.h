@@ -22,6 +22,8 @@
  *   attn[dt]    decode attention (one query of M heads over cache rows held
  *               in dt, from cold caches): t = fixed + per_elem x elements +
  *               per_flop x FLOPs, least squares over the probe's shapes.
+ *   select      a sparse indexer's top-k selection: t = fixed per query +
+ *               candidates / rate, least squares.
  *   bandwidth   streaming bytes/s against the working set (L1 .. DRAM),
  *               interpolated linearly in log(working set), flat beyond the
  *               ends.
@@ -39,7 +41,10 @@
  *             in the compute dtype (attention scores: M = the rows sharing one
  *             K/V head, ops.h); decode attention with an attn curve for its
  *             cache's dtype: attn(elements = cache bytes / element bytes, flops)
- *             + fixed
+ *             + fixed; a sparse indexer's scores (ops.h cand > 0) add, with a
+ *             select curve, the selection of the top k (queries x fixed +
+ *             candidates / rate) and their weighting (3 x heads FLOPs per
+ *             candidate at the element-wise rate, as the kernels run it)
  *   elem      flops / elementwise rate + fixed   (vector work: category other
  *             in fp32, and mHC's, the compressors' and the indexer's fp32 FLOPs)
  *   weights, traffic   bytes / bandwidth(bytes) + fixed
@@ -75,6 +80,7 @@ typedef struct {
     double exp_rate, exp_rms;
     double gather_s_per_row, gather_rms;
     double fixed_s;               /* one parallel region */
+    double select_rate, select_fixed_s, select_rms;   /* top-k selection: candidates/s, s per query */
 } tm_curves;
 
 /* Streaming bandwidth at working set ws bytes (B/s); 0 without points. */
