@@ -163,7 +163,9 @@ def gqa_layer(D, i, x, pos, K, V):
     wg = D.w(i, "wg")
     if wg is not None:
         o = o * np.log1p(np.exp(x @ wg))[:, :, None]   # softplus (Laguna)
-    return o.reshape(len(x), H * v) @ D.w(i, "wo")
+    y = o.reshape(len(x), H * v) @ D.w(i, "wo")
+    ob = D.w(i, "o_bias")                              # LlamaAttention o_proj bias (attention_bias)
+    return y if ob is None else y + ob[0]
 
 
 def mla_rows(D, i, x, pos):

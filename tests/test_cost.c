@@ -418,9 +418,11 @@ static void gemma4_extras(void)
 
 static void ffn_res(void)
 {
-    /* MoE: d 96, 10 experts of 40 (gated), top-2, 1 shared of 24, linear router.
-     * params 10*3*96*40 + 3*96*24 + 96*10 + 10 = 115,200 + 6,912 + 970 = 123,082
-     * active 2*11,520 + 6,912 + 970 = 30,922; decode FFN FLOPs 2*(96*10 + 2*11,520 + 6,912) = 61,824 */
+    /* MoE: d 96, 10 experts of 40 (gated), top-2, 1 shared of 24, linear
+     * softmax router without bias (transformers MixtralSparseMoeBlock /
+     * Qwen2MoeSparseMoeBlock gate: nn.Linear(d, E, bias=False)).
+     * params 10*3*96*40 + 3*96*24 + 96*10 = 115,200 + 6,912 + 960 = 123,072
+     * active 2*11,520 + 6,912 + 960 = 30,912; decode FFN FLOPs 2*(96*10 + 2*11,520 + 6,912) = 61,824 */
     const char *y = "name: e\nd_model: 96\nn_layers: 1\nvocab: 50\n"
                     "ffn: {type: moe, experts: 10, top_k: 2, d_ff: 40, shared: 1, shared_d_ff: 24}\n"
                     "layers:\n  a: {type: gqa, q_heads: 1, kv_heads: 1, head_dim: 8}\n";
@@ -430,15 +432,40 @@ static void ffn_res(void)
     model_spec none;
     if (load_str(&none, y, sets, 1, &E) == 0) {
         cost_t a = eval_type(&none, 5, 1, PH_DECODE, "a");
-        CHECK_EQ("moe-params", full.params - a.params, 123082);
-        CHECK_EQ("moe-active", full.params_active - a.params_active, 30922);
+        CHECK_EQ("moe-params", full.params - a.params, 123072);
+        CHECK_EQ("moe-active", full.params_active - a.params_active, 30912);
         CHECK_EQ("moe-decode-ffn", full.flops[FL_FFN], 61824);
-        /* weights read at decode: 2 experts + shared + router (bf16) = 30,922 x 2 B;
-         * prefill of 9 tokens x 2 = 18 > 10 experts reads all: 123,082 x 2 B */
-        CHECK_EQ("moe-read-decode", full.weight_read_bytes - a.weight_read_bytes, 30922 * 2);
+        /* weights read at decode: 2 experts + shared + router (bf16) = 30,912 x 2 B;
+         * prefill of 9 tokens x 2 = 18 > 10 experts reads all: 123,072 x 2 B */
+        CHECK_EQ("moe-read-decode", full.weight_read_bytes - a.weight_read_bytes, 30912 * 2);
         cost_t p = eval_type(&M, 9, 1, PH_PREFILL, "a"), pa = eval_type(&none, 9, 1, PH_PREFILL, "a");
-        CHECK_EQ("moe-read-prefill-all", p.weight_read_bytes - pa.weight_read_bytes, 123082 * 2);
+        CHECK_EQ("moe-read-prefill-all", p.weight_read_bytes - pa.weight_read_bytes, 123072 * 2);
         spec_free(&none);
+    }
+    /* LlamaAttention's o_proj bias (o_bias): + d = 96 parameters (active
+     * too) and one add per output element: + 96 other FLOPs per token. */
+    const char *ob[] = {"layers.a.o_bias=true"};
+    model_spec obm;
+    if (load_str(&obm, y, ob, 1, &E) == 0) {
+        cost_t a = eval_type(&obm, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("gqa-o-bias-params", a.params - full.params, 96);
+        CHECK_EQ("gqa-o-bias-active", a.params_active - full.params_active, 96);
+        CHECK_EQ("gqa-o-bias-other-flops", a.flops[FL_OTHER] - full.flops[FL_OTHER], 96);
+        CHECK_EQ("gqa-o-bias-proj-flops", a.flops[FL_PROJ], full.flops[FL_PROJ]);
+        spec_free(&obm);
+    }
+    /* Qwen2-MoE's shared_expert_gate (shared_gate): + d = 96 parameters
+     * (active too); decode FFN FLOPs + 2 x 96 (the d x 1 product), other
+     * FLOPs + FLOPS_SIGMOID + 96 (sigmoid, d multiplies) per token. */
+    const char *sg[] = {"ffn.shared_gate=true"};
+    model_spec gated;
+    if (load_str(&gated, y, sg, 1, &E) == 0) {
+        cost_t a = eval_type(&gated, 5, 1, PH_DECODE, "a");
+        CHECK_EQ("moe-shared-gate-params", a.params - full.params, 96);
+        CHECK_EQ("moe-shared-gate-active", a.params_active - full.params_active, 96);
+        CHECK_EQ("moe-shared-gate-ffn-flops", a.flops[FL_FFN] - full.flops[FL_FFN], 2 * 96);
+        CHECK_EQ("moe-shared-gate-other-flops", a.flops[FL_OTHER] - full.flops[FL_OTHER], FLOPS_SIGMOID + 96);
+        spec_free(&gated);
     }
     spec_free(&M);
     /* mHC, n = 4, d = 96: per sublayer phi (16+8) x 384 + 24 + 3 + 96 = 9,339; two sublayers 18,678.
@@ -494,9 +521,9 @@ static void released_blocks(void)
     spec_free(&M);
     /* Gemma 4 26B-A4B's block (modeling_gemma4.py, enable_moe_block), d 96,
      * 8 experts of 40, top 2, the dense MLP of 24 as the shared expert:
-     * against a plain moe with a linear router (d x 8 router + 8 bias), the
-     * block has no selection bias but a scale d, a per-expert scale 8 and 3
-     * norms of d: + 4 x 96 + 8 - 8 = 384 parameters. Element-wise FLOPs per
+     * against a plain moe with a linear softmax router (d x 8, no bias), the
+     * block has a scale d, a per-expert scale 8 and 3 norms of d: + 4 x 96 +
+     * 8 = 392 parameters. Element-wise FLOPs per
      * token: 4 RMSNorms of d (4 x 96 x FLOPS_RMSNORM), 2 d for the router
      * input's scales and k = 2 per-expert multiplies. */
     const char *g = "name: g\nd_model: 96\nn_layers: 1\nvocab: 50\n"
@@ -506,7 +533,7 @@ static void released_blocks(void)
     if (load(g)) return;
     if (load_str(&b, g, blk, 1, &E) == 0) {
         cost_t a = eval_type(&M, 5, 1, PH_DECODE, "a"), k = eval_type(&b, 5, 1, PH_DECODE, "a");
-        CHECK_EQ("gemma4-block-params", k.params - a.params, 384);
+        CHECK_EQ("gemma4-block-params", k.params - a.params, 392);
         CHECK_EQ("gemma4-block-other-flops", k.flops[FL_OTHER] - a.flops[FL_OTHER], 4 * 96 * FLOPS_RMSNORM + 2 * 96 + 2);
         CHECK_EQ("gemma4-block-ffn-flops", k.flops[FL_FFN], a.flops[FL_FFN]);
         spec_free(&b);

@@ -499,12 +499,12 @@ int main(void)
     check_counts("tests/configs/mistral-7b-v0.1.json", 131072, 7241732096ull, 0);
     /* Mixtral-8x7B: per layer attention 2 x 16,777,216 + 8,388,608 + norms
      * 8,192 = 41,951,232; 8 experts 8 x 3x4096x14336 = 1,409,286,144; router
-     * 4096x8 + 8 = 32,776 -> 1,451,270,152 x 32 = 46,440,644,864; + 262,144,000
-     * + 4,096 = 46,702,792,960 (transformers: 46,702,792,704, no router bias:
-     * 256 fewer). Active: 2 experts 352,321,536 + attn + router per layer =
-     * 394,305,544 x 32 = 12,617,777,408 + head 131,072,000 + 4,096 =
-     * 12,748,853,504. KV 131,072. */
-    check_counts("tests/configs/mixtral-8x7b.json", 131072, 46702792960ull, 12748853504ull);
+     * 4096x8 = 32,768 (MixtralSparseMoeBlock gate: bias=False) ->
+     * 1,451,270,144 x 32 = 46,440,644,608; + 262,144,000 + 4,096 =
+     * 46,702,792,704 (transformers' count). Active: 2 experts 352,321,536 +
+     * attn + router per layer = 394,305,536 x 32 = 12,617,777,152 + head
+     * 131,072,000 + 4,096 = 12,748,853,248. KV 131,072. */
+    check_counts("tests/configs/mixtral-8x7b.json", 131072, 46702792704ull, 12748853248ull);
     /* Qwen2-7B (qkv biases): per layer q 3584x3584 = 12,845,056, o the same,
      * k+v 3584x4x256 = 3,670,016, biases 3584 + 1024 = 4,608, norms 7,168,
      * MLP 3x3584x18944 = 203,685,888 -> 233,057,792 x 28 = 6,525,618,176;
@@ -514,12 +514,13 @@ int main(void)
     /* Qwen1.5-MoE-A2.7B: attention q 4,194,304 + o 4,194,304 + k+v
      * 2048x16x256 = 8,388,608 + biases 6,144 + norms 4,096 = 16,787,456;
      * 60 experts x 3x2048x1408 = 519,045,120, shared 3x2048x5632 =
-     * 34,603,008, router 2048x60 + 60 = 122,940 -> 570,558,524 x 24 =
-     * 13,693,404,576; + 2 x 151936x2048 = 622,329,856 + 2,048 =
-     * 14,315,736,480. Active per layer 16,787,456 + 4 x 8,650,752 +
-     * 34,603,008 + 122,940 = 86,116,412 x 24 = 2,066,793,888 + head
-     * 311,164,928 + 2,048 = 2,377,960,864. KV 24 x 16 x 128 x 4 = 196,608. */
-    check_counts("tests/configs/qwen1.5-moe-a2.7b.json", 196608, 14315736480ull, 2377960864ull);
+     * 34,603,008, router 2048x60 = 122,880 (no bias), shared_expert_gate
+     * 2048x1 = 2,048 -> 570,560,512 x 24 = 13,693,452,288; + 2 x
+     * 151936x2048 = 622,329,856 + 2,048 = 14,315,784,192 (transformers'
+     * count). Active per layer 16,787,456 + 4 x 8,650,752 + 34,603,008 +
+     * 122,880 + 2,048 = 86,118,400 x 24 = 2,066,841,600 + head 311,164,928 +
+     * 2,048 = 2,378,008,576. KV 24 x 16 x 128 x 4 = 196,608. */
+    check_counts("tests/configs/qwen1.5-moe-a2.7b.json", 196608, 14315784192ull, 2378008576ull);
     /* Qwen3-8B (q/k norms, head_dim 128 given): per layer 16,777,216 x 2 +
      * 8,388,608 + q/k norms 256 + norms 8,192 + MLP 3x4096x12288 =
      * 150,994,944 -> 192,946,432 x 36 = 6,946,071,552; + 2 x 151936x4096 =
@@ -527,11 +528,10 @@ int main(void)
     check_counts("tests/configs/qwen3-8b.json", 147456, 8190735360ull, 0);
     /* Qwen3-30B-A3B: attention q 2048x4096 = 8,388,608, o the same, k+v
      * 2048x4x256 = 2,097,152, q/k norms 256, norms 4,096 = 18,878,720;
-     * 128 experts x 3x2048x768 = 603,979,776, router 262,144 + 128 ->
-     * 623,120,768 x 48 = 29,909,796,864; + 622,329,856 + 2,048 =
-     * 30,532,128,768 (transformers 30,532,122,624 without router biases).
-     * KV 48 x 4 x 128 x 4 = 98,304. */
-    check_counts("tests/configs/qwen3-30b-a3b.json", 98304, 30532128768ull, 0);
+     * 128 experts x 3x2048x768 = 603,979,776, router 262,144 (no bias) ->
+     * 623,120,640 x 48 = 29,909,790,720; + 622,329,856 + 2,048 =
+     * 30,532,122,624 (transformers' count). KV 48 x 4 x 128 x 4 = 98,304. */
+    check_counts("tests/configs/qwen3-30b-a3b.json", 98304, 30532122624ull, 0);
     /* Gemma-2-9B (tied, 4 norms): per layer q 3584x4096 = 14,680,064, o the
      * same, k+v 3584x8x512 = 14,680,064, norms 14,336, MLP 3x3584x14336 =
      * 154,140,672 -> 198,195,200 x 42 = 8,324,198,400; + embed 256000x3584 =
@@ -559,10 +559,10 @@ int main(void)
      * 2,097,152, wo 16x128x2048 = 4,194,304, kv norm 512 = 13,763,072; norms
      * 4,096. Layer 0 dense 3x2048x10944 = 67,239,936 -> 81,007,104. Layers
      * 1-26: 64 x 3x2048x1408 = 553,648,128 + 2 shared 17,301,504 + router
-     * 131,072 + 64 -> 584,847,936 x 26 = 15,206,046,336. + 2 x 102400x2048 =
-     * 419,430,400 + 2,048 = 15,706,485,888 (transformers 15,706,484,224:
-     * 1,664 router biases fewer). KV 27 x (512 + 64) x 2 = 31,104. */
-    check_counts("tests/configs/deepseek-v2-lite.json", 31104, 15706485888ull, 0);
+     * 131,072 (MoEGate: weight only) -> 584,847,872 x 26 = 15,206,044,672.
+     * + 2 x 102400x2048 = 419,430,400 + 2,048 = 15,706,484,224
+     * (transformers' count). KV 27 x (512 + 64) x 2 = 31,104. */
+    check_counts("tests/configs/deepseek-v2-lite.json", 31104, 15706484224ull, 0);
 
     /* 3. Errors. */
     sim_err e;
@@ -578,8 +578,26 @@ int main(void)
     CHECK("import-err-missing", rc == SIM_EINVAL && strstr(e.msg, "t.json: num_attention_heads: missing"));
     rc = imp("{\"model_type\": \"gemma3\", \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": 8}}", &e, NULL);
     CHECK("import-err-missing-nested", rc == SIM_EINVAL && strstr(e.msg, "t.json: text_config.num_hidden_layers: missing"));
+    rc = imp("{\"model_type\": \"falcon\", \"hidden_size\": 64}", &e, NULL);
+    CHECK("import-err-model-type", rc == SIM_EINVAL && strstr(e.msg, "t.json: model_type: must be") && strstr(e.msg, "got \"falcon\""));
+    /* Known families kvsim cannot express are refused with the reason. */
     rc = imp("{\"model_type\": \"llama4_text\", \"hidden_size\": 64}", &e, NULL);
-    CHECK("import-err-model-type", rc == SIM_EINVAL && strstr(e.msg, "t.json: model_type: must be") && strstr(e.msg, "got \"llama4_text\""));
+    CHECK("import-err-refused-llama4", rc == SIM_EINVAL && strstr(e.msg, "t.json: model_type: \"llama4_text\" cannot be imported: "
+                                                               "chunked local attention (attention_chunk_size"));
+    rc = imp("{\"model_type\": \"gpt_oss\", \"hidden_size\": 64}", &e, NULL);
+    CHECK("import-err-refused-gpt-oss", rc == SIM_EINVAL && strstr(e.msg, "model_type: \"gpt_oss\" cannot be imported") &&
+                                        strstr(e.msg, "gate_up_proj_bias"));
+    /* A layer type other than full or sliding attention is refused naming its
+     * index (it was once counted as full attention: a wrong spec). */
+    rc = imp("{\"model_type\": \"qwen3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10, "
+             "\"num_attention_heads\": 4, \"intermediate_size\": 8, \"layer_types\": [\"full_attention\", "
+             "\"linear_attention\"]}", &e, NULL);
+    CHECK("import-err-layer-type", rc == SIM_EINVAL && strstr(e.msg, "t.json: layer_types[1]: must be \"full_attention\" or "
+                                                               "\"sliding_attention\"") && strstr(e.msg, "got \"linear_attention\""));
+    /* LlamaMLP biases (mlp_bias) are refused, not dropped. */
+    rc = imp("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"vocab_size\": 10, "
+             "\"num_attention_heads\": 4, \"intermediate_size\": 8, \"mlp_bias\": true}", &e, NULL);
+    CHECK("import-err-mlp-bias", rc == SIM_EINVAL && strstr(e.msg, "t.json: mlp_bias: must be false"));
     rc = imp("{\"hidden_size\": 64}", &e, NULL);
     CHECK("import-err-no-model-type", rc == SIM_EINVAL && strstr(e.msg, "t.json: model_type: missing"));
     rc = imp("[1, 2]", &e, NULL);

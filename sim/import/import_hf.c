@@ -247,7 +247,8 @@ static const char *const ignored_keys[] = {
     "altup_coef_clip", "altup_active_idx", "altup_correct_scale", "altup_lr_multiplier",
     "activation_sparsity_pattern", "sliding_window_pattern", "_sliding_window_pattern", "text_config",
     "torch_dtype", "dtype", "tie_word_embeddings", "use_sliding_window", "max_window_layers",
-    "sliding_window", "moe_router_dtype", "id2label", "label2id", NULL};
+    "sliding_window", "moe_router_dtype", "id2label", "label2id",
+    "use_mrope", /* Qwen2: multimodal RoPE positions; no cost */ NULL};
 
 /* Keys that could change cost but that no family here uses: the warning
  * says why they matter (they are reported only when they hold a value). */
@@ -266,7 +267,6 @@ static const char *const cost_keys[][2] = {
     {"num_local_experts", "an MoE field on a dense family (not modelled)"},
     {"n_routed_experts", "an MoE field on a dense family (not modelled)"},
     {"moe_intermediate_size", "an MoE field on a dense family (not modelled)"},
-    {"mlp_bias", "biases on the MLP are not modelled"},
     {"altup_num_inputs", "AltUp (parallel residual streams with predict/correct) is not modelled"},
     {"laurel_rank", "LAuReL (a low-rank residual branch) is not modelled"},
     {"layer_types", "per-layer attention types this family does not read"},
@@ -304,7 +304,7 @@ static void warn_unread(ictx *c, const json_t *obj, const char *pre)
 static bool ffn_eq(const ffn_desc *a, const ffn_desc *b)
 {
     return a->moe == b->moe && a->d_ff == b->d_ff && a->experts == b->experts && a->top_k == b->top_k &&
-           a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->hash == b->hash &&
+           a->shared == b->shared && a->shared_d_ff == b->shared_d_ff && a->shared_gate == b->shared_gate && a->hash == b->hash &&
            a->score == b->score && a->n_group == b->n_group && a->topk_group == b->topk_group &&
            a->routed_scale == b->routed_scale && a->swiglu_limit == b->swiglu_limit &&
            a->gelu == b->gelu && a->gemma4_block == b->gemma4_block;
@@ -332,6 +332,7 @@ void emit_ffn_map(ibuf *b, const ffn_desc *f)
     if (f->shared) ib_printf(b, ", shared: %llu", (unsigned long long)f->shared);
     if (f->shared && f->shared_d_ff && f->shared_d_ff != f->d_ff)
         ib_printf(b, ", shared_d_ff: %llu", (unsigned long long)f->shared_d_ff);
+    if (f->shared_gate) ib_printf(b, ", shared_gate: true");
     if (f->hash) ib_printf(b, ", hash: true");
     if (f->score) ib_printf(b, ", score: %s", f->score);
     if (f->n_group > 1) ib_printf(b, ", n_group: %llu", (unsigned long long)f->n_group);
@@ -401,6 +402,27 @@ static const struct { const char *type, *text_type; int fam; } families[] = {
     {"gemma3n", "gemma3n_text", FAM_GEMMA3N}, {"gemma3n_text", NULL, FAM_GEMMA3N},
     {"gemma4", "gemma4_text", FAM_GEMMA4}, {"gemma4_text", NULL, FAM_GEMMA4},
     {"deepseek_v2", NULL, -1}, {"deepseek_v3", NULL, -1}, {"deepseek_v32", NULL, -1}, {"deepseek_v4", NULL, -2},
+    /* Kimi K2 (moonshotai/Kimi-K2-Instruct): its configuration_deepseek.py
+     * is DeepseekV3Config under another model_type, architectures
+     * DeepseekV3ForCausalLM (vLLM and SGLang load it as DeepSeek-V3). */
+    {"kimi_k2", NULL, -1},
+};
+
+/* Families whose configs import would need what a kvsim spec cannot express:
+ * refused by name, with the reason (a wrong spec is worse than none). */
+static const char *const refused_types[][2] = {
+    {"gpt_oss", "its experts carry biases and a clamped SwiGLU (transformers modeling_gpt_oss.py GptOssExperts: "
+                "gate_up_proj_bias, down_proj_bias, alpha 1.702, limit 7) and its router a bias; a kvsim moe has none"},
+    {"llama4", "chunked local attention (text_config.attention_chunk_size; Llama4TextAttention) and NoPE layers "
+               "are not expressible"},
+    {"llama4_text", "chunked local attention (attention_chunk_size; Llama4TextAttention) and NoPE layers are not "
+                    "expressible"},
+    {"qwen3_next", "its layer_types hold \"linear_attention\" (Gated DeltaNet) layers, which kvsim does not model"},
+    {"qwen3_5", "its text_config.layer_types hold \"linear_attention\" (Gated DeltaNet) layers, which kvsim does "
+                "not model"},
+    {"qwen3_5_moe", "its text_config.layer_types hold \"linear_attention\" (Gated DeltaNet) layers, which kvsim "
+                    "does not model"},
+    {"nemotron_h", "its hybrid_override_pattern holds Mamba-2 layers, which kvsim does not model"},
 };
 
 /* The spec name: the file's base name without .json ("config" -> its directory). */
@@ -553,6 +575,10 @@ static int import_root(ictx *c)
     const char *want_text = NULL;
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         if (!strcmp(families[i].type, c->model_type)) { fam = families[i].fam; want_text = families[i].text_type; }
+    for (size_t i = 0; fam == -100 && i < sizeof refused_types / sizeof refused_types[0]; i++)
+        if (!strcmp(refused_types[i][0], c->model_type))
+            return sim_fail(c->e, SIM_EINVAL, "%s: model_type: \"%s\" cannot be imported: %s", c->src, c->model_type,
+                            refused_types[i][1]);
     if (fam == -100) {
         char list[400] = "";
         for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
@@ -574,6 +600,8 @@ static int import_root(ictx *c)
         ij_note(c, "No text_config: the text fields are read from the top level.");
     }
     int rc;
+    if (!strcmp(c->model_type, "kimi_k2"))
+        ij_note(c, "model_type kimi_k2: DeepseekV3ForCausalLM (the repository's DeepseekV3Config); read as deepseek_v3.");
     if (fam == -1) rc = import_deepseek_mla(c);
     else if (fam == -2) rc = import_deepseek_v4(c);
     else rc = import_gqa(c, (gfam)fam);

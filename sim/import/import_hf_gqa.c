@@ -12,7 +12,7 @@
 
 typedef struct {
     u64 q_heads, kv_heads, head_dim, rope_dim, window;
-    bool qk_norm, qkv_bias, k_eq_v;
+    bool qk_norm, qkv_bias, o_bias, k_eq_v;
     u64 rope_theta;            /* the kind's own base (Gemma 4 full layers), 0 = the model's */
     bool rope_prop, v_norm, unit_scale;   /* Gemma 4 (transformers Gemma4TextAttention) */
 } gkind;
@@ -75,11 +75,9 @@ static int layer_types(ictx *c, gfam fam, u64 L, int *kind, bool *any_sliding)
             if (!s) return ij_bad(c, q, json_array_get(lt, i), "a string");
             if (!strcmp(s, "sliding_attention")) kind[i] = K_SLIDING;
             else if (!strcmp(s, "full_attention")) kind[i] = K_FULL;
-            else {
-                kind[i] = K_FULL;
-                ij_warn(c, "'%s'[%llu] = \"%s\" is not a layer type the importer knows; counted as full attention",
-                        ij_path(c, "layer_types", p, sizeof p), (unsigned long long)i, s);
-            }
+            else   /* linear_attention (Qwen3-Next), chunked_attention (Llama 4), ...: not full */
+                return ij_bad(c, q, json_array_get(lt, i), "\"full_attention\" or \"sliding_attention\" (the layer "
+                              "types a kvsim gqa spec expresses)");
         }
     } else {
         u64 every = 0, max_window = 0;
@@ -212,8 +210,9 @@ static int ffn_layers(ictx *c, gmodel *g)
         if (sh) {
             moe.shared = 1;
             moe.shared_d_ff = sh;
-            ij_note(c, "shared_expert_intermediate_size: one shared expert of %llu; its sigmoid gate "
-                    "(hidden_size weights per layer) is not modelled.", (unsigned long long)sh);
+            moe.shared_gate = true;
+            ij_note(c, "shared_expert_intermediate_size: one shared expert of %llu, its output times "
+                    "sigmoid(shared_expert_gate(x)) (shared_gate; Qwen2MoeSparseMoeBlock).", (unsigned long long)sh);
         }
     }
     for (u64 i = 0; i < L; i++) {
@@ -237,6 +236,7 @@ static void emit_kind(ictx *c, const char *name, const gkind *k)
     if (k->window) ib_printf(&c->body, ", window: %llu", (unsigned long long)k->window);
     if (k->qk_norm) ib_printf(&c->body, ", qk_norm: true");
     if (k->qkv_bias) ib_printf(&c->body, ", qkv_bias: true");
+    if (k->o_bias) ib_printf(&c->body, ", o_bias: true");
     if (k->k_eq_v) ib_printf(&c->body, ", k_eq_v: true");
     if (k->v_norm) ib_printf(&c->body, ", v_norm: true");
     if (k->unit_scale) ib_printf(&c->body, ", unit_scale: true");
@@ -295,10 +295,41 @@ static int gqa_dims(ictx *c, gmodel *g)
     if ((rc = heads_divide(c, "num_key_value_heads", H, G))) return rc;
     if ((rc = ij_bool(c, "tie_word_embeddings", g->gemma, &g->tie))) return rc;
     g->full = (gkind){.q_heads = H, .kv_heads = G, .head_dim = hd};
-    bool bias = false;
-    if ((rc = ij_bool(c, "attention_bias", false, &bias))) return rc;
-    g->full.qkv_bias = bias || fam == FAM_QWEN2 || fam == FAM_QWEN2_MOE;   /* Qwen2: q/k/v biases always */
+    /* Biases as the released attention classes create them: Qwen2(-MoE)
+     * q/k/v always, o never (Qwen2Attention); Mistral and Mixtral none
+     * (MistralAttention: bias=False); the others q, k, v and o with
+     * attention_bias (LlamaAttention, Qwen3Attention, Gemma2/3Attention). */
+    bool bias = false, mlp_bias = false;
+    if ((rc = ij_bool(c, "attention_bias", false, &bias)) || (rc = ij_bool(c, "mlp_bias", false, &mlp_bias))) return rc;
+    if (fam == FAM_MISTRAL || fam == FAM_MIXTRAL) {
+        if (bias) ij_warn(c, "'%sattention_bias' = true: transformers' MistralAttention has no biases; none counted", c->pre);
+        bias = false;
+    }
+    g->full.qkv_bias = bias || fam == FAM_QWEN2 || fam == FAM_QWEN2_MOE;
+    g->full.o_bias = bias && fam != FAM_QWEN2 && fam != FAM_QWEN2_MOE;
+    if (bias && g->full.o_bias)
+        ij_note(c, "attention_bias: biases on q, k, v and o_proj (qkv_bias, o_bias).");
+    /* LlamaMLP: gate, up and down with bias=mlp_bias; kvsim's dense FFN has
+     * no biases, so such a config is refused rather than undercounted. */
+    if (mlp_bias)
+        return ij_badkey(c, "mlp_bias", ij_get(c, "mlp_bias"), "false (MLP biases, %s in LlamaMLP's gate_proj, up_proj "
+                         "and down_proj, are not expressible in a kvsim spec)", "2 x intermediate_size + hidden_size per layer");
     g->full.qk_norm = fam == FAM_QWEN3 || fam == FAM_QWEN3_MOE || fam == FAM_GEMMA3 || fam == FAM_GEMMA3N || fam == FAM_GEMMA4;
+    if (fam == FAM_QWEN3 || fam == FAM_QWEN3_MOE) {
+        /* Qwen3-Coder-480B-A35B's config carries qkv_bias, use_qk_norm and
+         * shared_expert_intermediate_size, which transformers' Qwen3(Moe)
+         * classes do not read: their attention always has q/k norms and
+         * attention_bias biases, their MoE no shared expert. The values that
+         * say so are accepted; others are warned about and not applied. */
+        json_t *qb = ij_get(c, "qkv_bias"), *qn = ij_get(c, "use_qk_norm"), *se = ij_get(c, "shared_expert_intermediate_size");
+        if (qb && !json_is_false(qb))
+            ij_warn(c, "'%sqkv_bias' is not read by transformers' Qwen3 attention (biases follow attention_bias); ignored", c->pre);
+        if (qn && !json_is_true(qn))
+            ij_warn(c, "'%suse_qk_norm' is not read by transformers' Qwen3 attention (q/k norms always); ignored", c->pre);
+        if (se && !(json_is_integer(se) && json_integer_value(se) == 0))
+            ij_warn(c, "'%sshared_expert_intermediate_size' is not read by transformers' Qwen3 MoE (no shared expert); "
+                    "ignored", c->pre);
+    }
     double prf = 1.0;
     json_t *pr = ij_get(c, "partial_rotary_factor");
     if (pr && (rc = rope_fraction(c, pr, ij_path(c, "partial_rotary_factor", p, sizeof p), &prf))) return rc;

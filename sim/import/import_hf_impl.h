@@ -78,6 +78,7 @@ typedef struct {
     bool moe;
     u64 d_ff;          /* dense width, or routed expert width */
     u64 experts, top_k, shared, shared_d_ff;
+    bool shared_gate;  /* Qwen2-MoE shared_expert_gate: `shared_gate: true` */
     bool hash;
     const char *score; /* scoring_func sigmoid (V3) / sqrtsoftplus (V4): `score:`; NULL softmax */
     u64 n_group, topk_group;

@@ -1,7 +1,10 @@
 /* ffn_moe.c - mixture of experts: `experts` routed MLPs of width d_ff (top_k
  * per token), `shared` always-on experts of width shared_d_ff, and a router.
  *
- * Router: a d x E linear + a per-expert bias (aux-loss-free selection); with
+ * Router: a d x E linear (softmax scores: no bias, as Mixtral's and
+ * Qwen-MoE's gate nn.Linear(d, E, bias=False) and DeepSeek V2's MoEGate);
+ * with `score: sigmoid|sqrtsoftplus` + a per-expert selection bias
+ * (aux-loss-free selection, moe_has_sel_bias); with
  * `hash: true` a fixed token-id -> experts table chooses the experts
  * (DeepSeek V4's first three layers; deepseek-ai/DeepSeek-V4-Flash
  * inference/model.py Gate: the router still scores them, without the bias:
@@ -51,6 +54,7 @@ static const field_def fields[] = {
     FFIELD_S("d_ff", F_U64, d_ff, 1, DIM_MAX, true, "elements", "hidden width of one routed expert", SC_DIV, d_ff),
     FFIELD("shared", F_U64, shared, 0, 1u << 10, false, "experts", "shared (always active) experts"),
     FFIELD_S("shared_d_ff", F_U64, shared_d_ff, 1, DIM_MAX, false, "elements", "shared expert width (default d_ff)", SC_DIV, shared_d_ff),
+    FFIELD("shared_gate", F_BOOL, shared_gate, 0, 0, false, "", "shared experts' output times sigmoid(x . w) (Qwen2-MoE shared_expert_gate, d weights)"),
     FFIELD("gated", F_BOOL, gated, 0, 0, false, "", "gated experts (3 matrices, default)"),
     FFIELD("hash", F_BOOL, hash, 0, 0, false, "", "hash routing: token id -> experts table (the router still weights them, DeepSeek V4)"),
     FFIELD_S("router_mlp", F_U64, router_mlp, 1, DIM_MAX, false, "elements", "MLP router hidden width (ZAYA1 style)", SC_DIV, router_mlp),
@@ -75,6 +79,8 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
     if (f->top_k > f->experts)
         return sim_fail(e, SIM_EINVAL, "top_k = %llu exceeds experts = %llu", (unsigned long long)f->top_k,
                         (unsigned long long)f->experts);
+    if (f->shared_gate && (!f->shared || f->gemma4_block))
+        return sim_fail(e, SIM_EINVAL, "shared_gate needs shared experts (shared >= 1) and no gemma4_block");
     if (f->hash && f->router_mlp)
         return sim_fail(e, SIM_EINVAL, "hash routing and router_mlp exclude each other");
     u64 G = f->n_group ? f->n_group : 1, TG = f->topk_group ? f->topk_group : G;
@@ -97,6 +103,14 @@ static int check(const model_spec *m, const layer_spec *l, sim_err *e)
                             (unsigned long long)TG, (unsigned long long)(f->experts / G), (unsigned long long)f->top_k);
     }
     return SIM_OK;
+}
+
+/* Does the linear router have a selection bias (added to the scores for
+ * the choice only)? The sigmoid and sqrtsoftplus routers outside hash
+ * layers. */
+bool moe_has_sel_bias(const ffn_cfg *f)
+{
+    return !f->hash && !f->router_mlp && !f->gemma4_block && f->score != MOE_SCORE_SOFTMAX;
 }
 
 /* FLOPs per token of turning router logits into expert weights (the header
@@ -128,6 +142,14 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     o->params_active = cadd(ovf, o->params_active, cmul(ovf, k, per));
     o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, cc_rate_bytes(c, WC_EXPERT, cmul(ovf, used, per)));
     if (f->shared) cc_weights(c, o, WC_LINEAR, cmul(ovf, f->shared, sper), 1, true);
+    if (f->shared_gate) {
+        /* Qwen2MoeSparseMoeBlock: sigmoid(shared_expert_gate(x)) * shared
+         * output; the gate is a d x 1 product (router class), then one
+         * sigmoid and d multiplies per token. */
+        cc_weights(c, o, WC_ROUTER, d, 1, true);
+        cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, d));
+        cc_flops(c, o, FL_OTHER, DT_FP32, cmul(ovf, n, FLOPS_SIGMOID + d));
+    }
     u64 router = 0, outs = E + (f->skip_route ? 1 : 0);
     if (f->router_mlp) {
         u64 R = f->router_mlp;
@@ -143,10 +165,14 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
         cc_flops(c, o, FL_OTHER, DT_FP32, cmul(ovf, n, cadd(ovf, cmul(ovf, d, 4 * FLOPS_RMSNORM + 2), k)));
     } else {
         /* A linear router; hash layers keep it to weight the table's experts
-         * (DeepSeek-V4 model.py Gate), without the selection bias. */
+         * (DeepSeek-V4 model.py Gate), without the selection bias. Only the
+         * sigmoid / sqrtsoftplus routers have a selection bias (DeepSeek V3's
+         * e_score_correction_bias, V4's Gate.bias, Laguna's); a softmax router
+         * has none (transformers MixtralSparseMoeBlock and Qwen2/3-MoE gate:
+         * nn.Linear(d, E, bias=False); DeepSeek V2's MoEGate: weight only). */
         router = cmul(ovf, d, outs);
         cc_weights(c, o, WC_ROUTER, router, 1, true);
-        if (!f->hash) cc_weights(c, o, WC_SMALL, outs, 1, true);   /* selection bias */
+        if (moe_has_sel_bias(f)) cc_weights(c, o, WC_SMALL, outs, 1, true);   /* selection bias */
         cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, router));
     }
     cc_flops(c, o, FL_FFN, lin, cmul3(ovf, 2, n, cadd(ovf, cmul(ovf, k, per), cmul(ovf, f->shared, sper))));

@@ -8,9 +8,10 @@
  *        activation is counted FLOPS_ACT per hidden element either way
  *        (ffn_dense.c's convention).
  * moe    routed experts are dense MLPs of width f, shared experts one MLP of
- *        width shared * shared_d_ff (the same FLOPs as `shared` separate ones).
- *        Router: p = softmax(x Wr) (linear), the k experts with the largest
- *        p + bias (ties to the lower index) combined with weights p
+ *        width shared * shared_d_ff (the same FLOPs as `shared` separate ones);
+ *        shared_gate (Qwen2-MoE): the shared output times sigmoid(x . w).
+ *        Router: p = softmax(x Wr) (linear, no bias), the k experts with the
+ *        largest p (ties to the lower index) combined with weights p
  *        renormalised over the chosen ones; routed_scale multiplies the
  *        weights. `score: sigmoid` (DeepSeek V3's Gate, deepseek_route; also
  *        Laguna's LagunaTopKRouter): sigmoid scores, group-limited choice by
@@ -165,6 +166,7 @@ const ref_ops ref_ffn_dense = {.init = dense_init, .forward = dense_forward};
 typedef struct {
     ref_w *eg, *eu, *ed;      /* routed experts: E blocks of [d, f], [d, f], [f, d] */
     mlp shared;               /* all shared experts as one MLP (unused when shared = 0) */
+    ref_w *sgate;             /* shared_gate: [d, 1] */
     ref_w *router, *rbias;    /* linear router [d, outs] + selection bias [outs] */
     ref_w *rdown, *rdown_b, *rscale, *rnorm, *rw1, *rb1, *rw2, *rb2, *rout;   /* MLP router */
     ref_w *gscale, *gpes, *gpost1, *gpre2, *gpost2;   /* gemma4_block */
@@ -185,6 +187,7 @@ static int moe_init(ref_layer *L, sim_err *e)
               (p->ed = ref_weight(L, "experts.w_down", WC_EXPERT, E * ff, d, 0, sqrtf(3.0f / (float)ff)));
     if (f->gated) ok = ok && (p->eg = ref_weight(L, "experts.w_gate", WC_EXPERT, E * d, ff, 0, sd));
     if (f->shared) ok = ok && mlp_init(L, &p->shared, "shared.", d, f->shared * sff, f->gated);
+    if (f->shared_gate) ok = ok && (p->sgate = ref_weight(L, "shared.gate", WC_ROUTER, d, 1, 0, sd));
     if (f->router_mlp) {
         u64 R = f->router_mlp;
         float sr = sqrtf(3.0f / (float)R);
@@ -211,9 +214,10 @@ static int moe_init(ref_layer *L, sim_err *e)
              (p->gpost2 = ref_weight(L, "post_ffn_norm_2", WC_SMALL, 1, d, 1, 0.1f));
     } else {
         /* Hash layers keep the gate (DeepSeek-V4 model.py Gate: its weight
-         * scores the table's experts), without the selection bias. */
+         * scores the table's experts), without the selection bias; a softmax
+         * router has none either (moe_has_sel_bias). */
         ok = ok && (p->router = ref_weight(L, "router", WC_ROUTER, d, p->outs, 0, sd)) &&
-             (f->hash || (p->rbias = ref_weight(L, "router.bias", WC_SMALL, 1, p->outs, 0, 0.1f)));
+             (!moe_has_sel_bias(f) || (p->rbias = ref_weight(L, "router.bias", WC_SMALL, 1, p->outs, 0, 0.1f)));
     }
     if (!ok) return sim_fail(e, SIM_ENOMEM, "out of memory");
     return SIM_OK;
@@ -448,6 +452,18 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
     if (f->shared) {
         mlp_read(L, &p->shared);
         if ((rc = mlp_run(L, p->shared.wg, p->shared.wu, p->shared.wd, 0, d, f->shared * sff, x, n, y, false, e))) return rc;
+        if (p->sgate) {
+            /* Qwen2MoeSparseMoeBlock: shared_expert_output *=
+             * sigmoid(shared_expert_gate(hidden_states)). */
+            float *g = REF_ALLOC(M, n, float);
+            if (!g) return sim_fail(e, SIM_ENOMEM, "out of memory");
+            ref_mm(L, FL_FFN, M->m->compute[CC_LINEAR], p->sgate, x, n, g, false);
+            kern_count(&L->c, FL_OTHER, DT_FP32, n * (FLOPS_SIGMOID + d));
+            for (u64 t = 0; t < n; t++) {
+                float sg = kern_sigmoid(g[t]);
+                for (u64 j = 0; j < d; j++) y[t * d + j] *= sg;
+            }
+        }
     } else {
         memset(y, 0, n * d * sizeof *y);
     }

@@ -8,7 +8,8 @@
  *   attn  per (query, visible key) pair: 2H(h + v); pairs = sum over queries
  *         of min(u, window) (u = tokens visible to the query, diagonal included)
  *   cache min(T, window) entries of G(h+v) elements (G h with k_eq_v unless v_norm)
- *   other RMSNorm of q/k heads (qk_norm) and of v heads (v_norm: G v per token)
+ *   other RMSNorm of q/k heads (qk_norm) and of v heads (v_norm: G v per token),
+ *         one add per bias element (qkv_bias: Hh + G(h+v); o_bias: d)
  */
 #include "layer.h"
 
@@ -21,6 +22,7 @@ static const field_def fields[] = {
     AFIELD("window", F_U64, window, 1, TOK_MAX, false, "tokens", "sliding window (keys a query sees, itself included); absent = global"),
     AFIELD("qk_norm", F_BOOL, qk_norm, 0, 0, false, "", "RMSNorm on each q and k head"),
     AFIELD("qkv_bias", F_BOOL, qkv_bias, 0, 0, false, "", "biases on the q, k, v projections"),
+    AFIELD("o_bias", F_BOOL, o_bias, 0, 0, false, "", "bias on the output projection (transformers LlamaAttention o_proj with attention_bias)"),
     AFIELD("out_gate", F_BOOL, out_gate, 0, 0, false, "", "per-head gate on the output, from a d_model x q_heads projection"),
     AFIELD("k_eq_v", F_BOOL, k_eq_v, 0, 0, false, "", "no v projection: V is K (half the cache), or with v_norm the normed raw K projection (Gemma 4; K and V cached)"),
     AFIELD("sink", F_BOOL, sink, 0, 0, false, "", "learnable per-head sink logit"),
@@ -80,6 +82,7 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     if (!sh) cc_weights(c, o, WC_LINEAR, cmul(ovf, d, kvw), 1, true);
     if (a->out_gate) cc_weights(c, o, WC_LINEAR, cmul(ovf, d, H), 1, true);
     if (a->qkv_bias) cc_weights(c, o, WC_SMALL, H * h + (sh ? 0 : kvw), 1, true);
+    if (a->o_bias) cc_weights(c, o, WC_SMALL, d, 1, true);
     if (a->qk_norm) cc_weights(c, o, WC_SMALL, h + (sh ? 0 : h), 1, true);
     if (a->sink) cc_weights(c, o, WC_SMALL, H, 1, true);
     /* Projections. */
@@ -96,6 +99,7 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     if (a->qk_norm) ew = cadd(ovf, ew, cmul4(ovf, n, heads_kq, h, FLOPS_RMSNORM));
     ew = cadd(ovf, ew, cmul4(ovf, n, heads_kq, a->rope_dim, FLOPS_ROPE));
     if (a->qkv_bias) ew = cadd(ovf, ew, cmul(ovf, n, H * h + (sh ? 0 : kvw)));
+    if (a->o_bias) ew = cadd(ovf, ew, cmul(ovf, n, d));
     if (a->out_gate) ew = cadd(ovf, ew, cmul(ovf, n, H * FLOPS_ACT + H * v));
     if (a->v_norm && !sh) ew = cadd(ovf, ew, cmul4(ovf, n, G, v, FLOPS_RMSNORM));   /* Gemma 4's v_norm */
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);

@@ -1,6 +1,6 @@
 /* ref_gqa.c - reference kernel of MHA / GQA / MQA (attn_gqa.c): sliding
  * window, cross-layer KV sharing, per-layer head counts, q/k norms, qkv
- * biases, output gate, K = V, sink.
+ * biases, an output-projection bias, output gate, K = V, sink.
  *
  * Legend: n tokens in the step, d = d_model, H query heads, G kv heads, h
  * q/k head dim, v value dim, W window (0 = global), r = rope_dim.
@@ -31,7 +31,7 @@
 #include <string.h>
 
 typedef struct {
-    ref_w *wq, *wk, *wv, *wo, *wg, *bias, *qn, *kn, *sink;
+    ref_w *wq, *wk, *wv, *wo, *wg, *bias, *obias, *qn, *kn, *sink;
     u64 H, G, h, v, kvw;      /* kvw = cache row width */
 } gqa;
 
@@ -69,6 +69,7 @@ static int init(ref_layer *L, sim_err *e)
     }
     if (a->out_gate) ok = ok && (g->wg = ref_weight(L, "wg", WC_LINEAR, d, g->H, 0, sd));
     if (a->qkv_bias) ok = ok && (g->bias = ref_weight(L, "qkv_bias", WC_SMALL, 1, g->H * g->h + (sh ? 0 : g->kvw), 0, 0.1f));
+    if (a->o_bias) ok = ok && (g->obias = ref_weight(L, "o_bias", WC_SMALL, 1, d, 0, 0.1f));
     if (a->qk_norm) {
         ok = ok && (g->qn = ref_weight(L, "q_norm", WC_SMALL, 1, g->h, 1, 0.1f));
         if (!sh) ok = ok && (g->kn = ref_weight(L, "k_norm", WC_SMALL, 1, g->h, 1, 0.1f));
@@ -169,7 +170,12 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     }
     ref_trace(M, L->i, "attn_o", o, n, H * v);
     ref_mm(L, FL_PROJ, lin, g->wo, o, n, y, false);
-    (void)d;
+    if (g->obias) {   /* LlamaAttention: o_proj(attn_output) with bias=attention_bias */
+        ref_read(L, g->obias);
+        kern_count(c, FL_OTHER, DT_FP32, n * d);
+        for (u64 t = 0; t < n; t++)
+            for (u64 j = 0; j < d; j++) y[t * d + j] += g->obias->data[j];
+    }
     return SIM_OK;
 }
 

@@ -157,6 +157,9 @@ bool mla_form_absorbed(const attn_cfg *a, phase ph, bool auto_absorbed_prefill);
 bool dsa_index_fp8(const model_spec *m);
 /* Router FLOPs per token after the router matmul (ffn_moe.c; the kernel counts the same). */
 u64 moe_route_flops(const ffn_cfg *f);
+/* Whether a MoE layer's linear router adds a selection bias to its scores
+ * (sigmoid / sqrtsoftplus scores outside hash layers; ffn_moe.c). Can't fail. */
+bool moe_has_sel_bias(const ffn_cfg *f);
 
 /* DeepSeek V4 pieces shared by csa, hca and swa4 (attn_v4.c). */
 #define V4_COMMON_FIELDS \

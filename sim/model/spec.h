@@ -34,6 +34,7 @@ typedef struct {
     u64 window;          /* sliding window in tokens, 0 = global */
     bool qk_norm;        /* RMSNorm on q and k heads */
     bool qkv_bias;       /* biases on q/k/v projections (Qwen2) */
+    bool o_bias;         /* bias on the output projection (Llama/Qwen3 attention_bias: true) */
     bool out_gate;       /* per-head sigmoid gate on the output (Laguna) */
     bool k_eq_v;         /* one tensor serves as K and V (half the cache) */
     bool sink;           /* learnable per-head softmax sink logit */
@@ -83,6 +84,8 @@ typedef struct {
     u64 top_k;           /* routed experts per token */
     u64 shared;          /* shared experts, each of width shared_d_ff */
     u64 shared_d_ff;     /* 0 = d_ff */
+    bool shared_gate;    /* shared experts' output times sigmoid(x . w), w a d-vector (Qwen2-MoE
+                            shared_expert_gate: nn.Linear(d, 1, bias=False)) */
     bool hash;           /* hash-routed (token id -> experts table, no router matmul) */
     u64 router_mlp;      /* MLP router hidden width (ZAYA1), 0 = linear router */
     bool skip_route;     /* router has one extra "skip" output (ZAYA1's MOD: a token routed
