@@ -82,10 +82,17 @@ def dtype_bytes(c):
     return {"bfloat16": 2, "float16": 2, "float32": 4}[t]
 
 
+# transformers Gemma3TextConfig's defaults: a Gemma 3 config.json names only
+# what differs (google/gemma-3-4b-it gives no heads, head_dim or vocab_size).
+GEMMA3_TEXT_DEFAULTS = {"vocab_size": 262208, "num_attention_heads": 8, "num_key_value_heads": 4,
+                        "head_dim": 256, "sliding_window": 4096, "sliding_window_pattern": 6}
+
+
 def text_cfg(cfg):
     """Gemma 3's wrapper keeps the decoder under text_config."""
     if cfg.get("model_type") in ("gemma3",) and isinstance(cfg.get("text_config"), dict):
-        c = dict(cfg["text_config"])
+        c = dict(GEMMA3_TEXT_DEFAULTS)
+        c.update({k: v for k, v in cfg["text_config"].items() if v is not None})
         for k in ("torch_dtype", "tie_word_embeddings"):
             if k in cfg and k not in c:
                 c[k] = cfg[k]
@@ -258,6 +265,20 @@ CASES = {
     "mixtral-8x22b": ("141", "B", "Mixtral 8x22B announcement (mistral.ai): 141B total"),
     "deepseek-r1": ("671", "B", "DeepSeek-R1 / V3 model card: 671B main model + 14B MTP module"),
     "kimi-k2-instruct": ("1", "T", "Kimi K2 model card: 1T total parameters"),
+    # The configs kvsim's own tests already import (tests/configs), counted here
+    # too: Gemma 2's and 3's sliding layers, Mistral's all-sliding window,
+    # Qwen2-MoE's shared expert and gate, DeepSeek V2's softmax MLA MoE.
+    "gemma-2-9b-it": ("9.24", "B", "Gemma 2 9B: 9,241,705,984 (Hugging Face model page, 9.24B)"),
+    "gemma-3-4b-it": (None, "B", "Gemma 3 4B: the published 4B includes the SigLIP encoder kvsim does not count"),
+    "mistral-7b-v0.1": ("7.24", "B", "Mistral 7B announcement / model card: 7.24B"),
+    "qwen2-7b": ("7.62", "B", "Qwen2-7B: 7,615,616,512 (Hugging Face model page, 7.62B)"),
+    "llama-3-8b": ("8.03", "B", "Meta-Llama-3-8B: 8,030,261,248 (Hugging Face model page, 8.03B)"),
+    "deepseek-v2-lite": ("15.7", "B", "DeepSeek-V2-Lite model card: 15.7B total, 2.4B activated"),
+    "deepseek-v3": ("671", "B", "DeepSeek-V3 model card: 671B main model + 14B MTP module"),
+    "qwen1.5-moe-a2.7b": ("14.3", "B", "Qwen1.5-MoE-A2.7B model card: 14.3B total"),
+    "mixtral-8x7b": ("46.7", "B", "Mixtral 8x7B announcement (mistral.ai): 46.7B total"),
+    "qwen3-30b-a3b": ("30.5", "B", "Qwen3-30B-A3B model card: 30.5B total"),
+    "qwen3-8b": ("8.2", "B", "Qwen3-8B model card: 8.2B"),
 }
 
 # Published activated counts (same matching rule).
@@ -267,6 +288,8 @@ ACTIVE = {
     "mixtral-8x22b": ("39", "B", "Mixtral 8x22B announcement: 39B active"),
     "deepseek-r1": ("37", "B", "DeepSeek-V3 model card: 37B activated"),
     "kimi-k2-instruct": ("32", "B", "Kimi K2 model card: 32B activated"),
+    "deepseek-v3": ("37", "B", "DeepSeek-V3 model card: 37B activated"),
+    "deepseek-v2-lite": ("2.4", "B", "DeepSeek-V2-Lite model card: 2.4B activated"),
 }
 
 # Qwen's "Non-Embedding" figures (total - input table - untied lm_head).
