@@ -115,6 +115,18 @@ static void flush_caches(void)
     for (size_t i = 0; i < flush_len; i += 64) flush_buf[i] = (unsigned char)(flush_buf[i] + 1);
 }
 
+/* Before a timed decode step: the model's weights and caches evicted
+ * (ref_evict) and the threads woken by an empty parallel region, as the
+ * probe's cold_call times its decode products and attention. */
+static void cold_start(const ref_model *M)
+{
+    ref_evict(M);
+#pragma omp parallel
+    {
+        (void)0;
+    }
+}
+
 static const cost_t *row_of(const cost_result *r, const char *name)
 {
     for (int k = 0; k < r->n_types; k++)
@@ -259,11 +271,7 @@ static int run_spec(int i0, int i1, const hw_profile *hw, const u64 *Ts, int nT,
          * cache evicted (ref_evict) and the threads awake, as the probe
          * times its decode products and attention. */
         for (int r = 0; r < 5 && !rc; r++) {
-            ref_evict(&M);
-#pragma omp parallel
-            {
-                (void)0;
-            }
+            cold_start(&M);
             if ((rc = ref_run(&M, tok + T + r, 1, e))) break;
             for (int c = i0; c < i1; c++) {
                 bench_res *br = &res[c];
@@ -562,11 +570,7 @@ static int model_step(const char *spec, const hw_profile *hw, u64 T, double *mea
         if (!(rc = ref_run(&M, tok, T, e)) && ref_time_total(&M) < meas[0]) meas[0] = ref_time_total(&M);
     }
     for (int r = 0; r < 3 && !rc; r++) {
-        ref_evict(&M);   /* as the per-type decode points */
-#pragma omp parallel
-        {
-            (void)0;
-        }
+        cold_start(&M);   /* as the per-type decode points */
         if (!(rc = ref_run(&M, tok + T + r, 1, e)) && ref_time_total(&M) < meas[1]) meas[1] = ref_time_total(&M);
     }
     for (int ph = 0; ph < 2 && !rc; ph++) {

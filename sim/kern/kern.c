@@ -45,6 +45,24 @@ int kern_threads(void)
 #endif
 }
 
+void kern_evict(const void *buf, u64 len)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    const char *p = buf;
+    for (u64 i = 0; p && i < len; i += 64) __builtin_ia32_clflush(p + i);
+#else
+    (void)buf;
+    (void)len;
+#endif
+}
+
+void kern_evict_fence(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_mfence();
+#endif
+}
+
 /* Rows per BLAS call of a parallel product: fixed, so a row's result never
  * depends on the thread count (BLAS blocks a product by its shape); large
  * enough that packing B once per block stays a few percent. */

@@ -250,6 +250,16 @@ static inline float kern_exp(float x)
  * the kernels split work over OpenMP threads and call BLAS inside, which
  * keeps OpenBLAS's own threads from competing with them. */
 int kern_threads(void);
+
+/* Evict buf[0 .. len) from every cache level (x86: clflush per 64-byte
+ * line; a no-op elsewhere; NULL or 0 bytes: nothing). After a batch of
+ * these, kern_evict_fence() orders them before later loads. The caller's
+ * code, page tables and threads stay warm: the next reads of buf come from
+ * memory, as in a step of a model far larger than the caches (the probe's
+ * decode products and attention, make bench's decode points). These
+ * functions can't fail. */
+void kern_evict(const void *buf, u64 len);
+void kern_evict_fence(void);
 /* Set BLAS to one thread if it is not (every kernel calls this first; probe.c
  * sets more for its own measurement). This function can't fail. */
 void kern_blas_serial(void);

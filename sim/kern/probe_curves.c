@@ -78,29 +78,15 @@ static double do_wq(void *p, int reps)
     return now_s() - t0;
 }
 
-/* Evict buf[0 .. len) from every cache level (x86: clflush per line; no-op
- * elsewhere): the operand then comes from memory while the code, the page
- * tables and the threads stay warm, as in a decode step, whose weights and
- * cache rows are far larger than any cache. */
-static void evict(const void *buf, size_t len)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    const char *p = buf;
-    for (size_t i = 0; i < len; i += 64) __builtin_ia32_clflush(p + i);
-    __builtin_ia32_mfence();
-#else
-    (void)buf;
-    (void)len;
-#endif
-}
-
 /* Best of 5 single calls of fn, each with its operand buf[0 .. len) evicted
- * (evict) and the threads woken by an empty parallel region. */
+ * from the caches (kern_evict) and the threads woken by an empty parallel
+ * region. */
 static double cold_call(double (*fn)(void *, int), void *arg, const void *buf, size_t len, int threads)
 {
     double best = INFINITY;
     for (int r = 0; r < 5; r++) {
-        evict(buf, len);
+        kern_evict(buf, len);
+        kern_evict_fence();
 #pragma omp parallel num_threads(threads)
         {
             (void)0;
@@ -150,20 +136,6 @@ static int probe_wq(meas_set *s, float *x, float *y, float *vals, int threads, s
 
 /* ---- decode attention over stored cache rows ---------------------------------- */
 
-typedef struct { const fmt *f; const uint8_t *data; u64 entry_bytes, elems, entries; } rows_ctx;
-
-/* A row decoded as a cache source decodes it (ref.c kv_decode_row: the row
- * after next prefetched, then quant_decode). */
-static void rows_decode(const void *ctx, u64 slot, float *out)
-{
-    const rows_ctx *c = ctx;
-    if (slot + 2 < c->entries) {
-        const uint8_t *next = c->data + (slot + 2) * c->entry_bytes;
-        for (u64 b = 0; b < c->entry_bytes; b += 64) __builtin_prefetch(next + b);
-    }
-    quant_decode(c->f, c->data + slot * c->entry_bytes, c->elems, out);
-}
-
 typedef struct { const kern_attn *a; const float *q; const kern_src *src; float *o, *wk; } attn_work;
 
 static double do_attn(void *p, int reps)
@@ -204,8 +176,10 @@ static int probe_attn(meas_set *s, int threads, sim_err *e)
                 for (u64 i = 0; i < W; i++) x[i] = (float)(((r * W + i) * 2654435761u) % 2001) * 1e-3f - 1.0f;
                 quant_encode(&fs[f], x, W, rows + r * eb);
             }
-            rows_ctx ctx = {&fs[f], rows, eb, W, R};
-            kern_src src = {.decode = rows_decode, .ctx = &ctx, .width = W, .row_bytes = eb, .r0 = 0, .n = R};
+            /* The rows as a layer's cache holds them, decoded by the same
+             * routine (ref_cache_decode_row). */
+            ref_cache ctx = {.name = "probe", .entries = R, .entry_bytes = eb, .elems = W, .f = fs[f], .data = rows};
+            kern_src src = {.decode = ref_cache_decode_row, .ctx = &ctx, .width = W, .row_bytes = eb, .r0 = 0, .n = R};
             kern_attn a = {.H = H, .G = 1, .dq = W / 2, .dv = W / 2, .koff = 0, .voff = W / 2, .scale = 0.05f, .dt = DT_BF16};
             u64 nw = kern_attn_query_work(&a, &src, 1);
             float *wk = malloc((nw ? nw : 1) * sizeof *wk);

@@ -367,7 +367,7 @@ void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, flo
     reader->c.kv_read_bytes += c->entry_bytes;
 }
 
-static void kv_decode_row(const void *ctx, u64 slot, float *out)
+void ref_cache_decode_row(const void *ctx, u64 slot, float *out)
 {
     const ref_cache *c = ctx;
     /* Rows usually stream in slot order: ask for the one after next now. */
@@ -381,7 +381,7 @@ static void kv_decode_row(const void *ctx, u64 slot, float *out)
 void ref_kv_src(ref_layer *reader, const ref_layer *owner, int k, u64 ring, u64 r0, u64 n, const u64 *idx, kern_src *src)
 {
     const ref_cache *c = &owner->kv[k];
-    *src = (kern_src){.decode = kv_decode_row, .ctx = c, .ring = ring, .width = c->elems, .row_bytes = c->entry_bytes,
+    *src = (kern_src){.decode = ref_cache_decode_row, .ctx = c, .ring = ring, .width = c->elems, .row_bytes = c->entry_bytes,
                       .idx = idx, .r0 = r0, .n = n};
     reader->c.kv_read_bytes += n * c->entry_bytes;
 }
@@ -760,6 +760,31 @@ static u64 distinct_rows(ref_model *M, const int32_t *tok, u64 n, u64 modulo)
     return c;
 }
 
+/* DeepSeek-V4's mHC head unit (ParallelHead.hc_head, and MTPBlock's own)
+ * on the S streams X [S, d] of one token, with unit U's hc_head_fn, _base
+ * and _scale: w = sigmoid(scale * (RMSNorm(vec X) . fn) + base) + eps,
+ * h = sum_s w_s X_s. Counts the norm and the projection (the caller counts
+ * the weighted sum as its cost function does). SIM_ENOMEM without scratch. */
+static int hc_head_mix(ref_layer *U, const float *X, u64 S, u64 d, float eps, float *h)
+{
+    ref_model *M = U->M;
+    ref_w *fn = ref_weight_find(U, "hc_head_fn"), *base = ref_weight_find(U, "hc_head_base"),
+          *sc = ref_weight_find(U, "hc_head_scale");
+    float *xn = REF_ALLOC(M, S * d, float), *w = REF_ALLOC(M, S, float);
+    if (!xn || !w || !fn) return SIM_ENOMEM;
+    kern_rmsnorm(&U->c, FL_MHC, X, NULL, xn, S * d, U->eps);
+    ref_mm(U, FL_MHC, DT_FP32, fn, xn, 1, w, false);
+    ref_read(U, base);
+    ref_read(U, sc);
+    for (u64 k = 0; k < S; k++) w[k] = kern_sigmoid(sc->data[0] * w[k] + base->data[k]) + eps;
+    for (u64 j = 0; j < d; j++) {
+        float a = 0;
+        for (u64 k = 0; k < S; k++) a += w[k] * X[k * d + j];
+        h[j] = a;
+    }
+    return SIM_OK;
+}
+
 /* The mHC head unit, the final norm and the logits of the last token. */
 static int head_forward(ref_model *M, const float *Xlast, sim_err *e)
 {
@@ -769,25 +794,11 @@ static int head_forward(ref_model *M, const float *Xlast, sim_err *e)
     float *h = REF_ALLOC(M, d, float);
     if (!h) return sim_fail(e, SIM_ENOMEM, "out of memory");
     if (m->hc_streams) {
-        /* w = sigmoid(scale * (RMSNorm(vec X) . fn) + base); h = sum_s w_s X_s. */
-        ref_w *fn = ref_weight_find(H, "hc_head_fn"), *base = ref_weight_find(H, "hc_head_base"),
-              *sc = ref_weight_find(H, "hc_head_scale");
-        float *xn = REF_ALLOC(M, S * d, float), *w = REF_ALLOC(M, S, float);
-        if (!xn || !w) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        kern_rmsnorm(&H->c, FL_MHC, Xlast, NULL, xn, S * d, H->eps);
-        ref_mm(H, FL_MHC, DT_FP32, fn, xn, 1, w, false);
-        ref_read(H, base);
-        ref_read(H, sc);
-        /* ParallelHead.hc_head: pre = sigmoid(mixes scale + base) + hc_eps
-         * (the eps add, like the sigmoids, is not counted: cost.c's head). */
-        float heps = (float)m->layer[m->n_layers - 1].res.hc_eps;
-        for (u64 k = 0; k < S; k++) w[k] = kern_sigmoid(sc->data[0] * w[k] + base->data[k]) + heps;
-        kern_count(&H->c, FL_MHC, DT_FP32, 2 * S * d);   /* the weighted sum */
-        for (u64 j = 0; j < d; j++) {
-            float a = 0;
-            for (u64 k = 0; k < S; k++) a += w[k] * Xlast[k * d + j];
-            h[j] = a;
-        }
+        /* The eps add, like the sigmoids, is not counted (cost.c's head);
+         * the weighted sum is. */
+        kern_count(&H->c, FL_MHC, DT_FP32, 2 * S * d);
+        if (hc_head_mix(H, Xlast, S, d, (float)m->layer[m->n_layers - 1].res.hc_eps, h))
+            return sim_fail(e, SIM_ENOMEM, "out of memory");
     } else {
         memcpy(h, Xlast, d * sizeof *h);
     }
@@ -869,20 +880,8 @@ static int mtp_forward(ref_model *M, const ref_step *s, const float *X, sim_err 
     float *h = REF_ALLOC(M, d, float);
     if (!h) return sim_fail(e, SIM_ENOMEM, "out of memory");
     if (S > 1) {
-        ref_w *fn = ref_weight_find(L, "hc_head_fn"), *base = ref_weight_find(L, "hc_head_base"), *sc = ref_weight_find(L, "hc_head_scale");
-        float *xn = REF_ALLOC(M, S * d, float), *w = REF_ALLOC(M, S, float);
-        if (!xn || !w || !fn) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        float heps = (float)m->mtp.res.hc_eps;
-        kern_rmsnorm(&L->c, FL_MHC, Xl, NULL, xn, S * d, L->eps);
-        ref_mm(L, FL_MHC, DT_FP32, fn, xn, 1, w, false);
-        ref_read(L, base);
-        ref_read(L, sc);
-        for (u64 k = 0; k < S; k++) w[k] = kern_sigmoid(sc->data[0] * w[k] + base->data[k]) + heps;
-        for (u64 j = 0; j < d; j++) {
-            float a = 0;
-            for (u64 k = 0; k < S; k++) a += w[k] * Xl[k * d + j];
-            h[j] = a;
-        }
+        /* The weighted sum is inside cost.c's MTP norm count (+2 per element). */
+        if (hc_head_mix(L, Xl, S, d, (float)m->mtp.res.hc_eps, h)) return sim_fail(e, SIM_ENOMEM, "out of memory");
     } else {
         memcpy(h, Xl, d * sizeof *h);
     }
@@ -1122,25 +1121,14 @@ double ref_type_gemm(const ref_model *M, const char *name)
     return t;
 }
 
-static void evict_range(const void *buf, u64 len)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    const char *p = buf;
-    for (u64 i = 0; p && i < len; i += 64) __builtin_ia32_clflush(p + i);
-#else
-    (void)buf;
-    (void)len;
-#endif
-}
-
 static void evict_unit(const ref_layer *L)
 {
     for (int k = 0; k < L->nw; k++) {
         const ref_w *w = L->w[k];
-        if (w->stored) evict_range(w->q.codes, w->q.bytes);
-        else evict_range(w->data, 4 * w->rows * w->cols);
+        if (w->stored) kern_evict(w->q.codes, w->q.bytes);
+        else kern_evict(w->data, 4 * w->rows * w->cols);
     }
-    for (int k = 0; k < L->ncache; k++) evict_range(L->kv[k].data, L->kv[k].entries * L->kv[k].entry_bytes);
+    for (int k = 0; k < L->ncache; k++) kern_evict(L->kv[k].data, L->kv[k].entries * L->kv[k].entry_bytes);
 }
 
 void ref_evict(const ref_model *M)
@@ -1149,9 +1137,7 @@ void ref_evict(const ref_model *M)
     evict_unit(&M->ple);
     evict_unit(&M->head);
     for (u64 i = 0; i < M->m->n_layers; i++) evict_unit(&M->L[i]);
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_mfence();
-#endif
+    kern_evict_fence();
 }
 
 void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *uni)

@@ -220,6 +220,11 @@ double ref_type_gemm(const ref_model *M, const char *name);
  * (make bench's decode points; the probe evicts its operands alike). This
  * function can't fail. */
 void ref_evict(const ref_model *M);
+/* Row `slot` of the ref_cache ctx decoded into out (its elems floats), the
+ * row after next prefetched: the kern_src decode of a layer's cache rows
+ * (ref_kv_src), and of the probe's (probe_curves.c). Thread-safe; this
+ * function can't fail. */
+void ref_cache_decode_row(const void *ctx, u64 slot, float *out);
 /* The blocked prefill's pairs (kern_attn_stats' gather_selected and
  * gather_union) in the last step, for the layers of row `name`. */
 void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *uni);

@@ -57,6 +57,13 @@ void cost_ops_part(cost_ops *o, int row)
     o->layer_wbytes = 0;
 }
 
+/* The element dtype a weight of class wc is stored in: its format's first
+ * part. */
+static dtype stored_dt(const model_spec *m, wclass wc)
+{
+    return m->weight[wc].n_parts ? m->weight[wc].part[0].dt : DT_FP32;
+}
+
 /* A weight's short side min(N, K), taking d_model as one side. */
 static u64 short_side(u64 d, u64 params)
 {
@@ -73,7 +80,7 @@ void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read)
     if (!p) return;
     p->kind = OP_WEIGHTS;
     p->wc = wc;
-    p->wdt = c->m->weight[wc].n_parts ? c->m->weight[wc].part[0].dt : DT_FP32;
+    p->wdt = stored_dt(c->m, wc);
     p->calls = 1;
     p->bytes = bytes_read;
     p->NK = params;
@@ -197,7 +204,7 @@ static bool experts_op(cost_ops *o, const cost_ctx *c, flop_cat cat, dtype dt, u
     p->dt = dt;
     p->flops = flops;
     p->wc = WC_EXPERT;
-    p->wdt = c->m->weight[WC_EXPERT].n_parts ? c->m->weight[WC_EXPERT].part[0].dt : DT_FP32;
+    p->wdt = stored_dt(c->m, WC_EXPERT);
     p->NK = cadd(&ovf, cmul(&ovf, used, per), cmul(&ovf, f->shared, sper));
     p->calls = (used + f->shared) * mats;
     p->S = short_side(d, p->calls ? p->NK / p->calls : p->NK);
