@@ -873,6 +873,163 @@ static void weights_stored(void)
     spec_free(&m);
 }
 
+/* ---- stacked experts (ref_weight_stacked) --------------------------------------- */
+
+/* ref.c's weight stream restated from its comments, independently of its
+ * layout code: the key is splitmix64's finaliser folded over (seed ^
+ * mix(layer + 7), the name's bytes) and mixed once more; value i is mean +
+ * spread (2u - 1), u = the top 24 bits of fmix32(fmix32(lo G + k1) ^ k2 ^
+ * hi) / 2^24 (ref.c weight_draw). */
+static u64 t_mix64(u64 x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint32_t t_fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ h >> 16;
+}
+
+static void t_draw(u64 seed, int li, const char *name, u64 n, float mean, float spread, float *out)
+{
+    u64 h = seed ^ t_mix64((u64)(li + 7));
+    for (const char *c = name; *c; c++) h = t_mix64(h ^ (unsigned char)*c);
+    u64 key = t_mix64(h);
+    uint32_t k1 = (uint32_t)key, k2 = (uint32_t)(key >> 32);
+    for (u64 i = 0; i < n; i++) {
+        uint32_t v = t_fmix32(t_fmix32((uint32_t)i * 0x9e3779b9u + k1) ^ k2 ^ (uint32_t)(i >> 32));
+        out[i] = mean + spread * (2.0f * ((float)(int32_t)(v >> 8) * 0x1p-24f) - 1.0f);
+    }
+}
+
+/* The routed experts' tensors: experts.w_up / w_gate [E d, f] and w_down
+ * [E f, d], each held as E [f, d] (resp. [d, f]) blocks (ref.h ref_w.nstack)
+ * when the format's scale block divides the expert's rows. For each: (1)
+ * the layout: expert e's held elements are one run, its slice transposed;
+ * (2) the values are the unstacked tensor's, bit for bit: the stream's value
+ * at the old held index c rows + r rounded in the old order (kern_wq over
+ * [cols, rows]), and the fp32 twin holds the same; (3) ref_mm_at over each
+ * expert's slice (n = 1: the streaming matrix-vector kernel; n = 5: the
+ * panel path; plain and transB) equals a product with the slice decoded by
+ * ref_w_rows, to float rounding: |err| <= K eps |x| |w| with K <= 64 terms,
+ * eps 6e-8: 4e-6 of sum |x w|, tolerance 1e-5. */
+static void stacked_one(const char *tag, const model_spec *m, bool want_stacked)
+{
+    ref_model S, F;
+    sim_err e;
+    ref_opts fo = {.weights_fp32 = true};
+    if (ref_init(&S, m, 5, NULL, &e) || ref_init(&F, m, 5, &fo, &e)) { printf("%s\n", e.msg); CHECK("stacked-init", false); return; }
+    const ffn_cfg *fc = &m->layer[0].ffn;
+    u64 d = m->d_model, E = fc->experts, ff = fc->d_ff;
+    const char *names[3] = {"experts.w_up", "experts.w_gate", "experts.w_down"};
+    for (int t = 0; t < 3; t++) {
+        ref_layer *L = &S.L[0];
+        const ref_w *W = ref_weight_find(L, names[t]), *T = ref_weight_find(&F.L[0], names[t]);
+        char nm[128];
+        snprintf(nm, sizeof nm, "stacked-%s-%s-found", tag, names[t]);
+        CHECK(nm, W && T && W->stored && !T->stored);
+        if (!W || !T) continue;
+        u64 rows = W->rows, cols = W->cols, n = rows * cols, br = rows / E;
+        CHECK_EQ(nm, rows, t < 2 ? E * d : E * ff);
+        snprintf(nm, sizeof nm, "stacked-%s-%s-nstack", tag, names[t]);
+        CHECK_EQ(nm, W->nstack, want_stacked ? E : 1);
+        float spread = sqrtf(3.0f / (float)(t < 2 ? d : ff));
+        float *old = malloc(n * sizeof *old), *got = malloc(n * sizeof *got), *twin = malloc(n * sizeof *twin);
+        float *held = malloc(n * sizeof *held);
+        kern_wq q;
+        if (!old || !got || !twin || !held || kern_wq_init(&q, &m->weight[WC_EXPERT], n, &e)) {
+            CHECK("stacked-alloc", false);
+            free(old); free(got); free(twin); free(held);
+            continue;
+        }
+        /* (2) the old layout: [cols, rows] in the stream's order, rounded. */
+        t_draw(5, 0, names[t], n, 0.0f, spread, old);
+        kern_wq_encode(&q, old);
+        kern_wq_decode(&q, 0, n, old);
+        kern_wq_free(&q);
+        ref_w_rows(W, 0, rows, got);
+        ref_w_rows(T, 0, rows, twin);
+        bool same = true, twin_same = true;
+        for (u64 r = 0; r < rows; r++)
+            for (u64 c = 0; c < cols; c++) {
+                same &= !memcmp(&got[r * cols + c], &old[c * rows + r], sizeof(float));
+                twin_same &= !memcmp(&twin[r * cols + c], &got[r * cols + c], sizeof(float));
+            }
+        snprintf(nm, sizeof nm, "stacked-%s-%s-values-old-layout", tag, names[t]);
+        CHECK(nm, same);
+        snprintf(nm, sizeof nm, "stacked-%s-%s-fp32-twin-same", tag, names[t]);
+        CHECK(nm, twin_same);
+        /* (1) expert e's bytes: held elements e br cols .. (e+1) br cols - 1,
+         * [cols, br]; unstacked: column c of expert e at c rows + e br. */
+        kern_wq_decode(&W->q, 0, n, held);
+        bool lay = true;
+        for (u64 x = 0; x < E; x++)
+            for (u64 c = 0; c < cols; c++)
+                for (u64 r = 0; r < br; r++) {
+                    u64 p = want_stacked ? x * br * cols + c * br + r : c * rows + x * br + r;
+                    lay &= !memcmp(&held[p], &got[(x * br + r) * cols + c], sizeof(float));
+                }
+        snprintf(nm, sizeof nm, "stacked-%s-%s-layout", tag, names[t]);
+        CHECK(nm, lay);
+        /* (3) products over each expert's slice. */
+        double worst = 0;
+        float x[5 * 64], y[5 * 64];
+        for (u64 xe = 0; xe < E; xe++)
+            for (int nn = 1; nn <= 5; nn += 4)
+                for (int tb = 0; tb < 2; tb++) {
+                    u64 K = tb ? cols : br, N = tb ? br : cols;
+                    if (K > 64 || N > 64) { worst = 1; continue; }
+                    for (u64 i = 0; i < (u64)nn * K; i++) x[i] = (float)((i * 37 + xe * 11) % 23) / 11.0f - 1.0f;
+                    ref_mm_at(L, FL_FFN, DT_FP32, W, xe * br * cols, cols, K, N, x, K, (u64)nn, y, N, tb, false);
+                    for (int i = 0; i < nn; i++)
+                        for (u64 j = 0; j < N; j++) {
+                            double s = 0, sa = 0;
+                            for (u64 k = 0; k < K; k++) {
+                                double w = tb ? got[(xe * br + j) * cols + k] : got[(xe * br + k) * cols + j];
+                                s += (double)x[i * K + k] * w;
+                                sa += fabs((double)x[i * K + k] * w);
+                            }
+                            worst = fmax(worst, fabs(y[i * N + j] - s) / (sa > 0 ? sa : 1));
+                        }
+                }
+        snprintf(nm, sizeof nm, "stacked-%s-%s-mm-at-slices", tag, names[t]);
+        CHECK_CLOSE(nm, worst, 0.0, 1e-5);
+        free(old); free(got); free(twin); free(held);
+    }
+    ref_free(&S);
+    ref_free(&F);
+}
+
+static void stacked_experts(void)
+{
+    model_spec m;
+    sim_err e;
+    /* mxfp4 experts (32-element blocks) at d 64, d_ff 32: both multiples of
+     * 32, stacked with the same values. */
+    if (!load_str(&m, wfmt_yaml, NULL, 0, &e)) { stacked_one("mxfp4", &m, true); spec_free(&m); }
+    else { printf("%s\n", e.msg); CHECK("stacked-spec-mxfp4", false); }
+    /* bf16 (no scales) at odd widths: tiny/moe.yaml, d 56, d_ff 28, 9 experts. */
+    if (!load_file(&m, "archs/tiny/moe.yaml", NULL, 0)) { stacked_one("bf16-tiny-moe", &m, true); spec_free(&m); }
+    else CHECK("stacked-spec-tiny-moe", false);
+    /* fp8 in 128-element blocks at d 64, d_ff 32: a block would span two
+     * experts' rows, so the tensors stay unstacked (ref.c). */
+    static const char *fp8_yaml =
+        "name: wq8\nd_model: 64\nn_layers: 1\nvocab: 97\nkv_dtype: bf16\n"
+        "formats:\n  fp8b: {parts: [{elements: 128, dtype: fp8_e4m3, scale: fp32, block: 128}]}\n"
+        "weights: {experts: fp8b}\n"
+        "ffn: {type: moe, experts: 6, top_k: 2, d_ff: 32}\n"
+        "layers:\n  a: {type: gqa, q_heads: 4, kv_heads: 2, head_dim: 16, rope_dim: 8}\n";
+    if (!load_str(&m, fp8_yaml, NULL, 0, &e)) { stacked_one("fp8-b128-unaligned", &m, false); spec_free(&m); }
+    else { printf("%s\n", e.msg); CHECK("stacked-spec-fp8", false); }
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -894,5 +1051,6 @@ int main(void)
     seeds();
     scale();
     weights_stored();
+    stacked_experts();
     return check_done("test_ref");
 }

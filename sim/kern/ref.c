@@ -150,9 +150,42 @@ static void weight_draw(u64 key, u64 i0, u64 m, float mean, float spread, float 
     }
 }
 
+/* Index of W's logical element (r, c) in a linear weight's held order
+ * (colmajor): element c br + r mod br of stacked block r / br (W's rows,
+ * cols and nstack set). */
+static u64 w_held(const ref_w *W, u64 r, u64 c)
+{
+    u64 br = W->rows / W->nstack;
+    return r / br * br * W->cols + c * br + r % br;
+}
+
+/* The values of W's held elements p0 .. p0+m-1 (W's rows, cols, nstack
+ * set; tr: held [cols, rows] as colmajor is). Each element keeps the value
+ * of its logical (r, c) in the unstacked order, stream index c rows + r: a
+ * run of br held elements (block b, column c) is drawn from c rows + b br
+ * on, so stacking moves values, never changes them. */
+static void weight_draw_held(u64 key, const ref_w *W, bool tr, u64 p0, u64 m, float mean, float spread, float *out)
+{
+    if (!tr || W->nstack <= 1) { weight_draw(key, p0, m, mean, spread, out); return; }
+    u64 br = W->rows / W->nstack, bs = br * W->cols;
+    for (u64 k = 0; k < m;) {
+        u64 p = p0 + k, b = p / bs, q = p % bs, c = q / br, r = q % br, run = br - r;
+        if (run > m - k) run = m - k;
+        weight_draw(key, c * W->rows + b * br + r, run, mean, spread, out + k);
+        k += run;
+    }
+}
+
 ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols, float mean, float spread)
 {
+    return ref_weight_stacked(L, name, wc, rows, cols, 1, mean, spread);
+}
+
+ref_w *ref_weight_stacked(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols, u64 nstack, float mean,
+                          float spread)
+{
     ref_model *M = L->M;
+    assert(nstack >= 1 && rows % nstack == 0);
     if (L->nw == L->capw) {
         int cap = L->capw ? 2 * L->capw : 16;
         ref_w **nw = realloc(L->w, (size_t)cap * sizeof *nw);
@@ -175,11 +208,24 @@ ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols,
      * row. Each value is rounded to the class's storage format (ref_init
      * checked that the kernels hold it) and kept as the format's bytes, or
      * (small tensors, the fp32 twin) as the floats they decode to: the same
-     * values either way. A plain fp32 format is the floats themselves. */
+     * values either way. A plain fp32 format is the floats themselves.
+     * Stacked (nstack > 1, linear weights only): held as nstack [cols, br]
+     * blocks, each element drawn at its unstacked index (weight_draw_held).
+     * Block scales run along the held order: when the format's block
+     * divides br (so rows too), each run of br elements (one column of one
+     * block) is whole scale blocks in both orders, the same elements under
+     * each scale, and every value and scale is what the unstacked tensor
+     * holds. Otherwise stacking would regroup the scales and change
+     * rounded values, so such a tensor stays unstacked (nstack 1; today
+     * DeepSeek-V3 / V3.2's fp8 experts, one scale per 16,384 elements
+     * against an expert's d or d_ff rows; every bf16 tensor and V4's mxfp4
+     * experts at widths that are multiples of 32 stack). */
     u64 key = mix64(hash_str(M->seed ^ mix64((u64)(L->i + 7)), name));
     const fmt *f = &M->m->weight[wc];
     bool plain = f->n_parts == 1 && f->part[0].dt == DT_FP32 && !f->part[0].scaled;
     bool tr = wc != WC_EMBED && wc != WC_SMALL && rows > 1 && cols > 1;
+    bool regroups = !plain && f->part[0].scaled && f->part[0].block > 1 && rows / nstack % f->part[0].block;
+    w->nstack = tr && !regroups ? nstack : 1;
     sim_err e;
     if (!plain && n && wc != WC_SMALL && !M->opt.weights_fp32) {
         /* Stored: drawn and encoded a piece at a time (no fp32 copy), the
@@ -189,7 +235,7 @@ ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols,
         if (!pc) {
             float *buf = malloc(n * sizeof *buf);
             if (!buf) { kern_wq_free(&w->q); free(w); return NULL; }
-            weight_draw(key, 0, n, mean, spread, buf);
+            weight_draw_held(key, w, tr, 0, n, mean, spread, buf);
             kern_wq_encode(&w->q, buf);
             free(buf);
         } else {
@@ -204,7 +250,7 @@ ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols,
                 for (u64 p = 0; p < np; p++) {
                     if (bad) continue;
                     u64 i0 = p * pc, m = n - i0 < pc ? n - i0 : pc;
-                    weight_draw(key, i0, m, mean, spread, buf);
+                    weight_draw_held(key, w, tr, i0, m, mean, spread, buf);
                     kern_wq_encode_at(&w->q, i0, m, buf, tmp);
                 }
                 free(buf);
@@ -218,7 +264,9 @@ ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols,
         w->data = malloc((n ? n : 1) * sizeof(float));
         float *phys = tr ? malloc(n * sizeof *phys) : w->data;
         if (!w->data || !phys) { if (tr) free(phys); free(w->data); free(w); return NULL; }
-        weight_draw(key, 0, n, mean, spread, phys);
+        /* Drawn and rounded in the held order (the same blocks as stored),
+         * then kept [rows, cols]. */
+        weight_draw_held(key, w, tr, 0, n, mean, spread, phys);
         if (!plain && n) {
             if (kern_wq_init(&w->q, f, n, &e)) { if (tr) free(phys); free(w->data); free(w); return NULL; }
             kern_wq_encode(&w->q, phys);
@@ -227,7 +275,7 @@ ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols,
         }
         if (tr) {
             for (u64 i = 0; i < rows; i++)
-                for (u64 j = 0; j < cols; j++) w->data[i * cols + j] = phys[j * rows + i];
+                for (u64 j = 0; j < cols; j++) w->data[i * cols + j] = phys[w_held(w, i, j)];
             free(phys);
         }
     }
@@ -272,11 +320,15 @@ void ref_mm_at(ref_layer *L, flop_cat cat, dtype dt, const ref_w *W, u64 off, u6
     u64 b0 = off, sk = ld, sj = 1;
     if (transB) { sk = 1; sj = ld; }
     if (W->colmajor) {
-        assert(ld == W->cols);
-        u64 r0 = off / W->cols, c0 = off % W->cols;
-        b0 = c0 * W->rows + r0;
-        sk = transB ? W->rows : 1;
-        sj = transB ? 1 : W->rows;
+        /* Rows r0 .. r0+nr-1 and columns c0 .. c0+nc-1, within one stacked
+         * block (held [cols, br]): column stride br. */
+        u64 r0 = off / W->cols, c0 = off % W->cols, br = W->rows / W->nstack;
+        u64 nr = transB ? N : K, nc = transB ? K : N;
+        assert(ld == W->cols && c0 + nc <= W->cols && r0 % br + nr <= br);
+        (void)nc;
+        b0 = w_held(W, r0, c0);
+        sk = transB ? br : 1;
+        sj = transB ? 1 : br;
     }
     ref_model *M = L->M;
     double t0 = now_s();
@@ -293,9 +345,19 @@ void ref_w_rows(const ref_w *W, u64 r0, u64 nr, float *out)
 {
     if (!W->stored) memcpy(out, W->data + r0 * W->cols, nr * W->cols * sizeof *out);
     else if (!W->colmajor) kern_wq_decode(&W->q, r0 * W->cols, nr * W->cols, out);
-    else   /* held [cols, rows]: element by element (dumps only) */
-        for (u64 r = 0; r < nr; r++)
-            for (u64 c = 0; c < W->cols; c++) kern_wq_decode(&W->q, c * W->rows + r0 + r, 1, out + r * W->cols + c);
+    else {   /* held [cols, br] per stacked block: runs of a column within a block (dumps) */
+        u64 br = W->rows / W->nstack;
+        float run[256];
+        for (u64 c = 0; c < W->cols; c++)
+            for (u64 r = 0; r < nr;) {
+                u64 m = br - (r0 + r) % br;
+                if (m > nr - r) m = nr - r;
+                if (m > 256) m = 256;
+                kern_wq_decode(&W->q, w_held(W, r0 + r, c), m, run);
+                for (u64 i = 0; i < m; i++) out[(r + i) * W->cols + c] = run[i];
+                r += m;
+            }
+    }
 }
 
 u64 ref_w_bytes(const ref_w *W)

@@ -55,6 +55,10 @@ typedef struct {
     bool colmajor;        /* q holds the tensor [cols, rows] (a linear weight held
                              [out, in], as Linear layers hold it: the input
                              dimension contiguous); else [rows, cols] (tables) */
+    u64 nstack;           /* colmajor: q holds nstack blocks one after the other,
+                             block b the logical rows b br .. b br + br - 1 (br =
+                             rows / nstack) held [cols, br]: a stack of routed
+                             experts, each expert's bytes contiguous. 1 otherwise */
     kern_wq q;            /* the format's bytes (owned) when stored */
     u64 stamp;            /* step in which its read was last counted */
 } ref_w;
@@ -234,6 +238,15 @@ void ref_type_gather(const ref_model *M, const char *name, u64 *selected, u64 *u
 /* Register a weight: values mean + spread * U(-1, 1) from the tensor's own
  * stream. Counts params (and params_embed). NULL on allocation failure. */
 ref_w *ref_weight(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols, float mean, float spread);
+/* The same for nstack tensors of rows / nstack rows stacked along the rows
+ * (the routed experts' [E d, f] and [E f, d]; nstack divides rows): the
+ * values ref_weight gives the [rows, cols] tensor, each stacked tensor held
+ * contiguously (ref_w.nstack), so that a product with one of them streams
+ * its own bytes; held unstacked (nstack 1) when the format's scale block
+ * does not divide rows / nstack, where stacking would change rounded
+ * values (ref.c). */
+ref_w *ref_weight_stacked(ref_layer *L, const char *name, wclass wc, u64 rows, u64 cols, u64 nstack, float mean,
+                          float spread);
 /* Find a registered weight by name (NULL if absent). */
 ref_w *ref_weight_find(const ref_layer *L, const char *name);
 /* Count a weight's elements as read in this step (once per step). */
@@ -243,7 +256,8 @@ void ref_read(ref_layer *L, ref_w *w);
 void ref_mm(ref_layer *L, flop_cat cat, dtype dt, ref_w *W, const float *x, u64 n, float *y, bool acc);
 /* y[n, N] (ldy) (+)= x[n, K] (ldx) . B where B is the block of W whose
  * element (k, j) is W's flat element off + k ld + j (transB: off + j ld + k):
- * a slice of a tensor (an expert, a head's columns). Counts 2 n N K FLOPs;
+ * a slice of a tensor (an expert, a head's columns; of a stacked tensor,
+ * within one of its stacked tensors). Counts 2 n N K FLOPs;
  * the caller counts the weight read. kern_matmul on data, or
  * kern_wq_matmul on the stored bytes (workspace from the scratch arena). */
 void ref_mm_at(ref_layer *L, flop_cat cat, dtype dt, const ref_w *W, u64 off, u64 ld, u64 K, u64 N, const float *x, u64 ldx,

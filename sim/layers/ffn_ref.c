@@ -101,7 +101,7 @@ static bool mlp_init(ref_layer *L, mlp *p, const char *pre, u64 d, u64 f, bool g
 
 /* y (+)= MLP(x) for n rows with the [d, f] blocks of wg (NULL: not gated)
  * and wu and the [f, d] block of wd starting at element `off` (a routed
- * expert: a slice of one tensor; 0: the whole tensors); the caller counts
+ * expert: one stacked tensor of each; 0: the whole tensors); the caller counts
  * weight reads. */
 static int mlp_run(ref_layer *L, const ref_w *wg, const ref_w *wu, const ref_w *wd, u64 off, u64 d, u64 f,
                    const float *x, u64 n, float *y, bool acc, sim_err *e)
@@ -183,9 +183,13 @@ static int moe_init(ref_layer *L, sim_err *e)
     if (!p) return sim_fail(e, SIM_ENOMEM, "out of memory");
     p->outs = E + (f->skip_route ? 1 : 0);
     float sd = sqrtf(3.0f / (float)d);
-    bool ok = (p->eu = ref_weight(L, "experts.w_up", WC_EXPERT, E * d, ff, 0, sd)) &&
-              (p->ed = ref_weight(L, "experts.w_down", WC_EXPERT, E * ff, d, 0, sqrtf(3.0f / (float)ff)));
-    if (f->gated) ok = ok && (p->eg = ref_weight(L, "experts.w_gate", WC_EXPERT, E * d, ff, 0, sd));
+    /* One tensor per matrix, the experts stacked along its rows, each
+     * expert's bytes contiguous (ref_weight_stacked; unless that would
+     * change rounded values): a product with one expert streams one run of
+     * memory, not d_ff or d pieces strided by the whole stack. */
+    bool ok = (p->eu = ref_weight_stacked(L, "experts.w_up", WC_EXPERT, E * d, ff, E, 0, sd)) &&
+              (p->ed = ref_weight_stacked(L, "experts.w_down", WC_EXPERT, E * ff, d, E, 0, sqrtf(3.0f / (float)ff)));
+    if (f->gated) ok = ok && (p->eg = ref_weight_stacked(L, "experts.w_gate", WC_EXPERT, E * d, ff, E, 0, sd));
     if (f->shared) ok = ok && mlp_init(L, &p->shared, "shared.", d, f->shared * sff, f->gated);
     if (f->shared_gate) ok = ok && (p->sgate = ref_weight(L, "shared.gate", WC_ROUTER, d, 1, 0, sd));
     if (f->router_mlp) {
