@@ -283,6 +283,11 @@ void ref_kv_round(ref_layer *L, int k, float *x);
 /* Decode row `slot` of buffer k of `owner` into x; counts entry_bytes read
  * on `reader` (a layer sharing owner's cache reads it on its own account). */
 void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, float *x);
+/* Slots slot0 .. slot0+n-1 of cache k into x [n, elems]: what n
+ * ref_kv_read calls give and count, decoded on every thread (a decode's
+ * indexer reads its whole key cache: one thread's row decodes were most of
+ * V3.2's step at 16K). */
+void ref_kv_read_rows(ref_layer *reader, const ref_layer *owner, int k, u64 slot0, u64 n, float *x);
 /* A row source for the attention kernels (kern.h) over buffer k of owner's
  * cache: positions r0 .. r0+n-1 (idx NULL) or idx[0 .. n), each in slot
  * position mod ring (ring 0: the position), decoded from the stored bytes

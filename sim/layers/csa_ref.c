@@ -95,7 +95,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     if (s->ph == PH_PREFILL) {
         memcpy(keys, ient, (n / m) * di * sizeof(float));
     } else {
-        for (u64 i = 0; i < T / m; i++) ref_kv_read(L, L, 1, i, keys + i * di);
+        ref_kv_read_rows(L, L, 1, 0, T / m, keys);
     }
     /* Blocks of queries: indexer scores, top-k, then one softmax per query
      * over its chosen entries (gathered by index) and its window rows. */

@@ -246,7 +246,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
         ref_kv_write(L, 1, s->T0, ki);
         float *kbuf = REF_ALLOC(M, T * di, float);
         if (!kbuf) return sim_fail(e, SIM_ENOMEM, "out of memory");
-        for (u64 j = 0; j < T; j++) ref_kv_read(L, L, 1, j, kbuf + j * di);
+        ref_kv_read_rows(L, L, 1, 0, T, kbuf);
         keys = kbuf;
     }
     /* Blocks of queries: scores, top-k, then the absorbed MQA over each
