@@ -382,9 +382,10 @@ void ref_index_scores_n(ref_layer *L, flop_cat cat, u64 Hi, u64 di, u64 n, const
 /* Queries per block of a DSA / CSA prefill of n queries over nkeys keys:
  * 256, fewer (down to 64) where 2^22 / nkeys is smaller; at most n. */
 u64 ref_index_qblock(u64 n, u64 nkeys);
-/* The min(nk, k) largest scores (ties to the lower index), as ascending
- * indices into idx (room for nk); returns how many. taken: nk bytes of work. */
-u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx, unsigned char *taken);
+/* The min(nk, k) largest scores (ties to the lower index; -0 equals +0),
+ * as ascending indices into idx (room for nk); returns how many. Scores
+ * must be finite. */
+u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx);
 
 /* ---- DeepSeek V4 pieces shared by ref_csa.c, ref_hca.c, ref_swa4.c (ref_v4.c) */
 
