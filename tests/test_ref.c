@@ -459,20 +459,25 @@ static void blocked_eq_per_query(void)
 
 static void topk_eq_greedy(void)
 {
-    static const u64 nks[] = {1, 7, 100, 1000}, ks[] = {1, 5, 64, 999, 2000};
-    float sc[1000];
-    u64 idx[1000], want[1000];
-    unsigned char taken[1000], tk[1000];
+    static const u64 nks[] = {1, 7, 100, 1000, 3000}, ks[] = {1, 5, 64, 999, 2000};
+    static float sc[3000];
+    static u64 idx[3000], want[3000];
+    static unsigned char tk[3000];
     int ok = 1;
     for (int rep = 0; rep < 20; rep++)
-        for (int a = 0; a < 4; a++)
+        for (int a = 0; a < 5; a++)
             for (int b = 0; b < 5; b++) {
                 u64 nk = nks[a], k = ks[b], s = 0x5eedull + (u64)rep * 77;
-                for (u64 j = 0; j < nk; j++) {   /* few distinct values: many ties */
+                for (u64 j = 0; j < nk; j++) {
+                    /* few distinct values (many ties); distinct ones; signed
+                     * ones; +0 and -0 (one score) against 1 and -1 */
                     s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-                    sc[j] = rep % 2 ? (float)(s % 9) : (float)(s % 100003) * 1e-3f;
+                    sc[j] = rep % 4 == 0   ? (float)(s % 9)
+                            : rep % 4 == 1 ? (float)(s % 100003) * 1e-3f
+                            : rep % 4 == 2 ? (float)((int)(s % 7) - 3) * 0.25f
+                                           : (float[]){0.0f, -0.0f, 1.0f, -1.0f}[s % 4];
                 }
-                u64 m = ref_topk(sc, nk, k, idx, taken), mw = 0;
+                u64 m = ref_topk(sc, nk, k, idx), mw = 0;
                 /* k passes, each taking the largest untaken score, ties to the lower index */
                 memset(tk, 0, nk);
                 for (u64 j = 0; j < (k < nk ? k : nk); j++) {

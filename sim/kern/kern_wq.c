@@ -300,6 +300,21 @@ static inline float lanes_sum(const float *s)
  * multiple of 8 from i0 (or the format has no blocks); false otherwise. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+static bool have_avx512(void)
+{
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi") && !getenv("KVSIM_NO_AVX512") ? 1 : 0;
+    return have;
+}
+/* scale_at for a ue8m0 scale (the fp4 paths' only scale dtype), without
+ * its switch: the same float. */
+static inline __attribute__((always_inline)) float ue8m0_at(const kern_wq *w, u64 bi)
+{
+    union { uint32_t u; float f; } b;
+    uint8_t c = w->scales[bi];
+    b.u = c ? (uint32_t)c << 23 : 0x00400000u;
+    return b.f;
+}
 /* mxfp4 and fp4 on AVX2: 32 codes at a time through a byte shuffle (the
  * doubled values 0, 1, 2, 3, 4, 6, 8, 12 and their negatives are small
  * integers), times half the scale: (2v)(s/2) is v s exactly, rounded once.
@@ -312,11 +327,10 @@ static void fp4_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float 
     const __m128i lo4 = _mm_set1_epi8(15);
     __m256 s0 = _mm256_loadu_ps(s32), s1 = _mm256_loadu_ps(s32 + 8), s2 = _mm256_loadu_ps(s32 + 16),
            s3 = _mm256_loadu_ps(s32 + 24);
-    u64 bl = w->scaled ? w->block : K;
-    for (u64 k = 0; k < K;) {
-        u64 stop = w->scaled ? ((i0 + k) / bl + 1) * bl - i0 : K;
+    u64 bl = w->scaled ? w->block : K ? K : 1, bi = i0 / bl, stop = (bi + 1) * bl - i0;
+    for (u64 k = 0; k < K; bi++, stop += bl) {
         if (stop > K) stop = K;
-        __m256 vm = _mm256_set1_ps(0.5f * (w->scaled ? scale_at(w, (i0 + k) / bl) : 1.0f));
+        __m256 vm = _mm256_set1_ps(0.5f * (w->scaled ? ue8m0_at(w, bi) : 1.0f));
         for (; k < stop; k += 32) {
             /* the codes WQ_PF bytes ahead (this row's or the next's: a
              * thread's dots are consecutive rows): one core's misses in
@@ -340,6 +354,65 @@ static void fp4_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float 
     _mm256_storeu_ps(s32 + 8, s1);
     _mm256_storeu_ps(s32 + 16, s2);
     _mm256_storeu_ps(s32 + 24, s3);
+}
+/* mxfp4 and fp4 on AVX-512: 32 codes at a time, the 16 values times half
+ * the block scale as a 16-float table ((2v)(s/2): the AVX2 path's values,
+ * computed the same way) and each element's value the table entry its
+ * nibble picks (vpermps reads an index's low 4 bits, so a byte duplicated
+ * into two lanes and shifted right by 0 and 4 picks its low, then its high
+ * nibble): elements k .. k+15 in one vector, k+16 .. k+31 in the other,
+ * so lane k mod 32 and the multiply-then-add of fp4_dot_avx2: the same
+ * bits in half the instructions (the AVX2 path's byte shuffles and
+ * int-to-float conversions bounded it at about 8 GB/s a core). Needs what
+ * fp4_dot_avx2 needs. */
+__attribute__((target("avx512f,avx512vbmi")))
+static void fp4_dot_avx512(const kern_wq *w, u64 i0, u64 K, const float *x, float *s32)
+{
+    const __m512 lut = _mm512_setr_ps(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    /* byte 0 of dword lane l: the 8 bits from bit 4 l of its qword (the 8
+     * code bytes broadcast), so nibble l in its low 4 bits */
+    const __m512i ctl = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
+    __m512 s0 = _mm512_loadu_ps(s32), s1 = _mm512_loadu_ps(s32 + 16);
+    if (w->scaled && w->block == 32) {
+        /* mxfp4: one block per 32 codes */
+        const uint8_t *sc = w->scales + i0 / 32;
+        for (u64 b = 0; b < K / 32; b++) {
+            union { uint32_t u; float f; } h = {sc[b] ? (uint32_t)sc[b] << 23 : 0x00400000u};   /* ue8m0_at */
+            __m512 tab = _mm512_mul_ps(lut, _mm512_set1_ps(0.5f * h.f));
+            const uint8_t *c = w->codes + i0 / 2 + 16 * b;
+            _mm_prefetch((const char *)(c + WQ_PF), _MM_HINT_T0);
+            uint64_t q0, q1;
+            memcpy(&q0, c, 8);
+            memcpy(&q1, c + 8, 8);
+            __m512i i0v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q0));
+            __m512i i1v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q1));
+            __m512 w0 = _mm512_permutexvar_ps(i0v, tab), w1 = _mm512_permutexvar_ps(i1v, tab);
+            s0 = _mm512_add_ps(s0, _mm512_mul_ps(_mm512_loadu_ps(x + 32 * b), w0));
+            s1 = _mm512_add_ps(s1, _mm512_mul_ps(_mm512_loadu_ps(x + 32 * b + 16), w1));
+        }
+        _mm512_storeu_ps(s32, s0);
+        _mm512_storeu_ps(s32 + 16, s1);
+        return;
+    }
+    u64 bl = w->scaled ? w->block : K ? K : 1, bi = i0 / bl, stop = (bi + 1) * bl - i0;
+    for (u64 k = 0; k < K; bi++, stop += bl) {
+        if (stop > K) stop = K;
+        __m512 tab = _mm512_mul_ps(lut, _mm512_set1_ps(0.5f * (w->scaled ? ue8m0_at(w, bi) : 1.0f)));
+        for (; k < stop; k += 32) {
+            const uint8_t *c = w->codes + (i0 + k) / 2;
+            _mm_prefetch((const char *)(c + WQ_PF), _MM_HINT_T0);
+            uint64_t q0, q1;
+            memcpy(&q0, c, 8);
+            memcpy(&q1, c + 8, 8);
+            __m512i i0v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q0));
+            __m512i i1v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q1));
+            __m512 w0 = _mm512_permutexvar_ps(i0v, tab), w1 = _mm512_permutexvar_ps(i1v, tab);
+            s0 = _mm512_add_ps(s0, _mm512_mul_ps(_mm512_loadu_ps(x + k), w0));
+            s1 = _mm512_add_ps(s1, _mm512_mul_ps(_mm512_loadu_ps(x + k + 16), w1));
+        }
+    }
+    _mm512_storeu_ps(s32, s0);
+    _mm512_storeu_ps(s32 + 16, s1);
 }
 /* fp8 (e4m3 / e5m2), bf16 and int8 on AVX2: 8 codes at a time widened to
  * 32-bit lanes, turned into their values as dec_codes does (fp8: the fields
@@ -378,18 +451,18 @@ static u64 byte_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float 
 {
     __m256 a0 = _mm256_loadu_ps(s32), a1 = _mm256_loadu_ps(s32 + 8), a2 = _mm256_loadu_ps(s32 + 16),
            a3 = _mm256_loadu_ps(s32 + 24);
-    u64 bl = w->scaled ? w->block : K, K8 = K / 8 * 8;
+    u64 K8 = K / 8 * 8, bl = w->scaled ? w->block : K8 ? K8 : 1, bi = i0 / bl, stop = (bi + 1) * bl - i0;
     const __m128i sh = _mm_cvtsi32_si128(w->dt == DT_FP8_E5M2 ? 21 : 20);
     const float rb = w->dt == DT_FP8_E5M2 ? 0x1p112f : 0x1p120f;
     const uint8_t *c = w->codes;
-    for (u64 k = 0; k < K8;) {
-        u64 stop = w->scaled ? ((i0 + k) / bl + 1) * bl - i0 : K8;
+    for (u64 k = 0; k < K8; bi++, stop += bl) {
         if (stop > K8) stop = K8;
-        float fs = w->scaled ? scale_at(w, (i0 + k) / bl) : 1.0f;
+        float fs = w->scaled ? scale_at(w, bi) : 1.0f;
         float f = rb * fs;
-        /* one multiply by rb fs when that product is exact (a normal float
-         * whose quotient by rb gives fs back), else dec_codes' two */
-        bool fold = f / rb == fs && f >= 0x1p-126f && f <= 0x1p127f, one = fs == 1.0f;
+        /* one multiply by rb fs when that product is exact, else dec_codes'
+         * two: rb is a power of two at least 1, so rb fs is exact unless it
+         * overflows; a normal float (the range test) is exact */
+        bool fold = f >= 0x1p-126f && f <= 0x1p127f, one = fs == 1.0f;
         const __m256 vf = _mm256_set1_ps(f), vr = _mm256_set1_ps(rb), vs = _mm256_set1_ps(fs);
         /* the weights of elements k .. k+7, times x */
         /* 8 at a time into the vector of lanes k mod 32 up to a multiple
@@ -424,6 +497,67 @@ static u64 byte_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float 
     _mm256_storeu_ps(s32 + 24, a3);
     return K8;
 }
+/* fp8 (e4m3 / e5m2) and bf16 on AVX-512 (with VBMI), 16 codes at a time:
+ * one byte permute puts each code in the top byte(s) of its 32-bit lane
+ * (bf16: that is the float; fp8: an arithmetic shift right by 4 (e4m3) or
+ * 3 (e5m2) and a mask then give byte_term's sign and fields), then
+ * byte_term's multiplies and the add into lane k mod 32 (elements with k mod
+ * 32 < 16 in the first vector, the rest in the second): the same bits as
+ * byte_dot_avx2 with half the instructions. Needs K and every block a
+ * multiple of 16 from i0 (byte_avx512_ok). */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void byte_dot_avx512(const kern_wq *w, u64 i0, u64 K, const float *x, float *s32)
+{
+    __m512 a0 = _mm512_loadu_ps(s32), a1 = _mm512_loadu_ps(s32 + 16);
+    bool bf = w->dt == DT_BF16;
+    u64 bl = w->scaled ? w->block : K ? K : 1, bi = i0 / bl, stop = (bi + 1) * bl - i0;
+    const float rb = w->dt == DT_FP8_E5M2 ? 0x1p112f : 0x1p120f;
+    const __m512i fields = _mm512_set1_epi32(w->dt == DT_FP8_E5M2 ? (int)0x8fe00000u : (int)0x87f00000u);
+    const unsigned sra = w->dt == DT_FP8_E5M2 ? 3 : 4;
+    /* byte 4j+3 of the result is code byte j (fp8); bytes 4j+2, 4j+3 are
+     * bytes 2j, 2j+1 (bf16); the other bytes zero */
+    __m512i idx;
+    __mmask64 keep;
+    {
+        uint8_t ib[64] = {0};
+        for (int j = 0; j < 16; j++) {
+            ib[4 * j + 3] = (uint8_t)(bf ? 2 * j + 1 : j);
+            ib[4 * j + 2] = (uint8_t)(2 * j);
+        }
+        idx = _mm512_loadu_si512(ib);
+        keep = bf ? 0xccccccccccccccccull : 0x8888888888888888ull;
+    }
+    const uint8_t *c = w->codes;
+    for (u64 k = 0; k < K; bi++, stop += bl) {
+        if (stop > K) stop = K;
+        float fs = w->scaled ? scale_at(w, bi) : 1.0f, f = rb * fs;
+        bool fold = f >= 0x1p-126f && f <= 0x1p127f, one = fs == 1.0f;   /* as byte_dot_avx2 */
+        const __m512 vf = _mm512_set1_ps(f), vr = _mm512_set1_ps(rb), vs = _mm512_set1_ps(fs);
+        for (; k < stop; k += 16) {
+            const uint8_t *p = c + (i0 + k) * (bf ? 2 : 1);
+            _mm_prefetch((const char *)(p + WQ_PF), _MM_HINT_T0);
+            __m512i raw = bf ? _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p))
+                             : _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+            __m512i v = _mm512_maskz_permutexvar_epi8(keep, idx, raw);
+            __m512 wv;
+            if (bf) wv = one ? _mm512_castsi512_ps(v) : _mm512_mul_ps(_mm512_castsi512_ps(v), vs);
+            else {
+                wv = _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(v, sra), fields));
+                wv = fold ? _mm512_mul_ps(wv, vf) : _mm512_mul_ps(_mm512_mul_ps(wv, vr), vs);
+            }
+            __m512 t = _mm512_mul_ps(_mm512_loadu_ps(x + k), wv);
+            if (k & 16) a1 = _mm512_add_ps(a1, t);
+            else a0 = _mm512_add_ps(a0, t);
+        }
+    }
+    _mm512_storeu_ps(s32, a0);
+    _mm512_storeu_ps(s32 + 16, a1);
+}
+static bool byte_avx512_ok(const kern_wq *w, u64 i0, u64 K)
+{
+    if (!have_avx512() || !(w->dt == DT_FP8_E4M3 || w->dt == DT_FP8_E5M2) || K % 16) return false;   /* bf16: AVX2 measured faster */
+    return !w->scaled || (w->block % 16 == 0 && (i0 % w->block) % 16 == 0);
+}
 static bool byte_avx2_ok(const kern_wq *w)
 {
     static int have = -1;
@@ -450,11 +584,17 @@ static bool dot_fused(const kern_wq *w, u64 i0, u64 K, const float *x, float *ou
     const uint8_t *in = w->codes;
 #if defined(__x86_64__) && defined(__GNUC__)
     if (fp4_avx2_ok(w, i0, K)) {
-        fp4_dot_avx2(w, i0, K, x, s);
+        if (have_avx512()) fp4_dot_avx512(w, i0, K, x, s);
+        else fp4_dot_avx2(w, i0, K, x, s);
         *out = lanes_sum(s);
         return true;
     }
-    u64 k0 = byte_avx2_ok(w) ? byte_dot_avx2(w, i0, K, x, s) : 0;
+    u64 k0 = 0;
+    if (byte_avx512_ok(w, i0, K)) {
+        byte_dot_avx512(w, i0, K, x, s);
+        k0 = K;
+    } else if (byte_avx2_ok(w))
+        k0 = byte_dot_avx2(w, i0, K, x, s);
 #else
     u64 k0 = 0;
 #endif

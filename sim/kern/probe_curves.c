@@ -197,14 +197,14 @@ static int probe_attn(meas_set *s, int threads, sim_err *e)
 
 /* ---- top-k selection ------------------------------------------------------------ */
 
-typedef struct { const float *sc; u64 nk, k; u64 *idx; unsigned char *taken; } sel_work;
+typedef struct { const float *sc; u64 nk, k; u64 *idx; } sel_work;
 
 static double do_select(void *p, int reps)
 {
     sel_work *w = p;
     u64 sink = 0;
     double t0 = now_s();
-    for (int r = 0; r < reps; r++) sink += ref_topk(w->sc, w->nk, w->k, w->idx, w->taken);
+    for (int r = 0; r < reps; r++) sink += ref_topk(w->sc, w->nk, w->k, w->idx);
     double t = now_s() - t0;
     if (sink == 1) t += 0;   /* keeps the calls */
     return t;
@@ -217,16 +217,15 @@ static int probe_select(meas_set *s, sim_err *e)
     u64 nmax = 65536;
     float *sc = malloc(nmax * sizeof *sc);
     u64 *idx = malloc(nmax * sizeof *idx);
-    unsigned char *taken = malloc(nmax);
     int rc = SIM_OK;
-    if (!sc || !idx || !taken) rc = sim_fail(e, SIM_ENOMEM, "probe: no memory for the selection");
+    if (!sc || !idx) rc = sim_fail(e, SIM_ENOMEM, "probe: no memory for the selection");
     for (u64 i = 0; !rc && i < nmax; i++) sc[i] = (float)((i * 2654435761u) % 100003) * 1e-5f;
     for (u64 nk = 1024; nk <= nmax && !rc; nk *= 4) {
-        sel_work w = {sc, nk, 512, idx, taken};
+        sel_work w = {sc, nk, 512, idx};
         meas_row r = {.kind = MS_SELECT, .count = (double)nk, .seconds = per_call(do_select, &w)};
         rc = meas_add(s, &r, e);
     }
-    free(sc); free(idx); free(taken);
+    free(sc); free(idx);
     return rc;
 }
 

@@ -168,6 +168,10 @@ static inline void put(uint8_t *b, u64 bitpos, unsigned bits, uint32_t code)
 static uint32_t get(const uint8_t *b, u64 bitpos, unsigned bits)
 {
     if (bits == 4) return (uint32_t)(b[bitpos / 8] >> (bitpos % 8)) & 15u;
+    if (bits == 32) {   /* the bytes in order, little-endian (the loop below) */
+        const uint8_t *q = b + bitpos / 8;
+        return (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+    }
     uint32_t c = 0;
     for (unsigned k = 0; k < bits / 8; k++) c |= (uint32_t)b[bitpos / 8 + k] << (8 * k);
     return c;
@@ -623,7 +627,10 @@ static bool dec_fast(dtype dt, const dt_codec *p, unsigned bits, const uint8_t *
 
 void quant_decode(const fmt *f, const uint8_t *in, u64 n, float *y)
 {
-    for (part_lay L = {.pi = -1}; part_next(f, n, &L);) {
+    part_lay L;
+    L.pi = -1;   /* part_next sets the rest (a whole-struct zeroing was a tenth of a short row's decode) */
+    L.off = L.byte = 0;
+    while (part_next(f, n, &L)) {
         const fmt_part *p = L.p;
         if (p->dt == DT_FP32 && !p->scaled) {
             memcpy(y + L.off, in + L.byte, L.pn * 4);

@@ -429,6 +429,17 @@ void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, flo
     reader->c.kv_read_bytes += c->entry_bytes;
 }
 
+void ref_kv_read_rows(ref_layer *reader, const ref_layer *owner, int k, u64 slot0, u64 n, float *x)
+{
+    const ref_cache *c = &owner->kv[k];
+    assert(slot0 + n <= c->entries);
+    bool par = n * c->elems >= 65536;
+    (void)par;
+#pragma omp parallel for schedule(static) if (par)
+    for (u64 i = 0; i < n; i++) quant_decode(&c->f, c->data + (slot0 + i) * c->entry_bytes, c->elems, x + i * c->elems);
+    reader->c.kv_read_bytes += n * c->entry_bytes;
+}
+
 void ref_cache_decode_row(const void *ctx, u64 slot, float *out)
 {
     const ref_cache *c = ctx;

@@ -297,6 +297,11 @@ void ref_kv_round(ref_layer *L, int k, float *x);
 /* Decode row `slot` of buffer k of `owner` into x; counts entry_bytes read
  * on `reader` (a layer sharing owner's cache reads it on its own account). */
 void ref_kv_read(ref_layer *reader, const ref_layer *owner, int k, u64 slot, float *x);
+/* Slots slot0 .. slot0+n-1 of cache k into x [n, elems]: what n
+ * ref_kv_read calls give and count, decoded on every thread (a decode's
+ * indexer reads its whole key cache: one thread's row decodes were most of
+ * V3.2's step at 16K). */
+void ref_kv_read_rows(ref_layer *reader, const ref_layer *owner, int k, u64 slot0, u64 n, float *x);
 /* A row source for the attention kernels (kern.h) over buffer k of owner's
  * cache: positions r0 .. r0+n-1 (idx NULL) or idx[0 .. n), each in slot
  * position mod ring (ring 0: the position), decoded from the stored bytes
@@ -391,9 +396,10 @@ void ref_index_scores_n(ref_layer *L, flop_cat cat, u64 Hi, u64 di, u64 n, const
 /* Queries per block of a DSA / CSA prefill of n queries over nkeys keys:
  * 256, fewer (down to 64) where 2^22 / nkeys is smaller; at most n. */
 u64 ref_index_qblock(u64 n, u64 nkeys);
-/* The min(nk, k) largest scores (ties to the lower index), as ascending
- * indices into idx (room for nk); returns how many. taken: nk bytes of work. */
-u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx, unsigned char *taken);
+/* The min(nk, k) largest scores (ties to the lower index; -0 equals +0),
+ * as ascending indices into idx (room for nk); returns how many. Scores
+ * must be finite. */
+u64 ref_topk(const float *sc, u64 nk, u64 k, u64 *idx);
 
 /* ---- DeepSeek V4 pieces shared by ref_csa.c, ref_hca.c, ref_swa4.c (ref_v4.c) */
 

@@ -63,12 +63,11 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     float *qi = REF_ALLOC(M, n * Hi * di, float), *wt = REF_ALLOC(M, n * Hi, float);
     float *sc = REF_ALLOC(M, qb * NV, float), *keys = REF_ALLOC(M, NV * di, float);
     u64 *idx = REF_ALLOC(M, qb * NV, u64), *nk = REF_ALLOC(M, qb, u64);
-    unsigned char *taken = REF_ALLOC(M, NV, unsigned char);
     kern_src *src = REF_ALLOC(M, 2 * qb, kern_src);
     float *win;
     u64 base;
     int rc;
-    if (!q || !cq || !kv || !o || !work || !ent || !ient || !qi || !wt || !sc || !keys || !idx || !nk || !taken || !src)
+    if (!q || !cq || !kv || !o || !work || !ent || !ient || !qi || !wt || !sc || !keys || !idx || !nk || !src)
         return sim_fail(e, SIM_ENOMEM, "out of memory");
     if ((rc = ref_v4_project(L, &w->v4, s, x, q, cq, kv, e)) || (rc = ref_v4_window(L, s, 2, kv, &win, &base, e)) ||
         (rc = ref_v4_cmp_step(L, &w->cmp, s, x, ent, e)) || (rc = ref_v4_cmp_step(L, &w->icmp, s, x, ient, e)))
@@ -95,7 +94,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     if (s->ph == PH_PREFILL) {
         memcpy(keys, ient, (n / m) * di * sizeof(float));
     } else {
-        for (u64 i = 0; i < T / m; i++) ref_kv_read(L, L, 1, i, keys + i * di);
+        ref_kv_read_rows(L, L, 1, 0, T / m, keys);
     }
     /* Blocks of queries: indexer scores, top-k, then one softmax per query
      * over its chosen entries (gathered by index) and its window rows. */
@@ -110,7 +109,7 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
             u64 hi = nc && P + W < n ? P + W : nc ? n : P + 1;
             if (M->opt.csa_dense && nv) ref_index_scores(L, FL_INDEX, Hi, di, qi + (t0 + t) * Hi * di, wt + (t0 + t) * Hi,
                                                          keys, nv, sc, work);
-            u64 ns = M->opt.csa_dense ? nv : ref_topk(sc + t * nk[nb - 1], nv, K, it, taken);
+            u64 ns = M->opt.csa_dense ? nv : ref_topk(sc + t * nk[nb - 1], nv, K, it);
             const u64 *sel = M->opt.csa_dense ? NULL : it;
             if (M->opt.trace) {
                 float f = (float)ns;
