@@ -208,9 +208,12 @@ static void op_list(void)
  * scores are a product of M = query heads per K/V head (sliding 6/2 = 3, full
  * 4/2 = 2, keqv 3/1 = 3; the spec's kinds) rows per token in decode and
  * T x that in prefill, and carry the layer's cache read (decode); each
- * recorded layer's linear weights (q, k, v, o, full's gate; the FFN's) are
- * folded into exactly two GEMMs, so no linear weight is read without its
- * product. */
+ * recorded layer's linear weights are one GEMM per product the kernels run
+ * (gqa.c, ffn_dense.c name their shapes): q and o, k and v (one when K = V,
+ * none in a layer sharing its cache), full's gate, and the FFN's gate, up
+ * and down: sliding 4 + 3 = 7, full 5 + 3 = 8, keqv 3 + 3 = 6 (fewer by the
+ * k/v products in the two shared layers), so no linear weight is read
+ * without its product. */
 static void op_shapes(void)
 {
     model_spec m;
@@ -237,11 +240,14 @@ static void op_shapes(void)
             if (o->kind == OP_WEIGHTS && o->wc == WC_LINEAR) lin_ok = false;
         }
         bool two = true;
-        for (int i = 0; i < r.n_layers; i++)
-            if (ops.root[i] == i) two &= gemms[i] == 2;
+        for (int i = 0; i < r.n_layers; i++) {
+            const attn_cfg *a = &m.layer[i].attn;
+            int want = 2 + (m.layer[i].shared_kv ? 0 : a->k_eq_v ? 1 : 2) + (a->out_gate ? 1 : 0) + (m.layer[i].ffn.gated ? 3 : 2);
+            if (ops.root[i] == i) two &= gemms[i] == want;
+        }
         CHECK(ph ? "shapes-attn-m-decode" : "shapes-attn-m-prefill", attn > 0 && m_ok);
         CHECK(ph ? "shapes-attn-bytes-decode" : "shapes-attn-bytes-prefill", bytes_ok);
-        CHECK(ph ? "shapes-two-gemms-decode" : "shapes-two-gemms-prefill", two && lin_ok);
+        CHECK(ph ? "shapes-gemm-per-product-decode" : "shapes-gemm-per-product-prefill", two && lin_ok);
         cost_ops_free(&ops);
         cost_result_free(&r);
     }
