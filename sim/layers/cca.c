@@ -69,6 +69,10 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     /* wq, wk, the two half-width value projections, wo. */
     u64 w = cadd(ovf, cmul(ovf, d, ch), cmul(ovf, d, G * h));
     w = cadd(ovf, w, cmul(ovf, H * h, d));
+    cc_shape(c, d, H * h, 1);                          /* wq */
+    cc_shape(c, d, G * h, 1);                          /* wk */
+    cc_shape(c, d, G * h / 2, 2);                      /* the two half-width value projections */
+    cc_shape(c, H * h, d, 1);                          /* wo */
     cc_weights(c, o, WC_LINEAR, w, 1, true);
     /* conv weights + biases: depthwise ch*k1 + ch, grouped ch*h*k2 + ch; temperature G. */
     u64 cw = cadd(ovf, ch * (k1 + 1), cadd(ovf, cmul3(ovf, ch, h, k2), ch));

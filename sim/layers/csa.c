@@ -54,7 +54,9 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     /* Indexer: q from the shared query latent, head weights from h, its own
      * compressor for the keys, scores against every visible entry. */
     u64 iw = cadd(ovf, cmul(ovf, a->q_lora_rank, Hi * di), cmul(ovf, d, Hi));
+    cc_shape(c, a->q_lora_rank, Hi * di, 1);
     cc_weights(c, o, WC_LINEAR, cmul(ovf, a->q_lora_rank, Hi * di), 1, true);
+    cc_shape(c, d, Hi, 1);
     cc_weights(c, o, WC_ROUTER, cmul(ovf, d, Hi), 1, true);   /* weights_proj: bf16 in the release (as DSA's) */
     cc_flops(c, o, FL_INDEX, m->compute[CC_LINEAR], cmul3(ovf, 2, n, iw));
     cost_t ic = {0};

@@ -58,7 +58,10 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     mla_core_cost(c, l, o, mla_form_absorbed(a, c->q.phase, true), pairs, c->q.phase == PH_PREFILL ? n : pairs);
     /* Indexer weights and projections. */
     u64 iw = cadd(ovf, cadd(ovf, cmul(ovf, rq, Hi * di), cmul(ovf, d, di)), cmul(ovf, d, Hi));
+    cc_shape(c, rq, Hi * di, 1);                       /* idx_wq */
+    cc_shape(c, d, di, 1);                             /* idx_wk */
     cc_weights(c, o, WC_LINEAR, cmul(ovf, rq, Hi * di) + d * di, 1, true);
+    cc_shape(c, d, Hi, 1);                             /* weights_proj */
     cc_weights(c, o, WC_ROUTER, d * Hi, 1, true);
     cc_weights(c, o, WC_SMALL, 2 * di, 1, true);   /* k LayerNorm weight + bias */
     cc_flops(c, o, FL_INDEX, m->compute[CC_LINEAR], cmul3(ovf, 2, n, iw));

@@ -16,6 +16,8 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     const ffn_cfg *f = &l->ffn;
     bool *ovf = c->ovf;
     u64 w = cmul3(ovf, f->gated ? 3 : 2, c->m->d_model, f->d_ff);
+    cc_shape(c, c->m->d_model, f->d_ff, f->gated ? 2 : 1);   /* w_gate, w_up */
+    cc_shape(c, f->d_ff, c->m->d_model, 1);                  /* w_down */
     cc_weights(c, o, WC_LINEAR, w, 1, true);
     cc_flops(c, o, FL_FFN, c->m->compute[CC_LINEAR], cmul3(ovf, 2, c->ntok, w));
     cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, c->ntok, f->d_ff, FLOPS_ACT));

@@ -77,10 +77,19 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     u64 n = c->ntok, kvw = G * (h + (a->k_eq_v ? 0 : v)), eb_elems = entry_elems(a);
     dtype lin = m->compute[CC_LINEAR];
     /* Weights. Shared layers have no k/v projections (Gemma 4 drops them). */
+    cc_shape(c, d, H * h, 1);
     cc_weights(c, o, WC_LINEAR, cmul(ovf, d, H * h), 1, true);
+    cc_shape(c, H * v, d, 1);
     cc_weights(c, o, WC_LINEAR, cmul(ovf, H * v, d), 1, true);
-    if (!sh) cc_weights(c, o, WC_LINEAR, cmul(ovf, d, kvw), 1, true);
-    if (a->out_gate) cc_weights(c, o, WC_LINEAR, cmul(ovf, d, H), 1, true);
+    if (!sh) {
+        cc_shape(c, d, G * h, 1);                      /* wk */
+        if (!a->k_eq_v) cc_shape(c, d, G * v, 1);      /* wv */
+        cc_weights(c, o, WC_LINEAR, cmul(ovf, d, kvw), 1, true);
+    }
+    if (a->out_gate) {
+        cc_shape(c, d, H, 1);
+        cc_weights(c, o, WC_LINEAR, cmul(ovf, d, H), 1, true);
+    }
     if (a->qkv_bias) cc_weights(c, o, WC_SMALL, H * h + (sh ? 0 : kvw), 1, true);
     if (a->o_bias) cc_weights(c, o, WC_SMALL, d, 1, true);
     if (a->qk_norm) cc_weights(c, o, WC_SMALL, h + (sh ? 0 : h), 1, true);

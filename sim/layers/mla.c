@@ -63,6 +63,13 @@ void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absor
     dtype lin = m->compute[CC_LINEAR];
     u64 wq = rq ? cadd(ovf, cmul(ovf, d, rq), cmul(ovf, rq, H * (np + p))) : cmul(ovf, d, H * (np + p));
     u64 wkv_a = cmul(ovf, d, r + p), wkv_b = cmul(ovf, r, H * (np + v)), wo = cmul(ovf, H * v, d);
+    if (rq) {
+        cc_shape(c, d, rq, 1);                         /* wq_a */
+        cc_shape(c, rq, H * (np + p), 1);              /* wq_b */
+    } else cc_shape(c, d, H * (np + p), 1);            /* wq */
+    cc_shape(c, d, r + p, 1);                          /* wkv_a */
+    cc_shape(c, r, H * (np + v), 1);                   /* wkv_b */
+    cc_shape(c, H * v, d, 1);                          /* wo */
     cc_weights(c, o, WC_LINEAR, cadd(ovf, cadd(ovf, wq, wkv_a), cadd(ovf, wkv_b, wo)), 1, true);
     cc_weights(c, o, WC_SMALL, rq + r, 1, true);   /* q_norm, kv_norm */
     /* q path, latent projection and output: every token. */

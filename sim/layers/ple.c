@@ -23,6 +23,8 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     bool *ovf = c->ovf;
     u64 d = c->m->d_model, p = c->m->ple.dim, n = c->ntok;
     (void)l; (void)e;
+    cc_shape(c, d, p, 1);                              /* the gate: d -> p */
+    cc_shape(c, p, d, 1);                              /* the projection back: p -> d */
     cc_weights(c, o, WC_LINEAR, cmul3(ovf, 2, d, p), 1, true);
     cc_weights(c, o, WC_SMALL, d, 1, true);
     cc_flops(c, o, FL_OTHER, c->m->compute[CC_LINEAR], cmul4(ovf, 2, n, 2 * d, p));
@@ -42,6 +44,7 @@ static int model_cost(const cost_ctx *c, cost_t *o, sim_err *e)
     o->params_embed = cadd(ovf, o->params_embed, cmul(ovf, m->ple.vocab, Lp));
     o->weight_bytes = cadd(ovf, o->weight_bytes, cc_rate_bytes(c, WC_EMBED, cmul(ovf, m->ple.vocab, Lp)));
     o->weight_read_bytes = cadd(ovf, o->weight_read_bytes, cc_rate_bytes(c, WC_EMBED, cmul(ovf, rows, Lp)));
+    cc_shape(c, d, Lp, 1);
     cc_weights(c, o, WC_LINEAR, cmul(ovf, d, Lp), 1, true);
     cc_weights(c, o, WC_SMALL, m->ple.dim, 1, true);
     cc_flops(c, o, FL_OTHER, m->compute[CC_LINEAR], cmul4(ovf, 2, n, d, Lp));

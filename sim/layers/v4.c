@@ -41,6 +41,11 @@ void v4_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, u64 pairs)
     w = cadd(ovf, w, cmul(ovf, d, ch));               /* wkv */
     w = cadd(ovf, w, cmul(ovf, H * ch, dg));          /* wo_a: g blocks of (cH/g) x d_g */
     w = cadd(ovf, w, cmul(ovf, g * dg, d));           /* wo_b */
+    cc_shape(c, d, rq, 1);
+    cc_shape(c, rq, H * ch, 1);
+    cc_shape(c, d, ch, 1);
+    if (g) cc_shape(c, H * ch / g, dg, g);
+    cc_shape(c, g * dg, d, 1);
     cc_weights(c, o, WC_LINEAR, w, 1, true);
     cc_weights(c, o, WC_SMALL, rq + ch + H, 1, true); /* q_norm, kv_norm, attn_sink */
     cc_flops(c, o, FL_PROJ, m->compute[CC_LINEAR], cmul3(ovf, 2, n, w));
@@ -60,6 +65,7 @@ void v4_compressor_cost(const cost_ctx *c, cost_t *o, u64 m, u64 coff, u64 width
     /* wkv and wgate [coff*width, d] (BF16 in V4), ape [m, coff*width] and an
      * RMSNorm over the pooled entry (research/deepseek.md 3.3). */
     u64 w = cmul3(ovf, 2, coff * width, d);
+    cc_shape(c, d, coff * width, 2);
     cc_weights(c, o, WC_COMPRESSOR, w, 1, true);
     cc_weights(c, o, WC_SMALL, cadd(ovf, cmul(ovf, m, coff * width), width), 1, true);
     cc_flops(c, o, FL_COMPRESS, ms->compute[CC_LINEAR], cmul3(ovf, 2, n, w));

@@ -150,6 +150,7 @@ void cost_fp8eq_str(const cost_t *c, char *buf, size_t len);
 
 /* The operation list's hooks (ops.h), called when c->ops is set. */
 void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read);
+void cost_ops_shape(const cost_ctx *c, u64 K, u64 N, u64 count);
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 
 /* Add n FLOPs of category cat executed in dtype dt. */
@@ -192,6 +193,13 @@ static inline u64 cost_wrate_bytes(const cost_wrate *w, u64 n, bool *ovf)
 static inline u64 cc_rate_bytes(const cost_ctx *c, wclass wc, u64 n)
 {
     return c->wrate ? cost_wrate_bytes(&c->wrate[wc], n, c->ovf) : fmt_rate_bytes(&c->m->weight[wc], n, c->ovf);
+}
+
+/* The next cc_weights holds `count` products of K inputs and N outputs
+ * (ops.h cost_ops_shape: the time model's operation list only). */
+static inline void cc_shape(const cost_ctx *c, u64 K, u64 N, u64 count)
+{
+    if (c->ops) cost_ops_shape(c, K, N, count);
 }
 
 /* Add a weight tensor of n parameters in class wc; `reads` = how many times

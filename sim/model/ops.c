@@ -30,6 +30,7 @@ void cost_ops_begin(cost_ops *o)
     o->part = -1;
     o->cur = NULL;
     o->nomem = false;
+    o->nshape = 0;
 }
 
 void cost_ops_layer(cost_ops *o, int layer, const layer_spec *L, int row)
@@ -71,20 +72,58 @@ static u64 short_side(u64 d, u64 params)
     return d < other ? d : other;
 }
 
-void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read)
+void cost_ops_shape(const cost_ctx *c, u64 K, u64 N, u64 count)
 {
-    if (!bytes_read) return;   /* stored, not read this step */
-    c->ops->layer_wbytes += bytes_read;
-    c->ops->d_model = c->m->d_model;
+    cost_ops *o = c->ops;
+    for (u64 i = 0; i < count; i++) {
+        if (o->nshape < 0) return;
+        if (o->nshape == OPS_MAX_SHAPES) { o->nshape = -1; return; }   /* too many: none used */
+        o->shape[o->nshape][0] = K;
+        o->shape[o->nshape][1] = N;
+        o->nshape++;
+    }
+}
+
+static cost_op *weight_read(const cost_ctx *c, wclass wc, u64 params, u64 bytes, u64 S)
+{
     cost_op *p = append(c->ops);
-    if (!p) return;
+    if (!p) return NULL;
     p->kind = OP_WEIGHTS;
     p->wc = wc;
     p->wdt = stored_dt(c->m, wc);
     p->calls = 1;
-    p->bytes = bytes_read;
+    p->bytes = bytes;
     p->NK = params;
-    p->S = short_side(c->m->d_model, params);
+    p->S = S;
+    return p;
+}
+
+void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read)
+{
+    cost_ops *o = c->ops;
+    int ns = o->nshape;
+    o->nshape = 0;
+    if (!bytes_read) return;   /* stored, not read this step */
+    o->layer_wbytes += bytes_read;
+    o->d_model = c->m->d_model;
+    /* Named products that sum to the read: one read each, the bytes split
+     * in proportion to their parameters (the last takes the remainder, so
+     * the reads sum to bytes_read exactly). */
+    bool ovf = false;
+    u64 sum = 0;
+    for (int i = 0; i < ns; i++) sum = cadd(&ovf, sum, cmul(&ovf, o->shape[i][0], o->shape[i][1]));
+    if (ns > 0 && sum == params && !ovf && params) {
+        u64 left = bytes_read;
+        for (int i = 0; i < ns; i++) {
+            u64 K = o->shape[i][0], N = o->shape[i][1], nk = K * N;
+            /* bytes_read nk / params without overflow: nk <= params */
+            u64 b = i == ns - 1 ? left : (u64)((u128)bytes_read * nk / params);
+            left -= b;
+            if (nk) weight_read(c, wc, nk, b, K < N ? K : N);
+        }
+        return;
+    }
+    weight_read(c, wc, params, bytes_read, short_side(c->m->d_model, params));
 }
 
 /* Does op i belong to what is being recorded (this layer, or this part)? */
@@ -116,21 +155,22 @@ static bool pair_m(cost_ops *o, flop_cat cat, dtype dt, u64 flops, u64 M)
             if (!ovf && cmul3(&ovf, 2, M, nk) == flops && !ovf) hit = i;
         }
         if (hit < 0) return false;
-        /* Fold the run's later reads into the first one (hit). */
-        cost_op *g = &o->op[hit];
-        int k = hit + 1;
+        /* Each read of the run becomes its own product: M rows against its
+         * parameters (2 M NK each, so the run's FLOPs exactly), its own
+         * short side: the products the kernels run one by one. */
         for (int i = hit + 1; i < o->n; i++) {
             cost_op *w = &o->op[i];
-            if (w->kind == OP_WEIGHTS && !w->paired && w->wc != WC_SMALL) {
-                g->bytes += w->bytes;
-                g->NK += w->NK;
-                g->calls += w->calls;
-            } else o->op[k++] = *w;
+            if (w->kind != OP_WEIGHTS || w->paired || w->wc == WC_SMALL) continue;
+            w->kind = OP_GEMM;
+            w->paired = true;
+            w->cat = cat;
+            w->dt = dt;
+            w->flops = 2 * M * w->NK;
+            w->M = M;
         }
-        o->n = k;
+        flops = 2 * M * o->op[hit].NK;
     }
     cost_op *g = &o->op[hit];
-    if (g->calls > 1) g->S = short_side(o->d_model, g->NK / g->calls);   /* a folded run: its average product */
     g->kind = OP_GEMM;
     g->paired = true;
     g->cat = cat;

@@ -61,6 +61,8 @@ typedef struct {
                              (nearly every weight has d_model as one side) */
 } cost_op;
 
+#define OPS_MAX_SHAPES 24   /* products one weight record may name (V4's wo_a: o_groups blocks, up to 16) */
+
 struct cost_ops {
     cost_op *op;
     int n, cap;
@@ -73,6 +75,8 @@ struct cost_ops {
     u64 layer_wbytes;     /* weight bytes the helpers recorded for this layer */
     bool nomem;           /* an append failed: the list is incomplete */
     u64 d_model;          /* the model's width (short sides of folded products) */
+    u64 shape[OPS_MAX_SHAPES][2];   /* products [K, N] the next weight read holds (cost_ops_shape) */
+    int nshape;
 };
 
 /* Recorders (cost.c calls them when ctx->ops is set). */
@@ -85,6 +89,13 @@ void cost_ops_repeat(cost_ops *o, int root, int layer, int row);
 void cost_ops_part(cost_ops *o, int row);
 void cost_ops_part_done(cost_ops *o, const cost_t *was, const cost_t *now);
 void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read);
+/* The next cost_ops_weights holds a product of K inputs and N outputs
+ * (count times): when the shapes named before it sum to its parameters it
+ * becomes one weight read per product, each with its own short side, and
+ * the product FLOPs pair with each (a layer's wq, wkv, wo recorded as one
+ * tensor otherwise pair as one folded product with an average short side,
+ * or not at all). Named shapes that do not sum to the read are dropped. */
+void cost_ops_shape(const cost_ctx *c, u64 K, u64 N, u64 count);
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 /* After a layer: its cache + activation bytes as one traffic operation,
  * and weight bytes counted without cc_weights (e.g. experts) as a weights
