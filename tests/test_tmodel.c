@@ -664,6 +664,77 @@ static void op_products(void)
     spec_free(&m);
 }
 
+/* Prefill attention curves (tmodel.h apre_rate) from CSV rows, by hand:
+ * attn_causal 1e9 FLOPs in 10 ms and 3e9 in 30 ms: 1e11 FLOP/s exactly;
+ * attn_window 1e9 in 20 ms: 5e10; attn_gather 2e9 in 25 ms: 8e10. An
+ * attention op of 4e9 FLOPs then takes 40, 80 or 50 ms by its kind (plus
+ * the parallel region, 0 here), and the softmax FLOPs fused into it none
+ * (an unfused element-wise op of the same 1e6 FLOPs: 1 ms at 1e9). On
+ * tiny-gqa (archs/tiny/gqa.yaml) the sliding and keqv layers (window 11, 5)
+ * take the window curve, full the causal one; on tiny-dsa every attention
+ * the gather one. The profile keeps the three rates. */
+static void apre_curve(void)
+{
+    sim_err e;
+    meas_set s = {0};
+    tm_curves c;
+    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
+                      "gemm,bf16,1,100,100,,,3e-06\n"
+                      "stream,,,,,1000,,1e-06\n"
+                      "elementwise,,,,,,1000000,0.001\n"
+                      "attn_causal,,,,,,1e9,0.01\n"
+                      "attn_causal,,,,,,3e9,0.03\n"
+                      "attn_window,,,,,,1e9,0.02\n"
+                      "attn_gather,,,,,,2e9,0.025\n";
+    CHECK("apre-fit", calib_parse(&s, csv, "a.csv", &e) == SIM_OK && calib_fit(&s, &c, &e) == SIM_OK);
+    meas_free(&s);
+    CHECK_CLOSE("apre-causal", c.apre_rate[TM_ACAUSAL], 1e11, 1);
+    CHECK_CLOSE("apre-window", c.apre_rate[TM_AWINDOW], 5e10, 1);
+    CHECK_CLOSE("apre-gather", c.apre_rate[TM_AGATHER], 8e10, 1);
+    c.fixed_s = 0;
+    static const double want[3] = {0.04, 0.08, 0.05};
+    for (int k = 0; k < 3; k++) {
+        cost_op op = {.kind = OP_FLOPS, .cat = FL_ATTN, .dt = DT_BF16, .M = 8, .flops = 4000000000ull, .akind = k};
+        CHECK_CLOSE(k == 0 ? "apre-op-causal" : k == 1 ? "apre-op-window" : "apre-op-gather", tm_op_time(&c, &op), want[k], 1e-12);
+    }
+    cost_op sm = {.kind = OP_ELEM, .cat = FL_OTHER, .dt = DT_FP32, .flops = 1000000, .fused = true, .akind = TM_AWINDOW};
+    CHECK_CLOSE("apre-fused-covered", tm_op_time(&c, &sm), 0, 1e-15);
+    sm.decode = true;   /* no attn_decode curve in these rows: priced element-wise */
+    CHECK_CLOSE("apre-fused-decode-uncovered", tm_op_time(&c, &sm), 1e-3, 1e-12);
+    sm.fused = false;
+    sm.decode = false;
+    CHECK_CLOSE("apre-unfused", tm_op_time(&c, &sm), 1e-3, 1e-12);
+    /* The profile round trip. */
+    c.present = true;
+    const char *path = "/tmp/kvsim-test-apre.yaml";
+    hw_profile h;
+    CHECK("apre-profile", calib_write_profile(&c, "t", 4e9, "test", path, &e) == SIM_OK && hw_load(&h, path, &e) == SIM_OK &&
+                              fabs(h.curves.apre_rate[TM_AWINDOW] - 5e10) < 1e3 && fabs(h.curves.apre_rate[TM_AGATHER] - 8e10) < 1e3);
+    remove(path);
+    /* Which curve each layer's attention takes. */
+    static const char *const specs[2] = {"archs/tiny/gqa.yaml", "archs/tiny/dsa.yaml"};
+    for (int f = 0; f < 2; f++) {
+        model_spec m;
+        if (spec_load(&m, specs[f], NULL, 0, &e)) { CHECK("apre-spec", 0); continue; }
+        cost_query q = {.T = 37, .B = 1, .phase = PH_PREFILL};
+        cost_result r;
+        cost_ops ops = {0};
+        bool ok = cost_eval_ops(&m, &q, &r, &ops, &e) == SIM_OK;
+        int n = 0;
+        for (int i = 0; ok && i < ops.n; i++) {
+            const cost_op *o = &ops.op[i];
+            if (o->layer < 0 || !(o->cat == FL_ATTN || o->fused)) continue;
+            const attn_cfg *a = &m.layer[o->layer].attn;
+            int k = f ? TM_AGATHER : a->window ? TM_AWINDOW : TM_ACAUSAL;
+            ok &= o->akind == k;
+            n++;
+        }
+        CHECK(f ? "apre-kind-dsa" : "apre-kind-gqa", ok && n > 0);
+        if (ok) { cost_ops_free(&ops); cost_result_free(&r); }
+        spec_free(&m);
+    }
+}
+
 int main(void)
 {
     fits();
@@ -679,5 +750,6 @@ int main(void)
     op_experts();
     attn_curve();
     select_curve();
+    apre_curve();
     return check_done("test_tmodel");
 }

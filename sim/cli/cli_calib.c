@@ -40,6 +40,11 @@ void cli_print_curves(FILE *f, const tm_curves *c)
     if (c->select_rate > 0)
         fprintf(f, "  top-k select %.2f us per query + %.2f ns per candidate   (rms %.1f%%)\n", c->select_fixed_s * 1e6,
                 1e9 / c->select_rate, 100 * c->select_rms);
+    static const char *const an[3] = {"causal", "sliding window", "top-k picked rows"};
+    for (int g = 0; g < 3; g++)
+        if (c->apre_rate[g] > 0)
+            fprintf(f, "  attention prefill, %-17s FLOPs at %.1f GFLOP/s   (rms %.1f%%)\n", an[g], c->apre_rate[g] / 1e9,
+                    100 * c->apre_rms[g]);
     for (int d = 0; d < DT_COUNT; d++)
         if (c->attn_has[d])
             fprintf(f, "  attention decode over %s rows: %.1f us + %.3f ns per element + FLOPs at %.1f GFLOP/s   (rms %.1f%%)\n",

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const ms_kind_name[MS_COUNT] = {"gemm", "stream", "elementwise", "exp", "gather", "parallel", "memory", "attn", "select"};
+const char *const ms_kind_name[MS_COUNT] = {"gemm", "stream", "elementwise", "exp", "gather", "parallel", "memory", "attn", "select",
+                                           "attn_causal", "attn_window", "attn_gather"};
 
 int meas_add(meas_set *s, const meas_row *r, sim_err *e)
 {
@@ -112,7 +113,8 @@ int calib_parse(meas_set *s, const char *text, const char *name, sim_err *e)
         /* The fields each op needs. */
         static const char need[MS_COUNT][7] = {
             [MS_GEMM] = "MNKs", [MS_STREAM] = "bs", [MS_ELEM] = "cs", [MS_EXP] = "cs", [MS_GATHER] = "cs",
-            [MS_PARALLEL] = "s", [MS_MEMORY] = "b", [MS_ATTN] = "MKcs", [MS_SELECT] = "cs"};
+            [MS_PARALLEL] = "s", [MS_MEMORY] = "b", [MS_ATTN] = "MKcs", [MS_SELECT] = "cs",
+            [MS_ACAUSAL] = "cs", [MS_AWINDOW] = "cs", [MS_AGATHER] = "cs"};
         for (const char *q = need[r.kind]; *q && !rc; q++) {
             int i = *q == 'M' ? 0 : *q == 'N' ? 1 : *q == 'K' ? 2 : *q == 'b' ? 3 : *q == 'c' ? 4 : 5;
             if (*dst[i] <= 0)
@@ -461,8 +463,8 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
     if (!rc && !any_gemm) rc = sim_fail(e, SIM_EINVAL, "no gemm rows: the gemm curve needs at least one measured product");
     for (int d = 0; d < DT_COUNT && !rc; d++) rc = fit_attn(s, d, c, e);
     if (!rc) rc = fit_stream(s, c, e);
-    static const ms_kind opt[] = {MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_SELECT};
-    for (int o = 0; o < 5 && !rc; o++) {
+    static const ms_kind opt[] = {MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_SELECT, MS_ACAUSAL, MS_AWINDOW, MS_AGATHER};
+    for (int o = 0; o < 8 && !rc; o++) {
         int k = 0;
         for (int i = 0; i < n; i++)
             if (s->row[i].kind == opt[o]) { a[k] = s->row[i].count; b[k++] = s->row[i].seconds; }
@@ -481,6 +483,15 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
              * through the origin when the slope is not positive. */
             rc = fit_affine(a, b, k, &c->select_rate, &c->select_fixed_s, &c->select_rms, e);
             if (rc == SIM_EINVAL) { c->select_fixed_s = 0; rc = fit_prop(a, b, k, &c->select_rate, &c->select_rms, e); }
+            break;
+        case MS_ACAUSAL:
+        case MS_AWINDOW:
+        case MS_AGATHER:
+            /* Prefill attention, count = its FLOPs: a rate (through the
+             * origin). What varies between the probe's shapes is the
+             * rate, not a per-call part: an affine fit over them gave a
+             * 6 ms intercept that a 1K-token layer would have paid. */
+            rc = fit_prop(a, b, k, &c->apre_rate[opt[o] - MS_ACAUSAL], &c->apre_rms[opt[o] - MS_ACAUSAL], e);
             break;
         case MS_GATHER: {
             double rate;

@@ -195,6 +195,88 @@ static int probe_attn(meas_set *s, int threads, sim_err *e)
     return rc;
 }
 
+/* ---- prefill attention ---------------------------------------------------------- */
+
+typedef struct {
+    const kern_attn *a;
+    u64 n;
+    const float *q;
+    const kern_src *src;   /* causal: the one source; gathered: n of them */
+    const u64 *lo, *hi;    /* causal bounds, or NULL: gathered */
+    float *o, *wk;
+    u64 flops;             /* FL_ATTN FLOPs of one call (the kernel's own count) */
+} apre_work;
+
+static double do_apre(void *p, int reps)
+{
+    apre_work *w = p;
+    const kern_attn *a = w->a;
+    cost_t c;
+    double t0 = now_s();
+    for (int r = 0; r < reps; r++) {
+        memset(&c, 0, sizeof c);
+        if (w->lo) kern_attn_causal(&c, a, w->n, w->q, a->H * a->dq, w->src, 1, w->lo, w->hi, w->o, a->H * a->dv, w->wk);
+        else kern_attn_queries(&c, a, w->n, w->q, a->H * a->dq, w->src, 1, w->o, a->H * a->dv, w->wk);
+    }
+    double t = now_s() - t0;
+    w->flops = c.flops[FL_ATTN];
+    return t;
+}
+
+/* The attn_causal, attn_window and attn_gather rows: prefill attention over float rows
+ * of random values, count = the kernel's own attention FLOPs (QK and AV;
+ * its softmax runs inside the tiles and inside the time). Causal and
+ * windowed: (queries, heads, groups, head dim, window) = (1024, 4, 1, 128,
+ * 0), (4096, 4, 1, 128, 0), (2048, 8, 2, 64, 0), (2048, 4, 1, 512, 128),
+ * (4096, 2, 1, 512, 128); gathered: 256 queries each over k rows picked
+ * from 4096 (every 4096 / k-th from a per-query offset), (heads, key dim,
+ * value dim) = (4, 576, 512) (absorbed MLA: the value is the key's first
+ * 512) and (4, 512, 512), k = 512 and 2048. */
+static int probe_apre(meas_set *s, sim_err *e)
+{
+    static const u64 cz[][5] = {{1024, 4, 1, 128, 0}, {4096, 4, 1, 128, 0}, {2048, 8, 2, 64, 0}, {2048, 4, 1, 512, 128},
+                                {4096, 2, 1, 512, 128}};
+    static const u64 gz[][4] = {{4, 576, 512, 512}, {4, 576, 512, 2048}, {4, 512, 512, 512}, {4, 512, 512, 2048}};
+    u64 maxn = 4096, maxw = 1152, maxq = 4096 * 8 * 128;
+    float *rows = malloc(maxn * maxw * sizeof *rows), *q = malloc(maxq * sizeof *q), *o = malloc(maxq * sizeof *o);
+    u64 *lo = malloc(maxn * sizeof *lo), *hi = malloc(maxn * sizeof *hi), *idx = malloc(256 * 2048 * sizeof *idx);
+    kern_src *src = malloc(256 * sizeof *src);
+    int rc = SIM_OK;
+    if (!rows || !q || !o || !lo || !hi || !idx || !src) rc = sim_fail(e, SIM_ENOMEM, "probe: no memory for prefill attention");
+    for (u64 i = 0; !rc && i < maxn * maxw; i++) rows[i] = (float)((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
+    for (u64 i = 0; !rc && i < maxq; i++) q[i] = (float)((i * 40503u) % 1001) * 1e-3f - 0.5f;
+    for (size_t k = 0; k < sizeof cz / sizeof cz[0] && !rc; k++) {
+        u64 n = cz[k][0], H = cz[k][1], G = cz[k][2], dh = cz[k][3], W = cz[k][4];
+        kern_attn a = {.H = H, .G = G, .dq = dh, .dv = dh, .koff = 0, .voff = G * dh, .scale = 0.05f, .dt = DT_BF16};
+        kern_src one = {.x = rows, .ld = 2 * G * dh, .width = 2 * G * dh, .n = n};
+        for (u64 t = 0; t < n; t++) { lo[t] = W && t + 1 > W ? t + 1 - W : 0; hi[t] = t + 1; }
+        float *wk = malloc((kern_attn_causal_work(&a, n, lo, hi, 1) + 1) * sizeof *wk);
+        if (!wk) { rc = sim_fail(e, SIM_ENOMEM, "probe: no memory for the attention workspace"); break; }
+        apre_work w = {&a, n, q, &one, lo, hi, o, wk, 0};
+        double t = per_call(do_apre, &w);
+        free(wk);
+        meas_row r = {.kind = W ? MS_AWINDOW : MS_ACAUSAL, .count = (double)w.flops, .seconds = t};
+        rc = meas_add(s, &r, e);
+    }
+    for (size_t k = 0; k < sizeof gz / sizeof gz[0] && !rc; k++) {
+        u64 n = 256, H = gz[k][0], dq = gz[k][1], dv = gz[k][2], K = gz[k][3], T = 4096, stride = T / K;
+        kern_attn a = {.H = H, .G = 1, .dq = dq, .dv = dv, .koff = 0, .voff = 0, .scale = 0.05f, .dt = DT_BF16};
+        for (u64 t = 0; t < n; t++) {
+            for (u64 j = 0; j < K; j++) idx[t * K + j] = j * stride + (t * 7) % stride;
+            src[t] = (kern_src){.x = rows, .ld = dq, .width = dq, .idx = idx + t * K, .n = K};
+        }
+        float *wk = malloc((kern_attn_queries_work(&a, n, src, 1) + 1) * sizeof *wk);
+        if (!wk) { rc = sim_fail(e, SIM_ENOMEM, "probe: no memory for the attention workspace"); break; }
+        apre_work w = {&a, n, q, src, NULL, NULL, o, wk, 0};
+        double t = per_call(do_apre, &w);
+        free(wk);
+        meas_row r = {.kind = MS_AGATHER, .count = (double)w.flops, .seconds = t};
+        rc = meas_add(s, &r, e);
+    }
+    free(rows); free(q); free(o); free(lo); free(hi); free(idx); free(src);
+    return rc;
+}
+
 /* ---- top-k selection ------------------------------------------------------------ */
 
 typedef struct { const float *sc; u64 nk, k; u64 *idx; } sel_work;
@@ -383,6 +465,7 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
         free(x); free(y); free(v);
         if (!rc) rc = probe_attn(s, threads, e);
         if (!rc) rc = probe_select(s, e);
+        if (!rc) rc = probe_apre(s, e);
     }
     return rc;
 }

@@ -85,7 +85,8 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
      * k element the mean of its group's H/G q elements: H/G more, H h in
      * all; Zyphra vLLM cca.py _add_grouped_qk_means_inplace), per-head L2
      * normalisation, temperature, RoPE, softmax. */
-    u64 ew = cmul3(ovf, pairs, H, FLOPS_SOFTMAX);
+    cc_flops_fused(c, o, FL_OTHER, DT_FP32, cmul3(ovf, pairs, H, FLOPS_SOFTMAX));
+    u64 ew = 0;
     ew = cadd(ovf, ew, cmul(ovf, n, ch * (2 + 4 + FLOPS_RMSNORM) + G * h + H * h));
     ew = cadd(ovf, ew, cmul4(ovf, n, H + G, a->rope_dim, FLOPS_ROPE));
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);

@@ -103,7 +103,8 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     u64 pairs = cmul(ovf, c->q.B, cc_span_window(c, a->window));
     cc_flops(c, o, FL_ATTN, m->compute[CC_ATTENTION], cmul3(ovf, pairs, H, 2 * (h + v)));
     /* Element-wise: softmax per score; norms, RoPE, biases, gate per token. */
-    u64 ew = cmul3(ovf, pairs, H, FLOPS_SOFTMAX);
+    cc_flops_fused(c, o, FL_OTHER, DT_FP32, cmul3(ovf, pairs, H, FLOPS_SOFTMAX));
+    u64 ew = 0;
     u64 heads_kq = H + (sh ? 0 : G);
     if (a->qk_norm) ew = cadd(ovf, ew, cmul4(ovf, n, heads_kq, h, FLOPS_RMSNORM));
     ew = cadd(ovf, ew, cmul4(ovf, n, heads_kq, a->rope_dim, FLOPS_ROPE));

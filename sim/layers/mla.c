@@ -84,7 +84,8 @@ void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absor
         cc_flops(c, o, FL_ATTN, m->compute[CC_ATTENTION], cmul3(ovf, pairs, H, 2 * (np + p + v)));
     }
     cc_flops(c, o, FL_PROJ, lin, cmul3(ovf, 2, n, pw));
-    u64 ew = cmul3(ovf, pairs, H, FLOPS_SOFTMAX);
+    cc_flops_fused(c, o, FL_OTHER, DT_FP32, cmul3(ovf, pairs, H, FLOPS_SOFTMAX));
+    u64 ew = 0;
     ew = cadd(ovf, ew, cmul3(ovf, n, rq + r, FLOPS_RMSNORM));
     ew = cadd(ovf, ew, cmul4(ovf, n, H + 1, p, FLOPS_ROPE));
     cc_flops(c, o, FL_OTHER, DT_FP32, ew);

@@ -50,7 +50,8 @@ void v4_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, u64 pairs)
     cc_weights(c, o, WC_SMALL, rq + ch + H, 1, true); /* q_norm, kv_norm, attn_sink */
     cc_flops(c, o, FL_PROJ, m->compute[CC_LINEAR], cmul3(ovf, 2, n, w));
     cc_flops(c, o, FL_ATTN, m->compute[CC_ATTENTION], cmul3(ovf, pairs, H, 4 * ch));
-    u64 ew = cmul3(ovf, pairs, H, FLOPS_SOFTMAX);
+    cc_flops_fused(c, o, FL_OTHER, DT_FP32, cmul3(ovf, pairs, H, FLOPS_SOFTMAX));
+    u64 ew = 0;
     ew = cadd(ovf, ew, cmul3(ovf, n, rq + H * ch + ch, FLOPS_RMSNORM));   /* q latent, q heads, kv */
     ew = cadd(ovf, ew, cmul4(ovf, n, 2 * H + 1, p, FLOPS_ROPE));         /* q, kv, inverse on out */
     ew = cadd(ovf, ew, cmul(ovf, c->q.B, cmul(ovf, cc_queries(c), H)));  /* sink */

@@ -151,6 +151,7 @@ void cost_fp8eq_str(const cost_t *c, char *buf, size_t len);
 /* The operation list's hooks (ops.h), called when c->ops is set. */
 void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read);
 void cost_ops_shape(const cost_ctx *c, u64 K, u64 N, u64 count);
+void cost_ops_fused(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 
 /* Add n FLOPs of category cat executed in dtype dt. */
@@ -160,6 +161,18 @@ static inline void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt
     o->flops_dt[dt] = cadd(c->ovf, o->flops_dt[dt], n);
     o->flops_fp8eq_x2 = cadd128(c->ovf, o->flops_fp8eq_x2, (u128)n * dtype_table[dt].fp8eq_half);
     if (c->ops) cost_ops_flops(c, cat, dt, n);
+}
+
+/* FLOPs the attention kernels run inside their tiles (the softmax of the
+ * scores): counted as cc_flops counts them; in the time model's list
+ * (cost_ops_fused) priced with the attention they belong to when its
+ * curve, measured on the fused kernel, is there. */
+static inline void cc_flops_fused(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
+{
+    o->flops[cat] = cadd(c->ovf, o->flops[cat], n);
+    o->flops_dt[dt] = cadd(c->ovf, o->flops_dt[dt], n);
+    o->flops_fp8eq_x2 = cadd128(c->ovf, o->flops_fp8eq_x2, (u128)n * dtype_table[dt].fp8eq_half);
+    if (c->ops) cost_ops_fused(c, cat, dt, n);
 }
 
 /* ceil(a / 8) for a bit count. */

@@ -68,7 +68,8 @@ static int num_seq(const ynode *n, double lo, double hi, double scale, double *o
 static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
 {
     char pos[300];
-    static const char *const top[] = {"gemm", "bandwidth", "elementwise", "exp", "gather", "parallel_fixed_us", "attn_decode", "select", NULL};
+    static const char *const top[] = {"gemm", "bandwidth", "elementwise", "exp", "gather", "parallel_fixed_us", "attn_decode", "select",
+                                     "attn_causal", "attn_window", "attn_gather", NULL};
     static const char *const sk[] = {"fixed_us", "per_us", "rms_rel", NULL};
     static const char *const ak[] = {"fixed_us", "ns_per_elem", "gflops", "rms_rel", NULL};
     static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", "m", "s", "fixed_us", "ns_per_elem", "table_rms_rel", NULL};
@@ -168,6 +169,13 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
          (rc = num_key(x, "fixed_us", 0, 1e9, 1e-6, false, &c->select_fixed_s, e)) ||
          (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->select_rms, e))))
         return rc;
+    static const char *const an[3] = {"attn_causal", "attn_window", "attn_gather"};
+    static const char *const pk[] = {"gflops", "rms_rel", NULL};
+    for (int k = 0; k < 3; k++)
+        if ((x = yt_get(n, an[k])) &&
+            ((rc = only_keys(x, pk, an[k], e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, &c->apre_rate[k], e)) ||
+             (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->apre_rms[k], e))))
+            return rc;
     if ((x = yt_get(n, "attn_decode"))) {
         /* dtype -> {fixed_us, ns_per_elem, gflops (0: no FLOP term)} */
         if (x->kind != YT_MAP) return sim_fail(e, SIM_EINVAL, "%s: attn_decode maps cache dtypes to curves", POS(x));

@@ -253,6 +253,12 @@ static bool experts_op(cost_ops *o, const cost_ctx *c, flop_cat cat, dtype dt, u
     return true;
 }
 
+/* Which prefill attention curve a layer's attention takes. */
+static int attn_kind(const attn_cfg *a)
+{
+    return !a ? TM_ACAUSAL : a->index_topk ? TM_AGATHER : a->window ? TM_AWINDOW : TM_ACAUSAL;
+}
+
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
 {
     cost_ops *o = c->ops;
@@ -286,10 +292,27 @@ void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
             p->queries = c->ntok;
         }
     }
+    if (cat == FL_ATTN) p->akind = attn_kind(ac);
     if (cat == FL_ATTN) {   /* the cache it reads: its first part's element dtype */
         const fmt *kf = o->cur && o->cur->attn.kv_fmt.n_parts ? &o->cur->attn.kv_fmt : &c->m->kv_default;
         p->wdt = kf->n_parts ? kf->part[0].dt : DT_BF16;
     }
+    p->cat = cat;
+    p->dt = dt;
+    p->flops = flops;
+}
+
+void cost_ops_fused(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
+{
+    cost_ops *o = c->ops;
+    if (!flops) return;
+    cost_op *p = append(o);
+    if (!p) return;
+    p->kind = OP_ELEM;
+    p->fused = true;
+    p->M = c->ntok;
+    p->decode = c->q.phase == PH_DECODE;
+    p->akind = attn_kind(o->cur ? &o->cur->attn : NULL);
     p->cat = cat;
     p->dt = dt;
     p->flops = flops;

@@ -39,6 +39,9 @@ typedef enum {
 } op_kind;
 extern const char *const op_kind_name[OP_KIND_COUNT];
 
+/* The prefill attention kernels the time model has curves for (cost_op.akind). */
+enum { TM_ACAUSAL, TM_AWINDOW, TM_AGATHER };
+
 typedef struct {
     op_kind kind;
     flop_cat cat;         /* OP_GEMM / OP_FLOPS / OP_ELEM */
@@ -47,6 +50,9 @@ typedef struct {
     bool paired;          /* OP_WEIGHTS folded into a GEMM (internal) */
     bool experts;         /* OP_GEMM: an MoE layer's expert products (ops.c experts_op) */
     bool decode;          /* recorded in a decode step (attention: wdt = its cache's element dtype) */
+    int akind;            /* attention (and its fused softmax): TM_ACAUSAL, TM_AWINDOW (a sliding window),
+                             TM_AGATHER (top-k picked rows: a sparse indexer's layer, DSA, CSA) */
+    bool fused;           /* OP_ELEM inside the attention kernel (cost_ops_fused) */
     u64 cand, queries;    /* a sparse indexer's scores (OP_FLOPS, FL_INDEX): candidates scored, queries selecting
                              top-k among them; heads = index_heads */
     u64 heads;
@@ -96,6 +102,10 @@ void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read);
  * tensor otherwise pair as one folded product with an average short side,
  * or not at all). Named shapes that do not sum to the read are dropped. */
 void cost_ops_shape(const cost_ctx *c, u64 K, u64 N, u64 count);
+/* Element-wise FLOPs fused into the layer's attention kernel (its softmax):
+ * an OP_ELEM marked fused, no time of its own when the attention's curve
+ * (tm_curves attn_decode, attn_causal / attn_gather) covers the kernel. */
+void cost_ops_fused(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 /* After a layer: its cache + activation bytes as one traffic operation,
  * and weight bytes counted without cc_weights (e.g. experts) as a weights

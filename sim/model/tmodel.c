@@ -126,6 +126,12 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
                 break;
             }
         }
+        /* Prefill attention with its curve: the kernel's fixed part and its
+         * FLOPs at the measured rate (top-k picked rows: the gather curve). */
+        if (op->cat == FL_ATTN && !op->decode && c->apre_rate[op->akind] > 0) {
+            t = (double)op->flops / c->apre_rate[op->akind];
+            break;
+        }
         /* A product without a weight (attention scores against the cache):
          * M rows against flops / 2M operand elements, in the compute dtype. */
         double M = (double)(op->M ? op->M : 1);
@@ -141,6 +147,11 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
         break;
     }
     case OP_ELEM:
+        if (op->fused) {   /* in the attention kernel its curve timed */
+            bool covered = op->decode ? false : c->apre_rate[op->akind] > 0;
+            for (int d = 0; d < DT_COUNT && op->decode && !covered; d++) covered = c->attn_has[d];
+            if (covered) return 0;
+        }
         t = c->elem_rate > 0 ? (double)op->flops / c->elem_rate : NAN;
         break;
     default:
@@ -260,5 +271,8 @@ void tm_write_yaml(FILE *f, const tm_curves *c)
     if (c->select_rate > 0)
         fprintf(f, "  select: {fixed_us: %.6g, per_us: %.6g, rms_rel: %.4g}\n", c->select_fixed_s * 1e6, c->select_rate / 1e6,
                 c->select_rms);
+    static const char *const an[3] = {"attn_causal", "attn_window", "attn_gather"};
+    for (int g = 0; g < 3; g++)
+        if (c->apre_rate[g] > 0) fprintf(f, "  %s: {gflops: %.6g, rms_rel: %.4g}\n", an[g], c->apre_rate[g] / 1e9, c->apre_rms[g]);
     fprintf(f, "  parallel_fixed_us: %.6g\n", c->fixed_s * 1e6);
 }

@@ -81,6 +81,12 @@ typedef struct {
     double gather_s_per_row, gather_rms;
     double fixed_s;               /* one parallel region */
     double select_rate, select_fixed_s, select_rms;   /* top-k selection: candidates/s, s per query */
+    /* Prefill attention over float rows: [TM_ACAUSAL] causal tiles over
+     * every earlier row, [TM_AWINDOW] over a sliding window
+     * (kern_attn_causal), [TM_AGATHER] per-query picked rows
+     * (kern_attn_queries: DSA's and CSA's top-k); FLOP/s (QK and AV, their
+     * softmax inside), 0 = not measured. */
+    double apre_rate[3], apre_rms[3];
 } tm_curves;
 
 /* Streaming bandwidth at working set ws bytes (B/s); 0 without points. */
