@@ -290,6 +290,9 @@ void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
             p->cand = flops / per;
             p->heads = ac->index_heads;
             p->queries = c->ntok;
+            p->width = ac->index_head_dim;
+            const fmt *xf = ac->index_fmt.n_parts ? &ac->index_fmt : &c->m->kv_default;
+            p->wdt = xf->n_parts ? xf->part[0].dt : DT_BF16;
         }
     }
     if (cat == FL_ATTN) p->akind = attn_kind(ac);

@@ -56,6 +56,8 @@ typedef struct {
     u64 cand, queries;    /* a sparse indexer's scores (OP_FLOPS, FL_INDEX): candidates scored, queries selecting
                              top-k among them; heads = index_heads */
     u64 heads;
+    u64 width;            /* a sparse indexer's scores: elements of a candidate's key row (index_head_dim), held
+                             in wdt (its index format's first part); a decode decodes every candidate's row */
     int layer;            /* the layer that recorded it; -1 = model parts */
     int row;              /* model parts: the cost_result row (embed, head, ...); -1 for a layer's */
     u64 flops;

@@ -144,6 +144,14 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
         if (op->cand && c->select_rate > 0 && c->elem_rate > 0)
             t += (double)op->queries * c->select_fixed_s + (double)op->cand / c->select_rate +
                  3.0 * (double)op->heads * (double)op->cand / c->elem_rate;
+        /* A decode's indexer decodes every candidate's stored key row first
+         * (the kernels' ref_kv_read_rows): the attn_decode curve's
+         * per-element part for the keys' dtype, the same row decoder. */
+        if (op->cand && op->decode && op->width)
+            for (int i = 0; i < 5; i++) {
+                int d = tm_dtype_chain[op->wdt][i];
+                if (c->attn_has[d]) { t += c->attn_elem[d] * (double)op->cand * (double)op->width; break; }
+            }
         break;
     }
     case OP_ELEM:
