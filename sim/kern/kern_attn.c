@@ -40,6 +40,7 @@
  * and on a busy machine a region waits for its slowest thread, so small
  * steps (short contexts, decode at a few hundred tokens) stay serial. */
 #define KA_PAR_FLOPS (1u << 22)
+#define KA_PAR_ELEMS (1u << 16)   /* row elements a query streams above which its chunks split over threads */
 
 /* ---- exp ------------------------------------------------------------------------ */
 
@@ -302,7 +303,11 @@ void kern_attn_query(cost_t *c, const kern_attn *a, const float *q, const kern_s
     float *parts = work, *qs = parts + nch * a->H * PART(a), *wk = qs + a->H * a->dq;
     u64 per = worker_floats(a, src, nsrc, ch);
     prescale(a, q, qs);
-    bool par = nch > 1 && flops_of(a, rows) >= KA_PAR_FLOPS && !in_parallel();
+    /* Parallel over chunks when there is compute or rows enough: a
+     * decode's rows come from memory and are decoded, and one query head
+     * over 4096 bf16 rows (2 MFLOP, under KA_PAR_FLOPS) had run on one
+     * thread at 71 ns a row, against 42 on two at 16384. */
+    bool par = nch > 1 && (flops_of(a, rows) >= KA_PAR_FLOPS || rows * a->G * (a->dq + a->dv) >= KA_PAR_ELEMS) && !in_parallel();
     (void)par;   /* without OpenMP */
 #pragma omp parallel for schedule(dynamic, 1) if (par)
     for (u64 k = 0; k < nch; k++) {
