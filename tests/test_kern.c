@@ -9,6 +9,8 @@
 #include "kern.h"
 #include "quant.h"
 #include <stdlib.h>
+#include <string.h>
+#include <math.h>
 #include <stdint.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -778,10 +780,69 @@ static void indexer_ops(void)
     CHECK_EQ("fp4-quant-flops", c3.flops[FL_INDEX], 16);
 }
 
+/* quant_round_pow2 (the act_quant blocks' rounding through the vectorised
+ * encoder) against the scalar rule it replaced, element by element:
+ * clamp(x / sc, +-max) rounded by quant_round, times sc; for fp8 e4m3,
+ * e5m2 and fp4 e2m1, scales 2^-20 .. 2^20, on random values over many
+ * binades, every code's value and the midpoints between neighbouring codes
+ * (the ties), their neighbours one float away, +-0, subnormal codes and
+ * values past the largest finite one. Bit for bit. */
+static void round_pow2(void)
+{
+    static const dtype dts[3] = {DT_FP8_E4M3, DT_FP8_E5M2, DT_FP4_E2M1};
+    enum { N = 4096 };
+    static float x[N], y[N], want[N];
+    int ok = 1;
+    uint64_t st = 0x243f6a8885a308d3ull;
+    for (int d = 0; d < 3; d++) {
+        double mx = quant_max(dts[d]);
+        for (int e2 = -20; e2 <= 20; e2 += 5) {
+            float sc = ldexpf(1.0f, e2);
+            int n = 0;
+            /* the codes' values and midpoints (scaled), and their neighbours */
+            for (int c = 0; c < 256 && n + 8 < N; c++) {
+                uint8_t b = (uint8_t)c;
+                fmt f;
+                fmt_from_dtype(&f, dts[d]);
+                if (dts[d] == DT_FP4_E2M1 && c > 15) break;
+                float v;
+                quant_decode(&f, &b, 1, &v);
+                if (!isfinite(v)) continue;
+                float vn;
+                uint8_t b2 = (uint8_t)(c + 1);
+                quant_decode(&f, &b2, 1, &vn);
+                float mid = isfinite(vn) ? (v + vn) / 2 : v * 1.5f;
+                float pts[4] = {v * sc, mid * sc, nextafterf(mid * sc, INFINITY), nextafterf(mid * sc, -INFINITY)};
+                for (int k = 0; k < 4; k++) x[n++] = pts[k];
+            }
+            x[n++] = 0.0f;
+            x[n++] = -0.0f;
+            x[n++] = (float)(mx * 4) * sc;
+            x[n++] = -(float)(mx * 1.01) * sc;
+            while (n < N) {   /* random signs, mantissas and binades around the format's range */
+                st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+                float m = 1.0f + (float)(st >> 40) * 0x1p-24f;
+                int ex = (int)((st >> 8) % 40) - 24;
+                x[n++] = ((st & 1) ? -1.0f : 1.0f) * ldexpf(m, ex) * sc;
+            }
+            for (int j = 0; j < N; j++) {
+                float v = x[j] / sc;
+                v = v > (float)mx ? (float)mx : v < -(float)mx ? -(float)mx : v;
+                want[j] = quant_round(dts[d], v) * sc;
+                y[j] = x[j];
+            }
+            quant_round_pow2(dts[d], y, N, sc);
+            ok &= !memcmp(y, want, sizeof y);
+        }
+    }
+    CHECK("round-pow2-eq-scalar", ok);
+}
+
 int main(void)
 {
     kern_threads_default = kern_threads();
     matmul();
+    round_pow2();
     elementwise();
     attn_query();
     attn_causal();

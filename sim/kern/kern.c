@@ -381,11 +381,7 @@ void kern_act_quant(cost_t *c, float *x, u64 n, u64 blk, float *s)
         int ex;
         float fr = frexpf(r, &ex);   /* r = fr 2^ex, fr in [0.5, 1) */
         float sc = ldexpf(1.0f, fr == 0.5f ? ex - 1 : ex);
-        for (u64 j = 0; j < blk; j++) {
-            float v = xb[j] / sc;
-            v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
-            xb[j] = quant_round(DT_FP8_E4M3, v) * sc;
-        }
+        quant_round_pow2(DT_FP8_E4M3, xb, blk, sc);   /* clamp(x / sc, +-448) rounded, times sc */
         if (s) s[b] = sc;
     }
 }
@@ -402,10 +398,6 @@ void kern_fp4_quant(cost_t *c, float *x, u64 n, u64 blk)
         int ex;
         float fr = frexpf(r, &ex);   /* r = fr 2^ex, fr in [0.5, 1) */
         float sc = ldexpf(1.0f, fr == 0.5f ? ex - 1 : ex);
-        for (u64 j = 0; j < blk; j++) {
-            float v = xb[j] / sc;
-            v = v > 6.0f ? 6.0f : v < -6.0f ? -6.0f : v;
-            xb[j] = quant_round(DT_FP4_E2M1, v) * sc;
-        }
+        quant_round_pow2(DT_FP4_E2M1, xb, blk, sc);   /* clamp(x / sc, +-6) rounded, times sc */
     }
 }

@@ -7,6 +7,7 @@
 #include "quant.h"
 #include <math.h>
 #include <string.h>
+#include <assert.h>
 #include <float.h>
 
 typedef struct {
@@ -656,6 +657,17 @@ void quant_decode(const fmt *f, const uint8_t *in, u64 n, float *y)
                 y[L.off + j] = (float)(v * scale);
             }
         }
+    }
+}
+
+void quant_round_pow2(dtype dt, float *x, u64 n, float sc)
+{
+    assert(dt == DT_FP8_E4M3 || dt == DT_FP8_E5M2 || dt == DT_FP4_E2M1);
+    uint32_t code[ENC_CHUNK];
+    double mx = codec_of(dt).max, s = sc;
+    for (u64 c0 = 0; c0 < n; c0 += ENC_CHUNK) {
+        u64 m = n - c0 < ENC_CHUNK ? n - c0 : ENC_CHUNK;
+        enc_mini_chunk(dt, x + c0, m, s, 1.0 / s, true, mx, code, x + c0);
     }
 }
 

@@ -42,6 +42,11 @@ void quant_roundtrip(const fmt *f, float *x, u64 n);
 
 /* One value rounded to a dtype (round-to-nearest-even, saturating). */
 float quant_round(dtype dt, float x);
+/* x[j] := quant_round(dt, clamp(x[j] / sc, +-max)) * sc for n elements,
+ * sc a power of two (an act_quant block's scale), dt fp8 e4m3 / e5m2 or
+ * fp4 e2m1: the same values through the vectorised encoder (x[j] / sc is
+ * exact, so rounding it in double is rounding it in float). */
+void quant_round_pow2(dtype dt, float *x, u64 n, float sc);
 
 /* Largest finite value of a dtype (6 for fp4_e2m1, 448 for fp8_e4m3, ...). */
 double quant_max(dtype dt);
