@@ -414,15 +414,23 @@ static void gemm_table(void)
     CHECK_CLOSE("table-elem-m16-ns", c.gt_elem[DT_BF16][0][1] * 1e9, 0.2, 1e-9);
     CHECK_CLOSE("table-s1000-elem-m16-ns", c.gt_elem[DT_BF16][1][1] * 1e9, 0.1, 1e-9);
     CHECK_CLOSE("table-rms", c.gt_rms[DT_BF16], 0, 1e-9);
-    CHECK_CLOSE("table-at-m4", tm_gemm_time(&c, DT_BF16, 4, 1e6, 100), 3.5e-6 + 1e6 * 0.141421356e-9, 1e-12);
-    CHECK_CLOSE("table-at-m32", tm_gemm_time(&c, DT_BF16, 32, 1e6, 100), 5e-6 + 4e-4, 1e-12);
-    CHECK_CLOSE("table-below-m1", tm_gemm_time(&c, DT_BF16, 0.5, 1e6, 100), 1.02e-4, 1e-12);
-    CHECK_CLOSE("table-between-s", tm_gemm_time(&c, DT_BF16, 1, 1e6, 316.227766), 2e-6 + 1e6 * 0.070710678e-9, 1e-11);
-    CHECK_CLOSE("table-s-unknown", tm_gemm_time(&c, DT_BF16, 16, 1e6, 0), 1.05e-4, 1e-12);
+    CHECK_CLOSE("table-at-m4", tm_gemm_time(&c, DT_BF16, 4, 1e6, 100, 0), 3.5e-6 + 1e6 * 0.141421356e-9, 1e-12);
+    CHECK_CLOSE("table-at-m32", tm_gemm_time(&c, DT_BF16, 32, 1e6, 100, 0), 5e-6 + 4e-4, 1e-12);
+    CHECK_CLOSE("table-below-m1", tm_gemm_time(&c, DT_BF16, 0.5, 1e6, 100, 0), 1.02e-4, 1e-12);
+    CHECK_CLOSE("table-between-s", tm_gemm_time(&c, DT_BF16, 1, 1e6, 316.227766, 0), 2e-6 + 1e6 * 0.070710678e-9, 1e-11);
+    CHECK_CLOSE("table-s-unknown", tm_gemm_time(&c, DT_BF16, 16, 1e6, 0, 0), 1.05e-4, 1e-12);
     CHECK_CLOSE("table-s1000-fixed-shared", c.gt_fixed[DT_BF16][1][1] * 1e6, 5, 1e-6);
-    CHECK_CLOSE("table-s-below", tm_gemm_time(&c, DT_BF16, 16, 1e6, 10), 2.05e-4, 1e-12);
+    CHECK_CLOSE("table-s-below", tm_gemm_time(&c, DT_BF16, 16, 1e6, 10, 0), 2.05e-4, 1e-12);
+    /* A product of short side 100 but dot length K = 1000 (N = 100 rows of
+     * 1000: wo_a's shape): its skinny points (M <= 16, all of this table's)
+     * read the S = 1000 slice, as the probe times rows of K elements: M = 1,
+     * 2 us + 1e6 x 0.05 ns = 52 us (the S = 100 slice: 102 us); M = 4,
+     * halfway in log M between M = 1 and 16: 3.5 us + 1e6 x sqrt(0.05 x 0.1)
+     * ns. */
+    CHECK_CLOSE("table-skinny-by-k", tm_gemm_time(&c, DT_BF16, 1, 1e6, 100, 1000), 5.2e-5, 1e-12);
+    CHECK_CLOSE("table-skinny-by-k-m4", tm_gemm_time(&c, DT_BF16, 4, 1e6, 100, 1000), 3.5e-6 + 1e6 * 0.0707106781e-9, 1e-11);
     /* fp8 weights fall back along tm_dtype_chain (fp8_e4m3, fp8_e5m2, bf16): bf16's table. */
-    CHECK_CLOSE("table-fp8-falls-back", tm_gemm_time(&c, DT_FP8_E4M3, 16, 1e6, 100), 2.05e-4, 1e-12);
+    CHECK_CLOSE("table-fp8-falls-back", tm_gemm_time(&c, DT_FP8_E4M3, 16, 1e6, 100, 0), 2.05e-4, 1e-12);
     /* An operation of 4 products of 1e6 elements each, short side 100, M = 1:
      * 4 x 1.02e-4 = 4.08e-4 s (its 100 weight bytes at 1 GB/s take 0.1 us:
      * compute bound), no fixed cost. */
@@ -635,7 +643,7 @@ static void op_products(void)
         const cost_op *o = &ops.op[i];
         if (o->layer != 0 || o->kind != OP_GEMM) continue;
         n++;
-        ok &= o->M == 1 && o->flops == 2 * o->NK && o->calls == 1;
+        ok &= o->M == 1 && o->flops == 2 * o->NK && o->calls == 1 && o->K && o->NK % o->K == 0;
         int j = 0;
         while (j < 8 && (hit[j] || want[j][0] != o->NK || want[j][1] != o->S)) j++;
         if (j < 8) hit[j] = 1;

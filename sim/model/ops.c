@@ -119,7 +119,8 @@ void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read)
             /* bytes_read nk / params without overflow: nk <= params */
             u64 b = i == ns - 1 ? left : (u64)((u128)bytes_read * nk / params);
             left -= b;
-            if (nk) weight_read(c, wc, nk, b, K < N ? K : N);
+            cost_op *w = nk ? weight_read(c, wc, nk, b, K < N ? K : N) : NULL;
+            if (w) w->K = K;
         }
         return;
     }

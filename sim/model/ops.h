@@ -67,6 +67,7 @@ typedef struct {
     u64 calls;            /* OP_GEMM: the products folded into it (q, k, v, o; each expert's matrices); NK is their sum */
     u64 S;                /* OP_GEMM: a product's short side min(N, K), taken as min(d_model, its parameters / d_model)
                              (nearly every weight has d_model as one side) */
+    u64 K;                /* OP_GEMM: a named product's dot length (its inputs, cost_ops_shape); 0: not known */
 } cost_op;
 
 #define OPS_MAX_SHAPES 24   /* products one weight record may name (V4's wo_a: o_groups blocks, up to 16) */

@@ -78,14 +78,35 @@ static void gt_at(const tm_curves *c, int d, double S, double M, double *fixed, 
     *elem = b0 > 0 && b1 > 0 ? exp(log(b0) + f * (log(b1) - log(b0))) : b0 + f * (b1 - b0);
 }
 
-double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK, double S)
+/* The table at M for a product of short side S and dot length K: its
+ * skinny points (M <= TM_SKINNY_M: one dot of K elements per output row)
+ * at S = K, the others at S (see tm_gemm_time); between two points,
+ * linearly in log M as gt_at_m. */
+static void gt_at_k(const tm_curves *c, int d, double S, double K, double M, double *fixed, double *elem)
+{
+    int n = c->gt_n[d];
+    const double *x = c->gt_M[d];
+#define SK(m) ((m) <= TM_SKINNY_M && K > 0 ? K : S)
+    if (n == 1 || M <= x[0]) { gt_at(c, d, SK(x[0]), M, fixed, elem); return; }
+    if (M >= x[n - 1]) { gt_at(c, d, SK(x[n - 1]), M, fixed, elem); return; }
+    int j = 1;
+    while (x[j] < M) j++;
+    double a0, b0, a1, b1, f = (log(M) - log(x[j - 1])) / (log(x[j]) - log(x[j - 1]));
+    gt_at(c, d, SK(x[j - 1]), x[j - 1], &a0, &b0);
+    gt_at(c, d, SK(x[j]), x[j], &a1, &b1);
+#undef SK
+    *fixed = a0 + f * (a1 - a0);
+    *elem = b0 > 0 && b1 > 0 ? exp(log(b0) + f * (log(b1) - log(b0))) : b0 + f * (b1 - b0);
+}
+
+double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK, double S, double K)
 {
     if (M < 1) M = 1;
     for (int i = 0; i < 5; i++) {
         dtype d = tm_dtype_chain[dt][i];
         if (c->gt_n[d]) {
             double a, b;
-            gt_at(c, d, S, M, &a, &b);
+            gt_at_k(c, d, S, K, M, &a, &b);
             return a + b * NK;
         }
     }
@@ -107,7 +128,8 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
         /* calls products of M rows, NK / calls weight elements each, the
          * weight held in its stored dtype. */
         double calls = (double)(op->calls ? op->calls : 1), M = (double)(op->M ? op->M : 1);
-        double comp = calls * tm_gemm_time(c, op->wdt, M, (double)op->NK / calls, (double)op->S), mem = mem_time(c, op->bytes);
+        double comp = calls * tm_gemm_time(c, op->wdt, M, (double)op->NK / calls, (double)op->S, (double)op->K),
+               mem = mem_time(c, op->bytes);
         t = comp > mem ? comp : mem;   /* NAN compares false: a missing curve stays NAN below */
         if (isnan(comp) || isnan(mem)) t = NAN;
         break;
@@ -135,7 +157,7 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
         /* A product without a weight (attention scores against the cache):
          * M rows against flops / 2M operand elements, in the compute dtype. */
         double M = (double)(op->M ? op->M : 1);
-        double comp = tm_gemm_time(c, op->dt, M, (double)op->flops / (2 * M), 0), mem = mem_time(c, op->bytes);
+        double comp = tm_gemm_time(c, op->dt, M, (double)op->flops / (2 * M), 0, 0), mem = mem_time(c, op->bytes);
         t = comp > mem ? comp : mem;
         if (isnan(comp) || isnan(mem)) t = NAN;
         /* A sparse indexer's scores: then their weighting (ReLU, head

@@ -95,9 +95,15 @@ double tm_bandwidth(const tm_curves *c, double ws);
  * 0 when no dtype has a curve. */
 double tm_gemm_rate(const tm_curves *c, dtype dt, double M);
 /* Seconds of one product of M rows against NK weight elements of short
- * side S (0: the table's largest) held in dt (the table, falling back along
+ * side S (0: the table's largest) and dot length K (0: unknown) held in dt (the table, falling back along
  * tm_dtype_chain; else the rate curve); NAN when no dtype has either. */
-double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK, double S);
+double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK, double S, double K);
+/* The table's skinny rows: the probe times M <= 16 as decode runs them, a
+ * product's outputs one dot of K elements each (or decoded K at a time),
+ * on weights of K = their short side; a row's fixed part then falls with
+ * K, not with min(N, K): at those M a product of dot length K > N (wo_a:
+ * N 64, K 2048) reads the table at S = K (its op's K; 0: unknown, S). */
+#define TM_SKINNY_M 16
 /* Seconds of one operation; NAN when a curve it needs is missing. */
 double tm_op_time(const tm_curves *c, const cost_op *op);
 
