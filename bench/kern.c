@@ -831,6 +831,8 @@ int main(void)
     json_object_set_new(pc, "exp_per_s", json_real(hw.curves.exp_rate));
     json_object_set_new(pc, "gather_s_per_row", json_real(hw.curves.gather_s_per_row));
     json_object_set_new(pc, "parallel_fixed_s", json_real(hw.curves.fixed_s));
+    json_object_set_new(pc, "attn_prefill_flops", json_pack("{s:f, s:f, s:f}", "causal", hw.curves.apre_rate[TM_ACAUSAL], "window",
+                                                            hw.curves.apre_rate[TM_AWINDOW], "gather", hw.curves.apre_rate[TM_AGATHER]));
     json_object_set_new(json_object_get(root, "probe"), "curves", pc);
     json_object_set_new(root, "decode_fixed_costs", json_pack("{s:f, s:f, s:f, s:f, s:f}", "parallel_region_s", fc.region_s,
                                                               "scratch_alloc_s", fc.scratch_s, "row_decode_v4_584B_s",

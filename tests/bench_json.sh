@@ -30,11 +30,12 @@ def has(obj, path, kind=num):
     return obj
 for k in ("cost_eval_us.decode", "cost_eval_us.prefill", "sweep.points_per_s", "sweep.raw_ratio", "sweep.bytes_per_point",
           "probe.sgemm_all_flops", "probe.bandwidth_all_bs", "probe.curves.elementwise_flops", "probe.curves.exp_per_s",
-          "probe.curves.gather_s_per_row", "probe.curves.parallel_fixed_s"):
+          "probe.curves.gather_s_per_row", "probe.curves.parallel_fixed_s", "probe.curves.attn_prefill_flops.causal",
+          "probe.curves.attn_prefill_flops.window", "probe.curves.attn_prefill_flops.gather"):
     has(d, k)
 has(d, "probe.curves.bandwidth_by_working_set", list)
-for dt in ("fp32", "bf16", "fp8_e4m3", "fp4_e2m1"):   # the gemm table of each stored format the probe times: 9 M x 3 short sides
-    assert len(has(d, "probe.curves.gemm_table." + dt + ".points", list)) == 27, dt
+for dt in ("fp32", "bf16", "fp8_e4m3", "fp4_e2m1"):   # the gemm table of each stored format the probe times: 9 M x 4 short sides (64, 128, 256, 1024)
+    assert len(has(d, "probe.curves.gemm_table." + dt + ".points", list)) == 36, dt
 for k in ("parallel_region_s", "scratch_alloc_s", "row_decode_v4_584B_s", "row_decode_bf16x512_s", "row_decode_v32_656B_s"):
     assert has(d, "decode_fixed_costs." + k) > 0, k
 assert len(d["loadavg_start"]) == 3 and len(d["loadavg_end"]) == 3, "load before and after"
