@@ -726,12 +726,30 @@ static void apre_curve(void)
     double t1 = tm_op_time(&c, &ix);
     c.attn_has[DT_FP8_E4M3] = false;
     CHECK_CLOSE("index-prefill-no-rows", tm_op_time(&c, &ix) - t1, 0, 1e-15);
+    /* compute,fp32: the machine computes weightless products in fp32; here
+     * without an fp32 table, so they keep the compute dtype's (bf16) time,
+     * not NAN. */
+    cost_op wl = {.kind = OP_FLOPS, .cat = FL_MHC, .dt = DT_BF16, .M = 1, .flops = 20000, .layer = 0};
+    double tb = tm_op_time(&c, &wl);
+    c.compute_has = true;
+    c.compute_dt = DT_FP32;
+    CHECK_CLOSE("compute-no-table-keeps-dtype", tm_op_time(&c, &wl), tb, 1e-15);
+    meas_set s2 = {0};
+    tm_curves c2;
+    CHECK("compute-row", calib_parse(&s2, "op,dtype,M,N,K,bytes,count,seconds\ngemm,bf16,1,100,100,,,3e-06\n"
+                                           "stream,,,,,1000,,1e-06\ncompute,fp32,,,,,,0\n", "c.csv", &e) == SIM_OK &&
+                             calib_fit(&s2, &c2, &e) == SIM_OK && c2.compute_has && c2.compute_dt == DT_FP32);
+    meas_free(&s2);
+    CHECK("compute-row-needs-dtype", calib_parse(&s2, "op,dtype,M,N,K,bytes,count,seconds\ncompute,,,,,,,0\n", "c.csv", &e) ==
+                                         SIM_EINVAL && strstr(e.msg, "c.csv:2:9"));
+    meas_free(&s2);
     /* The profile round trip. */
     c.present = true;
     const char *path = "/tmp/kvsim-test-apre.yaml";
     hw_profile h;
     CHECK("apre-profile", calib_write_profile(&c, "t", 4e9, "test", path, &e) == SIM_OK && hw_load(&h, path, &e) == SIM_OK &&
-                              fabs(h.curves.apre_rate[TM_AWINDOW] - 5e10) < 1e3 && fabs(h.curves.apre_rate[TM_AGATHER] - 8e10) < 1e3);
+                              fabs(h.curves.apre_rate[TM_AWINDOW] - 5e10) < 1e3 && fabs(h.curves.apre_rate[TM_AGATHER] - 8e10) < 1e3 &&
+                              h.curves.compute_has && h.curves.compute_dt == DT_FP32);
     remove(path);
     /* Which curve each layer's attention takes. */
     static const char *const specs[2] = {"archs/tiny/gqa.yaml", "archs/tiny/dsa.yaml"};

@@ -10,7 +10,7 @@
 #include <string.h>
 
 const char *const ms_kind_name[MS_COUNT] = {"gemm", "stream", "elementwise", "exp", "gather", "parallel", "memory", "attn", "select",
-                                           "attn_causal", "attn_window", "attn_gather"};
+                                           "attn_causal", "attn_window", "attn_gather", "compute"};
 
 int meas_add(meas_set *s, const meas_row *r, sim_err *e)
 {
@@ -90,12 +90,17 @@ int calib_parse(meas_set *s, const char *text, const char *name, sim_err *e)
         int k;
         for (k = 0; k < MS_COUNT && strcmp(f[0], ms_kind_name[k]); k++) {}
         if (k == MS_COUNT) {
-            rc = sim_fail(e, SIM_EINVAL, "%s:%d:1: unknown op '%s' (gemm, stream, elementwise, exp, gather, parallel, memory, attn, select)",
+            rc = sim_fail(e, SIM_EINVAL, "%s:%d:1: unknown op '%s' (gemm, stream, elementwise, exp, gather, parallel, memory, attn, select, "
+                          "attn_causal, attn_window, attn_gather, compute)",
                           name, line, f[0]);
             break;
         }
         r.kind = (ms_kind)k;
         int col = (int)(f[1] - p) + 1;
+        if (r.kind == MS_COMPUTE && !*f[1]) {
+            rc = sim_fail(e, SIM_EINVAL, "%s:%d:%d: compute needs the dtype the machine computes in", name, line, col);
+            break;
+        }
         if (r.kind == MS_GEMM || r.kind == MS_ATTN) {
             if (dtype_find(f[1], &r.dt) || !dtype_table[r.dt].compute) {
                 rc = sim_fail(e, SIM_EINVAL, "%s:%d:%d: %s needs a compute dtype, got '%s'", name, line, col, ms_kind_name[r.kind],
@@ -114,7 +119,7 @@ int calib_parse(meas_set *s, const char *text, const char *name, sim_err *e)
         static const char need[MS_COUNT][7] = {
             [MS_GEMM] = "MNKs", [MS_STREAM] = "bs", [MS_ELEM] = "cs", [MS_EXP] = "cs", [MS_GATHER] = "cs",
             [MS_PARALLEL] = "s", [MS_MEMORY] = "b", [MS_ATTN] = "MKcs", [MS_SELECT] = "cs",
-            [MS_ACAUSAL] = "cs", [MS_AWINDOW] = "cs", [MS_AGATHER] = "cs"};
+            [MS_ACAUSAL] = "cs", [MS_AWINDOW] = "cs", [MS_AGATHER] = "cs", [MS_COMPUTE] = ""};
         for (const char *q = need[r.kind]; *q && !rc; q++) {
             int i = *q == 'M' ? 0 : *q == 'N' ? 1 : *q == 'K' ? 2 : *q == 'b' ? 3 : *q == 'c' ? 4 : 5;
             if (*dst[i] <= 0)
@@ -161,7 +166,8 @@ int calib_write_csv(const meas_set *s, FILE *f)
     fprintf(f, "op,dtype,M,N,K,bytes,count,seconds\n");
     for (int i = 0; i < s->n; i++) {
         const meas_row *r = &s->row[i];
-        fprintf(f, "%s,%s,", ms_kind_name[r->kind], r->kind == MS_GEMM || r->kind == MS_ATTN ? dtype_table[r->dt].name : "");
+        fprintf(f, "%s,%s,", ms_kind_name[r->kind],
+                r->kind == MS_GEMM || r->kind == MS_ATTN || r->kind == MS_COMPUTE ? dtype_table[r->dt].name : "");
         const double v[] = {r->M, r->N, r->K, r->bytes, r->count};
         for (int k = 0; k < 5; k++) v[k] > 0 ? fprintf(f, "%.17g,", v[k]) : fprintf(f, ",");
         fprintf(f, "%.17g\n", r->seconds);   /* exact: calibrate refits the same numbers */
@@ -463,6 +469,8 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
     if (!rc && !any_gemm) rc = sim_fail(e, SIM_EINVAL, "no gemm rows: the gemm curve needs at least one measured product");
     for (int d = 0; d < DT_COUNT && !rc; d++) rc = fit_attn(s, d, c, e);
     if (!rc) rc = fit_stream(s, c, e);
+    for (int i = 0; i < n; i++)
+        if (s->row[i].kind == MS_COMPUTE) { c->compute_has = true; c->compute_dt = s->row[i].dt; }
     static const ms_kind opt[] = {MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_SELECT, MS_ACAUSAL, MS_AWINDOW, MS_AGATHER};
     for (int o = 0; o < 8 && !rc; o++) {
         int k = 0;

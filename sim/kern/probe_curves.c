@@ -64,7 +64,7 @@ static double per_call(double (*fn)(void *, int), void *arg)
 
 typedef struct { int M; float *a, *b, *c; size_t n; int threads; } work;
 
-typedef struct { u64 M, N, K; const float *x; const kern_wq *w; float *y, *work; } wq_work;
+typedef struct { u64 M, N, K; const float *x; const kern_wq *w; float *y, *work; const float *B; } wq_work;
 
 static double do_wq(void *p, int reps)
 {
@@ -73,7 +73,8 @@ static double do_wq(void *p, int reps)
     double t0 = now_s();
     for (int r = 0; r < reps; r++) {
         memset(&c, 0, sizeof c);
-        kern_wq_matmul(&c, FL_PROJ, DT_FP32, w->M, w->N, w->K, w->x, w->K, w->w, 0, 1, w->K, w->y, w->N, false, w->work);
+        if (w->B) kern_matmul(&c, FL_PROJ, DT_FP32, w->M, w->N, w->K, w->x, w->K, w->B, w->N, w->y, w->N, false, false);
+        else kern_wq_matmul(&c, FL_PROJ, DT_FP32, w->M, w->N, w->K, w->x, w->K, w->w, 0, 1, w->K, w->y, w->N, false, w->work);
     }
     return now_s() - t0;
 }
@@ -126,9 +127,16 @@ static int probe_wq(meas_set *s, float *x, float *y, float *vals, int threads, s
                 u64 nw = kern_wq_work(Ms[i], N, K);
                 float *ws = nw ? malloc(nw * sizeof *ws) : NULL;
                 if (nw && !ws) { rc = sim_fail(e, SIM_ENOMEM, "probe: no memory for the gemm workspace"); break; }
-                wq_work ww = {Ms[i], N, K, x, &w, y, ws};
+                /* fp32: plain floats through BLAS (kern_matmul), as the
+                 * kernels hold an fp32 weight and run every product
+                 * without a stored weight (kern_wq's fp32 codes are only
+                 * a scaled fp32 format's) */
+                bool plain = f == 0;
+                wq_work ww = {Ms[i], N, K, x, &w, y, ws, plain ? vals : NULL};
+                const void *op = plain ? (const void *)vals : (const void *)w.codes;
+                u64 ob = plain ? N * K * sizeof *vals : w.bytes;
                 meas_row r = {.kind = MS_GEMM, .dt = fs[f].part[0].dt, .M = (double)Ms[i], .N = (double)N, .K = (double)K,
-                              .seconds = Ms[i] <= 16 ? cold_call(do_wq, &ww, w.codes, w.bytes, threads) : per_call(do_wq, &ww)};
+                              .seconds = Ms[i] <= 16 ? cold_call(do_wq, &ww, op, ob, threads) : per_call(do_wq, &ww)};
                 rc = meas_add(s, &r, e);
                 free(ws);
             }
@@ -469,6 +477,10 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
         if (!rc) rc = probe_attn(s, threads, e);
         if (!rc) rc = probe_select(s, e);
         if (!rc) rc = probe_apre(s, e);
+        if (!rc) {   /* the reference kernels compute every product without a stored weight in fp32 (BLAS) */
+            meas_row r = {.kind = MS_COMPUTE, .dt = DT_FP32};
+            rc = meas_add(s, &r, e);
+        }
     }
     return rc;
 }

@@ -69,7 +69,7 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
 {
     char pos[300];
     static const char *const top[] = {"gemm", "bandwidth", "elementwise", "exp", "gather", "parallel_fixed_us", "attn_decode", "select",
-                                     "attn_causal", "attn_window", "attn_gather", NULL};
+                                     "attn_causal", "attn_window", "attn_gather", "compute_dtype", NULL};
     static const char *const sk[] = {"fixed_us", "per_us", "rms_rel", NULL};
     static const char *const ak[] = {"fixed_us", "ns_per_elem", "gflops", "rms_rel", NULL};
     static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", "m", "s", "fixed_us", "ns_per_elem", "table_rms_rel", NULL};
@@ -169,6 +169,11 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
          (rc = num_key(x, "fixed_us", 0, 1e9, 1e-6, false, &c->select_fixed_s, e)) ||
          (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->select_rms, e))))
         return rc;
+    if ((x = yt_get(n, "compute_dtype"))) {
+        if (x->kind != YT_SCALAR || dtype_find(x->str, &c->compute_dt) || !dtype_table[c->compute_dt].compute)
+            return sim_fail(e, SIM_EINVAL, "%s: compute_dtype must be a compute dtype", POS(x));
+        c->compute_has = true;
+    }
     static const char *const an[3] = {"attn_causal", "attn_window", "attn_gather"};
     static const char *const pk[] = {"gflops", "rms_rel", NULL};
     for (int k = 0; k < 3; k++)

@@ -154,10 +154,16 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
             t = (double)op->flops / c->apre_rate[op->akind];
             break;
         }
-        /* A product without a weight (attention scores against the cache):
-         * M rows against flops / 2M operand elements, in the compute dtype. */
+        /* A product without a stored weight (attention scores against the
+         * cache, mHC's mixing, the indexer's scores): M rows against
+         * flops / 2M operand elements, in the dtype the machine computes
+         * them in (compute_dt: this CPU's kernels, fp32 through BLAS), else
+         * the compute dtype; a model part's (the tied head's logits over
+         * the stored embedding) in its compute dtype. */
         double M = (double)(op->M ? op->M : 1);
-        double comp = tm_gemm_time(c, op->dt, M, (double)op->flops / (2 * M), 0, 0), mem = mem_time(c, op->bytes);
+        bool cpu = op->layer >= 0 && c->compute_has && (c->gt_n[c->compute_dt] || c->gemm_has[c->compute_dt]);
+        double comp = tm_gemm_time(c, cpu ? c->compute_dt : op->dt, M, (double)op->flops / (2 * M), 0, 0),
+               mem = mem_time(c, op->bytes);
         t = comp > mem ? comp : mem;
         if (isnan(comp) || isnan(mem)) t = NAN;
         /* A sparse indexer's scores: then their weighting (ReLU, head
@@ -304,5 +310,6 @@ void tm_write_yaml(FILE *f, const tm_curves *c)
     static const char *const an[3] = {"attn_causal", "attn_window", "attn_gather"};
     for (int g = 0; g < 3; g++)
         if (c->apre_rate[g] > 0) fprintf(f, "  %s: {gflops: %.6g, rms_rel: %.4g}\n", an[g], c->apre_rate[g] / 1e9, c->apre_rms[g]);
+    if (c->compute_has) fprintf(f, "  compute_dtype: %s\n", dtype_table[c->compute_dt].name);
     fprintf(f, "  parallel_fixed_us: %.6g\n", c->fixed_s * 1e6);
 }

@@ -87,6 +87,13 @@ typedef struct {
      * (kern_attn_queries: DSA's and CSA's top-k); FLOP/s (QK and AV, their
      * softmax inside), 0 = not measured. */
     double apre_rate[3], apre_rms[3];
+    /* The dtype the machine's kernels compute products without a stored
+     * weight in (attention scores, mHC's mixing, the indexer's scores),
+     * when not the spec's compute dtype: this CPU's reference kernels run
+     * every one on floats through BLAS (fp32, `kvsim probe`'s `compute`
+     * row); their time is then that dtype's gemm table's. */
+    bool compute_has;
+    dtype compute_dt;
 } tm_curves;
 
 /* Streaming bandwidth at working set ws bytes (B/s); 0 without points. */
