@@ -105,7 +105,12 @@ static double dec(const dt_codec *p, unsigned bits, uint32_t code)
         int32_t v = (int32_t)(code << (32 - bits)) >> (32 - bits);   /* sign-extend */
         return v;
     }
-    if (p->is_pow2) return ldexp(1.0, (int)code - 127);
+    if (p->is_pow2) {   /* 2^(code - 127), code <= 255: a normal double's exponent field, no ldexp */
+        uint64_t b = (uint64_t)(code + 896u) << 52;
+        double v;
+        memcpy(&v, &b, 8);
+        return v;
+    }
     uint32_t s = code >> (p->ebits + p->mbits) & 1u;
     uint32_t ef = code >> p->mbits & ((1u << p->ebits) - 1), M = code & ((1u << p->mbits) - 1);
     double v = ef == 0 ? M * pow2(1 - p->bias - p->mbits) : (M + (1u << p->mbits)) * pow2((int)ef - p->bias - p->mbits);
@@ -615,7 +620,24 @@ static bool dec_fast(dtype dt, const dt_codec *p, unsigned bits, const uint8_t *
             y[j] = b.f * rebias * fs;
         }
     } else if (bits == 4) {
-        for (u64 j = j0; j < j1; j++) {
+        u64 j = j0;
+        if (j % 2 && j < j1) {   /* a leading high nibble */
+            uint32_t c = (uint32_t)in[j / 2] >> 4;
+            union { uint32_t u; float f; } b = {(c & fld) << sh | (c >> sb & 1u) << 31};
+            y[j] = b.f * rebias * fs;
+            j++;
+        }
+        u64 q0 = j / 2, nq = (j1 - j) / 2;
+        /* whole bytes, low nibble then high (the same values: the loop
+         * below, two elements a step so that it vectorises) */
+#pragma omp simd
+        for (u64 q = 0; q < nq; q++) {
+            uint32_t lo = in[q0 + q] & 15u, hi = (uint32_t)in[q0 + q] >> 4;
+            union { uint32_t u; float f; } bl = {(lo & fld) << sh | (lo >> sb & 1u) << 31}, bh = {(hi & fld) << sh | (hi >> sb & 1u) << 31};
+            y[j + 2 * q] = bl.f * rebias * fs;
+            y[j + 2 * q + 1] = bh.f * rebias * fs;
+        }
+        for (j += 2 * nq; j < j1; j++) {   /* a trailing low nibble */
             uint32_t c = (uint32_t)in[j / 2] >> (j % 2 * 4) & 15u;
             union { uint32_t u; float f; } b = {(c & fld) << sh | (c >> sb & 1u) << 31};
             y[j] = b.f * rebias * fs;
