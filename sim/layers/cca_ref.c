@@ -111,6 +111,11 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     ref_read(L, w->c2w);
     ref_read(L, w->c2b);
     ref_read(L, w->temp);
+    /* Each output element is its own sum (the same bits on any thread):
+     * tokens split over the threads when there are enough of them. */
+    bool par = n * ch * (k1 + h * k2) >= 65536;
+    (void)par;
+#pragma omp parallel for schedule(static) if (par)
     for (u64 t = 0; t < n; t++)
         for (u64 cc = 0; cc < ch; cc++) {
             float acc = w->c1b->data[cc];
@@ -124,11 +129,13 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     if (!Z) return sim_fail(e, SIM_ENOMEM, "out of memory");
     cost_t junk = {0};
     for (u64 h0 = 0; h0 < ch; h0 += h) {
+#pragma omp parallel for schedule(static) if (par)
         for (u64 t = 0; t < n; t++)
             for (u64 i = 0; i < h; i++)
                 for (u64 j = 0; j < k2; j++) Z[(t * h + i) * k2 + j] = y1[(p2 + t - j) * ch + h0 + i];
         kern_matmul(&junk, FL_PROJ, lin, n, h, h * k2, Z, h * k2, w->c2w->data + h0 * h * k2, h * k2, qk + h0, ch, true, false);
     }
+#pragma omp parallel for schedule(static) if (par)
     for (u64 t = 0; t < n; t++)
         for (u64 cc = 0; cc < ch; cc++) qk[t * ch + cc] += w->c2b->data[cc];
     /* Mix, per-head norms, temperature, RoPE; then the cache row's k. */
