@@ -499,8 +499,11 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
              * origin). What varies between the probe's shapes is the
              * rate, not a per-call part: an affine fit over them gave a
              * 6 ms intercept that a 1K-token layer would have paid. */
-            rc = fit_prop(a, b, k, &c->apre_rate[opt[o] - MS_ACAUSAL], &c->apre_rms[opt[o] - MS_ACAUSAL], e);
+        {
+            int g = opt[o] == MS_ACAUSAL ? TM_ACAUSAL : opt[o] == MS_AWINDOW ? TM_AWINDOW : TM_AGATHER;
+            rc = fit_prop(a, b, k, &c->apre_rate[g], &c->apre_rms[g], e);
             break;
+        }
         case MS_GATHER: {
             double rate;
             rc = fit_prop(a, b, k, &rate, &c->gather_rms, e);

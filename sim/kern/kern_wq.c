@@ -355,60 +355,49 @@ static void fp4_dot_avx2(const kern_wq *w, u64 i0, u64 K, const float *x, float 
     _mm256_storeu_ps(s32 + 16, s2);
     _mm256_storeu_ps(s32 + 24, s3);
 }
-/* mxfp4 and fp4 on AVX-512: 32 codes at a time, the 16 values times half
- * the block scale as a 16-float table ((2v)(s/2): the AVX2 path's values,
- * computed the same way) and each element's value the table entry its
- * nibble picks (vpermps reads an index's low 4 bits, so a byte duplicated
- * into two lanes and shifted right by 0 and 4 picks its low, then its high
- * nibble): elements k .. k+15 in one vector, k+16 .. k+31 in the other,
- * so lane k mod 32 and the multiply-then-add of fp4_dot_avx2: the same
- * bits in half the instructions (the AVX2 path's byte shuffles and
+/* 32 codes at c against x[0 .. 32) into s0 (elements 0-15) and s1 (16-31),
+ * tab the block's 16 values: byte 0 of dword lane l takes the 8 bits from
+ * bit 4 l of its qword (the 8 code bytes broadcast), so nibble l sits in
+ * its low 4 bits, which is all vpermps reads. */
+__attribute__((target("avx512f,avx512vbmi"))) static inline __attribute__((always_inline)) void
+fp4_step512(const uint8_t *c, const float *x, __m512 tab, __m512 *s0, __m512 *s1)
+{
+    const __m512i ctl = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
+    _mm_prefetch((const char *)(c + WQ_PF), _MM_HINT_T0);
+    uint64_t q0, q1;
+    memcpy(&q0, c, 8);
+    memcpy(&q1, c + 8, 8);
+    __m512i i0v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q0));
+    __m512i i1v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q1));
+    *s0 = _mm512_add_ps(*s0, _mm512_mul_ps(_mm512_loadu_ps(x), _mm512_permutexvar_ps(i0v, tab)));
+    *s1 = _mm512_add_ps(*s1, _mm512_mul_ps(_mm512_loadu_ps(x + 16), _mm512_permutexvar_ps(i1v, tab)));
+}
+
+/* mxfp4 and fp4 on AVX-512 (with VBMI): 32 codes at a time (fp4_step512),
+ * the 16 values times half the block scale as a 16-float table ((2v)(s/2):
+ * the AVX2 path's values, computed the same way), each element's value the
+ * entry its nibble picks; elements k .. k+15 in one vector, k+16 .. k+31 in
+ * the other, so lane k mod 32 and the multiply-then-add of fp4_dot_avx2:
+ * the same bits in half the instructions (the AVX2 path's byte shuffles and
  * int-to-float conversions bounded it at about 8 GB/s a core). Needs what
  * fp4_dot_avx2 needs. */
 __attribute__((target("avx512f,avx512vbmi")))
 static void fp4_dot_avx512(const kern_wq *w, u64 i0, u64 K, const float *x, float *s32)
 {
     const __m512 lut = _mm512_setr_ps(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
-    /* byte 0 of dword lane l: the 8 bits from bit 4 l of its qword (the 8
-     * code bytes broadcast), so nibble l in its low 4 bits */
-    const __m512i ctl = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
     __m512 s0 = _mm512_loadu_ps(s32), s1 = _mm512_loadu_ps(s32 + 16);
     if (w->scaled && w->block == 32) {
-        /* mxfp4: one block per 32 codes */
-        const uint8_t *sc = w->scales + i0 / 32;
+        /* mxfp4: one block per 32 codes, no stop to track */
         for (u64 b = 0; b < K / 32; b++) {
-            union { uint32_t u; float f; } h = {sc[b] ? (uint32_t)sc[b] << 23 : 0x00400000u};   /* ue8m0_at */
-            __m512 tab = _mm512_mul_ps(lut, _mm512_set1_ps(0.5f * h.f));
-            const uint8_t *c = w->codes + i0 / 2 + 16 * b;
-            _mm_prefetch((const char *)(c + WQ_PF), _MM_HINT_T0);
-            uint64_t q0, q1;
-            memcpy(&q0, c, 8);
-            memcpy(&q1, c + 8, 8);
-            __m512i i0v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q0));
-            __m512i i1v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q1));
-            __m512 w0 = _mm512_permutexvar_ps(i0v, tab), w1 = _mm512_permutexvar_ps(i1v, tab);
-            s0 = _mm512_add_ps(s0, _mm512_mul_ps(_mm512_loadu_ps(x + 32 * b), w0));
-            s1 = _mm512_add_ps(s1, _mm512_mul_ps(_mm512_loadu_ps(x + 32 * b + 16), w1));
+            __m512 tab = _mm512_mul_ps(lut, _mm512_set1_ps(0.5f * ue8m0_at(w, i0 / 32 + b)));
+            fp4_step512(w->codes + i0 / 2 + 16 * b, x + 32 * b, tab, &s0, &s1);
         }
-        _mm512_storeu_ps(s32, s0);
-        _mm512_storeu_ps(s32 + 16, s1);
-        return;
-    }
-    u64 bl = w->scaled ? w->block : K ? K : 1, bi = i0 / bl, stop = (bi + 1) * bl - i0;
-    for (u64 k = 0; k < K; bi++, stop += bl) {
-        if (stop > K) stop = K;
-        __m512 tab = _mm512_mul_ps(lut, _mm512_set1_ps(0.5f * (w->scaled ? ue8m0_at(w, bi) : 1.0f)));
-        for (; k < stop; k += 32) {
-            const uint8_t *c = w->codes + (i0 + k) / 2;
-            _mm_prefetch((const char *)(c + WQ_PF), _MM_HINT_T0);
-            uint64_t q0, q1;
-            memcpy(&q0, c, 8);
-            memcpy(&q1, c + 8, 8);
-            __m512i i0v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q0));
-            __m512i i1v = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)q1));
-            __m512 w0 = _mm512_permutexvar_ps(i0v, tab), w1 = _mm512_permutexvar_ps(i1v, tab);
-            s0 = _mm512_add_ps(s0, _mm512_mul_ps(_mm512_loadu_ps(x + k), w0));
-            s1 = _mm512_add_ps(s1, _mm512_mul_ps(_mm512_loadu_ps(x + k + 16), w1));
+    } else {
+        u64 bl = w->scaled ? w->block : K ? K : 1, bi = i0 / bl, stop = (bi + 1) * bl - i0;
+        for (u64 k = 0; k < K; bi++, stop += bl) {
+            if (stop > K) stop = K;
+            __m512 tab = _mm512_mul_ps(lut, _mm512_set1_ps(0.5f * (w->scaled ? ue8m0_at(w, bi) : 1.0f)));
+            for (; k < stop; k += 32) fp4_step512(w->codes + (i0 + k) / 2, x + k, tab, &s0, &s1);
         }
     }
     _mm512_storeu_ps(s32, s0);

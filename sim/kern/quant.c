@@ -577,6 +577,16 @@ static bool dec_bf16(const uint8_t *in, u64 j0, u64 j1, float fs, float *y)
  * same bits as dec(), then, for every code except bf16's all-ones exponent
  * (which the encoder never writes: it saturates) - the caller checks that.
  * Returns false for a dtype this does not handle. */
+/* The value of minifloat code c (fields fld, mantissa shift sh, sign bit
+ * sb) times fs: the fields moved into a float's, times 2^(127 - bias)
+ * (rebias), which is exact for every code, subnormals included. */
+static inline __attribute__((always_inline)) float mini_val(uint32_t c, uint32_t fld, uint32_t sh, uint32_t sb, float rebias,
+                                                           float fs)
+{
+    union { uint32_t u; float f; } b = {(c & fld) << sh | (c >> sb & 1u) << 31};
+    return b.f * rebias * fs;
+}
+
 static bool dec_fast(dtype dt, const dt_codec *p, unsigned bits, const uint8_t *in, u64 j0, u64 j1, float fs, float *y)
 {
     if (dt == DT_FP32 || dt == DT_TF32 || p->is_pow2) return false;
@@ -609,22 +619,15 @@ static bool dec_fast(dtype dt, const dt_codec *p, unsigned bits, const uint8_t *
         for (u64 j = j0; j < j1; j++) {
             uint16_t c;
             memcpy(&c, in + 2 * j, 2);
-            union { uint32_t u; float f; } b = {((uint32_t)c & fld) << sh | ((uint32_t)c >> sb & 1u) << 31};
-            y[j] = b.f * rebias * fs;
+            y[j] = mini_val(c, fld, sh, sb, rebias, fs);
         }
     } else if (bits == 8) {
 #pragma omp simd
-        for (u64 j = j0; j < j1; j++) {
-            uint32_t c = in[j];
-            union { uint32_t u; float f; } b = {(c & fld) << sh | (c >> sb & 1u) << 31};
-            y[j] = b.f * rebias * fs;
-        }
+        for (u64 j = j0; j < j1; j++) y[j] = mini_val(in[j], fld, sh, sb, rebias, fs);
     } else if (bits == 4) {
         u64 j = j0;
         if (j % 2 && j < j1) {   /* a leading high nibble */
-            uint32_t c = (uint32_t)in[j / 2] >> 4;
-            union { uint32_t u; float f; } b = {(c & fld) << sh | (c >> sb & 1u) << 31};
-            y[j] = b.f * rebias * fs;
+            y[j] = mini_val((uint32_t)in[j / 2] >> 4, fld, sh, sb, rebias, fs);
             j++;
         }
         u64 q0 = j / 2, nq = (j1 - j) / 2;
@@ -632,16 +635,11 @@ static bool dec_fast(dtype dt, const dt_codec *p, unsigned bits, const uint8_t *
          * below, two elements a step so that it vectorises) */
 #pragma omp simd
         for (u64 q = 0; q < nq; q++) {
-            uint32_t lo = in[q0 + q] & 15u, hi = (uint32_t)in[q0 + q] >> 4;
-            union { uint32_t u; float f; } bl = {(lo & fld) << sh | (lo >> sb & 1u) << 31}, bh = {(hi & fld) << sh | (hi >> sb & 1u) << 31};
-            y[j + 2 * q] = bl.f * rebias * fs;
-            y[j + 2 * q + 1] = bh.f * rebias * fs;
+            y[j + 2 * q] = mini_val(in[q0 + q] & 15u, fld, sh, sb, rebias, fs);
+            y[j + 2 * q + 1] = mini_val((uint32_t)in[q0 + q] >> 4, fld, sh, sb, rebias, fs);
         }
-        for (j += 2 * nq; j < j1; j++) {   /* a trailing low nibble */
-            uint32_t c = (uint32_t)in[j / 2] >> (j % 2 * 4) & 15u;
-            union { uint32_t u; float f; } b = {(c & fld) << sh | (c >> sb & 1u) << 31};
-            y[j] = b.f * rebias * fs;
-        }
+        for (j += 2 * nq; j < j1; j++)   /* a trailing low nibble */
+            y[j] = mini_val((uint32_t)in[j / 2] & 15u, fld, sh, sb, rebias, fs);
     } else {
         return false;
     }

@@ -155,11 +155,18 @@ void cost_ops_fused(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 
 /* Add n FLOPs of category cat executed in dtype dt. */
-static inline void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
+/* The counters n FLOPs of category cat in dtype dt add to (cc_flops,
+ * cc_flops_fused). */
+static inline void cc_count_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
 {
     o->flops[cat] = cadd(c->ovf, o->flops[cat], n);
     o->flops_dt[dt] = cadd(c->ovf, o->flops_dt[dt], n);
     o->flops_fp8eq_x2 = cadd128(c->ovf, o->flops_fp8eq_x2, (u128)n * dtype_table[dt].fp8eq_half);
+}
+
+static inline void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
+{
+    cc_count_flops(c, o, cat, dt, n);
     if (c->ops) cost_ops_flops(c, cat, dt, n);
 }
 
@@ -169,9 +176,7 @@ static inline void cc_flops(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt
  * curve, measured on the fused kernel, is there. */
 static inline void cc_flops_fused(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
 {
-    o->flops[cat] = cadd(c->ovf, o->flops[cat], n);
-    o->flops_dt[dt] = cadd(c->ovf, o->flops_dt[dt], n);
-    o->flops_fp8eq_x2 = cadd128(c->ovf, o->flops_fp8eq_x2, (u128)n * dtype_table[dt].fp8eq_half);
+    cc_count_flops(c, o, cat, dt, n);
     if (c->ops) cost_ops_fused(c, cat, dt, n);
 }
 

@@ -174,11 +174,10 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
             return sim_fail(e, SIM_EINVAL, "%s: compute_dtype must be a compute dtype", POS(x));
         c->compute_has = true;
     }
-    static const char *const an[3] = {"attn_causal", "attn_window", "attn_gather"};
     static const char *const pk[] = {"gflops", "rms_rel", NULL};
     for (int k = 0; k < 3; k++)
-        if ((x = yt_get(n, an[k])) &&
-            ((rc = only_keys(x, pk, an[k], e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, &c->apre_rate[k], e)) ||
+        if ((x = yt_get(n, tm_apre_key[k])) &&
+            ((rc = only_keys(x, pk, tm_apre_key[k], e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, &c->apre_rate[k], e)) ||
              (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->apre_rms[k], e))))
             return rc;
     if ((x = yt_get(n, "attn_decode"))) {

@@ -38,6 +38,15 @@ double tm_gemm_rate(const tm_curves *c, dtype dt, double M)
     return 0;
 }
 
+/* Between two table points (a0, b0) and (a1, b1) at fraction f of the
+ * (log) step: the fixed part linearly, the per-element part in log (linearly
+ * when either is 0). */
+static void gt_lerp(double f, double a0, double b0, double a1, double b1, double *fixed, double *elem)
+{
+    *fixed = a0 + f * (a1 - a0);
+    *elem = b0 > 0 && b1 > 0 ? exp(log(b0) + f * (log(b1) - log(b0))) : b0 + f * (b1 - b0);
+}
+
 /* Slice k of dtype d's table at M rows: fixed seconds and seconds per
  * element, interpolated linearly in log M (per element: in log-log); past
  * the last point per element grows as M, before the first it stays. */
@@ -58,8 +67,7 @@ static void gt_at_m(const tm_curves *c, int d, int k, double M, double *fixed, d
     int j = 1;
     while (x[j] < M) j++;
     double f = (log(M) - log(x[j - 1])) / (log(x[j]) - log(x[j - 1]));
-    *fixed = a[j - 1] + f * (a[j] - a[j - 1]);
-    *elem = b[j - 1] > 0 && b[j] > 0 ? exp(log(b[j - 1]) + f * (log(b[j]) - log(b[j - 1]))) : b[j - 1] + f * (b[j] - b[j - 1]);
+    gt_lerp(f, a[j - 1], b[j - 1], a[j], b[j], fixed, elem);
 }
 
 /* The table at (S, M): between the slices around S, linearly in log S. */
@@ -74,8 +82,7 @@ static void gt_at(const tm_curves *c, int d, double S, double M, double *fixed, 
     double a0, b0, a1, b1, f = (log(S) - log(sv[k - 1])) / (log(sv[k]) - log(sv[k - 1]));
     gt_at_m(c, d, k - 1, M, &a0, &b0);
     gt_at_m(c, d, k, M, &a1, &b1);
-    *fixed = a0 + f * (a1 - a0);
-    *elem = b0 > 0 && b1 > 0 ? exp(log(b0) + f * (log(b1) - log(b0))) : b0 + f * (b1 - b0);
+    gt_lerp(f, a0, b0, a1, b1, fixed, elem);
 }
 
 /* The table at M for a product of short side S and dot length K: its
@@ -95,8 +102,7 @@ static void gt_at_k(const tm_curves *c, int d, double S, double K, double M, dou
     gt_at(c, d, SK(x[j - 1]), x[j - 1], &a0, &b0);
     gt_at(c, d, SK(x[j]), x[j], &a1, &b1);
 #undef SK
-    *fixed = a0 + f * (a1 - a0);
-    *elem = b0 > 0 && b1 > 0 ? exp(log(b0) + f * (log(b1) - log(b0))) : b0 + f * (b1 - b0);
+    gt_lerp(f, a0, b0, a1, b1, fixed, elem);
 }
 
 double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK, double S, double K)
@@ -119,6 +125,8 @@ static double mem_time(const tm_curves *c, u64 bytes)
     double bw = tm_bandwidth(c, (double)bytes);
     return bytes == 0 ? 0 : bw > 0 ? (double)bytes / bw : NAN;
 }
+
+const char *const tm_apre_key[3] = {[TM_ACAUSAL] = "attn_causal", [TM_AWINDOW] = "attn_window", [TM_AGATHER] = "attn_gather"};
 
 double tm_op_time(const tm_curves *c, const cost_op *op)
 {
@@ -307,9 +315,9 @@ void tm_write_yaml(FILE *f, const tm_curves *c)
     if (c->select_rate > 0)
         fprintf(f, "  select: {fixed_us: %.6g, per_us: %.6g, rms_rel: %.4g}\n", c->select_fixed_s * 1e6, c->select_rate / 1e6,
                 c->select_rms);
-    static const char *const an[3] = {"attn_causal", "attn_window", "attn_gather"};
     for (int g = 0; g < 3; g++)
-        if (c->apre_rate[g] > 0) fprintf(f, "  %s: {gflops: %.6g, rms_rel: %.4g}\n", an[g], c->apre_rate[g] / 1e9, c->apre_rms[g]);
+        if (c->apre_rate[g] > 0)
+            fprintf(f, "  %s: {gflops: %.6g, rms_rel: %.4g}\n", tm_apre_key[g], c->apre_rate[g] / 1e9, c->apre_rms[g]);
     if (c->compute_has) fprintf(f, "  compute_dtype: %s\n", dtype_table[c->compute_dt].name);
     fprintf(f, "  parallel_fixed_us: %.6g\n", c->fixed_s * 1e6);
 }

@@ -86,7 +86,7 @@ typedef struct {
      * (kern_attn_causal), [TM_AGATHER] per-query picked rows
      * (kern_attn_queries: DSA's and CSA's top-k); FLOP/s (QK and AV, their
      * softmax inside), 0 = not measured. */
-    double apre_rate[3], apre_rms[3];
+    double apre_rate[3], apre_rms[3];   /* profile keys: tm_apre_key */
     /* The dtype the machine's kernels compute products without a stored
      * weight in (attention scores, mHC's mixing, the indexer's scores),
      * when not the spec's compute dtype: this CPU's reference kernels run
@@ -95,6 +95,10 @@ typedef struct {
     bool compute_has;
     dtype compute_dt;
 } tm_curves;
+
+/* The profile's keys of the prefill attention curves, by TM_ACAUSAL,
+ * TM_AWINDOW, TM_AGATHER (tm_write_yaml writes them, hw.c reads them). */
+extern const char *const tm_apre_key[3];
 
 /* Streaming bandwidth at working set ws bytes (B/s); 0 without points. */
 double tm_bandwidth(const tm_curves *c, double ws);
