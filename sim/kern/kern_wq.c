@@ -279,6 +279,8 @@ void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y)
 #define WQ_KC 1024         /* dot form: elements decoded at a time */
 #define WQ_PANEL (1u << 18)   /* floats of a decoded panel (1 MiB) */
 #define WQ_GEMV_ROWS 4     /* as kern_matmul: fewer rows run as matrix-vector products */
+#define WQ_ROWS 256        /* rows of an sgemm call on few panels (kern_matmul's MM_ROWS: packing a panel per call stays a few percent) */
+#define WQ_FEW 8           /* fewer panels than this: rows split over the threads too */
 
 /* The dot form's partial sums: lane k mod WQ_LANES, four 8-float vectors
  * (four independent chains of adds: one chain was a latency bound of 8
@@ -748,13 +750,32 @@ static void gemv(const kern_wq *w, u64 N, u64 K, const float *x, u64 b0, u64 sk,
     }
 }
 
+/* Panel of B's columns j0 .. j0 + m, decoded to fp32 into P: [m, K]
+ * when B's columns are contiguous runs (sk = 1), else [K, m]. */
+static void wq_panel(const kern_wq *w, u64 b0, u64 sk, u64 sj, u64 K, u64 j0, u64 m, float *P)
+{
+    if (sk == 1)
+        for (u64 j = 0; j < m; j++) dec_run(w, b0 + (j0 + j) * sj, K, P + j * K);
+    else
+        for (u64 k = 0; k < K; k++) dec_run(w, b0 + k * sk + j0, m, P + k * m);
+}
+
+/* C[:, j0 .. j0 + m) (+)= A P for M rows, P a panel of wq_panel. */
+static void wq_panel_mm(u64 M, u64 K, const float *A, u64 lda, u64 sk, const float *P, u64 j0, u64 m, float *C, u64 ldc,
+                        bool accumulate)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, sk == 1 ? CblasTrans : CblasNoTrans, (int)M, (int)m, (int)K, 1.0f, A, (int)lda, P,
+                sk == 1 ? (int)K : (int)m, accumulate ? 1.0f : 0.0f, C + j0, (int)ldc);
+}
+
 u64 kern_wq_work(u64 M, u64 N, u64 K)
 {
     if (M < WQ_GEMV_ROWS || kern_rowwise_on() || N == 0 || K == 0) return 0;
     u64 nc = WQ_PANEL / K;
     if (nc < 16) nc = 16;
     if (nc > N) nc = N;
-    return nc * K * (u64)kern_threads();
+    u64 np = ceil_div(N, nc), t = (u64)kern_threads();
+    return nc * K * (np < WQ_FEW && np > t ? np : t);   /* a panel per thread, or every panel when they are few */
 }
 
 void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, const float *A, u64 lda, const kern_wq *w,
@@ -773,31 +794,46 @@ void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, cons
         for (u64 i = 0; i < M; i++) gemv(w, N, K, A + i * lda, b0, sk, sj, C + i * ldc, accumulate);
         return;
     }
-    /* Panels of nc columns of B, one per thread at a time: decoded to fp32
-     * in the thread's part of work, then one sgemm over all M rows (BLAS
-     * single-threaded inside, kern.h). A panel's sums do not depend on
-     * which thread computes it. */
-    u64 nc = need / K / (u64)kern_threads(), np = ceil_div(N, nc);
+    /* Panels of nc columns of B, decoded to fp32 into work, each then
+     * multiplied by sgemm (BLAS single-threaded inside, kern.h). Many
+     * panels: one per thread at a time, in the thread's slot of work, the
+     * sgemm over all M rows. Fewer than WQ_FEW (every small weight: N <=
+     * nc is one panel): all of them decoded first, then a call per panel
+     * and block of WQ_ROWS rows, so the threads all have work. Which form
+     * and which calls follow from the shape alone, and BLAS sums a row of
+     * a call the same way wherever it runs: the same bits on any number
+     * of threads. */
+    u64 nc = WQ_PANEL / K, np;
+    if (nc < 16) nc = 16;
+    if (nc > N) nc = N;
+    np = ceil_div(N, nc);
     kern_blas_serial();
-    bool par = np > 1 && par_ok((double)M * (double)N * (double)K);
+    u64 nrb = ceil_div(M, WQ_ROWS);
+    bool few = np < WQ_FEW, par = (few ? np * nrb : np) > 1 && par_ok((double)M * (double)N * (double)K);
     (void)par;
     assert(M < (1u << 31) && nc < (1u << 31) && K < (1u << 31));
+    if (!few) {
 #pragma omp parallel for schedule(dynamic, 1) if (par)
-    for (u64 p = 0; p < np; p++) {
-        u64 j0 = p * nc, m = N - j0 < nc ? N - j0 : nc;
-        int t = 0;
+        for (u64 p = 0; p < np; p++) {
+            int t = 0;
 #ifdef _OPENMP
-        t = omp_get_thread_num();
+            t = omp_get_thread_num();
 #endif
-        float *P = work + (u64)t * nc * K;
-        if (sk == 1) {   /* panel [m, K]: B's columns, contiguous */
-            for (u64 j = 0; j < m; j++) dec_run(w, b0 + (j0 + j) * sj, K, P + j * K);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)m, (int)K, 1.0f, A, (int)lda, P, (int)K,
-                        accumulate ? 1.0f : 0.0f, C + j0, (int)ldc);
-        } else {         /* panel [K, m]: B's rows */
-            for (u64 k = 0; k < K; k++) dec_run(w, b0 + k * sk + j0, m, P + k * m);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)m, (int)K, 1.0f, A, (int)lda, P, (int)m,
-                        accumulate ? 1.0f : 0.0f, C + j0, (int)ldc);
+            float *P = work + (u64)t * nc * K;
+            wq_panel(w, b0, sk, sj, K, p * nc, N - p * nc < nc ? N - p * nc : nc, P);
+            wq_panel_mm(M, K, A, lda, sk, P, p * nc, N - p * nc < nc ? N - p * nc : nc, C, ldc, accumulate);
+        }
+        return;
+    }
+#pragma omp parallel if (par)
+    {
+#pragma omp for schedule(static)
+        for (u64 p = 0; p < np; p++) wq_panel(w, b0, sk, sj, K, p * nc, N - p * nc < nc ? N - p * nc : nc, work + p * nc * K);
+#pragma omp for schedule(static)
+        for (u64 it = 0; it < np * nrb; it++) {
+            u64 p = it / nrb, i0 = it % nrb * WQ_ROWS, mr = M - i0 < WQ_ROWS ? M - i0 : WQ_ROWS;
+            wq_panel_mm(mr, K, A + i0 * lda, lda, sk, work + p * nc * K, p * nc, N - p * nc < nc ? N - p * nc : nc,
+                        C + i0 * ldc, ldc, accumulate);
         }
     }
 }

@@ -69,8 +69,8 @@ void kern_wq_encode_at(kern_wq *w, u64 i0, u64 m, const float *x, uint8_t *tmp);
 void kern_wq_decode(const kern_wq *w, u64 i0, u64 n, float *y);
 
 /* Floats of workspace kern_wq_matmul needs for an M x N x K product: a
- * panel per thread (kern_threads); 0 for a matrix-vector product (M < 4
- * or row-wise mode). */
+ * panel per thread (kern_threads), or every panel when there are fewer
+ * than 8; 0 for a matrix-vector product (M < 4 or row-wise mode). */
 u64 kern_wq_work(u64 M, u64 N, u64 K);
 
 /* C[M,N] (+)= A[M,K] . B where B's element (k, j) is w's element b0 +
@@ -82,8 +82,9 @@ u64 kern_wq_work(u64 M, u64 N, u64 K);
  * (lane k mod 32; lanes l, l+8, l+16, l+24 added as (a + b) + (c + d), those
  * 8 pairwise), for sj = 1 the sum in k order - in float,
  * whatever the thread count. Otherwise 1 MiB panels of B are decoded into
- * work (kern_wq_work floats: a panel per thread; NULL: row by row), each
- * multiplied by one sgemm over all M rows, the panels split over threads. */
+ * work (kern_wq_work floats; NULL: row by row), each multiplied by one
+ * sgemm over all M rows, the panels split over the threads; under 8
+ * panels, one sgemm per panel and block of 256 rows, split over them. */
 void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, const float *A, u64 lda, const kern_wq *w,
                     u64 b0, u64 sk, u64 sj, float *C, u64 ldc, bool accumulate, float *work);
 

@@ -79,13 +79,15 @@ static double do_wq(void *p, int reps)
     return now_s() - t0;
 }
 
-/* Best of 5 single calls of fn, each with its operand buf[0 .. len) evicted
+/* Best of single calls of fn, each with its operand buf[0 .. len) evicted
  * from the caches (kern_evict) and the threads woken by an empty parallel
- * region. */
+ * region: 15 calls, 5 from 1 MiB (a call of a few microseconds moves by
+ * half between two sets of 5 on a shared machine; a larger one is long
+ * enough to average its own noise). */
 static double cold_call(double (*fn)(void *, int), void *arg, const void *buf, size_t len, int threads)
 {
     double best = INFINITY;
-    for (int r = 0; r < 5; r++) {
+    for (int r = 0, n = len < (1u << 20) ? 15 : 5; r < n; r++) {
         kern_evict(buf, len);
         kern_evict_fence();
 #pragma omp parallel num_threads(threads)
