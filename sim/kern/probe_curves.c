@@ -109,8 +109,9 @@ static int probe_wq(meas_set *s, float *x, float *y, float *vals, int threads, s
      * 4 K): 128 as well, since a skinny product's time per element falls
      * steeply from 64 to 256 (a row's fixed part over fewer elements) and
      * the scaled models' experts (V4-Flash at 1/16: 256 x 128) sit there. */
-    static const u64 Ms[] = {1, 2, 4, 8, 16, 64, 256, 1024, 4096}, sizes[][2] = {{64, 64}, {256, 64}, {128, 128}, {512, 128},
-                                                                              {256, 256}, {1024, 256}, {1024, 1024}, {4096, 1024}};
+    static const u64 Ms[] = {1, 2, 4, 8, 16, 64, 256, 1024, 4096},
+                     sizes[][2] = {{64, 64},   {256, 64},   {2048, 64},   {128, 128},  {512, 128},
+                                   {256, 256}, {1024, 256}, {1024, 1024}, {4096, 1024}};
     fmt fs[4];
     fmt_from_dtype(&fs[0], DT_FP32);
     fmt_from_dtype(&fs[1], DT_BF16);
