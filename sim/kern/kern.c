@@ -3,6 +3,7 @@
 #include "quant.h"
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <assert.h>
 #ifdef _OPENMP
@@ -222,18 +223,29 @@ void kern_rope_freqs(const kern_rope_cfg *r, u64 rot, double *inv)
     for (u64 i = 0; i < rot / 2; i++) inv[i] = rope_freq(r, rot, i);
 }
 
-/* The rotation of the last (config, rot, pos) asked for, per thread: a
- * token's query heads and key heads all rotate by the same angles, so they
- * are computed once per token (pow, cos and sin cost ~100 ns a pair, more
- * than the rotation itself). The values are those the formula gives: a cache. */
-#define ROPE_CACHE 1024   /* pairs */
+/* RoPE's cos and sin as engines hold them (a table over positions, built
+ * once: freqs_cis), per thread: up to ROPE_SLOTS configurations (a V4
+ * model alternates YaRN and plain layers), positions below ROPE_TABLE_MAX
+ * (1M-token runs compute the rest per token, as below). The values are
+ * those the formula gives (pow, cos and sin cost ~100 ns a pair, more than
+ * the rotation itself): a cache. */
+#define ROPE_CACHE 1024          /* pairs */
+#define ROPE_SLOTS 4
+#define ROPE_TABLE_MAX 65536     /* positions */
+typedef struct {
+    kern_rope_cfg key;           /* the configuration inv[] belongs to */
+    u64 rot, npos;               /* rows 0 .. npos-1 filled */
+    unsigned stamp;              /* last use (the least recent slot is replaced) */
+    double inv[ROPE_CACHE];      /* the frequencies for key, rot */
+    float *cs, *sn;              /* [npos][rot / 2] */
+} rope_slot;
 static _Thread_local struct {
-    kern_rope_cfg key;        /* the configuration inv[] belongs to */
-    u64 pos;
+    rope_slot s[ROPE_SLOTS];
+    unsigned clock;
+    kern_rope_cfg key1;          /* the per-token fallback's configuration, rot and position */
+    u64 rot1, pos;
     bool valid;
-    double inv[ROPE_CACHE];   /* the frequencies for key, inv_rot */
-    u64 inv_rot;
-    float cs[ROPE_CACHE], sn[ROPE_CACHE];
+    float cs1[ROPE_CACHE], sn1[ROPE_CACHE];
 } rope_memo;
 
 static bool rope_same(const kern_rope_cfg *a, const kern_rope_cfg *b)
@@ -252,6 +264,48 @@ static void rope_pair(float *x, u64 i, u64 j, float cs, float sn)
     x[j] = a * sn + b * cs;
 }
 
+/* Row pos of the cos / sin table of (r, rot); NULL when the table cannot
+ * hold it (out of memory, or pos past ROPE_TABLE_MAX): the caller computes
+ * the row itself. */
+static const rope_slot *rope_row(const kern_rope_cfg *r, u64 rot, u64 pos)
+{
+    rope_slot *sl = NULL, *old = &rope_memo.s[0];
+    for (int k = 0; k < ROPE_SLOTS && !sl; k++) {
+        rope_slot *c = &rope_memo.s[k];
+        if (c->rot == rot && rope_same(&c->key, r)) sl = c;
+        else if (c->stamp < old->stamp) old = c;
+    }
+    if (!sl) {
+        sl = old;
+        free(sl->cs);
+        free(sl->sn);
+        memset(sl, 0, sizeof *sl);
+        kern_rope_freqs(r, rot, sl->inv);
+        sl->key = *r;
+        sl->rot = rot;
+    }
+    sl->stamp = ++rope_memo.clock;
+    if (pos >= ROPE_TABLE_MAX) return NULL;
+    if (pos >= sl->npos) {
+        u64 half = rot / 2, np = sl->npos ? sl->npos : 256;
+        while (np <= pos) np *= 2;
+        if (np > ROPE_TABLE_MAX) np = ROPE_TABLE_MAX;
+        float *cs = realloc(sl->cs, np * half * sizeof *cs), *sn = cs ? realloc(sl->sn, np * half * sizeof *sn) : NULL;
+        if (cs) sl->cs = cs;
+        if (!cs || !sn) return NULL;
+        sl->sn = sn;
+        double a = r->amp > 0 ? r->amp : 1.0;
+        for (u64 p = sl->npos; p < np; p++)
+            for (u64 i = 0; i < half; i++) {
+                double ang = (double)p * sl->inv[i];
+                sl->cs[p * half + i] = (float)(a * cos(ang));
+                sl->sn[p * half + i] = (float)(a * sin(ang));
+            }
+        sl->npos = np;
+    }
+    return sl;
+}
+
 void kern_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 rot, u64 pos, bool inverse)
 {
     kern_count(c, FL_OTHER, DT_FP32, rot * FLOPS_ROPE);
@@ -267,29 +321,34 @@ void kern_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 rot, u64 pos, bo
         }
         return;
     }
-    if (rope_memo.inv_rot != rot || !rope_same(&rope_memo.key, r)) {
-        kern_rope_freqs(r, rot, rope_memo.inv);
-        rope_memo.key = *r;
-        rope_memo.inv_rot = rot;
-        rope_memo.valid = false;
-    }
-    if (!rope_memo.valid || rope_memo.pos != pos) {
-        double a = r->amp > 0 ? r->amp : 1.0;
-        for (u64 i = 0; i < half; i++) {
-            double ang = (double)pos * rope_memo.inv[i];
-            rope_memo.cs[i] = (float)(a * cos(ang));
-            rope_memo.sn[i] = (float)(a * sin(ang));
+    const rope_slot *sl = rope_row(r, rot, pos);
+    const float *cs, *sn;
+    if (sl) {
+        cs = sl->cs + pos * half;
+        sn = sl->sn + pos * half;
+    } else {   /* past the table: this token's row, computed once for its heads */
+        if (!rope_memo.valid || rope_memo.pos != pos || rope_memo.rot1 != rot || !rope_same(&rope_memo.key1, r)) {
+            double a = r->amp > 0 ? r->amp : 1.0, inv[ROPE_CACHE];
+            kern_rope_freqs(r, rot, inv);
+            for (u64 i = 0; i < half; i++) {
+                double ang = (double)pos * inv[i];
+                rope_memo.cs1[i] = (float)(a * cos(ang));
+                rope_memo.sn1[i] = (float)(a * sin(ang));
+            }
+            rope_memo.key1 = *r;
+            rope_memo.rot1 = rot;
+            rope_memo.pos = pos;
+            rope_memo.valid = true;
         }
-        rope_memo.pos = pos;
-        rope_memo.valid = true;
+        cs = rope_memo.cs1;
+        sn = rope_memo.sn1;
     }
     if (inverse && r->amp > 0 && r->amp != 1) {
         for (u64 i = 0; i < half; i++)
-            rope_pair(x, i, i + off, (float)(rope_memo.cs[i] / (r->amp * r->amp)), (float)(-rope_memo.sn[i] / (r->amp * r->amp)));
+            rope_pair(x, i, i + off, (float)(cs[i] / (r->amp * r->amp)), (float)(-sn[i] / (r->amp * r->amp)));
         return;
     }
-    for (u64 i = 0; i < half; i++)
-        rope_pair(x, i, i + off, rope_memo.cs[i], inverse ? -rope_memo.sn[i] : rope_memo.sn[i]);
+    for (u64 i = 0; i < half; i++) rope_pair(x, i, i + off, cs[i], inverse ? -sn[i] : sn[i]);
 }
 
 float kern_sigmoid(float x)

@@ -808,7 +808,16 @@ void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, cons
     if (nc > N) nc = N;
     np = ceil_div(N, nc);
     kern_blas_serial();
-    u64 nrb = ceil_div(M, WQ_ROWS);
+    /* Rows per call: WQ_ROWS, or fewer (a multiple of 16, at least 32)
+     * when that leaves under 4 calls: DSA's absorbed projections run per
+     * head on 256-query blocks (256 x 512 x 128, one panel), which would
+     * otherwise be one call on one thread. */
+    u64 rb = WQ_ROWS;
+    if (np * ceil_div(M, rb) < 4) {
+        rb = (ceil_div(M, ceil_div(4, np)) + 15) / 16 * 16;
+        rb = rb < 32 ? 32 : rb;
+    }
+    u64 nrb = ceil_div(M, rb);
     bool few = np < WQ_FEW, par = (few ? np * nrb : np) > 1 && par_ok((double)M * (double)N * (double)K);
     (void)par;
     assert(M < (1u << 31) && nc < (1u << 31) && K < (1u << 31));
@@ -831,7 +840,7 @@ void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, cons
         for (u64 p = 0; p < np; p++) wq_panel(w, b0, sk, sj, K, p * nc, N - p * nc < nc ? N - p * nc : nc, work + p * nc * K);
 #pragma omp for schedule(static)
         for (u64 it = 0; it < np * nrb; it++) {
-            u64 p = it / nrb, i0 = it % nrb * WQ_ROWS, mr = M - i0 < WQ_ROWS ? M - i0 : WQ_ROWS;
+            u64 p = it / nrb, i0 = it % nrb * rb, mr = M - i0 < rb ? M - i0 : rb;
             wq_panel_mm(mr, K, A + i0 * lda, lda, sk, work + p * nc * K, p * nc, N - p * nc < nc ? N - p * nc : nc,
                         C + i0 * ldc, ldc, accumulate);
         }

@@ -141,21 +141,30 @@ static int forward(ref_layer *L, const ref_step *s, const float *x, float *y, si
     /* Mix, per-head norms, temperature, RoPE; then the cache row's k. */
     kern_count(c, FL_OTHER, DT_FP32, n * (ch * 4 + Gh + Gh * grp));
     float qk_eps = 1e-12f / (float)h;   /* |x|^2 + 1e-12 = h (mean(x^2) + 1e-12 / h) */
+    float *mean = REF_ALLOC(M, h, float);
+    if (!mean) return sim_fail(e, SIM_ENOMEM, "out of memory");
     for (u64 t = 0; t < n; t++) {
         u64 pos = s->T0 + t;
         const float *pre = z + (p1 + t) * ch;
         float *q = qk + t * ch;
-        for (u64 cc = 0; cc < ch; cc++) {
-            u64 hd = cc / h, i = cc % h;
-            float partner;
-            if (hd < H) {
-                partner = pre[H * h + (hd / grp) * h + i];   /* the kv head's k0 */
-            } else {
-                float m = 0;   /* the group's q0 mean */
-                for (u64 j = 0; j < grp; j++) m += pre[((hd - H) * grp + j) * h + i];
-                partner = m / (float)grp;
+        /* A head at a time, a dim per lane (each sum in the order above). */
+        for (u64 hd = 0; hd < H; hd++) {   /* q head: its kv head's k0 */
+            const float *q0 = pre + hd * h, *k0 = pre + H * h + (hd / grp) * h;
+            float *qo = q + hd * h;
+#pragma omp simd
+            for (u64 i = 0; i < h; i++) qo[i] += 0.5f * (q0[i] + k0[i]);
+        }
+        for (u64 g = 0; g < G; g++) {      /* k head: the group's q0 mean */
+            const float *k0 = pre + (H + g) * h;
+            float *ko = q + (H + g) * h;
+            memset(mean, 0, h * sizeof *mean);
+            for (u64 j = 0; j < grp; j++) {
+                const float *q0 = pre + (g * grp + j) * h;
+#pragma omp simd
+                for (u64 i = 0; i < h; i++) mean[i] += q0[i];
             }
-            q[cc] += 0.5f * (pre[cc] + partner);
+#pragma omp simd
+            for (u64 i = 0; i < h; i++) ko[i] += 0.5f * (k0[i] + mean[i] / (float)grp);
         }
         for (u64 hd = 0; hd < H + G; hd++) {
             kern_rmsnorm(c, FL_OTHER, q + hd * h, NULL, q + hd * h, h, qk_eps);

@@ -512,6 +512,7 @@ static int moe_forward(ref_layer *L, const ref_step *s, const float *x, float *y
         }
         kern_count(&L->c, FL_OTHER, DT_FP32, c * 2 * d);   /* y += w * expert(x) */
         for (u64 r = 0; r < c; r++)
+#pragma omp simd
             for (u64 j = 0; j < d; j++) yr[who[r] * d + j] += ww[r] * ye[r * d + j];
     }
     if (f->gemma4_block) {

@@ -96,9 +96,11 @@ static int plain_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
             ref_read(L, p->hb[sub]);
             kern_count(&L->c, FL_OTHER, DT_FP32, n * d * 4);
             for (u64 t = 0; t < n; t++)
+#pragma omp simd
                 for (u64 j = 0; j < d; j++)
                     X[t * d + j] = (X[t * d + j] + rb[j]) * rs[j] + (f[t * d + j] + hb[j]) * hs[j];
         } else {
+#pragma omp simd
             for (u64 j = 0; j < n * d; j++) X[j] += f[j];
         }
     }
