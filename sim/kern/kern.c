@@ -374,7 +374,10 @@ static inline float silu(float xf)
     return x.f * (num.f / (1.0f + e.f));
 }
 
-void kern_act(cost_t *c, const float *g, const float *u, float *h, u64 n, bool gelu)
+/* AVX2 where the machine has it (GCC's target_clones): each element's
+ * value is the same either way (no sums across elements, no contraction). */
+__attribute__((target_clones("avx2", "default"))) void kern_act(cost_t *c, const float *g, const float *u, float *h, u64 n,
+                                                                 bool gelu)
 {
     kern_count(c, FL_OTHER, DT_FP32, n * FLOPS_ACT);
     if (gelu) {

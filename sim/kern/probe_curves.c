@@ -352,19 +352,32 @@ static double do_triad(void *p, int reps)
     return worst;
 }
 
-static double do_axpy(void *p, int reps)
+/* The kernels' element-wise routines on one thread, as a layer's rest runs
+ * them per token: per row of 1024 floats of a, b and c, an RMSNorm of 256
+ * (kern_rmsnorm), RoPE on 4 heads of 64 (kern_rope), a gated SiLU over 768
+ * (kern_act) and a residual add of 256; w->M is set to their FLOPs as the
+ * kernels count them (cost_t). */
+static double do_elem(void *p, int reps)
 {
     work *w = p;
-    double worst = 0;
-    float *x = w->a, *y = w->b;
-#pragma omp parallel num_threads(w->threads)
-    {
-        PARTS(w->n);
-        for (int r = 0; r < reps; r++)
-            for (long i = lo; i < hi; i++) y[i] = 0.999f * x[i] + y[i];
-        PART_DONE(worst);
-    }
-    return worst;
+    u64 rows = w->n / 1024;
+    float *a = w->a, *b = w->b, *c = w->c, o[768];
+    kern_rope_cfg rc = {.cfg = {.theta = 10000, .scaling = ROPE_SCALE_NONE, .factor = 1}};
+    cost_t ct;
+    memset(&ct, 0, sizeof ct);
+    double t0 = now_s();
+    for (int r = 0; r < reps; r++)
+        for (u64 i = 0; i < rows; i++) {
+            float *x = a + i * 1024, *g = b + i * 1024, *u = c + i * 1024;
+            kern_rmsnorm(&ct, FL_OTHER, x, u + 768, x + 256, 256, 1e-6f);
+            for (int h = 0; h < 4; h++) kern_rope(&ct, &rc, x + 256 + 64 * h, 64, i, false);
+            kern_act(&ct, g, u, o, 768, false);
+#pragma omp simd
+            for (int j = 0; j < 256; j++) x[j] += x[256 + j];
+        }
+    double t = now_s() - t0;
+    w->M = (int)((ct.flops[FL_OTHER] + (u64)reps * rows * 256) / (u64)reps / (rows ? rows : 1));   /* FLOPs a row */
+    return t;
 }
 
 static double do_exp(void *p, int reps)
@@ -445,13 +458,23 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
     }
     /* Element-wise work and exp on one thread: the reference kernels run
      * them serially (SIMD only; kern.c, res_ref.c), GEMMs and attention in
-     * parallel regions. */
+     * parallel regions. The element-wise rows: the kernels' own routines
+     * (do_elem) over 4 to 4096 rows, their FLOPs as the kernels count them. */
     w.threads = 1;
-    for (size_t n = 4096; n <= ((size_t)4 << 20) && !rc; n *= 8) {
+    for (size_t i = 0; i < ((size_t)16 << 20); i++) {
+        a[i] = 0.5f + (float)(i % 97) * 0.01f;
+        b[i] = (float)(i % 89) * 0.02f - 0.9f;
+        c[i] = (float)(i % 83) * 0.01f - 0.4f;
+    }
+    /* 256 to 16384 rows (3 to 192 MiB): a layer's rest over 1K to 16K
+     * tokens, its arrays from the last-level cache and from memory. */
+    for (size_t n = (size_t)256 << 10, ne = 4096; n <= ((size_t)16 << 20) && !rc; n *= 4, ne *= 8) {
         w.n = n;
-        meas_row r = {.kind = MS_ELEM, .count = 2.0 * (double)n, .seconds = per_call(do_axpy, &w)};
+        double sec = per_call(do_elem, &w);
+        meas_row r = {.kind = MS_ELEM, .count = (double)w.M * (double)(n / 1024), .seconds = sec};
         if (!(rc = meas_add(s, &r, e))) {
-            meas_row x = {.kind = MS_EXP, .count = (double)n, .seconds = per_call(do_exp, &w)};
+            w.n = ne;   /* exp over 4096 to 2M floats, as before */
+            meas_row x = {.kind = MS_EXP, .count = (double)ne, .seconds = per_call(do_exp, &w)};
             rc = meas_add(s, &x, e);
         }
     }
