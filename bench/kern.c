@@ -281,7 +281,7 @@ static int measure_spec(int i0, int i1, const u64 *Ts, int nT, bench_res *res, s
         /* Decode steps at T, T+1, ...: each with the model's weights and
          * cache evicted (ref_evict) and the threads awake, as the probe
          * times its decode products and attention. */
-        for (int r = 0; r < 5 && !rc; r++) {
+        for (int r = 0; r < 8 && !rc; r++) {   /* a step is a millisecond: 8 a pass */
             cold_start(&M);
             if ((rc = ref_run(&M, tok + T + r, 1, e))) break;
             for (int c = i0; c < i1; c++) {

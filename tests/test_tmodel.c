@@ -775,6 +775,44 @@ static void apre_curve(void)
     }
 }
 
+/* mHC's element-wise rate (elementwise_mix rows, calib.c MS_MIX) by hand:
+ * element-wise rows 1e6 FLOPs in 1 ms and 4e6 in 4 ms (1 GFLOP/s, no fixed
+ * part), mixing rows 1e6 in 0.25 ms and 4e6 in 1 ms (4 GFLOP/s). An
+ * element-wise op of 2e6 FLOPs then takes 2 ms in FL_OTHER and 0.5 ms in
+ * FL_MHC (no parallel row: no fixed cost); without the mixing rows FL_MHC
+ * takes the element-wise rate, 2 ms. The profile keeps the rate. */
+static void mix_curve(void)
+{
+    sim_err e;
+    meas_set s = {0};
+    tm_curves c;
+    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
+                      "gemm,bf16,1,100,100,,,3e-06\n"
+                      "stream,,,,,1000,,1e-06\n"
+                      "elementwise,,,,,,1000000,0.001\n"
+                      "elementwise,,,,,,4000000,0.004\n"
+                      "elementwise_mix,,,,,,1000000,0.00025\n"
+                      "elementwise_mix,,,,,,4000000,0.001\n";
+    CHECK("mix-fit", calib_parse(&s, csv, "m.csv", &e) == SIM_OK && calib_fit(&s, &c, &e) == SIM_OK);
+    CHECK_CLOSE("mix-rate-gflops", c.mix_rate / 1e9, 4, 1e-9);
+    CHECK_CLOSE("mix-elem-gflops", c.elem_rate / 1e9, 1, 1e-9);
+    cost_op op = {.kind = OP_ELEM, .cat = FL_OTHER, .dt = DT_FP32, .M = 1, .flops = 2000000, .layer = 0};
+    CHECK_CLOSE("mix-op-other", tm_op_time(&c, &op), 2e-3, 1e-12);
+    op.cat = FL_MHC;
+    CHECK_CLOSE("mix-op-mhc", tm_op_time(&c, &op), 0.5e-3, 1e-12);
+    const char *path = "/tmp/kvsim-test-mix.yaml";
+    hw_profile h;
+    CHECK("mix-profile", calib_write_profile(&c, "t", 1e9, "test", path, &e) == SIM_OK && hw_load(&h, path, &e) == SIM_OK &&
+                             fabs(h.curves.mix_rate - 4e9) < 1e3);
+    remove(path);
+    c.mix_rate = 0;
+    CHECK_CLOSE("mix-op-mhc-unmeasured", tm_op_time(&c, &op), 2e-3, 1e-12);
+    meas_free(&s);
+    CHECK("mix-row-needs-count", calib_parse(&s, "op,dtype,M,N,K,bytes,count,seconds\nelementwise_mix,,,,,,,0.001\n", "m.csv", &e) ==
+                                     SIM_EINVAL && strstr(e.msg, "m.csv:2:"));
+    meas_free(&s);
+}
+
 int main(void)
 {
     fits();
@@ -791,5 +829,6 @@ int main(void)
     attn_curve();
     select_curve();
     apre_curve();
+    mix_curve();
     return check_done("test_tmodel");
 }

@@ -33,6 +33,9 @@ void cli_print_curves(FILE *f, const tm_curves *c)
             100 * c->bw_rms);
     if (c->elem_rate > 0)
         fprintf(f, "  elementwise %.2f GFLOP/s + %.2f us   (rms %.1f%%)\n", c->elem_rate / 1e9, c->elem_fixed_s * 1e6, 100 * c->elem_rms);
+    if (c->mix_rate > 0)
+        fprintf(f, "  elementwise, mHC mixing %.2f GFLOP/s + %.2f us   (rms %.1f%%)\n", c->mix_rate / 1e9, c->mix_fixed_s * 1e6,
+                100 * c->mix_rms);
     if (c->exp_rate > 0) fprintf(f, "  exp        %.1f per us   (rms %.1f%%)\n", c->exp_rate / 1e6, 100 * c->exp_rms);
     if (c->gather_s_per_row > 0)
         fprintf(f, "  gather     %.2f ns per row   (rms %.1f%%)\n", c->gather_s_per_row * 1e9, 100 * c->gather_rms);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 const char *const ms_kind_name[MS_COUNT] = {"gemm", "stream", "elementwise", "exp", "gather", "parallel", "memory", "attn", "select",
-                                           "attn_causal", "attn_window", "attn_gather", "compute"};
+                                           "attn_causal", "attn_window", "attn_gather", "compute", "elementwise_mix"};
 
 int meas_add(meas_set *s, const meas_row *r, sim_err *e)
 {
@@ -119,7 +119,7 @@ int calib_parse(meas_set *s, const char *text, const char *name, sim_err *e)
         static const char need[MS_COUNT][7] = {
             [MS_GEMM] = "MNKs", [MS_STREAM] = "bs", [MS_ELEM] = "cs", [MS_EXP] = "cs", [MS_GATHER] = "cs",
             [MS_PARALLEL] = "s", [MS_MEMORY] = "b", [MS_ATTN] = "MKcs", [MS_SELECT] = "cs",
-            [MS_ACAUSAL] = "cs", [MS_AWINDOW] = "cs", [MS_AGATHER] = "cs", [MS_COMPUTE] = ""};
+            [MS_ACAUSAL] = "cs", [MS_AWINDOW] = "cs", [MS_AGATHER] = "cs", [MS_COMPUTE] = "", [MS_MIX] = "cs"};
         for (const char *q = need[r.kind]; *q && !rc; q++) {
             int i = *q == 'M' ? 0 : *q == 'N' ? 1 : *q == 'K' ? 2 : *q == 'b' ? 3 : *q == 'c' ? 4 : 5;
             if (*dst[i] <= 0)
@@ -471,8 +471,8 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
     if (!rc) rc = fit_stream(s, c, e);
     for (int i = 0; i < n; i++)
         if (s->row[i].kind == MS_COMPUTE) { c->compute_has = true; c->compute_dt = s->row[i].dt; }
-    static const ms_kind opt[] = {MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_SELECT, MS_ACAUSAL, MS_AWINDOW, MS_AGATHER};
-    for (int o = 0; o < 8 && !rc; o++) {
+    static const ms_kind opt[] = {MS_ELEM, MS_MIX, MS_EXP, MS_GATHER, MS_PARALLEL, MS_SELECT, MS_ACAUSAL, MS_AWINDOW, MS_AGATHER};
+    for (int o = 0; o < 9 && !rc; o++) {
         int k = 0;
         for (int i = 0; i < n; i++)
             if (s->row[i].kind == opt[o]) { a[k] = s->row[i].count; b[k++] = s->row[i].seconds; }
@@ -484,6 +484,10 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
              * positive (a noisy small count), the fixed part then 0. */
             rc = fit_affine(a, b, k, &c->elem_rate, &c->elem_fixed_s, &c->elem_rms, e);
             if (rc == SIM_EINVAL) rc = fit_prop(a, b, k, &c->elem_rate, &c->elem_rms, e);
+            break;
+        case MS_MIX:   /* the same for the stream mixing (FL_MHC) */
+            rc = fit_affine(a, b, k, &c->mix_rate, &c->mix_fixed_s, &c->mix_rms, e);
+            if (rc == SIM_EINVAL) rc = fit_prop(a, b, k, &c->mix_rate, &c->mix_rms, e);
             break;
         case MS_EXP: rc = fit_prop(a, b, k, &c->exp_rate, &c->exp_rms, e); break;
         case MS_SELECT:

@@ -35,7 +35,7 @@
 
 #include "tmodel.h"
 
-typedef enum { MS_GEMM, MS_STREAM, MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_MEMORY, MS_ATTN, MS_SELECT, MS_ACAUSAL, MS_AWINDOW, MS_AGATHER, MS_COMPUTE, MS_COUNT } ms_kind;
+typedef enum { MS_GEMM, MS_STREAM, MS_ELEM, MS_EXP, MS_GATHER, MS_PARALLEL, MS_MEMORY, MS_ATTN, MS_SELECT, MS_ACAUSAL, MS_AWINDOW, MS_AGATHER, MS_COMPUTE, MS_MIX, MS_COUNT } ms_kind;
 extern const char *const ms_kind_name[MS_COUNT];
 
 typedef struct {

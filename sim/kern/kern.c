@@ -351,6 +351,64 @@ void kern_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 rot, u64 pos, bo
     for (u64 i = 0; i < half; i++) rope_pair(x, i, i + off, cs[i], inverse ? -sn[i] : sn[i]);
 }
 
+/* B := hc_split_sinkhorn's comb (DeepSeek-V4 inference/kernel.py,
+ * hc_split_sinkhorn_kernel): a row softmax, + eps, a column normalisation,
+ * then it - 1 times (rows, columns), each sum + eps; so the columns are the
+ * exact ones. S x S, B[j S + k] = comb[j, k]. Counted: exp S^2, 4 S^2 per
+ * row-and-column pass (sums and divides; the softmax's row counts as one),
+ * and with eps > 0 the S^2 + (2 it - 1) S eps adds. */
+void kern_sinkhorn(cost_t *c, float *B, u64 S, u64 it, float eps)
+{
+    kern_count(c, FL_MHC, DT_FP32, S * S + it * 4 * S * S + (eps > 0 ? S * S + (2 * it - 1) * S : 0));
+    for (u64 i = 0; i < S; i++) {              /* comb.softmax(-1) + eps */
+        float mx = -INFINITY, sum = 0;
+        for (u64 j = 0; j < S; j++) mx = fmaxf(mx, B[i * S + j]);
+        for (u64 j = 0; j < S; j++) sum += B[i * S + j] = expf(B[i * S + j] - mx);
+        for (u64 j = 0; j < S; j++) B[i * S + j] = B[i * S + j] / sum + eps;
+    }
+    for (u64 r = 0; r < it; r++) {
+        if (r > 0)
+            for (u64 i = 0; i < S; i++) {      /* comb / (comb.sum(-1) + eps) */
+                float sum = 0;
+                for (u64 j = 0; j < S; j++) sum += B[i * S + j];
+                for (u64 j = 0; j < S; j++) B[i * S + j] /= sum + eps;
+            }
+        for (u64 j = 0; j < S; j++) {          /* comb / (comb.sum(-2) + eps) */
+            float sum = 0;
+            for (u64 i = 0; i < S; i++) sum += B[i * S + j];
+            for (u64 i = 0; i < S; i++) B[i * S + j] /= sum + eps;
+        }
+    }
+}
+
+void kern_hc_pre(float *u, const float *A, const float *X, u64 S, u64 d)
+{
+    /* The stream loop outside, the channel loop inside (vectorised): the
+     * same sums in the same order per channel. */
+    memset(u, 0, d * sizeof *u);
+    for (u64 r = 0; r < S; r++) {
+        float hr = A[r];
+#pragma omp simd
+        for (u64 j = 0; j < d; j++) u[j] += hr * X[r * d + j];
+    }
+}
+
+void kern_hc_post(float *X, float *Xn, const float *B, const float *Cc, const float *f, u64 S, u64 d)
+{
+    memcpy(Xn, X, S * d * sizeof(float));
+    for (u64 i = 0; i < S; i++) {
+        float *xi = X + i * d, ci = Cc[i];
+#pragma omp simd
+        for (u64 j = 0; j < d; j++) xi[j] = ci * f[j];
+        for (u64 r = 0; r < S; r++) {
+            float bir = B[r * S + i];
+            const float *xr = Xn + r * d;
+#pragma omp simd
+            for (u64 j = 0; j < d; j++) xi[j] += bir * xr[j];
+        }
+    }
+}
+
 float kern_sigmoid(float x)
 {
     return 1.0f / (1.0f + expf(-x));

@@ -265,6 +265,17 @@ void kern_evict_fence(void);
 void kern_blas_serial(void);
 
 /* sigmoid and GELU (tanh form), single values, uncounted. */
+/* Manifold-constrained hyper-connections (DeepSeek-V4 mHC), a token's
+ * element-wise parts over S streams of d (res_ref.c):
+ * kern_sinkhorn: B := hc_split_sinkhorn's comb of the S x S logits B (a
+ *   row softmax + eps, then `it` column / row normalisations; counts itself
+ *   in FL_MHC, see kern.c);
+ * kern_hc_pre: u[d] = sum_r A[r] X[r, :] (the pre-mix; uncounted);
+ * kern_hc_post: X[i, :] = Cc[i] f + sum_r B[r, i] X[r, :], in place (Xn:
+ *   S d floats of scratch; uncounted). */
+void kern_sinkhorn(cost_t *c, float *B, u64 S, u64 it, float eps);
+void kern_hc_pre(float *u, const float *A, const float *X, u64 S, u64 d);
+void kern_hc_post(float *X, float *Xn, const float *B, const float *Cc, const float *f, u64 S, u64 d);
 float kern_sigmoid(float x);
 float kern_gelu(float x);
 

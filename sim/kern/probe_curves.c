@@ -380,6 +380,34 @@ static double do_elem(void *p, int reps)
     return t;
 }
 
+/* mHC's element-wise work on one thread, as res_ref.c runs it per token
+ * and sublayer: 4 streams of 256 (DeepSeek-V4's hc_mult), Sinkhorn's 20
+ * iterations on the 4 x 4 logits (kern_sinkhorn), the pre-mix
+ * (kern_hc_pre) and the post-mix (kern_hc_post) over rows of a (the
+ * streams), b (the sublayer's output) and c (u); w->M is set to their
+ * FLOPs a row as the kernels count them. */
+static double do_mix(void *p, int reps)
+{
+    enum { S = 4, D = 256 };
+    work *w = p;
+    u64 rows = w->n / (S * D);
+    float *a = w->a, *b = w->b, *c = w->c, B[S * S], A[S] = {0.3f, 0.2f, 0.25f, 0.25f}, Cc[S] = {1, 0.9f, 1.1f, 1}, Xn[S * D];
+    cost_t ct;
+    memset(&ct, 0, sizeof ct);
+    double t0 = now_s();
+    for (int r = 0; r < reps; r++)
+        for (u64 i = 0; i < rows; i++) {
+            for (int j = 0; j < S * S; j++) B[j] = (float)((j * 7 + (int)(i % 5)) % 11) * 0.1f;
+            kern_sinkhorn(&ct, B, S, 20, 1e-6f);
+            kern_hc_pre(c + i * D, A, a + i * S * D, S, D);
+            kern_hc_post(a + i * S * D, Xn, B, Cc, b + i * D, S, D);
+        }
+    double t = now_s() - t0;
+    u64 per = (u64)(2 * S * D + 2 * S * S * D + 2 * S * D);   /* the mixes, as res_ref.c counts them */
+    w->M = (int)(ct.flops[FL_MHC] / (u64)reps / (rows ? rows : 1) + per);
+    return t;
+}
+
 static double do_exp(void *p, int reps)
 {
     work *w = p;
@@ -477,6 +505,13 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
             meas_row x = {.kind = MS_EXP, .count = (double)ne, .seconds = per_call(do_exp, &w)};
             rc = meas_add(s, &x, e);
         }
+    }
+    /* mHC's stream mixing over 256 to 16384 tokens (1 to 64 MiB of streams). */
+    for (size_t n = (size_t)1 << 18; n <= ((size_t)16 << 20) && !rc; n *= 4) {
+        w.n = n;
+        double sec = per_call(do_mix, &w);
+        meas_row r = {.kind = MS_MIX, .count = (double)w.M * (double)(n / 1024), .seconds = sec};
+        rc = meas_add(s, &r, e);
     }
     w.threads = threads;
     w.n = big;

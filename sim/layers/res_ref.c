@@ -146,36 +146,6 @@ static int mhc_init(ref_layer *L, sim_err *e)
     return ok ? SIM_OK : sim_fail(e, SIM_ENOMEM, "out of memory");
 }
 
-/* B := hc_split_sinkhorn's comb (DeepSeek-V4 inference/kernel.py,
- * hc_split_sinkhorn_kernel): a row softmax, + eps, a column normalisation,
- * then it - 1 times (rows, columns), each sum + eps; so the columns are the
- * exact ones. S x S, B[j S + k] = comb[j, k]. Counted: exp S^2, 4 S^2 per
- * row-and-column pass (sums and divides; the softmax's row counts as one),
- * and with eps > 0 the S^2 + (2 it - 1) S eps adds. */
-static void sinkhorn(cost_t *c, float *B, u64 S, u64 it, float eps)
-{
-    kern_count(c, FL_MHC, DT_FP32, S * S + it * 4 * S * S + (eps > 0 ? S * S + (2 * it - 1) * S : 0));
-    for (u64 i = 0; i < S; i++) {              /* comb.softmax(-1) + eps */
-        float mx = -INFINITY, sum = 0;
-        for (u64 j = 0; j < S; j++) mx = fmaxf(mx, B[i * S + j]);
-        for (u64 j = 0; j < S; j++) sum += B[i * S + j] = expf(B[i * S + j] - mx);
-        for (u64 j = 0; j < S; j++) B[i * S + j] = B[i * S + j] / sum + eps;
-    }
-    for (u64 r = 0; r < it; r++) {
-        if (r > 0)
-            for (u64 i = 0; i < S; i++) {      /* comb / (comb.sum(-1) + eps) */
-                float sum = 0;
-                for (u64 j = 0; j < S; j++) sum += B[i * S + j];
-                for (u64 j = 0; j < S; j++) B[i * S + j] /= sum + eps;
-            }
-        for (u64 j = 0; j < S; j++) {          /* comb / (comb.sum(-2) + eps) */
-            float sum = 0;
-            for (u64 i = 0; i < S; i++) sum += B[i * S + j];
-            for (u64 i = 0; i < S; i++) B[i * S + j] /= sum + eps;
-        }
-    }
-}
-
 static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
 {
     ref_model *M = L->M;
@@ -203,18 +173,9 @@ static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
                 ht[S + j] = 2.0f * kern_sigmoid(al[1] * ht[S + j] + b[S + j]);   /* Cc */
             }
             for (u64 j = 0; j < S * S; j++) B[j] = al[2] * ht[2 * S + j] + b[2 * S + j];
-            sinkhorn(c, B, S, it, eps);
-            /* u = A X (the pre-mix), then the sublayer's own RMSNorm. The
-             * stream loop outside, the channel loop inside (vectorised): the
-             * same sums in the same order per channel. */
-            const float *Xt = X + t * S * d;
-            float *ut = u + t * d;
-            memset(ut, 0, d * sizeof *ut);
-            for (u64 r = 0; r < S; r++) {
-                float hr = ht[r];
-#pragma omp simd
-                for (u64 j = 0; j < d; j++) ut[j] += hr * Xt[r * d + j];
-            }
+            kern_sinkhorn(c, B, S, it, eps);
+            /* u = A X (the pre-mix), then the sublayer's own RMSNorm. */
+            kern_hc_pre(u + t * d, ht, X + t * S * d, S, d);
             kern_rmsnorm(c, FL_OTHER, u + t * d, p->norm[sub]->data, u + t * d, d, L->eps);
         }
         kern_count(c, FL_MHC, DT_FP32, n * 2 * S * d);
@@ -225,23 +186,7 @@ static int mhc_layer(ref_layer *L, const ref_step *s, float *X, sim_err *e)
          * index the source stream): the residual mix (2 S^2 d) and the post
          * (2 S d). */
         kern_count(c, FL_MHC, DT_FP32, n * (2 * S * S * d + 2 * S * d));
-        for (u64 t = 0; t < n; t++) {
-            float *Xt = X + t * S * d;
-            const float *B = Bt + t * S * S, *Cc = h + t * k + S;
-            memcpy(Xn, Xt, S * d * sizeof(float));
-            for (u64 i = 0; i < S; i++) {
-                float *xi = Xt + i * d, ci = Cc[i];
-                const float *ft = f + t * d;
-#pragma omp simd
-                for (u64 j = 0; j < d; j++) xi[j] = ci * ft[j];
-                for (u64 r = 0; r < S; r++) {
-                    float bir = B[r * S + i];
-                    const float *xr = Xn + r * d;
-#pragma omp simd
-                    for (u64 j = 0; j < d; j++) xi[j] += bir * xr[j];
-                }
-            }
-        }
+        for (u64 t = 0; t < n; t++) kern_hc_post(X + t * S * d, Xn, Bt + t * S * S, h + t * k + S, f + t * d, S, d);
     }
     return SIM_OK;
 }

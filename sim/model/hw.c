@@ -69,7 +69,7 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
 {
     char pos[300];
     static const char *const top[] = {"gemm", "bandwidth", "elementwise", "exp", "gather", "parallel_fixed_us", "attn_decode", "select",
-                                     "attn_causal", "attn_window", "attn_gather", "compute_dtype", NULL};
+                                     "attn_causal", "attn_window", "attn_gather", "compute_dtype", "elementwise_mix", NULL};
     static const char *const sk[] = {"fixed_us", "per_us", "rms_rel", NULL};
     static const char *const ak[] = {"fixed_us", "ns_per_elem", "gflops", "rms_rel", NULL};
     static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", "m", "s", "fixed_us", "ns_per_elem", "table_rms_rel", NULL};
@@ -154,6 +154,11 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
         ((rc = only_keys(x, ek, "elementwise", e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, &c->elem_rate, e)) ||
          (rc = num_key(x, "fixed_us", 0, 1e9, 1e-6, false, &c->elem_fixed_s, e)) ||
          (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->elem_rms, e))))
+        return rc;
+    if ((x = yt_get(n, "elementwise_mix")) &&
+        ((rc = only_keys(x, ek, "elementwise_mix", e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, &c->mix_rate, e)) ||
+         (rc = num_key(x, "fixed_us", 0, 1e9, 1e-6, false, &c->mix_fixed_s, e)) ||
+         (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->mix_rms, e))))
         return rc;
     if ((x = yt_get(n, "exp")) &&
         ((rc = only_keys(x, xk, "exp", e)) || (rc = num_key(x, "per_us", 1e-9, 1e12, 1e6, true, &c->exp_rate, e)) ||

@@ -196,7 +196,11 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
             for (int d = 0; d < DT_COUNT && op->decode && !covered; d++) covered = c->attn_has[d];
             if (covered) return 0;
         }
-        t = c->elem_rate > 0 ? (double)op->flops / c->elem_rate : NAN;
+        /* mHC's Sinkhorn and stream mixes (FL_MHC: a token's S x S and
+         * S x d, from the caches) at their own rate when measured, the
+         * rest (norms, RoPE, activations, adds, streamed) at elem_rate. */
+        if (op->cat == FL_MHC && c->mix_rate > 0) t = (double)op->flops / c->mix_rate;
+        else t = c->elem_rate > 0 ? (double)op->flops / c->elem_rate : NAN;
         break;
     default:
         t = mem_time(c, op->bytes);
@@ -310,6 +314,9 @@ void tm_write_yaml(FILE *f, const tm_curves *c)
     if (c->elem_rate > 0)
         fprintf(f, "  elementwise: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g}\n", c->elem_rate / 1e9, c->elem_fixed_s * 1e6,
                 c->elem_rms);
+    if (c->mix_rate > 0)
+        fprintf(f, "  elementwise_mix: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g}\n", c->mix_rate / 1e9, c->mix_fixed_s * 1e6,
+                c->mix_rms);
     if (c->exp_rate > 0) fprintf(f, "  exp: {per_us: %.6g, rms_rel: %.4g}\n", c->exp_rate / 1e6, c->exp_rms);
     if (c->gather_s_per_row > 0) fprintf(f, "  gather: {ns_per_row: %.6g, rms_rel: %.4g}\n", c->gather_s_per_row * 1e9, c->gather_rms);
     if (c->select_rate > 0)

@@ -77,6 +77,7 @@ typedef struct {
     double bw_ws[TM_MAX_PTS], bw_bs[TM_MAX_PTS];   /* increasing working sets, B/s */
     double bw_rms;                /* leave-one-out relative error of the interpolation */
     double elem_rate, elem_fixed_s, elem_rms;
+    double mix_rate, mix_fixed_s, mix_rms;   /* element-wise FLOPs of mHC's stream mixing (FL_MHC); 0: elem_rate's */
     double exp_rate, exp_rms;
     double gather_s_per_row, gather_rms;
     double fixed_s;               /* one parallel region */
