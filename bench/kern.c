@@ -252,6 +252,11 @@ static int measure_spec(int i0, int i1, const u64 *Ts, int nT, bench_res *res, s
         res[c].scale = S;
         res[c].layers = bc->layers;
     }
+    /* One prefill at the smallest T first, discarded: it pays the first
+     * touch of the scratch arena's pages and of the weights (at 1K, MLA's
+     * and DSA's timed runs had moved by 20-30% between benches). */
+    ref_reset(&M);
+    if (!rc) rc = ref_run(&M, tok, Ts[0], e);
     for (int k = 0; k < nT && !rc; k++) {
         u64 T = Ts[k];
         int reps = T <= 2048 ? 3 : 2;   /* at least 2: the first run also pays the page faults of fresh scratch */
@@ -639,11 +644,13 @@ int main(void)
     hw.bandwidth = bw;
     hw.peak[DT_FP32] = sgemm;   /* the kernels compute in fp32: every dtype falls back to it */
     /* The time model's curves, from microbenchmarks only (probe_curves.c),
-     * never from the kernels' own timings. Two passes, each the probe's
+     * never from the kernels' own timings. Three passes, each the probe's
      * microbenchmarks and then every case's kernels, a minute or two apart:
-     * each figure is the best of both passes (a neighbour's burst on a
+     * each figure is the best of the passes (a neighbour's burst on a
      * shared host slows a whole pass, of the probe or of the kernels, by up
-     * to half; the same best-of rule on both sides). KVSIM_BENCH_QUICK: one. */
+     * to half, and can cover two: V4's three types at 1K ran 25% slow in
+     * both of two passes; the same best-of rule on both sides).
+     * KVSIM_BENCH_QUICK: one. */
     static bench_res res[NCASE];
     double load_case[NCASE];   /* the 1-minute load average when the case's runs ended */
     for (int i = 0; i < NCASE; i++)
@@ -652,7 +659,7 @@ int main(void)
      * look; writes no bench.json). */
     bool decode_only = getenv("KVSIM_BENCH_DECODE_ONLY") != NULL;
     meas_set ms = {0};
-    int passes = quick ? 1 : 2;
+    int passes = quick ? 1 : 3;
     for (int pass = 0; pass < passes; pass++) {
         meas_set mp = {0};
         if (probe_curves(pass ? &mp : &ms, threads, &e)) { fprintf(stderr, "bench: probe: %s\n", e.msg); return 2; }
@@ -806,7 +813,7 @@ int main(void)
     const u64 Tstep = Ts[0];   /* 1K: whole models stay within the bench's 10 minutes */
     double step_meas[NSTEP][2], step_tm[NSTEP][2], step_roof[NSTEP][2], step_load[NSTEP][3];
     u64 step_layers[NSTEP], step_scale[NSTEP];
-    /* Two passes over both models, as the per-type points. */
+    /* The passes over both models, as the per-type points. */
     for (int i = 0; i < NSTEP; i++) step_meas[i][0] = step_meas[i][1] = INFINITY;
     for (int pass = 0; pass < passes; pass++)
         for (int i = 0; i < NSTEP; i++) {
