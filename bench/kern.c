@@ -577,10 +577,8 @@ static int fixed_costs_measure(fixed_costs *fc, sim_err *e)
 
 /* One whole model, scaled as validate scales it, every layer: the best of 2
  * prefills of T tokens and of 10 decode steps at T (cold caches), and of
- * what meas holds (a pass before), against the time model and the
- * roofline of cost_eval's totals. */
-static int model_step(const char *spec, const hw_profile *hw, u64 T, double *meas, double *tm, double *roof, u64 *layers,
-                      u64 *scale, sim_err *e)
+ * what meas holds (a pass before). */
+static int model_step(const char *spec, u64 T, double *meas, u64 *layers, u64 *scale, sim_err *e)
 {
     model_spec m;
     ref_model M;
@@ -601,6 +599,20 @@ static int model_step(const char *spec, const hw_profile *hw, u64 T, double *mea
         cold_start(&M);   /* as the per-type decode points */
         if (!(rc = ref_run(&M, tok + T + r, 1, e)) && ref_time_total(&M) < meas[1]) meas[1] = ref_time_total(&M);
     }
+    free(tok);
+    ref_free(&M);
+    spec_free(&m);
+    return rc;
+}
+
+/* The time model's and the roofline's whole-step times of spec (scaled as
+ * model_step runs it) at T, prefill and decode. */
+static int model_step_predict(const char *spec, const hw_profile *hw, u64 T, double *tm, double *roof, sim_err *e)
+{
+    model_spec m;
+    int rc;
+    if ((rc = spec_load(&m, spec, NULL, 0, e))) return rc;
+    if ((rc = spec_scale(&m, spec_scale_auto(&m, 256), e))) { spec_free(&m); return rc; }
     for (int ph = 0; ph < 2 && !rc; ph++) {
         cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
         cost_result r;
@@ -610,8 +622,6 @@ static int model_step(const char *spec, const hw_profile *hw, u64 T, double *mea
         roof[ph] = rl.time_s;
         cost_result_free(&r);
     }
-    free(tok);
-    ref_free(&M);
     spec_free(&m);
     return rc;
 }
@@ -653,6 +663,13 @@ int main(void)
      * KVSIM_BENCH_QUICK: one. */
     static bench_res res[NCASE];
     double load_case[NCASE];   /* the 1-minute load average when the case's runs ended */
+    /* The whole-model steps (item 7), in each pass after the cases. */
+    static const char *const steps[] = {"archs/llama-3-8b.yaml", "archs/deepseek-v4-flash.yaml"};
+    enum { NSTEP = 2 };
+    const u64 Tstep = Ts[0];   /* 1K: whole models stay within the bench's 10 minutes */
+    double step_meas[NSTEP][2], step_tm[NSTEP][2], step_roof[NSTEP][2], step_load[NSTEP][3];
+    u64 step_layers[NSTEP], step_scale[NSTEP];
+    for (int i = 0; i < NSTEP; i++) step_meas[i][0] = step_meas[i][1] = INFINITY;
     for (int i = 0; i < NCASE; i++)
         for (int k = 0; k < nT; k++) res[i].meas[0][k] = res[i].meas[1][k] = INFINITY;
     /* KVSIM_BENCH_DECODE_ONLY: the decode-at-1-GiB section alone (a quick
@@ -676,6 +693,13 @@ int main(void)
             loadavg(l);
             for (int c = i; c < j; c++) load_case[c] = l[0];
             fprintf(stderr, "bench: pass %d: %s: %.1f s, load average %.2f\n", pass + 1, cases[i].spec, now_s() - t0, l[0]);
+        }
+        for (int i = 0; i < NSTEP && !decode_only; i++) {
+            if (model_step(steps[i], Tstep, step_meas[i], &step_layers[i], &step_scale[i], &e)) {
+                fprintf(stderr, "bench: %s: %s\n", steps[i], e.msg);
+                return 2;
+            }
+            loadavg(step_load[i]);
         }
     }
     if (calib_fit(&ms, &hw.curves, &e)) { fprintf(stderr, "bench: probe: %s\n", e.msg); return 2; }
@@ -807,21 +831,12 @@ int main(void)
     printf("  time model: %d of %d within +-20%%\n", tm_met, tm_total);
     met += tm_met;
     total += tm_total;
-    /* Whole-model steps (item 7): every layer and the model parts. */
-    static const char *const steps[] = {"archs/llama-3-8b.yaml", "archs/deepseek-v4-flash.yaml"};
-    enum { NSTEP = 2 };
-    const u64 Tstep = Ts[0];   /* 1K: whole models stay within the bench's 10 minutes */
-    double step_meas[NSTEP][2], step_tm[NSTEP][2], step_roof[NSTEP][2], step_load[NSTEP][3];
-    u64 step_layers[NSTEP], step_scale[NSTEP];
-    /* The passes over both models, as the per-type points. */
-    for (int i = 0; i < NSTEP; i++) step_meas[i][0] = step_meas[i][1] = INFINITY;
-    for (int pass = 0; pass < passes; pass++)
-        for (int i = 0; i < NSTEP; i++) {
-            if (model_step(steps[i], &hw, Tstep, step_meas[i], step_tm[i], step_roof[i], &step_layers[i], &step_scale[i], &e)) {
-                fprintf(stderr, "bench: %s: %s\n", steps[i], e.msg);
-                return 2;
-            }
-            loadavg(step_load[i]);
+    /* Whole-model steps (item 7): every layer and the model parts,
+     * measured in the passes above. */
+    for (int i = 0; i < NSTEP; i++)
+        if (model_step_predict(steps[i], &hw, Tstep, step_tm[i], step_roof[i], &e)) {
+            fprintf(stderr, "bench: %s: %s\n", steps[i], e.msg);
+            return 2;
         }
     printf("\nwhole-model steps at T = %llu (all layers, scaled; measured vs time model / roofline; goal +-20%%):\n",
            (unsigned long long)Tstep);
