@@ -432,10 +432,27 @@ static inline float silu(float xf)
     return x.f * (num.f / (1.0f + e.f));
 }
 
-/* AVX2 where the machine has it (GCC's target_clones): each element's
- * value is the same either way (no sums across elements, no contraction). */
-__attribute__((target_clones("avx2", "default"))) void kern_act(cost_t *c, const float *g, const float *u, float *h, u64 n,
-                                                                 bool gelu)
+/* The gated SiLU's loop, on AVX2 where the machine has it (target_clones,
+ * on a static function as kern_attn.c's: clang builds no clones of an
+ * exported one); each element's value is the same either way (no sums
+ * across elements, no contraction). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ACT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define ACT_CLONES
+#endif
+ACT_CLONES static void silu_run(const float *g, const float *u, float *h, u64 n)
+{
+    if (u) {
+#pragma omp simd
+        for (u64 i = 0; i < n; i++) h[i] = silu(g[i]) * u[i];   /* h may be u: read, then written */
+    } else {
+#pragma omp simd
+        for (u64 i = 0; i < n; i++) h[i] = silu(g[i]);
+    }
+}
+
+void kern_act(cost_t *c, const float *g, const float *u, float *h, u64 n, bool gelu)
 {
     kern_count(c, FL_OTHER, DT_FP32, n * FLOPS_ACT);
     if (gelu) {
@@ -445,13 +462,7 @@ __attribute__((target_clones("avx2", "default"))) void kern_act(cost_t *c, const
         }
         return;
     }
-    if (u) {
-#pragma omp simd
-        for (u64 i = 0; i < n; i++) h[i] = silu(g[i]) * u[i];   /* h may be u: read, then written */
-    } else {
-#pragma omp simd
-        for (u64 i = 0; i < n; i++) h[i] = silu(g[i]);
-    }
+    silu_run(g, u, h, n);
 }
 
 void kern_act_naive(const float *g, const float *u, float *h, u64 n, bool gelu)
