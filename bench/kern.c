@@ -221,15 +221,21 @@ static double weight_elems(const ref_model *M, const char *name)
     return n;
 }
 
-/* The spec of case i as the kernels run it: scaled as validate scales it
- * (d_model at most 256), its first `layers` layers. */
-static int case_spec(int i, model_spec *m, u64 *scale, sim_err *e)
+/* The spec at path as the kernels run it: scaled as validate scales it
+ * (d_model at most 256), its first `layers` layers (0: all). */
+static int bench_spec(const char *path, u64 layers, model_spec *m, u64 *scale, sim_err *e)
 {
-    int rc = spec_load(m, cases[i].spec, NULL, 0, e);
+    int rc = spec_load(m, path, NULL, 0, e);
     if (rc) return rc;
     *scale = spec_scale_auto(m, 256);
-    if ((rc = spec_scale(m, *scale, e)) || (rc = spec_truncate(m, cases[i].layers, e))) spec_free(m);
+    if ((rc = spec_scale(m, *scale, e)) || (layers && (rc = spec_truncate(m, layers, e)))) spec_free(m);
     return rc;
+}
+
+/* The spec of case i as the kernels run it. */
+static int case_spec(int i, model_spec *m, u64 *scale, sim_err *e)
+{
+    return bench_spec(cases[i].spec, cases[i].layers, m, scale, e);
 }
 
 /* Measure the cases [i0, i1) (one spec, one row each) on one model: each
@@ -582,10 +588,10 @@ static int model_step(const char *spec, u64 T, double *meas, u64 *layers, u64 *s
 {
     model_spec m;
     ref_model M;
+    u64 S;
     int rc;
-    if ((rc = spec_load(&m, spec, NULL, 0, e))) return rc;
-    u64 S = spec_scale_auto(&m, 256);
-    if ((rc = spec_scale(&m, S, e)) || (rc = ref_init(&M, &m, 1, NULL, e))) { spec_free(&m); return rc; }
+    if ((rc = bench_spec(spec, 0, &m, &S, e))) return rc;
+    if ((rc = ref_init(&M, &m, 1, NULL, e))) { spec_free(&m); return rc; }
     *layers = m.n_layers;
     *scale = S;
     int32_t *tok = malloc((T + 16) * sizeof *tok);
@@ -610,9 +616,9 @@ static int model_step(const char *spec, u64 T, double *meas, u64 *layers, u64 *s
 static int model_step_predict(const char *spec, const hw_profile *hw, u64 T, double *tm, double *roof, sim_err *e)
 {
     model_spec m;
+    u64 S;
     int rc;
-    if ((rc = spec_load(&m, spec, NULL, 0, e))) return rc;
-    if ((rc = spec_scale(&m, spec_scale_auto(&m, 256), e))) { spec_free(&m); return rc; }
+    if ((rc = bench_spec(spec, 0, &m, &S, e))) return rc;
     for (int ph = 0; ph < 2 && !rc; ph++) {
         cost_query q = {.T = T, .B = 1, .phase = ph ? PH_DECODE : PH_PREFILL};
         cost_result r;

@@ -13,6 +13,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Fit the curves of a calibration CSV text (name for messages): the
+ * parse's error, else the fit's. */
+static int fit_csv(const char *csv, const char *name, tm_curves *c, sim_err *e)
+{
+    meas_set s = {0};
+    int rc = calib_parse(&s, csv, name, e);
+    if (!rc) rc = calib_fit(&s, c, e);
+    meas_free(&s);
+    return rc;
+}
+
 static void fits(void)
 {
     sim_err e;
@@ -574,7 +585,6 @@ static void attn_curve(void)
 static void select_curve(void)
 {
     sim_err e;
-    meas_set s = {0};
     tm_curves c;
     const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
                       "gemm,bf16,1,100,100,,,3e-06\n"
@@ -583,7 +593,7 @@ static void select_curve(void)
                       "elementwise,,,,,,1000000,0.001\n"
                       "select,,,,,,1000,3e-06\n"
                       "select,,,,,,10000,2.1e-05\n";
-    CHECK("select-fit", calib_parse(&s, csv, "s.csv", &e) == SIM_OK && calib_fit(&s, &c, &e) == SIM_OK);
+    CHECK("select-fit", fit_csv(csv, "s.csv", &c, &e) == SIM_OK);
     CHECK_CLOSE("select-fixed-us", c.select_fixed_s * 1e6, 1, 1e-6);
     CHECK_CLOSE("select-rate", c.select_rate, 5e8, 1);
     CHECK_CLOSE("select-elem-rate", c.elem_rate, 1e9, 1);
@@ -593,7 +603,6 @@ static void select_curve(void)
     op.queries = 100;
     op.heads = 2;
     CHECK_CLOSE("select-op", tm_op_time(&c, &op) - base, 8.1e-3, 1e-12);
-    meas_free(&s);
     model_spec m;
     if (spec_load(&m, "archs/tiny/dsa.yaml", NULL, 0, &e)) { CHECK("select-spec", 0); return; }
     static const u64 want[2][3] = {{703, 37, 3}, {38, 1, 3}};
@@ -684,7 +693,6 @@ static void op_products(void)
 static void apre_curve(void)
 {
     sim_err e;
-    meas_set s = {0};
     tm_curves c;
     const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
                       "gemm,bf16,1,100,100,,,3e-06\n"
@@ -694,8 +702,7 @@ static void apre_curve(void)
                       "attn_causal,,,,,,3e9,0.03\n"
                       "attn_window,,,,,,1e9,0.02\n"
                       "attn_gather,,,,,,2e9,0.025\n";
-    CHECK("apre-fit", calib_parse(&s, csv, "a.csv", &e) == SIM_OK && calib_fit(&s, &c, &e) == SIM_OK);
-    meas_free(&s);
+    CHECK("apre-fit", fit_csv(csv, "a.csv", &c, &e) == SIM_OK);
     CHECK_CLOSE("apre-causal", c.apre_rate[TM_ACAUSAL], 1e11, 1);
     CHECK_CLOSE("apre-window", c.apre_rate[TM_AWINDOW], 5e10, 1);
     CHECK_CLOSE("apre-gather", c.apre_rate[TM_AGATHER], 8e10, 1);
@@ -736,10 +743,9 @@ static void apre_curve(void)
     CHECK_CLOSE("compute-no-table-keeps-dtype", tm_op_time(&c, &wl), tb, 1e-15);
     meas_set s2 = {0};
     tm_curves c2;
-    CHECK("compute-row", calib_parse(&s2, "op,dtype,M,N,K,bytes,count,seconds\ngemm,bf16,1,100,100,,,3e-06\n"
-                                           "stream,,,,,1000,,1e-06\ncompute,fp32,,,,,,0\n", "c.csv", &e) == SIM_OK &&
-                             calib_fit(&s2, &c2, &e) == SIM_OK && c2.compute_has && c2.compute_dt == DT_FP32);
-    meas_free(&s2);
+    CHECK("compute-row", fit_csv("op,dtype,M,N,K,bytes,count,seconds\ngemm,bf16,1,100,100,,,3e-06\n"
+                                 "stream,,,,,1000,,1e-06\ncompute,fp32,,,,,,0\n", "c.csv", &c2, &e) == SIM_OK &&
+                             c2.compute_has && c2.compute_dt == DT_FP32);
     CHECK("compute-row-needs-dtype", calib_parse(&s2, "op,dtype,M,N,K,bytes,count,seconds\ncompute,,,,,,,0\n", "c.csv", &e) ==
                                          SIM_EINVAL && strstr(e.msg, "c.csv:2:9"));
     meas_free(&s2);
@@ -793,7 +799,7 @@ static void mix_curve(void)
                       "elementwise,,,,,,4000000,0.004\n"
                       "elementwise_mix,,,,,,1000000,0.00025\n"
                       "elementwise_mix,,,,,,4000000,0.001\n";
-    CHECK("mix-fit", calib_parse(&s, csv, "m.csv", &e) == SIM_OK && calib_fit(&s, &c, &e) == SIM_OK);
+    CHECK("mix-fit", fit_csv(csv, "m.csv", &c, &e) == SIM_OK);
     CHECK_CLOSE("mix-rate-gflops", c.mix_rate / 1e9, 4, 1e-9);
     CHECK_CLOSE("mix-elem-gflops", c.elem_rate / 1e9, 1, 1e-9);
     cost_op op = {.kind = OP_ELEM, .cat = FL_OTHER, .dt = DT_FP32, .M = 1, .flops = 2000000, .layer = 0};
@@ -807,7 +813,6 @@ static void mix_curve(void)
     remove(path);
     c.mix_rate = 0;
     CHECK_CLOSE("mix-op-mhc-unmeasured", tm_op_time(&c, &op), 2e-3, 1e-12);
-    meas_free(&s);
     CHECK("mix-row-needs-count", calib_parse(&s, "op,dtype,M,N,K,bytes,count,seconds\nelementwise_mix,,,,,,,0.001\n", "m.csv", &e) ==
                                      SIM_EINVAL && strstr(e.msg, "m.csv:2:"));
     meas_free(&s);

@@ -31,11 +31,11 @@ void cli_print_curves(FILE *f, const tm_curves *c)
     fprintf(f, "  bandwidth  %d working sets, %.1f GB/s at %.0f KiB .. %.1f GB/s at %.0f MiB   (leave-one-out rms %.1f%%)\n",
             c->n_bw, c->bw_bs[0] / 1e9, c->bw_ws[0] / 1024, c->bw_bs[c->n_bw - 1] / 1e9, c->bw_ws[c->n_bw - 1] / 1048576,
             100 * c->bw_rms);
-    if (c->elem_rate > 0)
-        fprintf(f, "  elementwise %.2f GFLOP/s + %.2f us   (rms %.1f%%)\n", c->elem_rate / 1e9, c->elem_fixed_s * 1e6, 100 * c->elem_rms);
-    if (c->mix_rate > 0)
-        fprintf(f, "  elementwise, mHC mixing %.2f GFLOP/s + %.2f us   (rms %.1f%%)\n", c->mix_rate / 1e9, c->mix_fixed_s * 1e6,
-                100 * c->mix_rms);
+    static const char *const ename[2] = {"elementwise", "elementwise, mHC mixing"};
+    const double ev[2][3] = {{c->elem_rate, c->elem_fixed_s, c->elem_rms}, {c->mix_rate, c->mix_fixed_s, c->mix_rms}};
+    for (int k = 0; k < 2; k++)
+        if (ev[k][0] > 0)
+            fprintf(f, "  %s %.2f GFLOP/s + %.2f us   (rms %.1f%%)\n", ename[k], ev[k][0] / 1e9, ev[k][1] * 1e6, 100 * ev[k][2]);
     if (c->exp_rate > 0) fprintf(f, "  exp        %.1f per us   (rms %.1f%%)\n", c->exp_rate / 1e6, 100 * c->exp_rms);
     if (c->gather_s_per_row > 0)
         fprintf(f, "  gather     %.2f ns per row   (rms %.1f%%)\n", c->gather_s_per_row * 1e9, 100 * c->gather_rms);

@@ -246,6 +246,16 @@ int fit_prop(const double *n, const double *t, int k, double *rate, double *rms,
     return SIM_OK;
 }
 
+/* fit_affine, or through the origin (the fixed part 0) when the affine
+ * slope is not positive (a noisy small count). */
+static int fit_affine_or_prop(const double *n, const double *t, int k, double *rate, double *fixed, double *rms, sim_err *e)
+{
+    int rc = fit_affine(n, t, k, rate, fixed, rms, e);
+    if (rc != SIM_EINVAL) return rc;
+    *fixed = 0;
+    return fit_prop(n, t, k, rate, rms, e);
+}
+
 static int cmp_ws(const void *a, const void *b)
 {
     double x = ((const double *)a)[0], y = ((const double *)b)[0];
@@ -479,22 +489,12 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
         if (!k) continue;
         if (k > TM_MAX_PTS * 4) { rc = sim_fail(e, SIM_EINVAL, "%s: more than %d rows", ms_kind_name[opt[o]], TM_MAX_PTS * 4); break; }
         switch (opt[o]) {
-        case MS_ELEM:
-            /* Affine; through the origin when the affine slope is not
-             * positive (a noisy small count), the fixed part then 0. */
-            rc = fit_affine(a, b, k, &c->elem_rate, &c->elem_fixed_s, &c->elem_rms, e);
-            if (rc == SIM_EINVAL) rc = fit_prop(a, b, k, &c->elem_rate, &c->elem_rms, e);
-            break;
-        case MS_MIX:   /* the same for the stream mixing (FL_MHC) */
-            rc = fit_affine(a, b, k, &c->mix_rate, &c->mix_fixed_s, &c->mix_rms, e);
-            if (rc == SIM_EINVAL) rc = fit_prop(a, b, k, &c->mix_rate, &c->mix_rms, e);
-            break;
+        case MS_ELEM: rc = fit_affine_or_prop(a, b, k, &c->elem_rate, &c->elem_fixed_s, &c->elem_rms, e); break;
+        case MS_MIX: rc = fit_affine_or_prop(a, b, k, &c->mix_rate, &c->mix_fixed_s, &c->mix_rms, e); break;   /* FL_MHC */
         case MS_EXP: rc = fit_prop(a, b, k, &c->exp_rate, &c->exp_rms, e); break;
         case MS_SELECT:
-            /* Affine (a query's fixed part: its index list, its flags),
-             * through the origin when the slope is not positive. */
-            rc = fit_affine(a, b, k, &c->select_rate, &c->select_fixed_s, &c->select_rms, e);
-            if (rc == SIM_EINVAL) { c->select_fixed_s = 0; rc = fit_prop(a, b, k, &c->select_rate, &c->select_rms, e); }
+            /* Affine: a query's fixed part (its index list, its flags). */
+            rc = fit_affine_or_prop(a, b, k, &c->select_rate, &c->select_fixed_s, &c->select_rms, e);
             break;
         case MS_ACAUSAL:
         case MS_AWINDOW:

@@ -264,6 +264,18 @@ static void rope_pair(float *x, u64 i, u64 j, float cs, float sn)
     x[j] = a * sn + b * cs;
 }
 
+/* cos and sin of position pos at the half frequencies inv, times r's
+ * YaRN amplitude: one row of the table (or the per-token fallback). */
+static void rope_row_fill(const kern_rope_cfg *r, const double *inv, u64 half, u64 pos, float *cs, float *sn)
+{
+    double a = r->amp > 0 ? r->amp : 1.0;
+    for (u64 i = 0; i < half; i++) {
+        double ang = (double)pos * inv[i];
+        cs[i] = (float)(a * cos(ang));
+        sn[i] = (float)(a * sin(ang));
+    }
+}
+
 /* Row pos of the cos / sin table of (r, rot); NULL when the table cannot
  * hold it (out of memory, or pos past ROPE_TABLE_MAX): the caller computes
  * the row itself. */
@@ -294,13 +306,7 @@ static const rope_slot *rope_row(const kern_rope_cfg *r, u64 rot, u64 pos)
         if (cs) sl->cs = cs;
         if (!cs || !sn) return NULL;
         sl->sn = sn;
-        double a = r->amp > 0 ? r->amp : 1.0;
-        for (u64 p = sl->npos; p < np; p++)
-            for (u64 i = 0; i < half; i++) {
-                double ang = (double)p * sl->inv[i];
-                sl->cs[p * half + i] = (float)(a * cos(ang));
-                sl->sn[p * half + i] = (float)(a * sin(ang));
-            }
+        for (u64 p = sl->npos; p < np; p++) rope_row_fill(r, sl->inv, half, p, sl->cs + p * half, sl->sn + p * half);
         sl->npos = np;
     }
     return sl;
@@ -328,13 +334,9 @@ void kern_rope(cost_t *c, const kern_rope_cfg *r, float *x, u64 rot, u64 pos, bo
         sn = sl->sn + pos * half;
     } else {   /* past the table: this token's row, computed once for its heads */
         if (!rope_memo.valid || rope_memo.pos != pos || rope_memo.rot1 != rot || !rope_same(&rope_memo.key1, r)) {
-            double a = r->amp > 0 ? r->amp : 1.0, inv[ROPE_CACHE];
+            double inv[ROPE_CACHE];
             kern_rope_freqs(r, rot, inv);
-            for (u64 i = 0; i < half; i++) {
-                double ang = (double)pos * inv[i];
-                rope_memo.cs1[i] = (float)(a * cos(ang));
-                rope_memo.sn1[i] = (float)(a * sin(ang));
-            }
+            rope_row_fill(r, inv, half, pos, rope_memo.cs1, rope_memo.sn1);
             rope_memo.key1 = *r;
             rope_memo.rot1 = rot;
             rope_memo.pos = pos;

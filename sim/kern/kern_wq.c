@@ -750,20 +750,32 @@ static void gemv(const kern_wq *w, u64 N, u64 K, const float *x, u64 b0, u64 sk,
     }
 }
 
-/* Panel of B's columns j0 .. j0 + m, decoded to fp32 into P: [m, K]
- * when B's columns are contiguous runs (sk = 1), else [K, m]. */
-static void wq_panel(const kern_wq *w, u64 b0, u64 sk, u64 sj, u64 K, u64 j0, u64 m, float *P)
+/* Columns of B a decoded panel holds: WQ_PANEL floats' worth, at least
+ * 16, at most N. */
+static u64 wq_panel_cols(u64 N, u64 K)
 {
+    u64 nc = WQ_PANEL / K;
+    if (nc < 16) nc = 16;
+    return nc > N ? N : nc;
+}
+
+/* Panel p (of nc columns; the last one shorter) of B's N columns, decoded
+ * to fp32 into P: [m, K] when B's columns are contiguous runs (sk = 1),
+ * else [K, m]. */
+static void wq_panel(const kern_wq *w, u64 b0, u64 sk, u64 sj, u64 K, u64 N, u64 nc, u64 p, float *P)
+{
+    u64 j0 = p * nc, m = N - j0 < nc ? N - j0 : nc;
     if (sk == 1)
         for (u64 j = 0; j < m; j++) dec_run(w, b0 + (j0 + j) * sj, K, P + j * K);
     else
         for (u64 k = 0; k < K; k++) dec_run(w, b0 + k * sk + j0, m, P + k * m);
 }
 
-/* C[:, j0 .. j0 + m) (+)= A P for M rows, P a panel of wq_panel. */
-static void wq_panel_mm(u64 M, u64 K, const float *A, u64 lda, u64 sk, const float *P, u64 j0, u64 m, float *C, u64 ldc,
+/* C[:, panel p's columns] (+)= A P for M rows, P panel p of wq_panel. */
+static void wq_panel_mm(u64 M, u64 K, u64 N, u64 nc, u64 p, const float *A, u64 lda, u64 sk, const float *P, float *C, u64 ldc,
                         bool accumulate)
 {
+    u64 j0 = p * nc, m = N - j0 < nc ? N - j0 : nc;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, sk == 1 ? CblasTrans : CblasNoTrans, (int)M, (int)m, (int)K, 1.0f, A, (int)lda, P,
                 sk == 1 ? (int)K : (int)m, accumulate ? 1.0f : 0.0f, C + j0, (int)ldc);
 }
@@ -771,10 +783,7 @@ static void wq_panel_mm(u64 M, u64 K, const float *A, u64 lda, u64 sk, const flo
 u64 kern_wq_work(u64 M, u64 N, u64 K)
 {
     if (M < WQ_GEMV_ROWS || kern_rowwise_on() || N == 0 || K == 0) return 0;
-    u64 nc = WQ_PANEL / K;
-    if (nc < 16) nc = 16;
-    if (nc > N) nc = N;
-    u64 np = ceil_div(N, nc), t = (u64)kern_threads();
+    u64 nc = wq_panel_cols(N, K), np = ceil_div(N, nc), t = (u64)kern_threads();
     return nc * K * (np < WQ_FEW && np > t ? np : t);   /* a panel per thread, or every panel when they are few */
 }
 
@@ -803,10 +812,7 @@ void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, cons
      * and which calls follow from the shape alone, and BLAS sums a row of
      * a call the same way wherever it runs: the same bits on any number
      * of threads. */
-    u64 nc = WQ_PANEL / K, np;
-    if (nc < 16) nc = 16;
-    if (nc > N) nc = N;
-    np = ceil_div(N, nc);
+    u64 nc = wq_panel_cols(N, K), np = ceil_div(N, nc);
     kern_blas_serial();
     /* Rows per call: WQ_ROWS, or fewer (a multiple of 16, at least 32)
      * when that leaves under 4 calls: DSA's absorbed projections run per
@@ -829,20 +835,19 @@ void kern_wq_matmul(cost_t *c, flop_cat cat, dtype dt, u64 M, u64 N, u64 K, cons
             t = omp_get_thread_num();
 #endif
             float *P = work + (u64)t * nc * K;
-            wq_panel(w, b0, sk, sj, K, p * nc, N - p * nc < nc ? N - p * nc : nc, P);
-            wq_panel_mm(M, K, A, lda, sk, P, p * nc, N - p * nc < nc ? N - p * nc : nc, C, ldc, accumulate);
+            wq_panel(w, b0, sk, sj, K, N, nc, p, P);
+            wq_panel_mm(M, K, N, nc, p, A, lda, sk, P, C, ldc, accumulate);
         }
         return;
     }
 #pragma omp parallel if (par)
     {
 #pragma omp for schedule(static)
-        for (u64 p = 0; p < np; p++) wq_panel(w, b0, sk, sj, K, p * nc, N - p * nc < nc ? N - p * nc : nc, work + p * nc * K);
+        for (u64 p = 0; p < np; p++) wq_panel(w, b0, sk, sj, K, N, nc, p, work + p * nc * K);
 #pragma omp for schedule(static)
         for (u64 it = 0; it < np * nrb; it++) {
             u64 p = it / nrb, i0 = it % nrb * rb, mr = M - i0 < rb ? M - i0 : rb;
-            wq_panel_mm(mr, K, A + i0 * lda, lda, sk, work + p * nc * K, p * nc, N - p * nc < nc ? N - p * nc : nc,
-                        C + i0 * ldc, ldc, accumulate);
+            wq_panel_mm(mr, K, N, nc, p, A + i0 * lda, lda, sk, work + p * nc * K, C + i0 * ldc, ldc, accumulate);
         }
     }
 }

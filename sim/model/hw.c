@@ -150,16 +150,14 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
     c->n_bw = nw;
     if ((rc = num_key(b, "loo_rms_rel", 0, 1e9, 1, false, &c->bw_rms, e))) return rc;
     const ynode *x;
-    if ((x = yt_get(n, "elementwise")) &&
-        ((rc = only_keys(x, ek, "elementwise", e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, &c->elem_rate, e)) ||
-         (rc = num_key(x, "fixed_us", 0, 1e9, 1e-6, false, &c->elem_fixed_s, e)) ||
-         (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->elem_rms, e))))
-        return rc;
-    if ((x = yt_get(n, "elementwise_mix")) &&
-        ((rc = only_keys(x, ek, "elementwise_mix", e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, &c->mix_rate, e)) ||
-         (rc = num_key(x, "fixed_us", 0, 1e9, 1e-6, false, &c->mix_fixed_s, e)) ||
-         (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->mix_rms, e))))
-        return rc;
+    static const char *const ename[2] = {"elementwise", "elementwise_mix"};
+    double *const ev[2][3] = {{&c->elem_rate, &c->elem_fixed_s, &c->elem_rms}, {&c->mix_rate, &c->mix_fixed_s, &c->mix_rms}};
+    for (int k = 0; k < 2; k++)
+        if ((x = yt_get(n, ename[k])) &&
+            ((rc = only_keys(x, ek, ename[k], e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, ev[k][0], e)) ||
+             (rc = num_key(x, "fixed_us", 0, 1e9, 1e-6, false, ev[k][1], e)) ||
+             (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, ev[k][2], e))))
+            return rc;
     if ((x = yt_get(n, "exp")) &&
         ((rc = only_keys(x, xk, "exp", e)) || (rc = num_key(x, "per_us", 1e-9, 1e12, 1e6, true, &c->exp_rate, e)) ||
          (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, &c->exp_rms, e))))

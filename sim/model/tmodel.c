@@ -311,12 +311,11 @@ void tm_write_yaml(FILE *f, const tm_curves *c)
                 c->attn_fixed[d] * 1e6, c->attn_elem[d] * 1e9, c->attn_flop[d] > 0 ? 1e-9 / c->attn_flop[d] : 0, c->attn_rms[d]);
     }
     /* The optional curves only when measured (a zero rate does not load). */
-    if (c->elem_rate > 0)
-        fprintf(f, "  elementwise: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g}\n", c->elem_rate / 1e9, c->elem_fixed_s * 1e6,
-                c->elem_rms);
-    if (c->mix_rate > 0)
-        fprintf(f, "  elementwise_mix: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g}\n", c->mix_rate / 1e9, c->mix_fixed_s * 1e6,
-                c->mix_rms);
+    static const char *const ename[2] = {"elementwise", "elementwise_mix"};
+    const double ev[2][3] = {{c->elem_rate, c->elem_fixed_s, c->elem_rms}, {c->mix_rate, c->mix_fixed_s, c->mix_rms}};
+    for (int k = 0; k < 2; k++)
+        if (ev[k][0] > 0)
+            fprintf(f, "  %s: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g}\n", ename[k], ev[k][0] / 1e9, ev[k][1] * 1e6, ev[k][2]);
     if (c->exp_rate > 0) fprintf(f, "  exp: {per_us: %.6g, rms_rel: %.4g}\n", c->exp_rate / 1e6, c->exp_rms);
     if (c->gather_s_per_row > 0) fprintf(f, "  gather: {ns_per_row: %.6g, rms_rel: %.4g}\n", c->gather_s_per_row * 1e9, c->gather_rms);
     if (c->select_rate > 0)
