@@ -86,6 +86,44 @@ static void matmul(void)
     free(A); free(B); free(C); free(D); free(E);
 }
 
+/* kern_pool (the V4 compressor's softmax pooling) against the formula in
+ * double: 300 channels (one 256-channel chunk and a partial one), 8 rows of
+ * which rows 2 and 5 are absent (the block before the first), values,
+ * gates and biases spread over +-4. Then one row whose score is 100 above
+ * every other's: e^-100 is below kern_exp's flush (-87.3), so the entry is
+ * exactly that row's values (e^0 = 1 exactly). */
+static void pool(void)
+{
+    enum { W = 300, N = 8 };
+    static float vv[N][W], gg[N][W], bb[N][W], out[W], want[W];
+    const float *v[N], *g[N], *b[N];
+    for (int j = 0; j < N; j++) {
+        for (int c = 0; c < W; c++) { vv[j][c] = 8 * frand() - 4; gg[j][c] = 8 * frand() - 4; bb[j][c] = frand(); }
+        v[j] = j == 2 || j == 5 ? NULL : vv[j];
+        g[j] = gg[j];
+        b[j] = bb[j];
+    }
+    for (int c = 0; c < W; c++) {
+        double mx = -INFINITY, s = 0, a = 0;
+        for (int j = 0; j < N; j++)
+            if (v[j] && gg[j][c] + bb[j][c] > mx) mx = gg[j][c] + bb[j][c];
+        for (int j = 0; j < N; j++)
+            if (v[j]) {
+                double p = exp((double)gg[j][c] + bb[j][c] - mx);
+                s += p;
+                a += p * vv[j][c];
+            }
+        want[c] = (float)(a / s);
+    }
+    kern_pool(v, g, b, N, W, out);
+    CHECK("pool-vs-formula", maxrel(out, want, W) <= 1);
+    for (int c = 0; c < W; c++) gg[3][c] = 200;   /* row 3 wins every channel by over 100 */
+    kern_pool(v, g, b, N, W, out);
+    bool exact = true;
+    for (int c = 0; c < W; c++) exact &= out[c] == vv[3][c];
+    CHECK("pool-dominant-row-exact", exact);
+}
+
 static void elementwise(void)
 {
     float x[97], y[97], z[97], w[97];
@@ -844,6 +882,7 @@ int main(void)
     matmul();
     round_pow2();
     elementwise();
+    pool();
     attn_query();
     attn_causal();
     attn_gather();

@@ -268,9 +268,13 @@ static void op_shapes(void)
 /* Vector work on tiny-v4 (archs/tiny/v4.yaml: mHC with 3 streams, CSA/HCA
  * compressors, an indexer): its fp32 FLOPs of mHC (Sinkhorn, mixing),
  * compression (softmax pooling) and the indexer are element-wise
- * operations, and every FLOP in a compute dtype (fp8 linear, bf16
+ * operations, and so is the indexers' bf16 Hadamard rotation (a butterfly,
+ * cc_flops_vec); every other FLOP in a compute dtype (fp8 linear, bf16
  * attention, fp4 indexer, tf32 mHC projection) is a product: GEMM or
- * FLOPS, never element-wise. */
+ * FLOPS, never element-wise. The Hadamard's FLOPs at T = 41: its 3 csa
+ * layers rotate the 3 heads' queries of 41 tokens and the 41 / 4 = 10
+ * formed keys, 16 log2 16 + 16 = 80 each: 3 x (41 x 3 + 10) x 80 = 31,920
+ * (csa.c). */
 static void op_vector(void)
 {
     model_spec m;
@@ -281,15 +285,19 @@ static void op_vector(void)
     cost_ops ops = {0};
     if (cost_eval_ops(&m, &q, &r, &ops, &e)) { CHECK("vector-eval", 0); spec_free(&m); return; }
     int vec[FL_COUNT] = {0};
+    u64 had = 0;
     bool ok = true;
     for (int i = 0; i < ops.n; i++) {
         const cost_op *o = &ops.op[i];
         if (o->kind != OP_ELEM && o->kind != OP_FLOPS && o->kind != OP_GEMM) continue;
-        bool want_elem = o->dt == DT_FP32 && o->kind != OP_GEMM && o->cat != FL_ATTN;
+        bool bf16_elem = o->dt == DT_BF16 && o->cat == FL_INDEX && o->kind == OP_ELEM;
+        bool want_elem = (o->dt == DT_FP32 && o->kind != OP_GEMM && o->cat != FL_ATTN) || bf16_elem;
         ok &= (o->kind == OP_ELEM) == want_elem;
         if (o->kind == OP_ELEM) vec[o->cat]++;
+        if (bf16_elem) had += o->flops * ops.uses[o->layer];
     }
     CHECK("vector-kinds", ok);
+    CHECK_EQ("vector-hadamard-flops", had, 31920);
     CHECK("vector-mhc", vec[FL_MHC] > 0);
     CHECK("vector-compress", vec[FL_COMPRESS] > 0);
     cost_ops_free(&ops);
@@ -818,6 +826,67 @@ static void mix_curve(void)
     meas_free(&s);
 }
 
+/* The element-wise rate by tokens (calib.c fit_elem_tokens, tmodel.c
+ * tm_elem_rate) by hand: rows at M = 1 (6e3 FLOPs in 1 us: 6 GFLOP/s), at
+ * M = 16 twice (96e3 in 16 us and in 32 us: summed, 192e3 in 48 us = 4
+ * GFLOP/s) and at M = 256 (1.536e6 in 768 us: 2 GFLOP/s), given out of
+ * order. Between points the rate is linear in log M: M = 4 is halfway from
+ * 1 to 16 in log, 5 GFLOP/s; M = 64 halfway from 16 to 256, 3 GFLOP/s; flat
+ * beyond the ends. An op of 1e6 FLOPs over 64 tokens: 1e6 / 3e9 s. Rows
+ * without M add nothing to the table; one M alone makes none; the profile
+ * keeps the table; a bad table in a profile is refused. */
+static void elem_tokens(void)
+{
+    sim_err e;
+    tm_curves c;
+    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
+                      "gemm,bf16,1,100,100,,,3e-06\n"
+                      "stream,,,,,1000,,1e-06\n"
+                      "elementwise,,16,,,,96000,32e-6\n"
+                      "elementwise,,256,,,,1536000,768e-6\n"
+                      "elementwise,,1,,,,6000,1e-6\n"
+                      "elementwise,,16,,,,96000,16e-6\n"
+                      "elementwise,,,,,,1000000,0.001\n";
+    CHECK("eltok-fit", fit_csv(csv, "t.csv", &c, &e) == SIM_OK);
+    CHECK_EQ("eltok-points", c.n_el, 3);
+    CHECK_CLOSE("eltok-rate-1", c.el_rate[0] / 1e9, 6, 1e-12);
+    CHECK_CLOSE("eltok-rate-16", c.el_rate[1] / 1e9, 4, 1e-12);
+    CHECK_CLOSE("eltok-rate-256", c.el_rate[2] / 1e9, 2, 1e-12);
+    CHECK_CLOSE("eltok-interp-4", tm_elem_rate(&c, 4) / 1e9, 5, 1e-9);
+    CHECK_CLOSE("eltok-interp-64", tm_elem_rate(&c, 64) / 1e9, 3, 1e-9);
+    CHECK_CLOSE("eltok-flat-below", tm_elem_rate(&c, 0.5) / 1e9, 6, 1e-12);
+    CHECK_CLOSE("eltok-flat-above", tm_elem_rate(&c, 1e6) / 1e9, 2, 1e-12);
+    cost_op op = {.kind = OP_ELEM, .cat = FL_OTHER, .dt = DT_FP32, .M = 64, .flops = 1000000, .layer = 0};
+    CHECK_CLOSE("eltok-op", tm_op_time(&c, &op), 1e6 / 3e9, 1e-15);
+    const char *path = "/tmp/kvsim-test-eltok.yaml";
+    hw_profile h;
+    bool ok = calib_write_profile(&c, "t", 1e9, "test", path, &e) == SIM_OK && hw_load(&h, path, &e) == SIM_OK;
+    CHECK("eltok-profile", ok && h.curves.n_el == 3 && fabs(h.curves.el_rate[1] - 4e9) < 1e3 && h.curves.el_M[2] == 256);
+    remove(path);
+    const char *one = "op,dtype,M,N,K,bytes,count,seconds\n"
+                      "gemm,bf16,1,100,100,,,3e-06\n"
+                      "stream,,,,,1000,,1e-06\n"
+                      "elementwise,,16,,,,96000,16e-6\n"
+                      "elementwise,,,,,,1000000,0.001\n";
+    CHECK("eltok-one-m", fit_csv(one, "o.csv", &c, &e) == SIM_OK && c.n_el == 0);
+    CHECK_CLOSE("eltok-one-m-affine", tm_elem_rate(&c, 16) / 1e9, c.elem_rate / 1e9, 1e-12);
+    static const char *const bad[][2] = {
+        {"tokens: [4, 4], tokens_gflops: [1, 2]", "tokens must increase"},
+        {"tokens: [1, 4], tokens_gflops: [1]", "differ in length"},
+        {"tokens: [1, 4]", "needs tokens and tokens_gflops"},
+    };
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(path, "w");
+        if (!f) { CHECK("eltok-bad-open", 0); return; }
+        fprintf(f, "name: t\npeak_tflops: {fp32: 1}\nbandwidth_gbs: 1\nmemory_gb: 1\ncurves:\n"
+                   "  gemm: {fp32: {rate_max_gflops: 100, m_half: 8}}\n  bandwidth: {ws_bytes: [1000], gbs: [1]}\n"
+                   "  elementwise: {gflops: 1, %s}\n", bad[i][0]);
+        fclose(f);
+        CHECK(bad[i][1], hw_load(&h, path, &e) == SIM_EINVAL && strstr(e.msg, bad[i][1]));
+    }
+    remove(path);
+}
+
 int main(void)
 {
     fits();
@@ -835,5 +904,6 @@ int main(void)
     select_curve();
     apre_curve();
     mix_curve();
+    elem_tokens();
     return check_done("test_tmodel");
 }

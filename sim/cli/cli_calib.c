@@ -36,6 +36,11 @@ void cli_print_curves(FILE *f, const tm_curves *c)
     for (int k = 0; k < 2; k++)
         if (ev[k][0] > 0)
             fprintf(f, "  %s %.2f GFLOP/s + %.2f us   (rms %.1f%%)\n", ename[k], ev[k][0] / 1e9, ev[k][1] * 1e6, 100 * ev[k][2]);
+    if (c->n_el) {
+        fprintf(f, "  elementwise by tokens (the rate an operation over M tokens takes):");
+        for (int i = 0; i < c->n_el; i++) fprintf(f, "%s %.0f: %.2f", i ? "," : "", c->el_M[i], c->el_rate[i] / 1e9);
+        fprintf(f, " GFLOP/s\n");
+    }
     if (c->exp_rate > 0) fprintf(f, "  exp        %.1f per us   (rms %.1f%%)\n", c->exp_rate / 1e6, 100 * c->exp_rms);
     if (c->gather_s_per_row > 0)
         fprintf(f, "  gather     %.2f ns per row   (rms %.1f%%)\n", c->gather_s_per_row * 1e9, 100 * c->gather_rms);

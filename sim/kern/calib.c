@@ -441,6 +441,41 @@ static int fit_attn(const meas_set *s, int d, tm_curves *c, sim_err *e)
     return SIM_OK;
 }
 
+/* The element-wise rate by tokens (tmodel.h el_M, el_rate) from the
+ * elementwise rows that give M (the rows, or tokens, the routines ran
+ * over): per distinct M its FLOPs over its seconds (summed over repeats),
+ * M increasing; fewer than two distinct M: no table (elem_rate alone). */
+static int fit_elem_tokens(const meas_set *s, tm_curves *c, sim_err *e)
+{
+    double M[TM_MAX_PTS], cnt[TM_MAX_PTS], sec[TM_MAX_PTS];
+    int n = 0;
+    c->n_el = 0;
+    for (int i = 0; i < s->n; i++) {
+        const meas_row *r = &s->row[i];
+        if (r->kind != MS_ELEM || !(r->M > 0)) continue;
+        int j = 0;
+        while (j < n && M[j] < r->M) j++;
+        if (j == n || M[j] != r->M) {
+            if (n == TM_MAX_PTS) return sim_fail(e, SIM_EINVAL, "elementwise: more than %d distinct M", TM_MAX_PTS);
+            memmove(M + j + 1, M + j, (size_t)(n - j) * sizeof *M);
+            memmove(cnt + j + 1, cnt + j, (size_t)(n - j) * sizeof *cnt);
+            memmove(sec + j + 1, sec + j, (size_t)(n - j) * sizeof *sec);
+            M[j] = r->M;
+            cnt[j] = sec[j] = 0;
+            n++;
+        }
+        cnt[j] += r->count;
+        sec[j] += r->seconds;
+    }
+    if (n < 2) return SIM_OK;
+    for (int j = 0; j < n; j++) {
+        c->el_M[j] = M[j];
+        c->el_rate[j] = cnt[j] / sec[j];
+    }
+    c->n_el = n;
+    return SIM_OK;
+}
+
 int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
 {
     memset(c, 0, sizeof *c);
@@ -489,7 +524,10 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
         if (!k) continue;
         if (k > TM_MAX_PTS * 4) { rc = sim_fail(e, SIM_EINVAL, "%s: more than %d rows", ms_kind_name[opt[o]], TM_MAX_PTS * 4); break; }
         switch (opt[o]) {
-        case MS_ELEM: rc = fit_affine_or_prop(a, b, k, &c->elem_rate, &c->elem_fixed_s, &c->elem_rms, e); break;
+        case MS_ELEM:
+            rc = fit_affine_or_prop(a, b, k, &c->elem_rate, &c->elem_fixed_s, &c->elem_rms, e);
+            if (!rc) rc = fit_elem_tokens(s, c, e);
+            break;
         case MS_MIX: rc = fit_affine_or_prop(a, b, k, &c->mix_rate, &c->mix_fixed_s, &c->mix_rms, e); break;   /* FL_MHC */
         case MS_EXP: rc = fit_prop(a, b, k, &c->exp_rate, &c->exp_rms, e); break;
         case MS_SELECT:

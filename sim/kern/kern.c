@@ -454,6 +454,48 @@ ACT_CLONES static void silu_run(const float *g, const float *u, float *h, u64 n)
     }
 }
 
+/* kern_pool's channels in chunks of KP_CH: the running maxima and sums
+ * stay in registers and L1 while every row streams past. */
+#define KP_CH 256
+ACT_CLONES static void pool_run(const float *const *v, const float *const *g, const float *const *b, u64 n, u64 w, float *out)
+{
+    float mx[KP_CH], sum[KP_CH];
+    for (u64 c0 = 0; c0 < w; c0 += KP_CH) {
+        u64 nc = w - c0 < KP_CH ? w - c0 : KP_CH;
+        float *o = out + c0;
+        for (u64 k = 0; k < nc; k++) {
+            mx[k] = -INFINITY;
+            sum[k] = 0;
+            o[k] = 0;
+        }
+        for (u64 j = 0; j < n; j++) {
+            if (!v[j]) continue;
+            const float *gj = g[j] + c0, *bj = b[j] + c0;
+#pragma omp simd
+            for (u64 k = 0; k < nc; k++) {
+                float s = gj[k] + bj[k];
+                mx[k] = s > mx[k] ? s : mx[k];
+            }
+        }
+        for (u64 j = 0; j < n; j++) {
+            if (!v[j]) continue;
+            const float *gj = g[j] + c0, *bj = b[j] + c0, *vj = v[j] + c0;
+#pragma omp simd
+            for (u64 k = 0; k < nc; k++) {
+                float p = kern_exp(gj[k] + bj[k] - mx[k]);
+                sum[k] += p;
+                o[k] += p * vj[k];
+            }
+        }
+        for (u64 k = 0; k < nc; k++) o[k] /= sum[k];
+    }
+}
+
+void kern_pool(const float *const *v, const float *const *g, const float *const *b, u64 n, u64 w, float *out)
+{
+    pool_run(v, g, b, n, w, out);
+}
+
 void kern_act(cost_t *c, const float *g, const float *u, float *h, u64 n, bool gelu)
 {
     kern_count(c, FL_OTHER, DT_FP32, n * FLOPS_ACT);

@@ -276,6 +276,13 @@ void kern_blas_serial(void);
 void kern_sinkhorn(cost_t *c, float *B, u64 S, u64 it, float eps);
 void kern_hc_pre(float *u, const float *A, const float *X, u64 S, u64 d);
 void kern_hc_post(float *X, float *Xn, const float *B, const float *Cc, const float *f, u64 S, u64 d);
+/* One pooled entry of DeepSeek-V4's compressor (v4_ref.c; Compressor:
+ * score = gate + ape, a softmax over the n rows per channel, the weighted
+ * sum of the values): out[ch] = sum_j e^(s_j - mx) v_j[ch] / sum_j
+ * e^(s_j - mx), s_j = g_j[ch] + b_j[ch], mx their maximum, over the rows
+ * j whose v[j] is not NULL, each sum in row order. Vectorised over the
+ * channels (e^x by kern_exp); uncounted (the caller counts). */
+void kern_pool(const float *const *v, const float *const *g, const float *const *b, u64 n, u64 w, float *out);
 float kern_sigmoid(float x);
 float kern_gelu(float x);
 

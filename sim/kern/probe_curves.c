@@ -503,12 +503,19 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
         b[i] = (float)(i % 89) * 0.02f - 0.9f;
         c[i] = (float)(i % 83) * 0.01f - 0.4f;
     }
-    /* 256 to 16384 rows (3 to 192 MiB): a layer's rest over 1K to 16K
-     * tokens, its arrays from the last-level cache and from memory. */
+    /* 1 to 16384 rows (12 KiB to 192 MiB; M = rows): a decode's token,
+     * and a layer's rest over 1K to 16K tokens, its arrays from L1, the
+     * last-level cache and from memory. */
+    for (size_t n = 1024; n < ((size_t)256 << 10) && !rc; n *= 4) {
+        w.n = n;
+        double sec = per_call(do_elem, &w);
+        meas_row r = {.kind = MS_ELEM, .M = (double)(n / 1024), .count = (double)w.M * (double)(n / 1024), .seconds = sec};
+        rc = meas_add(s, &r, e);
+    }
     for (size_t n = (size_t)256 << 10, ne = 4096; n <= ((size_t)16 << 20) && !rc; n *= 4, ne *= 8) {
         w.n = n;
         double sec = per_call(do_elem, &w);
-        meas_row r = {.kind = MS_ELEM, .count = (double)w.M * (double)(n / 1024), .seconds = sec};
+        meas_row r = {.kind = MS_ELEM, .M = (double)(n / 1024), .count = (double)w.M * (double)(n / 1024), .seconds = sec};
         if (!(rc = meas_add(s, &r, e))) {
             w.n = ne;   /* exp over 4096 to 2M floats, as before */
             meas_row x = {.kind = MS_EXP, .count = (double)ne, .seconds = per_call(do_exp, &w)};

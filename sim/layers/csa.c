@@ -69,7 +69,7 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     while ((1ull << lg) < di) lg++;
     u64 vec = cadd(ovf, cmul(ovf, n, Hi), cmul(ovf, B, cc_blocks_formed(c, r)));
     cc_flops(c, o, FL_OTHER, DT_FP32, cmul4(ovf, n, Hi, a->rope_dim, FLOPS_ROPE));
-    cc_flops(c, o, FL_INDEX, DT_BF16, cmul(ovf, vec, di * lg + di));
+    cc_flops_vec(c, o, FL_INDEX, DT_BF16, cmul(ovf, vec, di * lg + di));
     if (qblk) cc_flops(c, o, FL_INDEX, DT_FP32, cmul(ovf, vec, 2 * di + 2 * (di / qblk)));
     cc_flops(c, o, FL_INDEX, DT_FP32, cmul(ovf, n, Hi));
     /* the indexer's compressor belongs to the indexer category */

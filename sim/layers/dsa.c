@@ -74,7 +74,7 @@ static int cost(const cost_ctx *c, const layer_spec *l, cost_t *o, sim_err *e)
     u64 lg = 0, vec = cmul(ovf, n, Hi + 1);
     while ((1ull << lg) < di) lg++;
     cc_flops(c, o, FL_OTHER, DT_FP32, cmul3(ovf, vec, a->rope_dim, FLOPS_ROPE));
-    cc_flops(c, o, FL_INDEX, DT_BF16, cmul(ovf, vec, di * lg + di));
+    cc_flops_vec(c, o, FL_INDEX, DT_BF16, cmul(ovf, vec, di * lg + di));
     if (q8) cc_flops(c, o, FL_INDEX, DT_FP32, cadd(ovf, cmul(ovf, vec, 2 * di + 2), ipairs));
     cc_flops(c, o, FL_INDEX, DT_FP32, cmul3(ovf, n, Hi, q8 ? 3 : 2));
     u64 kb, ib;

@@ -192,35 +192,20 @@ static void pool(ref_layer *L, ref_v4cmp *cp, u64 i, const float *const *rowp, f
     u64 m = cp->m, w = cp->width, cw = cp->coff * w;
     cost_t *c = &L->c;
     kern_count(c, cp->cat, DT_FP32, w * cp->coff * m * (FLOPS_SOFTMAX + 3));
-    const float *ape = cp->ape->data;
-    for (u64 ch = 0; ch < w; ch++) {
-        /* Logits of the 2m (or m) pooled elements of this channel. */
-        float lg[2 * 512 + 2], mx = -INFINITY, sum = 0, acc = 0;
-        u64 ne = 0;
-        for (u64 part = 0; part < cp->coff; part++)
-            for (u64 j = 0; j < m; j++) {
-                /* part 0: block i, part 1: block i-1. With coff = 2 block i
-                 * uses the second half of the kv/gate/ape columns and block
-                 * i-1 the first (Compressor.overlap_transform: new[:, :,
-                 * ratio:] = t[..., d:], new[:, 1:, :ratio] = t[:, :-1, :, :d]). */
-                const float *r = rowp[part * m + j];
-                u64 hf = cp->coff == 2 && part == 0 ? w : 0;
-                lg[ne] = r ? r[cw + hf + ch] + ape[j * cw + hf + ch] : -INFINITY;
-                mx = fmaxf(mx, lg[ne]);
-                ne++;
-            }
-        ne = 0;
-        for (u64 part = 0; part < cp->coff; part++)
-            for (u64 j = 0; j < m; j++) {
-                const float *r = rowp[part * m + j];
-                u64 hf = cp->coff == 2 && part == 0 ? w : 0;
-                float ex = r ? expf(lg[ne] - mx) : 0.0f;
-                sum += ex;
-                if (r) acc += ex * r[hf + ch];
-                ne++;
-            }
-        out[ch] = acc / sum;
-    }
+    /* Part 0 is block i, part 1 block i-1. With coff = 2 block i uses the
+     * second half of the kv/gate/ape columns and block i-1 the first
+     * (Compressor.overlap_transform: new[:, :, ratio:] = t[..., d:],
+     * new[:, 1:, :ratio] = t[:, :-1, :, :d]). */
+    const float *v[2 * 512], *g[2 * 512], *b[2 * 512];
+    for (u64 part = 0; part < cp->coff; part++)
+        for (u64 j = 0; j < m; j++) {
+            const float *r = rowp[part * m + j];
+            u64 hf = cp->coff == 2 && part == 0 ? w : 0, k = part * m + j;
+            v[k] = r ? r + hf : NULL;
+            g[k] = r ? r + cw + hf : NULL;
+            b[k] = cp->ape->data + j * cw + hf;
+        }
+    kern_pool(v, g, b, cp->coff * m, w, out);
     (void)i;
     ref_read(L, cp->norm);
     kern_rmsnorm(c, cp->cat, out, cp->norm->data, out, w, L->eps);

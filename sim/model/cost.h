@@ -152,6 +152,7 @@ void cost_fp8eq_str(const cost_t *c, char *buf, size_t len);
 void cost_ops_weights(const cost_ctx *c, wclass wc, u64 params, u64 bytes_read);
 void cost_ops_shape(const cost_ctx *c, u64 K, u64 N, u64 count);
 void cost_ops_fused(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
+void cost_ops_vec(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 
 /* Add n FLOPs of category cat executed in dtype dt. */
@@ -178,6 +179,16 @@ static inline void cc_flops_fused(const cost_ctx *c, cost_t *o, flop_cat cat, dt
 {
     cc_count_flops(c, o, cat, dt, n);
     if (c->ops) cost_ops_fused(c, cat, dt, n);
+}
+
+/* FLOPs of an element-wise pass the spec runs in a product dtype (the
+ * indexers' Hadamard rotation, bf16 in the releases): counted as cc_flops
+ * counts them; in the time model's list an element-wise operation
+ * (cost_ops_vec), not a product: a butterfly over a row reuses nothing. */
+static inline void cc_flops_vec(const cost_ctx *c, cost_t *o, flop_cat cat, dtype dt, u64 n)
+{
+    cc_count_flops(c, o, cat, dt, n);
+    if (c->ops) cost_ops_vec(c, cat, dt, n);
 }
 
 /* ceil(a / 8) for a bit count. */

@@ -64,6 +64,25 @@ static int num_seq(const ynode *n, double lo, double hi, double scale, double *o
     return SIM_OK;
 }
 
+/* elementwise's by-tokens table (tokens, tokens_gflops; tmodel.h el_M,
+ * el_rate), if given: both, of equal length, tokens increasing; only the
+ * elementwise curve (k = 0) has one. */
+static int elem_tokens(tm_curves *c, const ynode *x, int k, sim_err *e)
+{
+    char pos[300];
+    const ynode *tk = yt_get(x, "tokens"), *tg = yt_get(x, "tokens_gflops");
+    if (!tk && !tg) return SIM_OK;
+    if (k) return sim_fail(e, SIM_EINVAL, "%s: only elementwise has a by-tokens table", POS(tk ? tk : tg));
+    if (!tk || !tg) return sim_fail(e, SIM_EINVAL, "%s: the by-tokens table needs tokens and tokens_gflops", POS(x));
+    int nt, ng, rc;
+    if ((rc = num_seq(tk, 1, 1e12, 1, c->el_M, &nt, e)) || (rc = num_seq(tg, 1e-9, 1e10, 1e9, c->el_rate, &ng, e))) return rc;
+    if (nt != ng) return sim_fail(e, SIM_EINVAL, "%s: tokens and tokens_gflops differ in length (%d, %d)", POS(x), nt, ng);
+    for (int i = 1; i < nt; i++)
+        if (!(c->el_M[i] > c->el_M[i - 1])) return sim_fail(e, SIM_EINVAL, "%s: tokens must increase", POS(tk->kid[i]));
+    c->n_el = nt;
+    return SIM_OK;
+}
+
 /* `curves:` (tmodel.h; written by tm_write_yaml). */
 static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
 {
@@ -74,7 +93,7 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
     static const char *const ak[] = {"fixed_us", "ns_per_elem", "gflops", "rms_rel", NULL};
     static const char *const gk[] = {"rate_max_gflops", "m_half", "rms_rel", "m", "s", "fixed_us", "ns_per_elem", "table_rms_rel", NULL};
     static const char *const bk[] = {"ws_bytes", "gbs", "loo_rms_rel", NULL};
-    static const char *const ek[] = {"gflops", "fixed_us", "rms_rel", NULL};
+    static const char *const ek[] = {"gflops", "fixed_us", "rms_rel", "tokens", "tokens_gflops", NULL};
     static const char *const xk[] = {"per_us", "rms_rel", NULL};
     static const char *const rk[] = {"ns_per_row", "rms_rel", NULL};
     int rc = only_keys(n, top, "curves", e);
@@ -156,7 +175,7 @@ static int parse_curves(tm_curves *c, const ynode *n, sim_err *e)
         if ((x = yt_get(n, ename[k])) &&
             ((rc = only_keys(x, ek, ename[k], e)) || (rc = num_key(x, "gflops", 1e-9, 1e10, 1e9, true, ev[k][0], e)) ||
              (rc = num_key(x, "fixed_us", 0, 1e9, 1e-6, false, ev[k][1], e)) ||
-             (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, ev[k][2], e))))
+             (rc = num_key(x, "rms_rel", 0, 1e9, 1, false, ev[k][2], e)) || (rc = elem_tokens(c, x, k, e))))
             return rc;
     if ((x = yt_get(n, "exp")) &&
         ((rc = only_keys(x, xk, "exp", e)) || (rc = num_key(x, "per_us", 1e-9, 1e12, 1e6, true, &c->exp_rate, e)) ||

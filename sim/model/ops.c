@@ -306,20 +306,32 @@ void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
     p->flops = flops;
 }
 
-void cost_ops_fused(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
+/* An element-wise operation of the layer being recorded (fused: inside
+ * its attention kernel). */
+static void elem_op(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops, bool fused)
 {
     cost_ops *o = c->ops;
     if (!flops) return;
     cost_op *p = append(o);
     if (!p) return;
     p->kind = OP_ELEM;
-    p->fused = true;
+    p->fused = fused;
     p->M = c->ntok;
     p->decode = c->q.phase == PH_DECODE;
     p->akind = attn_kind(o->cur ? &o->cur->attn : NULL);
     p->cat = cat;
     p->dt = dt;
     p->flops = flops;
+}
+
+void cost_ops_fused(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
+{
+    elem_op(c, cat, dt, flops, true);
+}
+
+void cost_ops_vec(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops)
+{
+    elem_op(c, cat, dt, flops, false);
 }
 
 static void add_mem(cost_ops *o, op_kind kind, u64 bytes)

@@ -109,6 +109,7 @@ void cost_ops_shape(const cost_ctx *c, u64 K, u64 N, u64 count);
  * an OP_ELEM marked fused, no time of its own when the attention's curve
  * (tm_curves attn_decode, attn_causal / attn_gather) covers the kernel. */
 void cost_ops_fused(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
+void cost_ops_vec(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 void cost_ops_flops(const cost_ctx *c, flop_cat cat, dtype dt, u64 flops);
 /* After a layer: its cache + activation bytes as one traffic operation,
  * and weight bytes counted without cc_weights (e.g. experts) as a weights

@@ -29,6 +29,18 @@ double tm_bandwidth(const tm_curves *c, double ws)
     return c->bw_bs[k - 1] + f * (c->bw_bs[k] - c->bw_bs[k - 1]);
 }
 
+double tm_elem_rate(const tm_curves *c, double M)
+{
+    int n = c->n_el;
+    if (n == 0 || !(M > 0)) return c->elem_rate;
+    if (M <= c->el_M[0] || n == 1) return c->el_rate[0];
+    if (M >= c->el_M[n - 1]) return c->el_rate[n - 1];
+    int k = 1;
+    while (c->el_M[k] < M) k++;
+    double x0 = log(c->el_M[k - 1]), x1 = log(c->el_M[k]), f = (log(M) - x0) / (x1 - x0);
+    return c->el_rate[k - 1] + f * (c->el_rate[k] - c->el_rate[k - 1]);
+}
+
 double tm_gemm_rate(const tm_curves *c, dtype dt, double M)
 {
     for (int i = 0; i < 5; i++) {
@@ -198,9 +210,14 @@ double tm_op_time(const tm_curves *c, const cost_op *op)
         }
         /* mHC's Sinkhorn and stream mixes (FL_MHC: a token's S x S and
          * S x d, from the caches) at their own rate when measured, the
-         * rest (norms, RoPE, activations, adds, streamed) at elem_rate. */
+         * rest (norms, RoPE, activations, adds) at the element-wise rate
+         * over the operation's tokens (a decode's from L1, a long
+         * prefill's from memory). */
         if (op->cat == FL_MHC && c->mix_rate > 0) t = (double)op->flops / c->mix_rate;
-        else t = c->elem_rate > 0 ? (double)op->flops / c->elem_rate : NAN;
+        else {
+            double r = tm_elem_rate(c, (double)op->M);
+            t = r > 0 ? (double)op->flops / r : NAN;
+        }
         break;
     default:
         t = mem_time(c, op->bytes);
@@ -314,8 +331,17 @@ void tm_write_yaml(FILE *f, const tm_curves *c)
     static const char *const ename[2] = {"elementwise", "elementwise_mix"};
     const double ev[2][3] = {{c->elem_rate, c->elem_fixed_s, c->elem_rms}, {c->mix_rate, c->mix_fixed_s, c->mix_rms}};
     for (int k = 0; k < 2; k++)
-        if (ev[k][0] > 0)
-            fprintf(f, "  %s: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g}\n", ename[k], ev[k][0] / 1e9, ev[k][1] * 1e6, ev[k][2]);
+        if (ev[k][0] > 0) {
+            fprintf(f, "  %s: {gflops: %.6g, fixed_us: %.6g, rms_rel: %.4g", ename[k], ev[k][0] / 1e9, ev[k][1] * 1e6, ev[k][2]);
+            if (k == 0 && c->n_el) {
+                fprintf(f, ",\n    tokens: [");
+                for (int i = 0; i < c->n_el; i++) fprintf(f, "%s%.0f", i ? ", " : "", c->el_M[i]);
+                fprintf(f, "], tokens_gflops: [");
+                for (int i = 0; i < c->n_el; i++) fprintf(f, "%s%.6g", i ? ", " : "", c->el_rate[i] / 1e9);
+                fprintf(f, "]");
+            }
+            fprintf(f, "}\n");
+        }
     if (c->exp_rate > 0) fprintf(f, "  exp: {per_us: %.6g, rms_rel: %.4g}\n", c->exp_rate / 1e6, c->exp_rms);
     if (c->gather_s_per_row > 0) fprintf(f, "  gather: {ns_per_row: %.6g, rms_rel: %.4g}\n", c->gather_s_per_row * 1e9, c->gather_rms);
     if (c->select_rate > 0)

@@ -45,7 +45,7 @@
  *             select curve, the selection of the top k (queries x fixed +
  *             candidates / rate) and their weighting (3 x heads FLOPs per
  *             candidate at the element-wise rate, as the kernels run it)
- *   elem      flops / elementwise rate + fixed   (vector work: category other
+ *   elem      flops / elementwise rate(M tokens) + fixed   (vector work: category other
  *             in fp32, and mHC's, the compressors' and the indexer's fp32 FLOPs)
  *   weights, traffic   bytes / bandwidth(bytes) + fixed
  * A profile without curves (the shipped GPU profiles) keeps the roofline
@@ -77,6 +77,12 @@ typedef struct {
     double bw_ws[TM_MAX_PTS], bw_bs[TM_MAX_PTS];   /* increasing working sets, B/s */
     double bw_rms;                /* leave-one-out relative error of the interpolation */
     double elem_rate, elem_fixed_s, elem_rms;
+    /* The element-wise rate by the tokens an operation covers (el_M
+     * increasing, FLOP/s; the probe's routines over that many rows of a
+     * d = 256 token: from L1 at a decode's one token, from memory at 16K),
+     * interpolated in log(tokens), flat beyond; n_el = 0: elem_rate. */
+    int n_el;
+    double el_M[TM_MAX_PTS], el_rate[TM_MAX_PTS];
     double mix_rate, mix_fixed_s, mix_rms;   /* element-wise FLOPs of mHC's stream mixing (FL_MHC); 0: elem_rate's */
     double exp_rate, exp_rms;
     double gather_s_per_row, gather_rms;
@@ -110,6 +116,9 @@ double tm_gemm_rate(const tm_curves *c, dtype dt, double M);
  * side S (0: the table's largest) and dot length K (0: unknown) held in dt (the table, falling back along
  * tm_dtype_chain; else the rate curve); NAN when no dtype has either. */
 double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK, double S, double K);
+/* The element-wise rate (FLOP/s) of an operation over M tokens: the
+ * by-tokens table when the profile has one, else elem_rate. */
+double tm_elem_rate(const tm_curves *c, double M);
 /* The table's skinny rows: the probe times M <= 16 as decode runs them, a
  * product's outputs one dot of K elements each (or decoded K at a time),
  * on weights of K = their short side; a row's fixed part then falls with
