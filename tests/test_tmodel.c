@@ -832,9 +832,10 @@ static void mix_curve(void)
  * GFLOP/s) and at M = 256 (1.536e6 in 768 us: 2 GFLOP/s), given out of
  * order. Between points the rate is linear in log M: M = 4 is halfway from
  * 1 to 16 in log, 5 GFLOP/s; M = 64 halfway from 16 to 256, 3 GFLOP/s; flat
- * beyond the ends. An op of 1e6 FLOPs over 64 tokens: 1e6 / 3e9 s. Rows
- * without M add nothing to the table; one M alone makes none; the profile
- * keeps the table; a bad table in a profile is refused. */
+ * below the first; above the last (and at M = 0) the affine fit's rate,
+ * which takes the row without M alone (1e6 FLOPs in 1 ms: 1 GFLOP/s). An op
+ * of 1e6 FLOPs over 64 tokens: 1e6 / 3e9 s. One M alone makes no table;
+ * the profile keeps the table; a bad table in a profile is refused. */
 static void elem_tokens(void)
 {
     sim_err e;
@@ -855,7 +856,10 @@ static void elem_tokens(void)
     CHECK_CLOSE("eltok-interp-4", tm_elem_rate(&c, 4) / 1e9, 5, 1e-9);
     CHECK_CLOSE("eltok-interp-64", tm_elem_rate(&c, 64) / 1e9, 3, 1e-9);
     CHECK_CLOSE("eltok-flat-below", tm_elem_rate(&c, 0.5) / 1e9, 6, 1e-12);
-    CHECK_CLOSE("eltok-flat-above", tm_elem_rate(&c, 1e6) / 1e9, 2, 1e-12);
+    CHECK_CLOSE("eltok-last", tm_elem_rate(&c, 256) / 1e9, 2, 1e-12);
+    CHECK_CLOSE("eltok-affine-rows-without-m", c.elem_rate / 1e9, 1, 1e-9);
+    CHECK_CLOSE("eltok-above-affine", tm_elem_rate(&c, 257) / 1e9, 1, 1e-9);
+    CHECK_CLOSE("eltok-no-m-affine", tm_elem_rate(&c, 0) / 1e9, 1, 1e-9);
     cost_op op = {.kind = OP_ELEM, .cat = FL_OTHER, .dt = DT_FP32, .M = 64, .flops = 1000000, .layer = 0};
     CHECK_CLOSE("eltok-op", tm_op_time(&c, &op), 1e6 / 3e9, 1e-15);
     const char *path = "/tmp/kvsim-test-eltok.yaml";

@@ -443,8 +443,10 @@ static int fit_attn(const meas_set *s, int d, tm_curves *c, sim_err *e)
 
 /* The element-wise rate by tokens (tmodel.h el_M, el_rate) from the
  * elementwise rows that give M (the rows, or tokens, the routines ran
- * over): per distinct M its FLOPs over its seconds (summed over repeats),
- * M increasing; fewer than two distinct M: no table (elem_rate alone). */
+ * over: a few, their data in L1 and L2): per distinct M its FLOPs over its
+ * seconds (summed over repeats), M increasing; fewer than two distinct M:
+ * no table (elem_rate alone). The rows without M are the streaming
+ * regime's (a prefill's rest): the affine fit's, when there are any. */
 static int fit_elem_tokens(const meas_set *s, tm_curves *c, sim_err *e)
 {
     double M[TM_MAX_PTS], cnt[TM_MAX_PTS], sec[TM_MAX_PTS];
@@ -517,10 +519,15 @@ int calib_fit(const meas_set *s, tm_curves *c, sim_err *e)
     for (int i = 0; i < n; i++)
         if (s->row[i].kind == MS_COMPUTE) { c->compute_has = true; c->compute_dt = s->row[i].dt; }
     static const ms_kind opt[] = {MS_ELEM, MS_MIX, MS_EXP, MS_GATHER, MS_PARALLEL, MS_SELECT, MS_ACAUSAL, MS_AWINDOW, MS_AGATHER};
+    int elem_nom = 0;   /* elementwise rows without M: the streaming regime's, the affine fit's when there are any */
+    for (int i = 0; i < n; i++) elem_nom += s->row[i].kind == MS_ELEM && !(s->row[i].M > 0);
     for (int o = 0; o < 9 && !rc; o++) {
         int k = 0;
         for (int i = 0; i < n; i++)
-            if (s->row[i].kind == opt[o]) { a[k] = s->row[i].count; b[k++] = s->row[i].seconds; }
+            if (s->row[i].kind == opt[o] && !(opt[o] == MS_ELEM && elem_nom && s->row[i].M > 0)) {
+                a[k] = s->row[i].count;
+                b[k++] = s->row[i].seconds;
+            }
         if (!k) continue;
         if (k > TM_MAX_PTS * 4) { rc = sim_fail(e, SIM_EINVAL, "%s: more than %d rows", ms_kind_name[opt[o]], TM_MAX_PTS * 4); break; }
         switch (opt[o]) {

@@ -503,9 +503,13 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
         b[i] = (float)(i % 89) * 0.02f - 0.9f;
         c[i] = (float)(i % 83) * 0.01f - 0.4f;
     }
-    /* 1 to 16384 rows (12 KiB to 192 MiB; M = rows): a decode's token,
-     * and a layer's rest over 1K to 16K tokens, its arrays from L1, the
-     * last-level cache and from memory. */
+    /* 1 to 64 rows (M = rows: the by-tokens table, a decode step's
+     * element-wise work from L1 and L2), then 256 to 16384 (3 to 192 MiB,
+     * no M: the affine fit, a layer's rest over 1K to 16K tokens streamed
+     * from the last-level cache and memory). The 1,024-row point runs at
+     * 5.1 GFLOP/s where the layers' 1K-token rests ran at about 3 (their
+     * per-token arrays are larger than a row): as a table point it made the
+     * 1K prefills 12-23% slower than predicted. */
     for (size_t n = 1024; n < ((size_t)256 << 10) && !rc; n *= 4) {
         w.n = n;
         double sec = per_call(do_elem, &w);
@@ -515,7 +519,7 @@ int probe_curves(meas_set *s, int threads, sim_err *e)
     for (size_t n = (size_t)256 << 10, ne = 4096; n <= ((size_t)16 << 20) && !rc; n *= 4, ne *= 8) {
         w.n = n;
         double sec = per_call(do_elem, &w);
-        meas_row r = {.kind = MS_ELEM, .M = (double)(n / 1024), .count = (double)w.M * (double)(n / 1024), .seconds = sec};
+        meas_row r = {.kind = MS_ELEM, .count = (double)w.M * (double)(n / 1024), .seconds = sec};
         if (!(rc = meas_add(s, &r, e))) {
             w.n = ne;   /* exp over 4096 to 2M floats, as before */
             meas_row x = {.kind = MS_EXP, .count = (double)ne, .seconds = per_call(do_exp, &w)};

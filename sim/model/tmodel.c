@@ -32,9 +32,9 @@ double tm_bandwidth(const tm_curves *c, double ws)
 double tm_elem_rate(const tm_curves *c, double M)
 {
     int n = c->n_el;
-    if (n == 0 || !(M > 0)) return c->elem_rate;
+    if (n == 0 || !(M > 0) || M > c->el_M[n - 1]) return c->elem_rate;
     if (M <= c->el_M[0] || n == 1) return c->el_rate[0];
-    if (M >= c->el_M[n - 1]) return c->el_rate[n - 1];
+    if (M == c->el_M[n - 1]) return c->el_rate[n - 1];
     int k = 1;
     while (c->el_M[k] < M) k++;
     double x0 = log(c->el_M[k - 1]), x1 = log(c->el_M[k]), f = (log(M) - x0) / (x1 - x0);

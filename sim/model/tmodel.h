@@ -77,10 +77,11 @@ typedef struct {
     double bw_ws[TM_MAX_PTS], bw_bs[TM_MAX_PTS];   /* increasing working sets, B/s */
     double bw_rms;                /* leave-one-out relative error of the interpolation */
     double elem_rate, elem_fixed_s, elem_rms;
-    /* The element-wise rate by the tokens an operation covers (el_M
-     * increasing, FLOP/s; the probe's routines over that many rows of a
-     * d = 256 token: from L1 at a decode's one token, from memory at 16K),
-     * interpolated in log(tokens), flat beyond; n_el = 0: elem_rate. */
+    /* The element-wise rate of operations over a few tokens (el_M
+     * increasing, FLOP/s; the probe's routines over 1 to 64 rows of a
+     * d = 256 token, their data in L1 and L2: a decode step's), interpolated
+     * in log(tokens), flat below; above the table, and without one,
+     * elem_rate (the streaming regime of a prefill's rest). */
     int n_el;
     double el_M[TM_MAX_PTS], el_rate[TM_MAX_PTS];
     double mix_rate, mix_fixed_s, mix_rms;   /* element-wise FLOPs of mHC's stream mixing (FL_MHC); 0: elem_rate's */
@@ -117,7 +118,7 @@ double tm_gemm_rate(const tm_curves *c, dtype dt, double M);
  * tm_dtype_chain; else the rate curve); NAN when no dtype has either. */
 double tm_gemm_time(const tm_curves *c, dtype dt, double M, double NK, double S, double K);
 /* The element-wise rate (FLOP/s) of an operation over M tokens: the
- * by-tokens table when the profile has one, else elem_rate. */
+ * by-tokens table up to its largest M, elem_rate above it and without one. */
 double tm_elem_rate(const tm_curves *c, double M);
 /* The table's skinny rows: the probe times M <= 16 as decode runs them, a
  * product's outputs one dot of K elements each (or decoded K at a time),
