@@ -13,9 +13,9 @@
  *    model far larger than the caches, which is what the probe's decode
  *    products and attention are timed in). Best of 3 prefills at T <= 2K, of 2 above (the first
  *    also pays the page faults of fresh scratch memory), each between two
- *    quiet checks (quiet(); up to 3 more when not), and of 8 decode steps,
- *    in each of 3 passes: the machine is shared, the minimum is the run
- *    least disturbed.
+ *    quiet checks (quiet(); up to 3 more when not), and of 8 decode steps
+ *    (between two quiet_mem() checks, else 8 more), in each of 3 passes:
+ *    the machine is shared, the minimum is the run least disturbed.
  * Figures, each printed with its goal:
  *  - prefill attention: FL_ATTN FLOPs / time in the attention kernels, at
  *    the largest T, as a fraction of the sgemm rate (goal >= 0.5);
@@ -297,6 +297,31 @@ static bool quiet(void)
     return q;
 }
 
+/* The same for memory: a decode step streams its weights and cache from
+ * memory (ref_evict), and a neighbour's traffic slows it where no sgemm
+ * notices (gqa's decode at 16K measured 0.89 ms in every step of three
+ * passes of one bench, 0.73-0.76 in the others). quiet_mem() evicts 16 MiB
+ * (kern_evict) and times its read on every thread: quiet when within 1.25
+ * times the fastest read seen and quiet(). */
+static double quiet_rd = INFINITY;
+
+static bool quiet_mem(void)
+{
+    enum { QB = 4 << 20 };   /* floats: 16 MiB */
+    static float *buf;
+    if (!buf && !(buf = calloc(QB, sizeof *buf))) return true;
+    kern_evict(buf, (u64)QB * sizeof *buf);
+    kern_evict_fence();
+    double t0 = now_s(), sum = 0;
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+    for (long i = 0; i < QB; i += 16) sum += buf[i];
+    double t = now_s() - t0;
+    quiet_rd = t < quiet_rd ? t : quiet_rd;
+    bool q = quiet() && t <= 1.25 * quiet_rd && sum == 0;
+    quiet_noisy += t > 1.25 * quiet_rd;
+    return q;
+}
+
 /* Measure the cases [i0, i1) (one spec, one row each) on one model: each
  * time the best of this pass's runs and what res already holds (a pass
  * before). */
@@ -310,9 +335,9 @@ static int measure_spec(int i0, int i1, const u64 *Ts, int nT, bench_res *res, s
     if ((rc = case_spec(i0, &m, &S, e))) return rc;
     if ((rc = ref_init(&M, &m, 1, NULL, e))) { spec_free(&m); return rc; }
     u64 Tmax = Ts[nT - 1];
-    int32_t *tok = malloc((Tmax + 8) * sizeof *tok);
+    int32_t *tok = malloc((Tmax + 16) * sizeof *tok);
     if (!tok) { rc = sim_fail(e, SIM_ENOMEM, "out of memory"); goto out; }
-    for (u64 i = 0; i < Tmax + 8; i++) tok[i] = (int32_t)ref_rand_index(&M, 0xbe, i, m.vocab);
+    for (u64 i = 0; i < Tmax + 16; i++) tok[i] = (int32_t)ref_rand_index(&M, 0xbe, i, m.vocab);
     for (int c = i0; c < i1; c++) {
         res[c].scale = S;
         res[c].layers = bc->layers;
@@ -354,8 +379,11 @@ static int measure_spec(int i0, int i1, const u64 *Ts, int nT, bench_res *res, s
         }
         /* Decode steps at T, T+1, ...: each with the model's weights and
          * cache evicted (ref_evict) and the threads awake, as the probe
-         * times its decode products and attention. */
-        for (int r = 0; r < 8 && !rc; r++) {   /* a step is a millisecond: 8 a pass */
+         * times its decode products and attention. 8 a pass (a step is a
+         * millisecond), between memory quiet checks: up to 8 more when not. */
+        bool dq = quiet_mem();
+        for (int r = 0; r < 16 && !rc; r++) {
+            if (r == 8 && dq && quiet_mem()) break;
             cold_start(&M);
             if ((rc = ref_run(&M, tok + T + r, 1, e))) break;
             for (int c = i0; c < i1; c++) {
