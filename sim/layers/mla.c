@@ -68,7 +68,13 @@ void mla_core_cost(const cost_ctx *c, const layer_spec *l, cost_t *o, bool absor
         cc_shape(c, rq, H * (np + p), 1);              /* wq_b */
     } else cc_shape(c, d, H * (np + p), 1);            /* wq */
     cc_shape(c, d, r + p, 1);                          /* wkv_a */
-    cc_shape(c, r, H * (np + v), 1);                   /* wkv_b */
+    if (absorbed) {
+        /* wkv_b absorbed: per head, q_nope into the latent (np -> r) and the
+         * attention's latent out (r -> v), as DeepSeek's einsum over heads
+         * and the kernels run them (mla_ref.c: one product per head each) */
+        cc_shape(c, np, r, H);
+        cc_shape(c, r, v, H);
+    } else cc_shape(c, r, H * (np + v), 1);            /* wkv_b: K and V of every latent row */
     cc_shape(c, H * v, d, 1);                          /* wo */
     cc_weights(c, o, WC_LINEAR, cadd(ovf, cadd(ovf, wq, wkv_a), cadd(ovf, wkv_b, wo)), 1, true);
     cc_weights(c, o, WC_SMALL, rq + r, 1, true);   /* q_norm, kv_norm */
