@@ -15,6 +15,13 @@
 
 /* Fit the curves of a calibration CSV text (name for messages): the
  * parse's error, else the fit's. */
+/* The header and the two rows every calibration needs (one gemm, one
+ * stream), for the tests of the optional curves. */
+#define CSV_MIN                                  \
+    "op,dtype,M,N,K,bytes,count,seconds\n"       \
+    "gemm,bf16,1,100,100,,,3e-06\n"              \
+    "stream,,,,,1000,,1e-06\n"
+
 static int fit_csv(const char *csv, const char *name, tm_curves *c, sim_err *e)
 {
     meas_set s = {0};
@@ -545,9 +552,7 @@ static void attn_curve(void)
     sim_err e;
     meas_set s = {0};
     tm_curves c;
-    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
-                      "gemm,bf16,1,100,100,,,3e-06\n"
-                      "stream,,,,,1000,,1e-06\n"
+    const char *csv = CSV_MIN
                       "attn,bf16,1,,256,,256,24.41792e-6\n"
                       "attn,bf16,8,,256,,256,33.59296e-6\n"
                       "attn,bf16,1,,256,,4096,240.68672e-6\n"
@@ -594,9 +599,7 @@ static void select_curve(void)
 {
     sim_err e;
     tm_curves c;
-    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
-                      "gemm,bf16,1,100,100,,,3e-06\n"
-                      "stream,,,,,1000,,1e-06\n"
+    const char *csv = CSV_MIN
                       "elementwise,,,,,,1000,1e-06\n"
                       "elementwise,,,,,,1000000,0.001\n"
                       "select,,,,,,1000,3e-06\n"
@@ -707,9 +710,7 @@ static void apre_curve(void)
 {
     sim_err e;
     tm_curves c;
-    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
-                      "gemm,bf16,1,100,100,,,3e-06\n"
-                      "stream,,,,,1000,,1e-06\n"
+    const char *csv = CSV_MIN
                       "elementwise,,,,,,1000000,0.001\n"
                       "attn_causal,,,,,,1e9,0.01\n"
                       "attn_causal,,,,,,3e9,0.03\n"
@@ -805,9 +806,7 @@ static void mix_curve(void)
     sim_err e;
     meas_set s = {0};
     tm_curves c;
-    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
-                      "gemm,bf16,1,100,100,,,3e-06\n"
-                      "stream,,,,,1000,,1e-06\n"
+    const char *csv = CSV_MIN
                       "elementwise,,,,,,1000000,0.001\n"
                       "elementwise,,,,,,4000000,0.004\n"
                       "elementwise_mix,,,,,,1000000,0.00025\n"
@@ -845,9 +844,7 @@ static void elem_tokens(void)
 {
     sim_err e;
     tm_curves c;
-    const char *csv = "op,dtype,M,N,K,bytes,count,seconds\n"
-                      "gemm,bf16,1,100,100,,,3e-06\n"
-                      "stream,,,,,1000,,1e-06\n"
+    const char *csv = CSV_MIN
                       "elementwise,,16,,,,96000,32e-6\n"
                       "elementwise,,256,,,,1536000,768e-6\n"
                       "elementwise,,1,,,,6000,1e-6\n"
@@ -872,9 +869,7 @@ static void elem_tokens(void)
     bool ok = calib_write_profile(&c, "t", 1e9, "test", path, &e) == SIM_OK && hw_load(&h, path, &e) == SIM_OK;
     CHECK("eltok-profile", ok && h.curves.n_el == 3 && fabs(h.curves.el_rate[1] - 4e9) < 1e3 && h.curves.el_M[2] == 256);
     remove(path);
-    const char *one = "op,dtype,M,N,K,bytes,count,seconds\n"
-                      "gemm,bf16,1,100,100,,,3e-06\n"
-                      "stream,,,,,1000,,1e-06\n"
+    const char *one = CSV_MIN
                       "elementwise,,16,,,,96000,16e-6\n"
                       "elementwise,,,,,,1000000,0.001\n";
     CHECK("eltok-one-m", fit_csv(one, "o.csv", &c, &e) == SIM_OK && c.n_el == 0);
